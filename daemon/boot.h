@@ -1,0 +1,36 @@
+/* boot.h — what a node is told to boot, and its pixiecore API rendering.  Pure: no I/O.
+ *
+ * The pixiecore boot API (danderson/netboot pixiecore/README.api.md, API mode): a 200 answer
+ * to GET /v1/boot/<mac> is a JSON object {"kernel": URL, "initrd": [URL...], "cmdline": s};
+ * anything else tells pixiecore to ignore the machine.  cmdline is read as a Go template by
+ * pixiecore, so it must not contain "{{" (inventory.c rejects that), nor a newline. */
+#pragma once
+
+#include <stddef.h>
+
+#include "inventory.h"
+
+typedef struct BootSpec {
+        char *kernel;   /* URL */
+        char **initrd;  /* URLs, n_initrd entries */
+        size_t n_initrd;
+        char *cmdline;  /* complete kernel command line */
+} BootSpec;
+
+/* Returns the URL a boot file is fetched from: an http(s):// inventory entry unchanged,
+ * else <public_url>/v1/files<path> with the path percent-encoded (RFC 3986 §2: everything
+ * but unreserved characters and "/").  Returns a malloc'd string (caller frees) or NULL on
+ * allocation failure. */
+char *boot_file_url(const char *public_url, const char *file);
+
+/* Builds the install boot spec for node n: its inventory kernel/initrd as URLs and its
+ * cmdline followed by "nixos.install=<system.install> provd.url=<public_url>
+ * provd.token=<token> provd.node=<name>".  On success fills *ret (caller owns;
+ * boot_spec_done()) and returns 0; -ENOMEM otherwise. */
+int boot_spec_build(const Node *n, const char *public_url, const char *token, BootSpec *ret);
+
+void boot_spec_done(BootSpec *spec);
+
+/* Renders spec as pixiecore's boot API JSON.  Returns a malloc'd NUL-terminated string
+ * (caller frees) or NULL on allocation failure. */
+char *boot_spec_to_pixiecore_json(const BootSpec *spec);

@@ -1,0 +1,108 @@
+/* config.c — see config.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "log.h"
+#include "util.h"
+
+static int set_string(char **field, const char *value) {
+        char *s = strdup(value);
+        if (!s)
+                return -ENOMEM;
+        free(*field);
+        *field = s;
+        return 0;
+}
+
+int config_init(ServeConfig *c) {
+        *c = (ServeConfig) { .log_level = LOG_INFO };
+        if (set_string(&c->listen, "127.0.0.1:8080") < 0 || set_string(&c->state_dir, "/var/lib/provd") < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int config_set(ServeConfig *c, const char *key, const char *value) {
+        if (streq(key, "inventory"))
+                return set_string(&c->inventory, value);
+        if (streq(key, "state_dir") || streq(key, "state-dir"))
+                return set_string(&c->state_dir, value);
+        if (streq(key, "listen"))
+                return set_string(&c->listen, value);
+        if (streq(key, "public_url") || streq(key, "public-url")) {
+                if (!startswith(value, "http://") && !startswith(value, "https://"))
+                        return -EINVAL;
+                return set_string(&c->public_url, value);
+        }
+        if (streq(key, "threads")) {
+                char *end;
+                errno = 0;
+                unsigned long n = strtoul(value, &end, 10);
+                if (errno || *end || end == value || n > 256)
+                        return -EINVAL;
+                c->threads = (unsigned) n;
+                return 0;
+        }
+        if (streq(key, "log_level") || streq(key, "log-level")) {
+                static const struct {
+                        const char *name;
+                        int level;
+                } levels[] = { { "error", LOG_ERR }, { "warning", LOG_WARNING }, { "info", LOG_INFO }, { "debug", LOG_DEBUG } };
+                for (size_t i = 0; i < ELEMENTSOF(levels); i++)
+                        if (streq(levels[i].name, value)) {
+                                c->log_level = levels[i].level;
+                                return 0;
+                        }
+                return -EINVAL;
+        }
+        return -ENOENT;
+}
+
+typedef struct IniCtx {
+        ServeConfig *c;
+        const char *path;
+        int error;
+} IniCtx;
+
+static int on_ini(void *user, const char *section, const char *name, const char *value) {
+        IniCtx *ctx = user;
+        if (!streq(section, "serve")) {
+                log_error("%s: unknown section [%s] (provd reads [serve])", ctx->path, section);
+                ctx->error = -EINVAL;
+                return 0;
+        }
+        int r = config_set(ctx->c, name, value);
+        if (r == -ENOENT)
+                log_error("%s: unknown key \"%s\" in [serve]", ctx->path, name);
+        else if (r < 0)
+                log_error("%s: bad value \"%s\" for \"%s\"", ctx->path, value, name);
+        if (r < 0) {
+                ctx->error = r == -ENOENT ? -EINVAL : r;
+                return 0;
+        }
+        return 1;
+}
+
+int config_load_file(ServeConfig *c, const char *path) {
+        IniCtx ctx = { .c = c, .path = path };
+        int r = ini_parse(path, on_ini, &ctx);
+        if (r == -1)
+                return log_error_errno(errno ? errno : ENOENT, "cannot read config file %s: %m", path);
+        if (ctx.error < 0)
+                return ctx.error;
+        if (r != 0)
+                return log_error_errno(EINVAL, "%s:%d: syntax error", path, r);
+        return 0;
+}
+
+void config_done(ServeConfig *c) {
+        free(c->inventory);
+        free(c->state_dir);
+        free(c->listen);
+        free(c->public_url);
+        *c = (ServeConfig) { 0 };
+}

@@ -1,0 +1,33 @@
+/* config.h — `provd serve` settings: an INI file (inih) overridden by command-line flags.
+ *
+ *   [serve]
+ *   inventory  = /etc/provd/inventory.json
+ *   state_dir  = /var/lib/provd
+ *   listen     = 0.0.0.0:8080          ; ADDR:PORT, [V6ADDR]:PORT
+ *   public_url = http://boot.example:8080
+ *   threads    = 0                     ; HTTP workers, 0 = one per core (min 2)
+ *   log_level  = info                  ; error | warning | info | debug
+ */
+#pragma once
+
+typedef struct ServeConfig {
+        char *inventory;
+        char *state_dir;
+        char *listen;
+        char *public_url;
+        unsigned threads;
+        int log_level; /* syslog level */
+} ServeConfig;
+
+/* Fills defaults: listen 127.0.0.1:8080, state_dir /var/lib/provd, threads 0, log info. */
+int config_init(ServeConfig *c);
+
+/* Reads an INI file into c, overriding what is there.  Unknown sections or keys and bad
+ * values are errors naming the file and key (syntax errors: the line).  Returns 0 or a negative errno (logged). */
+int config_load_file(ServeConfig *c, const char *path);
+
+/* Sets one key as the INI file would (used for flags too).  Returns 0, -EINVAL for an
+ * unknown key or bad value, -ENOMEM. */
+int config_set(ServeConfig *c, const char *key, const char *value);
+
+void config_done(ServeConfig *c);

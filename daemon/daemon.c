@@ -1,0 +1,431 @@
+/* daemon.c — see daemon.h. */
+#include "daemon.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "boot.h"
+#include "inventory.h"
+#include "ipxe.h"
+#include "log.h"
+#include "provision.h"
+#include "store.h"
+#include "token.h"
+#include "util.h"
+
+#define INSTALL_MESSAGE_MAX 8192
+
+/* What provd keeps in memory per inventory node. */
+typedef struct NodeRuntime {
+        StoreNodeState st;
+        /* The open attempt's token, only if this process handed it out (the store keeps only
+         * its hash); "" otherwise. */
+        char token[TOKEN_STRING_MAX];
+} NodeRuntime;
+
+struct Daemon {
+        pthread_mutex_t lock;
+        Inventory *inv; /* owned; replaced whole on reload */
+        NodeRuntime *rt; /* owned; inv->n_nodes entries, indexed by Node.index */
+        Store *store;    /* owned */
+        char *inventory_path;
+        char *public_url; /* no trailing slash */
+};
+
+/* Reads the persisted state of every node of inv; nodes the store has never seen are new. */
+static int runtime_load(Store *store, const Inventory *inv, const Inventory *old_inv, const NodeRuntime *old_rt,
+                        NodeRuntime **ret) {
+        _cleanup_free_ NodeRuntime *rt = calloc(inv->n_nodes + 1, sizeof *rt);
+        if (!rt)
+                return -ENOMEM;
+        for (size_t i = 0; i < inv->n_nodes; i++) {
+                const Node *n = &inv->nodes[i];
+                const Node *old = old_inv ? inventory_find_name(old_inv, n->name) : NULL;
+                if (old) {
+                        rt[i] = old_rt[old->index];
+                        continue;
+                }
+                int r = store_get_node(store, n->name, &rt[i].st);
+                if (r == -ENOENT)
+                        rt[i].st = (StoreNodeState) { .state = PROVISION_NEW };
+                else if (r < 0)
+                        return log_error_errno(r, "cannot read the state of node %s: %m", n->name);
+        }
+        *ret = TAKE_PTR(rt);
+        return 0;
+}
+
+static int load_inventory(const char *path, Inventory **ret) {
+        _cleanup_free_ char *err = NULL;
+        int r = inventory_load_file(path, ret, &err);
+        if (r < 0)
+                return log_error_errno(r, "%s", err ? err : "cannot load inventory: %m");
+        return 0;
+}
+
+int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
+        _cleanup_(inventory_freep) Inventory *inv = NULL;
+        _cleanup_(store_freep) Store *store = NULL;
+        NodeRuntime *rt = NULL;
+        int r;
+
+        r = token_init();
+        if (r < 0)
+                return log_error_errno(r, "cannot initialise libsodium");
+        r = load_inventory(cfg->inventory_path, &inv);
+        if (r < 0)
+                return r;
+        r = store_open(cfg->state_dir, &store);
+        if (r < 0)
+                return r;
+        r = runtime_load(store, inv, NULL, NULL, &rt);
+        if (r < 0)
+                return r;
+
+        Daemon *d = calloc(1, sizeof *d);
+        if (!d) {
+                free(rt);
+                return -ENOMEM;
+        }
+        pthread_mutex_init(&d->lock, NULL);
+        d->inventory_path = strdup(cfg->inventory_path);
+        d->public_url = strdup(cfg->public_url);
+        if (!d->inventory_path || !d->public_url) {
+                free(rt);
+                daemon_free(d);
+                return -ENOMEM;
+        }
+        size_t l = strlen(d->public_url);
+        while (l > 0 && d->public_url[l - 1] == '/')
+                d->public_url[--l] = '\0';
+        d->inv = TAKE_PTR(inv);
+        d->store = TAKE_PTR(store);
+        d->rt = rt;
+        *ret = d;
+        return 0;
+}
+
+void daemon_free(Daemon *d) {
+        if (!d)
+                return;
+        inventory_free(d->inv);
+        free(d->rt);
+        store_free(d->store);
+        free(d->inventory_path);
+        free(d->public_url);
+        pthread_mutex_destroy(&d->lock);
+        free(d);
+}
+
+int daemon_reload(Daemon *d) {
+        _cleanup_(inventory_freep) Inventory *inv = NULL;
+        _cleanup_free_ NodeRuntime *rt = NULL;
+        int r;
+
+        r = load_inventory(d->inventory_path, &inv);
+        if (r < 0)
+                return log_warning_errno(r, "inventory reload failed: keeping the current inventory (%zu nodes)",
+                                         daemon_node_count(d));
+
+        pthread_mutex_lock(&d->lock);
+        r = runtime_load(d->store, inv, d->inv, d->rt, &rt);
+        if (r >= 0) {
+                Inventory *old_inv = d->inv;
+                NodeRuntime *old_rt = d->rt;
+                d->inv = TAKE_PTR(inv);
+                d->rt = TAKE_PTR(rt);
+                inv = old_inv;
+                rt = old_rt;
+                r = (int) d->inv->n_nodes;
+        }
+        pthread_mutex_unlock(&d->lock);
+        if (r < 0)
+                return log_warning_errno(r, "inventory reload failed: keeping the current inventory");
+        log_info("inventory reloaded from %s: %d nodes", d->inventory_path, r);
+        return r;
+}
+
+size_t daemon_node_count(Daemon *d) {
+        pthread_mutex_lock(&d->lock);
+        size_t n = d->inv->n_nodes;
+        pthread_mutex_unlock(&d->lock);
+        return n;
+}
+
+const char *daemon_public_url(const Daemon *d) {
+        return d->public_url;
+}
+
+bool daemon_file_allowed(Daemon *d, const char *path) {
+        pthread_mutex_lock(&d->lock);
+        bool ok = inventory_has_file(d->inv, path);
+        pthread_mutex_unlock(&d->lock);
+        return ok;
+}
+
+/* Runs transition t for node n (lock held).  `message` overrides t->why in the history;
+ * `phase` is the installer phase for installer events.  Updates the runtime on success. */
+static int apply(Daemon *d, const Node *n, const ProvisionTransition *t, const char *phase, const char *message) {
+        NodeRuntime *rt = &d->rt[n->index];
+        char token[TOKEN_STRING_MAX] = "";
+        uint8_t hash[TOKEN_HASH_SIZE];
+        StoreNodeState next;
+
+        if (t->action == PROVISION_ACTION_OPEN_ATTEMPT || t->action == PROVISION_ACTION_REOPEN_ATTEMPT)
+                token_new(token, hash);
+
+        StoreTransition tr = {
+                .node = n->name,
+                .t = t,
+                .new_token_hash = token[0] ? hash : NULL,
+                .phase = phase,
+                .message = message,
+                .at_ms = now_ms(),
+                .record = t->why != NULL,
+        };
+        int r = store_apply(d->store, &tr, &rt->st, &next);
+        if (r < 0)
+                return log_node_errno(LOG_ERR, r, &((LogFields) { .node = n->name, .attempt = rt->st.attempt_seq }),
+                                      "cannot record %s -> %s: %m", provision_state_to_string(rt->st.state),
+                                      provision_state_to_string(t->to));
+
+        ProvisionState from = rt->st.state;
+        rt->st = next;
+        if (token[0])
+                memcpy(rt->token, token, sizeof token);
+        else if (!provision_state_has_open_attempt(next.state))
+                rt->token[0] = '\0';
+        if (tr.record)
+                log_node(LOG_INFO, &((LogFields) { .node = n->name, .attempt = next.attempt_seq }), "%s -> %s: %s",
+                         provision_state_to_string(from), provision_state_to_string(next.state),
+                         message ? message : t->why);
+        return 0;
+}
+
+int daemon_boot(Daemon *d, const char *mac, DaemonBootFormat fmt, DaemonBootResult *ret_result, char **ret_body) {
+        _cleanup_free_ char *body = NULL;
+        DaemonBootResult result = DAEMON_BOOT_RESULT_UNKNOWN;
+        int r = 0;
+
+        pthread_mutex_lock(&d->lock);
+        const Node *n = inventory_find_mac(d->inv, mac);
+        if (!n) {
+                result = DAEMON_BOOT_RESULT_UNKNOWN;
+                if (fmt == DAEMON_BOOT_IPXE && !(body = ipxe_render_unknown(mac)))
+                        r = -ENOMEM;
+                goto out;
+        }
+
+        NodeRuntime *rt = &d->rt[n->index];
+        ProvisionEvent ev = rt->token[0] ? PROVISION_EV_NETBOOT : PROVISION_EV_NETBOOT_NO_TOKEN;
+        const ProvisionTransition *t = provision_transition(rt->st.state, ev);
+        if (!t) {
+                r = log_error_errno(EPROTO, "node %s: no transition for netboot in state %s", n->name,
+                                    provision_state_to_string(rt->st.state));
+                goto out;
+        }
+        if (t->action != PROVISION_ACTION_NONE || t->to != rt->st.state || t->why) {
+                r = apply(d, n, t, NULL, NULL);
+                if (r < 0)
+                        goto out;
+        }
+
+        if (t->boot == PROVISION_BOOT_INSTALL) {
+                _cleanup_(boot_spec_done) BootSpec spec = { 0 };
+                result = DAEMON_BOOT_RESULT_INSTALL;
+                r = boot_spec_build(n, d->public_url, rt->token, &spec);
+                if (r < 0)
+                        goto out;
+                body = fmt == DAEMON_BOOT_IPXE ? ipxe_render_install(&spec, n->name, (long) rt->st.attempt_seq)
+                                               : boot_spec_to_pixiecore_json(&spec);
+                if (!body)
+                        r = -ENOMEM;
+        } else {
+                result = DAEMON_BOOT_RESULT_LOCAL;
+                if (fmt == DAEMON_BOOT_IPXE) {
+                        const char *why = rt->st.state == PROVISION_INSTALLED
+                                                  ? "is installed"
+                                                  : "failed its last install attempt (reinstall it to retry)";
+                        if (!(body = ipxe_render_local(n->name, why)))
+                                r = -ENOMEM;
+                }
+        }
+out:
+        pthread_mutex_unlock(&d->lock);
+        if (r < 0)
+                return r;
+        *ret_result = result;
+        *ret_body = TAKE_PTR(body);
+        return 0;
+}
+
+static int phase_to_event(const char *phase, ProvisionEvent *ret) {
+        static const struct {
+                const char *name;
+                ProvisionEvent ev;
+        } phases[] = {
+                { "started", PROVISION_EV_PHASE },     { "partitioning", PROVISION_EV_PHASE },
+                { "installing", PROVISION_EV_PHASE },  { "succeeded", PROVISION_EV_SUCCEEDED },
+                { "failed", PROVISION_EV_FAILED },
+        };
+        for (size_t i = 0; phase && i < ELEMENTSOF(phases); i++)
+                if (streq(phases[i].name, phase)) {
+                        *ret = phases[i].ev;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+int daemon_install_event(Daemon *d, const char *token, const char *phase, const char *message, json_t **ret,
+                         char *errbuf, size_t errlen) {
+        uint8_t hash[TOKEN_HASH_SIZE];
+        ProvisionEvent ev;
+        StoreAttempt a;
+        bool changed = false;
+        int r;
+
+        if (phase_to_event(phase, &ev) < 0) {
+                snprintf(errbuf, errlen, "\"phase\" must be one of started, partitioning, installing, succeeded, failed");
+                return -EINVAL;
+        }
+        if (message && strlen(message) > INSTALL_MESSAGE_MAX) {
+                snprintf(errbuf, errlen, "\"message\" is longer than %d bytes", INSTALL_MESSAGE_MAX);
+                return -EINVAL;
+        }
+        if (!token || token_hash(token, hash) < 0) {
+                snprintf(errbuf, errlen, "missing or malformed install token (Authorization: Bearer <token>)");
+                return -ENOKEY;
+        }
+
+        pthread_mutex_lock(&d->lock);
+        r = store_find_token(d->store, hash, &a);
+        if (r == -ENOENT) {
+                snprintf(errbuf, errlen, "unknown install token");
+                r = -ENOKEY;
+                goto out;
+        }
+        if (r < 0) {
+                snprintf(errbuf, errlen, "state store error: %s", strerror(-r));
+                goto out;
+        }
+        const Node *n = inventory_find_name(d->inv, a.node);
+        if (!n) {
+                snprintf(errbuf, errlen, "node %s is no longer in the inventory", a.node);
+                r = -ENOENT;
+                goto out;
+        }
+        NodeRuntime *rt = &d->rt[n->index];
+        if (a.ended_ms > 0 || rt->st.attempt_id != a.id || !provision_state_has_open_attempt(rt->st.state)) {
+                snprintf(errbuf, errlen, "install attempt %lld of node %s has ended (%s); this token is dead",
+                         (long long) a.seq, n->name, a.outcome[0] ? a.outcome : "superseded");
+                r = -EKEYEXPIRED;
+                goto out;
+        }
+
+        /* The same phase again is harmless: nothing changes, nothing is recorded. */
+        if (!(ev == PROVISION_EV_PHASE && streq(rt->st.phase, phase) && rt->st.state == PROVISION_INSTALLING)) {
+                const ProvisionTransition *t = provision_transition(rt->st.state, ev);
+                if (!t) {
+                        snprintf(errbuf, errlen, "node %s is %s: installer event %s not allowed", n->name,
+                                 provision_state_to_string(rt->st.state), phase);
+                        r = -EPROTO;
+                        goto out;
+                }
+                _cleanup_free_ char *msg = NULL;
+                if (asprintf(&msg, "%s%s%s%s%s", t->why, ev == PROVISION_EV_PHASE ? " " : "",
+                             ev == PROVISION_EV_PHASE ? phase : "", message && *message ? ": " : "",
+                             message && *message ? message : "") < 0) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                r = apply(d, n, t, phase, msg);
+                if (r < 0) {
+                        snprintf(errbuf, errlen, "cannot record the event: %s", strerror(-r));
+                        goto out;
+                }
+                changed = true;
+        }
+
+        *ret = json_pack("{s:s, s:s, s:I, s:s, s:b}", "node", n->name, "state",
+                         provision_state_to_string(rt->st.state), "attempt", (json_int_t) rt->st.attempt_seq, "phase",
+                         rt->st.phase, "changed", changed);
+        if (!*ret)
+                r = -ENOMEM;
+out:
+        pthread_mutex_unlock(&d->lock);
+        return r;
+}
+
+static json_t *node_summary(const Node *n, const NodeRuntime *rt) {
+        char ts[25];
+        json_t *macs = json_array();
+        for (size_t i = 0; macs && i < n->n_macs; i++)
+                json_array_append_new(macs, json_string(n->macs[i]));
+        json_t *attempt = rt->st.attempt_id > 0
+                                  ? json_pack("{s:I, s:o}", "number", (json_int_t) rt->st.attempt_seq, "phase",
+                                              rt->st.phase[0] ? json_string(rt->st.phase) : json_null())
+                                  : json_null();
+        return json_pack("{s:s, s:o, s:s, s:o, s:o}", "name", n->name, "mac", macs, "state",
+                         provision_state_to_string(rt->st.state), "state_since",
+                         rt->st.since_ms > 0 ? json_string(format_rfc3339(rt->st.since_ms, ts)) : json_null(),
+                         "attempt", attempt);
+}
+
+int daemon_nodes_json(Daemon *d, json_t **ret) {
+        _cleanup_(json_decrefp) json_t *arr = json_array();
+        int r = 0;
+        if (!arr)
+                return -ENOMEM;
+        pthread_mutex_lock(&d->lock);
+        for (size_t i = 0; i < d->inv->n_nodes; i++)
+                if (json_array_append_new(arr, node_summary(&d->inv->nodes[i], &d->rt[i])) < 0) {
+                        r = -ENOMEM;
+                        break;
+                }
+        pthread_mutex_unlock(&d->lock);
+        if (r < 0)
+                return r;
+        *ret = json_pack("{s:O}", "nodes", arr);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int daemon_node_json(Daemon *d, const char *name, json_t **ret) {
+        _cleanup_(json_decrefp) json_t *o = NULL;
+        json_t *attempt = NULL, *history = NULL;
+        int r = 0;
+
+        pthread_mutex_lock(&d->lock);
+        const Node *n = inventory_find_name(d->inv, name);
+        if (!n) {
+                r = -ENOENT;
+                goto out;
+        }
+        const NodeRuntime *rt = &d->rt[n->index];
+        o = node_summary(n, rt);
+        if (!o) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = store_attempt_json(d->store, rt->st.attempt_id, &attempt);
+        if (r < 0)
+                goto out;
+        json_object_set_new(o, "attempt", attempt);
+        r = store_history_json(d->store, n->name, &history);
+        if (r < 0)
+                goto out;
+        json_object_set_new(o, "history", history);
+        json_object_set_new(o, "system", json_pack("{s:s, s:s}", "toplevel", n->toplevel, "install", n->install));
+        json_object_set_new(o, "bmc",
+                            n->has_bmc ? json_pack("{s:s, s:i, s:s?}", "host", n->bmc.host, "port", (int) n->bmc.port,
+                                                   "user", n->bmc.user)
+                                       : json_null());
+out:
+        pthread_mutex_unlock(&d->lock);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(o);
+        return 0;
+}

@@ -1,0 +1,75 @@
+/* daemon.h — provd's core: the loaded inventory, each node's provision state (in memory,
+ * backed by the store), and the operations the HTTP routes call: boot answers, installer
+ * events, node reads, inventory reload.
+ *
+ * Threads: every function may be called from any libmicrohttpd worker thread and from the
+ * main thread (reload); one mutex serialises them.  Boot answers for nodes that already have
+ * an open attempt come from memory; a transition (first boot, installer event) is one SQLite
+ * transaction under the lock.  Nothing here blocks on the network. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct Daemon Daemon;
+
+typedef struct DaemonConfig {
+        const char *inventory_path;
+        const char *state_dir;
+        const char *public_url; /* base URL nodes reach provd at, no trailing slash needed */
+} DaemonConfig;
+
+/* Loads the inventory, opens the store and reads every node's state.  On success *ret is a
+ * new Daemon (caller owns; daemon_free()).  Errors are logged, with the node, field or file,
+ * and returned as negative errno. */
+int daemon_new(const DaemonConfig *cfg, Daemon **ret);
+void daemon_free(Daemon *d);
+
+/* Re-reads the inventory file.  On any error the old inventory stays in force (and the error
+ * is logged and returned); on success nodes keep their state and open attempts, matched by
+ * name.  Returns the new node count or a negative errno. */
+int daemon_reload(Daemon *d);
+
+typedef enum DaemonBootFormat {
+        DAEMON_BOOT_PIXIECORE, /* pixiecore API JSON; NULL body for "ignore this machine" */
+        DAEMON_BOOT_IPXE,      /* iPXE script, always a body */
+} DaemonBootFormat;
+
+typedef enum DaemonBootResult {
+        DAEMON_BOOT_RESULT_INSTALL,
+        DAEMON_BOOT_RESULT_LOCAL,
+        DAEMON_BOOT_RESULT_UNKNOWN,
+} DaemonBootResult;
+
+/* Answers a network boot of the machine with canonical MAC `mac`: runs the node's netboot
+ * transition and renders the answer in `fmt`.  *ret_body is malloc'd (caller frees) or NULL
+ * (pixiecore format, local/unknown: the HTTP layer answers 404).  Returns 0, or a negative
+ * errno when the transition could not be persisted (-ENOSPC, -EIO, ...): then nothing was
+ * handed out. */
+int daemon_boot(Daemon *d, const char *mac, DaemonBootFormat fmt, DaemonBootResult *ret_result, char **ret_body);
+
+/* Applies an installer event.  token: the bearer token as sent; phase: started |
+ * partitioning | installing | succeeded | failed; message: free text or NULL.  On success
+ * *ret is a new JSON object {"node","state","attempt","phase","changed"}.
+ * Errors: -ENOKEY unknown or malformed token (HTTP 401), -EKEYEXPIRED token of an attempt
+ * that has ended or been superseded (403), -EINVAL bad phase or message, -ENOENT the node
+ * is no longer in the inventory, or a store errno.  `errbuf` receives a message for the
+ * client in every error case. */
+int daemon_install_event(Daemon *d, const char *token, const char *phase, const char *message, json_t **ret,
+                         char *errbuf, size_t errlen);
+
+/* GET /v1/nodes: {"nodes": [node summary...]} in inventory order.  New reference. */
+int daemon_nodes_json(Daemon *d, json_t **ret);
+
+/* GET /v1/nodes/<name>: the summary plus system, bmc (never the password), the current
+ * attempt in full and the whole history.  -ENOENT for an unknown name. */
+int daemon_node_json(Daemon *d, const char *name, json_t **ret);
+
+/* True if `path` is one of the current inventory's local boot files. */
+bool daemon_file_allowed(Daemon *d, const char *path);
+
+/* Number of nodes in the current inventory. */
+size_t daemon_node_count(Daemon *d);
+
+const char *daemon_public_url(const Daemon *d);

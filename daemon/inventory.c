@@ -1,0 +1,611 @@
+/* inventory.c — see inventory.h. */
+#include "inventory.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+/* Error context while validating one node. */
+typedef struct Ctx {
+        char **ret_error;
+        size_t index;     /* node index in "nodes" */
+        const char *name; /* node name once known */
+} Ctx;
+
+static int fail(Ctx *c, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(Ctx *c, const char *field, const char *fmt, ...) {
+        if (!c->ret_error)
+                return -EINVAL;
+
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+
+        char *s = NULL;
+        int r;
+        if (c->name)
+                r = asprintf(&s, "node \"%s\" (nodes[%zu]): field \"%s\": %s", c->name, c->index,
+                             field, msg);
+        else if (field)
+                r = asprintf(&s, "nodes[%zu]: field \"%s\": %s", c->index, field, msg);
+        else
+                r = asprintf(&s, "%s", msg);
+        if (r >= 0) {
+                free(*c->ret_error);
+                *c->ret_error = s;
+        }
+        return -EINVAL;
+}
+
+bool inventory_is_url(const char *s) {
+        return startswith(s, "http://") || startswith(s, "https://");
+}
+
+static bool has_control_chars(const char *s) {
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+                if (*p < 0x20 || *p == 0x7f)
+                        return true;
+        return false;
+}
+
+/* Absolute, no empty, "." or ".." components, no trailing slash, no control characters. */
+static const char *path_problem(const char *p) {
+        if (p[0] != '/')
+                return "must be an absolute path (start with \"/\")";
+        if (strlen(p) >= 4096)
+                return "is longer than PATH_MAX";
+        if (has_control_chars(p))
+                return "contains control characters";
+        if (p[1] == '\0')
+                return "names the root directory";
+        const char *c = p + 1;
+        for (;;) {
+                const char *end = strchrnul(c, '/');
+                size_t n = (size_t) (end - c);
+                if (n == 0)
+                        return "has an empty component (\"//\" or a trailing \"/\")";
+                if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+                        return "has a \".\" or \"..\" component";
+                if (*end == '\0')
+                        return NULL;
+                c = end + 1;
+        }
+}
+
+static bool name_valid(const char *s) {
+        size_t n = strlen(s);
+        if (n == 0 || n > INVENTORY_NAME_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char ch = s[i];
+                bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                          (ch >= '0' && ch <= '9') || (i > 0 && (ch == '-' || ch == '_' || ch == '.'));
+                if (!ok)
+                        return false;
+        }
+        return true;
+}
+
+/* Rejects keys of obj not in the NULL-terminated list `known`. */
+static int check_keys(Ctx *c, json_t *obj, const char *prefix, const char *const *known) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(obj, key, v) {
+                bool found = false;
+                for (const char *const *k = known; *k; k++)
+                        if (streq(*k, key))
+                                found = true;
+                if (!found) {
+                        char field[128];
+                        snprintf(field, sizeof field, "%s%s", prefix, key);
+                        return fail(c, field, "unknown field (a typo?)");
+                }
+        }
+        return 0;
+}
+
+/* Gets a required (or optional, when ret may stay NULL) string member. */
+static int get_string(Ctx *c, json_t *obj, const char *key, const char *field, bool required,
+                      const char **ret) {
+        json_t *v = json_object_get(obj, key);
+        if (!v) {
+                if (required)
+                        return fail(c, field, "missing");
+                *ret = NULL;
+                return 0;
+        }
+        if (!json_is_string(v))
+                return fail(c, field, "must be a string");
+        *ret = json_string_value(v);
+        return 0;
+}
+
+static int dup_string(const char *s, char **ret) {
+        if (!s) {
+                *ret = NULL;
+                return 0;
+        }
+        *ret = strdup(s);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* Boot file: an absolute clean path, or an http(s) URL. */
+static int get_boot_file(Ctx *c, json_t *v, const char *field, char **ret) {
+        if (!json_is_string(v))
+                return fail(c, field, "must be a string (absolute path or http(s):// URL)");
+        const char *s = json_string_value(v);
+        if (inventory_is_url(s)) {
+                for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+                        if (*p <= 0x20 || *p == 0x7f || *p == '"')
+                                return fail(c, field, "URL \"%s\" contains a space, quote or control character", s);
+        } else {
+                const char *why = path_problem(s);
+                if (why)
+                        return fail(c, field, "\"%s\" %s", s, why);
+        }
+        return dup_string(s, ret);
+}
+
+static int get_store_path(Ctx *c, json_t *obj, const char *key, const char *field, char **ret) {
+        const char *s;
+        int r = get_string(c, obj, key, field, true, &s);
+        if (r < 0)
+                return r;
+        const char *why = path_problem(s);
+        if (why)
+                return fail(c, field, "\"%s\" %s", s, why);
+        if (!startswith(s, "/nix/store/") || strlen(s) <= strlen("/nix/store/"))
+                return fail(c, field, "\"%s\" is not a Nix store path (/nix/store/...)", s);
+        return dup_string(s, ret);
+}
+
+static int check_cmdline(Ctx *c, const char *s) {
+        if (strlen(s) > INVENTORY_MAX_CMDLINE)
+                return fail(c, "boot.cmdline", "longer than %d bytes", INVENTORY_MAX_CMDLINE);
+        if (has_control_chars(s))
+                return fail(c, "boot.cmdline", "contains a newline or control character");
+        if (strstr(s, "{{"))
+                return fail(c, "boot.cmdline",
+                            "contains \"{{\", which pixiecore's API mode reads as a Go template");
+        if (strstr(s, "${"))
+                return fail(c, "boot.cmdline", "contains \"${\", which iPXE expands as a setting");
+        if (strchr(s, '"'))
+                return fail(c, "boot.cmdline", "contains a double quote");
+        /* Words provd appends itself. */
+        const char *p = s;
+        while (*p) {
+                while (*p == ' ')
+                        p++;
+                if (startswith(p, "provd.") || startswith(p, "nixos.install="))
+                        return fail(c, "boot.cmdline",
+                                    "sets \"%.*s\", which provd appends itself", (int) strcspn(p, " ="), p);
+                p += strcspn(p, " ");
+        }
+        return 0;
+}
+
+static void node_free_contents(Node *n) {
+        free(n->name);
+        free(n->macs);
+        free(n->bmc.host);
+        free(n->bmc.user);
+        free(n->bmc.password_file);
+        free(n->boot.kernel);
+        for (size_t i = 0; i < n->boot.n_initrd; i++)
+                free(n->boot.initrd[i]);
+        free(n->boot.initrd);
+        free(n->boot.cmdline);
+        free(n->toplevel);
+        free(n->install);
+}
+
+void inventory_free(Inventory *inv) {
+        if (!inv)
+                return;
+        for (size_t i = 0; i < inv->n_nodes; i++)
+                node_free_contents(&inv->nodes[i]);
+        free(inv->nodes);
+        free(inv->files);
+        hdestroy_r(&inv->by_mac);
+        hdestroy_r(&inv->by_name);
+        hdestroy_r(&inv->by_file);
+        free(inv);
+}
+
+static void *table_find(const struct hsearch_data *tab, const char *key) {
+        ENTRY q = { .key = (char *) key }, *e = NULL;
+        /* FIND does not modify the table; hsearch_r just lacks a const prototype. */
+        if (!hsearch_r(q, FIND, &e, (struct hsearch_data *) tab))
+                return NULL;
+        return e->data;
+}
+
+/* Inserts key -> data; returns the existing entry's data if the key is already there. */
+static int table_add(struct hsearch_data *tab, char *key, void *data, void **ret_existing) {
+        ENTRY q = { .key = key, .data = data }, *e = NULL;
+        if (!hsearch_r(q, ENTER, &e, tab))
+                return -ENOMEM;
+        *ret_existing = e->data == data ? NULL : e->data;
+        return 0;
+}
+
+const Node *inventory_find_mac(const Inventory *inv, const char *mac) {
+        return table_find(&inv->by_mac, mac);
+}
+
+const Node *inventory_find_name(const Inventory *inv, const char *name) {
+        return table_find(&inv->by_name, name);
+}
+
+bool inventory_has_file(const Inventory *inv, const char *path) {
+        return table_find(&inv->by_file, path) != NULL;
+}
+
+static int parse_bmc(Ctx *c, json_t *b, Node *n) {
+        static const char *const keys[] = { "host", "port", "user", "password_file", NULL };
+        const char *host, *user, *pwf;
+        int r;
+
+        if (!json_is_object(b))
+                return fail(c, "bmc", "must be an object");
+        r = check_keys(c, b, "bmc.", keys);
+        if (r < 0)
+                return r;
+        r = get_string(c, b, "host", "bmc.host", true, &host);
+        if (r < 0)
+                return r;
+        if (host[0] == '\0' || has_control_chars(host) || strchr(host, ' '))
+                return fail(c, "bmc.host", "\"%s\" is not a host name or address", host);
+        n->bmc.port = 623;
+        json_t *port = json_object_get(b, "port");
+        if (port) {
+                if (!json_is_integer(port) || json_integer_value(port) < 1 || json_integer_value(port) > 65535)
+                        return fail(c, "bmc.port", "must be an integer from 1 to 65535");
+                n->bmc.port = (uint16_t) json_integer_value(port);
+        }
+        r = get_string(c, b, "user", "bmc.user", false, &user);
+        if (r < 0)
+                return r;
+        r = get_string(c, b, "password_file", "bmc.password_file", false, &pwf);
+        if (r < 0)
+                return r;
+        if (pwf) {
+                const char *why = path_problem(pwf);
+                if (why)
+                        return fail(c, "bmc.password_file", "\"%s\" %s", pwf, why);
+        }
+        n->has_bmc = true;
+        if (dup_string(host, &n->bmc.host) < 0 || dup_string(user, &n->bmc.user) < 0 ||
+            dup_string(pwf, &n->bmc.password_file) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static int parse_boot(Ctx *c, json_t *b, Node *n) {
+        static const char *const keys[] = { "kernel", "initrd", "cmdline", NULL };
+        const char *cmdline;
+        int r;
+
+        if (!b)
+                return fail(c, "boot", "missing");
+        if (!json_is_object(b))
+                return fail(c, "boot", "must be an object");
+        r = check_keys(c, b, "boot.", keys);
+        if (r < 0)
+                return r;
+
+        json_t *k = json_object_get(b, "kernel");
+        if (!k)
+                return fail(c, "boot.kernel", "missing");
+        r = get_boot_file(c, k, "boot.kernel", &n->boot.kernel);
+        if (r < 0)
+                return r;
+
+        json_t *i = json_object_get(b, "initrd");
+        if (!i)
+                return fail(c, "boot.initrd", "missing");
+        if (!json_is_array(i))
+                return fail(c, "boot.initrd", "must be an array of paths or URLs (pixiecore rejects a string)");
+        if (json_array_size(i) > INVENTORY_MAX_INITRDS)
+                return fail(c, "boot.initrd", "more than %d entries", INVENTORY_MAX_INITRDS);
+        n->boot.initrd = calloc(json_array_size(i) + 1, sizeof(char *));
+        if (!n->boot.initrd)
+                return -ENOMEM;
+        size_t idx;
+        json_t *v;
+        json_array_foreach(i, idx, v) {
+                char field[48];
+                snprintf(field, sizeof field, "boot.initrd[%zu]", idx);
+                r = get_boot_file(c, v, field, &n->boot.initrd[idx]);
+                if (r < 0)
+                        return r;
+                n->boot.n_initrd++;
+        }
+
+        r = get_string(c, b, "cmdline", "boot.cmdline", true, &cmdline);
+        if (r < 0)
+                return r;
+        r = check_cmdline(c, cmdline);
+        if (r < 0)
+                return r;
+        return dup_string(cmdline, &n->boot.cmdline);
+}
+
+static int parse_node(Ctx *c, json_t *o, Node *n) {
+        static const char *const keys[] = { "name", "mac", "bmc", "boot", "system", NULL };
+        const char *name;
+        int r;
+
+        if (!json_is_object(o))
+                return fail(c, NULL, "nodes[%zu] must be an object", c->index);
+        r = get_string(c, o, "name", "name", true, &name);
+        if (r < 0)
+                return r;
+        if (!name_valid(name))
+                return fail(c, "name",
+                            "\"%s\" is not a valid node name (1-%d of A-Z a-z 0-9 . _ -, starting with a letter or digit)",
+                            name, INVENTORY_NAME_MAX);
+        r = dup_string(name, &n->name);
+        if (r < 0)
+                return r;
+        c->name = n->name;
+        r = check_keys(c, o, "", keys);
+        if (r < 0)
+                return r;
+
+        json_t *macs = json_object_get(o, "mac");
+        if (!macs)
+                return fail(c, "mac", "missing");
+        if (!json_is_array(macs) || json_array_size(macs) == 0)
+                return fail(c, "mac", "must be a non-empty array of MAC addresses");
+        if (json_array_size(macs) > INVENTORY_MAX_MACS_PER_NODE)
+                return fail(c, "mac", "more than %d MACs", INVENTORY_MAX_MACS_PER_NODE);
+        n->macs = calloc(json_array_size(macs), sizeof *n->macs);
+        if (!n->macs)
+                return -ENOMEM;
+        size_t idx;
+        json_t *v;
+        json_array_foreach(macs, idx, v) {
+                char field[48];
+                uint8_t m[6];
+                snprintf(field, sizeof field, "mac[%zu]", idx);
+                if (!json_is_string(v))
+                        return fail(c, field, "must be a string");
+                if (mac_parse(json_string_value(v), m) < 0)
+                        return fail(c, field,
+                                    "\"%s\" is not a MAC address (aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabb.ccdd.eeff)",
+                                    json_string_value(v));
+                if (mac_is_unusable(m))
+                        return fail(c, field, "\"%s\" is a multicast, broadcast or zero address",
+                                    json_string_value(v));
+                mac_format(m, n->macs[idx]);
+                n->n_macs++;
+        }
+
+        json_t *bmc = json_object_get(o, "bmc");
+        if (bmc && !json_is_null(bmc)) {
+                r = parse_bmc(c, bmc, n);
+                if (r < 0)
+                        return r;
+        }
+
+        r = parse_boot(c, json_object_get(o, "boot"), n);
+        if (r < 0)
+                return r;
+
+        json_t *sys = json_object_get(o, "system");
+        static const char *const sys_keys[] = { "toplevel", "install", NULL };
+        if (!sys)
+                return fail(c, "system", "missing");
+        if (!json_is_object(sys))
+                return fail(c, "system", "must be an object");
+        r = check_keys(c, sys, "system.", sys_keys);
+        if (r < 0)
+                return r;
+        r = get_store_path(c, sys, "toplevel", "system.toplevel", &n->toplevel);
+        if (r < 0)
+                return r;
+        return get_store_path(c, sys, "install", "system.install", &n->install);
+}
+
+/* Builds the hash tables; reports duplicate names and MACs. */
+static int index_nodes(Ctx *c, Inventory *inv) {
+        size_t n_macs = 0, n_files = 0;
+        for (size_t i = 0; i < inv->n_nodes; i++) {
+                n_macs += inv->nodes[i].n_macs;
+                n_files += 1 + inv->nodes[i].boot.n_initrd;
+        }
+        /* hsearch_r wants head-room; 2x keeps probe chains short. */
+        if (!hcreate_r(2 * inv->n_nodes + 16, &inv->by_name) || !hcreate_r(2 * n_macs + 16, &inv->by_mac) ||
+            !hcreate_r(2 * n_files + 16, &inv->by_file))
+                return -ENOMEM;
+        inv->files = calloc(n_files + 1, sizeof(char *));
+        if (!inv->files)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < inv->n_nodes; i++) {
+                Node *n = &inv->nodes[i];
+                void *existing;
+                c->index = i;
+                c->name = n->name;
+                if (table_add(&inv->by_name, n->name, n, &existing) < 0)
+                        return -ENOMEM;
+                if (existing)
+                        return fail(c, "name", "duplicate: nodes[%zu] has the same name", ((Node *) existing)->index);
+                for (size_t m = 0; m < n->n_macs; m++) {
+                        if (table_add(&inv->by_mac, n->macs[m], n, &existing) < 0)
+                                return -ENOMEM;
+                        if (existing) {
+                                char field[48];
+                                snprintf(field, sizeof field, "mac[%zu]", m);
+                                if (existing == n)
+                                        return fail(c, field, "%s is listed twice", n->macs[m]);
+                                return fail(c, field, "%s is also a MAC of node \"%s\"", n->macs[m],
+                                            ((Node *) existing)->name);
+                        }
+                }
+                for (size_t f = 0; f <= n->boot.n_initrd; f++) {
+                        char *path = f == 0 ? n->boot.kernel : n->boot.initrd[f - 1];
+                        if (inventory_is_url(path))
+                                continue;
+                        if (table_add(&inv->by_file, path, path, &existing) < 0)
+                                return -ENOMEM;
+                        if (!existing)
+                                inv->files[inv->n_files++] = path;
+                }
+        }
+        return 0;
+}
+
+int inventory_parse(const char *text, size_t len, Inventory **ret, char **ret_error) {
+        _cleanup_(inventory_freep) Inventory *inv = NULL;
+        Ctx c = { .ret_error = ret_error };
+        json_error_t jerr;
+        int r;
+
+        if (ret_error)
+                *ret_error = NULL;
+
+        json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!root)
+                return fail(&c, NULL, "not valid JSON: line %d, column %d: %s", jerr.line, jerr.column,
+                            jerr.text);
+        _cleanup_(json_decrefp) json_t *root_ref = root;
+
+        if (!json_is_object(root))
+                return fail(&c, NULL, "the top level must be an object {\"version\": 1, \"nodes\": [...]}");
+        static const char *const keys[] = { "version", "nodes", NULL };
+        const char *key;
+        json_t *v;
+        json_object_foreach(root, key, v) {
+                bool known = false;
+                for (const char *const *k = keys; *k; k++)
+                        known = known || streq(*k, key);
+                if (!known)
+                        return fail(&c, NULL, "unknown top-level field \"%s\"", key);
+        }
+        json_t *version = json_object_get(root, "version");
+        if (!json_is_integer(version) || json_integer_value(version) != 1)
+                return fail(&c, NULL, "\"version\" must be 1 (this provd reads inventory format version 1)");
+        json_t *nodes = json_object_get(root, "nodes");
+        if (!json_is_array(nodes))
+                return fail(&c, NULL, "\"nodes\" must be an array");
+        if (json_array_size(nodes) > INVENTORY_MAX_NODES)
+                return fail(&c, NULL, "more than %d nodes", INVENTORY_MAX_NODES);
+
+        inv = calloc(1, sizeof *inv);
+        if (!inv)
+                return -ENOMEM;
+        inv->nodes = calloc(json_array_size(nodes) + 1, sizeof(Node));
+        if (!inv->nodes)
+                return -ENOMEM;
+
+        size_t i;
+        json_t *o;
+        json_array_foreach(nodes, i, o) {
+                c.index = i;
+                c.name = NULL;
+                inv->nodes[i].index = i;
+                inv->n_nodes = i + 1; /* so inventory_free() frees a half-filled node */
+                r = parse_node(&c, o, &inv->nodes[i]);
+                if (r < 0)
+                        return r;
+        }
+
+        r = index_nodes(&c, inv);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(inv);
+        return 0;
+}
+
+int inventory_load_file(const char *path, Inventory **ret, char **ret_error) {
+        _cleanup_(inventory_freep) Inventory *inv = NULL;
+        _cleanup_free_ char *text = NULL;
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        int r;
+
+        if (ret_error)
+                *ret_error = NULL;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                r = -errno;
+                if (ret_error && asprintf(ret_error, "cannot read inventory %s: %s", path, strerror(-r)) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+        if (!S_ISREG(st.st_mode) || st.st_size > 512 * 1024 * 1024) {
+                if (ret_error && asprintf(ret_error, "inventory %s is not a regular file of at most 512 MiB", path) < 0)
+                        *ret_error = NULL;
+                return -EINVAL;
+        }
+        text = malloc((size_t) st.st_size + 1);
+        if (!text)
+                return -ENOMEM;
+        size_t got = 0;
+        while (got < (size_t) st.st_size) {
+                ssize_t n = read(fd, text + got, (size_t) st.st_size - got);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        r = n < 0 ? -errno : -EIO;
+                        if (ret_error && asprintf(ret_error, "cannot read inventory %s: %s", path, strerror(-r)) < 0)
+                                *ret_error = NULL;
+                        return r;
+                }
+                got += (size_t) n;
+        }
+
+        _cleanup_free_ char *err = NULL;
+        r = inventory_parse(text, got, &inv, &err);
+        if (r < 0) {
+                if (ret_error && asprintf(ret_error, "inventory %s: %s", path, err ? err : strerror(-r)) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+
+        /* Every local boot file must be there now, or nodes would fail mid-boot. */
+        for (size_t i = 0; i < inv->n_nodes; i++) {
+                const Node *n = &inv->nodes[i];
+                for (size_t f = 0; f <= n->boot.n_initrd; f++) {
+                        const char *p = f == 0 ? n->boot.kernel : n->boot.initrd[f - 1];
+                        if (inventory_is_url(p))
+                                continue;
+                        struct stat fst;
+                        const char *why = NULL;
+                        if (stat(p, &fst) < 0)
+                                why = strerror(errno);
+                        else if (!S_ISREG(fst.st_mode))
+                                why = "not a regular file";
+                        else if (access(p, R_OK) < 0)
+                                why = strerror(errno);
+                        if (why) {
+                                char field[48];
+                                if (f == 0)
+                                        snprintf(field, sizeof field, "boot.kernel");
+                                else
+                                        snprintf(field, sizeof field, "boot.initrd[%zu]", f - 1);
+                                if (ret_error && asprintf(ret_error, "inventory %s: node \"%s\": field \"%s\": file %s: %s",
+                                                          path, n->name, field, p, why) < 0)
+                                        *ret_error = NULL;
+                                return -ENOENT;
+                        }
+                }
+        }
+
+        *ret = TAKE_PTR(inv);
+        return 0;
+}

@@ -1,0 +1,72 @@
+/* ipxe.c — see ipxe.h. */
+#include "ipxe.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *dup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *dup_printf(const char *fmt, ...) {
+        char *s = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        int r = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        return r < 0 ? NULL : s;
+}
+
+char *ipxe_render_chain(const char *public_url) {
+        size_t base = strlen(public_url);
+        while (base > 0 && public_url[base - 1] == '/')
+                base--;
+        return dup_printf("#!ipxe\n"
+                          "chain %.*s/v1/ipxe?mac=${netX/mac} || goto failed\n"
+                          "exit\n"
+                          ":failed\n"
+                          "echo provd: cannot fetch this machine's boot script; leaving network boot\n"
+                          "exit 1\n",
+                          (int) base, public_url);
+}
+
+char *ipxe_render_install(const BootSpec *spec, const char *node, long attempt) {
+        size_t len = 512 + strlen(spec->kernel) + strlen(spec->cmdline) + 2 * strlen(node);
+        for (size_t i = 0; i < spec->n_initrd; i++)
+                len += 64 + strlen(spec->initrd[i]);
+        char *out = malloc(len);
+        if (!out)
+                return NULL;
+        char *p = out;
+        p += sprintf(p, "#!ipxe\necho provd: installing %s (install attempt %ld)\nkernel --name kernel %s", node,
+                     attempt, spec->kernel);
+        for (size_t i = 0; i < spec->n_initrd; i++)
+                p += sprintf(p, " initrd=initrd%zu", i);
+        p += sprintf(p, " %s || goto failed\n", spec->cmdline);
+        for (size_t i = 0; i < spec->n_initrd; i++)
+                p += sprintf(p, "initrd --name initrd%zu %s || goto failed\n", i, spec->initrd[i]);
+        sprintf(p,
+                "boot || goto failed\n"
+                ":failed\n"
+                "echo provd: network boot of %s failed; leaving network boot\n"
+                "exit 1\n",
+                node);
+        return out;
+}
+
+char *ipxe_render_local(const char *node, const char *why) {
+        return dup_printf("#!ipxe\n"
+                          "echo provd: %s %s; booting from local disk\n"
+                          "exit\n",
+                          node, why);
+}
+
+char *ipxe_render_unknown(const char *mac) {
+        if (!mac)
+                return dup_printf("#!ipxe\n"
+                                  "echo provd: no MAC given (use /v1/ipxe?mac=${netX/mac}); leaving network boot\n"
+                                  "exit\n");
+        return dup_printf("#!ipxe\n"
+                          "echo provd: MAC %s is not in the inventory; leaving network boot\n"
+                          "exit\n",
+                          mac);
+}

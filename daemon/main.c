@@ -1,0 +1,296 @@
+/* main.c — the `provd` command: subcommand dispatch and `provd serve`, the daemon's main
+ * thread (listening socket, signals: SIGHUP reloads the inventory, SIGTERM/SIGINT stop).
+ * Only main() exits. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "http.h"
+#include "log.h"
+#include "provd-config.h"
+#include "util.h"
+
+#define EXIT_USAGE 2
+
+static void usage_main(FILE *f) {
+        fprintf(f,
+                "Usage: provd COMMAND [OPTIONS]\n"
+                "\n"
+                "PXE netboot provisioning for NixOS clusters.\n"
+                "\n"
+                "Commands:\n"
+                "  serve      run the daemon (pixiecore boot API, iPXE scripts, boot files,\n"
+                "             provision state, installer callbacks)\n"
+                "  help       show this help\n"
+                "\n"
+                "Options:\n"
+                "  -h, --help     show this help\n"
+                "  --version      print the version\n"
+                "\n"
+                "`provd serve --help` lists the daemon's options.\n");
+}
+
+static void usage_serve(FILE *f) {
+        fprintf(f,
+                "Usage: provd serve --inventory FILE [--state-dir DIR] [--listen ADDR:PORT]\n"
+                "                   [--public-url URL] [--config FILE] [--threads N]\n"
+                "                   [--log-level LEVEL]\n"
+                "\n"
+                "Runs the provisioning daemon.\n"
+                "\n"
+                "  --inventory FILE    inventory JSON (api/inventory.schema.json); re-read on SIGHUP,\n"
+                "                      a broken file keeps the current inventory\n"
+                "  --state-dir DIR     where the SQLite state lives (provd.db); created if missing\n"
+                "                      (default /var/lib/provd)\n"
+                "  --listen ADDR:PORT  address to serve HTTP on, e.g. 0.0.0.0:8080, [::]:8080,\n"
+                "                      127.0.0.1:0 (0 = any free port) (default 127.0.0.1:8080)\n"
+                "  --public-url URL    base URL nodes reach provd at, used in kernel/initrd URLs\n"
+                "                      and in the installer's provd.url (default: from --listen;\n"
+                "                      the host name for a wildcard address)\n"
+                "  --config FILE       INI file with a [serve] section of the same keys\n"
+                "                      (state_dir, public_url, ...); flags override it\n"
+                "  --threads N         HTTP worker threads (default 0 = one per core, at least 2)\n"
+                "  --log-level LEVEL   error, warning, info (default) or debug\n"
+                "  -h, --help          show this help\n"
+                "\n"
+                "Signals: SIGHUP reloads the inventory; SIGTERM and SIGINT stop.\n"
+                "On start it logs \"listening on URL\" to stderr.\n");
+}
+
+/* Splits "ADDR:PORT" / "[V6]:PORT" and binds a listening TCP socket.  Returns the fd. */
+static int listen_socket(const char *listen_arg, struct sockaddr_storage *ret_addr) {
+        _cleanup_free_ char *copy = strdup(listen_arg);
+        if (!copy)
+                return -ENOMEM;
+        char *host = copy, *port = strrchr(copy, ':');
+        if (!port || port == copy)
+                return log_error_errno(EINVAL, "--listen %s: expected ADDR:PORT, e.g. 0.0.0.0:8080 or [::]:8080", listen_arg);
+        *port++ = '\0';
+        if (host[0] == '[') {
+                size_t n = strlen(host);
+                if (n < 3 || host[n - 1] != ']')
+                        return log_error_errno(EINVAL, "--listen %s: unbalanced [ ] around the IPv6 address", listen_arg);
+                host[n - 1] = '\0';
+                host++;
+        }
+
+        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV }, *ai = NULL;
+        int gai = getaddrinfo(host, port, &hints, &ai);
+        if (gai != 0)
+                return log_error_errno(EINVAL, "--listen %s: %s", listen_arg, gai_strerror(gai));
+
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                freeaddrinfo(ai);
+                return log_error_errno(errno, "socket: %m");
+        }
+        int one = 1, zero = 0;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (ai->ai_family == AF_INET6)
+                setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+                int r = -errno;
+                close(fd);
+                freeaddrinfo(ai);
+                return log_error_errno(r, "cannot listen on %s: %m", listen_arg);
+        }
+        freeaddrinfo(ai);
+        socklen_t len = sizeof *ret_addr;
+        getsockname(fd, (struct sockaddr *) ret_addr, &len);
+        return fd;
+}
+
+/* "http://ADDR:PORT" for a bound address; for a wildcard address, the host name. */
+static int url_for_address(const struct sockaddr_storage *ss, bool use_hostname_for_wildcard, char **ret) {
+        char host[INET6_ADDRSTRLEN + 2], name[256];
+        unsigned port;
+        bool wildcard;
+        if (ss->ss_family == AF_INET6) {
+                const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *) ss;
+                char a[INET6_ADDRSTRLEN];
+                inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof a);
+                snprintf(host, sizeof host, "[%s]", a);
+                port = ntohs(s6->sin6_port);
+                wildcard = IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr);
+        } else {
+                const struct sockaddr_in *s4 = (const struct sockaddr_in *) ss;
+                inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
+                port = ntohs(s4->sin_port);
+                wildcard = s4->sin_addr.s_addr == htonl(INADDR_ANY);
+        }
+        const char *h = host;
+        if (wildcard && use_hostname_for_wildcard && gethostname(name, sizeof name) == 0) {
+                name[sizeof name - 1] = '\0';
+                h = name;
+        }
+        return asprintf(ret, "http://%s:%u", h, port) < 0 ? -ENOMEM : 0;
+}
+
+static int run_serve(int argc, char **argv) {
+        static const struct option options[] = {
+                { "inventory", required_argument, NULL, 'i' }, { "state-dir", required_argument, NULL, 's' },
+                { "listen", required_argument, NULL, 'l' },    { "public-url", required_argument, NULL, 'u' },
+                { "config", required_argument, NULL, 'c' },    { "threads", required_argument, NULL, 't' },
+                { "log-level", required_argument, NULL, 'L' }, { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        static const char *const keys[128] = {
+                ['i'] = "inventory", ['s'] = "state_dir", ['l'] = "listen", ['u'] = "public_url",
+                ['t'] = "threads",   ['L'] = "log_level",
+        };
+        const char *config_path = NULL;
+        struct {
+                int opt;
+                const char *name;
+                const char *value;
+        } flags[16];
+        size_t n_flags = 0;
+        _cleanup_(config_done) ServeConfig cfg = { 0 };
+        int c, r, idx = 0;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "h", options, &idx)) >= 0) {
+                switch (c) {
+                case 'h':
+                        usage_serve(stdout);
+                        return EXIT_SUCCESS;
+                case 'c':
+                        config_path = optarg;
+                        break;
+                case '?':
+                        fprintf(stderr, "Try 'provd serve --help'.\n");
+                        return EXIT_USAGE;
+                default:
+                        if (n_flags == ELEMENTSOF(flags)) {
+                                fprintf(stderr, "provd serve: too many options\n");
+                                return EXIT_USAGE;
+                        }
+                        flags[n_flags].opt = c;
+                        flags[n_flags].name = options[idx].name;
+                        flags[n_flags++].value = optarg;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "provd serve: unexpected argument \"%s\"\nTry 'provd serve --help'.\n", argv[optind]);
+                return EXIT_USAGE;
+        }
+
+        if (config_init(&cfg) < 0)
+                return EXIT_FAILURE;
+        if (config_path && config_load_file(&cfg, config_path) < 0)
+                return EXIT_FAILURE;
+        for (size_t i = 0; i < n_flags; i++) {
+                r = config_set(&cfg, keys[flags[i].opt], flags[i].value);
+                if (r < 0) {
+                        fprintf(stderr, "provd serve: bad value \"%s\" for --%s\n", flags[i].value, flags[i].name);
+                        return EXIT_USAGE;
+                }
+        }
+        log_set_max_level(cfg.log_level);
+        if (!cfg.inventory) {
+                fprintf(stderr, "provd serve: --inventory FILE is required (or inventory= in the config file)\n"
+                                "Try 'provd serve --help'.\n");
+                return EXIT_USAGE;
+        }
+
+        /* Signals are taken synchronously by this thread; block them before any other thread
+         * exists so the HTTP workers inherit the mask. */
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        struct sockaddr_storage bound;
+        int fd = listen_socket(cfg.listen, &bound);
+        if (fd < 0)
+                return EXIT_FAILURE;
+
+        _cleanup_free_ char *listen_url = NULL, *public_url = NULL;
+        if (url_for_address(&bound, false, &listen_url) < 0)
+                return EXIT_FAILURE;
+        if (cfg.public_url)
+                public_url = strdup(cfg.public_url);
+        else {
+                if (url_for_address(&bound, true, &public_url) < 0)
+                        return EXIT_FAILURE;
+                if (!streq(public_url, listen_url))
+                        log_warning("listening on a wildcard address; nodes will be sent to %s — set --public-url if they cannot resolve that name",
+                                    public_url);
+        }
+        if (!public_url)
+                return EXIT_FAILURE;
+
+        Daemon *d = NULL;
+        DaemonConfig dc = { .inventory_path = cfg.inventory, .state_dir = cfg.state_dir, .public_url = public_url };
+        r = daemon_new(&dc, &d);
+        if (r < 0) {
+                close(fd);
+                return EXIT_FAILURE;
+        }
+
+        Http *h = NULL;
+        r = http_start(d, fd, cfg.threads, &h);
+        if (r < 0) {
+                daemon_free(d);
+                return EXIT_FAILURE;
+        }
+
+        log_info("listening on %s (public URL %s, %zu nodes, state in %s)", listen_url, public_url,
+                 daemon_node_count(d), cfg.state_dir);
+
+        for (;;) {
+                siginfo_t si;
+                int sig = sigwaitinfo(&mask, &si);
+                if (sig < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        log_error_errno(errno, "sigwaitinfo: %m");
+                        break;
+                }
+                if (sig == SIGHUP) {
+                        log_info("SIGHUP: reloading inventory %s", cfg.inventory);
+                        (void) daemon_reload(d);
+                        continue;
+                }
+                log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+                break;
+        }
+
+        http_stop(h);
+        daemon_free(d);
+        return EXIT_SUCCESS;
+}
+
+int main(int argc, char **argv) {
+        if (argc < 2) {
+                usage_main(stderr);
+                return EXIT_USAGE;
+        }
+        const char *cmd = argv[1];
+        if (streq(cmd, "serve"))
+                return run_serve(argc - 1, argv + 1);
+        if (streq(cmd, "help") || streq(cmd, "--help") || streq(cmd, "-h")) {
+                usage_main(stdout);
+                return EXIT_SUCCESS;
+        }
+        if (streq(cmd, "--version")) {
+                printf("provd %s\n", PROVD_VERSION);
+                return EXIT_SUCCESS;
+        }
+        fprintf(stderr, "provd: unknown command \"%s\"\n\n", cmd);
+        usage_main(stderr);
+        return EXIT_USAGE;
+}

@@ -1,0 +1,107 @@
+/* provision.c — see provision.h.  Edit the table, not the code around it. */
+#include "provision.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#define S(x) PROVISION_##x
+#define E(x) PROVISION_EV_##x
+#define A(x) PROVISION_ACTION_##x
+#define B(x) PROVISION_BOOT_##x
+
+static const ProvisionTransition table[] = {
+        /* Racking new nodes is the main use: a node never seen installs on its first netboot. */
+        { S(NEW), E(NETBOOT), S(NETBOOTING), A(OPEN_ATTEMPT), B(INSTALL), "first network boot: install attempt opened" },
+        { S(NEW), E(NETBOOT_NO_TOKEN), S(NETBOOTING), A(OPEN_ATTEMPT), B(INSTALL), "first network boot: install attempt opened" },
+        { S(PENDING), E(NETBOOT), S(NETBOOTING), A(OPEN_ATTEMPT), B(INSTALL), "network boot after reinstall request: install attempt opened" },
+        { S(PENDING), E(NETBOOT_NO_TOKEN), S(NETBOOTING), A(OPEN_ATTEMPT), B(INSTALL), "network boot after reinstall request: install attempt opened" },
+
+        /* pixiecore asks 3-4 times per boot: same attempt, same token, no history row. */
+        { S(NETBOOTING), E(NETBOOT), S(NETBOOTING), A(NONE), B(INSTALL), NULL },
+        /* provd restarted after handing the token out; it only kept the hash. */
+        { S(NETBOOTING), E(NETBOOT_NO_TOKEN), S(NETBOOTING), A(REOPEN_ATTEMPT), B(INSTALL), "network boot after a provd restart: token not recoverable, new install attempt opened" },
+        /* The installer died and the node came back to the network: start over, on record. */
+        { S(INSTALLING), E(NETBOOT), S(NETBOOTING), A(REOPEN_ATTEMPT), B(INSTALL), "network boot during install: attempt abandoned, new install attempt opened" },
+        { S(INSTALLING), E(NETBOOT_NO_TOKEN), S(NETBOOTING), A(REOPEN_ATTEMPT), B(INSTALL), "network boot during install: attempt abandoned, new install attempt opened" },
+
+        /* An installed node boots from its disk: no reinstall loops. */
+        { S(INSTALLED), E(NETBOOT), S(INSTALLED), A(NONE), B(LOCAL), NULL },
+        { S(INSTALLED), E(NETBOOT_NO_TOKEN), S(INSTALLED), A(NONE), B(LOCAL), NULL },
+        /* A failed node is not retried by itself (that is a loop); an admin reinstalls it. */
+        { S(FAILED), E(NETBOOT), S(FAILED), A(NONE), B(LOCAL), NULL },
+        { S(FAILED), E(NETBOOT_NO_TOKEN), S(FAILED), A(NONE), B(LOCAL), NULL },
+
+        /* Installer events (token-authenticated, so only with an open attempt). */
+        { S(NETBOOTING), E(PHASE), S(INSTALLING), A(SET_PHASE), B(NONE), "installer reported" },
+        { S(INSTALLING), E(PHASE), S(INSTALLING), A(SET_PHASE), B(NONE), "installer reported" },
+        { S(NETBOOTING), E(SUCCEEDED), S(INSTALLED), A(END_ATTEMPT_SUCCEEDED), B(NONE), "installer reported success" },
+        { S(INSTALLING), E(SUCCEEDED), S(INSTALLED), A(END_ATTEMPT_SUCCEEDED), B(NONE), "installer reported success" },
+        { S(NETBOOTING), E(FAILED), S(FAILED), A(END_ATTEMPT_FAILED), B(NONE), "installer reported failure" },
+        { S(INSTALLING), E(FAILED), S(FAILED), A(END_ATTEMPT_FAILED), B(NONE), "installer reported failure" },
+
+        /* Admin reinstall: from anywhere; an open attempt is abandoned. */
+        { S(NEW), E(REINSTALL), S(PENDING), A(NONE), B(NONE), "reinstall requested" },
+        { S(PENDING), E(REINSTALL), S(PENDING), A(NONE), B(NONE), NULL },
+        { S(NETBOOTING), E(REINSTALL), S(PENDING), A(END_ATTEMPT_ABANDONED), B(NONE), "reinstall requested: open attempt abandoned" },
+        { S(INSTALLING), E(REINSTALL), S(PENDING), A(END_ATTEMPT_ABANDONED), B(NONE), "reinstall requested: open attempt abandoned" },
+        { S(INSTALLED), E(REINSTALL), S(PENDING), A(NONE), B(NONE), "reinstall requested" },
+        { S(FAILED), E(REINSTALL), S(PENDING), A(NONE), B(NONE), "reinstall requested" },
+
+        /* Install deadline. */
+        { S(NETBOOTING), E(TIMEOUT), S(FAILED), A(END_ATTEMPT_FAILED), B(NONE), "install deadline passed before the installer reported" },
+        { S(INSTALLING), E(TIMEOUT), S(FAILED), A(END_ATTEMPT_FAILED), B(NONE), "install deadline passed" },
+};
+
+const ProvisionTransition *provision_transition(ProvisionState state, ProvisionEvent event) {
+        for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+                if (table[i].from == state && table[i].event == event)
+                        return &table[i];
+        return NULL;
+}
+
+const ProvisionTransition *provision_table(size_t *ret_n) {
+        *ret_n = sizeof table / sizeof table[0];
+        return table;
+}
+
+static const char *const state_names[_PROVISION_STATE_MAX] = {
+        [PROVISION_NEW] = "new",
+        [PROVISION_PENDING] = "pending",
+        [PROVISION_NETBOOTING] = "netbooting",
+        [PROVISION_INSTALLING] = "installing",
+        [PROVISION_INSTALLED] = "installed",
+        [PROVISION_FAILED] = "failed",
+};
+
+static const char *const event_names[_PROVISION_EV_MAX] = {
+        [PROVISION_EV_NETBOOT] = "netboot",
+        [PROVISION_EV_NETBOOT_NO_TOKEN] = "netboot",
+        [PROVISION_EV_PHASE] = "installer",
+        [PROVISION_EV_SUCCEEDED] = "installer",
+        [PROVISION_EV_FAILED] = "installer",
+        [PROVISION_EV_REINSTALL] = "reinstall",
+        [PROVISION_EV_TIMEOUT] = "timeout",
+};
+
+const char *provision_state_to_string(ProvisionState s) {
+        if ((int) s < 0 || s >= _PROVISION_STATE_MAX)
+                return NULL;
+        return state_names[s];
+}
+
+ProvisionState provision_state_from_string(const char *s) {
+        for (int i = 0; s && i < _PROVISION_STATE_MAX; i++)
+                if (strcmp(state_names[i], s) == 0)
+                        return (ProvisionState) i;
+        return _PROVISION_STATE_INVALID;
+}
+
+const char *provision_event_to_string(ProvisionEvent e) {
+        if ((int) e < 0 || e >= _PROVISION_EV_MAX)
+                return NULL;
+        return event_names[e];
+}
+
+bool provision_state_has_open_attempt(ProvisionState s) {
+        return s == PROVISION_NETBOOTING || s == PROVISION_INSTALLING;
+}

@@ -1,0 +1,428 @@
+/* store.c — see store.h. */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+#define SCHEMA_VERSION 1
+
+struct Store {
+        sqlite3 *db;
+        int lock_fd;
+        sqlite3_stmt *get_node;
+        sqlite3_stmt *find_token;
+};
+
+static inline void sqlite3_finalizep(sqlite3_stmt **st) {
+        if (*st)
+                sqlite3_finalize(*st);
+}
+
+/* The one place SQLite result codes become errno values. */
+static int sqlite_to_errno(int rc) {
+        switch (rc & 0xff) {
+        case SQLITE_OK:
+        case SQLITE_ROW:
+        case SQLITE_DONE:
+                return 0;
+        case SQLITE_FULL:
+                return -ENOSPC;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+                return -EBUSY;
+        case SQLITE_CONSTRAINT:
+                return -EEXIST;
+        case SQLITE_NOMEM:
+                return -ENOMEM;
+        case SQLITE_READONLY:
+                return -EROFS;
+        case SQLITE_PERM:
+        case SQLITE_AUTH:
+        case SQLITE_CANTOPEN:
+                return -EACCES;
+        case SQLITE_CORRUPT:
+        case SQLITE_NOTADB:
+                return -EBADMSG;
+        default:
+                return -EIO;
+        }
+}
+
+static int fail(Store *s, int rc, const char *what) {
+        int r = sqlite_to_errno(rc);
+        if (r == 0)
+                r = -EIO;
+        return log_error_errno(r, "state store: %s: %s", what, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+}
+
+static int exec(Store *s, const char *sql) {
+        char *err = NULL;
+        int rc = sqlite3_exec(s->db, sql, NULL, NULL, &err);
+        if (rc != SQLITE_OK) {
+                int r = sqlite_to_errno(rc);
+                log_error("state store: %s: %s", sql, err ? err : sqlite3_errstr(rc));
+                sqlite3_free(err);
+                return r < 0 ? r : -EIO;
+        }
+        return 0;
+}
+
+static int prepare(Store *s, const char *sql, sqlite3_stmt **ret) {
+        int rc = sqlite3_prepare_v2(s->db, sql, -1, ret, NULL);
+        return rc == SQLITE_OK ? 0 : fail(s, rc, "prepare");
+}
+
+static const char schema[] =
+        "CREATE TABLE IF NOT EXISTS nodes ("
+        "  name TEXT PRIMARY KEY,"
+        "  state TEXT NOT NULL,"
+        "  state_since INTEGER NOT NULL,"
+        "  attempt_id INTEGER REFERENCES attempts(id),"
+        "  created_at INTEGER NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS attempts ("
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  node TEXT NOT NULL,"
+        "  seq INTEGER NOT NULL,"
+        "  token_hash BLOB UNIQUE,"
+        "  phase TEXT NOT NULL DEFAULT '',"
+        "  message TEXT,"
+        "  opened_at INTEGER NOT NULL,"
+        "  ended_at INTEGER,"
+        "  outcome TEXT);"
+        "CREATE INDEX IF NOT EXISTS attempts_node ON attempts(node, seq);"
+        "CREATE TABLE IF NOT EXISTS history ("
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  node TEXT NOT NULL,"
+        "  at INTEGER NOT NULL,"
+        "  from_state TEXT NOT NULL,"
+        "  to_state TEXT NOT NULL,"
+        "  cause TEXT NOT NULL,"
+        "  message TEXT,"
+        "  attempt_id INTEGER);"
+        "CREATE INDEX IF NOT EXISTS history_node ON history(node, id);";
+
+int store_open(const char *state_dir, Store **ret) {
+        _cleanup_(store_freep) Store *s = NULL;
+        _cleanup_free_ char *lock_path = NULL, *db_path = NULL;
+        int rc, r;
+
+        if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "cannot create state directory %s: %m", state_dir);
+
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        s->lock_fd = -1;
+
+        if (asprintf(&lock_path, "%s/provd.lock", state_dir) < 0 || asprintf(&db_path, "%s/provd.db", state_dir) < 0)
+                return -ENOMEM;
+        s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (s->lock_fd < 0)
+                return log_error_errno(errno, "cannot open %s: %m", lock_path);
+        if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+                if (errno == EWOULDBLOCK)
+                        return log_error_errno(EBUSY, "state directory %s is in use by another provd", state_dir);
+                return log_error_errno(errno, "cannot lock %s: %m", lock_path);
+        }
+
+        rc = sqlite3_open_v2(db_path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+        if (rc != SQLITE_OK)
+                return fail(s, rc, db_path);
+        sqlite3_busy_timeout(s->db, 5000);
+        sqlite3_extended_result_codes(s->db, 1);
+
+        /* WAL: readers never block the writer; FULL: a commit is on disk when it returns, so
+         * not even a power cut loses an answered transition, let alone kill -9. */
+        r = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+        if (r < 0)
+                return r;
+        r = exec(s, schema);
+        if (r < 0)
+                return r;
+        r = exec(s, "PRAGMA user_version=" "1");
+        if (r < 0)
+                return r;
+
+        r = prepare(s, "SELECT n.state, n.state_since, COALESCE(n.attempt_id, 0), COALESCE(a.seq, 0), "
+                       "COALESCE(a.phase, '') FROM nodes n LEFT JOIN attempts a ON a.id = n.attempt_id "
+                       "WHERE n.name = ?1",
+                    &s->get_node);
+        if (r < 0)
+                return r;
+        r = prepare(s, "SELECT node, id, seq, COALESCE(ended_at, 0), COALESCE(outcome, '') FROM attempts "
+                       "WHERE token_hash = ?1",
+                    &s->find_token);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+void store_free(Store *s) {
+        if (!s)
+                return;
+        sqlite3_finalize(s->get_node);
+        sqlite3_finalize(s->find_token);
+        if (s->db)
+                sqlite3_close_v2(s->db);
+        if (s->lock_fd >= 0)
+                close(s->lock_fd);
+        free(s);
+}
+
+int store_get_node(Store *s, const char *name, StoreNodeState *ret) {
+        sqlite3_stmt *st = s->get_node;
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+                sqlite3_reset(st);
+                return -ENOENT;
+        }
+        if (rc != SQLITE_ROW) {
+                sqlite3_reset(st);
+                return fail(s, rc, "read node");
+        }
+        StoreNodeState n = { 0 };
+        n.state = provision_state_from_string((const char *) sqlite3_column_text(st, 0));
+        n.since_ms = sqlite3_column_int64(st, 1);
+        n.attempt_id = sqlite3_column_int64(st, 2);
+        n.attempt_seq = sqlite3_column_int64(st, 3);
+        snprintf(n.phase, sizeof n.phase, "%s", (const char *) sqlite3_column_text(st, 4));
+        sqlite3_reset(st);
+        if (n.state == _PROVISION_STATE_INVALID)
+                return log_error_errno(EBADMSG, "state store: node %s has an unknown state", name);
+        *ret = n;
+        return 0;
+}
+
+/* Runs one statement with bound values: 'i' int64, 't' text (NULL ok), 'b' 32-byte blob. */
+static int run(Store *s, const char *sql, const char *types, ...) {
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        int r = prepare(s, sql, &st);
+        if (r < 0)
+                return r;
+        va_list ap;
+        va_start(ap, types);
+        for (int i = 0; types[i]; i++) {
+                if (types[i] == 'i')
+                        sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+                else if (types[i] == 't')
+                        sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+                else
+                        sqlite3_bind_blob(st, i + 1, va_arg(ap, const uint8_t *), TOKEN_HASH_SIZE, SQLITE_TRANSIENT);
+        }
+        va_end(ap);
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+                return fail(s, rc, "write");
+        return 0;
+}
+
+static int end_attempt(Store *s, int64_t id, const char *outcome, const char *phase, const char *message,
+                       int64_t at) {
+        return run(s,
+                   "UPDATE attempts SET ended_at = ?1, outcome = ?2, phase = COALESCE(?3, phase), "
+                   "message = COALESCE(?4, message) WHERE id = ?5 AND ended_at IS NULL",
+                   "ittti", at, outcome, phase, message, id);
+}
+
+static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeState *cur, StoreNodeState *n) {
+        const ProvisionTransition *t = tr->t;
+        const char *message = tr->message ? tr->message : t->why;
+        int r;
+
+        *n = *cur;
+        switch (t->action) {
+        case PROVISION_ACTION_NONE:
+                break;
+        case PROVISION_ACTION_REOPEN_ATTEMPT:
+                if (cur->attempt_id > 0) {
+                        r = end_attempt(s, cur->attempt_id, "abandoned", NULL, message, tr->at_ms);
+                        if (r < 0)
+                                return r;
+                }
+                _fallthrough_;
+        case PROVISION_ACTION_OPEN_ATTEMPT: {
+                int64_t seq = 1;
+                _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+                r = prepare(s, "SELECT COALESCE(MAX(seq), 0) + 1 FROM attempts WHERE node = ?1", &st);
+                if (r < 0)
+                        return r;
+                sqlite3_bind_text(st, 1, tr->node, -1, SQLITE_STATIC);
+                if (sqlite3_step(st) == SQLITE_ROW)
+                        seq = sqlite3_column_int64(st, 0);
+                r = run(s, "INSERT INTO attempts (node, seq, token_hash, opened_at) VALUES (?1, ?2, ?3, ?4)", "tibi",
+                        tr->node, seq, tr->new_token_hash, tr->at_ms);
+                if (r < 0)
+                        return r;
+                n->attempt_id = sqlite3_last_insert_rowid(s->db);
+                n->attempt_seq = seq;
+                n->phase[0] = '\0';
+                break;
+        }
+        case PROVISION_ACTION_SET_PHASE:
+                r = run(s, "UPDATE attempts SET phase = ?1, message = ?2 WHERE id = ?3", "tti", tr->phase,
+                        tr->message, cur->attempt_id);
+                if (r < 0)
+                        return r;
+                snprintf(n->phase, sizeof n->phase, "%s", tr->phase ? tr->phase : "");
+                break;
+        case PROVISION_ACTION_END_ATTEMPT_SUCCEEDED:
+        case PROVISION_ACTION_END_ATTEMPT_FAILED:
+        case PROVISION_ACTION_END_ATTEMPT_ABANDONED: {
+                const char *outcome = t->action == PROVISION_ACTION_END_ATTEMPT_SUCCEEDED ? "succeeded"
+                                      : t->action == PROVISION_ACTION_END_ATTEMPT_FAILED  ? "failed"
+                                                                                          : "abandoned";
+                if (cur->attempt_id > 0) {
+                        r = end_attempt(s, cur->attempt_id, outcome, tr->phase, message, tr->at_ms);
+                        if (r < 0)
+                                return r;
+                }
+                if (tr->phase)
+                        snprintf(n->phase, sizeof n->phase, "%s", tr->phase);
+                break;
+        }
+        }
+
+        if (t->to != cur->state)
+                n->since_ms = tr->at_ms;
+        n->state = t->to;
+        r = run(s,
+                "INSERT INTO nodes (name, state, state_since, attempt_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5) "
+                "ON CONFLICT(name) DO UPDATE SET state = ?2, state_since = ?3, attempt_id = ?4",
+                "ttiii", tr->node, provision_state_to_string(n->state), n->since_ms,
+                n->attempt_id, tr->at_ms);
+        if (r < 0)
+                return r;
+
+        if (tr->record) {
+                r = run(s,
+                        "INSERT INTO history (node, at, from_state, to_state, cause, message, attempt_id) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        "titttti", tr->node, tr->at_ms, provision_state_to_string(cur->state),
+                        provision_state_to_string(n->state), provision_event_to_string(t->event), message,
+                        n->attempt_id);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int store_apply(Store *s, const StoreTransition *tr, const StoreNodeState *cur, StoreNodeState *ret) {
+        StoreNodeState n;
+        int r = exec(s, "BEGIN IMMEDIATE");
+        if (r < 0)
+                return r;
+        r = apply_locked(s, tr, cur, &n);
+        if (r >= 0)
+                r = exec(s, "COMMIT");
+        if (r < 0) {
+                (void) exec(s, "ROLLBACK");
+                return r;
+        }
+        *ret = n;
+        return 0;
+}
+
+int store_find_token(Store *s, const uint8_t hash[static TOKEN_HASH_SIZE], StoreAttempt *ret) {
+        sqlite3_stmt *st = s->find_token;
+        sqlite3_reset(st);
+        sqlite3_bind_blob(st, 1, hash, TOKEN_HASH_SIZE, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+                sqlite3_reset(st);
+                return -ENOENT;
+        }
+        if (rc != SQLITE_ROW) {
+                sqlite3_reset(st);
+                return fail(s, rc, "find token");
+        }
+        StoreAttempt a = { 0 };
+        snprintf(a.node, sizeof a.node, "%s", (const char *) sqlite3_column_text(st, 0));
+        a.id = sqlite3_column_int64(st, 1);
+        a.seq = sqlite3_column_int64(st, 2);
+        a.ended_ms = sqlite3_column_int64(st, 3);
+        snprintf(a.outcome, sizeof a.outcome, "%s", (const char *) sqlite3_column_text(st, 4));
+        sqlite3_reset(st);
+        *ret = a;
+        return 0;
+}
+
+static json_t *json_time(int64_t ms) {
+        char buf[25];
+        return ms > 0 ? json_string(format_rfc3339(ms, buf)) : json_null();
+}
+
+static json_t *json_text_or_null(sqlite3_stmt *st, int col) {
+        const unsigned char *t = sqlite3_column_text(st, col);
+        return t ? json_string((const char *) t) : json_null();
+}
+
+int store_history_json(Store *s, const char *node, json_t **ret) {
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        "SELECT h.at, h.from_state, h.to_state, h.cause, h.message, COALESCE(a.seq, 0) "
+                        "FROM history h LEFT JOIN attempts a ON a.id = h.attempt_id WHERE h.node = ?1 ORDER BY h.id",
+                        &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
+        _cleanup_(json_decrefp) json_t *arr = json_array();
+        if (!arr)
+                return -ENOMEM;
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                int64_t seq = sqlite3_column_int64(st, 5);
+                json_t *e = json_pack("{s:o, s:s, s:s, s:s, s:o, s:o}", "at", json_time(sqlite3_column_int64(st, 0)),
+                                      "from", (const char *) sqlite3_column_text(st, 1), "to",
+                                      (const char *) sqlite3_column_text(st, 2), "cause",
+                                      (const char *) sqlite3_column_text(st, 3), "message", json_text_or_null(st, 4),
+                                      "attempt", seq > 0 ? json_integer(seq) : json_null());
+                if (!e || json_array_append_new(arr, e) < 0)
+                        return -ENOMEM;
+        }
+        if (rc != SQLITE_DONE)
+                return fail(s, rc, "read history");
+        *ret = TAKE_PTR(arr);
+        return 0;
+}
+
+int store_attempt_json(Store *s, int64_t attempt_id, json_t **ret) {
+        if (attempt_id <= 0) {
+                *ret = json_null();
+                return 0;
+        }
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT seq, phase, opened_at, COALESCE(ended_at, 0), outcome, message FROM attempts WHERE id = ?1",
+                        &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, attempt_id);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return fail(s, rc, "read attempt");
+        const char *phase = (const char *) sqlite3_column_text(st, 1);
+        json_t *o = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "number", (json_int_t) sqlite3_column_int64(st, 0),
+                              "phase", phase && *phase ? json_string(phase) : json_null(), "opened_at",
+                              json_time(sqlite3_column_int64(st, 2)), "ended_at", json_time(sqlite3_column_int64(st, 3)),
+                              "outcome", json_text_or_null(st, 4), "message", json_text_or_null(st, 5));
+        if (!o)
+                return -ENOMEM;
+        *ret = o;
+        return 0;
+}

@@ -1,0 +1,82 @@
+/* store.h — provision state persisted in SQLite (WAL mode, synchronous=FULL) at
+ * <state-dir>/provd.db.
+ *
+ * Tables: nodes (current provision state and attempt per node name), attempts (one row per
+ * install attempt: token hash, phase, outcome, times), history (every transition: time,
+ * from, to, cause, message).  store_apply() writes the new state, the attempt change and the
+ * history row in one transaction, so the history never disagrees with the state and a
+ * `kill -9` at any point loses nothing that was answered.
+ *
+ * Not thread-safe: the caller serialises access (daemon.c holds its lock around every call).
+ * SQLite error codes are translated here, once, to negative errno (SQLITE_FULL -> -ENOSPC,
+ * SQLITE_BUSY -> -EBUSY, ...); the SQLite message is logged. */
+#pragma once
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "provision.h"
+#include "token.h"
+
+typedef struct Store Store;
+
+/* A node's persisted state.  A node with no row is PROVISION_NEW with no attempt. */
+typedef struct StoreNodeState {
+        ProvisionState state;
+        int64_t since_ms;   /* when it entered `state` */
+        int64_t attempt_id; /* current (last) attempt's id, 0 if none */
+        int64_t attempt_seq; /* its number for this node: 1, 2, ... */
+        char phase[16];     /* last installer phase of that attempt, "" if none */
+} StoreNodeState;
+
+/* An attempt found by its token hash. */
+typedef struct StoreAttempt {
+        char node[64];
+        int64_t id;
+        int64_t seq;
+        int64_t ended_ms; /* 0 while open */
+        char outcome[16]; /* "" while open; succeeded | failed | abandoned */
+} StoreAttempt;
+
+/* One transition to persist. */
+typedef struct StoreTransition {
+        const char *node;
+        const ProvisionTransition *t; /* borrowed, from provision_transition() */
+        const uint8_t *new_token_hash; /* TOKEN_HASH_SIZE bytes: for OPEN/REOPEN_ATTEMPT */
+        const char *phase;   /* installer phase for SET_PHASE/END_*, else NULL */
+        const char *message; /* history message (NULL: t->why) */
+        int64_t at_ms;
+        bool record;         /* write a history row */
+} StoreTransition;
+
+/* Opens (creating if needed) <state_dir>/provd.db and takes an exclusive lock on
+ * <state_dir>/provd.lock so two daemons never share a state directory.  Creates state_dir
+ * (mode 0700) if missing.  Returns 0 and a Store (caller owns; store_free()), or a negative
+ * errno: -EBUSY when another provd holds the lock, -EACCES, -ENOSPC, -EBADMSG for a corrupt
+ * database; the reason is logged. */
+int store_open(const char *state_dir, Store **ret);
+void store_free(Store *s);
+
+/* Reads one node's state.  Returns 0, -ENOENT if the store has no row (a new node), or
+ * another negative errno. */
+int store_get_node(Store *s, const char *name, StoreNodeState *ret);
+
+/* Persists one transition from `cur` (the node's state as last read/applied) in a single
+ * transaction, and on success writes the resulting state to *ret (only then). */
+int store_apply(Store *s, const StoreTransition *tr, const StoreNodeState *cur, StoreNodeState *ret);
+
+/* Finds the attempt a token hash belongs to.  Returns 0, -ENOENT if none, or an errno. */
+int store_find_token(Store *s, const uint8_t hash[static TOKEN_HASH_SIZE], StoreAttempt *ret);
+
+/* The node's history as a JSON array of {"at","from","to","cause","message","attempt"}, in
+ * time order.  *ret is a new reference. */
+int store_history_json(Store *s, const char *node, json_t **ret);
+
+/* One attempt as a JSON object {"id","number","phase","opened_at","ended_at","outcome",
+ * "message"}, or JSON null when attempt_id is 0.  *ret is a new reference. */
+int store_attempt_json(Store *s, int64_t attempt_id, json_t **ret);
+
+static inline void store_freep(Store **s) {
+        if (*s)
+                store_free(*s);
+}

@@ -1,0 +1,78 @@
+/* util.h — small helpers shared by every provd module: cleanup attributes, TAKE_PTR,
+ * wall-clock time, RFC 3339 formatting.  Header-only; no state, no I/O. */
+#pragma once
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _cleanup_free_ _cleanup_(freep)
+#define _cleanup_close_ _cleanup_(closep)
+#define _cleanup_fclose_ _cleanup_(fclosep)
+
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+
+/* Hand the pointer over: returns it and leaves NULL behind so the cleanup does nothing. */
+#define TAKE_PTR(p)                                                                                \
+        ({                                                                                         \
+                __typeof__(p) _p = (p);                                                            \
+                (p) = NULL;                                                                        \
+                _p;                                                                                \
+        })
+
+#define TAKE_FD(fd)                                                                                \
+        ({                                                                                         \
+                int _fd = (fd);                                                                    \
+                (fd) = -1;                                                                         \
+                _fd;                                                                               \
+        })
+
+static inline void freep(void *p) {
+        free(*(void **) p);
+}
+
+static inline void closep(int *fd) {
+        if (*fd >= 0) {
+                int saved = errno;
+                close(*fd);
+                errno = saved;
+        }
+}
+
+static inline void fclosep(FILE **f) {
+        if (*f)
+                fclose(*f);
+}
+
+static inline int streq(const char *a, const char *b) {
+        return strcmp(a, b) == 0;
+}
+
+static inline int startswith(const char *s, const char *prefix) {
+        return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Wall-clock time in milliseconds since the Unix epoch (what the store persists). */
+static inline int64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Formats ms since the epoch as RFC 3339 UTC with milliseconds, e.g.
+ * "2026-11-23T16:13:00.123Z", into buf (at least 25 bytes).  Returns buf. */
+static inline char *format_rfc3339(int64_t ms, char buf[static 25]) {
+        time_t s = (time_t) (ms / 1000);
+        struct tm tm;
+        gmtime_r(&s, &tm);
+        size_t n = strftime(buf, 25, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(buf + n, 25 - n, ".%03dZ", (int) (ms % 1000));
+        return buf;
+}
+
+#define _fallthrough_ __attribute__((fallthrough))
