@@ -230,12 +230,14 @@ static void *table_find(const struct hsearch_data *tab, const char *key) {
         return e->data;
 }
 
-/* Inserts key -> data; returns the existing entry's data if the key is already there. */
+/* Inserts key -> data.  *ret_existing is NULL if the key was new, else the data already
+ * stored under it (which may equal data: the same node listing a MAC twice). */
 static int table_add(struct hsearch_data *tab, char *key, void *data, void **ret_existing) {
         ENTRY q = { .key = key, .data = data }, *e = NULL;
         if (!hsearch_r(q, ENTER, &e, tab))
                 return -ENOMEM;
-        *ret_existing = e->data == data ? NULL : e->data;
+        /* hsearch_r keeps the first key pointer: a different pointer means it was there. */
+        *ret_existing = e->key == key ? NULL : e->data;
         return 0;
 }
 

@@ -61,6 +61,11 @@ int log_full(int level, int err, const LogFields *fields, const char *fmt, ...) 
         }
         if (n >= sizeof line - 1)
                 n = sizeof line - 2;
+        /* One event, one line: control characters from clients (installer messages) must not
+         * forge or split lines. */
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char) line[i] < 0x20 || line[i] == 0x7f)
+                        line[i] = line[i] == '\n' || line[i] == '\r' || line[i] == '\t' ? ' ' : '?';
         line[n++] = '\n';
 
         ssize_t w = write(STDERR_FILENO, line, n);

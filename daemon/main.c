@@ -84,6 +84,12 @@ static int listen_socket(const char *listen_arg, struct sockaddr_storage *ret_ad
                 host++;
         }
 
+        char *end;
+        errno = 0;
+        unsigned long port_num = strtoul(port, &end, 10);
+        if (errno || *end || end == port || port_num > 65535)
+                return log_error_errno(EINVAL, "--listen %s: port must be a number from 0 to 65535", listen_arg);
+
         struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV }, *ai = NULL;
         int gai = getaddrinfo(host, port, &hints, &ai);
         if (gai != 0)

@@ -1,0 +1,337 @@
+#!/usr/bin/env bash
+# e2e-qemu.sh — end-to-end: a QEMU VM netboots through iPXE from provd,
+# runs a fake installer that reports its phases with installer/provd-report.sh,
+# and on its second boot is told by provd to boot from the local disk.
+#
+#   e2e-qemu.sh [PROVD_BINARY [SOURCE_DIR]]
+#
+# PROVD_BINARY defaults to /work/main/build/provd, SOURCE_DIR to the
+# repository this script lives in.  Environment: E2E_TIMEOUT (seconds for
+# the install boot, default 180), E2E_KEEP=1 keeps the temp directory
+# (serial logs, provd log and state, initramfs).
+# Exit 77 (skip) when QEMU, a readable kernel, its e1000 module or a static
+# busybox is missing.
+#
+# Peers: provd on 127.0.0.1:<random port>; QEMU with user-mode networking,
+# restrict=on, so the guest reaches nothing but provd, through
+# guestfwd 10.0.2.100:80 -> "busybox nc 127.0.0.1 PORT" (one nc per
+# connection).  SeaBIOS runs the legacy part of the e1000 iPXE ROM (QEMU 7.2
+# on Debian loads /usr/lib/ipxe/qemu/efi-e1000.rom), QEMU's DHCP hands it
+# bootfile=http://10.0.2.100/v1/ipxe.  Under TCG (KVM is unusable here, see
+# TESTBED.md) the install boot takes about 15-25 s.
+
+set -euo pipefail
+
+PROVD=${1:-/work/main/build/provd}
+SRC=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+TIMEOUT=${E2E_TIMEOUT:-180}
+MAC=52:54:00:12:34:56
+NODE=node-01
+
+T0=$SECONDS
+say() { printf '[e2e %3ds] %s\n' $((SECONDS - T0)) "$*"; }
+skip() { say "SKIP: $*"; [ -z "${PROVD_TESTS_NO_SKIP:-}" ] || exit 1; exit 77; }
+
+TMP=
+PROVD_PID=
+QEMU_PID=
+SERIAL=
+FAILED=0
+
+# serial console text without CRs, backspaces and the ANSI escapes of
+# SeaBIOS, iPXE and the kernel
+strip_console() {
+	tr -d '\r\b' | sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[c78]//g' -e 's/[[:space:]]*$//'
+}
+
+dump_logs() {
+	if [ -n "$SERIAL" ] && [ -f "$SERIAL" ]; then
+		echo "----- tail of serial console ($SERIAL) -----"
+		# iPXE draws with ANSI escapes and CRs
+		tail -c 4000 "$SERIAL" | strip_console | tail -n 40
+	fi
+	if [ -n "$TMP" ] && [ -f "$TMP/provd.log" ]; then
+		echo "----- tail of provd log ($TMP/provd.log) -----"
+		tail -n 60 "$TMP/provd.log"
+	fi
+	echo "-----"
+}
+
+fail() {
+	say "FAIL: $*"
+	FAILED=1
+	dump_logs >&2
+	exit 1
+}
+
+stop_qemu() {
+	if [ -n "$QEMU_PID" ]; then
+		# QEMU leads its own process group (setsid), with its guestfwd
+		# "busybox nc" children in it
+		kill -TERM -- "-$QEMU_PID" 2>/dev/null || true
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$QEMU_PID" 2>/dev/null || break
+			sleep 0.5
+		done
+		kill -KILL -- "-$QEMU_PID" 2>/dev/null || true
+		wait "$QEMU_PID" 2>/dev/null || true
+		QEMU_PID=
+	fi
+}
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	stop_qemu
+	if [ -n "$PROVD_PID" ]; then
+		kill -TERM "$PROVD_PID" 2>/dev/null || true
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$PROVD_PID" 2>/dev/null || break
+			sleep 0.5
+		done
+		kill -KILL "$PROVD_PID" 2>/dev/null || true
+		wait "$PROVD_PID" 2>/dev/null || true
+	fi
+	if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ "$FAILED" = 0 ]; then
+		say "FAIL: exited with status $rc"
+		dump_logs >&2
+	fi
+	if [ -n "$TMP" ]; then
+		if [ "${E2E_KEEP:-0}" = 1 ]; then
+			say "kept $TMP"
+		else
+			rm -rf "$TMP"
+		fi
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- checks
+QEMU=$(command -v qemu-system-x86_64) || skip "qemu-system-x86_64 not installed"
+BUSYBOX=$(command -v busybox) || skip "busybox not installed"
+if ldd "$BUSYBOX" >/dev/null 2>&1; then
+	skip "$BUSYBOX is dynamically linked; install busybox-static"
+fi
+command -v cpio >/dev/null || skip "cpio not installed"
+command -v curl >/dev/null || skip "curl not installed"
+command -v python3 >/dev/null || skip "python3 not installed"
+[ -x "$PROVD" ] || fail "no provd binary at $PROVD"
+PROVD=$(realpath "$PROVD")
+[ -f "$SRC/installer/provd-report.sh" ] || fail "no installer/provd-report.sh under $SRC"
+[ -f "$SRC/tests/e2e/init" ] || fail "no tests/e2e/init under $SRC"
+
+KERNEL=
+while IFS= read -r k; do
+	[ -r "$k" ] && KERNEL=$k
+done < <(printf '%s\n' /boot/vmlinuz-* | sort -V)
+[ -n "$KERNEL" ] || skip "no readable /boot/vmlinuz-*"
+KVER=${KERNEL#/boot/vmlinuz-}
+[ -d "/lib/modules/$KVER" ] || skip "no /lib/modules/$KVER for $KERNEL"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/provd-e2e.XXXXXX")
+TMP=$(cd "$TMP" && pwd -P) # provd wants absolute paths
+
+# ---------------------------------------------------------------- initramfs
+# e1000 and whatever it depends on, in load order
+modules=()
+if command -v modprobe >/dev/null; then
+	while read -r verb path _; do
+		[ "$verb" = insmod ] && modules+=("$path")
+	done < <(modprobe -S "$KVER" --show-depends e1000 2>/dev/null || true)
+fi
+if [ "${#modules[@]}" = 0 ]; then
+	m=$(find "/lib/modules/$KVER" -name 'e1000.ko*' | head -n 1)
+	[ -n "$m" ] || skip "no e1000 module for $KVER"
+	modules=("$m")
+fi
+
+root=$TMP/initramfs
+mkdir -p "$root"/{bin,dev,proc,sys,run,tmp,etc,lib/modules}
+cp "$BUSYBOX" "$root/bin/busybox"
+for applet in $("$BUSYBOX" --list); do
+	[ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
+done
+i=0
+for m in "${modules[@]}"; do
+	i=$((i + 1))
+	dst=$root/lib/modules/$(printf '%02d' "$i")-$(basename "${m%%.ko*}").ko
+	case $m in
+	*.ko) cp "$m" "$dst" ;;
+	*.ko.xz) xz -dc "$m" >"$dst" ;;
+	*.ko.zst) zstd -qdc "$m" >"$dst" ;;
+	*.ko.gz) gzip -dc "$m" >"$dst" ;;
+	*) fail "cannot handle module $m" ;;
+	esac
+done
+install -m 0755 "$SRC/tests/e2e/init" "$root/init"
+install -m 0755 "$SRC/tests/e2e/udhcpc.script" "$root/etc/udhcpc.script"
+install -m 0755 "$SRC/installer/provd-report.sh" "$root/provd-report.sh"
+INITRD=$TMP/initrd.gz
+(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$INITRD"
+say "initramfs $(du -k "$INITRD" | cut -f1) KiB: busybox, ${modules[*]##*/}; kernel $KERNEL"
+
+# ---------------------------------------------------------------- provd
+cat >"$TMP/inventory.json" <<EOF
+{
+  "version": 1,
+  "nodes": [
+    {
+      "name": "$NODE",
+      "mac": ["$MAC"],
+      "boot": {
+        "kernel": "$KERNEL",
+        "initrd": ["$INITRD"],
+        "cmdline": "console=ttyS0 panic=-1 quiet"
+      },
+      "system": {
+        "toplevel": "/nix/store/1b9p07z77phvv2hf6gm9f28syp39f1ag-nixos-system-$NODE",
+        "install": "/nix/store/7kzmq9dnb2s0dqc1sp8k8f7r2vy6y2hw-install-$NODE"
+      }
+    }
+  ]
+}
+EOF
+mkdir -p "$TMP/state"
+"$PROVD" serve --inventory "$TMP/inventory.json" --state-dir "$TMP/state" \
+	--listen 127.0.0.1:0 --public-url http://10.0.2.100:80 \
+	>"$TMP/provd.log" 2>&1 &
+PROVD_PID=$!
+
+PORT=
+for _ in $(seq 1 100); do
+	PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$TMP/provd.log" | head -n 1)
+	[ -n "$PORT" ] && break
+	kill -0 "$PROVD_PID" 2>/dev/null || fail "provd exited during start-up"
+	sleep 0.1
+done
+[ -n "$PORT" ] || fail "provd did not say 'listening on http://127.0.0.1:PORT' within 10 s"
+API=http://127.0.0.1:$PORT
+say "provd (pid $PROVD_PID) listening on $API"
+
+# GET PATH -> sets HTTP_STATUS and HTTP_BODY
+http_get() {
+	local out
+	out=$(curl -sS --max-time 10 -w '\n%{http_code}' "$API$1") || fail "GET $1: curl failed"
+	HTTP_STATUS=${out##*$'\n'}
+	HTTP_BODY=${out%$'\n'*}
+}
+
+# node_check PYTHON-EXPRESSION MESSAGE: evaluate over n = GET /v1/nodes/$NODE
+node_check() {
+	http_get "/v1/nodes/$NODE"
+	[ "$HTTP_STATUS" = 200 ] || fail "GET /v1/nodes/$NODE answered $HTTP_STATUS: $HTTP_BODY"
+	if ! printf '%s' "$HTTP_BODY" | python3 -c '
+import json, sys
+n = json.load(sys.stdin)
+to = [h.get("to") for h in n.get("history", [])]
+sys.exit(0 if eval(sys.argv[1]) else 1)' "$1"; then
+		fail "$2; GET /v1/nodes/$NODE: $HTTP_BODY"
+	fi
+}
+
+node_state() {
+	http_get "/v1/nodes/$NODE"
+	printf '%s' "$HTTP_BODY" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("state"))' 2>/dev/null || echo '?'
+}
+
+node_check 'n["state"] == "new"' "before install: node is not 'new'"
+# what pixiecore asks (provd may open the install attempt here already)
+http_get "/v1/boot/$MAC"
+[ "$HTTP_STATUS" = 200 ] || fail "before install: GET /v1/boot/$MAC answered $HTTP_STATUS, want 200"
+node_check 'n["state"] in ("new", "netbooting")' "before install: node neither 'new' nor 'netbooting'"
+
+# ---------------------------------------------------------------- QEMU
+start_qemu() {
+	SERIAL=$1
+	: >"$SERIAL"
+	setsid "$QEMU" -accel tcg -machine pc,graphics=off -m 512 -nodefaults \
+		-display none -no-reboot -boot n \
+		-netdev "user,id=n0,restrict=on,bootfile=http://10.0.2.100/v1/ipxe,guestfwd=tcp:10.0.2.100:80-cmd:$BUSYBOX nc 127.0.0.1 $PORT" \
+		-device "e1000,netdev=n0,mac=$MAC" \
+		-serial "file:$SERIAL" \
+		</dev/null >"$SERIAL.qemu" 2>&1 &
+	QEMU_PID=$!
+}
+
+# print serial console milestones as they appear
+SEEN=0
+progress() {
+	local text
+	text=$(strip_console <"$SERIAL" |
+		grep -E '^iPXE |PROVD-E2E:|^provd|booting from local disk|not in the inventory|Kernel panic|^http://10\.0\.2\.100' || true)
+	local lines
+	lines=$(printf '%s\n' "$text" | grep -c . || true)
+	if [ "$lines" -gt "$SEEN" ]; then
+		printf '%s\n' "$text" | tail -n +$((SEEN + 1)) | while IFS= read -r l; do say "  console: $l"; done
+		SEEN=$lines
+	fi
+}
+
+# ---- boot 1: install
+say "boot 1: netboot and install"
+start_qemu "$TMP/serial-1.log"
+SEEN=0
+start=$SECONDS
+while kill -0 "$QEMU_PID" 2>/dev/null; do
+	progress
+	if [ $((SECONDS - start)) -ge "$TIMEOUT" ]; then
+		fail "boot 1: QEMU still running after ${TIMEOUT}s (node state: $(node_state))"
+	fi
+	sleep 1
+done
+progress
+rc=0
+wait "$QEMU_PID" || rc=$?
+QEMU_PID=
+say "boot 1: QEMU exited with status $rc after $((SECONDS - start))s"
+[ "$rc" = 0 ] || fail "boot 1: QEMU failed: $(cat "$SERIAL.qemu")"
+grep -q 'PROVD-E2E: ALL PHASES REPORTED' "$SERIAL" ||
+	fail "boot 1: the installer did not report all phases"
+
+node_check 'n["state"] == "installed"' "after install: node is not 'installed'"
+node_check '"installing" in to and "installed" in to' "after install: history lacks installing/installed"
+http_get "/v1/boot/$MAC"
+[ "$HTTP_STATUS" = 404 ] || fail "after install: GET /v1/boot/$MAC answered $HTTP_STATUS, want 404"
+say "boot 1: node-01 is installed; /v1/boot/$MAC is 404"
+http_get "/v1/nodes/$NODE"
+HISTORY_LEN=$(printf '%s' "$HTTP_BODY" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["history"]))')
+
+# ---- boot 2: provd tells iPXE to leave the node to its disk
+say "boot 2: netboot again, expect 'booting from local disk'"
+start_qemu "$TMP/serial-2.log"
+SEEN=0
+start=$SECONDS
+until grep -q 'booting from local disk' "$SERIAL"; do
+	progress
+	kill -0 "$QEMU_PID" 2>/dev/null || fail "boot 2: QEMU exited before iPXE printed 'booting from local disk'"
+	[ $((SECONDS - start)) -lt 120 ] || fail "boot 2: no 'booting from local disk' within 120 s"
+	sleep 1
+done
+progress
+say "boot 2: iPXE was told to boot from disk after $((SECONDS - start))s"
+stop_qemu
+if grep -q 'PROVD-E2E:' "$SERIAL"; then
+	fail "boot 2: the installer kernel ran although the node is installed"
+fi
+node_check 'n["state"] == "installed"' "after boot 2: node is no longer 'installed'"
+node_check "len(n['history']) == $HISTORY_LEN" "after boot 2: history changed"
+
+# ---- provd stops cleanly on SIGTERM
+kill -TERM "$PROVD_PID"
+rc=
+for _ in $(seq 1 100); do
+	if ! kill -0 "$PROVD_PID" 2>/dev/null; then
+		rc=0
+		wait "$PROVD_PID" || rc=$?
+		break
+	fi
+	sleep 0.1
+done
+[ -n "$rc" ] || fail "provd still running 10 s after SIGTERM"
+PROVD_PID=
+[ "$rc" = 0 ] || fail "provd exited with status $rc on SIGTERM"
+
+say "PASS ($((SECONDS - T0))s)"

@@ -1,0 +1,981 @@
+/* test-inventory.c — unit tests for inventory.c: a valid inventory parses into the expected
+ * nodes and lookup tables; every rejection names the node and the field; a 10,000-node
+ * inventory parses and every MAC is found; inventory_load_file() checks the boot files.
+ *
+ * Rejection tests start from a document that parses (test_inventory_base_is_valid checks
+ * that) and change one member of nodes[7], "node-07", so each error is the mutation's. */
+#include <check.h>
+#include <errno.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "inventory.h"
+#include "mac.h"
+#include "util.h"
+
+#define BASE_NODES 8 /* the mutated node is the last one, nodes[7] */
+
+/* A valid node: index i gives name "node-%02zu" and MAC 52:54:00:00:00:<i>. */
+static json_t *base_node(size_t i) {
+        char name[32], mac[32];
+        snprintf(name, sizeof name, "node-%02zu", i);
+        snprintf(mac, sizeof mac, "52:54:00:00:00:%02zx", i);
+        json_t *n = json_pack("{s:s, s:[s], s:{s:s, s:s, s:s}, s:{s:s, s:[s, s], s:s}, s:{s:s, s:s}}",
+                              "name", name,
+                              "mac", mac,
+                              "bmc", "host", "10.1.0.1", "user", "admin", "password_file", "/run/secrets/bmc",
+                              "boot", "kernel", "/nix/store/k1-linux/bzImage",
+                              "initrd", "/nix/store/i1-initrd/initrd", "https://cache.example/extra.img",
+                              "cmdline", "init=/nix/store/s1-system/init loglevel=4",
+                              "system", "toplevel", "/nix/store/t1-nixos-system", "install",
+                              "/nix/store/n1-install/bin/install");
+        ck_assert_ptr_nonnull(n);
+        return n;
+}
+
+static json_t *base_inventory(void) {
+        json_t *nodes = json_array();
+        ck_assert_ptr_nonnull(nodes);
+        for (size_t i = 0; i < BASE_NODES; i++)
+                ck_assert_int_eq(json_array_append_new(nodes, base_node(i)), 0);
+        json_t *doc = json_pack("{s:i, s:o}", "version", 1, "nodes", nodes);
+        ck_assert_ptr_nonnull(doc);
+        return doc;
+}
+
+static json_t *base_inventory_node(json_t *doc, size_t i) {
+        json_t *n = json_array_get(json_object_get(doc, "nodes"), i);
+        ck_assert_ptr_nonnull(n);
+        return n;
+}
+
+/* Sets the member at dotted `path` ("boot.kernel") of obj to the JSON text `value`, or
+ * deletes it when value is NULL. */
+static void json_set_path(json_t *obj, const char *path, const char *value) {
+        char buf[128];
+        char *key = buf, *dot;
+
+        snprintf(buf, sizeof buf, "%s", path);
+        while ((dot = strchr(key, '.'))) {
+                *dot = '\0';
+                obj = json_object_get(obj, key);
+                ck_assert_msg(obj != NULL, "test bug: no member %s in %s", key, path);
+                key = dot + 1;
+        }
+        if (!value) {
+                ck_assert_msg(json_object_del(obj, key) == 0, "test bug: no member %s", path);
+                return;
+        }
+        json_error_t e;
+        json_t *v = json_loads(value, JSON_DECODE_ANY, &e);
+        ck_assert_msg(v != NULL, "test bug: bad JSON %s: %s", value, e.text);
+        ck_assert_int_eq(json_object_set_new(obj, key, v), 0);
+}
+
+static void assert_contains(const char *s, const char *sub) {
+        ck_assert_msg(s && strstr(s, sub), "\"%s\" does not contain \"%s\"", s ? s : "(null)", sub);
+}
+
+static Inventory inventory_sentinel;
+
+static Inventory *parse_ok(const char *text, size_t len) {
+        Inventory *inv = NULL;
+        char *err = NULL;
+        int r = inventory_parse(text, len, &inv, &err);
+        ck_assert_msg(r == 0, "inventory_parse failed: %d: %s", r, err ? err : "(no message)");
+        ck_assert_ptr_null(err);
+        ck_assert_ptr_nonnull(inv);
+        return inv;
+}
+
+/* Parses text, which must be rejected with -EINVAL, leaving *ret alone; returns the error
+ * message (caller frees).  Also checks that a NULL ret_error is fine.  `what` says what the
+ * text is when the test fails (NULL: the start of the text). */
+static char *parse_rejected(const char *text, size_t len, const char *what) {
+        Inventory *inv = &inventory_sentinel;
+        char *err = NULL;
+
+        int r = inventory_parse(text, len, &inv, &err);
+        ck_assert_msg(r == -EINVAL, "inventory_parse returned %d, want -EINVAL, for %.*s%s", r,
+                      what ? (int) strlen(what) : (int) (len < 300 ? len : 300), what ? what : text,
+                      what || len < 300 ? "" : "...");
+        ck_assert_msg(inv == &inventory_sentinel, "inventory_parse wrote *ret on failure");
+        ck_assert_msg(err != NULL && err[0] != '\0', "no error message");
+
+        inv = &inventory_sentinel;
+        ck_assert_int_eq(inventory_parse(text, len, &inv, NULL), -EINVAL);
+        ck_assert_ptr_eq(inv, &inventory_sentinel);
+        return err;
+}
+
+/* Dumps doc (and drops it), parses it, expects a rejection; returns the message. */
+static char *doc_rejected(json_t *doc) {
+        _cleanup_free_ char *text = json_dumps(doc, JSON_COMPACT);
+        json_t *nodes = json_object_get(doc, "nodes");
+        _cleanup_free_ char *last = NULL;
+        if (json_array_size(nodes) > 0)
+                last = json_dumps(json_array_get(nodes, json_array_size(nodes) - 1), JSON_COMPACT);
+        json_decref(doc);
+        ck_assert_ptr_nonnull(text);
+        return parse_rejected(text, strlen(text), last);
+}
+
+static Inventory *doc_ok(json_t *doc) {
+        _cleanup_free_ char *text = json_dumps(doc, JSON_COMPACT);
+        json_decref(doc);
+        ck_assert_ptr_nonnull(text);
+        return parse_ok(text, strlen(text));
+}
+
+/* ---- valid inventories ------------------------------------------------------------------ */
+
+static const char valid_text[] =
+        "{\n"
+        "  \"version\": 1,\n"
+        "  \"nodes\": [\n"
+        "    {\"name\": \"node-a\", \"mac\": [\"52:54:00:AB:CD:01\", \"52-54-00-ab-cd-02\"],\n"
+        "     \"bmc\": {\"host\": \"10.1.0.1\", \"user\": \"admin\", \"password_file\": \"/run/secrets/bmc-a\"},\n"
+        "     \"boot\": {\"kernel\": \"/nix/store/k1-linux/bzImage\",\n"
+        "              \"initrd\": [\"/nix/store/i1-initrd/initrd\", \"/nix/store/i1-initrd/extra\"],\n"
+        "              \"cmdline\": \"init=/nix/store/s1-system/init loglevel=4\"},\n"
+        "     \"system\": {\"toplevel\": \"/nix/store/t1-nixos-system-node-a\",\n"
+        "                \"install\": \"/nix/store/n1-install/bin/install\"}},\n"
+        "    {\"name\": \"node-b\", \"mac\": [\"5254.00ab.cd03\"],\n"
+        "     \"bmc\": {\"host\": \"bmc-b.example\", \"port\": 6230},\n"
+        "     \"boot\": {\"kernel\": \"/nix/store/k1-linux/bzImage\",\n"
+        "              \"initrd\": [\"https://cache.example/initrd-b\", \"/srv/netboot/b\"],\n"
+        "              \"cmdline\": \"\"},\n"
+        "     \"system\": {\"toplevel\": \"/nix/store/t2-nixos-system-node-b\",\n"
+        "                \"install\": \"/nix/store/n2-install/bin/install\"}},\n"
+        "    {\"name\": \"Node_c.rack1\", \"mac\": [\"525400ABCD04\"], \"bmc\": null,\n"
+        "     \"boot\": {\"kernel\": \"http://cache.example/bzImage\", \"initrd\": [], \"cmdline\": \"quiet\"},\n"
+        "     \"system\": {\"toplevel\": \"/nix/store/t3-nixos-system-node-c\",\n"
+        "                \"install\": \"/nix/store/n3-install/bin/install\"}}\n"
+        "  ]\n"
+        "}\n";
+
+static Inventory *valid_inventory(void) {
+        return parse_ok(valid_text, strlen(valid_text));
+}
+
+START_TEST(test_inventory_valid_nodes) {
+        _cleanup_(inventory_freep) Inventory *inv = valid_inventory();
+
+        ck_assert_uint_eq(inv->n_nodes, 3);
+        const Node *a = &inv->nodes[0], *b = &inv->nodes[1], *c = &inv->nodes[2];
+
+        ck_assert_str_eq(a->name, "node-a");
+        ck_assert_str_eq(b->name, "node-b");
+        ck_assert_str_eq(c->name, "Node_c.rack1");
+        for (size_t i = 0; i < inv->n_nodes; i++)
+                ck_assert_uint_eq(inv->nodes[i].index, i);
+
+        /* MACs in file order, canonical. */
+        ck_assert_uint_eq(a->n_macs, 2);
+        ck_assert_str_eq(a->macs[0], "52:54:00:ab:cd:01");
+        ck_assert_str_eq(a->macs[1], "52:54:00:ab:cd:02");
+        ck_assert_uint_eq(b->n_macs, 1);
+        ck_assert_str_eq(b->macs[0], "52:54:00:ab:cd:03");
+        ck_assert_uint_eq(c->n_macs, 1);
+        ck_assert_str_eq(c->macs[0], "52:54:00:ab:cd:04");
+
+        /* BMC: port defaults to 623; user and password file are optional; null = none. */
+        ck_assert(a->has_bmc);
+        ck_assert_str_eq(a->bmc.host, "10.1.0.1");
+        ck_assert_uint_eq(a->bmc.port, 623);
+        ck_assert_str_eq(a->bmc.user, "admin");
+        ck_assert_str_eq(a->bmc.password_file, "/run/secrets/bmc-a");
+        ck_assert(b->has_bmc);
+        ck_assert_str_eq(b->bmc.host, "bmc-b.example");
+        ck_assert_uint_eq(b->bmc.port, 6230);
+        ck_assert_ptr_null(b->bmc.user);
+        ck_assert_ptr_null(b->bmc.password_file);
+        ck_assert(!c->has_bmc);
+
+        /* Boot files and cmdline as written. */
+        ck_assert_str_eq(a->boot.kernel, "/nix/store/k1-linux/bzImage");
+        ck_assert_uint_eq(a->boot.n_initrd, 2);
+        ck_assert_str_eq(a->boot.initrd[0], "/nix/store/i1-initrd/initrd");
+        ck_assert_str_eq(a->boot.initrd[1], "/nix/store/i1-initrd/extra");
+        ck_assert_str_eq(a->boot.cmdline, "init=/nix/store/s1-system/init loglevel=4");
+        ck_assert_uint_eq(b->boot.n_initrd, 2);
+        ck_assert_str_eq(b->boot.initrd[0], "https://cache.example/initrd-b");
+        ck_assert_str_eq(b->boot.initrd[1], "/srv/netboot/b");
+        ck_assert_str_eq(b->boot.cmdline, "");
+        ck_assert_str_eq(c->boot.kernel, "http://cache.example/bzImage");
+        ck_assert_uint_eq(c->boot.n_initrd, 0);
+        ck_assert_str_eq(c->boot.cmdline, "quiet");
+
+        ck_assert_str_eq(a->toplevel, "/nix/store/t1-nixos-system-node-a");
+        ck_assert_str_eq(a->install, "/nix/store/n1-install/bin/install");
+        ck_assert_str_eq(c->toplevel, "/nix/store/t3-nixos-system-node-c");
+        ck_assert_str_eq(c->install, "/nix/store/n3-install/bin/install");
+}
+END_TEST
+
+START_TEST(test_inventory_find_mac_every_form) {
+        _cleanup_(inventory_freep) Inventory *inv = valid_inventory();
+        static const struct {
+                const char *mac;
+                size_t node;
+        } cases[] = {
+                { "52:54:00:ab:cd:01", 0 }, { "52:54:00:AB:CD:01", 0 }, { "52-54-00-ab-cd-01", 0 },
+                { "5254.00ab.cd01", 0 },    { "525400abcd01", 0 },      { "525400ABcd01", 0 },
+                { "52:54:00:ab:cd:02", 0 }, { "5254.00AB.CD02", 0 },    { "52:54:00:ab:cd:03", 1 },
+                { "52-54-00-AB-CD-03", 1 }, { "525400abcd03", 1 },      { "52:54:00:ab:cd:04", 2 },
+                { "5254.00ab.cd04", 2 },
+        };
+
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                char canonical[MAC_STRING_MAX];
+                ck_assert_int_eq(mac_normalize(cases[i].mac, canonical), 0);
+                const Node *n = inventory_find_mac(inv, canonical);
+                ck_assert_msg(n == &inv->nodes[cases[i].node], "%s (%s) found %s, want %s", cases[i].mac, canonical,
+                              n ? n->name : "nothing", inv->nodes[cases[i].node].name);
+        }
+        ck_assert_ptr_null(inventory_find_mac(inv, "52:54:00:ab:cd:05"));
+        ck_assert_ptr_null(inventory_find_mac(inv, "52:54:00:ab:cd:0"));
+        ck_assert_ptr_null(inventory_find_mac(inv, ""));
+}
+END_TEST
+
+START_TEST(test_inventory_find_name) {
+        _cleanup_(inventory_freep) Inventory *inv = valid_inventory();
+
+        ck_assert_ptr_eq(inventory_find_name(inv, "node-a"), &inv->nodes[0]);
+        ck_assert_ptr_eq(inventory_find_name(inv, "node-b"), &inv->nodes[1]);
+        ck_assert_ptr_eq(inventory_find_name(inv, "Node_c.rack1"), &inv->nodes[2]);
+        ck_assert_ptr_null(inventory_find_name(inv, "node-d"));
+        ck_assert_ptr_null(inventory_find_name(inv, "node-"));
+        ck_assert_ptr_null(inventory_find_name(inv, "node-ab"));
+        ck_assert_ptr_null(inventory_find_name(inv, ""));
+}
+END_TEST
+
+START_TEST(test_inventory_has_file_exact_only) {
+        _cleanup_(inventory_freep) Inventory *inv = valid_inventory();
+
+        /* The local boot files, the shared kernel once. */
+        static const char *const served[] = {
+                "/nix/store/k1-linux/bzImage",
+                "/nix/store/i1-initrd/initrd",
+                "/nix/store/i1-initrd/extra",
+                "/srv/netboot/b",
+        };
+        ck_assert_uint_eq(inv->n_files, sizeof served / sizeof served[0]);
+        for (size_t i = 0; i < sizeof served / sizeof served[0]; i++) {
+                ck_assert_msg(inventory_has_file(inv, served[i]), "%s not served", served[i]);
+                size_t seen = 0;
+                for (size_t f = 0; f < inv->n_files; f++)
+                        seen += streq(inv->files[f], served[i]);
+                ck_assert_msg(seen == 1, "%s is %zu times in files[]", served[i], seen);
+        }
+
+        static const char *const not_served[] = {
+                /* the same files spelled differently: no normalisation */
+                "/srv/netboot/a/../b",
+                "/srv/netboot/./b",
+                "/srv//netboot/b",
+                "//srv/netboot/b",
+                "/srv/netboot/b/",
+                "srv/netboot/b",
+                "/nix/store/i1-initrd/../k1-linux/bzImage",
+                "/nix/store/k1-linux//bzImage",
+                /* prefixes and extensions */
+                "/nix/store/k1-linux/bzImag",
+                "/nix/store/k1-linux/bzImage2",
+                "/nix/store/k1-linux",
+                "/nix/store/k1-linux/",
+                "/",
+                "",
+                /* URLs are passed through, never served */
+                "https://cache.example/initrd-b",
+                "http://cache.example/bzImage",
+                /* other paths in the inventory */
+                "/nix/store/t1-nixos-system-node-a",
+                "/nix/store/n1-install/bin/install",
+                "/run/secrets/bmc-a",
+        };
+        for (size_t i = 0; i < sizeof not_served / sizeof not_served[0]; i++)
+                ck_assert_msg(!inventory_has_file(inv, not_served[i]), "%s is served", not_served[i]);
+}
+END_TEST
+
+START_TEST(test_inventory_is_url) {
+        ck_assert(inventory_is_url("http://cache.example/bzImage"));
+        ck_assert(inventory_is_url("https://cache.example/bzImage"));
+        ck_assert(!inventory_is_url("/nix/store/k1-linux/bzImage"));
+        ck_assert(!inventory_is_url("ftp://cache.example/bzImage"));
+        ck_assert(!inventory_is_url("http:/cache.example"));
+        ck_assert(!inventory_is_url("httpx://cache.example"));
+        ck_assert(!inventory_is_url("/http://cache.example"));
+        ck_assert(!inventory_is_url(""));
+}
+END_TEST
+
+START_TEST(test_inventory_not_nul_terminated) {
+        /* len bytes, need not be NUL-terminated: an exact-size copy (ASan catches a read past
+         * it), and a buffer with garbage after len. */
+        size_t len = strlen(valid_text);
+        char *exact = malloc(len);
+        ck_assert_ptr_nonnull(exact);
+        memcpy(exact, valid_text, len);
+        Inventory *inv = parse_ok(exact, len);
+        ck_assert_uint_eq(inv->n_nodes, 3);
+        inventory_free(inv);
+        free(exact);
+
+        _cleanup_free_ char *trailing = NULL;
+        ck_assert_int_ge(asprintf(&trailing, "%s}}} garbage {", valid_text), 0);
+        inv = parse_ok(trailing, len);
+        ck_assert_uint_eq(inv->n_nodes, 3);
+        inventory_free(inv);
+}
+END_TEST
+
+START_TEST(test_inventory_empty) {
+        static const char text[] = "{\"version\": 1, \"nodes\": []}";
+        _cleanup_(inventory_freep) Inventory *inv = parse_ok(text, strlen(text));
+
+        ck_assert_uint_eq(inv->n_nodes, 0);
+        ck_assert_uint_eq(inv->n_files, 0);
+        ck_assert_ptr_null(inventory_find_mac(inv, "52:54:00:00:00:01"));
+        ck_assert_ptr_null(inventory_find_name(inv, "node-00"));
+        ck_assert(!inventory_has_file(inv, "/nix/store/k1-linux/bzImage"));
+}
+END_TEST
+
+START_TEST(test_inventory_base_is_valid) {
+        /* The document the rejection tests mutate parses, with node-07 found by its MAC. */
+        _cleanup_(inventory_freep) Inventory *inv = doc_ok(base_inventory());
+
+        ck_assert_uint_eq(inv->n_nodes, BASE_NODES);
+        ck_assert_ptr_eq(inventory_find_mac(inv, "52:54:00:00:00:07"), &inv->nodes[7]);
+        ck_assert_str_eq(inv->nodes[7].name, "node-07");
+}
+END_TEST
+
+START_TEST(test_inventory_accepts_edge_values) {
+        /* Values at the edge of what is allowed, each on its own. */
+        static const struct {
+                const char *path, *value;
+        } cases[] = {
+                { "bmc.port", "1" },
+                { "bmc.port", "65535" },
+                { "bmc", "null" },
+                { "bmc.user", NULL },
+                { "bmc.password_file", NULL },
+                { "boot.cmdline", "\"\"" },
+                { "boot.cmdline", "\"nixos provd nixos.install provd-x=1 xprovd.token=1 a=nixos.install=1\"" },
+                { "boot.initrd", "[]" },
+                { "boot.kernel", "\"https://cache.example/a/b?c=d&e=f+g\"" },
+                { "mac", "[\"02:00:00:00:00:01\", \"52:54:00:00:01:07\"]" },
+                { "name", "\"a\"" },
+                { "name", "\"012345678901234567890123456789012345678901234567890123456789012\"" },
+        };
+
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                json_t *doc = base_inventory();
+                json_set_path(base_inventory_node(doc, 7), cases[i].path, cases[i].value);
+                Inventory *inv = doc_ok(doc);
+                inventory_free(inv);
+        }
+}
+END_TEST
+
+/* ---- rejections ------------------------------------------------------------------------- */
+
+typedef struct RejectCase {
+        const char *path;   /* member of nodes[7] to change */
+        const char *value;  /* its new JSON text, or NULL to delete it */
+        const char *field;  /* the field the message must name */
+        const char *detail; /* a further substring the message must contain, or NULL */
+} RejectCase;
+
+/* Errors in nodes[7], "node-07", found after its name is known: the message must name the
+ * node ('node "node-07"', and nodes[7]) and the field. */
+static const RejectCase named_rejects[] = {
+        /* missing required fields */
+        { "mac", NULL, "mac", "missing" },
+        { "boot", NULL, "boot", "missing" },
+        { "boot.kernel", NULL, "boot.kernel", "missing" },
+        { "boot.initrd", NULL, "boot.initrd", "missing" },
+        { "boot.cmdline", NULL, "boot.cmdline", "missing" },
+        { "system", NULL, "system", "missing" },
+        { "system.toplevel", NULL, "system.toplevel", "missing" },
+        { "system.install", NULL, "system.install", "missing" },
+        { "bmc.host", NULL, "bmc.host", "missing" },
+        /* wrong types */
+        { "mac", "\"52:54:00:00:00:07\"", "mac", NULL },
+        { "mac", "[]", "mac", NULL },
+        { "mac", "[7]", "mac[0]", NULL },
+        { "boot", "\"/nix/store/k1-linux/bzImage\"", "boot", NULL },
+        { "boot.kernel", "42", "boot.kernel", NULL },
+        { "boot.initrd", "\"/nix/store/i1-initrd/initrd\"", "boot.initrd", "array" },
+        { "boot.initrd", "[\"/nix/store/i1-initrd/initrd\", null]", "boot.initrd[1]", NULL },
+        { "boot.cmdline", "[\"quiet\"]", "boot.cmdline", NULL },
+        { "boot.cmdline", "null", "boot.cmdline", NULL },
+        { "system", "\"/nix/store/t1-nixos-system\"", "system", NULL },
+        { "system.toplevel", "1", "system.toplevel", NULL },
+        { "bmc", "\"10.1.0.1\"", "bmc", NULL },
+        { "bmc.user", "7", "bmc.user", NULL },
+        /* boot paths: absolute and clean */
+        { "boot.kernel", "\"nix/store/k1-linux/bzImage\"", "boot.kernel", "absolute" },
+        { "boot.kernel", "\"bzImage\"", "boot.kernel", "absolute" },
+        { "boot.kernel", "\"\"", "boot.kernel", NULL },
+        { "boot.kernel", "\"/\"", "boot.kernel", NULL },
+        { "boot.kernel", "\"/nix/store/k1-linux/../../etc/shadow\"", "boot.kernel", ".." },
+        { "boot.kernel", "\"/..\"", "boot.kernel", ".." },
+        { "boot.kernel", "\"/nix/store/k1-linux/..\"", "boot.kernel", ".." },
+        { "boot.kernel", "\"/nix/./store/k1-linux/bzImage\"", "boot.kernel", NULL },
+        { "boot.kernel", "\"/nix/store//k1-linux/bzImage\"", "boot.kernel", "//" },
+        { "boot.kernel", "\"//nix/store/k1-linux/bzImage\"", "boot.kernel", "//" },
+        { "boot.kernel", "\"/nix/store/k1-linux/\"", "boot.kernel", "trailing" },
+        { "boot.kernel", "\"/nix/store/k1-linux/bz\\nImage\"", "boot.kernel", NULL },
+        { "boot.kernel", "\"http://cache.example/bz Image\"", "boot.kernel", NULL },
+        { "boot.kernel", "\"https://cache.example/bz\\\"Image\"", "boot.kernel", NULL },
+        { "boot.initrd", "[\"/nix/store/i1-initrd/initrd\", \"/nix/store/../etc/shadow\"]", "boot.initrd[1]", ".." },
+        { "boot.initrd", "[\"initrd\"]", "boot.initrd[0]", "absolute" },
+        { "boot.initrd", "[\"/nix/store/i1-initrd/\"]", "boot.initrd[0]", NULL },
+        { "boot.initrd", "[\"/nix//store/i1-initrd/initrd\"]", "boot.initrd[0]", NULL },
+        /* system paths: clean and in the Nix store */
+        { "system.toplevel", "\"/etc/nixos-system\"", "system.toplevel", "/nix/store/" },
+        { "system.toplevel", "\"/nix/store-evil/t1-nixos-system\"", "system.toplevel", "/nix/store/" },
+        { "system.toplevel", "\"/nix/storet1-nixos-system\"", "system.toplevel", "/nix/store/" },
+        { "system.toplevel", "\"/nix/store\"", "system.toplevel", NULL },
+        { "system.toplevel", "\"/nix/store/\"", "system.toplevel", NULL },
+        { "system.toplevel", "\"nix/store/t1-nixos-system\"", "system.toplevel", NULL },
+        { "system.install", "\"/nix/store/../../bin/sh\"", "system.install", ".." },
+        { "system.install", "\"/nix/store/n1-install//bin/install\"", "system.install", NULL },
+        { "system.install", "\"/usr/bin/install\"", "system.install", "/nix/store/" },
+        /* cmdline */
+        { "boot.cmdline", "\"init=/x {{ .ID }}\"", "boot.cmdline", "{{" },
+        { "boot.cmdline", "\"init=/x console=${console}\"", "boot.cmdline", "${" },
+        { "boot.cmdline", "\"init=/x\\nloglevel=4\"", "boot.cmdline", NULL },
+        { "boot.cmdline", "\"init=/x\\tloglevel=4\"", "boot.cmdline", NULL },
+        { "boot.cmdline", "\"init=/x\\r\"", "boot.cmdline", NULL },
+        { "boot.cmdline", "\"init=/x\\u007f\"", "boot.cmdline", NULL },
+        { "boot.cmdline", "\"init=/x foo=\\\"a b\\\"\"", "boot.cmdline", NULL },
+        { "boot.cmdline", "\"provd.token=abc\"", "boot.cmdline", "provd.token" },
+        { "boot.cmdline", "\"init=/x provd.token=abc\"", "boot.cmdline", "provd.token" },
+        { "boot.cmdline", "\"init=/x  provd.url=http://evil/ quiet\"", "boot.cmdline", "provd.url" },
+        { "boot.cmdline", "\"init=/x provd.node=node-00\"", "boot.cmdline", "provd.node" },
+        { "boot.cmdline", "\"nixos.install=/nix/store/evil\"", "boot.cmdline", "nixos.install" },
+        { "boot.cmdline", "\"quiet nixos.install=/nix/store/evil\"", "boot.cmdline", "nixos.install" },
+        /* unknown fields (typos) at every level */
+        { "sytem", "{}", "sytem", "unknown" },
+        { "macs", "[\"52:54:00:00:01:07\"]", "macs", "unknown" },
+        { "boot.kernal", "\"/nix/store/k1-linux/bzImage\"", "boot.kernal", "unknown" },
+        { "boot.initrds", "[]", "boot.initrds", "unknown" },
+        { "system.toplvl", "\"/nix/store/t1-nixos-system\"", "system.toplvl", "unknown" },
+        { "bmc.hots", "\"10.1.0.1\"", "bmc.hots", "unknown" },
+        { "bmc.password", "\"hunter2\"", "bmc.password", "unknown" },
+        /* MACs */
+        { "mac", "[\"01:00:5e:00:00:01\"]", "mac[0]", "multicast" },
+        { "mac", "[\"52:54:00:00:01:07\", \"33:33:00:00:00:01\"]", "mac[1]", "multicast" },
+        { "mac", "[\"ff:ff:ff:ff:ff:ff\"]", "mac[0]", "broadcast" },
+        { "mac", "[\"00:00:00:00:00:00\"]", "mac[0]", "zero" },
+        { "mac", "[\"0000.0000.0000\"]", "mac[0]", "zero" },
+        { "mac", "[\"52:54:00:00:00:zz\"]", "mac[0]", "52:54:00:00:00:zz" },
+        { "mac", "[\"52:54:00:00:00:07 \"]", "mac[0]", NULL },
+        { "mac", "[\"52:54:00-00:00:07\"]", "mac[0]", NULL },
+        { "mac",
+          "[\"52:54:00:00:01:00\", \"52:54:00:00:01:01\", \"52:54:00:00:01:02\", \"52:54:00:00:01:03\","
+          " \"52:54:00:00:01:04\", \"52:54:00:00:01:05\", \"52:54:00:00:01:06\", \"52:54:00:00:01:07\","
+          " \"52:54:00:00:01:08\", \"52:54:00:00:01:09\", \"52:54:00:00:01:0a\", \"52:54:00:00:01:0b\","
+          " \"52:54:00:00:01:0c\", \"52:54:00:00:01:0d\", \"52:54:00:00:01:0e\", \"52:54:00:00:01:0f\","
+          " \"52:54:00:00:01:10\"]",
+          "mac", NULL },
+        /* BMC */
+        { "bmc.port", "0", "bmc.port", NULL },
+        { "bmc.port", "65536", "bmc.port", NULL },
+        { "bmc.port", "-1", "bmc.port", NULL },
+        { "bmc.port", "\"623\"", "bmc.port", NULL },
+        { "bmc.port", "623.0", "bmc.port", NULL },
+        { "bmc.host", "\"\"", "bmc.host", NULL },
+        { "bmc.host", "\"bmc 07\"", "bmc.host", NULL },
+        { "bmc.password_file", "\"secrets/bmc\"", "bmc.password_file", NULL },
+        { "bmc.password_file", "\"/run/secrets/../bmc\"", "bmc.password_file", NULL },
+};
+
+START_TEST(test_inventory_rejects_named) {
+        const RejectCase *t = &named_rejects[_i];
+        char quoted[160];
+
+        json_t *doc = base_inventory();
+        json_set_path(base_inventory_node(doc, 7), t->path, t->value);
+        _cleanup_free_ char *err = doc_rejected(doc);
+
+        assert_contains(err, "node \"node-07\"");
+        assert_contains(err, "nodes[7]");
+        snprintf(quoted, sizeof quoted, "\"%s\"", t->field);
+        assert_contains(err, quoted);
+        if (t->detail)
+                assert_contains(err, t->detail);
+}
+END_TEST
+
+/* Errors in nodes[7]'s name itself: no name to give, so the message names nodes[7]. */
+static const RejectCase name_rejects[] = {
+        { "name", NULL, "name", "missing" },
+        { "name", "7", "name", NULL },
+        { "name", "null", "name", NULL },
+        { "name", "\"\"", "name", NULL },
+        { "name", "\"-node-07\"", "name", "-node-07" },
+        { "name", "\".node-07\"", "name", NULL },
+        { "name", "\"_node-07\"", "name", NULL },
+        { "name", "\"node 07\"", "name", NULL },
+        { "name", "\"node/07\"", "name", NULL },
+        { "name", "\"node\\\"07\"", "name", NULL },
+        { "name", "\"n\\u00f6de-07\"", "name", NULL },
+        { "name", "\"node-07\\n\"", "name", NULL },
+        { "name", "\"0123456789012345678901234567890123456789012345678901234567890123\"", "name", NULL },
+};
+
+START_TEST(test_inventory_rejects_name) {
+        const RejectCase *t = &name_rejects[_i];
+
+        json_t *doc = base_inventory();
+        json_set_path(base_inventory_node(doc, 7), t->path, t->value);
+        _cleanup_free_ char *err = doc_rejected(doc);
+
+        assert_contains(err, "nodes[7]");
+        assert_contains(err, "\"name\"");
+        if (t->detail)
+                assert_contains(err, t->detail);
+}
+END_TEST
+
+START_TEST(test_inventory_rejects_duplicate_name) {
+        json_t *doc = base_inventory();
+        json_set_path(base_inventory_node(doc, 7), "name", "\"node-03\"");
+        _cleanup_free_ char *err = doc_rejected(doc);
+
+        /* The second holder of the name is reported, and the first is named. */
+        assert_contains(err, "node \"node-03\" (nodes[7])");
+        assert_contains(err, "\"name\"");
+        assert_contains(err, "duplicate");
+        assert_contains(err, "nodes[3]");
+}
+END_TEST
+
+START_TEST(test_inventory_rejects_duplicate_mac_across_nodes) {
+        /* node-03's MAC, written in another form: the duplicate is found after normalising. */
+        json_t *doc = base_inventory();
+        json_set_path(base_inventory_node(doc, 7), "mac", "[\"52:54:00:00:01:07\", \"5254.0000.0003\"]");
+        _cleanup_free_ char *err = doc_rejected(doc);
+
+        assert_contains(err, "node \"node-07\"");
+        assert_contains(err, "\"mac[1]\"");
+        assert_contains(err, "52:54:00:00:00:03");
+        assert_contains(err, "node \"node-03\"");
+}
+END_TEST
+
+/* KNOWN BUG — this test fails on purpose until daemon/inventory.c is fixed.
+ * index_nodes() relies on table_add() to report an existing entry, but table_add() reports
+ * "none" whenever the existing entry's data equals the new data; for the MAC table the data
+ * is the Node, so a MAC listed twice in the same node (in any spelling) is silently accepted
+ * and the "is listed twice" branch in index_nodes() is dead code. */
+START_TEST(test_inventory_rejects_duplicate_mac_within_node) {
+        json_t *doc = base_inventory();
+        json_set_path(base_inventory_node(doc, 7), "mac", "[\"52:54:00:00:00:07\", \"52-54-00-00-00-07\"]");
+        _cleanup_free_ char *err = doc_rejected(doc);
+
+        assert_contains(err, "node \"node-07\"");
+        assert_contains(err, "\"mac[1]\"");
+        assert_contains(err, "52:54:00:00:00:07");
+        assert_contains(err, "twice");
+}
+END_TEST
+
+START_TEST(test_inventory_rejects_non_object_node) {
+        json_t *doc = base_inventory();
+        ck_assert_int_eq(json_array_set_new(json_object_get(doc, "nodes"), 7, json_string("node-07")), 0);
+        _cleanup_free_ char *err = doc_rejected(doc);
+        assert_contains(err, "nodes[7]");
+}
+END_TEST
+
+START_TEST(test_inventory_rejects_too_many_initrds) {
+        json_t *doc = base_inventory();
+        json_t *initrd = json_array();
+        for (size_t i = 0; i <= INVENTORY_MAX_INITRDS; i++) {
+                char path[64];
+                snprintf(path, sizeof path, "/nix/store/i1-initrd/part%zu", i);
+                ck_assert_int_eq(json_array_append_new(initrd, json_string(path)), 0);
+        }
+        ck_assert_int_eq(json_object_set_new(json_object_get(base_inventory_node(doc, 7), "boot"), "initrd", initrd), 0);
+        _cleanup_free_ char *err = doc_rejected(doc);
+        assert_contains(err, "node \"node-07\"");
+        assert_contains(err, "\"boot.initrd\"");
+}
+END_TEST
+
+START_TEST(test_inventory_rejects_long_cmdline) {
+        char cmdline[INVENTORY_MAX_CMDLINE + 2];
+        memset(cmdline, 'x', sizeof cmdline - 1);
+        cmdline[sizeof cmdline - 1] = '\0';
+
+        json_t *doc = base_inventory();
+        ck_assert_int_eq(json_object_set_new(json_object_get(base_inventory_node(doc, 7), "boot"), "cmdline",
+                                             json_string(cmdline)),
+                         0);
+        _cleanup_free_ char *err = doc_rejected(doc);
+        assert_contains(err, "node \"node-07\"");
+        assert_contains(err, "\"boot.cmdline\"");
+
+        /* Exactly the limit is fine. */
+        cmdline[INVENTORY_MAX_CMDLINE] = '\0';
+        doc = base_inventory();
+        ck_assert_int_eq(json_object_set_new(json_object_get(base_inventory_node(doc, 7), "boot"), "cmdline",
+                                             json_string(cmdline)),
+                         0);
+        inventory_free(doc_ok(doc));
+}
+END_TEST
+
+/* Document-level errors: the message must contain the substring. */
+static const struct {
+        const char *text;
+        const char *expect;
+} document_rejects[] = {
+        { "{\"version\": 2, \"nodes\": []}", "version" },
+        { "{\"version\": 0, \"nodes\": []}", "version" },
+        { "{\"version\": \"1\", \"nodes\": []}", "version" },
+        { "{\"version\": 1.0, \"nodes\": []}", "version" },
+        { "{\"nodes\": []}", "version" },
+        { "{\"version\": 1}", "nodes" },
+        { "{\"version\": 1, \"nodes\": {}}", "nodes" },
+        { "{\"version\": 1, \"nodes\": null}", "nodes" },
+        { "{\"version\": 1, \"nodes\": [], \"node\": []}", "\"node\"" },
+        { "{\"version\": 1, \"nodes\": [], \"version\": 1}", "JSON" },
+        { "[]", "object" },
+        { "\"version\"", "JSON" },
+        { "", "JSON" },
+        { "{\"version\": 1, \"nodes\": []", "JSON" },
+};
+
+START_TEST(test_inventory_rejects_document) {
+        const char *text = document_rejects[_i].text;
+        _cleanup_free_ char *err = parse_rejected(text, strlen(text), NULL);
+        assert_contains(err, document_rejects[_i].expect);
+}
+END_TEST
+
+START_TEST(test_inventory_rejects_bad_json_with_position) {
+        static const char text[] =
+                "{\n"
+                "  \"version\": 1,\n"
+                "  \"nodes\": [\n"
+                "    {\"name\": \"node-00\",}\n"
+                "  ]\n"
+                "}\n";
+        _cleanup_free_ char *err = parse_rejected(text, strlen(text), NULL);
+
+        assert_contains(err, "JSON");
+        assert_contains(err, "line 4");
+        assert_contains(err, "column ");
+}
+END_TEST
+
+/* ---- a large inventory ------------------------------------------------------------------ */
+
+#define LARGE_NODES 10000
+
+static void large_mac_octets(size_t i, unsigned k, uint8_t ret[6]) {
+        ret[0] = 0x02;
+        ret[1] = 0x10;
+        ret[2] = (uint8_t) (0x20 + k);
+        ret[3] = (uint8_t) (i >> 16);
+        ret[4] = (uint8_t) (i >> 8);
+        ret[5] = (uint8_t) i;
+}
+
+/* MAC k (0 or 1) of node i, in one of four spellings chosen by i. */
+static void large_mac_text(size_t i, unsigned k, char ret[32]) {
+        uint8_t m[6];
+        large_mac_octets(i, k, m);
+        switch ((i + k) % 4) {
+        case 0:
+                snprintf(ret, 32, "%02X:%02X:%02X:%02X:%02X:%02X", m[0], m[1], m[2], m[3], m[4], m[5]);
+                break;
+        case 1:
+                snprintf(ret, 32, "%02x-%02x-%02x-%02x-%02x-%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+                break;
+        case 2:
+                snprintf(ret, 32, "%02x%02x.%02x%02x.%02x%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+                break;
+        default:
+                snprintf(ret, 32, "%02X%02x%02X%02x%02X%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+                break;
+        }
+}
+
+START_TEST(test_inventory_large) {
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        ck_assert_ptr_nonnull(f);
+
+        fputs("{\"version\": 1, \"nodes\": [\n", f);
+        for (size_t i = 0; i < LARGE_NODES; i++) {
+                char mac0[32], mac1[32];
+                large_mac_text(i, 0, mac0);
+                large_mac_text(i, 1, mac1);
+                fprintf(f,
+                        "%s{\"name\": \"node-%05zu\", \"mac\": [\"%s\", \"%s\"],"
+                        " \"bmc\": {\"host\": \"10.2.%zu.%zu\"},"
+                        " \"boot\": {\"kernel\": \"/nix/store/k1-linux/bzImage\","
+                        " \"initrd\": [\"/nix/store/i-%05zu-initrd/initrd\"], \"cmdline\": \"init=/x\"},"
+                        " \"system\": {\"toplevel\": \"/nix/store/t-%05zu\", \"install\": \"/nix/store/n1/install\"}}\n",
+                        i ? "," : "", i, mac0, mac1, i / 256, i % 256, i, i);
+        }
+        fputs("]}\n", f);
+        ck_assert_int_eq(fclose(f), 0);
+
+        _cleanup_(inventory_freep) Inventory *inv = parse_ok(text, len);
+        ck_assert_uint_eq(inv->n_nodes, LARGE_NODES);
+        ck_assert_uint_eq(inv->n_files, LARGE_NODES + 1);
+        ck_assert(inventory_has_file(inv, "/nix/store/k1-linux/bzImage"));
+
+        for (size_t i = 0; i < LARGE_NODES; i++) {
+                char name[32], path[64];
+                const Node *n = &inv->nodes[i];
+
+                snprintf(name, sizeof name, "node-%05zu", i);
+                ck_assert_str_eq(n->name, name);
+                ck_assert_ptr_eq(inventory_find_name(inv, name), n);
+                ck_assert_uint_eq(n->n_macs, 2);
+                for (unsigned k = 0; k < 2; k++) {
+                        char raw[32], canonical[MAC_STRING_MAX], expect[MAC_STRING_MAX];
+                        uint8_t m[6];
+                        large_mac_text(i, k, raw);
+                        large_mac_octets(i, k, m);
+                        mac_format(m, expect);
+                        ck_assert_str_eq(n->macs[k], expect);
+                        ck_assert_int_eq(mac_normalize(raw, canonical), 0);
+                        ck_assert_msg(inventory_find_mac(inv, canonical) == n, "%s (%s) not found as %s", raw,
+                                      canonical, name);
+                }
+                snprintf(path, sizeof path, "/nix/store/i-%05zu-initrd/initrd", i);
+                ck_assert_msg(inventory_has_file(inv, path), "%s not served", path);
+        }
+
+        /* Nothing beyond the last node. */
+        char canonical[MAC_STRING_MAX];
+        uint8_t m[6];
+        large_mac_octets(LARGE_NODES, 0, m);
+        ck_assert_ptr_null(inventory_find_mac(inv, mac_format(m, canonical)));
+        ck_assert_ptr_null(inventory_find_name(inv, "node-10000"));
+}
+END_TEST
+
+START_TEST(test_inventory_large_duplicate_mac_at_end) {
+        /* The last of many nodes repeats the first node's MAC: still found. */
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        ck_assert_ptr_nonnull(f);
+
+        fputs("{\"version\": 1, \"nodes\": [\n", f);
+        for (size_t i = 0; i < LARGE_NODES; i++) {
+                char mac[32];
+                large_mac_text(i == LARGE_NODES - 1 ? 0 : i, 0, mac);
+                fprintf(f,
+                        "%s{\"name\": \"node-%05zu\", \"mac\": [\"%s\"],"
+                        " \"boot\": {\"kernel\": \"/k\", \"initrd\": [], \"cmdline\": \"\"},"
+                        " \"system\": {\"toplevel\": \"/nix/store/t\", \"install\": \"/nix/store/n\"}}\n",
+                        i ? "," : "", i, mac);
+        }
+        fputs("]}\n", f);
+        ck_assert_int_eq(fclose(f), 0);
+
+        _cleanup_free_ char *err = parse_rejected(text, len, "10,000 nodes, the last with node-00000's MAC");
+        assert_contains(err, "node \"node-09999\"");
+        assert_contains(err, "node \"node-00000\"");
+        assert_contains(err, "\"mac[0]\"");
+}
+END_TEST
+
+/* ---- inventory_load_file() -------------------------------------------------------------- */
+
+static char load_dir[] = "/tmp/provd-test-inventory-XXXXXX";
+
+static void load_setup(void) {
+        ck_assert_ptr_nonnull(mkdtemp(load_dir));
+}
+
+static int load_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(path);
+}
+
+static void load_teardown(void) {
+        nftw(load_dir, load_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void write_file(const char *path, const char *content) {
+        FILE *f = fopen(path, "w");
+        ck_assert_msg(f != NULL, "cannot create %s", path);
+        fputs(content, f);
+        ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Writes <dir>/<tag>/{bzImage,initrd,inventory.json}; returns the inventory's path. */
+static char *load_fixture(const char *tag, bool kernel, bool initrd) {
+        _cleanup_free_ char *dir = NULL, *kpath = NULL, *ipath = NULL, *json = NULL;
+        char *ipath_inv = NULL;
+
+        ck_assert_int_ge(asprintf(&dir, "%s/%s", load_dir, tag), 0);
+        ck_assert_int_eq(mkdir(dir, 0755), 0);
+        ck_assert_int_ge(asprintf(&kpath, "%s/bzImage", dir), 0);
+        ck_assert_int_ge(asprintf(&ipath, "%s/initrd", dir), 0);
+        if (kernel)
+                write_file(kpath, "kernel");
+        if (initrd)
+                write_file(ipath, "initrd");
+        ck_assert_int_ge(asprintf(&json,
+                                  "{\"version\": 1, \"nodes\": [{\"name\": \"node-00\", \"mac\": [\"52:54:00:00:00:01\"],"
+                                  " \"boot\": {\"kernel\": \"%s\", \"initrd\": [\"https://cache.example/x\", \"%s\"],"
+                                  " \"cmdline\": \"\"},"
+                                  " \"system\": {\"toplevel\": \"/nix/store/t\", \"install\": \"/nix/store/n\"}}]}",
+                                  kpath, ipath),
+                         0);
+        ck_assert_int_ge(asprintf(&ipath_inv, "%s/inventory.json", dir), 0);
+        write_file(ipath_inv, json);
+        return ipath_inv;
+}
+
+START_TEST(test_inventory_load_file_ok) {
+        _cleanup_free_ char *path = load_fixture("ok", true, true);
+        _cleanup_free_ char *kpath = NULL;
+        Inventory *inv = NULL;
+        char *err = NULL;
+
+        ck_assert_int_ge(asprintf(&kpath, "%s/ok/bzImage", load_dir), 0);
+        int r = inventory_load_file(path, &inv, &err);
+        ck_assert_msg(r == 0, "inventory_load_file: %d: %s", r, err ? err : "(no message)");
+        ck_assert_ptr_null(err);
+        ck_assert_uint_eq(inv->n_nodes, 1);
+        ck_assert(inventory_has_file(inv, kpath));
+        inventory_free(inv);
+}
+END_TEST
+
+START_TEST(test_inventory_load_file_missing_boot_file) {
+        _cleanup_free_ char *path = load_fixture("noinitrd", true, false);
+        _cleanup_free_ char *err = NULL, *ipath = NULL;
+        Inventory *inv = &inventory_sentinel;
+
+        ck_assert_int_ge(asprintf(&ipath, "%s/noinitrd/initrd", load_dir), 0);
+        ck_assert_int_eq(inventory_load_file(path, &inv, &err), -ENOENT);
+        ck_assert_ptr_eq(inv, &inventory_sentinel);
+        assert_contains(err, path);
+        assert_contains(err, "node \"node-00\"");
+        assert_contains(err, "\"boot.initrd[1]\"");
+        assert_contains(err, ipath);
+}
+END_TEST
+
+START_TEST(test_inventory_load_file_boot_file_is_directory) {
+        _cleanup_free_ char *path = load_fixture("kdir", false, true);
+        _cleanup_free_ char *err = NULL, *kpath = NULL;
+        Inventory *inv = &inventory_sentinel;
+
+        ck_assert_int_ge(asprintf(&kpath, "%s/kdir/bzImage", load_dir), 0);
+        ck_assert_int_eq(mkdir(kpath, 0755), 0);
+        ck_assert_int_lt(inventory_load_file(path, &inv, &err), 0);
+        ck_assert_ptr_eq(inv, &inventory_sentinel);
+        assert_contains(err, "node \"node-00\"");
+        assert_contains(err, "\"boot.kernel\"");
+        assert_contains(err, "regular file");
+}
+END_TEST
+
+START_TEST(test_inventory_load_file_errors) {
+        _cleanup_free_ char *missing = NULL, *bad = NULL, *err = NULL;
+        Inventory *inv = &inventory_sentinel;
+
+        ck_assert_int_ge(asprintf(&missing, "%s/does-not-exist.json", load_dir), 0);
+        ck_assert_int_eq(inventory_load_file(missing, &inv, &err), -ENOENT);
+        ck_assert_ptr_eq(inv, &inventory_sentinel);
+        assert_contains(err, missing);
+        free(err);
+        err = NULL;
+
+        ck_assert_int_eq(inventory_load_file(load_dir, &inv, &err), -EINVAL);
+        ck_assert_ptr_eq(inv, &inventory_sentinel);
+        assert_contains(err, load_dir);
+        free(err);
+        err = NULL;
+
+        /* A parse error keeps the parser's message and names the file. */
+        ck_assert_int_ge(asprintf(&bad, "%s/bad.json", load_dir), 0);
+        write_file(bad, "{\"version\": 1, \"nodes\": [{\"name\": \"node-00\"}]}");
+        ck_assert_int_eq(inventory_load_file(bad, &inv, &err), -EINVAL);
+        ck_assert_ptr_eq(inv, &inventory_sentinel);
+        assert_contains(err, bad);
+        assert_contains(err, "node \"node-00\"");
+        assert_contains(err, "\"mac\"");
+}
+END_TEST
+
+static Suite *inventory_suite(void) {
+        Suite *s = suite_create("inventory");
+        TCase *tc;
+
+        tc = tcase_create("valid");
+        tcase_add_test(tc, test_inventory_valid_nodes);
+        tcase_add_test(tc, test_inventory_find_mac_every_form);
+        tcase_add_test(tc, test_inventory_find_name);
+        tcase_add_test(tc, test_inventory_has_file_exact_only);
+        tcase_add_test(tc, test_inventory_is_url);
+        tcase_add_test(tc, test_inventory_not_nul_terminated);
+        tcase_add_test(tc, test_inventory_empty);
+        tcase_add_test(tc, test_inventory_base_is_valid);
+        tcase_add_test(tc, test_inventory_accepts_edge_values);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("reject");
+        tcase_add_loop_test(tc, test_inventory_rejects_named, 0, sizeof named_rejects / sizeof named_rejects[0]);
+        tcase_add_loop_test(tc, test_inventory_rejects_name, 0, sizeof name_rejects / sizeof name_rejects[0]);
+        tcase_add_test(tc, test_inventory_rejects_duplicate_name);
+        tcase_add_test(tc, test_inventory_rejects_duplicate_mac_across_nodes);
+        tcase_add_test(tc, test_inventory_rejects_duplicate_mac_within_node);
+        tcase_add_test(tc, test_inventory_rejects_non_object_node);
+        tcase_add_test(tc, test_inventory_rejects_too_many_initrds);
+        tcase_add_test(tc, test_inventory_rejects_long_cmdline);
+        tcase_add_loop_test(tc, test_inventory_rejects_document, 0, sizeof document_rejects / sizeof document_rejects[0]);
+        tcase_add_test(tc, test_inventory_rejects_bad_json_with_position);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("large");
+        tcase_set_timeout(tc, 120); /* no timing asserts: only room for a sanitizer build */
+        tcase_add_test(tc, test_inventory_large);
+        tcase_add_test(tc, test_inventory_large_duplicate_mac_at_end);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("load_file");
+        tcase_add_unchecked_fixture(tc, load_setup, load_teardown);
+        tcase_add_test(tc, test_inventory_load_file_ok);
+        tcase_add_test(tc, test_inventory_load_file_missing_boot_file);
+        tcase_add_test(tc, test_inventory_load_file_boot_file_is_directory);
+        tcase_add_test(tc, test_inventory_load_file_errors);
+        suite_add_tcase(s, tc);
+
+        return s;
+}
+
+int main(void) {
+        SRunner *sr = srunner_create(inventory_suite());
+        srunner_run_all(sr, CK_NORMAL);
+        int failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
