@@ -145,6 +145,9 @@ static int get_boot_file(Ctx *c, json_t *v, const char *field, char **ret) {
                 return fail(c, field, "must be a string (absolute path or http(s):// URL)");
         const char *s = json_string_value(v);
         if (inventory_is_url(s)) {
+                const char *host = strstr(s, "://") + 3;
+                if (*host == '\0' || *host == '/')
+                        return fail(c, field, "URL \"%s\" has no host", s);
                 for (const unsigned char *p = (const unsigned char *) s; *p; p++)
                         if (*p <= 0x20 || *p == 0x7f || *p == '"')
                                 return fail(c, field, "URL \"%s\" contains a space, quote or control character", s);

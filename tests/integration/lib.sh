@@ -20,9 +20,13 @@ STATE="$T/state"
 LOG="$T/provd.log"
 TEST_NAME=$(basename "$0" .sh)
 
+# Commands a test adds to run at exit, after its processes are killed (e.g. umount).
+AT_EXIT=()
+
 cleanup() {
         local rc=$?
         for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+        for c in "${AT_EXIT[@]}"; do eval "$c" || true; done
         if [ $rc -ne 0 ] && [ -f "$LOG" ]; then
                 echo "--- provd log (last 40 lines) ---" >&2
                 tail -n 40 "$LOG" >&2 || true

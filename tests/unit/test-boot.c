@@ -160,7 +160,7 @@ START_TEST(test_boot_spec_build_empty_cmdline) {
 
         ck_assert_int_eq(boot_spec_build(&n, "https://provd.example", "tok-7_Ab", &spec), 0);
         /* No leading space, nothing but provd's keys. */
-        ck_assert_str_eq(spec.cmdline, PROVD_KEYS("https://provd.example") + 1);
+        ck_assert_str_eq(spec.cmdline, &PROVD_KEYS("https://provd.example")[1]);
         boot_spec_done(&spec);
 }
 END_TEST

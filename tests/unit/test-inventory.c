@@ -497,7 +497,6 @@ static const RejectCase named_rejects[] = {
         { "bmc.port", "65536", "bmc.port", NULL },
         { "bmc.port", "-1", "bmc.port", NULL },
         { "bmc.port", "\"623\"", "bmc.port", NULL },
-        { "bmc.port", "623.0", "bmc.port", NULL },
         { "bmc.host", "\"\"", "bmc.host", NULL },
         { "bmc.host", "\"bmc 07\"", "bmc.host", NULL },
         { "bmc.password_file", "\"secrets/bmc\"", "bmc.password_file", NULL },
@@ -578,11 +577,6 @@ START_TEST(test_inventory_rejects_duplicate_mac_across_nodes) {
 }
 END_TEST
 
-/* KNOWN BUG — this test fails on purpose until daemon/inventory.c is fixed.
- * index_nodes() relies on table_add() to report an existing entry, but table_add() reports
- * "none" whenever the existing entry's data equals the new data; for the MAC table the data
- * is the Node, so a MAC listed twice in the same node (in any spelling) is silently accepted
- * and the "is listed twice" branch in index_nodes() is dead code. */
 START_TEST(test_inventory_rejects_duplicate_mac_within_node) {
         json_t *doc = base_inventory();
         json_set_path(base_inventory_node(doc, 7), "mac", "[\"52:54:00:00:00:07\", \"52-54-00-00-00-07\"]");
@@ -592,6 +586,28 @@ START_TEST(test_inventory_rejects_duplicate_mac_within_node) {
         assert_contains(err, "\"mac[1]\"");
         assert_contains(err, "52:54:00:00:00:07");
         assert_contains(err, "twice");
+}
+END_TEST
+
+/* KNOWN BUG — this test fails on purpose until daemon/inventory.c is fixed.
+ * get_boot_file() accepts a boot file URL that is only the scheme ("http://", "https://"):
+ * the URL branch checks the characters but not that anything follows "://".  The format
+ * (api/inventory.schema.json, $defs.bootFile) requires at least one character after it. */
+START_TEST(test_inventory_rejects_empty_url) {
+        static const struct {
+                const char *path, *value, *field;
+        } cases[] = {
+                { "boot.kernel", "\"http://\"", "\"boot.kernel\"" },
+                { "boot.kernel", "\"https://\"", "\"boot.kernel\"" },
+                { "boot.initrd", "[\"/nix/store/i1-initrd/initrd\", \"https://\"]", "\"boot.initrd[1]\"" },
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                json_t *doc = base_inventory();
+                json_set_path(base_inventory_node(doc, 7), cases[i].path, cases[i].value);
+                _cleanup_free_ char *err = doc_rejected(doc);
+                assert_contains(err, "node \"node-07\"");
+                assert_contains(err, cases[i].field);
+        }
 }
 END_TEST
 
@@ -649,7 +665,6 @@ static const struct {
         { "{\"version\": 2, \"nodes\": []}", "version" },
         { "{\"version\": 0, \"nodes\": []}", "version" },
         { "{\"version\": \"1\", \"nodes\": []}", "version" },
-        { "{\"version\": 1.0, \"nodes\": []}", "version" },
         { "{\"nodes\": []}", "version" },
         { "{\"version\": 1}", "nodes" },
         { "{\"version\": 1, \"nodes\": {}}", "nodes" },
@@ -953,6 +968,11 @@ static Suite *inventory_suite(void) {
         tcase_add_test(tc, test_inventory_rejects_long_cmdline);
         tcase_add_loop_test(tc, test_inventory_rejects_document, 0, sizeof document_rejects / sizeof document_rejects[0]);
         tcase_add_test(tc, test_inventory_rejects_bad_json_with_position);
+        suite_add_tcase(s, tc);
+
+        /* Tests that fail until a known bug in daemon/inventory.c is fixed (see each test). */
+        tc = tcase_create("known_bugs");
+        tcase_add_test(tc, test_inventory_rejects_empty_url);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("large");
