@@ -298,9 +298,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         Request *req = *con_cls;
 
         if (!req) {
-                /* Requests without a body are answered on the first call. */
-                if (is_get(method))
-                        return dispatch(h, c, url, method, NULL);
+                /* The first call only sees the headers.  Answering now would make
+                 * libmicrohttpd close the connection ("early response"), and pixiecore and
+                 * iPXE reuse connections: always answer once the request is complete. */
                 req = calloc(1, sizeof *req);
                 if (!req)
                         return MHD_NO;
@@ -347,6 +347,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         }
 }
 
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
         char msg[512];
         vsnprintf(msg, sizeof msg, fmt, ap);

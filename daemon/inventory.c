@@ -151,6 +151,8 @@ static int get_boot_file(Ctx *c, json_t *v, const char *field, char **ret) {
                 for (const unsigned char *p = (const unsigned char *) s; *p; p++)
                         if (*p <= 0x20 || *p == 0x7f || *p == '"')
                                 return fail(c, field, "URL \"%s\" contains a space, quote or control character", s);
+                if (strstr(s, "${"))
+                        return fail(c, field, "URL \"%s\" contains \"${\", which iPXE expands as a setting", s);
         } else {
                 const char *why = path_problem(s);
                 if (why)
@@ -160,7 +162,7 @@ static int get_boot_file(Ctx *c, json_t *v, const char *field, char **ret) {
 }
 
 static int get_store_path(Ctx *c, json_t *obj, const char *key, const char *field, char **ret) {
-        const char *s;
+        const char *s = NULL;
         int r = get_string(c, obj, key, field, true, &s);
         if (r < 0)
                 return r;
@@ -258,7 +260,7 @@ bool inventory_has_file(const Inventory *inv, const char *path) {
 
 static int parse_bmc(Ctx *c, json_t *b, Node *n) {
         static const char *const keys[] = { "host", "port", "user", "password_file", NULL };
-        const char *host, *user, *pwf;
+        const char *host = NULL, *user = NULL, *pwf = NULL;
         int r;
 
         if (!json_is_object(b))
@@ -298,7 +300,7 @@ static int parse_bmc(Ctx *c, json_t *b, Node *n) {
 
 static int parse_boot(Ctx *c, json_t *b, Node *n) {
         static const char *const keys[] = { "kernel", "initrd", "cmdline", NULL };
-        const char *cmdline;
+        const char *cmdline = NULL;
         int r;
 
         if (!b)
@@ -348,7 +350,7 @@ static int parse_boot(Ctx *c, json_t *b, Node *n) {
 
 static int parse_node(Ctx *c, json_t *o, Node *n) {
         static const char *const keys[] = { "name", "mac", "bmc", "boot", "system", NULL };
-        const char *name;
+        const char *name = NULL;
         int r;
 
         if (!json_is_object(o))
@@ -481,11 +483,10 @@ int inventory_parse(const char *text, size_t len, Inventory **ret, char **ret_er
         if (ret_error)
                 *ret_error = NULL;
 
-        json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+        _cleanup_(json_decrefp) json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
         if (!root)
                 return fail(&c, NULL, "not valid JSON: line %d, column %d: %s", jerr.line, jerr.column,
                             jerr.text);
-        _cleanup_(json_decrefp) json_t *root_ref = root;
 
         if (!json_is_object(root))
                 return fail(&c, NULL, "the top level must be an object {\"version\": 1, \"nodes\": [...]}");

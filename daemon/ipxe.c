@@ -63,7 +63,7 @@ char *ipxe_render_local(const char *node, const char *why) {
 char *ipxe_render_unknown(const char *mac) {
         if (!mac)
                 return dup_printf("#!ipxe\n"
-                                  "echo provd: no MAC given (use /v1/ipxe?mac=${netX/mac}); leaving network boot\n"
+                                  "echo provd: the request named no MAC (chain to /v1/ipxe for the right URL); leaving network boot\n"
                                   "exit\n");
         return dup_printf("#!ipxe\n"
                           "echo provd: MAC %s is not in the inventory; leaving network boot\n"

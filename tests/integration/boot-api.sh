@@ -27,6 +27,12 @@ jq_eq '.attempt.number' 1
 jq_eq '.history | length' 1
 ok "repeated calls return the same install attempt; MAC forms normalised"
 
+# pixiecore reuses connections: answers must keep the connection open.
+curl -sv -o /dev/null -o /dev/null "$URL/v1/boot/52:54:00:00:00:01" "$URL/v1/boot/52:54:00:00:00:01" 2>"$T/kv"
+grep -q 'Re-using existing connection' "$T/kv" || fail "connection not reused: $(grep -i '^< connection' "$T/kv")"
+grep -qi '^< connection: close' "$T/kv" && fail "provd closed a keep-alive connection"
+ok "keep-alive connections are reused"
+
 expect_status 404 GET /v1/boot/52:54:00:00:00:99
 jq_eq '.error.code' not_found
 jq_eq '.error.message' 'MAC 52:54:00:00:00:99 is not in the inventory'
