@@ -30,26 +30,33 @@ char *ipxe_render_chain(const char *public_url) {
 }
 
 char *ipxe_render_install(const BootSpec *spec, const char *node, long attempt) {
-        size_t len = 512 + strlen(spec->kernel) + strlen(spec->cmdline) + 2 * strlen(node);
-        for (size_t i = 0; i < spec->n_initrd; i++)
-                len += 64 + strlen(spec->initrd[i]);
-        char *out = malloc(len);
-        if (!out)
+        char *out = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&out, &len);
+        if (!f)
                 return NULL;
-        char *p = out;
-        p += sprintf(p, "#!ipxe\necho provd: installing %s (install attempt %ld)\nkernel --name kernel %s", node,
-                     attempt, spec->kernel);
+        fprintf(f, "#!ipxe\necho provd: installing %s (install attempt %ld)\nkernel --name kernel %s", node, attempt,
+                spec->kernel);
         for (size_t i = 0; i < spec->n_initrd; i++)
-                p += sprintf(p, " initrd=initrd%zu", i);
-        p += sprintf(p, " %s || goto failed\n", spec->cmdline);
+                fprintf(f, " initrd=initrd%zu", i);
+        fprintf(f, " %s || goto failed\n", spec->cmdline);
         for (size_t i = 0; i < spec->n_initrd; i++)
-                p += sprintf(p, "initrd --name initrd%zu %s || goto failed\n", i, spec->initrd[i]);
-        sprintf(p,
+                fprintf(f, "initrd --name initrd%zu %s || goto failed\n", i, spec->initrd[i]);
+        fprintf(f,
                 "boot || goto failed\n"
                 ":failed\n"
                 "echo provd: network boot of %s failed; leaving network boot\n"
                 "exit 1\n",
                 node);
+        if (ferror(f)) {
+                fclose(f);
+                free(out);
+                return NULL;
+        }
+        if (fclose(f) != 0) {
+                free(out);
+                return NULL;
+        }
         return out;
 }
 
