@@ -36,6 +36,10 @@ int config_set(ServeConfig *c, const char *key, const char *value) {
         if (streq(key, "public_url") || streq(key, "public-url")) {
                 if (!startswith(value, "http://") && !startswith(value, "https://"))
                         return -EINVAL;
+                /* It goes into kernel command lines and iPXE scripts verbatim. */
+                for (const unsigned char *p = (const unsigned char *) value; *p; p++)
+                        if (*p <= ' ' || *p == 0x7f || *p == '"' || *p == '{' || *p == '}' || *p == '$')
+                                return -EINVAL;
                 return set_string(&c->public_url, value);
         }
         if (streq(key, "threads")) {

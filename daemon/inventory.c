@@ -171,6 +171,12 @@ static int get_store_path(Ctx *c, json_t *obj, const char *key, const char *fiel
                 return fail(c, field, "\"%s\" %s", s, why);
         if (!startswith(s, "/nix/store/") || strlen(s) <= strlen("/nix/store/"))
                 return fail(c, field, "\"%s\" is not a Nix store path (/nix/store/...)", s);
+        /* It goes on the kernel command line: only what Nix allows in store path names
+         * (A-Z a-z 0-9 + - . _ ? =) and "/", so it can neither split a word nor open a
+         * pixiecore template ("{{") or an iPXE setting ("${"). */
+        for (const char *p = s; *p; p++)
+                if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+-._?=/", *p))
+                        return fail(c, field, "\"%s\" has a character that is not valid in a Nix store path ('%c')", s, *p);
         return dup_string(s, ret);
 }
 

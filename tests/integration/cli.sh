@@ -28,6 +28,8 @@ expect_exit 2 serve --inventory x extra
 expect_exit 2 serve --inventory x --threads many
 grep -q 'bad value "many" for --threads' "$T/out" || fail "bad --threads message: $(cat "$T/out")"
 expect_exit 2 serve --inventory x --public-url ftp://x
+expect_exit 2 serve --inventory x --public-url 'http://a b'
+expect_exit 2 serve --inventory x --public-url 'http://x/{{y}}'
 ok "usage errors exit 2 with a message"
 
 make_inventory "$T/inv.json" 2

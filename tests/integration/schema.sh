@@ -34,7 +34,8 @@ for f in '.version = 2' '.nodes[0].mac = "52:54:00:00:00:01"' '.nodes[0].boot.ke
         '.nodes[0].system.toplevel = "/usr/lib/sys"' '.nodes[0].boot.cmdline = "a {{ b"' \
         '.nodes[0].boot.cmdline = "x provd.token=y"' '.nodes[0].kernal = 1' 'del(.nodes[0].boot.initrd)' \
         '.nodes[0].name = "-bad"' '.nodes[0].boot.initrd = ["/a/../b"]' '.nodes[0].bmc.port = 70000' \
-        '.nodes[0].mac = ["52:54:00:00:00"]'; do
+        '.nodes[0].mac = ["52:54:00:00:00"]' '.nodes[0].system.install = "/nix/store/a b"' \
+        '.nodes[0].system.install = "/nix/store/x{{y"'; do
         i=$((i + 1))
         jq "$f" "$T/inv.json" >"$T/bad$i.json"
         if validate "$T/bad$i.json" 2>/dev/null; then fail "schema accepts: $f"; fi
