@@ -213,6 +213,7 @@ int daemon_boot(Daemon *d, const char *mac, DaemonBootFormat fmt, DaemonBootResu
         pthread_mutex_lock(&d->lock);
         const Node *n = inventory_find_mac(d->inv, mac);
         if (!n) {
+                log_node(LOG_INFO, &((LogFields) { .mac = mac }), "network boot of a MAC that is not in the inventory: ignored");
                 result = DAEMON_BOOT_RESULT_UNKNOWN;
                 if (fmt == DAEMON_BOOT_IPXE && !(body = ipxe_render_unknown(mac)))
                         r = -ENOMEM;
