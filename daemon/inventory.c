@@ -227,41 +227,40 @@ void inventory_free(Inventory *inv) {
                 node_free_contents(&inv->nodes[i]);
         free(inv->nodes);
         free(inv->files);
-        hdestroy_r(&inv->by_mac);
-        hdestroy_r(&inv->by_name);
-        hdestroy_r(&inv->by_file);
+        json_decref(inv->by_mac);
+        json_decref(inv->by_name);
+        json_decref(inv->by_file);
         free(inv);
 }
 
-static void *table_find(const struct hsearch_data *tab, const char *key) {
-        ENTRY q = { .key = (char *) key }, *e = NULL;
-        /* FIND does not modify the table; hsearch_r just lacks a const prototype. */
-        if (!hsearch_r(q, FIND, &e, (struct hsearch_data *) tab))
-                return NULL;
-        return e->data;
-}
-
-/* Inserts key -> data.  *ret_existing is NULL if the key was new, else the data already
- * stored under it (which may equal data: the same node listing a MAC twice). */
-static int table_add(struct hsearch_data *tab, char *key, void *data, void **ret_existing) {
-        ENTRY q = { .key = key, .data = data }, *e = NULL;
-        if (!hsearch_r(q, ENTER, &e, tab))
+/* Inserts key -> index.  *ret_existing is -1 if the key was new, else the index already
+ * stored under it (which may be index itself: a node listing a MAC twice). */
+static int table_add(json_t *tab, const char *key, size_t index, ssize_t *ret_existing) {
+        json_t *v = json_object_get(tab, key);
+        if (v) {
+                *ret_existing = (ssize_t) json_integer_value(v);
+                return 0;
+        }
+        if (json_object_set_new(tab, key, json_integer((json_int_t) index)) < 0)
                 return -ENOMEM;
-        /* hsearch_r keeps the first key pointer: a different pointer means it was there. */
-        *ret_existing = e->key == key ? NULL : e->data;
+        *ret_existing = -1;
         return 0;
 }
 
+static const Node *node_at(const Inventory *inv, json_t *v) {
+        return v ? &inv->nodes[json_integer_value(v)] : NULL;
+}
+
 const Node *inventory_find_mac(const Inventory *inv, const char *mac) {
-        return table_find(&inv->by_mac, mac);
+        return node_at(inv, json_object_get(inv->by_mac, mac));
 }
 
 const Node *inventory_find_name(const Inventory *inv, const char *name) {
-        return table_find(&inv->by_name, name);
+        return node_at(inv, json_object_get(inv->by_name, name));
 }
 
 bool inventory_has_file(const Inventory *inv, const char *path) {
-        return table_find(&inv->by_file, path) != NULL;
+        return json_object_get(inv->by_file, path) != NULL;
 }
 
 static int parse_bmc(Ctx *c, json_t *b, Node *n) {
@@ -431,50 +430,46 @@ static int parse_node(Ctx *c, json_t *o, Node *n) {
         return get_store_path(c, sys, "install", "system.install", &n->install);
 }
 
-/* Builds the hash tables; reports duplicate names and MACs. */
+/* Builds the lookup tables; reports duplicate names and MACs. */
 static int index_nodes(Ctx *c, Inventory *inv) {
-        size_t n_macs = 0, n_files = 0;
-        for (size_t i = 0; i < inv->n_nodes; i++) {
-                n_macs += inv->nodes[i].n_macs;
+        size_t n_files = 0;
+        for (size_t i = 0; i < inv->n_nodes; i++)
                 n_files += 1 + inv->nodes[i].boot.n_initrd;
-        }
-        /* hsearch_r wants head-room; 2x keeps probe chains short. */
-        if (!hcreate_r(2 * inv->n_nodes + 16, &inv->by_name) || !hcreate_r(2 * n_macs + 16, &inv->by_mac) ||
-            !hcreate_r(2 * n_files + 16, &inv->by_file))
-                return -ENOMEM;
+        inv->by_name = json_object();
+        inv->by_mac = json_object();
+        inv->by_file = json_object();
         inv->files = calloc(n_files + 1, sizeof(char *));
-        if (!inv->files)
+        if (!inv->by_name || !inv->by_mac || !inv->by_file || !inv->files)
                 return -ENOMEM;
 
         for (size_t i = 0; i < inv->n_nodes; i++) {
                 Node *n = &inv->nodes[i];
-                void *existing;
+                ssize_t existing;
                 c->index = i;
                 c->name = n->name;
-                if (table_add(&inv->by_name, n->name, n, &existing) < 0)
+                if (table_add(inv->by_name, n->name, i, &existing) < 0)
                         return -ENOMEM;
-                if (existing)
-                        return fail(c, "name", "duplicate: nodes[%zu] has the same name", ((Node *) existing)->index);
+                if (existing >= 0)
+                        return fail(c, "name", "duplicate: nodes[%zd] has the same name", existing);
                 for (size_t m = 0; m < n->n_macs; m++) {
-                        if (table_add(&inv->by_mac, n->macs[m], n, &existing) < 0)
+                        if (table_add(inv->by_mac, n->macs[m], i, &existing) < 0)
                                 return -ENOMEM;
-                        if (existing) {
+                        if (existing >= 0) {
                                 char field[48];
                                 snprintf(field, sizeof field, "mac[%zu]", m);
-                                if (existing == n)
+                                if ((size_t) existing == i)
                                         return fail(c, field, "%s is listed twice", n->macs[m]);
                                 return fail(c, field, "%s is also a MAC of node \"%s\"", n->macs[m],
-                                            ((Node *) existing)->name);
+                                            inv->nodes[existing].name);
                         }
                 }
                 for (size_t f = 0; f <= n->boot.n_initrd; f++) {
                         char *path = f == 0 ? n->boot.kernel : n->boot.initrd[f - 1];
-                        if (inventory_is_url(path))
+                        if (inventory_is_url(path) || json_object_get(inv->by_file, path))
                                 continue;
-                        if (table_add(&inv->by_file, path, path, &existing) < 0)
+                        if (json_object_set_new(inv->by_file, path, json_true()) < 0)
                                 return -ENOMEM;
-                        if (!existing)
-                                inv->files[inv->n_files++] = path;
+                        inv->files[inv->n_files++] = path;
                 }
         }
         return 0;
@@ -589,22 +584,26 @@ int inventory_load_file(const char *path, Inventory **ret, char **ret_error) {
                 return r;
         }
 
-        /* Every local boot file must be there now, or nodes would fail mid-boot. */
-        for (size_t i = 0; i < inv->n_nodes; i++) {
-                const Node *n = &inv->nodes[i];
-                for (size_t f = 0; f <= n->boot.n_initrd; f++) {
-                        const char *p = f == 0 ? n->boot.kernel : n->boot.initrd[f - 1];
-                        if (inventory_is_url(p))
-                                continue;
-                        struct stat fst;
-                        const char *why = NULL;
-                        if (stat(p, &fst) < 0)
-                                why = strerror(errno);
-                        else if (!S_ISREG(fst.st_mode))
-                                why = "not a regular file";
-                        else if (access(p, R_OK) < 0)
-                                why = strerror(errno);
-                        if (why) {
+        /* Every local boot file must be there now, or nodes would fail mid-boot.  Each
+         * unique file is checked once; the error names the first node that uses it. */
+        for (size_t i = 0; i < inv->n_files; i++) {
+                const char *p = inv->files[i];
+                struct stat fst;
+                const char *why = NULL;
+                if (stat(p, &fst) < 0)
+                        why = strerror(errno);
+                else if (!S_ISREG(fst.st_mode))
+                        why = "not a regular file";
+                else if (access(p, R_OK) < 0)
+                        why = strerror(errno);
+                if (!why)
+                        continue;
+                for (size_t k = 0; k < inv->n_nodes; k++) {
+                        const Node *n = &inv->nodes[k];
+                        for (size_t f = 0; f <= n->boot.n_initrd; f++) {
+                                const char *q = f == 0 ? n->boot.kernel : n->boot.initrd[f - 1];
+                                if (!streq(p, q))
+                                        continue;
                                 char field[48];
                                 if (f == 0)
                                         snprintf(field, sizeof field, "boot.kernel");

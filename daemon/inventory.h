@@ -4,13 +4,15 @@
  *
  * An Inventory is immutable once built; the daemon swaps whole inventories on reload
  * (SIGHUP), so readers never see a half-loaded one.  Lookups by MAC, by name and of the
- * served-file set are O(1) hash lookups (hsearch_r tables built at parse time).
+ * served-file set are O(1) hash lookups in jansson objects built at parse time (jansson's
+ * seeded hash table; glibc's hsearch_r hashes only a few characters of a key, so MACs of one
+ * vendor prefix all collided).
  *
  * inventory_parse() is pure (no I/O) and unit-tested; inventory_load_file() adds reading the
  * file and checking that every local boot file exists and is readable. */
 #pragma once
 
-#include <search.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,9 +57,9 @@ typedef struct Inventory {
         size_t n_nodes;
         char **files; /* unique local boot file paths that provd serves, n_files entries */
         size_t n_files;
-        struct hsearch_data by_mac;  /* canonical MAC -> Node* */
-        struct hsearch_data by_name; /* name -> Node* */
-        struct hsearch_data by_file; /* local path -> the path string itself */
+        json_t *by_mac;  /* object: canonical MAC -> node index (integer) */
+        json_t *by_name; /* object: name -> node index */
+        json_t *by_file; /* object: local boot file path -> true */
 } Inventory;
 
 /* Parses and validates an inventory from JSON text (len bytes, need not be NUL-terminated).
