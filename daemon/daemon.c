@@ -24,7 +24,16 @@ typedef struct NodeRuntime {
         /* The open attempt's token, only if this process handed it out (the store keeps only
          * its hash); "" otherwise. */
         char token[TOKEN_STRING_MAX];
+        /* The pixiecore answer for the open attempt, rendered on first use and dropped on
+         * any transition or reload (owned; NULL when not rendered). */
+        char *boot_json;
 } NodeRuntime;
+
+static void runtime_free(NodeRuntime *rt, size_t n) {
+        for (size_t i = 0; rt && i < n; i++)
+                free(rt[i].boot_json);
+        free(rt);
+}
 
 struct Daemon {
         pthread_mutex_t lock;
@@ -46,6 +55,7 @@ static int runtime_load(Store *store, const Inventory *inv, const Inventory *old
                 const Node *old = old_inv ? inventory_find_name(old_inv, n->name) : NULL;
                 if (old) {
                         rt[i] = old_rt[old->index];
+                        rt[i].boot_json = NULL; /* the node's boot files may have changed */
                         continue;
                 }
                 int r = store_get_node(store, n->name, &rt[i].st);
@@ -111,8 +121,8 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
 void daemon_free(Daemon *d) {
         if (!d)
                 return;
+        runtime_free(d->rt, d->inv ? d->inv->n_nodes : 0);
         inventory_free(d->inv);
-        free(d->rt);
         store_free(d->store);
         free(d->inventory_path);
         free(d->public_url);
@@ -122,7 +132,7 @@ void daemon_free(Daemon *d) {
 
 int daemon_reload(Daemon *d) {
         _cleanup_(inventory_freep) Inventory *inv = NULL;
-        _cleanup_free_ NodeRuntime *rt = NULL;
+        NodeRuntime *rt = NULL;
         int r;
 
         r = load_inventory(d->inventory_path, &inv);
@@ -142,6 +152,8 @@ int daemon_reload(Daemon *d) {
                 r = (int) d->inv->n_nodes;
         }
         pthread_mutex_unlock(&d->lock);
+        /* rt is now the old runtime (or NULL), sized for inv, the old inventory. */
+        runtime_free(rt, inv ? inv->n_nodes : 0);
         if (r < 0)
                 return log_warning_errno(r, "inventory reload failed: keeping the current inventory");
         log_info("inventory reloaded from %s: %d nodes", d->inventory_path, r);
@@ -194,6 +206,8 @@ static int apply(Daemon *d, const Node *n, const ProvisionTransition *t, const c
 
         ProvisionState from = rt->st.state;
         rt->st = next;
+        free(rt->boot_json);
+        rt->boot_json = NULL;
         if (token[0])
                 memcpy(rt->token, token, sizeof token);
         else if (!provision_state_has_open_attempt(next.state))
@@ -237,6 +251,12 @@ int daemon_boot(Daemon *d, const char *mac, DaemonBootFormat fmt, DaemonBootResu
         if (t->boot == PROVISION_BOOT_INSTALL) {
                 _cleanup_(boot_spec_done) BootSpec spec = { 0 };
                 result = DAEMON_BOOT_RESULT_INSTALL;
+                /* pixiecore asks 3-4 times per boot: render once per attempt. */
+                if (fmt == DAEMON_BOOT_PIXIECORE && rt->boot_json) {
+                        if (!(body = strdup(rt->boot_json)))
+                                r = -ENOMEM;
+                        goto out;
+                }
                 r = boot_spec_build(n, d->public_url, rt->token, &spec);
                 if (r < 0)
                         goto out;
@@ -244,6 +264,8 @@ int daemon_boot(Daemon *d, const char *mac, DaemonBootFormat fmt, DaemonBootResu
                                                : boot_spec_to_pixiecore_json(&spec);
                 if (!body)
                         r = -ENOMEM;
+                else if (fmt == DAEMON_BOOT_PIXIECORE)
+                        rt->boot_json = strdup(body); /* a failure here only costs a re-render */
         } else {
                 result = DAEMON_BOOT_RESULT_LOCAL;
                 if (fmt == DAEMON_BOOT_IPXE) {
