@@ -36,7 +36,10 @@ static void runtime_free(NodeRuntime *rt, size_t n) {
 }
 
 struct Daemon {
-        pthread_mutex_t lock;
+        /* Readers (boot answers that change nothing, node lists, file checks) share it;
+         * transitions, SQLite access and reloads take it exclusively.  Writers are
+         * preferred, so a stream of boot requests cannot starve an installer event. */
+        pthread_rwlock_t lock;
         Inventory *inv; /* owned; replaced whole on reload */
         NodeRuntime *rt; /* owned; inv->n_nodes entries, indexed by Node.index */
         Store *store;    /* owned */
@@ -100,7 +103,11 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
                 free(rt);
                 return -ENOMEM;
         }
-        pthread_mutex_init(&d->lock, NULL);
+        pthread_rwlockattr_t attr;
+        pthread_rwlockattr_init(&attr);
+        pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        pthread_rwlock_init(&d->lock, &attr);
+        pthread_rwlockattr_destroy(&attr);
         d->inventory_path = strdup(cfg->inventory_path);
         d->public_url = strdup(cfg->public_url);
         if (!d->inventory_path || !d->public_url) {
@@ -126,7 +133,7 @@ void daemon_free(Daemon *d) {
         store_free(d->store);
         free(d->inventory_path);
         free(d->public_url);
-        pthread_mutex_destroy(&d->lock);
+        pthread_rwlock_destroy(&d->lock);
         free(d);
 }
 
@@ -140,7 +147,7 @@ int daemon_reload(Daemon *d) {
                 return log_warning_errno(r, "inventory reload failed: keeping the current inventory (%zu nodes)",
                                          daemon_node_count(d));
 
-        pthread_mutex_lock(&d->lock);
+        pthread_rwlock_wrlock(&d->lock);
         r = runtime_load(d->store, inv, d->inv, d->rt, &rt);
         if (r >= 0) {
                 Inventory *old_inv = d->inv;
@@ -151,7 +158,7 @@ int daemon_reload(Daemon *d) {
                 rt = old_rt;
                 r = (int) d->inv->n_nodes;
         }
-        pthread_mutex_unlock(&d->lock);
+        pthread_rwlock_unlock(&d->lock);
         /* rt is now the old runtime (or NULL), sized for inv, the old inventory. */
         runtime_free(rt, inv ? inv->n_nodes : 0);
         if (r < 0)
@@ -161,9 +168,9 @@ int daemon_reload(Daemon *d) {
 }
 
 size_t daemon_node_count(Daemon *d) {
-        pthread_mutex_lock(&d->lock);
+        pthread_rwlock_rdlock(&d->lock);
         size_t n = d->inv->n_nodes;
-        pthread_mutex_unlock(&d->lock);
+        pthread_rwlock_unlock(&d->lock);
         return n;
 }
 
@@ -172,9 +179,9 @@ const char *daemon_public_url(const Daemon *d) {
 }
 
 bool daemon_file_allowed(Daemon *d, const char *path) {
-        pthread_mutex_lock(&d->lock);
+        pthread_rwlock_rdlock(&d->lock);
         bool ok = inventory_has_file(d->inv, path);
-        pthread_mutex_unlock(&d->lock);
+        pthread_rwlock_unlock(&d->lock);
         return ok;
 }
 
@@ -219,33 +226,36 @@ static int apply(Daemon *d, const Node *n, const ProvisionTransition *t, const c
         return 0;
 }
 
-int daemon_boot(Daemon *d, const char *mac, DaemonBootFormat fmt, DaemonBootResult *ret_result, char **ret_body) {
+/* Answers a boot with the lock held.  With only a read lock (exclusive == false) it
+ * returns -EAGAIN instead of doing anything that writes: a transition, or filling the
+ * rendered-answer cache. */
+static int boot_locked(Daemon *d, bool exclusive, const char *mac, DaemonBootFormat fmt,
+                       DaemonBootResult *ret_result, char **ret_body) {
         _cleanup_free_ char *body = NULL;
-        DaemonBootResult result = DAEMON_BOOT_RESULT_UNKNOWN;
-        int r = 0;
+        DaemonBootResult result;
+        int r;
 
-        pthread_mutex_lock(&d->lock);
         const Node *n = inventory_find_mac(d->inv, mac);
         if (!n) {
                 log_node(LOG_INFO, &((LogFields) { .mac = mac }), "network boot of a MAC that is not in the inventory: ignored");
                 result = DAEMON_BOOT_RESULT_UNKNOWN;
                 if (fmt == DAEMON_BOOT_IPXE && !(body = ipxe_render_unknown(mac)))
-                        r = -ENOMEM;
-                goto out;
+                        return -ENOMEM;
+                goto done;
         }
 
         NodeRuntime *rt = &d->rt[n->index];
         ProvisionEvent ev = rt->token[0] ? PROVISION_EV_NETBOOT : PROVISION_EV_NETBOOT_NO_TOKEN;
         const ProvisionTransition *t = provision_transition(rt->st.state, ev);
-        if (!t) {
-                r = log_error_errno(EPROTO, "node %s: no transition for netboot in state %s", n->name,
-                                    provision_state_to_string(rt->st.state));
-                goto out;
-        }
+        if (!t)
+                return log_error_errno(EPROTO, "node %s: no transition for netboot in state %s", n->name,
+                                       provision_state_to_string(rt->st.state));
         if (t->action != PROVISION_ACTION_NONE || t->to != rt->st.state || t->why) {
+                if (!exclusive)
+                        return -EAGAIN;
                 r = apply(d, n, t, NULL, NULL);
                 if (r < 0)
-                        goto out;
+                        return r;
         }
 
         if (t->boot == PROVISION_BOOT_INSTALL) {
@@ -254,17 +264,19 @@ int daemon_boot(Daemon *d, const char *mac, DaemonBootFormat fmt, DaemonBootResu
                 /* pixiecore asks 3-4 times per boot: render once per attempt. */
                 if (fmt == DAEMON_BOOT_PIXIECORE && rt->boot_json) {
                         if (!(body = strdup(rt->boot_json)))
-                                r = -ENOMEM;
-                        goto out;
+                                return -ENOMEM;
+                        goto done;
                 }
+                if (fmt == DAEMON_BOOT_PIXIECORE && !exclusive)
+                        return -EAGAIN;
                 r = boot_spec_build(n, d->public_url, rt->token, &spec);
                 if (r < 0)
-                        goto out;
+                        return r;
                 body = fmt == DAEMON_BOOT_IPXE ? ipxe_render_install(&spec, n->name, (long) rt->st.attempt_seq)
                                                : boot_spec_to_pixiecore_json(&spec);
                 if (!body)
-                        r = -ENOMEM;
-                else if (fmt == DAEMON_BOOT_PIXIECORE)
+                        return -ENOMEM;
+                if (fmt == DAEMON_BOOT_PIXIECORE)
                         rt->boot_json = strdup(body); /* a failure here only costs a re-render */
         } else {
                 result = DAEMON_BOOT_RESULT_LOCAL;
@@ -273,16 +285,27 @@ int daemon_boot(Daemon *d, const char *mac, DaemonBootFormat fmt, DaemonBootResu
                                                   ? "is installed"
                                                   : "failed its last install attempt (reinstall it to retry)";
                         if (!(body = ipxe_render_local(n->name, why)))
-                                r = -ENOMEM;
+                                return -ENOMEM;
                 }
         }
-out:
-        pthread_mutex_unlock(&d->lock);
-        if (r < 0)
-                return r;
+done:
         *ret_result = result;
         *ret_body = TAKE_PTR(body);
         return 0;
+}
+
+int daemon_boot(Daemon *d, const char *mac, DaemonBootFormat fmt, DaemonBootResult *ret_result, char **ret_body) {
+        /* Most boot requests change nothing (pixiecore repeating itself, installed nodes):
+         * answer those under the shared lock; take it exclusively only to make a transition. */
+        pthread_rwlock_rdlock(&d->lock);
+        int r = boot_locked(d, false, mac, fmt, ret_result, ret_body);
+        pthread_rwlock_unlock(&d->lock);
+        if (r != -EAGAIN)
+                return r;
+        pthread_rwlock_wrlock(&d->lock);
+        r = boot_locked(d, true, mac, fmt, ret_result, ret_body);
+        pthread_rwlock_unlock(&d->lock);
+        return r;
 }
 
 static int phase_to_event(const char *phase, ProvisionEvent *ret) {
@@ -323,7 +346,7 @@ int daemon_install_event(Daemon *d, const char *token, const char *phase, const 
                 return -ENOKEY;
         }
 
-        pthread_mutex_lock(&d->lock);
+        pthread_rwlock_wrlock(&d->lock);
         r = store_find_token(d->store, hash, &a);
         if (r == -ENOENT) {
                 snprintf(errbuf, errlen, "unknown install token");
@@ -378,7 +401,7 @@ int daemon_install_event(Daemon *d, const char *token, const char *phase, const 
         if (!*ret)
                 r = -ENOMEM;
 out:
-        pthread_mutex_unlock(&d->lock);
+        pthread_rwlock_unlock(&d->lock);
         return r;
 }
 
@@ -402,13 +425,13 @@ int daemon_nodes_json(Daemon *d, json_t **ret) {
         int r = 0;
         if (!arr)
                 return -ENOMEM;
-        pthread_mutex_lock(&d->lock);
+        pthread_rwlock_rdlock(&d->lock);
         for (size_t i = 0; i < d->inv->n_nodes; i++)
                 if (json_array_append_new(arr, node_summary(&d->inv->nodes[i], &d->rt[i])) < 0) {
                         r = -ENOMEM;
                         break;
                 }
-        pthread_mutex_unlock(&d->lock);
+        pthread_rwlock_unlock(&d->lock);
         if (r < 0)
                 return r;
         *ret = json_pack("{s:O}", "nodes", arr);
@@ -420,7 +443,7 @@ int daemon_node_json(Daemon *d, const char *name, json_t **ret) {
         json_t *attempt = NULL, *history = NULL;
         int r = 0;
 
-        pthread_mutex_lock(&d->lock);
+        pthread_rwlock_wrlock(&d->lock);
         const Node *n = inventory_find_name(d->inv, name);
         if (!n) {
                 r = -ENOENT;
@@ -446,7 +469,7 @@ int daemon_node_json(Daemon *d, const char *name, json_t **ret) {
                                                    "user", n->bmc.user)
                                        : json_null());
 out:
-        pthread_mutex_unlock(&d->lock);
+        pthread_rwlock_unlock(&d->lock);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(o);

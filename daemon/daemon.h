@@ -3,9 +3,11 @@
  * events, node reads, inventory reload.
  *
  * Threads: every function may be called from any libmicrohttpd worker thread and from the
- * main thread (reload); one mutex serialises them.  Boot answers for nodes that already have
- * an open attempt come from memory; a transition (first boot, installer event) is one SQLite
- * transaction under the lock.  Nothing here blocks on the network. */
+ * main thread (reload); one reader-writer lock guards the inventory, the runtime state and
+ * the SQLite connection.  Boot answers that change nothing (repeated pixiecore calls,
+ * installed nodes) are served from memory under the shared lock; a transition (first boot,
+ * installer event) is one SQLite transaction under the exclusive lock.  Nothing here blocks
+ * on the network. */
 #pragma once
 
 #include <jansson.h>

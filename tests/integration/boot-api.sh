@@ -27,6 +27,20 @@ jq_eq '.attempt.number' 1
 jq_eq '.history | length' 1
 ok "repeated calls return the same install attempt; MAC forms normalised"
 
+# Concurrent first boots of one node (two pixiecore replicas, or iPXE and pixiecore at once)
+# still open exactly one attempt.
+race=()
+for i in $(seq 1 24); do
+        curl -sS "$URL/v1/boot/52:54:00:00:00:02" -o "$T/race.$i" &
+        race+=($!)
+done
+wait "${race[@]}"
+for i in $(seq 1 24); do cmp -s "$T/race.1" "$T/race.$i" || fail "concurrent first boots got different answers"; done
+expect_status 200 GET /v1/nodes/node-02
+jq_eq '.history | length' 1
+jq_eq '.attempt.number' 1
+ok "24 concurrent first boots of one node: one attempt, identical answers"
+
 # pixiecore reuses connections: answers must keep the connection open.
 curl -sv -o /dev/null -o /dev/null "$URL/v1/boot/52:54:00:00:00:01" "$URL/v1/boot/52:54:00:00:00:01" 2>"$T/kv"
 grep -q 'Re-using existing connection' "$T/kv" || fail "connection not reused: $(grep -i '^< connection' "$T/kv")"
