@@ -5,7 +5,7 @@
 #
 #   e2e-qemu.sh [PROVD_BINARY [SOURCE_DIR]]
 #
-# PROVD_BINARY defaults to /work/main/build/provd, SOURCE_DIR to the
+# PROVD_BINARY defaults to build/provd of this checkout, SOURCE_DIR to the
 # repository this script lives in.  Environment: E2E_TIMEOUT (seconds for
 # the install boot, default 180), E2E_KEEP=1 keeps the temp directory
 # (serial logs, provd log and state, initramfs).
@@ -22,7 +22,7 @@
 
 set -euo pipefail
 
-PROVD=${1:-/work/main/build/provd}
+PROVD=${1:-$(cd "$(dirname "$0")/../.." && pwd)/build/provd}
 SRC=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 TIMEOUT=${E2E_TIMEOUT:-180}
 MAC=52:54:00:12:34:56

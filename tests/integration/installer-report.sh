@@ -10,7 +10,7 @@
 
 set -euo pipefail
 
-PROVD=${1:-/work/main/build/provd}
+PROVD=${1:-$(cd "$(dirname "$0")/../.." && pwd)/build/provd}
 SRC=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 REPORT=$SRC/installer/provd-report.sh
 
