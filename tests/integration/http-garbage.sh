@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Hostile and malformed HTTP never crashes provd (under ASan/UBSan in CI) and never changes
+# state: raw garbage, huge headers and URLs, bad methods, chunked and truncated bodies,
+# invalid UTF-8, NUL bytes, percent-encoded junk in MACs and paths.
+source "$(dirname "$0")/lib.sh"
+
+make_inventory "$T/inv.json" 2
+provd_start "$T/inv.json"
+tok=$(token_of 52:54:00:00:00:01)
+port=${URL##*:}
+
+python3 - "$port" "$tok" <<'PY'
+import socket, sys, time
+port, tok = int(sys.argv[1]), sys.argv[2]
+def send(raw, read=True):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        s.sendall(raw)
+        if read:
+            s.shutdown(socket.SHUT_WR)
+            data = b""
+            while True:
+                try:
+                    chunk = s.recv(65536)
+                except (socket.timeout, ConnectionResetError):
+                    break
+                if not chunk:
+                    break
+                data += chunk
+            return data
+    except (BrokenPipeError, ConnectionResetError):
+        return b""
+    finally:
+        s.close()
+ev = lambda body, extra=b"": (b"POST /v1/install/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok.encode()
+        + b"\r\nContent-Type: application/json\r\n" + extra + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+cases = [
+    b"\x00\x01\x02garbage\r\n\r\n",
+    b"GET\r\n\r\n",
+    b"GET / HTTP/9.9\r\n\r\n",
+    b"BREW /v1/boot/52:54:00:00:00:01 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /v1/boot/" + b"A" * 100000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /v1/boot/52:54:00:00:00:01 HTTP/1.1\r\nHost: x\r\n" + b"X-Junk: " + b"y" * 70000 + b"\r\n\r\n",
+    b"GET /v1/boot/52:54:00:00:00:01 HTTP/1.1\r\nHost: x\r\n" + b"".join(b"H%d: v\r\n" % i for i in range(5000)) + b"\r\n",
+    b"GET /v1/boot/%00%00 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /v1/boot/52%3A54%3A00%3A00%3A00%3A0 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /v1/files/%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /v1/files/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /v1/ipxe?mac=%ff%fe%00 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /v1/ipxe?mac&mac=&mac=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /v1/nodes/%00 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /v1/nodes/" + b"%41" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    ev(b'{"phase":"started","message":"\xff\xfe"}'),
+    ev(b'{"phase":"started\x00","message":"x"}'),
+    ev(b'{"phase":"' + b"p" * 60000 + b'"}'),
+    ev(b"[" * 50000),
+    ev(b'{"phase":"started"}', b"Transfer-Encoding: chunked\r\n"),
+    b"POST /v1/install/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nAuthorization: Bearer " + tok.encode() + b"\r\n\r\nfffffff\r\nabc",
+    b"POST /v1/install/events HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\nAuthorization: Bearer " + tok.encode() + b"\r\n\r\n{}",
+    b"POST /v1/install/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"pha",
+    b"POST /v1/install/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer\r\nContent-Length: 2\r\n\r\n{}",
+    b"POST /v1/install/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + b"x" * 5000 + b"\r\nContent-Length: 2\r\n\r\n{}",
+    b"GET /v1/nodes HTTP/1.1\r\nHost: x\r\n\r\n" * 200,
+]
+for raw in cases:
+    send(raw)
+# Half-open connections that never finish their request.
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(50)]
+for s in held:
+    s.sendall(b"GET /v1/boot/52:54:00:00:00:02 HTTP/1.1\r\nHo")
+resp = send(b"GET /v1/nodes HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+assert resp.startswith(b"HTTP/1.1 200"), resp[:200]
+for s in held:
+    s.close()
+print("ok - %d malformed requests and 50 stalled connections; the API still answers" % len(cases))
+PY
+
+kill -0 "$PROVD_PID" || fail "provd died"
+expect_status 200 GET /v1/nodes/node-01
+jq_eq .state netbooting
+jq_eq '.history | length' 1
+expect_status 200 GET /v1/nodes/node-02
+jq_eq .state new
+ok "no state changed"
+provd_stop
+ok "clean shutdown, no sanitizer report"
