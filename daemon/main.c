@@ -95,7 +95,7 @@ static int listen_socket(const char *listen_arg, struct sockaddr_storage *ret_ad
         if (gai != 0)
                 return log_error_errno(EINVAL, "--listen %s: %s", listen_arg, gai_strerror(gai));
 
-        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0) {
                 freeaddrinfo(ai);
                 return log_error_errno(errno, "socket: %m");
