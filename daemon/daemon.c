@@ -308,6 +308,26 @@ int daemon_boot(Daemon *d, const char *mac, DaemonBootFormat fmt, DaemonBootResu
         return r;
 }
 
+int daemon_boot_peek(Daemon *d, const char *mac, DaemonBootResult *ret_result) {
+        int r = 0;
+        pthread_rwlock_rdlock(&d->lock);
+        const Node *n = inventory_find_mac(d->inv, mac);
+        if (!n)
+                *ret_result = DAEMON_BOOT_RESULT_UNKNOWN;
+        else {
+                const NodeRuntime *rt = &d->rt[n->index];
+                const ProvisionTransition *t = provision_transition(
+                        rt->st.state, rt->token[0] ? PROVISION_EV_NETBOOT : PROVISION_EV_NETBOOT_NO_TOKEN);
+                if (!t)
+                        r = -EPROTO;
+                else
+                        *ret_result = t->boot == PROVISION_BOOT_INSTALL ? DAEMON_BOOT_RESULT_INSTALL
+                                                                        : DAEMON_BOOT_RESULT_LOCAL;
+        }
+        pthread_rwlock_unlock(&d->lock);
+        return r;
+}
+
 static int phase_to_event(const char *phase, ProvisionEvent *ret) {
         static const struct {
                 const char *name;

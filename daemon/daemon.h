@@ -51,6 +51,10 @@ typedef enum DaemonBootResult {
  * handed out. */
 int daemon_boot(Daemon *d, const char *mac, DaemonBootFormat fmt, DaemonBootResult *ret_result, char **ret_body);
 
+/* What daemon_boot() would answer for `mac`, without changing anything (for HEAD: a probe
+ * must not open an install attempt).  Returns 0 and *ret_result, or a negative errno. */
+int daemon_boot_peek(Daemon *d, const char *mac, DaemonBootResult *ret_result);
+
 /* Applies an installer event.  token: the bearer token as sent; phase: started |
  * partitioning | installing | succeeded | failed; message: free text or NULL.  On success
  * *ret is a new JSON object {"node","state","attempt","phase","changed"}.

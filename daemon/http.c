@@ -150,13 +150,27 @@ static enum MHD_Result respond_method_not_allowed(struct MHD_Connection *c, cons
         return ret;
 }
 
-static enum MHD_Result route_boot(Http *h, struct MHD_Connection *c, const char *mac_arg) {
+/* HEAD of a boot route: the status GET would give, without side effects (a GET may open an
+ * install attempt; a probe must not).  No body. */
+static enum MHD_Result respond_boot_probe(Http *h, struct MHD_Connection *c, const char *mac, const char *content_type,
+                                          bool ipxe) {
+        DaemonBootResult result;
+        int r = daemon_boot_peek(h->daemon, mac, &result);
+        if (r < 0)
+                return http_respond_error(c, http_status_from_errno(r), "cannot answer the boot of %s", mac);
+        unsigned status = ipxe || result == DAEMON_BOOT_RESULT_INSTALL ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND;
+        return queue_buffer(c, status, NULL, 0, content_type);
+}
+
+static enum MHD_Result route_boot(Http *h, struct MHD_Connection *c, const char *method, const char *mac_arg) {
         char mac[MAC_STRING_MAX];
         DaemonBootResult result;
         _cleanup_free_ char *body = NULL;
 
         if (mac_normalize(mac_arg, mac) < 0)
                 return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "\"%.64s\" is not a MAC address", mac_arg);
+        if (streq(method, MHD_HTTP_METHOD_HEAD))
+                return respond_boot_probe(h, c, mac, "application/json", false);
         int r = daemon_boot(h->daemon, mac, DAEMON_BOOT_PIXIECORE, &result, &body);
         if (r < 0)
                 return http_respond_error(c, http_status_from_errno(r), "cannot answer the boot of %s: %s", mac,
@@ -173,7 +187,7 @@ static enum MHD_Result route_boot(Http *h, struct MHD_Connection *c, const char 
         }
 }
 
-static enum MHD_Result route_ipxe(Http *h, struct MHD_Connection *c) {
+static enum MHD_Result route_ipxe(Http *h, struct MHD_Connection *c, const char *method) {
         const char *mac_arg = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "mac");
         char mac[MAC_STRING_MAX];
         DaemonBootResult result;
@@ -193,6 +207,8 @@ static enum MHD_Result route_ipxe(Http *h, struct MHD_Connection *c) {
                                         *p = *p == '\n' ? '\n' : '?';
                         return queue_buffer(c, MHD_HTTP_BAD_REQUEST, s, strlen(s), "text/plain");
                 }
+                if (streq(method, MHD_HTTP_METHOD_HEAD))
+                        return respond_boot_probe(h, c, mac, "text/plain", true);
                 int r = daemon_boot(h->daemon, mac, DAEMON_BOOT_IPXE, &result, &body);
                 if (r < 0)
                         return http_respond_error(c, http_status_from_errno(r), "cannot answer the boot of %s: %s",
@@ -265,12 +281,12 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
         if (startswith(url, "/v1/boot/")) {
                 if (!is_get(method))
                         return respond_method_not_allowed(c, "GET, HEAD");
-                return route_boot(h, c, url + strlen("/v1/boot/"));
+                return route_boot(h, c, method, url + strlen("/v1/boot/"));
         }
         if (streq(url, "/v1/ipxe")) {
                 if (!is_get(method))
                         return respond_method_not_allowed(c, "GET, HEAD");
-                return route_ipxe(h, c);
+                return route_ipxe(h, c, method);
         }
         if (startswith(url, "/v1/files/")) {
                 if (!is_get(method))

@@ -6,6 +6,17 @@ source "$(dirname "$0")/lib.sh"
 make_inventory "$T/inv.json" 3
 provd_start "$T/inv.json"
 
+# HEAD is a probe: same status, no body, and it never opens an attempt.
+for path in /v1/boot/52:54:00:00:00:03 '/v1/ipxe?mac=52:54:00:00:00:03'; do
+        code=$(curl -sS -I -o /dev/null -w '%{http_code}' "$URL$path")
+        [ "$code" = 200 ] || fail "HEAD $path: $code"
+done
+[ "$(curl -sS -I -o /dev/null -w '%{http_code}' "$URL/v1/boot/52:54:00:00:00:99")" = 404 ] || fail "HEAD unknown MAC"
+expect_status 200 GET /v1/nodes/node-03
+jq_eq .state new
+jq_eq '.history | length' 0
+ok "HEAD answers the status without opening an install attempt"
+
 # A node never seen installs on its first network boot.
 expect_status 200 GET /v1/boot/52:54:00:00:00:01
 jq_eq '.initrd | type' array
