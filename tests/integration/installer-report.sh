@@ -33,6 +33,11 @@ cleanup() {
 	if [ -n "$PROVD_PID" ]; then
 		kill -TERM "$PROVD_PID" 2>/dev/null || true
 		wait "$PROVD_PID" 2>/dev/null || true
+		if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$TMP/provd.log"; then
+			cat "$TMP/provd.log" >&2
+			say "FAIL: sanitizer report in provd's log"
+			rc=1
+		fi
 	fi
 	[ -z "$TMP" ] || rm -rf "$TMP"
 	exit "$rc"
