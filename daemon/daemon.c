@@ -115,9 +115,7 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
                 daemon_free(d);
                 return -ENOMEM;
         }
-        size_t l = strlen(d->public_url);
-        while (l > 0 && d->public_url[l - 1] == '/')
-                d->public_url[--l] = '\0';
+        d->public_url[boot_url_base_len(d->public_url)] = '\0';
         d->inv = TAKE_PTR(inv);
         d->store = TAKE_PTR(store);
         d->rt = rt;
@@ -226,6 +224,12 @@ static int apply(Daemon *d, const Node *n, const ProvisionTransition *t, const c
         return 0;
 }
 
+/* The table row for a network boot of the node: NETBOOT if this process can hand out the
+ * open attempt's token again, NETBOOT_NO_TOKEN if not (or NULL: no such row). */
+static const ProvisionTransition *netboot_transition(const NodeRuntime *rt) {
+        return provision_transition(rt->st.state, rt->token[0] ? PROVISION_EV_NETBOOT : PROVISION_EV_NETBOOT_NO_TOKEN);
+}
+
 /* Answers a boot with the lock held.  With only a read lock (exclusive == false) it
  * returns -EAGAIN instead of doing anything that writes: a transition, or filling the
  * rendered-answer cache. */
@@ -245,8 +249,7 @@ static int boot_locked(Daemon *d, bool exclusive, const char *mac, DaemonBootFor
         }
 
         NodeRuntime *rt = &d->rt[n->index];
-        ProvisionEvent ev = rt->token[0] ? PROVISION_EV_NETBOOT : PROVISION_EV_NETBOOT_NO_TOKEN;
-        const ProvisionTransition *t = provision_transition(rt->st.state, ev);
+        const ProvisionTransition *t = netboot_transition(rt);
         if (!t)
                 return log_error_errno(EPROTO, "node %s: no transition for netboot in state %s", n->name,
                                        provision_state_to_string(rt->st.state));
@@ -316,8 +319,7 @@ int daemon_boot_peek(Daemon *d, const char *mac, DaemonBootResult *ret_result) {
                 *ret_result = DAEMON_BOOT_RESULT_UNKNOWN;
         else {
                 const NodeRuntime *rt = &d->rt[n->index];
-                const ProvisionTransition *t = provision_transition(
-                        rt->st.state, rt->token[0] ? PROVISION_EV_NETBOOT : PROVISION_EV_NETBOOT_NO_TOKEN);
+                const ProvisionTransition *t = netboot_transition(rt);
                 if (!t)
                         r = -EPROTO;
                 else

@@ -91,8 +91,10 @@ static const char *status_code_name(unsigned status) {
         }
 }
 
-static enum MHD_Result queue_buffer(struct MHD_Connection *c, unsigned status, char *body, size_t len,
-                                    const char *content_type) {
+/* Queues body (malloc'd or NULL; always consumed) with status; `allow` (or NULL) becomes an
+ * Allow header. */
+static enum MHD_Result queue_buffer_allow(struct MHD_Connection *c, unsigned status, char *body, size_t len,
+                                          const char *content_type, const char *allow) {
         struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
         if (!resp) {
                 free(body);
@@ -102,13 +104,20 @@ static enum MHD_Result queue_buffer(struct MHD_Connection *c, unsigned status, c
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
         if (status == MHD_HTTP_UNAUTHORIZED)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"provd\"");
+        if (allow)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
         enum MHD_Result ret = MHD_queue_response(c, status, resp);
         MHD_destroy_response(resp);
         return ret;
 }
 
+static enum MHD_Result queue_buffer(struct MHD_Connection *c, unsigned status, char *body, size_t len,
+                                    const char *content_type) {
+        return queue_buffer_allow(c, status, body, len, content_type, NULL);
+}
+
 /* Queues `o` as JSON; steals the reference. */
-static enum MHD_Result respond_json(struct MHD_Connection *c, unsigned status, json_t *o) {
+static enum MHD_Result respond_json_allow(struct MHD_Connection *c, unsigned status, json_t *o, const char *allow) {
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
         if (!s)
@@ -121,7 +130,15 @@ static enum MHD_Result respond_json(struct MHD_Connection *c, unsigned status, j
         }
         body[len] = '\n';
         body[len + 1] = '\0';
-        return queue_buffer(c, status, body, len + 1, "application/json");
+        return queue_buffer_allow(c, status, body, len + 1, "application/json", allow);
+}
+
+static enum MHD_Result respond_json(struct MHD_Connection *c, unsigned status, json_t *o) {
+        return respond_json_allow(c, status, o, NULL);
+}
+
+static json_t *error_body(unsigned status, const char *msg) {
+        return json_pack("{s:{s:s, s:s}}", "error", "code", status_code_name(status), "message", msg);
 }
 
 enum MHD_Result http_respond_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...) {
@@ -130,24 +147,13 @@ enum MHD_Result http_respond_error(struct MHD_Connection *c, unsigned status, co
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
-        return respond_json(c, status,
-                            json_pack("{s:{s:s, s:s}}", "error", "code", status_code_name(status), "message", msg));
+        return respond_json(c, status, error_body(status, msg));
 }
 
 static enum MHD_Result respond_method_not_allowed(struct MHD_Connection *c, const char *allow) {
-        char *body = NULL;
-        if (asprintf(&body, "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"allowed: %s\"}}\n", allow) < 0)
-                return MHD_NO;
-        struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-        if (!resp) {
-                free(body);
-                return MHD_NO;
-        }
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
-        MHD_destroy_response(resp);
-        return ret;
+        char msg[128];
+        snprintf(msg, sizeof msg, "allowed: %s", allow);
+        return respond_json_allow(c, MHD_HTTP_METHOD_NOT_ALLOWED, error_body(MHD_HTTP_METHOD_NOT_ALLOWED, msg), allow);
 }
 
 /* HEAD of a boot route: the status GET would give, without side effects (a GET may open an

@@ -17,9 +17,7 @@ static char *dup_printf(const char *fmt, ...) {
 }
 
 char *ipxe_render_chain(const char *public_url) {
-        size_t base = strlen(public_url);
-        while (base > 0 && public_url[base - 1] == '/')
-                base--;
+        size_t base = boot_url_base_len(public_url);
         return dup_printf("#!ipxe\n"
                           "chain %.*s/v1/ipxe?mac=${netX/mac} || goto failed\n"
                           "exit\n"

@@ -21,6 +21,7 @@
 # TESTBED.md) the install boot takes about 15-25 s.
 
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/listening.sh"
 
 PROVD=${1:-$(cd "$(dirname "$0")/../.." && pwd)/build/provd}
 SRC=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -200,15 +201,8 @@ mkdir -p "$TMP/state"
 	>"$TMP/provd.log" 2>&1 &
 PROVD_PID=$!
 
-PORT=
-for _ in $(seq 1 100); do
-	PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$TMP/provd.log" | head -n 1)
-	[ -n "$PORT" ] && break
-	kill -0 "$PROVD_PID" 2>/dev/null || fail "provd exited during start-up"
-	sleep 0.1
-done
-[ -n "$PORT" ] || fail "provd did not say 'listening on http://127.0.0.1:PORT' within 10 s"
-API=http://127.0.0.1:$PORT
+API=$(provd_listening_url "$TMP/provd.log" "$PROVD_PID") || fail "provd did not say 'listening on http://127.0.0.1:PORT' within 10 s"
+PORT=${API##*:}
 say "provd (pid $PROVD_PID) listening on $API"
 
 # GET PATH -> sets HTTP_STATUS and HTTP_BODY

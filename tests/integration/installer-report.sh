@@ -9,6 +9,7 @@
 # Exit 77 (skip) when busybox or curl is missing.
 
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/listening.sh"
 
 PROVD=${1:-$(cd "$(dirname "$0")/../.." && pwd)/build/provd}
 SRC=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -90,15 +91,8 @@ mkdir -p "$TMP/state"
 	--listen 127.0.0.1:0 --public-url http://provd.invalid:8080 \
 	>"$TMP/provd.log" 2>&1 &
 PROVD_PID=$!
-PORT=
-for _ in $(seq 1 100); do
-	PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$TMP/provd.log" | head -n 1)
-	[ -n "$PORT" ] && break
-	kill -0 "$PROVD_PID" 2>/dev/null || fail "provd exited during start-up"
-	sleep 0.1
-done
-[ -n "$PORT" ] || fail "provd did not report its port"
-API=http://127.0.0.1:$PORT
+API=$(provd_listening_url "$TMP/provd.log" "$PROVD_PID") || fail "provd did not report its port"
+PORT=${API##*:}
 say "provd listening on $API"
 
 # netboot MAC -> writes the kernel command line iPXE would boot to $TMP/cmdline-MAC

@@ -6,6 +6,7 @@
 #   expect_status CODE METHOD PATH [ARGS]    fails the test unless the status is CODE
 # Every process started is tracked by pid and killed on exit; the temp dir is removed.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/listening.sh"
 
 PROVD=${PROVD:-${1:-}}
 SRC=${SRC:-${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}}
@@ -46,16 +47,8 @@ ok() {
 
 # Waits up to 10 s for the "listening on URL" line of the current log.
 wait_listening() {
-        local i
-        for i in $(seq 1 200); do
-                if grep -q 'listening on http://' "$LOG" 2>/dev/null; then
-                        URL=$(grep -o 'listening on http://[^ ]*' "$LOG" | tail -n1 | cut -d' ' -f3)
-                        return 0
-                fi
-                kill -0 "$PROVD_PID" 2>/dev/null || fail "provd exited during start: $(tail -n 5 "$LOG")"
-                sleep 0.05
-        done
-        fail "provd did not start listening within 10 s"
+        URL=$(provd_listening_url "$LOG" "$PROVD_PID") ||
+                fail "provd did not start listening within 10 s: $(tail -n 5 "$LOG")"
 }
 
 provd_start() {

@@ -1,5 +1,6 @@
 /* test-boot.c — unit tests for boot.c: boot file URLs (percent-encoding, URL pass-through,
  * public URL trimming), the install cmdline provd appends, and the pixiecore boot API JSON. */
+#include "check-main.h"
 #include <check.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -320,10 +321,4 @@ static Suite *boot_suite(void) {
         return s;
 }
 
-int main(void) {
-        SRunner *sr = srunner_create(boot_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(boot_suite)

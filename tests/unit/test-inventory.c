@@ -4,6 +4,7 @@
  *
  * Rejection tests start from a document that parses (test_inventory_base_is_valid checks
  * that) and change one member of nodes[7], "node-07", so each error is the mutation's. */
+#include "check-main.h"
 #include <check.h>
 #include <errno.h>
 #include <ftw.h>
@@ -986,10 +987,4 @@ static Suite *inventory_suite(void) {
         return s;
 }
 
-int main(void) {
-        SRunner *sr = srunner_create(inventory_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(inventory_suite)

@@ -1,5 +1,6 @@
 /* test-ipxe.c — unit tests for ipxe.c: the chain, install, local and unknown-MAC scripts,
  * read line by line the way iPXE reads them (ipxe.org/scripting, ipxe.org/cmd). */
+#include "check-main.h"
 #include <check.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -355,10 +356,4 @@ static Suite *ipxe_suite(void) {
         return s;
 }
 
-int main(void) {
-        SRunner *sr = srunner_create(ipxe_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(ipxe_suite)

@@ -1,5 +1,6 @@
 /* test-mac.c — unit tests for mac.c: parsing every accepted MAC form, rejecting everything
  * else without touching the output, canonical formatting, and mac_is_unusable(). */
+#include "check-main.h"
 #include <check.h>
 #include <errno.h>
 #include <stdint.h>
@@ -213,10 +214,4 @@ static Suite *mac_suite(void) {
         return s;
 }
 
-int main(void) {
-        SRunner *sr = srunner_create(mac_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(mac_suite)

@@ -1,6 +1,7 @@
 /* test-provision.c — unit tests for provision.c: the (state, event) table's specific rows
  * and its invariants (total for boot events, no duplicate rows, history messages for every
  * state change, install attempts opened and ended consistently), and the state names. */
+#include "check-main.h"
 #include <check.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -352,10 +353,4 @@ static Suite *provision_suite(void) {
         return s;
 }
 
-int main(void) {
-        SRunner *sr = srunner_create(provision_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(provision_suite)
