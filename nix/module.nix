@@ -35,15 +35,17 @@ let
   credentialsDirectory = "/run/credentials/provd.service";
   credential = name: "${credentialsDirectory}/${name}";
 
+  # the generator's attribute set (a derivation or path is a file)
+  inventoryIsSet = builtins.isAttrs cfg.inventory && !(cfg.inventory ? outPath);
   inventoryFile =
-    if builtins.isAttrs cfg.inventory
+    if inventoryIsSet
     then pkgs.writeText "provd-inventory.json" (builtins.toJSON cfg.inventory)
     else cfg.inventory;
 
   # "ADDR:PORT" / "[V6ADDR]:PORT" -> { host; port; }
   parseListen = s:
     let
-      v6 = builtins.match "\\[(.*)\\]:([0-9]+)" s;
+      v6 = builtins.match "[[]([^]]*)[]]:([0-9]+)" s;
       v4 = builtins.match "([^:]*):([0-9]+)" s;
       m = if v6 != null then v6 else v4;
     in
@@ -80,7 +82,7 @@ let
   # nodes of an inventory given as an attribute set whose BMC password file is one of our
   # credentials that nobody loads
   missingBmcCredentials =
-    if !builtins.isAttrs cfg.inventory then [ ]
+    if !inventoryIsSet then [ ]
     else
       lib.filter
         (n: n ? bmc && n.bmc ? password_file

@@ -109,7 +109,34 @@ expect_status 404 GET /v1/boot/52:54:00:00:00:99
 provd_stop
 ok "provd serves the generated inventory: nodes, boot answers with the installer's init= and install script, kernel"
 
-# 4. Bad node lists fail evaluation, naming the node.
+# 4. nix/module.nix's own logic, with a stand-in for nixpkgs' lib (tests/nix/module-stub.nix:
+# a smoke check, not the NixOS module system).
+"${NIXI[@]}" --eval --strict --json "$SRC/tests/nix/module-stub.nix" --argstr bootRoot "$boot" -A full >"$T/full.json" 2>"$T/full.err" ||
+        fail "module stub (full): $(cat "$T/full.err")"
+"${NIXI[@]}" --eval --strict --json "$SRC/tests/nix/module-stub.nix" --argstr bootRoot "$boot" -A basic >"$T/basic.json" 2>"$T/basic.err" ||
+        fail "module stub (basic): $(cat "$T/basic.err")"
+m() { jq -r "$1" "$T/$2.json"; }
+[ "$(m '.ini' full)" = "$(printf '%s\n' '[serve]' api_tokens=/run/credentials/provd.service/api-tokens discovery_interface=eth0 \
+        install_deadline=3600 inventory=/etc/provd/inventory.json 'listen=[::]:8080' log_level=info state_dir=/var/lib/provd threads=4)" ] ||
+        fail "rendered provd.ini: $(m .ini full)"
+[ "$(m '.systemd.services.provd.serviceConfig.LoadCredential | join(" ")' full)" = "api-tokens:/s/tok bmc-node-01:/s/1 bmc-node-02:/s/2 bmc-node-03:/s/3" ] ||
+        fail "LoadCredential: $(m .systemd.services.provd.serviceConfig.LoadCredential full)"
+[ "$(m '.systemd.services.provd.serviceConfig | "\(.Type) \(.AmbientCapabilities | join(",")) \(.RestrictAddressFamilies | join(","))"' full)" = \
+        "notify CAP_NET_RAW AF_UNIX,AF_INET,AF_INET6,AF_PACKET,AF_NETLINK" ] || fail "discovery capabilities: $(m .systemd.services.provd.serviceConfig full)"
+[ "$(m '.systemd.services.provd.serviceConfig.ExecStart' full)" = "/nix/store/provd/bin/provd serve --config /nix/store/x-provd.ini" ] || fail "ExecStart"
+[ "$(m '.services.pixiecore | "\(.mode) \(.apiServer) \(.dhcpNoBind)"' full)" = "api http://[::1]:8080 true" ] || fail "pixiecore: $(m .services.pixiecore full)"
+[ "$(m '[.assertions[] | select(.assertion | not)] | length' full)" = 0 ] || fail "assertions fail for a good configuration: $(m .assertions full)"
+[ "$(m '.systemd.services.provd.serviceConfig.AmbientCapabilities | join(",")' basic)" = CAP_NET_BIND_SERVICE ] || fail "port 80 without CAP_NET_BIND_SERVICE"
+[ "$(m '[.assertions[] | select(.assertion | not) | .message] | join("")' basic)" = \
+        "services.provd: the inventory points the BMC password of node(s) node-02, node-03 at /run/credentials/provd.service/bmc-<name>, but services.provd.bmcPasswordFiles has no such entry" ] ||
+        fail "missing BMC credentials not asserted: $(m .assertions basic)"
+# provd itself reads the keys of the basic configuration (flags override the paths)
+m .ini basic >"$T/provd.ini"
+provd_start "$T/inv.json" --config "$T/provd.ini"
+provd_stop
+ok "module (stand-in lib): provd.ini keys, credentials, capabilities, pixiecore, assertions; provd reads the rendered config"
+
+# 5. Bad node lists fail evaluation, naming the node.
 expect_eval_error() {
         local variant=$1 pattern=$2
         if eval_sample "$variant" "$T/$variant.json"; then fail "variant $variant evaluated: $(head -c 300 "$T/$variant.json")"; fi
