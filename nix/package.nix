@@ -12,6 +12,7 @@
 , meson
 , ninja
 , pkg-config
+, python3
 , libmicrohttpd
 , jansson
 , sqlite
@@ -41,7 +42,8 @@ stdenv.mkDerivation {
           && !(type == "directory" && lib.hasPrefix "build" (baseNameOf path));
       };
 
-  nativeBuildInputs = [ meson ninja pkg-config ];
+  # python3: daemon/meson.build runs scripts/embed.py (status page compiled into provd)
+  nativeBuildInputs = [ meson ninja pkg-config python3 ];
 
   # curl, systemd (libsystemd: sd_notify, socket activation, journal), freeipmi and libpcap
   # are the dependencies of the systemd integration, BMC and discovery work; meson finds
