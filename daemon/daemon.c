@@ -497,3 +497,21 @@ out:
         *ret = TAKE_PTR(o);
         return 0;
 }
+
+int daemon_state_counts(Daemon *d, size_t counts[_PROVISION_STATE_MAX]) {
+        size_t c[_PROVISION_STATE_MAX] = { 0 };
+        pthread_rwlock_rdlock(&d->lock);
+        for (size_t i = 0; i < d->inv->n_nodes; i++) {
+                ProvisionState s = d->rt[i].st.state;
+                if (s >= 0 && s < _PROVISION_STATE_MAX)
+                        c[s]++;
+        }
+        pthread_rwlock_unlock(&d->lock);
+        memcpy(counts, c, sizeof c);
+        return 0;
+}
+
+void daemon_ping(Daemon *d) {
+        pthread_rwlock_wrlock(&d->lock);
+        pthread_rwlock_unlock(&d->lock);
+}

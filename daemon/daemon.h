@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "provision.h"
+
 typedef struct Daemon Daemon;
 
 typedef struct DaemonConfig {
@@ -79,3 +81,13 @@ bool daemon_file_allowed(Daemon *d, const char *path);
 size_t daemon_node_count(Daemon *d);
 
 const char *daemon_public_url(const Daemon *d);
+
+/* Fills counts[s] with the number of inventory nodes in provision state s (every entry is
+ * written).  Returns 0 (a negative errno is reserved for a future store-backed count). */
+int daemon_state_counts(Daemon *d, size_t counts[_PROVISION_STATE_MAX]);
+
+/* Liveness probe for the service watchdog (service.c): takes the daemon's lock exclusively
+ * and releases it at once.  It returns only when no thread holds the lock, so it does not
+ * return while a request or a reload is wedged inside the daemon (e.g. SQLite stuck on a
+ * lock held by another process); the watchdog ping it guards is then not sent. */
+void daemon_ping(Daemon *d);
