@@ -83,7 +83,7 @@ static void target_init(void) {
         }
 }
 
-bool log_to_journal(void) {
+static bool log_to_journal(void) {
         pthread_once(&target_once, target_init);
         return target == LOG_TARGET_JOURNAL;
 }

@@ -14,7 +14,6 @@
  * stderr. */
 #pragma once
 
-#include <stdbool.h>
 #include <stdint.h>
 #include <syslog.h>
 
@@ -24,9 +23,6 @@ typedef struct LogFields {
         const char *mac;
         int64_t attempt;
 } LogFields;
-
-/* True when lines go to the journal (decided on first use; see above). */
-bool log_to_journal(void);
 
 /* Sets the maximum level printed (default LOG_INFO). */
 void log_set_max_level(int level);
