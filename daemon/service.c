@@ -32,7 +32,7 @@
 /* Without a watchdog, how often STATUS= is refreshed when a manager listens. */
 #define STATUS_REFRESH_USEC (10ULL * 1000 * 1000)
 
-static bool reload_failed;
+static char reload_failure[128]; /* "" after a successful reload */
 static char last_status[512];
 
 static uint64_t now_monotonic_usec(void) {
@@ -85,10 +85,7 @@ int service_listen_fd(int *ret_fd, struct sockaddr_storage *ret_addr) {
 /* "3 nodes: 1 installed, 2 new" (only the states some node is in), plus a reload note. */
 static void format_status(Daemon *d, char *buf, size_t size) {
         size_t counts[_PROVISION_STATE_MAX], total = 0;
-        if (daemon_state_counts(d, counts) < 0) {
-                snprintf(buf, size, "%zu nodes", daemon_node_count(d));
-                return;
-        }
+        daemon_state_counts(d, counts);
         for (size_t s = 0; s < _PROVISION_STATE_MAX; s++)
                 total += counts[s];
 
@@ -106,8 +103,8 @@ static void format_status(Daemon *d, char *buf, size_t size) {
                                        provision_state_to_string(order[i]));
                 sep = ", ";
         }
-        if (reload_failed && n < size)
-                snprintf(buf + n, size - n, "; last inventory reload failed, previous inventory in force");
+        if (reload_failure[0] && n < size)
+                snprintf(buf + n, size - n, "; %s", reload_failure);
 }
 
 /* Sends `head` (e.g. "READY=1") followed by STATUS=; errors only matter for debugging. */
@@ -130,8 +127,8 @@ void service_notify_reloading(void) {
                 log_debug("sd_notify(RELOADING=1): %s", strerror(-r));
 }
 
-void service_notify_reloaded(Daemon *d, int reload_result) {
-        reload_failed = reload_result < 0;
+void service_notify_reloaded(Daemon *d, const char *failure) {
+        snprintf(reload_failure, sizeof reload_failure, "%s", failure ? failure : "");
         notify_with_status(d, "READY=1");
 }
 

@@ -41,10 +41,10 @@ void service_notify_ready(Daemon *d);
 /* Sends RELOADING=1 with MONOTONIC_USEC= (call before re-reading the inventory). */
 void service_notify_reloading(void);
 
-/* Ends a reload: READY=1 and a fresh STATUS=.  reload_result is daemon_reload()'s return;
- * when negative, STATUS says the reload failed and the previous inventory stays in force,
- * until the next successful reload. */
-void service_notify_reloaded(Daemon *d, int reload_result);
+/* Ends a reload: READY=1 and a fresh STATUS=.  failure: NULL when everything was reloaded,
+ * else a short text appended to STATUS= ("; TEXT") until the next successful reload, e.g.
+ * "last inventory reload failed, previous inventory in force" (copied; at most 127 bytes). */
+void service_notify_reloaded(Daemon *d, const char *failure);
 
 /* Sends STOPPING=1. */
 void service_notify_stopping(void);
