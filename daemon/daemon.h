@@ -117,3 +117,9 @@ bool daemon_file_allowed(Daemon *d, const char *path);
 size_t daemon_node_count(Daemon *d);
 
 const char *daemon_public_url(const Daemon *d);
+
+/* Liveness probe for the service watchdog (service.c): takes the daemon's lock exclusively
+ * and releases it at once.  It returns only when no thread holds the lock, so it does not
+ * return while a request or a reload is wedged inside the daemon (e.g. SQLite stuck on a
+ * lock held by another process); the watchdog ping it guards is then not sent. */
+void daemon_ping(Daemon *d);
