@@ -59,9 +59,12 @@ int cli_summary(Cli *cli, int argc, char **argv) {
         }
         if (no_arguments(cli, argc, argv))
                 return CLI_EXIT_USAGE;
+        int r = cli_load_settings(cli);
+        if (r != 0)
+                return r;
 
         _cleanup_json_ json_t *j = NULL;
-        int r = cli_call(cli, "GET", "/v1/summary", NULL, &j);
+        r = cli_call(cli, "GET", "/v1/summary", NULL, &j);
         if (r < 0)
                 return cli_exit_code(r);
         if (cli->json) {
@@ -222,14 +225,14 @@ static void print_stream_event(Stream *s, const char *data) {
                      cli_text(json_object_get(e, "to"), b2)) < 0)
                 return;
         const char *cols[3] = { node, transition, cause };
+        const json_t *msg = json_object_get(e, "message");
         printf("%s", cli_format_time(json_object_get(e, "at"), tbuf));
         for (size_t i = 0; i < 3; i++) {
                 size_t w = strlen(cols[i]);
                 if (w > s->widths[i])
                         s->widths[i] = w;
-                printf("  %-*s", (int) s->widths[i], cols[i]);
+                printf("  %-*s", i == 2 && !json_is_string(msg) ? 0 : (int) s->widths[i], cols[i]);
         }
-        const json_t *msg = json_object_get(e, "message");
         if (json_is_string(msg)) {
                 fputs("  ", stdout);
                 cli_fputs_oneline(json_string_value(msg), stdout);
@@ -453,11 +456,14 @@ int cli_events(Cli *cli, int argc, char **argv) {
         }
         if (no_arguments(cli, argc, argv))
                 return CLI_EXIT_USAGE;
+        int r = cli_load_settings(cli);
+        if (r != 0)
+                return r;
 
         json_int_t from = 0;
         if (!follow_stream || since || limit > 0) {
                 _cleanup_json_ json_t *j = NULL;
-                int r = fetch_events(cli, since, limit, &j);
+                r = fetch_events(cli, since, limit, &j);
                 if (r < 0)
                         return cli_exit_code(r);
                 json_t *events = json_object_get(j, "events");
@@ -474,7 +480,7 @@ int cli_events(Cli *cli, int argc, char **argv) {
                 /* Only new events: start after the current last one, so that a reconnect before
                  * the first event still misses nothing. */
                 _cleanup_json_ json_t *j = NULL;
-                int r = cli_call(cli, "GET", "/v1/summary", NULL, &j);
+                r = cli_call(cli, "GET", "/v1/summary", NULL, &j);
                 if (r < 0)
                         return cli_exit_code(r);
                 from = json_integer_value(json_object_get(j, "last_event_id"));
@@ -524,8 +530,9 @@ int cli_history(Cli *cli, int argc, char **argv) {
         const char *node = argv[optind++];
         if (no_arguments(cli, argc, argv))
                 return CLI_EXIT_USAGE;
-        if (cli_load_settings(cli) != 0)
-                return CLI_EXIT_ERROR;
+        int r = cli_load_settings(cli);
+        if (r != 0)
+                return r;
         _cleanup_free_ char *esc = cli_escape(cli, node);
         _cleanup_json_ json_t *all = json_array(), *next_before = json_null(), *name = NULL;
         if (!esc || !all)
@@ -542,7 +549,7 @@ int cli_history(Cli *cli, int argc, char **argv) {
                              : asprintf(&path, "/v1/nodes/%s/history?limit=%ld", esc, want)) < 0)
                         return CLI_EXIT_ERROR;
                 _cleanup_json_ json_t *j = NULL;
-                int r = cli_call(cli, "GET", path, NULL, &j);
+                r = cli_call(cli, "GET", path, NULL, &j);
                 if (r == -ENOENT)
                         return CLI_EXIT_NOT_FOUND;
                 if (r < 0)

@@ -616,6 +616,8 @@ void cli_table_print(const CliTable *t, FILE *f) {
                                 break;
                         }
                         fputs(cell, f);
+                        if (c + 2 == t->n_columns && !*t->cells[r * t->n_columns + c + 1])
+                                break; /* no padding before an empty last cell */
                         if (c < nc)
                                 fprintf(f, "%*s", (int) (width[c] - display_width(cell) + 2), "");
                 }
