@@ -161,7 +161,10 @@ ok "history: newest first, --limit, --json; unknown node exits 3"
 # From the current last event: what happens next must show up.
 last=$(cli summary --url "$URL" --json | jq .last_event_id)
 printf '%s\n' "$tok" >"$T/api-tokens-tok"
-cli events --follow --since "$last" --url "$URL" --token-file "$T/api-tokens-tok" >"$T/follow.out" 2>"$T/follow.err" &
+# Not through cli(): $! must be provd itself (a backgrounded function is a subshell that
+# ignores SIGINT).
+"$PROVD" --config "$T/empty.ini" events --follow --since "$last" --url "$URL" --token-file "$T/api-tokens-tok" \
+        >"$T/follow.out" 2>"$T/follow.err" &
 FPID=$!
 PIDS+=("$FPID")
 wait_for_line() { # FILE REGEX: up to 15 s
@@ -177,14 +180,17 @@ token_of 52:54:00:00:00:03 >/dev/null
 wait_for_line "$T/follow.out" 'node-03  *new -> netbooting'
 ok "events --follow prints an event made while it runs"
 
-# provd restarts (on the same port; read_auth=token now): the stream resumes from the last
-# event id, so an event made right after the restart is not lost.
+# provd restarts (on the same port; read_auth=token now) and an event happens before the
+# client can reconnect (it is stopped meanwhile): the stream resumes from the last event id
+# (Last-Event-ID), so the event is not lost.
+kill -STOP "$FPID"
 provd_stop
 printf '[serve]\napi_tokens = %s\nread_auth = token\n' "$T/api-tokens" >"$T/provd2.ini"
 provd_start "$T/inv.json" --config "$T/provd2.ini" --listen "127.0.0.1:$PORT"
 t2=$(token_of 52:54:00:00:00:02)
 event "$t2" '{"phase":"started"}'
 [ "$STATUS" = 200 ] || fail "node-02 started: $STATUS $BODY"
+kill -CONT "$FPID"
 wait_for_line "$T/follow.out" 'node-02  *netbooting -> installing'
 grep -q 'reconnecting' "$T/follow.err" || fail "no word about the dropped connection: $(cat "$T/follow.err")"
 [ "$(grep -c 'node-03  *new -> netbooting' "$T/follow.out")" = 1 ] || fail "an event was printed twice after the reconnect: $(cat "$T/follow.out")"
@@ -222,9 +228,11 @@ run_cli 0 history node-03 --url "$URL" --json
 [ "$(jq .next_before "$T/out")" = null ] || fail "next_before after the last page: $(jq .next_before "$T/out")"
 run_cli 0 history node-03 --url "$URL" --limit 1234
 [ "$(wc -l <"$T/out")" = 1235 ] || fail "history --limit 1234: $(wc -l <"$T/out") lines"
-run_cli 0 events --url "$URL" --since 0 --json
-total=$(sqlite3 "$STATE/provd.db" 'SELECT COUNT(*) FROM history')
-[ "$(jq '.events | length' "$T/out")" = "$total" ] || fail "events --since 0 did not page through all $total events"
+# --since 1, not 0: GET /v1/events?since=0 answers like no since (the newest `limit` events).
+run_cli 0 events --url "$URL" --since 1 --json
+total=$(sqlite3 "$STATE/provd.db" 'SELECT COUNT(*) FROM history WHERE id > 1')
+[ "$(jq '.events | length' "$T/out")" = "$total" ] || fail "events --since 1 did not page through all $total events: $(jq '.events | length' "$T/out")"
+[ "$(jq '[.events[].id] | . == sort and . == unique' "$T/out")" = true ] || fail "paged events are not oldest first, each once"
 ok "history and events --since page through more than 1000 entries"
 
 # ---- provd not running ----------------------------------------------------------------------
