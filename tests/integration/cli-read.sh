@@ -243,3 +243,40 @@ grep -qF "cannot reach provd at $URL: Connection refused (is \`provd serve\` run
 run_cli 1 events --follow --url "$URL"
 grep -q "cannot reach provd" "$T/err" || fail "events --follow with provd down: $(cat "$T/err")"
 ok "provd not running: exit 1, 'cannot reach provd at URL: Connection refused ...'"
+
+# ---- TLS: verified by default; --cacert / cacert= in [cli] for a private CA ----------------
+if ! command -v openssl >/dev/null; then
+        [ -z "${PROVD_TESTS_NO_SKIP:-}" ] || fail "openssl is missing"
+        echo "SKIP: openssl is missing; TLS part not run"
+        exit 77
+fi
+mkdir "$T/tls"
+(
+        cd "$T/tls"
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 \
+                -subj /CN=provd-test-ca
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1
+        printf 'subjectAltName=IP:127.0.0.1\n' >ext
+        openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext
+) >"$T/tls/log" 2>&1 || fail "openssl: $(cat "$T/tls/log")"
+: >"$LOG"
+"$PROVD" serve --inventory "$T/inv.json" --state-dir "$STATE" --listen 127.0.0.1:0 \
+        --tls-cert "$T/tls/srv.pem" --tls-key "$T/tls/srv.key" 2>>"$LOG" &
+PROVD_PID=$!
+PIDS+=("$PROVD_PID")
+for i in $(seq 1 200); do
+        grep -q 'listening on https://' "$LOG" && break
+        kill -0 "$PROVD_PID" 2>/dev/null || fail "provd with TLS did not start: $(cat "$LOG")"
+        sleep 0.05
+done
+URL=$(grep -o 'listening on https://[^ ]*' "$LOG" | head -n1 | cut -d' ' -f3)
+[ -n "$URL" ] || fail "provd with TLS did not log its https:// URL: $(cat "$LOG")"
+run_cli 1 summary --url "$URL"
+grep -q 'TLS with provd at .* --cacert FILE' "$T/err" || fail "unverified TLS message: $(cat "$T/err")"
+run_cli 0 summary --url "$URL" --cacert "$T/tls/ca.pem"
+grep -q '^total  *3$' "$T/out" || fail "summary over TLS: $(cat "$T/out")"
+printf '[cli]\nurl = %s\ncacert = %s\n' "$URL" "$T/tls/ca.pem" >"$T/cli.ini"
+"$PROVD" --config "$T/cli.ini" history node-01 >"$T/out" 2>"$T/err" || fail "history with cacert= in [cli]: $(cat "$T/err")"
+run_cli 1 summary --url "$URL" --cacert "$T/missing.pem"
+provd_stop
+ok "https: unverified certificate refused with a hint; --cacert and cacert= in [cli] work"
