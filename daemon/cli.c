@@ -185,8 +185,13 @@ int cli_load_config(Cli *cli) {
         IniCtx ctx = { .cli = cli, .path = config };
         int r = 0;
         if (cli->opt_config || access(config, F_OK) == 0) {
+                errno = 0;
                 r = ini_parse(config, on_ini, &ctx);
-                if (r == -1)
+                if (r == -1 && !cli->opt_config && errno == EACCES) {
+                        /* e.g. a root-only /etc/provd/provd.ini and a user with --url */
+                        fprintf(stderr, "provd: warning: cannot read %s: %s; going on without it\n", config, strerror(errno));
+                        r = 0;
+                } else if (r == -1)
                         fprintf(stderr, "provd: cannot read config file %s: %s\n", config, strerror(errno ? errno : ENOENT));
                 else if (r == -2)
                         fprintf(stderr, "provd: out of memory\n");

@@ -23,6 +23,19 @@ run_cli() {
 # The n-th line (1-based) of $T/out.
 line() { sed -n "${1}p" "$T/out"; }
 
+"$PROVD" --help >"$T/help"
+for c in summary events history token; do
+        grep -q "^  $c " "$T/help" || fail "provd --help does not list $c"
+        "$PROVD" "$c" --help >"$T/out" || fail "provd $c --help failed"
+        grep -q "^Usage: provd $c" "$T/out" || fail "provd $c --help: $(cat "$T/out")"
+done
+"$PROVD" events --help | grep -q -- '--follow' || fail "events --help does not mention --follow"
+"$PROVD" history --help | grep -q -- '--limit' || fail "history --help does not mention --limit"
+run_cli 2 frobnicate
+run_cli 2 --json
+run_cli 2 summary --bogus
+ok "--help lists the client commands; each has its own --help; usage errors exit 2"
+
 # ---- token new: local, before any daemon runs ---------------------------------------------
 run_cli 0 token new --name admin --file "$T/api-tokens"
 [ "$(wc -l <"$T/out")" = 1 ] || fail "token new printed more than the token: $(cat "$T/out")"
