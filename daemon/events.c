@@ -81,9 +81,14 @@ int events_publish(EventHub *h, int64_t id, const char *json) {
         if (id > h->last_id)
                 h->last_id = id;
         if (!sse) {
-                /* Readers after this point must backfill from the store. */
+                /* Readers before this point must backfill from the store. */
+                for (size_t i = 0; i < h->n; i++) {
+                        Slot *old = &h->ring[(h->head + i) % h->capacity];
+                        free(old->sse);
+                        old->sse = NULL;
+                }
                 h->gone_id = id;
-                h->n = 0;
+                h->head = h->n = 0;
         } else {
                 if (h->n == h->capacity) {
                         Slot *old = &h->ring[h->head];
