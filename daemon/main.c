@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "config.h"
 #include "daemon.h"
 #include "http.h"
@@ -35,11 +36,16 @@ static void usage_main(FILE *f) {
                 "             provision state, installer callbacks)\n"
                 "  help       show this help\n"
                 "\n"
+                "Client commands (talk to a running provd over HTTP; `provd COMMAND --help`):\n");
+        cli_usage_commands(f);
+        fprintf(f,
+                "\n"
                 "Options:\n"
                 "  -h, --help     show this help\n"
                 "  --version      print the version\n"
                 "\n"
-                "`provd serve --help` lists the daemon's options.\n");
+                "`provd serve --help` lists the daemon's options.\n"
+                "Client options: provd [--url URL] [--token-file FILE] [--json] COMMAND (`provd summary --help`).\n");
 }
 
 static void usage_serve(FILE *f) {
@@ -328,6 +334,8 @@ int main(int argc, char **argv) {
         const char *cmd = argv[1];
         if (streq(cmd, "serve"))
                 return run_serve(argc - 1, argv + 1);
+        if (cli_is_command(cmd))
+                return cli_main(argc, argv);
         if (streq(cmd, "help") || streq(cmd, "--help") || streq(cmd, "-h")) {
                 usage_main(stdout);
                 return EXIT_SUCCESS;
