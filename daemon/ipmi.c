@@ -361,12 +361,9 @@ static int ipmi_translate(ipmi_ctx_t ctx, fiid_obj_t obj, const IpmiTarget *t, c
         case IPMI_ERR_IPMI_2_0_UNAVAILABLE:
                 return ipmi_fail(-EOPNOTSUPP, err, errlen,
                                  "BMC %s does not support IPMI 2.0 / RMCP+ (%s)", bmc, text);
-        case IPMI_ERR_COMMAND_INVALID_OR_UNSUPPORTED:
-                return ipmi_fail(-EOPNOTSUPP, err, errlen, "BMC %s does not support %s (%s)", bmc,
-                                 ipmi_op_spec_name(op), text);
 
         case IPMI_ERR_HOSTNAME_INVALID:
-                return ipmi_fail(-EHOSTUNREACH, err, errlen, "BMC %s: host name unusable (%s)",
+                return ipmi_fail(-EHOSTUNREACH, err, errlen, "BMC %s: cannot resolve the host name (%s)",
                                  bmc, text);
 
         case IPMI_ERR_OUT_OF_MEMORY:
@@ -380,15 +377,22 @@ static int ipmi_translate(ipmi_ctx_t ctx, fiid_obj_t obj, const IpmiTarget *t, c
                 return ipmi_fail(-EIO, err, errlen, "BMC %s: %s (%s)", bmc, text,
                                  strerror(saved_errno));
 
+        case IPMI_ERR_COMMAND_INVALID_OR_UNSUPPORTED:
+                /* FreeIPMI's own name for C1h/CCh/... answers to some commands */
         case IPMI_ERR_BAD_COMPLETION_CODE: {
                 uint64_t cc = 0;
                 char cctext[160] = "";
-                if (obj) {
-                        (void) fiid_obj_get(obj, "comp_code", &cc);
-                        if (ipmi_completion_code_strerror_cmd_r(obj, IPMI_NET_FN_CHASSIS_RQ, cctext,
-                                                                sizeof cctext) < 0)
-                                cctext[0] = '\0';
+                if (!obj || fiid_obj_get(obj, "comp_code", &cc) <= 0) {
+                        if (e == IPMI_ERR_COMMAND_INVALID_OR_UNSUPPORTED)
+                                return ipmi_fail(-EOPNOTSUPP, err, errlen,
+                                                 "BMC %s does not support %s (%s)", bmc,
+                                                 ipmi_op_spec_name(op), text);
+                        return ipmi_fail(-EIO, err, errlen, "BMC %s: %s failed: %s", bmc,
+                                         ipmi_op_spec_name(op), text);
                 }
+                if (ipmi_completion_code_strerror_cmd_r(obj, IPMI_NET_FN_CHASSIS_RQ, cctext,
+                                                        sizeof cctext) < 0)
+                        snprintf(cctext, sizeof cctext, "%s", text);
                 bool boot_options = op == IPMI_OP_BOOTDEV_SET || op == IPMI_OP_BOOTDEV_GET;
                 /* §5.2 Table 5-2: C1h invalid command, C2h invalid for LUN, CCh invalid data
                  * field (what a BMC without the capability answers, e.g. ipmi_sim without a
