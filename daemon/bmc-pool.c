@@ -81,7 +81,8 @@ void bmc_pool_key(const IpmiTarget *t, char *buf, size_t len) {
         for (i = 0; i + 1 < sizeof host && t->host[i]; i++)
                 host[i] = (char) tolower((unsigned char) t->host[i]);
         host[i] = '\0';
-        snprintf(buf, len, "%s:%u", host, t->port ? t->port : IPMI_PORT_DEFAULT);
+        snprintf(buf, len, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+                 t->port ? t->port : IPMI_PORT_DEFAULT);
 }
 
 static void bmc_pending_free(BmcPending *p) {

@@ -74,7 +74,7 @@ sim_base
 for n in 1 2 3; do sim_start "$n"; done
 sim_start 4 no-chassis
 sim_wait 1 2 3 4
-S1=$(sim_addr 1):623 S2=$(sim_addr 2):623 S3=$(sim_addr 3):623 S4=$(sim_addr 4):623
+S1=$(sim_label 1) S2=$(sim_label 2) S3=$(sim_label 3) S4=$(sim_label 4)
 ok "4 simulators on $SIM_NET.1-4"
 
 # --- power -------------------------------------------------------------------------------
@@ -237,6 +237,26 @@ elif [ -n "${PROVD_TESTS_NO_SKIP:-}" ]; then
         fail "unshare -n not permitted"
 else
         echo "note: unshare -n not permitted; EHOSTUNREACH not checked"
+fi
+
+# --- IPv6 --------------------------------------------------------------------------------
+if ip -6 addr show dev lo 2>/dev/null | grep -q '::1/128'; then
+        bound=$(ss -Huan | awk '{print $4}')
+        for try in $(seq 1 20); do
+                port=$((RANDOM % 20000 + 20000))
+                grep -q ":$port\$" <<<"$bound" || break
+        done
+        sim_start_at 5 ::1 "$port"
+        sim_wait 5
+        S5=$(sim_label 5)
+        bmc "${COMMON[@]}" on "$S5"
+        expect_line "$S5" ok done
+        [ "$(sim_power 5)" = 1 ] || fail "on over IPv6: simulator 5 says $(sim_power 5)"
+        ok "IPv6: $S5 powered on"
+elif [ -n "${PROVD_TESTS_NO_SKIP:-}" ]; then
+        fail "no ::1 on lo"
+else
+        echo "note: no ::1 on lo; IPv6 not checked"
 fi
 
 # --- bad input ---------------------------------------------------------------------------

@@ -4,11 +4,13 @@
 #   sim_base                 picks a free 127.A.B.0/24 (sets SIM_NET); sims get SIM_NET.N
 #   sim_start N [no-chassis] starts simulator N at $SIM_NET.N:623 (state in $T/sim/N); with
 #                            no-chassis it has no chassis_control program (power/boot 0xCC)
+#   sim_start_at N ADDR PORT [no-chassis]   the same at ADDR:PORT (e.g. ::1 and a free port)
 #   sim_wait N...            waits (<= 15 s each) until ipmitool gets an answer from each
 #   sim_stop N               SIGKILL by pid
-#   sim_addr N, sim_dir N    address, state dir; sim_power/sim_boot/sim_events N read the
+#   sim_addr N, sim_port N, sim_label N   address, port, "ADDR:PORT" / "[V6]:PORT"
+#   sim_dir N                state dir; sim_power/sim_boot/sim_events N read the
 #                            chassis state files written by tests/ipmi/chassis-control.sh
-#   sim_ipmitool N ARGS...   ipmitool -I lanplus -C 3 against simulator N
+#   sim_ipmitool N ARGS...   ipmitool -I lanplus -C 3 against simulator N (10 s at most)
 # The simulators take user "u", password "Sim-Pass-4711" ($SIM_USER / $SIM_PASSWORD), admin privilege.
 # Facts (TESTBED.md): ipmi_sim needs -c/-f/-s (its defaults point to /usr/etc and /usr/var),
 # -n, binds with SO_REUSEADDR (so two simulators on one address would share the port: every
@@ -18,7 +20,7 @@
 SIM_USER=u
 SIM_PASSWORD=Sim-Pass-4711
 SIM_NET=
-declare -A SIM_PID=()
+declare -A SIM_PID=() SIM_ADDR=() SIM_PORT=()
 LIB_IPMI_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SIM_CHASSIS_CONTROL=$LIB_IPMI_DIR/../ipmi/chassis-control.sh
 
@@ -38,23 +40,34 @@ sim_base() {
         fail "no free 127.A.B.0/24 for simulators"
 }
 
-sim_addr() { echo "$SIM_NET.$1"; }
+sim_addr() { echo "${SIM_ADDR[$1]:-$SIM_NET.$1}"; }
+sim_port() { echo "${SIM_PORT[$1]:-623}"; }
+sim_label() {
+        local a
+        a=$(sim_addr "$1")
+        [[ $a == *:* ]] && echo "[$a]:$(sim_port "$1")" || echo "$a:$(sim_port "$1")"
+}
 sim_dir() { echo "$T/sim/$1"; }
 sim_power() { cat "$(sim_dir "$1")/power" 2>/dev/null || echo 0; }
 sim_boot() { cat "$(sim_dir "$1")/boot" 2>/dev/null || echo none; }
 sim_events() { cat "$(sim_dir "$1")/events" 2>/dev/null || true; }
 
 sim_start() {
-        local n=$1 mode=${2:-} dir addr
         [ -n "$SIM_NET" ] || sim_base
+        sim_start_at "$1" "$SIM_NET.$1" 623 "${2:-}"
+}
+
+sim_start_at() {
+        local n=$1 addr=$2 port=$3 mode=${4:-} dir
+        SIM_ADDR[$n]=$addr
+        SIM_PORT[$n]=$port
         dir=$(sim_dir "$n")
-        addr=$(sim_addr "$n")
         mkdir -p "$dir/state"
         {
                 echo "name \"sim$n\""
                 echo "set_working_mc 0x20"
                 echo "startlan 1"
-                echo "  addr $addr 623"
+                echo "  addr $addr $port"
                 echo "  priv_limit admin"
                 echo "  allowed_auths_callback none md2 md5 straight"
                 echo "  allowed_auths_user none md2 md5 straight"
@@ -81,7 +94,8 @@ EOF
 sim_ipmitool() {
         local n=$1
         shift
-        ipmitool -I lanplus -C 3 -H "$(sim_addr "$n")" -U "$SIM_USER" -P "$SIM_PASSWORD" "$@"
+        timeout 10 ipmitool -I lanplus -C 3 -H "$(sim_addr "$n")" -p "$(sim_port "$n")" \
+                -U "$SIM_USER" -P "$SIM_PASSWORD" "$@"
 }
 
 sim_wait() {
@@ -90,15 +104,13 @@ sim_wait() {
                 for i in $(seq 1 75); do
                         kill -0 "${SIM_PID[$n]}" 2>/dev/null ||
                                 fail "ipmi_sim $n exited: $(cat "$(sim_dir "$n")/sim.log")"
-                        if timeout 5 ipmitool -I lanplus -C 3 -N 1 -R 1 -H "$(sim_addr "$n")" \
-                                -U "$SIM_USER" -P "$SIM_PASSWORD" chassis power status >/dev/null 2>&1 ||
-                                timeout 5 ipmitool -I lanplus -C 3 -N 1 -R 1 -H "$(sim_addr "$n")" \
-                                        -U "$SIM_USER" -P "$SIM_PASSWORD" mc info >/dev/null 2>&1; then
+                        if sim_ipmitool "$n" -N 1 -R 1 chassis power status >/dev/null 2>&1 ||
+                                sim_ipmitool "$n" -N 1 -R 1 mc info >/dev/null 2>&1; then
                                 continue 2
                         fi
                         sleep 0.2
                 done
-                fail "ipmi_sim $n at $(sim_addr "$n") did not answer within 15 s"
+                fail "ipmi_sim $n at $(sim_label "$n") did not answer within 15 s"
         done
 }
 

@@ -236,6 +236,9 @@ START_TEST(test_key_normalised) {
         t.port = 6230;
         bmc_pool_key(&t, key, sizeof key);
         ck_assert_str_eq(key, "bmc-7.example:6230");
+        IpmiTarget t6 = { .host = "FD00::7" };
+        bmc_pool_key(&t6, key, sizeof key);
+        ck_assert_str_eq(key, "[fd00::7]:623");
 }
 END_TEST
 
