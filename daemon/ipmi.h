@@ -26,12 +26,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IPMI_PORT_DEFAULT 623        /* §13.1.1: RMCP port 623 (0x26F) */
+#define IPMI_PORT_DEFAULT 623        /* §13.1 (RMCP, from ASF): UDP port 623 (26Fh) */
 #define IPMI_CIPHER_SUITE_DEFAULT 3  /* §22.15.2: RAKP-HMAC-SHA1, HMAC-SHA1-96, AES-CBC-128 */
 #define IPMI_TIMEOUT_DEFAULT_MS 5000 /* session timeout used when a target says 0 */
 #define IPMI_TARGET_HOST_MAX 256     /* host name or address literal, NUL included */
 #define IPMI_TARGET_USER_MAX 17      /* §22.28 Set User Name: 16 bytes, NUL included */
-#define IPMI_TARGET_PASSWORD_MAX 21  /* §13.31 / §22.29: IPMI 2.0 passwords are <= 20 bytes */
+#define IPMI_TARGET_PASSWORD_MAX 21  /* §13.31 / §22.30: IPMI 2.0 passwords are <= 20 bytes */
 #define IPMI_ERROR_MAX 512           /* size of the message buffers below */
 
 /* Everything needed to reach one BMC.  Plain copies, no pointers: a target crosses threads
@@ -58,7 +58,10 @@ typedef enum IpmiOp {
         IPMI_OP_POWER_CYCLE,  /* §28.3 Chassis Control 02h: power cycle */
         IPMI_OP_POWER_RESET,  /* §28.3 Chassis Control 03h: hard reset */
         IPMI_OP_POWER_SOFT,   /* §28.3 Chassis Control 05h: soft shutdown (ACPI overtemp) */
-        IPMI_OP_BOOTDEV_SET,  /* §28.12 Set System Boot Options, parameter 5 */
+        IPMI_OP_BOOTDEV_SET,  /* §28.12 Set System Boot Options, parameter 5.  BMCs clear
+                               * the "valid" bit 60 s later unless a Chassis Control comes
+                               * (Table 28-14, parameter 3): set it right before on/cycle.
+                               * ipmi_sim keeps only the device, not persistent/EFI. */
         IPMI_OP_BOOTDEV_GET,  /* §28.13 Get System Boot Options, parameter 5 */
         _IPMI_OP_MAX,
 } IpmiOp;
@@ -94,7 +97,7 @@ typedef struct IpmiResult {
 int ipmi_init(void);
 
 /* Runs one command against one BMC: opens an IPMI 2.0 session (RMCP+, §13.15-13.31) with
- * the target's cipher suite at operator privilege (enough for every command here, §G
+ * the target's cipher suite at operator privilege (enough for every command here, Appendix G
  * command table), sends the command, closes the session.
  * `req` says what; on success fills *ret (may be NULL) and returns 0.  On failure returns
  * a negative errno and writes a one-line message naming the BMC as host:port into err
@@ -149,7 +152,7 @@ int ipmi_workarounds_parse(const char *list, unsigned *ret, char *err, size_t er
  *   -EPERM    the file is accessible by "other" (mode & 0007): it holds a secret
  *   -EFBIG    the file is larger than 64 bytes (not a password file)
  *   -EINVAL   not a regular file, a NUL byte in the password, or a password longer than
- *             20 bytes (IPMI 2.0 maximum, §13.31 / §22.29)
+ *             20 bytes (IPMI 2.0 maximum: §13.31 RAKP, §22.30 Set User Password)
  *   -errno    from open/read (e.g. -ENOENT, -EACCES)
  * On success copies the password, NUL-terminated, into buf (len bytes, at least 21) and
  * returns its length.  An empty password is allowed (some BMCs have one). */
