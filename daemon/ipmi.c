@@ -199,6 +199,10 @@ int ipmi_workarounds_parse(const char *list, unsigned *ret, char *err, size_t er
         unsigned flags = 0;
         const char *p = list;
 
+        if (list[strspn(list, " \t")] == '\0') { /* "" or blanks: no workarounds */
+                *ret = 0;
+                return 0;
+        }
         for (;;) {
                 while (*p == ' ' || *p == '\t')
                         p++;
@@ -206,12 +210,10 @@ int ipmi_workarounds_parse(const char *list, unsigned *ret, char *err, size_t er
                 size_t m = n;
                 while (m > 0 && (p[m - 1] == ' ' || p[m - 1] == '\t'))
                         m--;
-                if (m == 0) {
-                        /* "" is "no workarounds"; an empty item inside a list is a typo. */
-                        if (p[n] == ',' || p != list)
-                                return ipmi_fail(-EINVAL, err, errlen,
-                                                 "empty workaround name in '%.64s'", list);
-                } else {
+                if (m == 0)
+                        return ipmi_fail(-EINVAL, err, errlen, "empty workaround name in '%.64s'",
+                                         list);
+                else {
                         char name[64];
                         if (m >= sizeof name)
                                 return ipmi_fail(-EINVAL, err, errlen,

@@ -32,6 +32,7 @@ START_TEST(test_workarounds_each_name) {
                 { "nochecksumcheck", IPMI_WORKAROUND_FLAGS_OUTOFBAND_2_0_NO_CHECKSUM_CHECK },
                 { "none", 0 },
                 { "", 0 },
+                { "  ", 0 },
         };
         for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
                 unsigned flags = 0xdead;
