@@ -15,6 +15,10 @@
 //       checks coverage: every operation of the spec, every documented status of it (except
 //       5XX ranges: provd's internal failures cannot be provoked from outside), a 405 for every
 //       path and a 404 for an unknown path were seen.  Exit 1 on any failure, listing them all.
+//       Options after DIR: --no-coverage; --exempt "METHOD PATH STATUS" (repeatable): a
+//       documented status the caller cannot provoke, with its reason in the caller.
+//   node validate.mjs unmatched SPEC < PATHS
+//       prints the paths (one per line on stdin) that match no path of the spec.
 //
 // What is checked for each exchange:
 //   - the path matches a path of the spec (else it must be the 404 NotFound answer), the method
@@ -432,15 +436,22 @@ function readExchangeRecord(dir, file) {
   return rec;
 }
 
-function coverage(spec, keys) {
+function coverage(spec, keys, exempt) {
   const missing = [];
   for (const { method, template, op } of spec.operations())
     for (const st of Object.keys(op.responses || {})) {
       if (st === "5XX") continue; // provd's own failures: not provokable from outside
-      if (!keys.has(`${method} ${template} ${st}`)) missing.push(`${method} ${template} ${st}`);
+      const k = `${method} ${template} ${st}`;
+      if (exempt.has(k)) {
+        if (keys.has(k)) missing.push(`${k} is exempted from coverage but was exercised: drop the exemption`);
+        exempt.delete(k);
+        continue;
+      }
+      if (!keys.has(k)) missing.push(k);
     }
   for (const p of spec.paths) if (!keys.has(`405 ${p.template}`)) missing.push(`a 405 on ${p.template}`);
   if (!keys.has("unknown-path 404")) missing.push("a 404 on a path not in the spec");
+  for (const k of exempt) missing.push(`exemption ${k} names no documented status of the spec`);
   return missing;
 }
 
@@ -463,8 +474,15 @@ if (cmd === "routes") {
   if (errors.length) process.exit(1);
   console.log(`ok ${key}`);
 } else if (cmd === "batch") {
-  const dir = args[0];
-  if (!dir) die("usage: validate.mjs batch SPEC DIR");
+  const [dir, ...opts] = args;
+  if (!dir) die("usage: validate.mjs batch SPEC DIR [--no-coverage] [--exempt 'METHOD PATH STATUS']...");
+  let withCoverage = true;
+  const exempt = new Set();
+  for (let i = 0; i < opts.length; i++) {
+    if (opts[i] === "--no-coverage") withCoverage = false;
+    else if (opts[i] === "--exempt" && i + 1 < opts.length) exempt.add(opts[++i]);
+    else die(`unknown option ${opts[i]}`);
+  }
   const files = fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort((a, b) => parseInt(a) - parseInt(b) || (a < b ? -1 : 1));
   const keys = new Set();
   let failed = 0;
@@ -475,8 +493,11 @@ if (cmd === "routes") {
     for (const e of errors) console.error(`FAIL [${ex.label}] ${ex.method} ${ex.path} -> ${ex.status}: ${e}`);
     if (errors.length) failed++;
   }
-  const missing = coverage(spec, keys);
+  const missing = withCoverage ? coverage(spec, keys, exempt) : [];
   for (const m of missing) console.error(`FAIL coverage: never exercised: ${m}`);
   console.log(`${files.length} exchanges, ${failed} invalid; ${keys.size} (operation, status) pairs covered, ${missing.length} missing`);
   if (failed || missing.length) process.exit(1);
+} else if (cmd === "unmatched") {
+  for (const line of fs.readFileSync(0, "utf8").split("\n"))
+    if (line && !spec.match(new URL(line, "http://provd.invalid").pathname)) console.log(line);
 } else die(`unknown command ${cmd}`);
