@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <ini.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -23,6 +25,15 @@ int config_init(ServeConfig *c) {
         *c = (ServeConfig) { .log_level = LOG_INFO };
         if (set_string(&c->listen, "127.0.0.1:8080") < 0 || set_string(&c->state_dir, "/var/lib/provd") < 0)
                 return -ENOMEM;
+        /* A systemd credential named api-tokens (LoadCredential=api-tokens:...). */
+        const char *creds = getenv("CREDENTIALS_DIRECTORY");
+        if (creds && creds[0] == '/') {
+                _cleanup_free_ char *path = NULL;
+                if (asprintf(&path, "%s/api-tokens", creds) < 0)
+                        return -ENOMEM;
+                if (access(path, F_OK) == 0)
+                        c->api_tokens = TAKE_PTR(path);
+        }
         return 0;
 }
 
@@ -51,6 +62,24 @@ int config_set(ServeConfig *c, const char *key, const char *value) {
                 c->threads = (unsigned) n;
                 return 0;
         }
+        if (streq(key, "api_tokens") || streq(key, "api-tokens")) {
+                if (value[0] != '/')
+                        return -EINVAL;
+                return set_string(&c->api_tokens, value);
+        }
+        if (streq(key, "read_auth") || streq(key, "read-auth")) {
+                if (streq(value, "open"))
+                        c->read_auth = false;
+                else if (streq(value, "token"))
+                        c->read_auth = true;
+                else
+                        return -EINVAL;
+                return 0;
+        }
+        if (streq(key, "tls_cert") || streq(key, "tls-cert"))
+                return set_string(&c->tls_cert, value);
+        if (streq(key, "tls_key") || streq(key, "tls-key"))
+                return set_string(&c->tls_key, value);
         if (streq(key, "log_level") || streq(key, "log-level")) {
                 static const struct {
                         const char *name;
@@ -108,5 +137,8 @@ void config_done(ServeConfig *c) {
         free(c->state_dir);
         free(c->listen);
         free(c->public_url);
+        free(c->api_tokens);
+        free(c->tls_cert);
+        free(c->tls_key);
         *c = (ServeConfig) { 0 };
 }

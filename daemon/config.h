@@ -7,8 +7,15 @@
  *   public_url = http://boot.example:8080
  *   threads    = 0                     ; HTTP workers, 0 = one per core (min 2)
  *   log_level  = info                  ; error | warning | info | debug
+ *   api_tokens = /etc/provd/api-tokens ; API tokens file (default: the systemd
+ *                                      ; credential $CREDENTIALS_DIRECTORY/api-tokens)
+ *   read_auth  = open                  ; open | token: reads need an API token too
+ *   tls_cert   = /etc/provd/tls.crt    ; HTTPS with this PEM certificate (chain) ...
+ *   tls_key    = /etc/provd/tls.key    ; ... and this PEM key
  */
 #pragma once
+
+#include <stdbool.h>
 
 typedef struct ServeConfig {
         char *inventory;
@@ -17,6 +24,10 @@ typedef struct ServeConfig {
         char *public_url;
         unsigned threads;
         int log_level; /* syslog level */
+        char *api_tokens;
+        bool read_auth;
+        char *tls_cert;
+        char *tls_key;
 } ServeConfig;
 
 /* Fills defaults: listen 127.0.0.1:8080, state_dir /var/lib/provd, threads 0, log info. */

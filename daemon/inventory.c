@@ -207,6 +207,7 @@ static int check_cmdline(Ctx *c, const char *s) {
 
 static void node_free_contents(Node *n) {
         free(n->name);
+        free(n->rack);
         free(n->macs);
         free(n->bmc.host);
         free(n->bmc.user);
@@ -354,7 +355,7 @@ static int parse_boot(Ctx *c, json_t *b, Node *n) {
 }
 
 static int parse_node(Ctx *c, json_t *o, Node *n) {
-        static const char *const keys[] = { "name", "mac", "bmc", "boot", "system", NULL };
+        static const char *const keys[] = { "name", "rack", "mac", "bmc", "boot", "system", NULL };
         const char *name = NULL;
         int r;
 
@@ -372,6 +373,17 @@ static int parse_node(Ctx *c, json_t *o, Node *n) {
                 return r;
         c->name = n->name;
         r = check_keys(c, o, "", keys);
+        if (r < 0)
+                return r;
+
+        const char *rack = NULL;
+        r = get_string(c, o, "rack", "rack", false, &rack);
+        if (r < 0)
+                return r;
+        if (rack && !name_valid(rack))
+                return fail(c, "rack", "\"%s\" is not a valid rack name (1-%d of A-Z a-z 0-9 . _ -)", rack,
+                            INVENTORY_NAME_MAX);
+        r = dup_string(rack, &n->rack);
         if (r < 0)
                 return r;
 

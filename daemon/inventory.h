@@ -42,6 +42,7 @@ typedef struct InventoryBoot {
 
 typedef struct Node {
         char *name;
+        char *rack; /* optional grouping for dashboards ("r12"), NULL if none */
         char (*macs)[MAC_STRING_MAX]; /* canonical "aa:bb:cc:dd:ee:ff", n_macs entries */
         size_t n_macs;
         bool has_bmc;

@@ -17,6 +17,7 @@
 #include "daemon.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "provd-config.h"
 #include "util.h"
 
@@ -44,7 +45,8 @@ static void usage_serve(FILE *f) {
         fprintf(f,
                 "Usage: provd serve --inventory FILE [--state-dir DIR] [--listen ADDR:PORT]\n"
                 "                   [--public-url URL] [--config FILE] [--threads N]\n"
-                "                   [--log-level LEVEL]\n"
+                "                   [--log-level LEVEL] [--api-tokens FILE] [--read-auth MODE]\n"
+                "                   [--tls-cert FILE --tls-key FILE]\n"
                 "\n"
                 "Runs the provisioning daemon.\n"
                 "\n"
@@ -61,9 +63,16 @@ static void usage_serve(FILE *f) {
                 "                      (state_dir, public_url, ...); flags override it\n"
                 "  --threads N         HTTP worker threads (default 0 = one per core, at least 2)\n"
                 "  --log-level LEVEL   error, warning, info (default) or debug\n"
+                "  --api-tokens FILE   API tokens file (`provd token new` writes it); admin routes\n"
+                "                      need one of its tokens (default: the systemd credential\n"
+                "                      $CREDENTIALS_DIRECTORY/api-tokens if present, else none)\n"
+                "  --read-auth MODE    open (default): anyone may read node state, events and\n"
+                "                      metrics; token: reads need an API token too\n"
+                "  --tls-cert FILE     serve HTTPS with this PEM certificate (chain) ...\n"
+                "  --tls-key FILE      ... and this PEM private key\n"
                 "  -h, --help          show this help\n"
                 "\n"
-                "Signals: SIGHUP reloads the inventory; SIGTERM and SIGINT stop.\n"
+                "Signals: SIGHUP reloads the inventory and the API tokens; SIGTERM and SIGINT stop.\n"
                 "On start it logs \"listening on URL\" to stderr.\n");
 }
 
@@ -116,8 +125,8 @@ static int listen_socket(const char *listen_arg, struct sockaddr_storage *ret_ad
         return fd;
 }
 
-/* "http://ADDR:PORT" for a bound address; for a wildcard address, the host name. */
-static int url_for_address(const struct sockaddr_storage *ss, bool use_hostname_for_wildcard, char **ret) {
+/* "http(s)://ADDR:PORT" for a bound address; for a wildcard address, the host name. */
+static int url_for_address(const struct sockaddr_storage *ss, bool tls, bool use_hostname_for_wildcard, char **ret) {
         char host[INET6_ADDRSTRLEN + 2], name[256];
         unsigned port;
         bool wildcard;
@@ -139,7 +148,7 @@ static int url_for_address(const struct sockaddr_storage *ss, bool use_hostname_
                 name[sizeof name - 1] = '\0';
                 h = name;
         }
-        return asprintf(ret, "http://%s:%u", h, port) < 0 ? -ENOMEM : 0;
+        return asprintf(ret, "%s://%s:%u", tls ? "https" : "http", h, port) < 0 ? -ENOMEM : 0;
 }
 
 static int run_serve(int argc, char **argv) {
@@ -148,11 +157,14 @@ static int run_serve(int argc, char **argv) {
                 { "listen", required_argument, NULL, 'l' },    { "public-url", required_argument, NULL, 'u' },
                 { "config", required_argument, NULL, 'c' },    { "threads", required_argument, NULL, 't' },
                 { "log-level", required_argument, NULL, 'L' }, { "help", no_argument, NULL, 'h' },
+                { "api-tokens", required_argument, NULL, 'a' }, { "read-auth", required_argument, NULL, 'r' },
+                { "tls-cert", required_argument, NULL, 'C' },   { "tls-key", required_argument, NULL, 'K' },
                 {},
         };
         static const char *const keys[128] = {
                 ['i'] = "inventory", ['s'] = "state_dir", ['l'] = "listen", ['u'] = "public_url",
-                ['t'] = "threads",   ['L'] = "log_level",
+                ['t'] = "threads",   ['L'] = "log_level", ['a'] = "api_tokens", ['r'] = "read_auth",
+                ['C'] = "tls_cert",  ['K'] = "tls_key",
         };
         const char *config_path = NULL;
         struct {
@@ -225,12 +237,12 @@ static int run_serve(int argc, char **argv) {
                 return EXIT_FAILURE;
 
         _cleanup_free_ char *listen_url = NULL, *public_url = NULL;
-        if (url_for_address(&bound, false, &listen_url) < 0)
+        if (url_for_address(&bound, cfg.tls_cert, false, &listen_url) < 0)
                 return EXIT_FAILURE;
         if (cfg.public_url)
                 public_url = strdup(cfg.public_url);
         else {
-                if (url_for_address(&bound, true, &public_url) < 0)
+                if (url_for_address(&bound, cfg.tls_cert, true, &public_url) < 0)
                         return EXIT_FAILURE;
                 if (!streq(public_url, listen_url))
                         log_warning("listening on a wildcard address; nodes will be sent to %s — set --public-url if they cannot resolve that name",
@@ -241,6 +253,7 @@ static int run_serve(int argc, char **argv) {
 
         Daemon *d = NULL;
         DaemonConfig dc = { .inventory_path = cfg.inventory, .state_dir = cfg.state_dir, .public_url = public_url };
+        metrics_init();
         r = daemon_new(&dc, &d);
         if (r < 0) {
                 close(fd);
@@ -248,7 +261,13 @@ static int run_serve(int argc, char **argv) {
         }
 
         Http *h = NULL;
-        r = http_start(d, fd, cfg.threads, &h);
+        r = http_start(d, fd,
+                       &(HttpConfig) { .threads = cfg.threads,
+                                       .read_auth = cfg.read_auth,
+                                       .api_tokens = cfg.api_tokens,
+                                       .tls_cert = cfg.tls_cert,
+                                       .tls_key = cfg.tls_key },
+                       &h);
         if (r < 0) {
                 daemon_free(d);
                 return EXIT_FAILURE;
@@ -268,7 +287,8 @@ static int run_serve(int argc, char **argv) {
                 }
                 if (sig == SIGHUP) {
                         log_info("SIGHUP: reloading inventory %s", cfg.inventory);
-                        (void) daemon_reload(d);
+                        (void) daemon_reload(d, NULL);
+                        (void) http_reload_api_tokens(h, NULL);
                         continue;
                 }
                 log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
