@@ -227,6 +227,10 @@ x 200 "nodes, filters AND" GET '/v1/nodes?rack=r1&state=failed'
 x 400 "nodes, unknown state" GET '/v1/nodes?state=broken' --invalid
 x 400 "nodes, one unknown state" GET '/v1/nodes?state=failed,broken' --invalid
 x 400 "nodes, empty state" GET '/v1/nodes?state=' --invalid
+x 400 "nodes, empty name glob" GET '/v1/nodes?name=' --invalid
+x 400 "nodes, name glob too long" GET "/v1/nodes?name=$(printf 'n%.0s' $(seq 257))" --invalid
+x 200 "nodes, no such rack" GET '/v1/nodes?rack=r9'
+[ "$(j '.nodes | length')" = 0 ] || echo "[nodes?rack=r9] $BODY" >>"$T/mismatches"
 x 200 "nodes (HEAD)" HEAD /v1/nodes
 x 400 "nodes, unknown state (HEAD)" HEAD '/v1/nodes?state=x' --invalid
 x 200 "node-01" GET /v1/nodes/node-01
@@ -246,6 +250,7 @@ x 400 "history, limit 0" GET '/v1/nodes/node-01/history?limit=0' --invalid
 x 400 "history, limit 1001" GET '/v1/nodes/node-01/history?limit=1001' --invalid
 x 400 "history, limit abc" GET '/v1/nodes/node-01/history?limit=abc' --invalid
 x 400 "history, before abc" GET '/v1/nodes/node-01/history?before=abc' --invalid
+x 400 "history, before 0" GET '/v1/nodes/node-01/history?before=0' --invalid
 x 404 "history, unknown node" GET /v1/nodes/node-99/history
 x 200 "history (HEAD)" HEAD /v1/nodes/node-01/history
 x 400 "history, bad limit (HEAD)" HEAD '/v1/nodes/node-01/history?limit=-1' --invalid
@@ -264,6 +269,7 @@ x 200 "events since the last" GET "/v1/events?since=$LAST"
 [ "$(j '.events | length')" = 0 ] && [ "$(j .last_event_id)" = "$LAST" ] || echo "[events since last] $BODY" >>"$T/mismatches"
 x 400 "events, since garbage" GET '/v1/events?since=yesterday' --invalid
 x 400 "events, since negative" GET '/v1/events?since=-1' --invalid
+x 400 "events, since a date without time" GET '/v1/events?since=2020-01-01' --invalid
 x 400 "events, limit 0" GET '/v1/events?limit=0' --invalid
 x 400 "events, limit 5000" GET '/v1/events?limit=5000' --invalid
 x 200 "events (HEAD)" HEAD /v1/events
@@ -284,6 +290,7 @@ jq -n --arg h "$LIVE.head" --arg b "$LIVE.body" --argjson s "$(cat "$T/live.stat
         '{label: "live stream", method: "GET", path: "/v1/events/stream", status: $s, headers: $h, body: $b, min_events: 1}' >"$EX/$LIVE.json"
 grep -q '"to":"installing"' "$EX/$LIVE.body" || echo "[live stream] the new event did not arrive: $(head -c 300 "$EX/$LIVE.body")" >>"$T/mismatches"
 x 400 "stream, since garbage" GET '/v1/events/stream?since=abc' --invalid -- --max-time 2
+x 400 "stream, Last-Event-ID garbage" GET /v1/events/stream --hdr 'Last-Event-ID: abc' --invalid -- --max-time 2
 x 200 "stream (HEAD)" HEAD /v1/events/stream -- --max-time 2
 x 400 "stream, bad since (HEAD)" HEAD '/v1/events/stream?since=-5' --invalid -- --max-time 2
 
