@@ -103,8 +103,10 @@ typedef struct IniCtx {
 
 static int on_ini(void *user, const char *section, const char *name, const char *value) {
         IniCtx *ctx = user;
+        if (streq(section, "cli")) /* the client commands' settings (cli.c) */
+                return 1;
         if (!streq(section, "serve")) {
-                log_error("%s: unknown section [%s] (provd reads [serve])", ctx->path, section);
+                log_error("%s: unknown section [%s] (provd reads [serve] and [cli])", ctx->path, section);
                 ctx->error = -EINVAL;
                 return 0;
         }

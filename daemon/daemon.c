@@ -706,3 +706,8 @@ int daemon_events_sse(Daemon *d, int64_t after, size_t max_bytes, char **ret_tex
 EventHub *daemon_events(Daemon *d) {
         return d->events;
 }
+
+void daemon_ping(Daemon *d) {
+        pthread_rwlock_wrlock(&d->lock);
+        pthread_rwlock_unlock(&d->lock);
+}

@@ -93,9 +93,9 @@ int daemon_summary_json(Daemon *d, json_t **ret);
  * to pass as `before` for the next page, or null}.  -ENOENT for an unknown node. */
 int daemon_history_json(Daemon *d, const char *name, int64_t before, int64_t limit, json_t **ret);
 
-/* GET /v1/events: {"events": [event...] oldest first, "last_event_id"}.  after_id > 0: only
- * ids above it; since_ms > 0: only events at or after that time; neither: the newest
- * `limit` events.  last_event_id is the last id returned, or the newest id when none. */
+/* GET /v1/events: {"events": [event...] oldest first, "last_event_id"}.  after_id >= 0: only
+ * ids above it; since_ms > 0: only events at or after that time; neither (after_id < 0,
+ * since_ms <= 0): the newest `limit` events.  last_event_id is the last id returned, or the newest id when none. */
 int daemon_events_json(Daemon *d, int64_t after_id, int64_t since_ms, int64_t limit, json_t **ret);
 
 /* The SSE text of events after `after` (see events_read_sse()), read from the store when
@@ -117,3 +117,9 @@ bool daemon_file_allowed(Daemon *d, const char *path);
 size_t daemon_node_count(Daemon *d);
 
 const char *daemon_public_url(const Daemon *d);
+
+/* Liveness probe for the service watchdog (service.c): takes the daemon's lock exclusively
+ * and releases it at once.  It returns only when no thread holds the lock, so it does not
+ * return while a request or a reload is wedged inside the daemon (e.g. SQLite stuck on a
+ * lock held by another process); the watchdog ping it guards is then not sent. */
+void daemon_ping(Daemon *d);

@@ -515,7 +515,8 @@ static enum MHD_Result route_summary(Http *h, struct MHD_Connection *c) {
 /* ?since= as an event id or an RFC 3339 time. */
 static bool get_since(struct MHD_Connection *c, int64_t *ret_id, int64_t *ret_ms, enum MHD_Result *ret_answer) {
         const char *v = query(c, "since");
-        *ret_id = *ret_ms = 0;
+        *ret_id = -1;
+        *ret_ms = 0;
         if (!v)
                 return true;
         if (parse_int64(v, 0, INT64_MAX, ret_id) == 0 || parse_rfc3339(v, ret_ms) == 0)

@@ -13,12 +13,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "config.h"
 #include "daemon.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "provd-config.h"
+#include "service.h"
 #include "util.h"
 
 #define EXIT_USAGE 2
@@ -34,11 +36,16 @@ static void usage_main(FILE *f) {
                 "             provision state, installer callbacks)\n"
                 "  help       show this help\n"
                 "\n"
+                "Client commands (talk to a running provd over HTTP; `provd COMMAND --help`):\n");
+        cli_usage_commands(f);
+        fprintf(f,
+                "\n"
                 "Options:\n"
                 "  -h, --help     show this help\n"
                 "  --version      print the version\n"
                 "\n"
-                "`provd serve --help` lists the daemon's options.\n");
+                "`provd serve --help` lists the daemon's options.\n"
+                "Client options: provd [--url URL] [--token-file FILE] [--json] COMMAND (`provd summary --help`).\n");
 }
 
 static void usage_serve(FILE *f) {
@@ -73,7 +80,13 @@ static void usage_serve(FILE *f) {
                 "  -h, --help          show this help\n"
                 "\n"
                 "Signals: SIGHUP reloads the inventory and the API tokens; SIGTERM and SIGINT stop.\n"
-                "On start it logs \"listening on URL\" to stderr.\n");
+                "On start it logs \"listening on URL\" to stderr.\n"
+                "\n"
+                "Under systemd: a socket passed by socket activation (provd.socket) is used\n"
+                "instead of --listen; READY=1, STATUS=, RELOADING=1, STOPPING=1 and watchdog\n"
+                "pings go to $NOTIFY_SOCKET; logs go to the journal with PROVD_NODE=,\n"
+                "PROVD_MAC=, PROVD_ATTEMPT= fields when stderr is the journal (PROVD_LOG=journal\n"
+                "or PROVD_LOG=stderr forces either).\n");
 }
 
 /* Splits "ADDR:PORT" / "[V6]:PORT" and binds a listening TCP socket.  Returns the fd. */
@@ -231,10 +244,21 @@ static int run_serve(int argc, char **argv) {
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
 
+        /* The API socket: the one systemd passed (provd.socket, systemd-socket-activate), or
+         * our own. */
         struct sockaddr_storage bound;
-        int fd = listen_socket(cfg.listen, &bound);
-        if (fd < 0)
+        int fd = -1;
+        r = service_listen_fd(&fd, &bound);
+        if (r < 0)
                 return EXIT_FAILURE;
+        if (r > 0)
+                log_info("socket activation: serving on the socket passed by the service manager; listen=%s is ignored",
+                         cfg.listen);
+        else {
+                fd = listen_socket(cfg.listen, &bound);
+                if (fd < 0)
+                        return EXIT_FAILURE;
+        }
 
         _cleanup_free_ char *listen_url = NULL, *public_url = NULL;
         if (url_for_address(&bound, cfg.tls_cert, false, &listen_url) < 0)
@@ -275,23 +299,25 @@ static int run_serve(int argc, char **argv) {
 
         log_info("listening on %s (public URL %s, %zu nodes, state in %s)", listen_url, public_url,
                  daemon_node_count(d), cfg.state_dir);
+        /* Inventory and store are loaded and the socket is served: only now READY=1. */
+        service_notify_ready(d);
 
         for (;;) {
-                siginfo_t si;
-                int sig = sigwaitinfo(&mask, &si);
-                if (sig < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        log_error_errno(errno, "sigwaitinfo: %m");
+                int sig = service_wait_signal(d, &mask);
+                if (sig < 0)
                         break;
-                }
                 if (sig == SIGHUP) {
                         log_info("SIGHUP: reloading inventory %s", cfg.inventory);
-                        (void) daemon_reload(d, NULL);
-                        (void) http_reload_api_tokens(h, NULL);
+                        service_notify_reloading();
+                        r = daemon_reload(d, NULL);
+                        int rt = http_reload_api_tokens(h, NULL);
+                        service_notify_reloaded(d, r < 0    ? "last inventory reload failed, previous inventory in force"
+                                                   : rt < 0 ? "last API tokens reload failed, previous tokens in force"
+                                                            : NULL);
                         continue;
                 }
                 log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+                service_notify_stopping();
                 break;
         }
 
@@ -308,6 +334,8 @@ int main(int argc, char **argv) {
         const char *cmd = argv[1];
         if (streq(cmd, "serve"))
                 return run_serve(argc - 1, argv + 1);
+        if (cli_is_command(cmd))
+                return cli_main(argc, argv);
         if (streq(cmd, "help") || streq(cmd, "--help") || streq(cmd, "-h")) {
                 usage_main(stdout);
                 return EXIT_SUCCESS;

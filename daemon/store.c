@@ -401,7 +401,7 @@ int store_events_json(Store *s, const StoreEventQuery *q, json_t **ret) {
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
         _cleanup_free_ char *sql = NULL;
         /* Without a lower bound the newest `limit` rows are wanted, even in oldest-first order. */
-        bool tail = !q->newest_first && q->after_id <= 0 && q->since_ms <= 0;
+        bool tail = !q->newest_first && q->after_id < 0 && q->since_ms <= 0;
         bool desc = q->newest_first || tail;
         if (asprintf(&sql,
                      "SELECT * FROM (SELECT h.id, h.node, h.at, h.from_state, h.to_state, h.cause, h.message, "

@@ -75,7 +75,7 @@ int store_find_token(Store *s, const uint8_t hash[static TOKEN_HASH_SIZE], Store
 /* A query over the history table (the cluster's events).  Rows match all given bounds. */
 typedef struct StoreEventQuery {
         const char *node;   /* only this node's rows, or NULL for all */
-        int64_t after_id;   /* > 0: only ids greater than this */
+        int64_t after_id;   /* only ids greater than this; < 0: no lower bound (see below) */
         int64_t before_id;  /* > 0: only ids less than this */
         int64_t since_ms;   /* > 0: only rows at or after this time (ms since the epoch) */
         int64_t limit;      /* > 0: at most this many rows */
@@ -85,9 +85,9 @@ typedef struct StoreEventQuery {
 
 /* History rows as a JSON array of {"id","at","from","to","cause","message","attempt"} (plus
  * "node" with q->with_node).  `id` is the row id, increasing across the cluster; `attempt`
- * the node's attempt number or null.  Oldest first unless q->newest_first; with a limit and
- * no lower bound (after_id, since_ms) the newest `limit` rows are returned, still in the
- * requested order.  *ret is a new reference. */
+ * the node's attempt number or null.  Oldest first unless q->newest_first; oldest first
+ * with a limit and no lower bound (after_id < 0, since_ms <= 0) returns the newest `limit`
+ * rows, still oldest first.  *ret is a new reference. */
 int store_events_json(Store *s, const StoreEventQuery *q, json_t **ret);
 
 /* A node's whole history, oldest first (store_events_json() for one node). */

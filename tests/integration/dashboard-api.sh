@@ -75,6 +75,8 @@ jq_eq '.events[0] | [.node, .from, .to, .cause, .attempt] | join(" ")' "node-01 
 jq_eq '.last_event_id' $N
 expect_status 200 GET '/v1/events?limit=2'
 jq_eq '[.events[].id] | join(",")' "8,9"
+expect_status 200 GET '/v1/events?since=0&limit=2'
+jq_eq '[.events[].id] | join(",")' "1,2"
 expect_status 200 GET '/v1/events?since=7'
 jq_eq '[.events[].id] | join(",")' "8,9"
 jq_eq '.last_event_id' 9
