@@ -117,16 +117,14 @@ cp "$T/inv.json" "$T/inv-good.json"
 M1=52:54:00:00:00:01 M2=52:54:00:00:00:02 M3=52:54:00:00:00:03 M4=52:54:00:00:00:04
 KERNEL=${T#/}/boot/bzImage # the {path} of the kernel: its absolute path without the leading slash
 
-# API tokens: `provd token new` where it exists, else the file format written directly
-# (NAME blake2b:HEX, HEX = BLAKE2b-256 of the token; libsodium crypto_generichash without key).
+# The API token, made by the CLI; its line in the tokens file is checked independently
+# (NAME blake2b:HEX, HEX = BLAKE2b-256 of the token: libsodium's crypto_generichash without a
+# key is BLAKE2b, which python3's hashlib has).
 new_api_token() {
         local name=$1 t
-        if t=$("$PROVD" token new --name "$name" --file "$T/api-tokens" 2>/dev/null) && [[ "$t" =~ ^pvd_[A-Za-z0-9_-]{43}$ ]]; then
-                printf '%s' "$t"
-                return
-        fi
-        t=pvd_$(head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')
-        printf '%s blake2b:%s\n' "$name" "$(printf '%s' "$t" | python3 -c 'import hashlib,sys; print(hashlib.blake2b(sys.stdin.buffer.read(), digest_size=32).hexdigest())')" >>"$T/api-tokens"
+        t=$("$PROVD" token new --name "$name" --file "$T/api-tokens" 2>"$T/token.err") || fail "provd token new: $(cat "$T/token.err")"
+        grep -qx "$name blake2b:$(printf '%s' "$t" | python3 -c 'import hashlib,sys; print(hashlib.blake2b(sys.stdin.buffer.read(), digest_size=32).hexdigest())')" "$T/api-tokens" ||
+                fail "the tokens file has no line '$name blake2b:<BLAKE2b-256 of the token>': $(cat "$T/api-tokens")"
         printf '%s' "$t"
 }
 ADMIN=$(new_api_token admin)
