@@ -31,6 +31,7 @@
 //     strict mode, formats): JSON bodies are parsed (and must end with a newline, as provd
 //     promises), text bodies are validated as strings, text/event-stream bodies are split into
 //     events and each event's data is validated against the response's x-provd-sse-data schema;
+//     Prometheus text must have exactly the `# TYPE` families of x-provd-metric-families;
 //   - for a 2xx/3xx answer the request was valid per the spec (path, query and header
 //     parameters, request body): provd must not accept what the spec calls invalid, and the
 //     test must not rely on undocumented parameters; an exchange with "expect_invalid": true
@@ -413,6 +414,13 @@ function validateExchange(spec, ex) {
           if (media.schema) {
             const v = spec.validator(media.schema, key);
             if (!v(text)) errs.push(`body ${JSON.stringify(text.slice(0, 200))}: ${ajvErrors(v)}`);
+          }
+          if (media["x-provd-metric-families"]) {
+            const want = media["x-provd-metric-families"];
+            const got = Object.fromEntries([...text.matchAll(/^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (\S+)$/gm)].map((m) => [m[1], m[2]]));
+            for (const [name, type] of Object.entries(want))
+              if (got[name] !== type) errs.push(`metric family ${name} (${type}) ${name in got ? `is a ${got[name]}` : "is missing"}`);
+            for (const name of Object.keys(got)) if (!(name in want)) errs.push(`metric family ${name} is not in the spec`);
           }
           if (media["x-provd-sse-data"]) {
             const n = validateSse(spec, media, text, errs);
