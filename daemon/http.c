@@ -25,6 +25,7 @@
 #include "ipxe.h"
 #include "log.h"
 #include "mac.h"
+#include "status-page.h"
 #include "util.h"
 
 #define MAX_BODY (64 * 1024)
@@ -282,8 +283,29 @@ static bool is_get(const char *method) {
         return streq(method, MHD_HTTP_METHOD_GET) || streq(method, MHD_HTTP_METHOD_HEAD);
 }
 
+/* GET / — the status page (status-page.h): static, always open, with its hash-based CSP. */
+static enum MHD_Result route_status_page(struct MHD_Connection *c) {
+        struct MHD_Response *resp = MHD_create_response_from_buffer(status_page_html_len, (void *) status_page_html,
+                                                                    MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+                return MHD_NO;
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        MHD_add_response_header(resp, "Content-Security-Policy", status_page_html_csp);
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+        MHD_destroy_response(resp);
+        return ret;
+}
+
 static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *url, const char *method,
                                 Request *req) {
+        if (streq(url, "/")) {
+                if (!is_get(method))
+                        return respond_method_not_allowed(c, "GET, HEAD");
+                return route_status_page(c);
+        }
         if (startswith(url, "/v1/boot/")) {
                 if (!is_get(method))
                         return respond_method_not_allowed(c, "GET, HEAD");
