@@ -42,6 +42,7 @@ const tiles = (page) => page.evaluate(() => [...document.querySelectorAll('.tile
   node: t.dataset.node,
   state: t.dataset.state,
   bg: getComputedStyle(t).backgroundColor,
+  group: t.closest('[data-group]')?.dataset.group,
   text: t.textContent,
 })));
 
@@ -75,6 +76,8 @@ async function checkTiles(page) {
     check(t.state === n.state, `tile ${n.name}: data-state ${t.state}, API state ${n.state}`);
     check(t.bg === STATE_COLOURS[n.state], `tile ${n.name} (${n.state}): background ${t.bg}, expected ${STATE_COLOURS[n.state]}`);
     check(t.text.includes(n.name) && t.text.includes(n.state), `tile ${n.name} does not say its name and state: "${t.text}"`);
+    const group = n.rack ? `rack:${n.rack}` : `prefix:${n.name.replace(/[-_.0-9]+$/, '')}`;
+    check(t.group === group, `tile ${n.name} is in group ${t.group}, expected ${group}`);
     check(!/null|undefined|NaN|\[object/.test(t.text), `tile ${n.name} shows a JavaScript artefact: "${t.text}"`);
     if (n.state === 'installing' && n.attempt && n.attempt.phase)
       check(t.text.includes(n.attempt.phase), `installing tile ${n.name} does not show phase ${n.attempt.phase}: "${t.text}"`);
@@ -89,8 +92,11 @@ async function checkTiles(page) {
       `count of ${s}: page ${counts[s]}, tiles ${tilesInState}, /v1/summary ${summary.states[s]}`);
   }
   check(total === nodes.length && total === summary.total, `total: page ${total}, API ${summary.total}`);
+  const groups = await page.$$eval('[data-group]', (g) => g.map((e) => e.dataset.group));
+  const want = [...new Set(nodes.map((n) => n.rack ? `rack:${n.rack}` : `prefix:${n.name.replace(/[-_.0-9]+$/, '')}`))];
+  check(JSON.stringify(groups) === JSON.stringify(want), `groups on the page ${groups}, expected ${want} (inventory order)`);
   const seen = new Set(nodes.map((n) => n.state));
-  return { nodes, states: [...seen] };
+  return { nodes, states: [...seen], groups };
 }
 
 async function checkHistory(page, node) {
@@ -220,8 +226,8 @@ async function main() {
       ok('read_auth = token: the page asks for a token, refuses a wrong one, renders with the right one');
     }
 
-    const { nodes, states } = await checkTiles(page);
-    ok(`${nodes.length} tiles with the right state and colour (${states.join(', ')}); counts match /v1/summary`);
+    const { nodes, states, groups } = await checkTiles(page);
+    ok(`${nodes.length} tiles with the right state and colour (${states.join(', ')}) in groups ${groups.join(', ')}; counts match /v1/summary`);
     const distinct = new Set(Object.values(STATE_COLOURS));
     check(distinct.size === STATES.length, 'two states share a colour');
     const legend = await page.$$eval('#counts .swatch', (s) => s.map((e) => [e.dataset.state, getComputedStyle(e).backgroundColor]));
