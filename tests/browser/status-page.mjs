@@ -62,7 +62,8 @@ async function waitTile(page, node, state, what) {
 async function checkTiles(page) {
   const { nodes } = await api.get('/v1/nodes');
   await page.waitForFunction((n) => document.querySelectorAll('.tile').length === n, nodes.length, { timeout: WAIT })
-    .catch(() => fail(`expected ${nodes.length} tiles`));
+    .catch(async () => fail(`expected ${nodes.length} tiles, the page shows ${await page.$$eval('.tile', (t) => t.length)}; ` +
+      `its message: "${await page.textContent('#error')}", connection: ${await page.getAttribute('#conn', 'data-conn')}`));
   const shown = new Map((await tiles(page)).map((t) => [t.node, t]));
   check(shown.size === nodes.length, `tiles are not unique per node: ${shown.size} != ${nodes.length}`);
   const expected = new Map((opt.expect || '').split(',').filter(Boolean).map((kv) => kv.split('=')));
