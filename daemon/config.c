@@ -2,10 +2,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <ini.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -20,9 +23,19 @@ static int set_string(char **field, const char *value) {
 }
 
 int config_init(ServeConfig *c) {
-        *c = (ServeConfig) { .log_level = LOG_INFO };
+        *c = (ServeConfig) { .log_level = LOG_INFO, .bmc_workers = 16, .bmc_timeout = 10, .bmc_retries = 2,
+                             .install_deadline = 3600 };
         if (set_string(&c->listen, "127.0.0.1:8080") < 0 || set_string(&c->state_dir, "/var/lib/provd") < 0)
                 return -ENOMEM;
+        /* A systemd credential named api-tokens (LoadCredential=api-tokens:...). */
+        const char *creds = getenv("CREDENTIALS_DIRECTORY");
+        if (creds && creds[0] == '/') {
+                _cleanup_free_ char *path = NULL;
+                if (asprintf(&path, "%s/api-tokens", creds) < 0)
+                        return -ENOMEM;
+                if (access(path, F_OK) == 0)
+                        c->api_tokens = TAKE_PTR(path);
+        }
         return 0;
 }
 
@@ -51,6 +64,44 @@ int config_set(ServeConfig *c, const char *key, const char *value) {
                 c->threads = (unsigned) n;
                 return 0;
         }
+        if (streq(key, "api_tokens") || streq(key, "api-tokens")) {
+                if (value[0] != '/')
+                        return -EINVAL;
+                return set_string(&c->api_tokens, value);
+        }
+        if (streq(key, "read_auth") || streq(key, "read-auth")) {
+                if (streq(value, "open"))
+                        c->read_auth = false;
+                else if (streq(value, "token"))
+                        c->read_auth = true;
+                else
+                        return -EINVAL;
+                return 0;
+        }
+        static const struct {
+                const char *key, *flag;
+                unsigned min, max;
+                size_t offset;
+        } numbers[] = {
+                { "bmc_workers", "bmc-workers", 1, 1024, offsetof(ServeConfig, bmc_workers) },
+                { "bmc_timeout", "bmc-timeout", 1, 600, offsetof(ServeConfig, bmc_timeout) },
+                { "bmc_retries", "bmc-retries", 0, 10, offsetof(ServeConfig, bmc_retries) },
+                { "install_deadline", "install-deadline", 0, 7 * 24 * 3600, offsetof(ServeConfig, install_deadline) },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(numbers); i++)
+                if (streq(key, numbers[i].key) || streq(key, numbers[i].flag)) {
+                        char *end;
+                        errno = 0;
+                        unsigned long n = strtoul(value, &end, 10);
+                        if (errno || *end || end == value || value[0] == '-' || n < numbers[i].min || n > numbers[i].max)
+                                return -EINVAL;
+                        *(unsigned *) ((char *) c + numbers[i].offset) = (unsigned) n;
+                        return 0;
+                }
+        if (streq(key, "tls_cert") || streq(key, "tls-cert"))
+                return set_string(&c->tls_cert, value);
+        if (streq(key, "tls_key") || streq(key, "tls-key"))
+                return set_string(&c->tls_key, value);
         if (streq(key, "log_level") || streq(key, "log-level")) {
                 static const struct {
                         const char *name;
@@ -74,8 +125,10 @@ typedef struct IniCtx {
 
 static int on_ini(void *user, const char *section, const char *name, const char *value) {
         IniCtx *ctx = user;
+        if (streq(section, "cli")) /* the client commands' settings (cli.c) */
+                return 1;
         if (!streq(section, "serve")) {
-                log_error("%s: unknown section [%s] (provd reads [serve])", ctx->path, section);
+                log_error("%s: unknown section [%s] (provd reads [serve] and [cli])", ctx->path, section);
                 ctx->error = -EINVAL;
                 return 0;
         }
@@ -108,5 +161,8 @@ void config_done(ServeConfig *c) {
         free(c->state_dir);
         free(c->listen);
         free(c->public_url);
+        free(c->api_tokens);
+        free(c->tls_cert);
+        free(c->tls_key);
         *c = (ServeConfig) { 0 };
 }

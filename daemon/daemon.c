@@ -2,21 +2,27 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "boot.h"
+#include "events.h"
 #include "inventory.h"
 #include "ipxe.h"
 #include "log.h"
+#include "metrics.h"
 #include "provision.h"
 #include "store.h"
 #include "token.h"
 #include "util.h"
 
 #define INSTALL_MESSAGE_MAX 8192
+/* Events kept in memory for streaming clients (GET /v1/events/stream); older ones are
+ * read back from the store. */
+#define EVENT_RING_SIZE 4096
 
 /* What provd keeps in memory per inventory node. */
 typedef struct NodeRuntime {
@@ -43,8 +49,11 @@ struct Daemon {
         Inventory *inv; /* owned; replaced whole on reload */
         NodeRuntime *rt; /* owned; inv->n_nodes entries, indexed by Node.index */
         Store *store;    /* owned */
+        EventHub *events; /* owned; fed by apply() under the exclusive lock */
         char *inventory_path;
         char *public_url; /* no trailing slash */
+        DaemonInstalledHook installed_hook;
+        void *installed_hook_userdata;
 };
 
 /* Reads the persisted state of every node of inv; nodes the store has never seen are new. */
@@ -97,11 +106,23 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         r = runtime_load(store, inv, NULL, NULL, &rt);
         if (r < 0)
                 return r;
+        int64_t last_event_id;
+        r = store_last_event_id(store, &last_event_id);
+        if (r < 0) {
+                free(rt);
+                return log_error_errno(r, "cannot read the history: %m");
+        }
 
         Daemon *d = calloc(1, sizeof *d);
         if (!d) {
                 free(rt);
                 return -ENOMEM;
+        }
+        r = events_hub_new(EVENT_RING_SIZE, last_event_id, &d->events);
+        if (r < 0) {
+                free(rt);
+                free(d);
+                return r;
         }
         pthread_rwlockattr_t attr;
         pthread_rwlockattr_init(&attr);
@@ -129,21 +150,28 @@ void daemon_free(Daemon *d) {
         runtime_free(d->rt, d->inv ? d->inv->n_nodes : 0);
         inventory_free(d->inv);
         store_free(d->store);
+        events_hub_free(d->events);
         free(d->inventory_path);
         free(d->public_url);
         pthread_rwlock_destroy(&d->lock);
         free(d);
 }
 
-int daemon_reload(Daemon *d) {
+int daemon_reload(Daemon *d, char **ret_error) {
         _cleanup_(inventory_freep) Inventory *inv = NULL;
+        _cleanup_free_ char *err = NULL;
         NodeRuntime *rt = NULL;
         int r;
 
-        r = load_inventory(d->inventory_path, &inv);
-        if (r < 0)
-                return log_warning_errno(r, "inventory reload failed: keeping the current inventory (%zu nodes)",
-                                         daemon_node_count(d));
+        r = inventory_load_file(d->inventory_path, &inv, &err);
+        if (r < 0) {
+                log_error_errno(r, "%s", err ? err : "cannot load inventory: %m");
+                log_warning_errno(r, "inventory reload failed: keeping the current inventory (%zu nodes)",
+                                  daemon_node_count(d));
+                if (ret_error)
+                        *ret_error = TAKE_PTR(err);
+                return r;
+        }
 
         pthread_rwlock_wrlock(&d->lock);
         r = runtime_load(d->store, inv, d->inv, d->rt, &rt);
@@ -183,6 +211,44 @@ bool daemon_file_allowed(Daemon *d, const char *path) {
         return ok;
 }
 
+/* Counts an attempt that transition t ends (with the state before it, `cur`). */
+static void attempt_metrics(const ProvisionTransition *t, const StoreNodeState *cur, int64_t at_ms) {
+        const char *outcome = NULL;
+        switch (t->action) {
+        case PROVISION_ACTION_END_ATTEMPT_SUCCEEDED:
+                outcome = "succeeded";
+                break;
+        case PROVISION_ACTION_END_ATTEMPT_FAILED:
+                outcome = t->event == PROVISION_EV_TIMEOUT ? "timeout" : "failed";
+                break;
+        case PROVISION_ACTION_END_ATTEMPT_ABANDONED:
+        case PROVISION_ACTION_REOPEN_ATTEMPT:
+                outcome = "abandoned";
+                break;
+        default:
+                return;
+        }
+        if (cur->attempt_id <= 0 || !provision_state_has_open_attempt(cur->state))
+                return;
+        metrics_attempt_ended(outcome, cur->attempt_opened_ms > 0 ? (double) (at_ms - cur->attempt_opened_ms) / 1000.0 : -1);
+}
+
+/* Hands a recorded transition to the live event hub, shaped as GET /v1/events's entries. */
+static void publish(Daemon *d, int64_t event_id, const char *node, const StoreTransition *tr, ProvisionState from,
+                    const StoreNodeState *next) {
+        char ts[25];
+        const char *message = tr->message ? tr->message : tr->t->why;
+        _cleanup_(json_decrefp) json_t *e = json_pack(
+                "{s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "id", (json_int_t) event_id, "at",
+                format_rfc3339(tr->at_ms, ts), "node", node, "from", provision_state_to_string(from), "to",
+                provision_state_to_string(next->state), "cause", provision_event_to_string(tr->t->event), "message",
+                message ? json_string(message) : json_null(), "attempt",
+                next->attempt_seq > 0 ? json_integer(next->attempt_seq) : json_null());
+        _cleanup_free_ char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
+        /* On failure the event is only in the store; the hub makes readers backfill. */
+        (void) events_publish(d->events, event_id, text);
+}
+
 /* Runs transition t for node n (lock held).  `message` overrides t->why in the history;
  * `phase` is the installer phase for installer events.  Updates the runtime on success. */
 static int apply(Daemon *d, const Node *n, const ProvisionTransition *t, const char *phase, const char *message) {
@@ -203,13 +269,17 @@ static int apply(Daemon *d, const Node *n, const ProvisionTransition *t, const c
                 .at_ms = now_ms(),
                 .record = t->why != NULL,
         };
-        int r = store_apply(d->store, &tr, &rt->st, &next);
+        int64_t event_id = 0;
+        int r = store_apply(d->store, &tr, &rt->st, &next, &event_id);
         if (r < 0)
                 return log_node_errno(LOG_ERR, r, &((LogFields) { .node = n->name, .attempt = rt->st.attempt_seq }),
                                       "cannot record %s -> %s: %m", provision_state_to_string(rt->st.state),
                                       provision_state_to_string(t->to));
 
         ProvisionState from = rt->st.state;
+        attempt_metrics(t, &rt->st, tr.at_ms);
+        if (event_id > 0)
+                publish(d, event_id, n->name, &tr, from, &next);
         rt->st = next;
         free(rt->boot_json);
         rt->boot_json = NULL;
@@ -221,6 +291,8 @@ static int apply(Daemon *d, const Node *n, const ProvisionTransition *t, const c
                 log_node(LOG_INFO, &((LogFields) { .node = n->name, .attempt = next.attempt_seq }), "%s -> %s: %s",
                          provision_state_to_string(from), provision_state_to_string(next.state),
                          message ? message : t->why);
+        if (next.state == PROVISION_INSTALLED && from != PROVISION_INSTALLED && d->installed_hook)
+                d->installed_hook(d->installed_hook_userdata, n);
         return 0;
 }
 
@@ -436,23 +508,39 @@ static json_t *node_summary(const Node *n, const NodeRuntime *rt) {
                                   ? json_pack("{s:I, s:o}", "number", (json_int_t) rt->st.attempt_seq, "phase",
                                               rt->st.phase[0] ? json_string(rt->st.phase) : json_null())
                                   : json_null();
-        return json_pack("{s:s, s:o, s:s, s:o, s:o}", "name", n->name, "mac", macs, "state",
+        return json_pack("{s:s, s:o, s:o, s:s, s:o, s:o}", "name", n->name, "mac", macs, "rack",
+                         n->rack ? json_string(n->rack) : json_null(), "state",
                          provision_state_to_string(rt->st.state), "state_since",
                          rt->st.since_ms > 0 ? json_string(format_rfc3339(rt->st.since_ms, ts)) : json_null(),
                          "attempt", attempt);
 }
 
-int daemon_nodes_json(Daemon *d, json_t **ret) {
+static bool node_matches(const Node *n, const NodeRuntime *rt, const DaemonNodeFilter *f) {
+        if (!f)
+                return true;
+        if (f->states && !(f->states & (1u << rt->st.state)))
+                return false;
+        if (f->name_glob && fnmatch(f->name_glob, n->name, 0) != 0)
+                return false;
+        if (f->rack && !(n->rack && streq(n->rack, f->rack)))
+                return false;
+        return true;
+}
+
+int daemon_nodes_json(Daemon *d, const DaemonNodeFilter *filter, json_t **ret) {
         _cleanup_(json_decrefp) json_t *arr = json_array();
         int r = 0;
         if (!arr)
                 return -ENOMEM;
         pthread_rwlock_rdlock(&d->lock);
-        for (size_t i = 0; i < d->inv->n_nodes; i++)
+        for (size_t i = 0; i < d->inv->n_nodes; i++) {
+                if (!node_matches(&d->inv->nodes[i], &d->rt[i], filter))
+                        continue;
                 if (json_array_append_new(arr, node_summary(&d->inv->nodes[i], &d->rt[i])) < 0) {
                         r = -ENOMEM;
                         break;
                 }
+        }
         pthread_rwlock_unlock(&d->lock);
         if (r < 0)
                 return r;
@@ -496,4 +584,223 @@ out:
                 return r;
         *ret = TAKE_PTR(o);
         return 0;
+}
+
+void daemon_state_counts(Daemon *d, size_t counts[static _PROVISION_STATE_MAX]) {
+        memset(counts, 0, sizeof(size_t) * _PROVISION_STATE_MAX);
+        pthread_rwlock_rdlock(&d->lock);
+        for (size_t i = 0; i < d->inv->n_nodes; i++)
+                if (d->rt[i].st.state >= 0 && d->rt[i].st.state < _PROVISION_STATE_MAX)
+                        counts[d->rt[i].st.state]++;
+        pthread_rwlock_unlock(&d->lock);
+}
+
+int daemon_summary_json(Daemon *d, json_t **ret) {
+        size_t counts[_PROVISION_STATE_MAX], total = 0;
+        daemon_state_counts(d, counts);
+        _cleanup_(json_decrefp) json_t *states = json_object();
+        if (!states)
+                return -ENOMEM;
+        for (ProvisionState s = 0; s < _PROVISION_STATE_MAX; s++) {
+                total += counts[s];
+                if (json_object_set_new(states, provision_state_to_string(s), json_integer((json_int_t) counts[s])) < 0)
+                        return -ENOMEM;
+        }
+        *ret = json_pack("{s:I, s:O, s:I}", "total", (json_int_t) total, "states", states, "last_event_id",
+                         (json_int_t) events_last_id(d->events));
+        return *ret ? 0 : -ENOMEM;
+}
+
+int daemon_history_json(Daemon *d, const char *name, int64_t before, int64_t limit, json_t **ret) {
+        _cleanup_(json_decrefp) json_t *history = NULL;
+        int r;
+
+        pthread_rwlock_wrlock(&d->lock);
+        const Node *n = inventory_find_name(d->inv, name);
+        if (!n)
+                r = -ENOENT;
+        else
+                /* One row more than asked tells whether an older page exists. */
+                r = store_events_json(d->store,
+                                      &(StoreEventQuery) { .node = name, .before_id = before, .limit = limit + 1,
+                                                           .newest_first = true },
+                                      &history);
+        pthread_rwlock_unlock(&d->lock);
+        if (r < 0)
+                return r;
+        json_t *next = json_null();
+        if ((int64_t) json_array_size(history) > limit) {
+                json_array_remove(history, json_array_size(history) - 1);
+                next = json_object_get(json_array_get(history, json_array_size(history) - 1), "id");
+                next = json_integer(json_integer_value(next));
+        }
+        *ret = json_pack("{s:s, s:O, s:o}", "node", name, "history", history, "next_before", next);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int daemon_events_json(Daemon *d, int64_t after_id, int64_t since_ms, int64_t limit, json_t **ret) {
+        _cleanup_(json_decrefp) json_t *events = NULL;
+        int64_t last = 0;
+
+        pthread_rwlock_wrlock(&d->lock);
+        int r = store_events_json(d->store,
+                                  &(StoreEventQuery) { .after_id = after_id, .since_ms = since_ms, .limit = limit,
+                                                       .with_node = true },
+                                  &events);
+        if (r >= 0)
+                r = store_last_event_id(d->store, &last);
+        pthread_rwlock_unlock(&d->lock);
+        if (r < 0)
+                return r;
+        size_t n = json_array_size(events);
+        if (n > 0)
+                last = json_integer_value(json_object_get(json_array_get(events, n - 1), "id"));
+        *ret = json_pack("{s:O, s:I}", "events", events, "last_event_id", (json_int_t) last);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int daemon_events_sse(Daemon *d, int64_t after, size_t max_bytes, char **ret_text, size_t *ret_len, int64_t *ret_last) {
+        int r = events_read_sse(d->events, after, max_bytes, ret_text, ret_len, ret_last);
+        if (r != -ERANGE)
+                return r;
+
+        /* The reader is behind the in-memory ring: read the next events from the store. */
+        _cleanup_(json_decrefp) json_t *events = NULL;
+        pthread_rwlock_wrlock(&d->lock);
+        r = store_events_json(d->store, &(StoreEventQuery) { .after_id = after, .limit = 256, .with_node = true },
+                              &events);
+        pthread_rwlock_unlock(&d->lock);
+        if (r < 0)
+                return r;
+
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        if (!f)
+                return -ENOMEM;
+        int64_t last = after;
+        size_t i;
+        json_t *e;
+        json_array_foreach(events, i, e) {
+                _cleanup_free_ char *json = json_dumps(e, JSON_COMPACT);
+                _cleanup_free_ char *sse = json ? events_format_sse(json_integer_value(json_object_get(e, "id")), json) : NULL;
+                if (!sse) {
+                        r = -ENOMEM;
+                        break;
+                }
+                fputs(sse, f);
+                last = json_integer_value(json_object_get(e, "id"));
+        }
+        if (fclose(f) != 0 && r >= 0)
+                r = -ENOMEM;
+        if (r < 0) {
+                free(text);
+                return r;
+        }
+        if (len == 0) {
+                free(text);
+                text = NULL;
+        }
+        *ret_text = text;
+        *ret_len = len;
+        *ret_last = last;
+        return 0;
+}
+
+EventHub *daemon_events(Daemon *d) {
+        return d->events;
+}
+
+void daemon_ping(Daemon *d) {
+        pthread_rwlock_wrlock(&d->lock);
+        pthread_rwlock_unlock(&d->lock);
+}
+
+void daemon_set_installed_hook(Daemon *d, DaemonInstalledHook fn, void *userdata) {
+        pthread_rwlock_wrlock(&d->lock);
+        d->installed_hook = fn;
+        d->installed_hook_userdata = userdata;
+        pthread_rwlock_unlock(&d->lock);
+}
+
+int daemon_node_bmc(Daemon *d, const char *name, DaemonNodeBmc *ret) {
+        int r = 0;
+        pthread_rwlock_rdlock(&d->lock);
+        const Node *n = inventory_find_name(d->inv, name);
+        if (!n)
+                r = -ENOENT;
+        else {
+                DaemonNodeBmc b = { .has_bmc = n->has_bmc };
+                snprintf(b.node, sizeof b.node, "%s", n->name);
+                if (n->has_bmc) {
+                        snprintf(b.host, sizeof b.host, "%s", n->bmc.host);
+                        snprintf(b.user, sizeof b.user, "%s", n->bmc.user ? n->bmc.user : "");
+                        snprintf(b.password_file, sizeof b.password_file, "%s",
+                                 n->bmc.password_file ? n->bmc.password_file : "");
+                        b.port = n->bmc.port;
+                        b.cipher_suite = n->bmc.cipher_suite;
+                        b.workarounds = n->bmc.workarounds;
+                        b.efi = n->bmc.efi;
+                }
+                *ret = b;
+        }
+        pthread_rwlock_unlock(&d->lock);
+        return r;
+}
+
+/* Applies event ev with `message` to node `name` under the exclusive lock. */
+static int apply_event(Daemon *d, const char *name, ProvisionEvent ev, const char *message, bool *ret_changed) {
+        int r = 0;
+        pthread_rwlock_wrlock(&d->lock);
+        const Node *n = inventory_find_name(d->inv, name);
+        if (!n) {
+                r = -ENOENT;
+                goto out;
+        }
+        NodeRuntime *rt = &d->rt[n->index];
+        const ProvisionTransition *t = provision_transition(rt->st.state, ev);
+        if (!t) {
+                r = -EPROTO;
+                goto out;
+        }
+        if (ret_changed)
+                *ret_changed = t->why != NULL;
+        if (t->why || t->action != PROVISION_ACTION_NONE || t->to != rt->st.state)
+                r = apply(d, n, t, NULL, t->why ? message : NULL);
+out:
+        pthread_rwlock_unlock(&d->lock);
+        return r;
+}
+
+int daemon_mark_reinstall(Daemon *d, const char *name, bool *ret_changed) {
+        return apply_event(d, name, PROVISION_EV_REINSTALL, NULL, ret_changed);
+}
+
+int daemon_record_bmc(Daemon *d, const char *name, const char *message) {
+        return apply_event(d, name, PROVISION_EV_BMC, message, NULL);
+}
+
+int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now) {
+        int expired = 0, r = 0;
+        if (deadline_ms <= 0)
+                return 0;
+        pthread_rwlock_wrlock(&d->lock);
+        for (size_t i = 0; i < d->inv->n_nodes; i++) {
+                NodeRuntime *rt = &d->rt[i];
+                if (!provision_state_has_open_attempt(rt->st.state) || rt->st.attempt_opened_ms <= 0 ||
+                    now - rt->st.attempt_opened_ms < deadline_ms)
+                        continue;
+                const ProvisionTransition *t = provision_transition(rt->st.state, PROVISION_EV_TIMEOUT);
+                if (!t)
+                        continue;
+                char msg[160];
+                snprintf(msg, sizeof msg, "%s (%lld s after the attempt opened)", t->why,
+                         (long long) (deadline_ms / 1000));
+                r = apply(d, &d->inv->nodes[i], t, NULL, msg);
+                if (r < 0)
+                        break;
+                expired++;
+        }
+        pthread_rwlock_unlock(&d->lock);
+        return r < 0 ? r : expired;
 }

@@ -13,6 +13,10 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "events.h"
+#include "provision.h"
 
 typedef struct Daemon Daemon;
 
@@ -29,9 +33,10 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret);
 void daemon_free(Daemon *d);
 
 /* Re-reads the inventory file.  On any error the old inventory stays in force (and the error
- * is logged and returned); on success nodes keep their state and open attempts, matched by
- * name.  Returns the new node count or a negative errno. */
-int daemon_reload(Daemon *d);
+ * is logged and returned; if ret_error is non-NULL a malloc'd message naming the node, field
+ * or file may be stored there); on success nodes keep their state and open attempts, matched
+ * by name.  Returns the new node count or a negative errno. */
+int daemon_reload(Daemon *d, char **ret_error);
 
 typedef enum DaemonBootFormat {
         DAEMON_BOOT_PIXIECORE, /* pixiecore API JSON; NULL body for "ignore this machine" */
@@ -65,8 +70,41 @@ int daemon_boot_peek(Daemon *d, const char *mac, DaemonBootResult *ret_result);
 int daemon_install_event(Daemon *d, const char *token, const char *phase, const char *message, json_t **ret,
                          char *errbuf, size_t errlen);
 
-/* GET /v1/nodes: {"nodes": [node summary...]} in inventory order.  New reference. */
-int daemon_nodes_json(Daemon *d, json_t **ret);
+/* Which nodes GET /v1/nodes lists; every given criterion must match. */
+typedef struct DaemonNodeFilter {
+        unsigned states;       /* bit (1 << ProvisionState) per wanted state; 0 = any */
+        const char *name_glob; /* fnmatch(3) pattern on the name, or NULL */
+        const char *rack;      /* exact rack, or NULL */
+} DaemonNodeFilter;
+
+/* GET /v1/nodes: {"nodes": [node summary...]} in inventory order, only the nodes matching
+ * `filter` (NULL: all).  A summary is {"name","mac","rack","state","state_since","attempt"}.
+ * New reference. */
+int daemon_nodes_json(Daemon *d, const DaemonNodeFilter *filter, json_t **ret);
+
+/* Counts the inventory's nodes per provision state into counts[]. */
+void daemon_state_counts(Daemon *d, size_t counts[static _PROVISION_STATE_MAX]);
+
+/* GET /v1/summary: {"total", "states": {state: count, all six}, "last_event_id"}. */
+int daemon_summary_json(Daemon *d, json_t **ret);
+
+/* GET /v1/nodes/<name>/history: {"node", "history": [entry...] newest first, at most
+ * `limit` (> 0) entries with id < before (before <= 0: from the newest), "next_before": id
+ * to pass as `before` for the next page, or null}.  -ENOENT for an unknown node. */
+int daemon_history_json(Daemon *d, const char *name, int64_t before, int64_t limit, json_t **ret);
+
+/* GET /v1/events: {"events": [event...] oldest first, "last_event_id"}.  after_id >= 0: only
+ * ids above it; since_ms > 0: only events at or after that time; neither (after_id < 0,
+ * since_ms <= 0): the newest `limit` events.  last_event_id is the last id returned, or the newest id when none. */
+int daemon_events_json(Daemon *d, int64_t after_id, int64_t since_ms, int64_t limit, json_t **ret);
+
+/* The SSE text of events after `after` (see events_read_sse()), read from the store when
+ * the in-memory ring no longer has them.  Same ownership and errors, never -ERANGE. */
+int daemon_events_sse(Daemon *d, int64_t after, size_t max_bytes, char **ret_text, size_t *ret_len,
+                      int64_t *ret_last);
+
+/* The live event hub (borrowed; lives as long as d): for waiting on new events. */
+EventHub *daemon_events(Daemon *d);
 
 /* GET /v1/nodes/<name>: the summary plus system, bmc (never the password), the current
  * attempt in full and the whole history.  -ENOENT for an unknown name. */
@@ -79,3 +117,46 @@ bool daemon_file_allowed(Daemon *d, const char *path);
 size_t daemon_node_count(Daemon *d);
 
 const char *daemon_public_url(const Daemon *d);
+
+/* Liveness probe for the service watchdog (service.c): takes the daemon's lock exclusively
+ * and releases it at once.  It returns only when no thread holds the lock, so it does not
+ * return while a request or a reload is wedged inside the daemon (e.g. SQLite stuck on a
+ * lock held by another process); the watchdog ping it guards is then not sent. */
+void daemon_ping(Daemon *d);
+
+/* What operations need to reach a node's BMC: copies, safe to hand to another thread. */
+typedef struct DaemonNodeBmc {
+        char node[64];
+        bool has_bmc;
+        char host[256];
+        uint16_t port;
+        char user[64];
+        char password_file[4096]; /* "" if none */
+        uint8_t cipher_suite;
+        unsigned workarounds;
+        bool efi;
+} DaemonNodeBmc;
+
+/* Copies node `name`'s BMC settings into *ret.  -ENOENT for an unknown node. */
+int daemon_node_bmc(Daemon *d, const char *name, DaemonNodeBmc *ret);
+
+/* Marks a node for install on its next netboot (provision event reinstall: -> pending; an
+ * open attempt is abandoned), recorded in the history.  *ret_changed (may be NULL) is false
+ * when the node was already pending.  -ENOENT unknown node, or a store errno. */
+int daemon_mark_reinstall(Daemon *d, const char *name, bool *ret_changed);
+
+/* Records a BMC command's outcome in the node's history (cause "bmc", state unchanged).
+ * -ENOENT if the node is no longer in the inventory, or a store errno. */
+int daemon_record_bmc(Daemon *d, const char *name, const char *message);
+
+/* Fails every open install attempt older than deadline_ms (ms, > 0) at time `now` (ms since
+ * the epoch): -> failed, cause timeout, attempt outcome timeout.  Returns how many expired,
+ * or a store errno. */
+int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now);
+
+/* Called with the daemon's exclusive lock held, on the thread that made the transition,
+ * each time a node becomes installed.  `n` is borrowed for the call only.  It must not call
+ * back into the daemon (the lock is not recursive) and must not block. */
+typedef struct Node Node;
+typedef void (*DaemonInstalledHook)(void *userdata, const Node *n);
+void daemon_set_installed_hook(Daemon *d, DaemonInstalledHook fn, void *userdata);

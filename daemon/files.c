@@ -91,6 +91,7 @@ enum MHD_Result files_serve(Daemon *d, struct MHD_Connection *c, const char *pat
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, last_modified);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        http_note_response(status, status == MHD_HTTP_OK ? (uint64_t) st.st_size : 0);
         enum MHD_Result ret = MHD_queue_response(c, status, resp);
         MHD_destroy_response(resp);
         return ret;

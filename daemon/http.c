@@ -1,17 +1,39 @@
-/* http.c — see http.h.  Routes:
+/* http.c — see http.h.  Routes (api/openapi.yaml is the contract):
  *
- *   GET  /v1/boot/<mac>         pixiecore boot API (README.api.md): 200 install, 404 ignore
- *   GET  /v1/ipxe[?mac=<mac>]   iPXE chain script / per-machine script
- *   GET  /v1/files/<path>       inventory boot files (files.c)
- *   POST /v1/install/events     installer callbacks, Authorization: Bearer <install token>
- *   GET  /v1/nodes              every node's provision state
- *   GET  /v1/nodes/<name>       one node, with its current attempt and history
+ *   GET  /                          status page (status-page.html, compiled in)
+ *   GET  /v1/boot/<mac>             pixiecore boot API (README.api.md): 200 install, 404 ignore
+ *   GET  /v1/ipxe[?mac=<mac>]       iPXE chain script / per-machine script
+ *   GET  /v1/files/<path>           inventory boot files (files.c)
+ *   POST /v1/install/events         installer callbacks, Authorization: Bearer <install token>
+ *   GET  /v1/nodes                  provision state of every node (?state= ?name= ?rack=)
+ *   GET  /v1/nodes/<name>           one node, with its current attempt and history
+ *   GET  /v1/nodes/<name>/history   one node's history, newest first, paged
+ *   GET  /v1/summary                node counts per provision state
+ *   GET  /v1/events                 recent transitions across the cluster (?since= ?limit=)
+ *   GET  /v1/events/stream          the same, live, as Server-Sent Events
+ *   POST /v1/reload                 re-read the inventory and API tokens (admin)
+ *   POST /v1/nodes/<name>/reinstall mark for install, boot device pxe, power cycle (admin, 202)
+ *   POST /v1/nodes/<name>/power     chassis power on/off/cycle/reset/soft/status (admin, 202)
+ *   POST /v1/nodes/<name>/bootdev   boot device pxe/disk/bios (admin, 202)
+ *   GET  /v1/operations[/<id>]      operations and their steps (operations.c)
+ *   GET  /metrics                   Prometheus text format
  *
- * HEAD works wherever GET does. */
+ * HEAD works wherever GET does.  Reads of cluster state need an API token when read_auth
+ * is on; admin routes always do; boot routes, files and the page never do (firmware cannot
+ * send tokens, and the page holds no data).
+ *
+ * Event stream: each stream is a libmicrohttpd callback response.  When a client has seen
+ * every event its connection is suspended (MHD_suspend_connection, no thread is held) and
+ * the event hub's notify callback resumes it; a timer thread resumes every stream each
+ * SSE_KEEPALIVE_MS for a keep-alive comment.  http->sse_lock orders "nothing new, suspend"
+ * against "new event, resume", so no event waits for the next keep-alive. */
 #include "http.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,28 +41,81 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "apitoken.h"
 #include "files.h"
+#include "inventory.h"
 #include "ipxe.h"
 #include "log.h"
 #include "mac.h"
+#include "metrics.h"
+#include "operations.h"
 #include "status-page.h"
 #include "util.h"
 
 #define MAX_BODY (64 * 1024)
+#define SSE_KEEPALIVE_MS 15000
+#define SSE_CHUNK (64 * 1024)
+#define LIMIT_MAX 1000
+#define TLS_PEM_MAX (1024 * 1024)
+
+typedef struct SseConn SseConn;
 
 struct Http {
         struct MHD_Daemon *mhd;
         Daemon *daemon; /* borrowed */
+        Ops *ops;       /* borrowed */
+        bool read_auth;
+        char *api_tokens_path; /* NULL: no API tokens, every admin route answers 401 */
+        char *tls_cert, *tls_key; /* PEM text (not paths), kept while libmicrohttpd runs */
+
+        pthread_rwlock_t tokens_lock;
+        ApiTokens *tokens; /* owned; replaced whole on reload */
+
+        pthread_mutex_t sse_lock; /* guards the list and each SseConn's flags */
+        SseConn *streams;         /* open event streams */
+        size_t n_streams;
+        bool closing;
+        pthread_cond_t keepalive_cond;
+        pthread_t keepalive_thread;
+        bool keepalive_started;
 };
 
-/* Per-request state for requests with a body. */
+/* One GET /v1/events/stream.  Owned by its libmicrohttpd response (freed in sse_free). */
+struct SseConn {
+        Http *h;
+        struct MHD_Connection *c; /* NULL once the request completed */
+        int64_t cursor;           /* id of the last event sent */
+        bool suspended, keepalive_due;
+        char *pending; /* SSE text not yet handed to libmicrohttpd */
+        size_t pending_len, pending_off;
+        uint64_t bytes;
+        SseConn *prev, *next;
+};
+
+/* Per-request state. */
 typedef struct Request {
         char *body;
         size_t len;
         bool too_large;
+        MetricsRoute route;
+        unsigned status;
+        uint64_t bytes;
+        SseConn *sse; /* borrowed: the stream's response owns it */
 } Request;
+
+/* The request being handled on this thread (for metrics of answers queued by files.c). */
+static __thread Request *current_request;
+
+void http_note_response(unsigned status, uint64_t bytes) {
+        if (current_request) {
+                current_request->status = status;
+                current_request->bytes = bytes;
+        }
+}
 
 static const struct {
         int err;
@@ -54,6 +129,8 @@ static const struct {
         { ENOENT, MHD_HTTP_NOT_FOUND },
         { EPROTO, MHD_HTTP_CONFLICT },
         { EEXIST, MHD_HTTP_CONFLICT },
+        { EALREADY, MHD_HTTP_CONFLICT },
+        { ENODEV, MHD_HTTP_CONFLICT },
         { EMSGSIZE, MHD_HTTP_CONTENT_TOO_LARGE },
         { EBUSY, MHD_HTTP_SERVICE_UNAVAILABLE },
         { ENOMEM, MHD_HTTP_SERVICE_UNAVAILABLE },
@@ -107,6 +184,7 @@ static enum MHD_Result queue_buffer_allow(struct MHD_Connection *c, unsigned sta
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"provd\"");
         if (allow)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+        http_note_response(status, len);
         enum MHD_Result ret = MHD_queue_response(c, status, resp);
         MHD_destroy_response(resp);
         return ret;
@@ -169,6 +247,14 @@ static enum MHD_Result respond_boot_probe(Http *h, struct MHD_Connection *c, con
         return queue_buffer(c, status, NULL, 0, content_type);
 }
 
+static MetricsBootResult boot_metric(int r, DaemonBootResult result) {
+        if (r < 0)
+                return METRICS_BOOT_ERROR;
+        return result == DAEMON_BOOT_RESULT_INSTALL ? METRICS_BOOT_INSTALL
+               : result == DAEMON_BOOT_RESULT_LOCAL ? METRICS_BOOT_LOCAL
+                                                    : METRICS_BOOT_UNKNOWN;
+}
+
 static enum MHD_Result route_boot(Http *h, struct MHD_Connection *c, const char *method, const char *mac_arg) {
         char mac[MAC_STRING_MAX];
         DaemonBootResult result;
@@ -179,13 +265,21 @@ static enum MHD_Result route_boot(Http *h, struct MHD_Connection *c, const char 
         if (streq(method, MHD_HTTP_METHOD_HEAD))
                 return respond_boot_probe(h, c, mac, "application/json", false);
         int r = daemon_boot(h->daemon, mac, DAEMON_BOOT_PIXIECORE, &result, &body);
+        metrics_boot(METRICS_API_PIXIECORE, boot_metric(r, result));
         if (r < 0)
                 return http_respond_error(c, http_status_from_errno(r), "cannot answer the boot of %s: %s", mac,
                                           strerror(-r));
         switch (result) {
         case DAEMON_BOOT_RESULT_INSTALL: {
+                /* Every JSON answer ends with a newline (pixiecore's decoder ignores it). */
                 size_t len = strlen(body);
-                return queue_buffer(c, MHD_HTTP_OK, TAKE_PTR(body), len, "application/json");
+                char *b = realloc(body, len + 2);
+                if (!b)
+                        return MHD_NO;
+                body = NULL;
+                b[len] = '\n';
+                b[len + 1] = '\0';
+                return queue_buffer(c, MHD_HTTP_OK, b, len + 1, "application/json");
         }
         case DAEMON_BOOT_RESULT_LOCAL:
                 return http_respond_error(c, MHD_HTTP_NOT_FOUND, "%s boots from its local disk", mac);
@@ -217,6 +311,7 @@ static enum MHD_Result route_ipxe(Http *h, struct MHD_Connection *c, const char 
                 if (streq(method, MHD_HTTP_METHOD_HEAD))
                         return respond_boot_probe(h, c, mac, "text/plain", true);
                 int r = daemon_boot(h->daemon, mac, DAEMON_BOOT_IPXE, &result, &body);
+                metrics_boot(METRICS_API_IPXE, boot_metric(r, result));
                 if (r < 0)
                         return http_respond_error(c, http_status_from_errno(r), "cannot answer the boot of %s: %s",
                                                   mac, strerror(-r));
@@ -247,6 +342,9 @@ static enum MHD_Result route_install_event(Http *h, struct MHD_Connection *c, Re
         if (!token)
                 return http_respond_error(c, MHD_HTTP_UNAUTHORIZED,
                                           "missing install token: send Authorization: Bearer <provd.token>");
+        if (apitoken_is_api_form(token))
+                return http_respond_error(c, MHD_HTTP_FORBIDDEN,
+                                          "API tokens are not accepted on install routes: send the install attempt's token (provd.token)");
 
         _cleanup_(json_decrefp) json_t *body = json_loadb(req->body ? req->body : "", req->len, 0, &jerr);
         if (!body)
@@ -269,44 +367,539 @@ static enum MHD_Result route_install_event(Http *h, struct MHD_Connection *c, Re
         return respond_json(c, MHD_HTTP_OK, ret);
 }
 
-static enum MHD_Result route_nodes(Http *h, struct MHD_Connection *c, const char *name) {
+/* Answers 401/403 and returns false unless the request carries a valid API token. */
+static bool check_api_token(Http *h, struct MHD_Connection *c, enum MHD_Result *ret) {
+        const char *token = bearer_token(c);
+        if (!token) {
+                *ret = http_respond_error(c, MHD_HTTP_UNAUTHORIZED,
+                                          "this route needs an API token: send Authorization: Bearer <token> "
+                                          "(create one with `provd token new --name NAME`)");
+                return false;
+        }
+        pthread_rwlock_rdlock(&h->tokens_lock);
+        int r = apitokens_verify(h->tokens, token, NULL);
+        pthread_rwlock_unlock(&h->tokens_lock);
+        if (r == -EPERM) {
+                *ret = http_respond_error(c, MHD_HTTP_FORBIDDEN,
+                                          "install tokens are not accepted on admin routes: send an API token");
+                return false;
+        }
+        if (r < 0) {
+                *ret = http_respond_error(c, MHD_HTTP_UNAUTHORIZED, "unknown API token");
+                return false;
+        }
+        return true;
+}
+
+/* Reads of cluster state: open, or token-protected with read_auth = token. */
+static bool check_read_auth(Http *h, struct MHD_Connection *c, enum MHD_Result *ret) {
+        return !h->read_auth || check_api_token(h, c, ret);
+}
+
+static const char *query(struct MHD_Connection *c, const char *key) {
+        return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+}
+
+/* Parses a decimal integer in [min, max]; -EINVAL otherwise. */
+static int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (errno || end == s || *end || v < min || v > max)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+/* Parses an RFC 3339 date-time ("2026-11-23T10:00:00Z", fractional seconds and a
+ * +hh:mm/-hh:mm offset allowed) into ms since the epoch.  RFC 3339 §5.6. */
+static int parse_rfc3339(const char *s, int64_t *ret) {
+        struct tm tm = { 0 };
+        const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+        int64_t ms = 0;
+        if (!p)
+                return -EINVAL;
+        if (*p == '.') {
+                int64_t scale = 100;
+                p++;
+                if (*p < '0' || *p > '9')
+                        return -EINVAL;
+                for (; *p >= '0' && *p <= '9'; p++, scale /= 10)
+                        ms += (*p - '0') * scale;
+        }
+        int64_t offset = 0;
+        if (*p == 'Z' || *p == 'z')
+                p++;
+        else if ((*p == '+' || *p == '-' || *p == ' ') && strlen(p) == 6 && p[3] == ':') {
+                /* ' ': an unencoded '+' in a query string arrives as a space. */
+                int hh, mm;
+                if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 || hh > 23 || mm > 59)
+                        return -EINVAL;
+                offset = (int64_t) (hh * 60 + mm) * 60 * (*p == '-' ? -1 : 1);
+                p += 6;
+        } else
+                return -EINVAL;
+        if (*p)
+                return -EINVAL;
+        *ret = ((int64_t) timegm(&tm) - offset) * 1000 + ms;
+        return 0;
+}
+
+/* ?limit=: default `def`, 1..LIMIT_MAX. */
+static bool get_limit(struct MHD_Connection *c, int64_t def, int64_t *ret, enum MHD_Result *ret_answer) {
+        const char *v = query(c, "limit");
+        *ret = def;
+        if (v && parse_int64(v, 1, LIMIT_MAX, ret) < 0) {
+                *ret_answer = http_respond_error(c, MHD_HTTP_BAD_REQUEST,
+                                                 "limit must be an integer from 1 to %d, not \"%.32s\"", LIMIT_MAX, v);
+                return false;
+        }
+        return true;
+}
+
+static enum MHD_Result respond_daemon_error(struct MHD_Connection *c, int r, const char *what) {
+        return http_respond_error(c, http_status_from_errno(r), "cannot %s: %s", what, strerror(-r));
+}
+
+static enum MHD_Result route_nodes(Http *h, struct MHD_Connection *c) {
+        DaemonNodeFilter f = { .name_glob = query(c, "name"), .rack = query(c, "rack") };
+        const char *states = query(c, "state");
         json_t *o = NULL;
-        int r = name ? daemon_node_json(h->daemon, name, &o) : daemon_nodes_json(h->daemon, &o);
+
+        if (states) {
+                _cleanup_free_ char *copy = strdup(states);
+                if (!copy)
+                        return MHD_NO;
+                char *save = NULL;
+                for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+                        ProvisionState st = provision_state_from_string(tok);
+                        if (st == _PROVISION_STATE_INVALID)
+                                return http_respond_error(
+                                        c, MHD_HTTP_BAD_REQUEST,
+                                        "unknown state \"%.32s\" (new, pending, netbooting, installing, installed, failed)", tok);
+                        f.states |= 1u << st;
+                }
+                if (f.states == 0)
+                        return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "state= needs at least one state");
+        }
+        if (f.name_glob && (strlen(f.name_glob) == 0 || strlen(f.name_glob) > 256))
+                return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "name= must be a glob of 1-256 characters");
+        int r = daemon_nodes_json(h->daemon, &f, &o);
+        if (r < 0)
+                return respond_daemon_error(c, r, "read node state");
+        return respond_json(c, MHD_HTTP_OK, o);
+}
+
+static enum MHD_Result route_node(Http *h, struct MHD_Connection *c, const char *name) {
+        json_t *o = NULL;
+        int r = daemon_node_json(h->daemon, name, &o);
         if (r == -ENOENT)
                 return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no node \"%.64s\" in the inventory", name);
         if (r < 0)
-                return http_respond_error(c, http_status_from_errno(r), "cannot read node state: %s", strerror(-r));
+                return respond_daemon_error(c, r, "read node state");
         return respond_json(c, MHD_HTTP_OK, o);
+}
+
+static enum MHD_Result route_history(Http *h, struct MHD_Connection *c, const char *name) {
+        enum MHD_Result answer;
+        int64_t limit, before = 0;
+        json_t *o = NULL;
+
+        if (!get_limit(c, 50, &limit, &answer))
+                return answer;
+        const char *v = query(c, "before");
+        if (v && parse_int64(v, 1, INT64_MAX, &before) < 0)
+                return http_respond_error(c, MHD_HTTP_BAD_REQUEST,
+                                          "before must be an event id (a positive integer), not \"%.32s\"", v);
+        int r = daemon_history_json(h->daemon, name, before, limit, &o);
+        if (r == -ENOENT)
+                return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no node \"%.64s\" in the inventory", name);
+        if (r < 0)
+                return respond_daemon_error(c, r, "read the history");
+        return respond_json(c, MHD_HTTP_OK, o);
+}
+
+static enum MHD_Result route_summary(Http *h, struct MHD_Connection *c) {
+        json_t *o = NULL;
+        int r = daemon_summary_json(h->daemon, &o);
+        if (r < 0)
+                return respond_daemon_error(c, r, "count nodes");
+        return respond_json(c, MHD_HTTP_OK, o);
+}
+
+/* ?since= as an event id or an RFC 3339 time. */
+static bool get_since(struct MHD_Connection *c, int64_t *ret_id, int64_t *ret_ms, enum MHD_Result *ret_answer) {
+        const char *v = query(c, "since");
+        *ret_id = -1;
+        *ret_ms = 0;
+        if (!v)
+                return true;
+        if (parse_int64(v, 0, INT64_MAX, ret_id) == 0 || parse_rfc3339(v, ret_ms) == 0)
+                return true;
+        *ret_answer = http_respond_error(
+                c, MHD_HTTP_BAD_REQUEST, "since must be an event id or an RFC 3339 time (2026-11-23T10:00:00Z), not \"%.40s\"", v);
+        return false;
+}
+
+static enum MHD_Result route_events(Http *h, struct MHD_Connection *c) {
+        enum MHD_Result answer;
+        int64_t limit, since_id, since_ms;
+        json_t *o = NULL;
+
+        if (!get_limit(c, 100, &limit, &answer) || !get_since(c, &since_id, &since_ms, &answer))
+                return answer;
+        int r = daemon_events_json(h->daemon, since_id, since_ms, limit, &o);
+        if (r < 0)
+                return respond_daemon_error(c, r, "read events");
+        return respond_json(c, MHD_HTTP_OK, o);
+}
+
+/* libmicrohttpd's content reader for an event stream: hands out pending SSE text; when the
+ * client has everything, suspends the connection until the hub or the keep-alive timer
+ * resumes it (see the top of this file). */
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
+        SseConn *s = cls;
+        Http *h = s->h;
+
+        for (;;) {
+                if (s->pending_off < s->pending_len) {
+                        size_t n = s->pending_len - s->pending_off;
+                        if (n > max)
+                                n = max;
+                        memcpy(buf, s->pending + s->pending_off, n);
+                        s->pending_off += n;
+                        s->bytes += n;
+                        return (ssize_t) n;
+                }
+                free(s->pending);
+                s->pending = NULL;
+                s->pending_len = s->pending_off = 0;
+
+                /* No lock held here: this may read the store (daemon lock). */
+                char *text = NULL;
+                size_t len = 0;
+                int64_t last;
+                int r = daemon_events_sse(h->daemon, s->cursor, SSE_CHUNK, &text, &len, &last);
+                if (r < 0) {
+                        log_warning_errno(r, "event stream: cannot read events: %m");
+                        return MHD_CONTENT_READER_END_WITH_ERROR;
+                }
+                if (len > 0) {
+                        s->pending = text;
+                        s->pending_len = len;
+                        s->cursor = last;
+                        continue;
+                }
+
+                pthread_mutex_lock(&h->sse_lock);
+                if (h->closing) {
+                        pthread_mutex_unlock(&h->sse_lock);
+                        return MHD_CONTENT_READER_END_OF_STREAM;
+                }
+                if (s->keepalive_due) {
+                        static const char ka[] = ": keepalive\n\n";
+                        s->keepalive_due = false;
+                        pthread_mutex_unlock(&h->sse_lock);
+                        s->pending = strdup(ka);
+                        if (!s->pending)
+                                return MHD_CONTENT_READER_END_WITH_ERROR;
+                        s->pending_len = strlen(ka);
+                        continue;
+                }
+                if (events_last_id(daemon_events(h->daemon)) > s->cursor) {
+                        /* Published after we looked: read again. */
+                        pthread_mutex_unlock(&h->sse_lock);
+                        continue;
+                }
+                s->suspended = true;
+                MHD_suspend_connection(s->c);
+                pthread_mutex_unlock(&h->sse_lock);
+                return 0;
+        }
+}
+
+static void sse_free(void *cls) {
+        SseConn *s = cls;
+        Http *h = s->h;
+        pthread_mutex_lock(&h->sse_lock);
+        if (s->prev)
+                s->prev->next = s->next;
+        else
+                h->streams = s->next;
+        if (s->next)
+                s->next->prev = s->prev;
+        h->n_streams--;
+        pthread_mutex_unlock(&h->sse_lock);
+        free(s->pending);
+        free(s);
+}
+
+/* Resumes every suspended stream; with `keepalive`, also asks each for a keep-alive.
+ * Called with h->sse_lock held. */
+static void sse_wake_locked(Http *h, bool keepalive) {
+        for (SseConn *s = h->streams; s; s = s->next) {
+                if (keepalive)
+                        s->keepalive_due = true;
+                if (s->suspended && s->c) {
+                        s->suspended = false;
+                        MHD_resume_connection(s->c);
+                }
+        }
+}
+
+/* The event hub's notify callback (runs on the publishing thread, daemon lock held). */
+static void sse_on_event(void *userdata) {
+        Http *h = userdata;
+        pthread_mutex_lock(&h->sse_lock);
+        sse_wake_locked(h, false);
+        pthread_mutex_unlock(&h->sse_lock);
+}
+
+static void *sse_keepalive_thread(void *userdata) {
+        Http *h = userdata;
+        pthread_mutex_lock(&h->sse_lock);
+        while (!h->closing) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += SSE_KEEPALIVE_MS / 1000;
+                ts.tv_nsec += (long) (SSE_KEEPALIVE_MS % 1000) * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000L;
+                }
+                if (pthread_cond_timedwait(&h->keepalive_cond, &h->sse_lock, &ts) != 0 && !h->closing)
+                        sse_wake_locked(h, true);
+        }
+        pthread_mutex_unlock(&h->sse_lock);
+        return NULL;
+}
+
+static enum MHD_Result route_events_stream(Http *h, struct MHD_Connection *c, const char *method, Request *req) {
+        const char *v = query(c, "since");
+        const char *last_event_id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
+        int64_t cursor = events_last_id(daemon_events(h->daemon));
+
+        /* The WHATWG EventSource reconnects with Last-Event-ID; it wins over since=. */
+        if (last_event_id ? parse_int64(last_event_id, 0, INT64_MAX, &cursor) < 0
+                          : v && parse_int64(v, 0, INT64_MAX, &cursor) < 0)
+                return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "%s must be an event id, not \"%.32s\"",
+                                          last_event_id ? "Last-Event-ID" : "since", last_event_id ? last_event_id : v);
+        if (streq(method, MHD_HTTP_METHOD_HEAD))
+                return queue_buffer(c, MHD_HTTP_OK, NULL, 0, "text/event-stream");
+
+        SseConn *s = calloc(1, sizeof *s);
+        if (!s)
+                return MHD_NO;
+        *s = (SseConn) { .h = h, .c = c, .cursor = cursor };
+        /* Sent first, so a client sees the stream is up even when nothing happens. */
+        s->pending = strdup(": provd event stream\nretry: 3000\n\n");
+        s->pending_len = s->pending ? strlen(s->pending) : 0;
+
+        struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_read, s, sse_free);
+        if (!resp) {
+                free(s->pending);
+                free(s);
+                return MHD_NO;
+        }
+        /* From here on the response owns s. */
+        pthread_mutex_lock(&h->sse_lock);
+        s->next = h->streams;
+        if (h->streams)
+                h->streams->prev = s;
+        h->streams = s;
+        h->n_streams++;
+        pthread_mutex_unlock(&h->sse_lock);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+        MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+        req->sse = s;
+        http_note_response(MHD_HTTP_OK, 0);
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+        MHD_destroy_response(resp);
+        return ret;
+}
+
+static enum MHD_Result route_reload(Http *h, struct MHD_Connection *c) {
+        _cleanup_free_ char *err = NULL;
+        int r = daemon_reload(h->daemon, &err);
+        if (r < 0)
+                return http_respond_error(c, r == -ENOMEM ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_BAD_REQUEST,
+                                          "inventory not reloaded, the current one stays in force: %s",
+                                          err ? err : strerror(-r));
+        int t = http_reload_api_tokens(h, &err);
+        if (t < 0)
+                return http_respond_error(c, MHD_HTTP_BAD_REQUEST,
+                                          "inventory reloaded (%d nodes), but the API tokens were not (the current ones stay in force): %s",
+                                          r, err ? err : strerror(-t));
+        return respond_json(c, MHD_HTTP_OK, json_pack("{s:i, s:i}", "nodes", r, "api_tokens", t));
+}
+
+/* Parses a request body that must be a JSON object (an empty body is {}).  On failure
+ * queues a 400/413 and returns NULL with *ret_answer set. */
+static json_t *body_object(struct MHD_Connection *c, Request *req, enum MHD_Result *ret_answer) {
+        json_error_t jerr;
+        if (req->too_large) {
+                *ret_answer = http_respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than %d bytes", MAX_BODY);
+                return NULL;
+        }
+        if (req->len == 0)
+                return json_object();
+        json_t *o = json_loadb(req->body, req->len, 0, &jerr);
+        if (!o) {
+                *ret_answer = http_respond_error(c, MHD_HTTP_BAD_REQUEST, "body is not valid JSON: line %d, column %d: %s",
+                                                 jerr.line, jerr.column, jerr.text);
+                return NULL;
+        }
+        if (!json_is_object(o)) {
+                json_decref(o);
+                *ret_answer = http_respond_error(c, MHD_HTTP_BAD_REQUEST, "body must be a JSON object");
+                return NULL;
+        }
+        return o;
+}
+
+/* POST /v1/nodes/<name>/{reinstall,power,bootdev}: 202 with the operation. */
+static enum MHD_Result route_node_operation(Http *h, struct MHD_Connection *c, const char *name, const char *what,
+                                            Request *req) {
+        enum MHD_Result answer;
+        char err[768] = "";
+        json_t *op = NULL;
+        int r;
+
+        _cleanup_(json_decrefp) json_t *body = body_object(c, req, &answer);
+        if (!body)
+                return answer;
+        if (streq(what, "reinstall")) {
+                if (json_object_size(body) > 0)
+                        return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "reinstall takes no parameters (send {} or nothing)");
+                r = ops_reinstall(h->ops, name, &op, err, sizeof err);
+        } else if (streq(what, "power")) {
+                json_t *action = json_object_get(body, "action");
+                if (!json_is_string(action) || json_object_size(body) != 1)
+                        return http_respond_error(c, MHD_HTTP_BAD_REQUEST,
+                                                  "body must be {\"action\": \"on|off|cycle|reset|soft|status\"}");
+                r = ops_power(h->ops, name, json_string_value(action), &op, err, sizeof err);
+        } else {
+                json_t *device = json_object_get(body, "device"), *persistent = json_object_get(body, "persistent"),
+                       *efi = json_object_get(body, "efi");
+                size_t known = !!device + !!persistent + !!efi;
+                if (!json_is_string(device) || (persistent && !json_is_boolean(persistent)) ||
+                    (efi && !json_is_boolean(efi)) || json_object_size(body) != known)
+                        return http_respond_error(c, MHD_HTTP_BAD_REQUEST,
+                                                  "body must be {\"device\": \"pxe|disk|bios\", \"persistent\": bool, \"efi\": bool} "
+                                                  "(persistent and efi optional)");
+                r = ops_bootdev(h->ops, name, json_string_value(device), json_is_true(persistent),
+                                efi ? json_is_true(efi) : -1, &op, err, sizeof err);
+        }
+        if (r < 0)
+                return http_respond_error(c, http_status_from_errno(r), "%s", err[0] ? err : strerror(-r));
+        return respond_json(c, MHD_HTTP_ACCEPTED, json_pack("{s:o}", "operation", op));
+}
+
+static enum MHD_Result route_operations(Http *h, struct MHD_Connection *c, const char *id_arg) {
+        json_t *o = NULL;
+        int r;
+        if (!id_arg) {
+                const char *node = query(c, "node");
+                r = ops_list_json(h->ops, node, &o);
+        } else {
+                int64_t id;
+                if (parse_int64(id_arg, 1, INT64_MAX, &id) < 0)
+                        return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no operation \"%.32s\"", id_arg);
+                r = ops_get_json(h->ops, id, &o);
+                if (r == -ENOENT)
+                        return http_respond_error(c, MHD_HTTP_NOT_FOUND,
+                                                  "no operation %lld (operations are kept in memory: the %d newest, until provd restarts)",
+                                                  (long long) id, OPS_KEEP);
+        }
+        if (r < 0)
+                return respond_daemon_error(c, r, "read operations");
+        return respond_json(c, MHD_HTTP_OK, o);
+}
+
+static enum MHD_Result route_metrics(Http *h, struct MHD_Connection *c) {
+        MetricsGauges g = { 0 };
+        char *text;
+        size_t len;
+
+        daemon_state_counts(h->daemon, g.nodes);
+        pthread_mutex_lock(&h->sse_lock);
+        g.event_subscribers = h->n_streams;
+        pthread_mutex_unlock(&h->sse_lock);
+        int r = metrics_render(&g, &text, &len);
+        if (r < 0)
+                return respond_daemon_error(c, r, "render metrics");
+        return queue_buffer(c, MHD_HTTP_OK, text, len, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+static enum MHD_Result route_status_page(struct MHD_Connection *c) {
+        struct MHD_Response *resp =
+                MHD_create_response_from_buffer(status_page_html_len, (void *) status_page_html, MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+                return MHD_NO;
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        /* The page is self-contained: its own script and style (by hash), fetch() to provd only. */
+        MHD_add_response_header(resp, "Content-Security-Policy", status_page_html_csp);
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+        http_note_response(MHD_HTTP_OK, status_page_html_len);
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+        MHD_destroy_response(resp);
+        return ret;
 }
 
 static bool is_get(const char *method) {
         return streq(method, MHD_HTTP_METHOD_GET) || streq(method, MHD_HTTP_METHOD_HEAD);
 }
 
-/* GET / — the status page (status-page.h): static, always open, with its hash-based CSP. */
-static enum MHD_Result route_status_page(struct MHD_Connection *c) {
-        struct MHD_Response *resp = MHD_create_response_from_buffer(status_page_html_len, (void *) status_page_html,
-                                                                    MHD_RESPMEM_PERSISTENT);
-        if (!resp)
-                return MHD_NO;
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-        MHD_add_response_header(resp, "Content-Security-Policy", status_page_html_csp);
-        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
-        MHD_destroy_response(resp);
-        return ret;
+static bool endswith(const char *s, const char *suffix) {
+        size_t n = strlen(s), m = strlen(suffix);
+        return n >= m && streq(s + n - m, suffix);
+}
+
+static MetricsRoute route_of(const char *url) {
+        if (streq(url, "/"))
+                return METRICS_ROUTE_STATUS_PAGE;
+        if (startswith(url, "/v1/boot/"))
+                return METRICS_ROUTE_BOOT;
+        if (streq(url, "/v1/ipxe"))
+                return METRICS_ROUTE_IPXE;
+        if (startswith(url, "/v1/files/"))
+                return METRICS_ROUTE_FILES;
+        if (streq(url, "/v1/install/events"))
+                return METRICS_ROUTE_INSTALL_EVENTS;
+        if (startswith(url, "/v1/nodes/") && (endswith(url, "/reinstall") || endswith(url, "/power") || endswith(url, "/bootdev")))
+                return METRICS_ROUTE_OPERATIONS;
+        if (streq(url, "/v1/nodes") || startswith(url, "/v1/nodes/"))
+                return METRICS_ROUTE_NODES;
+        if (streq(url, "/v1/summary"))
+                return METRICS_ROUTE_SUMMARY;
+        if (streq(url, "/v1/events"))
+                return METRICS_ROUTE_EVENTS;
+        if (streq(url, "/v1/events/stream"))
+                return METRICS_ROUTE_EVENTS_STREAM;
+        if (streq(url, "/v1/reload"))
+                return METRICS_ROUTE_ADMIN;
+        if (startswith(url, "/v1/operations"))
+                return METRICS_ROUTE_OPERATIONS;
+        if (streq(url, "/metrics"))
+                return METRICS_ROUTE_METRICS;
+        return METRICS_ROUTE_OTHER;
 }
 
 static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *url, const char *method,
                                 Request *req) {
+        enum MHD_Result answer;
+
         if (streq(url, "/")) {
                 if (!is_get(method))
                         return respond_method_not_allowed(c, "GET, HEAD");
                 return route_status_page(c);
         }
         if (startswith(url, "/v1/boot/")) {
+                if (strchr(url + strlen("/v1/boot/"), '/'))
+                        return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no such route: %.200s", url);
                 if (!is_get(method))
                         return respond_method_not_allowed(c, "GET, HEAD");
                 return route_boot(h, c, method, url + strlen("/v1/boot/"));
@@ -326,11 +919,76 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
                         return respond_method_not_allowed(c, "POST");
                 return route_install_event(h, c, req);
         }
-        if (streq(url, "/v1/nodes") || startswith(url, "/v1/nodes/")) {
-                if (!is_get(method))
-                        return respond_method_not_allowed(c, "GET, HEAD");
-                const char *name = url[strlen("/v1/nodes")] ? url + strlen("/v1/nodes/") : NULL;
-                return route_nodes(h, c, name);
+        if (streq(url, "/v1/reload")) {
+                if (!streq(method, MHD_HTTP_METHOD_POST))
+                        return respond_method_not_allowed(c, "POST");
+                if (!check_api_token(h, c, &answer))
+                        return answer;
+                return route_reload(h, c);
+        }
+
+        /* Operations on a node: POST /v1/nodes/<name>/{reinstall,power,bootdev}. */
+        if (startswith(url, "/v1/nodes/") && h->ops) {
+                const char *name = url + strlen("/v1/nodes/");
+                const char *slash = strchr(name, '/');
+                if (slash && (streq(slash, "/reinstall") || streq(slash, "/power") || streq(slash, "/bootdev"))) {
+                        char buf[INVENTORY_NAME_MAX + 1];
+                        size_t n = (size_t) (slash - name);
+                        if (!streq(method, MHD_HTTP_METHOD_POST))
+                                return respond_method_not_allowed(c, "POST");
+                        if (!check_api_token(h, c, &answer))
+                                return answer;
+                        if (n == 0 || n > INVENTORY_NAME_MAX)
+                                return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no node \"%.64s\" in the inventory", name);
+                        memcpy(buf, name, n);
+                        buf[n] = '\0';
+                        return route_node_operation(h, c, buf, slash + 1, req);
+                }
+        }
+
+        /* Reads of cluster state. */
+        bool nodes = streq(url, "/v1/nodes") || startswith(url, "/v1/nodes/");
+        bool operations = h->ops && (streq(url, "/v1/operations") || startswith(url, "/v1/operations/"));
+        if (nodes && url[strlen("/v1/nodes")] == '/') {
+                const char *slash = strchr(url + strlen("/v1/nodes/"), '/');
+                if (slash && !streq(slash, "/history"))
+                        return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no such route: %.200s", url);
+        }
+        if (operations && url[strlen("/v1/operations")] == '/' && strchr(url + strlen("/v1/operations/"), '/'))
+                return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no such route: %.200s", url);
+        if (!nodes && !operations && !streq(url, "/v1/summary") && !streq(url, "/v1/events") &&
+            !streq(url, "/v1/events/stream") && !streq(url, "/metrics"))
+                return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no such route: %.200s", url);
+        if (!is_get(method))
+                return respond_method_not_allowed(c, "GET, HEAD");
+        if (!check_read_auth(h, c, &answer))
+                return answer;
+        if (streq(url, "/v1/summary"))
+                return route_summary(h, c);
+        if (streq(url, "/v1/events"))
+                return route_events(h, c);
+        if (streq(url, "/v1/events/stream"))
+                return route_events_stream(h, c, method, req);
+        if (streq(url, "/metrics"))
+                return route_metrics(h, c);
+        if (streq(url, "/v1/nodes"))
+                return route_nodes(h, c);
+        if (operations)
+                return route_operations(h, c, url[strlen("/v1/operations")] ? url + strlen("/v1/operations/") : NULL);
+
+        /* /v1/nodes/<name>[/history] */
+        const char *name = url + strlen("/v1/nodes/");
+        const char *slash = strchr(name, '/');
+        if (!slash)
+                return route_node(h, c, name);
+        if (streq(slash, "/history")) {
+                char buf[INVENTORY_NAME_MAX + 1];
+                size_t n = (size_t) (slash - name);
+                if (n == 0 || n > INVENTORY_NAME_MAX)
+                        return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no node \"%.64s\" in the inventory", name);
+                memcpy(buf, name, n);
+                buf[n] = '\0';
+                return route_history(h, c, buf);
         }
         return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no such route: %.200s", url);
 }
@@ -348,6 +1006,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 req = calloc(1, sizeof *req);
                 if (!req)
                         return MHD_NO;
+                req->route = route_of(url);
                 *con_cls = req;
                 return MHD_YES;
         }
@@ -367,16 +1026,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 req->body[req->len] = '\0';
                 return MHD_YES;
         }
-        return dispatch(h, c, url, method, req);
+        current_request = req;
+        enum MHD_Result ret = dispatch(h, c, url, method, req);
+        current_request = NULL;
+        if (streq(method, MHD_HTTP_METHOD_HEAD))
+                req->bytes = 0;
+        return ret;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+        Http *h = cls;
         Request *req = *con_cls;
-        if (req) {
-                free(req->body);
-                free(req);
-                *con_cls = NULL;
+        if (!req)
+                return;
+        if (req->sse) {
+                pthread_mutex_lock(&h->sse_lock);
+                req->sse->c = NULL;
+                req->bytes = req->sse->bytes;
+                pthread_mutex_unlock(&h->sse_lock);
         }
+        if (req->status > 0) {
+                metrics_http(req->route, req->status, req->bytes);
+                if (req->route == METRICS_ROUTE_INSTALL_EVENTS)
+                        metrics_install_event(req->status == MHD_HTTP_OK);
+        }
+        free(req->body);
+        free(req);
+        *con_cls = NULL;
 }
 
 /* Headers and body of small answers must not wait for Nagle + delayed ACK: pixiecore reuses
@@ -399,27 +1075,127 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
         log_warning("http: %s", msg);
 }
 
-int http_start(Daemon *d, int fd, unsigned threads, Http **ret) {
-        Http *h = calloc(1, sizeof *h);
-        if (!h) {
-                close(fd);
+/* Reads a PEM file whole (NUL-terminated, malloc'd). */
+static int read_pem(const char *path, const char *what, char **ret) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return log_error_errno(errno, "cannot read the TLS %s %s: %m", what, path);
+        if (!S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > TLS_PEM_MAX)
+                return log_error_errno(EINVAL, "the TLS %s %s is not a PEM file of 1 B to 1 MiB", what, path);
+        _cleanup_free_ char *buf = malloc((size_t) st.st_size + 1);
+        if (!buf)
                 return -ENOMEM;
+        ssize_t n = read(fd, buf, (size_t) st.st_size);
+        if (n != st.st_size)
+                return log_error_errno(n < 0 ? errno : EIO, "cannot read the TLS %s %s: %m", what, path);
+        buf[n] = '\0';
+        if (!strstr(buf, "-----BEGIN "))
+                return log_error_errno(EINVAL, "the TLS %s %s is not PEM (no -----BEGIN line)", what, path);
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+int http_reload_api_tokens(Http *h, char **ret_error) {
+        ApiTokens *t = NULL;
+        char *err = NULL;
+        int r = apitokens_load(h->api_tokens_path, &t, &err);
+        if (r < 0) {
+                log_error_errno(r, "API tokens not reloaded, keeping the current ones: %s", err ? err : "out of memory");
+                if (ret_error)
+                        *ret_error = err;
+                else
+                        free(err);
+                return r;
+        }
+        pthread_rwlock_wrlock(&h->tokens_lock);
+        ApiTokens *old = h->tokens;
+        h->tokens = t;
+        pthread_rwlock_unlock(&h->tokens_lock);
+        apitokens_free(old);
+        return (int) apitokens_count(t);
+}
+
+static void http_free(Http *h) {
+        if (!h)
+                return;
+        apitokens_free(h->tokens);
+        free(h->api_tokens_path);
+        free(h->tls_cert);
+        free(h->tls_key);
+        pthread_rwlock_destroy(&h->tokens_lock);
+        pthread_mutex_destroy(&h->sse_lock);
+        pthread_cond_destroy(&h->keepalive_cond);
+        free(h);
+}
+
+int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
+        _cleanup_close_ int listen_fd = fd;
+        unsigned threads = cfg->threads;
+        char *err = NULL;
+        int r;
+
+        Http *h = calloc(1, sizeof *h);
+        if (!h)
+                return -ENOMEM;
+        pthread_rwlock_init(&h->tokens_lock, NULL);
+        pthread_mutex_init(&h->sse_lock, NULL);
+        pthread_cond_init(&h->keepalive_cond, NULL);
+        h->daemon = d;
+        h->ops = cfg->ops;
+        h->read_auth = cfg->read_auth;
+        if (cfg->api_tokens && !(h->api_tokens_path = strdup(cfg->api_tokens))) {
+                http_free(h);
+                return -ENOMEM;
+        }
+        r = apitokens_load(h->api_tokens_path, &h->tokens, &err);
+        if (r < 0) {
+                log_error_errno(r, "%s", err ? err : "cannot load the API tokens: out of memory");
+                free(err);
+                http_free(h);
+                return r;
+        }
+        if (!!cfg->tls_cert != !!cfg->tls_key) {
+                http_free(h);
+                return log_error_errno(EINVAL, "TLS needs both tls_cert and tls_key");
+        }
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+        if (cfg->tls_cert) {
+                if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+                        http_free(h);
+                        return log_error_errno(EOPNOTSUPP, "this libmicrohttpd was built without TLS support");
+                }
+                if ((r = read_pem(cfg->tls_cert, "certificate", &h->tls_cert)) < 0 ||
+                    (r = read_pem(cfg->tls_key, "key", &h->tls_key)) < 0) {
+                        http_free(h);
+                        return r;
+                }
+                flags |= MHD_USE_TLS;
         }
         if (threads == 0) {
                 long n = sysconf(_SC_NPROCESSORS_ONLN);
                 threads = n < 2 ? 2 : (unsigned) n;
         }
-        h->daemon = d;
-        h->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-                                  on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        struct MHD_OptionItem tls_opts[] = {
+                { h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, h->tls_cert },
+                { MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key },
+                { MHD_OPTION_END, 0, NULL },
+        };
+        h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+                                  MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION,
                                   on_connection, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 60,
-                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned) 4096, MHD_OPTION_END);
+                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned) 4096, MHD_OPTION_ARRAY, tls_opts,
+                                  MHD_OPTION_END);
         if (!h->mhd) {
-                close(fd);
-                free(h);
-                return log_error_errno(EIO, "cannot start the HTTP server (libmicrohttpd)");
+                http_free(h);
+                return log_error_errno(EIO, "cannot start the HTTP server (libmicrohttpd)%s",
+                                       cfg->tls_cert ? ": check that tls_cert and tls_key are a matching PEM pair" : "");
         }
+        listen_fd = -1; /* libmicrohttpd owns it now */
+        events_set_notify(daemon_events(d), sse_on_event, h);
+        if (pthread_create(&h->keepalive_thread, NULL, sse_keepalive_thread, h) == 0)
+                h->keepalive_started = true;
         *ret = h;
         return 0;
 }
@@ -427,6 +1203,14 @@ int http_start(Daemon *d, int fd, unsigned threads, Http **ret) {
 void http_stop(Http *h) {
         if (!h)
                 return;
+        events_set_notify(daemon_events(h->daemon), NULL, NULL);
+        pthread_mutex_lock(&h->sse_lock);
+        h->closing = true;
+        sse_wake_locked(h, false);
+        pthread_cond_broadcast(&h->keepalive_cond);
+        pthread_mutex_unlock(&h->sse_lock);
+        if (h->keepalive_started)
+                pthread_join(h->keepalive_thread, NULL);
         MHD_stop_daemon(h->mhd);
-        free(h);
+        http_free(h);
 }

@@ -8,16 +8,40 @@
 #pragma once
 
 #include <microhttpd.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "daemon.h"
 
 typedef struct Http Http;
 
+typedef struct Ops Ops;
+
+typedef struct HttpConfig {
+        unsigned threads;       /* worker threads, 0 = one per core (at least 2) */
+        Ops *ops;               /* BMC operations (borrowed); NULL: no operation routes */
+        bool read_auth;         /* reads of cluster state need an API token too */
+        const char *api_tokens; /* API tokens file (apitoken.h), or NULL: none */
+        const char *tls_cert;   /* PEM certificate (chain) file for HTTPS, or NULL */
+        const char *tls_key;    /* PEM private key file, with tls_cert */
+} HttpConfig;
+
 /* Starts serving on the bound, listening socket fd (ownership passes to Http, even on
- * failure).  threads: worker count (0 = one per core, at least 2).  d is borrowed and must
- * outlive the Http.  Returns 0 and *ret, or a negative errno (logged). */
-int http_start(Daemon *d, int fd, unsigned threads, Http **ret);
+ * failure) with the settings in cfg (copied).  Loads the API tokens file and, with
+ * tls_cert/tls_key, serves HTTPS through libmicrohttpd's GnuTLS support.  d is borrowed
+ * and must outlive the Http.  Returns 0 and *ret, or a negative errno (logged): -ENOENT /
+ * -EINVAL for a missing or broken tokens, certificate or key file, -EOPNOTSUPP without TLS
+ * support, -EIO when libmicrohttpd refuses to start. */
+int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret);
+
+/* Re-reads the API tokens file (SIGHUP, POST /v1/reload).  On error the current tokens stay
+ * in force; the error is logged and, if ret_error is non-NULL, a malloc'd message is stored
+ * there.  Returns the number of tokens loaded, or a negative errno. */
+int http_reload_api_tokens(Http *h, char **ret_error);
+
+/* Records the status and body size of the answer the calling thread's current request got,
+ * for the HTTP metrics; for modules that queue their own responses (files.c). */
+void http_note_response(unsigned status, uint64_t bytes);
 
 /* Stops accepting, finishes in-flight requests, frees. */
 void http_stop(Http *h);

@@ -2,7 +2,16 @@
  *
  * Thread-safe (each line is written with one write(2)).  Levels are syslog's.  "%m" in a
  * format expands to strerror(errno); the *_errno variants set errno from their error first
- * and return it as a negative errno, so callers can write `return log_error_errno(r, ...)`. */
+ * and return it as a negative errno, so callers can write `return log_error_errno(r, ...)`.
+ *
+ * Under systemd (stderr is the journal stream: $JOURNAL_STREAM matches stderr's device and
+ * inode, see systemd.exec(5)) each line is sent with sd_journal_sendv() instead, as one
+ * entry with MESSAGE= (the line without the "provd: LEVEL: " prefix), PRIORITY=,
+ * SYSLOG_IDENTIFIER=provd, ERRNO= for *_errno lines, and PROVD_NODE=, PROVD_MAC=,
+ * PROVD_ATTEMPT= for the fields that are set — so `journalctl PROVD_NODE=node-07` works.
+ * The environment variable PROVD_LOG=journal or PROVD_LOG=stderr forces either target
+ * (PROVD_LOG=auto or unset: detect).  If the journal refuses an entry the line goes to
+ * stderr. */
 #pragma once
 
 #include <stdint.h>

@@ -13,11 +13,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "config.h"
 #include "daemon.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
+#include "operations.h"
 #include "provd-config.h"
+#include "service.h"
 #include "util.h"
 
 #define EXIT_USAGE 2
@@ -33,18 +37,25 @@ static void usage_main(FILE *f) {
                 "             provision state, installer callbacks)\n"
                 "  help       show this help\n"
                 "\n"
+                "Client commands (talk to a running provd over HTTP; `provd COMMAND --help`):\n");
+        cli_usage_commands(f);
+        fprintf(f,
+                "\n"
                 "Options:\n"
                 "  -h, --help     show this help\n"
                 "  --version      print the version\n"
                 "\n"
-                "`provd serve --help` lists the daemon's options.\n");
+                "`provd serve --help` lists the daemon's options.\n"
+                "Client options: provd [--url URL] [--token-file FILE] [--json] COMMAND (`provd summary --help`).\n");
 }
 
 static void usage_serve(FILE *f) {
         fprintf(f,
                 "Usage: provd serve --inventory FILE [--state-dir DIR] [--listen ADDR:PORT]\n"
                 "                   [--public-url URL] [--config FILE] [--threads N]\n"
-                "                   [--log-level LEVEL]\n"
+                "                   [--log-level LEVEL] [--api-tokens FILE] [--read-auth MODE]\n"
+                "                   [--tls-cert FILE --tls-key FILE] [--bmc-workers N]\n"
+                "                   [--bmc-timeout SECS] [--bmc-retries N] [--install-deadline SECS]\n"
                 "\n"
                 "Runs the provisioning daemon.\n"
                 "\n"
@@ -61,10 +72,30 @@ static void usage_serve(FILE *f) {
                 "                      (state_dir, public_url, ...); flags override it\n"
                 "  --threads N         HTTP worker threads (default 0 = one per core, at least 2)\n"
                 "  --log-level LEVEL   error, warning, info (default) or debug\n"
+                "  --api-tokens FILE   API tokens file (`provd token new` writes it); admin routes\n"
+                "                      need one of its tokens (default: the systemd credential\n"
+                "                      $CREDENTIALS_DIRECTORY/api-tokens if present, else none)\n"
+                "  --read-auth MODE    open (default): anyone may read node state, events and\n"
+                "                      metrics; token: reads need an API token too\n"
+                "  --tls-cert FILE     serve HTTPS with this PEM certificate (chain) ...\n"
+                "  --tls-key FILE      ... and this PEM private key\n"
+                "  --bmc-workers N     BMC (IPMI) commands in flight at once, at most one per BMC\n"
+                "                      (default 16)\n"
+                "  --bmc-timeout SECS  timeout of one BMC command attempt (default 10)\n"
+                "  --bmc-retries N     extra attempts after a BMC timeout (default 2)\n"
+                "  --install-deadline SECS\n"
+                "                      an install attempt not finished after this fails with\n"
+                "                      cause timeout (default 3600; 0 = no deadline)\n"
                 "  -h, --help          show this help\n"
                 "\n"
-                "Signals: SIGHUP reloads the inventory; SIGTERM and SIGINT stop.\n"
-                "On start it logs \"listening on URL\" to stderr.\n");
+                "Signals: SIGHUP reloads the inventory and the API tokens; SIGTERM and SIGINT stop.\n"
+                "On start it logs \"listening on URL\" to stderr.\n"
+                "\n"
+                "Under systemd: a socket passed by socket activation (provd.socket) is used\n"
+                "instead of --listen; READY=1, STATUS=, RELOADING=1, STOPPING=1 and watchdog\n"
+                "pings go to $NOTIFY_SOCKET; logs go to the journal with PROVD_NODE=,\n"
+                "PROVD_MAC=, PROVD_ATTEMPT= fields when stderr is the journal (PROVD_LOG=journal\n"
+                "or PROVD_LOG=stderr forces either).\n");
 }
 
 /* Splits "ADDR:PORT" / "[V6]:PORT" and binds a listening TCP socket.  Returns the fd. */
@@ -116,8 +147,8 @@ static int listen_socket(const char *listen_arg, struct sockaddr_storage *ret_ad
         return fd;
 }
 
-/* "http://ADDR:PORT" for a bound address; for a wildcard address, the host name. */
-static int url_for_address(const struct sockaddr_storage *ss, bool use_hostname_for_wildcard, char **ret) {
+/* "http(s)://ADDR:PORT" for a bound address; for a wildcard address, the host name. */
+static int url_for_address(const struct sockaddr_storage *ss, bool tls, bool use_hostname_for_wildcard, char **ret) {
         char host[INET6_ADDRSTRLEN + 2], name[256];
         unsigned port;
         bool wildcard;
@@ -139,7 +170,7 @@ static int url_for_address(const struct sockaddr_storage *ss, bool use_hostname_
                 name[sizeof name - 1] = '\0';
                 h = name;
         }
-        return asprintf(ret, "http://%s:%u", h, port) < 0 ? -ENOMEM : 0;
+        return asprintf(ret, "%s://%s:%u", tls ? "https" : "http", h, port) < 0 ? -ENOMEM : 0;
 }
 
 static int run_serve(int argc, char **argv) {
@@ -148,18 +179,24 @@ static int run_serve(int argc, char **argv) {
                 { "listen", required_argument, NULL, 'l' },    { "public-url", required_argument, NULL, 'u' },
                 { "config", required_argument, NULL, 'c' },    { "threads", required_argument, NULL, 't' },
                 { "log-level", required_argument, NULL, 'L' }, { "help", no_argument, NULL, 'h' },
+                { "api-tokens", required_argument, NULL, 'a' }, { "read-auth", required_argument, NULL, 'r' },
+                { "tls-cert", required_argument, NULL, 'C' },   { "tls-key", required_argument, NULL, 'K' },
+                { "bmc-workers", required_argument, NULL, 'W' }, { "bmc-timeout", required_argument, NULL, 'T' },
+                { "bmc-retries", required_argument, NULL, 'R' }, { "install-deadline", required_argument, NULL, 'D' },
                 {},
         };
         static const char *const keys[128] = {
                 ['i'] = "inventory", ['s'] = "state_dir", ['l'] = "listen", ['u'] = "public_url",
-                ['t'] = "threads",   ['L'] = "log_level",
+                ['t'] = "threads",   ['L'] = "log_level", ['a'] = "api_tokens", ['r'] = "read_auth",
+                ['C'] = "tls_cert",  ['K'] = "tls_key",   ['W'] = "bmc_workers", ['T'] = "bmc_timeout",
+                ['R'] = "bmc_retries", ['D'] = "install_deadline",
         };
         const char *config_path = NULL;
         struct {
                 int opt;
                 const char *name;
                 const char *value;
-        } flags[16];
+        } flags[32];
         size_t n_flags = 0;
         _cleanup_(config_done) ServeConfig cfg = { 0 };
         int c, r, idx = 0;
@@ -219,18 +256,29 @@ static int run_serve(int argc, char **argv) {
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
 
+        /* The API socket: the one systemd passed (provd.socket, systemd-socket-activate), or
+         * our own. */
         struct sockaddr_storage bound;
-        int fd = listen_socket(cfg.listen, &bound);
-        if (fd < 0)
+        int fd = -1;
+        r = service_listen_fd(&fd, &bound);
+        if (r < 0)
                 return EXIT_FAILURE;
+        if (r > 0)
+                log_info("socket activation: serving on the socket passed by the service manager; listen=%s is ignored",
+                         cfg.listen);
+        else {
+                fd = listen_socket(cfg.listen, &bound);
+                if (fd < 0)
+                        return EXIT_FAILURE;
+        }
 
         _cleanup_free_ char *listen_url = NULL, *public_url = NULL;
-        if (url_for_address(&bound, false, &listen_url) < 0)
+        if (url_for_address(&bound, cfg.tls_cert, false, &listen_url) < 0)
                 return EXIT_FAILURE;
         if (cfg.public_url)
                 public_url = strdup(cfg.public_url);
         else {
-                if (url_for_address(&bound, true, &public_url) < 0)
+                if (url_for_address(&bound, cfg.tls_cert, true, &public_url) < 0)
                         return EXIT_FAILURE;
                 if (!streq(public_url, listen_url))
                         log_warning("listening on a wildcard address; nodes will be sent to %s — set --public-url if they cannot resolve that name",
@@ -241,41 +289,67 @@ static int run_serve(int argc, char **argv) {
 
         Daemon *d = NULL;
         DaemonConfig dc = { .inventory_path = cfg.inventory, .state_dir = cfg.state_dir, .public_url = public_url };
+        metrics_init();
         r = daemon_new(&dc, &d);
         if (r < 0) {
                 close(fd);
                 return EXIT_FAILURE;
         }
 
-        Http *h = NULL;
-        r = http_start(d, fd, cfg.threads, &h);
+        Ops *ops = NULL;
+        r = ops_new(d,
+                    &(OpsConfig) { .bmc_workers = cfg.bmc_workers,
+                                   .bmc_timeout_ms = cfg.bmc_timeout * 1000,
+                                   .bmc_retries = cfg.bmc_retries,
+                                   .install_deadline_ms = (int64_t) cfg.install_deadline * 1000 },
+                    &ops);
         if (r < 0) {
+                close(fd);
+                daemon_free(d);
+                return EXIT_FAILURE;
+        }
+
+        Http *h = NULL;
+        r = http_start(d, fd,
+                       &(HttpConfig) { .threads = cfg.threads,
+                                       .ops = ops,
+                                       .read_auth = cfg.read_auth,
+                                       .api_tokens = cfg.api_tokens,
+                                       .tls_cert = cfg.tls_cert,
+                                       .tls_key = cfg.tls_key },
+                       &h);
+        if (r < 0) {
+                ops_free(ops);
                 daemon_free(d);
                 return EXIT_FAILURE;
         }
 
         log_info("listening on %s (public URL %s, %zu nodes, state in %s)", listen_url, public_url,
                  daemon_node_count(d), cfg.state_dir);
+        /* Inventory and store are loaded and the socket is served: only now READY=1. */
+        service_notify_ready(d);
 
         for (;;) {
-                siginfo_t si;
-                int sig = sigwaitinfo(&mask, &si);
-                if (sig < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        log_error_errno(errno, "sigwaitinfo: %m");
+                int sig = service_wait_signal(d, &mask);
+                if (sig < 0)
                         break;
-                }
                 if (sig == SIGHUP) {
                         log_info("SIGHUP: reloading inventory %s", cfg.inventory);
-                        (void) daemon_reload(d);
+                        service_notify_reloading();
+                        r = daemon_reload(d, NULL);
+                        int rt = http_reload_api_tokens(h, NULL);
+                        service_notify_reloaded(d, r < 0    ? "last inventory reload failed, previous inventory in force"
+                                                   : rt < 0 ? "last API tokens reload failed, previous tokens in force"
+                                                            : NULL);
                         continue;
                 }
                 log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+                service_notify_stopping();
                 break;
         }
 
         http_stop(h);
+        ops_free(ops);
         daemon_free(d);
         return EXIT_SUCCESS;
 }
@@ -288,6 +362,8 @@ int main(int argc, char **argv) {
         const char *cmd = argv[1];
         if (streq(cmd, "serve"))
                 return run_serve(argc - 1, argv + 1);
+        if (cli_is_command(cmd))
+                return cli_main(argc, argv);
         if (streq(cmd, "help") || streq(cmd, "--help") || streq(cmd, "-h")) {
                 usage_main(stdout);
                 return EXIT_SUCCESS;

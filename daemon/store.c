@@ -110,7 +110,8 @@ static const char schema[] =
         "  cause TEXT NOT NULL,"
         "  message TEXT,"
         "  attempt_id INTEGER);"
-        "CREATE INDEX IF NOT EXISTS history_node ON history(node, id);";
+        "CREATE INDEX IF NOT EXISTS history_node ON history(node, id);"
+        "CREATE INDEX IF NOT EXISTS history_at ON history(at);";
 
 int store_open(const char *state_dir, Store **ret) {
         _cleanup_(store_freep) Store *s = NULL;
@@ -155,7 +156,7 @@ int store_open(const char *state_dir, Store **ret) {
                 return r;
 
         r = prepare(s, "SELECT n.state, n.state_since, COALESCE(n.attempt_id, 0), COALESCE(a.seq, 0), "
-                       "COALESCE(a.phase, '') FROM nodes n LEFT JOIN attempts a ON a.id = n.attempt_id "
+                       "COALESCE(a.phase, ''), COALESCE(a.opened_at, 0) FROM nodes n LEFT JOIN attempts a ON a.id = n.attempt_id "
                        "WHERE n.name = ?1",
                     &s->get_node);
         if (r < 0)
@@ -201,6 +202,7 @@ int store_get_node(Store *s, const char *name, StoreNodeState *ret) {
         n.attempt_id = sqlite3_column_int64(st, 2);
         n.attempt_seq = sqlite3_column_int64(st, 3);
         snprintf(n.phase, sizeof n.phase, "%s", (const char *) sqlite3_column_text(st, 4));
+        n.attempt_opened_ms = sqlite3_column_int64(st, 5);
         sqlite3_reset(st);
         if (n.state == _PROVISION_STATE_INVALID)
                 return log_error_errno(EBADMSG, "state store: node %s has an unknown state", name);
@@ -239,7 +241,8 @@ static int end_attempt(Store *s, int64_t id, const char *outcome, const char *ph
                    "ittti", at, outcome, phase, message, id);
 }
 
-static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeState *cur, StoreNodeState *n) {
+static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeState *cur, StoreNodeState *n,
+                        int64_t *ret_event_id) {
         const ProvisionTransition *t = tr->t;
         const char *message = tr->message ? tr->message : t->why;
         int r;
@@ -270,6 +273,7 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
                         return r;
                 n->attempt_id = sqlite3_last_insert_rowid(s->db);
                 n->attempt_seq = seq;
+                n->attempt_opened_ms = tr->at_ms;
                 n->phase[0] = '\0';
                 break;
         }
@@ -284,6 +288,7 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
         case PROVISION_ACTION_END_ATTEMPT_FAILED:
         case PROVISION_ACTION_END_ATTEMPT_ABANDONED: {
                 const char *outcome = t->action == PROVISION_ACTION_END_ATTEMPT_SUCCEEDED ? "succeeded"
+                                      : t->event == PROVISION_EV_TIMEOUT                  ? "timeout"
                                       : t->action == PROVISION_ACTION_END_ATTEMPT_FAILED  ? "failed"
                                                                                           : "abandoned";
                 if (cur->attempt_id > 0) {
@@ -301,8 +306,8 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
                 n->since_ms = tr->at_ms;
         n->state = t->to;
         r = run(s,
-                "INSERT INTO nodes (name, state, state_since, attempt_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5) "
-                "ON CONFLICT(name) DO UPDATE SET state = ?2, state_since = ?3, attempt_id = ?4",
+                "INSERT INTO nodes (name, state, state_since, attempt_id, created_at) VALUES (?1, ?2, ?3, NULLIF(?4, 0), ?5) "
+                "ON CONFLICT(name) DO UPDATE SET state = ?2, state_since = ?3, attempt_id = NULLIF(?4, 0)",
                 "ttiii", tr->node, provision_state_to_string(n->state), n->since_ms,
                 n->attempt_id, tr->at_ms);
         if (r < 0)
@@ -311,22 +316,25 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
         if (tr->record) {
                 r = run(s,
                         "INSERT INTO history (node, at, from_state, to_state, cause, message, attempt_id) "
-                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULLIF(?7, 0))",
                         "titttti", tr->node, tr->at_ms, provision_state_to_string(cur->state),
                         provision_state_to_string(n->state), provision_event_to_string(t->event), message,
                         n->attempt_id);
                 if (r < 0)
                         return r;
+                *ret_event_id = sqlite3_last_insert_rowid(s->db);
         }
         return 0;
 }
 
-int store_apply(Store *s, const StoreTransition *tr, const StoreNodeState *cur, StoreNodeState *ret) {
+int store_apply(Store *s, const StoreTransition *tr, const StoreNodeState *cur, StoreNodeState *ret,
+                int64_t *ret_event_id) {
         StoreNodeState n;
+        int64_t event_id = 0;
         int r = exec(s, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
-        r = apply_locked(s, tr, cur, &n);
+        r = apply_locked(s, tr, cur, &n, &event_id);
         if (r >= 0)
                 r = exec(s, "COMMIT");
         if (r < 0) {
@@ -334,6 +342,8 @@ int store_apply(Store *s, const StoreTransition *tr, const StoreNodeState *cur, 
                 return r;
         }
         *ret = n;
+        if (ret_event_id)
+                *ret_event_id = event_id;
         return 0;
 }
 
@@ -371,32 +381,75 @@ static json_t *json_text_or_null(sqlite3_stmt *st, int col) {
         return t ? json_string((const char *) t) : json_null();
 }
 
-int store_history_json(Store *s, const char *node, json_t **ret) {
+/* Appends one history row (columns: id, node, at, from, to, cause, message, attempt seq) to arr. */
+static int append_event(sqlite3_stmt *st, bool with_node, json_t *arr) {
+        int64_t seq = sqlite3_column_int64(st, 7);
+        json_t *e = json_pack("{s:I, s:o, s:s, s:s, s:s, s:o, s:o}", "id", (json_int_t) sqlite3_column_int64(st, 0),
+                              "at", json_time(sqlite3_column_int64(st, 2)), "from",
+                              (const char *) sqlite3_column_text(st, 3), "to", (const char *) sqlite3_column_text(st, 4),
+                              "cause", (const char *) sqlite3_column_text(st, 5), "message", json_text_or_null(st, 6),
+                              "attempt", seq > 0 ? json_integer(seq) : json_null());
+        if (!e)
+                return -ENOMEM;
+        if (with_node && json_object_set_new(e, "node", json_string((const char *) sqlite3_column_text(st, 1))) < 0) {
+                json_decref(e);
+                return -ENOMEM;
+        }
+        return json_array_append_new(arr, e) < 0 ? -ENOMEM : 0;
+}
+
+int store_events_json(Store *s, const StoreEventQuery *q, json_t **ret) {
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int r = prepare(s,
-                        "SELECT h.at, h.from_state, h.to_state, h.cause, h.message, COALESCE(a.seq, 0) "
-                        "FROM history h LEFT JOIN attempts a ON a.id = h.attempt_id WHERE h.node = ?1 ORDER BY h.id",
-                        &st);
+        _cleanup_free_ char *sql = NULL;
+        /* Without a lower bound the newest `limit` rows are wanted, even in oldest-first order. */
+        bool tail = !q->newest_first && q->after_id < 0 && q->since_ms <= 0;
+        bool desc = q->newest_first || tail;
+        if (asprintf(&sql,
+                     "SELECT * FROM (SELECT h.id, h.node, h.at, h.from_state, h.to_state, h.cause, h.message, "
+                     "COALESCE(a.seq, 0) FROM history h LEFT JOIN attempts a ON a.id = h.attempt_id "
+                     "WHERE (?1 IS NULL OR h.node = ?1) AND h.id > ?2 AND (?3 <= 0 OR h.id < ?3) AND h.at >= ?4 "
+                     "ORDER BY h.id %s LIMIT ?5) ORDER BY 1 %s",
+                     desc ? "DESC" : "ASC", q->newest_first ? "DESC" : "ASC") < 0)
+                return -ENOMEM;
+        int r = prepare(s, sql, &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
+        if (q->node)
+                sqlite3_bind_text(st, 1, q->node, -1, SQLITE_STATIC);
+        else
+                sqlite3_bind_null(st, 1);
+        sqlite3_bind_int64(st, 2, q->after_id > 0 ? q->after_id : 0);
+        sqlite3_bind_int64(st, 3, q->before_id);
+        sqlite3_bind_int64(st, 4, q->since_ms > 0 ? q->since_ms : 0);
+        sqlite3_bind_int64(st, 5, q->limit > 0 ? q->limit : -1);
         _cleanup_(json_decrefp) json_t *arr = json_array();
         if (!arr)
                 return -ENOMEM;
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                int64_t seq = sqlite3_column_int64(st, 5);
-                json_t *e = json_pack("{s:o, s:s, s:s, s:s, s:o, s:o}", "at", json_time(sqlite3_column_int64(st, 0)),
-                                      "from", (const char *) sqlite3_column_text(st, 1), "to",
-                                      (const char *) sqlite3_column_text(st, 2), "cause",
-                                      (const char *) sqlite3_column_text(st, 3), "message", json_text_or_null(st, 4),
-                                      "attempt", seq > 0 ? json_integer(seq) : json_null());
-                if (!e || json_array_append_new(arr, e) < 0)
-                        return -ENOMEM;
+                r = append_event(st, q->with_node, arr);
+                if (r < 0)
+                        return r;
         }
         if (rc != SQLITE_DONE)
                 return fail(s, rc, "read history");
         *ret = TAKE_PTR(arr);
+        return 0;
+}
+
+int store_history_json(Store *s, const char *node, json_t **ret) {
+        return store_events_json(s, &(StoreEventQuery) { .node = node }, ret);
+}
+
+int store_last_event_id(Store *s, int64_t *ret) {
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT COALESCE(MAX(id), 0) FROM history", &st);
+        if (r < 0)
+                return r;
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+                return fail(s, rc, "read history");
+        *ret = sqlite3_column_int64(st, 0);
         return 0;
 }
 
@@ -417,7 +470,8 @@ int store_attempt_json(Store *s, int64_t attempt_id, json_t **ret) {
         if (rc != SQLITE_ROW)
                 return fail(s, rc, "read attempt");
         const char *phase = (const char *) sqlite3_column_text(st, 1);
-        json_t *o = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "number", (json_int_t) sqlite3_column_int64(st, 0),
+        json_t *o = json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o}", "id", (json_int_t) attempt_id, "number",
+                              (json_int_t) sqlite3_column_int64(st, 0),
                               "phase", phase && *phase ? json_string(phase) : json_null(), "opened_at",
                               json_time(sqlite3_column_int64(st, 2)), "ended_at", json_time(sqlite3_column_int64(st, 3)),
                               "outcome", json_text_or_null(st, 4), "message", json_text_or_null(st, 5));

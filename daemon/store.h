@@ -13,6 +13,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "provision.h"
@@ -26,6 +27,7 @@ typedef struct StoreNodeState {
         int64_t since_ms;   /* when it entered `state` */
         int64_t attempt_id; /* current (last) attempt's id, 0 if none */
         int64_t attempt_seq; /* its number for this node: 1, 2, ... */
+        int64_t attempt_opened_ms; /* when it was opened, 0 if none */
         char phase[16];     /* last installer phase of that attempt, "" if none */
 } StoreNodeState;
 
@@ -62,15 +64,37 @@ void store_free(Store *s);
 int store_get_node(Store *s, const char *name, StoreNodeState *ret);
 
 /* Persists one transition from `cur` (the node's state as last read/applied) in a single
- * transaction, and on success writes the resulting state to *ret (only then). */
-int store_apply(Store *s, const StoreTransition *tr, const StoreNodeState *cur, StoreNodeState *ret);
+ * transaction, and on success writes the resulting state to *ret (only then) and, if
+ * ret_event_id is non-NULL, the id of the history row written (0 when tr->record is false). */
+int store_apply(Store *s, const StoreTransition *tr, const StoreNodeState *cur, StoreNodeState *ret,
+                int64_t *ret_event_id);
 
 /* Finds the attempt a token hash belongs to.  Returns 0, -ENOENT if none, or an errno. */
 int store_find_token(Store *s, const uint8_t hash[static TOKEN_HASH_SIZE], StoreAttempt *ret);
 
-/* The node's history as a JSON array of {"at","from","to","cause","message","attempt"}, in
- * time order.  *ret is a new reference. */
+/* A query over the history table (the cluster's events).  Rows match all given bounds. */
+typedef struct StoreEventQuery {
+        const char *node;   /* only this node's rows, or NULL for all */
+        int64_t after_id;   /* only ids greater than this; < 0: no lower bound (see below) */
+        int64_t before_id;  /* > 0: only ids less than this */
+        int64_t since_ms;   /* > 0: only rows at or after this time (ms since the epoch) */
+        int64_t limit;      /* > 0: at most this many rows */
+        bool newest_first;  /* order by id descending */
+        bool with_node;     /* add "node" to each row (events across nodes) */
+} StoreEventQuery;
+
+/* History rows as a JSON array of {"id","at","from","to","cause","message","attempt"} (plus
+ * "node" with q->with_node).  `id` is the row id, increasing across the cluster; `attempt`
+ * the node's attempt number or null.  Oldest first unless q->newest_first; oldest first
+ * with a limit and no lower bound (after_id < 0, since_ms <= 0) returns the newest `limit`
+ * rows, still oldest first.  *ret is a new reference. */
+int store_events_json(Store *s, const StoreEventQuery *q, json_t **ret);
+
+/* A node's whole history, oldest first (store_events_json() for one node). */
 int store_history_json(Store *s, const char *node, json_t **ret);
+
+/* The highest history row id, 0 if there is none. */
+int store_last_event_id(Store *s, int64_t *ret);
 
 /* One attempt as a JSON object {"id","number","phase","opened_at","ended_at","outcome",
  * "message"}, or JSON null when attempt_id is 0.  *ret is a new reference. */

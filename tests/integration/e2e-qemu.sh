@@ -313,6 +313,57 @@ fi
 node_check 'n["state"] == "installed"' "after boot 2: node is no longer 'installed'"
 node_check "len(n['history']) == $HISTORY_LEN" "after boot 2: history changed"
 
+# ---- metrics: a real scrape after the install, checked by promtool and by value
+curl -sS --max-time 10 -o "$TMP/metrics.txt" "$API/metrics" || fail "GET /metrics failed"
+if command -v promtool >/dev/null; then
+	promtool check metrics <"$TMP/metrics.txt" || fail "promtool check metrics failed on provd's /metrics"
+	say "promtool check metrics: ok"
+elif [ "${PROVD_TESTS_NO_SKIP:-0}" = 1 ]; then
+	fail "promtool missing (Debian package prometheus)"
+else
+	say "promtool missing: /metrics format not checked"
+fi
+# What this run implies: one attempt, succeeded, with the 4 installer reports; iPXE asked
+# once to install (boot 1) and once more and was sent to disk (boot 2); the test's own
+# GET /v1/boot after the install was a pixiecore "local"; kernel and initrd were served.
+python3 - "$TMP/metrics.txt" "$(stat -c %s "$KERNEL")" "$(stat -c %s "$INITRD")" "$TIMEOUT" <<'PY' || fail "metrics do not match the install (see above)"
+import re, sys
+text, kernel, initrd, timeout = open(sys.argv[1]).read(), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+m = {}
+for line in text.splitlines():
+    if line and not line.startswith("#"):
+        k, v = line.rsplit(" ", 1)
+        m[k] = float(v)
+want = {
+    'provd_nodes{state="installed"}': 1,
+    'provd_nodes{state="new"}': 0,
+    'provd_install_attempts_total{outcome="succeeded"}': 1,
+    'provd_install_attempts_total{outcome="failed"}': 0,
+    'provd_install_attempts_total{outcome="abandoned"}': 0,
+    'provd_install_duration_seconds_count': 1,
+    'provd_install_events_total{result="accepted"}': 4,
+    'provd_install_events_total{result="rejected"}': 0,
+    'provd_boot_requests_total{api="ipxe",result="install"}': 1,
+    'provd_boot_requests_total{api="ipxe",result="local"}': 1,
+    'provd_boot_requests_total{api="pixiecore",result="local"}': 1,
+    'provd_boot_requests_total{api="pixiecore",result="install"}': 0,
+    'provd_build_info{version="0.1.0"}': 1,
+}
+bad = [f"{k} = {m.get(k)}, want {v}" for k, v in want.items() if m.get(k) != v]
+s = m.get("provd_install_duration_seconds_sum", -1)
+if not 1 <= s <= timeout:
+    bad.append(f"install duration {s} s is not within 1..{timeout} s")
+files = m.get('provd_http_response_bytes_total{route="files"}', 0)
+if files < kernel + initrd:
+    bad.append(f"files bytes {files} < kernel + initrd {kernel + initrd}")
+if m.get('provd_http_requests_total{route="files",code="200"}', 0) < 2:
+    bad.append("fewer than 2 boot file downloads counted")
+for b in bad:
+    print("metrics:", b)
+sys.exit(1 if bad else 0)
+PY
+say "metrics: 1 attempt succeeded in $(grep '^provd_install_duration_seconds_sum' "$TMP/metrics.txt" | cut -d' ' -f2) s, 4 installer reports, iPXE install + local, files served"
+
 # ---- provd stops cleanly on SIGTERM
 kill -TERM "$PROVD_PID"
 rc=

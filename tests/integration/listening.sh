@@ -5,8 +5,8 @@
 provd_listening_url() {
         local log=$1 pid=$2 i
         for i in $(seq 1 200); do
-                if grep -q 'listening on http://' "$log" 2>/dev/null; then
-                        grep -o 'listening on http://[^ ]*' "$log" | tail -n1 | cut -d' ' -f3
+                if grep -q -E 'listening on https?://' "$log" 2>/dev/null; then
+                        grep -oE 'listening on https?://[^ ]*' "$log" | tail -n1 | cut -d' ' -f3
                         return 0
                 fi
                 kill -0 "$pid" 2>/dev/null || return 1

@@ -1,0 +1,206 @@
+/* metrics.c — see metrics.h. */
+#include "metrics.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "provd-config.h"
+#include "util.h"
+
+/* A histogram with fixed upper bounds (seconds); the sum is kept in microseconds so it can
+ * be an atomic integer. */
+#define HIST_MAX_BUCKETS 12
+typedef struct Histogram {
+        atomic_uint_fast64_t bucket[HIST_MAX_BUCKETS]; /* non-cumulative; rendered cumulative */
+        atomic_uint_fast64_t count;
+        atomic_uint_fast64_t sum_us;
+} Histogram;
+
+static const double install_bounds[] = { 60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 7200 };
+static const double bmc_bounds[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60 };
+
+static const char *const api_names[_METRICS_API_MAX] = { "pixiecore", "ipxe" };
+static const char *const boot_names[_METRICS_BOOT_MAX] = { "install", "local", "unknown", "error" };
+static const char *const outcome_names[] = { "succeeded", "failed", "abandoned", "timeout" };
+static const char *const route_names[_METRICS_ROUTE_MAX] = {
+        "status_page", "boot", "ipxe", "files", "install_events", "nodes", "summary",
+        "events", "events_stream", "admin", "operations", "metrics", "other",
+};
+static const unsigned http_codes[] = { 200, 201, 202, 204, 206, 304, 400, 401, 403, 404, 405,
+                                       409, 413, 416, 500, 503, 507 };
+#define N_CODES (ELEMENTSOF(http_codes) + 1) /* + "other" */
+static const char *const bmc_commands[] = { "power_status", "power_on",    "power_off",   "power_cycle",
+                                            "power_reset",  "power_soft",  "bootdev_set", "bootdev_get",
+                                            "other" };
+static const char *const bmc_results[] = { "ok", "timeout", "unreachable", "auth", "unsupported", "error" };
+
+static struct {
+        atomic_int_fast64_t start_ms;
+        atomic_uint_fast64_t boot[_METRICS_API_MAX][_METRICS_BOOT_MAX];
+        atomic_uint_fast64_t attempts[ELEMENTSOF(outcome_names)];
+        Histogram install_duration;
+        atomic_uint_fast64_t install_events[2]; /* accepted, rejected */
+        atomic_uint_fast64_t bmc[ELEMENTSOF(bmc_commands)][ELEMENTSOF(bmc_results)];
+        Histogram bmc_duration;
+        atomic_uint_fast64_t http[_METRICS_ROUTE_MAX][N_CODES];
+        atomic_uint_fast64_t http_bytes[_METRICS_ROUTE_MAX];
+} m;
+
+static size_t index_of(const char *const *names, size_t n, const char *name, size_t fallback) {
+        for (size_t i = 0; name && i < n; i++)
+                if (streq(names[i], name))
+                        return i;
+        return fallback;
+}
+
+static void observe(Histogram *h, const double *bounds, size_t n_bounds, double seconds) {
+        size_t i = 0;
+        while (i < n_bounds && seconds > bounds[i])
+                i++;
+        atomic_fetch_add(&h->bucket[i], 1);
+        atomic_fetch_add(&h->count, 1);
+        atomic_fetch_add(&h->sum_us, (uint64_t) (seconds * 1e6));
+}
+
+void metrics_init(void) {
+        atomic_store(&m.start_ms, now_ms());
+}
+
+void metrics_boot(MetricsBootApi api, MetricsBootResult result) {
+        if (api < _METRICS_API_MAX && result < _METRICS_BOOT_MAX)
+                atomic_fetch_add(&m.boot[api][result], 1);
+}
+
+void metrics_attempt_ended(const char *outcome, double seconds) {
+        size_t i = index_of(outcome_names, ELEMENTSOF(outcome_names), outcome, SIZE_MAX);
+        if (i == SIZE_MAX)
+                return;
+        atomic_fetch_add(&m.attempts[i], 1);
+        if (seconds >= 0)
+                observe(&m.install_duration, install_bounds, ELEMENTSOF(install_bounds), seconds);
+}
+
+void metrics_install_event(bool accepted) {
+        atomic_fetch_add(&m.install_events[accepted ? 0 : 1], 1);
+}
+
+void metrics_bmc_command(const char *command, const char *result, double seconds) {
+        size_t c = index_of(bmc_commands, ELEMENTSOF(bmc_commands), command, ELEMENTSOF(bmc_commands) - 1);
+        size_t r = index_of(bmc_results, ELEMENTSOF(bmc_results), result, ELEMENTSOF(bmc_results) - 1);
+        atomic_fetch_add(&m.bmc[c][r], 1);
+        if (seconds >= 0)
+                observe(&m.bmc_duration, bmc_bounds, ELEMENTSOF(bmc_bounds), seconds);
+}
+
+void metrics_http(MetricsRoute route, unsigned status, uint64_t bytes) {
+        if (route >= _METRICS_ROUTE_MAX)
+                route = METRICS_ROUTE_OTHER;
+        size_t i = 0;
+        while (i < ELEMENTSOF(http_codes) && http_codes[i] != status)
+                i++;
+        atomic_fetch_add(&m.http[route][i], 1);
+        atomic_fetch_add(&m.http_bytes[route], bytes);
+}
+
+static void header(FILE *f, const char *name, const char *type, const char *help) {
+        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void render_histogram(FILE *f, const char *name, const Histogram *h, const double *bounds, size_t n_bounds) {
+        uint64_t cum = 0;
+        for (size_t i = 0; i < n_bounds; i++) {
+                cum += atomic_load(&h->bucket[i]);
+                fprintf(f, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, bounds[i], cum);
+        }
+        cum += atomic_load(&h->bucket[n_bounds]);
+        fprintf(f, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+        fprintf(f, "%s_sum %.6f\n", name, (double) atomic_load(&h->sum_us) / 1e6);
+        fprintf(f, "%s_count %" PRIu64 "\n", name, cum);
+}
+
+int metrics_render(const MetricsGauges *g, char **ret_text, size_t *ret_len) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        if (!f)
+                return -ENOMEM;
+
+        header(f, "provd_nodes", "gauge", "Nodes in the inventory per provision state.");
+        for (ProvisionState s = 0; s < _PROVISION_STATE_MAX; s++)
+                fprintf(f, "provd_nodes{state=\"%s\"} %zu\n", provision_state_to_string(s), g->nodes[s]);
+
+        header(f, "provd_boot_requests_total", "counter",
+               "Boot API answers (pixiecore GET /v1/boot, iPXE GET /v1/ipxe?mac=) by result.");
+        for (size_t a = 0; a < _METRICS_API_MAX; a++)
+                for (size_t r = 0; r < _METRICS_BOOT_MAX; r++)
+                        fprintf(f, "provd_boot_requests_total{api=\"%s\",result=\"%s\"} %" PRIu64 "\n", api_names[a],
+                                boot_names[r], atomic_load(&m.boot[a][r]));
+
+        header(f, "provd_install_attempts_total", "counter", "Install attempts that ended, by outcome.");
+        for (size_t i = 0; i < ELEMENTSOF(outcome_names); i++)
+                fprintf(f, "provd_install_attempts_total{outcome=\"%s\"} %" PRIu64 "\n", outcome_names[i],
+                        atomic_load(&m.attempts[i]));
+
+        header(f, "provd_install_duration_seconds", "histogram",
+               "Time from opening an install attempt to its end, for attempts that ended.");
+        render_histogram(f, "provd_install_duration_seconds", &m.install_duration, install_bounds,
+                         ELEMENTSOF(install_bounds));
+
+        header(f, "provd_install_events_total", "counter", "Installer callbacks (POST /v1/install/events) by result.");
+        fprintf(f, "provd_install_events_total{result=\"accepted\"} %" PRIu64 "\n", atomic_load(&m.install_events[0]));
+        fprintf(f, "provd_install_events_total{result=\"rejected\"} %" PRIu64 "\n", atomic_load(&m.install_events[1]));
+
+        header(f, "provd_bmc_commands_total", "counter", "IPMI commands sent to BMCs, by command and result.");
+        for (size_t c = 0; c < ELEMENTSOF(bmc_commands); c++)
+                for (size_t r = 0; r < ELEMENTSOF(bmc_results); r++) {
+                        uint64_t v = atomic_load(&m.bmc[c][r]);
+                        if (v > 0)
+                                fprintf(f, "provd_bmc_commands_total{command=\"%s\",result=\"%s\"} %" PRIu64 "\n",
+                                        bmc_commands[c], bmc_results[r], v);
+                }
+
+        header(f, "provd_bmc_command_duration_seconds", "histogram", "Wall time of IPMI commands, retries included.");
+        render_histogram(f, "provd_bmc_command_duration_seconds", &m.bmc_duration, bmc_bounds, ELEMENTSOF(bmc_bounds));
+
+        header(f, "provd_http_requests_total", "counter", "HTTP answers by route family and status code.");
+        for (size_t r = 0; r < _METRICS_ROUTE_MAX; r++)
+                for (size_t i = 0; i < N_CODES; i++) {
+                        uint64_t v = atomic_load(&m.http[r][i]);
+                        if (v == 0)
+                                continue;
+                        if (i < ELEMENTSOF(http_codes))
+                                fprintf(f, "provd_http_requests_total{route=\"%s\",code=\"%u\"} %" PRIu64 "\n",
+                                        route_names[r], http_codes[i], v);
+                        else
+                                fprintf(f, "provd_http_requests_total{route=\"%s\",code=\"other\"} %" PRIu64 "\n",
+                                        route_names[r], v);
+                }
+
+        header(f, "provd_http_response_bytes_total", "counter",
+               "Bytes of HTTP response bodies served (boot files included), by route family.");
+        for (size_t r = 0; r < _METRICS_ROUTE_MAX; r++)
+                fprintf(f, "provd_http_response_bytes_total{route=\"%s\"} %" PRIu64 "\n", route_names[r],
+                        atomic_load(&m.http_bytes[r]));
+
+        header(f, "provd_event_stream_clients", "gauge", "Open GET /v1/events/stream connections.");
+        fprintf(f, "provd_event_stream_clients %zu\n", g->event_subscribers);
+
+        header(f, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch in seconds.");
+        fprintf(f, "process_start_time_seconds %.3f\n", (double) atomic_load(&m.start_ms) / 1000.0);
+
+        header(f, "provd_build_info", "gauge", "provd's version; always 1.");
+        fprintf(f, "provd_build_info{version=\"%s\"} 1\n", PROVD_VERSION);
+
+        if (fclose(f) != 0) {
+                free(text);
+                return -ENOMEM;
+        }
+        *ret_text = text;
+        *ret_len = len;
+        return 0;
+}

@@ -1,0 +1,77 @@
+/* metrics.h — provd's Prometheus metrics: process-wide counters and histograms, updated
+ * lock-free (C11 atomics) from any thread, rendered in the text exposition format 0.0.4
+ * (https://prometheus.io/docs/instrumenting/exposition_formats/) for GET /metrics.
+ *
+ * Names follow Prometheus conventions: base units (seconds, bytes), `_total` for counters.
+ * Counters count since the process started (Prometheus handles resets); gauges that describe
+ * the cluster (nodes per provision state) are read from the daemon at scrape time. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "provision.h"
+
+typedef enum MetricsBootApi {
+        METRICS_API_PIXIECORE,
+        METRICS_API_IPXE,
+        _METRICS_API_MAX,
+} MetricsBootApi;
+
+typedef enum MetricsBootResult {
+        METRICS_BOOT_INSTALL,
+        METRICS_BOOT_LOCAL,
+        METRICS_BOOT_UNKNOWN,
+        METRICS_BOOT_ERROR,
+        _METRICS_BOOT_MAX,
+} MetricsBootResult;
+
+/* HTTP route families, the `route` label. */
+typedef enum MetricsRoute {
+        METRICS_ROUTE_STATUS_PAGE,
+        METRICS_ROUTE_BOOT,
+        METRICS_ROUTE_IPXE,
+        METRICS_ROUTE_FILES,
+        METRICS_ROUTE_INSTALL_EVENTS,
+        METRICS_ROUTE_NODES,
+        METRICS_ROUTE_SUMMARY,
+        METRICS_ROUTE_EVENTS,
+        METRICS_ROUTE_EVENTS_STREAM,
+        METRICS_ROUTE_ADMIN,
+        METRICS_ROUTE_OPERATIONS,
+        METRICS_ROUTE_METRICS,
+        METRICS_ROUTE_OTHER,
+        _METRICS_ROUTE_MAX,
+} MetricsRoute;
+
+/* Sets the process start time (process_start_time_seconds); call once at start. */
+void metrics_init(void);
+
+/* One boot API answer (GET /v1/boot or a per-MAC iPXE script). */
+void metrics_boot(MetricsBootApi api, MetricsBootResult result);
+
+/* An install attempt ended.  outcome: succeeded | failed | abandoned | timeout (others are
+ * ignored); seconds: from its opening to its end (negative: not observed). */
+void metrics_attempt_ended(const char *outcome, double seconds);
+
+/* An installer callback was accepted (applied or a harmless repeat) or rejected. */
+void metrics_install_event(bool accepted);
+
+/* A BMC command finished.  command: power_status | power_on | power_off | power_cycle |
+ * power_reset | power_soft | bootdev_set | bootdev_get; result: ok | timeout | unreachable
+ * | auth | unsupported | error (unknown names are counted as "other"/"error"). */
+void metrics_bmc_command(const char *command, const char *result, double seconds);
+
+/* One HTTP answer: its route family, status and body bytes sent. */
+void metrics_http(MetricsRoute route, unsigned status, uint64_t bytes);
+
+/* What the daemon knows at scrape time. */
+typedef struct MetricsGauges {
+        size_t nodes[_PROVISION_STATE_MAX]; /* nodes per provision state */
+        size_t event_subscribers;           /* open GET /v1/events/stream connections */
+} MetricsGauges;
+
+/* Renders every metric family.  Returns 0 and a malloc'd text (caller frees) with its
+ * length, or -ENOMEM. */
+int metrics_render(const MetricsGauges *g, char **ret_text, size_t *ret_len);

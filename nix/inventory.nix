@@ -1,0 +1,226 @@
+# nix/inventory.nix — the provd inventory (api/inventory.schema.json, README "Inventory")
+# generated from a cluster's nixosConfigurations, a node list and ONE netboot installer.
+#
+#   import ./inventory.nix {
+#     nodes = [ { hostname = "node-01"; mac = "52:54:00:00:00:01"; bmc = "10.1.0.1"; } ... ];
+#     nixosConfigurations = { node-01 = <evaluated NixOS system>; ... };
+#     installer = <evaluated NixOS system built with nix/installer.nix>;
+#   }
+#   => { version = 1; nodes = [ { name; mac; bmc?; boot; system; } ... ]; }
+#
+# Write it out with builtins.toJSON (services.provd.inventory accepts the attribute set
+# directly).  Builtins only (no nixpkgs lib), Nix >= 2.8, so CI evaluates it with
+# `nix-instantiate --eval --strict --json` on plain attribute sets (tests/nix/).
+#
+# The installer is evaluated ONCE: it is a single argument, an already evaluated system, and
+# its kernel, initrd and init= are computed once in `installerBoot` below; every node's
+# `boot` shares that one value (Nix memoises it).  Nothing here evaluates a NixOS system per
+# node: for a node only `config.system.build.toplevel` and the install script of its own
+# configuration are read (evaluating a full NixOS system per node costs seconds and
+# 100+ MB each; that is the site's nixosConfigurations, evaluated anyway).
+#
+# Netboot facts (nixpkgs nixos/modules/installer/netboot/netboot.nix): kernel is
+# ${config.system.build.kernel}/${config.system.boot.loader.kernelFile}, initrd is
+# ${config.system.build.netbootRamdisk}/initrd, and init= is the INSTALLER's own
+# ${config.system.build.toplevel}/init, followed by its boot.kernelParams.
+#
+# Every check provd makes on a node is made here too, so a bad node list fails evaluation
+# with a message naming the node (builtins.throw), not provd at load time.
+{
+  # List of node descriptions, in the order the inventory lists them.  Accepted spellings:
+  #   name:  hostname | hostName | name
+  #   MACs:  mac | macs | macAddress | macAddresses   (a string or a list of strings; any of
+  #          aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff, aabb.ccdd.eeff, aabbccddeeff; output is
+  #          lowercase colon form)
+  #   BMC:   bmc | ipmi (a host string, or { host | address | ip | hostname; port?;
+  #          user? | username?; passwordFile? }) | bmcAddress | ipmiAddress (a host string).
+  #          A "/prefix" suffix on an address ("10.1.0.7/16") is dropped.
+  #   nixosConfiguration: the attribute name in nixosConfigurations (default: the name)
+  #   cmdline: extra kernel arguments for this node (string or list), after the installer's
+  #   rack:  emitted only if api/inventory.schema.json accepts a per-node "rack"
+  # Other attributes (IP addresses, roles, ...) are ignored.
+  nodes
+, # name -> evaluated NixOS system (at least config.system.build.toplevel)
+  nixosConfigurations
+, # ONE evaluated NixOS system: the netboot installer (nix/installer.nix on netboot-minimal)
+  installer
+, # the node's install script (a store path), given its name and evaluated system
+  installScript ? name: system:
+    let build = system.config.system.build or { }; in
+    if build ? provdInstallScript then build.provdInstallScript
+    else throw "provd inventory: node \"${name}\": nixosConfigurations.${name}.config.system.build.provdInstallScript is missing: import provd's nix/install-script.nix in its configuration, or pass installScript"
+, # kernel arguments after the installer's init= and boot.kernelParams, for every node
+  extraCmdline ? ""
+, # where the provd service finds its systemd credentials (LoadCredential=)
+  credentialsDirectory ? "/run/credentials/provd.service"
+, # the BMC password file of a node that has a BMC (null: none); nix/module.nix loads
+  # services.provd.bmcPasswordFiles.<suffix> as credential bmc-<suffix>
+  bmcPasswordFile ? name: "${credentialsDirectory}/bmc-${name}"
+, # BMC user for nodes whose entry names none (null: leave it out; provd then logs in as
+  # the anonymous/null user)
+  bmcUser ? null
+, # keep the nodes' toplevels and install scripts in the string context, so that building
+  # the inventory (or the boot host's system) builds them too.  false: plain strings; the
+  # site must then push them to its binary cache by other means.
+  systemsInClosure ? true
+}:
+
+let
+  inherit (builtins)
+    any concatMap concatStringsSep elem filter genList groupBy hasAttr head isAttrs isInt isList
+    isString length map match replaceStrings split stringLength substring toString typeOf;
+
+  fail = msg: throw "provd inventory: ${msg}";
+
+  schema = builtins.fromJSON (builtins.readFile ../api/inventory.schema.json);
+  schemaHasRack = schema."$defs".node.properties ? rack;
+
+  toList = x: if isList x then x else [ x ];
+  words = s: filter (w: isString w && w != "") (split "[ ]+" s);
+  joinWords = ws: concatStringsSep " " (filter (w: w != "") ws);
+  str = x: if isString x then x else toString x;
+  strip = s: if systemsInClosure then s else builtins.unsafeDiscardStringContext s;
+
+  # first attribute present among `names`, or `default`
+  pick = attrs: names: default:
+    let present = filter (n: hasAttr n attrs) names; in
+    if present == [ ] then default else attrs.${head present};
+
+  lower = replaceStrings
+    [ "A" "B" "C" "D" "E" "F" ] [ "a" "b" "c" "d" "e" "f" ];
+
+  # MAC forms accepted by provd (daemon/mac.c): returns lowercase "aa:bb:cc:dd:ee:ff"
+  normaliseMac = who: m:
+    let
+      h2 = "[0-9A-Fa-f]{2}";
+      h4 = "[0-9A-Fa-f]{4}";
+      hex =
+        if !isString m then fail "node \"${who}\": a MAC is a ${typeOf m}, not a string"
+        else if match "(${h2}:){5}${h2}" m != null then replaceStrings [ ":" ] [ "" ] m
+        else if match "(${h2}-){5}${h2}" m != null then replaceStrings [ "-" ] [ "" ] m
+        else if match "${h4}\\.${h4}\\.${h4}" m != null then replaceStrings [ "." ] [ "" ] m
+        else if match "[0-9A-Fa-f]{12}" m != null then m
+        else fail "node \"${who}\": \"${m}\" is not a MAC address (aa:bb:cc:dd:ee:ff)";
+      h = lower hex;
+    in
+    if h == "000000000000" then fail "node \"${who}\": MAC ${m} is all zeros"
+    else if elem (substring 1 1 h) [ "1" "3" "5" "7" "9" "b" "d" "f" ]
+    then fail "node \"${who}\": MAC ${m} is a multicast address"
+    else concatStringsSep ":" (genList (i: substring (2 * i) 2 h) 6);
+
+  # an absolute, clean path (api/inventory.schema.json absolutePath)
+  isCleanPath = p:
+    match "(/[^/[:cntrl:]]+)+" p != null && match "(.*/)?\\.{1,2}(/.*)?" p == null;
+  isStorePath = p:
+    isCleanPath p && match "/nix/store/[A-Za-z0-9+._?=-][A-Za-z0-9+._?=/-]*" p != null;
+  isUrl = p: match "https?://[^[:space:][:cntrl:]\"]+" p != null;
+
+  checkBootFile = what: p:
+    if isCleanPath p || isUrl p then p
+    else fail "installer ${what} \"${p}\" is neither an absolute clean path nor an http(s) URL";
+
+  checkCmdline = who: c:
+    let bad = filter (w: match "(provd\\..*|nixos\\.install=.*)" w != null) (words c); in
+    if match "[^[:cntrl:]\"]*" c == null then fail "${who}: kernel command line has a control character or '\"': ${c}"
+    else if match ".*(\\{\\{|\\$\\{).*" c != null then fail "${who}: kernel command line has \"{{\" or \"\${\" (pixiecore/iPXE template syntax): ${c}"
+    else if bad != [ ] then fail "${who}: kernel command line sets ${head bad}: provd appends nixos.install= and provd.* itself"
+    else if stringLength c > 1536 then fail "${who}: kernel command line is longer than 1536 characters"
+    else c;
+
+  # ---- the installer, evaluated once, shared by every node
+  installerBoot =
+    let
+      cfg = installer.config or (fail "installer has no .config: pass an evaluated NixOS system (nixpkgs.lib.nixosSystem { ... })");
+      build = cfg.system.build;
+      kernel = "${build.kernel}/${cfg.system.boot.loader.kernelFile}";
+      initrd = "${build.netbootRamdisk}/initrd";
+      init = "${build.toplevel}/init";
+    in
+    {
+      kernel = checkBootFile "kernel" kernel;
+      initrd = [ (checkBootFile "initrd" initrd) ];
+      cmdline = checkCmdline "installer"
+        (joinWords ([ "init=${init}" ] ++ map str (cfg.boot.kernelParams or [ ]) ++ words extraCmdline));
+    };
+
+  # ---- one node of the list, validated and translated
+  nodeName = i: n:
+    let v = if isAttrs n then pick n [ "hostname" "hostName" "name" ] null else null; in
+    if !isAttrs n then fail "nodes[${toString i}] is a ${typeOf n}, not an attribute set"
+    else if v == null then fail "nodes[${toString i}] has no hostname (or hostName, name)"
+    else if !isString v || match "[A-Za-z0-9][A-Za-z0-9._-]{0,62}" v == null
+    then fail "nodes[${toString i}]: \"${str v}\" is not a valid node name (1-63 of A-Z a-z 0-9 . _ -, starting with a letter or digit)"
+    else v;
+
+  bmcOf = name: n:
+    let
+      raw = pick n [ "bmc" "ipmi" "bmcAddress" "ipmiAddress" ] null;
+      attrs = if isString raw then { host = raw; } else raw;
+      host0 = if isAttrs attrs then pick attrs [ "host" "address" "ip" "hostname" ] null else null;
+      host = if isString host0 then head (split "/" host0) else host0;
+      port = pick attrs [ "port" ] null;
+      user = pick attrs [ "user" "username" ] bmcUser;
+      pwFile = pick attrs [ "passwordFile" "password_file" ] (if bmcPasswordFile == null then null else bmcPasswordFile name);
+    in
+    if raw == null then null
+    else if !isAttrs attrs then fail "node \"${name}\": bmc is a ${typeOf raw}, not a host string or attribute set"
+    else if !isString host || match "[^[:space:][:cntrl:]]+" host == null then fail "node \"${name}\": bmc has no valid host (host, address or ip)"
+    else if port != null && !(isInt port && port >= 1 && port <= 65535) then fail "node \"${name}\": bmc port ${str port} is not 1-65535"
+    else if user != null && !isString user then fail "node \"${name}\": bmc user is not a string"
+    else if pwFile != null && !(isString pwFile && isCleanPath pwFile) then fail "node \"${name}\": bmc password file \"${str pwFile}\" is not an absolute clean path"
+    else
+      { inherit host; }
+      // (if port != null then { inherit port; } else { })
+      // (if user != null then { inherit user; } else { })
+      // (if pwFile != null then { password_file = pwFile; } else { });
+
+  mkNode = i: n:
+    let
+      name = nodeName i n;
+      macs = map (normaliseMac name) (toList (pick n [ "mac" "macs" "macAddress" "macAddresses" ] [ ]));
+      confName = pick n [ "nixosConfiguration" ] name;
+      system =
+        if hasAttr confName nixosConfigurations then nixosConfigurations.${confName}
+        else fail "node \"${name}\" is not in nixosConfigurations (no attribute \"${confName}\")";
+      toplevel0 = system.config.system.build.toplevel or (fail "node \"${name}\": nixosConfigurations.${confName} has no config.system.build.toplevel");
+      toplevel = strip "${toplevel0}";
+      install = strip "${installScript confName system}";
+      extra = words (concatStringsSep " " (map str (toList (pick n [ "cmdline" ] [ ]))));
+      cmdline = if extra == [ ] then installerBoot.cmdline
+        else checkCmdline "node \"${name}\"" (joinWords ([ installerBoot.cmdline ] ++ extra));
+      bmc = bmcOf name n;
+      rack = pick n [ "rack" ] null;
+    in
+    if macs == [ ] then fail "node \"${name}\" has no MAC (mac, macs, macAddress)"
+    else if length macs > 16 then fail "node \"${name}\" has more than 16 MACs"
+    else if !isStorePath toplevel then fail "node \"${name}\": toplevel \"${toplevel}\" is not a /nix/store path"
+    else if !isStorePath install then fail "node \"${name}\": install script \"${install}\" is not a /nix/store path"
+    else
+      {
+        inherit name;
+        mac = macs;
+        boot = installerBoot // { inherit cmdline; };
+        system = { inherit toplevel install; };
+      }
+      // (if bmc != null then { inherit bmc; } else { })
+      // (if rack != null && schemaHasRack then { rack = str rack; } else { });
+
+  # ---- the whole list; names and MACs unique across it
+  nodeList = if isList nodes then nodes else fail "nodes is a ${typeOf nodes}, not a list";
+  built = genList (i: mkNode i (builtins.elemAt nodeList i)) (length nodeList);
+
+  dupNames = filter (g: length g > 1) (builtins.attrValues (groupBy (n: n.name) built));
+  macOwners = concatMap (n: map (m: { inherit m; inherit (n) name; }) n.mac) built;
+  dupMacs = filter (g: length g > 1 && any (o: o.name != (head g).name) g)
+    (builtins.attrValues (groupBy (o: o.m) macOwners));
+  dupMacsInNode = filter (g: length g > 1) (builtins.attrValues (groupBy (o: "${o.name} ${o.m}") macOwners));
+in
+if length nodeList > 100000 then fail "more than 100000 nodes"
+else if dupNames != [ ] then fail "node name \"${(head (head dupNames)).name}\" appears more than once"
+else if dupMacs != [ ] then
+  let g = head dupMacs; in
+  fail "MAC ${(head g).m} is used by node \"${(head g).name}\" and by node \"${(head (filter (o: o.name != (head g).name) g)).name}\""
+else if dupMacsInNode != [ ] then
+  let o = head (head dupMacsInNode); in
+  fail "node \"${o.name}\" lists MAC ${o.m} more than once"
+else { version = 1; nodes = built; }

@@ -1,0 +1,421 @@
+# nix/module.nix — NixOS module: services.provd on the boot host, and optionally nixpkgs'
+# services.pixiecore in API mode pointed at it.
+#
+#   imports = [ "${provd}/nix/module.nix" ];
+#   services.provd = {
+#     enable = true;
+#     listen = "0.0.0.0:8080";
+#     publicUrl = "http://boot.cluster.example:8080";
+#     inventory = import "${provd}/nix/inventory.nix" { inherit nodes installer nixosConfigurations; };
+#     bmcPasswordFiles = { node-01 = "/root/secrets/bmc-node-01"; };
+#     pixiecore.enable = true;
+#     openFirewall = true;
+#   };
+#
+# The unit matches systemd/provd.service: Type=notify, DynamicUser, StateDirectory,
+# the watchdog, SIGHUP reload, a hardened sandbox; secrets come in as systemd credentials
+# (LoadCredential=), read by provd from /run/credentials/provd.service/<name>:
+#   api-tokens        services.provd.apiTokensFile
+#   tls-cert, tls-key services.provd.tls.certFile / keyFile
+#   bmc-<name>        services.provd.bmcPasswordFiles.<name>  (nix/inventory.nix points a
+#                     node's bmc.password_file at bmc-<node name> by default)
+#
+# The inventory is linked at /etc/provd/inventory.json: a new inventory (nixos-rebuild
+# switch) reloads provd (SIGHUP: nodes keep their state, a broken file is rejected and the
+# old inventory stays); a new config file restarts it.
+#
+# NOT evaluated here: these machines have no nixpkgs.  Parsed only (tests/integration/nix.sh).
+{ config, lib, pkgs, ... }:
+
+let
+  inherit (lib) mkOption mkEnableOption mkIf mkDefault types optional optionals optionalAttrs;
+
+  cfg = config.services.provd;
+
+  credentialsDirectory = "/run/credentials/provd.service";
+  credential = name: "${credentialsDirectory}/${name}";
+
+  # the generator's attribute set (a derivation or path is a file)
+  inventoryIsSet = builtins.isAttrs cfg.inventory && !(cfg.inventory ? outPath);
+  inventoryFile =
+    if inventoryIsSet
+    then pkgs.writeText "provd-inventory.json" (builtins.toJSON cfg.inventory)
+    else cfg.inventory;
+
+  # "ADDR:PORT" / "[V6ADDR]:PORT" -> { host; port; }
+  parseListen = s:
+    let
+      v6 = builtins.match "[[]([^]]*)[]]:([0-9]+)" s;
+      v4 = builtins.match "([^:]*):([0-9]+)" s;
+      m = if v6 != null then v6 else v4;
+    in
+    if m == null then throw "services.provd.listen: \"${s}\" is not ADDR:PORT or [ADDR]:PORT"
+    else { host = builtins.elemAt m 0; port = lib.toInt (builtins.elemAt m 1); ipv6 = v6 != null; };
+  listen = parseListen cfg.listen;
+
+  localUrl =
+    let
+      host =
+        if listen.host == "0.0.0.0" || listen.host == "" then "127.0.0.1"
+        else if listen.host == "::" then "[::1]"
+        else if listen.ipv6 then "[${listen.host}]"
+        else listen.host;
+      scheme = if cfg.tls.certFile != null then "https" else "http";
+    in
+    "${scheme}://${host}:${toString listen.port}";
+
+  iniAtom = types.nullOr (types.oneOf [ types.str types.int types.bool ]);
+  configFile = pkgs.writeText "provd.ini" (lib.generators.toINI { } {
+    serve = lib.filterAttrs (_: v: v != null) cfg.settings;
+  });
+
+  credentials =
+    optional (cfg.apiTokensFile != null) "api-tokens:${cfg.apiTokensFile}"
+    ++ optional (cfg.tls.certFile != null) "tls-cert:${cfg.tls.certFile}"
+    ++ optional (cfg.tls.keyFile != null) "tls-key:${cfg.tls.keyFile}"
+    ++ lib.mapAttrsToList (name: file: "bmc-${name}:${file}") cfg.bmcPasswordFiles;
+
+  caps =
+    optional (cfg.discoveryInterface != null) "CAP_NET_RAW"
+    ++ optional (!cfg.socketActivation && listen.port < 1024) "CAP_NET_BIND_SERVICE";
+
+  # nodes of an inventory given as an attribute set whose BMC password file is one of our
+  # credentials that nobody loads
+  missingBmcCredentials =
+    if !inventoryIsSet then [ ]
+    else
+      lib.filter
+        (n: n ? bmc && n.bmc ? password_file
+          && lib.hasPrefix "${credentialsDirectory}/bmc-" n.bmc.password_file
+          && !(cfg.bmcPasswordFiles ? ${lib.removePrefix "${credentialsDirectory}/bmc-" n.bmc.password_file}))
+        (cfg.inventory.nodes or [ ]);
+
+  secretOption = name: description: mkOption {
+    type = types.nullOr (types.strMatching "/.*");
+    default = null;
+    example = "/run/secrets/provd-${name}";
+    description = ''
+      ${description}  An absolute path on the boot host, as a string (not a Nix path
+      literal, which would copy the secret into the world-readable Nix store); loaded with
+      LoadCredential= as `${name}` and given to provd as ${credential name}.
+    '';
+  };
+in
+{
+  options.services.provd = {
+    enable = mkEnableOption "provd, the PXE netboot provisioning daemon";
+
+    package = mkOption {
+      type = types.package;
+      default = pkgs.callPackage ./package.nix { };
+      defaultText = lib.literalExpression "pkgs.callPackage \"\${provd}/nix/package.nix\" { }";
+      description = "The provd package.";
+    };
+
+    listen = mkOption {
+      type = types.str;
+      default = "0.0.0.0:8080";
+      example = "[::]:8080";
+      description = ''
+        ADDR:PORT provd listens on (`[::]:PORT` is IPv6 and IPv4).  With
+        {option}`services.provd.socketActivation` it is the socket unit's ListenStream=.
+      '';
+    };
+
+    publicUrl = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "http://boot.cluster.example:8080";
+      description = ''
+        Base URL the nodes (and pixiecore) reach provd at: used in kernel/initrd URLs and
+        `provd.url=`.  null: provd derives it from listen (for a wildcard address, from the
+        host name, with a warning).
+      '';
+    };
+
+    inventory = mkOption {
+      type = types.either types.path (types.attrsOf types.anything);
+      example = lib.literalExpression ''
+        import "''${provd}/nix/inventory.nix" {
+          inherit nodes installer;
+          nixosConfigurations = computeNodes;
+        }'';
+      description = ''
+        The inventory (api/inventory.schema.json): the attribute set nix/inventory.nix
+        returns (written out as JSON), or the path of a JSON file.  Linked at
+        /etc/provd/inventory.json; changing it reloads provd.  Its string context comes
+        along: the installer's kernel and initrd (and, by default, the nodes' systems and
+        install scripts) become part of the boot host's closure.
+      '';
+    };
+
+    stateDirectory = mkOption {
+      type = types.strMatching "[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*";
+      default = "provd";
+      description = ''
+        StateDirectory= of the unit, under /var/lib (provd's SQLite state, provd.db).  With
+        DynamicUser=, systemd keeps it in /var/lib/private/<name> and links it.
+      '';
+    };
+
+    apiTokensFile = secretOption "api-tokens" "File of API tokens for the admin/read API.";
+
+    readAuth = mkOption {
+      type = types.nullOr (types.enum [ "open" "token" ]);
+      default = null;
+      description = ''
+        Whether the read API (GET /v1/nodes...) needs a token (`token`) or not (`open`).
+        null: provd's default.
+      '';
+    };
+
+    tls = {
+      certFile = secretOption "tls-cert" "TLS certificate chain (PEM); with keyFile, provd serves HTTPS.";
+      keyFile = secretOption "tls-key" "TLS private key (PEM).";
+    };
+
+    bmcPasswordFiles = mkOption {
+      type = types.attrsOf (types.strMatching "/.*");
+      default = { };
+      example = { node-01 = "/run/secrets/bmc-node-01"; shared = "/run/secrets/bmc"; };
+      description = ''
+        BMC password files, loaded as credentials `bmc-<name>` (readable by provd as
+        ${credential "bmc-<name>"}).  nix/inventory.nix points each node's
+        bmc.password_file at `bmc-<node name>` by default; pass it
+        `bmcPasswordFile = _: "${credential "bmc-shared"}"` to use one shared file.  Paths
+        as strings, not Nix path literals (those land in the Nix store).
+      '';
+    };
+
+    discoveryInterface = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "enp1s0";
+      description = ''
+        Network interface provd watches for DHCP requests of unknown machines (discovery).
+        Setting it grants the service CAP_NET_RAW (and AF_PACKET/AF_NETLINK sockets).
+      '';
+    };
+
+    installDeadline = mkOption {
+      type = types.nullOr types.ints.positive;
+      default = null;
+      example = 7200;
+      description = "Seconds an install attempt may take before provd marks the node failed. null: provd's default.";
+    };
+
+    bmcWorkers = mkOption {
+      type = types.nullOr types.ints.positive;
+      default = null;
+      description = "Threads for BMC (IPMI) jobs. null: provd's default.";
+    };
+
+    threads = mkOption {
+      type = types.nullOr types.ints.unsigned;
+      default = null;
+      description = "HTTP worker threads; 0 = one per core (at least 2). null: provd's default.";
+    };
+
+    logLevel = mkOption {
+      type = types.enum [ "error" "warning" "info" "debug" ];
+      default = "info";
+      description = "provd's log level.";
+    };
+
+    settings = mkOption {
+      type = types.submodule { freeformType = types.attrsOf iniAtom; };
+      default = { };
+      example = { threads = 8; };
+      description = ''
+        The `[serve]` section of provd's config file (provd serve --config): one key per
+        attribute, null leaves a key out.  The options above fill in their keys (inventory,
+        state_dir, listen, public_url, api_tokens, read_auth, tls_cert, tls_key,
+        install_deadline, bmc_workers, discovery_interface, threads, log_level); a value set
+        here wins.  See README "provd serve" and examples/provd.ini.
+      '';
+    };
+
+    socketActivation = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Let systemd bind {option}`services.provd.listen` (provd.socket) and hand the socket
+        to provd: a port below 1024 needs no capability, and connections made while provd
+        restarts wait instead of being refused.
+      '';
+    };
+
+    watchdogSec = mkOption {
+      type = types.nullOr types.ints.positive;
+      default = 30;
+      description = "WatchdogSec= in seconds (provd pings the watchdog with sd_notify); null disables it.";
+    };
+
+    openFirewall = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Open provd's TCP port in the firewall (and, with pixiecore.enable, pixiecore's ports:
+        UDP 67, 69 and TCP 4011, port and statusPort).
+      '';
+    };
+
+    pixiecore = {
+      enable = mkEnableOption "nixpkgs' services.pixiecore in API mode, asking this provd";
+
+      apiServer = mkOption {
+        type = types.str;
+        default = localUrl;
+        defaultText = lib.literalMD "`http://127.0.0.1:<port of listen>` (https with TLS; the listen address if not a wildcard)";
+        description = "URL pixiecore asks (`pixiecore api URL`; pixiecore appends /v1/boot/<mac>).";
+      };
+
+      dhcpNoBind = mkOption {
+        type = types.bool;
+        default = true;
+        description = "pixiecore handles DHCP without binding port 67 (another DHCP server runs on the network).";
+      };
+
+      listen = mkOption {
+        type = types.str;
+        default = "0.0.0.0";
+        description = "IPv4 address pixiecore listens on.";
+      };
+
+      port = mkOption {
+        type = types.port;
+        default = 80;
+        description = "pixiecore's HTTP port (it serves iPXE and the boot files to the nodes).";
+      };
+
+      statusPort = mkOption {
+        type = types.port;
+        default = 80;
+        description = "pixiecore's status page port (may equal port).";
+      };
+    };
+  };
+
+  config = mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = (cfg.tls.certFile == null) == (cfg.tls.keyFile == null);
+        message = "services.provd.tls: set both certFile and keyFile, or neither";
+      }
+      {
+        assertion = cfg.readAuth != "token" || cfg.apiTokensFile != null || cfg.settings.api_tokens or null != null;
+        message = "services.provd.readAuth = \"token\" needs services.provd.apiTokensFile";
+      }
+      {
+        assertion = missingBmcCredentials == [ ];
+        message = "services.provd: the inventory points the BMC password of node(s) ${lib.concatMapStringsSep ", " (n: n.name) missingBmcCredentials} at ${credentialsDirectory}/bmc-<name>, but services.provd.bmcPasswordFiles has no such entry";
+      }
+      {
+        assertion = !cfg.pixiecore.enable || (listen.port != cfg.pixiecore.port && listen.port != cfg.pixiecore.statusPort);
+        message = "services.provd: provd (listen) and pixiecore (pixiecore.port/statusPort) use the same TCP port";
+      }
+    ];
+
+    warnings =
+      lib.concatMap
+        (f: optional (f != null && lib.hasPrefix builtins.storeDir f) "services.provd: the secret ${f} is in the world-readable Nix store")
+        ([ cfg.apiTokensFile cfg.tls.keyFile ] ++ lib.attrValues cfg.bmcPasswordFiles);
+
+    services.provd.settings = lib.mapAttrs (_: mkDefault) ({
+      inventory = "/etc/provd/inventory.json";
+      state_dir = "/var/lib/${cfg.stateDirectory}";
+      listen = cfg.listen;
+      public_url = cfg.publicUrl;
+      threads = cfg.threads;
+      log_level = cfg.logLevel;
+      read_auth = cfg.readAuth;
+      install_deadline = cfg.installDeadline;
+      bmc_workers = cfg.bmcWorkers;
+      discovery_interface = cfg.discoveryInterface;
+    }
+    // optionalAttrs (cfg.apiTokensFile != null) { api_tokens = credential "api-tokens"; }
+    // optionalAttrs (cfg.tls.certFile != null) { tls_cert = credential "tls-cert"; }
+    // optionalAttrs (cfg.tls.keyFile != null) { tls_key = credential "tls-key"; });
+
+    environment.etc."provd/inventory.json".source = inventoryFile;
+    environment.etc."provd/provd.ini".source = configFile;
+    environment.systemPackages = [ cfg.package ];
+
+    systemd.sockets.provd = mkIf cfg.socketActivation {
+      description = "provd PXE netboot provisioning daemon (listening socket)";
+      wantedBy = [ "sockets.target" ];
+      listenStreams = [ cfg.listen ];
+      socketConfig = {
+        # one socket for IPv6 and IPv4 when listening on [::]
+        BindIPv6Only = "both";
+        Backlog = 1024;
+      };
+    };
+
+    systemd.services.provd = {
+      description = "provd PXE netboot provisioning daemon";
+      wantedBy = [ "multi-user.target" ];
+      wants = [ "network-online.target" ];
+      after = [ "network-online.target" ] ++ optional cfg.socketActivation "provd.socket";
+      requires = optional cfg.socketActivation "provd.socket";
+      # a new inventory is a reload (SIGHUP); a new config file or package a restart
+      reloadTriggers = [ inventoryFile ];
+      restartTriggers = [ configFile ];
+
+      serviceConfig = {
+        Type = "notify";
+        NotifyAccess = "main";
+        ExecStart = "${cfg.package}/bin/provd serve --config ${configFile}";
+        ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+        Restart = "on-failure";
+        RestartSec = "2s";
+        WatchdogSec = if cfg.watchdogSec == null then "0" else "${toString cfg.watchdogSec}s";
+
+        DynamicUser = true;
+        StateDirectory = cfg.stateDirectory;
+        StateDirectoryMode = "0700";
+        LoadCredential = credentials;
+        UMask = "0077";
+
+        CapabilityBoundingSet = caps;
+        AmbientCapabilities = caps;
+        NoNewPrivileges = true;
+        ProtectSystem = "strict";
+        ProtectHome = true;
+        PrivateTmp = true;
+        PrivateDevices = true;
+        PrivateUsers = caps == [ ];
+        ProtectKernelTunables = true;
+        ProtectKernelModules = true;
+        ProtectKernelLogs = true;
+        ProtectControlGroups = true;
+        ProtectClock = true;
+        ProtectHostname = true;
+        ProtectProc = "invisible";
+        ProcSubset = "pid";
+        RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" ]
+          ++ optionals (cfg.discoveryInterface != null) [ "AF_PACKET" "AF_NETLINK" ];
+        RestrictNamespaces = true;
+        RestrictRealtime = true;
+        RestrictSUIDSGID = true;
+        LockPersonality = true;
+        MemoryDenyWriteExecute = true;
+        SystemCallArchitectures = "native";
+        SystemCallFilter = [ "@system-service" "~@privileged" ];
+      };
+    };
+
+    services.pixiecore = mkIf cfg.pixiecore.enable {
+      enable = true;
+      mode = "api";
+      inherit (cfg.pixiecore) apiServer dhcpNoBind listen port statusPort;
+      openFirewall = cfg.openFirewall;
+    };
+    systemd.services.pixiecore = mkIf cfg.pixiecore.enable {
+      wants = [ "provd.service" ];
+      after = [ "provd.service" ];
+    };
+
+    networking.firewall.allowedTCPPorts = mkIf cfg.openFirewall [ listen.port ];
+  };
+}

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# The Nix side, as far as it can be checked without nixpkgs (TESTBED "Nix"): every .nix file
+# parses; nix/inventory.nix, evaluated on the plain-attribute-set cluster in tests/nix/,
+# gives an inventory that validates against api/inventory.schema.json and that provd serves
+# (nodes listed, boot answers carry the installer's init= and the node's toplevel); bad node
+# lists fail evaluation with a message naming the node; the installer is looked into once
+# for all nodes, and 5000 nodes evaluate in a few seconds.
+source "$(dirname "$0")/lib.sh"
+
+skip() {
+        [ -n "${PROVD_TESTS_NO_SKIP:-}" ] && fail "$1 missing"
+        echo "SKIP: $1"
+        exit 77
+}
+command -v nix-instantiate >/dev/null || skip nix-instantiate
+python3 -c 'import jsonschema' 2>/dev/null || skip python3-jsonschema
+
+# Offline: no substituter (else every build first retries the public cache), no build users.
+NIXI=(nix-instantiate --option substituters '' --option build-users-group '')
+
+# 1. Every .nix file of the tree parses.
+n=0
+while IFS= read -r -d '' f; do
+        "${NIXI[@]}" --parse "$f" >/dev/null 2>"$T/parse.err" || fail "nix-instantiate --parse $f: $(cat "$T/parse.err")"
+        n=$((n + 1))
+done < <(find "$SRC" \( -name .git -o -name 'build*' -o -name node_modules \) -prune -o -name '*.nix' -type f -print0)
+for f in package module inventory installer install-script; do
+        [ -f "$SRC/nix/$f.nix" ] || fail "nix/$f.nix missing"
+done
+ok "$n .nix files parse"
+
+# 2. The generator on the sample cluster.  Boot files must exist for provd: the sample
+# installer's kernel and ramdisk live in a directory this test makes.
+boot=$T/installer
+mkdir -p "$boot/kernel" "$boot/ramdisk"
+head -c 100000 /dev/urandom >"$boot/kernel/bzImage"
+head -c 50000 /dev/urandom >"$boot/ramdisk/initrd"
+# eval VARIANT OUT: evaluate tests/nix/sample.nix; stdout to OUT, stderr to OUT.err
+eval_sample() {
+        "${NIXI[@]}" --eval --strict --json "$SRC/tests/nix/sample.nix" \
+                --argstr bootRoot "$boot" --argstr variant "$1" >"$2" 2>"$2.err"
+}
+eval_sample good "$T/inv.json" || fail "evaluating the sample inventory: $(cat "$T/inv.json.err")"
+
+python3 - "$SRC/api/inventory.schema.json" "$T/inv.json" <<'PY' || fail "generated inventory does not validate against the schema"
+import json, sys, jsonschema
+schema = json.load(open(sys.argv[1]))
+jsonschema.Draft202012Validator.check_schema(schema)
+jsonschema.Draft202012Validator(schema).validate(json.load(open(sys.argv[2])))
+PY
+ok "generated inventory validates against api/inventory.schema.json"
+
+inv() { jq -r "$1" "$T/inv.json"; }
+[ "$(inv '[.nodes[].name] | join(",")')" = node-01,node-02,node-03,gpu-01 ] || fail "node names/order: $(inv '[.nodes[].name]')"
+[ "$(inv '.nodes[1].mac | join(",")')" = 52:54:00:00:00:02,52:54:00:00:01:02 ] || fail "MAC spellings not normalised: $(inv '.nodes[1].mac')"
+[ "$(inv '.nodes[2].mac[0]')" = 52:54:00:00:00:0a ] || fail "macAddress not normalised"
+[ "$(inv '.nodes[1].bmc | "\(.host) \(.port) \(.user) \(.password_file)"')" = "10.1.0.2 6230 admin /run/credentials/provd.service/bmc-node-02" ] ||
+        fail "ipmi attribute set: $(inv '.nodes[1].bmc')"
+[ "$(inv '.nodes[0].bmc | "\(.host) \(.port) \(.user)"')" = "127.0.0.11 null root" ] || fail "bmc string / default user: $(inv '.nodes[0].bmc')"
+[ "$(inv '.nodes[3].bmc')" = null ] || fail "gpu-01 has no BMC in the node list"
+[ "$(inv '.nodes[3].boot.cmdline')" = "init=/nix/store/11111111111111111111111111111111-nixos-system-installer/init console=ttyS0,115200 loglevel=4 nomodeset" ] ||
+        fail "per-node cmdline: $(inv '.nodes[3].boot.cmdline')"
+# node-03's toplevel is a real (unbuilt) derivation: its store path, not an attribute set
+[[ "$(inv '.nodes[2].system.toplevel')" =~ ^/nix/store/[0-9a-z]{32}-nixos-system-node-03$ ]] || fail "derivation toplevel: $(inv '.nodes[2].system.toplevel')"
+# "rack" only when the schema in this tree accepts it
+if jq -e '."$defs".node.properties | has("rack")' "$SRC/api/inventory.schema.json" >/dev/null; then
+        [ "$(inv '.nodes[2].rack')" = r07 ] || fail "schema has rack, generator dropped it"
+else
+        [ "$(inv '.nodes[2] | has("rack")')" = false ] || fail "rack emitted, but the schema does not accept it"
+fi
+ok "node list spellings (hostname/hostName/name, mac/macs/macAddress, bmc/ipmi/ipmiAddress) translated"
+
+# The installer is one argument, an evaluated system, read once for every node: its config
+# (traced in tests/nix/installer.nix) is entered exactly once for 4 nodes, and for 5000.
+[ "$(grep -c 'provd-test: installer config evaluated' "$T/inv.json.err")" = 1 ] ||
+        fail "installer config entered $(grep -c 'installer config evaluated' "$T/inv.json.err") times for 4 nodes"
+start=$(date +%s%N)
+eval_sample scale "$T/scale.json" || fail "5000-node evaluation: $(cat "$T/scale.json.err")"
+ms=$((($(date +%s%N) - start) / 1000000))
+[ "$(jq '.nodes | length' "$T/scale.json")" = 5000 ] || fail "scale: wrong node count"
+[ "$(grep -c 'provd-test: installer config evaluated' "$T/scale.json.err")" = 1 ] || fail "installer entered more than once for 5000 nodes"
+[ "$ms" -lt 20000 ] || fail "5000 nodes took $ms ms to evaluate"
+ok "installer entered once for 4 and for 5000 nodes; 5000 nodes evaluated in $ms ms"
+
+# 3. provd serves it.
+provd_start "$T/inv.json"
+expect_status 200 GET /v1/nodes
+jq_eq '[.nodes[].name] | join(",")' node-01,node-02,node-03,gpu-01
+jq_eq '[.nodes[].state] | unique | join(",")' new
+toplevel=$(inv '.nodes[2].system.toplevel')
+expect_status 200 GET /v1/boot/52:54:00:00:00:0a
+jq_eq '.kernel | endswith("/v1/files'"$boot"'/kernel/bzImage")' true
+jq_eq '.initrd | length' 1
+cmdline=$(printf '%s' "$BODY" | jq -r .cmdline)
+case " $cmdline " in
+*" init=/nix/store/11111111111111111111111111111111-nixos-system-installer/init "*) ;;
+*) fail "boot cmdline lacks the installer's init=: $cmdline" ;;
+esac
+case " $cmdline " in *" nixos.install=$(inv '.nodes[2].system.install') "*) ;; *) fail "boot cmdline lacks the install script: $cmdline" ;; esac
+case " $cmdline " in *" provd.node=node-03 "*) ;; *) fail "boot cmdline lacks provd.node=: $cmdline" ;; esac
+kernel_url=$(printf '%s' "$BODY" | jq -r .kernel)
+cmp <(curl -sS "$kernel_url") "$boot/kernel/bzImage" || fail "kernel served by provd differs"
+expect_status 200 GET /v1/nodes/node-03
+jq_eq .system.toplevel "$toplevel"
+# the second MAC spelling of node-02 boots node-02
+expect_status 200 GET /v1/boot/52:54:00:00:01:02
+case $(printf '%s' "$BODY" | jq -r .cmdline) in *provd.node=node-02*) ;; *) fail "52:54:00:00:01:02 is not node-02" ;; esac
+expect_status 404 GET /v1/boot/52:54:00:00:00:99
+provd_stop
+ok "provd serves the generated inventory: nodes, boot answers with the installer's init= and install script, kernel"
+
+# 4. nix/module.nix's own logic, with a stand-in for nixpkgs' lib (tests/nix/module-stub.nix:
+# a smoke check, not the NixOS module system).
+"${NIXI[@]}" --eval --strict --json "$SRC/tests/nix/module-stub.nix" --argstr bootRoot "$boot" -A full >"$T/full.json" 2>"$T/full.err" ||
+        fail "module stub (full): $(cat "$T/full.err")"
+"${NIXI[@]}" --eval --strict --json "$SRC/tests/nix/module-stub.nix" --argstr bootRoot "$boot" -A basic >"$T/basic.json" 2>"$T/basic.err" ||
+        fail "module stub (basic): $(cat "$T/basic.err")"
+m() { jq -r "$1" "$T/$2.json"; }
+[ "$(m '.ini' full)" = "$(printf '%s\n' '[serve]' api_tokens=/run/credentials/provd.service/api-tokens discovery_interface=eth0 \
+        install_deadline=3600 inventory=/etc/provd/inventory.json 'listen=[::]:8080' log_level=info state_dir=/var/lib/provd threads=4)" ] ||
+        fail "rendered provd.ini: $(m .ini full)"
+[ "$(m '.systemd.services.provd.serviceConfig.LoadCredential | join(" ")' full)" = "api-tokens:/s/tok bmc-node-01:/s/1 bmc-node-02:/s/2 bmc-node-03:/s/3" ] ||
+        fail "LoadCredential: $(m .systemd.services.provd.serviceConfig.LoadCredential full)"
+[ "$(m '.systemd.services.provd.serviceConfig | "\(.Type) \(.AmbientCapabilities | join(",")) \(.RestrictAddressFamilies | join(","))"' full)" = \
+        "notify CAP_NET_RAW AF_UNIX,AF_INET,AF_INET6,AF_PACKET,AF_NETLINK" ] || fail "discovery capabilities: $(m .systemd.services.provd.serviceConfig full)"
+[ "$(m '.systemd.services.provd.serviceConfig.ExecStart' full)" = "/nix/store/provd/bin/provd serve --config /nix/store/x-provd.ini" ] || fail "ExecStart"
+[ "$(m '.services.pixiecore | "\(.mode) \(.apiServer) \(.dhcpNoBind)"' full)" = "api http://[::1]:8080 true" ] || fail "pixiecore: $(m .services.pixiecore full)"
+[ "$(m '[.assertions[] | select(.assertion | not)] | length' full)" = 0 ] || fail "assertions fail for a good configuration: $(m .assertions full)"
+[ "$(m '.systemd.services.provd.serviceConfig.AmbientCapabilities | join(",")' basic)" = CAP_NET_BIND_SERVICE ] || fail "port 80 without CAP_NET_BIND_SERVICE"
+[ "$(m '[.assertions[] | select(.assertion | not) | .message] | join("")' basic)" = \
+        "services.provd: the inventory points the BMC password of node(s) node-02, node-03 at /run/credentials/provd.service/bmc-<name>, but services.provd.bmcPasswordFiles has no such entry" ] ||
+        fail "missing BMC credentials not asserted: $(m .assertions basic)"
+# provd itself reads the keys of the basic configuration (flags override the paths)
+m .ini basic >"$T/provd.ini"
+provd_start "$T/inv.json" --config "$T/provd.ini"
+provd_stop
+ok "module (stand-in lib): provd.ini keys, credentials, capabilities, pixiecore, assertions; provd reads the rendered config"
+
+# 5. Bad node lists fail evaluation, naming the node.
+expect_eval_error() {
+        local variant=$1 pattern=$2
+        if eval_sample "$variant" "$T/$variant.json"; then fail "variant $variant evaluated: $(head -c 300 "$T/$variant.json")"; fi
+        grep -q -- "$pattern" "$T/$variant.json.err" || fail "variant $variant: expected '$pattern' in: $(cat "$T/$variant.json.err")"
+}
+expect_eval_error dup-mac 'MAC 52:54:00:00:00:01 is used by node "node-01" and by node "node-03"'
+expect_eval_error dup-name 'node name "node-01" appears more than once'
+expect_eval_error missing-config 'node "node-99" is not in nixosConfigurations'
+expect_eval_error no-install-script 'node "bare": nixosConfigurations.bare.config.system.build.provdInstallScript is missing'
+expect_eval_error bad-mac 'node "node-02": "52:54:00:00:02" is not a MAC address'
+expect_eval_error bad-cmdline 'node "node-01": kernel command line sets provd.token=x'
+ok "duplicate MAC, duplicate name, node missing from nixosConfigurations, missing install script, bad MAC, provd key in cmdline: evaluation fails naming the node"
