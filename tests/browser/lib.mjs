@@ -152,24 +152,34 @@ export async function launchChromium() {
   });
 }
 
-// Drives the nodes of /v1/nodes to a realistic mix of states, for the screenshot.  Every
-// transition goes through the API; failures carry installer-like messages.
+// Drives the nodes of /v1/nodes to a realistic mix of states, for the screenshot.  Each node
+// has a list of steps (netboot, installer events); the steps of all nodes are interleaved in
+// a fixed pseudo-random order, as when a rack powers on together, so the recent events mix
+// nodes and outcomes.  Every transition goes through the API.
 export async function populate(api) {
   const { nodes } = await api.get('/v1/nodes');
   const failures = [
     'nix-store: cannot substitute /nix/store/…-linux-firmware: HTTP 502 from cache',
     'sgdisk: /dev/nvme0n1: no such device',
   ];
-  const phases = ['started', 'partitioning', 'installing'];
-  let f = 0;
-  for (const [i, node] of nodes.entries()) {
-    let target;
+  const plans = nodes.map((node, i) => {
     const k = (i * 7) % 20; // spread the states over the racks, deterministically
-    if (k < 12) target = 'installed';
-    else if (k < 15) target = `installing:${phases.slice(1, 1 + (i % 3)).join('/')}`;
-    else if (k < 17) target = 'netbooting';
-    else if (k < 18) target = `failed:${failures[f++ % failures.length]}`;
-    else target = 'new';
-    await api.drive(node, target);
+    const steps = ['boot', 'started', 'partitioning', 'installing'];
+    if (k < 12) return { node, steps: [...steps, 'succeeded'] };
+    if (k < 15) return { node, steps: steps.slice(0, 2 + (i % 3)) };
+    if (k < 17) return { node, steps: ['boot'] };
+    if (k < 18) return { node, steps: ['boot', 'started', 'failed'], message: failures[i % failures.length] };
+    return { node, steps: [] };
+  }).filter((p) => p.steps.length);
+  let seed = 20240601;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  for (;;) {
+    const left = plans.filter((p) => p.steps.length);
+    if (!left.length) break;
+    const p = left[Math.floor(random() * left.length)];
+    const step = p.steps.shift();
+    if (step === 'boot') p.token = await api.boot(p.node.mac[0]);
+    else if (step === 'failed') await api.report(p.token, 'failed', p.message);
+    else await api.report(p.token, step);
   }
 }
