@@ -118,7 +118,11 @@ async function checkHistory(page, node) {
   await page.keyboard.press('Escape');
   await dialog.waitFor({ state: 'hidden', timeout: WAIT });
   check(await page.evaluate((n) => document.activeElement?.dataset?.node === n, node), 'focus did not return to the tile after Escape');
-  ok(`clicking ${node} shows its ${rows.length} history entries, newest first; Escape closes the panel`);
+  await page.keyboard.press('Enter'); // tiles are buttons: the keyboard opens the panel too
+  await dialog.waitFor({ state: 'visible', timeout: WAIT }).catch(() => fail('Enter on a focused tile did not open its history'));
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'hidden', timeout: WAIT });
+  ok(`clicking ${node} shows its ${rows.length} history entries, newest first; Escape closes the panel; Enter opens it`);
 }
 
 async function counts(page) {
