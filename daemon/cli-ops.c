@@ -37,6 +37,7 @@
 #define STREAM_SILENCE_S 60L       /* keepalives come every 15 s */
 #define STREAM_RETRY_MAX_MS 10000
 #define HISTORY_SHOWN 10           /* `provd node`: the newest history entries shown */
+#define FOLLOW_ERRORS_MAX 20       /* power/bootdev: rounds in a row with an unreadable operation */
 
 static int64_t mono_ms(void) {
         struct timespec ts;
@@ -950,9 +951,10 @@ static int print_results(Watch *w, const char *unfinished_why) {
         return 0;
 }
 
-/* reinstall --wait: the loop.  Returns the exit code. */
-static int reinstall_wait(Cli *cli, const Names *names, size_t parallel, int64_t timeout_ms, const char *poll_query) {
-        Watch w = { .cli = cli, .poll_query = poll_query, .stream_backoff_ms = 1000 };
+/* reinstall --wait: the loop (poll: never use the event stream).  Returns the exit code. */
+static int reinstall_wait(Cli *cli, const Names *names, size_t parallel, int64_t timeout_ms, const char *poll_query,
+                          bool poll) {
+        Watch w = { .cli = cli, .poll_query = poll_query, .stream_backoff_ms = 1000, .stream_disabled = poll };
         _cleanup_(json_decrefp) json_t *summary = NULL;
         int ret = CLI_EXIT_ERROR;
         const char *unfinished_why = NULL;
@@ -1077,9 +1079,10 @@ static int submit_all(Cli *cli, const Names *names, const char *kind, json_t *bo
 
         /* Follow the operations until each finished. */
         long wait = 100;
+        int bad_rounds = 0;
         cli_catch_signals();
         while (follow && !cli_interrupted) {
-                bool pending = false;
+                bool pending = false, bad = false;
                 size_t i;
                 json_t *op;
                 json_array_foreach(ops, i, op) {
@@ -1092,7 +1095,7 @@ static int submit_all(Cli *cli, const Names *names, const char *kind, json_t *bo
                                 continue;
                         }
                         if (r < 0 || !json_is_object(now)) {
-                                pending = true;
+                                pending = bad = true;
                                 continue;
                         }
                         json_array_set(ops, i, now);
@@ -1100,6 +1103,11 @@ static int submit_all(Cli *cli, const Names *names, const char *kind, json_t *bo
                 }
                 if (!pending)
                         break;
+                bad_rounds = bad ? bad_rounds + 1 : 0;
+                if (bad_rounds >= FOLLOW_ERRORS_MAX) {
+                        fprintf(stderr, "provd: cannot read the operations (%d times in a row); giving up\n", bad_rounds);
+                        break;
+                }
                 sleep_ms(wait);
                 wait = wait * 2 > 1000 ? 1000 : wait * 2;
         }
@@ -1129,7 +1137,7 @@ static int submit_all(Cli *cli, const Names *names, const char *kind, json_t *bo
                                 if (asprintf(&cell, "error: %s", op_error(op)) < 0)
                                         cell = NULL;
                         } else if (!op_finished(op))
-                                cell = strdup("unfinished (interrupted)");
+                                cell = strdup(cli_interrupted ? "unfinished (interrupted)" : "unfinished");
                         else
                                 cell = strdup(json_str(op, "result") ? json_str(op, "result") : "ok");
                         if (op && (json_is_true(json_object_get(op, "_gone")) || (follow && !op_finished(op)) || op_failed(op)))
@@ -1158,16 +1166,17 @@ static int submit_all(Cli *cli, const Names *names, const char *kind, json_t *bo
 /* ---- provd reinstall ------------------------------------------------------------------------- */
 
 int cli_reinstall(Cli *cli, int argc, char **argv) {
-        enum { OPT_ALL = CLI_OPT_FIRST_COMMAND_OPTION, OPT_WAIT, OPT_PARALLEL, OPT_TIMEOUT };
+        enum { OPT_ALL = CLI_OPT_FIRST_COMMAND_OPTION, OPT_WAIT, OPT_PARALLEL, OPT_TIMEOUT, OPT_POLL };
         static const struct option options[] = {
                 { "all", no_argument, NULL, OPT_ALL },
+                { "poll", no_argument, NULL, OPT_POLL },
                 { "wait", no_argument, NULL, OPT_WAIT },
                 { "parallel", required_argument, NULL, OPT_PARALLEL },
                 { "timeout", required_argument, NULL, OPT_TIMEOUT },
                 CLI_GLOBAL_OPTIONS,
                 {},
         };
-        bool all = false, wait = false;
+        bool all = false, wait = false, poll = false;
         long parallel = 0;
         int64_t timeout_ms = 0;
         int c;
@@ -1178,6 +1187,9 @@ int cli_reinstall(Cli *cli, int argc, char **argv) {
                         break;
                 case OPT_WAIT:
                         wait = true;
+                        break;
+                case OPT_POLL:
+                        poll = true;
                         break;
                 case OPT_PARALLEL:
                         if (parse_count(optarg, 1000000, &parallel) < 0) {
@@ -1208,7 +1220,11 @@ int cli_reinstall(Cli *cli, int argc, char **argv) {
                                "                     submitted when one finishes\n"
                                "  --timeout DURATION with --wait: give up waiting after DURATION (90, 90s, 45m, 2h,\n"
                                "                     1h30m); nodes not finished then count as failed and the\n"
-                               "                     ones not yet submitted are not submitted\n\n"
+                               "                     ones not yet submitted are not submitted\n"
+                               "  --poll             with --wait: watch the nodes by polling GET /v1/nodes every\n"
+                               "                     2 s instead of the event stream (for proxies that buffer\n"
+                               "                     Server-Sent Events; the stream is used by default, polling\n"
+                               "                     only while it is down)\n\n"
                                "Output: without --wait, NODE OPERATION MESSAGE per node; with --wait, NODE RESULT\n"
                                "MESSAGE per node (installed, failed, unfinished, not-submitted).  --json prints\n"
                                "{\"operations\": [...], \"errors\": [...]} and with --wait also \"nodes\" (their final\n"
@@ -1230,8 +1246,8 @@ int cli_reinstall(Cli *cli, int argc, char **argv) {
                 usage_hint(cli);
                 return CLI_EXIT_USAGE;
         }
-        if (timeout_ms > 0 && !wait) {
-                fprintf(stderr, "provd reinstall: --timeout needs --wait or --parallel\n");
+        if ((timeout_ms > 0 || poll) && !wait) {
+                fprintf(stderr, "provd reinstall: --timeout and --poll need --wait or --parallel\n");
                 usage_hint(cli);
                 return CLI_EXIT_USAGE;
         }
@@ -1250,7 +1266,7 @@ int cli_reinstall(Cli *cli, int argc, char **argv) {
                 query = NULL;
                 return CLI_EXIT_ERROR;
         }
-        return reinstall_wait(cli, &names, (size_t) parallel, timeout_ms, query);
+        return reinstall_wait(cli, &names, (size_t) parallel, timeout_ms, query, poll);
 }
 
 /* ---- provd power / bootdev ---------------------------------------------------------------- */

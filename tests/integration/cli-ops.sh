@@ -64,6 +64,7 @@ run_cli 2 reinstall --all node-01
 run_cli 2 reinstall node-01 --parallel 0
 run_cli 2 reinstall node-01 --timeout 5x --wait
 run_cli 2 reinstall node-01 --timeout 5m # without --wait
+run_cli 2 reinstall node-01 --poll
 run_cli 2 power node-01
 run_cli 2 power node-01 explode
 run_cli 2 power on
@@ -266,23 +267,26 @@ awk '{ if ($2 == "pending") busy++; else busy--; if (busy > 2) { print "over at 
         fail "nodes were not submitted in inventory order: $(tr '\n' ' ' <"$T/order")"
 ok "the event log agrees: submissions in inventory order, at most 2 between pending and installed/failed"
 
-# --wait --json on two nodes, no failure: exit 0, the final states and operations.
+# Rolling by polling GET /v1/nodes instead of the event stream, one at a time, --json; no
+# failure: exit 0, the final states and operations.
 FAIL_NODE=
-cli reinstall node-01 'node-0[6]' --wait --json >"$T/wait.out" 2>"$T/wait.err" &
+cli reinstall node-01 'node-0[36]' --parallel 1 --poll --json >"$T/wait.out" 2>"$T/wait.err" &
 RPID=$!
 PIDS+=("$RPID")
-play_installers "$RPID" 2
+play_installers "$RPID" 1
 rc=0
 wait "$RPID" || rc=$?
-[ "$rc" = 0 ] || fail "reinstall --wait --json exited $rc: $(cat "$T/wait.out") $(cat "$T/wait.err")"
+[ "$rc" = 0 ] || fail "reinstall --parallel 1 --poll --json exited $rc: $(cat "$T/wait.out") $(cat "$T/wait.err")"
+[ "$PEAK" = 1 ] || fail "--parallel 1 --poll: peak $PEAK nodes in progress"
 jq -e . "$T/wait.out" >/dev/null || fail "reinstall --wait --json is not JSON: $(cat "$T/wait.out")"
-[ "$(jq -c '[.results[] | .node + ":" + .result]' "$T/wait.out")" = '["node-01:installed","node-06:installed"]' ] ||
+[ "$(jq -c '[.results[] | .node + ":" + .result]' "$T/wait.out")" = '["node-01:installed","node-03:installed","node-06:installed"]' ] ||
         fail "--json results: $(cat "$T/wait.out")"
-[ "$(jq -c '[.nodes[] | .name + ":" + .state]' "$T/wait.out")" = '["node-01:installed","node-06:installed"]' ] ||
+[ "$(jq -c '[.nodes[] | .name + ":" + .state]' "$T/wait.out")" = '["node-01:installed","node-03:installed","node-06:installed"]' ] ||
         fail "--json final node states: $(cat "$T/wait.out")"
-[ "$(jq -c '[.operations[] | .kind + ":" + .state]' "$T/wait.out")" = '["reinstall:succeeded","reinstall:succeeded"]' ] ||
+[ "$(jq -c '[.operations[] | .kind + ":" + .state]' "$T/wait.out")" = '["reinstall:succeeded","reinstall:succeeded","reinstall:succeeded"]' ] ||
         fail "--json operations: $(cat "$T/wait.out")"
-ok "reinstall --wait --json: exit 0, results, final node states and operations"
+grep -q 'node-03  installed' "$T/wait.err" || fail "no progress while polling: $(cat "$T/wait.err")"
+ok "reinstall --parallel 1 --poll --json: one at a time by polling, exit 0, results, final node states and operations"
 
 # --timeout: nobody plays the installer; the wait ends after the timeout with exit 1.
 start=$(date +%s)
