@@ -770,10 +770,17 @@ static void stream_pump(Watch *w) {
         size_t k;
         json_t *e;
         json_array_foreach(w->queued, k, e) {
-                const char *node = json_str(e, "node"), *to = json_str(e, "to");
+                const char *node = json_str(e, "node"), *to = json_str(e, "to"), *cause = json_str(e, "cause"),
+                           *msg = json_str(e, "message");
                 ssize_t i = node && to ? cli_roll_find(&w->roll, node) : -1;
-                if (i >= 0)
-                        observe(w, (size_t) i, to, json_integer_value(json_object_get(e, "id")), json_str(e, "message"));
+                if (i < 0)
+                        continue;
+                const CliRollNode *n = &w->roll.nodes[i];
+                int64_t id = json_integer_value(json_object_get(e, "id"));
+                /* the reinstall's BMC steps ("boot device set to pxe", "power cycled"): state unchanged */
+                if (cause && streq(cause, "bmc") && msg && n->state == CLI_ROLL_IN_FLIGHT && n->armed && id > n->armed_event)
+                        progress(n->name, "%s", msg);
+                observe(w, (size_t) i, to, id, msg);
         }
         json_array_clear(w->queued);
 }
