@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib-vm.sh — shared pieces of the QEMU end-to-end tests (tests/integration/e2e-qemu.sh,
 # e2e-reinstall.sh), sourced by bash.  The includer defines skip MESSAGE (exit 77, or 1
 # under PROVD_TESTS_NO_SKIP) and fail MESSAGE.
