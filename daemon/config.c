@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,8 @@ static int set_string(char **field, const char *value) {
 }
 
 int config_init(ServeConfig *c) {
-        *c = (ServeConfig) { .log_level = LOG_INFO };
+        *c = (ServeConfig) { .log_level = LOG_INFO, .bmc_workers = 16, .bmc_timeout = 10, .bmc_retries = 2,
+                             .install_deadline = 3600 };
         if (set_string(&c->listen, "127.0.0.1:8080") < 0 || set_string(&c->state_dir, "/var/lib/provd") < 0)
                 return -ENOMEM;
         /* A systemd credential named api-tokens (LoadCredential=api-tokens:...). */
@@ -76,6 +78,26 @@ int config_set(ServeConfig *c, const char *key, const char *value) {
                         return -EINVAL;
                 return 0;
         }
+        static const struct {
+                const char *key, *flag;
+                unsigned min, max;
+                size_t offset;
+        } numbers[] = {
+                { "bmc_workers", "bmc-workers", 1, 1024, offsetof(ServeConfig, bmc_workers) },
+                { "bmc_timeout", "bmc-timeout", 1, 600, offsetof(ServeConfig, bmc_timeout) },
+                { "bmc_retries", "bmc-retries", 0, 10, offsetof(ServeConfig, bmc_retries) },
+                { "install_deadline", "install-deadline", 0, 7 * 24 * 3600, offsetof(ServeConfig, install_deadline) },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(numbers); i++)
+                if (streq(key, numbers[i].key) || streq(key, numbers[i].flag)) {
+                        char *end;
+                        errno = 0;
+                        unsigned long n = strtoul(value, &end, 10);
+                        if (errno || *end || end == value || value[0] == '-' || n < numbers[i].min || n > numbers[i].max)
+                                return -EINVAL;
+                        *(unsigned *) ((char *) c + numbers[i].offset) = (unsigned) n;
+                        return 0;
+                }
         if (streq(key, "tls_cert") || streq(key, "tls-cert"))
                 return set_string(&c->tls_cert, value);
         if (streq(key, "tls_key") || streq(key, "tls-key"))

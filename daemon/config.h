@@ -12,6 +12,10 @@
  *   read_auth  = open                  ; open | token: reads need an API token too
  *   tls_cert   = /etc/provd/tls.crt    ; HTTPS with this PEM certificate (chain) ...
  *   tls_key    = /etc/provd/tls.key    ; ... and this PEM key
+ *   bmc_workers = 16                   ; BMC commands in flight at once (1-1024)
+ *   bmc_timeout = 10                   ; seconds per BMC command attempt (1-600)
+ *   bmc_retries = 2                    ; extra attempts after a timeout (0-10)
+ *   install_deadline = 3600            ; seconds until an install attempt fails (0 = none)
  */
 #pragma once
 
@@ -28,6 +32,10 @@ typedef struct ServeConfig {
         bool read_auth;
         char *tls_cert;
         char *tls_key;
+        unsigned bmc_workers;      /* BMC commands in flight at once (default 16) */
+        unsigned bmc_timeout;      /* seconds per BMC command attempt (default 10) */
+        unsigned bmc_retries;      /* extra attempts after a timeout (default 2) */
+        unsigned install_deadline; /* seconds; 0 = none (default 3600) */
 } ServeConfig;
 
 /* Fills defaults: listen 127.0.0.1:8080, state_dir /var/lib/provd, threads 0, log info. */

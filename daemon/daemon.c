@@ -52,6 +52,8 @@ struct Daemon {
         EventHub *events; /* owned; fed by apply() under the exclusive lock */
         char *inventory_path;
         char *public_url; /* no trailing slash */
+        DaemonInstalledHook installed_hook;
+        void *installed_hook_userdata;
 };
 
 /* Reads the persisted state of every node of inv; nodes the store has never seen are new. */
@@ -289,6 +291,8 @@ static int apply(Daemon *d, const Node *n, const ProvisionTransition *t, const c
                 log_node(LOG_INFO, &((LogFields) { .node = n->name, .attempt = next.attempt_seq }), "%s -> %s: %s",
                          provision_state_to_string(from), provision_state_to_string(next.state),
                          message ? message : t->why);
+        if (next.state == PROVISION_INSTALLED && from != PROVISION_INSTALLED && d->installed_hook)
+                d->installed_hook(d->installed_hook_userdata, n);
         return 0;
 }
 
@@ -710,4 +714,93 @@ EventHub *daemon_events(Daemon *d) {
 void daemon_ping(Daemon *d) {
         pthread_rwlock_wrlock(&d->lock);
         pthread_rwlock_unlock(&d->lock);
+}
+
+void daemon_set_installed_hook(Daemon *d, DaemonInstalledHook fn, void *userdata) {
+        pthread_rwlock_wrlock(&d->lock);
+        d->installed_hook = fn;
+        d->installed_hook_userdata = userdata;
+        pthread_rwlock_unlock(&d->lock);
+}
+
+int daemon_node_bmc(Daemon *d, const char *name, DaemonNodeBmc *ret) {
+        int r = 0;
+        pthread_rwlock_rdlock(&d->lock);
+        const Node *n = inventory_find_name(d->inv, name);
+        if (!n)
+                r = -ENOENT;
+        else {
+                DaemonNodeBmc b = { .has_bmc = n->has_bmc };
+                snprintf(b.node, sizeof b.node, "%s", n->name);
+                if (n->has_bmc) {
+                        snprintf(b.host, sizeof b.host, "%s", n->bmc.host);
+                        snprintf(b.user, sizeof b.user, "%s", n->bmc.user ? n->bmc.user : "");
+                        snprintf(b.password_file, sizeof b.password_file, "%s",
+                                 n->bmc.password_file ? n->bmc.password_file : "");
+                        b.port = n->bmc.port;
+                        b.cipher_suite = n->bmc.cipher_suite;
+                        b.workarounds = n->bmc.workarounds;
+                        b.efi = n->bmc.efi;
+                }
+                *ret = b;
+        }
+        pthread_rwlock_unlock(&d->lock);
+        return r;
+}
+
+/* Applies event ev with `message` to node `name` under the exclusive lock. */
+static int apply_event(Daemon *d, const char *name, ProvisionEvent ev, const char *message, bool *ret_changed) {
+        int r = 0;
+        pthread_rwlock_wrlock(&d->lock);
+        const Node *n = inventory_find_name(d->inv, name);
+        if (!n) {
+                r = -ENOENT;
+                goto out;
+        }
+        NodeRuntime *rt = &d->rt[n->index];
+        const ProvisionTransition *t = provision_transition(rt->st.state, ev);
+        if (!t) {
+                r = -EPROTO;
+                goto out;
+        }
+        if (ret_changed)
+                *ret_changed = t->why != NULL;
+        if (t->why || t->action != PROVISION_ACTION_NONE || t->to != rt->st.state)
+                r = apply(d, n, t, NULL, t->why ? message : NULL);
+out:
+        pthread_rwlock_unlock(&d->lock);
+        return r;
+}
+
+int daemon_mark_reinstall(Daemon *d, const char *name, bool *ret_changed) {
+        return apply_event(d, name, PROVISION_EV_REINSTALL, NULL, ret_changed);
+}
+
+int daemon_record_bmc(Daemon *d, const char *name, const char *message) {
+        return apply_event(d, name, PROVISION_EV_BMC, message, NULL);
+}
+
+int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now) {
+        int expired = 0, r = 0;
+        if (deadline_ms <= 0)
+                return 0;
+        pthread_rwlock_wrlock(&d->lock);
+        for (size_t i = 0; i < d->inv->n_nodes; i++) {
+                NodeRuntime *rt = &d->rt[i];
+                if (!provision_state_has_open_attempt(rt->st.state) || rt->st.attempt_opened_ms <= 0 ||
+                    now - rt->st.attempt_opened_ms < deadline_ms)
+                        continue;
+                const ProvisionTransition *t = provision_transition(rt->st.state, PROVISION_EV_TIMEOUT);
+                if (!t)
+                        continue;
+                char msg[160];
+                snprintf(msg, sizeof msg, "%s (%lld s after the attempt opened)", t->why,
+                         (long long) (deadline_ms / 1000));
+                r = apply(d, &d->inv->nodes[i], t, NULL, msg);
+                if (r < 0)
+                        break;
+                expired++;
+        }
+        pthread_rwlock_unlock(&d->lock);
+        return r < 0 ? r : expired;
 }

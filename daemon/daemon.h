@@ -123,3 +123,40 @@ const char *daemon_public_url(const Daemon *d);
  * return while a request or a reload is wedged inside the daemon (e.g. SQLite stuck on a
  * lock held by another process); the watchdog ping it guards is then not sent. */
 void daemon_ping(Daemon *d);
+
+/* What operations need to reach a node's BMC: copies, safe to hand to another thread. */
+typedef struct DaemonNodeBmc {
+        char node[64];
+        bool has_bmc;
+        char host[256];
+        uint16_t port;
+        char user[64];
+        char password_file[4096]; /* "" if none */
+        uint8_t cipher_suite;
+        unsigned workarounds;
+        bool efi;
+} DaemonNodeBmc;
+
+/* Copies node `name`'s BMC settings into *ret.  -ENOENT for an unknown node. */
+int daemon_node_bmc(Daemon *d, const char *name, DaemonNodeBmc *ret);
+
+/* Marks a node for install on its next netboot (provision event reinstall: -> pending; an
+ * open attempt is abandoned), recorded in the history.  *ret_changed (may be NULL) is false
+ * when the node was already pending.  -ENOENT unknown node, or a store errno. */
+int daemon_mark_reinstall(Daemon *d, const char *name, bool *ret_changed);
+
+/* Records a BMC command's outcome in the node's history (cause "bmc", state unchanged).
+ * -ENOENT if the node is no longer in the inventory, or a store errno. */
+int daemon_record_bmc(Daemon *d, const char *name, const char *message);
+
+/* Fails every open install attempt older than deadline_ms (ms, > 0) at time `now` (ms since
+ * the epoch): -> failed, cause timeout, attempt outcome timeout.  Returns how many expired,
+ * or a store errno. */
+int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now);
+
+/* Called with the daemon's exclusive lock held, on the thread that made the transition,
+ * each time a node becomes installed.  `n` is borrowed for the call only.  It must not call
+ * back into the daemon (the lock is not recursive) and must not block. */
+typedef struct Node Node;
+typedef void (*DaemonInstalledHook)(void *userdata, const Node *n);
+void daemon_set_installed_hook(Daemon *d, DaemonInstalledHook fn, void *userdata);

@@ -12,6 +12,10 @@
  *   GET  /v1/events                 recent transitions across the cluster (?since= ?limit=)
  *   GET  /v1/events/stream          the same, live, as Server-Sent Events
  *   POST /v1/reload                 re-read the inventory and API tokens (admin)
+ *   POST /v1/nodes/<name>/reinstall mark for install, boot device pxe, power cycle (admin, 202)
+ *   POST /v1/nodes/<name>/power     chassis power on/off/cycle/reset/soft/status (admin, 202)
+ *   POST /v1/nodes/<name>/bootdev   boot device pxe/disk/bios (admin, 202)
+ *   GET  /v1/operations[/<id>]      operations and their steps (operations.c)
  *   GET  /metrics                   Prometheus text format
  *
  * HEAD works wherever GET does.  Reads of cluster state need an API token when read_auth
@@ -48,6 +52,7 @@
 #include "log.h"
 #include "mac.h"
 #include "metrics.h"
+#include "operations.h"
 #include "status-page.h"
 #include "util.h"
 
@@ -62,6 +67,7 @@ typedef struct SseConn SseConn;
 struct Http {
         struct MHD_Daemon *mhd;
         Daemon *daemon; /* borrowed */
+        Ops *ops;       /* borrowed */
         bool read_auth;
         char *api_tokens_path; /* NULL: no API tokens, every admin route answers 401 */
         char *tls_cert, *tls_key; /* PEM text (not paths), kept while libmicrohttpd runs */
@@ -123,6 +129,8 @@ static const struct {
         { ENOENT, MHD_HTTP_NOT_FOUND },
         { EPROTO, MHD_HTTP_CONFLICT },
         { EEXIST, MHD_HTTP_CONFLICT },
+        { EALREADY, MHD_HTTP_CONFLICT },
+        { ENODEV, MHD_HTTP_CONFLICT },
         { EMSGSIZE, MHD_HTTP_CONTENT_TOO_LARGE },
         { EBUSY, MHD_HTTP_SERVICE_UNAVAILABLE },
         { ENOMEM, MHD_HTTP_SERVICE_UNAVAILABLE },
@@ -719,6 +727,89 @@ static enum MHD_Result route_reload(Http *h, struct MHD_Connection *c) {
         return respond_json(c, MHD_HTTP_OK, json_pack("{s:i, s:i}", "nodes", r, "api_tokens", t));
 }
 
+/* Parses a request body that must be a JSON object (an empty body is {}).  On failure
+ * queues a 400/413 and returns NULL with *ret_answer set. */
+static json_t *body_object(struct MHD_Connection *c, Request *req, enum MHD_Result *ret_answer) {
+        json_error_t jerr;
+        if (req->too_large) {
+                *ret_answer = http_respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than %d bytes", MAX_BODY);
+                return NULL;
+        }
+        if (req->len == 0)
+                return json_object();
+        json_t *o = json_loadb(req->body, req->len, 0, &jerr);
+        if (!o) {
+                *ret_answer = http_respond_error(c, MHD_HTTP_BAD_REQUEST, "body is not valid JSON: line %d, column %d: %s",
+                                                 jerr.line, jerr.column, jerr.text);
+                return NULL;
+        }
+        if (!json_is_object(o)) {
+                json_decref(o);
+                *ret_answer = http_respond_error(c, MHD_HTTP_BAD_REQUEST, "body must be a JSON object");
+                return NULL;
+        }
+        return o;
+}
+
+/* POST /v1/nodes/<name>/{reinstall,power,bootdev}: 202 with the operation. */
+static enum MHD_Result route_node_operation(Http *h, struct MHD_Connection *c, const char *name, const char *what,
+                                            Request *req) {
+        enum MHD_Result answer;
+        char err[768] = "";
+        json_t *op = NULL;
+        int r;
+
+        _cleanup_(json_decrefp) json_t *body = body_object(c, req, &answer);
+        if (!body)
+                return answer;
+        if (streq(what, "reinstall")) {
+                if (json_object_size(body) > 0)
+                        return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "reinstall takes no parameters (send {} or nothing)");
+                r = ops_reinstall(h->ops, name, &op, err, sizeof err);
+        } else if (streq(what, "power")) {
+                json_t *action = json_object_get(body, "action");
+                if (!json_is_string(action) || json_object_size(body) != 1)
+                        return http_respond_error(c, MHD_HTTP_BAD_REQUEST,
+                                                  "body must be {\"action\": \"on|off|cycle|reset|soft|status\"}");
+                r = ops_power(h->ops, name, json_string_value(action), &op, err, sizeof err);
+        } else {
+                json_t *device = json_object_get(body, "device"), *persistent = json_object_get(body, "persistent"),
+                       *efi = json_object_get(body, "efi");
+                size_t known = !!device + !!persistent + !!efi;
+                if (!json_is_string(device) || (persistent && !json_is_boolean(persistent)) ||
+                    (efi && !json_is_boolean(efi)) || json_object_size(body) != known)
+                        return http_respond_error(c, MHD_HTTP_BAD_REQUEST,
+                                                  "body must be {\"device\": \"pxe|disk|bios\", \"persistent\": bool, \"efi\": bool} "
+                                                  "(persistent and efi optional)");
+                r = ops_bootdev(h->ops, name, json_string_value(device), json_is_true(persistent),
+                                efi ? json_is_true(efi) : -1, &op, err, sizeof err);
+        }
+        if (r < 0)
+                return http_respond_error(c, http_status_from_errno(r), "%s", err[0] ? err : strerror(-r));
+        return respond_json(c, MHD_HTTP_ACCEPTED, json_pack("{s:o}", "operation", op));
+}
+
+static enum MHD_Result route_operations(Http *h, struct MHD_Connection *c, const char *id_arg) {
+        json_t *o = NULL;
+        int r;
+        if (!id_arg) {
+                const char *node = query(c, "node");
+                r = ops_list_json(h->ops, node, &o);
+        } else {
+                int64_t id;
+                if (parse_int64(id_arg, 1, INT64_MAX, &id) < 0)
+                        return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no operation \"%.32s\"", id_arg);
+                r = ops_get_json(h->ops, id, &o);
+                if (r == -ENOENT)
+                        return http_respond_error(c, MHD_HTTP_NOT_FOUND,
+                                                  "no operation %lld (operations are kept in memory: the %d newest, until provd restarts)",
+                                                  (long long) id, OPS_KEEP);
+        }
+        if (r < 0)
+                return respond_daemon_error(c, r, "read operations");
+        return respond_json(c, MHD_HTTP_OK, o);
+}
+
 static enum MHD_Result route_metrics(Http *h, struct MHD_Connection *c) {
         MetricsGauges g = { 0 };
         char *text;
@@ -755,6 +846,11 @@ static bool is_get(const char *method) {
         return streq(method, MHD_HTTP_METHOD_GET) || streq(method, MHD_HTTP_METHOD_HEAD);
 }
 
+static bool endswith(const char *s, const char *suffix) {
+        size_t n = strlen(s), m = strlen(suffix);
+        return n >= m && streq(s + n - m, suffix);
+}
+
 static MetricsRoute route_of(const char *url) {
         if (streq(url, "/"))
                 return METRICS_ROUTE_STATUS_PAGE;
@@ -766,6 +862,8 @@ static MetricsRoute route_of(const char *url) {
                 return METRICS_ROUTE_FILES;
         if (streq(url, "/v1/install/events"))
                 return METRICS_ROUTE_INSTALL_EVENTS;
+        if (startswith(url, "/v1/nodes/") && (endswith(url, "/reinstall") || endswith(url, "/power") || endswith(url, "/bootdev")))
+                return METRICS_ROUTE_OPERATIONS;
         if (streq(url, "/v1/nodes") || startswith(url, "/v1/nodes/"))
                 return METRICS_ROUTE_NODES;
         if (streq(url, "/v1/summary"))
@@ -820,10 +918,30 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
                 return route_reload(h, c);
         }
 
+        /* Operations on a node: POST /v1/nodes/<name>/{reinstall,power,bootdev}. */
+        if (startswith(url, "/v1/nodes/") && h->ops) {
+                const char *name = url + strlen("/v1/nodes/");
+                const char *slash = strchr(name, '/');
+                if (slash && (streq(slash, "/reinstall") || streq(slash, "/power") || streq(slash, "/bootdev"))) {
+                        char buf[INVENTORY_NAME_MAX + 1];
+                        size_t n = (size_t) (slash - name);
+                        if (!streq(method, MHD_HTTP_METHOD_POST))
+                                return respond_method_not_allowed(c, "POST");
+                        if (!check_api_token(h, c, &answer))
+                                return answer;
+                        if (n == 0 || n > INVENTORY_NAME_MAX)
+                                return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no node \"%.64s\" in the inventory", name);
+                        memcpy(buf, name, n);
+                        buf[n] = '\0';
+                        return route_node_operation(h, c, buf, slash + 1, req);
+                }
+        }
+
         /* Reads of cluster state. */
         bool nodes = streq(url, "/v1/nodes") || startswith(url, "/v1/nodes/");
-        if (!nodes && !streq(url, "/v1/summary") && !streq(url, "/v1/events") && !streq(url, "/v1/events/stream") &&
-            !streq(url, "/metrics"))
+        bool operations = h->ops && (streq(url, "/v1/operations") || startswith(url, "/v1/operations/"));
+        if (!nodes && !operations && !streq(url, "/v1/summary") && !streq(url, "/v1/events") &&
+            !streq(url, "/v1/events/stream") && !streq(url, "/metrics"))
                 return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no such route: %.200s", url);
         if (!is_get(method))
                 return respond_method_not_allowed(c, "GET, HEAD");
@@ -839,6 +957,8 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
                 return route_metrics(h, c);
         if (streq(url, "/v1/nodes"))
                 return route_nodes(h, c);
+        if (operations)
+                return route_operations(h, c, url[strlen("/v1/operations")] ? url + strlen("/v1/operations/") : NULL);
 
         /* /v1/nodes/<name>[/history] */
         const char *name = url + strlen("/v1/nodes/");
@@ -1006,6 +1126,7 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
         pthread_mutex_init(&h->sse_lock, NULL);
         pthread_cond_init(&h->keepalive_cond, NULL);
         h->daemon = d;
+        h->ops = cfg->ops;
         h->read_auth = cfg->read_auth;
         if (cfg->api_tokens && !(h->api_tokens_path = strdup(cfg->api_tokens))) {
                 http_free(h);

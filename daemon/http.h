@@ -15,8 +15,11 @@
 
 typedef struct Http Http;
 
+typedef struct Ops Ops;
+
 typedef struct HttpConfig {
         unsigned threads;       /* worker threads, 0 = one per core (at least 2) */
+        Ops *ops;               /* BMC operations (borrowed); NULL: no operation routes */
         bool read_auth;         /* reads of cluster state need an API token too */
         const char *api_tokens; /* API tokens file (apitoken.h), or NULL: none */
         const char *tls_cert;   /* PEM certificate (chain) file for HTTPS, or NULL */

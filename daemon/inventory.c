@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ipmi.h"
 #include "util.h"
 
 /* Error context while validating one node. */
@@ -265,8 +266,9 @@ bool inventory_has_file(const Inventory *inv, const char *path) {
 }
 
 static int parse_bmc(Ctx *c, json_t *b, Node *n) {
-        static const char *const keys[] = { "host", "port", "user", "password_file", NULL };
-        const char *host = NULL, *user = NULL, *pwf = NULL;
+        static const char *const keys[] = { "host",         "port",       "user", "password_file",
+                                            "cipher_suite", "workarounds", "boot_mode", NULL };
+        const char *host = NULL, *user = NULL, *pwf = NULL, *mode = NULL;
         int r;
 
         if (!json_is_object(b))
@@ -297,6 +299,37 @@ static int parse_bmc(Ctx *c, json_t *b, Node *n) {
                 if (why)
                         return fail(c, "bmc.password_file", "\"%s\" %s", pwf, why);
         }
+        if (user && strlen(user) > 16)
+                return fail(c, "bmc.user", "\"%s\" is longer than 16 bytes (IPMI v2.0 §22.28)", user);
+        n->bmc.cipher_suite = 3;
+        json_t *cs = json_object_get(b, "cipher_suite");
+        if (cs) {
+                /* §22.15.2: suites 1-17 (and OEM 0x80-0xBF); 0 has no authentication at all. */
+                if (!json_is_integer(cs) || json_integer_value(cs) < 1 || json_integer_value(cs) > 17)
+                        return fail(c, "bmc.cipher_suite", "must be an integer from 1 to 17 (IPMI v2.0 §22.15.2; 3 is common)");
+                n->bmc.cipher_suite = (uint8_t) json_integer_value(cs);
+        }
+        json_t *wa = json_object_get(b, "workarounds");
+        if (wa) {
+                size_t i;
+                json_t *v;
+                if (!json_is_array(wa))
+                        return fail(c, "bmc.workarounds", "must be an array of FreeIPMI workaround names");
+                json_array_foreach(wa, i, v) {
+                        char field[48], err[256];
+                        snprintf(field, sizeof field, "bmc.workarounds[%zu]", i);
+                        if (!json_is_string(v))
+                                return fail(c, field, "must be a string");
+                        if (ipmi_workaround_parse_one(json_string_value(v), &n->bmc.workarounds, err, sizeof err) < 0)
+                                return fail(c, field, "%s", err);
+                }
+        }
+        r = get_string(c, b, "boot_mode", "bmc.boot_mode", false, &mode);
+        if (r < 0)
+                return r;
+        if (mode && !streq(mode, "legacy") && !streq(mode, "efi"))
+                return fail(c, "bmc.boot_mode", "\"%s\" is not legacy or efi", mode);
+        n->bmc.efi = mode && streq(mode, "efi");
         n->has_bmc = true;
         if (dup_string(host, &n->bmc.host) < 0 || dup_string(user, &n->bmc.user) < 0 ||
             dup_string(pwf, &n->bmc.password_file) < 0)

@@ -31,6 +31,9 @@ typedef struct InventoryBmc {
         uint16_t port;       /* UDP port, default 623 (IPMI v2.0 spec §13.1, RMCP) */
         char *user;          /* may be NULL: anonymous/null user */
         char *password_file; /* absolute path, or NULL; the password itself is never here */
+        uint8_t cipher_suite; /* RMCP+ cipher suite (IPMI v2.0 §22.15.2), default 3 */
+        unsigned workarounds; /* FreeIPMI workaround flags (ipmi_workaround_parse_one()) */
+        bool efi;             /* boot device commands ask for EFI boot (else legacy) */
 } InventoryBmc;
 
 typedef struct InventoryBoot {

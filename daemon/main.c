@@ -19,6 +19,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "operations.h"
 #include "provd-config.h"
 #include "service.h"
 #include "util.h"
@@ -53,7 +54,8 @@ static void usage_serve(FILE *f) {
                 "Usage: provd serve --inventory FILE [--state-dir DIR] [--listen ADDR:PORT]\n"
                 "                   [--public-url URL] [--config FILE] [--threads N]\n"
                 "                   [--log-level LEVEL] [--api-tokens FILE] [--read-auth MODE]\n"
-                "                   [--tls-cert FILE --tls-key FILE]\n"
+                "                   [--tls-cert FILE --tls-key FILE] [--bmc-workers N]\n"
+                "                   [--bmc-timeout SECS] [--bmc-retries N] [--install-deadline SECS]\n"
                 "\n"
                 "Runs the provisioning daemon.\n"
                 "\n"
@@ -77,6 +79,13 @@ static void usage_serve(FILE *f) {
                 "                      metrics; token: reads need an API token too\n"
                 "  --tls-cert FILE     serve HTTPS with this PEM certificate (chain) ...\n"
                 "  --tls-key FILE      ... and this PEM private key\n"
+                "  --bmc-workers N     BMC (IPMI) commands in flight at once, at most one per BMC\n"
+                "                      (default 16)\n"
+                "  --bmc-timeout SECS  timeout of one BMC command attempt (default 10)\n"
+                "  --bmc-retries N     extra attempts after a BMC timeout (default 2)\n"
+                "  --install-deadline SECS\n"
+                "                      an install attempt not finished after this fails with\n"
+                "                      cause timeout (default 3600; 0 = no deadline)\n"
                 "  -h, --help          show this help\n"
                 "\n"
                 "Signals: SIGHUP reloads the inventory and the API tokens; SIGTERM and SIGINT stop.\n"
@@ -172,19 +181,22 @@ static int run_serve(int argc, char **argv) {
                 { "log-level", required_argument, NULL, 'L' }, { "help", no_argument, NULL, 'h' },
                 { "api-tokens", required_argument, NULL, 'a' }, { "read-auth", required_argument, NULL, 'r' },
                 { "tls-cert", required_argument, NULL, 'C' },   { "tls-key", required_argument, NULL, 'K' },
+                { "bmc-workers", required_argument, NULL, 'W' }, { "bmc-timeout", required_argument, NULL, 'T' },
+                { "bmc-retries", required_argument, NULL, 'R' }, { "install-deadline", required_argument, NULL, 'D' },
                 {},
         };
         static const char *const keys[128] = {
                 ['i'] = "inventory", ['s'] = "state_dir", ['l'] = "listen", ['u'] = "public_url",
                 ['t'] = "threads",   ['L'] = "log_level", ['a'] = "api_tokens", ['r'] = "read_auth",
-                ['C'] = "tls_cert",  ['K'] = "tls_key",
+                ['C'] = "tls_cert",  ['K'] = "tls_key",   ['W'] = "bmc_workers", ['T'] = "bmc_timeout",
+                ['R'] = "bmc_retries", ['D'] = "install_deadline",
         };
         const char *config_path = NULL;
         struct {
                 int opt;
                 const char *name;
                 const char *value;
-        } flags[16];
+        } flags[32];
         size_t n_flags = 0;
         _cleanup_(config_done) ServeConfig cfg = { 0 };
         int c, r, idx = 0;
@@ -284,15 +296,30 @@ static int run_serve(int argc, char **argv) {
                 return EXIT_FAILURE;
         }
 
+        Ops *ops = NULL;
+        r = ops_new(d,
+                    &(OpsConfig) { .bmc_workers = cfg.bmc_workers,
+                                   .bmc_timeout_ms = cfg.bmc_timeout * 1000,
+                                   .bmc_retries = cfg.bmc_retries,
+                                   .install_deadline_ms = (int64_t) cfg.install_deadline * 1000 },
+                    &ops);
+        if (r < 0) {
+                close(fd);
+                daemon_free(d);
+                return EXIT_FAILURE;
+        }
+
         Http *h = NULL;
         r = http_start(d, fd,
                        &(HttpConfig) { .threads = cfg.threads,
+                                       .ops = ops,
                                        .read_auth = cfg.read_auth,
                                        .api_tokens = cfg.api_tokens,
                                        .tls_cert = cfg.tls_cert,
                                        .tls_key = cfg.tls_key },
                        &h);
         if (r < 0) {
+                ops_free(ops);
                 daemon_free(d);
                 return EXIT_FAILURE;
         }
@@ -322,6 +349,7 @@ static int run_serve(int argc, char **argv) {
         }
 
         http_stop(h);
+        ops_free(ops);
         daemon_free(d);
         return EXIT_SUCCESS;
 }

@@ -50,6 +50,14 @@ static const ProvisionTransition table[] = {
         /* Install deadline. */
         { S(NETBOOTING), E(TIMEOUT), S(FAILED), A(END_ATTEMPT_FAILED), B(NONE), "install deadline passed before the installer reported" },
         { S(INSTALLING), E(TIMEOUT), S(FAILED), A(END_ATTEMPT_FAILED), B(NONE), "install deadline passed" },
+
+        /* A BMC command's outcome, on record; the state does not change. */
+        { S(NEW), E(BMC), S(NEW), A(NONE), B(NONE), "BMC" },
+        { S(PENDING), E(BMC), S(PENDING), A(NONE), B(NONE), "BMC" },
+        { S(NETBOOTING), E(BMC), S(NETBOOTING), A(NONE), B(NONE), "BMC" },
+        { S(INSTALLING), E(BMC), S(INSTALLING), A(NONE), B(NONE), "BMC" },
+        { S(INSTALLED), E(BMC), S(INSTALLED), A(NONE), B(NONE), "BMC" },
+        { S(FAILED), E(BMC), S(FAILED), A(NONE), B(NONE), "BMC" },
 };
 
 const ProvisionTransition *provision_transition(ProvisionState state, ProvisionEvent event) {
@@ -81,6 +89,7 @@ static const char *const event_names[_PROVISION_EV_MAX] = {
         [PROVISION_EV_FAILED] = "installer",
         [PROVISION_EV_REINSTALL] = "reinstall",
         [PROVISION_EV_TIMEOUT] = "timeout",
+        [PROVISION_EV_BMC] = "bmc",
 };
 
 const char *provision_state_to_string(ProvisionState s) {

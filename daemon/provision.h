@@ -43,6 +43,8 @@ typedef enum ProvisionEvent {
         PROVISION_EV_REINSTALL,
         /* The install deadline passed. */
         PROVISION_EV_TIMEOUT,
+        /* A BMC command finished (its outcome goes into the history; no state change). */
+        PROVISION_EV_BMC,
         _PROVISION_EV_MAX,
 } ProvisionEvent;
 

@@ -288,6 +288,7 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
         case PROVISION_ACTION_END_ATTEMPT_FAILED:
         case PROVISION_ACTION_END_ATTEMPT_ABANDONED: {
                 const char *outcome = t->action == PROVISION_ACTION_END_ATTEMPT_SUCCEEDED ? "succeeded"
+                                      : t->event == PROVISION_EV_TIMEOUT                  ? "timeout"
                                       : t->action == PROVISION_ACTION_END_ATTEMPT_FAILED  ? "failed"
                                                                                           : "abandoned";
                 if (cur->attempt_id > 0) {
