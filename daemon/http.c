@@ -271,8 +271,15 @@ static enum MHD_Result route_boot(Http *h, struct MHD_Connection *c, const char 
                                           strerror(-r));
         switch (result) {
         case DAEMON_BOOT_RESULT_INSTALL: {
+                /* Every JSON answer ends with a newline (pixiecore's decoder ignores it). */
                 size_t len = strlen(body);
-                return queue_buffer(c, MHD_HTTP_OK, TAKE_PTR(body), len, "application/json");
+                char *b = realloc(body, len + 2);
+                if (!b)
+                        return MHD_NO;
+                body = NULL;
+                b[len] = '\n';
+                b[len + 1] = '\0';
+                return queue_buffer(c, MHD_HTTP_OK, b, len + 1, "application/json");
         }
         case DAEMON_BOOT_RESULT_LOCAL:
                 return http_respond_error(c, MHD_HTTP_NOT_FOUND, "%s boots from its local disk", mac);
@@ -891,6 +898,8 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
                 return route_status_page(c);
         }
         if (startswith(url, "/v1/boot/")) {
+                if (strchr(url + strlen("/v1/boot/"), '/'))
+                        return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no such route: %.200s", url);
                 if (!is_get(method))
                         return respond_method_not_allowed(c, "GET, HEAD");
                 return route_boot(h, c, method, url + strlen("/v1/boot/"));
@@ -940,6 +949,13 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
         /* Reads of cluster state. */
         bool nodes = streq(url, "/v1/nodes") || startswith(url, "/v1/nodes/");
         bool operations = h->ops && (streq(url, "/v1/operations") || startswith(url, "/v1/operations/"));
+        if (nodes && url[strlen("/v1/nodes")] == '/') {
+                const char *slash = strchr(url + strlen("/v1/nodes/"), '/');
+                if (slash && !streq(slash, "/history"))
+                        return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no such route: %.200s", url);
+        }
+        if (operations && url[strlen("/v1/operations")] == '/' && strchr(url + strlen("/v1/operations/"), '/'))
+                return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no such route: %.200s", url);
         if (!nodes && !operations && !streq(url, "/v1/summary") && !streq(url, "/v1/events") &&
             !streq(url, "/v1/events/stream") && !streq(url, "/metrics"))
                 return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no such route: %.200s", url);

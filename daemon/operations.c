@@ -38,7 +38,7 @@ typedef struct Op {
         int64_t id;
         char node[64];
         const char *kind; /* static: reinstall, power, bootdev */
-        const char *why;  /* history prefix: "reinstall", "power", "boot device", "after install" */
+        const char *why;  /* history prefix: "reinstall", "after install", or "" */
         json_t *params;   /* owned */
         bool internal;    /* started by provd itself (boot device to disk after an install) */
         bool record_success; /* record successful steps in the history */
@@ -111,9 +111,8 @@ static void describe(const IpmiRequest *req, const IpmiResult *res, bool ok, cha
         char dev[8];
         switch (req->op) {
         case IPMI_OP_BOOTDEV_SET:
-                ipmi_boot_device_to_string(req->boot.device, dev);
                 snprintf(buf, len, ok ? "boot device set to %s (%s, %s)" : "setting the boot device to %s (%s, %s) failed",
-                         dev, req->boot.persistent ? "persistent" : "one-time", req->boot.efi ? "EFI" : "legacy");
+                         ipmi_boot_device_to_string(req->boot.device, dev), req->boot.persistent ? "persistent" : "one-time", req->boot.efi ? "EFI" : "legacy");
                 break;
         case IPMI_OP_POWER_STATUS:
                 if (ok)
@@ -226,7 +225,7 @@ static void op_submit(Op *op, bool record) {
                 return;
 
         pthread_mutex_lock(&ops->lock);
-        snprintf(msg, sizeof msg, "%s: cannot queue the BMC command: %s", op->why,
+        snprintf(msg, sizeof msg, "%s%scannot queue the BMC command: %s", op->why, op->why[0] ? ": " : "",
                  r == -EBUSY ? "too many BMC commands queued" : strerror(-r));
         op_fail_locked(op, "error", msg);
         snprintf(node, sizeof node, "%s", op->node);
@@ -252,7 +251,8 @@ static void on_step_done(const BmcJob *job, const BmcOutcome *outcome, void *use
         Step *s = &op->steps[op->cur];
         snprintf(node, sizeof node, "%s", op->node);
         if (outcome->r < 0) {
-                snprintf(msg, sizeof msg, "%s: %s: %s", op->why, what, outcome->error[0] ? outcome->error : strerror(-outcome->r));
+                snprintf(msg, sizeof msg, "%s%s%s: %s", op->why, op->why[0] ? ": " : "", what,
+                         outcome->error[0] ? outcome->error : strerror(-outcome->r));
                 op_fail_locked(op, error_code(outcome->r), msg);
                 record = true;
         } else {
@@ -266,7 +266,7 @@ static void on_step_done(const BmcJob *job, const BmcOutcome *outcome, void *use
                                  ipmi_boot_device_to_string(outcome->result.boot.device, dev));
                 } else
                         snprintf(s->result, sizeof s->result, "ok");
-                snprintf(msg, sizeof msg, "%s: %s", op->why, what);
+                snprintf(msg, sizeof msg, "%s%s%s", op->why, op->why[0] ? ": " : "", what);
                 record = op->record_success;
 
                 /* Reinstall: power on if it was off, else cycle. */
@@ -331,7 +331,7 @@ static int op_read_password(Op *op, const DaemonNodeBmc *b, char *err, size_t er
         char e[IPMI_ERROR_MAX];
         int r = ipmi_password_read(b->password_file, op->target.password, sizeof op->target.password, e, sizeof e);
         if (r < 0)
-                snprintf(err, errlen, "%s: cannot read the BMC password: %.400s", op->why, e);
+                snprintf(err, errlen, "%s%scannot read the BMC password: %.400s", op->why, op->why[0] ? ": " : "", e);
         return r;
 }
 
@@ -459,7 +459,7 @@ int ops_power(Ops *ops, const char *node, const char *action, json_t **ret, char
         r = prepare(ops, node, true, &b, err, errlen);
         if (r < 0)
                 return r;
-        r = op_new(ops, &b, "power", "power", json_pack("{s:s}", "action", action), &op, err, errlen);
+        r = op_new(ops, &b, "power", "", json_pack("{s:s}", "action", action), &op, err, errlen);
         if (r < 0)
                 return r;
         add_step(op, "power", actions[i].op, NULL);
@@ -488,7 +488,7 @@ int ops_bootdev(Ops *ops, const char *node, const char *device, bool persistent,
         if (r < 0)
                 return r;
         bool use_efi = efi < 0 ? b.efi : efi > 0;
-        r = op_new(ops, &b, "bootdev", "boot device",
+        r = op_new(ops, &b, "bootdev", "",
                    json_pack("{s:s, s:b, s:b}", "device", device, "persistent", persistent, "efi", use_efi), &op, err,
                    errlen);
         if (r < 0)

@@ -306,8 +306,8 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
                 n->since_ms = tr->at_ms;
         n->state = t->to;
         r = run(s,
-                "INSERT INTO nodes (name, state, state_since, attempt_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5) "
-                "ON CONFLICT(name) DO UPDATE SET state = ?2, state_since = ?3, attempt_id = ?4",
+                "INSERT INTO nodes (name, state, state_since, attempt_id, created_at) VALUES (?1, ?2, ?3, NULLIF(?4, 0), ?5) "
+                "ON CONFLICT(name) DO UPDATE SET state = ?2, state_since = ?3, attempt_id = NULLIF(?4, 0)",
                 "ttiii", tr->node, provision_state_to_string(n->state), n->since_ms,
                 n->attempt_id, tr->at_ms);
         if (r < 0)
@@ -316,7 +316,7 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
         if (tr->record) {
                 r = run(s,
                         "INSERT INTO history (node, at, from_state, to_state, cause, message, attempt_id) "
-                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULLIF(?7, 0))",
                         "titttti", tr->node, tr->at_ms, provision_state_to_string(cur->state),
                         provision_state_to_string(n->state), provision_event_to_string(t->event), message,
                         n->attempt_id);

@@ -1,0 +1,426 @@
+#!/usr/bin/env bash
+# api/openapi.yaml is the contract, checked against a real provd:
+#  1. `redocly lint` (recommended ruleset, tests/openapi/redocly.yaml): 0 errors, 0 warnings.
+#  2. Every operation of the spec is driven with curl to every status it documents (success
+#     and each error case; 5XX ranges excepted: provd's own failures), and every answer is
+#     validated with tests/openapi/validate.mjs (ajv, JSON Schema 2020-12, strict): status,
+#     required headers, Content-Type, body schema, SSE events, and that provd accepted no
+#     request the spec calls invalid.  validate.mjs fails when an operation or a documented
+#     status was never exercised.
+#  3. Routes, both ways.  provd's side is derived from provd itself:
+#     - the route table in daemon/http.c's header comment equals the spec's (method, path) list;
+#     - every path of the spec answers every method it lacks with 405 and an Allow header that
+#       lists exactly the spec's methods (and every method it has with something else, by 2.);
+#     - probes with PATCH and GET of every route-like string in the provd binary, of every spec
+#       path plus one more segment, each spec path with a parameter followed by each one-segment
+#       string of the binary, and the routes the contract announces for later issues: all
+#       must be 404 unless the spec has the path.
+#  4. Auth, generated from the spec's security: every admin operation (apiToken only) answers
+#     401 without a token and with a wrong one, 403 with an install token; the install
+#     operation answers 403 to an API token.  A second provd with read_auth = token: every
+#     read operation answers 401 without a token or with a wrong one and 2xx with an API
+#     token; open operations stay open.
+source "$(dirname "$0")/lib.sh"
+
+OA="$SRC/tests/openapi"
+SPEC="$SRC/api/openapi.yaml"
+missing() {
+        [ -n "${PROVD_TESTS_NO_SKIP:-}" ] && fail "$1 missing"
+        echo "SKIP: $1"
+        exit 77
+}
+command -v node >/dev/null || missing "node (Debian: nodejs)"
+command -v jq >/dev/null || missing jq
+command -v strings >/dev/null || missing "strings (binutils)"
+[ -x "$OA/node_modules/.bin/redocly" ] && [ -d "$OA/node_modules/ajv" ] ||
+        missing "tests/openapi/node_modules (npm ci --prefix tests/openapi)"
+export REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true NO_UPDATE_NOTIFIER=1
+V() { node "$OA/validate.mjs" "$@"; }
+
+# --- 1. lint ----------------------------------------------------------------------------------
+"$OA/node_modules/.bin/redocly" lint --config "$OA/redocly.yaml" --format json "$SPEC" >"$T/lint.json" 2>"$T/lint.err" ||
+        fail "redocly lint: $(jq -c '.problems[] | {ruleId, message, location: .location[0].pointer}' "$T/lint.json" 2>/dev/null || cat "$T/lint.err")"
+jq -e '.totals.errors == 0 and .totals.warnings == 0' "$T/lint.json" >/dev/null ||
+        fail "redocly lint: $(jq -c '.totals, (.problems[] | {ruleId, message, location: .location[0].pointer})' "$T/lint.json")"
+ok "redocly lint: 0 errors, 0 warnings ($(jq .totals.ignored "$T/lint.json") findings ignored, each explained in redocly.yaml)"
+
+V routes "$SPEC" >"$T/spec-routes"
+V ops "$SPEC" >"$T/spec-ops"
+[ -s "$T/spec-routes" ] || fail "validate.mjs routes printed nothing"
+
+# --- exchange recording -----------------------------------------------------------------------
+EX="$T/ex"
+mkdir -p "$EX"
+N=0
+: >"$T/mismatches"
+# x EXPECTED LABEL METHOD PATH [--json BODY | --body-file FILE] [--hdr 'Name: value']...
+#   [--invalid] [--min-events N] [--] [CURL ARGS...]
+# One exchange: sends it, records it for validate.mjs, sets STATUS and BODY.  A status other
+# than EXPECTED is noted (all are listed at the end) rather than fatal, so one run shows every
+# disagreement.  --hdr headers are recorded (for header parameters); --invalid says the test
+# means the request to be invalid, and validate.mjs checks that the spec agrees.
+x() {
+        local expected=$1 label=$2 method=$3 path=$4
+        shift 4
+        N=$((N + 1))
+        local args=() hdrs='{}' req=null invalid=false min_events=null
+        while [ $# -gt 0 ]; do
+                case $1 in
+                --json) printf '%s' "$2" >"$EX/$N.req"; req="\"$N.req\""
+                        args+=(-H 'Content-Type: application/json' --data-binary "@$EX/$N.req"); shift 2 ;;
+                --body-file) cp "$2" "$EX/$N.req"; req="\"$N.req\""
+                        args+=(-H 'Content-Type: application/json' --data-binary "@$EX/$N.req"); shift 2 ;;
+                --hdr) args+=(-H "$2"); hdrs=$(jq -c --arg k "${2%%:*}" --arg v "${2#*: }" '. + {($k): $v}' <<<"$hdrs"); shift 2 ;;
+                --invalid) invalid=true; shift ;;
+                --min-events) min_events=$2; shift 2 ;;
+                --) shift; args+=("$@"); break ;;
+                *) args+=("$1"); shift ;;
+                esac
+        done
+        local how=(-X "$method") rc=0
+        : >"$EX/$N.body" # curl writes nothing for an empty body
+        [ "$method" = HEAD ] && how=(--head)
+        STATUS=$(curl -sS -o "$EX/$N.body" -D "$EX/$N.head" -w '%{http_code}' "${how[@]}" "${args[@]}" "$URL$path" 2>"$T/curl.err") || rc=$?
+        # 28: --max-time ended a stream, as intended.
+        [ $rc = 0 ] || [ $rc = 28 ] || fail "[$label] curl $method $path: exit $rc: $(cat "$T/curl.err")"
+        [ "$method" = HEAD ] && : >"$EX/$N.body" # curl --head writes the headers there
+        BODY=$(tr -d '\000' <"$EX/$N.body")
+        jq -n --arg lbl "$label" --arg method "$method" --arg path "$path" --argjson status "$STATUS" \
+                --argjson req "$req" --argjson hdrs "$hdrs" --argjson invalid "$invalid" --argjson me "$min_events" \
+                --arg h "$N.head" --arg b "$N.body" \
+                '{label: $lbl, method: $method, path: $path, status: $status, headers: $h, body: $b,
+                  request_body: $req, request_headers: $hdrs, expect_invalid: $invalid}
+                 + (if $me == null then {} else {min_events: $me} end)' >"$EX/$N.json"
+        if [ "$expected" != any ] && ! [[ "$STATUS" =~ ^($expected)$ ]]; then
+                echo "[$label] $method $path: expected $expected, got $STATUS: $(short_body)" >>"$T/mismatches"
+        fi
+}
+# Values from the last answer, for later requests.
+j() { printf '%s' "$BODY" | jq -r "$1" 2>/dev/null || echo "(not JSON)"; }
+# An integer from the last answer, 0 if there is none (the answer is validated anyway).
+jn() { local v; v=$(j "$1"); [[ "$v" =~ ^[0-9]+$ ]] && echo "$v" || echo 0; }
+
+validate_all() {
+        local rc=0
+        V batch "$SPEC" "$EX" "$@" >"$T/validate.out" 2>&1 || rc=$?
+        if [ -s "$T/mismatches" ] || [ $rc != 0 ]; then
+                cat "$T/mismatches" "$T/validate.out" >&2
+                fail "$(wc -l <"$T/mismatches") unexpected statuses; validate.mjs: $(tail -n1 "$T/validate.out")"
+        fi
+        ok "$(tail -n1 "$T/validate.out")"
+}
+
+# --- the provd under test -----------------------------------------------------------------------
+make_inventory "$T/inv.json" 4
+jq '.nodes[0].rack = "r1" | .nodes[1].rack = "r1" | .nodes[2].rack = "r2"' "$T/inv.json" >"$T/inv.tmp" && mv "$T/inv.tmp" "$T/inv.json"
+cp "$T/inv.json" "$T/inv-good.json"
+M1=52:54:00:00:00:01 M2=52:54:00:00:00:02 M3=52:54:00:00:00:03 M4=52:54:00:00:00:04
+KERNEL=${T#/}/boot/bzImage # the {path} of the kernel: its absolute path without the leading slash
+
+# The API token, made by the CLI; its line in the tokens file is checked independently
+# (NAME blake2b:HEX, HEX = BLAKE2b-256 of the token: libsodium's crypto_generichash without a
+# key is BLAKE2b, which python3's hashlib has).
+new_api_token() {
+        local name=$1 t
+        t=$("$PROVD" token new --name "$name" --file "$T/api-tokens" 2>"$T/token.err") || fail "provd token new: $(cat "$T/token.err")"
+        grep -qx "$name blake2b:$(printf '%s' "$t" | python3 -c 'import hashlib,sys; print(hashlib.blake2b(sys.stdin.buffer.read(), digest_size=32).hexdigest())')" "$T/api-tokens" ||
+                fail "the tokens file has no line '$name blake2b:<BLAKE2b-256 of the token>': $(cat "$T/api-tokens")"
+        printf '%s' "$t"
+}
+ADMIN=$(new_api_token admin)
+[[ "$ADMIN" =~ ^pvd_[A-Za-z0-9_-]{43}$ ]] || fail "API token has the wrong form: $ADMIN"
+WRONG_API=pvd_$(head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')
+WRONG_INSTALL=$(head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')
+printf '[serve]\napi_tokens = %s\n' "$T/api-tokens" >"$T/provd.ini"
+provd_start "$T/inv.json" --config "$T/provd.ini"
+AUTH=(-H "Authorization: Bearer $ADMIN")
+
+# --- 2. every operation, every documented status ---------------------------------------------
+x 200 "status page" GET /
+x 200 "status page" HEAD /
+
+# Boot API.  HEAD first: a probe of a new node is 200 and opens nothing.
+x 200 "probe new node" HEAD "/v1/boot/$M1"
+x 404 "probe unknown MAC" HEAD /v1/boot/52:54:00:00:99:99
+x 400 "probe malformed MAC" HEAD /v1/boot/zz:54 --invalid
+x 200 "boot new node" GET "/v1/boot/$M1"
+TOK1=$(j .cmdline | tr ' ' '\n' | sed -n 's/^provd\.token=//p')
+[[ "$TOK1" =~ ^[A-Za-z0-9_-]{43}$ ]] || fail "no install token in the boot answer: $BODY"
+x 200 "boot again, other MAC form" GET /v1/boot/52-54-00-00-00-01
+x 400 "malformed MAC" GET /v1/boot/not-a-mac --invalid
+x 400 "MAC too long" GET /v1/boot/52:54:00:00:00:01:02 --invalid
+x 404 "unknown MAC" GET /v1/boot/52:54:00:00:99:99
+
+# iPXE.
+x 200 "chain script" GET /v1/ipxe
+x 200 "install script" GET "/v1/ipxe?mac=$M2"
+TOK2=$(printf '%s' "$BODY" | grep -o 'provd\.token=[A-Za-z0-9_-]*' | cut -d= -f2)
+[[ "$TOK2" =~ ^[A-Za-z0-9_-]{43}$ ]] || fail "no install token in the iPXE script: $BODY"
+x 200 "unknown MAC script" GET /v1/ipxe?mac=aabbccddeeff
+x 400 "malformed MAC script" GET '/v1/ipxe?mac=52:54:00:zz' --invalid
+x 200 "probe chain" HEAD /v1/ipxe
+x 200 "probe install" HEAD "/v1/ipxe?mac=$M3"
+x 400 "probe malformed" HEAD '/v1/ipxe?mac=nope' --invalid
+
+# Boot files.
+x 200 "kernel" GET "/v1/files/$KERNEL"
+cmp -s "$EX/$N.body" "$T/boot/bzImage" || fail "GET /v1/files/$KERNEL: not the kernel's bytes"
+ETAG=$(grep -i '^etag:' "$EX/$N.head" | cut -d' ' -f2- | tr -d '\r')
+LASTMOD=$(grep -i '^last-modified:' "$EX/$N.head" | cut -d' ' -f2- | tr -d '\r')
+x 200 "kernel headers" HEAD "/v1/files/$KERNEL"
+x 304 "kernel, If-None-Match" GET "/v1/files/$KERNEL" --hdr "If-None-Match: $ETAG"
+x 304 "kernel, If-Modified-Since" GET "/v1/files/$KERNEL" --hdr "If-Modified-Since: $LASTMOD"
+x 304 "kernel headers, If-None-Match" HEAD "/v1/files/$KERNEL" --hdr "If-None-Match: $ETAG"
+x 200 "kernel, other ETag" GET "/v1/files/$KERNEL" --hdr 'If-None-Match: "other"'
+x 404 "not an inventory file" GET /v1/files/etc/passwd
+x 404 "not an inventory file (HEAD)" HEAD /v1/files/etc/passwd
+x 404 "directory of a boot file" GET "/v1/files/${T#/}/boot"
+
+# Install events.
+x 401 "event, no token" POST /v1/install/events --json '{"phase":"started"}'
+x 401 "event, unknown token" POST /v1/install/events --json '{"phase":"started"}' -H "Authorization: Bearer $WRONG_INSTALL"
+x 401 "event, Basic auth" POST /v1/install/events --json '{"phase":"started"}' -H "Authorization: Basic $TOK1"
+x 403 "event, API token" POST /v1/install/events --json '{"phase":"started"}' "${AUTH[@]}"
+for b in '' 'not json' '[]' '{}' '{"phase":"rebooting"}' '{"phase":1}' '{"phase":"started","message":7}'; do
+        x 400 "event body '$b'" POST /v1/install/events --json "$b" --invalid -H "Authorization: Bearer $TOK1"
+done
+head -c 70000 /dev/zero | tr '\0' a | sed 's/^/{"phase":"started","message":"/; s/$/"}/' >"$T/big"
+x 413 "event body over 64 KiB" POST /v1/install/events --body-file "$T/big" -H "Authorization: Bearer $TOK1"
+x 200 "event started" POST /v1/install/events --json '{"phase":"started","message":"installer up"}' -H "Authorization: Bearer $TOK1"
+x 200 "event repeated" POST /v1/install/events --json '{"phase":"started","message":"installer up"}' -H "Authorization: Bearer $TOK1"
+[ "$(j .changed)" = false ] || echo "[event repeated] changed is not false: $BODY" >>"$T/mismatches"
+x 200 "event partitioning, null message" POST /v1/install/events --json '{"phase":"partitioning","message":null}' -H "Authorization: Bearer $TOK1"
+x 200 "event succeeded" POST /v1/install/events --json '{"phase":"succeeded"}' -H "Authorization: Bearer $TOK1"
+x 403 "event, dead token" POST /v1/install/events --json '{"phase":"failed"}' -H "Authorization: Bearer $TOK1"
+x 200 "node-02 fails" POST /v1/install/events --json '{"phase":"failed","message":"disk not found"}' -H "Authorization: Bearer $TOK2"
+x 404 "boot of an installed node" GET "/v1/boot/$M1"
+x 404 "probe of a failed node" HEAD "/v1/boot/$M2"
+x 200 "iPXE of an installed node (exit script)" GET "/v1/ipxe?mac=$M1"
+# node-04 netboots, then leaves the inventory: its token's node is gone (404).
+x 200 "boot node-04" GET "/v1/boot/$M4"
+TOK4=$(j .cmdline | tr ' ' '\n' | sed -n 's/^provd\.token=//p')
+jq 'del(.nodes[3])' "$T/inv-good.json" >"$T/inv.json"
+x 200 "reload without node-04" POST /v1/reload "${AUTH[@]}"
+[ "$(j .nodes)" = 3 ] || echo "[reload] expected 3 nodes: $BODY" >>"$T/mismatches"
+x 404 "event of a node no longer in the inventory" POST /v1/install/events --json '{"phase":"started"}' -H "Authorization: Bearer $TOK4"
+cp "$T/inv-good.json" "$T/inv.json"
+echo '{"version": 1, "nodes": [' >"$T/inv.json"
+x 400 "reload, broken inventory" POST /v1/reload "${AUTH[@]}"
+cp "$T/inv-good.json" "$T/inv.json"
+x 200 "reload, inventory back" POST /v1/reload "${AUTH[@]}"
+x 200 "boot node-03" GET "/v1/boot/$M3"
+TOK3=$(j .cmdline | tr ' ' '\n' | sed -n 's/^provd\.token=//p')
+
+# Nodes.
+x 200 "nodes" GET /v1/nodes
+[ "$(j '[.nodes[].name] | join(",")')" = node-01,node-02,node-03,node-04 ] || echo "[nodes] order/content: $BODY" >>"$T/mismatches"
+x 200 "nodes, state filter" GET '/v1/nodes?state=failed,installed'
+[ "$(j '[.nodes[].name] | join(",")')" = node-01,node-02 ] || echo "[nodes?state=failed,installed] $BODY" >>"$T/mismatches"
+x 200 "nodes, name glob" GET '/v1/nodes?name=node-0%5B34%5D'
+[ "$(j '[.nodes[].name] | join(",")')" = node-03,node-04 ] || echo "[nodes?name=node-0[34]] $BODY" >>"$T/mismatches"
+x 200 "nodes, rack" GET '/v1/nodes?rack=r1&name=node-*'
+[ "$(j '[.nodes[].name] | join(",")')" = node-01,node-02 ] || echo "[nodes?rack=r1] $BODY" >>"$T/mismatches"
+x 200 "nodes, filters AND" GET '/v1/nodes?rack=r1&state=failed'
+[ "$(j '[.nodes[].name] | join(",")')" = node-02 ] || echo "[nodes?rack=r1&state=failed] $BODY" >>"$T/mismatches"
+x 400 "nodes, unknown state" GET '/v1/nodes?state=broken' --invalid
+x 400 "nodes, one unknown state" GET '/v1/nodes?state=failed,broken' --invalid
+x 400 "nodes, empty state" GET '/v1/nodes?state=' --invalid
+x 400 "nodes, empty name glob" GET '/v1/nodes?name=' --invalid
+x 400 "nodes, name glob too long" GET "/v1/nodes?name=$(printf 'n%.0s' $(seq 257))" --invalid
+x 200 "nodes, no such rack" GET '/v1/nodes?rack=r9'
+[ "$(j '.nodes | length')" = 0 ] || echo "[nodes?rack=r9] $BODY" >>"$T/mismatches"
+x 200 "nodes (HEAD)" HEAD /v1/nodes
+x 400 "nodes, unknown state (HEAD)" HEAD '/v1/nodes?state=x' --invalid
+x 200 "node-01" GET /v1/nodes/node-01
+x 200 "node-04 (never booted)" GET /v1/nodes/node-04
+x 404 "unknown node" GET /v1/nodes/node-99
+x 200 "node-01 (HEAD)" HEAD /v1/nodes/node-01
+x 404 "unknown node (HEAD)" HEAD /v1/nodes/node-99
+
+# History, paged.
+x 200 "history" GET /v1/nodes/node-01/history
+x 200 "history, 1 per page" GET '/v1/nodes/node-01/history?limit=1'
+NB=$(jn .next_before)
+x 200 "history, page 2" GET "/v1/nodes/node-01/history?limit=1&before=$NB"
+x 200 "history, node without events" GET /v1/nodes/node-04/history
+[ "$(j .next_before)" = null ] || echo "[history node-04] next_before not null: $BODY" >>"$T/mismatches"
+x 400 "history, limit 0" GET '/v1/nodes/node-01/history?limit=0' --invalid
+x 400 "history, limit 1001" GET '/v1/nodes/node-01/history?limit=1001' --invalid
+x 400 "history, limit abc" GET '/v1/nodes/node-01/history?limit=abc' --invalid
+x 400 "history, before abc" GET '/v1/nodes/node-01/history?before=abc' --invalid
+x 400 "history, before 0" GET '/v1/nodes/node-01/history?before=0' --invalid
+x 404 "history, unknown node" GET /v1/nodes/node-99/history
+x 200 "history (HEAD)" HEAD /v1/nodes/node-01/history
+x 400 "history, bad limit (HEAD)" HEAD '/v1/nodes/node-01/history?limit=-1' --invalid
+x 404 "history, unknown node (HEAD)" HEAD /v1/nodes/node-99/history
+
+# Summary, events.
+x 200 "summary" GET /v1/summary
+LAST=$(jn .last_event_id)
+x 200 "summary (HEAD)" HEAD /v1/summary
+x 200 "events" GET /v1/events
+x 200 "events since 0, limit 2" GET '/v1/events?since=0&limit=2'
+SINCE=$(jn .last_event_id)
+x 200 "events since an id" GET "/v1/events?since=$SINCE"
+x 200 "events since a time" GET '/v1/events?since=2000-01-01T00:00:00.000Z'
+x 200 "events since the last" GET "/v1/events?since=$LAST"
+[ "$(j '.events | length')" = 0 ] && [ "$(j .last_event_id)" = "$LAST" ] || echo "[events since last] $BODY" >>"$T/mismatches"
+x 400 "events, since garbage" GET '/v1/events?since=yesterday' --invalid
+x 400 "events, since negative" GET '/v1/events?since=-1' --invalid
+x 400 "events, since a date without time" GET '/v1/events?since=2020-01-01' --invalid
+x 400 "events, limit 0" GET '/v1/events?limit=0' --invalid
+x 400 "events, limit 5000" GET '/v1/events?limit=5000' --invalid
+x 200 "events (HEAD)" HEAD /v1/events
+x 400 "events, bad since (HEAD)" HEAD '/v1/events?since=x' --invalid
+
+# The event stream: history replayed from since=0, and from Last-Event-ID; a live event.
+x 200 "stream since 0" GET '/v1/events/stream?since=0' --min-events "$LAST" -- -N --max-time 2
+x 200 "stream, Last-Event-ID" GET /v1/events/stream --hdr "Last-Event-ID: 1" --min-events "$((LAST - 1))" -- -N --max-time 2
+N=$((N + 1))
+LIVE=$N
+curl -sS -N --max-time 3 -o "$EX/$LIVE.body" -D "$EX/$LIVE.head" -w '%{http_code}' "$URL/v1/events/stream" >"$T/live.status" 2>/dev/null &
+LIVE_PID=$!
+PIDS+=("$LIVE_PID")
+sleep 1
+x 200 "node-03 started (live event)" POST /v1/install/events --json '{"phase":"started"}' -H "Authorization: Bearer $TOK3"
+wait "$LIVE_PID" || true
+jq -n --arg h "$LIVE.head" --arg b "$LIVE.body" --argjson s "$(cat "$T/live.status")" \
+        '{label: "live stream", method: "GET", path: "/v1/events/stream", status: $s, headers: $h, body: $b, min_events: 1}' >"$EX/$LIVE.json"
+grep -q '"to":"installing"' "$EX/$LIVE.body" || echo "[live stream] the new event did not arrive: $(head -c 300 "$EX/$LIVE.body")" >>"$T/mismatches"
+x 400 "stream, since garbage" GET '/v1/events/stream?since=abc' --invalid -- --max-time 2
+x 400 "stream, Last-Event-ID garbage" GET /v1/events/stream --hdr 'Last-Event-ID: abc' --invalid -- --max-time 2
+x 200 "stream (HEAD)" HEAD /v1/events/stream -- --max-time 2
+x 400 "stream, bad since (HEAD)" HEAD '/v1/events/stream?since=-5' --invalid -- --max-time 2
+
+x 200 "metrics" GET /metrics
+x 200 "metrics (HEAD)" HEAD /metrics
+
+# A path provd does not serve.
+x 404 "unknown path" GET /v1/nope
+x 404 "unknown path" POST /v2/nodes
+
+# --- 4a. auth, generated from the spec --------------------------------------------------------
+# A concrete path for a spec path template.
+concrete() {
+        local p=$1
+        p=${p//\{mac\}/$M2}
+        p=${p//\{name\}/node-02}
+        p=${p//\{path\}/$KERNEL}
+        [[ "$p" == *"{"* ]] && fail "the test has no value for a parameter of $1: add it to concrete()"
+        printf '%s' "$p"
+}
+# A live install token (node-03's attempt is open).
+n_admin=0
+while read -r method tpl auth; do
+        p=$(concrete "$tpl")
+        case $auth in
+        admin)
+                [ "$method" = GET ] || [ "$method" = HEAD ] && continue
+                n_admin=$((n_admin + 1))
+                x 401 "admin, no token" "$method" "$p"
+                x 401 "admin, unknown API token" "$method" "$p" -H "Authorization: Bearer $WRONG_API"
+                x 401 "admin, not Bearer" "$method" "$p" -H "Authorization: Basic YWRtaW46YWRtaW4="
+                x 403 "admin, install token" "$method" "$p" -H "Authorization: Bearer $TOK3"
+                ;;
+        install)
+                x 403 "install route, API token" "$method" "$p" --json '{"phase":"installing"}' "${AUTH[@]}"
+                ;;
+        esac
+done <"$T/spec-ops"
+[ "$n_admin" -ge 1 ] || fail "the spec has no admin operation"
+ok "auth: $n_admin admin operation(s): no token / unknown / Basic -> 401, install token -> 403; API token on the install route -> 403"
+
+# --- 3. routes ------------------------------------------------------------------------------
+# (a) The route table in daemon/http.c's header comment.  GET implies HEAD (it says so).
+awk '/^\/\*/,/\*\// { if (match($0, /^ \*   (GET|POST|PUT|DELETE|PATCH|HEAD) +\/[^ ]*/)) print substr($0, RSTART + 5, RLENGTH - 5) }' \
+        "$SRC/daemon/http.c" | awk '{print $1, $2}' | sed -E 's/\[\?[^]]*\]//; s/<[^>]*>/{}/g' |
+        while read -r m p; do echo "$m $p"; [ "$m" = GET ] && echo "HEAD $p"; done | sort -u >"$T/http-c-routes"
+[ -s "$T/http-c-routes" ] || fail "no route table found in daemon/http.c's header comment"
+sed -E 's/\{[^}]*\}/{}/g' "$T/spec-routes" | sort -u >"$T/spec-routes-norm"
+if diff -u "$T/spec-routes-norm" "$T/http-c-routes" >"$T/routes.diff"; then
+        ok "daemon/http.c's route table = the spec's $(wc -l <"$T/spec-routes") (method, path) pairs"
+else
+        { echo "routes in api/openapi.yaml (-) and in daemon/http.c's route table (+) differ:"; grep '^[-+][A-Z]' "$T/routes.diff"; } >>"$T/mismatches"
+fi
+
+# (b) Every spec path: each method it lacks is 405 with Allow = the spec's methods (validate.mjs
+#     checks Allow; the methods it has are exercised above).
+npaths=0
+for tpl in $(cut -d' ' -f2 "$T/spec-routes" | sort -u); do
+        npaths=$((npaths + 1))
+        p=$(concrete "$tpl")
+        for m in GET HEAD POST PUT DELETE PATCH; do
+                grep -qx "$m $tpl" "$T/spec-routes" && continue
+                x 405 "method not in the spec" "$m" "$p"
+        done
+done
+
+# (c) Probes for paths provd serves and the spec lacks.
+{
+        # route-like strings of the binary: /v1..., /metrics, any lowercase absolute path
+        # (a prefix ending in "/" gets one more segment)
+        strings -n 2 "$PROVD" | grep -E '^/[a-z][a-z0-9_/.-]*$' |
+                grep -vE '^/(nix|proc|dev|etc|tmp|run|usr|var|sys|lib|bin|sbin|home|root|srv|opt)(/|$)|\.(c|h|so|py|html)$' | sed 's|/$|/x|'
+        for tpl in $(cut -d' ' -f2 "$T/spec-routes" | sort -u); do
+                p=$(concrete "$tpl")
+                echo "${p%/}/x"
+        done
+        # the routes the contract announces for issues 6 and 7
+        printf '%s\n' /v1 /v1/ /v1/nodes/node-02/reinstall /v1/nodes/node-02/power /v1/nodes/node-02/bootdev \
+                /v1/discovered "/v1/discovered/$M2" /v1/operations /v1/operations/1 /v1/tokens /index.html
+} | sort -u >"$T/candidates"
+# each one-segment string of the binary (3+ letters) after each spec path that has a parameter
+for tpl in $(cut -d' ' -f2 "$T/spec-routes" | sort -u | grep '{'); do
+        p=$(concrete "$tpl")
+        grep -E '^/[a-z][a-z_-]{2,}$' "$T/candidates" | sed "s|^|${p%/}|"
+done | sort -u >"$T/candidates-sub"
+# The spec's paths are covered by 2. and (b).  A path provd does not serve answers 404 to any
+# method; PATCH is the probe because no route has it, so a served path answers 405 (or more).
+V unmatched "$SPEC" <"$T/candidates" >"$T/probes"
+V unmatched "$SPEC" <"$T/candidates-sub" >"$T/probes-sub"
+while read -r c; do
+        x 404 "probe: not in the spec" PATCH "$c"
+        x 404 "probe: not in the spec" GET "$c"
+done <"$T/probes"
+while read -r c; do
+        x 404 "probe: not in the spec" PATCH "$c"
+done <"$T/probes-sub"
+nprobe=$(cat "$T/probes" "$T/probes-sub" | wc -l)
+echo "# probed $nprobe paths not in the spec (from provd's binary, spec paths + 1 segment, future routes): results with the validation below"
+
+provd_stop
+
+# --- 4b. read_auth = token ------------------------------------------------------------------
+STATE="$T/state2"
+printf '[serve]\napi_tokens = %s\nread_auth = token\n' "$T/api-tokens" >"$T/provd.ini"
+provd_start "$T/inv.json" --config "$T/provd.ini"
+x 200 "boot node-01 (opens an install token)" GET "/v1/boot/$M1"
+TOKR=$(j .cmdline | tr ' ' '\n' | sed -n 's/^provd\.token=//p')
+n_read=0 n_open=0
+while read -r method tpl auth; do
+        p=$(concrete "$tpl")
+        stream=()
+        [[ "$tpl" == */stream ]] && stream=(-- -N --max-time 1)
+        case $auth in
+        read)
+                n_read=$((n_read + 1))
+                x 401 "read_auth=token, no token" "$method" "$p" "${stream[@]}"
+                x 401 "read_auth=token, unknown token" "$method" "$p" -H "Authorization: Bearer $WRONG_API" "${stream[@]}"
+                x 200 "read_auth=token, API token" "$method" "$p" "${stream[@]}" "${AUTH[@]}"
+                x 403 "read_auth=token, install token" "$method" "$p" "${stream[@]}" -H "Authorization: Bearer $TOKR"
+                ;;
+        open)
+                n_open=$((n_open + 1))
+                [ "$method" = GET ] && [[ "$tpl" == /v1/boot/* ]] && continue # a boot changes state; HEAD probes it
+                x '200' "read_auth=token, open route without a token" "$method" "$p"
+                ;;
+        esac
+done <"$T/spec-ops"
+[ "$n_read" -ge 1 ] || fail "the spec has no read operation"
+ok "read_auth=token: $n_read read operations: 401 without or with an unknown token, 403 with an install token, 200 with an API token; $n_open open operations stay open"
+provd_stop
+
+# Every exchange of both provds, and coverage.  409: a live install token implies `netbooting`
+# or `installing`, where the transition table allows every phase, so "event not allowed in
+# this state" cannot be provoked from outside.
+validate_all --exempt "POST /v1/install/events 409"
