@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "cli-sse.h"
 #include "util.h"
 
 #define EVENTS_PAGE_MAX 1000 /* the API's largest limit for /v1/events and history */
@@ -173,14 +174,7 @@ static int fetch_events(Cli *cli, const char *since, long limit, json_t **ret) {
 typedef struct Stream {
         Cli *cli;
         long status;            /* HTTP status of the current connection, 0 before headers */
-        char *line;             /* the line being read */
-        size_t line_len, line_cap;
-        bool last_was_cr;
-        char *data;             /* the event's data field(s) */
-        size_t data_len, data_cap;
-        bool has_data;
-        char type[64];
-        json_int_t last_id;     /* highest event id seen, for Last-Event-ID */
+        CliSse sse;             /* the parser; sse.last_id: highest event id seen, for Last-Event-ID */
         char *error_body;       /* a non-200 answer */
         size_t error_len, error_cap;
         size_t widths[3];       /* node, transition, cause column widths so far */
@@ -192,8 +186,6 @@ static int append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
                 size_t c = *cap ? *cap : 256;
                 while (c < *len + n + 1)
                         c *= 2;
-                if (c > 16u * 1024 * 1024)
-                        return -E2BIG;
                 char *b = realloc(*buf, c);
                 if (!b)
                         return -ENOMEM;
@@ -206,7 +198,11 @@ static int append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
         return 0;
 }
 
-static void print_stream_event(Stream *s, const char *data) {
+/* CliSseHandler: prints a `transition` event. */
+static void print_stream_event(void *userdata, const char *type, const char *data) {
+        Stream *s = userdata;
+        if (*type && !streq(type, "transition"))
+                return;
         if (s->cli->json) {
                 fputs(data, stdout);
                 fputc('\n', stdout);
@@ -241,49 +237,6 @@ static void print_stream_event(Stream *s, const char *data) {
         fflush(stdout);
 }
 
-/* One complete line of the stream (no line terminator). */
-static void stream_line(Stream *s, char *line) {
-        if (*line == '\0') { /* dispatch */
-                if (s->has_data && (s->type[0] == '\0' || streq(s->type, "transition"))) {
-                        if (s->data_len > 0 && s->data[s->data_len - 1] == '\n')
-                                s->data[--s->data_len] = '\0';
-                        print_stream_event(s, s->data);
-                }
-                s->data_len = 0;
-                s->has_data = false;
-                s->type[0] = '\0';
-                return;
-        }
-        if (*line == ':') /* comment: keepalive */
-                return;
-        char *value = strchr(line, ':');
-        if (value) {
-                *value++ = '\0';
-                if (*value == ' ')
-                        value++;
-        } else
-                value = line + strlen(line);
-        if (streq(line, "data")) {
-                if (s->data_len == 0 && s->data)
-                        s->data[0] = '\0';
-                int r = append(&s->data, &s->data_len, &s->data_cap, value, strlen(value));
-                if (r == 0)
-                        r = append(&s->data, &s->data_len, &s->data_cap, "\n", 1);
-                if (r < 0)
-                        s->error = r;
-                s->has_data = true;
-        } else if (streq(line, "event"))
-                snprintf(s->type, sizeof s->type, "%s", value);
-        else if (streq(line, "id")) {
-                char *end;
-                errno = 0;
-                long long id = strtoll(value, &end, 10);
-                if (!errno && end != value && !*end && id > s->last_id)
-                        s->last_id = id;
-        }
-        /* "retry" and unknown fields: ignored */
-}
-
 static size_t on_stream(char *ptr, size_t size, size_t nmemb, void *user) {
         Stream *s = user;
         size_t n = size * nmemb;
@@ -294,25 +247,8 @@ static size_t on_stream(char *ptr, size_t size, size_t nmemb, void *user) {
                         return 0;
                 return n;
         }
-        for (size_t i = 0; i < n; i++) {
-                char ch = ptr[i];
-                if (ch == '\n' && s->last_was_cr) {
-                        s->last_was_cr = false;
-                        continue;
-                }
-                s->last_was_cr = ch == '\r';
-                if (ch == '\n' || ch == '\r') {
-                        if (!s->line && append(&s->line, &s->line_len, &s->line_cap, "", 0) < 0)
-                                return 0;
-                        stream_line(s, s->line);
-                        s->line_len = 0;
-                        s->line[0] = '\0';
-                } else if (append(&s->line, &s->line_len, &s->line_cap, &ch, 1) < 0)
-                        return 0;
-                if (s->error < 0)
-                        return 0;
-        }
-        return n;
+        s->error = cli_sse_feed(&s->sse, ptr, n);
+        return s->error < 0 ? 0 : n;
 }
 
 static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
@@ -327,7 +263,8 @@ static void sleep_interruptible(int seconds) {
 /* Reads /v1/events/stream from event id `since` until SIGINT/SIGTERM; reconnects after a
  * dropped connection with Last-Event-ID.  Returns an exit code. */
 static int follow(Cli *cli, json_int_t since) {
-        Stream s = { .cli = cli, .last_id = since };
+        Stream s = { .cli = cli };
+        s.sse = (CliSse) { .on_event = print_stream_event, .userdata = &s, .last_id = since };
         bool ever_connected = false;
         int retry = 1, ret = CLI_EXIT_OK;
 
@@ -336,11 +273,11 @@ static int follow(Cli *cli, json_int_t since) {
                 char errbuf[CURL_ERROR_SIZE] = "", hdr[64];
                 _cleanup_free_ char *path = NULL;
                 struct curl_slist *headers = curl_slist_append(NULL, "Accept: text/event-stream");
-                if (!ever_connected ? asprintf(&path, "/v1/events/stream?since=%" JSON_INTEGER_FORMAT, s.last_id) < 0
+                if (!ever_connected ? asprintf(&path, "/v1/events/stream?since=%" PRId64, s.sse.last_id) < 0
                                     : !(path = strdup("/v1/events/stream")))
                         path = NULL;
                 if (ever_connected) {
-                        snprintf(hdr, sizeof hdr, "Last-Event-ID: %" JSON_INTEGER_FORMAT, s.last_id);
+                        snprintf(hdr, sizeof hdr, "Last-Event-ID: %" PRId64, s.sse.last_id);
                         headers = curl_slist_append(headers, hdr);
                 }
                 CURL *c = headers && path ? cli_curl_setup(cli, "GET", path, &headers, errbuf) : NULL;
@@ -359,11 +296,7 @@ static int follow(Cli *cli, json_int_t since) {
                 curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, STREAM_SILENCE_S);
                 s.status = 0;
                 s.error_len = 0;
-                s.line_len = 0;
-                s.last_was_cr = false;
-                s.data_len = 0;
-                s.has_data = false;
-                s.type[0] = '\0';
+                cli_sse_reset(&s.sse);
 
                 CURLcode cc = curl_easy_perform(c);
                 curl_slist_free_all(headers);
@@ -400,8 +333,7 @@ static int follow(Cli *cli, json_int_t since) {
                 sleep_interruptible(retry);
                 retry = retry * 2 > STREAM_RETRY_MAX_S ? STREAM_RETRY_MAX_S : retry * 2;
         }
-        free(s.line);
-        free(s.data);
+        cli_sse_free(&s.sse);
         free(s.error_body);
         return ret;
 }

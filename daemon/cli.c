@@ -29,6 +29,11 @@ static const CliCommand cli_commands[] = {
         { "events", cli_events, "recent state changes across the cluster; --follow streams them" },
         { "history", cli_history, "one node's state changes, newest first" },
         { "token", cli_token, "`token new --name NAME`: create an API token (local, no daemon)" },
+        { "nodes", cli_nodes, "the nodes and their provision state; --state, --name, --rack filter" },
+        { "node", cli_node, "one node: state, attempt, MACs, BMC, system, recent history" },
+        { "reinstall", cli_reinstall, "reinstall nodes (names, globs, --all); --wait, --parallel N rolls" },
+        { "power", cli_power, "BMC power: on, off, cycle, reset, soft, status" },
+        { "bootdev", cli_bootdev, "BMC boot device: pxe, disk, bios" },
 };
 
 static const struct option global_options[] = { CLI_GLOBAL_OPTIONS, {} };
@@ -311,6 +316,9 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *user) {
         return n;
 }
 
+static void *curl_setup(Cli *cli, CURL *c, const char *method, const char *path, struct curl_slist **headers,
+                        char *errbuf);
+
 void *cli_curl_setup(Cli *cli, const char *method, const char *path, struct curl_slist **headers, char *errbuf) {
         if (!cli->curl) {
                 cli->curl = curl_easy_init();
@@ -318,7 +326,19 @@ void *cli_curl_setup(Cli *cli, const char *method, const char *path, struct curl
                         return NULL;
         } else
                 curl_easy_reset(cli->curl);
-        CURL *c = cli->curl;
+        return curl_setup(cli, cli->curl, method, path, headers, errbuf);
+}
+
+void *cli_curl_setup_handle(Cli *cli, void *handle, const char *method, const char *path, struct curl_slist **headers,
+                            char *errbuf) {
+        if (cli_load_settings(cli) != 0)
+                return NULL;
+        curl_easy_reset(handle);
+        return curl_setup(cli, handle, method, path, headers, errbuf);
+}
+
+static void *curl_setup(Cli *cli, CURL *c, const char *method, const char *path, struct curl_slist **headers,
+                        char *errbuf) {
         _cleanup_free_ char *url = NULL;
         if (asprintf(&url, "%s%s", cli->url, path) < 0)
                 return NULL;

@@ -4,7 +4,9 @@
  * and the output helpers (aligned tables, local times).
  *
  * Layout: cli.c is the framework and the command table; each group of commands lives in its
- * own cli-<group>.c (cli-read.c: summary/events/history; cli-token.c: token new) and is
+ * own cli-<group>.c (cli-read.c: summary/events/history; cli-token.c: token new; cli-ops.c:
+ * nodes/node/reinstall/power/bootdev, with cli-roll.c its rolling-reinstall scheduler and
+ * cli-sse.c the event-stream parser it shares with cli-read.c) and is
  * listed in cli_commands[] in cli.c.  A command is `int run(Cli *cli, int argc, char **argv)`
  * returning an exit code; it parses its own options with cli_getopt(), which also takes the
  * global options anywhere on the line.
@@ -139,6 +141,11 @@ int cli_api_error(Cli *cli, const char *method, const char *path, long status, c
  * (owned by cli) or NULL. */
 struct curl_slist;
 void *cli_curl_setup(Cli *cli, const char *method, const char *path, struct curl_slist **headers, char *errbuf);
+/* The same for a CURL * the caller made and owns (handle; e.g. a second transfer in a curl
+ * multi handle next to cli_request()'s): resets it and sets it up as cli_curl_setup() does.
+ * Calls cli_load_settings() first.  Returns handle, or NULL (settings or out of memory). */
+void *cli_curl_setup_handle(Cli *cli, void *handle, const char *method, const char *path, struct curl_slist **headers,
+                            char *errbuf);
 /* Prints why a transfer failed (code: a CURLcode), as cli_request() does. */
 void cli_report_curl_error(Cli *cli, int code, const char *errbuf);
 
@@ -180,8 +187,13 @@ extern volatile sig_atomic_t cli_interrupted;
 /* Installs SIGINT/SIGTERM handlers that set cli_interrupted (no SA_RESTART). */
 void cli_catch_signals(void);
 
-/* The commands (cli-read.c, cli-token.c). */
+/* The commands (cli-read.c, cli-token.c, cli-ops.c). */
 int cli_summary(Cli *cli, int argc, char **argv);
 int cli_events(Cli *cli, int argc, char **argv);
 int cli_history(Cli *cli, int argc, char **argv);
 int cli_token(Cli *cli, int argc, char **argv);
+int cli_nodes(Cli *cli, int argc, char **argv);
+int cli_node(Cli *cli, int argc, char **argv);
+int cli_reinstall(Cli *cli, int argc, char **argv);
+int cli_power(Cli *cli, int argc, char **argv);
+int cli_bootdev(Cli *cli, int argc, char **argv);

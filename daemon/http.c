@@ -15,7 +15,8 @@
  *   POST /v1/nodes/<name>/reinstall mark for install, boot device pxe, power cycle (admin, 202)
  *   POST /v1/nodes/<name>/power     chassis power on/off/cycle/reset/soft/status (admin, 202)
  *   POST /v1/nodes/<name>/bootdev   boot device pxe/disk/bios (admin, 202)
- *   GET  /v1/operations[/<id>]      operations and their steps (operations.c)
+ *   GET  /v1/operations             recent operations (?node=), newest first (operations.c)
+ *   GET  /v1/operations/<id>        one operation and its steps
  *   GET  /metrics                   Prometheus text format
  *
  * HEAD works wherever GET does.  Reads of cluster state need an API token when read_auth

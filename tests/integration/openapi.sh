@@ -112,7 +112,10 @@ validate_all() {
 
 # --- the provd under test -----------------------------------------------------------------------
 make_inventory "$T/inv.json" 4
-jq '.nodes[0].rack = "r1" | .nodes[1].rack = "r1" | .nodes[2].rack = "r2"' "$T/inv.json" >"$T/inv.tmp" && mv "$T/inv.tmp" "$T/inv.json"
+# node-03 has no BMC (power/bootdev: 409); the others' BMCs do not exist (their operations
+# are accepted and fail in the background).
+(umask 077 && echo secret >"$T/bmc-pass")
+jq --arg pw "$T/bmc-pass" '.nodes[0].rack = "r1" | .nodes[1].rack = "r1" | .nodes[2].rack = "r2" | del(.nodes[2].bmc) | .nodes[0].bmc.password_file = $pw' "$T/inv.json" >"$T/inv.tmp" && mv "$T/inv.tmp" "$T/inv.json"
 cp "$T/inv.json" "$T/inv-good.json"
 M1=52:54:00:00:00:01 M2=52:54:00:00:00:02 M3=52:54:00:00:00:03 M4=52:54:00:00:00:04
 KERNEL=${T#/}/boot/bzImage # the {path} of the kernel: its absolute path without the leading slash
@@ -131,7 +134,7 @@ ADMIN=$(new_api_token admin)
 [[ "$ADMIN" =~ ^pvd_[A-Za-z0-9_-]{43}$ ]] || fail "API token has the wrong form: $ADMIN"
 WRONG_API=pvd_$(head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')
 WRONG_INSTALL=$(head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')
-printf '[serve]\napi_tokens = %s\n' "$T/api-tokens" >"$T/provd.ini"
+printf '[serve]\napi_tokens = %s\nbmc_timeout = 2\nbmc_retries = 0\n' "$T/api-tokens" >"$T/provd.ini"
 provd_start "$T/inv.json" --config "$T/provd.ini"
 AUTH=(-H "Authorization: Bearer $ADMIN")
 
@@ -210,6 +213,40 @@ cp "$T/inv-good.json" "$T/inv.json"
 x 200 "reload, inventory back" POST /v1/reload "${AUTH[@]}"
 x 200 "boot node-03" GET "/v1/boot/$M3"
 TOK3=$(j .cmdline | tr ' ' '\n' | sed -n 's/^provd\.token=//p')
+
+# Operations (BMCs that do not exist: accepted, then failed in the background; node-01's
+# times out after 2 s, so it is "in progress" meanwhile).
+x 202 "power status" POST /v1/nodes/node-01/power --json '{"action":"status"}' "${AUTH[@]}"
+OPID=$(jn .operation.id)
+x 409 "power, operation in progress" POST /v1/nodes/node-01/power --json '{"action":"on"}' "${AUTH[@]}"
+x 202 "bootdev" POST /v1/nodes/node-02/bootdev --json '{"device":"pxe","persistent":true,"efi":false}' "${AUTH[@]}"
+x 409 "power, node without BMC" POST /v1/nodes/node-03/power --json '{"action":"on"}' "${AUTH[@]}"
+x 409 "bootdev, node without BMC" POST /v1/nodes/node-03/bootdev --json '{"device":"disk"}' "${AUTH[@]}"
+x 400 "power, bad action" POST /v1/nodes/node-02/power --json '{"action":"explode"}' "${AUTH[@]}" --invalid
+x 400 "bootdev, bad device" POST /v1/nodes/node-02/bootdev --json '{"device":"floppy"}' "${AUTH[@]}" --invalid
+x 400 "reinstall, parameters" POST /v1/nodes/node-02/reinstall --json '{"now":true}' "${AUTH[@]}" --invalid
+x 400 "power, not JSON" POST /v1/nodes/node-02/power --json 'on' "${AUTH[@]}" --invalid
+head -c 70000 /dev/zero | tr '\0' ' ' >"$T/big-op.json"
+x 413 "power, body too large" POST /v1/nodes/node-02/power --body-file "$T/big-op.json" "${AUTH[@]}" --invalid
+x 413 "bootdev, body too large" POST /v1/nodes/node-02/bootdev --body-file "$T/big-op.json" "${AUTH[@]}" --invalid
+x 413 "reinstall, body too large" POST /v1/nodes/node-02/reinstall --body-file "$T/big-op.json" "${AUTH[@]}" --invalid
+x 404 "power, unknown node" POST /v1/nodes/node-99/power --json '{"action":"on"}' "${AUTH[@]}"
+x 404 "bootdev, unknown node" POST /v1/nodes/node-99/bootdev --json '{"device":"pxe"}' "${AUTH[@]}"
+x 404 "reinstall, unknown node" POST /v1/nodes/node-99/reinstall "${AUTH[@]}"
+x 202 "reinstall" POST /v1/nodes/node-04/reinstall "${AUTH[@]}"
+x 409 "reinstall, operation in progress" POST /v1/nodes/node-01/reinstall "${AUTH[@]}"
+x 200 "operation" GET "/v1/operations/$OPID"
+x 200 "operation (HEAD)" HEAD "/v1/operations/$OPID"
+x 404 "unknown operation" GET /v1/operations/999999
+x 404 "unknown operation (HEAD)" HEAD /v1/operations/999999
+x 200 "operations" GET /v1/operations
+x 200 "operations of a node" GET '/v1/operations?node=node-01'
+x 200 "operations (HEAD)" HEAD /v1/operations
+# Let node-01's failed operation end before the auth walk reuses it.
+for _ in $(seq 100); do
+        [ "$(curl -s "$URL/v1/operations/$OPID" | jq -r .state)" = failed ] && break
+        sleep 0.1
+done
 
 # Nodes.
 x 200 "nodes" GET /v1/nodes
@@ -306,6 +343,7 @@ concrete() {
         p=${p//\{mac\}/$M2}
         p=${p//\{name\}/node-02}
         p=${p//\{path\}/$KERNEL}
+        p=${p//\{id\}/${OP_READ:-1}}
         [[ "$p" == *"{"* ]] && fail "the test has no value for a parameter of $1: add it to concrete()"
         printf '%s' "$p"
 }
@@ -394,6 +432,8 @@ provd_stop
 STATE="$T/state2"
 printf '[serve]\napi_tokens = %s\nread_auth = token\n' "$T/api-tokens" >"$T/provd.ini"
 provd_start "$T/inv.json" --config "$T/provd.ini"
+x 202 "an operation to read (node-04 has no working BMC)" POST /v1/nodes/node-04/reinstall "${AUTH[@]}"
+OP_READ=$(jn .operation.id)
 x 200 "boot node-01 (opens an install token)" GET "/v1/boot/$M1"
 TOKR=$(j .cmdline | tr ' ' '\n' | sed -n 's/^provd\.token=//p')
 n_read=0 n_open=0

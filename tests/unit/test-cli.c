@@ -82,6 +82,11 @@ START_TEST(test_is_command) {
         ck_assert(cli_is_command("events"));
         ck_assert(cli_is_command("history"));
         ck_assert(cli_is_command("token"));
+        ck_assert(cli_is_command("nodes"));
+        ck_assert(cli_is_command("node"));
+        ck_assert(cli_is_command("reinstall"));
+        ck_assert(cli_is_command("power"));
+        ck_assert(cli_is_command("bootdev"));
         ck_assert(cli_is_command("--url"));
         ck_assert(cli_is_command("--url=http://x"));
         ck_assert(cli_is_command("--json"));

@@ -1,0 +1,274 @@
+#!/usr/bin/env node
+// status-page.mjs — the status page (GET /) of a running provd, in headless Chromium.
+//
+//   node status-page.mjs --url URL [--token TOKEN] [--expect NODE=STATE,...]
+//                        [--populate] [--screenshot FILE] [--no-live]
+//
+// Checks, against provd's own API: every node has a tile with the right data-state and the
+// right background colour for its state; the header counts match; clicking a tile opens the
+// node's history (newest first) and Escape closes it; state changes made through the API
+// (a netboot, installer events) appear without a reload; after a network drop the event
+// stream resumes where it stopped (Last-Event-ID) and catches up with a change made during
+// the drop.  With --token, provd runs with read_auth = token: the page must first ask for
+// the token, refuse a wrong one and then render with the right one.  The page must run under
+// its Content-Security-Policy without a violation or a JavaScript error.
+//
+// --populate drives the cluster to a mix of states first; --screenshot writes a PNG of the
+// page at the end; --no-live skips the steps that change state.  Exit 0 ok, 1 failure.
+import { parseArgs } from 'node:util';
+import { Api, STATES, STATE_COLOURS, check, fail, launchChromium, populate, startProxy } from './lib.mjs';
+
+const { values: opt } = parseArgs({
+  options: {
+    url: { type: 'string' },
+    token: { type: 'string' },
+    expect: { type: 'string' },
+    populate: { type: 'boolean' },
+    screenshot: { type: 'string' },
+    'no-live': { type: 'boolean' },
+  },
+});
+if (!opt.url) {
+  console.error('usage: status-page.mjs --url URL [--token TOKEN] [--expect NODE=STATE,...] [--populate] [--screenshot FILE] [--no-live]');
+  process.exit(2);
+}
+
+const WAIT = 10000; // a change made through the API must be on the page within this
+const api = new Api(opt.url, opt.token);
+const ok = (msg) => console.log(`ok - ${msg}`);
+
+// Every tile as the page shows it, with its computed background colour.
+const tiles = (page) => page.evaluate(() => [...document.querySelectorAll('.tile')].map((t) => ({
+  node: t.dataset.node,
+  state: t.dataset.state,
+  bg: getComputedStyle(t).backgroundColor,
+  group: t.closest('[data-group]')?.dataset.group,
+  text: t.textContent,
+})));
+
+async function waitTile(page, node, state, what) {
+  try {
+    await page.waitForFunction(([n, s]) => {
+      const t = document.querySelector(`.tile[data-node="${n}"]`);
+      return t && t.dataset.state === s;
+    }, [node, state], { timeout: WAIT });
+  } catch (e) {
+    const now = await page.evaluate((n) => document.querySelector(`.tile[data-node="${n}"]`)?.dataset.state, node);
+    fail(`${what}: tile ${node} did not become ${state} within ${WAIT / 1000} s (shows ${now})`);
+  }
+}
+
+// Tiles and header counts agree with GET /v1/nodes and /v1/summary (and with --expect).
+async function checkTiles(page, { withExpect = true } = {}) {
+  const { nodes } = await api.get('/v1/nodes');
+  await page.waitForFunction((n) => document.querySelectorAll('.tile').length === n, nodes.length, { timeout: WAIT })
+    .catch(async () => fail(`expected ${nodes.length} tiles, the page shows ${await page.$$eval('.tile', (t) => t.length)}; ` +
+      `its message: "${await page.textContent('#error')}", connection: ${await page.getAttribute('#conn', 'data-conn')}`));
+  const shown = new Map((await tiles(page)).map((t) => [t.node, t]));
+  check(shown.size === nodes.length, `tiles are not unique per node: ${shown.size} != ${nodes.length}`);
+  const expected = new Map((withExpect && opt.expect || '').split(',').filter(Boolean).map((kv) => kv.split('=')));
+  for (const [node, state] of expected) {
+    const n = nodes.find((x) => x.name === node);
+    check(n && n.state === state, `--expect ${node}=${state}, but the API says ${n && n.state}`);
+  }
+  for (const n of nodes) {
+    const t = shown.get(n.name);
+    check(t, `no tile for node ${n.name}`);
+    check(t.state === n.state, `tile ${n.name}: data-state ${t.state}, API state ${n.state}`);
+    check(t.bg === STATE_COLOURS[n.state], `tile ${n.name} (${n.state}): background ${t.bg}, expected ${STATE_COLOURS[n.state]}`);
+    check(t.text.includes(n.name) && t.text.includes(n.state), `tile ${n.name} does not say its name and state: "${t.text}"`);
+    const group = n.rack ? `rack:${n.rack}` : `prefix:${n.name.replace(/[-_.0-9]+$/, '')}`;
+    check(t.group === group, `tile ${n.name} is in group ${t.group}, expected ${group}`);
+    check(!/null|undefined|NaN|\[object/.test(t.text), `tile ${n.name} shows a JavaScript artefact: "${t.text}"`);
+    if (n.state === 'installing' && n.attempt && n.attempt.phase)
+      check(t.text.includes(n.attempt.phase), `installing tile ${n.name} does not show phase ${n.attempt.phase}: "${t.text}"`);
+  }
+  const summary = await api.get('/v1/summary');
+  const counts = await page.evaluate(() => Object.fromEntries(
+    [...document.querySelectorAll('[data-count]')].map((e) => [e.dataset.count, Number(e.textContent)])));
+  const total = await page.evaluate(() => Number(document.getElementById('count-total').textContent));
+  for (const s of STATES) {
+    const tilesInState = nodes.filter((n) => n.state === s).length;
+    check(counts[s] === tilesInState && counts[s] === summary.states[s],
+      `count of ${s}: page ${counts[s]}, tiles ${tilesInState}, /v1/summary ${summary.states[s]}`);
+  }
+  check(total === nodes.length && total === summary.total, `total: page ${total}, API ${summary.total}`);
+  const groups = await page.$$eval('[data-group]', (g) => g.map((e) => e.dataset.group));
+  const want = [...new Set(nodes.map((n) => n.rack ? `rack:${n.rack}` : `prefix:${n.name.replace(/[-_.0-9]+$/, '')}`))];
+  check(JSON.stringify(groups) === JSON.stringify(want), `groups on the page ${groups}, expected ${want} (inventory order)`);
+  const seen = new Set(nodes.map((n) => n.state));
+  return { nodes, states: [...seen], groups };
+}
+
+async function checkHistory(page, node) {
+  const tile = page.locator(`.tile[data-node="${node}"]`);
+  await tile.click();
+  const dialog = page.locator('#history');
+  await dialog.waitFor({ state: 'visible', timeout: WAIT });
+  const api_ = await api.get(`/v1/nodes/${node}/history`);
+  await page.waitForFunction((n) => document.querySelectorAll('#history-rows tr').length === n,
+    api_.history.length, { timeout: WAIT }).catch(() => fail(`history of ${node}: expected ${api_.history.length} rows`));
+  const rows = await page.$$eval('#history-rows tr', (trs) => trs.map((tr) => ({ id: Number(tr.dataset.id), to: tr.dataset.to, text: tr.textContent })));
+  check(await page.textContent('#history-title') === node, 'history dialog title is not the node name');
+  api_.history.forEach((h, i) => {
+    check(rows[i].id === h.id && rows[i].to === h.to, `history row ${i} of ${node}: ${JSON.stringify(rows[i])}, API ${JSON.stringify(h)}`);
+    if (h.message) check(rows[i].text.includes(h.message), `history row ${i} lacks the message "${h.message}"`);
+  });
+  for (let i = 1; i < rows.length; i++) check(rows[i - 1].id > rows[i].id, `history of ${node} is not newest first`);
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'hidden', timeout: WAIT });
+  check(await page.evaluate((n) => document.activeElement?.dataset?.node === n, node), 'focus did not return to the tile after Escape');
+  await page.keyboard.press('Enter'); // tiles are buttons: the keyboard opens the panel too
+  await dialog.waitFor({ state: 'visible', timeout: WAIT }).catch(() => fail('Enter on a focused tile did not open its history'));
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'hidden', timeout: WAIT });
+  ok(`clicking ${node} shows its ${rows.length} history entries, newest first; Escape closes the panel; Enter opens it`);
+}
+
+async function counts(page) {
+  return page.evaluate(() => Object.fromEntries([...document.querySelectorAll('[data-count]')].map((e) => [e.dataset.count, Number(e.textContent)])));
+}
+
+// Changes through the API appear without a reload; the open history panel follows them.
+async function checkLive(page, nodes) {
+  const node = nodes.find((n) => n.state === 'new');
+  check(node, 'no node in state new left for the live update test');
+  await page.evaluate(() => { window.__provdMarker = 'no reload'; });
+  await page.waitForSelector('#conn[data-conn="live"]', { timeout: WAIT }).catch(() => fail('event stream not live'));
+  const before = await counts(page);
+
+  const token = await api.boot(node.mac[0]);
+  await waitTile(page, node.name, 'netbooting', 'netboot (GET /v1/boot)');
+  const after = await counts(page);
+  check(after.new === before.new - 1 && after.netbooting === before.netbooting + 1,
+    `counts after the netboot: ${JSON.stringify(before)} -> ${JSON.stringify(after)}`);
+  check(await page.getAttribute('#events li:first-child', 'data-node') === node.name, 'newest event in the list is not the netboot');
+  ok(`GET /v1/boot/${node.mac[0]}: ${node.name} new -> netbooting on the page, counts and events follow`);
+
+  await api.report(token, 'started', 'installer up');
+  await api.report(token, 'partitioning', '<img src=x onerror="window.__xss=1"> & "quotes"');
+  await waitTile(page, node.name, 'installing', 'installer event');
+  await page.waitForFunction((n) => document.querySelector(`.tile[data-node="${n}"]`).textContent.includes('partitioning'),
+    node.name, { timeout: WAIT }).catch(() => fail(`tile ${node.name} does not show the phase "partitioning"`));
+  const tile = (await tiles(page)).find((t) => t.node === node.name);
+  check(tile.bg === STATE_COLOURS.installing, `tile ${node.name} installing is ${tile.bg}`);
+  const msg = await page.textContent('#events li:first-child .msg');
+  check(msg.includes('<img src=x onerror="window.__xss=1"> & "quotes"'), `installer message not shown verbatim: ${msg}`);
+  check(!(await page.evaluate(() => window.__xss)) && !(await page.$('#events img')), 'an installer message was rendered as HTML');
+  ok(`installer events: ${node.name} -> installing (phase partitioning); messages shown as text, not HTML`);
+
+  await page.click(`.tile[data-node="${node.name}"]`);
+  await page.waitForSelector('#history-rows tr', { timeout: WAIT });
+  await api.report(token, 'succeeded');
+  await waitTile(page, node.name, 'installed', 'installer success');
+  await page.waitForFunction(() => document.querySelector('#history-rows tr')?.dataset.to === 'installed', null, { timeout: WAIT })
+    .catch(() => fail('the open history panel did not get the new entry'));
+  await page.keyboard.press('Escape');
+  check(await page.evaluate(() => window.__provdMarker) === 'no reload', 'the page was reloaded');
+  ok(`${node.name} -> installed live, also in the open history panel; no reload`);
+  return node;
+}
+
+// A dropped connection: the stream reconnects with Last-Event-ID and gets what it missed.
+async function checkResume(page, proxy) {
+  const { nodes } = await api.get('/v1/nodes');
+  const node = nodes.find((n) => n.state === 'new');
+  if (!node) {
+    console.log('# no node in state new left: resume test skipped');
+    return;
+  }
+  proxy.cut();
+  await page.waitForSelector('#conn[data-conn="reconnecting"]', { timeout: WAIT })
+    .catch(() => fail('the page did not notice the dropped event stream'));
+  await api.boot(node.mac[0]); // straight to provd, while the page cannot reach it
+  await new Promise((r) => setTimeout(r, 1500));
+  check(await page.getAttribute(`.tile[data-node="${node.name}"]`, 'data-state') === 'new', 'page changed while cut off?');
+  proxy.restore();
+  await waitTile(page, node.name, 'netbooting', 'change made during a network drop');
+  await page.waitForSelector('#conn[data-conn="live"]', { timeout: WAIT });
+  check(await page.evaluate(() => window.__provdMarker) === 'no reload', 'the page was reloaded');
+  ok(`network drop: the stream reconnected and caught up (${node.name} new -> netbooting while cut off)`);
+}
+
+async function main() {
+  if (opt.populate) await populate(api);
+  const proxy = await startProxy(opt.url);
+  const browser = await launchChromium();
+  const problems = [];
+  try {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, colorScheme: 'light' });
+    const page = await context.newPage();
+    await page.addInitScript(() => {
+      document.addEventListener('securitypolicyviolation', (e) => {
+        (window.__csp = window.__csp || []).push(`${e.violatedDirective} ${e.blockedURI}`);
+      });
+    });
+    page.on('pageerror', (e) => problems.push(`JavaScript error: ${e.message}`));
+    page.on('console', (m) => { if (/Content.Security.Policy/i.test(m.text())) problems.push(`CSP: ${m.text()}`); });
+    let loads = 0;
+    page.on('framenavigated', (f) => { if (f === page.mainFrame()) loads++; });
+    page.on('request', (r) => {
+      if (!r.url().startsWith(proxy.url) && !r.url().startsWith('data:')) problems.push(`request outside provd: ${r.url()}`);
+    });
+
+    const resp = await page.goto(proxy.url + '/', { timeout: WAIT });
+    check(resp.status() === 200, `GET /: ${resp.status()}`);
+    check(/^text\/html; charset=utf-8$/i.test(resp.headers()['content-type'] || ''), `GET / Content-Type: ${resp.headers()['content-type']}`);
+    check(resp.headers()['content-security-policy'], 'GET / has no Content-Security-Policy');
+
+    if (opt.token) {
+      await page.waitForSelector('#auth:not([hidden])', { timeout: WAIT }).catch(() => fail('no token form with read_auth = token'));
+      check(await page.$$eval('.tile', (t) => t.length) === 0, 'tiles shown without a token');
+      await page.fill('#token', 'pvd_' + 'A'.repeat(43));
+      await page.click('#auth button[type=submit]');
+      await page.waitForFunction(() => document.getElementById('auth-error').textContent.length > 0, null, { timeout: WAIT })
+        .catch(() => fail('a wrong token was not refused'));
+      check(await page.$$eval('.tile', (t) => t.length) === 0, 'tiles shown with a wrong token');
+      await page.fill('#token', opt.token);
+      await page.click('#auth button[type=submit]');
+      await page.waitForSelector('.tile', { timeout: WAIT }).catch(() => fail('no tiles after entering the right token'));
+      check(await page.evaluate(() => sessionStorage.length === 1), 'token not kept in sessionStorage');
+      ok('read_auth = token: the page asks for a token, refuses a wrong one, renders with the right one');
+    }
+
+    const { nodes, states, groups } = await checkTiles(page);
+    ok(`${nodes.length} tiles with the right state and colour (${states.join(', ')}) in groups ${groups.join(', ')}; counts match /v1/summary`);
+    const distinct = new Set(Object.values(STATE_COLOURS));
+    check(distinct.size === STATES.length, 'two states share a colour');
+    const legend = await page.$$eval('#counts .swatch', (s) => s.map((e) => [e.dataset.state, getComputedStyle(e).backgroundColor]));
+    for (const [s, c] of legend) check(c === STATE_COLOURS[s], `legend colour of ${s}: ${c}`);
+    check(legend.length === STATES.length, `legend shows ${legend.length} states`);
+    ok('legend: all six states, each its own colour');
+
+    const withHistory = nodes.find((n) => n.state !== 'new');
+    if (withHistory) await checkHistory(page, withHistory.name);
+
+    if (!opt['no-live']) {
+      await checkLive(page, nodes);
+      await checkResume(page, proxy);
+      await checkTiles(page, { withExpect: false });
+      ok('after the live changes, every tile and count still matches the API');
+    }
+    check(loads === 1, `the page navigated ${loads} times`);
+    const csp = await page.evaluate(() => window.__csp || []);
+    check(csp.length === 0, `Content-Security-Policy violations: ${csp.join('; ')}`);
+    check(problems.length === 0, problems.join('\n'));
+    ok('no JavaScript error, no CSP violation, no request outside provd');
+
+    if (opt.screenshot) {
+      await page.evaluate(() => document.activeElement?.blur());
+      await page.mouse.move(0, 0);
+      await page.waitForTimeout(1800); // let the change highlight fade
+      await page.screenshot({ path: opt.screenshot, fullPage: true });
+      ok(`screenshot: ${opt.screenshot}`);
+    }
+  } finally {
+    await browser.close();
+    await proxy.close();
+  }
+}
+
+main().then(() => process.exit(0), (e) => {
+  console.error(`FAIL [status-page.mjs]: ${e.testFailure ? e.message : e.stack}`);
+  process.exit(1);
+});
