@@ -73,7 +73,7 @@ stop_vm() {
 	pgid=$(ps -o pgid= -p "$pid" | tr -d ' ')
 	kill -KILL "$pid" 2>/dev/null || true
 	[ -z "$pgid" ] || [ "$pgid" = "$(ps -o pgid= -p $$ | tr -d ' ')" ] || kill -KILL -- "-$pgid" 2>/dev/null || true
-	for i in $(seq 1 100); do # reparented to pid 1: gone or a zombie soon
+	for _ in $(seq 1 100); do # reparented to pid 1: gone or a zombie soon
 		[ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = Z ] && return 0
 		kill -0 "$pid" 2>/dev/null || return 0
 		sleep 0.05
@@ -170,41 +170,48 @@ node_json() {
 }
 serial() { strip_console <"$VMDIR/serial-$1.log"; }
 
-# ---- 1. reinstall -----------------------------------------------------------------------------
-# The CLI's `provd reinstall` is not on main yet: the API it will use, POST
-# /v1/nodes/NODE/reinstall (202 + operation), then GET /v1/nodes/NODE until installed or failed.
-say "POST /v1/nodes/$NODE/reinstall"
-expect_status 202 POST "/v1/nodes/$NODE/reinstall" "${AUTH[@]}" -H 'Content-Type: application/json' --data-binary '{}'
-OP_ID=$(printf '%s' "$BODY" | jq -r .operation.id)
-jq_eq '.operation | [.kind, .node] | join(" ")' "reinstall $NODE"
+# ---- 1. provd reinstall node-01 --wait ------------------------------------------------------
+# The CLI submits POST /v1/nodes/NODE/reinstall and waits (event stream) until the node is
+# installed or failed; meanwhile the test follows the VM's console and fails fast when the
+# installer fails.
+say "provd reinstall $NODE --wait"
+"$PROVD" reinstall "$NODE" --wait --timeout 300 --url "$URL" --token-file "$T/token" \
+	>"$T/cli-reinstall.out" 2>"$T/cli-reinstall.err" &
+CLI_PID=$!
+PIDS+=("$CLI_PID")
+# follow_console: prints the new milestones of the first boot's console; fails on an
+# installer failure
 SEEN=0
-LAST_STATE=
-start=$SECONDS
-while :; do
-	if [ -f "$VMDIR/serial-1.log" ]; then
-		text=$(serial 1 | grep -E '^provd|PROVD-E2E:|No bootable device|Kernel panic' || true)
-		lines=$(printf '%s\n' "$text" | grep -c . || true)
-		if [ "$lines" -gt "$SEEN" ]; then
-			printf '%s\n' "$text" | tail -n +$((SEEN + 1)) | while IFS= read -r l; do say "  console: $l"; done
-			SEEN=$lines
-		fi
-		if grep -qE 'PROVD-E2E: FAIL|Kernel panic' <<<"$text"; then
-			fail "the installer failed on the VM"
-		fi
+follow_console() {
+	[ -f "$VMDIR/serial-1.log" ] || return 0
+	local text lines
+	text=$(serial 1 | grep -E '^provd|PROVD-E2E:|No bootable device|Kernel panic' || true)
+	lines=$(printf '%s\n' "$text" | grep -c . || true)
+	if [ "$lines" -gt "$SEEN" ]; then
+		printf '%s\n' "$text" | tail -n +$((SEEN + 1)) | while IFS= read -r l; do say "  console: $l"; done
+		SEEN=$lines
 	fi
+	if grep -qE 'PROVD-E2E: FAIL|Kernel panic' <<<"$text"; then
+		fail "the installer failed on the VM"
+	fi
+}
+start=$SECONDS
+while kill -0 "$CLI_PID" 2>/dev/null; do
+	follow_console
 	kill -0 "${SIM_PID[1]}" 2>/dev/null || fail "ipmi_sim died"
-	node_json
-	state=$(jq -r .state "$T/node.json")
-	[ "$state" = "$LAST_STATE" ] || say "  node: $state"
-	LAST_STATE=$state
-	[ "$state" != failed ] || fail "the node failed: $(jq -c .attempt "$T/node.json")"
-	[ "$state" != installed ] || break
-	[ $((SECONDS - start)) -lt "$TIMEOUT" ] || fail "node not installed after ${TIMEOUT}s (state $state)"
-	sleep 1
+	[ $((SECONDS - start)) -lt "$TIMEOUT" ] || fail "provd reinstall --wait still running after ${TIMEOUT}s"
+	sleep 0.5
 done
-say "installed after $((SECONDS - start))s"
-expect_status 200 GET "/v1/operations/$OP_ID" "${AUTH[@]}"
-jq_eq .state succeeded
+follow_console
+rc=0
+wait "$CLI_PID" || rc=$?
+sed 's/^/  reinstall: /' "$T/cli-reinstall.err"
+say "provd reinstall --wait exited $rc after $((SECONDS - start))s: $(cat "$T/cli-reinstall.out")"
+[ "$rc" = 0 ] || fail "provd reinstall $NODE --wait exited $rc"
+[ "$(awk -v n="$NODE" '$1 == n { print $2 }' "$T/cli-reinstall.out")" = installed ] ||
+	fail "provd reinstall --wait did not print '$NODE installed': $(cat "$T/cli-reinstall.out")"
+node_json
+jq -e '.state == "installed"' "$T/node.json" >/dev/null || fail "node not installed: $(cat "$T/node.json")"
 
 # The VM: powered on once by the BMC with boot device pxe, iPXE ran provd's install script,
 # the installer reported every phase and rebooted.
@@ -286,14 +293,12 @@ ok "operation: reinstall succeeded (mark, bootdev, power_status, power)"
 
 # ---- 2. power cycle: the VM boots from "disk", not from the network ----------------------------
 HISTORY_TO=$(jq -c '[.history[] | select(.cause != "bmc") | .to]' "$T/node.json")
-expect_status 202 POST "/v1/nodes/$NODE/power" "${AUTH[@]}" -H 'Content-Type: application/json' --data-binary '{"action": "cycle"}'
-OP_ID=$(printf '%s' "$BODY" | jq -r .operation.id)
-for _ in $(seq 1 100); do
-	expect_status 200 GET "/v1/operations/$OP_ID" "${AUTH[@]}"
-	case $(jq -r .state <<<"$BODY") in queued | running) ;; *) break ;; esac
-	sleep 0.2
-done
-jq_eq '[.kind, .state, (.params.action // "")] | join(" ")' "power succeeded cycle"
+cli power power "$NODE" cycle
+[ "$CLI_RC" = 0 ] || fail "provd power $NODE cycle exited $CLI_RC: $(cat "$T/cli-power.out" "$T/cli-power.err")"
+awk -v n="$NODE" '$1 == n && $2 !~ /^error/' "$T/cli-power.out" | grep -q . ||
+	fail "provd power $NODE cycle did not report success: $(cat "$T/cli-power.out")"
+expect_status 200 GET "/v1/operations?node=$NODE" "${AUTH[@]}"
+jq_eq '.operations[0] | [.kind, .state, .params.action] | join(" ")' "power succeeded cycle"
 for _ in $(seq 1 100); do
 	[ "$(wc -l <"$VMDIR/boots")" -ge 2 ] && break
 	sleep 0.1
