@@ -22,6 +22,7 @@
 
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/listening.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib-vm.sh"
 
 PROVD=${1:-$(cd "$(dirname "$0")/../.." && pwd)/build/provd}
 SRC=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -38,12 +39,6 @@ PROVD_PID=
 QEMU_PID=
 SERIAL=
 FAILED=0
-
-# serial console text without CRs, backspaces and the ANSI escapes of
-# SeaBIOS, iPXE and the kernel
-strip_console() {
-	tr -d '\r\b' | sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[c78]//g' -e 's/[[:space:]]*$//'
-}
 
 dump_logs() {
 	if [ -n "$SERIAL" ] && [ -f "$SERIAL" ]; then
@@ -111,68 +106,18 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- checks
-QEMU=$(command -v qemu-system-x86_64) || skip "qemu-system-x86_64 not installed"
-BUSYBOX=$(command -v busybox) || skip "busybox not installed"
-if ldd "$BUSYBOX" >/dev/null 2>&1; then
-	skip "$BUSYBOX is dynamically linked; install busybox-static"
-fi
-command -v cpio >/dev/null || skip "cpio not installed"
+vm_find_tools
 command -v curl >/dev/null || skip "curl not installed"
 command -v python3 >/dev/null || skip "python3 not installed"
 [ -x "$PROVD" ] || fail "no provd binary at $PROVD"
 PROVD=$(realpath "$PROVD")
-[ -f "$SRC/installer/provd-report.sh" ] || fail "no installer/provd-report.sh under $SRC"
-[ -f "$SRC/tests/e2e/init" ] || fail "no tests/e2e/init under $SRC"
-
-KERNEL=
-while IFS= read -r k; do
-	[ -r "$k" ] && KERNEL=$k
-done < <(printf '%s\n' /boot/vmlinuz-* | sort -V)
-[ -n "$KERNEL" ] || skip "no readable /boot/vmlinuz-*"
-KVER=${KERNEL#/boot/vmlinuz-}
-[ -d "/lib/modules/$KVER" ] || skip "no /lib/modules/$KVER for $KERNEL"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/provd-e2e.XXXXXX")
 TMP=$(cd "$TMP" && pwd -P) # provd wants absolute paths
 
 # ---------------------------------------------------------------- initramfs
-# e1000 and whatever it depends on, in load order
-modules=()
-if command -v modprobe >/dev/null; then
-	while read -r verb path _; do
-		[ "$verb" = insmod ] && modules+=("$path")
-	done < <(modprobe -S "$KVER" --show-depends e1000 2>/dev/null || true)
-fi
-if [ "${#modules[@]}" = 0 ]; then
-	m=$(find "/lib/modules/$KVER" -name 'e1000.ko*' | head -n 1)
-	[ -n "$m" ] || skip "no e1000 module for $KVER"
-	modules=("$m")
-fi
-
-root=$TMP/initramfs
-mkdir -p "$root"/{bin,dev,proc,sys,run,tmp,etc,lib/modules}
-cp "$BUSYBOX" "$root/bin/busybox"
-for applet in $("$BUSYBOX" --list); do
-	[ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
-done
-i=0
-for m in "${modules[@]}"; do
-	i=$((i + 1))
-	dst=$root/lib/modules/$(printf '%02d' "$i")-$(basename "${m%%.ko*}").ko
-	case $m in
-	*.ko) cp "$m" "$dst" ;;
-	*.ko.xz) xz -dc "$m" >"$dst" ;;
-	*.ko.zst) zstd -qdc "$m" >"$dst" ;;
-	*.ko.gz) gzip -dc "$m" >"$dst" ;;
-	*) fail "cannot handle module $m" ;;
-	esac
-done
-install -m 0755 "$SRC/tests/e2e/init" "$root/init"
-install -m 0755 "$SRC/tests/e2e/udhcpc.script" "$root/etc/udhcpc.script"
-install -m 0755 "$SRC/installer/provd-report.sh" "$root/provd-report.sh"
-INITRD=$TMP/initrd.gz
-(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$INITRD"
-say "initramfs $(du -k "$INITRD" | cut -f1) KiB: busybox, ${modules[*]##*/}; kernel $KERNEL"
+vm_build_initramfs "$SRC" "$TMP"
+say "initramfs $(du -k "$INITRD" | cut -f1) KiB: busybox, $VM_MODULES; kernel $KERNEL"
 
 # ---------------------------------------------------------------- provd
 cat >"$TMP/inventory.json" <<EOF

@@ -1,0 +1,77 @@
+# shellcheck shell=bash
+# lib-vm.sh — shared pieces of the QEMU end-to-end tests (tests/integration/e2e-qemu.sh,
+# e2e-reinstall.sh), sourced by bash.  The includer defines skip MESSAGE (exit 77, or 1
+# under PROVD_TESTS_NO_SKIP) and fail MESSAGE.
+#   vm_find_tools              sets QEMU, BUSYBOX (static), KERNEL (newest readable
+#                              /boot/vmlinuz-*) and KVER; skips when one is missing
+#   vm_build_initramfs SRC DIR sets INITRD=DIR/initrd.gz: busybox, e1000.ko and what it
+#                              needs, SRC/tests/e2e/init as /init, installer/provd-report.sh
+#   strip_console              filter: serial console text without CRs, backspaces and the
+#                              ANSI escapes of SeaBIOS, iPXE and the kernel
+# Facts (TESTBED.md "iPXE in QEMU"): TCG only, an e1000 NIC (SeaBIOS runs its iPXE ROM),
+# Debian's kernel has e1000 as a module that the initramfs must insmod.
+
+vm_find_tools() {
+	QEMU=$(command -v qemu-system-x86_64) || skip "qemu-system-x86_64 not installed"
+	BUSYBOX=$(command -v busybox) || skip "busybox not installed"
+	if ldd "$BUSYBOX" >/dev/null 2>&1; then
+		skip "$BUSYBOX is dynamically linked; install busybox-static"
+	fi
+	command -v cpio >/dev/null || skip "cpio not installed"
+	KERNEL=
+	local k
+	while IFS= read -r k; do
+		[ -r "$k" ] && KERNEL=$k
+	done < <(printf '%s\n' /boot/vmlinuz-* | sort -V)
+	[ -n "$KERNEL" ] || skip "no readable /boot/vmlinuz-*"
+	KVER=${KERNEL#/boot/vmlinuz-}
+	[ -d "/lib/modules/$KVER" ] || skip "no /lib/modules/$KVER for $KERNEL"
+}
+
+vm_build_initramfs() {
+	local src=$1 dir=$2 m i dst applet root
+	[ -f "$src/installer/provd-report.sh" ] || fail "no installer/provd-report.sh under $src"
+	[ -f "$src/tests/e2e/init" ] || fail "no tests/e2e/init under $src"
+	# e1000 and whatever it depends on, in load order
+	local modules=()
+	if command -v modprobe >/dev/null; then
+		local verb path _
+		while read -r verb path _; do
+			[ "$verb" = insmod ] && modules+=("$path")
+		done < <(modprobe -S "$KVER" --show-depends e1000 2>/dev/null || true)
+	fi
+	if [ "${#modules[@]}" = 0 ]; then
+		m=$(find "/lib/modules/$KVER" -name 'e1000.ko*' | head -n 1)
+		[ -n "$m" ] || skip "no e1000 module for $KVER"
+		modules=("$m")
+	fi
+
+	root=$dir/initramfs
+	mkdir -p "$root"/{bin,dev,proc,sys,run,tmp,etc,lib/modules}
+	cp "$BUSYBOX" "$root/bin/busybox"
+	for applet in $("$BUSYBOX" --list); do
+		[ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
+	done
+	i=0
+	for m in "${modules[@]}"; do
+		i=$((i + 1))
+		dst=$root/lib/modules/$(printf '%02d' "$i")-$(basename "${m%%.ko*}").ko
+		case $m in
+		*.ko) cp "$m" "$dst" ;;
+		*.ko.xz) xz -dc "$m" >"$dst" ;;
+		*.ko.zst) zstd -qdc "$m" >"$dst" ;;
+		*.ko.gz) gzip -dc "$m" >"$dst" ;;
+		*) fail "cannot handle module $m" ;;
+		esac
+	done
+	install -m 0755 "$src/tests/e2e/init" "$root/init"
+	install -m 0755 "$src/tests/e2e/udhcpc.script" "$root/etc/udhcpc.script"
+	install -m 0755 "$src/installer/provd-report.sh" "$root/provd-report.sh"
+	INITRD=$dir/initrd.gz
+	(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$INITRD"
+	VM_MODULES="${modules[*]##*/}"
+}
+
+strip_console() {
+	tr -d '\r\b' | sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[c78]//g' -e 's/[[:space:]]*$//'
+}
