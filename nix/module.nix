@@ -194,6 +194,8 @@ in
       description = ''
         Network interface provd watches for DHCP requests of unknown machines (discovery).
         Setting it grants the service CAP_NET_RAW (and AF_PACKET/AF_NETLINK sockets).
+        Discovery is not implemented in provd yet: until it is, provd refuses a config file
+        with `discovery_interface`, so leave this null.
       '';
     };
 
