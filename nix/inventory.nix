@@ -59,6 +59,8 @@
 , # BMC user for nodes whose entry names none (null: leave it out; provd then logs in as
   # the anonymous/null user)
   bmcUser ? null
+, # FreeIPMI workaround names for nodes whose bmc entry names none (e.g. [ "opensesspriv" ])
+  bmcWorkarounds ? [ ]
 , # keep the nodes' toplevels and install scripts in the string context, so that building
   # the inventory (or the boot host's system) builds them too.  false: plain strings; the
   # site must then push them to its binary cache by other means.
@@ -67,7 +69,7 @@
 
 let
   inherit (builtins)
-    any concatMap concatStringsSep elem filter genList groupBy hasAttr head isAttrs isInt isList
+    all any concatMap concatStringsSep elem filter genList groupBy hasAttr head isAttrs isInt isList
     isString length map match replaceStrings split stringLength substring toString typeOf;
 
   fail = msg: throw "provd inventory: ${msg}";
@@ -161,6 +163,9 @@ let
       port = pick attrs [ "port" ] null;
       user = pick attrs [ "user" "username" ] bmcUser;
       pwFile = pick attrs [ "passwordFile" "password_file" ] (if bmcPasswordFile == null then null else bmcPasswordFile name);
+      workarounds = pick attrs [ "workarounds" ] bmcWorkarounds;
+      cipher = pick attrs [ "cipherSuite" "cipher_suite" ] null;
+      bootMode = pick attrs [ "bootMode" "boot_mode" ] null;
     in
     if raw == null then null
     else if !isAttrs attrs then fail "node \"${name}\": bmc is a ${typeOf raw}, not a host string or attribute set"
@@ -168,8 +173,14 @@ let
     else if port != null && !(isInt port && port >= 1 && port <= 65535) then fail "node \"${name}\": bmc port ${str port} is not 1-65535"
     else if user != null && !isString user then fail "node \"${name}\": bmc user is not a string"
     else if pwFile != null && !(isString pwFile && isCleanPath pwFile) then fail "node \"${name}\": bmc password file \"${str pwFile}\" is not an absolute clean path"
+    else if !(isList workarounds && all (w: isString w && match "[a-z0-9]+" w != null) workarounds) then fail "node \"${name}\": bmc workarounds must be a list of FreeIPMI workaround names"
+    else if cipher != null && !(isInt cipher && cipher >= 1 && cipher <= 17) then fail "node \"${name}\": bmc cipher suite ${str cipher} is not 1-17"
+    else if bootMode != null && bootMode != "legacy" && bootMode != "efi" then fail "node \"${name}\": bmc boot mode \"${str bootMode}\" is not legacy or efi"
     else
       { inherit host; }
+      // (if workarounds != [ ] then { inherit workarounds; } else { })
+      // (if cipher != null then { cipher_suite = cipher; } else { })
+      // (if bootMode != null then { boot_mode = bootMode; } else { })
       // (if port != null then { inherit port; } else { })
       // (if user != null then { inherit user; } else { })
       // (if pwFile != null then { password_file = pwFile; } else { });
