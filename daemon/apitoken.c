@@ -85,15 +85,6 @@ size_t apitokens_count(const ApiTokens *t) {
         return t ? t->n : 0;
 }
 
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
 
 /* Parses one line (NUL-terminated, no newline) of the file.  Returns 1 and fills *ret for a
  * token line, 0 for a blank/comment line, -EINVAL (message in *ret_error, naming path:lineno)
@@ -134,13 +125,12 @@ static int parse_line(const char *path, unsigned lineno, char *line, ApiToken *r
                 return -EINVAL;
         }
         ApiToken tok = { 0 };
-        for (size_t i = 0; i < APITOKEN_HASH_SIZE; i++) {
-                int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-                if (hi < 0 || lo < 0) {
-                        set_error(ret_error, "%s:%u: token \"%s\": the blake2b hash is not hex", path, lineno, name);
-                        return -EINVAL;
-                }
-                tok.hash[i] = (uint8_t) (hi << 4 | lo);
+        size_t bin_len = 0;
+        const char *end = NULL;
+        if (sodium_hex2bin(tok.hash, sizeof tok.hash, hex, strlen(hex), NULL, &bin_len, &end) != 0 ||
+            bin_len != APITOKEN_HASH_SIZE || *end != '\0') {
+                set_error(ret_error, "%s:%u: token \"%s\": the blake2b hash is not hex", path, lineno, name);
+                return -EINVAL;
         }
         tok.name = strdup(name);
         if (!tok.name)

@@ -95,16 +95,6 @@ static int parse_duration(const char *s, int64_t *ret_ms) {
         return 0;
 }
 
-static int parse_count(const char *s, long max, long *ret) {
-        char *end;
-        errno = 0;
-        long v = strtol(s, &end, 10);
-        if (errno || end == s || *end || v < 1 || v > max)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
 static void usage_hint(Cli *cli) {
         fprintf(stderr, "Try 'provd %s --help'.\n", cli->command);
 }
@@ -1199,7 +1189,7 @@ int cli_reinstall(Cli *cli, int argc, char **argv) {
                         poll = true;
                         break;
                 case OPT_PARALLEL:
-                        if (parse_count(optarg, 1000000, &parallel) < 0) {
+                        if (cli_parse_count(optarg, 1000000, &parallel) < 0) {
                                 fprintf(stderr, "provd reinstall: --parallel must be a positive number, not \"%s\"\n", optarg);
                                 return CLI_EXIT_USAGE;
                         }

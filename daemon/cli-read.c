@@ -23,17 +23,6 @@ static void json_decrefp_(json_t **j) {
 }
 #define _cleanup_json_ _cleanup_(json_decrefp_)
 
-/* Parses a decimal in 1..max.  Returns 0 or -EINVAL. */
-static int parse_count(const char *s, long max, long *ret) {
-        char *end;
-        errno = 0;
-        long v = strtol(s, &end, 10);
-        if (errno || end == s || *end || v < 1 || v > max)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
 static int no_arguments(Cli *cli, int argc, char **argv) {
         if (optind < argc) {
                 fprintf(stderr, "provd %s: unexpected argument \"%s\"\nTry 'provd %s --help'.\n", cli->command, argv[optind],
@@ -357,7 +346,7 @@ int cli_events(Cli *cli, int argc, char **argv) {
                         since = optarg;
                         break;
                 case OPT_LIMIT:
-                        if (parse_count(optarg, EVENTS_PAGE_MAX, &limit) < 0) {
+                        if (cli_parse_count(optarg, EVENTS_PAGE_MAX, &limit) < 0) {
                                 fprintf(stderr, "provd events: --limit must be a number from 1 to %d, not \"%s\"\n",
                                         EVENTS_PAGE_MAX, optarg);
                                 return CLI_EXIT_USAGE;
@@ -437,7 +426,7 @@ int cli_history(Cli *cli, int argc, char **argv) {
         while ((c = cli_getopt(cli, argc, argv, options)) != -1) {
                 switch (c) {
                 case OPT_LIMIT:
-                        if (parse_count(optarg, 1000000000L, &limit) < 0) {
+                        if (cli_parse_count(optarg, 1000000000L, &limit) < 0) {
                                 fprintf(stderr, "provd history: --limit must be a positive number, not \"%s\"\n", optarg);
                                 return CLI_EXIT_USAGE;
                         }

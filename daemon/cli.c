@@ -493,6 +493,16 @@ int cli_api_error(Cli *cli, const char *method, const char *path, long status, c
         return status == 404 ? -ENOENT : status == 401 || status == 403 ? -EACCES : -EIO;
 }
 
+int cli_parse_count(const char *s, long max, long *ret) {
+        char *end;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (errno || end == s || *end || v < 1 || v > max)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
 int cli_exit_code(int r) {
         return r >= 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
 }

@@ -153,6 +153,9 @@ void cli_report_curl_error(Cli *cli, int code, const char *errbuf);
  * where "not found" means an unknown node). */
 int cli_exit_code(int r);
 
+/* Parses a decimal option value in 1..max into *ret.  Returns 0 or -EINVAL. */
+int cli_parse_count(const char *s, long max, long *ret);
+
 /* URL-escapes s for a path segment or query value.  Returns a malloc'd string or NULL. */
 char *cli_escape(Cli *cli, const char *s);
 
