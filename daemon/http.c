@@ -23,11 +23,7 @@
  * is on; admin routes always do; boot routes, files and the page never do (firmware cannot
  * send tokens, and the page holds no data).
  *
- * Event stream: each stream is a libmicrohttpd callback response.  When a client has seen
- * every event its connection is suspended (MHD_suspend_connection, no thread is held) and
- * the event hub's notify callback resumes it; a timer thread resumes every stream each
- * SSE_KEEPALIVE_MS for a keep-alive comment.  http->sse_lock orders "nothing new, suspend"
- * against "new event, resume", so no event waits for the next keep-alive. */
+ * The event stream's connections are stream.c's. */
 #include "http.h"
 
 #include <errno.h>
@@ -55,15 +51,12 @@
 #include "metrics.h"
 #include "operations.h"
 #include "status-page.h"
+#include "stream.h"
 #include "util.h"
 
 #define MAX_BODY (64 * 1024)
-#define SSE_KEEPALIVE_MS 15000
-#define SSE_CHUNK (64 * 1024)
 #define LIMIT_MAX 1000
 #define TLS_PEM_MAX (1024 * 1024)
-
-typedef struct SseConn SseConn;
 
 struct Http {
         struct MHD_Daemon *mhd;
@@ -76,25 +69,7 @@ struct Http {
         pthread_rwlock_t tokens_lock;
         ApiTokens *tokens; /* owned; replaced whole on reload */
 
-        pthread_mutex_t sse_lock; /* guards the list and each SseConn's flags */
-        SseConn *streams;         /* open event streams */
-        size_t n_streams;
-        bool closing;
-        pthread_cond_t keepalive_cond;
-        pthread_t keepalive_thread;
-        bool keepalive_started;
-};
-
-/* One GET /v1/events/stream.  Owned by its libmicrohttpd response (freed in sse_free). */
-struct SseConn {
-        Http *h;
-        struct MHD_Connection *c; /* NULL once the request completed */
-        int64_t cursor;           /* id of the last event sent */
-        bool suspended, keepalive_due;
-        char *pending; /* SSE text not yet handed to libmicrohttpd */
-        size_t pending_len, pending_off;
-        uint64_t bytes;
-        SseConn *prev, *next;
+        Streams *streams; /* owned: GET /v1/events/stream connections */
 };
 
 /* Per-request state. */
@@ -105,7 +80,7 @@ typedef struct Request {
         MetricsRoute route;
         unsigned status;
         uint64_t bytes;
-        SseConn *sse; /* borrowed: the stream's response owns it */
+        Stream *stream; /* borrowed: the stream's response owns it */
 } Request;
 
 /* The request being handled on this thread (for metrics of answers queued by files.c). */
@@ -555,126 +530,6 @@ static enum MHD_Result route_events(Http *h, struct MHD_Connection *c) {
         return respond_json(c, MHD_HTTP_OK, o);
 }
 
-/* libmicrohttpd's content reader for an event stream: hands out pending SSE text; when the
- * client has everything, suspends the connection until the hub or the keep-alive timer
- * resumes it (see the top of this file). */
-static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
-        SseConn *s = cls;
-        Http *h = s->h;
-
-        for (;;) {
-                if (s->pending_off < s->pending_len) {
-                        size_t n = s->pending_len - s->pending_off;
-                        if (n > max)
-                                n = max;
-                        memcpy(buf, s->pending + s->pending_off, n);
-                        s->pending_off += n;
-                        s->bytes += n;
-                        return (ssize_t) n;
-                }
-                free(s->pending);
-                s->pending = NULL;
-                s->pending_len = s->pending_off = 0;
-
-                /* No lock held here: this may read the store (daemon lock). */
-                char *text = NULL;
-                size_t len = 0;
-                int64_t last;
-                int r = daemon_events_sse(h->daemon, s->cursor, SSE_CHUNK, &text, &len, &last);
-                if (r < 0) {
-                        log_warning_errno(r, "event stream: cannot read events: %m");
-                        return MHD_CONTENT_READER_END_WITH_ERROR;
-                }
-                if (len > 0) {
-                        s->pending = text;
-                        s->pending_len = len;
-                        s->cursor = last;
-                        continue;
-                }
-
-                pthread_mutex_lock(&h->sse_lock);
-                if (h->closing) {
-                        pthread_mutex_unlock(&h->sse_lock);
-                        return MHD_CONTENT_READER_END_OF_STREAM;
-                }
-                if (s->keepalive_due) {
-                        static const char ka[] = ": keepalive\n\n";
-                        s->keepalive_due = false;
-                        pthread_mutex_unlock(&h->sse_lock);
-                        s->pending = strdup(ka);
-                        if (!s->pending)
-                                return MHD_CONTENT_READER_END_WITH_ERROR;
-                        s->pending_len = strlen(ka);
-                        continue;
-                }
-                if (events_last_id(daemon_events(h->daemon)) > s->cursor) {
-                        /* Published after we looked: read again. */
-                        pthread_mutex_unlock(&h->sse_lock);
-                        continue;
-                }
-                s->suspended = true;
-                MHD_suspend_connection(s->c);
-                pthread_mutex_unlock(&h->sse_lock);
-                return 0;
-        }
-}
-
-static void sse_free(void *cls) {
-        SseConn *s = cls;
-        Http *h = s->h;
-        pthread_mutex_lock(&h->sse_lock);
-        if (s->prev)
-                s->prev->next = s->next;
-        else
-                h->streams = s->next;
-        if (s->next)
-                s->next->prev = s->prev;
-        h->n_streams--;
-        pthread_mutex_unlock(&h->sse_lock);
-        free(s->pending);
-        free(s);
-}
-
-/* Resumes every suspended stream; with `keepalive`, also asks each for a keep-alive.
- * Called with h->sse_lock held. */
-static void sse_wake_locked(Http *h, bool keepalive) {
-        for (SseConn *s = h->streams; s; s = s->next) {
-                if (keepalive)
-                        s->keepalive_due = true;
-                if (s->suspended && s->c) {
-                        s->suspended = false;
-                        MHD_resume_connection(s->c);
-                }
-        }
-}
-
-/* The event hub's notify callback (runs on the publishing thread, daemon lock held). */
-static void sse_on_event(void *userdata) {
-        Http *h = userdata;
-        pthread_mutex_lock(&h->sse_lock);
-        sse_wake_locked(h, false);
-        pthread_mutex_unlock(&h->sse_lock);
-}
-
-static void *sse_keepalive_thread(void *userdata) {
-        Http *h = userdata;
-        pthread_mutex_lock(&h->sse_lock);
-        while (!h->closing) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += SSE_KEEPALIVE_MS / 1000;
-                ts.tv_nsec += (long) (SSE_KEEPALIVE_MS % 1000) * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                        ts.tv_sec++;
-                        ts.tv_nsec -= 1000000000L;
-                }
-                if (pthread_cond_timedwait(&h->keepalive_cond, &h->sse_lock, &ts) != 0 && !h->closing)
-                        sse_wake_locked(h, true);
-        }
-        pthread_mutex_unlock(&h->sse_lock);
-        return NULL;
-}
-
 static enum MHD_Result route_events_stream(Http *h, struct MHD_Connection *c, const char *method, Request *req) {
         const char *v = query(c, "since");
         const char *last_event_id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
@@ -688,32 +543,11 @@ static enum MHD_Result route_events_stream(Http *h, struct MHD_Connection *c, co
         if (streq(method, MHD_HTTP_METHOD_HEAD))
                 return queue_buffer(c, MHD_HTTP_OK, NULL, 0, "text/event-stream");
 
-        SseConn *s = calloc(1, sizeof *s);
-        if (!s)
+        Stream *st = NULL;
+        struct MHD_Response *resp = streams_response(h->streams, c, cursor, &st);
+        if (!resp)
                 return MHD_NO;
-        *s = (SseConn) { .h = h, .c = c, .cursor = cursor };
-        /* Sent first, so a client sees the stream is up even when nothing happens. */
-        s->pending = strdup(": provd event stream\nretry: 3000\n\n");
-        s->pending_len = s->pending ? strlen(s->pending) : 0;
-
-        struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_read, s, sse_free);
-        if (!resp) {
-                free(s->pending);
-                free(s);
-                return MHD_NO;
-        }
-        /* From here on the response owns s. */
-        pthread_mutex_lock(&h->sse_lock);
-        s->next = h->streams;
-        if (h->streams)
-                h->streams->prev = s;
-        h->streams = s;
-        h->n_streams++;
-        pthread_mutex_unlock(&h->sse_lock);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-        req->sse = s;
+        req->stream = st;
         http_note_response(MHD_HTTP_OK, 0);
         enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
         MHD_destroy_response(resp);
@@ -824,9 +658,7 @@ static enum MHD_Result route_metrics(Http *h, struct MHD_Connection *c) {
         size_t len;
 
         daemon_state_counts(h->daemon, g.nodes);
-        pthread_mutex_lock(&h->sse_lock);
-        g.event_subscribers = h->n_streams;
-        pthread_mutex_unlock(&h->sse_lock);
+        g.event_subscribers = streams_count(h->streams);
         int r = metrics_render(&g, &text, &len);
         if (r < 0)
                 return respond_daemon_error(c, r, "render metrics");
@@ -1040,12 +872,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         Request *req = *con_cls;
         if (!req)
                 return;
-        if (req->sse) {
-                pthread_mutex_lock(&h->sse_lock);
-                req->sse->c = NULL;
-                req->bytes = req->sse->bytes;
-                pthread_mutex_unlock(&h->sse_lock);
-        }
+        if (req->stream)
+                req->bytes = streams_completed(h->streams, req->stream);
         if (req->status > 0) {
                 metrics_http(req->route, req->status, req->bytes);
                 if (req->route == METRICS_ROUTE_INSTALL_EVENTS)
@@ -1125,8 +953,7 @@ static void http_free(Http *h) {
         free(h->tls_cert);
         free(h->tls_key);
         pthread_rwlock_destroy(&h->tokens_lock);
-        pthread_mutex_destroy(&h->sse_lock);
-        pthread_cond_destroy(&h->keepalive_cond);
+        streams_free(h->streams);
         free(h);
 }
 
@@ -1140,9 +967,12 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
         if (!h)
                 return -ENOMEM;
         pthread_rwlock_init(&h->tokens_lock, NULL);
-        pthread_mutex_init(&h->sse_lock, NULL);
-        pthread_cond_init(&h->keepalive_cond, NULL);
         h->daemon = d;
+        r = streams_new(d, &h->streams);
+        if (r < 0) {
+                http_free(h);
+                return r;
+        }
         h->ops = cfg->ops;
         h->read_auth = cfg->read_auth;
         if (cfg->api_tokens && !(h->api_tokens_path = strdup(cfg->api_tokens))) {
@@ -1194,9 +1024,6 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
                                        cfg->tls_cert ? ": check that tls_cert and tls_key are a matching PEM pair" : "");
         }
         listen_fd = -1; /* libmicrohttpd owns it now */
-        events_set_notify(daemon_events(d), sse_on_event, h);
-        if (pthread_create(&h->keepalive_thread, NULL, sse_keepalive_thread, h) == 0)
-                h->keepalive_started = true;
         *ret = h;
         return 0;
 }
@@ -1204,14 +1031,7 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
 void http_stop(Http *h) {
         if (!h)
                 return;
-        events_set_notify(daemon_events(h->daemon), NULL, NULL);
-        pthread_mutex_lock(&h->sse_lock);
-        h->closing = true;
-        sse_wake_locked(h, false);
-        pthread_cond_broadcast(&h->keepalive_cond);
-        pthread_mutex_unlock(&h->sse_lock);
-        if (h->keepalive_started)
-                pthread_join(h->keepalive_thread, NULL);
+        streams_stop(h->streams);
         MHD_stop_daemon(h->mhd);
         http_free(h);
 }
