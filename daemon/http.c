@@ -51,6 +51,7 @@
 #include "metrics.h"
 #include "operations.h"
 #include "status-page.h"
+#include "service.h"
 #include "stream.h"
 #include "util.h"
 
@@ -556,12 +557,17 @@ static enum MHD_Result route_events_stream(Http *h, struct MHD_Connection *c, co
 
 static enum MHD_Result route_reload(Http *h, struct MHD_Connection *c) {
         _cleanup_free_ char *err = NULL;
+        log_info("POST /v1/reload: reloading the inventory and the API tokens");
+        service_notify_reloading();
         int r = daemon_reload(h->daemon, &err);
+        int t = r < 0 ? 0 : http_reload_api_tokens(h, &err);
+        service_notify_reloaded(h->daemon, r < 0   ? "last inventory reload failed, previous inventory in force"
+                                           : t < 0 ? "last API tokens reload failed, previous tokens in force"
+                                                   : NULL);
         if (r < 0)
                 return http_respond_error(c, r == -ENOMEM ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_BAD_REQUEST,
                                           "inventory not reloaded, the current one stays in force: %s",
                                           err ? err : strerror(-r));
-        int t = http_reload_api_tokens(h, &err);
         if (t < 0)
                 return http_respond_error(c, MHD_HTTP_BAD_REQUEST,
                                           "inventory reloaded (%d nodes), but the API tokens were not (the current ones stay in force): %s",

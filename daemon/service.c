@@ -17,6 +17,7 @@
 #include "service.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -32,6 +33,9 @@
 /* Without a watchdog, how often STATUS= is refreshed when a manager listens. */
 #define STATUS_REFRESH_USEC (10ULL * 1000 * 1000)
 
+/* The main thread (signals, watchdog) and HTTP threads (POST /v1/reload) notify: this lock
+ * guards the two buffers below and keeps RELOADING=1 ... READY=1 pairs from interleaving. */
+static pthread_mutex_t service_lock = PTHREAD_MUTEX_INITIALIZER;
 static char reload_failure[128]; /* "" after a successful reload */
 static char last_status[512];
 
@@ -107,8 +111,17 @@ static void format_status(Daemon *d, char *buf, size_t size) {
                 snprintf(buf + n, size - n, "; %s", reload_failure);
 }
 
-/* Sends `head` (e.g. "READY=1") followed by STATUS=; errors only matter for debugging. */
+static void notify_with_status_locked(Daemon *d, const char *head);
+
+/* Sends `head` (e.g. "READY=1") followed by STATUS=; errors only matter for debugging.
+ * Takes service_lock. */
 static void notify_with_status(Daemon *d, const char *head) {
+        pthread_mutex_lock(&service_lock);
+        notify_with_status_locked(d, head);
+        pthread_mutex_unlock(&service_lock);
+}
+
+static void notify_with_status_locked(Daemon *d, const char *head) {
         char status[sizeof last_status];
         format_status(d, status, sizeof status);
         int r = sd_notifyf(0, "%s%sSTATUS=%s", head, head[0] ? "\n" : "", status);
@@ -128,8 +141,10 @@ void service_notify_reloading(void) {
 }
 
 void service_notify_reloaded(Daemon *d, const char *failure) {
+        pthread_mutex_lock(&service_lock);
         snprintf(reload_failure, sizeof reload_failure, "%s", failure ? failure : "");
-        notify_with_status(d, "READY=1");
+        notify_with_status_locked(d, "READY=1");
+        pthread_mutex_unlock(&service_lock);
 }
 
 void service_notify_stopping(void) {
@@ -146,9 +161,11 @@ static void watchdog_ping(Daemon *d) {
 
 static void status_refresh(Daemon *d) {
         char status[sizeof last_status];
+        pthread_mutex_lock(&service_lock);
         format_status(d, status, sizeof status);
         if (!streq(status, last_status))
-                notify_with_status(d, "");
+                notify_with_status_locked(d, "");
+        pthread_mutex_unlock(&service_lock);
 }
 
 int service_wait_signal(Daemon *d, const sigset_t *mask) {

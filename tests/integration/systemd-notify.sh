@@ -86,13 +86,15 @@ probe_after_ready() {
 make_inventory "$T/inv.json" 3
 
 ###### 1. socket-activated
+ADMIN=pvd_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | head -c 43)
+printf 'ci blake2b:%s\n' "$(python3 -c 'import hashlib,sys; print(hashlib.blake2b(sys.argv[1].encode(), digest_size=32).hexdigest())' "$ADMIN")" >"$T/tokens"
 P=$(free_port)
 Q=$(free_port)
 [ "$P" != "$Q" ] || Q=$(free_port)
 listener_start "http://127.0.0.1:$P/v1/nodes"
 : >"$LOG"
 systemd-socket-activate -l "127.0.0.1:$P" -E "NOTIFY_SOCKET=$NSOCK" -E WATCHDOG_USEC=1000000 \
-        "$PROVD" serve --inventory "$T/inv.json" --state-dir "$STATE" --listen "127.0.0.1:$Q" 2>>"$LOG" &
+        "$PROVD" serve --inventory "$T/inv.json" --state-dir "$STATE" --listen "127.0.0.1:$Q" --api-tokens "$T/tokens" 2>>"$LOG" &
 PROVD_PID=$! # systemd-socket-activate execs provd in place: same pid
 PIDS+=("$PROVD_PID")
 for _ in $(seq 1 100); do
@@ -208,6 +210,7 @@ PY
 [ "$(last_status)" = "4 nodes: 2 netbooting, 2 new" ] || fail "STATUS after reload: '$(last_status)'"
 ok "SIGHUP: RELOADING=1 (MONOTONIC_USEC) then READY=1, STATUS=$(last_status)"
 
+cp "$T/inv.json" "$T/inv.good"
 echo '{"version": 1, "nodes": [' >"$T/inv.json"
 ready=$(count '^READY=1$')
 kill -HUP "$PROVD_PID"
@@ -215,6 +218,17 @@ wait_for '^READY=1$' $((ready + 1))
 last_status | grep -q '^4 nodes: .*; last inventory reload failed, previous inventory in force$' ||
         fail "STATUS after a broken reload: '$(last_status)'"
 ok "a broken inventory on SIGHUP: READY=1 again, STATUS says the reload failed"
+
+# POST /v1/reload speaks the same protocol as SIGHUP.
+cp "$T/inv.good" "$T/inv.json"
+ready=$(count '^READY=1$')
+reloading=$(count '^RELOADING=1$')
+[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $ADMIN" "http://127.0.0.1:$P/v1/reload")" = 200 ] ||
+        fail "POST /v1/reload did not answer 200"
+wait_for '^READY=1$' $((ready + 1))
+[ "$(count '^RELOADING=1$')" = $((reloading + 1)) ] || fail "POST /v1/reload sent no RELOADING=1"
+[ "$(last_status)" = "4 nodes: 2 netbooting, 2 new" ] || fail "STATUS after POST /v1/reload: '$(last_status)'"
+ok "POST /v1/reload: RELOADING=1 then READY=1, and the failure is gone from STATUS"
 
 kill -TERM "$PROVD_PID"
 rc=0
