@@ -139,12 +139,8 @@ static int parse_line(const char *path, unsigned lineno, char *line, ApiToken *r
         return 1;
 }
 
-/* Parses a whole file's contents (data[len] must be '\0'; data is modified). */
-static int parse_buffer(const char *path, char *data, size_t len, ApiTokens **ret, char **ret_error) {
-        if (memchr(data, '\0', len)) {
-                set_error(ret_error, "%s: contains a NUL byte; not a tokens file", path);
-                return -EINVAL;
-        }
+/* Parses a copy of the file's contents, NUL-terminated and modified in place. */
+static int parse_buffer(const char *path, char *data, ApiTokens **ret, char **ret_error) {
         ApiTokens *t = calloc(1, sizeof *t);
         if (!t)
                 return -ENOMEM;
@@ -182,6 +178,20 @@ static int parse_buffer(const char *path, char *data, size_t len, ApiTokens **re
         }
         *ret = TAKE_PTR(tokens);
         return 0;
+}
+
+int apitokens_parse(const char *text, size_t len, const char *origin, ApiTokens **ret, char **ret_error) {
+        if (len > 0 && memchr(text, '\0', len)) {
+                set_error(ret_error, "%s: contains a NUL byte; not a tokens file", origin);
+                return -EINVAL;
+        }
+        _cleanup_free_ char *copy = malloc(len + 1);
+        if (!copy)
+                return -ENOMEM;
+        if (len > 0)
+                memcpy(copy, text, len);
+        copy[len] = '\0';
+        return parse_buffer(origin, copy, ret, ret_error);
 }
 
 /* Reads all of fd (a regular file, at most APITOKEN_FILE_MAX) into a NUL-terminated buffer. */
@@ -250,7 +260,7 @@ int apitokens_load(const char *path, ApiTokens **ret, char **ret_error) {
         int r = read_all(fd, path, &data, &len, ret_error);
         if (r < 0)
                 return r;
-        return parse_buffer(path, data, len, ret, ret_error);
+        return apitokens_parse(data, len, path, ret, ret_error);
 }
 
 int apitokens_verify(const ApiTokens *t, const char *token, const char **ret_name) {
@@ -335,7 +345,7 @@ int apitokens_file_add(const char *path, const char *name, char ret_token[static
         bool needs_newline = len > 0 && data[len - 1] != '\n';
         _cleanup_(apitokens_freep) ApiTokens *existing = NULL;
         _cleanup_free_ char *parse_error = NULL;
-        r = parse_buffer(path, data, len, &existing, &parse_error);
+        r = apitokens_parse(data, len, path, &existing, &parse_error);
         if (r < 0) {
                 if (r == -ENOMEM)
                         return r;

@@ -13,8 +13,8 @@
  * libsodium does the randomness (randombytes_buf), the hash and the constant-time compare
  * (sodium_memcmp); call token_init() (token.h) once before any function here.
  *
- * Threads: an ApiTokens set is immutable after apitokens_load(); any number of threads may
- * call apitokens_verify() on it concurrently.  The daemon swaps whole sets on reload.
+ * Threads: an ApiTokens set is immutable once loaded (apitokens_load(), apitokens_parse());
+ * any number of threads may call apitokens_verify() on it concurrently.  The daemon swaps whole sets on reload.
  * This module does no logging: errors come back as negative errno plus a message. */
 #pragma once
 
@@ -34,6 +34,15 @@ typedef struct ApiTokens ApiTokens;
  * bad line (bad name, duplicate name, unknown hash scheme, bad hash length or digits),
  * -ENOMEM (then *ret_error may stay NULL).  *ret and *ret_error are written only as said. */
 int apitokens_load(const char *path, ApiTokens **ret, char **ret_error);
+
+/* Parses the contents of a tokens file (the format above) from text[0..len) — need not be
+ * NUL-terminated; a NUL byte inside is refused — into a new set (*ret, owned by the caller;
+ * free with apitokens_free()).  origin (borrowed, e.g. the file's path) starts every message.
+ * Returns 0, or -EINVAL for a bad line (bad name, duplicate name, unknown hash scheme, bad
+ * hash length or digits; *ret_error a malloc'd message "ORIGIN:LINE: ...") or a NUL byte, or
+ * -ENOMEM (then *ret_error may stay NULL).  *ret and *ret_error are written only as said.
+ * apitokens_load() reads the file and calls this. */
+int apitokens_parse(const char *text, size_t len, const char *origin, ApiTokens **ret, char **ret_error);
 
 /* Frees a set; NULL is fine. */
 void apitokens_free(ApiTokens *t);

@@ -1,7 +1,7 @@
 /* test-apitoken.c — unit tests for apitoken.c: the token form, loading good and bad tokens
- * files (every bad line names file and line), verifying known / unknown / install-form tokens,
- * and apitokens_file_add() (creates 0600, keeps other lines, refuses duplicates and bad names,
- * and what it prints verifies after a load). */
+ * files (every bad line names file and line), parsing from a buffer, verifying known /
+ * unknown / install-form tokens, and apitokens_file_add() (creates 0600, keeps other lines,
+ * refuses duplicates and bad names, and what it prints verifies after a load). */
 #include "check-main.h"
 #include <check.h>
 #include <errno.h>
@@ -223,6 +223,34 @@ START_TEST(test_load_nul_byte) {
 }
 END_TEST
 
+START_TEST(test_parse_buffer) {
+        /* apitokens_parse() reads exactly len bytes (no NUL needed), names origin in messages */
+        char ha[65];
+        hash_hex(TOK_A, ha);
+        _cleanup_free_ char *text = NULL;
+        ck_assert_int_ge(asprintf(&text, "# c\nadmin blake2b:%s\nTRAILING-GARBAGE", ha), 0);
+        size_t len = strlen(text) - strlen("TRAILING-GARBAGE");
+        ApiTokens *t = NULL;
+        const char *name = NULL;
+        ck_assert_int_eq(apitokens_parse(text, len, "mem", &t, NULL), 0);
+        ck_assert_uint_eq(apitokens_count(t), 1);
+        ck_assert_int_eq(apitokens_verify(t, TOK_A, &name), 0);
+        ck_assert_str_eq(name, "admin");
+        apitokens_free(t);
+
+        t = NULL;
+        _cleanup_free_ char *err = NULL, *err2 = NULL;
+        ck_assert_int_eq(apitokens_parse(text, strlen(text), "mem", &t, &err), -EINVAL);
+        ck_assert_ptr_null(t);
+        ck_assert_str_eq(err, "mem:3: expected \"NAME blake2b:HEX\"");
+        ck_assert_int_eq(apitokens_parse("a\0b\n", 4, "mem", &t, &err2), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(err2, "mem: contains a NUL byte"));
+        ck_assert_int_eq(apitokens_parse("", 0, "mem", &t, NULL), 0);
+        ck_assert_uint_eq(apitokens_count(t), 0);
+        apitokens_free(t);
+}
+END_TEST
+
 /* ---- file_add ---------------------------------------------------------------------------- */
 
 START_TEST(test_add_creates_0600_and_verifies) {
@@ -347,6 +375,7 @@ static Suite *apitoken_suite(void) {
         tcase_add_test(tc, test_load_missing);
         tcase_add_loop_test(tc, test_load_bad, 0, ELEMENTSOF(bad_files));
         tcase_add_test(tc, test_load_nul_byte);
+        tcase_add_test(tc, test_parse_buffer);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("add");
