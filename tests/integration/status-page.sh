@@ -27,8 +27,9 @@ else
         rack='{}'
 fi
 jq "(.nodes | to_entries) as \$e | .nodes = [\$e[] | .key as \$i | .value + ($rack)
-      | if \$i >= 9 then .name = \"gpu-0\(\$i - 8)\" else . end]" "$T/inv0.json" >"$T/inv.json"
-provd_start "$T/inv.json"
+      | if \$i >= 9 then .name = \"gpu-0\(\$i - 8)\" else . end] | del(.nodes[5].bmc)" "$T/inv0.json" >"$T/inv.json"
+"$PROVD" token new --name page --file "$T/tokens" >"$T/token" || fail "provd token new"
+provd_start "$T/inv.json" --api-tokens "$T/tokens"
 
 # A mix of states, made the way real nodes make them: pixiecore's boot call, installer events.
 tok=$(token_of 52:54:00:00:00:01)
@@ -45,7 +46,10 @@ token_of 52:54:00:00:00:04 >/dev/null
 tok=$(token_of 52:54:00:00:00:0a)
 event "$tok" '{"phase":"started"}'
 event "$tok" '{"phase":"succeeded"}'
-expect="node-01=installed,node-02=failed,node-03=installing,node-04=netbooting,node-05=new,gpu-01=installed,gpu-02=new"
+# node-06 (no BMC) is marked for reinstall by an admin: pending.
+http POST /v1/nodes/node-06/reinstall -H "Authorization: Bearer $(cat "$T/token")"
+[ "$STATUS" = 202 ] || fail "reinstall node-06: $STATUS $BODY"
+expect="node-01=installed,node-02=failed,node-03=installing,node-04=netbooting,node-05=new,node-06=pending,gpu-01=installed,gpu-02=new"
 ok "cluster driven to: $expect"
 
 node "$BROWSER/status-page.mjs" --url "$URL" --expect "$expect" --screenshot "$T/status-page.png" ||
@@ -58,7 +62,6 @@ provd_stop
 ok "status page: rendering, history, live updates, resume after a drop"
 
 # read_auth = token: the page asks for an API token and then works with it (stream included).
-"$PROVD" token new --name page --file "$T/tokens" >"$T/token" || fail "provd token new"
 printf '[serve]\nread_auth = token\napi_tokens = %s\n' "$T/tokens" >"$T/provd.ini"
 provd_start "$T/inv.json" --config "$T/provd.ini"
 http GET /v1/nodes
