@@ -212,6 +212,19 @@ in
       description = "Threads for BMC (IPMI) jobs. null: provd's default.";
     };
 
+    bmcTimeout = mkOption {
+      type = types.nullOr types.ints.positive;
+      default = null;
+      example = 5;
+      description = "Seconds one BMC command attempt may take. null: provd's default (10).";
+    };
+
+    bmcRetries = mkOption {
+      type = types.nullOr types.ints.unsigned;
+      default = null;
+      description = "Extra attempts after a BMC timeout or I/O error. null: provd's default (2).";
+    };
+
     threads = mkOption {
       type = types.nullOr types.ints.unsigned;
       default = null;
@@ -333,6 +346,8 @@ in
       read_auth = cfg.readAuth;
       install_deadline = cfg.installDeadline;
       bmc_workers = cfg.bmcWorkers;
+      bmc_timeout = cfg.bmcTimeout;
+      bmc_retries = cfg.bmcRetries;
       discovery_interface = cfg.discoveryInterface;
     }
     // optionalAttrs (cfg.apiTokensFile != null) { api_tokens = credential "api-tokens"; }

@@ -118,7 +118,7 @@ ok "provd serves the generated inventory: nodes, boot answers with the installer
 "${NIXI[@]}" --eval --strict --json "$SRC/tests/nix/module-stub.nix" --argstr bootRoot "$boot" -A basic >"$T/basic.json" 2>"$T/basic.err" ||
         fail "module stub (basic): $(cat "$T/basic.err")"
 m() { jq -r "$1" "$T/$2.json"; }
-[ "$(m '.ini' full)" = "$(printf '%s\n' '[serve]' api_tokens=/run/credentials/provd.service/api-tokens discovery_interface=eth0 \
+[ "$(m '.ini' full)" = "$(printf '%s\n' '[serve]' api_tokens=/run/credentials/provd.service/api-tokens bmc_retries=1 bmc_timeout=5 discovery_interface=eth0 \
         install_deadline=3600 inventory=/etc/provd/inventory.json 'listen=[::]:8080' log_level=info state_dir=/var/lib/provd threads=4)" ] ||
         fail "rendered provd.ini: $(m .ini full)"
 [ "$(m '.systemd.services.provd.serviceConfig.LoadCredential | join(" ")' full)" = "api-tokens:/s/tok bmc-node-01:/s/1 bmc-node-02:/s/2 bmc-node-03:/s/3" ] ||

@@ -55,6 +55,6 @@ in
 builtins.mapAttrs (_: withIni) {
   full = eval { enable = true; inventory = import ./sample.nix { inherit bootRoot; };
     bmcPasswordFiles = { node-01 = "/s/1"; node-02 = "/s/2"; node-03 = "/s/3"; }; apiTokensFile = "/s/tok";
-    discoveryInterface = "eth0"; installDeadline = 3600; pixiecore.enable = true; openFirewall = true; listen = "[::]:8080"; settings = { threads = 4; }; };
+    discoveryInterface = "eth0"; installDeadline = 3600; bmcTimeout = 5; bmcRetries = 1; pixiecore.enable = true; openFirewall = true; listen = "[::]:8080"; settings = { threads = 4; }; };
   basic = eval { enable = true; inventory = import ./sample.nix { inherit bootRoot; }; bmcPasswordFiles = { node-01 = "/s/1"; }; listen = "0.0.0.0:80"; };
 }
