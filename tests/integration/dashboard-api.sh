@@ -200,3 +200,14 @@ expect_status 404 GET /v1/boot/52:54:00:00:00:01
 expect_status 200 GET '/v1/ipxe'
 ok "read_auth=token: reads need an API token; boot routes and the page stay open"
 provd_stop
+
+# Under systemd the tokens file comes as a credential: with no api_tokens setting provd reads
+# $CREDENTIALS_DIRECTORY/api-tokens (LoadCredential=api-tokens:...).
+mkdir -p "$T/creds"
+cp "$T/tokens" "$T/creds/api-tokens"
+CREDENTIALS_DIRECTORY="$T/creds" provd_start "$T/inv.json"
+expect_status 401 POST /v1/reload
+expect_status 200 POST /v1/reload -H "Authorization: Bearer $ADMIN"
+jq_eq '.api_tokens' 1
+ok "without api_tokens, the systemd credential \$CREDENTIALS_DIRECTORY/api-tokens holds the API tokens"
+provd_stop
