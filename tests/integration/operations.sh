@@ -25,12 +25,14 @@ printf 'ci blake2b:%s\n' "$(python3 -c 'import hashlib,sys; print(hashlib.blake2
 AUTH=(-H "Authorization: Bearer $ADMIN")
 
 # node-01..03 on simulators 1..3 (node-03 with a wrong password), node-04 on an address
-# where nothing answers, node-05 without a BMC.
-make_inventory "$T/inv.json" 5
+# where nothing answers, node-05 without a BMC; node-06 and node-07 on simulator 1 with a
+# cipher suite it does not support (17) and without the workaround it needs.
+make_inventory "$T/inv.json" 7
 bmc() { printf '{"host": "%s", "user": "%s", "password_file": "%s", "workarounds": ["opensesspriv"], "cipher_suite": 3}' "$1" "$SIM_USER" "$2"; }
 jq --argjson b1 "$(bmc "$(sim_addr 1)" "$T/bmc-pass")" --argjson b2 "$(bmc "$(sim_addr 2)" "$T/bmc-pass")" \
         --argjson b3 "$(bmc "$(sim_addr 3)" "$T/bmc-wrong")" --argjson b4 "$(bmc "$SIM_NET.200" "$T/bmc-pass")" \
-        '.nodes[0].bmc = $b1 | .nodes[1].bmc = $b2 | .nodes[2].bmc = $b3 | .nodes[3].bmc = $b4 | del(.nodes[4].bmc)' \
+        '.nodes[0].bmc = $b1 | .nodes[1].bmc = $b2 | .nodes[2].bmc = $b3 | .nodes[3].bmc = $b4 | del(.nodes[4].bmc)
+         | .nodes[5].bmc = ($b1 | .cipher_suite = 17) | .nodes[6].bmc = ($b1 | del(.workarounds))' \
         "$T/inv.json" >"$T/inv2.json" && mv "$T/inv2.json" "$T/inv.json"
 
 provd_start "$T/inv.json" --api-tokens "$T/tokens" --bmc-timeout 2 --bmc-retries 0
@@ -137,6 +139,19 @@ jq_eq .error.code auth
 grep -q "$SIM_PASSWORD\|not-the-password" <<<"$BODY" && fail "a password appears in the answer: $BODY"
 grep -q "not-the-password" "$LOG" && fail "a password appears in provd's log"
 ok "wrong password: auth error, no password anywhere"
+
+# The inventory's cipher suite and workarounds reach FreeIPMI: the same simulator that
+# answers node-01 refuses suite 17 and a session without the open-session-privilege workaround.
+op node-06 power '{"action": "status"}'
+op_wait
+jq_eq .state failed
+op node-07 power '{"action": "status"}'
+op_wait
+jq_eq .state failed
+op node-01 power '{"action": "status"}'
+op_wait
+jq_eq .state succeeded
+ok "cipher suite and workarounds come from the inventory's bmc (17 and no workaround fail on ipmi_sim)"
 
 http POST /v1/nodes/node-05/power "${AUTH[@]}" --data-binary '{"action": "on"}'
 [ "$STATUS" = 409 ] || fail "power on a node without BMC: $STATUS $BODY"
