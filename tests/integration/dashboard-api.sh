@@ -12,11 +12,7 @@ make_inventory "$T/inv.json" 6
 jq '.nodes |= map(.rack = (if (.name | ltrimstr("node-") | tonumber) <= 3 then "r1" else "r2" end))' \
         "$T/inv.json" >"$T/inv2.json" && mv "$T/inv2.json" "$T/inv.json"
 
-# An API tokens file with a token of known text (the hash is BLAKE2b-256 of the text).
-ADMIN=pvd_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | head -c 43)
-hash=$(python3 -c 'import hashlib,sys; print(hashlib.blake2b(sys.argv[1].encode(), digest_size=32).hexdigest())' "$ADMIN")
-printf '# test tokens\nci blake2b:%s\n' "$hash" >"$T/tokens"
-chmod 600 "$T/tokens"
+ADMIN=$(api_token "$T/tokens")
 
 provd_start "$T/inv.json" --api-tokens "$T/tokens"
 

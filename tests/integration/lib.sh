@@ -130,6 +130,16 @@ make_inventory() {
         } >"$file"
 }
 
+# api_token FILE: makes an API token with `provd token new`, adds it to the tokens file FILE
+# (created 0600 if missing) and prints it.
+# (Named after the file's line count: callers run it in $(...), a subshell.)
+api_token() {
+        local n=0
+        [ -f "$1" ] && n=$(wc -l <"$1")
+        "$PROVD" token new --name "test-$n" --file "$1" 2>"$T/token.err" ||
+                fail "provd token new --file $1: $(cat "$T/token.err")"
+}
+
 # token_of MAC: the install token in the node's current boot answer.
 token_of() {
         http GET "/v1/boot/$1"

@@ -20,8 +20,7 @@ sim_wait 1 2 3
 umask 077
 printf '%s\n' "$SIM_PASSWORD" >"$T/bmc-pass"
 printf 'not-the-password\n' >"$T/bmc-wrong"
-ADMIN=pvd_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | head -c 43)
-printf 'ci blake2b:%s\n' "$(python3 -c 'import hashlib,sys; print(hashlib.blake2b(sys.argv[1].encode(), digest_size=32).hexdigest())' "$ADMIN")" >"$T/tokens"
+ADMIN=$(api_token "$T/tokens")
 AUTH=(-H "Authorization: Bearer $ADMIN")
 
 # node-01..03 on simulators 1..3 (node-03 with a wrong password), node-04 on an address

@@ -86,8 +86,7 @@ probe_after_ready() {
 make_inventory "$T/inv.json" 3
 
 ###### 1. socket-activated
-ADMIN=pvd_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | head -c 43)
-printf 'ci blake2b:%s\n' "$(python3 -c 'import hashlib,sys; print(hashlib.blake2b(sys.argv[1].encode(), digest_size=32).hexdigest())' "$ADMIN")" >"$T/tokens"
+ADMIN=$(api_token "$T/tokens")
 P=$(free_port)
 Q=$(free_port)
 [ "$P" != "$Q" ] || Q=$(free_port)
