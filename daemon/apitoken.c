@@ -13,9 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "token.h"
 #include "util.h"
 
-#define APITOKEN_BODY_LEN 43 /* base64url of 32 bytes, no padding */
 #define APITOKEN_HASH_SIZE 32
 #define APITOKEN_FILE_MAX (4 * 1024 * 1024)
 #define HASH_SCHEME "blake2b:"
@@ -44,20 +44,9 @@ static void set_error(char **ret_error, const char *fmt, ...) {
                 free(s);
 }
 
-static bool is_b64url(char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
-static bool is_body(const char *s) {
-        size_t i;
-        for (i = 0; s[i]; i++)
-                if (i >= APITOKEN_BODY_LEN || !is_b64url(s[i]))
-                        return false;
-        return i == APITOKEN_BODY_LEN;
-}
-
 bool apitoken_is_api_form(const char *s) {
-        return s && startswith(s, APITOKEN_PREFIX) && is_body(s + strlen(APITOKEN_PREFIX));
+        /* the body after the prefix has the install-token form: 43 base64url chars */
+        return s && startswith(s, APITOKEN_PREFIX) && token_is_form(s + strlen(APITOKEN_PREFIX));
 }
 
 bool apitoken_name_is_valid(const char *s) {
@@ -267,7 +256,7 @@ int apitokens_verify(const ApiTokens *t, const char *token, const char **ret_nam
         if (!token)
                 return -ENOKEY;
         if (!apitoken_is_api_form(token))
-                return is_body(token) ? -EPERM : -ENOKEY;
+                return token_is_form(token) ? -EPERM : -ENOKEY;
 
         uint8_t hash[APITOKEN_HASH_SIZE];
         crypto_generichash(hash, sizeof hash, (const unsigned char *) token, strlen(token), NULL, 0);

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <search.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,12 +59,6 @@ struct BmcPool {
         void *executor_data;
 };
 
-static int64_t bmc_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int bmc_queue_compare(const void *a, const void *b) {
         return strcmp(((const BmcQueue *) a)->key, ((const BmcQueue *) b)->key);
 }
@@ -76,13 +69,9 @@ static int bmc_pool_ipmi_executor(void *data, const IpmiTarget *t, const IpmiReq
 }
 
 void bmc_pool_key(const IpmiTarget *t, char *buf, size_t len) {
-        char host[IPMI_TARGET_HOST_MAX];
-        size_t i;
-        for (i = 0; i + 1 < sizeof host && t->host[i]; i++)
-                host[i] = (char) tolower((unsigned char) t->host[i]);
-        host[i] = '\0';
-        snprintf(buf, len, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
-                 t->port ? t->port : IPMI_PORT_DEFAULT);
+        ipmi_target_label(t, buf, len);
+        for (; *buf; buf++)
+                *buf = (char) tolower((unsigned char) *buf);
 }
 
 static void bmc_pending_free(BmcPending *p) {
@@ -119,29 +108,13 @@ static BmcQueue *bmc_ready_pop(BmcPool *pool) {
         return q;
 }
 
-/* snprintf through a va_list: messages are cut at the buffer size, by design. */
-__attribute__((format(printf, 3, 4))) static void bmc_format(char *buf, size_t len,
-                                                             const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(buf, len, fmt, ap);
-        va_end(ap);
-}
-
 static bool bmc_retryable(int r) {
         return r == -ETIMEDOUT || r == -EIO;
 }
 
 /* Waits ms on the stop condition; returns false if the pool is stopping.  Lock not held. */
 static bool bmc_pool_sleep(BmcPool *pool, unsigned ms) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += ms / 1000;
-        until.tv_nsec += (long) (ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = timespec_after_ms(CLOCK_MONOTONIC, ms);
         pthread_mutex_lock(&pool->lock);
         while (!pool->stopping)
                 if (pthread_cond_timedwait(&pool->stop, &pool->lock, &until) == ETIMEDOUT)
@@ -156,7 +129,7 @@ static void bmc_pool_run(BmcPool *pool, BmcPending *p) {
         char err[IPMI_ERROR_MAX] = "";
         char key[BMC_POOL_KEY_MAX];
         BmcOutcome out = { .error = "" };
-        int64_t start = bmc_now_ms();
+        int64_t start = now_monotonic_ms();
         unsigned timeout = p->job.timeout_ms ? p->job.timeout_ms : pool->timeout_ms;
         int r = 0;
 
@@ -165,7 +138,7 @@ static void bmc_pool_run(BmcPool *pool, BmcPending *p) {
         if (p->deadline_at && start >= p->deadline_at) {
                 bmc_pool_key(&p->job.target, key, sizeof key);
                 out.r = -ETIMEDOUT;
-                bmc_format(err, sizeof err,
+                snprintf(err, sizeof err,
                          "BMC %s: command waited %lld ms in the queue; its %u ms deadline passed "
                          "before it could start",
                          key, (long long) out.wait_ms, p->job.deadline_ms);
@@ -177,7 +150,7 @@ static void bmc_pool_run(BmcPool *pool, BmcPending *p) {
         IpmiTarget target = p->job.target;
         unsigned backoff = pool->backoff_ms;
         for (;;) {
-                int64_t now = bmc_now_ms();
+                int64_t now = now_monotonic_ms();
                 target.session_timeout_ms = timeout;
                 if (p->deadline_at && p->deadline_at - now < (int64_t) timeout)
                         target.session_timeout_ms = (unsigned) (p->deadline_at - now);
@@ -193,7 +166,7 @@ static void bmc_pool_run(BmcPool *pool, BmcPending *p) {
                 }
                 if (!bmc_retryable(r) || out.attempts > p->job.retries)
                         break;
-                now = bmc_now_ms();
+                now = now_monotonic_ms();
                 if (p->deadline_at &&
                     p->deadline_at - now < (int64_t) backoff + BMC_POOL_MIN_ATTEMPT_MS)
                         break;
@@ -207,16 +180,16 @@ static void bmc_pool_run(BmcPool *pool, BmcPending *p) {
         if (r < 0) {
                 if (err[0] == '\0') {
                         bmc_pool_key(&p->job.target, key, sizeof key);
-                        bmc_format(err, sizeof err, "BMC %s: %s failed: %s", key,
+                        snprintf(err, sizeof err, "BMC %s: %s failed: %s", key,
                                  ipmi_op_to_string(p->job.request.op), strerror(-r));
                 }
                 if (out.attempts > 1) {
                         size_t n = strlen(err);
-                        bmc_format(err + n, sizeof err - n, " (after %u attempts)", out.attempts);
+                        snprintf(err + n, sizeof err - n, " (after %u attempts)", out.attempts);
                 }
                 out.error = err;
         }
-        out.duration_ms = bmc_now_ms() - start;
+        out.duration_ms = now_monotonic_ms() - start;
         bmc_pending_complete(p, &out);
 }
 
@@ -315,7 +288,7 @@ int bmc_pool_submit(BmcPool *pool, const BmcJob *job) {
         if (!p)
                 return -ENOMEM;
         p->job = *job;
-        p->submitted = bmc_now_ms();
+        p->submitted = now_monotonic_ms();
         p->deadline_at = job->deadline_ms ? p->submitted + job->deadline_ms : 0;
 
         /* Built outside the lock; used as the search key, and kept if the BMC is new. */
@@ -384,12 +357,12 @@ static void bmc_queue_cancel(void *node) {
         while ((p = q->head)) {
                 q->head = p->next;
                 char err[IPMI_ERROR_MAX];
-                bmc_format(err, sizeof err, "BMC %s: command cancelled: the BMC pool is shutting down",
+                snprintf(err, sizeof err, "BMC %s: command cancelled: the BMC pool is shutting down",
                          q->key);
                 BmcOutcome out = {
                         .r = -ECANCELED,
                         .error = err,
-                        .wait_ms = bmc_now_ms() - p->submitted,
+                        .wait_ms = now_monotonic_ms() - p->submitted,
                 };
                 bmc_pending_complete(p, &out);
                 bmc_pending_free(p);

@@ -108,6 +108,6 @@ void bmc_pool_stats(BmcPool *pool, BmcPoolStats *ret);
  * wiping the passwords it held.  NULL is a no-op.  Must not be called from a callback. */
 void bmc_pool_free(BmcPool *pool);
 
-/* "host:port" key the pool serialises on (lowercased host, IPv6 literals in brackets:
- * "[fd00::7]:623"; port 0 -> 623), into buf (IPMI_TARGET_HOST_MAX + 8 bytes is enough). */
+/* "host:port" key the pool serialises on: ipmi_target_label() lowercased ("[fd00::7]:623";
+ * port 0 -> 623), into buf (IPMI_TARGET_HOST_MAX + 8 bytes is enough). */
 void bmc_pool_key(const IpmiTarget *target, char *buf, size_t len);

@@ -39,12 +39,6 @@
 #define HISTORY_SHOWN 10           /* `provd node`: the newest history entries shown */
 #define FOLLOW_ERRORS_MAX 20       /* power/bootdev: rounds in a row with an unreadable operation */
 
-static int64_t mono_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(long ms) {
         nanosleep(&(struct timespec) { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L }, NULL);
 }
@@ -151,6 +145,20 @@ static int names_add(Names *names, const char *s) {
         return 0;
 }
 
+/* Appends key=value (value URL-escaped; nothing when value is NULL) to the query *q ("" or
+ * "?..."; malloc'd, replaced).  Returns 0 or -ENOMEM. */
+static int add_query(Cli *cli, char **q, const char *key, const char *value) {
+        if (!value)
+                return 0;
+        _cleanup_free_ char *esc = cli_escape(cli, value);
+        char *n = NULL;
+        if (!esc || asprintf(&n, "%s%s%s=%s", *q, **q ? "&" : "?", key, esc) < 0)
+                return -ENOMEM;
+        free(*q);
+        *q = n;
+        return 0;
+}
+
 /* GET /v1/nodes with an optional query ("" or "?..."); *ret = the "nodes" array (owned). */
 static int get_nodes(Cli *cli, const char *query, json_t **ret) {
         _cleanup_free_ char *path = NULL;
@@ -177,13 +185,9 @@ static int resolve_nodes(Cli *cli, char **args, size_t n_args, bool all, Names *
         Names names = { 0 };
         bool missing = false;
         for (size_t a = 0; a < (all ? 1 : n_args); a++) {
-                _cleanup_free_ char *esc = all ? NULL : cli_escape(cli, args[a]), *query = NULL;
-                if (!all && !esc)
+                _cleanup_free_ char *query = strdup("");
+                if (!query || add_query(cli, &query, "name", all ? NULL : args[a]) < 0)
                         goto oom;
-                if (all ? !(query = strdup("")) : asprintf(&query, "?name=%s", esc) < 0) {
-                        query = NULL;
-                        goto oom;
-                }
                 _cleanup_(json_decrefp) json_t *nodes = NULL;
                 int r = get_nodes(cli, query, &nodes);
                 if (r < 0) {
@@ -342,18 +346,6 @@ static int get_operation(Cli *cli, int64_t id, json_t **ret) {
 }
 
 /* ---- provd nodes ----------------------------------------------------------------------------- */
-
-static int add_query(Cli *cli, char **q, const char *key, const char *value) {
-        if (!value)
-                return 0;
-        _cleanup_free_ char *esc = cli_escape(cli, value);
-        char *n = NULL;
-        if (!esc || asprintf(&n, "%s%s%s=%s", *q, **q ? "&" : "?", key, esc) < 0)
-                return -ENOMEM;
-        free(*q);
-        *q = n;
-        return 0;
-}
 
 int cli_nodes(Cli *cli, int argc, char **argv) {
         enum { OPT_STATE = CLI_OPT_FIRST_COMMAND_OPTION, OPT_NAME, OPT_RACK };
@@ -541,23 +533,12 @@ int cli_node(Cli *cli, int argc, char **argv) {
                 printf("\nHistory (newest first; the last %d of %zu: provd history %s):\n", HISTORY_SHOWN, n, name);
         else
                 printf("\nHistory (newest first):\n");
-        _cleanup_(cli_table_freep) CliTable *h = cli_table_new(5);
-        if (!h || cli_table_add(h, (const char *[]) { "TIME", "TRANSITION", "CAUSE", "ATTEMPT", "MESSAGE" }) < 0)
+        _cleanup_(cli_table_freep) CliTable *h = cli_history_table_new();
+        if (!h)
                 return CLI_EXIT_ERROR;
-        for (size_t k = n; k > 0 && k + HISTORY_SHOWN > n; k--) {
-                const json_t *e = json_array_get(history, k - 1);
-                _cleanup_free_ char *transition = NULL;
-                if (asprintf(&transition, "%s -> %s", cli_text(json_object_get(e, "from"), b1),
-                             cli_text(json_object_get(e, "to"), b2)) < 0)
+        for (size_t k = n; k > 0 && k + HISTORY_SHOWN > n; k--)
+                if (cli_history_table_add(h, json_array_get(history, k - 1)) < 0)
                         return CLI_EXIT_ERROR;
-                const json_t *msg = json_object_get(e, "message");
-                char b4[32];
-                if (cli_table_add(h, (const char *[]) { cli_format_time(json_object_get(e, "at"), tbuf), transition,
-                                                        cli_text(json_object_get(e, "cause"), b3),
-                                                        cli_text(json_object_get(e, "attempt"), b4),
-                                                        json_is_string(msg) ? json_string_value(msg) : "" }) < 0)
-                        return CLI_EXIT_ERROR;
-        }
         cli_table_print(h, stdout);
         return CLI_EXIT_OK;
 }
@@ -606,7 +587,7 @@ static void print_summary(Watch *w) {
         const CliRoll *r = &w->roll;
         fprintf(stderr, "%s  %zu/%zu installed, %zu failed, %zu in progress, %zu waiting\n", clock_now(cbuf), r->installed,
                 r->n, r->failed, r->in_flight, r->n - r->next);
-        w->last_summary = mono_ms();
+        w->last_summary = now_monotonic_ms();
         w->changed = false;
 }
 
@@ -697,7 +678,7 @@ static size_t on_stream_header(char *ptr, size_t size, size_t nmemb, void *user)
 }
 
 static void stream_start(Watch *w) {
-        if (w->stream_disabled || w->stream_active || mono_ms() < w->stream_retry_at)
+        if (w->stream_disabled || w->stream_active || now_monotonic_ms() < w->stream_retry_at)
                 return;
         char path[64], hdr[64];
         snprintf(path, sizeof path, "/v1/events/stream?since=%" PRId64, w->sse.last_id);
@@ -752,7 +733,7 @@ static void stream_pump(Watch *w) {
                                 fprintf(stderr, "provd: the event stream ended%s%s; reconnecting (polling meanwhile)\n",
                                         cc != CURLE_OK ? ": " : "",
                                         cc != CURLE_OK ? (*w->stream_err ? w->stream_err : curl_easy_strerror(cc)) : "");
-                        w->stream_retry_at = mono_ms() + w->stream_backoff_ms;
+                        w->stream_retry_at = now_monotonic_ms() + w->stream_backoff_ms;
                         w->stream_backoff_ms = w->stream_backoff_ms * 2 > STREAM_RETRY_MAX_MS ? STREAM_RETRY_MAX_MS
                                                                                                 : w->stream_backoff_ms * 2;
                 }
@@ -802,7 +783,7 @@ static void arm(Watch *w, size_t i) {
 /* Follows the unfinished reinstall operations: arms nodes whose mark step is done, fails
  * nodes whose operation failed. */
 static void poll_operations(Watch *w) {
-        int64_t now = mono_ms();
+        int64_t now = now_monotonic_ms();
         if (now - w->last_ops_poll < POLL_OPS_MS)
                 return;
         w->last_ops_poll = now;
@@ -838,7 +819,7 @@ static void poll_operations(Watch *w) {
 
 /* GET /v1/nodes: states of armed nodes (fresh reads). */
 static void poll_nodes(Watch *w) {
-        int64_t now = mono_ms();
+        int64_t now = now_monotonic_ms();
         if (now - w->last_nodes_poll < (w->stream_connected ? POLL_NODES_SAFETY_MS : POLL_NODES_MS))
                 return;
         w->last_nodes_poll = now;
@@ -975,7 +956,7 @@ static int reinstall_wait(Cli *cli, const Names *names, size_t parallel, int64_t
         w.sse.last_id = json_integer_value(json_object_get(summary, "last_event_id"));
 
         cli_catch_signals();
-        int64_t start = mono_ms(), deadline = timeout_ms > 0 ? start + timeout_ms : INT64_MAX;
+        int64_t start = now_monotonic_ms(), deadline = timeout_ms > 0 ? start + timeout_ms : INT64_MAX;
         w.last_summary = start;
         if (parallel > 0 && parallel < names->n)
                 fprintf(stderr, "provd: reinstalling %zu nodes, at most %zu at once\n", names->n, parallel);
@@ -990,7 +971,7 @@ static int reinstall_wait(Cli *cli, const Names *names, size_t parallel, int64_t
                         unfinished_why = "not submitted: an earlier submission was refused";
                         break;
                 }
-                if (mono_ms() >= deadline) {
+                if (now_monotonic_ms() >= deadline) {
                         unfinished_why = "timed out (--timeout)";
                         break;
                 }
@@ -1002,7 +983,7 @@ static int reinstall_wait(Cli *cli, const Names *names, size_t parallel, int64_t
                 poll_nodes(&w);
                 if (cli_roll_done(&w.roll))
                         break;
-                int64_t now = mono_ms();
+                int64_t now = now_monotonic_ms();
                 if (w.changed || now - w.last_summary >= SUMMARY_MS)
                         print_summary(&w);
                 /* Wait for stream data, at most until the next poll is due. */
@@ -1258,11 +1239,9 @@ int cli_reinstall(Cli *cli, int argc, char **argv) {
         if (!wait)
                 return submit_all(cli, &names, "reinstall", NULL, false);
         /* One glob or --all: poll with the same selection, else all nodes. */
-        _cleanup_free_ char *esc = !all && argc - optind == 1 ? cli_escape(cli, argv[optind]) : NULL, *query = NULL;
-        if (esc ? asprintf(&query, "?name=%s", esc) < 0 : !(query = strdup(""))) {
-                query = NULL;
+        _cleanup_free_ char *query = strdup("");
+        if (!query || add_query(cli, &query, "name", !all && argc - optind == 1 ? argv[optind] : NULL) < 0)
                 return CLI_EXIT_ERROR;
-        }
         return reinstall_wait(cli, &names, (size_t) parallel, timeout_ms, query, poll);
 }
 

@@ -18,11 +18,6 @@
 #define STREAM_SILENCE_S 60L /* keepalives come every 15 s: reconnect after 60 s of nothing */
 #define STREAM_RETRY_MAX_S 10
 
-static void json_decrefp_(json_t **j) {
-        json_decref(*j);
-}
-#define _cleanup_json_ _cleanup_(json_decrefp_)
-
 static int no_arguments(Cli *cli, int argc, char **argv) {
         if (optind < argc) {
                 fprintf(stderr, "provd %s: unexpected argument \"%s\"\nTry 'provd %s --help'.\n", cli->command, argv[optind],
@@ -53,7 +48,7 @@ int cli_summary(Cli *cli, int argc, char **argv) {
         if (r != 0)
                 return r;
 
-        _cleanup_json_ json_t *j = NULL;
+        _cleanup_(json_decrefp) json_t *j = NULL;
         r = cli_call(cli, "GET", "/v1/summary", NULL, &j);
         if (r < 0)
                 return cli_exit_code(r);
@@ -86,11 +81,19 @@ int cli_summary(Cli *cli, int argc, char **argv) {
 
 /* ---- events ------------------------------------------------------------------------------- */
 
+/* "FROM -> TO" of an Event or a history entry: malloc'd, NULL when out of memory. */
+static char *transition_text(const json_t *e) {
+        char b1[32], b2[32], *s;
+        if (asprintf(&s, "%s -> %s", cli_text(json_object_get(e, "from"), b1), cli_text(json_object_get(e, "to"), b2)) < 0)
+                return NULL;
+        return s;
+}
+
 /* Adds an Event as a row: TIME  NODE  FROM -> TO  CAUSE  MESSAGE. */
 static int add_event_row(CliTable *t, const json_t *e) {
-        char tbuf[32], b1[32], b2[32], b3[32], b4[32];
-        _cleanup_free_ char *transition = NULL;
-        if (asprintf(&transition, "%s -> %s", cli_text(json_object_get(e, "from"), b1), cli_text(json_object_get(e, "to"), b2)) < 0)
+        char tbuf[32], b3[32], b4[32];
+        _cleanup_free_ char *transition = transition_text(e);
+        if (!transition)
                 return -ENOMEM;
         const json_t *msg = json_object_get(e, "message");
         return cli_table_add(t, (const char *[]) { cli_format_time(json_object_get(e, "at"), tbuf),
@@ -115,7 +118,7 @@ static int print_events_table(const json_t *events) {
 /* GET /v1/events: one page when limit > 0 or since is NULL, else every page after since.
  * Returns 0 with *ret = {"events": [...], "last_event_id": N}, or a cli_call() error. */
 static int fetch_events(Cli *cli, const char *since, long limit, json_t **ret) {
-        _cleanup_json_ json_t *all = json_array();
+        _cleanup_(json_decrefp) json_t *all = json_array();
         _cleanup_free_ char *cursor = since ? strdup(since) : NULL;
         json_int_t last = 0;
         if (!all || (since && !cursor))
@@ -129,7 +132,7 @@ static int fetch_events(Cli *cli, const char *since, long limit, json_t **ret) {
                             : limit > 0 ? asprintf(&path, "/v1/events?limit=%ld", limit)
                                         : asprintf(&path, "/v1/events")) < 0)
                         return -ENOMEM;
-                _cleanup_json_ json_t *j = NULL;
+                _cleanup_(json_decrefp) json_t *j = NULL;
                 int r = cli_call(cli, "GET", path, NULL, &j);
                 if (r < 0)
                         return r;
@@ -164,28 +167,11 @@ typedef struct Stream {
         Cli *cli;
         long status;            /* HTTP status of the current connection, 0 before headers */
         CliSse sse;             /* the parser; sse.last_id: highest event id seen, for Last-Event-ID */
-        char *error_body;       /* a non-200 answer */
-        size_t error_len, error_cap;
+        char error_body[65536]; /* a non-200 answer (its start: provd's errors are small) */
+        size_t error_len;
         size_t widths[3];       /* node, transition, cause column widths so far */
         int error;
 } Stream;
-
-static int append(char **buf, size_t *len, size_t *cap, const char *s, size_t n) {
-        if (*len + n + 1 > *cap) {
-                size_t c = *cap ? *cap : 256;
-                while (c < *len + n + 1)
-                        c *= 2;
-                char *b = realloc(*buf, c);
-                if (!b)
-                        return -ENOMEM;
-                *buf = b;
-                *cap = c;
-        }
-        memcpy(*buf + *len, s, n);
-        *len += n;
-        (*buf)[*len] = '\0';
-        return 0;
-}
 
 /* CliSseHandler: prints a `transition` event. */
 static void print_stream_event(void *userdata, const char *type, const char *data) {
@@ -198,16 +184,15 @@ static void print_stream_event(void *userdata, const char *type, const char *dat
                 fflush(stdout);
                 return;
         }
-        _cleanup_json_ json_t *e = json_loads(data, 0, NULL);
+        _cleanup_(json_decrefp) json_t *e = json_loads(data, 0, NULL);
         if (!json_is_object(e)) {
                 fprintf(stderr, "provd: ignoring an event that is not a JSON object\n");
                 return;
         }
-        char tbuf[32], b1[32], b2[32], b3[32], b4[32];
+        char tbuf[32], b3[32], b4[32];
         const char *node = cli_text(json_object_get(e, "node"), b3), *cause = cli_text(json_object_get(e, "cause"), b4);
-        _cleanup_free_ char *transition = NULL;
-        if (asprintf(&transition, "%s -> %s", cli_text(json_object_get(e, "from"), b1),
-                     cli_text(json_object_get(e, "to"), b2)) < 0)
+        _cleanup_free_ char *transition = transition_text(e);
+        if (!transition)
                 return;
         const char *cols[3] = { node, transition, cause };
         const json_t *msg = json_object_get(e, "message");
@@ -232,8 +217,9 @@ static size_t on_stream(char *ptr, size_t size, size_t nmemb, void *user) {
         if (s->status == 0)
                 curl_easy_getinfo(s->cli->curl, CURLINFO_RESPONSE_CODE, &s->status);
         if (s->status != 200) {
-                if (s->error_len < 65536 && append(&s->error_body, &s->error_len, &s->error_cap, ptr, n) < 0)
-                        return 0;
+                size_t k = n < sizeof s->error_body - s->error_len ? n : sizeof s->error_body - s->error_len;
+                memcpy(s->error_body + s->error_len, ptr, k);
+                s->error_len += k;
                 return n;
         }
         s->error = cli_sse_feed(&s->sse, ptr, n);
@@ -299,7 +285,7 @@ static int follow(Cli *cli, json_int_t since) {
                 if (s.status == 0 && cc == CURLE_OK)
                         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &s.status);
                 if (s.status != 0 && s.status != 200) {
-                        _cleanup_json_ json_t *j = s.error_body ? json_loadb(s.error_body, s.error_len, 0, NULL) : NULL;
+                        _cleanup_(json_decrefp) json_t *j = json_loadb(s.error_body, s.error_len, 0, NULL);
                         cli_api_error(cli, "GET", path, s.status, j);
                         if (s.status < 500 || !ever_connected) {
                                 ret = CLI_EXIT_ERROR;
@@ -323,7 +309,6 @@ static int follow(Cli *cli, json_int_t since) {
                 retry = retry * 2 > STREAM_RETRY_MAX_S ? STREAM_RETRY_MAX_S : retry * 2;
         }
         cli_sse_free(&s.sse);
-        free(s.error_body);
         return ret;
 }
 
@@ -383,7 +368,7 @@ int cli_events(Cli *cli, int argc, char **argv) {
 
         json_int_t from = 0;
         if (!follow_stream || since || limit > 0) {
-                _cleanup_json_ json_t *j = NULL;
+                _cleanup_(json_decrefp) json_t *j = NULL;
                 r = fetch_events(cli, since, limit, &j);
                 if (r < 0)
                         return cli_exit_code(r);
@@ -400,7 +385,7 @@ int cli_events(Cli *cli, int argc, char **argv) {
         } else {
                 /* Only new events: start after the current last one, so that a reconnect before
                  * the first event still misses nothing. */
-                _cleanup_json_ json_t *j = NULL;
+                _cleanup_(json_decrefp) json_t *j = NULL;
                 r = cli_call(cli, "GET", "/v1/summary", NULL, &j);
                 if (r < 0)
                         return cli_exit_code(r);
@@ -413,6 +398,27 @@ int cli_events(Cli *cli, int argc, char **argv) {
 }
 
 /* ---- history ------------------------------------------------------------------------------ */
+
+CliTable *cli_history_table_new(void) {
+        CliTable *t = cli_table_new(5);
+        if (t && cli_table_add(t, (const char *[]) { "TIME", "TRANSITION", "CAUSE", "ATTEMPT", "MESSAGE" }) < 0) {
+                cli_table_free(t);
+                return NULL;
+        }
+        return t;
+}
+
+int cli_history_table_add(CliTable *t, const json_t *e) {
+        char tbuf[32], b1[32], b2[32];
+        _cleanup_free_ char *transition = transition_text(e);
+        if (!transition)
+                return -ENOMEM;
+        const json_t *msg = json_object_get(e, "message");
+        return cli_table_add(t, (const char *[]) { cli_format_time(json_object_get(e, "at"), tbuf), transition,
+                                                   cli_text(json_object_get(e, "cause"), b1),
+                                                   cli_text(json_object_get(e, "attempt"), b2),
+                                                   json_is_string(msg) ? json_string_value(msg) : "" });
+}
 
 int cli_history(Cli *cli, int argc, char **argv) {
         enum { OPT_LIMIT = CLI_OPT_FIRST_COMMAND_OPTION };
@@ -455,7 +461,7 @@ int cli_history(Cli *cli, int argc, char **argv) {
         if (r != 0)
                 return r;
         _cleanup_free_ char *esc = cli_escape(cli, node);
-        _cleanup_json_ json_t *all = json_array(), *next_before = json_null(), *name = NULL;
+        _cleanup_(json_decrefp) json_t *all = json_array(), *next_before = json_null(), *name = NULL;
         if (!esc || !all)
                 return CLI_EXIT_ERROR;
 
@@ -469,7 +475,7 @@ int cli_history(Cli *cli, int argc, char **argv) {
                                         json_integer_value(next_before))
                              : asprintf(&path, "/v1/nodes/%s/history?limit=%ld", esc, want)) < 0)
                         return CLI_EXIT_ERROR;
-                _cleanup_json_ json_t *j = NULL;
+                _cleanup_(json_decrefp) json_t *j = NULL;
                 r = cli_call(cli, "GET", path, NULL, &j);
                 if (r == -ENOENT)
                         return CLI_EXIT_NOT_FOUND;
@@ -494,30 +500,20 @@ int cli_history(Cli *cli, int argc, char **argv) {
         }
 
         if (cli->json) {
-                _cleanup_json_ json_t *o = json_pack("{s:O?, s:O, s:O}", "node", name, "history", all, "next_before", next_before);
+                _cleanup_(json_decrefp) json_t *o = json_pack("{s:O?, s:O, s:O}", "node", name, "history", all, "next_before", next_before);
                 if (!o)
                         return CLI_EXIT_ERROR;
                 cli_print_json(o);
                 return CLI_EXIT_OK;
         }
-        _cleanup_(cli_table_freep) CliTable *t = cli_table_new(5);
-        if (!t || cli_table_add(t, (const char *[]) { "TIME", "TRANSITION", "CAUSE", "ATTEMPT", "MESSAGE" }) < 0)
+        _cleanup_(cli_table_freep) CliTable *t = cli_history_table_new();
+        if (!t)
                 return CLI_EXIT_ERROR;
         size_t i;
         json_t *e;
-        json_array_foreach(all, i, e) {
-                char tbuf[32], b1[32], b2[32], b3[32], b4[32];
-                _cleanup_free_ char *transition = NULL;
-                if (asprintf(&transition, "%s -> %s", cli_text(json_object_get(e, "from"), b1),
-                             cli_text(json_object_get(e, "to"), b2)) < 0)
+        json_array_foreach(all, i, e)
+                if (cli_history_table_add(t, e) < 0)
                         return CLI_EXIT_ERROR;
-                const json_t *msg = json_object_get(e, "message");
-                if (cli_table_add(t, (const char *[]) { cli_format_time(json_object_get(e, "at"), tbuf), transition,
-                                                        cli_text(json_object_get(e, "cause"), b3),
-                                                        cli_text(json_object_get(e, "attempt"), b4),
-                                                        json_is_string(msg) ? json_string_value(msg) : "" }) < 0)
-                        return CLI_EXIT_ERROR;
-        }
         cli_table_print(t, stdout);
         return CLI_EXIT_OK;
 }

@@ -319,14 +319,19 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *user) {
 static void *curl_setup(Cli *cli, CURL *c, const char *method, const char *path, struct curl_slist **headers,
                         char *errbuf);
 
-void *cli_curl_setup(Cli *cli, const char *method, const char *path, struct curl_slist **headers, char *errbuf) {
-        if (!cli->curl) {
+/* cli->curl, made on first use; NULL when out of memory. */
+static CURL *shared_handle(Cli *cli) {
+        if (!cli->curl)
                 cli->curl = curl_easy_init();
-                if (!cli->curl)
-                        return NULL;
-        } else
-                curl_easy_reset(cli->curl);
-        return curl_setup(cli, cli->curl, method, path, headers, errbuf);
+        return cli->curl;
+}
+
+void *cli_curl_setup(Cli *cli, const char *method, const char *path, struct curl_slist **headers, char *errbuf) {
+        CURL *c = shared_handle(cli);
+        if (!c)
+                return NULL;
+        curl_easy_reset(c);
+        return curl_setup(cli, c, method, path, headers, errbuf);
 }
 
 void *cli_curl_setup_handle(Cli *cli, void *handle, const char *method, const char *path, struct curl_slist **headers,
@@ -494,12 +499,11 @@ int cli_api_error(Cli *cli, const char *method, const char *path, long status, c
 }
 
 int cli_parse_count(const char *s, long max, long *ret) {
-        char *end;
-        errno = 0;
-        long v = strtol(s, &end, 10);
-        if (errno || end == s || *end || v < 1 || v > max)
-                return -EINVAL;
-        *ret = v;
+        int64_t v;
+        int r = parse_int64(s, 1, max, &v);
+        if (r < 0)
+                return r;
+        *ret = (long) v;
         return 0;
 }
 
@@ -508,12 +512,10 @@ int cli_exit_code(int r) {
 }
 
 char *cli_escape(Cli *cli, const char *s) {
-        if (!cli->curl) {
-                cli->curl = curl_easy_init();
-                if (!cli->curl)
-                        return NULL;
-        }
-        char *e = curl_easy_escape(cli->curl, s, 0);
+        CURL *c = shared_handle(cli);
+        if (!c)
+                return NULL;
+        char *e = curl_easy_escape(c, s, 0);
         if (!e)
                 return NULL;
         char *r = strdup(e);

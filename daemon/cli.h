@@ -185,6 +185,14 @@ static inline void cli_table_freep(CliTable **t) {
         cli_table_free(*t);
 }
 
+/* A table for history entries (GET /v1/nodes/{name}/history; `provd history`, `provd node`)
+ * with its header row TIME  TRANSITION  CAUSE  ATTEMPT  MESSAGE (cli-read.c).  Returns NULL
+ * when out of memory. */
+CliTable *cli_history_table_new(void);
+/* Appends one history entry e (borrowed) as a row, its time in local time.  Returns 0 or
+ * -ENOMEM. */
+int cli_history_table_add(CliTable *t, const json_t *e);
+
 /* Set by SIGINT/SIGTERM once cli_catch_signals() ran; long-running commands poll it. */
 extern volatile sig_atomic_t cli_interrupted;
 /* Installs SIGINT/SIGTERM handlers that set cli_interrupted (no SA_RESTART). */

@@ -55,15 +55,6 @@ int config_set(ServeConfig *c, const char *key, const char *value) {
                                 return -EINVAL;
                 return set_string(&c->public_url, value);
         }
-        if (streq(key, "threads")) {
-                char *end;
-                errno = 0;
-                unsigned long n = strtoul(value, &end, 10);
-                if (errno || *end || end == value || n > 256)
-                        return -EINVAL;
-                c->threads = (unsigned) n;
-                return 0;
-        }
         if (streq(key, "api_tokens") || streq(key, "api-tokens")) {
                 if (value[0] != '/')
                         return -EINVAL;
@@ -83,6 +74,7 @@ int config_set(ServeConfig *c, const char *key, const char *value) {
                 unsigned min, max;
                 size_t offset;
         } numbers[] = {
+                { "threads", "threads", 0, 256, offsetof(ServeConfig, threads) },
                 { "bmc_workers", "bmc-workers", 1, 1024, offsetof(ServeConfig, bmc_workers) },
                 { "bmc_timeout", "bmc-timeout", 1, 600, offsetof(ServeConfig, bmc_timeout) },
                 { "bmc_retries", "bmc-retries", 0, 10, offsetof(ServeConfig, bmc_retries) },
@@ -90,10 +82,8 @@ int config_set(ServeConfig *c, const char *key, const char *value) {
         };
         for (size_t i = 0; i < ELEMENTSOF(numbers); i++)
                 if (streq(key, numbers[i].key) || streq(key, numbers[i].flag)) {
-                        char *end;
-                        errno = 0;
-                        unsigned long n = strtoul(value, &end, 10);
-                        if (errno || *end || end == value || value[0] == '-' || n < numbers[i].min || n > numbers[i].max)
+                        int64_t n;
+                        if (parse_int64(value, numbers[i].min, numbers[i].max, &n) < 0)
                                 return -EINVAL;
                         *(unsigned *) ((char *) c + numbers[i].offset) = (unsigned) n;
                         return 0;

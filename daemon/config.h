@@ -45,8 +45,8 @@ int config_init(ServeConfig *c);
  * values are errors naming the file and key (syntax errors: the line).  Returns 0 or a negative errno (logged). */
 int config_load_file(ServeConfig *c, const char *path);
 
-/* Sets one key as the INI file would (used for flags too).  Returns 0, -EINVAL for an
- * unknown key or bad value, -ENOMEM. */
+/* Sets one key as the INI file would (used for flags too).  Returns 0, -ENOENT for an
+ * unknown key, -EINVAL for a bad value, -ENOMEM. */
 int config_set(ServeConfig *c, const char *key, const char *value);
 
 void config_done(ServeConfig *c);

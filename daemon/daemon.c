@@ -80,67 +80,17 @@ static int runtime_load(Store *store, const Inventory *inv, const Inventory *old
         return 0;
 }
 
-static int load_inventory(const char *path, Inventory **ret) {
+/* inventory_load_file() that logs the error; if ret_error is non-NULL the message (malloc'd,
+ * or NULL) is also stored there on failure. */
+static int load_inventory(const char *path, Inventory **ret, char **ret_error) {
         _cleanup_free_ char *err = NULL;
         int r = inventory_load_file(path, ret, &err);
-        if (r < 0)
-                return log_error_errno(r, "%s", err ? err : "cannot load inventory: %m");
-        return 0;
-}
-
-int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
-        _cleanup_(inventory_freep) Inventory *inv = NULL;
-        _cleanup_(store_freep) Store *store = NULL;
-        NodeRuntime *rt = NULL;
-        int r;
-
-        r = token_init();
-        if (r < 0)
-                return log_error_errno(r, "cannot initialise libsodium");
-        r = load_inventory(cfg->inventory_path, &inv);
-        if (r < 0)
-                return r;
-        r = store_open(cfg->state_dir, &store);
-        if (r < 0)
-                return r;
-        r = runtime_load(store, inv, NULL, NULL, &rt);
-        if (r < 0)
-                return r;
-        int64_t last_event_id;
-        r = store_last_event_id(store, &last_event_id);
         if (r < 0) {
-                free(rt);
-                return log_error_errno(r, "cannot read the history: %m");
-        }
-
-        Daemon *d = calloc(1, sizeof *d);
-        if (!d) {
-                free(rt);
-                return -ENOMEM;
-        }
-        r = events_hub_new(EVENT_RING_SIZE, last_event_id, &d->events);
-        if (r < 0) {
-                free(rt);
-                free(d);
+                log_error_errno(r, "%s", err ? err : "cannot load inventory: %m");
+                if (ret_error)
+                        *ret_error = TAKE_PTR(err);
                 return r;
         }
-        pthread_rwlockattr_t attr;
-        pthread_rwlockattr_init(&attr);
-        pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-        pthread_rwlock_init(&d->lock, &attr);
-        pthread_rwlockattr_destroy(&attr);
-        d->inventory_path = strdup(cfg->inventory_path);
-        d->public_url = strdup(cfg->public_url);
-        if (!d->inventory_path || !d->public_url) {
-                free(rt);
-                daemon_free(d);
-                return -ENOMEM;
-        }
-        d->public_url[boot_url_base_len(d->public_url)] = '\0';
-        d->inv = TAKE_PTR(inv);
-        d->store = TAKE_PTR(store);
-        d->rt = rt;
-        *ret = d;
         return 0;
 }
 
@@ -157,21 +107,60 @@ void daemon_free(Daemon *d) {
         free(d);
 }
 
+static void daemon_freep(Daemon **d) {
+        daemon_free(*d);
+}
+
+int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
+        int64_t last_event_id;
+        int r;
+
+        r = token_init();
+        if (r < 0)
+                return log_error_errno(r, "cannot initialise libsodium");
+
+        _cleanup_(daemon_freep) Daemon *d = calloc(1, sizeof *d);
+        if (!d)
+                return -ENOMEM;
+        pthread_rwlockattr_t attr;
+        pthread_rwlockattr_init(&attr);
+        pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        pthread_rwlock_init(&d->lock, &attr);
+        pthread_rwlockattr_destroy(&attr);
+
+        r = load_inventory(cfg->inventory_path, &d->inv, NULL);
+        if (r < 0)
+                return r;
+        r = store_open(cfg->state_dir, &d->store);
+        if (r < 0)
+                return r;
+        r = runtime_load(d->store, d->inv, NULL, NULL, &d->rt);
+        if (r < 0)
+                return r;
+        r = store_last_event_id(d->store, &last_event_id);
+        if (r < 0)
+                return log_error_errno(r, "cannot read the history: %m");
+        r = events_hub_new(EVENT_RING_SIZE, last_event_id, &d->events);
+        if (r < 0)
+                return r;
+        d->inventory_path = strdup(cfg->inventory_path);
+        d->public_url = strdup(cfg->public_url);
+        if (!d->inventory_path || !d->public_url)
+                return -ENOMEM;
+        d->public_url[boot_url_base_len(d->public_url)] = '\0';
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
 int daemon_reload(Daemon *d, char **ret_error) {
         _cleanup_(inventory_freep) Inventory *inv = NULL;
-        _cleanup_free_ char *err = NULL;
         NodeRuntime *rt = NULL;
         int r;
 
-        r = inventory_load_file(d->inventory_path, &inv, &err);
-        if (r < 0) {
-                log_error_errno(r, "%s", err ? err : "cannot load inventory: %m");
-                log_warning_errno(r, "inventory reload failed: keeping the current inventory (%zu nodes)",
-                                  daemon_node_count(d));
-                if (ret_error)
-                        *ret_error = TAKE_PTR(err);
-                return r;
-        }
+        r = load_inventory(d->inventory_path, &inv, ret_error);
+        if (r < 0)
+                return log_warning_errno(r, "inventory reload failed: keeping the current inventory (%zu nodes)",
+                                         daemon_node_count(d));
 
         pthread_rwlock_wrlock(&d->lock);
         r = runtime_load(d->store, inv, d->inv, d->rt, &rt);
@@ -211,24 +200,43 @@ bool daemon_file_allowed(Daemon *d, const char *path) {
         return ok;
 }
 
+/* Takes the lock (exclusively, for SQLite access or a transition, if `exclusive`) and finds
+ * node `name`.  Returns 0 with the lock held and *ret borrowed until the unlock, or -ENOENT
+ * with the lock released. */
+static int lock_node(Daemon *d, const char *name, bool exclusive, const Node **ret) {
+        if (exclusive)
+                pthread_rwlock_wrlock(&d->lock);
+        else
+                pthread_rwlock_rdlock(&d->lock);
+        const Node *n = inventory_find_name(d->inv, name);
+        if (!n) {
+                pthread_rwlock_unlock(&d->lock);
+                return -ENOENT;
+        }
+        *ret = n;
+        return 0;
+}
+
+/* Copies n's BMC settings (n borrowed, lock held). */
+static DaemonNodeBmc node_bmc(const Node *n) {
+        DaemonNodeBmc b = { .has_bmc = n->has_bmc };
+        snprintf(b.node, sizeof b.node, "%s", n->name);
+        if (n->has_bmc) {
+                snprintf(b.host, sizeof b.host, "%s", n->bmc.host);
+                snprintf(b.user, sizeof b.user, "%s", n->bmc.user ? n->bmc.user : "");
+                snprintf(b.password_file, sizeof b.password_file, "%s", n->bmc.password_file ? n->bmc.password_file : "");
+                b.port = n->bmc.port;
+                b.cipher_suite = n->bmc.cipher_suite;
+                b.workarounds = n->bmc.workarounds;
+                b.efi = n->bmc.efi;
+        }
+        return b;
+}
+
 /* Counts an attempt that transition t ends (with the state before it, `cur`). */
 static void attempt_metrics(const ProvisionTransition *t, const StoreNodeState *cur, int64_t at_ms) {
-        const char *outcome = NULL;
-        switch (t->action) {
-        case PROVISION_ACTION_END_ATTEMPT_SUCCEEDED:
-                outcome = "succeeded";
-                break;
-        case PROVISION_ACTION_END_ATTEMPT_FAILED:
-                outcome = t->event == PROVISION_EV_TIMEOUT ? "timeout" : "failed";
-                break;
-        case PROVISION_ACTION_END_ATTEMPT_ABANDONED:
-        case PROVISION_ACTION_REOPEN_ATTEMPT:
-                outcome = "abandoned";
-                break;
-        default:
-                return;
-        }
-        if (cur->attempt_id <= 0 || !provision_state_has_open_attempt(cur->state))
+        const char *outcome = provision_attempt_outcome(t);
+        if (!outcome || cur->attempt_id <= 0 || !provision_state_has_open_attempt(cur->state))
                 return;
         metrics_attempt_ended(outcome, cur->attempt_opened_ms > 0 ? (double) (at_ms - cur->attempt_opened_ms) / 1000.0 : -1);
 }
@@ -236,14 +244,9 @@ static void attempt_metrics(const ProvisionTransition *t, const StoreNodeState *
 /* Hands a recorded transition to the live event hub, shaped as GET /v1/events's entries. */
 static void publish(Daemon *d, int64_t event_id, const char *node, const StoreTransition *tr, ProvisionState from,
                     const StoreNodeState *next) {
-        char ts[25];
-        const char *message = tr->message ? tr->message : tr->t->why;
-        _cleanup_(json_decrefp) json_t *e = json_pack(
-                "{s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "id", (json_int_t) event_id, "at",
-                format_rfc3339(tr->at_ms, ts), "node", node, "from", provision_state_to_string(from), "to",
-                provision_state_to_string(next->state), "cause", provision_event_to_string(tr->t->event), "message",
-                message ? json_string(message) : json_null(), "attempt",
-                next->attempt_seq > 0 ? json_integer(next->attempt_seq) : json_null());
+        _cleanup_(json_decrefp) json_t *e = store_event_to_json(
+                event_id, node, tr->at_ms, provision_state_to_string(from), provision_state_to_string(next->state),
+                provision_event_to_string(tr->t->event), tr->message ? tr->message : tr->t->why, next->attempt_seq);
         _cleanup_free_ char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
         /* On failure the event is only in the store; the hub makes readers backfill. */
         (void) events_publish(d->events, event_id, text);
@@ -291,8 +294,10 @@ static int apply(Daemon *d, const Node *n, const ProvisionTransition *t, const c
                 log_node(LOG_INFO, &((LogFields) { .node = n->name, .attempt = next.attempt_seq }), "%s -> %s: %s",
                          provision_state_to_string(from), provision_state_to_string(next.state),
                          message ? message : t->why);
-        if (next.state == PROVISION_INSTALLED && from != PROVISION_INSTALLED && d->installed_hook)
-                d->installed_hook(d->installed_hook_userdata, n);
+        if (next.state == PROVISION_INSTALLED && from != PROVISION_INSTALLED && d->installed_hook) {
+                DaemonNodeBmc b = node_bmc(n);
+                d->installed_hook(d->installed_hook_userdata, &b);
+        }
         return 0;
 }
 
@@ -551,14 +556,11 @@ int daemon_nodes_json(Daemon *d, const DaemonNodeFilter *filter, json_t **ret) {
 int daemon_node_json(Daemon *d, const char *name, json_t **ret) {
         _cleanup_(json_decrefp) json_t *o = NULL;
         json_t *attempt = NULL, *history = NULL;
-        int r = 0;
+        const Node *n;
 
-        pthread_rwlock_wrlock(&d->lock);
-        const Node *n = inventory_find_name(d->inv, name);
-        if (!n) {
-                r = -ENOENT;
-                goto out;
-        }
+        int r = lock_node(d, name, true, &n);
+        if (r < 0)
+                return r;
         const NodeRuntime *rt = &d->rt[n->index];
         o = node_summary(n, rt);
         if (!o) {
@@ -613,18 +615,16 @@ int daemon_summary_json(Daemon *d, json_t **ret) {
 
 int daemon_history_json(Daemon *d, const char *name, int64_t before, int64_t limit, json_t **ret) {
         _cleanup_(json_decrefp) json_t *history = NULL;
-        int r;
+        const Node *n;
 
-        pthread_rwlock_wrlock(&d->lock);
-        const Node *n = inventory_find_name(d->inv, name);
-        if (!n)
-                r = -ENOENT;
-        else
-                /* One row more than asked tells whether an older page exists. */
-                r = store_events_json(d->store,
-                                      &(StoreEventQuery) { .node = name, .before_id = before, .limit = limit + 1,
-                                                           .newest_first = true },
-                                      &history);
+        int r = lock_node(d, name, true, &n);
+        if (r < 0)
+                return r;
+        /* One row more than asked tells whether an older page exists. */
+        r = store_events_json(d->store,
+                              &(StoreEventQuery) { .node = n->name, .before_id = before, .limit = limit + 1,
+                                                   .newest_first = true },
+                              &history);
         pthread_rwlock_unlock(&d->lock);
         if (r < 0)
                 return r;
@@ -682,14 +682,15 @@ int daemon_events_sse(Daemon *d, int64_t after, size_t max_bytes, char **ret_tex
         size_t i;
         json_t *e;
         json_array_foreach(events, i, e) {
+                int64_t id = json_integer_value(json_object_get(e, "id"));
                 _cleanup_free_ char *json = json_dumps(e, JSON_COMPACT);
-                _cleanup_free_ char *sse = json ? events_format_sse(json_integer_value(json_object_get(e, "id")), json) : NULL;
+                _cleanup_free_ char *sse = json ? events_format_sse(id, json) : NULL;
                 if (!sse) {
                         r = -ENOMEM;
                         break;
                 }
                 fputs(sse, f);
-                last = json_integer_value(json_object_get(e, "id"));
+                last = id;
         }
         if (fclose(f) != 0 && r >= 0)
                 r = -ENOMEM;
@@ -724,39 +725,21 @@ void daemon_set_installed_hook(Daemon *d, DaemonInstalledHook fn, void *userdata
 }
 
 int daemon_node_bmc(Daemon *d, const char *name, DaemonNodeBmc *ret) {
-        int r = 0;
-        pthread_rwlock_rdlock(&d->lock);
-        const Node *n = inventory_find_name(d->inv, name);
-        if (!n)
-                r = -ENOENT;
-        else {
-                DaemonNodeBmc b = { .has_bmc = n->has_bmc };
-                snprintf(b.node, sizeof b.node, "%s", n->name);
-                if (n->has_bmc) {
-                        snprintf(b.host, sizeof b.host, "%s", n->bmc.host);
-                        snprintf(b.user, sizeof b.user, "%s", n->bmc.user ? n->bmc.user : "");
-                        snprintf(b.password_file, sizeof b.password_file, "%s",
-                                 n->bmc.password_file ? n->bmc.password_file : "");
-                        b.port = n->bmc.port;
-                        b.cipher_suite = n->bmc.cipher_suite;
-                        b.workarounds = n->bmc.workarounds;
-                        b.efi = n->bmc.efi;
-                }
-                *ret = b;
-        }
+        const Node *n;
+        int r = lock_node(d, name, false, &n);
+        if (r < 0)
+                return r;
+        *ret = node_bmc(n);
         pthread_rwlock_unlock(&d->lock);
-        return r;
+        return 0;
 }
 
 /* Applies event ev with `message` to node `name` under the exclusive lock. */
 static int apply_event(Daemon *d, const char *name, ProvisionEvent ev, const char *message, bool *ret_changed) {
-        int r = 0;
-        pthread_rwlock_wrlock(&d->lock);
-        const Node *n = inventory_find_name(d->inv, name);
-        if (!n) {
-                r = -ENOENT;
-                goto out;
-        }
+        const Node *n;
+        int r = lock_node(d, name, true, &n);
+        if (r < 0)
+                return r;
         NodeRuntime *rt = &d->rt[n->index];
         const ProvisionTransition *t = provision_transition(rt->st.state, ev);
         if (!t) {

@@ -155,8 +155,7 @@ int daemon_record_bmc(Daemon *d, const char *name, const char *message);
 int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now);
 
 /* Called with the daemon's exclusive lock held, on the thread that made the transition,
- * each time a node becomes installed.  `n` is borrowed for the call only.  It must not call
- * back into the daemon (the lock is not recursive) and must not block. */
-typedef struct Node Node;
-typedef void (*DaemonInstalledHook)(void *userdata, const Node *n);
+ * each time a node becomes installed, with the node's BMC settings (borrowed for the call).
+ * It must not call back into the daemon (the lock is not recursive) and must not block. */
+typedef void (*DaemonInstalledHook)(void *userdata, const DaemonNodeBmc *b);
 void daemon_set_installed_hook(Daemon *d, DaemonInstalledHook fn, void *userdata);

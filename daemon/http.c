@@ -146,6 +146,15 @@ static const char *status_code_name(unsigned status) {
         }
 }
 
+/* Queues resp (consumed) with status, counting `bytes` of body for the metrics. */
+static enum MHD_Result queue_response(struct MHD_Connection *c, unsigned status, struct MHD_Response *resp,
+                                      uint64_t bytes) {
+        http_note_response(status, bytes);
+        enum MHD_Result ret = MHD_queue_response(c, status, resp);
+        MHD_destroy_response(resp);
+        return ret;
+}
+
 /* Queues body (malloc'd or NULL; always consumed) with status; `allow` (or NULL) becomes an
  * Allow header. */
 static enum MHD_Result queue_buffer_allow(struct MHD_Connection *c, unsigned status, char *body, size_t len,
@@ -161,10 +170,7 @@ static enum MHD_Result queue_buffer_allow(struct MHD_Connection *c, unsigned sta
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"provd\"");
         if (allow)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-        http_note_response(status, len);
-        enum MHD_Result ret = MHD_queue_response(c, status, resp);
-        MHD_destroy_response(resp);
-        return ret;
+        return queue_response(c, status, resp, len);
 }
 
 static enum MHD_Result queue_buffer(struct MHD_Connection *c, unsigned status, char *body, size_t len,
@@ -172,21 +178,27 @@ static enum MHD_Result queue_buffer(struct MHD_Connection *c, unsigned status, c
         return queue_buffer_allow(c, status, body, len, content_type, NULL);
 }
 
-/* Queues `o` as JSON; steals the reference. */
-static enum MHD_Result respond_json_allow(struct MHD_Connection *c, unsigned status, json_t *o, const char *allow) {
-        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-        json_decref(o);
-        if (!s)
+/* Queues the JSON text `json` (malloc'd or NULL; always consumed) with a newline appended:
+ * every JSON answer ends with one (pixiecore's decoder ignores it). */
+static enum MHD_Result queue_json_text(struct MHD_Connection *c, unsigned status, char *json, const char *allow) {
+        if (!json)
                 return MHD_NO;
-        size_t len = strlen(s);
-        char *body = realloc(s, len + 2);
+        size_t len = strlen(json);
+        char *body = realloc(json, len + 2);
         if (!body) {
-                free(s);
+                free(json);
                 return MHD_NO;
         }
         body[len] = '\n';
         body[len + 1] = '\0';
         return queue_buffer_allow(c, status, body, len + 1, "application/json", allow);
+}
+
+/* Queues `o` as JSON; steals the reference. */
+static enum MHD_Result respond_json_allow(struct MHD_Connection *c, unsigned status, json_t *o, const char *allow) {
+        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        return queue_json_text(c, status, s, allow);
 }
 
 static enum MHD_Result respond_json(struct MHD_Connection *c, unsigned status, json_t *o) {
@@ -247,17 +259,8 @@ static enum MHD_Result route_boot(Http *h, struct MHD_Connection *c, const char 
                 return http_respond_error(c, http_status_from_errno(r), "cannot answer the boot of %s: %s", mac,
                                           strerror(-r));
         switch (result) {
-        case DAEMON_BOOT_RESULT_INSTALL: {
-                /* Every JSON answer ends with a newline (pixiecore's decoder ignores it). */
-                size_t len = strlen(body);
-                char *b = realloc(body, len + 2);
-                if (!b)
-                        return MHD_NO;
-                body = NULL;
-                b[len] = '\n';
-                b[len + 1] = '\0';
-                return queue_buffer(c, MHD_HTTP_OK, b, len + 1, "application/json");
-        }
+        case DAEMON_BOOT_RESULT_INSTALL:
+                return queue_json_text(c, MHD_HTTP_OK, TAKE_PTR(body), NULL);
         case DAEMON_BOOT_RESULT_LOCAL:
                 return http_respond_error(c, MHD_HTTP_NOT_FOUND, "%s boots from its local disk", mac);
         default:
@@ -377,17 +380,6 @@ static const char *query(struct MHD_Connection *c, const char *key) {
         return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
 }
 
-/* Parses a decimal integer in [min, max]; -EINVAL otherwise. */
-static int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(s, &end, 10);
-        if (errno || end == s || *end || v < min || v > max)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
 /* Parses an RFC 3339 date-time ("2026-11-23T10:00:00Z", fractional seconds and a
  * +hh:mm/-hh:mm offset allowed) into ms since the epoch.  RFC 3339 §5.6. */
 static int parse_rfc3339(const char *s, int64_t *ret) {
@@ -438,6 +430,14 @@ static enum MHD_Result respond_daemon_error(struct MHD_Connection *c, int r, con
         return http_respond_error(c, http_status_from_errno(r), "cannot %s: %s", what, strerror(-r));
 }
 
+static enum MHD_Result respond_no_route(struct MHD_Connection *c, const char *url) {
+        return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no such route: %.200s", url);
+}
+
+static enum MHD_Result respond_no_node(struct MHD_Connection *c, const char *name) {
+        return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no node \"%.64s\" in the inventory", name);
+}
+
 static enum MHD_Result route_nodes(Http *h, struct MHD_Connection *c) {
         DaemonNodeFilter f = { .name_glob = query(c, "name"), .rack = query(c, "rack") };
         const char *states = query(c, "state");
@@ -471,7 +471,7 @@ static enum MHD_Result route_node(Http *h, struct MHD_Connection *c, const char 
         json_t *o = NULL;
         int r = daemon_node_json(h->daemon, name, &o);
         if (r == -ENOENT)
-                return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no node \"%.64s\" in the inventory", name);
+                return respond_no_node(c, name);
         if (r < 0)
                 return respond_daemon_error(c, r, "read node state");
         return respond_json(c, MHD_HTTP_OK, o);
@@ -490,7 +490,7 @@ static enum MHD_Result route_history(Http *h, struct MHD_Connection *c, const ch
                                           "before must be an event id (a positive integer), not \"%.32s\"", v);
         int r = daemon_history_json(h->daemon, name, before, limit, &o);
         if (r == -ENOENT)
-                return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no node \"%.64s\" in the inventory", name);
+                return respond_no_node(c, name);
         if (r < 0)
                 return respond_daemon_error(c, r, "read the history");
         return respond_json(c, MHD_HTTP_OK, o);
@@ -549,21 +549,26 @@ static enum MHD_Result route_events_stream(Http *h, struct MHD_Connection *c, co
         if (!resp)
                 return MHD_NO;
         req->stream = st;
-        http_note_response(MHD_HTTP_OK, 0);
-        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
-        MHD_destroy_response(resp);
-        return ret;
+        return queue_response(c, MHD_HTTP_OK, resp, 0);
 }
 
-static enum MHD_Result route_reload(Http *h, struct MHD_Connection *c) {
-        _cleanup_free_ char *err = NULL;
-        log_info("POST /v1/reload: reloading the inventory and the API tokens");
+int http_reload(Http *h, char **ret_error, int *ret_tokens, char **ret_tokens_error) {
         service_notify_reloading();
-        int r = daemon_reload(h->daemon, &err);
-        int t = r < 0 ? 0 : http_reload_api_tokens(h, &err);
+        int r = daemon_reload(h->daemon, ret_error);
+        int t = http_reload_api_tokens(h, ret_tokens_error);
         service_notify_reloaded(h->daemon, r < 0   ? "last inventory reload failed, previous inventory in force"
                                            : t < 0 ? "last API tokens reload failed, previous tokens in force"
                                                    : NULL);
+        if (ret_tokens)
+                *ret_tokens = t;
+        return r;
+}
+
+static enum MHD_Result route_reload(Http *h, struct MHD_Connection *c) {
+        _cleanup_free_ char *err = NULL, *terr = NULL;
+        int t;
+        log_info("POST /v1/reload: reloading the inventory and the API tokens");
+        int r = http_reload(h, &err, &t, &terr);
         if (r < 0)
                 return http_respond_error(c, r == -ENOMEM ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_BAD_REQUEST,
                                           "inventory not reloaded, the current one stays in force: %s",
@@ -571,7 +576,7 @@ static enum MHD_Result route_reload(Http *h, struct MHD_Connection *c) {
         if (t < 0)
                 return http_respond_error(c, MHD_HTTP_BAD_REQUEST,
                                           "inventory reloaded (%d nodes), but the API tokens were not (the current ones stay in force): %s",
-                                          r, err ? err : strerror(-t));
+                                          r, terr ? terr : strerror(-t));
         return respond_json(c, MHD_HTTP_OK, json_pack("{s:i, s:i}", "nodes", r, "api_tokens", t));
 }
 
@@ -682,10 +687,7 @@ static enum MHD_Result route_status_page(struct MHD_Connection *c) {
         MHD_add_response_header(resp, "Content-Security-Policy", status_page_html_csp);
         MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
         MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-        http_note_response(MHD_HTTP_OK, status_page_html_len);
-        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
-        MHD_destroy_response(resp);
-        return ret;
+        return queue_response(c, MHD_HTTP_OK, resp, status_page_html_len);
 }
 
 static bool is_get(const char *method) {
@@ -727,6 +729,17 @@ static MetricsRoute route_of(const char *url) {
         return METRICS_ROUTE_OTHER;
 }
 
+/* Copies the node name of "/v1/nodes/<name>/...", which runs from `name` to `slash`, into
+ * buf.  False if it is empty or longer than any inventory name. */
+static bool copy_node_name(const char *name, const char *slash, char buf[static INVENTORY_NAME_MAX + 1]) {
+        size_t n = (size_t) (slash - name);
+        if (n == 0 || n > INVENTORY_NAME_MAX)
+                return false;
+        memcpy(buf, name, n);
+        buf[n] = '\0';
+        return true;
+}
+
 static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *url, const char *method,
                                 Request *req) {
         enum MHD_Result answer;
@@ -738,7 +751,7 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
         }
         if (startswith(url, "/v1/boot/")) {
                 if (strchr(url + strlen("/v1/boot/"), '/'))
-                        return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no such route: %.200s", url);
+                        return respond_no_route(c, url);
                 if (!is_get(method))
                         return respond_method_not_allowed(c, "GET, HEAD");
                 return route_boot(h, c, method, url + strlen("/v1/boot/"));
@@ -772,15 +785,12 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
                 const char *slash = strchr(name, '/');
                 if (slash && (streq(slash, "/reinstall") || streq(slash, "/power") || streq(slash, "/bootdev"))) {
                         char buf[INVENTORY_NAME_MAX + 1];
-                        size_t n = (size_t) (slash - name);
                         if (!streq(method, MHD_HTTP_METHOD_POST))
                                 return respond_method_not_allowed(c, "POST");
                         if (!check_api_token(h, c, &answer))
                                 return answer;
-                        if (n == 0 || n > INVENTORY_NAME_MAX)
-                                return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no node \"%.64s\" in the inventory", name);
-                        memcpy(buf, name, n);
-                        buf[n] = '\0';
+                        if (!copy_node_name(name, slash, buf))
+                                return respond_no_node(c, name);
                         return route_node_operation(h, c, buf, slash + 1, req);
                 }
         }
@@ -791,13 +801,13 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
         if (nodes && url[strlen("/v1/nodes")] == '/') {
                 const char *slash = strchr(url + strlen("/v1/nodes/"), '/');
                 if (slash && !streq(slash, "/history"))
-                        return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no such route: %.200s", url);
+                        return respond_no_route(c, url);
         }
         if (operations && url[strlen("/v1/operations")] == '/' && strchr(url + strlen("/v1/operations/"), '/'))
-                return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no such route: %.200s", url);
+                return respond_no_route(c, url);
         if (!nodes && !operations && !streq(url, "/v1/summary") && !streq(url, "/v1/events") &&
             !streq(url, "/v1/events/stream") && !streq(url, "/metrics"))
-                return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no such route: %.200s", url);
+                return respond_no_route(c, url);
         if (!is_get(method))
                 return respond_method_not_allowed(c, "GET, HEAD");
         if (!check_read_auth(h, c, &answer))
@@ -815,21 +825,15 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
         if (operations)
                 return route_operations(h, c, url[strlen("/v1/operations")] ? url + strlen("/v1/operations/") : NULL);
 
-        /* /v1/nodes/<name>[/history] */
+        /* /v1/nodes/<name>[/history] (any other suffix was answered 404 above) */
         const char *name = url + strlen("/v1/nodes/");
         const char *slash = strchr(name, '/');
         if (!slash)
                 return route_node(h, c, name);
-        if (streq(slash, "/history")) {
-                char buf[INVENTORY_NAME_MAX + 1];
-                size_t n = (size_t) (slash - name);
-                if (n == 0 || n > INVENTORY_NAME_MAX)
-                        return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no node \"%.64s\" in the inventory", name);
-                memcpy(buf, name, n);
-                buf[n] = '\0';
-                return route_history(h, c, buf);
-        }
-        return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no such route: %.200s", url);
+        char buf[INVENTORY_NAME_MAX + 1];
+        if (!copy_node_name(name, slash, buf))
+                return respond_no_node(c, name);
+        return route_history(h, c, buf);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,

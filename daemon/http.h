@@ -34,7 +34,15 @@ typedef struct HttpConfig {
  * support, -EIO when libmicrohttpd refuses to start. */
 int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret);
 
-/* Re-reads the API tokens file (SIGHUP, POST /v1/reload).  On error the current tokens stay
+/* Reloads for SIGHUP and POST /v1/reload: the inventory (daemon_reload()) and the API tokens
+ * file, each independently (a broken one keeps its current version in force), between
+ * systemd's RELOADING=1 and READY=1 (service.h).  Returns the new node count or the
+ * inventory's negative errno; *ret_tokens (may be NULL) gets the token count or its errno;
+ * the error messages (malloc'd, may stay NULL) go to *ret_error / *ret_tokens_error when
+ * those are non-NULL. */
+int http_reload(Http *h, char **ret_error, int *ret_tokens, char **ret_tokens_error);
+
+/* Re-reads the API tokens file (part of http_reload()).  On error the current tokens stay
  * in force; the error is logged and, if ret_error is non-NULL, a malloc'd message is stored
  * there.  Returns the number of tokens loaded, or a negative errno. */
 int http_reload_api_tokens(Http *h, char **ret_error);

@@ -306,9 +306,9 @@ int ipmi_password_read(const char *path, char *buf, size_t len, char *err, size_
         return r;
 }
 
-/* "host:port", or "[v6]:port" for IPv6 literals: how BMCs are named in messages, and the
- * hostname form libfreeipmi accepts with a port (checked: ipmi_ctx_open_outofband_2_0()). */
-static void ipmi_bmc_label(const IpmiTarget *t, char *buf, size_t len) {
+/* The form is also the hostname libfreeipmi accepts with a port (checked:
+ * ipmi_ctx_open_outofband_2_0()). */
+void ipmi_target_label(const IpmiTarget *t, char *buf, size_t len) {
         unsigned port = t->port ? t->port : IPMI_PORT_DEFAULT;
         if (strchr(t->host, ':'))
                 snprintf(buf, len, "[%s]:%u", t->host, port);
@@ -446,7 +446,7 @@ int ipmi_run(const IpmiTarget *t, const IpmiRequest *req, IpmiResult *ret, char 
         r = ipmi_check(t, req, err, errlen);
         if (r < 0)
                 return r;
-        ipmi_bmc_label(t, bmc, sizeof bmc);
+        ipmi_target_label(t, bmc, sizeof bmc);
 
         r = ipmi_init();
         if (r < 0)

@@ -158,5 +158,9 @@ int ipmi_workarounds_parse(const char *list, unsigned *ret, char *err, size_t er
  * returns its length.  An empty password is allowed (some BMCs have one). */
 int ipmi_password_read(const char *path, char *buf, size_t len, char *err, size_t errlen);
 
+/* How a BMC is named in messages: "host:port", "[v6]:port" for IPv6 literals (port 0 ->
+ * IPMI_PORT_DEFAULT), host as given, into buf (IPMI_TARGET_HOST_MAX + 8 bytes is enough). */
+void ipmi_target_label(const IpmiTarget *target, char *buf, size_t len);
+
 /* "status", "on", "off", "cycle", "reset", "soft", "bootdev-set", "bootdev-get". */
 const char *ipmi_op_to_string(IpmiOp op);

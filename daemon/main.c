@@ -115,10 +115,8 @@ static int listen_socket(const char *listen_arg, struct sockaddr_storage *ret_ad
                 host++;
         }
 
-        char *end;
-        errno = 0;
-        unsigned long port_num = strtoul(port, &end, 10);
-        if (errno || *end || end == port || port_num > 65535)
+        int64_t port_num;
+        if (parse_int64(port, 0, 65535, &port_num) < 0)
                 return log_error_errno(EINVAL, "--listen %s: port must be a number from 0 to 65535", listen_arg);
 
         struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV }, *ai = NULL;
@@ -335,12 +333,7 @@ static int run_serve(int argc, char **argv) {
                         break;
                 if (sig == SIGHUP) {
                         log_info("SIGHUP: reloading inventory %s", cfg.inventory);
-                        service_notify_reloading();
-                        r = daemon_reload(d, NULL);
-                        int rt = http_reload_api_tokens(h, NULL);
-                        service_notify_reloaded(d, r < 0    ? "last inventory reload failed, previous inventory in force"
-                                                   : rt < 0 ? "last API tokens reload failed, previous tokens in force"
-                                                            : NULL);
+                        (void) http_reload(h, NULL, NULL, NULL);
                         continue;
                 }
                 log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");

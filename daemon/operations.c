@@ -38,7 +38,7 @@ typedef struct Op {
         int64_t id;
         char node[64];
         const char *kind; /* static: reinstall, power, bootdev */
-        const char *why;  /* history prefix: "reinstall", "after install", or "" */
+        const char *why;  /* message prefix: "reinstall: ", "after install: ", or "" */
         json_t *params;   /* owned */
         bool internal;    /* started by provd itself (boot device to disk after an install) */
         bool record_success; /* record successful steps in the history */
@@ -120,10 +120,8 @@ static void describe(const IpmiRequest *req, const IpmiResult *res, bool ok, cha
                 else
                         snprintf(buf, len, "reading the power status failed");
                 break;
-        default: {
-                const char *what = metric_command(req) + strlen("power_");
-                snprintf(buf, len, ok ? "power %s" : "power %s failed", what);
-        }
+        default:
+                snprintf(buf, len, ok ? "power %s" : "power %s failed", ipmi_op_to_string(req->op));
         }
 }
 
@@ -225,7 +223,7 @@ static void op_submit(Op *op, bool record) {
                 return;
 
         pthread_mutex_lock(&ops->lock);
-        snprintf(msg, sizeof msg, "%s%scannot queue the BMC command: %s", op->why, op->why[0] ? ": " : "",
+        snprintf(msg, sizeof msg, "%scannot queue the BMC command: %s", op->why,
                  r == -EBUSY ? "too many BMC commands queued" : strerror(-r));
         op_fail_locked(op, "error", msg);
         snprintf(node, sizeof node, "%s", op->node);
@@ -251,7 +249,7 @@ static void on_step_done(const BmcJob *job, const BmcOutcome *outcome, void *use
         Step *s = &op->steps[op->cur];
         snprintf(node, sizeof node, "%s", op->node);
         if (outcome->r < 0) {
-                snprintf(msg, sizeof msg, "%s%s%s: %s", op->why, op->why[0] ? ": " : "", what,
+                snprintf(msg, sizeof msg, "%s%s: %s", op->why, what,
                          outcome->error[0] ? outcome->error : strerror(-outcome->r));
                 op_fail_locked(op, error_code(outcome->r), msg);
                 record = true;
@@ -266,7 +264,7 @@ static void on_step_done(const BmcJob *job, const BmcOutcome *outcome, void *use
                                  ipmi_boot_device_to_string(outcome->result.boot.device, dev));
                 } else
                         snprintf(s->result, sizeof s->result, "ok");
-                snprintf(msg, sizeof msg, "%s%s%s", op->why, op->why[0] ? ": " : "", what);
+                snprintf(msg, sizeof msg, "%s%s", op->why, what);
                 record = op->record_success;
 
                 /* Reinstall: power on if it was off, else cycle. */
@@ -298,7 +296,8 @@ static void on_step_done(const BmcJob *job, const BmcOutcome *outcome, void *use
                 op_submit(op, true);
 }
 
-/* A new operation for the node in b, with its BMC target filled in (password read). */
+/* A new operation for the node in b, with its BMC target filled in but for the password
+ * (op_read_password()).  Takes params (even on failure). */
 static int op_new(Ops *ops, const DaemonNodeBmc *b, const char *kind, const char *why, json_t *params, Op **ret,
                   char *err, size_t errlen) {
         Op *op = calloc(1, sizeof *op);
@@ -324,14 +323,18 @@ static int op_new(Ops *ops, const DaemonNodeBmc *b, const char *kind, const char
         return 0;
 }
 
-/* Reads the BMC password into op->target; on failure fills err. */
+/* Reads the BMC password into op->target (op not registered yet).  On failure fails op at
+ * its current step with code "auth", puts the message in err and returns the errno; the
+ * caller records the message. */
 static int op_read_password(Op *op, const DaemonNodeBmc *b, char *err, size_t errlen) {
         if (!b->password_file[0])
                 return 0; /* a BMC user without a password */
         char e[IPMI_ERROR_MAX];
         int r = ipmi_password_read(b->password_file, op->target.password, sizeof op->target.password, e, sizeof e);
-        if (r < 0)
-                snprintf(err, errlen, "%s%scannot read the BMC password: %.400s", op->why, op->why[0] ? ": " : "", e);
+        if (r < 0) {
+                snprintf(err, errlen, "%scannot read the BMC password: %.400s", op->why, e);
+                op_fail_locked(op, "auth", err);
+        }
         return r;
 }
 
@@ -405,7 +408,7 @@ int ops_reinstall(Ops *ops, const char *node, json_t **ret, char *err, size_t er
         r = prepare(ops, node, false, &b, err, errlen);
         if (r < 0)
                 return r;
-        r = op_new(ops, &b, "reinstall", "reinstall", json_object(), &op, err, errlen);
+        r = op_new(ops, &b, "reinstall", "reinstall: ", json_object(), &op, err, errlen);
         if (r < 0)
                 return r;
         op->steps[op->n_steps++] = (Step) { .name = "mark", .state = STEP_RUNNING, .started_ms = now_ms() };
@@ -429,10 +432,8 @@ int ops_reinstall(Ops *ops, const char *node, json_t **ret, char *err, size_t er
         if (!b.has_bmc) {
                 snprintf(op->result, sizeof op->result, "marked for install; no BMC: power-cycle the node by hand");
                 op_finish_locked(op, OP_SUCCEEDED);
-        } else if (op_read_password(op, &b, err, errlen) < 0) {
-                op_fail_locked(op, "auth", err);
+        } else if (op_read_password(op, &b, err, errlen) < 0)
                 (void) daemon_record_bmc(ops->d, node, err);
-        }
         return op_start(ops, op, true, ret);
 }
 
@@ -465,10 +466,8 @@ int ops_power(Ops *ops, const char *node, const char *action, json_t **ret, char
         add_step(op, "power", actions[i].op, NULL);
         /* A status read changes nothing: keep it out of the history unless it fails. */
         op->record_success = actions[i].op != IPMI_OP_POWER_STATUS;
-        if (op_read_password(op, &b, err, errlen) < 0) {
-                op_fail_locked(op, "auth", err);
+        if (op_read_password(op, &b, err, errlen) < 0)
                 (void) daemon_record_bmc(ops->d, node, err);
-        }
         return op_start(ops, op, true, ret);
 }
 
@@ -495,44 +494,34 @@ int ops_bootdev(Ops *ops, const char *node, const char *device, bool persistent,
                 return r;
         IpmiBoot boot = { .device = (uint8_t) dev, .persistent = persistent, .efi = use_efi };
         add_step(op, "bootdev", IPMI_OP_BOOTDEV_SET, &boot);
-        if (op_read_password(op, &b, err, errlen) < 0) {
-                op_fail_locked(op, "auth", err);
+        if (op_read_password(op, &b, err, errlen) < 0)
                 (void) daemon_record_bmc(ops->d, node, err);
-        }
         return op_start(ops, op, true, ret);
 }
 
 /* The daemon's installed hook (daemon lock held: no daemon calls here, nothing blocking but
  * reading the local password file): boot device to disk, persistent. */
-static void on_installed(void *userdata, const Node *n) {
+static void on_installed(void *userdata, const DaemonNodeBmc *bmc) {
         Ops *ops = userdata;
         char err[IPMI_ERROR_MAX];
         Op *op;
 
-        if (!n->has_bmc)
+        if (!bmc->has_bmc)
                 return;
         pthread_mutex_lock(&ops->lock);
         bool stopping = ops->stopping;
         pthread_mutex_unlock(&ops->lock);
         if (stopping)
                 return;
-        DaemonNodeBmc b = { .has_bmc = true, .port = n->bmc.port, .cipher_suite = n->bmc.cipher_suite,
-                            .workarounds = n->bmc.workarounds, .efi = n->bmc.efi };
-        snprintf(b.node, sizeof b.node, "%s", n->name);
-        snprintf(b.host, sizeof b.host, "%s", n->bmc.host);
-        snprintf(b.user, sizeof b.user, "%s", n->bmc.user ? n->bmc.user : "");
-        snprintf(b.password_file, sizeof b.password_file, "%s", n->bmc.password_file ? n->bmc.password_file : "");
-        if (op_new(ops, &b, "bootdev", "after install",
-                   json_pack("{s:s, s:b, s:b}", "device", "disk", "persistent", 1, "efi", b.efi), &op, err, sizeof err) < 0)
+        if (op_new(ops, bmc, "bootdev", "after install: ",
+                   json_pack("{s:s, s:b, s:b}", "device", "disk", "persistent", 1, "efi", bmc->efi), &op, err, sizeof err) < 0)
                 return;
         op->internal = true;
-        IpmiBoot disk = { .device = IPMI_BOOT_DEVICE_DISK, .persistent = true, .efi = b.efi };
+        IpmiBoot disk = { .device = IPMI_BOOT_DEVICE_DISK, .persistent = true, .efi = bmc->efi };
         add_step(op, "bootdev", IPMI_OP_BOOTDEV_SET, &disk);
-        if (op_read_password(op, &b, err, sizeof err) < 0) {
-                /* Recorded by the log only: the history cannot be written under this lock. */
-                op_fail_locked(op, "auth", err);
-                log_node(LOG_WARNING, &((LogFields) { .node = n->name }), "%s", err);
-        }
+        /* A failure goes to the log only: the history cannot be written under this lock. */
+        if (op_read_password(op, bmc, err, sizeof err) < 0)
+                log_node(LOG_WARNING, &((LogFields) { .node = bmc->node }), "%s", err);
         (void) op_start(ops, op, false, NULL);
 }
 
@@ -569,9 +558,7 @@ static void *sweeper_thread(void *userdata) {
         Ops *ops = userdata;
         pthread_mutex_lock(&ops->lock);
         while (!ops->stopping) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += SWEEP_INTERVAL_MS / 1000;
+                struct timespec ts = timespec_after_ms(CLOCK_REALTIME, SWEEP_INTERVAL_MS);
                 pthread_cond_timedwait(&ops->cond, &ops->lock, &ts);
                 if (ops->stopping)
                         break;
@@ -596,21 +583,17 @@ int ops_new(Daemon *d, const OpsConfig *cfg, Ops **ret) {
         ops->cfg = *cfg;
         if (ops->cfg.bmc_timeout_ms == 0)
                 ops->cfg.bmc_timeout_ms = 10000;
-        r = ipmi_init();
-        if (r >= 0)
-                r = bmc_pool_new(&(BmcPoolConfig) { .workers = cfg->bmc_workers, .timeout_ms = ops->cfg.bmc_timeout_ms },
-                                 &ops->pool);
+        r = bmc_pool_new(&(BmcPoolConfig) { .workers = cfg->bmc_workers, .timeout_ms = ops->cfg.bmc_timeout_ms },
+                         &ops->pool);
         if (r < 0) {
-                pthread_mutex_destroy(&ops->lock);
-                pthread_cond_destroy(&ops->cond);
-                free(ops);
+                ops_free(ops);
                 return log_error_errno(r, "cannot start the BMC worker pool: %m");
         }
         if (cfg->install_deadline_ms > 0) {
-                if (pthread_create(&ops->sweeper, NULL, sweeper_thread, ops) != 0) {
-                        bmc_pool_free(ops->pool);
-                        free(ops);
-                        return log_error_errno(EAGAIN, "cannot start the install deadline thread");
+                r = pthread_create(&ops->sweeper, NULL, sweeper_thread, ops);
+                if (r != 0) {
+                        ops_free(ops);
+                        return log_error_errno(r, "cannot start the install deadline thread");
                 }
                 ops->sweeper_started = true;
         }

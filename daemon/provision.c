@@ -114,3 +114,17 @@ const char *provision_event_to_string(ProvisionEvent e) {
 bool provision_state_has_open_attempt(ProvisionState s) {
         return s == PROVISION_NETBOOTING || s == PROVISION_INSTALLING;
 }
+
+const char *provision_attempt_outcome(const ProvisionTransition *t) {
+        switch (t->action) {
+        case PROVISION_ACTION_END_ATTEMPT_SUCCEEDED:
+                return "succeeded";
+        case PROVISION_ACTION_END_ATTEMPT_FAILED:
+                return t->event == PROVISION_EV_TIMEOUT ? "timeout" : "failed";
+        case PROVISION_ACTION_END_ATTEMPT_ABANDONED:
+        case PROVISION_ACTION_REOPEN_ATTEMPT:
+                return "abandoned";
+        default:
+                return NULL;
+        }
+}

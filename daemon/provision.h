@@ -89,3 +89,7 @@ const char *provision_event_to_string(ProvisionEvent e);
 
 /* True in states where an install attempt is open (its token works). */
 bool provision_state_has_open_attempt(ProvisionState s);
+
+/* How transition t ends the open attempt: "succeeded", "failed", "timeout" (the install
+ * deadline) or "abandoned" (reinstall, or a new attempt reopened); NULL when t ends none. */
+const char *provision_attempt_outcome(const ProvisionTransition *t);

@@ -253,7 +253,7 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
                 break;
         case PROVISION_ACTION_REOPEN_ATTEMPT:
                 if (cur->attempt_id > 0) {
-                        r = end_attempt(s, cur->attempt_id, "abandoned", NULL, message, tr->at_ms);
+                        r = end_attempt(s, cur->attempt_id, provision_attempt_outcome(t), NULL, message, tr->at_ms);
                         if (r < 0)
                                 return r;
                 }
@@ -287,10 +287,7 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
         case PROVISION_ACTION_END_ATTEMPT_SUCCEEDED:
         case PROVISION_ACTION_END_ATTEMPT_FAILED:
         case PROVISION_ACTION_END_ATTEMPT_ABANDONED: {
-                const char *outcome = t->action == PROVISION_ACTION_END_ATTEMPT_SUCCEEDED ? "succeeded"
-                                      : t->event == PROVISION_EV_TIMEOUT                  ? "timeout"
-                                      : t->action == PROVISION_ACTION_END_ATTEMPT_FAILED  ? "failed"
-                                                                                          : "abandoned";
+                const char *outcome = provision_attempt_outcome(t);
                 if (cur->attempt_id > 0) {
                         r = end_attempt(s, cur->attempt_id, outcome, tr->phase, message, tr->at_ms);
                         if (r < 0)
@@ -381,20 +378,28 @@ static json_t *json_text_or_null(sqlite3_stmt *st, int col) {
         return t ? json_string((const char *) t) : json_null();
 }
 
+json_t *store_event_to_json(int64_t id, const char *node, int64_t at_ms, const char *from, const char *to,
+                            const char *cause, const char *message, int64_t attempt_seq) {
+        json_t *e = json_pack("{s:I, s:o, s:s, s:s, s:s, s:o, s:o}", "id", (json_int_t) id, "at", json_time(at_ms),
+                              "from", from, "to", to, "cause", cause, "message",
+                              message ? json_string(message) : json_null(), "attempt",
+                              attempt_seq > 0 ? json_integer(attempt_seq) : json_null());
+        if (e && node && json_object_set_new(e, "node", json_string(node)) < 0) {
+                json_decref(e);
+                return NULL;
+        }
+        return e;
+}
+
 /* Appends one history row (columns: id, node, at, from, to, cause, message, attempt seq) to arr. */
 static int append_event(sqlite3_stmt *st, bool with_node, json_t *arr) {
-        int64_t seq = sqlite3_column_int64(st, 7);
-        json_t *e = json_pack("{s:I, s:o, s:s, s:s, s:s, s:o, s:o}", "id", (json_int_t) sqlite3_column_int64(st, 0),
-                              "at", json_time(sqlite3_column_int64(st, 2)), "from",
-                              (const char *) sqlite3_column_text(st, 3), "to", (const char *) sqlite3_column_text(st, 4),
-                              "cause", (const char *) sqlite3_column_text(st, 5), "message", json_text_or_null(st, 6),
-                              "attempt", seq > 0 ? json_integer(seq) : json_null());
+        json_t *e = store_event_to_json(
+                sqlite3_column_int64(st, 0), with_node ? (const char *) sqlite3_column_text(st, 1) : NULL,
+                sqlite3_column_int64(st, 2), (const char *) sqlite3_column_text(st, 3),
+                (const char *) sqlite3_column_text(st, 4), (const char *) sqlite3_column_text(st, 5),
+                (const char *) sqlite3_column_text(st, 6), sqlite3_column_int64(st, 7));
         if (!e)
                 return -ENOMEM;
-        if (with_node && json_object_set_new(e, "node", json_string((const char *) sqlite3_column_text(st, 1))) < 0) {
-                json_decref(e);
-                return -ENOMEM;
-        }
         return json_array_append_new(arr, e) < 0 ? -ENOMEM : 0;
 }
 

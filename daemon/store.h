@@ -83,6 +83,13 @@ typedef struct StoreEventQuery {
         bool with_node;     /* add "node" to each row (events across nodes) */
 } StoreEventQuery;
 
+/* One history row as GET /v1/events shows it: {"id","at","from","to","cause","message",
+ * "attempt"} plus "node" when `node` is non-NULL.  at_ms: ms since the epoch; message NULL
+ * and attempt_seq <= 0 become JSON null.  Returns a new reference, or NULL (no memory).
+ * Pure: also how daemon.c shapes the live events of the stream. */
+json_t *store_event_to_json(int64_t id, const char *node, int64_t at_ms, const char *from, const char *to,
+                            const char *cause, const char *message, int64_t attempt_seq);
+
 /* History rows as a JSON array of {"id","at","from","to","cause","message","attempt"} (plus
  * "node" with q->with_node).  `id` is the row id, increasing across the cluster; `attempt`
  * the node's attempt number or null.  Oldest first unless q->newest_first; oldest first

@@ -143,14 +143,7 @@ static void *sse_keepalive_thread(void *userdata) {
         Streams *h = userdata;
         pthread_mutex_lock(&h->lock);
         while (!h->closing) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += STREAM_KEEPALIVE_MS / 1000;
-                ts.tv_nsec += (long) (STREAM_KEEPALIVE_MS % 1000) * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                        ts.tv_sec++;
-                        ts.tv_nsec -= 1000000000L;
-                }
+                struct timespec ts = timespec_after_ms(CLOCK_REALTIME, STREAM_KEEPALIVE_MS);
                 if (pthread_cond_timedwait(&h->keepalive_cond, &h->lock, &ts) != 0 && !h->closing)
                         sse_wake_locked(h, true);
         }

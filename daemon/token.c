@@ -19,13 +19,19 @@ void token_new(char ret_token[static TOKEN_STRING_MAX], uint8_t ret_hash[static 
                            strlen(ret_token), NULL, 0);
 }
 
-int token_hash(const char *token, uint8_t ret_hash[static TOKEN_HASH_SIZE]) {
-        if (!token || strlen(token) != TOKEN_STRING_MAX - 1)
-                return -EINVAL;
-        for (const char *p = token; *p; p++)
+bool token_is_form(const char *s) {
+        if (!s || strlen(s) != TOKEN_STRING_MAX - 1)
+                return false;
+        for (const char *p = s; *p; p++)
                 if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
                       *p == '-' || *p == '_'))
-                        return -EINVAL;
+                        return false;
+        return true;
+}
+
+int token_hash(const char *token, uint8_t ret_hash[static TOKEN_HASH_SIZE]) {
+        if (!token_is_form(token))
+                return -EINVAL;
         crypto_generichash(ret_hash, TOKEN_HASH_SIZE, (const unsigned char *) token, strlen(token),
                            NULL, 0);
         return 0;

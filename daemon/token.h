@@ -17,6 +17,10 @@ int token_init(void);
 /* Makes a new token: writes its base64url text to ret_token and its hash to ret_hash. */
 void token_new(char ret_token[static TOKEN_STRING_MAX], uint8_t ret_hash[static TOKEN_HASH_SIZE]);
 
+/* True if s has the install-token form: exactly TOKEN_STRING_MAX - 1 (43) base64url
+ * characters (A-Z a-z 0-9 - _).  s may be NULL (false). */
+bool token_is_form(const char *s);
+
 /* Hashes a token's text as presented by a client.  Returns 0, or -EINVAL if the text is
  * not of the token form (so garbage never reaches the database). */
 int token_hash(const char *token, uint8_t ret_hash[static TOKEN_HASH_SIZE]);

@@ -1,5 +1,6 @@
 /* util.h — small helpers shared by every provd module: cleanup attributes, TAKE_PTR,
- * wall-clock time, RFC 3339 formatting.  Header-only; no state, no I/O. */
+ * wall-clock time, condition-variable deadlines, RFC 3339 formatting, decimal integer
+ * parsing.  Header-only; no state, no I/O. */
 #pragma once
 
 #include <errno.h>
@@ -62,6 +63,40 @@ static inline int64_t now_ms(void) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds on CLOCK_MONOTONIC, for durations and deadlines (never jumps). */
+static inline int64_t now_monotonic_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The time `ms` (>= 0) milliseconds from now on `clock`, as an absolute deadline for
+ * pthread_cond_timedwait(): CLOCK_REALTIME for a default condition variable, or the clock
+ * set with pthread_condattr_setclock(). */
+static inline struct timespec timespec_after_ms(clockid_t clock, int64_t ms) {
+        struct timespec ts;
+        clock_gettime(clock, &ts);
+        ts.tv_sec += (time_t) (ms / 1000);
+        ts.tv_nsec += (long) (ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        return ts;
+}
+
+/* Parses the whole of `s` as a decimal integer in [min, max] (strtoll(3): leading blanks
+ * and a sign allowed).  Returns 0 and *ret, or -EINVAL (nothing written). */
+static inline int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (errno || end == s || *end || v < min || v > max)
+                return -EINVAL;
+        *ret = v;
+        return 0;
 }
 
 /* Formats ms since the epoch as RFC 3339 UTC with milliseconds, e.g.

@@ -37,12 +37,6 @@ static size_t n_done;
 
 static IpmiOp op;
 
-static int64_t mono_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void on_done(const BmcJob *job, const BmcOutcome *out, void *userdata) {
         HostResult *h = userdata;
         char dev[8];
@@ -99,14 +93,13 @@ static void usage(FILE *f) {
               f);
 }
 
-static int parse_uint(const char *s, unsigned max, unsigned *ret) {
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(s, &end, 10);
-        if (errno || end == s || *end || v > max || s[0] == '-')
-                return -EINVAL;
-        *ret = (unsigned) v;
-        return 0;
+/* A decimal in [min, max]. */
+static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *ret) {
+        int64_t v;
+        int r = parse_int64(s, min, max, &v);
+        if (r >= 0)
+                *ret = (unsigned) v;
+        return r;
 }
 
 /* HOST, HOST:PORT, [V6]:PORT or a bare IPv6 literal. */
@@ -122,7 +115,7 @@ static int parse_host(const char *arg, IpmiTarget *t) {
                 host = arg + 1;
                 hlen = (size_t) (close - host);
                 if (close[1] == ':') {
-                        if (parse_uint(close + 2, 65535, &port) < 0)
+                        if (parse_uint(close + 2, 0, 65535, &port) < 0)
                                 return -EINVAL;
                 } else if (close[1])
                         return -EINVAL;
@@ -130,7 +123,7 @@ static int parse_host(const char *arg, IpmiTarget *t) {
                 const char *colon = strrchr(arg, ':');
                 if (colon && colon == strchr(arg, ':')) {
                         hlen = (size_t) (colon - arg);
-                        if (parse_uint(colon + 1, 65535, &port) < 0)
+                        if (parse_uint(colon + 1, 0, 65535, &port) < 0)
                                 return -EINVAL;
                 }
         }
@@ -168,23 +161,23 @@ int main(int argc, char **argv) {
         while ((c = getopt_long(argc, argv, "w:t:r:d:c:W:u:p:h", options, NULL)) >= 0) {
                 switch (c) {
                 case 'w':
-                        if (parse_uint(optarg, 1024, &workers) < 0 || workers == 0)
+                        if (parse_uint(optarg, 1, 1024, &workers) < 0)
                                 goto bad;
                         break;
                 case 't':
-                        if (parse_uint(optarg, 3600000, &timeout) < 0 || timeout == 0)
+                        if (parse_uint(optarg, 1, 3600000, &timeout) < 0)
                                 goto bad;
                         break;
                 case 'r':
-                        if (parse_uint(optarg, 100, &retries) < 0)
+                        if (parse_uint(optarg, 0, 100, &retries) < 0)
                                 goto bad;
                         break;
                 case 'd':
-                        if (parse_uint(optarg, 3600000, &deadline) < 0)
+                        if (parse_uint(optarg, 0, 3600000, &deadline) < 0)
                                 goto bad;
                         break;
                 case 'c':
-                        if (parse_uint(optarg, 255, &cipher) < 0 || cipher == 0)
+                        if (parse_uint(optarg, 1, 255, &cipher) < 0)
                                 goto bad;
                         break;
                 case 'W':
@@ -279,7 +272,7 @@ int main(int argc, char **argv) {
                 return 1;
         }
 
-        int64_t start = mono_ms();
+        int64_t start = now_monotonic_ms();
         size_t submitted = 0;
         for (i = 0; i < n; i++) {
                 BmcJob job = { .target = base, .request = req, .timeout_ms = timeout,
@@ -310,7 +303,7 @@ int main(int argc, char **argv) {
         while (n_done < submitted)
                 pthread_cond_wait(&done_cond, &done_lock);
         pthread_mutex_unlock(&done_lock);
-        int64_t total = mono_ms() - start;
+        int64_t total = now_monotonic_ms() - start;
         bmc_pool_free(pool);
 
         int failed = 0;
