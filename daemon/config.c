@@ -24,7 +24,7 @@ static int set_string(char **field, const char *value) {
 
 int config_init(ServeConfig *c) {
         *c = (ServeConfig) { .log_level = LOG_INFO, .bmc_workers = 16, .bmc_timeout = 10, .bmc_retries = 2,
-                             .install_deadline = 3600 };
+                             .install_deadline = 3600, .discovery_max = 4096 };
         if (set_string(&c->listen, "127.0.0.1:8080") < 0 || set_string(&c->state_dir, "/var/lib/provd") < 0)
                 return -ENOMEM;
         /* A systemd credential named api-tokens (LoadCredential=api-tokens:...). */
@@ -79,6 +79,7 @@ int config_set(ServeConfig *c, const char *key, const char *value) {
                 { "bmc_timeout", "bmc-timeout", 1, 600, offsetof(ServeConfig, bmc_timeout) },
                 { "bmc_retries", "bmc-retries", 0, 10, offsetof(ServeConfig, bmc_retries) },
                 { "install_deadline", "install-deadline", 0, 7 * 24 * 3600, offsetof(ServeConfig, install_deadline) },
+                { "discovery_max", "discovery-max", 1, 1000000, offsetof(ServeConfig, discovery_max) }, /* discovery */
         };
         for (size_t i = 0; i < ELEMENTSOF(numbers); i++)
                 if (streq(key, numbers[i].key) || streq(key, numbers[i].flag)) {
@@ -88,6 +89,13 @@ int config_set(ServeConfig *c, const char *key, const char *value) {
                         *(unsigned *) ((char *) c + numbers[i].offset) = (unsigned) n;
                         return 0;
                 }
+        /* discovery: an interface name (IFNAMSIZ - 1 = 15 bytes on Linux, netdevice(7)), or
+         * "any" (libpcap's Linux cooked capture of every interface) */
+        if (streq(key, "discovery_interface") || streq(key, "discovery-interface")) {
+                if (value[0] == '\0' || strlen(value) > 15 || strpbrk(value, "/ \t:"))
+                        return -EINVAL;
+                return set_string(&c->discovery_interface, value);
+        }
         if (streq(key, "tls_cert") || streq(key, "tls-cert"))
                 return set_string(&c->tls_cert, value);
         if (streq(key, "tls_key") || streq(key, "tls-key"))
@@ -154,5 +162,6 @@ void config_done(ServeConfig *c) {
         free(c->api_tokens);
         free(c->tls_cert);
         free(c->tls_key);
+        free(c->discovery_interface);
         *c = (ServeConfig) { 0 };
 }

@@ -94,6 +94,27 @@ static int load_inventory(const char *path, Inventory **ret, char **ret_error) {
         return 0;
 }
 
+/* ---- discovery: helpers daemon_new()/daemon_reload() call ---- */
+static bool discovered_is_known(void *userdata, const char *mac) {
+        const Inventory *inv = userdata;
+        return inventory_find_mac(inv, mac) != NULL;
+}
+
+/* Deletes the discovered rows of MACs now in the inventory and updates the gauge.  Called
+ * with the exclusive lock held (or before d is shared). */
+static int discovered_prune(Daemon *d) {
+        int n = store_discovered_prune(d->store, discovered_is_known, d->inv);
+        if (n < 0)
+                return log_error_errno(n, "cannot remove inventory MACs from the discovered table: %m");
+        if (n > 0)
+                log_info("discovery: forgot %d discovered MAC(s) that are now in the inventory", n);
+        int64_t rows;
+        if (store_discovered_count(d->store, &rows) >= 0)
+                metrics_discovered_nodes_set(rows);
+        return 0;
+}
+/* ---- end discovery ---- */
+
 void daemon_free(Daemon *d) {
         if (!d)
                 return;
@@ -137,6 +158,9 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         r = runtime_load(d->store, d->inv, NULL, NULL, &d->rt);
         if (r < 0)
                 return r;
+        r = discovered_prune(d); /* discovery */
+        if (r < 0)
+                return r;
         r = store_last_event_id(d->store, &last_event_id);
         if (r < 0)
                 return log_error_errno(r, "cannot read the history: %m");
@@ -172,6 +196,7 @@ int daemon_reload(Daemon *d, char **ret_error) {
                 inv = old_inv;
                 rt = old_rt;
                 r = (int) d->inv->n_nodes;
+                (void) discovered_prune(d); /* discovery: logged; the reload stands */
         }
         pthread_rwlock_unlock(&d->lock);
         /* rt is now the old runtime (or NULL), sized for inv, the old inventory. */
@@ -787,3 +812,76 @@ int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now) {
         pthread_rwlock_unlock(&d->lock);
         return r < 0 ? r : expired;
 }
+
+/* ---- discovery (issue 7) ------------------------------------------------------------------ */
+
+bool daemon_mac_known(Daemon *d, const char *mac) {
+        pthread_rwlock_rdlock(&d->lock);
+        bool known = inventory_find_mac(d->inv, mac) != NULL;
+        pthread_rwlock_unlock(&d->lock);
+        return known;
+}
+
+int daemon_discovered_record(Daemon *d, const StoreDiscovered *entries, size_t n, int64_t max,
+                             DaemonDiscoveredOutcome *outcomes) {
+        _cleanup_free_ const StoreDiscovered **unknown = calloc(n + 1, sizeof *unknown);
+        _cleanup_free_ StoreDiscoveredOutcome *store_out = calloc(n + 1, sizeof *store_out);
+        _cleanup_free_ DaemonDiscoveredOutcome *out = calloc(n + 1, sizeof *out);
+        size_t n_unknown = 0;
+        int64_t rows = -1;
+        if (!unknown || !store_out || !out)
+                return -ENOMEM;
+
+        pthread_rwlock_wrlock(&d->lock);
+        /* The inventory may have changed since the packets were classified: check again. */
+        for (size_t i = 0; i < n; i++) {
+                if (inventory_find_mac(d->inv, entries[i].mac))
+                        out[i] = DAEMON_DISCOVERED_KNOWN;
+                else
+                        unknown[n_unknown++] = &entries[i];
+        }
+        int r = store_discovered_merge(d->store, unknown, n_unknown, max, store_out);
+        if (r >= 0)
+                (void) store_discovered_count(d->store, &rows);
+        pthread_rwlock_unlock(&d->lock);
+        if (r < 0)
+                return r;
+        if (rows >= 0)
+                metrics_discovered_nodes_set(rows);
+
+        for (size_t i = 0, j = 0; i < n; i++) {
+                if (out[i] == DAEMON_DISCOVERED_KNOWN)
+                        continue;
+                out[i] = store_out[j] == STORE_DISCOVERED_NEW    ? DAEMON_DISCOVERED_NEW
+                         : store_out[j] == STORE_DISCOVERED_FULL ? DAEMON_DISCOVERED_FULL
+                                                                 : DAEMON_DISCOVERED_RECORDED;
+                j++;
+        }
+        memcpy(outcomes, out, n * sizeof *out);
+        return 0;
+}
+
+int daemon_discovered_json(Daemon *d, json_t **ret) {
+        _cleanup_(json_decrefp) json_t *arr = NULL;
+        /* Exclusive: the store's connection is not shared between threads. */
+        pthread_rwlock_wrlock(&d->lock);
+        int r = store_discovered_json(d->store, &arr);
+        pthread_rwlock_unlock(&d->lock);
+        if (r < 0)
+                return r;
+        *ret = json_pack("{s:O}", "discovered", arr);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int daemon_discovered_forget(Daemon *d, const char *mac) {
+        int64_t rows = -1;
+        pthread_rwlock_wrlock(&d->lock);
+        int r = store_discovered_delete(d->store, mac);
+        if (r >= 0)
+                (void) store_discovered_count(d->store, &rows);
+        pthread_rwlock_unlock(&d->lock);
+        if (rows >= 0)
+                metrics_discovered_nodes_set(rows);
+        return r;
+}
+/* ---- end discovery ------------------------------------------------------------------------ */

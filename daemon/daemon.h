@@ -17,6 +17,7 @@
 
 #include "events.h"
 #include "provision.h"
+#include "store.h"
 
 typedef struct Daemon Daemon;
 
@@ -159,3 +160,31 @@ int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now);
  * It must not call back into the daemon (the lock is not recursive) and must not block. */
 typedef void (*DaemonInstalledHook)(void *userdata, const DaemonNodeBmc *b);
 void daemon_set_installed_hook(Daemon *d, DaemonInstalledHook fn, void *userdata);
+
+/* ---- discovery (issue 7): unknown PXE clients, fed by discovery.c -------------------------
+ * The discovered table never holds a MAC of the current inventory: daemon_new() and every
+ * successful daemon_reload() delete such rows, and daemon_discovered_record() skips them. */
+
+/* True if canonical MAC `mac` belongs to a node of the current inventory (shared lock). */
+bool daemon_mac_known(Daemon *d, const char *mac);
+
+/* What daemon_discovered_record() did with one entry. */
+typedef enum DaemonDiscoveredOutcome {
+        DAEMON_DISCOVERED_RECORDED, /* its row was updated */
+        DAEMON_DISCOVERED_NEW,      /* a row was created */
+        DAEMON_DISCOVERED_FULL,     /* not recorded: `max` MACs are kept already */
+        DAEMON_DISCOVERED_KNOWN,    /* not recorded: the MAC is in the inventory */
+} DaemonDiscoveredOutcome;
+
+/* Records a batch of n entries (borrowed) in one store transaction (store_discovered_merge()),
+ * keeping at most `max` rows, under the exclusive lock.  On success outcomes[i] (written only
+ * then) says what happened to entries[i].  Returns 0 or a store errno (nothing recorded). */
+int daemon_discovered_record(Daemon *d, const StoreDiscovered *entries, size_t n, int64_t max,
+                             DaemonDiscoveredOutcome *outcomes);
+
+/* GET /v1/discovered: {"discovered": [...]} (store_discovered_json()).  New reference. */
+int daemon_discovered_json(Daemon *d, json_t **ret);
+
+/* DELETE /v1/discovered/<mac>: forgets canonical MAC `mac`.  -ENOENT if it is not recorded. */
+int daemon_discovered_forget(Daemon *d, const char *mac);
+/* ---- end discovery ------------------------------------------------------------------------ */

@@ -17,6 +17,8 @@
  *   POST /v1/nodes/<name>/bootdev   boot device pxe/disk/bios (admin, 202)
  *   GET  /v1/operations             recent operations (?node=), newest first (operations.c)
  *   GET  /v1/operations/<id>        one operation and its steps
+ *   GET  /v1/discovered             PXE clients not in the inventory (discovery.c)
+ *   DELETE /v1/discovered/<mac>     forget one discovered MAC (admin, 204)
  *   GET  /metrics                   Prometheus text format
  *
  * HEAD works wherever GET does.  Reads of cluster state need an API token when read_auth
@@ -663,6 +665,56 @@ static enum MHD_Result route_operations(Http *h, struct MHD_Connection *c, const
         return respond_json(c, MHD_HTTP_OK, o);
 }
 
+/* ---- discovery (issue 7): GET /v1/discovered, DELETE /v1/discovered/<mac> ---------------- */
+
+static bool is_get(const char *method);
+
+static enum MHD_Result route_discovered_list(Http *h, struct MHD_Connection *c) {
+        json_t *o = NULL;
+        int r = daemon_discovered_json(h->daemon, &o);
+        if (r < 0)
+                return respond_daemon_error(c, r, "read the discovered MACs");
+        return respond_json(c, MHD_HTTP_OK, o);
+}
+
+static enum MHD_Result route_discovered_forget(Http *h, struct MHD_Connection *c, const char *mac_arg) {
+        char mac[MAC_STRING_MAX];
+        if (mac_normalize(mac_arg, mac) < 0)
+                return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "\"%.64s\" is not a MAC address", mac_arg);
+        int r = daemon_discovered_forget(h->daemon, mac);
+        if (r == -ENOENT)
+                return http_respond_error(c, MHD_HTTP_NOT_FOUND, "MAC %s is not among the discovered MACs", mac);
+        if (r < 0)
+                return respond_daemon_error(c, r, "forget the discovered MAC");
+        log_info("DELETE /v1/discovered/%s: forgot discovered MAC %s", mac, mac);
+        struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+                return MHD_NO;
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+        return queue_response(c, MHD_HTTP_NO_CONTENT, resp, 0);
+}
+
+/* /v1/discovered[/<mac>]: methods, auth, then the route. */
+static enum MHD_Result route_discovered(Http *h, struct MHD_Connection *c, const char *url, const char *method) {
+        enum MHD_Result answer;
+        if (streq(url, "/v1/discovered")) {
+                if (!is_get(method))
+                        return respond_method_not_allowed(c, "GET, HEAD");
+                if (!check_read_auth(h, c, &answer))
+                        return answer;
+                return route_discovered_list(h, c);
+        }
+        const char *mac = url + strlen("/v1/discovered/");
+        if (!*mac || strchr(mac, '/'))
+                return respond_no_route(c, url);
+        if (!streq(method, MHD_HTTP_METHOD_DELETE))
+                return respond_method_not_allowed(c, "DELETE");
+        if (!check_api_token(h, c, &answer))
+                return answer;
+        return route_discovered_forget(h, c, mac);
+}
+/* ---- end discovery ------------------------------------------------------------------------ */
+
 static enum MHD_Result route_metrics(Http *h, struct MHD_Connection *c) {
         MetricsGauges g = { 0 };
         char *text;
@@ -726,6 +778,8 @@ static MetricsRoute route_of(const char *url) {
                 return METRICS_ROUTE_OPERATIONS;
         if (streq(url, "/metrics"))
                 return METRICS_ROUTE_METRICS;
+        if (streq(url, "/v1/discovered") || startswith(url, "/v1/discovered/")) /* discovery */
+                return METRICS_ROUTE_DISCOVERED;
         return METRICS_ROUTE_OTHER;
 }
 
@@ -794,6 +848,11 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
                         return route_node_operation(h, c, buf, slash + 1, req);
                 }
         }
+
+        /* ---- discovery (issue 7): /v1/discovered, /v1/discovered/<mac> ---- */
+        if (streq(url, "/v1/discovered") || startswith(url, "/v1/discovered/"))
+                return route_discovered(h, c, url, method);
+        /* ---- end discovery ---- */
 
         /* Reads of cluster state. */
         bool nodes = streq(url, "/v1/nodes") || startswith(url, "/v1/nodes/");

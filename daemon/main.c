@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "config.h"
 #include "daemon.h"
+#include "discovery.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -56,6 +57,7 @@ static void usage_serve(FILE *f) {
                 "                   [--log-level LEVEL] [--api-tokens FILE] [--read-auth MODE]\n"
                 "                   [--tls-cert FILE --tls-key FILE] [--bmc-workers N]\n"
                 "                   [--bmc-timeout SECS] [--bmc-retries N] [--install-deadline SECS]\n"
+                "                   [--discovery-interface IFACE] [--discovery-max N]\n"
                 "\n"
                 "Runs the provisioning daemon.\n"
                 "\n"
@@ -86,6 +88,11 @@ static void usage_serve(FILE *f) {
                 "  --install-deadline SECS\n"
                 "                      an install attempt not finished after this fails with\n"
                 "                      cause timeout (default 3600; 0 = no deadline)\n"
+                "  --discovery-interface IFACE\n"
+                "                      record PXE clients not in the inventory from the DHCP\n"
+                "                      packets they broadcast on IFACE (libpcap; needs\n"
+                "                      CAP_NET_RAW); `provd discovered` lists them (default: off)\n"
+                "  --discovery-max N   unknown MACs kept at most (default 4096)\n"
                 "  -h, --help          show this help\n"
                 "\n"
                 "Signals: SIGHUP reloads the inventory and the API tokens; SIGTERM and SIGINT stop.\n"
@@ -181,6 +188,8 @@ static int run_serve(int argc, char **argv) {
                 { "tls-cert", required_argument, NULL, 'C' },   { "tls-key", required_argument, NULL, 'K' },
                 { "bmc-workers", required_argument, NULL, 'W' }, { "bmc-timeout", required_argument, NULL, 'T' },
                 { "bmc-retries", required_argument, NULL, 'R' }, { "install-deadline", required_argument, NULL, 'D' },
+                /* discovery */
+                { "discovery-interface", required_argument, NULL, 'I' }, { "discovery-max", required_argument, NULL, 'M' },
                 {},
         };
         static const char *const keys[128] = {
@@ -188,6 +197,7 @@ static int run_serve(int argc, char **argv) {
                 ['t'] = "threads",   ['L'] = "log_level", ['a'] = "api_tokens", ['r'] = "read_auth",
                 ['C'] = "tls_cert",  ['K'] = "tls_key",   ['W'] = "bmc_workers", ['T'] = "bmc_timeout",
                 ['R'] = "bmc_retries", ['D'] = "install_deadline",
+                ['I'] = "discovery_interface", ['M'] = "discovery_max", /* discovery */
         };
         const char *config_path = NULL;
         struct {
@@ -307,6 +317,19 @@ static int run_serve(int argc, char **argv) {
                 return EXIT_FAILURE;
         }
 
+        /* discovery: opened before serving, so a capture that cannot be opened fails the start */
+        Discovery *disc = NULL;
+        if (cfg.discovery_interface) {
+                r = discovery_start(d, &(DiscoveryConfig) { .interface = cfg.discovery_interface, .max = cfg.discovery_max },
+                                    &disc);
+                if (r < 0) {
+                        close(fd);
+                        ops_free(ops);
+                        daemon_free(d);
+                        return EXIT_FAILURE;
+                }
+        }
+
         Http *h = NULL;
         r = http_start(d, fd,
                        &(HttpConfig) { .threads = cfg.threads,
@@ -317,6 +340,7 @@ static int run_serve(int argc, char **argv) {
                                        .tls_key = cfg.tls_key },
                        &h);
         if (r < 0) {
+                discovery_stop(disc);
                 ops_free(ops);
                 daemon_free(d);
                 return EXIT_FAILURE;
@@ -342,6 +366,7 @@ static int run_serve(int argc, char **argv) {
         }
 
         http_stop(h);
+        discovery_stop(disc); /* after HTTP: its last batch is written before the store closes */
         ops_free(ops);
         daemon_free(d);
         return EXIT_SUCCESS;

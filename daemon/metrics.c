@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dhcp.h"
 #include "provd-config.h"
 #include "util.h"
 
@@ -29,7 +30,7 @@ static const char *const boot_names[_METRICS_BOOT_MAX] = { "install", "local", "
 static const char *const outcome_names[] = { "succeeded", "failed", "abandoned", "timeout" };
 static const char *const route_names[_METRICS_ROUTE_MAX] = {
         "status_page", "boot", "ipxe", "files", "install_events", "nodes", "summary",
-        "events", "events_stream", "admin", "operations", "metrics", "other",
+        "events", "events_stream", "admin", "operations", "metrics", "discovered", "other",
 };
 static const unsigned http_codes[] = { 200, 201, 202, 204, 206, 304, 400, 401, 403, 404, 405,
                                        409, 413, 416, 500, 503, 507 };
@@ -49,7 +50,14 @@ static struct {
         Histogram bmc_duration;
         atomic_uint_fast64_t http[_METRICS_ROUTE_MAX][N_CODES];
         atomic_uint_fast64_t http_bytes[_METRICS_ROUTE_MAX];
+        /* discovery */
+        atomic_uint_fast64_t discovery[_METRICS_DISCOVERY_MAX];
+        atomic_uint_fast64_t discovery_malformed[_DHCP_ERR_MAX];
+        atomic_int_fast64_t discovered_nodes;
 } m;
+
+static const char *const discovery_names[_METRICS_DISCOVERY_MAX] = { "ok", "not_pxe", "known", "recorded",
+                                                                     "dropped_full" };
 
 static size_t index_of(const char *const *names, size_t n, const char *name, size_t fallback) {
         for (size_t i = 0; name && i < n; i++)
@@ -106,6 +114,22 @@ void metrics_http(MetricsRoute route, unsigned status, uint64_t bytes) {
         atomic_fetch_add(&m.http[route][i], 1);
         atomic_fetch_add(&m.http_bytes[route], bytes);
 }
+
+/* ---- discovery ---- */
+void metrics_discovery_packets(MetricsDiscoveryResult result, uint64_t n) {
+        if (result < _METRICS_DISCOVERY_MAX)
+                atomic_fetch_add(&m.discovery[result], n);
+}
+
+void metrics_discovery_malformed(int error, uint64_t n) {
+        if (error > DHCP_OK && error < _DHCP_ERR_MAX)
+                atomic_fetch_add(&m.discovery_malformed[error], n);
+}
+
+void metrics_discovered_nodes_set(int64_t n) {
+        atomic_store(&m.discovered_nodes, n);
+}
+/* ---- end discovery ---- */
 
 static void header(FILE *f, const char *name, const char *type, const char *help) {
         fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -189,6 +213,18 @@ int metrics_render(const MetricsGauges *g, char **ret_text, size_t *ret_len) {
 
         header(f, "provd_event_stream_clients", "gauge", "Open GET /v1/events/stream connections.");
         fprintf(f, "provd_event_stream_clients %zu\n", g->event_subscribers);
+
+        /* discovery */
+        header(f, "provd_discovery_packets_total", "counter",
+               "DHCP packets to port 67 captured on discovery_interface, by what discovery did with them.");
+        for (size_t i = 0; i < _METRICS_DISCOVERY_MAX; i++)
+                fprintf(f, "provd_discovery_packets_total{result=\"%s\"} %" PRIu64 "\n", discovery_names[i],
+                        atomic_load(&m.discovery[i]));
+        for (int e = DHCP_OK + 1; e < _DHCP_ERR_MAX; e++)
+                fprintf(f, "provd_discovery_packets_total{result=\"%s\"} %" PRIu64 "\n",
+                        dhcp_error_to_string((DhcpError) e), atomic_load(&m.discovery_malformed[e]));
+        header(f, "provd_discovered_nodes", "gauge", "Unknown PXE clients recorded (GET /v1/discovered).");
+        fprintf(f, "provd_discovered_nodes %" PRIdFAST64 "\n", atomic_load(&m.discovered_nodes));
 
         header(f, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch in seconds.");
         fprintf(f, "process_start_time_seconds %.3f\n", (double) atomic_load(&m.start_ms) / 1000.0);

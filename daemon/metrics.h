@@ -41,6 +41,7 @@ typedef enum MetricsRoute {
         METRICS_ROUTE_ADMIN,
         METRICS_ROUTE_OPERATIONS,
         METRICS_ROUTE_METRICS,
+        METRICS_ROUTE_DISCOVERED, /* discovery */
         METRICS_ROUTE_OTHER,
         _METRICS_ROUTE_MAX,
 } MetricsRoute;
@@ -65,6 +66,27 @@ void metrics_bmc_command(const char *command, const char *result, double seconds
 
 /* One HTTP answer: its route family, status and body bytes sent. */
 void metrics_http(MetricsRoute route, unsigned status, uint64_t bytes);
+
+/* ---- discovery (issue 7) ---- */
+/* What discovery did with a captured packet to port 67 (each packet counts once): */
+typedef enum MetricsDiscoveryResult {
+        METRICS_DISCOVERY_OK,           /* a well-formed PXE packet that is not a client's
+                                         * DISCOVER/REQUEST: nothing to record */
+        METRICS_DISCOVERY_NOT_PXE,      /* well-formed DHCP, not from a PXE client */
+        METRICS_DISCOVERY_KNOWN,        /* PXE DISCOVER/REQUEST from a MAC in the inventory */
+        METRICS_DISCOVERY_RECORDED,     /* PXE DISCOVER/REQUEST recorded */
+        METRICS_DISCOVERY_DROPPED_FULL, /* from a new MAC while discovery_max MACs are kept */
+        _METRICS_DISCOVERY_MAX,
+} MetricsDiscoveryResult;
+
+/* n packets with `result`. */
+void metrics_discovery_packets(MetricsDiscoveryResult result, uint64_t n);
+/* n packets the DHCP parser refused: `error` is a DhcpError (dhcp.h) other than DHCP_OK,
+ * the label its dhcp_error_to_string(). */
+void metrics_discovery_malformed(int error, uint64_t n);
+/* The number of rows of the discovered table (gauge provd_discovered_nodes). */
+void metrics_discovered_nodes_set(int64_t n);
+/* ---- end discovery ---- */
 
 /* What the daemon knows at scrape time. */
 typedef struct MetricsGauges {

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dhcp.h"
 #include "log.h"
 #include "util.h"
 
@@ -113,6 +114,22 @@ static const char schema[] =
         "CREATE INDEX IF NOT EXISTS history_node ON history(node, id);"
         "CREATE INDEX IF NOT EXISTS history_at ON history(at);";
 
+/* discovery (issue 7): added to version-1 databases as they are opened (CREATE ... IF NOT
+ * EXISTS is the whole migration: the table is new, nothing older refers to it). */
+static const char schema_discovered[] =
+        "CREATE TABLE IF NOT EXISTS discovered ("
+        "  mac TEXT PRIMARY KEY,"
+        "  first_seen_ms INTEGER NOT NULL,"
+        "  last_seen_ms INTEGER NOT NULL,"
+        "  count INTEGER NOT NULL,"
+        "  arch INTEGER,"
+        "  uuid TEXT,"
+        "  vendor_class TEXT NOT NULL DEFAULT '',"
+        "  user_class TEXT NOT NULL DEFAULT '',"
+        "  interface TEXT NOT NULL DEFAULT '',"
+        "  ipxe INTEGER NOT NULL DEFAULT 0);"
+        "CREATE INDEX IF NOT EXISTS discovered_last_seen ON discovered(last_seen_ms);";
+
 int store_open(const char *state_dir, Store **ret) {
         _cleanup_(store_freep) Store *s = NULL;
         _cleanup_free_ char *lock_path = NULL, *db_path = NULL;
@@ -149,6 +166,9 @@ int store_open(const char *state_dir, Store **ret) {
         if (r < 0)
                 return r;
         r = exec(s, schema);
+        if (r < 0)
+                return r;
+        r = exec(s, schema_discovered); /* discovery */
         if (r < 0)
                 return r;
         r = exec(s, "PRAGMA user_version=" "1");
@@ -485,3 +505,184 @@ int store_attempt_json(Store *s, int64_t attempt_id, json_t **ret) {
         *ret = o;
         return 0;
 }
+
+/* ---- discovery (issue 7): the `discovered` table ------------------------------------------ */
+
+static int discovered_merge_locked(Store *s, const StoreDiscovered *const *entries, size_t n, int64_t max,
+                                   StoreDiscoveredOutcome *outcomes) {
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *count = NULL, *update = NULL, *insert = NULL;
+        int r = prepare(s, "SELECT COUNT(*) FROM discovered", &count);
+        if (r < 0)
+                return r;
+        r = prepare(s,
+                    "UPDATE discovered SET first_seen_ms = MIN(first_seen_ms, ?2), last_seen_ms = MAX(last_seen_ms, ?3), "
+                    "count = count + ?4, arch = COALESCE(?5, arch), uuid = COALESCE(?6, uuid), vendor_class = ?7, "
+                    "user_class = ?8, interface = ?9, ipxe = MAX(ipxe, ?10) WHERE mac = ?1",
+                    &update);
+        if (r < 0)
+                return r;
+        r = prepare(s,
+                    "INSERT INTO discovered (mac, first_seen_ms, last_seen_ms, count, arch, uuid, vendor_class, "
+                    "user_class, interface, ipxe) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    &insert);
+        if (r < 0)
+                return r;
+        int rc = sqlite3_step(count);
+        if (rc != SQLITE_ROW)
+                return fail(s, rc, "count discovered");
+        int64_t rows = sqlite3_column_int64(count, 0);
+
+        for (size_t i = 0; i < n; i++) {
+                const StoreDiscovered *e = entries[i];
+                for (int pass = 0; pass < 2; pass++) {
+                        sqlite3_stmt *st = pass == 0 ? update : insert;
+                        if (pass == 1 && rows >= max) {
+                                outcomes[i] = STORE_DISCOVERED_FULL;
+                                break;
+                        }
+                        sqlite3_reset(st);
+                        sqlite3_bind_text(st, 1, e->mac, -1, SQLITE_STATIC);
+                        sqlite3_bind_int64(st, 2, e->first_seen_ms);
+                        sqlite3_bind_int64(st, 3, e->last_seen_ms);
+                        sqlite3_bind_int64(st, 4, e->count);
+                        if (e->arch >= 0)
+                                sqlite3_bind_int(st, 5, e->arch);
+                        else
+                                sqlite3_bind_null(st, 5);
+                        if (e->uuid[0])
+                                sqlite3_bind_text(st, 6, e->uuid, -1, SQLITE_STATIC);
+                        else
+                                sqlite3_bind_null(st, 6);
+                        sqlite3_bind_text(st, 7, e->vendor_class, -1, SQLITE_STATIC);
+                        sqlite3_bind_text(st, 8, e->user_class, -1, SQLITE_STATIC);
+                        sqlite3_bind_text(st, 9, e->interface, -1, SQLITE_STATIC);
+                        sqlite3_bind_int(st, 10, e->ipxe ? 1 : 0);
+                        rc = sqlite3_step(st);
+                        if (rc != SQLITE_DONE)
+                                return fail(s, rc, "record discovered");
+                        if (pass == 0 && sqlite3_changes(s->db) > 0) {
+                                outcomes[i] = STORE_DISCOVERED_UPDATED;
+                                break;
+                        }
+                        if (pass == 1) {
+                                outcomes[i] = STORE_DISCOVERED_NEW;
+                                rows++;
+                        }
+                }
+        }
+        return 0;
+}
+
+int store_discovered_merge(Store *s, const StoreDiscovered *const *entries, size_t n, int64_t max,
+                           StoreDiscoveredOutcome *outcomes) {
+        if (n == 0)
+                return 0;
+        _cleanup_free_ StoreDiscoveredOutcome *out = calloc(n, sizeof *out);
+        if (!out)
+                return -ENOMEM;
+        int r = exec(s, "BEGIN IMMEDIATE");
+        if (r < 0)
+                return r;
+        r = discovered_merge_locked(s, entries, n, max, out);
+        if (r >= 0)
+                r = exec(s, "COMMIT");
+        if (r < 0) {
+                (void) exec(s, "ROLLBACK");
+                return r;
+        }
+        memcpy(outcomes, out, n * sizeof *out);
+        return 0;
+}
+
+int store_discovered_json(Store *s, json_t **ret) {
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        "SELECT mac, first_seen_ms, last_seen_ms, count, arch, uuid, vendor_class, user_class, ipxe, "
+                        "interface FROM discovered ORDER BY last_seen_ms DESC, mac",
+                        &st);
+        if (r < 0)
+                return r;
+        _cleanup_(json_decrefp) json_t *arr = json_array();
+        if (!arr)
+                return -ENOMEM;
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                bool has_arch = sqlite3_column_type(st, 4) != SQLITE_NULL;
+                int arch = sqlite3_column_int(st, 4);
+                const char *arch_name = has_arch && arch >= 0 && arch <= UINT16_MAX ? dhcp_arch_name((uint16_t) arch)
+                                                                                    : NULL;
+                json_t *e = json_pack("{s:s, s:o, s:o, s:I, s:o, s:o, s:o, s:s, s:s, s:b, s:s}", "mac",
+                                      (const char *) sqlite3_column_text(st, 0), "first_seen",
+                                      json_time(sqlite3_column_int64(st, 1)), "last_seen",
+                                      json_time(sqlite3_column_int64(st, 2)), "count",
+                                      (json_int_t) sqlite3_column_int64(st, 3), "arch",
+                                      has_arch ? json_integer(arch) : json_null(), "arch_name",
+                                      arch_name ? json_string(arch_name) : json_null(), "uuid",
+                                      json_text_or_null(st, 5), "vendor_class",
+                                      (const char *) sqlite3_column_text(st, 6), "user_class",
+                                      (const char *) sqlite3_column_text(st, 7), "ipxe",
+                                      sqlite3_column_int(st, 8) != 0, "interface",
+                                      (const char *) sqlite3_column_text(st, 9));
+                if (!e || json_array_append_new(arr, e) < 0)
+                        return -ENOMEM;
+        }
+        if (rc != SQLITE_DONE)
+                return fail(s, rc, "read discovered");
+        *ret = TAKE_PTR(arr);
+        return 0;
+}
+
+int store_discovered_delete(Store *s, const char *mac) {
+        int r = run(s, "DELETE FROM discovered WHERE mac = ?1", "t", mac);
+        if (r < 0)
+                return r;
+        return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+}
+
+static int discovered_prune_locked(Store *s, bool (*is_known)(void *userdata, const char *mac), void *userdata) {
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        int deleted = 0;
+        int r = prepare(s, "SELECT mac FROM discovered", &st);
+        if (r < 0)
+                return r;
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *mac = (const char *) sqlite3_column_text(st, 0);
+                if (!mac || !is_known(userdata, mac))
+                        continue;
+                /* Deleting the row the SELECT is on is safe in SQLite (sqlite.org/isolation.html). */
+                r = run(s, "DELETE FROM discovered WHERE mac = ?1", "t", mac);
+                if (r < 0)
+                        return r;
+                deleted++;
+        }
+        if (rc != SQLITE_DONE)
+                return fail(s, rc, "read discovered");
+        return deleted;
+}
+
+int store_discovered_prune(Store *s, bool (*is_known)(void *userdata, const char *mac), void *userdata) {
+        int r = exec(s, "BEGIN IMMEDIATE");
+        if (r < 0)
+                return r;
+        int deleted = discovered_prune_locked(s, is_known, userdata);
+        r = deleted < 0 ? deleted : exec(s, "COMMIT");
+        if (r < 0) {
+                (void) exec(s, "ROLLBACK");
+                return r;
+        }
+        return deleted;
+}
+
+int store_discovered_count(Store *s, int64_t *ret) {
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT COUNT(*) FROM discovered", &st);
+        if (r < 0)
+                return r;
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+                return fail(s, rc, "count discovered");
+        *ret = sqlite3_column_int64(st, 0);
+        return 0;
+}
+/* ---- end discovery ------------------------------------------------------------------------ */

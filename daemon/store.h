@@ -107,6 +107,57 @@ int store_last_event_id(Store *s, int64_t *ret);
  * "message"}, or JSON null when attempt_id is 0.  *ret is a new reference. */
 int store_attempt_json(Store *s, int64_t attempt_id, json_t **ret);
 
+/* ---- discovery (issue 7): the `discovered` table ----------------------------------------
+ * discovered(mac TEXT PRIMARY KEY, first_seen_ms, last_seen_ms, count, arch INTEGER NULL,
+ * uuid TEXT NULL, vendor_class TEXT, user_class TEXT, interface TEXT, ipxe INT): PXE clients
+ * whose MAC is not in the inventory, written by discovery.c's batches (daemon.c). */
+
+/* One discovered MAC: a row, or what a batch of packets adds to it. */
+typedef struct StoreDiscovered {
+        char mac[18];            /* canonical "aa:bb:cc:dd:ee:ff" */
+        int64_t first_seen_ms;   /* ms since the epoch */
+        int64_t last_seen_ms;
+        int64_t count;           /* DISCOVER/REQUEST packets seen (a batch: since the last one) */
+        int arch;                /* DHCP option 93, -1 if none was sent */
+        char uuid[37];           /* option 97 as 8-4-4-4-12 hex, "" if none was sent */
+        char vendor_class[256];  /* option 60 of the latest packet, "" if absent */
+        char user_class[256];    /* option 77 of the latest packet, "" if absent */
+        char interface[64];      /* the interface it was captured on */
+        bool ipxe;               /* an iPXE user class was seen from this MAC */
+} StoreDiscovered;
+
+/* What store_discovered_merge() did with one entry. */
+typedef enum StoreDiscoveredOutcome {
+        STORE_DISCOVERED_UPDATED, /* the MAC's row existed and was updated */
+        STORE_DISCOVERED_NEW,     /* a row was created */
+        STORE_DISCOVERED_FULL,    /* not recorded: the table already has `max` rows */
+} StoreDiscoveredOutcome;
+
+/* Merges n batch entries (borrowed) into the table in ONE transaction: a MAC's row gets
+ * first_seen = min, last_seen = max, count += count, arch/uuid of the entry when it has one
+ * (else kept), vendor_class/user_class/interface of the entry, ipxe ORed.  A MAC without a
+ * row is inserted only while the table has fewer than max rows.  On success outcomes[i]
+ * (n entries, written only then) says what happened to entries[i].  Returns 0 or a negative
+ * errno (nothing written). */
+int store_discovered_merge(Store *s, const StoreDiscovered *const *entries, size_t n, int64_t max,
+                           StoreDiscoveredOutcome *outcomes);
+
+/* GET /v1/discovered's array: [{"mac","first_seen","last_seen","count","arch","arch_name",
+ * "uuid","vendor_class","user_class","ipxe","interface"}...], newest last_seen first.  *ret
+ * is a new reference. */
+int store_discovered_json(Store *s, json_t **ret);
+
+/* Deletes the row of canonical MAC `mac`.  Returns 0, -ENOENT if there is none, or an errno. */
+int store_discovered_delete(Store *s, const char *mac);
+
+/* Deletes, in one transaction, every row whose MAC `is_known(userdata, mac)` says is known
+ * (the inventory's MACs).  Returns the number of rows deleted, or a negative errno. */
+int store_discovered_prune(Store *s, bool (*is_known)(void *userdata, const char *mac), void *userdata);
+
+/* The number of rows, into *ret. */
+int store_discovered_count(Store *s, int64_t *ret);
+/* ---- end discovery ------------------------------------------------------------------------ */
+
 static inline void store_freep(Store **s) {
         if (*s)
                 store_free(*s);
