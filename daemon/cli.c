@@ -34,6 +34,8 @@ static const CliCommand cli_commands[] = {
         { "reinstall", cli_reinstall, "reinstall nodes (names, globs, --all); --wait, --parallel N rolls" },
         { "power", cli_power, "BMC power: on, off, cycle, reset, soft, status" },
         { "bootdev", cli_bootdev, "BMC boot device: pxe, disk, bios" },
+        /* discovery */
+        { "discovered", cli_discovered, "PXE clients not in the inventory; --nix for the node list; forget MAC" },
 };
 
 static const struct option global_options[] = { CLI_GLOBAL_OPTIONS, {} };
@@ -67,7 +69,7 @@ bool cli_is_command(const char *arg) {
 
 void cli_usage_commands(FILE *f) {
         for (size_t i = 0; i < ELEMENTSOF(cli_commands); i++)
-                fprintf(f, "  %-9s  %s\n", cli_commands[i].name, cli_commands[i].summary);
+                fprintf(f, "  %-10s  %s\n", cli_commands[i].name, cli_commands[i].summary);
 }
 
 /* Handles a global option; false if c is not one. */

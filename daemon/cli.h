@@ -208,3 +208,5 @@ int cli_node(Cli *cli, int argc, char **argv);
 int cli_reinstall(Cli *cli, int argc, char **argv);
 int cli_power(Cli *cli, int argc, char **argv);
 int cli_bootdev(Cli *cli, int argc, char **argv);
+/* discovery (cli-discovered.c): `provd discovered [--json|--nix]`, `provd discovered forget MAC...` */
+int cli_discovered(Cli *cli, int argc, char **argv);

@@ -34,9 +34,9 @@ static void usage_main(FILE *f) {
                 "PXE netboot provisioning for NixOS clusters.\n"
                 "\n"
                 "Commands:\n"
-                "  serve      run the daemon (pixiecore boot API, iPXE scripts, boot files,\n"
-                "             provision state, installer callbacks)\n"
-                "  help       show this help\n"
+                "  serve       run the daemon (pixiecore boot API, iPXE scripts, boot files,\n"
+                "              provision state, installer callbacks, discovery)\n"
+                "  help        show this help\n"
                 "\n"
                 "Client commands (talk to a running provd over HTTP; `provd COMMAND --help`):\n");
         cli_usage_commands(f);
