@@ -32,6 +32,7 @@ missing() {
 command -v node >/dev/null || missing "node (Debian: nodejs)"
 command -v jq >/dev/null || missing jq
 command -v strings >/dev/null || missing "strings (binutils)"
+command -v sqlite3 >/dev/null || missing sqlite3
 [ -x "$OA/node_modules/.bin/redocly" ] && [ -d "$OA/node_modules/ajv" ] ||
         missing "tests/openapi/node_modules (npm ci --prefix tests/openapi)"
 export REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true NO_UPDATE_NOTIFIER=1
@@ -247,6 +248,23 @@ for _ in $(seq 100); do
         [ "$(curl -s "$URL/v1/operations/$OPID" | jq -r .state)" = failed ] && break
         sleep 0.1
 done
+
+# Discovery (issue 7).  This provd captures nothing (no discovery_interface; discovery.sh
+# drives the capture with real DHCP clients): two rows are written into its store the way
+# the capture writes them, one with every optional field, one with none.
+sqlite3 "$STATE/provd.db" ".timeout 5000" "INSERT INTO discovered (mac, first_seen_ms, last_seen_ms, count, arch, uuid, vendor_class, user_class, interface, ipxe) VALUES
+        ('52:54:00:aa:00:01', 1700000000000, 1700000005000, 3, 7, '8a3f1c2e-0b4d-4e5f-9a6b-7c8d9e0f1a2b', 'PXEClient:Arch:00007:UNDI:003016', 'iPXE', 'br0', 1),
+        ('52:54:00:aa:00:02', 1700000001000, 1700000009000, 1, NULL, NULL, 'PXEClient', '', 'br0', 0)" ||
+        fail "cannot write discovered rows into $STATE/provd.db"
+x 200 "discovered" GET /v1/discovered
+[ "$(j '[.discovered[] | "\(.mac) \(.count) \(.arch) \(.arch_name) \(.ipxe)"] | join(",")')" = "52:54:00:aa:00:02 1 null null false,52:54:00:aa:00:01 3 7 x64 UEFI true" ] ||
+        echo "[discovered] order/content: $BODY" >>"$T/mismatches"
+x 200 "discovered (HEAD)" HEAD /v1/discovered
+x 204 "forget a discovered MAC (other MAC form)" DELETE /v1/discovered/52-54-00-AA-00-01 "${AUTH[@]}"
+x 404 "forget it again" DELETE /v1/discovered/52:54:00:aa:00:01 "${AUTH[@]}"
+x 400 "forget a malformed MAC" DELETE /v1/discovered/52:54:zz --invalid "${AUTH[@]}"
+x 200 "discovered after forget" GET /v1/discovered
+[ "$(j '[.discovered[].mac] | join(",")')" = 52:54:00:aa:00:02 ] || echo "[discovered after forget] $BODY" >>"$T/mismatches"
 
 # Nodes.
 x 200 "nodes" GET /v1/nodes
