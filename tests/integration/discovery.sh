@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# discovery.sh — discovery of unknown PXE clients (issue 7), with real DHCP clients, inside a
+# network namespace this test creates (provd-disc-<pid>, deleted at exit): a bridge br0 with
+# veth pairs and a tap, provd capturing on br0 (discovery_interface = br0), and
+#  (a) busybox udhcpc with the PXE vendor class, option 93 (arch 7) and option 97 (a UUID)
+#      from a MAC not in the inventory -> GET /v1/discovered shows it; the same from a MAC of
+#      the inventory and a plain (non-PXE) udhcpc -> not recorded, counted known / not_pxe;
+#  (b) iPXE in QEMU (TCG, e1000: SeaBIOS runs Debian's iPXE ROM) with an unknown MAC, dnsmasq
+#      on br0 giving it an address and provd's /v1/ipxe -> recorded with ipxe true and the
+#      PXEClient vendor class; the VM's serial shows provd's "not in the inventory" script;
+#  (c) the malformed capture of tests/tools/dhcp-pcap replayed onto br0 with
+#      tests/tools/pcap-replay -> provd alive, its malformed counters equal the capture's
+#      expected counts, and a valid packet sent afterwards is still recorded;
+#  (d) DELETE /v1/discovered/{mac} and `provd discovered forget` forget; a restart keeps the
+#      rows; `provd discovered --nix` parses (nix-instantiate --parse) and evaluates through
+#      nix/inventory.nix as the node list; a reload that adds a discovered MAC to the
+#      inventory removes its row; a capture that cannot be opened fails `provd serve`.
+# Needs root (ip netns); skips (77) when a tool is missing or ip netns is unusable, unless
+# PROVD_TESTS_NO_SKIP=1.  Facts: TESTBED.md "iPXE in QEMU".
+set -euo pipefail
+
+skip() {
+        if [ -n "${PROVD_TESTS_NO_SKIP:-}" ]; then
+                echo "FAIL [discovery]: $1" >&2
+                exit 1
+        fi
+        echo "SKIP: $1"
+        exit 77
+}
+
+# The outer run makes the namespace and runs this script again inside it.
+if [ -z "${PROVD_DISCOVERY_NS:-}" ]; then
+        [ "$(id -u)" = 0 ] || skip "needs root (ip netns)"
+        command -v ip >/dev/null || skip "ip (iproute2) missing"
+        NS=provd-disc-$$
+        ip netns add "$NS" 2>/tmp/"$NS".err || skip "ip netns add does not work here: $(cat /tmp/"$NS".err)"
+        rm -f /tmp/"$NS".err
+        trap 'ip netns del "$NS" 2>/dev/null || true' EXIT
+        rc=0
+        PROVD_DISCOVERY_NS=$NS ip netns exec "$NS" bash "$0" "$@" || rc=$?
+        exit "$rc"
+fi
+
+source "$(dirname "$0")/lib.sh"
+for t in busybox jq curl sqlite3; do
+        command -v "$t" >/dev/null || skip "$t missing"
+done
+busybox udhcpc --help >/dev/null 2>&1 || skip "busybox has no udhcpc"
+NIXI=(nix-instantiate --option substituters '' --option build-users-group '')
+command -v nix-instantiate >/dev/null || skip "nix-instantiate missing (nix-bin)"
+QEMU=$(command -v qemu-system-x86_64) || skip "qemu-system-x86_64 missing"
+DNSMASQ=$(command -v dnsmasq) || skip "dnsmasq missing (dnsmasq-base)"
+REPLAY_DIR=$(dirname "$PROVD")/tests
+#TMP [ -x "$REPLAY_DIR/dhcp-pcap" ] && [ -x "$REPLAY_DIR/pcap-replay" ] || skip "tests/tools dhcp-pcap / pcap-replay not built"
+
+# --- the network ------------------------------------------------------------------------------
+ip link set lo up
+ip link add br0 type bridge
+ip addr add 10.77.0.1/24 dev br0
+ip addr add fd00:77::1/64 dev br0 nodad
+ip link set br0 up
+# veth pairs: cN is the client end, cNb its bridge port
+for i in 1 2 3 4; do
+        ip link add "c$i" type veth peer name "c${i}b"
+        ip link set "c${i}b" master br0
+        ip link set "c${i}b" up
+done
+ip link set c1 address 52:54:00:d1:5c:01 # unknown, PXE
+ip link set c2 address 52:54:00:00:00:01 # node-01 of the inventory, PXE
+ip link set c3 address 52:54:00:d1:5c:03 # unknown, not PXE
+ip link set c4 address 52:54:00:d1:5c:04 # unknown, PXE, sent after the malformed capture
+for i in 1 2 3 4; do ip link set "c$i" up; done
+
+make_inventory "$T/inv.json" 2
+cp "$T/inv.json" "$T/inv-good.json"
+api_token "$T/api-tokens" >"$T/token"
+printf '[serve]\napi_tokens = %s\ndiscovery_interface = br0\n' "$T/api-tokens" >"$T/provd.ini"
+start() { provd_start "$T/inv.json" --config "$T/provd.ini" --listen 10.77.0.1:0 --log-level debug; }
+start
+grep -q 'discovery: capturing DHCP (udp and dst port 67) on interface br0' "$LOG" || fail "no capture start line: $(cat "$LOG")"
+
+# metric NAME: a sample's value in /metrics (0 when absent)
+metric() {
+        curl -sS "$URL/metrics" | awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }'
+}
+dresult() { metric "provd_discovery_packets_total{result=\"$1\"}"; }
+# wait_discovered MAC JQ_CONDITION SECONDS: until GET /v1/discovered has MAC with the condition
+wait_discovered() {
+        local mac=$1 cond=$2 n=$(($3 * 10))
+        for _ in $(seq "$n"); do
+                http GET /v1/discovered
+                [ "$(jq -r --arg m "$mac" "[.discovered[] | select(.mac == \$m) | select($cond)] | length" <<<"$BODY")" = 1 ] && return 0
+                sleep 0.1
+        done
+        fail "GET /v1/discovered: no $mac with $cond after $3 s: $BODY"
+}
+UUID_HEX=8a3f1c2e0b4d4e5f9a6b7c8d9e0f1a2b
+UUID=8a3f1c2e-0b4d-4e5f-9a6b-7c8d9e0f1a2b
+PXE_OPTS=(-V PXEClient:Arch:00007:UNDI:003016 -x 0x5d:0007 -x "0x61:00$UUID_HEX")
+udhcpc() { busybox udhcpc -f -n -q -t 2 -T 1 -s /bin/true "$@" >>"$T/udhcpc.log" 2>&1; }
+
+# --- (a) udhcpc ----------------------------------------------------------------------------------
+udhcpc -i c1 "${PXE_OPTS[@]}" &
+p1=$!
+udhcpc -i c2 "${PXE_OPTS[@]}" &
+p2=$!
+udhcpc -i c3 &
+p3=$!
+PIDS+=("$p1" "$p2" "$p3")
+wait "$p1" || true
+wait "$p2" || true
+wait "$p3" || true
+grep -q 'broadcasting discover' "$T/udhcpc.log" || fail "udhcpc sent nothing: $(cat "$T/udhcpc.log")"
+wait_discovered 52:54:00:d1:5c:01 '.count >= 1' 5
+e=$(jq -c '.discovered[] | select(.mac == "52:54:00:d1:5c:01")' <<<"$BODY")
+[ "$(jq -r '"\(.arch) \(.arch_name) \(.uuid) \(.vendor_class) \(.user_class == "") \(.ipxe) \(.interface)"' <<<"$e")" = \
+        "7 x64 UEFI $UUID PXEClient:Arch:00007:UNDI:003016 true false br0" ] || fail "udhcpc's entry: $e"
+[ "$(jq '.discovered | length' <<<"$BODY")" = 1 ] || fail "more than the unknown PXE client recorded: $BODY"
+[ "$(dresult known)" -ge 1 ] || fail "the inventory MAC's DISCOVERs were not counted as known"
+[ "$(dresult not_pxe)" -ge 1 ] || fail "the plain udhcpc's DISCOVERs were not counted as not_pxe"
+[ "$(metric provd_discovered_nodes)" = 1 ] || fail "provd_discovered_nodes is not 1"
+grep -q 'discovery: new PXE client 52:54:00:d1:5c:01 on br0: arch 7 (x64 UEFI)' "$LOG" || fail "no log line for the new client"
+ok "(a) udhcpc: unknown PXE client recorded (arch 7, UUID, vendor class); inventory MAC counted known, non-PXE counted not_pxe, neither recorded"
+
+# The answer matches the OpenAPI spec (when its validator is installed).
+OA="$SRC/tests/openapi"
+if command -v node >/dev/null && [ -d "$OA/node_modules/ajv" ]; then
+        curl -sS -D "$T/d.head" -o "$T/d.body" "$URL/v1/discovered"
+        node "$OA/validate.mjs" check "$SRC/api/openapi.yaml" GET /v1/discovered 200 "$T/d.head" "$T/d.body" >"$T/validate.out" 2>&1 ||
+                fail "GET /v1/discovered does not match api/openapi.yaml: $(cat "$T/validate.out")"
+        ok "GET /v1/discovered validates against api/openapi.yaml"
+fi
+
+# --- (b) iPXE in QEMU ----------------------------------------------------------------------------
+PORT=${URL##*:}
+VM_MAC=52:54:00:d1:5c:07
+VM_UUID=5c0b1e3a-7d2f-4c69-8e14-0a9b8c7d6e5f
+"$DNSMASQ" --keep-in-foreground --conf-file=/dev/null --user=root --group=root --port=0 --interface=br0 --bind-interfaces \
+        --dhcp-range=10.77.0.100,10.77.0.199,1h --enable-ra --dhcp-range=::,constructor:br0,ra-only \
+        --dhcp-userclass=set:ipxe,iPXE "--dhcp-boot=tag:ipxe,http://10.77.0.1:$PORT/v1/ipxe" \
+        --dhcp-leasefile="$T/leases" --pid-file="$T/dnsmasq.pid" --log-facility=- --log-dhcp >"$T/dnsmasq.log" 2>&1 &
+PIDS+=($!)
+ip tuntap add dev tap0 mode tap
+ip link set tap0 master br0
+ip link set tap0 up
+"$QEMU" -accel tcg -machine pc,graphics=off -m 256 -nodefaults -display none -boot n -uuid "$VM_UUID" \
+        -netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device "e1000,netdev=n0,mac=$VM_MAC" \
+        -serial "file:$T/serial.log" </dev/null >"$T/qemu.log" 2>&1 &
+QEMU_PID=$!
+PIDS+=("$QEMU_PID")
+wait_discovered "$VM_MAC" '.ipxe' 60
+e=$(jq -c --arg m "$VM_MAC" '.discovered[] | select(.mac == $m)' <<<"$BODY")
+echo "# iPXE's entry: $e"
+[[ "$(jq -r .vendor_class <<<"$e")" == PXEClient* ]] || fail "iPXE's vendor class: $e"
+[[ "$(jq -r .user_class <<<"$e")" == *iPXE* ]] || fail "iPXE's user class: $e"
+[ "$(jq -r '"\(.arch) \(.arch_name)"' <<<"$e")" = "0 x86 BIOS" ] || fail "iPXE's arch (BIOS): $e"
+# Option 97 as iPXE sends it: the SMBIOS UUID bytes as SMBIOS stores them, the first three
+# fields little-endian (QEMU -uuid 5c0b1e3a-7d2f-4c69-... -> 3a1e0b5c-2f7d-694c-...); provd
+# shows the bytes in the order sent.
+[ "$(jq -r .uuid <<<"$e")" = 3a1e0b5c-2f7d-694c-8e14-0a9b8c7d6e5f ] || fail "iPXE's UUID (option 97): $e"
+# Let iPXE get its address and ask provd, then stop it.
+for _ in $(seq 200); do
+        grep -q 'not in the inventory' "$T/serial.log" && break
+        sleep 0.2
+done
+strip() { tr -d '\r\b' <"$1" | sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g'; }
+grep -q 'not in the inventory' "$T/serial.log" ||
+        fail "iPXE did not show provd's unknown-MAC script within 40 s; serial: $(strip "$T/serial.log" | tail -n 8); dnsmasq: $(tail -n 8 "$T/dnsmasq.log")"
+kill -KILL "$QEMU_PID"
+wait "$QEMU_PID" 2>/dev/null || true
+ok "(b) iPXE in QEMU: recorded with ipxe true, vendor class $(jq -r .vendor_class <<<"$e"), arch 0, UUID; iPXE then got provd's unknown-MAC script"
+
+# --- (c) a malformed capture replayed ------------------------------------------------------------
+# (filled in with the dhcp helper's tools: see below)
