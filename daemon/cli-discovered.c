@@ -107,7 +107,8 @@ static int print_nix(const json_t *list) {
                                 *p = '-';
                 json_int_t count = json_integer_value(json_object_get(e, "count"));
                 printf("{ name = \"%s\"; mac = \"%s\"; } # ", name, mac);
-                comment_text(arch_text(e, abuf), stdout);
+                arch_text(e, abuf);
+                comment_text(streq(abuf, "-") ? "no arch sent" : abuf, stdout);
                 printf(", first seen %s, %lld DISCOVER/REQUEST%s", cli_format_time(json_object_get(e, "first_seen"), tbuf),
                        (long long) count, count == 1 ? "" : "s");
                 if (json_is_true(json_object_get(e, "ipxe")))

@@ -20,7 +20,10 @@
 #include "store.h"
 #include "util.h"
 
-#define DISCOVERY_SNAPLEN 1500         /* contract: one Ethernet MTU; DHCP packets are smaller */
+/* The contract said 1500, but pcap's snaplen counts the link-layer header too: a full
+ * 1500-byte IP packet is a 1514-byte Ethernet frame (1522 with two 802.1Q tags), and with 1500
+ * its last bytes were cut and a valid packet read as "truncated". */
+#define DISCOVERY_SNAPLEN (1500 + 14 + 2 * 4)
 #define DISCOVERY_FILTER "udp and dst port 67"
 #define DISCOVERY_FLUSH_MS 1000        /* at most one store transaction per second */
 #define DISCOVERY_REOPEN_MS 5000       /* retry a capture that failed (interface gone) */

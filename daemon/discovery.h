@@ -29,7 +29,8 @@ typedef struct DiscoveryConfig {
         unsigned max;          /* distinct unknown MACs kept (discovery_max), > 0 */
 } DiscoveryConfig;
 
-/* Opens the capture on cfg->interface (pcap_create, immediate mode, snaplen 1500, filter
+/* Opens the capture on cfg->interface (pcap_create, immediate mode, snaplen 1522: one 1500-byte
+ * IP packet plus an Ethernet header and two VLAN tags; filter
  * "udp and dst port 67", non-blocking) and starts the capture thread.  d is borrowed and
  * must outlive the Discovery.  Returns 0 and *ret (caller owns; discovery_stop()), or a
  * negative errno with the interface and libpcap's message logged: -EPERM without

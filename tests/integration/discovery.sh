@@ -51,7 +51,7 @@ command -v nix-instantiate >/dev/null || skip "nix-instantiate missing (nix-bin)
 QEMU=$(command -v qemu-system-x86_64) || skip "qemu-system-x86_64 missing"
 DNSMASQ=$(command -v dnsmasq) || skip "dnsmasq missing (dnsmasq-base)"
 REPLAY_DIR=$(dirname "$PROVD")/tests
-#TMP [ -x "$REPLAY_DIR/dhcp-pcap" ] && [ -x "$REPLAY_DIR/pcap-replay" ] || skip "tests/tools dhcp-pcap / pcap-replay not built"
+[ -x "$REPLAY_DIR/dhcp-pcap" ] && [ -x "$REPLAY_DIR/pcap-replay" ] || skip "tests/tools dhcp-pcap / pcap-replay not built"
 
 # --- the network ------------------------------------------------------------------------------
 ip link set lo up
@@ -171,4 +171,142 @@ wait "$QEMU_PID" 2>/dev/null || true
 ok "(b) iPXE in QEMU: recorded with ipxe true, vendor class $(jq -r .vendor_class <<<"$e"), arch 0, UUID; iPXE then got provd's unknown-MAC script"
 
 # --- (c) a malformed capture replayed ------------------------------------------------------------
-# (filled in with the dhcp helper's tools: see below)
+# dhcp-pcap writes the capture and one expectation per frame (INDEX RESULT MAC PXE TYPE FILTER
+# DESCRIPTION; FILTER: whether "udp and dst port 67" passes it).  pcap-replay sends it from
+# br0 itself: a packet socket on br0 sees br0's outgoing frames as sent, whereas frames
+# entering through a bridge port are filtered by the bridge (invalid source MACs dropped,
+# unicast to other hosts not passed up).  1 frame per 100 us keeps the capture buffer ahead.
+"$REPLAY_DIR/dhcp-pcap" "$T/dhcp.pcap" >"$T/expect.tsv" || fail "dhcp-pcap failed"
+sleep 1.2 # the VM's last packets are in the store and counted: the counters are settled
+results=(ok not_pxe known recorded dropped_full not_dhcp truncated bad_length bad_magic bad_option bad_hwaddr too_many_options)
+declare -A before want
+for r in "${results[@]}"; do before[$r]=$(dresult "$r"); want[$r]=0; done
+while IFS=$'\t' read -r _ result _ pxe type filter _; do
+        [ "$filter" = yes ] || continue
+        if [ "$result" != ok ]; then
+                want[$result]=$((want[$result] + 1))
+        elif [ "$pxe" = not_pxe ]; then
+                want[not_pxe]=$((want[not_pxe] + 1))
+        elif [ "$type" = discover ] || [ "$type" = request ]; then
+                want[recorded]=$((want[recorded] + 1)) # none of the capture's MACs is in the inventory
+        else
+                want[ok]=$((want[ok] + 1))
+        fi
+done < <(grep -v '^#' "$T/expect.tsv")
+n_frames=$(grep -vc '^#' "$T/expect.tsv")
+rc=0
+"$REPLAY_DIR/pcap-replay" --delay-us 100 br0 "$T/dhcp.pcap" >"$T/replay.out" 2>"$T/replay.err" || rc=$?
+# 3: frames the kernel refuses (shorter than an Ethernet header) were not sent; the filter
+# would not pass them anyway (their FILTER is "no").
+[ "$rc" = 0 ] || [ "$rc" = 3 ] || fail "pcap-replay: exit $rc: $(cat "$T/replay.err")"
+kill -0 "$PROVD_PID" 2>/dev/null || fail "provd died during the replay"
+# recorded/not_pxe/known are counted when the batch is written (at most 1 s later)
+for _ in $(seq 50); do
+        [ $(($(dresult recorded) - before[recorded])) -ge "${want[recorded]}" ] && break
+        sleep 0.1
+done
+sleep 1.2 # one more flush interval: nothing more may arrive
+bad=
+for r in "${results[@]}"; do
+        got=$(($(dresult "$r") - before[$r]))
+        [ "$got" = "${want[$r]}" ] || bad+=" $r: got $got, expected ${want[$r]};"
+done
+[ -z "$bad" ] || fail "after replaying $n_frames frames ($(cat "$T/replay.out")):$bad"
+expect_status 200 GET /v1/summary
+http GET /v1/discovered
+for m in 52:54:00:12:34:56 52:54:00:ab:cd:01 52:54:00:ab:cd:07 52:54:00:d7:00:01 52:54:00:d7:00:02 52:54:00:d7:00:03 52:54:00:d7:00:07; do
+        jq -e --arg m "$m" 'any(.discovered[]; .mac == $m)' <<<"$BODY" >/dev/null || fail "replayed PXE client $m not recorded: $BODY"
+done
+for m in 52:54:00:d7:00:04 52:54:00:d7:00:05 52:54:00:d7:00:06; do
+        jq -e --arg m "$m" 'any(.discovered[]; .mac == $m) | not' <<<"$BODY" >/dev/null || fail "$m recorded (VLAN-tagged or not PXE): $BODY"
+done
+sanitizer_check
+udhcpc -i c4 "${PXE_OPTS[@]}" || true # (a lease from dnsmasq or none: either way it broadcast)
+wait_discovered 52:54:00:d1:5c:04 '.count >= 1' 5
+summary=$(for r in "${results[@]}"; do [ "${want[$r]}" = 0 ] || printf '%s=%s ' "$r" "${want[$r]}"; done)
+ok "(c) $n_frames frames replayed onto br0: provd alive, counters exactly as expected (${summary% }); a DISCOVER sent afterwards is recorded"
+
+# --- (d) forget, restart, --nix, reload ------------------------------------------------------------
+PROVD_TOKEN=$(cat "$T/token")
+export PROVD_URL=$URL PROVD_TOKEN
+AUTH=(-H "Authorization: Bearer $PROVD_TOKEN")
+expect_status 401 DELETE /v1/discovered/52:54:00:d1:5c:01
+expect_status 400 DELETE /v1/discovered/52:54:00:zz:5c:01 "${AUTH[@]}"
+expect_status 204 DELETE /v1/discovered/52-54-00-D1-5C-01 "${AUTH[@]}"
+expect_status 404 DELETE /v1/discovered/52:54:00:d1:5c:01 "${AUTH[@]}"
+"$PROVD" discovered forget 52:54:00:ab:cd:01 5254.00d7.0001 >"$T/forget.out" 2>&1 || fail "provd discovered forget: $(cat "$T/forget.out")"
+grep -qx '52:54:00:d7:00:01 forgotten' "$T/forget.out" || fail "forget output: $(cat "$T/forget.out")"
+rc=0
+"$PROVD" discovered forget 52:54:00:ab:cd:01 >"$T/forget.out" 2>&1 || rc=$?
+[ "$rc" = 3 ] || fail "forgetting an unrecorded MAC: exit $rc, expected 3: $(cat "$T/forget.out")"
+rc=0
+"$PROVD" discovered forget not-a-mac >"$T/forget.out" 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "forgetting a malformed MAC: exit $rc, expected 2"
+http GET /v1/discovered
+for m in 52:54:00:d1:5c:01 52:54:00:ab:cd:01 52:54:00:d7:00:01; do
+        jq -e --arg m "$m" 'any(.discovered[]; .mac == $m) | not' <<<"$BODY" >/dev/null || fail "$m still listed after forget: $BODY"
+done
+before_restart=$(jq -c '[.discovered[] | {mac, count, first_seen, last_seen, arch, uuid, ipxe}]' <<<"$BODY")
+ok "DELETE /v1/discovered/{mac}: 401 without a token, 400 bad MAC, 204, then 404; provd discovered forget: 0, 3 unknown, 2 malformed"
+
+provd_stop
+start
+http GET /v1/discovered
+[ "$(jq -c '[.discovered[] | {mac, count, first_seen, last_seen, arch, uuid, ipxe}]' <<<"$BODY")" = "$before_restart" ] ||
+        fail "rows changed across a restart: before $before_restart, after $BODY"
+PROVD_URL=$URL
+"$PROVD" discovered >"$T/table" || fail "provd discovered failed"
+head -n1 "$T/table" | grep -qE '^MAC +LAST-SEEN +COUNT +ARCH +UUID$' || fail "table header: $(head -n1 "$T/table")"
+grep -qE "^$VM_MAC .* x86 BIOS +3a1e0b5c-2f7d-694c-8e14-0a9b8c7d6e5f$" "$T/table" || fail "table row of the VM: $(cat "$T/table")"
+"$PROVD" discovered --json | jq -e ".discovered | length == $(jq length <<<"$before_restart")" >/dev/null || fail "provd discovered --json"
+"$PROVD" discovered --nix >"$T/nodes.nix" || fail "provd discovered --nix failed"
+echo "# provd discovered --nix:"
+sed 's/^/#   /' "$T/nodes.nix"
+printf '[\n%s\n]\n' "$(cat "$T/nodes.nix")" >"$T/list.nix"
+"${NIXI[@]}" --parse "$T/list.nix" >/dev/null 2>"$T/parse.err" || fail "--nix output does not parse: $(cat "$T/parse.err")"
+# Through nix/inventory.nix, with a stand-in configuration per placeholder name.
+mkdir -p "$T/installer/kernel" "$T/installer/ramdisk"
+cp "$T/boot/bzImage" "$T/installer/kernel/bzImage"
+cp "$T/boot/initrd" "$T/installer/ramdisk/initrd"
+{
+        echo 'let'
+        echo "  nodes = import $T/list.nix;"
+        echo '  sys = name: { config.system.build = {'
+        echo '    toplevel = "/nix/store/99999999999999999999999999999999-nixos-system-${name}";'
+        echo '    provdInstallScript = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-install-${name}";'
+        echo '  }; };'
+        echo "in import $SRC/nix/inventory.nix {"
+        echo '  inherit nodes;'
+        echo '  nixosConfigurations = builtins.listToAttrs (map (n: { name = n.name; value = sys n.name; }) nodes);'
+        echo "  installer = import $SRC/tests/nix/installer.nix { bootRoot = \"$T/installer\"; };"
+        echo '}'
+} >"$T/eval.nix"
+"${NIXI[@]}" --eval --strict --json "$T/eval.nix" >"$T/gen.json" 2>"$T/eval.err" || fail "evaluating the --nix entries through nix/inventory.nix: $(cat "$T/eval.err")"
+[ "$(jq -c '[.nodes[] | .mac[0]] | sort' "$T/gen.json")" = "$(jq -c '[.[].mac] | sort' <<<"$before_restart")" ] ||
+        fail "generated inventory's MACs differ from the discovered ones: $(jq -c '[.nodes[] | {name, mac}]' "$T/gen.json")"
+jq -e --arg n "new-${VM_MAC//:/-}" 'any(.nodes[]; .name == $n)' "$T/gen.json" >/dev/null || fail "no placeholder name new-${VM_MAC//:/-}"
+ok "restart keeps the rows; provd discovered (table, --json); --nix parses and evaluates through nix/inventory.nix ($(jq '.nodes | length' "$T/gen.json") nodes)"
+
+# The VM's MAC joins the inventory: a reload removes its row.
+jq --arg m "$VM_MAC" '.nodes[1].mac += [$m]' "$T/inv-good.json" >"$T/inv.json"
+expect_status 200 POST /v1/reload "${AUTH[@]}"
+http GET /v1/discovered
+jq -e --arg m "$VM_MAC" 'any(.discovered[]; .mac == $m) | not' <<<"$BODY" >/dev/null || fail "$VM_MAC still discovered after it joined the inventory: $BODY"
+[ "$(metric provd_discovered_nodes)" = "$(jq '.discovered | length' <<<"$BODY")" ] || fail "provd_discovered_nodes disagrees with GET /v1/discovered"
+grep -q 'forgot 1 discovered MAC(s) that are now in the inventory' "$LOG" || fail "no log line for the reload's removal"
+provd_stop
+ok "reload: a discovered MAC that joined the inventory is removed"
+
+# --- a capture that cannot be opened fails the start -------------------------------------------
+rc=0
+"$PROVD" serve --inventory "$T/inv.json" --state-dir "$T/state-x" --listen 127.0.0.1:0 --discovery-interface nosuch0 >"$T/x.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "--discovery-interface nosuch0: exit $rc, expected 1: $(cat "$T/x.out")"
+grep -q 'discovery: cannot capture on interface nosuch0: ' "$T/x.out" || fail "no message naming the interface: $(cat "$T/x.out")"
+if command -v setpriv >/dev/null; then
+        rc=0
+        setpriv --bounding-set=-net_raw "$PROVD" serve --inventory "$T/inv.json" --state-dir "$T/state-x" \
+                --listen 127.0.0.1:0 --discovery-interface br0 >"$T/x.out" 2>&1 || rc=$?
+        [ "$rc" = 1 ] || fail "without CAP_NET_RAW: exit $rc, expected 1: $(cat "$T/x.out")"
+        grep -q 'discovery: cannot capture on interface br0: .*CAP_NET_RAW' "$T/x.out" || fail "no CAP_NET_RAW hint: $(cat "$T/x.out")"
+fi
+ok "a capture that cannot be opened fails provd serve, naming the interface and libpcap's error ($(tail -n1 "$T/x.out" | sed 's/^provd: error: //'))"
