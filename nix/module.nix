@@ -192,10 +192,14 @@ in
       default = null;
       example = "enp1s0";
       description = ''
-        Network interface provd watches for DHCP requests of unknown machines (discovery).
-        Setting it grants the service CAP_NET_RAW (and AF_PACKET/AF_NETLINK sockets).
-        Discovery is not implemented in provd yet: until it is, provd refuses a config file
-        with `discovery_interface`, so leave this null.
+        Network interface provd watches for the DHCP DISCOVERs and REQUESTs of PXE clients
+        that are not in the inventory (discovery, `discovery_interface`; README "Discovery"):
+        it records their MAC, architecture and UUID, listed by `provd discovered` and
+        `GET /v1/discovered`, and `provd discovered --nix` prints them as node list entries
+        for nix/inventory.nix.  Setting it grants the service CAP_NET_RAW (and
+        AF_PACKET/AF_NETLINK sockets); null (the default) leaves discovery off.  provd fails
+        to start if it cannot capture on the interface.  Cap the number of MACs kept with
+        `settings.discovery_max` (default 4096).
       '';
     };
 
