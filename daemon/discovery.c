@@ -28,6 +28,9 @@
 #define DISCOVERY_FLUSH_MS 1000        /* at most one store transaction per second */
 #define DISCOVERY_REOPEN_MS 5000       /* retry a capture that failed (interface gone) */
 #define DISCOVERY_LOG_INTERVAL_MS 1000 /* at most one "malformed packet" debug line per second */
+/* MACs per one-second batch (~11 MiB): a flood of spoofed MACs cannot make the batch grow to
+ * a large discovery_max within one second; beyond it new MACs count as dropped_full. */
+#define DISCOVERY_BATCH_MAX 16384
 
 struct Discovery {
         Daemon *daemon; /* borrowed */
@@ -77,11 +80,19 @@ static void batch_index(Discovery *disc, size_t i) {
                 }
 }
 
-/* Makes room for one more entry.  Returns 0 or -ENOMEM. */
+/* Makes room for one more entry.  Returns 0 or -ENOMEM (then nothing changed). */
 static int batch_grow(Discovery *disc) {
         if (disc->n_entries < disc->cap_entries)
                 return 0;
         size_t cap = disc->cap_entries ? disc->cap_entries * 2 : 64;
+        /* keep the table at most half full */
+        size_t n_slots = 128;
+        while (n_slots < 2 * cap)
+                n_slots *= 2;
+        _cleanup_free_ uint32_t *slots = calloc(n_slots, sizeof *slots);
+        if (!slots)
+                return -ENOMEM;
+        /* A larger array than cap_entries says is harmless if the second realloc fails. */
         StoreDiscovered *e = realloc(disc->entries, cap * sizeof *e);
         if (!e)
                 return -ENOMEM;
@@ -91,15 +102,8 @@ static int batch_grow(Discovery *disc) {
                 return -ENOMEM;
         disc->keys = k;
         disc->cap_entries = cap;
-        /* keep the table at most half full */
-        size_t n_slots = 128;
-        while (n_slots < 2 * cap)
-                n_slots *= 2;
-        uint32_t *slots = calloc(n_slots, sizeof *slots);
-        if (!slots)
-                return -ENOMEM;
         free(disc->slots);
-        disc->slots = slots;
+        disc->slots = TAKE_PTR(slots);
         disc->n_slots = n_slots;
         for (size_t i = 0; i < disc->n_entries; i++)
                 batch_index(disc, i);
@@ -135,7 +139,7 @@ static void log_full_once(Discovery *disc) {
 static void batch_add(Discovery *disc, const DhcpPacket *p, const char *mac, int64_t at_ms) {
         StoreDiscovered *e = batch_find(disc, p->chaddr);
         if (!e) {
-                if ((int64_t) disc->n_entries >= disc->max) {
+                if ((int64_t) disc->n_entries >= disc->max || disc->n_entries >= DISCOVERY_BATCH_MAX) {
                         metrics_discovery_packets(METRICS_DISCOVERY_DROPPED_FULL, 1);
                         log_full_once(disc);
                         return;

@@ -7,7 +7,7 @@
  * from PXE clients (vendor class "PXEClient..." or user class "iPXE", op BOOTREQUEST) are
  * recorded.  A malformed packet is counted (provd_discovery_packets_total{result=<error>})
  * and dropped, never trusted; a debug line says so, at most once a second.  Recorded packets
- * are merged in an in-memory map (at most `max` MACs) that is written to the store at most
+ * are merged in an in-memory map (at most `max` MACs, and 16384) that is written to the store at most
  * once a second in one transaction, so a DHCP storm cannot become an fsync storm; the map is
  * also written when the thread stops.  A MAC of the inventory is "known": counted, never
  * recorded.  When `max` MACs are kept, packets from new MACs are counted as dropped_full and

@@ -294,8 +294,32 @@ http GET /v1/discovered
 jq -e --arg m "$VM_MAC" 'any(.discovered[]; .mac == $m) | not' <<<"$BODY" >/dev/null || fail "$VM_MAC still discovered after it joined the inventory: $BODY"
 [ "$(metric provd_discovered_nodes)" = "$(jq '.discovered | length' <<<"$BODY")" ] || fail "provd_discovered_nodes disagrees with GET /v1/discovered"
 grep -q 'forgot 1 discovered MAC(s) that are now in the inventory' "$LOG" || fail "no log line for the reload's removal"
+rows=$(jq '.discovered | length' <<<"$BODY")
 provd_stop
 ok "reload: a discovered MAC that joined the inventory is removed"
+
+# discovery_max: room for one more MAC; two new PXE clients -> one recorded, one dropped.
+provd_start "$T/inv.json" --config "$T/provd.ini" --listen 10.77.0.1:0 --discovery-max "$((rows + 1))"
+udhcpc -i c1 "${PXE_OPTS[@]}" &
+p1=$!
+udhcpc -i c3 "${PXE_OPTS[@]}" &
+p3=$!
+PIDS+=("$p1" "$p3")
+wait "$p1" || true
+wait "$p3" || true
+for _ in $(seq 30); do
+        [ "$(dresult dropped_full)" -ge 1 ] && [ "$(dresult recorded)" -ge 1 ] && break
+        sleep 0.1
+done
+http GET /v1/discovered
+[ "$(jq '.discovered | length' <<<"$BODY")" = "$((rows + 1))" ] || fail "discovery_max $((rows + 1)): $(jq '.discovered | length' <<<"$BODY") rows"
+[ "$(jq '[.discovered[] | select(.mac == "52:54:00:d1:5c:01" or .mac == "52:54:00:d1:5c:03")] | length' <<<"$BODY")" = 1 ] ||
+        fail "not exactly one of the two new MACs recorded: $BODY"
+[ "$(dresult dropped_full)" -ge 1 ] || fail "no dropped_full count"
+[ "$(grep -c 'unknown MACs are kept (discovery_max): packets from new MACs are dropped' "$LOG")" = 1 ] ||
+        fail "the full table was not logged exactly once: $(grep -c 'discovery_max' "$LOG")"
+provd_stop
+ok "discovery_max: the table stops at $((rows + 1)) MACs, packets of further new MACs count as dropped_full, logged once"
 
 # --- a capture that cannot be opened fails the start -------------------------------------------
 rc=0
