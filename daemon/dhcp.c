@@ -96,7 +96,7 @@ const char *dhcp_error_to_string(DhcpError e) {
 typedef struct OptSeg {
         uint8_t code;
         uint8_t len;
-        uint32_t off;
+        size_t off;
 } OptSeg;
 
 typedef struct OptTable {
@@ -144,7 +144,7 @@ static DhcpError opt_walk(const uint8_t *buf, size_t start, size_t end, bool in_
                         return DHCP_ERR_BAD_OPTION;
                 if (opt_wanted(code))
                         /* t->n <= t->count - 1 < DHCP_OPTIONS_MAX: there is room */
-                        t->seg[t->n++] = (OptSeg) { .code = code, .len = len, .off = (uint32_t) (i + 2) };
+                        t->seg[t->n++] = (OptSeg) { .code = code, .len = len, .off = i + 2 };
                 i += 2 + (size_t) len;
         }
         return DHCP_OK;
