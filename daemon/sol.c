@@ -705,12 +705,21 @@ static int sol_open_ipmiconsole(const SolTarget *t, SolSession *s, char *err, si
                 .cipher_suite_id = t->ipmi.cipher_suite ? t->ipmi.cipher_suite : IPMI_CIPHER_SUITE_DEFAULT,
                 .workaround_flags = t->workarounds,
         };
+        /* libipmiconsole refuses (EINVAL) a retransmission interval above the keepalive
+         * interval, or either above the session timeout (ipmiconsole_ctx_config_setup()). */
+        unsigned keepalive = t->keepalive_ms ? t->keepalive_ms : timeout / 2;
+        if (keepalive > timeout)
+                keepalive = timeout;
+        if (keepalive < 100)
+                keepalive = 100;
+        unsigned retrans = keepalive / 4 < 500 ? keepalive / 4 : 500;
+        unsigned retrans_keepalive = keepalive / 2 < 5000 ? keepalive / 2 : 5000;
         struct ipmiconsole_protocol_config pc = {
-                .session_timeout_len = (int) timeout,
-                .retransmission_timeout_len = -1,
+                .session_timeout_len = (int) (timeout > keepalive ? timeout : keepalive),
+                .retransmission_timeout_len = (int) retrans,
                 .retransmission_backoff_count = -1,
-                .keepalive_timeout_len = t->keepalive_ms ? (int) t->keepalive_ms : -1,
-                .retransmission_keepalive_timeout_len = -1,
+                .keepalive_timeout_len = (int) keepalive,
+                .retransmission_keepalive_timeout_len = (int) retrans_keepalive,
                 .acceptable_packet_errors_count = -1,
                 .maximum_retransmission_count = -1,
         };
