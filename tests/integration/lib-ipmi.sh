@@ -2,11 +2,23 @@
 # and bench/bmc/run (bash).  The includer provides: $T (a temp dir it removes), the array
 # PIDS (pids it kills at exit) and fail().  Then:
 #   sim_base                 picks a free 127.A.B.0/24 (sets SIM_NET); sims get SIM_NET.N
-#   sim_start N [no-chassis] starts simulator N at $SIM_NET.N:623 (state in $T/sim/N); with
-#                            no-chassis it has no chassis_control program (power/boot 0xCC)
-#   sim_start_at N ADDR PORT [no-chassis]   the same at ADDR:PORT (e.g. ::1 and a free port)
+#   sim_start N [OPTS...]    starts simulator N at $SIM_NET.N:623 (state in $T/sim/N).  OPTS:
+#                              no-chassis  no chassis_control program (power/boot 0xCC)
+#                              sol=PORT    Serial over LAN: lan.conf gets
+#                                          `sol "tcp:127.0.0.1:PORT" 115200`; ipmi_sim connects
+#                                          to PORT as a client (a VM's serial socket, or
+#                                          serial_standin_start), retrying every 10 s
+#                              sol=auto    the same with $SIM_SOL_PORT[N] (serial_standin_start)
+#   sim_start_at N ADDR PORT [OPTS...]      the same at ADDR:PORT (e.g. ::1 and a free port)
+#   serial_standin_start N [RATE [ON:OFF]]  starts tests/integration/serial-standin.py for simulator N:
+#                            a fake serial port printing RATE (default 20) numbered lines/s,
+#                            "standin line 000001 t=...\r\n" (with ON:OFF in bursts: ON s of
+#                            lines, OFF s of silence); sets SIM_SOL_PORT[N]; every byte
+#                            it sent goes to $(sim_dir N)/serial-sent.log (ground truth), bytes
+#                            typed into the console to serial-recv.log.  Start it BEFORE
+#                            `sim_start N sol=auto` so ipmi_sim's first connect succeeds.
 #   sim_wait N...            waits (<= 15 s each) until ipmitool gets an answer from each
-#   sim_stop N               SIGKILL by pid
+#   sim_stop N               SIGKILL by pid (serial_standin_stop N: the stand-in's)
 #   sim_addr N, sim_port N, sim_label N   address, port, "ADDR:PORT" / "[V6]:PORT"
 #   sim_dir N                state dir; sim_power/sim_boot/sim_events N read the
 #                            chassis state files written by tests/ipmi/chassis-control.sh
@@ -20,7 +32,7 @@
 SIM_USER=u
 SIM_PASSWORD=Sim-Pass-4711
 SIM_NET=
-declare -A SIM_PID=() SIM_ADDR=() SIM_PORT=()
+declare -A SIM_PID=() SIM_ADDR=() SIM_PORT=() SIM_SOL_PORT=() SIM_SOL_STANDIN_PID=()
 LIB_IPMI_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SIM_CHASSIS_CONTROL=$LIB_IPMI_DIR/../ipmi/chassis-control.sh
 
@@ -54,11 +66,26 @@ sim_events() { cat "$(sim_dir "$1")/events" 2>/dev/null || true; }
 
 sim_start() {
         [ -n "$SIM_NET" ] || sim_base
-        sim_start_at "$1" "$SIM_NET.$1" 623 "${2:-}"
+        local n=$1
+        shift
+        sim_start_at "$n" "$SIM_NET.$n" 623 "$@"
 }
 
 sim_start_at() {
-        local n=$1 addr=$2 port=$3 mode=${4:-} dir
+        local n=$1 addr=$2 port=$3 chassis=yes sol= opt dir
+        shift 3
+        for opt in "$@"; do
+                case $opt in
+                "") ;;
+                no-chassis) chassis=no ;;
+                sol=auto)
+                        sol=${SIM_SOL_PORT[$n]:-}
+                        [ -n "$sol" ] || fail "sim_start_at $n sol=auto: no serial_standin_start $n"
+                        ;;
+                sol=*) sol=${opt#sol=} ;;
+                *) fail "sim_start_at: unknown option '$opt'" ;;
+                esac
+        done
         SIM_ADDR[$n]=$addr
         SIM_PORT[$n]=$port
         dir=$(sim_dir "$n")
@@ -75,7 +102,8 @@ sim_start_at() {
                 echo "  allowed_auths_admin none md2 md5 straight"
                 printf '  guid a1234567%08xa123456789abcdef\n' "$n"
                 echo "endlan"
-                [ "$mode" = no-chassis ] || echo "chassis_control \"$SIM_CHASSIS_CONTROL $dir\""
+                [ "$chassis" = no ] || echo "chassis_control \"$SIM_CHASSIS_CONTROL $dir\""
+                [ -z "$sol" ] || echo "sol \"tcp:127.0.0.1:$sol\" 115200"
                 echo "user 2 true \"$SIM_USER\" \"$SIM_PASSWORD\" admin 10 none md2 md5 straight"
         } >"$dir/lan.conf"
         cat >"$dir/sim.emu" <<'EOF'
@@ -122,4 +150,28 @@ sim_stop() {
                 kill -0 "${SIM_PID[$n]}" 2>/dev/null || return 0
                 sleep 0.02
         done
+}
+
+serial_standin_start() {
+        local n=$1 rate=${2:-20} bursts=${3:-} dir i
+        dir=$(sim_dir "$n")
+        mkdir -p "$dir"
+        rm -f "$dir/serial.port"
+        python3 "$LIB_IPMI_DIR/serial-standin.py" "$dir/serial.port" "$dir/serial-sent.log" \
+                "$rate" "$dir/serial-recv.log" ${bursts:+"$bursts"} </dev/null >"$dir/serial-standin.log" 2>&1 &
+        SIM_SOL_STANDIN_PID[$n]=$!
+        PIDS+=("$!")
+        disown "$!"
+        for i in $(seq 1 100); do
+                [ -s "$dir/serial.port" ] && break
+                kill -0 "${SIM_SOL_STANDIN_PID[$n]}" 2>/dev/null ||
+                        fail "serial-standin.py exited: $(cat "$dir/serial-standin.log")"
+                sleep 0.05
+        done
+        [ -s "$dir/serial.port" ] || fail "serial-standin.py did not listen within 5 s"
+        SIM_SOL_PORT[$n]=$(cat "$dir/serial.port")
+}
+
+serial_standin_stop() {
+        kill -KILL "${SIM_SOL_STANDIN_PID[$1]}" 2>/dev/null || true
 }
