@@ -24,7 +24,6 @@
  * 1500-byte IP packet is a 1514-byte Ethernet frame (1522 with two 802.1Q tags), and with 1500
  * its last bytes were cut and a valid packet read as "truncated". */
 #define DISCOVERY_SNAPLEN (1500 + 14 + 2 * 4)
-#define DISCOVERY_FILTER "udp and dst port 67"
 #define DISCOVERY_FLUSH_MS 1000        /* at most one store transaction per second */
 #define DISCOVERY_REOPEN_MS 5000       /* retry a capture that failed (interface gone) */
 #define DISCOVERY_LOG_INTERVAL_MS 1000 /* at most one "malformed packet" debug line per second */

@@ -22,6 +22,10 @@
 
 #include "daemon.h"
 
+/* The capture's BPF filter (pcap-filter(7)).  The second half matches 802.1Q-tagged frames
+ * ("vlan" moves later offsets past the tag); dhcp_parse_frame() decodes up to two tags. */
+#define DISCOVERY_FILTER "(udp and dst port 67) or (vlan and udp and dst port 67)"
+
 typedef struct Discovery Discovery;
 
 typedef struct DiscoveryConfig {
@@ -31,7 +35,7 @@ typedef struct DiscoveryConfig {
 
 /* Opens the capture on cfg->interface (pcap_create, immediate mode, snaplen 1522: one 1500-byte
  * IP packet plus an Ethernet header and two VLAN tags; filter
- * "udp and dst port 67", non-blocking) and starts the capture thread.  d is borrowed and
+ * "udp and dst port 67", untagged or 802.1Q-tagged, non-blocking) and starts the capture thread.  d is borrowed and
  * must outlive the Discovery.  Returns 0 and *ret (caller owns; discovery_stop()), or a
  * negative errno with the interface and libpcap's message logged: -EPERM without
  * CAP_NET_RAW, -ENODEV for no such interface, -EOPNOTSUPP for a link type dhcp.c cannot

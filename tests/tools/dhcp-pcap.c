@@ -15,7 +15,7 @@
  *   MAC     client MAC (chaddr) when RESULT is ok, else "-"
  *   PXE     "pxe" or "not_pxe" when ok (DhcpPacket.pxe), else "-"
  *   TYPE    "discover", "request", "none" (no option 53) when ok, else "-"
- *   FILTER  "yes"/"no": whether libpcap's filter "udp and dst port 67" (the discovery
+ *   FILTER  "yes"/"no": whether libpcap's filter DISCOVERY_FILTER (the discovery
  *           thread's) accepts the frame — computed with pcap_offline_filter(), so a consumer
  *           can tell which frames a live capture would even see
  *   DESCRIPTION  free text
@@ -27,8 +27,8 @@
  *   52:54:00:d7:00:01  built: RFC 3004 user class "iPXE", arch 7, UUID, no vendor class
  *   52:54:00:d7:00:02  built: REQUEST, ARM 64-bit UEFI (arch 11)
  *   52:54:00:d7:00:03  built: options in file/sname through option 52 = 3
- *   52:54:00:d7:00:04  built: iPXE DISCOVER behind one 802.1Q tag (filter "no": the plain
- *                      filter does not look inside VLAN tags)
+ *   52:54:00:d7:00:04  built: iPXE DISCOVER behind one 802.1Q tag (filter "yes": the
+ *                      filter's second half looks inside one VLAN tag)
  *   52:54:00:d7:00:05  built: a non-PXE client (vendor class "udhcp 1.35.0")      not_pxe
  *   52:54:00:d7:00:06  built: exactly DHCP_OPTIONS_MAX options walked (254 pads + END) not_pxe
  *   52:54:00:d7:00:07  built: PXE DISCOVER with Ethernet trailer bytes after the datagram
@@ -43,11 +43,12 @@
 #include <string.h>
 
 #include "dhcp.h"
+#include "discovery.h"
 #include "mac.h"
 #include "tests/tools/dhcp-frames.h"
 
 #define FRAME_MAX 1514
-#define FILTER "udp and dst port 67"
+#define FILTER DISCOVERY_FILTER /* the discovery thread's own filter */
 
 typedef struct Writer {
         pcap_t *pcap;
