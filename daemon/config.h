@@ -16,10 +16,15 @@
  *   bmc_timeout = 10                   ; seconds per BMC command attempt (1-600)
  *   bmc_retries = 2                    ; extra attempts after a timeout (0-10)
  *   install_deadline = 3600            ; seconds until an install attempt fails (0 = none)
+ *   console_max_size = 16M             ; bytes per console log (K/M/G suffixes; issue 7)
+ *   console_keep = 10                  ; console logs kept per node (0 = all)
+ *   console_linger = 15                ; seconds of console capture after an attempt ends
+ *   ipmitool = ipmitool                ; ipmitool binary for bmc.console "ipmitool"
  */
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef struct ServeConfig {
         char *inventory;
@@ -36,6 +41,11 @@ typedef struct ServeConfig {
         unsigned bmc_timeout;      /* seconds per BMC command attempt (default 10) */
         unsigned bmc_retries;      /* extra attempts after a timeout (default 2) */
         unsigned install_deadline; /* seconds; 0 = none (default 3600) */
+        /* console capture (issue 7) */
+        uint64_t console_max_size; /* bytes per console log (default 16 MiB) */
+        unsigned console_keep;     /* console logs kept per node; 0 = all (default 10) */
+        unsigned console_linger;   /* seconds of capture after an attempt ends (default 15) */
+        char *ipmitool;            /* ipmitool binary (default "ipmitool" from PATH) */
 } ServeConfig;
 
 /* Fills defaults: listen 127.0.0.1:8080, state_dir /var/lib/provd, threads 0, log info. */

@@ -49,6 +49,10 @@ static struct {
         Histogram bmc_duration;
         atomic_uint_fast64_t http[_METRICS_ROUTE_MAX][N_CODES];
         atomic_uint_fast64_t http_bytes[_METRICS_ROUTE_MAX];
+        /* console capture (issue 7) */
+        atomic_int_fast64_t console_sessions;
+        atomic_uint_fast64_t console_bytes;
+        atomic_uint_fast64_t console_reconnects;
 } m;
 
 static size_t index_of(const char *const *names, size_t n, const char *name, size_t fallback) {
@@ -105,6 +109,19 @@ void metrics_http(MetricsRoute route, unsigned status, uint64_t bytes) {
                 i++;
         atomic_fetch_add(&m.http[route][i], 1);
         atomic_fetch_add(&m.http_bytes[route], bytes);
+}
+
+/* ---- console capture (issue 7) */
+void metrics_console_sessions(int n) {
+        atomic_store(&m.console_sessions, n);
+}
+
+void metrics_console_bytes(uint64_t n) {
+        atomic_fetch_add(&m.console_bytes, n);
+}
+
+void metrics_console_reconnect(void) {
+        atomic_fetch_add(&m.console_reconnects, 1);
 }
 
 static void header(FILE *f, const char *name, const char *type, const char *help) {
@@ -189,6 +206,14 @@ int metrics_render(const MetricsGauges *g, char **ret_text, size_t *ret_len) {
 
         header(f, "provd_event_stream_clients", "gauge", "Open GET /v1/events/stream connections.");
         fprintf(f, "provd_event_stream_clients %zu\n", g->event_subscribers);
+
+        /* console capture (issue 7) */
+        header(f, "provd_console_sessions", "gauge", "Open Serial-over-LAN console sessions.");
+        fprintf(f, "provd_console_sessions %" PRIdFAST64 "\n", atomic_load(&m.console_sessions));
+        header(f, "provd_console_bytes_total", "counter", "Console bytes received over Serial over LAN.");
+        fprintf(f, "provd_console_bytes_total %" PRIu64 "\n", (uint64_t) atomic_load(&m.console_bytes));
+        header(f, "provd_console_reconnects_total", "counter", "SOL sessions re-opened after they were lost.");
+        fprintf(f, "provd_console_reconnects_total %" PRIu64 "\n", (uint64_t) atomic_load(&m.console_reconnects));
 
         header(f, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch in seconds.");
         fprintf(f, "process_start_time_seconds %.3f\n", (double) atomic_load(&m.start_ms) / 1000.0);

@@ -66,6 +66,14 @@ void metrics_bmc_command(const char *command, const char *result, double seconds
 /* One HTTP answer: its route family, status and body bytes sent. */
 void metrics_http(MetricsRoute route, unsigned status, uint64_t bytes);
 
+/* ---- console capture (issue 7) */
+/* Open SOL sessions now (provd_console_sessions). */
+void metrics_console_sessions(int n);
+/* Console bytes received from BMCs (provd_console_bytes_total). */
+void metrics_console_bytes(uint64_t n);
+/* A SOL session re-opened after it was lost (provd_console_reconnects_total). */
+void metrics_console_reconnect(void);
+
 /* What the daemon knows at scrape time. */
 typedef struct MetricsGauges {
         size_t nodes[_PROVISION_STATE_MAX]; /* nodes per provision state */
