@@ -34,6 +34,8 @@ static const CliCommand cli_commands[] = {
         { "reinstall", cli_reinstall, "reinstall nodes (names, globs, --all); --wait, --parallel N rolls" },
         { "power", cli_power, "BMC power: on, off, cycle, reset, soft, status" },
         { "bootdev", cli_bootdev, "BMC boot device: pxe, disk, bios" },
+        /* console capture (issue 7) */
+        { "console", cli_console, "a node's serial console log; --follow, --attempt N, --start/--stop" },
 };
 
 static const struct option global_options[] = { CLI_GLOBAL_OPTIONS, {} };

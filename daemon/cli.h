@@ -208,3 +208,5 @@ int cli_node(Cli *cli, int argc, char **argv);
 int cli_reinstall(Cli *cli, int argc, char **argv);
 int cli_power(Cli *cli, int argc, char **argv);
 int cli_bootdev(Cli *cli, int argc, char **argv);
+/* console capture (issue 7; cli-console.c) */
+int cli_console(Cli *cli, int argc, char **argv);
