@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "mac.h"
+#include "sol.h"
 
 /* Hard limits, so one bad file cannot make provd allocate without bound. */
 #define INVENTORY_MAX_NODES 100000
@@ -34,6 +35,8 @@ typedef struct InventoryBmc {
         uint8_t cipher_suite; /* RMCP+ cipher suite (IPMI v2.0 §22.15.2), default 3 */
         unsigned workarounds; /* FreeIPMI workaround flags (ipmi_workaround_parse_one()) */
         bool efi;             /* boot device commands ask for EFI boot (else legacy) */
+        SolBackend console;
+        unsigned sol_workarounds;
 } InventoryBmc;
 
 typedef struct InventoryBoot {
