@@ -60,7 +60,6 @@ typedef struct Capture {
 
         /* The session: only the thread touches these (and n_sessions under the lock). */
         SolSession *s;
-        SolTarget target; /* with the password while a session is open; wiped after */
         bool established;
         bool gave_up;      /* no SOL / refused / cannot open: no retry for this file */
         bool reconnecting; /* lost; note the re-establishment */
@@ -762,7 +761,9 @@ static void session_lost_locked(Console *c, Capture *cap, int r, const char *msg
         cap->backoff_ms = cap->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : cap->backoff_ms * 2;
 }
 
-/* Opens a session for cap (no lock held; only this thread touches cap->s and cap->target). */
+/* Opens a session for cap (no lock held; only this thread touches cap->s).  The password is
+ * read from the inventory's password_file now, lives in this function's SolTarget only, and
+ * is wiped once sol_open() has taken what the session needs. */
 static void session_open(Console *c, Capture *cap) {
         char err[IPMI_ERROR_MAX] = "", msg[IPMI_ERROR_MAX + 64];
         SolTarget t = { 0 };
@@ -800,10 +801,7 @@ static void session_open(Console *c, Capture *cap) {
                 explicit_bzero(&t, sizeof t);
                 session_lost_locked(c, cap, r, msg, true);
         } else {
-                explicit_bzero(&cap->target, sizeof cap->target);
-                cap->target = t;
-                cap->target.ipmitool = NULL; /* borrowed from c; not needed after the open */
-                explicit_bzero(&t, sizeof t);
+                explicit_bzero(&t, sizeof t); /* sol_open() keeps what the session needs */
                 cap->s = s;
                 cap->established = false;
                 c->n_sessions++;
@@ -824,7 +822,6 @@ static void session_close(Console *c, Capture *cap) {
         metrics_console_sessions((int) c->n_sessions);
         pthread_mutex_unlock(&c->lock);
         sol_close(s);
-        explicit_bzero(&cap->target, sizeof cap->target);
 }
 
 /* Reads what cap's session has (no lock held). */
@@ -970,7 +967,6 @@ static void *capture_thread(void *userdata) {
                 while (ended) {
                         Capture *next = ended->next;
                         session_close(c, ended);
-                        explicit_bzero(&ended->target, sizeof ended->target);
                         free(ended);
                         ended = next;
                 }
