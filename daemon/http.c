@@ -16,7 +16,8 @@
  *   POST /v1/nodes/<name>/power     chassis power on/off/cycle/reset/soft/status (admin, 202)
  *   POST /v1/nodes/<name>/bootdev   boot device pxe/disk/bios (admin, 202)
  *   GET  /v1/nodes/<name>/console   the node's console log (?attempt= ?follow=1), console-http.c
- *   POST|DELETE /v1/nodes/<name>/console  on-demand console capture (admin; issue 7)
+ *   POST /v1/nodes/<name>/console   on-demand console capture (admin, 202; issue 7)
+ *   DELETE /v1/nodes/<name>/console end it (admin, 204)
  *   GET  /v1/operations             recent operations (?node=), newest first (operations.c)
  *   GET  /v1/operations/<id>        one operation and its steps
  *   GET  /metrics                   Prometheus text format
