@@ -30,8 +30,11 @@
  * Lock order: the daemon's lock may be held when the console lock is taken (the hooks),
  * never the reverse — the capture thread calls into the daemon (history notes, tails, node
  * lookups) only without the console lock.  BMC passwords are read with ipmi_password_read()
- * when a session (re)opens, kept only in that capture's SolTarget, wiped when it ends, never
- * logged. */
+ * when a session (re)opens, into a SolTarget on the capture thread's stack that is wiped once
+ * sol_open() has taken what the session needs; never logged.
+ *
+ * The tail of a failed attempt is written when its linger ends, or earlier when the node's
+ * next attempt starts capturing (the file switches). */
 #pragma once
 
 #include <stdbool.h>
