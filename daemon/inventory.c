@@ -267,8 +267,8 @@ bool inventory_has_file(const Inventory *inv, const char *path) {
 
 static int parse_bmc(Ctx *c, json_t *b, Node *n) {
         static const char *const keys[] = { "host",         "port",       "user", "password_file",
-                                            "cipher_suite", "workarounds", "boot_mode", NULL };
-        const char *host = NULL, *user = NULL, *pwf = NULL, *mode = NULL;
+                                            "cipher_suite", "workarounds", "boot_mode", "console", NULL };
+        const char *host = NULL, *user = NULL, *pwf = NULL, *mode = NULL, *console = NULL;
         int r;
 
         if (!json_is_object(b))
@@ -309,6 +309,12 @@ static int parse_bmc(Ctx *c, json_t *b, Node *n) {
                         return fail(c, "bmc.cipher_suite", "must be an integer from 1 to 17 (IPMI v2.0 §22.15.2; 3 is common)");
                 n->bmc.cipher_suite = (uint8_t) json_integer_value(cs);
         }
+        r = get_string(c, b, "console", "bmc.console", false, &console);
+        if (r < 0)
+                return r;
+        n->bmc.console = SOL_BACKEND_IPMICONSOLE;
+        if (console && sol_backend_from_string(console, &n->bmc.console) < 0)
+                return fail(c, "bmc.console", "\"%s\" is not ipmiconsole, ipmitool or none", console);
         json_t *wa = json_object_get(b, "workarounds");
         if (wa) {
                 size_t i;
@@ -320,7 +326,17 @@ static int parse_bmc(Ctx *c, json_t *b, Node *n) {
                         snprintf(field, sizeof field, "bmc.workarounds[%zu]", i);
                         if (!json_is_string(v))
                                 return fail(c, field, "must be a string");
-                        if (ipmi_workaround_parse_one(json_string_value(v), &n->bmc.workarounds, err, sizeof err) < 0)
+                        /* One list for both: the chassis commands take the IPMI 2.0 session
+                         * names and ignore the SOL-only ones (solpayloadsize, ...); the
+                         * console backend takes every ipmiconsole(8) name. */
+                        const char *name = json_string_value(v);
+                        char sol_err[256];
+                        unsigned sol_only = 0;
+                        if (ipmi_workaround_parse_one(name, &n->bmc.workarounds, err, sizeof err) < 0 &&
+                            sol_workaround_parse_one(SOL_BACKEND_IPMICONSOLE, name, &sol_only, sol_err,
+                                                     sizeof sol_err) < 0)
+                                return fail(c, field, "%s", startswith(err, "unknown") ? sol_err : err);
+                        if (sol_workaround_parse_one(n->bmc.console, name, &n->bmc.sol_workarounds, err, sizeof err) < 0)
                                 return fail(c, field, "%s", err);
                 }
         }

@@ -33,10 +33,12 @@ typedef struct InventoryBmc {
         char *user;          /* may be NULL: anonymous/null user */
         char *password_file; /* absolute path, or NULL; the password itself is never here */
         uint8_t cipher_suite; /* RMCP+ cipher suite (IPMI v2.0 §22.15.2), default 3 */
-        unsigned workarounds; /* FreeIPMI workaround flags (ipmi_workaround_parse_one()) */
+        unsigned workarounds; /* FreeIPMI workaround flags (ipmi_workaround_parse_one());
+                               * the SOL-only names (solpayloadsize, ...) are not in here */
         bool efi;             /* boot device commands ask for EFI boot (else legacy) */
-        SolBackend console;
-        unsigned sol_workarounds;
+        SolBackend console;   /* bmc.console: "ipmiconsole" (default) | "ipmitool" | "none" */
+        unsigned sol_workarounds; /* bmc.workarounds as sol_workaround_parse_one() bits for
+                                   * `console` (0 unless console is ipmiconsole) */
 } InventoryBmc;
 
 typedef struct InventoryBoot {

@@ -1,6 +1,54 @@
 /* sol.c — one Serial-over-LAN session to one BMC; see sol.h.
  *
- * INVESTIGATION-PLACEHOLDER
+ * ipmitool backend: `sh -c` runs `ipmitool -I lanplus -v -H h -p p -C c -N 1 -R r -E -U u
+ * sol deactivate` and then execs `... sol activate` in a new session (posix_spawn, signals
+ * reset), stdin/stdout on a raw pty, stderr on a pipe.  The password is only in the child's
+ * environment (IPMI_PASSWORD, -E).  The banner "[SOL Session operational..." marks
+ * "established" and is taken out of the stream; when the pty reads EIO the child is gone and
+ * its stderr says why (table sol_ipmitool_errors).  sol_close() types "~." (ipmitool's
+ * escape: it deactivates the payload and closes its RMCP+ session itself); only if it does not
+ * exit within ~0.8 s is it killed and `sol deactivate` run in the background.
+ *
+ * libipmiconsole backend: ipmiconsole_engine_init(1 thread) once; per session
+ * ipmiconsole_ctx_create() (admin privilege, the inventory's cipher suite and workaround
+ * bits, session timeout = IpmiTarget's, keepalive = keepalive_ms or half the session timeout,
+ * retransmission min(500 ms, keepalive/4)), engine flag OUTPUT_ON_SOL_ESTABLISHED (the NUL is
+ * dropped), non-blocking ipmiconsole_engine_submit(), ipmiconsole_ctx_fd(); EOF on the fd ends
+ * the session and ipmiconsole_ctx_errnum() says why (sol_ipmiconsole_errno()).
+ *
+ * INVESTIGATION (issue 7): libipmiconsole (FreeIPMI 1.6.10) against ipmi_sim (OpenIPMI
+ * 2.0.33), serial port = tests/integration/serial-standin.py (numbered lines, ground truth
+ * log), measured with tests/tools/provd-sol; "ok" = every line sent during the session
+ * arrived, in order, until the end.
+ *   - Workarounds solchannelsupport (else Get Channel Payload Support crashes the simulator),
+ *     solpayloadsize and opensesspriv are needed to reach "established" (as TESTBED.md says).
+ *   - 8 s sessions, 20 lines/s continuous: 10/10 ok with session timeout 5 s / keepalive
+ *     2.5 s, 10/10 ok with libipmiconsole's defaults (60 s / 20 s); 400 lines/s (~15 KB/s):
+ *     8/8 ok.  A serial port that connects 8 s after activation (a VM's): ok (1/1).
+ *   - 25 s sessions, 20 lines/s continuous: 4/4 ok.
+ *   - 40 s sessions, 20 lines/s continuous: 0/4 (and 0/3 in earlier 38-40 s runs): the
+ *     stream stops 29.6-30.0 s after activation, then "session timeout" (ETIMEDOUT).  Packet
+ *     dump: SOL data and ACKs flow normally to the last packet; no NACK; then silence; the 2
+ *     keepalives sent after it are never answered.  Cause: ipmi_sim expires an RMCP+ session
+ *     ~30 s after the last IPMI *message* — SOL payload packets do not count — while
+ *     libipmiconsole sends its keepalive (Get Channel Payload Version) only when nothing has
+ *     been received for keepalive_timeout_len, i.e. never while the console is busy.
+ *     ipmitool sends a Get Device ID keepalive every ~30 s whatever the traffic, so it
+ *     streams indefinitely.
+ *   - 45 s sessions with output in bursts (5 s on / 4 s off, 20 lines/s): 2/2 ok — the
+ *     keepalive fires in the pauses and refreshes the simulator's session.
+ *   - Engine flags SERIAL_KEEPALIVE / SERIAL_KEEPALIVE_EMPTY: no change (they too fire only
+ *     when idle); neither detects a `sol deactivate` from another client (the simulator
+ *     keeps answering the old session).  No libipmiconsole setting sends keepalives under
+ *     traffic, so no configuration streams reliably from ipmi_sim: use the ipmitool backend
+ *     for it.  The "empty SOL packet NACKed" stall of TESTBED.md was not reproduced with the
+ *     stand-in (none of the 35 sessions shorter than 30 s stalled); it may be this same 30 s
+ *     limit under a VM's continuous boot output.
+ *   - Against ipmi_sim either backend: a `sol deactivate` from another client is NOT seen
+ *     (the stream stops, the session stays up); a killed/restarted simulator is seen as
+ *     ETIMEDOUT (libipmiconsole: within the session timeout, ~4-8 s; ipmitool: at its next
+ *     keepalive, 3-40 s).  No `sol` line: ipmitool EOPNOTSUPP ("Invalid command"),
+ *     libipmiconsole EIO ("BMC Error").
  */
 #include "sol.h"
 
@@ -705,12 +753,21 @@ static int sol_open_ipmiconsole(const SolTarget *t, SolSession *s, char *err, si
                 .cipher_suite_id = t->ipmi.cipher_suite ? t->ipmi.cipher_suite : IPMI_CIPHER_SUITE_DEFAULT,
                 .workaround_flags = t->workarounds,
         };
+        /* libipmiconsole refuses (EINVAL) a retransmission interval above the keepalive
+         * interval, or either above the session timeout (ipmiconsole_ctx_config_setup()). */
+        unsigned keepalive = t->keepalive_ms ? t->keepalive_ms : timeout / 2;
+        if (keepalive > timeout)
+                keepalive = timeout;
+        if (keepalive < 100)
+                keepalive = 100;
+        unsigned retrans = keepalive / 4 < 500 ? keepalive / 4 : 500;
+        unsigned retrans_keepalive = keepalive / 2 < 5000 ? keepalive / 2 : 5000;
         struct ipmiconsole_protocol_config pc = {
-                .session_timeout_len = (int) timeout,
-                .retransmission_timeout_len = -1,
+                .session_timeout_len = (int) (timeout > keepalive ? timeout : keepalive),
+                .retransmission_timeout_len = (int) retrans,
                 .retransmission_backoff_count = -1,
-                .keepalive_timeout_len = t->keepalive_ms ? (int) t->keepalive_ms : -1,
-                .retransmission_keepalive_timeout_len = -1,
+                .keepalive_timeout_len = (int) keepalive,
+                .retransmission_keepalive_timeout_len = (int) retrans_keepalive,
                 .acceptable_packet_errors_count = -1,
                 .maximum_retransmission_count = -1,
         };

@@ -166,6 +166,7 @@ let
       workarounds = pick attrs [ "workarounds" ] bmcWorkarounds;
       cipher = pick attrs [ "cipherSuite" "cipher_suite" ] null;
       bootMode = pick attrs [ "bootMode" "boot_mode" ] null;
+      console = pick attrs [ "console" ] null;
     in
     if raw == null then null
     else if !isAttrs attrs then fail "node \"${name}\": bmc is a ${typeOf raw}, not a host string or attribute set"
@@ -176,11 +177,13 @@ let
     else if !(isList workarounds && all (w: isString w && match "[a-z0-9]+" w != null) workarounds) then fail "node \"${name}\": bmc workarounds must be a list of FreeIPMI workaround names"
     else if cipher != null && !(isInt cipher && cipher >= 1 && cipher <= 17) then fail "node \"${name}\": bmc cipher suite ${str cipher} is not 1-17"
     else if bootMode != null && bootMode != "legacy" && bootMode != "efi" then fail "node \"${name}\": bmc boot mode \"${str bootMode}\" is not legacy or efi"
+    else if console != null && !(elem console [ "ipmiconsole" "ipmitool" "none" ]) then fail "node \"${name}\": bmc console \"${str console}\" is not ipmiconsole, ipmitool or none"
     else
       { inherit host; }
       // (if workarounds != [ ] then { inherit workarounds; } else { })
       // (if cipher != null then { cipher_suite = cipher; } else { })
       // (if bootMode != null then { boot_mode = bootMode; } else { })
+      // (if console != null then { inherit console; } else { })
       // (if port != null then { inherit port; } else { })
       // (if user != null then { inherit user; } else { })
       // (if pwFile != null then { password_file = pwFile; } else { });

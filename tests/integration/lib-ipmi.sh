@@ -10,9 +10,10 @@
 #                                          serial_standin_start), retrying every 10 s
 #                              sol=auto    the same with $SIM_SOL_PORT[N] (serial_standin_start)
 #   sim_start_at N ADDR PORT [OPTS...]      the same at ADDR:PORT (e.g. ::1 and a free port)
-#   serial_standin_start N [RATE]  starts tests/integration/serial-standin.py for simulator N:
+#   serial_standin_start N [RATE [ON:OFF]]  starts tests/integration/serial-standin.py for simulator N:
 #                            a fake serial port printing RATE (default 20) numbered lines/s,
-#                            "standin line 000001 t=...\r\n"; sets SIM_SOL_PORT[N]; every byte
+#                            "standin line 000001 t=...\r\n" (with ON:OFF in bursts: ON s of
+#                            lines, OFF s of silence); sets SIM_SOL_PORT[N]; every byte
 #                            it sent goes to $(sim_dir N)/serial-sent.log (ground truth), bytes
 #                            typed into the console to serial-recv.log.  Start it BEFORE
 #                            `sim_start N sol=auto` so ipmi_sim's first connect succeeds.
@@ -152,12 +153,12 @@ sim_stop() {
 }
 
 serial_standin_start() {
-        local n=$1 rate=${2:-20} dir i
+        local n=$1 rate=${2:-20} bursts=${3:-} dir i
         dir=$(sim_dir "$n")
         mkdir -p "$dir"
         rm -f "$dir/serial.port"
         python3 "$LIB_IPMI_DIR/serial-standin.py" "$dir/serial.port" "$dir/serial-sent.log" \
-                "$rate" "$dir/serial-recv.log" </dev/null >"$dir/serial-standin.log" 2>&1 &
+                "$rate" "$dir/serial-recv.log" ${bursts:+"$bursts"} </dev/null >"$dir/serial-standin.log" 2>&1 &
         SIM_SOL_STANDIN_PID[$n]=$!
         PIDS+=("$!")
         disown "$!"

@@ -57,8 +57,9 @@ inv() { jq -r "$1" "$T/inv.json"; }
 [ "$(inv '.nodes[1].bmc | "\(.host) \(.port) \(.user) \(.password_file)"')" = "10.1.0.2 6230 admin /run/credentials/provd.service/bmc-node-02" ] ||
         fail "ipmi attribute set: $(inv '.nodes[1].bmc')"
 [ "$(inv '.nodes[0].bmc | "\(.host) \(.port) \(.user)"')" = "127.0.0.11 null root" ] || fail "bmc string / default user: $(inv '.nodes[0].bmc')"
-[ "$(inv '.nodes[1].bmc | "\(.workarounds) \(.cipher_suite) \(.boot_mode)"')" = '["opensesspriv"] 17 efi' ] ||
-        fail "bmc workarounds / cipher suite / boot mode not passed through: $(inv '.nodes[1].bmc')"
+[ "$(inv '.nodes[1].bmc | "\(.workarounds) \(.cipher_suite) \(.boot_mode) \(.console)"')" = '["opensesspriv","solpayloadsize"] 17 efi ipmitool' ] ||
+        fail "bmc workarounds / cipher suite / boot mode / console not passed through: $(inv '.nodes[1].bmc')"
+[ "$(inv '.nodes[0].bmc.console')" = null ] || fail "bmc console set without being asked: $(inv '.nodes[0].bmc')"
 [ "$(inv '.nodes[3].bmc')" = null ] || fail "gpu-01 has no BMC in the node list"
 [ "$(inv '.nodes[3].boot.cmdline')" = "init=/nix/store/11111111111111111111111111111111-nixos-system-installer/init console=ttyS0,115200 loglevel=4 nomodeset" ] ||
         fail "per-node cmdline: $(inv '.nodes[3].boot.cmdline')"

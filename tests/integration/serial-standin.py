@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""serial-standin.py PORT_FILE SENT_LOG [RATE] [RECV_LOG] — a stand-in for a VM's serial port.
+"""serial-standin.py PORT_FILE SENT_LOG [RATE] [RECV_LOG] [ON:OFF] — a stand-in for a serial port.
 
 ipmi_sim's `sol "tcp:127.0.0.1:PORT" 115200` line makes the simulator CONNECT to PORT as a
 client (it retries every 10 s; TESTBED.md "Serial over LAN").  This program is what it
@@ -14,7 +14,10 @@ appends every byte it sent, exactly as sent, to SENT_LOG (flushed per line): the
 of what the "console" printed.  Bytes received from the client (what a SOL user typed) are
 appended to RECV_LOG if given.  One client at a time; a new connection replaces the old one.
 A line is skipped (not sent, not
-logged, number not used) while the client does not read.  Runs until killed.  Python standard library only."""
+logged, number not used) while the client does not read.  With ON:OFF (seconds), output
+comes in bursts: ON seconds of lines, then OFF seconds of silence (a console that pauses).
+The environment variable SERIAL_STANDIN_PORT=N makes it listen on port N instead of a free
+one (a serial port that appears after ipmi_sim started, as a VM's does).  Runs until killed.  Python standard library only."""
 import os
 import select
 import socket
@@ -25,13 +28,14 @@ import time
 def main():
     port_file, sent_path = sys.argv[1], sys.argv[2]
     rate = float(sys.argv[3]) if len(sys.argv) > 3 else 20.0
-    recv_path = sys.argv[4] if len(sys.argv) > 4 else None
+    recv_path = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] else None
+    on, off = (float(x) for x in sys.argv[5].split(":")) if len(sys.argv) > 5 else (0.0, 0.0)
     interval = 1.0 / rate
     t0 = time.monotonic()
 
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", 0))
+    srv.bind(("127.0.0.1", int(os.environ.get("SERIAL_STANDIN_PORT", "0"))))
     srv.listen(4)
     tmp = port_file + ".tmp"
     with open(tmp, "w") as f:
@@ -65,6 +69,9 @@ def main():
                 continue
             if recv:
                 recv.write(data)
+        if client and off > 0 and (time.monotonic() - t0) % (on + off) >= on:
+            next_t = time.monotonic() + interval  # silent phase
+            continue
         if client and time.monotonic() >= next_t:
             # A reader that stopped reading (ipmi_sim does, see TESTBED.md) must not block
             # this loop: a line is only sent when the socket has room, else it is skipped

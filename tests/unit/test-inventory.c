@@ -16,6 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <freeipmi/freeipmi.h>
+#include <ipmiconsole.h>
+
 #include "inventory.h"
 #include "mac.h"
 #include "util.h"
@@ -502,6 +505,13 @@ static const RejectCase named_rejects[] = {
         { "bmc.host", "\"bmc 07\"", "bmc.host", NULL },
         { "bmc.password_file", "\"secrets/bmc\"", "bmc.password_file", NULL },
         { "bmc.password_file", "\"/run/secrets/../bmc\"", "bmc.password_file", NULL },
+        /* SOL console (issue 7) */
+        { "bmc.console", "\"serial\"", "bmc.console", "ipmiconsole, ipmitool or none" },
+        { "bmc.console", "7", "bmc.console", NULL },
+        { "bmc.console", "\"\"", "bmc.console", NULL },
+        { "bmc.workarounds", "[\"solfoo\"]", "bmc.workarounds[0]", "solpacketseq" },
+        { "bmc.workarounds", "[\"opensesspriv\", \"idzero\"]", "bmc.workarounds[1]", "IPMI 1.5" },
+        { "bmc.workarounds", "[\"assumeio\"]", "bmc.workarounds[0]", "tool" },
 };
 
 START_TEST(test_inventory_rejects_named) {
@@ -940,6 +950,90 @@ START_TEST(test_inventory_load_file_errors) {
 }
 END_TEST
 
+/* bmc.console and the SOL workaround names (issue 7): one `workarounds` list serves both the
+ * chassis commands (IPMI 2.0 session names only; the SOL-only names are ignored there) and
+ * the console backend (every ipmiconsole(8) name, as libipmiconsole bits). */
+START_TEST(test_inventory_bmc_console) {
+        static const struct {
+                const char *console; /* NULL: absent */
+                SolBackend want;
+                unsigned want_sol;
+        } cases[] = {
+                { NULL, SOL_BACKEND_IPMICONSOLE,
+                  IPMICONSOLE_WORKAROUND_OPEN_SESSION_PRIVILEGE | IPMICONSOLE_WORKAROUND_IGNORE_SOL_PAYLOAD_SIZE |
+                          IPMICONSOLE_WORKAROUND_SKIP_CHANNEL_PAYLOAD_SUPPORT },
+                { "\"ipmiconsole\"", SOL_BACKEND_IPMICONSOLE,
+                  IPMICONSOLE_WORKAROUND_OPEN_SESSION_PRIVILEGE | IPMICONSOLE_WORKAROUND_IGNORE_SOL_PAYLOAD_SIZE |
+                          IPMICONSOLE_WORKAROUND_SKIP_CHANNEL_PAYLOAD_SUPPORT },
+                { "\"ipmitool\"", SOL_BACKEND_IPMITOOL, 0 },
+                { "\"none\"", SOL_BACKEND_NONE, 0 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                json_t *doc = base_inventory();
+                json_t *node = base_inventory_node(doc, 7);
+                json_set_path(node, "bmc.workarounds", "[\"opensesspriv\", \"solpayloadsize\", \"solchannelsupport\"]");
+                if (cases[i].console)
+                        json_set_path(node, "bmc.console", cases[i].console);
+                _cleanup_(inventory_freep) Inventory *inv = doc_ok(doc);
+                const InventoryBmc *b = &inv->nodes[7].bmc;
+                ck_assert_int_eq(b->console, cases[i].want);
+                ck_assert_uint_eq(b->sol_workarounds, cases[i].want_sol);
+                /* chassis: opensesspriv only */
+                ck_assert_uint_eq(b->workarounds, IPMI_WORKAROUND_FLAGS_OUTOFBAND_2_0_OPEN_SESSION_PRIVILEGE);
+        }
+        /* a node without workarounds: nothing for either */
+        _cleanup_(inventory_freep) Inventory *inv = doc_ok(base_inventory());
+        ck_assert_int_eq(inv->nodes[7].bmc.console, SOL_BACKEND_IPMICONSOLE);
+        ck_assert_uint_eq(inv->nodes[7].bmc.sol_workarounds, 0);
+}
+END_TEST
+
+/* sol_workaround_parse_one(): every ipmiconsole(8) name maps to its bit; sun20 brings
+ * opensesspriv along (as in FreeIPMI); ipmitool accepts the names and sets nothing. */
+START_TEST(test_inventory_sol_workaround_names) {
+        static const struct {
+                const char *name;
+                unsigned bits;
+        } names[] = {
+                { "none", 0 },
+                { "authcap", IPMICONSOLE_WORKAROUND_AUTHENTICATION_CAPABILITIES },
+                { "intel20", IPMICONSOLE_WORKAROUND_INTEL_2_0_SESSION },
+                { "supermicro20", IPMICONSOLE_WORKAROUND_SUPERMICRO_2_0_SESSION },
+                { "sun20", IPMICONSOLE_WORKAROUND_SUN_2_0_SESSION | IPMICONSOLE_WORKAROUND_OPEN_SESSION_PRIVILEGE },
+                { "opensesspriv", IPMICONSOLE_WORKAROUND_OPEN_SESSION_PRIVILEGE },
+                { "integritycheckvalue", IPMICONSOLE_WORKAROUND_NON_EMPTY_INTEGRITY_CHECK_VALUE },
+                { "nochecksumcheck", IPMICONSOLE_WORKAROUND_NO_CHECKSUM_CHECK },
+                { "solpayloadsize", IPMICONSOLE_WORKAROUND_IGNORE_SOL_PAYLOAD_SIZE },
+                { "solport", IPMICONSOLE_WORKAROUND_IGNORE_SOL_PORT },
+                { "solstatus", IPMICONSOLE_WORKAROUND_SKIP_SOL_ACTIVATION_STATUS },
+                { "solchannelsupport", IPMICONSOLE_WORKAROUND_SKIP_CHANNEL_PAYLOAD_SUPPORT },
+                { "serialalertsdeferred", IPMICONSOLE_WORKAROUND_SERIAL_ALERTS_DEFERRED },
+                { "solpacketseq", IPMICONSOLE_WORKAROUND_INCREMENT_SOL_PACKET_SEQUENCE },
+        };
+        char err[256];
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                unsigned f = 0, g = 0;
+                ck_assert_int_eq(sol_workaround_parse_one(SOL_BACKEND_IPMICONSOLE, names[i].name, &f, err, sizeof err), 0);
+                ck_assert_uint_eq(f, names[i].bits);
+                ck_assert_int_eq(sol_workaround_parse_one(SOL_BACKEND_IPMITOOL, names[i].name, &g, err, sizeof err), 0);
+                ck_assert_uint_eq(g, 0);
+        }
+        unsigned f = 0;
+        ck_assert_int_eq(sol_workaround_parse_one(SOL_BACKEND_IPMICONSOLE, "idzero", &f, err, sizeof err), -EINVAL);
+        assert_contains(err, "'idzero'");
+        ck_assert_uint_eq(f, 0);
+
+        SolBackend b;
+        ck_assert_int_eq(sol_backend_from_string("ipmitool", &b), 0);
+        ck_assert_int_eq(b, SOL_BACKEND_IPMITOOL);
+        ck_assert_int_eq(sol_backend_from_string("IPMITOOL", &b), -EINVAL);
+        for (int i = 0; i < _SOL_BACKEND_MAX; i++) {
+                ck_assert_int_eq(sol_backend_from_string(sol_backend_to_string((SolBackend) i), &b), 0);
+                ck_assert_int_eq(b, i);
+        }
+}
+END_TEST
+
 static Suite *inventory_suite(void) {
         Suite *s = suite_create("inventory");
         TCase *tc;
@@ -954,6 +1048,8 @@ static Suite *inventory_suite(void) {
         tcase_add_test(tc, test_inventory_empty);
         tcase_add_test(tc, test_inventory_base_is_valid);
         tcase_add_test(tc, test_inventory_accepts_edge_values);
+        tcase_add_test(tc, test_inventory_bmc_console);
+        tcase_add_test(tc, test_inventory_sol_workaround_names);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("reject");
