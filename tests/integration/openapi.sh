@@ -115,7 +115,7 @@ make_inventory "$T/inv.json" 4
 # node-03 has no BMC (power/bootdev: 409); the others' BMCs do not exist (their operations
 # are accepted and fail in the background).
 (umask 077 && echo secret >"$T/bmc-pass")
-jq --arg pw "$T/bmc-pass" '.nodes[0].rack = "r1" | .nodes[1].rack = "r1" | .nodes[2].rack = "r2" | del(.nodes[2].bmc) | .nodes[0].bmc.password_file = $pw' "$T/inv.json" >"$T/inv.tmp" && mv "$T/inv.tmp" "$T/inv.json"
+jq --arg pw "$T/bmc-pass" '.nodes[0].rack = "r1" | .nodes[1].rack = "r1" | .nodes[2].rack = "r2" | del(.nodes[2].bmc) | .nodes[0].bmc.password_file = $pw | .nodes[1].bmc.console = "ipmiconsole"' "$T/inv.json" >"$T/inv.tmp" && mv "$T/inv.tmp" "$T/inv.json"
 cp "$T/inv.json" "$T/inv-good.json"
 M1=52:54:00:00:00:01 M2=52:54:00:00:00:02 M3=52:54:00:00:00:03 M4=52:54:00:00:00:04
 KERNEL=${T#/}/boot/bzImage # the {path} of the kernel: its absolute path without the leading slash
