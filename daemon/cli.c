@@ -36,6 +36,8 @@ static const CliCommand cli_commands[] = {
         { "bootdev", cli_bootdev, "BMC boot device: pxe, disk, bios" },
         /* discovery */
         { "discovered", cli_discovered, "PXE clients not in the inventory; --nix for the node list; forget MAC" },
+        /* console capture (issue 7) */
+        { "console", cli_console, "a node's serial console log; --follow, --attempt N, --start/--stop" },
 };
 
 static const struct option global_options[] = { CLI_GLOBAL_OPTIONS, {} };

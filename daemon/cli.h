@@ -210,3 +210,5 @@ int cli_power(Cli *cli, int argc, char **argv);
 int cli_bootdev(Cli *cli, int argc, char **argv);
 /* discovery (cli-discovered.c): `provd discovered [--json|--nix]`, `provd discovered forget MAC...` */
 int cli_discovered(Cli *cli, int argc, char **argv);
+/* console capture (issue 7; cli-console.c) */
+int cli_console(Cli *cli, int argc, char **argv);

@@ -24,7 +24,9 @@ static int set_string(char **field, const char *value) {
 
 int config_init(ServeConfig *c) {
         *c = (ServeConfig) { .log_level = LOG_INFO, .bmc_workers = 16, .bmc_timeout = 10, .bmc_retries = 2,
-                             .install_deadline = 3600, .discovery_max = 4096 };
+                             .install_deadline = 3600, .discovery_max = 4096,
+                             /* console capture (issue 7) */
+                             .console_max_size = 16u * 1024 * 1024, .console_keep = 10, .console_linger = 15 };
         if (set_string(&c->listen, "127.0.0.1:8080") < 0 || set_string(&c->state_dir, "/var/lib/provd") < 0)
                 return -ENOMEM;
         /* A systemd credential named api-tokens (LoadCredential=api-tokens:...). */
@@ -36,6 +38,33 @@ int config_init(ServeConfig *c) {
                 if (access(path, F_OK) == 0)
                         c->api_tokens = TAKE_PTR(path);
         }
+        return 0;
+}
+
+/* Console capture (issue 7): a byte count with an optional K, M or G suffix (powers of 1024),
+ * 4 KiB .. 1 TiB. */
+static int parse_size(const char *value, uint64_t *ret) {
+        char num[32];
+        size_t n = strlen(value);
+        uint64_t mult = 1;
+        if (n == 0 || n >= sizeof num)
+                return -EINVAL;
+        memcpy(num, value, n + 1);
+        switch (num[n - 1]) {
+        case 'K': case 'k': mult = 1024; break;
+        case 'M': case 'm': mult = 1024 * 1024; break;
+        case 'G': case 'g': mult = 1024 * 1024 * 1024; break;
+        default: break;
+        }
+        if (mult > 1)
+                num[n - 1] = '\0';
+        int64_t v;
+        if (parse_int64(num, 1, INT64_MAX / (int64_t) mult, &v) < 0)
+                return -EINVAL;
+        uint64_t bytes = (uint64_t) v * mult;
+        if (bytes < 4096 || bytes > (uint64_t) 1 << 40)
+                return -EINVAL;
+        *ret = bytes;
         return 0;
 }
 
@@ -80,6 +109,9 @@ int config_set(ServeConfig *c, const char *key, const char *value) {
                 { "bmc_retries", "bmc-retries", 0, 10, offsetof(ServeConfig, bmc_retries) },
                 { "install_deadline", "install-deadline", 0, 7 * 24 * 3600, offsetof(ServeConfig, install_deadline) },
                 { "discovery_max", "discovery-max", 1, 1000000, offsetof(ServeConfig, discovery_max) }, /* discovery */
+                /* console capture (issue 7) */
+                { "console_keep", "console-keep", 0, 100000, offsetof(ServeConfig, console_keep) },
+                { "console_linger", "console-linger", 0, 3600, offsetof(ServeConfig, console_linger) },
         };
         for (size_t i = 0; i < ELEMENTSOF(numbers); i++)
                 if (streq(key, numbers[i].key) || streq(key, numbers[i].flag)) {
@@ -96,6 +128,15 @@ int config_set(ServeConfig *c, const char *key, const char *value) {
                         return -EINVAL;
                 return set_string(&c->discovery_interface, value);
         }
+        /* ---- console capture (issue 7) */
+        if (streq(key, "console_max_size") || streq(key, "console-max-size"))
+                return parse_size(value, &c->console_max_size);
+        if (streq(key, "ipmitool")) {
+                if (!value[0])
+                        return -EINVAL;
+                return set_string(&c->ipmitool, value);
+        }
+        /* ---- end console capture */
         if (streq(key, "tls_cert") || streq(key, "tls-cert"))
                 return set_string(&c->tls_cert, value);
         if (streq(key, "tls_key") || streq(key, "tls-key"))
@@ -163,5 +204,6 @@ void config_done(ServeConfig *c) {
         free(c->tls_cert);
         free(c->tls_key);
         free(c->discovery_interface);
+        free(c->ipmitool); /* console capture (issue 7) */
         *c = (ServeConfig) { 0 };
 }

@@ -18,10 +18,15 @@
  *   install_deadline = 3600            ; seconds until an install attempt fails (0 = none)
  *   discovery_interface = eno1         ; capture PXE clients' DHCP here (unset: discovery off)
  *   discovery_max = 4096               ; distinct unknown MACs kept (1-1000000)
+ *   console_max_size = 16M             ; bytes per console log (K/M/G suffixes; issue 7)
+ *   console_keep = 10                  ; console logs kept per node (0 = all)
+ *   console_linger = 15                ; seconds of console capture after an attempt ends
+ *   ipmitool = ipmitool                ; ipmitool binary for bmc.console "ipmitool"
  */
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef struct ServeConfig {
         char *inventory;
@@ -41,6 +46,11 @@ typedef struct ServeConfig {
         /* discovery (issue 7) */
         char *discovery_interface; /* NULL: discovery off */
         unsigned discovery_max;    /* distinct unknown MACs kept (default 4096) */
+        /* console capture (issue 7) */
+        uint64_t console_max_size; /* bytes per console log (default 16 MiB) */
+        unsigned console_keep;     /* console logs kept per node; 0 = all (default 10) */
+        unsigned console_linger;   /* seconds of capture after an attempt ends (default 15) */
+        char *ipmitool;            /* ipmitool binary (default "ipmitool" from PATH) */
 } ServeConfig;
 
 /* Fills defaults: listen 127.0.0.1:8080, state_dir /var/lib/provd, threads 0, log info. */

@@ -54,6 +54,8 @@ struct Daemon {
         char *public_url; /* no trailing slash */
         DaemonInstalledHook installed_hook;
         void *installed_hook_userdata;
+        DaemonAttemptHook attempt_hook; /* console capture (issue 7) */
+        void *attempt_hook_userdata;
 };
 
 /* Reads the persisted state of every node of inv; nodes the store has never seen are new. */
@@ -254,6 +256,8 @@ static DaemonNodeBmc node_bmc(const Node *n) {
                 b.cipher_suite = n->bmc.cipher_suite;
                 b.workarounds = n->bmc.workarounds;
                 b.efi = n->bmc.efi;
+                b.console = n->bmc.console;
+                b.sol_workarounds = n->bmc.sol_workarounds;
         }
         return b;
 }
@@ -275,6 +279,23 @@ static void publish(Daemon *d, int64_t event_id, const char *node, const StoreTr
         _cleanup_free_ char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
         /* On failure the event is only in the store; the hub makes readers backfill. */
         (void) events_publish(d->events, event_id, text);
+}
+
+/* Console capture (issue 7): tells the attempt hook which attempt transition t ended (with
+ * the state before it, `prev`) and which it opened (lock held). */
+static void attempt_hooks(Daemon *d, const Node *n, const ProvisionTransition *t, const StoreNodeState *prev,
+                          const StoreNodeState *next, int64_t event_id) {
+        if (!d->attempt_hook)
+                return;
+        DaemonNodeBmc b = node_bmc(n);
+        const char *outcome = provision_attempt_outcome(t);
+        if (outcome && prev->attempt_id > 0 && provision_state_has_open_attempt(prev->state))
+                d->attempt_hook(d->attempt_hook_userdata,
+                                &(DaemonAttemptChange) { .bmc = &b, .attempt = prev->attempt_seq, .outcome = outcome,
+                                                         .event_id = event_id });
+        if (t->action == PROVISION_ACTION_OPEN_ATTEMPT || t->action == PROVISION_ACTION_REOPEN_ATTEMPT)
+                d->attempt_hook(d->attempt_hook_userdata,
+                                &(DaemonAttemptChange) { .bmc = &b, .attempt = next->attempt_seq, .opened = true });
 }
 
 /* Runs transition t for node n (lock held).  `message` overrides t->why in the history;
@@ -305,6 +326,7 @@ static int apply(Daemon *d, const Node *n, const ProvisionTransition *t, const c
                                       provision_state_to_string(t->to));
 
         ProvisionState from = rt->st.state;
+        StoreNodeState prev = rt->st;
         attempt_metrics(t, &rt->st, tr.at_ms);
         if (event_id > 0)
                 publish(d, event_id, n->name, &tr, from, &next);
@@ -323,6 +345,7 @@ static int apply(Daemon *d, const Node *n, const ProvisionTransition *t, const c
                 DaemonNodeBmc b = node_bmc(n);
                 d->installed_hook(d->installed_hook_userdata, &b);
         }
+        attempt_hooks(d, n, t, &prev, &next, event_id);
         return 0;
 }
 
@@ -885,3 +908,32 @@ int daemon_discovered_forget(Daemon *d, const char *mac) {
         return r;
 }
 /* ---- end discovery ------------------------------------------------------------------------ */
+/* ---- console capture (issue 7) ------------------------------------------------------------ */
+
+void daemon_set_attempt_hook(Daemon *d, DaemonAttemptHook fn, void *userdata) {
+        pthread_rwlock_wrlock(&d->lock);
+        d->attempt_hook = fn;
+        d->attempt_hook_userdata = userdata;
+        pthread_rwlock_unlock(&d->lock);
+}
+
+int daemon_node_attempt(Daemon *d, const char *name, int64_t *ret_seq) {
+        const Node *n;
+        int r = lock_node(d, name, false, &n);
+        if (r < 0)
+                return r;
+        *ret_seq = d->rt[n->index].st.attempt_seq;
+        pthread_rwlock_unlock(&d->lock);
+        return 0;
+}
+
+int daemon_record_console(Daemon *d, const char *name, const char *message) {
+        return apply_event(d, name, PROVISION_EV_CONSOLE, message, NULL);
+}
+
+int daemon_set_console_tail(Daemon *d, int64_t event_id, const char *text) {
+        pthread_rwlock_wrlock(&d->lock);
+        int r = store_set_console(d->store, event_id, text);
+        pthread_rwlock_unlock(&d->lock);
+        return r;
+}

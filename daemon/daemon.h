@@ -18,6 +18,7 @@
 #include "events.h"
 #include "provision.h"
 #include "store.h"
+#include "sol.h"
 
 typedef struct Daemon Daemon;
 
@@ -136,6 +137,9 @@ typedef struct DaemonNodeBmc {
         uint8_t cipher_suite;
         unsigned workarounds;
         bool efi;
+        /* console capture (issue 7): the inventory's bmc.console and its SOL workaround bits */
+        SolBackend console;
+        unsigned sol_workarounds;
 } DaemonNodeBmc;
 
 /* Copies node `name`'s BMC settings into *ret.  -ENOENT for an unknown node. */
@@ -188,3 +192,30 @@ int daemon_discovered_json(Daemon *d, json_t **ret);
 /* DELETE /v1/discovered/<mac>: forgets canonical MAC `mac`.  -ENOENT if it is not recorded. */
 int daemon_discovered_forget(Daemon *d, const char *mac);
 /* ---- end discovery ------------------------------------------------------------------------ */
+/* ---- console capture (issue 7) ------------------------------------------------------------ */
+
+/* An install attempt opened or ended (see daemon_set_attempt_hook()). */
+typedef struct DaemonAttemptChange {
+        const DaemonNodeBmc *bmc; /* the node's BMC settings (borrowed for the call) */
+        int64_t attempt;          /* the attempt's number for the node: 1, 2, ... */
+        bool opened;              /* true: it opened; false: it ended */
+        const char *outcome;      /* ended: succeeded | failed | timeout | abandoned */
+        int64_t event_id;         /* ended: the history row of the ending transition, 0 if none */
+} DaemonAttemptChange;
+
+/* Called with the daemon's exclusive lock held, on the thread that made the transition, when
+ * an attempt opens or ends (a reopen is an end, then an open).  Like the installed hook it must
+ * not call back into the daemon and must not block.  fn NULL unhooks. */
+typedef void (*DaemonAttemptHook)(void *userdata, const DaemonAttemptChange *ch);
+void daemon_set_attempt_hook(Daemon *d, DaemonAttemptHook fn, void *userdata);
+
+/* The node's current (or last) attempt number, 0 if it never had one.  -ENOENT unknown node. */
+int daemon_node_attempt(Daemon *d, const char *name, int64_t *ret_seq);
+
+/* Records a console capture note in the node's history (cause "console", state unchanged).
+ * -ENOENT if the node is no longer in the inventory, or a store errno. */
+int daemon_record_console(Daemon *d, const char *name, const char *message);
+
+/* Sets the `console` text (the console's last lines) of history row event_id.  -ENOENT if no
+ * such row, or a store errno. */
+int daemon_set_console_tail(Daemon *d, int64_t event_id, const char *text);

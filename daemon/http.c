@@ -15,6 +15,9 @@
  *   POST /v1/nodes/<name>/reinstall mark for install, boot device pxe, power cycle (admin, 202)
  *   POST /v1/nodes/<name>/power     chassis power on/off/cycle/reset/soft/status (admin, 202)
  *   POST /v1/nodes/<name>/bootdev   boot device pxe/disk/bios (admin, 202)
+ *   GET  /v1/nodes/<name>/console   the node's console log (?attempt= ?follow=1), console-http.c
+ *   POST /v1/nodes/<name>/console   on-demand console capture (admin, 202; issue 7)
+ *   DELETE /v1/nodes/<name>/console end it (admin, 204)
  *   GET  /v1/operations             recent operations (?node=), newest first (operations.c)
  *   GET  /v1/operations/<id>        one operation and its steps
  *   GET  /v1/discovered             PXE clients not in the inventory (discovery.c)
@@ -45,6 +48,7 @@
 #include <unistd.h>
 
 #include "apitoken.h"
+#include "console-http.h"
 #include "files.h"
 #include "inventory.h"
 #include "ipxe.h"
@@ -73,6 +77,7 @@ struct Http {
         ApiTokens *tokens; /* owned; replaced whole on reload */
 
         Streams *streams; /* owned: GET /v1/events/stream connections */
+        Console *console; /* borrowed; NULL: no console routes (issue 7) */
 };
 
 /* Per-request state. */
@@ -84,6 +89,7 @@ typedef struct Request {
         unsigned status;
         uint64_t bytes;
         Stream *stream; /* borrowed: the stream's response owns it */
+        ConsoleStream *console_stream; /* borrowed: GET .../console?follow=1 (issue 7) */
 } Request;
 
 /* The request being handled on this thread (for metrics of answers queued by files.c). */
@@ -833,6 +839,29 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
                 return route_reload(h, c);
         }
 
+        /* ---- console capture (issue 7): /v1/nodes/<name>/console */
+        if (startswith(url, "/v1/nodes/") && h->console) {
+                const char *name = url + strlen("/v1/nodes/");
+                const char *slash = strchr(name, '/');
+                if (slash && streq(slash, "/console")) {
+                        char buf[INVENTORY_NAME_MAX + 1];
+                        bool post = streq(method, MHD_HTTP_METHOD_POST), del = streq(method, MHD_HTTP_METHOD_DELETE);
+                        if (!is_get(method) && !post && !del)
+                                return respond_method_not_allowed(c, "GET, HEAD, POST, DELETE");
+                        if (post || del ? !check_api_token(h, c, &answer) : !check_read_auth(h, c, &answer))
+                                return answer;
+                        if (!copy_node_name(name, slash, buf))
+                                return respond_no_node(c, name);
+                        if (post)
+                                return console_http_post(h->console, c, buf);
+                        if (del)
+                                return console_http_delete(h->console, c, buf);
+                        return console_http_get(h->console, c, buf, streq(method, MHD_HTTP_METHOD_HEAD),
+                                                &req->console_stream);
+                }
+        }
+        /* ---- end console capture */
+
         /* Operations on a node: POST /v1/nodes/<name>/{reinstall,power,bootdev}. */
         if (startswith(url, "/v1/nodes/") && h->ops) {
                 const char *name = url + strlen("/v1/nodes/");
@@ -943,6 +972,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
                 return;
         if (req->stream)
                 req->bytes = streams_completed(h->streams, req->stream);
+        if (req->console_stream) /* console capture (issue 7) */
+                req->bytes = console_http_completed(h->console, req->console_stream);
         if (req->status > 0) {
                 metrics_http(req->route, req->status, req->bytes);
                 if (req->route == METRICS_ROUTE_INSTALL_EVENTS)
@@ -1043,6 +1074,7 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
                 return r;
         }
         h->ops = cfg->ops;
+        h->console = cfg->console; /* console capture (issue 7) */
         h->read_auth = cfg->read_auth;
         if (cfg->api_tokens && !(h->api_tokens_path = strdup(cfg->api_tokens))) {
                 http_free(h);

@@ -24,6 +24,7 @@ typedef struct HttpConfig {
         const char *api_tokens; /* API tokens file (apitoken.h), or NULL: none */
         const char *tls_cert;   /* PEM certificate (chain) file for HTTPS, or NULL */
         const char *tls_key;    /* PEM private key file, with tls_cert */
+        struct Console *console; /* console capture (issue 7; borrowed), or NULL: no console routes */
 } HttpConfig;
 
 /* Starts serving on the bound, listening socket fd (ownership passes to Http, even on

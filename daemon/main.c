@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "console.h"
 #include "daemon.h"
 #include "discovery.h"
 #include "http.h"
@@ -58,6 +59,8 @@ static void usage_serve(FILE *f) {
                 "                   [--tls-cert FILE --tls-key FILE] [--bmc-workers N]\n"
                 "                   [--bmc-timeout SECS] [--bmc-retries N] [--install-deadline SECS]\n"
                 "                   [--discovery-interface IFACE] [--discovery-max N]\n"
+                "                   [--console-max-size BYTES] [--console-keep N]\n"
+                "                   [--console-linger SECS] [--ipmitool PATH]\n"
                 "\n"
                 "Runs the provisioning daemon.\n"
                 "\n"
@@ -93,6 +96,14 @@ static void usage_serve(FILE *f) {
                 "                      packets they broadcast on IFACE (libpcap; needs\n"
                 "                      CAP_NET_RAW); `provd discovered` lists them (default: off)\n"
                 "  --discovery-max N   unknown MACs kept at most (default 4096)\n"
+                "  --console-max-size BYTES\n"
+                "                      size cap of one console log (SOL capture), K/M/G suffixes\n"
+                "                      (default 16M)\n"
+                "  --console-keep N    console logs kept per node (default 10; 0 = all)\n"
+                "  --console-linger SECS\n"
+                "                      console capture after an install attempt ends (default 15)\n"
+                "  --ipmitool PATH     ipmitool binary for BMCs with console \"ipmitool\"\n"
+                "                      (default: ipmitool from PATH)\n"
                 "  -h, --help          show this help\n"
                 "\n"
                 "Signals: SIGHUP reloads the inventory and the API tokens; SIGTERM and SIGINT stop.\n"
@@ -190,6 +201,9 @@ static int run_serve(int argc, char **argv) {
                 { "bmc-retries", required_argument, NULL, 'R' }, { "install-deadline", required_argument, NULL, 'D' },
                 /* discovery */
                 { "discovery-interface", required_argument, NULL, 'I' }, { "discovery-max", required_argument, NULL, 'M' },
+                /* console capture (issue 7) */
+                { "console-max-size", required_argument, NULL, 'S' }, { "console-keep", required_argument, NULL, 'k' },
+                { "console-linger", required_argument, NULL, 'g' },   { "ipmitool", required_argument, NULL, 'P' },
                 {},
         };
         static const char *const keys[128] = {
@@ -198,6 +212,8 @@ static int run_serve(int argc, char **argv) {
                 ['C'] = "tls_cert",  ['K'] = "tls_key",   ['W'] = "bmc_workers", ['T'] = "bmc_timeout",
                 ['R'] = "bmc_retries", ['D'] = "install_deadline",
                 ['I'] = "discovery_interface", ['M'] = "discovery_max", /* discovery */
+                /* console capture (issue 7) */
+                ['S'] = "console_max_size", ['k'] = "console_keep", ['g'] = "console_linger", ['P'] = "ipmitool",
         };
         const char *config_path = NULL;
         struct {
@@ -304,15 +320,33 @@ static int run_serve(int argc, char **argv) {
                 return EXIT_FAILURE;
         }
 
+        /* ---- console capture (issue 7): SOL sessions and console logs */
+        Console *console = NULL;
+        r = console_new(d,
+                        &(ConsoleConfig) { .state_dir = cfg.state_dir,
+                                           .max_size = cfg.console_max_size,
+                                           .keep = cfg.console_keep,
+                                           .linger_s = cfg.console_linger,
+                                           .ipmitool = cfg.ipmitool },
+                        &console);
+        if (r < 0) {
+                close(fd);
+                daemon_free(d);
+                return EXIT_FAILURE;
+        }
+        /* ---- end console capture */
+
         Ops *ops = NULL;
         r = ops_new(d,
                     &(OpsConfig) { .bmc_workers = cfg.bmc_workers,
                                    .bmc_timeout_ms = cfg.bmc_timeout * 1000,
                                    .bmc_retries = cfg.bmc_retries,
-                                   .install_deadline_ms = (int64_t) cfg.install_deadline * 1000 },
+                                   .install_deadline_ms = (int64_t) cfg.install_deadline * 1000,
+                                   .console = console },
                     &ops);
         if (r < 0) {
                 close(fd);
+                console_free(console);
                 daemon_free(d);
                 return EXIT_FAILURE;
         }
@@ -337,11 +371,13 @@ static int run_serve(int argc, char **argv) {
                                        .read_auth = cfg.read_auth,
                                        .api_tokens = cfg.api_tokens,
                                        .tls_cert = cfg.tls_cert,
-                                       .tls_key = cfg.tls_key },
+                                       .tls_key = cfg.tls_key,
+                                       .console = console },
                        &h);
         if (r < 0) {
                 discovery_stop(disc);
                 ops_free(ops);
+                console_free(console);
                 daemon_free(d);
                 return EXIT_FAILURE;
         }
@@ -365,9 +401,13 @@ static int run_serve(int argc, char **argv) {
                 break;
         }
 
+        /* Console first: its followers end and no connection stays suspended for
+         * MHD_stop_daemon(); pending tails go into the history while the daemon lives. */
+        console_stop(console);
         http_stop(h);
         discovery_stop(disc); /* after HTTP: its last batch is written before the store closes */
         ops_free(ops);
+        console_free(console);
         daemon_free(d);
         return EXIT_SUCCESS;
 }

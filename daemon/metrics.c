@@ -54,6 +54,10 @@ static struct {
         atomic_uint_fast64_t discovery[_METRICS_DISCOVERY_MAX];
         atomic_uint_fast64_t discovery_malformed[_DHCP_ERR_MAX];
         atomic_int_fast64_t discovered_nodes;
+        /* console capture (issue 7) */
+        atomic_int_fast64_t console_sessions;
+        atomic_uint_fast64_t console_bytes;
+        atomic_uint_fast64_t console_reconnects;
 } m;
 
 static const char *const discovery_names[_METRICS_DISCOVERY_MAX] = { "ok", "not_pxe", "known", "recorded",
@@ -130,6 +134,18 @@ void metrics_discovered_nodes_set(int64_t n) {
         atomic_store(&m.discovered_nodes, n);
 }
 /* ---- end discovery ---- */
+/* ---- console capture (issue 7) */
+void metrics_console_sessions(int n) {
+        atomic_store(&m.console_sessions, n);
+}
+
+void metrics_console_bytes(uint64_t n) {
+        atomic_fetch_add(&m.console_bytes, n);
+}
+
+void metrics_console_reconnect(void) {
+        atomic_fetch_add(&m.console_reconnects, 1);
+}
 
 static void header(FILE *f, const char *name, const char *type, const char *help) {
         fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -225,6 +241,13 @@ int metrics_render(const MetricsGauges *g, char **ret_text, size_t *ret_len) {
                         dhcp_error_to_string((DhcpError) e), atomic_load(&m.discovery_malformed[e]));
         header(f, "provd_discovered_nodes", "gauge", "Unknown PXE clients recorded (GET /v1/discovered).");
         fprintf(f, "provd_discovered_nodes %" PRIdFAST64 "\n", atomic_load(&m.discovered_nodes));
+        /* console capture (issue 7) */
+        header(f, "provd_console_sessions", "gauge", "Open Serial-over-LAN console sessions.");
+        fprintf(f, "provd_console_sessions %" PRIdFAST64 "\n", atomic_load(&m.console_sessions));
+        header(f, "provd_console_bytes_total", "counter", "Console bytes received over Serial over LAN.");
+        fprintf(f, "provd_console_bytes_total %" PRIu64 "\n", (uint64_t) atomic_load(&m.console_bytes));
+        header(f, "provd_console_reconnects_total", "counter", "SOL sessions re-opened after they were lost.");
+        fprintf(f, "provd_console_reconnects_total %" PRIu64 "\n", (uint64_t) atomic_load(&m.console_reconnects));
 
         header(f, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch in seconds.");
         fprintf(f, "process_start_time_seconds %.3f\n", (double) atomic_load(&m.start_ms) / 1000.0);

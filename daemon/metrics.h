@@ -87,6 +87,13 @@ void metrics_discovery_malformed(int error, uint64_t n);
 /* The number of rows of the discovered table (gauge provd_discovered_nodes). */
 void metrics_discovered_nodes_set(int64_t n);
 /* ---- end discovery ---- */
+/* ---- console capture (issue 7) */
+/* Open SOL sessions now (provd_console_sessions). */
+void metrics_console_sessions(int n);
+/* Console bytes received from BMCs (provd_console_bytes_total). */
+void metrics_console_bytes(uint64_t n);
+/* A SOL session re-opened after it was lost (provd_console_reconnects_total). */
+void metrics_console_reconnect(void);
 
 /* What the daemon knows at scrape time. */
 typedef struct MetricsGauges {

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "bmc-pool.h"
+#include "console.h"
 #include "inventory.h"
 #include "ipmi.h"
 #include "log.h"
@@ -429,6 +430,10 @@ int ops_reinstall(Ops *ops, const char *node, json_t **ret, char *err, size_t er
         op->steps[0].finished_ms = now_ms();
         snprintf(op->steps[0].result, sizeof op->steps[0].result, "%s", changed ? "pending" : "already pending");
         op->cur = 1;
+        /* Console capture (issue 7): the next attempt's log, before the power step, so the
+         * firmware's and PXE's output is caught. */
+        if (b.has_bmc && ops->cfg.console)
+                (void) console_prepare_attempt(ops->cfg.console, &b);
         if (!b.has_bmc) {
                 snprintf(op->result, sizeof op->result, "marked for install; no BMC: power-cycle the node by hand");
                 op_finish_locked(op, OP_SUCCEEDED);

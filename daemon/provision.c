@@ -58,6 +58,14 @@ static const ProvisionTransition table[] = {
         { S(INSTALLING), E(BMC), S(INSTALLING), A(NONE), B(NONE), "BMC" },
         { S(INSTALLED), E(BMC), S(INSTALLED), A(NONE), B(NONE), "BMC" },
         { S(FAILED), E(BMC), S(FAILED), A(NONE), B(NONE), "BMC" },
+
+        /* A console capture note (issue 7), on record; the state does not change. */
+        { S(NEW), E(CONSOLE), S(NEW), A(NONE), B(NONE), "console" },
+        { S(PENDING), E(CONSOLE), S(PENDING), A(NONE), B(NONE), "console" },
+        { S(NETBOOTING), E(CONSOLE), S(NETBOOTING), A(NONE), B(NONE), "console" },
+        { S(INSTALLING), E(CONSOLE), S(INSTALLING), A(NONE), B(NONE), "console" },
+        { S(INSTALLED), E(CONSOLE), S(INSTALLED), A(NONE), B(NONE), "console" },
+        { S(FAILED), E(CONSOLE), S(FAILED), A(NONE), B(NONE), "console" },
 };
 
 const ProvisionTransition *provision_transition(ProvisionState state, ProvisionEvent event) {
@@ -90,6 +98,7 @@ static const char *const event_names[_PROVISION_EV_MAX] = {
         [PROVISION_EV_REINSTALL] = "reinstall",
         [PROVISION_EV_TIMEOUT] = "timeout",
         [PROVISION_EV_BMC] = "bmc",
+        [PROVISION_EV_CONSOLE] = "console",
 };
 
 const char *provision_state_to_string(ProvisionState s) {

@@ -45,6 +45,8 @@ typedef enum ProvisionEvent {
         PROVISION_EV_TIMEOUT,
         /* A BMC command finished (its outcome goes into the history; no state change). */
         PROVISION_EV_BMC,
+        /* A console capture note (SOL session lost, no SOL; issue 7); no state change. */
+        PROVISION_EV_CONSOLE,
         _PROVISION_EV_MAX,
 } ProvisionEvent;
 

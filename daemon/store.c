@@ -84,6 +84,8 @@ static int prepare(Store *s, const char *sql, sqlite3_stmt **ret) {
         return rc == SQLITE_OK ? 0 : fail(s, rc, "prepare");
 }
 
+static int run(Store *s, const char *sql, const char *types, ...);
+
 static const char schema[] =
         "CREATE TABLE IF NOT EXISTS nodes ("
         "  name TEXT PRIMARY KEY,"
@@ -129,6 +131,31 @@ static const char schema_discovered[] =
         "  interface TEXT NOT NULL DEFAULT '',"
         "  ipxe INTEGER NOT NULL DEFAULT 0);"
         "CREATE INDEX IF NOT EXISTS discovered_last_seen ON discovered(last_seen_ms);";
+/* Console capture (issue 7): adds the nullable history.console column when it is missing
+ * (databases made before it).  ALTER TABLE ... ADD COLUMN keeps every row (console NULL). */
+static int migrate_history_console(Store *s) {
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        bool have = false;
+        int r = prepare(s, "SELECT 1 FROM pragma_table_info('history') WHERE name = 'console'", &st);
+        if (r < 0)
+                return r;
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                have = true;
+        else if (rc != SQLITE_DONE)
+                return fail(s, rc, "read the history schema");
+        if (have)
+                return 0;
+        log_info("state store: adding the history column \"console\" (console capture)");
+        return exec(s, "ALTER TABLE history ADD COLUMN console TEXT");
+}
+
+int store_set_console(Store *s, int64_t event_id, const char *text) {
+        int r = run(s, "UPDATE history SET console = ?1 WHERE id = ?2", "ti", text, event_id);
+        if (r < 0)
+                return r;
+        return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+}
 
 int store_open(const char *state_dir, Store **ret) {
         _cleanup_(store_freep) Store *s = NULL;
@@ -171,6 +198,12 @@ int store_open(const char *state_dir, Store **ret) {
         r = exec(s, schema_discovered); /* discovery */
         if (r < 0)
                 return r;
+        /* ---- console capture (issue 7): history.console, the console's last lines of a
+         * failed attempt (nullable; added to databases made before it). */
+        r = migrate_history_console(s);
+        if (r < 0)
+                return r;
+        /* ---- end console capture */
         r = exec(s, "PRAGMA user_version=" "1");
         if (r < 0)
                 return r;
@@ -420,6 +453,12 @@ static int append_event(sqlite3_stmt *st, bool with_node, json_t *arr) {
                 (const char *) sqlite3_column_text(st, 6), sqlite3_column_int64(st, 7));
         if (!e)
                 return -ENOMEM;
+        /* console capture (issue 7): the console's last lines, only where there are some */
+        const unsigned char *console = sqlite3_column_text(st, 8);
+        if (console && json_object_set_new(e, "console", json_string((const char *) console)) < 0) {
+                json_decref(e);
+                return -ENOMEM;
+        }
         return json_array_append_new(arr, e) < 0 ? -ENOMEM : 0;
 }
 
@@ -431,7 +470,7 @@ int store_events_json(Store *s, const StoreEventQuery *q, json_t **ret) {
         bool desc = q->newest_first || tail;
         if (asprintf(&sql,
                      "SELECT * FROM (SELECT h.id, h.node, h.at, h.from_state, h.to_state, h.cause, h.message, "
-                     "COALESCE(a.seq, 0) FROM history h LEFT JOIN attempts a ON a.id = h.attempt_id "
+                     "COALESCE(a.seq, 0), h.console FROM history h LEFT JOIN attempts a ON a.id = h.attempt_id "
                      "WHERE (?1 IS NULL OR h.node = ?1) AND h.id > ?2 AND (?3 <= 0 OR h.id < ?3) AND h.at >= ?4 "
                      "ORDER BY h.id %s LIMIT ?5) ORDER BY 1 %s",
                      desc ? "DESC" : "ASC", q->newest_first ? "DESC" : "ASC") < 0)

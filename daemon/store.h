@@ -84,7 +84,7 @@ typedef struct StoreEventQuery {
 } StoreEventQuery;
 
 /* One history row as GET /v1/events shows it: {"id","at","from","to","cause","message",
- * "attempt"} plus "node" when `node` is non-NULL.  at_ms: ms since the epoch; message NULL
+ * "attempt"} (rows read from the store also carry "console" when that column is set) plus "node" when `node` is non-NULL.  at_ms: ms since the epoch; message NULL
  * and attempt_seq <= 0 become JSON null.  Returns a new reference, or NULL (no memory).
  * Pure: also how daemon.c shapes the live events of the stream. */
 json_t *store_event_to_json(int64_t id, const char *node, int64_t at_ms, const char *from, const char *to,
@@ -157,6 +157,9 @@ int store_discovered_prune(Store *s, bool (*is_known)(void *userdata, const char
 /* The number of rows, into *ret. */
 int store_discovered_count(Store *s, int64_t *ret);
 /* ---- end discovery ------------------------------------------------------------------------ */
+/* Console capture (issue 7): sets history row event_id's `console` text (the console's last
+ * lines; NULL clears it).  Returns 0, -ENOENT if there is no such row, or an errno. */
+int store_set_console(Store *s, int64_t event_id, const char *text);
 
 static inline void store_freep(Store **s) {
         if (*s)

@@ -116,7 +116,7 @@ cat >"$T/inventory.json" <<EOF
       "name": "$NODE",
       "mac": ["$MAC"],
       "bmc": {"host": "$BMC", "port": 623, "user": "$SIM_USER", "password_file": "$PW",
-              "cipher_suite": 3, "workarounds": ["opensesspriv"]},
+              "cipher_suite": 3, "workarounds": ["opensesspriv"], "console": "none"},
       "boot": {
         "kernel": "$KERNEL",
         "initrd": ["$INITRD"],

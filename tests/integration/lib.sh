@@ -110,7 +110,9 @@ jq_eq() {
         [ "$got" = "$2" ] || fail "jq $1: expected '$2', got '$got' (body: $BODY)"
 }
 
-# Writes dummy boot files and an inventory with nodes node-01..node-N (MACs 52:54:00:00:00:NN).
+# Writes dummy boot files and an inventory with nodes node-01..node-N (MACs 52:54:00:00:00:NN),
+# each with a BMC that does not exist and console capture off (bmc.console "none": a capture
+# would only add "console" notes to their histories; tests of the console turn it on).
 make_inventory() {
         local file=$1 n=${2:-3}
         mkdir -p "$T/boot"
@@ -121,7 +123,7 @@ make_inventory() {
                 local i sep=
                 for i in $(seq 1 "$n"); do
                         printf '%s{"name": "node-%02d", "mac": ["52:54:00:00:00:%02x"], ' "$sep" "$i" "$i"
-                        printf '"bmc": {"host": "127.0.0.%d", "user": "admin", "password_file": "/run/credentials/bmc-node-%02d"}, ' "$((i + 10))" "$i"
+                        printf '"bmc": {"host": "127.0.0.%d", "user": "admin", "password_file": "/run/credentials/bmc-node-%02d", "console": "none"}, ' "$((i + 10))" "$i"
                         printf '"boot": {"kernel": "%s", "initrd": ["%s"], "cmdline": "init=/nix/store/x-installer/init loglevel=4"}, ' "$T/boot/bzImage" "$T/boot/initrd"
                         printf '"system": {"toplevel": "/nix/store/a-nixos-system-node-%02d", "install": "/nix/store/b-install-node-%02d"}}\n' "$i" "$i"
                         sep=,

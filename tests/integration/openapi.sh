@@ -116,7 +116,7 @@ make_inventory "$T/inv.json" 4
 # node-03 has no BMC (power/bootdev: 409); the others' BMCs do not exist (their operations
 # are accepted and fail in the background).
 (umask 077 && echo secret >"$T/bmc-pass")
-jq --arg pw "$T/bmc-pass" '.nodes[0].rack = "r1" | .nodes[1].rack = "r1" | .nodes[2].rack = "r2" | del(.nodes[2].bmc) | .nodes[0].bmc.password_file = $pw' "$T/inv.json" >"$T/inv.tmp" && mv "$T/inv.tmp" "$T/inv.json"
+jq --arg pw "$T/bmc-pass" '.nodes[0].rack = "r1" | .nodes[1].rack = "r1" | .nodes[2].rack = "r2" | del(.nodes[2].bmc) | .nodes[0].bmc.password_file = $pw | .nodes[1].bmc.console = "ipmiconsole"' "$T/inv.json" >"$T/inv.tmp" && mv "$T/inv.tmp" "$T/inv.json"
 cp "$T/inv.json" "$T/inv-good.json"
 M1=52:54:00:00:00:01 M2=52:54:00:00:00:02 M3=52:54:00:00:00:03 M4=52:54:00:00:00:04
 KERNEL=${T#/}/boot/bzImage # the {path} of the kernel: its absolute path without the leading slash
@@ -236,6 +236,23 @@ x 404 "bootdev, unknown node" POST /v1/nodes/node-99/bootdev --json '{"device":"
 x 404 "reinstall, unknown node" POST /v1/nodes/node-99/reinstall "${AUTH[@]}"
 x 202 "reinstall" POST /v1/nodes/node-04/reinstall "${AUTH[@]}"
 x 409 "reinstall, operation in progress" POST /v1/nodes/node-01/reinstall "${AUTH[@]}"
+# Console capture (issue 7).  The BMCs do not exist: captures run, their sessions fail in the
+# background; node-02's attempt 1 was captured (its log exists), node-03 has no BMC.
+x 404 "console, no log" GET /v1/nodes/node-03/console
+x 409 "console capture, node without BMC" POST /v1/nodes/node-03/console "${AUTH[@]}"
+x 202 "console capture" POST "/v1/nodes/node-02/console?seconds=30" "${AUTH[@]}"
+x 200 "console log" GET /v1/nodes/node-02/console
+x 200 "console log (HEAD)" HEAD /v1/nodes/node-02/console
+x 200 "console, follow" GET "/v1/nodes/node-02/console?follow=1" --max-time 1
+x 200 "console of attempt 1" GET "/v1/nodes/node-02/console?attempt=1"
+x 400 "console, attempt 0" GET "/v1/nodes/node-02/console?attempt=0" --invalid
+x 400 "console, attempt abc (HEAD)" HEAD "/v1/nodes/node-02/console?attempt=abc" --invalid
+x 404 "console, no such attempt" GET "/v1/nodes/node-02/console?attempt=99"
+x 404 "console, unknown node (HEAD)" HEAD /v1/nodes/node-99/console
+x 400 "console capture, seconds 0" POST "/v1/nodes/node-02/console?seconds=0" "${AUTH[@]}" --invalid
+x 404 "console capture, unknown node" POST /v1/nodes/node-99/console "${AUTH[@]}"
+x 204 "end console capture" DELETE /v1/nodes/node-02/console "${AUTH[@]}"
+x 404 "end console capture, unknown node" DELETE /v1/nodes/node-99/console "${AUTH[@]}"
 x 200 "operation" GET "/v1/operations/$OPID"
 x 200 "operation (HEAD)" HEAD "/v1/operations/$OPID"
 x 404 "unknown operation" GET /v1/operations/999999
@@ -452,6 +469,7 @@ printf '[serve]\napi_tokens = %s\nread_auth = token\n' "$T/api-tokens" >"$T/prov
 provd_start "$T/inv.json" --config "$T/provd.ini"
 x 202 "an operation to read (node-04 has no working BMC)" POST /v1/nodes/node-04/reinstall "${AUTH[@]}"
 OP_READ=$(jn .operation.id)
+x 202 "a console log to read (console capture, issue 7)" POST "/v1/nodes/node-02/console?seconds=30" "${AUTH[@]}"
 x 200 "boot node-01 (opens an install token)" GET "/v1/boot/$M1"
 TOKR=$(j .cmdline | tr ' ' '\n' | sed -n 's/^provd\.token=//p')
 n_read=0 n_open=0

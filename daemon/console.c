@@ -1,0 +1,1116 @@
+/* console.c — see console.h. */
+#include "console.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "ipmi.h"
+#include "log.h"
+#include "metrics.h"
+#include "sol.h"
+#include "util.h"
+
+#define CONSOLE_MAX_SIZE_DEFAULT (16u * 1024 * 1024)
+#define RAW_TAIL 16384                 /* raw bytes kept per capture for the history tail */
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 30000
+#define NOTE_INTERVAL_MS 60000         /* history notes of drops: at most one a minute per node */
+#define CHECK_INTERVAL_MS 3000         /* how often the nodes are looked up in the inventory */
+#define PREPARED_MAX_MS (3600 * 1000)  /* a prepared attempt that never opens: give up */
+#define POLL_MAX_MS 1000
+#define READ_BUF 65536
+#define READS_PER_ROUND 16
+
+/* Work for the daemon, done by the capture thread without the console lock. */
+typedef struct Job {
+        char node[64];
+        int64_t event_id; /* > 0: the tail for this history row; 0: a history note */
+        char *text;       /* owned */
+        struct Job *next;
+} Job;
+
+/* One node's capture.  Created by the hooks and HTTP entry points, freed only by the thread. */
+typedef struct Capture {
+        char node[64];
+        DaemonNodeBmc bmc;     /* as of the last start or check; no password */
+        int64_t attempt;       /* the file: attempt number, 0 = live.log */
+        bool attempt_open;     /* the attempt has opened (else: prepared by a reinstall) */
+        int64_t prepared_ms;   /* monotonic, when prepared */
+        int64_t stop_at_ms;    /* monotonic; 0 = no end yet */
+        bool stop;             /* end now */
+        int64_t tail_event_id; /* > 0: put the tail in this history row at the end */
+        int fd;                /* the log file, -1 when not open */
+        uint64_t written;      /* its size */
+        bool truncated;        /* the size cap was reached */
+        bool write_failed;     /* a write error was logged */
+        uint8_t ring[RAW_TAIL];
+        size_t ring_pos;  /* next write position */
+        uint64_t ring_total; /* bytes ever put in the ring */
+
+        /* The session: only the thread touches these (and n_sessions under the lock). */
+        SolSession *s;
+        bool established;
+        bool gave_up;      /* no SOL / refused / cannot open: no retry for this file */
+        bool reconnecting; /* lost; note the re-establishment */
+        bool drop_noted;   /* the loss went into the history */
+        unsigned backoff_ms;
+        int64_t next_open_ms; /* monotonic */
+        int64_t last_note_ms; /* monotonic, 0 = never */
+        struct Capture *next;
+} Capture;
+
+struct Console {
+        Daemon *d; /* borrowed */
+        char *dir; /* <state_dir>/console */
+        char *ipmitool;
+        uint64_t max_size;
+        unsigned keep;
+        unsigned linger_s;
+
+        pthread_mutex_t lock; /* guards everything below but the thread's own fields */
+        Capture *captures;
+        ConsoleFollow *follows;
+        Job *jobs, **jobs_tail;
+        size_t n_sessions;
+        bool stopping;
+
+        int wake_fd; /* eventfd: the thread's doorbell */
+        pthread_t thread;
+        bool thread_started, stopped, hooked;
+};
+
+/* ---- the tail: pure ------------------------------------------------------------------------ */
+
+/* Length of a valid UTF-8 sequence at p (n bytes available) and its code point, or 0 if it
+ * is not valid (RFC 3629 §4: no overlongs, no surrogates, nothing above U+10FFFF). */
+static size_t utf8_decode(const uint8_t *p, size_t n, uint32_t *ret) {
+        uint32_t cp;
+        size_t len;
+        if (p[0] < 0x80) {
+                *ret = p[0];
+                return 1;
+        } else if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+                len = 2;
+                cp = p[0] & 0x1f;
+        } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+                len = 3;
+                cp = p[0] & 0x0f;
+        } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+                len = 4;
+                cp = p[0] & 0x07;
+        } else
+                return 0;
+        if (n < len)
+                return 0;
+        for (size_t i = 1; i < len; i++) {
+                if ((p[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        *ret = cp;
+        return len;
+}
+
+/* Skips the escape sequence starting at buf[i] == ESC (ECMA-48 §5.4: CSI = ESC [ params
+ * intermediates final; OSC/DCS/SOS/PM/APC strings end with BEL or ST = ESC \; other
+ * sequences: intermediates 0x20-0x2f then one final byte).  Returns the index after it. */
+static size_t skip_escape(const uint8_t *buf, size_t len, size_t i) {
+        i++; /* ESC */
+        if (i >= len)
+                return len;
+        uint8_t c = buf[i++];
+        if (c == '[') {
+                while (i < len && buf[i] >= 0x30 && buf[i] <= 0x3f)
+                        i++;
+                while (i < len && buf[i] >= 0x20 && buf[i] <= 0x2f)
+                        i++;
+                if (i < len && buf[i] >= 0x40 && buf[i] <= 0x7e)
+                        i++;
+                return i;
+        }
+        if (c == ']' || c == 'P' || c == 'X' || c == '^' || c == '_') {
+                while (i < len) {
+                        if (buf[i] == 0x07)
+                                return i + 1;
+                        if (buf[i] == 0x1b && i + 1 < len && buf[i + 1] == '\\')
+                                return i + 2;
+                        if (buf[i] == 0x1b) /* a new sequence: the string was cut */
+                                return i;
+                        i++;
+                }
+                return len;
+        }
+        while (c >= 0x20 && c <= 0x2f && i < len)
+                c = buf[i++];
+        return i;
+}
+
+char *console_sanitize(const uint8_t *buf, size_t len, size_t max_lines, size_t max_bytes) {
+        char *out = malloc(len * 3 + 1);
+        size_t o = 0, i = 0;
+        if (!out)
+                return NULL;
+        /* The buffer may start inside a character: its continuation bytes are not text. */
+        while (i < len && i < 3 && (buf[i] & 0xc0) == 0x80)
+                i++;
+        while (i < len) {
+                uint8_t c = buf[i];
+                if (c == 0x1b) {
+                        i = skip_escape(buf, len, i);
+                        continue;
+                }
+                if (c == '\n' || c == '\t') {
+                        out[o++] = (char) c;
+                        i++;
+                        continue;
+                }
+                if (c < 0x20 || c == 0x7f) {
+                        i++;
+                        continue;
+                }
+                uint32_t cp;
+                size_t n = utf8_decode(buf + i, len - i, &cp);
+                if (n == 0) {
+                        memcpy(out + o, "\xef\xbf\xbd", 3); /* U+FFFD */
+                        o += 3;
+                        i++;
+                        continue;
+                }
+                if (!(cp >= 0x80 && cp <= 0x9f)) { /* C1 controls go like C0 ones */
+                        memcpy(out + o, buf + i, n);
+                        o += n;
+                }
+                i += n;
+        }
+        /* Trailing blank lines and spaces. */
+        while (o > 0 && (out[o - 1] == '\n' || out[o - 1] == ' ' || out[o - 1] == '\t'))
+                o--;
+        out[o] = '\0';
+
+        /* The last max_lines lines. */
+        size_t start = 0, lines = 0;
+        for (size_t k = o; k > 0; k--)
+                if (out[k - 1] == '\n' && ++lines == max_lines) {
+                        start = k;
+                        break;
+                }
+        /* At most max_bytes, cut at a line start if one is in reach, else at a character. */
+        if (o - start > max_bytes) {
+                size_t cut = o - max_bytes;
+                char *nl = memchr(out + cut, '\n', o - cut);
+                if (nl && nl + 1 < out + o)
+                        cut = (size_t) (nl + 1 - out);
+                else
+                        while (cut < o && ((uint8_t) out[cut] & 0xc0) == 0x80)
+                                cut++;
+                start = cut;
+        }
+        memmove(out, out + start, o - start + 1);
+        return out;
+}
+
+/* ---- captures (lock held unless said) -------------------------------------------------------- */
+
+static Capture *find_locked(Console *c, const char *node) {
+        for (Capture *cap = c->captures; cap; cap = cap->next)
+                if (streq(cap->node, node))
+                        return cap;
+        return NULL;
+}
+
+static void wake_thread(Console *c) {
+        uint64_t one = 1;
+        (void) !write(c->wake_fd, &one, sizeof one);
+}
+
+/* Resumes the suspended followers of node's file `attempt`. */
+static void wake_follows_locked(Console *c, const char *node, int64_t attempt) {
+        for (ConsoleFollow *f = c->follows; f; f = f->next)
+                if (f->suspended && f->attempt == attempt && streq(f->node, node)) {
+                        f->suspended = false;
+                        f->resume(f->userdata);
+                }
+}
+
+static void job_add_locked(Console *c, const char *node, int64_t event_id, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+static void job_add_locked(Console *c, const char *node, int64_t event_id, const char *fmt, ...) {
+        Job *j = calloc(1, sizeof *j);
+        if (!j)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        int r = vasprintf(&j->text, fmt, ap);
+        va_end(ap);
+        if (r < 0) {
+                free(j);
+                return;
+        }
+        snprintf(j->node, sizeof j->node, "%s", node);
+        j->event_id = event_id;
+        *c->jobs_tail = j;
+        c->jobs_tail = &j->next;
+}
+
+/* Appends to the file (up to the size cap) and, unless `note`, to the tail ring. */
+static void capture_write_locked(Console *c, Capture *cap, const void *data, size_t n, bool note) {
+        const uint8_t *p = data;
+        if (!note) {
+                for (size_t k = 0; k < n;) {
+                        size_t m = RAW_TAIL - cap->ring_pos;
+                        if (m > n - k)
+                                m = n - k;
+                        memcpy(cap->ring + cap->ring_pos, p + k, m);
+                        cap->ring_pos = (cap->ring_pos + m) % RAW_TAIL;
+                        k += m;
+                }
+                cap->ring_total += n;
+        }
+        if (cap->fd < 0 || cap->truncated)
+                return;
+        uint64_t before = cap->written;
+        size_t room = cap->written < c->max_size ? (size_t) (c->max_size - cap->written) : 0;
+        size_t m = n < room ? n : room;
+        char line[96];
+        size_t line_len = 0;
+        if (m < n) {
+                line_len = (size_t) snprintf(line, sizeof line, "\n[provd: console log truncated at %llu bytes]\n",
+                                             (unsigned long long) c->max_size);
+                cap->truncated = true;
+        }
+        for (int part = 0; part < 2; part++) {
+                const char *b = part == 0 ? (const char *) p : line;
+                size_t len = part == 0 ? m : line_len;
+                while (len > 0) {
+                        ssize_t w = write(cap->fd, b, len);
+                        if (w < 0 && errno == EINTR)
+                                continue;
+                        if (w <= 0) {
+                                if (!cap->write_failed)
+                                        log_node_errno(LOG_WARNING, w < 0 ? errno : EIO, &((LogFields) { .node = cap->node }),
+                                                       "console: cannot write the log of %s: %m", cap->node);
+                                cap->write_failed = true;
+                                break;
+                        }
+                        cap->written += (uint64_t) w;
+                        b += w;
+                        len -= (size_t) w;
+                }
+        }
+        if (cap->written != before)
+                wake_follows_locked(c, cap->node, cap->attempt);
+}
+
+static void capture_note_locked(Console *c, Capture *cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void capture_note_locked(Console *c, Capture *cap, const char *fmt, ...) {
+        char buf[768];
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        if (n > 0)
+                capture_write_locked(c, cap, buf, (size_t) n < sizeof buf ? (size_t) n : sizeof buf - 1, true);
+}
+
+/* The raw tail in order, without a first partial line when older bytes were dropped. */
+static char *capture_tail_locked(const Capture *cap) {
+        uint8_t raw[RAW_TAIL];
+        size_t n;
+        if (cap->ring_total <= RAW_TAIL) {
+                n = (size_t) cap->ring_total;
+                memcpy(raw, cap->ring, n);
+        } else {
+                n = RAW_TAIL;
+                memcpy(raw, cap->ring + cap->ring_pos, RAW_TAIL - cap->ring_pos);
+                memcpy(raw + RAW_TAIL - cap->ring_pos, cap->ring, cap->ring_pos);
+        }
+        size_t skip = 0;
+        if (cap->ring_total > RAW_TAIL) {
+                uint8_t *nl = memchr(raw, '\n', n);
+                skip = nl ? (size_t) (nl + 1 - raw) : 0;
+        }
+        return console_sanitize(raw + skip, n - skip, CONSOLE_TAIL_LINES, CONSOLE_TAIL_BYTES);
+}
+
+/* Ends the capture's current file: queues its tail for the history if one is wanted, closes
+ * it and lets its followers finish. */
+static void capture_end_file_locked(Console *c, Capture *cap) {
+        if (cap->tail_event_id > 0) {
+                _cleanup_free_ char *tail = capture_tail_locked(cap);
+                if (tail)
+                        job_add_locked(c, cap->node, cap->tail_event_id, "%s", tail);
+                cap->tail_event_id = 0;
+        }
+        if (cap->fd >= 0) {
+                close(cap->fd);
+                cap->fd = -1;
+        }
+        wake_follows_locked(c, cap->node, cap->attempt);
+}
+
+static int parse_attempt_file(const char *name, int64_t *ret) {
+        const char *dot = strrchr(name, '.');
+        if (!dot || !streq(dot, ".log") || dot == name || (size_t) (dot - name) > 18)
+                return -EINVAL;
+        char num[20];
+        memcpy(num, name, (size_t) (dot - name));
+        num[dot - name] = '\0';
+        if (num[0] < '1' || num[0] > '9')
+                return -EINVAL;
+        return parse_int64(num, 1, INT64_MAX, ret);
+}
+
+static int cmp_desc(const void *a, const void *b) {
+        int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+        return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Deletes the node's attempt logs beyond the newest `keep`. */
+static void prune_locked(Console *c, const char *node_dir) {
+        if (c->keep == 0)
+                return;
+        DIR *dir = opendir(node_dir);
+        if (!dir)
+                return;
+        int64_t *nums = NULL;
+        size_t n = 0, cap = 0;
+        struct dirent *de;
+        while ((de = readdir(dir))) {
+                int64_t num;
+                if (parse_attempt_file(de->d_name, &num) < 0)
+                        continue;
+                if (n == cap) {
+                        size_t nc = cap ? cap * 2 : 32;
+                        int64_t *p = realloc(nums, nc * sizeof *p);
+                        if (!p)
+                                break;
+                        nums = p;
+                        cap = nc;
+                }
+                nums[n++] = num;
+        }
+        closedir(dir);
+        if (n > c->keep) {
+                qsort(nums, n, sizeof *nums, cmp_desc);
+                for (size_t i = c->keep; i < n; i++) {
+                        char path[4200];
+                        snprintf(path, sizeof path, "%s/%lld.log", node_dir, (long long) nums[i]);
+                        if (unlink(path) < 0 && errno != ENOENT)
+                                log_warning_errno(errno, "console: cannot delete %s: %m", path);
+                }
+        }
+        free(nums);
+}
+
+static void log_path(const Console *c, const char *node, int64_t attempt, char *buf, size_t len) {
+        if (attempt > 0)
+                snprintf(buf, len, "%s/%s/%lld.log", c->dir, node, (long long) attempt);
+        else
+                snprintf(buf, len, "%s/%s/live.log", c->dir, node);
+}
+
+/* Points the capture at file `attempt` (0: live.log, truncated), ending the current one.
+ * The session (if any) stays; the tail ring and the retry state start over. */
+static int capture_switch_locked(Console *c, Capture *cap, int64_t attempt) {
+        char dir[4096], path[4200];
+        capture_end_file_locked(c, cap);
+        cap->attempt = attempt;
+        cap->written = 0;
+        cap->truncated = cap->write_failed = false;
+        cap->ring_pos = 0;
+        cap->ring_total = 0;
+        cap->gave_up = false;
+        cap->stop_at_ms = 0;
+        cap->stop = false;
+        cap->backoff_ms = BACKOFF_MIN_MS;
+
+        snprintf(dir, sizeof dir, "%s/%s", c->dir, cap->node);
+        if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+                return log_warning_errno(errno, "console: cannot create %s: %m", dir);
+        log_path(c, cap->node, attempt, path, sizeof path);
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | (attempt > 0 ? O_APPEND : O_TRUNC), 0640);
+        if (fd < 0)
+                return log_warning_errno(errno, "console: cannot create %s: %m", path);
+        struct stat st;
+        if (fstat(fd, &st) == 0)
+                cap->written = (uint64_t) st.st_size;
+        cap->truncated = cap->written >= c->max_size;
+        cap->fd = fd;
+        if (attempt > 0)
+                prune_locked(c, dir);
+        log_node(LOG_INFO, &((LogFields) { .node = cap->node, .attempt = attempt }), "console: capturing to %s", path);
+        return 0;
+}
+
+static Capture *capture_new_locked(Console *c, const DaemonNodeBmc *b) {
+        Capture *cap = calloc(1, sizeof *cap);
+        if (!cap)
+                return NULL;
+        snprintf(cap->node, sizeof cap->node, "%s", b->node);
+        cap->bmc = *b;
+        cap->fd = -1;
+        cap->attempt = -1; /* no file yet */
+        cap->backoff_ms = BACKOFF_MIN_MS;
+        cap->next = c->captures;
+        c->captures = cap;
+        return cap;
+}
+
+static bool wants_console(const DaemonNodeBmc *b) {
+        return b->has_bmc && b->console != SOL_BACKEND_NONE;
+}
+
+/* Capture node b->node into attempt `attempt`'s file; `opened`: the attempt is open now. */
+static void start_attempt_locked(Console *c, const DaemonNodeBmc *b, int64_t attempt, bool opened) {
+        if (c->stopping || attempt <= 0 || !wants_console(b))
+                return;
+        Capture *cap = find_locked(c, b->node);
+        if (cap && cap->attempt == attempt && !cap->stop) {
+                cap->bmc = *b;
+                if (opened) {
+                        cap->attempt_open = true;
+                        cap->stop_at_ms = 0;
+                }
+                return;
+        }
+        if (cap && cap->stop)
+                cap = NULL; /* the thread is ending it; start afresh next to it */
+        if (!cap && !(cap = capture_new_locked(c, b)))
+                return;
+        cap->bmc = *b;
+        cap->attempt_open = opened;
+        cap->prepared_ms = now_monotonic_ms();
+        (void) capture_switch_locked(c, cap, attempt);
+        wake_thread(c);
+}
+
+/* The daemon's attempt hook (daemon lock held: no daemon calls, nothing slow). */
+static void on_attempt(void *userdata, const DaemonAttemptChange *ch) {
+        Console *c = userdata;
+        pthread_mutex_lock(&c->lock);
+        if (ch->opened)
+                start_attempt_locked(c, ch->bmc, ch->attempt, true);
+        else {
+                Capture *cap = find_locked(c, ch->bmc->node);
+                if (cap && !cap->stop && cap->attempt == ch->attempt) {
+                        cap->attempt_open = false;
+                        cap->stop_at_ms = now_monotonic_ms() + (int64_t) c->linger_s * 1000;
+                        if (ch->event_id > 0 && ch->outcome &&
+                            (streq(ch->outcome, "failed") || streq(ch->outcome, "timeout")))
+                                cap->tail_event_id = ch->event_id;
+                        capture_note_locked(c, cap, "\n[provd: install attempt %lld ended (%s); capturing %u s more]\n",
+                                            (long long) ch->attempt, ch->outcome ? ch->outcome : "ended", c->linger_s);
+                        wake_thread(c);
+                }
+        }
+        pthread_mutex_unlock(&c->lock);
+}
+
+int console_prepare_attempt(Console *c, const DaemonNodeBmc *b) {
+        int64_t seq;
+        int r = daemon_node_attempt(c->d, b->node, &seq);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&c->lock);
+        start_attempt_locked(c, b, seq + 1, false);
+        pthread_mutex_unlock(&c->lock);
+        return 0;
+}
+
+int console_live_start(Console *c, const char *node, unsigned seconds, char *err, size_t errlen) {
+        DaemonNodeBmc b;
+        int r = daemon_node_bmc(c->d, node, &b);
+        if (r == -ENOENT) {
+                snprintf(err, errlen, "no node \"%.64s\" in the inventory", node);
+                return r;
+        }
+        if (r < 0)
+                return r;
+        if (!b.has_bmc) {
+                snprintf(err, errlen, "node %s has no bmc in the inventory: no console to capture", node);
+                return -ENODEV;
+        }
+        if (b.console == SOL_BACKEND_NONE) {
+                snprintf(err, errlen, "node %s has bmc.console \"none\" in the inventory: no console to capture", node);
+                return -ENODEV;
+        }
+        if (seconds == 0)
+                seconds = CONSOLE_LIVE_DEFAULT_S;
+        r = 0;
+        pthread_mutex_lock(&c->lock);
+        Capture *cap = find_locked(c, node);
+        if (c->stopping) {
+                snprintf(err, errlen, "provd is stopping");
+                r = -ESHUTDOWN;
+        } else if (cap && !cap->stop && cap->attempt > 0 && cap->stop_at_ms == 0) {
+                snprintf(err, errlen, "the console of %s is being captured for install attempt %lld (GET /v1/nodes/%s/console)",
+                         node, (long long) cap->attempt, node);
+                r = -EBUSY;
+        } else if (cap && !cap->stop && cap->attempt == 0) {
+                cap->bmc = b;
+                cap->stop_at_ms = now_monotonic_ms() + (int64_t) seconds * 1000;
+        } else {
+                if (cap && cap->stop)
+                        cap = NULL;
+                if (!cap && !(cap = capture_new_locked(c, &b)))
+                        r = -ENOMEM;
+                else {
+                        cap->bmc = b;
+                        cap->attempt_open = false;
+                        r = capture_switch_locked(c, cap, 0);
+                        if (r < 0) {
+                                cap->stop = true;
+                                snprintf(err, errlen, "cannot create the console log of %s: %s", node, strerror(-r));
+                                r = -EIO;
+                        } else
+                                cap->stop_at_ms = now_monotonic_ms() + (int64_t) seconds * 1000;
+                }
+        }
+        if (r >= 0)
+                log_node(LOG_INFO, &((LogFields) { .node = node }), "console: on-demand capture for %u s", seconds);
+        wake_thread(c);
+        pthread_mutex_unlock(&c->lock);
+        return r;
+}
+
+int console_live_stop(Console *c, const char *node) {
+        DaemonNodeBmc b;
+        int r = daemon_node_bmc(c->d, node, &b);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&c->lock);
+        Capture *cap = find_locked(c, node);
+        if (cap && cap->attempt == 0 && !cap->stop) {
+                cap->stop = true;
+                log_node(LOG_INFO, &((LogFields) { .node = node }), "console: on-demand capture stopped");
+                wake_thread(c);
+        }
+        pthread_mutex_unlock(&c->lock);
+        return 0;
+}
+
+/* ---- reading ---------------------------------------------------------------------------------- */
+
+static int open_log(Console *c, const char *node, int64_t attempt, ConsoleLog *ret) {
+        char path[4200];
+        log_path(c, node, attempt, path, sizeof path);
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                close(fd);
+                return -ENODATA;
+        }
+        *ret = (ConsoleLog) { .fd = fd, .attempt = attempt, .size = (uint64_t) st.st_size };
+        return 0;
+}
+
+int console_log_open(Console *c, const char *node, int64_t attempt, ConsoleLog *ret, char *err, size_t errlen) {
+        int64_t current = 0;
+        int r = daemon_node_attempt(c->d, node, &current);
+        if (r == -ENOENT) {
+                snprintf(err, errlen, "no node \"%.64s\" in the inventory", node);
+                return r;
+        }
+        if (r < 0)
+                return r;
+        ConsoleLog log;
+        if (attempt > 0) {
+                r = open_log(c, node, attempt, &log);
+                if (r < 0) {
+                        snprintf(err, errlen, "%s has no console log for attempt %lld", node, (long long) attempt);
+                        return -ENODATA;
+                }
+        } else {
+                /* Which file is being written, if any: a running capture decides. */
+                int64_t want = -1;
+                pthread_mutex_lock(&c->lock);
+                Capture *cap = find_locked(c, node);
+                if (cap && !cap->stop && cap->fd >= 0)
+                        want = cap->attempt;
+                pthread_mutex_unlock(&c->lock);
+                r = -ENODATA;
+                if (want >= 0)
+                        r = open_log(c, node, want, &log);
+                if (r < 0 && current > 0)
+                        r = open_log(c, node, current, &log);
+                if (r < 0)
+                        r = open_log(c, node, 0, &log);
+                if (r < 0) {
+                        snprintf(err, errlen, "%s has no console log", node);
+                        return -ENODATA;
+                }
+        }
+        pthread_mutex_lock(&c->lock);
+        Capture *cap = find_locked(c, node);
+        log.capturing = cap && !cap->stop && cap->fd >= 0 && cap->attempt == log.attempt;
+        pthread_mutex_unlock(&c->lock);
+        *ret = log;
+        return 0;
+}
+
+void console_follow_add(Console *c, ConsoleFollow *f) {
+        pthread_mutex_lock(&c->lock);
+        f->suspended = false;
+        f->prev = NULL;
+        f->next = c->follows;
+        if (c->follows)
+                c->follows->prev = f;
+        c->follows = f;
+        pthread_mutex_unlock(&c->lock);
+}
+
+void console_follow_remove(Console *c, ConsoleFollow *f) {
+        pthread_mutex_lock(&c->lock);
+        if (f->prev)
+                f->prev->next = f->next;
+        else if (c->follows == f)
+                c->follows = f->next;
+        if (f->next)
+                f->next->prev = f->prev;
+        f->prev = f->next = NULL;
+        f->suspended = false;
+        pthread_mutex_unlock(&c->lock);
+}
+
+int console_follow_check(Console *c, ConsoleFollow *f, uint64_t offset) {
+        int r;
+        pthread_mutex_lock(&c->lock);
+        Capture *cap = find_locked(c, f->node);
+        if (c->stopping || !cap || cap->stop || cap->fd < 0 || cap->attempt != f->attempt)
+                r = -ENODATA;
+        else if (cap->written > offset)
+                r = 1;
+        else {
+                f->suspended = true;
+                f->suspend(f->userdata);
+                r = 0;
+        }
+        pthread_mutex_unlock(&c->lock);
+        return r;
+}
+
+size_t console_sessions(Console *c) {
+        pthread_mutex_lock(&c->lock);
+        size_t n = c->n_sessions;
+        pthread_mutex_unlock(&c->lock);
+        return n;
+}
+
+/* ---- the capture thread -------------------------------------------------------------------- */
+
+/* Runs the queued daemon work (no console lock held). */
+static void run_jobs(Console *c) {
+        pthread_mutex_lock(&c->lock);
+        Job *j = c->jobs;
+        c->jobs = NULL;
+        c->jobs_tail = &c->jobs;
+        pthread_mutex_unlock(&c->lock);
+        while (j) {
+                Job *next = j->next;
+                int r = j->event_id > 0 ? daemon_set_console_tail(c->d, j->event_id, j->text)
+                                        : daemon_record_console(c->d, j->node, j->text);
+                if (r < 0 && r != -ENOENT)
+                        log_node_errno(LOG_WARNING, r, &((LogFields) { .node = j->node }),
+                                       "console: cannot write to the history: %m");
+                free(j->text);
+                free(j);
+                j = next;
+        }
+}
+
+/* A session ended (or could not start): r and msg from sol_status()/sol_open(). */
+static void session_lost_locked(Console *c, Capture *cap, int r, const char *msg, bool opening) {
+        int64_t now = now_monotonic_ms();
+        if (cap->stop)
+                return;
+        if (r == -EOPNOTSUPP || r == -EACCES || opening) {
+                cap->gave_up = true;
+                capture_note_locked(c, cap, "\n[provd: no SOL console: %s; not retrying for this %s]\n", msg,
+                                    cap->attempt > 0 ? "attempt" : "capture");
+                job_add_locked(c, cap->node, 0, "console: %s", msg);
+                log_node(LOG_WARNING, &((LogFields) { .node = cap->node, .attempt = cap->attempt }),
+                         "console: %s; not retrying", msg);
+                return;
+        }
+        capture_note_locked(c, cap, "\n[provd: SOL session lost: %s; reconnecting]\n", msg);
+        log_node(LOG_WARNING, &((LogFields) { .node = cap->node, .attempt = cap->attempt }),
+                 "console: SOL session lost: %s; reconnecting in %u s", msg, cap->backoff_ms / 1000);
+        if (!cap->reconnecting && (cap->last_note_ms == 0 || now - cap->last_note_ms >= NOTE_INTERVAL_MS)) {
+                job_add_locked(c, cap->node, 0, "console: SOL session lost: %s; reconnecting", msg);
+                cap->last_note_ms = now;
+                cap->drop_noted = true;
+        }
+        cap->reconnecting = true;
+        cap->next_open_ms = now + cap->backoff_ms;
+        cap->backoff_ms = cap->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : cap->backoff_ms * 2;
+}
+
+/* Opens a session for cap (no lock held; only this thread touches cap->s).  The password is
+ * read from the inventory's password_file now, lives in this function's SolTarget only, and
+ * is wiped once sol_open() has taken what the session needs. */
+static void session_open(Console *c, Capture *cap) {
+        char err[IPMI_ERROR_MAX] = "", msg[IPMI_ERROR_MAX + 64];
+        SolTarget t = { 0 };
+        SolSession *s = NULL;
+        int r;
+
+        pthread_mutex_lock(&c->lock);
+        DaemonNodeBmc b = cap->bmc;
+        bool reconnect = cap->reconnecting;
+        pthread_mutex_unlock(&c->lock);
+
+        snprintf(t.ipmi.host, sizeof t.ipmi.host, "%s", b.host);
+        snprintf(t.ipmi.user, sizeof t.ipmi.user, "%.16s", b.user);
+        t.ipmi.port = b.port;
+        t.ipmi.cipher_suite = b.cipher_suite;
+        t.ipmi.workarounds = b.workarounds;
+        t.backend = b.console;
+        t.workarounds = b.sol_workarounds;
+        t.ipmitool = c->ipmitool;
+        r = 0;
+        if (b.password_file[0]) {
+                r = ipmi_password_read(b.password_file, t.ipmi.password, sizeof t.ipmi.password, err, sizeof err);
+                if (r < 0)
+                        snprintf(msg, sizeof msg, "cannot read the BMC password: %s", err);
+        }
+        if (r >= 0) {
+                r = sol_open(&t, &s, err, sizeof err);
+                if (r < 0)
+                        snprintf(msg, sizeof msg, "%s", err[0] ? err : strerror(-r));
+        }
+        if (reconnect)
+                metrics_console_reconnect();
+        pthread_mutex_lock(&c->lock);
+        if (r < 0) {
+                explicit_bzero(&t, sizeof t);
+                session_lost_locked(c, cap, r, msg, true);
+        } else {
+                explicit_bzero(&t, sizeof t); /* sol_open() keeps what the session needs */
+                cap->s = s;
+                cap->established = false;
+                c->n_sessions++;
+                metrics_console_sessions((int) c->n_sessions);
+        }
+        pthread_mutex_unlock(&c->lock);
+}
+
+/* Ends cap's session (no lock held). */
+static void session_close(Console *c, Capture *cap) {
+        SolSession *s = cap->s;
+        if (!s)
+                return;
+        pthread_mutex_lock(&c->lock);
+        cap->s = NULL;
+        cap->established = false;
+        c->n_sessions--;
+        metrics_console_sessions((int) c->n_sessions);
+        pthread_mutex_unlock(&c->lock);
+        sol_close(s);
+}
+
+/* Reads what cap's session has (no lock held). */
+static void session_read(Console *c, Capture *cap, uint8_t *buf) {
+        for (int i = 0; i < READS_PER_ROUND && cap->s; i++) {
+                ssize_t n = sol_read(cap->s, buf, READ_BUF);
+                if (n == -EAGAIN)
+                        return;
+                if (n > 0) {
+                        metrics_console_bytes((uint64_t) n);
+                        pthread_mutex_lock(&c->lock);
+                        capture_write_locked(c, cap, buf, (size_t) n, false);
+                        pthread_mutex_unlock(&c->lock);
+                        continue;
+                }
+                char err[IPMI_ERROR_MAX] = "";
+                int r = n < 0 ? (int) n : sol_status(cap->s, err, sizeof err);
+                if (r == 0)
+                        r = -EIO;
+                if (!err[0])
+                        snprintf(err, sizeof err, "%s", strerror(-r));
+                session_close(c, cap);
+                pthread_mutex_lock(&c->lock);
+                session_lost_locked(c, cap, r, err, false);
+                pthread_mutex_unlock(&c->lock);
+                return;
+        }
+}
+
+/* Looks every captured node up in the inventory (no lock held): gone, no BMC or console
+ * "none" ends its capture; otherwise its BMC settings are refreshed for the next open. */
+static void check_nodes(Console *c) {
+        char (*names)[64] = NULL;
+        size_t n = 0;
+        pthread_mutex_lock(&c->lock);
+        for (Capture *cap = c->captures; cap; cap = cap->next)
+                n++;
+        names = n ? calloc(n, sizeof *names) : NULL;
+        n = 0;
+        for (Capture *cap = c->captures; cap && names; cap = cap->next)
+                snprintf(names[n++], sizeof names[0], "%s", cap->node);
+        pthread_mutex_unlock(&c->lock);
+        for (size_t i = 0; i < n; i++) {
+                DaemonNodeBmc b;
+                int r = daemon_node_bmc(c->d, names[i], &b);
+                if (r < 0 && r != -ENOENT)
+                        continue;
+                pthread_mutex_lock(&c->lock);
+                Capture *cap = find_locked(c, names[i]);
+                if (cap && !cap->stop) {
+                        if (r == -ENOENT || !wants_console(&b)) {
+                                log_node(LOG_INFO, &((LogFields) { .node = cap->node }),
+                                         "console: capture ended: the node %s", r == -ENOENT ? "left the inventory" : "has no console any more");
+                                cap->stop = true;
+                        } else
+                                cap->bmc = b;
+                }
+                pthread_mutex_unlock(&c->lock);
+        }
+        free(names);
+}
+
+static void *capture_thread(void *userdata) {
+        Console *c = userdata;
+        _cleanup_free_ uint8_t *buf = malloc(READ_BUF);
+        int64_t next_check = now_monotonic_ms() + CHECK_INTERVAL_MS;
+        size_t cap_fds = 0;
+        struct pollfd *fds = NULL;
+        Capture **polled = NULL;
+        bool stopping = false;
+
+        if (!buf)
+                log_error("console: out of memory: capture thread not running");
+        while (buf) {
+                /* 1. Under the lock: what to end, open and poll. */
+                Capture *ended = NULL, **to_open = NULL;
+                size_t n_open = 0, n_fds = 1, n_caps = 0;
+                int64_t now = now_monotonic_ms(), timeout = POLL_MAX_MS;
+
+                pthread_mutex_lock(&c->lock);
+                stopping = c->stopping;
+                for (Capture *cap = c->captures; cap; cap = cap->next)
+                        n_caps++;
+                if (n_caps + 1 > cap_fds) {
+                        struct pollfd *f = realloc(fds, (n_caps + 1) * sizeof *f);
+                        Capture **p = f ? realloc(polled, (n_caps + 1) * sizeof *p) : NULL;
+                        if (f)
+                                fds = f;
+                        if (p) {
+                                polled = p;
+                                cap_fds = n_caps + 1;
+                        }
+                }
+                to_open = n_caps ? calloc(n_caps, sizeof *to_open) : NULL;
+                for (Capture **pp = &c->captures; *pp;) {
+                        Capture *cap = *pp;
+                        if (stopping)
+                                cap->stop = true;
+                        if (!cap->stop && cap->stop_at_ms > 0 && now >= cap->stop_at_ms)
+                                cap->stop = true;
+                        if (!cap->stop && cap->attempt > 0 && !cap->attempt_open && cap->stop_at_ms == 0 &&
+                            now - cap->prepared_ms > PREPARED_MAX_MS)
+                                cap->stop = true;
+                        if (cap->stop) {
+                                *pp = cap->next;
+                                capture_end_file_locked(c, cap);
+                                cap->next = ended;
+                                ended = cap;
+                                continue;
+                        }
+                        if (cap->s && !cap->established && sol_established(cap->s)) {
+                                cap->established = true;
+                                cap->backoff_ms = BACKOFF_MIN_MS;
+                                if (cap->reconnecting) {
+                                        capture_note_locked(c, cap, "[provd: SOL session re-established]\n");
+                                        if (cap->drop_noted)
+                                                job_add_locked(c, cap->node, 0, "console: SOL session re-established");
+                                        log_node(LOG_INFO, &((LogFields) { .node = cap->node, .attempt = cap->attempt }),
+                                                 "console: SOL session re-established");
+                                }
+                                cap->reconnecting = cap->drop_noted = false;
+                        }
+                        if (cap->s) {
+                                if (n_fds < cap_fds) {
+                                        fds[n_fds] = (struct pollfd) { .fd = sol_fd(cap->s), .events = POLLIN };
+                                        polled[n_fds++] = cap;
+                                }
+                                if (!cap->established && timeout > 200)
+                                        timeout = 200;
+                        } else if (!cap->gave_up && to_open) {
+                                if (now >= cap->next_open_ms)
+                                        to_open[n_open++] = cap;
+                                else if (cap->next_open_ms - now < timeout)
+                                        timeout = cap->next_open_ms - now;
+                        }
+                        if (cap->stop_at_ms > 0 && cap->stop_at_ms - now < timeout)
+                                timeout = cap->stop_at_ms - now < 0 ? 0 : cap->stop_at_ms - now;
+                        pp = &cap->next;
+                }
+                pthread_mutex_unlock(&c->lock);
+
+                /* 2. Without the lock: close, write to the history, open. */
+                while (ended) {
+                        Capture *next = ended->next;
+                        session_close(c, ended);
+                        free(ended);
+                        ended = next;
+                }
+                run_jobs(c);
+                if (stopping) {
+                        free(to_open);
+                        break;
+                }
+                for (size_t i = 0; i < n_open; i++)
+                        session_open(c, to_open[i]);
+                free(to_open);
+                run_jobs(c);
+                sol_reap();
+                if (n_open > 0)
+                        continue; /* poll the new sessions' fds */
+
+                /* 3. Wait. */
+                fds[0] = (struct pollfd) { .fd = c->wake_fd, .events = POLLIN };
+                if (next_check - now < timeout)
+                        timeout = next_check - now < 0 ? 0 : next_check - now;
+                int pr = poll(fds, n_fds, (int) timeout);
+                if (pr < 0 && errno != EINTR) {
+                        log_error_errno(errno, "console: poll: %m");
+                        usleep(100000);
+                }
+                if (pr > 0 && (fds[0].revents & POLLIN)) {
+                        uint64_t v;
+                        (void) !read(c->wake_fd, &v, sizeof v);
+                }
+                for (size_t i = 1; pr > 0 && i < n_fds; i++)
+                        if (fds[i].revents)
+                                session_read(c, polled[i], buf);
+                run_jobs(c);
+                if (now_monotonic_ms() >= next_check) {
+                        check_nodes(c);
+                        next_check = now_monotonic_ms() + CHECK_INTERVAL_MS;
+                }
+        }
+        free(fds);
+        free(polled);
+        /* Wake whoever still waits: followers end on -ENODATA. */
+        pthread_mutex_lock(&c->lock);
+        for (ConsoleFollow *f = c->follows; f; f = f->next)
+                if (f->suspended) {
+                        f->suspended = false;
+                        f->resume(f->userdata);
+                }
+        pthread_mutex_unlock(&c->lock);
+        return NULL;
+}
+
+/* ---- lifetime ---------------------------------------------------------------------------------- */
+
+int console_new(Daemon *d, const ConsoleConfig *cfg, Console **ret) {
+        int r;
+        Console *c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        pthread_mutex_init(&c->lock, NULL);
+        c->d = d;
+        c->wake_fd = -1;
+        c->jobs_tail = &c->jobs;
+        c->max_size = cfg->max_size ? cfg->max_size : CONSOLE_MAX_SIZE_DEFAULT;
+        c->keep = cfg->keep;
+        c->linger_s = cfg->linger_s;
+        c->stopped = true; /* until the thread runs */
+        if (asprintf(&c->dir, "%s/console", cfg->state_dir) < 0) {
+                c->dir = NULL;
+                console_free(c);
+                return -ENOMEM;
+        }
+        if (cfg->ipmitool && !(c->ipmitool = strdup(cfg->ipmitool))) {
+                console_free(c);
+                return -ENOMEM;
+        }
+        if (mkdir(c->dir, 0750) < 0 && errno != EEXIST) {
+                r = log_error_errno(errno, "cannot create the console log directory %s: %m", c->dir);
+                console_free(c);
+                return r;
+        }
+        c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (c->wake_fd < 0) {
+                r = log_error_errno(errno, "console: eventfd: %m");
+                console_free(c);
+                return r;
+        }
+        r = sol_init();
+        if (r < 0) {
+                console_free(c);
+                return log_error_errno(r, "console: cannot initialise the SOL backends");
+        }
+        r = pthread_create(&c->thread, NULL, capture_thread, c);
+        if (r != 0) {
+                console_free(c);
+                return log_error_errno(r, "console: cannot start the capture thread: %m");
+        }
+        c->thread_started = true;
+        c->stopped = false;
+        daemon_set_attempt_hook(d, on_attempt, c);
+        c->hooked = true;
+        *ret = c;
+        return 0;
+}
+
+void console_stop(Console *c) {
+        if (!c || c->stopped)
+                return;
+        if (c->hooked) {
+                daemon_set_attempt_hook(c->d, NULL, NULL); /* takes the daemon's lock: not ours */
+                c->hooked = false;
+        }
+        pthread_mutex_lock(&c->lock);
+        c->stopping = true;
+        pthread_mutex_unlock(&c->lock);
+        wake_thread(c);
+        if (c->thread_started) {
+                pthread_join(c->thread, NULL);
+                c->thread_started = false;
+        }
+        sol_shutdown();
+        c->stopped = true;
+}
+
+void console_free(Console *c) {
+        if (!c)
+                return;
+        console_stop(c);
+        while (c->captures) { /* only when the thread never ran */
+                Capture *next = c->captures->next;
+                if (c->captures->fd >= 0)
+                        close(c->captures->fd);
+                free(c->captures);
+                c->captures = next;
+        }
+        while (c->jobs) {
+                Job *next = c->jobs->next;
+                free(c->jobs->text);
+                free(c->jobs);
+                c->jobs = next;
+        }
+        if (c->wake_fd >= 0)
+                close(c->wake_fd);
+        pthread_mutex_destroy(&c->lock);
+        free(c->dir);
+        free(c->ipmitool);
+        free(c);
+}
