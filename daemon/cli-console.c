@@ -139,18 +139,13 @@ int cli_console(Cli *cli, int argc, char **argv) {
                 }
         }
         if (optind >= argc) {
-                fprintf(stderr, "provd console: missing NODE\nTry 'provd console --help'.\n");
-                return CLI_EXIT_USAGE;
+                return cli_usage_error(cli, "missing NODE");
         }
         const char *node = argv[optind++];
-        if (optind < argc) {
-                fprintf(stderr, "provd console: unexpected argument \"%s\"\nTry 'provd console --help'.\n", argv[optind]);
+        if (cli_no_more_arguments(cli, argc, argv))
                 return CLI_EXIT_USAGE;
-        }
         if ((start && stop) || ((start || stop) && attempt > 0) || (stop && follow) || (seconds && !start)) {
-                fprintf(stderr, "provd console: --start/--seconds, --stop and --attempt do not go together\n"
-                                "Try 'provd console --help'.\n");
-                return CLI_EXIT_USAGE;
+                return cli_usage_error(cli, "--start/--seconds, --stop and --attempt do not go together");
         }
         int r = cli_load_settings(cli);
         if (r != 0)

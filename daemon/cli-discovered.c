@@ -5,7 +5,6 @@
  * daemon has normalised, and a placeholder name derived from it go into Nix text; what the
  * client sent (classes, UUID) goes into the trailing comment only as printable text. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,17 +32,6 @@ static void usage(FILE *f) {
                 "                     A client that keeps broadcasting is recorded again.  Exit status 3\n"
                 "                     if one of them is not recorded.\n"
                 "\n" CLI_GLOBAL_HELP);
-}
-
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        fputs("provd discovered: ", stderr);
-        vfprintf(stderr, fmt, ap);
-        fputs("\nTry 'provd discovered --help'.\n", stderr);
-        va_end(ap);
-        return CLI_EXIT_USAGE;
 }
 
 /* "x64 UEFI", "arch 42" or "-" for a discovered entry e, into buf (48 bytes). */
@@ -126,10 +114,10 @@ static int print_nix(const json_t *list) {
 static int forget(Cli *cli, int argc, char **argv, int first) {
         uint8_t octets[6];
         if (first >= argc)
-                return usage_error("forget: missing MAC");
+                return cli_usage_error(cli, "forget: missing MAC");
         for (int i = first; i < argc; i++)
                 if (mac_parse(argv[i], octets) < 0)
-                        return usage_error("\"%s\" is not a MAC address (aa:bb:cc:dd:ee:ff)", argv[i]);
+                        return cli_usage_error(cli, "\"%s\" is not a MAC address (aa:bb:cc:dd:ee:ff)", argv[i]);
         int r = cli_load_settings(cli);
         if (r != 0)
                 return r;
@@ -175,13 +163,13 @@ int cli_discovered(Cli *cli, int argc, char **argv) {
         }
         if (optind < argc) {
                 if (!streq(argv[optind], "forget"))
-                        return usage_error("unexpected argument \"%s\" (did you mean `forget MAC`?)", argv[optind]);
+                        return cli_usage_error(cli, "unexpected argument \"%s\" (did you mean `forget MAC`?)", argv[optind]);
                 if (nix)
-                        return usage_error("--nix does not go with forget");
+                        return cli_usage_error(cli, "--nix does not go with forget");
                 return forget(cli, argc, argv, optind + 1);
         }
         if (nix && cli->json)
-                return usage_error("--nix and --json exclude each other");
+                return cli_usage_error(cli, "--nix and --json exclude each other");
         int r = cli_load_settings(cli);
         if (r != 0)
                 return r;

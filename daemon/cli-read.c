@@ -18,15 +18,6 @@
 #define STREAM_SILENCE_S 60L /* keepalives come every 15 s: reconnect after 60 s of nothing */
 #define STREAM_RETRY_MAX_S 10
 
-static int no_arguments(Cli *cli, int argc, char **argv) {
-        if (optind < argc) {
-                fprintf(stderr, "provd %s: unexpected argument \"%s\"\nTry 'provd %s --help'.\n", cli->command, argv[optind],
-                        cli->command);
-                return CLI_EXIT_USAGE;
-        }
-        return 0;
-}
-
 /* ---- summary ------------------------------------------------------------------------------ */
 
 static const char *const states[] = { "new", "pending", "netbooting", "installing", "installed", "failed" };
@@ -42,7 +33,7 @@ int cli_summary(Cli *cli, int argc, char **argv) {
                 }
                 return CLI_EXIT_USAGE;
         }
-        if (no_arguments(cli, argc, argv))
+        if (cli_no_more_arguments(cli, argc, argv))
                 return CLI_EXIT_USAGE;
         int r = cli_load_settings(cli);
         if (r != 0)
@@ -360,7 +351,7 @@ int cli_events(Cli *cli, int argc, char **argv) {
                         return CLI_EXIT_USAGE;
                 }
         }
-        if (no_arguments(cli, argc, argv))
+        if (cli_no_more_arguments(cli, argc, argv))
                 return CLI_EXIT_USAGE;
         int r = cli_load_settings(cli);
         if (r != 0)
@@ -455,7 +446,7 @@ int cli_history(Cli *cli, int argc, char **argv) {
                 return CLI_EXIT_USAGE;
         }
         const char *node = argv[optind++];
-        if (no_arguments(cli, argc, argv))
+        if (cli_no_more_arguments(cli, argc, argv))
                 return CLI_EXIT_USAGE;
         int r = cli_load_settings(cli);
         if (r != 0)

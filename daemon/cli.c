@@ -502,6 +502,20 @@ int cli_api_error(Cli *cli, const char *method, const char *path, long status, c
         return status == 404 ? -ENOENT : status == 401 || status == 403 ? -EACCES : -EIO;
 }
 
+int cli_usage_error(Cli *cli, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        fprintf(stderr, "provd %s: ", cli->command);
+        vfprintf(stderr, fmt, ap);
+        fprintf(stderr, "\nTry 'provd %s --help'.\n", cli->command);
+        va_end(ap);
+        return CLI_EXIT_USAGE;
+}
+
+int cli_no_more_arguments(Cli *cli, int argc, char **argv) {
+        return optind < argc ? cli_usage_error(cli, "unexpected argument \"%s\"", argv[optind]) : 0;
+}
+
 int cli_parse_count(const char *s, long max, long *ret) {
         int64_t v;
         int r = parse_int64(s, 1, max, &v);

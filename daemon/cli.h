@@ -99,6 +99,13 @@ int cli_main(int argc, char **argv);
 /* The "Commands:" lines of the client commands, for `provd --help`. */
 void cli_usage_commands(FILE *f);
 
+/* Prints "provd COMMAND: MESSAGE" and "Try 'provd COMMAND --help'." on stderr and returns
+ * CLI_EXIT_USAGE, for a command's usage errors (COMMAND is cli->command). */
+int cli_usage_error(Cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* cli_usage_error() about argv[optind] when arguments are left over; else 0. */
+int cli_no_more_arguments(Cli *cli, int argc, char **argv);
+
 /* getopt_long() for a command: returns the next command option (as getopt_long does), having
  * handled the global options itself; -1 at the end.  On a usage error it prints a message and
  * returns '?'; on --help it returns 'h' (print the command's help and exit 0). */

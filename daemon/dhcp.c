@@ -236,41 +236,37 @@ static bool user_class_is_rfc3004(const uint8_t *buf, const OptTable *t, size_t 
         return true;
 }
 
-static void decode_user_class(const uint8_t *buf, const OptTable *t, size_t total, DhcpPacket *p) {
+/* Appends the next `len` bytes of r to p->user_class (at *n).  True if they are "iPXE". */
+static bool copy_user_class(OptReader *r, size_t len, DhcpPacket *p, size_t *n) {
         static const char ipxe[] = "iPXE";
+        bool is_ipxe = len == strlen(ipxe);
+        for (size_t k = 0; k < len; k++) {
+                int c = opt_next(r);
+                if (is_ipxe && c != ipxe[k])
+                        is_ipxe = false;
+                str_append(p->user_class, sizeof p->user_class, n, c);
+        }
+        return is_ipxe;
+}
+
+static void decode_user_class(const uint8_t *buf, const OptTable *t, size_t total, DhcpPacket *p) {
         size_t n = 0;
         OptReader r = opt_reader(buf, t, OPT_USER_CLASS);
 
         p->user_class[0] = '\0';
         p->user_class_len = total;
-        if (user_class_is_rfc3004(buf, t, total)) {
-                int l;
-                bool first = true;
-                while ((l = opt_next(&r)) > 0) {
-                        bool is_ipxe = l == (int) strlen(ipxe);
-                        if (!first)
-                                str_append(p->user_class, sizeof p->user_class, &n, ',');
-                        first = false;
-                        for (int k = 0; k < l; k++) {
-                                int c = opt_next(&r);
-                                if (is_ipxe && c != ipxe[k])
-                                        is_ipxe = false;
-                                str_append(p->user_class, sizeof p->user_class, &n, c);
-                        }
-                        if (is_ipxe)
-                                p->ipxe = true;
-                }
+        if (!user_class_is_rfc3004(buf, t, total)) {
+                if (copy_user_class(&r, total, p, &n))
+                        p->ipxe = true;
                 return;
         }
-        bool is_ipxe = total == strlen(ipxe);
-        for (size_t k = 0; k < total; k++) {
-                int c = opt_next(&r);
-                if (is_ipxe && c != ipxe[k])
-                        is_ipxe = false;
-                str_append(p->user_class, sizeof p->user_class, &n, c);
+        int l;
+        for (bool first = true; (l = opt_next(&r)) > 0; first = false) {
+                if (!first)
+                        str_append(p->user_class, sizeof p->user_class, &n, ',');
+                if (copy_user_class(&r, (size_t) l, p, &n))
+                        p->ipxe = true;
         }
-        if (is_ipxe)
-                p->ipxe = true;
 }
 
 static DhcpError decode_options(const uint8_t *buf, const OptTable *t, DhcpPacket *p) {

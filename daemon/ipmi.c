@@ -36,18 +36,6 @@ static void fiid_obj_destroyp(fiid_obj_t *obj) {
                 fiid_obj_destroy(*obj);
 }
 
-/* Writes the message and returns r (negative errno). */
-__attribute__((format(printf, 4, 5))) static int ipmi_fail(int r, char *err, size_t errlen,
-                                                           const char *fmt, ...) {
-        if (err && errlen > 0) {
-                va_list ap;
-                va_start(ap, fmt);
-                vsnprintf(err, errlen, fmt, ap);
-                va_end(ap);
-        }
-        return r;
-}
-
 const char *ipmi_op_to_string(IpmiOp op) {
         static const char *const names[_IPMI_OP_MAX] = {
                 [IPMI_OP_POWER_STATUS] = "status",     [IPMI_OP_POWER_ON] = "on",
@@ -184,12 +172,12 @@ int ipmi_workaround_parse_one(const char *name, unsigned *flags, char *err, size
                 if (!streq(name, ipmi_workaround_table[i].name))
                         continue;
                 if (ipmi_workaround_table[i].why)
-                        return ipmi_fail(-EINVAL, err, errlen, "workaround '%s' %s", name,
+                        return errbuf_fail(-EINVAL, err, errlen, "workaround '%s' %s", name,
                                          ipmi_workaround_table[i].why);
                 *flags |= ipmi_workaround_table[i].flags;
                 return 0;
         }
-        return ipmi_fail(-EINVAL, err, errlen,
+        return errbuf_fail(-EINVAL, err, errlen,
                          "unknown workaround '%.64s' (known: authcap, intel20, supermicro20, "
                          "sun20, opensesspriv, integritycheckvalue, nochecksumcheck, none)",
                          name);
@@ -211,12 +199,12 @@ int ipmi_workarounds_parse(const char *list, unsigned *ret, char *err, size_t er
                 while (m > 0 && (p[m - 1] == ' ' || p[m - 1] == '\t'))
                         m--;
                 if (m == 0)
-                        return ipmi_fail(-EINVAL, err, errlen, "empty workaround name in '%.64s'",
+                        return errbuf_fail(-EINVAL, err, errlen, "empty workaround name in '%.64s'",
                                          list);
                 else {
                         char name[64];
                         if (m >= sizeof name)
-                                return ipmi_fail(-EINVAL, err, errlen,
+                                return errbuf_fail(-EINVAL, err, errlen,
                                                  "unknown workaround '%.64s...'", p);
                         memcpy(name, p, m);
                         name[m] = '\0';
@@ -235,23 +223,23 @@ int ipmi_workarounds_parse(const char *list, unsigned *ret, char *err, size_t er
 int ipmi_password_read(const char *path, char *buf, size_t len, char *err, size_t errlen) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
-                return ipmi_fail(-errno, err, errlen, "password file %s: %s", path,
+                return errbuf_fail(-errno, err, errlen, "password file %s: %s", path,
                                  strerror(errno));
 
         struct stat st;
         if (fstat(fd, &st) < 0)
-                return ipmi_fail(-errno, err, errlen, "password file %s: %s", path,
+                return errbuf_fail(-errno, err, errlen, "password file %s: %s", path,
                                  strerror(errno));
         if (!S_ISREG(st.st_mode))
-                return ipmi_fail(-EINVAL, err, errlen, "password file %s is not a regular file",
+                return errbuf_fail(-EINVAL, err, errlen, "password file %s is not a regular file",
                                  path);
         if (st.st_mode & 0007)
-                return ipmi_fail(-EPERM, err, errlen,
+                return errbuf_fail(-EPERM, err, errlen,
                                  "password file %s is accessible by others (mode %04o); "
                                  "chmod o-rwx it",
                                  path, (unsigned) (st.st_mode & 07777));
         if (st.st_size > 64)
-                return ipmi_fail(-EFBIG, err, errlen,
+                return errbuf_fail(-EFBIG, err, errlen,
                                  "password file %s is %lld bytes; a BMC password file holds "
                                  "one line of at most 20 bytes",
                                  path, (long long) st.st_size);
@@ -265,7 +253,7 @@ int ipmi_password_read(const char *path, char *buf, size_t len, char *err, size_
                                 continue;
                         int r = -errno;
                         explicit_bzero(data, sizeof data);
-                        return ipmi_fail(r, err, errlen, "password file %s: %s", path,
+                        return errbuf_fail(r, err, errlen, "password file %s: %s", path,
                                          strerror(-r));
                 }
                 if (k == 0)
@@ -276,7 +264,7 @@ int ipmi_password_read(const char *path, char *buf, size_t len, char *err, size_
         }
         if (n > 64) {
                 explicit_bzero(data, sizeof data);
-                return ipmi_fail(-EFBIG, err, errlen, "password file %s grew beyond 64 bytes",
+                return errbuf_fail(-EFBIG, err, errlen, "password file %s grew beyond 64 bytes",
                                  path);
         }
 
@@ -290,13 +278,13 @@ int ipmi_password_read(const char *path, char *buf, size_t len, char *err, size_
 
         int r = 0;
         if (memchr(data, '\0', plen))
-                r = ipmi_fail(-EINVAL, err, errlen, "password file %s contains a NUL byte", path);
+                r = errbuf_fail(-EINVAL, err, errlen, "password file %s contains a NUL byte", path);
         else if (plen > IPMI_TARGET_PASSWORD_MAX - 1)
-                r = ipmi_fail(-EINVAL, err, errlen,
+                r = errbuf_fail(-EINVAL, err, errlen,
                               "password in %s is %zu bytes; IPMI 2.0 allows at most %d",
                               path, plen, IPMI_TARGET_PASSWORD_MAX - 1);
         else if (plen + 1 > len)
-                r = ipmi_fail(-ENOBUFS, err, errlen, "password buffer too small for %s", path);
+                r = errbuf_fail(-ENOBUFS, err, errlen, "password buffer too small for %s", path);
         else {
                 memcpy(buf, data, plen);
                 buf[plen] = '\0';
@@ -340,7 +328,7 @@ static int ipmi_translate(ipmi_ctx_t ctx, fiid_obj_t obj, const IpmiTarget *t, c
         case IPMI_ERR_MESSAGE_TIMEOUT:
         case IPMI_ERR_DRIVER_TIMEOUT:
                 ipmi_format_duration(timeout_ms, dur);
-                return ipmi_fail(-ETIMEDOUT, err, errlen, "BMC %s did not answer within %s (%s)",
+                return errbuf_fail(-ETIMEDOUT, err, errlen, "BMC %s did not answer within %s (%s)",
                                  bmc, dur, text);
 
         case IPMI_ERR_USERNAME_INVALID:
@@ -352,31 +340,31 @@ static int ipmi_translate(ipmi_ctx_t ctx, fiid_obj_t obj, const IpmiTarget *t, c
         case IPMI_ERR_PERMISSION:
         case IPMI_ERR_PASSWORD_VERIFICATION_TIMEOUT:
                 /* A wrong password is never retried (bmc-pool.c): BMCs lock accounts. */
-                return ipmi_fail(-EACCES, err, errlen, "BMC %s rejected user %s: %s", bmc, user,
+                return errbuf_fail(-EACCES, err, errlen, "BMC %s rejected user %s: %s", bmc, user,
                                  text);
 
         case IPMI_ERR_CIPHER_SUITE_ID_UNAVAILABLE:
-                return ipmi_fail(-EOPNOTSUPP, err, errlen,
+                return errbuf_fail(-EOPNOTSUPP, err, errlen,
                                  "BMC %s does not support cipher suite %u (%s)", bmc,
                                  t->cipher_suite ? t->cipher_suite : IPMI_CIPHER_SUITE_DEFAULT,
                                  text);
         case IPMI_ERR_IPMI_2_0_UNAVAILABLE:
-                return ipmi_fail(-EOPNOTSUPP, err, errlen,
+                return errbuf_fail(-EOPNOTSUPP, err, errlen,
                                  "BMC %s does not support IPMI 2.0 / RMCP+ (%s)", bmc, text);
 
         case IPMI_ERR_HOSTNAME_INVALID:
-                return ipmi_fail(-EHOSTUNREACH, err, errlen, "BMC %s: cannot resolve the host name (%s)",
+                return errbuf_fail(-EHOSTUNREACH, err, errlen, "BMC %s: cannot resolve the host name (%s)",
                                  bmc, text);
 
         case IPMI_ERR_OUT_OF_MEMORY:
-                return ipmi_fail(-ENOMEM, err, errlen, "BMC %s: out of memory", bmc);
+                return errbuf_fail(-ENOMEM, err, errlen, "BMC %s: out of memory", bmc);
 
         case IPMI_ERR_SYSTEM_ERROR:
                 if (saved_errno == EHOSTUNREACH || saved_errno == ENETUNREACH ||
                     saved_errno == EADDRNOTAVAIL || saved_errno == ECONNREFUSED)
-                        return ipmi_fail(-EHOSTUNREACH, err, errlen, "BMC %s unreachable: %s",
+                        return errbuf_fail(-EHOSTUNREACH, err, errlen, "BMC %s unreachable: %s",
                                          bmc, strerror(saved_errno));
-                return ipmi_fail(-EIO, err, errlen, "BMC %s: %s (%s)", bmc, text,
+                return errbuf_fail(-EIO, err, errlen, "BMC %s: %s (%s)", bmc, text,
                                  strerror(saved_errno));
 
         case IPMI_ERR_COMMAND_INVALID_OR_UNSUPPORTED:
@@ -386,10 +374,10 @@ static int ipmi_translate(ipmi_ctx_t ctx, fiid_obj_t obj, const IpmiTarget *t, c
                 char cctext[160] = "";
                 if (!obj || fiid_obj_get(obj, "comp_code", &cc) <= 0) {
                         if (e == IPMI_ERR_COMMAND_INVALID_OR_UNSUPPORTED)
-                                return ipmi_fail(-EOPNOTSUPP, err, errlen,
+                                return errbuf_fail(-EOPNOTSUPP, err, errlen,
                                                  "BMC %s does not support %s (%s)", bmc,
                                                  ipmi_op_spec_name(op), text);
-                        return ipmi_fail(-EIO, err, errlen, "BMC %s: %s failed: %s", bmc,
+                        return errbuf_fail(-EIO, err, errlen, "BMC %s: %s failed: %s", bmc,
                                          ipmi_op_spec_name(op), text);
                 }
                 if (ipmi_completion_code_strerror_cmd_r(obj, IPMI_NET_FN_CHASSIS_RQ, cctext,
@@ -405,20 +393,20 @@ static int ipmi_translate(ipmi_ctx_t ctx, fiid_obj_t obj, const IpmiTarget *t, c
                     cc == IPMI_COMP_CODE_INVALID_DATA_FIELD_IN_REQUEST ||
                     cc == IPMI_COMP_CODE_REQUEST_PARAMETER_NOT_SUPPORTED ||
                     (boot_options && cc == IPMI_COMP_CODE_SET_BOOT_OPTIONS_PARAMETER_NOT_SUPPORTED))
-                        return ipmi_fail(-EOPNOTSUPP, err, errlen,
+                        return errbuf_fail(-EOPNOTSUPP, err, errlen,
                                          "BMC %s does not support %s: completion code 0x%02X (%s)",
                                          bmc, ipmi_op_spec_name(op), (unsigned) cc, cctext);
                 if (cc == IPMI_COMP_CODE_INSUFFICIENT_PRIVILEGE_LEVEL)
-                        return ipmi_fail(-EACCES, err, errlen,
+                        return errbuf_fail(-EACCES, err, errlen,
                                          "BMC %s: user %s lacks the privilege for %s: completion "
                                          "code 0x%02X (%s)",
                                          bmc, user, ipmi_op_spec_name(op), (unsigned) cc, cctext);
-                return ipmi_fail(-EIO, err, errlen, "BMC %s answered %s with completion code 0x%02X (%s)",
+                return errbuf_fail(-EIO, err, errlen, "BMC %s answered %s with completion code 0x%02X (%s)",
                                  bmc, ipmi_op_spec_name(op), (unsigned) cc, cctext);
         }
 
         default:
-                return ipmi_fail(-EIO, err, errlen, "BMC %s: %s failed: %s", bmc,
+                return errbuf_fail(-EIO, err, errlen, "BMC %s: %s failed: %s", bmc,
                                  obj ? ipmi_op_spec_name(op) : "opening the IPMI 2.0 session",
                                  text);
         }
@@ -426,14 +414,14 @@ static int ipmi_translate(ipmi_ctx_t ctx, fiid_obj_t obj, const IpmiTarget *t, c
 
 static int ipmi_check(const IpmiTarget *t, const IpmiRequest *req, char *err, size_t errlen) {
         if (t->host[0] == '\0' || !memchr(t->host, '\0', sizeof t->host))
-                return ipmi_fail(-EINVAL, err, errlen, "BMC host missing");
+                return errbuf_fail(-EINVAL, err, errlen, "BMC host missing");
         if (!memchr(t->user, '\0', sizeof t->user) ||
             !memchr(t->password, '\0', sizeof t->password))
-                return ipmi_fail(-EINVAL, err, errlen, "BMC user or password not terminated");
+                return errbuf_fail(-EINVAL, err, errlen, "BMC user or password not terminated");
         if ((unsigned) req->op >= _IPMI_OP_MAX)
-                return ipmi_fail(-EINVAL, err, errlen, "unknown IPMI operation %d", (int) req->op);
+                return errbuf_fail(-EINVAL, err, errlen, "unknown IPMI operation %d", (int) req->op);
         if (req->op == IPMI_OP_BOOTDEV_SET && req->boot.device > 0x0f)
-                return ipmi_fail(-EINVAL, err, errlen, "boot device selector %u out of range",
+                return errbuf_fail(-EINVAL, err, errlen, "boot device selector %u out of range",
                                  req->boot.device);
         return 0;
 }
@@ -450,7 +438,7 @@ int ipmi_run(const IpmiTarget *t, const IpmiRequest *req, IpmiResult *ret, char 
 
         r = ipmi_init();
         if (r < 0)
-                return ipmi_fail(r, err, errlen, "cannot initialise FreeIPMI's crypto library");
+                return errbuf_fail(r, err, errlen, "cannot initialise FreeIPMI's crypto library");
 
         unsigned timeout = t->session_timeout_ms ? t->session_timeout_ms : IPMI_TIMEOUT_DEFAULT_MS;
         unsigned retrans = t->retransmission_ms;
@@ -474,7 +462,7 @@ int ipmi_run(const IpmiTarget *t, const IpmiRequest *req, IpmiResult *ret, char 
 
         _cleanup_(ipmi_ctx_destroyp) ipmi_ctx_t ctx = ipmi_ctx_create();
         if (!ctx)
-                return ipmi_fail(-ENOMEM, err, errlen, "BMC %s: out of memory", bmc);
+                return errbuf_fail(-ENOMEM, err, errlen, "BMC %s: out of memory", bmc);
 
         if (ipmi_ctx_open_outofband_2_0(ctx, bmc, t->user[0] ? t->user : NULL,
                                         t->password[0] ? t->password : NULL, NULL, 0,
@@ -491,13 +479,13 @@ int ipmi_run(const IpmiTarget *t, const IpmiRequest *req, IpmiResult *ret, char 
         case IPMI_OP_POWER_STATUS: {
                 obj = fiid_obj_create(tmpl_cmd_get_chassis_status_rs);
                 if (!obj)
-                        return ipmi_fail(-ENOMEM, err, errlen, "BMC %s: out of memory", bmc);
+                        return errbuf_fail(-ENOMEM, err, errlen, "BMC %s: out of memory", bmc);
                 k = ipmi_cmd_get_chassis_status(ctx, obj);
                 if (k < 0)
                         break;
                 uint64_t on = 0;
                 if (fiid_obj_get(obj, "current_power_state.power_is_on", &on) < 0)
-                        return ipmi_fail(-EIO, err, errlen,
+                        return errbuf_fail(-EIO, err, errlen,
                                          "BMC %s: malformed Get Chassis Status answer: %s", bmc,
                                          fiid_obj_errormsg(obj));
                 result.power_on = on;
@@ -517,7 +505,7 @@ int ipmi_run(const IpmiTarget *t, const IpmiRequest *req, IpmiResult *ret, char 
                 };
                 obj = fiid_obj_create(tmpl_cmd_chassis_control_rs);
                 if (!obj)
-                        return ipmi_fail(-ENOMEM, err, errlen, "BMC %s: out of memory", bmc);
+                        return errbuf_fail(-ENOMEM, err, errlen, "BMC %s: out of memory", bmc);
                 k = ipmi_cmd_chassis_control(ctx, control[req->op], obj);
                 break;
         }
@@ -526,7 +514,7 @@ int ipmi_run(const IpmiTarget *t, const IpmiRequest *req, IpmiResult *ret, char 
                 ipmi_boot_flags_encode(&req->boot, data);
                 obj = fiid_obj_create(tmpl_cmd_set_system_boot_options_rs);
                 if (!obj)
-                        return ipmi_fail(-ENOMEM, err, errlen, "BMC %s: out of memory", bmc);
+                        return errbuf_fail(-ENOMEM, err, errlen, "BMC %s: out of memory", bmc);
                 k = ipmi_cmd_set_system_boot_options(ctx, IPMI_SYSTEM_BOOT_OPTION_PARAMETER_BOOT_FLAGS,
                                                      IPMI_SYSTEM_BOOT_OPTIONS_PARAMETER_VALID_UNLOCKED,
                                                      data, sizeof data, obj);
@@ -535,7 +523,7 @@ int ipmi_run(const IpmiTarget *t, const IpmiRequest *req, IpmiResult *ret, char 
         case IPMI_OP_BOOTDEV_GET: {
                 obj = fiid_obj_create(tmpl_cmd_get_system_boot_options_boot_flags_rs);
                 if (!obj)
-                        return ipmi_fail(-ENOMEM, err, errlen, "BMC %s: out of memory", bmc);
+                        return errbuf_fail(-ENOMEM, err, errlen, "BMC %s: out of memory", bmc);
                 k = ipmi_cmd_get_system_boot_options_boot_flags(
                         ctx, IPMI_SYSTEM_BOOT_OPTIONS_NO_SET_SELECTOR,
                         IPMI_SYSTEM_BOOT_OPTIONS_NO_BLOCK_SELECTOR, obj);
@@ -546,7 +534,7 @@ int ipmi_run(const IpmiTarget *t, const IpmiRequest *req, IpmiResult *ret, char 
                     fiid_obj_get(obj, "boot_flags_persistent", &persistent) < 0 ||
                     fiid_obj_get(obj, "bios_boot_type", &efi) < 0 ||
                     fiid_obj_get(obj, "boot_device", &device) < 0)
-                        return ipmi_fail(-EIO, err, errlen,
+                        return errbuf_fail(-EIO, err, errlen,
                                          "BMC %s: malformed Get System Boot Options answer: %s",
                                          bmc, fiid_obj_errormsg(obj));
                 result.boot = (IpmiBoot){ .valid = valid, .persistent = persistent, .efi = efi,
@@ -554,7 +542,7 @@ int ipmi_run(const IpmiTarget *t, const IpmiRequest *req, IpmiResult *ret, char 
                 break;
         }
         default:
-                return ipmi_fail(-EINVAL, err, errlen, "unknown IPMI operation");
+                return errbuf_fail(-EINVAL, err, errlen, "unknown IPMI operation");
         }
         if (k < 0)
                 return ipmi_translate(ctx, obj, t, bmc, req->op, timeout, err, errlen);

@@ -112,17 +112,6 @@ struct SolSession {
         bool saw_first_byte;
 };
 
-__attribute__((format(printf, 4, 5))) static int sol_fail(int r, char *err, size_t errlen,
-                                                          const char *fmt, ...) {
-        if (err && errlen > 0) {
-                va_list ap;
-                va_start(ap, fmt);
-                vsnprintf(err, errlen, fmt, ap);
-                va_end(ap);
-        }
-        return r;
-}
-
 const char *sol_backend_to_string(SolBackend b) {
         static const char *const names[_SOL_BACKEND_MAX] = {
                 [SOL_BACKEND_NONE] = "none",
@@ -174,7 +163,7 @@ int sol_workaround_parse_one(SolBackend b, const char *name, unsigned *flags, ch
                         *flags |= sol_workaround_table[i].flags;
                 return 0;
         }
-        return sol_fail(-EINVAL, err, errlen,
+        return errbuf_fail(-EINVAL, err, errlen,
                         "unknown workaround '%.64s' (known: authcap, intel20, supermicro20, sun20, "
                         "opensesspriv, integritycheckvalue, nochecksumcheck, solpayloadsize, solport, "
                         "solstatus, solchannelsupport, serialalertsdeferred, solpacketseq, none)",
@@ -424,7 +413,7 @@ static const char sol_ipmitool_script[] =
 static int sol_open_ipmitool(const SolTarget *t, SolSession *s, char *err, size_t errlen) {
         int r = sol_find_program(t->ipmitool ? t->ipmitool : "ipmitool", s->ipmitool, sizeof s->ipmitool);
         if (r < 0)
-                return sol_fail(r == -EACCES ? -EACCES : -ENOENT, err, errlen,
+                return errbuf_fail(r == -EACCES ? -EACCES : -ENOENT, err, errlen,
                                 "SOL to BMC %s: ipmitool binary '%s' not found or not executable",
                                 s->label, t->ipmitool ? t->ipmitool : "ipmitool");
 
@@ -440,9 +429,9 @@ static int sol_open_ipmitool(const SolTarget *t, SolSession *s, char *err, size_
             sol_add_arg(s, "%u", t->ipmi.cipher_suite ? t->ipmi.cipher_suite : IPMI_CIPHER_SUITE_DEFAULT) < 0 ||
             sol_add_arg(s, "-N") < 0 || sol_add_arg(s, "1") < 0 || sol_add_arg(s, "-R") < 0 ||
             sol_add_arg(s, "%u", sol_ipmitool_retries(timeout)) < 0 || sol_add_arg(s, "-E") < 0)
-                return sol_fail(-ENOMEM, err, errlen, "out of memory");
+                return errbuf_fail(-ENOMEM, err, errlen, "out of memory");
         if (t->ipmi.user[0] && (sol_add_arg(s, "-U") < 0 || sol_add_arg(s, "%s", t->ipmi.user) < 0))
-                return sol_fail(-ENOMEM, err, errlen, "out of memory");
+                return errbuf_fail(-ENOMEM, err, errlen, "out of memory");
         snprintf(s->password_env, sizeof s->password_env, "IPMI_PASSWORD=%s", t->ipmi.password);
 
         /* The pty: raw, so ipmitool's output reaches us byte for byte (its own raw mode is set
@@ -452,27 +441,27 @@ static int sol_open_ipmitool(const SolTarget *t, SolSession *s, char *err, size_
         cfmakeraw(&tio);
         int master = -1, slave = -1;
         if (openpty(&master, &slave, NULL, &tio, NULL) < 0)
-                return sol_fail(-errno, err, errlen, "SOL to BMC %s: openpty: %m", s->label);
+                return errbuf_fail(-errno, err, errlen, "SOL to BMC %s: openpty: %m", s->label);
         s->pty = master;
         _cleanup_close_ int slave_fd = slave;
         int fl = fcntl(master, F_GETFL);
         if (fl < 0 || fcntl(master, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(master, F_SETFD, FD_CLOEXEC) < 0 ||
             fcntl(slave, F_SETFD, FD_CLOEXEC) < 0)
-                return sol_fail(-errno, err, errlen, "SOL to BMC %s: fcntl: %m", s->label);
+                return errbuf_fail(-errno, err, errlen, "SOL to BMC %s: fcntl: %m", s->label);
 
         int p[2];
         if (pipe2(p, O_CLOEXEC) < 0)
-                return sol_fail(-errno, err, errlen, "SOL to BMC %s: pipe: %m", s->label);
+                return errbuf_fail(-errno, err, errlen, "SOL to BMC %s: pipe: %m", s->label);
         s->errfd = p[0];
         _cleanup_close_ int errw = p[1];
         fl = fcntl(s->errfd, F_GETFL);
         if (fl < 0 || fcntl(s->errfd, F_SETFL, fl | O_NONBLOCK) < 0)
-                return sol_fail(-errno, err, errlen, "SOL to BMC %s: fcntl: %m", s->label);
+                return errbuf_fail(-errno, err, errlen, "SOL to BMC %s: fcntl: %m", s->label);
 
         s->started_ms = now_monotonic_ms();
         r = sol_spawn(s, sol_ipmitool_script, NULL, slave, errw, &s->pid);
         if (r < 0)
-                return sol_fail(r, err, errlen, "SOL to BMC %s: cannot start %s: %s", s->label,
+                return errbuf_fail(r, err, errlen, "SOL to BMC %s: cannot start %s: %s", s->label,
                                 s->ipmitool, strerror(-r));
         return 0;
 }
@@ -733,7 +722,7 @@ static int sol_ipmiconsole_errno(int e) {
 static int sol_open_ipmiconsole(const SolTarget *t, SolSession *s, char *err, size_t errlen) {
         int r = sol_init();
         if (r < 0)
-                return sol_fail(r, err, errlen, "SOL to BMC %s: cannot start the libipmiconsole engine", s->label);
+                return errbuf_fail(r, err, errlen, "SOL to BMC %s: cannot start the libipmiconsole engine", s->label);
 
         char host[SOL_LABEL_MAX];
         /* libipmiconsole takes "host:port" and "[v6]:port" (TESTBED.md) */
@@ -789,8 +778,8 @@ static int sol_open_ipmiconsole(const SolTarget *t, SolSession *s, char *err, si
         if (!s->ctx) {
                 int e = errno;
                 if (e == ENOMEM || e == EMFILE)
-                        return sol_fail(-e, err, errlen, "SOL to BMC %s: %s", s->label, strerror(e));
-                return sol_fail(-EINVAL, err, errlen, "SOL to BMC %s: libipmiconsole refused the target: %s",
+                        return errbuf_fail(-e, err, errlen, "SOL to BMC %s: %s", s->label, strerror(e));
+                return errbuf_fail(-EINVAL, err, errlen, "SOL to BMC %s: libipmiconsole refused the target: %s",
                                 s->label, strerror(e ? e : EINVAL));
         }
         if (ipmiconsole_engine_submit(s->ctx, NULL, NULL) < 0) {
@@ -798,14 +787,14 @@ static int sol_open_ipmiconsole(const SolTarget *t, SolSession *s, char *err, si
                 int rr = sol_ipmiconsole_errno(e);
                 if (e == IPMICONSOLE_ERR_HOSTNAME_INVALID || e == IPMICONSOLE_ERR_PARAMETERS)
                         rr = -EINVAL;
-                return sol_fail(rr, err, errlen, "SOL to BMC %s: %s", s->label, ipmiconsole_ctx_errormsg(s->ctx));
+                return errbuf_fail(rr, err, errlen, "SOL to BMC %s: %s", s->label, ipmiconsole_ctx_errormsg(s->ctx));
         }
         s->fd = ipmiconsole_ctx_fd(s->ctx);
         if (s->fd < 0)
-                return sol_fail(-EIO, err, errlen, "SOL to BMC %s: %s", s->label, ipmiconsole_ctx_errormsg(s->ctx));
+                return errbuf_fail(-EIO, err, errlen, "SOL to BMC %s: %s", s->label, ipmiconsole_ctx_errormsg(s->ctx));
         int fl = fcntl(s->fd, F_GETFL);
         if (fl < 0 || fcntl(s->fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(s->fd, F_SETFD, FD_CLOEXEC) < 0)
-                return sol_fail(-errno, err, errlen, "SOL to BMC %s: fcntl: %m", s->label);
+                return errbuf_fail(-errno, err, errlen, "SOL to BMC %s: fcntl: %m", s->label);
         return 0;
 }
 
@@ -850,13 +839,13 @@ static ssize_t sol_read_ipmiconsole(SolSession *s, void *buf, size_t len) {
 
 int sol_open(const SolTarget *t, SolSession **ret, char *err, size_t errlen) {
         if (!t || !t->ipmi.host[0])
-                return sol_fail(-EINVAL, err, errlen, "SOL: no BMC host");
+                return errbuf_fail(-EINVAL, err, errlen, "SOL: no BMC host");
         if (t->backend != SOL_BACKEND_IPMICONSOLE && t->backend != SOL_BACKEND_IPMITOOL)
-                return sol_fail(-EINVAL, err, errlen, "SOL: backend '%s' cannot open a session",
+                return errbuf_fail(-EINVAL, err, errlen, "SOL: backend '%s' cannot open a session",
                                 sol_backend_to_string(t->backend));
         SolSession *s = calloc(1, sizeof *s);
         if (!s)
-                return sol_fail(-ENOMEM, err, errlen, "out of memory");
+                return errbuf_fail(-ENOMEM, err, errlen, "out of memory");
         s->backend = t->backend;
         s->pty = s->errfd = s->fd = -1;
         ipmi_target_label(&t->ipmi, s->label, sizeof s->label);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +109,19 @@ static inline char *format_rfc3339(int64_t ms, char buf[static 25]) {
         size_t n = strftime(buf, 25, "%Y-%m-%dT%H:%M:%S", &tm);
         snprintf(buf + n, 25 - n, ".%03dZ", (int) (ms % 1000));
         return buf;
+}
+
+/* For functions that return a negative errno plus a message: formats the message into err
+ * (errlen bytes; err NULL or errlen 0: no message) and returns r. */
+__attribute__((format(printf, 4, 5))) static inline int errbuf_fail(int r, char *err, size_t errlen, const char *fmt,
+                                                                   ...) {
+        if (err && errlen > 0) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(err, errlen, fmt, ap);
+                va_end(ap);
+        }
+        return r;
 }
 
 #define _fallthrough_ __attribute__((fallthrough))

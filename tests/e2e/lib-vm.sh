@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# lib-vm.sh — shared pieces of the QEMU end-to-end tests (tests/integration/e2e-qemu.sh,
+# lib-vm.sh — shared pieces of the QEMU end-to-end tests (tests/integration/e2e-qemu.sh, console.sh,
 # e2e-reinstall.sh), sourced by bash.  The includer defines skip MESSAGE (exit 77, or 1
 # under PROVD_TESTS_NO_SKIP) and fail MESSAGE.
 #   vm_find_tools              sets QEMU, BUSYBOX (static), KERNEL (newest readable
@@ -8,6 +8,10 @@
 #                              needs, SRC/tests/e2e/init as /init, installer/provd-report.sh
 #   strip_console              filter: serial console text without CRs, backspaces and the
 #                              ANSI escapes of SeaBIOS, iPXE and the kernel
+#   vm_stop_controlled DIR     kills the VM that tests/e2e/chassis-control-qemu started with
+#                              state in DIR (pid from DIR/qemu.pid, checked against its
+#                              command line) and its process group; waits until it is gone
+#   vm_keep_tmp NAME DIR       with E2E_KEEP=1, copies DIR to a new /tmp/NAME.XXXXXX
 # Facts (TESTBED.md "iPXE in QEMU"): TCG only, an e1000 NIC (SeaBIOS runs its iPXE ROM),
 # Debian's kernel has e1000 as a module that the initramfs must insmod.
 
@@ -74,4 +78,29 @@ vm_build_initramfs() {
 
 strip_console() {
 	tr -d '\r\b' | sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[c78]//g' -e 's/[[:space:]]*$//'
+}
+
+vm_stop_controlled() {
+	local dir=$1 pid pgid
+	pid=$(cat "$dir/qemu.pid" 2>/dev/null) || return 0
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir/qemu.pid" || return 0
+	pgid=$(ps -o pgid= -p "$pid" | tr -d ' ')
+	kill -KILL "$pid" 2>/dev/null || true
+	[ -z "$pgid" ] || [ "$pgid" = "$(ps -o pgid= -p $$ | tr -d ' ')" ] || kill -KILL -- "-$pgid" 2>/dev/null || true
+	for _ in $(seq 1 100); do # reparented to pid 1: gone or a zombie soon
+		[ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = Z ] && return 0
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	echo "QEMU pid $pid did not die" >&2
+	return 1
+}
+
+vm_keep_tmp() {
+	[ "${E2E_KEEP:-0}" = 1 ] || return 0
+	local keep
+	keep=$(mktemp -d "/tmp/$1.XXXXXX")
+	cp -a "$2/." "$keep/" 2>/dev/null || true
+	echo "kept $keep" >&2
 }

@@ -15,11 +15,6 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-ipmi.sh"
 
-skip() {
-        echo "SKIP [$TEST_NAME]: $*"
-        [ -z "${PROVD_TESTS_NO_SKIP:-}" ] || fail "$*"
-        exit 77
-}
 for tool in jq ipmi_sim ipmitool ss; do
         command -v "$tool" >/dev/null || skip "$tool not installed"
 done

@@ -37,11 +37,6 @@ NODE=node-01
 MAC=52:54:00:12:34:56
 T0=$SECONDS
 say() { printf '[console %3ds] %s\n' $((SECONDS - T0)) "$*"; }
-skip() {
-	echo "SKIP [$TEST_NAME]: $*"
-	[ -z "${PROVD_TESTS_NO_SKIP:-}" ] || fail "$*"
-	exit 77
-}
 VMDIR=
 fail() {
 	echo "FAIL [$TEST_NAME]: $*" >&2
@@ -53,22 +48,8 @@ fail() {
 	fi
 	exit 1
 }
-stop_vm() {
-	local pid pgid
-	pid=$(cat "$VMDIR/qemu.pid" 2>/dev/null) || return 0
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$VMDIR/qemu.pid" || return 0
-	pgid=$(ps -o pgid= -p "$pid" | tr -d ' ')
-	kill -KILL "$pid" 2>/dev/null || true
-	[ -z "$pgid" ] || [ "$pgid" = "$(ps -o pgid= -p $$ | tr -d ' ')" ] || kill -KILL -- "-$pgid" 2>/dev/null || true
-}
-keep_tmp() {
-	[ "${E2E_KEEP:-0}" = 1 ] || return 0
-	local keep
-	keep=$(mktemp -d /tmp/provd-console.XXXXXX)
-	cp -a "$T/." "$keep/" 2>/dev/null || true
-	echo "kept $keep" >&2
-}
+stop_vm() { vm_stop_controlled "$VMDIR"; }
+keep_tmp() { vm_keep_tmp provd-console "$T"; }
 AT_EXIT+=(stop_vm keep_tmp)
 
 for tool in ipmi_sim ipmitool ss jq curl python3; do

@@ -34,11 +34,6 @@ NODE=node-01
 MAC=52:54:00:12:34:56
 T0=$SECONDS
 say() { printf '[e2e-reinstall %3ds] %s\n' $((SECONDS - T0)) "$*"; }
-skip() {
-	echo "SKIP [$TEST_NAME]: $*"
-	[ -z "${PROVD_TESTS_NO_SKIP:-}" ] || fail "$*"
-	exit 77
-}
 
 VMDIR= # the BMC's directory: chassis-control-qemu state, VM serial logs
 dump_logs() {
@@ -65,29 +60,8 @@ fail() {
 
 # QEMU is the BMC's child's child, daemonized: stop it by its pidfile (and its process group,
 # which holds the guestfwd "busybox nc" helpers).
-stop_vm() {
-	local pid pgid i
-	pid=$(cat "$VMDIR/qemu.pid" 2>/dev/null) || return 0
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$VMDIR/qemu.pid" || return 0
-	pgid=$(ps -o pgid= -p "$pid" | tr -d ' ')
-	kill -KILL "$pid" 2>/dev/null || true
-	[ -z "$pgid" ] || [ "$pgid" = "$(ps -o pgid= -p $$ | tr -d ' ')" ] || kill -KILL -- "-$pgid" 2>/dev/null || true
-	for _ in $(seq 1 100); do # reparented to pid 1: gone or a zombie soon
-		[ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = Z ] && return 0
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.05
-	done
-	echo "QEMU pid $pid did not die" >&2
-	return 1
-}
-keep_tmp() {
-	[ "${E2E_KEEP:-0}" = 1 ] || return 0
-	local keep
-	keep=$(mktemp -d /tmp/provd-e2e-reinstall.XXXXXX)
-	cp -a "$T/." "$keep/" 2>/dev/null || true
-	echo "kept $keep" >&2
-}
+stop_vm() { vm_stop_controlled "$VMDIR"; }
+keep_tmp() { vm_keep_tmp provd-e2e-reinstall "$T"; }
 AT_EXIT+=(stop_vm keep_tmp)
 
 for tool in ipmi_sim ipmitool ss jq curl python3; do

@@ -4,6 +4,7 @@
 #   provd_kill9                              SIGKILL (state must survive)
 #   http METHOD PATH [CURL ARGS...]          sets $STATUS and $BODY
 #   expect_status CODE METHOD PATH [ARGS]    fails the test unless the status is CODE
+#   skip REASON                              exit 77, or fail under PROVD_TESTS_NO_SKIP
 # Every process started is tracked by pid and killed on exit; the temp dir is removed.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/listening.sh"
@@ -43,6 +44,14 @@ fail() {
 
 ok() {
         echo "ok - $*"
+}
+
+# A peer the test needs is missing: exit 77 (meson: skipped), or fail when
+# PROVD_TESTS_NO_SKIP is set (CI, where every peer must be installed).
+skip() {
+        echo "SKIP [$TEST_NAME]: $*"
+        [ -z "${PROVD_TESTS_NO_SKIP:-}" ] || fail "$*"
+        exit 77
 }
 
 # Waits up to 10 s for the "listening on URL" line of the current log.

@@ -23,11 +23,6 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib-ipmi.sh"
 
-skip() {
-        echo "SKIP [$TEST_NAME]: $*"
-        [ -z "${PROVD_TESTS_NO_SKIP:-}" ] || fail "$*"
-        exit 77
-}
 for tool in ipmi_sim ipmitool ss python3; do
         command -v "$tool" >/dev/null || skip "$tool not installed"
 done
