@@ -231,4 +231,21 @@ sleep 2
 [ "$(tail -c 50 "$CDIR/live.log" | tail -n 1)" = "[provd: console log truncated at 4096 bytes]" ] || fail "last line: $(tail -n 1 "$CDIR/live.log")"
 provd_stop # with a capture running: ends cleanly
 ok "no SOL: one history note; no BMC: 409; 401 without a token; max size 4K: truncated once, then no growth"
+
+# ---- 5. an attempt that runs out of time: the timeout entry gets the tail too -----------------
+provd_start "$T/inventory.json" --api-tokens "$T/api-tokens" --console-linger 2 --install-deadline 6
+expect_status 202 POST /v1/nodes/node-01/reinstall "${AUTH[@]}"
+token=$(token_of 52:54:00:00:00:01) # the netboot opens the next attempt; the installer never reports
+[ -n "$token" ] || fail "no install token"
+expect_status 200 GET /v1/nodes/node-01
+n=$(printf '%s' "$BODY" | jq -r .attempt.number)
+wait_for 20 "lines in $n.log" lines_ge "$CDIR/$n.log" 20
+wait_for 30 "the timeout's console tail in the history" bash -c \
+	"curl -sS '$URL/v1/nodes/node-01/history' | jq -e '.history[] | select(.cause == \"timeout\") | .console | strings' >/dev/null"
+expect_status 200 GET /v1/nodes/node-01/history
+last=$(tr -d '\r' <"$CDIR/$n.log" | grep '^standin line ' | tail -n 1)
+printf '%s' "$BODY" | jq -e --arg last "$last" '.history[] | select(.cause == "timeout") | .console | split("\n") | index($last)' >/dev/null ||
+	fail "the timeout entry's tail lacks the last captured line \"$last\": $(printf '%s' "$BODY" | jq -c '.history[] | select(.cause == "timeout")')"
+provd_stop
+ok "install deadline: attempt $n times out -> the console's last lines on the timeout entry"
 say "PASS"
