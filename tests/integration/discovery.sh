@@ -334,3 +334,25 @@ if command -v setpriv >/dev/null; then
         grep -q 'discovery: cannot capture on interface br0: .*CAP_NET_RAW' "$T/x.out" || fail "no CAP_NET_RAW hint: $(cat "$T/x.out")"
 fi
 ok "a capture that cannot be opened fails provd serve, naming the interface and libpcap's error ($(tail -n1 "$T/x.out" | sed 's/^provd: error: //'))"
+
+# --- CAP_NET_RAW is all it needs: an unprivileged user with only that capability -------------
+if command -v setpriv >/dev/null; then
+        chmod 755 "$T"
+        mkdir "$T/state-nr"
+        chown nobody "$T/state-nr"
+        setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all,+net_raw --ambient-caps=-all,+net_raw \
+                --bounding-set=-all,+net_raw "$PROVD" serve --inventory "$T/inv.json" --state-dir "$T/state-nr" \
+                --listen 10.77.0.1:0 --discovery-interface br0 --log-level debug >"$T/nr.log" 2>&1 &
+        nr=$!
+        PIDS+=("$nr")
+        for _ in $(seq 50); do grep -q 'discovery: capturing DHCP' "$T/nr.log" && break; sleep 0.1; done
+        grep -q 'discovery: capturing DHCP' "$T/nr.log" || fail "as nobody with CAP_NET_RAW only: $(cat "$T/nr.log")"
+        udhcpc -i c1 "${PXE_OPTS[@]}" || true
+        for _ in $(seq 50); do grep -q 'discovery: new PXE client 52:54:00:d1:5c:01' "$T/nr.log" && break; sleep 0.1; done
+        grep -q 'discovery: new PXE client 52:54:00:d1:5c:01' "$T/nr.log" || fail "nothing recorded as nobody + CAP_NET_RAW: $(cat "$T/nr.log")"
+        [ "$(awk '$1 == "CapEff:" { print $2 }' "/proc/$nr/status")" = 0000000000002000 ] ||
+                fail "provd's effective capabilities are not CAP_NET_RAW alone: $(grep Cap "/proc/$nr/status")"
+        kill -TERM "$nr"
+        wait "$nr" || fail "provd (nobody, CAP_NET_RAW) exited $?: $(tail -n 5 "$T/nr.log")"
+        ok "as user nobody with CAP_NET_RAW as its only capability, discovery captures and records"
+fi
