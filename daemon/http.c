@@ -286,14 +286,9 @@ static enum MHD_Result route_ipxe(Http *h, struct MHD_Connection *c, const char 
                 body = ipxe_render_chain(daemon_public_url(h->daemon));
         } else {
                 if (mac_normalize(mac_arg, mac) < 0) {
-                        char *s = NULL;
-                        if (asprintf(&s, "#!ipxe\necho provd: \"%.17s\" is not a MAC address; leaving network boot\nexit 1\n",
-                                     mac_arg) < 0)
+                        char *s = ipxe_render_bad_mac(mac_arg);
+                        if (!s)
                                 return MHD_NO;
-                        /* Sanitise: the echo must not let iPXE expand anything of the client's. */
-                        for (char *p = s + 7; *p; p++)
-                                if (*p == '$' || (unsigned char) *p < 0x20)
-                                        *p = *p == '\n' ? '\n' : '?';
                         return queue_buffer(c, MHD_HTTP_BAD_REQUEST, s, strlen(s), "text/plain");
                 }
                 if (streq(method, MHD_HTTP_METHOD_HEAD))

@@ -2,6 +2,7 @@
 #include "ipxe.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,15 +17,27 @@ static char *dup_printf(const char *fmt, ...) {
         return r < 0 ? NULL : s;
 }
 
+/* The end of every script that leaves network boot: status 1 under UEFI, 0 under a BIOS
+ * (see ipxe.h).  "iseq" fails when the strings differ; the trailing "||" keeps that failure
+ * from ending the script. */
+#define IPXE_LEAVE                                                                                                     \
+        "iseq ${platform} efi && goto provd_leave_efi ||\n"                                                           \
+        "exit 0\n"                                                                                                    \
+        ":provd_leave_efi\n"                                                                                          \
+        "exit 1\n"
+
 char *ipxe_render_chain(const char *public_url) {
         size_t base = boot_url_base_len(public_url);
+        /* imgfetch and imgexec apart, so that a failed fetch is told from a fetched script
+         * that ended with a non-zero status on purpose. */
         return dup_printf("#!ipxe\n"
-                          "chain %.*s/v1/ipxe?mac=${netX/mac} || goto failed\n"
-                          "exit\n"
-                          ":failed\n"
-                          "echo provd: cannot fetch this machine's boot script; leaving network boot\n"
-                          "exit 1\n",
-                          (int) base, public_url);
+                          "imgfetch --name provd-node %.*s/v1/ipxe?mac=${netX/mac}&platform=${platform}&buildarch=${buildarch} "
+                          "|| goto provd_failed\n"
+                          "imgexec --autofree provd-node || exit 1\n"
+                          "exit 0\n"
+                          ":provd_failed\n"
+                          "echo provd: cannot fetch this machine's boot script from %.*s; leaving network boot\n" IPXE_LEAVE,
+                          (int) base, public_url, (int) base, public_url);
 }
 
 char *ipxe_render_install(const BootSpec *spec, const char *node, long attempt) {
@@ -43,8 +56,7 @@ char *ipxe_render_install(const BootSpec *spec, const char *node, long attempt) 
         fprintf(f,
                 "boot || goto failed\n"
                 ":failed\n"
-                "echo provd: network boot of %s failed; leaving network boot\n"
-                "exit 1\n",
+                "echo provd: network boot of %s failed; leaving network boot\n" IPXE_LEAVE,
                 node);
         if (ferror(f)) {
                 fclose(f);
@@ -60,18 +72,30 @@ char *ipxe_render_install(const BootSpec *spec, const char *node, long attempt) 
 
 char *ipxe_render_local(const char *node, const char *why) {
         return dup_printf("#!ipxe\n"
-                          "echo provd: %s %s; booting from local disk\n"
-                          "exit\n",
+                          "echo provd: %s %s; booting from local disk\n" IPXE_LEAVE,
                           node, why);
 }
 
 char *ipxe_render_unknown(const char *mac) {
         if (!mac)
                 return dup_printf("#!ipxe\n"
-                                  "echo provd: the request named no MAC (chain to /v1/ipxe for the right URL); leaving network boot\n"
-                                  "exit\n");
+                                  "echo provd: the request named no MAC (chain to /v1/ipxe for the right URL); leaving network boot\n" IPXE_LEAVE);
         return dup_printf("#!ipxe\n"
-                          "echo provd: MAC %s is not in the inventory; leaving network boot\n"
-                          "exit\n",
+                          "echo provd: MAC %s is not in the inventory; leaving network boot\n" IPXE_LEAVE,
                           mac);
+}
+
+char *ipxe_render_bad_mac(const char *arg) {
+        char shown[18];
+        size_t i = 0;
+        for (; arg[i] && i < sizeof shown - 1; i++) {
+                unsigned char ch = (unsigned char) arg[i];
+                bool ok = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == ':' ||
+                          ch == '-' || ch == '.';
+                shown[i] = ok ? (char) ch : '?';
+        }
+        shown[i] = '\0';
+        return dup_printf("#!ipxe\n"
+                          "echo provd: \"%s\" is not a MAC address; leaving network boot\n" IPXE_LEAVE,
+                          shown);
 }

@@ -72,7 +72,7 @@ ok "unknown MAC 404, malformed MACs 400, wrong method 405"
 # iPXE: chain script, per-MAC install script, unknown MAC script.
 expect_status 200 GET /v1/ipxe
 printf '%s' "$BODY" | head -n1 | grep -qx '#!ipxe' || fail "not an iPXE script: $BODY"
-printf '%s' "$BODY" | grep -qF "chain $URL/v1/ipxe?mac=\${netX/mac}" || fail "chain line missing: $BODY"
+printf '%s' "$BODY" | grep -qF "imgfetch --name provd-node $URL/v1/ipxe?mac=\${netX/mac}&platform=\${platform}&buildarch=\${buildarch} " || fail "chain's fetch line missing: $BODY"
 expect_status 200 GET '/v1/ipxe?mac=52:54:00:00:00:02'
 printf '%s' "$BODY" | grep -q "^kernel --name kernel $URL/v1/files$T/boot/bzImage initrd=initrd0 init=/nix/store/x-installer/init .*provd.node=node-02 || goto failed$" \
         || fail "iPXE kernel line: $BODY"
@@ -82,9 +82,12 @@ ipxe_token=$(printf '%s' "$BODY" | tr ' ' '\n' | sed -n 's/^provd\.token=//p')
 [ "$(token_of 52:54:00:00:00:02)" = "$ipxe_token" ] || fail "iPXE and pixiecore answers disagree on the attempt"
 expect_status 200 GET '/v1/ipxe?mac=52:54:00:00:00:99'
 printf '%s' "$BODY" | grep -q 'MAC 52:54:00:00:00:99 is not in the inventory' || fail "unknown-MAC script: $BODY"
-printf '%s' "$BODY" | grep -qx 'exit' || fail "unknown-MAC script does not exit: $BODY"
+printf '%s' "$BODY" | grep -qx 'exit 0' || fail "unknown-MAC script does not exit (BIOS): $BODY"
+printf '%s' "$BODY" | grep -qx 'exit 1' || fail "unknown-MAC script does not exit 1 (UEFI): $BODY"
+expect_status 400 GET '/v1/ipxe?mac=a%0Akernel%20http://e/x'
+printf '%s' "$BODY" | grep -q '^kernel' && fail "bad-MAC script runs a client's kernel line: $BODY"
 expect_status 400 GET '/v1/ipxe?mac=$%7Bfoo%7D'
-printf '%s' "$BODY" | grep -q '\$' && fail "bad-MAC script echoes a \$ that iPXE would expand: $BODY"
+printf '%s' "$BODY" | grep -qF '${foo' && fail "bad-MAC script echoes the client's \${foo} that iPXE would expand: $BODY"
 ok "iPXE chain, install, unknown and malformed MAC scripts"
 
 # Once installed, the node boots from disk: 404 for pixiecore, exit for iPXE. No loop.
@@ -99,7 +102,7 @@ for i in 1 2 3; do
 done
 expect_status 200 GET '/v1/ipxe?mac=52:54:00:00:00:01'
 printf '%s' "$BODY" | grep -q 'node-01 is installed; booting from local disk' || fail "local script: $BODY"
-printf '%s' "$BODY" | grep -qx 'exit' || fail "local script does not exit: $BODY"
+printf '%s' "$BODY" | grep -qx 'exit 1' || fail "local script does not exit 1 under UEFI: $BODY"
 printf '%s' "$BODY" | grep -q '^kernel' && fail "local script boots a kernel: $BODY"
 expect_status 200 GET /v1/nodes/node-01
 jq_eq '.state' installed

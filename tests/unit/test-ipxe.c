@@ -88,6 +88,117 @@ static size_t split_words(char *line, char **words, size_t max) {
         return n;
 }
 
+/* ---- a model of iPXE's control flow ---------------------------------------------------------
+ * Runs a rendered script the way iPXE's shell does (ipxe.org/scripting, src/hci/shell.c
+ * system()): lines in order; "A && B" runs B only if A succeeded, "A || B" only if A failed,
+ * an empty command after "||" succeeds; "goto L" continues after ":L"; "exit [N]" ends the
+ * script with status N.  ${platform} is expanded to `platform`; "iseq a b" compares; the
+ * network commands take their result from the Run: imgfetch succeeds when fetch_ok, imgexec
+ * returns inner_status, kernel/initrd succeed, boot fails (the test never boots). */
+typedef struct Run {
+        const char *platform;
+        bool fetch_ok;
+        int inner_status;
+        int status;        /* the script's exit status */
+        bool exited;       /* ended by "exit" (else: fell off the end) */
+        char echoed[1024]; /* every echo, joined by '\n' */
+        unsigned booted;   /* "boot" commands run */
+} Run;
+
+static int run_command(const Script *s, Run *run, char *cmd, size_t *pc) {
+        char *words[64];
+        size_t n = split_words(cmd, words, 64);
+        if (n == 0)
+                return 0;
+        if (streq(words[0], "echo")) {
+                size_t len = strlen(run->echoed);
+                for (size_t i = 1; i < n; i++)
+                        len += (size_t) snprintf(run->echoed + len, sizeof run->echoed - len, "%s%s", i > 1 ? " " : "",
+                                                 words[i]);
+                snprintf(run->echoed + len, sizeof run->echoed - len, "\n");
+                return 0;
+        }
+        if (streq(words[0], "iseq")) {
+                ck_assert_uint_eq(n, 3);
+                return streq(words[1], words[2]) ? 0 : 1;
+        }
+        if (streq(words[0], "goto")) {
+                ck_assert_uint_eq(n, 2);
+                for (size_t i = 0; i < s->n_lines; i++)
+                        if (s->lines[i][0] == ':' && streq(s->lines[i] + 1, words[1])) {
+                                *pc = i + 1;
+                                return 0;
+                        }
+                ck_abort_msg("goto %s: no such label", words[1]);
+        }
+        if (streq(words[0], "exit")) {
+                run->status = n > 1 ? atoi(words[1]) : 0;
+                run->exited = true;
+                return run->status;
+        }
+        if (streq(words[0], "imgfetch"))
+                return run->fetch_ok ? 0 : 1;
+        if (streq(words[0], "imgexec"))
+                return run->inner_status;
+        if (streq(words[0], "kernel") || streq(words[0], "initrd"))
+                return 0;
+        if (streq(words[0], "boot")) {
+                run->booted++;
+                return 1;
+        }
+        ck_abort_msg("command \"%s\" not modelled", words[0]);
+        return 1;
+}
+
+static void run_script(const Script *s, Run *run) {
+        size_t pc = 1, steps = 0; /* line 0 is "#!ipxe" */
+        run->status = 0;
+        while (pc < s->n_lines && !run->exited) {
+                ck_assert_uint_lt(++steps, 1000);
+                char line[4096];
+                ck_assert_uint_lt(strlen(s->lines[pc]), sizeof line);
+                strcpy(line, s->lines[pc]);
+                pc++;
+                if (line[0] == ':' || line[0] == '\0')
+                        continue;
+                /* ${platform} -> run->platform, in place (the only setting the model knows) */
+                char expanded[4096];
+                size_t o = 0;
+                for (const char *p = line; *p && o < sizeof expanded - 32;) {
+                        if (startswith(p, "${platform}")) {
+                                o += (size_t) snprintf(expanded + o, sizeof expanded - o, "%s", run->platform);
+                                p += strlen("${platform}");
+                        } else
+                                expanded[o++] = *p++;
+                }
+                expanded[o] = '\0';
+                bool process = true;
+                int rc = 0;
+                char *cmd = expanded;
+                for (;;) {
+                        char *and = strstr(cmd, "&&"), *or = strstr(cmd, "||");
+                        char *sep = and && (!or || and < or) ? and : or;
+                        if (sep)
+                                *sep = '\0';
+                        size_t before = pc;
+                        if (process)
+                                rc = run_command(s, run, cmd, &pc);
+                        if (run->exited || pc != before || !sep)
+                                break;
+                        process = sep == and ? rc == 0 : rc != 0;
+                        cmd = sep + 2;
+                }
+        }
+}
+
+/* Runs the script in text (owned) under `platform` and returns the Run. */
+static Run run_rendered(char *text, const char *platform, bool fetch_ok, int inner_status) {
+        _cleanup_(script_done) Script s = script_split(text);
+        Run run = { .platform = platform, .fetch_ok = fetch_ok, .inner_status = inner_status };
+        run_script(&s, &run);
+        return run;
+}
+
 /* ---- chain ------------------------------------------------------------------------------ */
 
 START_TEST(test_ipxe_chain) {
@@ -95,10 +206,12 @@ START_TEST(test_ipxe_chain) {
                                                "http://10.0.0.1:8080//" };
         for (size_t i = 0; i < sizeof publics / sizeof publics[0]; i++) {
                 _cleanup_(script_done) Script s = script_split(ipxe_render_chain(publics[i]));
-                size_t chain = script_only_command(&s, "chain");
-                ck_assert_msg(strstr(s.lines[chain], " http://10.0.0.1:8080/v1/ipxe?mac=${netX/mac}"),
-                              "chain line \"%s\" does not fetch /v1/ipxe?mac=${netX/mac}", s.lines[chain]);
-                ck_assert_msg(!strstr(s.lines[chain], "8080//"), "public URL's trailing \"/\" kept: %s", s.lines[chain]);
+                size_t fetch = script_only_command(&s, "imgfetch");
+                ck_assert_msg(strstr(s.lines[fetch],
+                                     " http://10.0.0.1:8080/v1/ipxe?mac=${netX/mac}&platform=${platform}&buildarch=${buildarch}"),
+                              "imgfetch line \"%s\" does not fetch /v1/ipxe?mac=...&platform=...&buildarch=...", s.lines[fetch]);
+                ck_assert_msg(!strstr(s.lines[fetch], "8080//"), "public URL's trailing \"/\" kept: %s", s.lines[fetch]);
+                ck_assert_uint_eq(script_count_command(&s, "imgexec"), 1);
                 /* If the chain fails or returns, the firmware goes on to its next device. */
                 ck_assert_uint_ge(script_count_command(&s, "exit"), 1);
                 ck_assert_uint_eq(script_count_command(&s, "kernel"), 0);
@@ -331,12 +444,88 @@ START_TEST(test_ipxe_unknown_no_mac) {
 }
 END_TEST
 
+
+/* The chain as iPXE runs it: a fetched script that ends on purpose passes its status on
+ * without a "cannot fetch" message; a failed fetch says so and leaves network boot with the
+ * platform's status. */
+START_TEST(test_ipxe_chain_runs) {
+        static const struct {
+                const char *platform;
+                bool fetch_ok;
+                int inner;
+                int want_status;
+                bool want_cannot_fetch;
+        } cases[] = {
+                { "efi", true, 1, 1, false },    { "efi", true, 0, 0, false },     { "pcbios", true, 0, 0, false },
+                { "pcbios", true, 1, 1, false }, { "efi", false, 0, 1, true },     { "pcbios", false, 0, 0, true },
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                Run run = run_rendered(ipxe_render_chain("http://10.0.0.1:8080"), cases[i].platform, cases[i].fetch_ok,
+                                       cases[i].inner);
+                ck_assert_msg(run.exited, "case %zu: the chain script does not end with exit", i);
+                ck_assert_msg(run.status == cases[i].want_status, "case %zu (%s, fetch %d, inner %d): status %d, want %d",
+                              i, cases[i].platform, cases[i].fetch_ok, cases[i].inner, run.status, cases[i].want_status);
+                ck_assert_msg((strstr(run.echoed, "cannot fetch") != NULL) == cases[i].want_cannot_fetch,
+                              "case %zu: echoed \"%s\"", i, run.echoed);
+        }
+}
+END_TEST
+
+/* Every script that leaves network boot ends with status 1 under UEFI (so the firmware tries
+ * its next boot option instead of stopping in its menu) and 0 under a BIOS, and says why. */
+START_TEST(test_ipxe_leave_status) {
+        for (int efi = 0; efi < 2; efi++) {
+                const char *platform = efi ? "efi" : "pcbios";
+                char *texts[] = {
+                        ipxe_render_local("node-07", "is installed"),
+                        ipxe_render_unknown("52:54:00:ab:cd:ef"),
+                        ipxe_render_unknown(NULL),
+                        ipxe_render_bad_mac("zz"),
+                };
+                static const char *const says[] = { "node-07 is installed", "52:54:00:ab:cd:ef", "named no MAC",
+                                                    "\"zz\" is not a MAC" };
+                for (size_t i = 0; i < 4; i++) {
+                        Run run = run_rendered(texts[i], platform, true, 0);
+                        ck_assert_msg(run.exited && run.status == efi, "script %zu under %s: exited %d status %d", i,
+                                      platform, run.exited, run.status);
+                        assert_contains_text(run.echoed, says[i]);
+                }
+                /* An install whose boot fails leaves the same way. */
+                BootSpec spec = { .kernel = (char[]) { "http://h/k" }, .cmdline = (char[]) { "x" } };
+                Run run = run_rendered(ipxe_render_install(&spec, "node-07", 2), platform, true, 0);
+                ck_assert_uint_eq(run.booted, 1);
+                ck_assert_msg(run.exited && run.status == efi, "failed install under %s: status %d", platform, run.status);
+                assert_contains_text(run.echoed, "network boot of node-07 failed");
+        }
+}
+END_TEST
+
+/* The client's bytes in a bad `mac` argument cannot add a command or expand a setting. */
+START_TEST(test_ipxe_bad_mac_injection) {
+        static const char *const args[] = { "a\nkernel http://e/x", "${net0/ip}", "a\r\nboot", "\xc3\xa9\x01;", "" };
+        for (size_t i = 0; i < sizeof args / sizeof args[0]; i++) {
+                _cleanup_(script_done) Script s = script_split(ipxe_render_bad_mac(args[i]));
+                ck_assert_uint_eq(script_count_command(&s, "kernel"), 0);
+                ck_assert_uint_eq(script_count_command(&s, "boot"), 0);
+                ck_assert_msg(!strstr(s.orig + 7, "${net0"), "client's ${ reached the script: %s", s.orig);
+                for (const char *p = s.orig; *p; p++)
+                        ck_assert_msg((unsigned char) *p >= 0x20 && (unsigned char) *p < 0x7f ? true : *p == '\n',
+                                      "byte 0x%02x in the script", (unsigned char) *p);
+                /* exactly the lines the template has: nothing of the client's started a line */
+                ck_assert_uint_eq(s.n_lines, 6);
+        }
+        _cleanup_free_ char *long_arg = ipxe_render_bad_mac("0123456789abcdefXYZ");
+        assert_contains_text(long_arg, "\"0123456789abcdefX\"");
+}
+END_TEST
+
 static Suite *ipxe_suite(void) {
         Suite *s = suite_create("ipxe");
         TCase *tc;
 
         tc = tcase_create("chain");
         tcase_add_test(tc, test_ipxe_chain);
+        tcase_add_test(tc, test_ipxe_chain_runs);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("install");
@@ -351,6 +540,8 @@ static Suite *ipxe_suite(void) {
         tcase_add_test(tc, test_ipxe_local);
         tcase_add_test(tc, test_ipxe_unknown);
         tcase_add_test(tc, test_ipxe_unknown_no_mac);
+        tcase_add_test(tc, test_ipxe_leave_status);
+        tcase_add_test(tc, test_ipxe_bad_mac_injection);
         suite_add_tcase(s, tc);
 
         return s;
