@@ -4,8 +4,12 @@
 # under PROVD_TESTS_NO_SKIP) and fail MESSAGE.
 #   vm_find_tools              sets QEMU, BUSYBOX (static), KERNEL (newest readable
 #                              /boot/vmlinuz-*) and KVER; skips when one is missing
-#   vm_build_initramfs SRC DIR sets INITRD=DIR/initrd.gz: busybox, e1000.ko and what it
-#                              needs, SRC/tests/e2e/init as /init, installer/provd-report.sh
+#   vm_build_initramfs SRC DIR [MODULE...]
+#                              sets INITRD=DIR/initrd.gz: busybox, the kernel modules MODULE...
+#                              (default e1000; e.g. virtio_pci virtio_net for a virtio-net
+#                              NIC) and what each needs (modprobe --show-depends), in load
+#                              order, each once; SRC/tests/e2e/init as /init,
+#                              installer/provd-report.sh.  Sets VM_MODULES (their file names)
 #   strip_console              filter: serial console text without CRs, backspaces and the
 #                              ANSI escapes of SeaBIOS, iPXE and the kernel
 #   vm_stop_controlled DIR     kills the VM that tests/e2e/chassis-control-qemu started with
@@ -33,22 +37,30 @@ vm_find_tools() {
 }
 
 vm_build_initramfs() {
-	local src=$1 dir=$2 m i dst applet root
+	local src=$1 dir=$2 m i dst applet root want
+	shift 2
+	[ "$#" -gt 0 ] || set -- e1000
 	[ -f "$src/installer/provd-report.sh" ] || fail "no installer/provd-report.sh under $src"
 	[ -f "$src/tests/e2e/init" ] || fail "no tests/e2e/init under $src"
-	# e1000 and whatever it depends on, in load order
-	local modules=()
-	if command -v modprobe >/dev/null; then
-		local verb path _
-		while read -r verb path _; do
-			[ "$verb" = insmod ] && modules+=("$path")
-		done < <(modprobe -S "$KVER" --show-depends e1000 2>/dev/null || true)
-	fi
-	if [ "${#modules[@]}" = 0 ]; then
-		m=$(find "/lib/modules/$KVER" -name 'e1000.ko*' | head -n 1)
-		[ -n "$m" ] || skip "no e1000 module for $KVER"
-		modules=("$m")
-	fi
+	# the modules asked for and whatever they depend on, in load order, each once
+	local modules=() found
+	for want in "$@"; do
+		found=()
+		if command -v modprobe >/dev/null; then
+			local verb path _
+			while read -r verb path _; do
+				[ "$verb" = insmod ] && found+=("$path")
+			done < <(modprobe -S "$KVER" --show-depends "$want" 2>/dev/null || true)
+		fi
+		if [ "${#found[@]}" = 0 ]; then
+			m=$(find "/lib/modules/$KVER" -name "$want.ko*" | head -n 1)
+			[ -n "$m" ] || skip "no $want module for $KVER"
+			found=("$m")
+		fi
+		for m in "${found[@]}"; do
+			[[ " ${modules[*]} " == *" $m "* ]] || modules+=("$m")
+		done
+	done
 
 	root=$dir/initramfs
 	mkdir -p "$root"/{bin,dev,proc,sys,run,tmp,etc,lib/modules}
