@@ -27,7 +27,8 @@ int config_init(ServeConfig *c) {
                              .install_deadline = 3600, .discovery_max = 4096,
                              /* console capture (issue 7) */
                              .console_max_size = 16u * 1024 * 1024, .console_keep = 10, .console_linger = 15 };
-        if (set_string(&c->listen, "127.0.0.1:8080") < 0 || set_string(&c->state_dir, "/var/lib/provd") < 0)
+        if (set_string(&c->listen, "127.0.0.1:8080") < 0 || set_string(&c->state_dir, "/var/lib/provd") < 0 ||
+            set_string(&c->ipxe_efi, CONFIG_IPXE_EFI_DEFAULT) < 0)
                 return -ENOMEM;
         /* A systemd credential named api-tokens (LoadCredential=api-tokens:...). */
         const char *creds = getenv("CREDENTIALS_DIRECTORY");
@@ -137,6 +138,11 @@ int config_set(ServeConfig *c, const char *key, const char *value) {
                 return set_string(&c->ipmitool, value);
         }
         /* ---- end console capture */
+        if (streq(key, "ipxe_efi") || streq(key, "ipxe-efi")) {
+                if (value[0] != '/')
+                        return -EINVAL;
+                return set_string(&c->ipxe_efi, value);
+        }
         if (streq(key, "tls_cert") || streq(key, "tls-cert"))
                 return set_string(&c->tls_cert, value);
         if (streq(key, "tls_key") || streq(key, "tls-key"))
@@ -205,5 +211,6 @@ void config_done(ServeConfig *c) {
         free(c->tls_key);
         free(c->discovery_interface);
         free(c->ipmitool); /* console capture (issue 7) */
+        free(c->ipxe_efi);
         *c = (ServeConfig) { 0 };
 }

@@ -22,6 +22,7 @@
  *   console_keep = 10                  ; console logs kept per node (0 = all)
  *   console_linger = 15                ; seconds of console capture after an attempt ends
  *   ipmitool = ipmitool                ; ipmitool binary for bmc.console "ipmitool"
+ *   ipxe_efi = /usr/lib/ipxe/ipxe.efi  ; iPXE EFI binary served at /v1/ipxe.efi (HTTP Boot)
  */
 #pragma once
 
@@ -51,9 +52,14 @@ typedef struct ServeConfig {
         unsigned console_keep;     /* console logs kept per node; 0 = all (default 10) */
         unsigned console_linger;   /* seconds of capture after an attempt ends (default 15) */
         char *ipmitool;            /* ipmitool binary (default "ipmitool" from PATH) */
+        char *ipxe_efi;            /* iPXE EFI binary for UEFI HTTP Boot (default CONFIG_IPXE_EFI_DEFAULT) */
 } ServeConfig;
 
-/* Fills defaults: listen 127.0.0.1:8080, state_dir /var/lib/provd, threads 0, log info. */
+/* Where Debian's `ipxe` package puts its EFI build of iPXE (every NIC driver, and SNP). */
+#define CONFIG_IPXE_EFI_DEFAULT "/usr/lib/ipxe/ipxe.efi"
+
+/* Fills defaults: listen 127.0.0.1:8080, state_dir /var/lib/provd, threads 0, log info,
+ * ipxe_efi CONFIG_IPXE_EFI_DEFAULT. */
 int config_init(ServeConfig *c);
 
 /* Reads an INI file into c, overriding what is there.  Unknown sections or keys and bad

@@ -300,7 +300,8 @@ static void attempt_hooks(Daemon *d, const Node *n, const ProvisionTransition *t
 
 /* Runs transition t for node n (lock held).  `message` overrides t->why in the history;
  * `phase` is the installer phase for installer events.  Updates the runtime on success. */
-static int apply(Daemon *d, const Node *n, const ProvisionTransition *t, const char *phase, const char *message) {
+static int apply(Daemon *d, const Node *n, const ProvisionTransition *t, const char *phase, const char *message,
+                 Firmware fw) {
         NodeRuntime *rt = &d->rt[n->index];
         char token[TOKEN_STRING_MAX] = "";
         uint8_t hash[TOKEN_HASH_SIZE];
@@ -315,6 +316,7 @@ static int apply(Daemon *d, const Node *n, const ProvisionTransition *t, const c
                 .new_token_hash = token[0] ? hash : NULL,
                 .phase = phase,
                 .message = message,
+                .firmware = fw != FIRMWARE_UNKNOWN ? firmware_name(fw) : NULL,
                 .at_ms = now_ms(),
                 .record = t->why != NULL,
         };
@@ -358,7 +360,7 @@ static const ProvisionTransition *netboot_transition(const NodeRuntime *rt) {
 /* Answers a boot with the lock held.  With only a read lock (exclusive == false) it
  * returns -EAGAIN instead of doing anything that writes: a transition, or filling the
  * rendered-answer cache. */
-static int boot_locked(Daemon *d, bool exclusive, const char *mac, DaemonBootFormat fmt,
+static int boot_locked(Daemon *d, bool exclusive, const char *mac, DaemonBootFormat fmt, Firmware fw,
                        DaemonBootResult *ret_result, char **ret_body) {
         _cleanup_free_ char *body = NULL;
         DaemonBootResult result;
@@ -381,7 +383,11 @@ static int boot_locked(Daemon *d, bool exclusive, const char *mac, DaemonBootFor
         if (t->action != PROVISION_ACTION_NONE || t->to != rt->st.state || t->why) {
                 if (!exclusive)
                         return -EAGAIN;
-                r = apply(d, n, t, NULL, NULL);
+                /* The history says what netbooted when iPXE told us. */
+                _cleanup_free_ char *msg = NULL;
+                if (fw != FIRMWARE_UNKNOWN && t->why && asprintf(&msg, "%s (firmware %s)", t->why, firmware_name(fw)) < 0)
+                        return -ENOMEM;
+                r = apply(d, n, t, NULL, msg, fw);
                 if (r < 0)
                         return r;
         }
@@ -389,7 +395,7 @@ static int boot_locked(Daemon *d, bool exclusive, const char *mac, DaemonBootFor
         if (t->boot == PROVISION_BOOT_INSTALL) {
                 _cleanup_(boot_spec_done) BootSpec spec = { 0 };
                 result = DAEMON_BOOT_RESULT_INSTALL;
-                /* pixiecore asks 3-4 times per boot: render once per attempt. */
+                /* pixiecore asks 5-6 times per boot: render once per attempt. */
                 if (fmt == DAEMON_BOOT_PIXIECORE && rt->boot_json) {
                         if (!(body = strdup(rt->boot_json)))
                                 return -ENOMEM;
@@ -422,16 +428,17 @@ done:
         return 0;
 }
 
-int daemon_boot(Daemon *d, const char *mac, DaemonBootFormat fmt, DaemonBootResult *ret_result, char **ret_body) {
+int daemon_boot(Daemon *d, const char *mac, DaemonBootFormat fmt, Firmware fw, DaemonBootResult *ret_result,
+                char **ret_body) {
         /* Most boot requests change nothing (pixiecore repeating itself, installed nodes):
          * answer those under the shared lock; take it exclusively only to make a transition. */
         pthread_rwlock_rdlock(&d->lock);
-        int r = boot_locked(d, false, mac, fmt, ret_result, ret_body);
+        int r = boot_locked(d, false, mac, fmt, fw, ret_result, ret_body);
         pthread_rwlock_unlock(&d->lock);
         if (r != -EAGAIN)
                 return r;
         pthread_rwlock_wrlock(&d->lock);
-        r = boot_locked(d, true, mac, fmt, ret_result, ret_body);
+        r = boot_locked(d, true, mac, fmt, fw, ret_result, ret_body);
         pthread_rwlock_unlock(&d->lock);
         return r;
 }
@@ -534,7 +541,7 @@ int daemon_install_event(Daemon *d, const char *token, const char *phase, const 
                         r = -ENOMEM;
                         goto out;
                 }
-                r = apply(d, n, t, phase, msg);
+                r = apply(d, n, t, phase, msg, FIRMWARE_UNKNOWN);
                 if (r < 0) {
                         snprintf(errbuf, errlen, "cannot record the event: %s", strerror(-r));
                         goto out;
@@ -797,7 +804,7 @@ static int apply_event(Daemon *d, const char *name, ProvisionEvent ev, const cha
         if (ret_changed)
                 *ret_changed = t->why != NULL;
         if (t->why || t->action != PROVISION_ACTION_NONE || t->to != rt->st.state)
-                r = apply(d, n, t, NULL, t->why ? message : NULL);
+                r = apply(d, n, t, NULL, t->why ? message : NULL, FIRMWARE_UNKNOWN);
 out:
         pthread_rwlock_unlock(&d->lock);
         return r;
@@ -827,7 +834,7 @@ int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now) {
                 char msg[160];
                 snprintf(msg, sizeof msg, "%s (%lld s after the attempt opened)", t->why,
                          (long long) (deadline_ms / 1000));
-                r = apply(d, &d->inv->nodes[i], t, NULL, msg);
+                r = apply(d, &d->inv->nodes[i], t, NULL, msg, FIRMWARE_UNKNOWN);
                 if (r < 0)
                         break;
                 expired++;

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "events.h"
+#include "firmware.h"
 #include "provision.h"
 #include "store.h"
 #include "sol.h"
@@ -52,11 +53,14 @@ typedef enum DaemonBootResult {
 } DaemonBootResult;
 
 /* Answers a network boot of the machine with canonical MAC `mac`: runs the node's netboot
- * transition and renders the answer in `fmt`.  *ret_body is malloc'd (caller frees) or NULL
+ * transition and renders the answer in `fmt`.  `fw` is the firmware the request says it comes
+ * from (FIRMWARE_UNKNOWN when it does not say): an attempt this boot opens records it, and so
+ * does the transition's history message.  *ret_body is malloc'd (caller frees) or NULL
  * (pixiecore format, local/unknown: the HTTP layer answers 404).  Returns 0, or a negative
  * errno when the transition could not be persisted (-ENOSPC, -EIO, ...): then nothing was
  * handed out. */
-int daemon_boot(Daemon *d, const char *mac, DaemonBootFormat fmt, DaemonBootResult *ret_result, char **ret_body);
+int daemon_boot(Daemon *d, const char *mac, DaemonBootFormat fmt, Firmware fw, DaemonBootResult *ret_result,
+                char **ret_body);
 
 /* What daemon_boot() would answer for `mac`, without changing anything (for HEAD: a probe
  * must not open an install attempt).  Returns 0 and *ret_result, or a negative errno. */

@@ -44,22 +44,10 @@ static bool not_modified_since(const char *header, time_t mtime) {
         return mtime <= timegm(&tm);
 }
 
-enum MHD_Result files_serve(Daemon *d, struct MHD_Connection *c, const char *path) {
-        _cleanup_close_ int fd = -1;
-        struct stat st;
-
-        if (!daemon_file_allowed(d, path))
-                return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no boot file %s in the inventory", path);
-
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || fstat(fd, &st) < 0) {
-                int r = -errno;
-                log_error_errno(r, "cannot open boot file %s: %m", path);
-                return http_respond_error(c, http_status_from_errno(r == -ENOENT ? -EIO : r),
-                                          "boot file %s cannot be read: %s", path, strerror(-r));
-        }
-        if (!S_ISREG(st.st_mode))
-                return http_respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "boot file %s is not a regular file", path);
+/* Serves the open regular file fd (taken: closed in every case) as `path`. */
+static enum MHD_Result serve_fd(struct MHD_Connection *c, int fd_in, const struct stat *stp) {
+        _cleanup_close_ int fd = fd_in;
+        const struct stat st = *stp;
 
         char etag[96], last_modified[40];
         snprintf(etag, sizeof etag, "\"%" PRIx64 "-%" PRIx64 "-%" PRIx64 "-%" PRIx64 "%09ld\"", (uint64_t) st.st_dev,
@@ -95,4 +83,46 @@ enum MHD_Result files_serve(Daemon *d, struct MHD_Connection *c, const char *pat
         enum MHD_Result ret = MHD_queue_response(c, status, resp);
         MHD_destroy_response(resp);
         return ret;
+}
+
+/* Opens path for serving: 0 and *ret_fd, *ret_st; or a negative errno (-EISDIR for
+ * something that is not a regular file). */
+static int open_regular(const char *path, int *ret_fd, struct stat *ret_st) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, ret_st) < 0)
+                return -errno;
+        if (!S_ISREG(ret_st->st_mode))
+                return -EISDIR;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+enum MHD_Result files_serve(Daemon *d, struct MHD_Connection *c, const char *path) {
+        struct stat st;
+        int fd;
+
+        if (!daemon_file_allowed(d, path))
+                return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no boot file %s in the inventory", path);
+        int r = open_regular(path, &fd, &st);
+        if (r == -EISDIR)
+                return http_respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "boot file %s is not a regular file", path);
+        if (r < 0) {
+                log_error_errno(r, "cannot open boot file %s: %m", path);
+                return http_respond_error(c, http_status_from_errno(r == -ENOENT ? -EIO : r),
+                                          "boot file %s cannot be read: %s", path, strerror(-r));
+        }
+        return serve_fd(c, fd, &st);
+}
+
+enum MHD_Result files_serve_local(struct MHD_Connection *c, const char *path, const char *what, const char *hint) {
+        struct stat st;
+        int fd;
+
+        int r = open_regular(path, &fd, &st);
+        if (r < 0) {
+                const char *why = r == -EISDIR ? "not a regular file" : strerror(-r);
+                log_error("cannot serve %s %s: %s (%s)", what, path, why, hint);
+                return http_respond_error(c, MHD_HTTP_NOT_FOUND, "%s %s cannot be served: %s (%s)", what, path, why, hint);
+        }
+        return serve_fd(c, fd, &st);
 }

@@ -3,6 +3,7 @@
  *   GET  /                          status page (status-page.html, compiled in)
  *   GET  /v1/boot/<mac>             pixiecore boot API (README.api.md): 200 install, 404 ignore
  *   GET  /v1/ipxe[?mac=<mac>]       iPXE chain script / per-machine script
+ *   GET  /v1/ipxe.efi               the iPXE EFI binary, for UEFI HTTP Boot clients (files.c)
  *   GET  /v1/files/<path>           inventory boot files (files.c)
  *   POST /v1/install/events         installer callbacks, Authorization: Bearer <install token>
  *   GET  /v1/nodes                  provision state of every node (?state= ?name= ?rack=)
@@ -78,6 +79,7 @@ struct Http {
 
         Streams *streams; /* owned: GET /v1/events/stream connections */
         Console *console; /* borrowed; NULL: no console routes (issue 7) */
+        char *ipxe_efi;   /* the iPXE EFI binary's path, or NULL: /v1/ipxe.efi is no route */
 };
 
 /* Per-request state. */
@@ -261,8 +263,8 @@ static enum MHD_Result route_boot(Http *h, struct MHD_Connection *c, const char 
                 return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "\"%.64s\" is not a MAC address", mac_arg);
         if (streq(method, MHD_HTTP_METHOD_HEAD))
                 return respond_boot_probe(h, c, mac, "application/json", false);
-        int r = daemon_boot(h->daemon, mac, DAEMON_BOOT_PIXIECORE, &result, &body);
-        metrics_boot(METRICS_API_PIXIECORE, boot_metric(r, result));
+        int r = daemon_boot(h->daemon, mac, DAEMON_BOOT_PIXIECORE, FIRMWARE_UNKNOWN, &result, &body);
+        metrics_boot(METRICS_API_PIXIECORE, boot_metric(r, result), FIRMWARE_UNKNOWN);
         if (r < 0)
                 return http_respond_error(c, http_status_from_errno(r), "cannot answer the boot of %s: %s", mac,
                                           strerror(-r));
@@ -293,8 +295,12 @@ static enum MHD_Result route_ipxe(Http *h, struct MHD_Connection *c, const char 
                 }
                 if (streq(method, MHD_HTTP_METHOD_HEAD))
                         return respond_boot_probe(h, c, mac, "text/plain", true);
-                int r = daemon_boot(h->daemon, mac, DAEMON_BOOT_IPXE, &result, &body);
-                metrics_boot(METRICS_API_IPXE, boot_metric(r, result));
+                /* What iPXE says it runs on (the chain script passes ${platform} and
+                 * ${buildarch}); absent from older chain URLs and hand-written ones. */
+                Firmware fw = firmware_from_ipxe(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "platform"),
+                                                 MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "buildarch"));
+                int r = daemon_boot(h->daemon, mac, DAEMON_BOOT_IPXE, fw, &result, &body);
+                metrics_boot(METRICS_API_IPXE, boot_metric(r, result), fw);
                 if (r < 0)
                         return http_respond_error(c, http_status_from_errno(r), "cannot answer the boot of %s: %s",
                                                   mac, strerror(-r));
@@ -759,7 +765,7 @@ static MetricsRoute route_of(const char *url) {
                 return METRICS_ROUTE_BOOT;
         if (streq(url, "/v1/ipxe"))
                 return METRICS_ROUTE_IPXE;
-        if (startswith(url, "/v1/files/"))
+        if (startswith(url, "/v1/files/") || streq(url, "/v1/ipxe.efi"))
                 return METRICS_ROUTE_FILES;
         if (streq(url, "/v1/install/events"))
                 return METRICS_ROUTE_INSTALL_EVENTS;
@@ -815,6 +821,13 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
                 if (!is_get(method))
                         return respond_method_not_allowed(c, "GET, HEAD");
                 return route_ipxe(h, c, method);
+        }
+        if (streq(url, "/v1/ipxe.efi")) {
+                if (!is_get(method))
+                        return respond_method_not_allowed(c, "GET, HEAD");
+                if (!h->ipxe_efi)
+                        return respond_no_route(c, url);
+                return files_serve_local(c, h->ipxe_efi, "the iPXE EFI binary", "set ipxe_efi / --ipxe-efi");
         }
         if (startswith(url, "/v1/files/")) {
                 if (!is_get(method))
@@ -1045,6 +1058,7 @@ static void http_free(Http *h) {
                 return;
         apitokens_free(h->tokens);
         free(h->api_tokens_path);
+        free(h->ipxe_efi);
         free(h->tls_cert);
         free(h->tls_key);
         pthread_rwlock_destroy(&h->tokens_lock);
@@ -1070,6 +1084,10 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
         }
         h->ops = cfg->ops;
         h->console = cfg->console; /* console capture (issue 7) */
+        if (cfg->ipxe_efi && !(h->ipxe_efi = strdup(cfg->ipxe_efi))) {
+                http_free(h);
+                return -ENOMEM;
+        }
         h->read_auth = cfg->read_auth;
         if (cfg->api_tokens && !(h->api_tokens_path = strdup(cfg->api_tokens))) {
                 http_free(h);

@@ -25,6 +25,7 @@ typedef struct HttpConfig {
         const char *tls_cert;   /* PEM certificate (chain) file for HTTPS, or NULL */
         const char *tls_key;    /* PEM private key file, with tls_cert */
         struct Console *console; /* console capture (issue 7; borrowed), or NULL: no console routes */
+        const char *ipxe_efi;    /* iPXE EFI binary served at /v1/ipxe.efi (absolute path), or NULL: 404 */
 } HttpConfig;
 
 /* Starts serving on the bound, listening socket fd (ownership passes to Http, even on

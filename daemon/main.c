@@ -60,7 +60,7 @@ static void usage_serve(FILE *f) {
                 "                   [--bmc-timeout SECS] [--bmc-retries N] [--install-deadline SECS]\n"
                 "                   [--discovery-interface IFACE] [--discovery-max N]\n"
                 "                   [--console-max-size BYTES] [--console-keep N]\n"
-                "                   [--console-linger SECS] [--ipmitool PATH]\n"
+                "                   [--console-linger SECS] [--ipmitool PATH] [--ipxe-efi FILE]\n"
                 "\n"
                 "Runs the provisioning daemon.\n"
                 "\n"
@@ -104,6 +104,8 @@ static void usage_serve(FILE *f) {
                 "                      console capture after an install attempt ends (default 15)\n"
                 "  --ipmitool PATH     ipmitool binary for BMCs with console \"ipmitool\"\n"
                 "                      (default: ipmitool from PATH)\n"
+                "  --ipxe-efi FILE     the iPXE EFI binary served at /v1/ipxe.efi, the URL to give\n"
+                "                      UEFI HTTP Boot clients (default " CONFIG_IPXE_EFI_DEFAULT ")\n"
                 "  -h, --help          show this help\n"
                 "\n"
                 "Signals: SIGHUP reloads the inventory and the API tokens; SIGTERM and SIGINT stop.\n"
@@ -204,6 +206,7 @@ static int run_serve(int argc, char **argv) {
                 /* console capture (issue 7) */
                 { "console-max-size", required_argument, NULL, 'S' }, { "console-keep", required_argument, NULL, 'k' },
                 { "console-linger", required_argument, NULL, 'g' },   { "ipmitool", required_argument, NULL, 'P' },
+                { "ipxe-efi", required_argument, NULL, 'E' },
                 {},
         };
         static const char *const keys[128] = {
@@ -214,6 +217,7 @@ static int run_serve(int argc, char **argv) {
                 ['I'] = "discovery_interface", ['M'] = "discovery_max", /* discovery */
                 /* console capture (issue 7) */
                 ['S'] = "console_max_size", ['k'] = "console_keep", ['g'] = "console_linger", ['P'] = "ipmitool",
+                ['E'] = "ipxe_efi",
         };
         const char *config_path = NULL;
         struct {
@@ -371,6 +375,7 @@ static int run_serve(int argc, char **argv) {
                                        .read_auth = cfg.read_auth,
                                        .api_tokens = cfg.api_tokens,
                                        .tls_cert = cfg.tls_cert,
+                                       .ipxe_efi = cfg.ipxe_efi,
                                        .tls_key = cfg.tls_key,
                                        .console = console },
                        &h);

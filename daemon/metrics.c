@@ -42,7 +42,7 @@ static const char *const bmc_results[] = { "ok", "timeout", "unreachable", "auth
 
 static struct {
         atomic_int_fast64_t start_ms;
-        atomic_uint_fast64_t boot[_METRICS_API_MAX][_METRICS_BOOT_MAX];
+        atomic_uint_fast64_t boot[_METRICS_API_MAX][_METRICS_BOOT_MAX][_FIRMWARE_MAX];
         atomic_uint_fast64_t attempts[ELEMENTSOF(outcome_names)];
         Histogram install_duration;
         atomic_uint_fast64_t install_events[2]; /* accepted, rejected */
@@ -83,9 +83,9 @@ void metrics_init(void) {
         atomic_store(&m.start_ms, now_ms());
 }
 
-void metrics_boot(MetricsBootApi api, MetricsBootResult result) {
-        if (api < _METRICS_API_MAX && result < _METRICS_BOOT_MAX)
-                atomic_fetch_add(&m.boot[api][result], 1);
+void metrics_boot(MetricsBootApi api, MetricsBootResult result, Firmware fw) {
+        if (api < _METRICS_API_MAX && result < _METRICS_BOOT_MAX && (unsigned) fw < _FIRMWARE_MAX)
+                atomic_fetch_add(&m.boot[api][result][fw], 1);
 }
 
 void metrics_attempt_ended(const char *outcome, double seconds) {
@@ -175,11 +175,20 @@ int metrics_render(const MetricsGauges *g, char **ret_text, size_t *ret_len) {
                 fprintf(f, "provd_nodes{state=\"%s\"} %zu\n", provision_state_to_string(s), g->nodes[s]);
 
         header(f, "provd_boot_requests_total", "counter",
-               "Boot API answers (pixiecore GET /v1/boot, iPXE GET /v1/ipxe?mac=) by result.");
+               "Boot API answers (pixiecore GET /v1/boot, iPXE GET /v1/ipxe?mac=) by result and the firmware "
+               "the request came from (as iPXE reports it; unknown for pixiecore).");
+        /* Every (api, result) with firmware "unknown", zeros included, so the series exist from
+         * the start; other firmware once it has booted. */
         for (size_t a = 0; a < _METRICS_API_MAX; a++)
                 for (size_t r = 0; r < _METRICS_BOOT_MAX; r++)
-                        fprintf(f, "provd_boot_requests_total{api=\"%s\",result=\"%s\"} %" PRIu64 "\n", api_names[a],
-                                boot_names[r], atomic_load(&m.boot[a][r]));
+                        for (Firmware fw = 0; fw < _FIRMWARE_MAX; fw++) {
+                                uint64_t v = atomic_load(&m.boot[a][r][fw]);
+                                if (fw == FIRMWARE_UNKNOWN || v > 0)
+                                        fprintf(f,
+                                                "provd_boot_requests_total{api=\"%s\",result=\"%s\",firmware=\"%s\"} %" PRIu64
+                                                "\n",
+                                                api_names[a], boot_names[r], firmware_name(fw), v);
+                        }
 
         header(f, "provd_install_attempts_total", "counter", "Install attempts that ended, by outcome.");
         for (size_t i = 0; i < ELEMENTSOF(outcome_names); i++)

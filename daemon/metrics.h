@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "firmware.h"
 #include "provision.h"
 
 typedef enum MetricsBootApi {
@@ -49,8 +50,9 @@ typedef enum MetricsRoute {
 /* Sets the process start time (process_start_time_seconds); call once at start. */
 void metrics_init(void);
 
-/* One boot API answer (GET /v1/boot or a per-MAC iPXE script). */
-void metrics_boot(MetricsBootApi api, MetricsBootResult result);
+/* One boot API answer (GET /v1/boot or a per-MAC iPXE script), from firmware `fw`
+ * (FIRMWARE_UNKNOWN when the request does not say: always for pixiecore). */
+void metrics_boot(MetricsBootApi api, MetricsBootResult result, Firmware fw);
 
 /* An install attempt ended.  outcome: succeeded | failed | abandoned | timeout (others are
  * ignored); seconds: from its opening to its end (negative: not observed). */

@@ -16,7 +16,8 @@ static const ProvisionTransition table[] = {
         { S(PENDING), E(NETBOOT), S(NETBOOTING), A(OPEN_ATTEMPT), B(INSTALL), "network boot after reinstall request: install attempt opened" },
         { S(PENDING), E(NETBOOT_NO_TOKEN), S(NETBOOTING), A(OPEN_ATTEMPT), B(INSTALL), "network boot after reinstall request: install attempt opened" },
 
-        /* pixiecore asks 3-4 times per boot: same attempt, same token, no history row. */
+        /* pixiecore asks 5-6 times per boot (one per PXE DHCPDISCOVER, more from its own iPXE, one
+         * per /_/ipxe fetch): same attempt, same token, no history row. */
         { S(NETBOOTING), E(NETBOOT), S(NETBOOTING), A(NONE), B(INSTALL), NULL },
         /* provd restarted after handing the token out; it only kept the hash. */
         { S(NETBOOTING), E(NETBOOT_NO_TOKEN), S(NETBOOTING), A(REOPEN_ATTEMPT), B(INSTALL), "network boot after a provd restart: token not recoverable, new install attempt opened" },

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "dhcp.h"
+#include "firmware.h"
 #include "log.h"
 #include "util.h"
 
@@ -131,23 +132,26 @@ static const char schema_discovered[] =
         "  interface TEXT NOT NULL DEFAULT '',"
         "  ipxe INTEGER NOT NULL DEFAULT 0);"
         "CREATE INDEX IF NOT EXISTS discovered_last_seen ON discovered(last_seen_ms);";
-/* Console capture (issue 7): adds the nullable history.console column when it is missing
- * (databases made before it).  ALTER TABLE ... ADD COLUMN keeps every row (console NULL). */
-static int migrate_history_console(Store *s) {
+/* Adds the nullable column `column` (SQL type `type`) to `table` when it is missing, for
+ * databases made before it; ALTER TABLE ... ADD COLUMN keeps every row (the column NULL).
+ * `what` says in the log what needs it. */
+static int migrate_add_column(Store *s, const char *table, const char *column, const char *type, const char *what) {
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        bool have = false;
-        int r = prepare(s, "SELECT 1 FROM pragma_table_info('history') WHERE name = 'console'", &st);
+        _cleanup_free_ char *alter = NULL;
+        int r = prepare(s, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", &st);
         if (r < 0)
                 return r;
+        sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
-                have = true;
-        else if (rc != SQLITE_DONE)
-                return fail(s, rc, "read the history schema");
-        if (have)
                 return 0;
-        log_info("state store: adding the history column \"console\" (console capture)");
-        return exec(s, "ALTER TABLE history ADD COLUMN console TEXT");
+        if (rc != SQLITE_DONE)
+                return fail(s, rc, "read the schema");
+        log_info("state store: adding the %s column \"%s\" (%s)", table, column, what);
+        if (asprintf(&alter, "ALTER TABLE %s ADD COLUMN %s %s", table, column, type) < 0)
+                return -ENOMEM;
+        return exec(s, alter);
 }
 
 int store_set_console(Store *s, int64_t event_id, const char *text) {
@@ -198,12 +202,14 @@ int store_open(const char *state_dir, Store **ret) {
         r = exec(s, schema_discovered); /* discovery */
         if (r < 0)
                 return r;
-        /* ---- console capture (issue 7): history.console, the console's last lines of a
-         * failed attempt (nullable; added to databases made before it). */
-        r = migrate_history_console(s);
+        /* Columns added after the first schema: history.console, the console's last lines of a
+         * failed attempt; attempts.firmware, what netbooted the attempt. */
+        r = migrate_add_column(s, "history", "console", "TEXT", "console capture");
         if (r < 0)
                 return r;
-        /* ---- end console capture */
+        r = migrate_add_column(s, "attempts", "firmware", "TEXT", "firmware of install attempts");
+        if (r < 0)
+                return r;
         r = exec(s, "PRAGMA user_version=" "1");
         if (r < 0)
                 return r;
@@ -320,8 +326,8 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
                 sqlite3_bind_text(st, 1, tr->node, -1, SQLITE_STATIC);
                 if (sqlite3_step(st) == SQLITE_ROW)
                         seq = sqlite3_column_int64(st, 0);
-                r = run(s, "INSERT INTO attempts (node, seq, token_hash, opened_at) VALUES (?1, ?2, ?3, ?4)", "tibi",
-                        tr->node, seq, tr->new_token_hash, tr->at_ms);
+                r = run(s, "INSERT INTO attempts (node, seq, token_hash, opened_at, firmware) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        "tibit", tr->node, seq, tr->new_token_hash, tr->at_ms, tr->firmware);
                 if (r < 0)
                         return r;
                 n->attempt_id = sqlite3_last_insert_rowid(s->db);
@@ -523,7 +529,9 @@ int store_attempt_json(Store *s, int64_t attempt_id, json_t **ret) {
                 return 0;
         }
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int r = prepare(s, "SELECT seq, phase, opened_at, COALESCE(ended_at, 0), outcome, message FROM attempts WHERE id = ?1",
+        int r = prepare(s,
+                        "SELECT seq, phase, opened_at, COALESCE(ended_at, 0), outcome, message, firmware FROM attempts "
+                        "WHERE id = ?1",
                         &st);
         if (r < 0)
                 return r;
@@ -534,11 +542,12 @@ int store_attempt_json(Store *s, int64_t attempt_id, json_t **ret) {
         if (rc != SQLITE_ROW)
                 return fail(s, rc, "read attempt");
         const char *phase = (const char *) sqlite3_column_text(st, 1);
-        json_t *o = json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o}", "id", (json_int_t) attempt_id, "number",
+        json_t *o = json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "id", (json_int_t) attempt_id, "number",
                               (json_int_t) sqlite3_column_int64(st, 0),
                               "phase", phase && *phase ? json_string(phase) : json_null(), "opened_at",
                               json_time(sqlite3_column_int64(st, 2)), "ended_at", json_time(sqlite3_column_int64(st, 3)),
-                              "outcome", json_text_or_null(st, 4), "message", json_text_or_null(st, 5));
+                              "outcome", json_text_or_null(st, 4), "message", json_text_or_null(st, 5), "firmware",
+                              json_text_or_null(st, 6));
         if (!o)
                 return -ENOMEM;
         *ret = o;
@@ -650,13 +659,14 @@ int store_discovered_json(Store *s, json_t **ret) {
                 int arch = sqlite3_column_int(st, 4);
                 const char *arch_name = has_arch && arch >= 0 && arch <= UINT16_MAX ? dhcp_arch_name((uint16_t) arch)
                                                                                     : NULL;
-                json_t *e = json_pack("{s:s, s:o, s:o, s:I, s:o, s:o, s:o, s:s, s:s, s:b, s:s}", "mac",
+                json_t *e = json_pack("{s:s, s:o, s:o, s:I, s:o, s:o, s:s, s:o, s:s, s:s, s:b, s:s}", "mac",
                                       (const char *) sqlite3_column_text(st, 0), "first_seen",
                                       json_time(sqlite3_column_int64(st, 1)), "last_seen",
                                       json_time(sqlite3_column_int64(st, 2)), "count",
                                       (json_int_t) sqlite3_column_int64(st, 3), "arch",
                                       has_arch ? json_integer(arch) : json_null(), "arch_name",
-                                      arch_name ? json_string(arch_name) : json_null(), "uuid",
+                                      arch_name ? json_string(arch_name) : json_null(), "firmware",
+                                      firmware_name(firmware_from_arch(has_arch ? arch : -1)), "uuid",
                                       json_text_or_null(st, 5), "vendor_class",
                                       (const char *) sqlite3_column_text(st, 6), "user_class",
                                       (const char *) sqlite3_column_text(st, 7), "ipxe",

@@ -47,6 +47,8 @@ typedef struct StoreTransition {
         const uint8_t *new_token_hash; /* TOKEN_HASH_SIZE bytes: for OPEN/REOPEN_ATTEMPT */
         const char *phase;   /* installer phase for SET_PHASE/END_*, else NULL */
         const char *message; /* history message (NULL: t->why) */
+        const char *firmware; /* OPEN/REOPEN_ATTEMPT: the firmware that netbooted, a firmware.h
+                               * name ("efi-x64"), recorded on the new attempt; NULL: unknown */
         int64_t at_ms;
         bool record;         /* write a history row */
 } StoreTransition;
@@ -104,7 +106,7 @@ int store_history_json(Store *s, const char *node, json_t **ret);
 int store_last_event_id(Store *s, int64_t *ret);
 
 /* One attempt as a JSON object {"id","number","phase","opened_at","ended_at","outcome",
- * "message"}, or JSON null when attempt_id is 0.  *ret is a new reference. */
+ * "message","firmware"} (firmware: a firmware.h name or null), or JSON null when attempt_id is 0.  *ret is a new reference. */
 int store_attempt_json(Store *s, int64_t attempt_id, json_t **ret);
 
 /* ---- discovery (issue 7): the `discovered` table ----------------------------------------
@@ -143,7 +145,8 @@ int store_discovered_merge(Store *s, const StoreDiscovered *const *entries, size
                            StoreDiscoveredOutcome *outcomes);
 
 /* GET /v1/discovered's array: [{"mac","first_seen","last_seen","count","arch","arch_name",
- * "uuid","vendor_class","user_class","ipxe","interface"}...], newest last_seen first.  *ret
+ * "firmware","uuid","vendor_class","user_class","ipxe","interface"}...] (firmware: the
+ * firmware.h name of arch, "unknown" without one), newest last_seen first.  *ret
  * is a new reference. */
 int store_discovered_json(Store *s, json_t **ret);
 

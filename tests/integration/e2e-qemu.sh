@@ -232,6 +232,8 @@ node_check '"installing" in to and "installed" in to' "after install: history la
 # The VM's own iPXE request opened the attempt (nothing else asked), then the installer's
 # reports moved it on: netbooting -> installing ... -> installed.
 node_check 'to[0] == "netbooting" and n["history"][0]["cause"] == "netboot" and to[-1] == "installed" and set(to[1:-1]) == {"installing"} and n["attempt"]["number"] == 1' "after install: history is not netbooting -> installing -> installed in one attempt"
+# iPXE said what it runs on (the chain URL's platform and buildarch): SeaBIOS's iPXE ROM.
+node_check 'n["attempt"]["firmware"] == "bios" and n["history"][0]["message"].endswith("(firmware bios)")' "after install: the attempt does not record firmware bios"
 http_get "/v1/boot/$MAC"
 [ "$HTTP_STATUS" = 404 ] || fail "after install: GET /v1/boot/$MAC answered $HTTP_STATUS, want 404"
 say "boot 1: node-01 is installed; /v1/boot/$MAC is 404"
@@ -288,10 +290,11 @@ want = {
     'provd_install_duration_seconds_count': 1,
     'provd_install_events_total{result="accepted"}': 4,
     'provd_install_events_total{result="rejected"}': 0,
-    'provd_boot_requests_total{api="ipxe",result="install"}': 1,
-    'provd_boot_requests_total{api="ipxe",result="local"}': 1,
-    'provd_boot_requests_total{api="pixiecore",result="local"}': 1,
-    'provd_boot_requests_total{api="pixiecore",result="install"}': 0,
+    'provd_boot_requests_total{api="ipxe",result="install",firmware="bios"}': 1,
+    'provd_boot_requests_total{api="ipxe",result="local",firmware="bios"}': 1,
+    'provd_boot_requests_total{api="ipxe",result="install",firmware="unknown"}': 0,
+    'provd_boot_requests_total{api="pixiecore",result="local",firmware="unknown"}': 1,
+    'provd_boot_requests_total{api="pixiecore",result="install",firmware="unknown"}': 0,
     'provd_build_info{version="0.1.0"}': 1,
 }
 bad = [f"{k} = {m.get(k)}, want {v}" for k, v in want.items() if m.get(k) != v]

@@ -135,7 +135,9 @@ ADMIN=$(new_api_token admin)
 [[ "$ADMIN" =~ ^pvd_[A-Za-z0-9_-]{43}$ ]] || fail "API token has the wrong form: $ADMIN"
 WRONG_API=pvd_$(head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')
 WRONG_INSTALL=$(head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')
-printf '[serve]\napi_tokens = %s\nbmc_timeout = 2\nbmc_retries = 0\n' "$T/api-tokens" >"$T/provd.ini"
+# The iPXE EFI binary for /v1/ipxe.efi: any file serves the contract (a real one in e2e-uefi-pxe).
+head -c 70000 /dev/urandom >"$T/ipxe.efi"
+printf '[serve]\napi_tokens = %s\nbmc_timeout = 2\nbmc_retries = 0\nipxe_efi = %s\n' "$T/api-tokens" "$T/ipxe.efi" >"$T/provd.ini"
 provd_start "$T/inv.json" --config "$T/provd.ini"
 AUTH=(-H "Authorization: Bearer $ADMIN")
 
@@ -157,7 +159,7 @@ x 404 "unknown MAC" GET /v1/boot/52:54:00:00:99:99
 
 # iPXE.
 x 200 "chain script" GET /v1/ipxe
-x 200 "install script" GET "/v1/ipxe?mac=$M2"
+x 200 "install script" GET "/v1/ipxe?mac=$M2&platform=efi&buildarch=x86_64"
 TOK2=$(printf '%s' "$BODY" | grep -o 'provd\.token=[A-Za-z0-9_-]*' | cut -d= -f2)
 [[ "$TOK2" =~ ^[A-Za-z0-9_-]{43}$ ]] || fail "no install token in the iPXE script: $BODY"
 x 200 "unknown MAC script" GET /v1/ipxe?mac=aabbccddeeff
@@ -165,6 +167,20 @@ x 400 "malformed MAC script" GET '/v1/ipxe?mac=52:54:00:zz' --invalid
 x 200 "probe chain" HEAD /v1/ipxe
 x 200 "probe install" HEAD "/v1/ipxe?mac=$M3"
 x 400 "probe malformed" HEAD '/v1/ipxe?mac=nope' --invalid
+
+# The iPXE EFI binary (UEFI HTTP Boot): HEAD for the size first, then GET, as the firmware does.
+x 200 "iPXE EFI binary (HEAD)" HEAD /v1/ipxe.efi
+grep -qix 'content-length: 70000' <(tr -d '\r' <"$EX/$N.head") || fail "HEAD /v1/ipxe.efi: no Content-Length 70000: $(cat "$EX/$N.head")"
+x 200 "iPXE EFI binary" GET /v1/ipxe.efi
+cmp -s "$EX/$N.body" "$T/ipxe.efi" || fail "GET /v1/ipxe.efi: not the binary's bytes"
+EFI_ETAG=$(grep -i '^etag:' "$EX/$N.head" | cut -d' ' -f2- | tr -d '\r')
+x 304 "iPXE EFI binary, If-None-Match" GET /v1/ipxe.efi --hdr "If-None-Match: $EFI_ETAG"
+x 304 "iPXE EFI binary headers, If-None-Match" HEAD /v1/ipxe.efi --hdr "If-None-Match: $EFI_ETAG"
+mv "$T/ipxe.efi" "$T/ipxe.efi.away"
+x 404 "iPXE EFI binary missing" GET /v1/ipxe.efi
+j .error.message | grep -qF "$T/ipxe.efi" || fail "the 404 of a missing ipxe_efi does not name the path: $BODY"
+x 404 "iPXE EFI binary missing (HEAD)" HEAD /v1/ipxe.efi
+mv "$T/ipxe.efi.away" "$T/ipxe.efi"
 
 # Boot files.
 x 200 "kernel" GET "/v1/files/$KERNEL"
@@ -274,7 +290,7 @@ sqlite3 "$STATE/provd.db" ".timeout 5000" "INSERT INTO discovered (mac, first_se
         ('52:54:00:aa:00:02', 1700000001000, 1700000009000, 1, NULL, NULL, 'PXEClient', '', 'br0', 0)" ||
         fail "cannot write discovered rows into $STATE/provd.db"
 x 200 "discovered" GET /v1/discovered
-[ "$(j '[.discovered[] | "\(.mac) \(.count) \(.arch) \(.arch_name) \(.ipxe)"] | join(",")')" = "52:54:00:aa:00:02 1 null null false,52:54:00:aa:00:01 3 7 x64 UEFI true" ] ||
+[ "$(j '[.discovered[] | "\(.mac) \(.count) \(.arch) \(.arch_name) \(.firmware) \(.ipxe)"] | join(",")')" = "52:54:00:aa:00:02 1 null null unknown false,52:54:00:aa:00:01 3 7 x64 UEFI efi-x64 true" ] ||
         echo "[discovered] order/content: $BODY" >>"$T/mismatches"
 x 200 "discovered (HEAD)" HEAD /v1/discovered
 x 204 "forget a discovered MAC (other MAC form)" DELETE /v1/discovered/52-54-00-AA-00-01 "${AUTH[@]}"
@@ -305,6 +321,10 @@ x 200 "nodes (HEAD)" HEAD /v1/nodes
 x 400 "nodes, unknown state (HEAD)" HEAD '/v1/nodes?state=x' --invalid
 x 200 "node-01" GET /v1/nodes/node-01
 x 200 "node-04 (never booted)" GET /v1/nodes/node-04
+x 200 "node-02 (booted by iPXE on efi x86_64)" GET /v1/nodes/node-02
+[ "$(j '.attempt.firmware')" = efi-x64 ] &&
+[ "$(j '[.history[] | select(.cause == "netboot")][0].message | endswith("(firmware efi-x64)")')" = true ] ||
+        echo "[node-02 firmware] the netboot history entry does not name firmware efi-x64: $BODY" >>"$T/mismatches"
 x 404 "unknown node" GET /v1/nodes/node-99
 x 200 "node-01 (HEAD)" HEAD /v1/nodes/node-01
 x 404 "unknown node (HEAD)" HEAD /v1/nodes/node-99

@@ -63,9 +63,10 @@ START_TEST(test_families) {
 END_TEST
 
 START_TEST(test_counters_and_histograms) {
-        metrics_boot(METRICS_API_IPXE, METRICS_BOOT_INSTALL);
-        metrics_boot(METRICS_API_IPXE, METRICS_BOOT_INSTALL);
-        metrics_boot(METRICS_API_PIXIECORE, METRICS_BOOT_UNKNOWN);
+        metrics_boot(METRICS_API_IPXE, METRICS_BOOT_INSTALL, FIRMWARE_EFI_X64);
+        metrics_boot(METRICS_API_IPXE, METRICS_BOOT_INSTALL, FIRMWARE_EFI_X64);
+        metrics_boot(METRICS_API_IPXE, METRICS_BOOT_LOCAL, FIRMWARE_BIOS);
+        metrics_boot(METRICS_API_PIXIECORE, METRICS_BOOT_UNKNOWN, FIRMWARE_UNKNOWN);
         metrics_attempt_ended("succeeded", 100);
         metrics_attempt_ended("failed", 5000);
         metrics_attempt_ended("exploded", 1); /* not an outcome: ignored */
@@ -78,9 +79,12 @@ START_TEST(test_counters_and_histograms) {
         metrics_http(METRICS_ROUTE_FILES, 418, 0);
 
         char *t = render();
-        ck_assert_double_eq(sample(t, "provd_boot_requests_total{api=\"ipxe\",result=\"install\"}"), 2);
-        ck_assert_double_eq(sample(t, "provd_boot_requests_total{api=\"pixiecore\",result=\"unknown\"}"), 1);
-        ck_assert_double_eq(sample(t, "provd_boot_requests_total{api=\"pixiecore\",result=\"install\"}"), 0);
+        ck_assert_double_eq(sample(t, "provd_boot_requests_total{api=\"ipxe\",result=\"install\",firmware=\"efi-x64\"}"), 2);
+        ck_assert_double_eq(sample(t, "provd_boot_requests_total{api=\"ipxe\",result=\"local\",firmware=\"bios\"}"), 1);
+        ck_assert_double_eq(sample(t, "provd_boot_requests_total{api=\"ipxe\",result=\"install\",firmware=\"unknown\"}"), 0);
+        ck_assert_msg(!strstr(t, "result=\"install\",firmware=\"bios\""), "a firmware that never booted has a series");
+        ck_assert_double_eq(sample(t, "provd_boot_requests_total{api=\"pixiecore\",result=\"unknown\",firmware=\"unknown\"}"), 1);
+        ck_assert_double_eq(sample(t, "provd_boot_requests_total{api=\"pixiecore\",result=\"install\",firmware=\"unknown\"}"), 0);
         ck_assert_double_eq(sample(t, "provd_install_attempts_total{outcome=\"succeeded\"}"), 1);
         ck_assert_double_eq(sample(t, "provd_install_attempts_total{outcome=\"failed\"}"), 1);
         /* 100 s falls in le=120 and above; 5000 s only in le=7200 and +Inf. */

@@ -84,12 +84,13 @@ START_TEST(test_merge) {
         ck_assert_int_eq(json_integer_value(json_object_get(r, "count")), 7);
         ck_assert_int_eq(json_integer_value(json_object_get(r, "arch")), 0); /* the latest that had one */
         ck_assert_str_eq(json_string_value(json_object_get(r, "arch_name")), "x86 BIOS");
+        ck_assert_str_eq(json_string_value(json_object_get(r, "firmware")), "bios");
         ck_assert_str_eq(json_string_value(json_object_get(r, "uuid")), "8a3f1c2e-0b4d-4e5f-9a6b-7c8d9e0f1a2b");
         ck_assert_str_eq(json_string_value(json_object_get(r, "vendor_class")), "PXEClient"); /* the last batch's */
         ck_assert_str_eq(json_string_value(json_object_get(r, "user_class")), "");
         ck_assert(json_is_true(json_object_get(r, "ipxe"))); /* sticky */
         ck_assert_str_eq(json_string_value(json_object_get(r, "interface")), "br0");
-        ck_assert_uint_eq(json_object_size(r), 11);
+        ck_assert_uint_eq(json_object_size(r), 12);
         json_decref(r);
         store_free(s);
 }
