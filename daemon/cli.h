@@ -219,3 +219,5 @@ int cli_bootdev(Cli *cli, int argc, char **argv);
 int cli_discovered(Cli *cli, int argc, char **argv);
 /* console capture (issue 7; cli-console.c) */
 int cli_console(Cli *cli, int argc, char **argv);
+/* DHCP front end (cli-dhcp-config.c): `provd dhcp-config --dnsmasq ...` */
+int cli_dhcp_config(Cli *cli, int argc, char **argv);
