@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,8 +17,11 @@
 
 static pthread_once_t ipmi_once = PTHREAD_ONCE_INIT;
 static int ipmi_init_result;
+static bool ipmi_env_debug_dump; /* PROVD_IPMI_DEBUG=1 at the first ipmi_init(); read-only after */
 
 static void ipmi_init_once(void) {
+        const char *debug = getenv("PROVD_IPMI_DEBUG");
+        ipmi_env_debug_dump = debug && streq(debug, "1");
         ipmi_init_result = ipmi_rmcpplus_init() < 0 ? -EIO : 0;
 }
 
@@ -468,7 +472,8 @@ int ipmi_run(const IpmiTarget *t, const IpmiRequest *req, IpmiResult *ret, char 
                                         t->password[0] ? t->password : NULL, NULL, 0,
                                         IPMI_PRIVILEGE_LEVEL_OPERATOR, cipher, timeout, retrans,
                                         t->workarounds,
-                                        t->debug_dump ? IPMI_FLAGS_DEBUG_DUMP : IPMI_FLAGS_DEFAULT) < 0)
+                                        t->debug_dump || ipmi_env_debug_dump ? IPMI_FLAGS_DEBUG_DUMP
+                                                                             : IPMI_FLAGS_DEFAULT) < 0)
                 return ipmi_translate(ctx, NULL, t, bmc, req->op, timeout, err, errlen);
 
         IpmiResult result = {};

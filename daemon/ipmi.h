@@ -48,7 +48,9 @@ typedef struct IpmiTarget {
                                         * ipmi_workarounds_parse() */
         unsigned session_timeout_ms;   /* whole-exchange bound; 0 = IPMI_TIMEOUT_DEFAULT_MS */
         unsigned retransmission_ms;    /* resend interval; 0 = timeout / 8, 100..1000 */
-        bool debug_dump;               /* FreeIPMI packet dump on stderr; test tool only */
+        bool debug_dump;               /* FreeIPMI packet dump on stderr; test tool only
+                                        * (PROVD_IPMI_DEBUG=1 turns it on for every target,
+                                        * see ipmi_init()) */
 } IpmiTarget;
 
 typedef enum IpmiOp {
@@ -93,7 +95,14 @@ typedef struct IpmiResult {
 
 /* Initialises FreeIPMI's crypto (ipmi_rmcpplus_init(), which FreeIPMI wants called before
  * threads are created).  Idempotent and thread-safe (pthread_once); ipmi_run() calls it too,
- * bmc_pool_new() calls it before starting its workers.  Returns 0 or -EIO. */
+ * bmc_pool_new() calls it before starting its workers.  Returns 0 or -EIO.
+ *
+ * It also reads the environment variable PROVD_IPMI_DEBUG, once: "1" makes every later
+ * ipmi_run() dump each IPMI packet it sends and receives on stderr (FreeIPMI's
+ * IPMI_FLAGS_DEBUG_DUMP: headers and command fields decoded, e.g. "IPMI 2.0 Set System Boot
+ * Options Request" with its configuration_parameter_data).  For debugging and tests only:
+ * the dump holds session material (user name, session IDs, RAKP random numbers and HMACs)
+ * though not the password.  Off by default; SOL sessions (sol.c) are not dumped. */
 int ipmi_init(void);
 
 /* Runs one command against one BMC: opens an IPMI 2.0 session (RMCP+, §13.15-13.31) with

@@ -115,7 +115,11 @@ static void usage_serve(FILE *f) {
                 "instead of --listen; READY=1, STATUS=, RELOADING=1, STOPPING=1 and watchdog\n"
                 "pings go to $NOTIFY_SOCKET; logs go to the journal with PROVD_NODE=,\n"
                 "PROVD_MAC=, PROVD_ATTEMPT= fields when stderr is the journal (PROVD_LOG=journal\n"
-                "or PROVD_LOG=stderr forces either).\n");
+                "or PROVD_LOG=stderr forces either).\n"
+                "\n"
+                "PROVD_IPMI_DEBUG=1 dumps every IPMI packet of the BMC commands on stderr: for\n"
+                "debugging only, the dump holds session material (BMC user name, session IDs,\n"
+                "RAKP HMACs), though not the password.\n");
 }
 
 /* Splits "ADDR:PORT" / "[V6]:PORT" and binds a listening TCP socket.  Returns the fd. */
@@ -268,6 +272,11 @@ static int run_serve(int argc, char **argv) {
                 }
         }
         log_set_max_level(cfg.log_level);
+        /* Not fatal: only UEFI HTTP Boot clients need it, and pixiecore sites need none. */
+        if (access(cfg.ipxe_efi, R_OK) < 0)
+                log_warning_errno(errno, "ipxe_efi %s cannot be read (%m): GET /v1/ipxe.efi will answer 404, so UEFI "
+                                  "HTTP Boot clients cannot boot; install iPXE (Debian: ipxe) or set ipxe_efi / --ipxe-efi",
+                                  cfg.ipxe_efi);
         if (!cfg.inventory) {
                 fprintf(stderr, "provd serve: --inventory FILE is required (or inventory= in the config file)\n"
                                 "Try 'provd serve --help'.\n");
