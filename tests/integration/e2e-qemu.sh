@@ -185,6 +185,7 @@ start_qemu() {
 	: >"$SERIAL"
 	setsid "$QEMU" -accel tcg -machine pc,graphics=off -m 512 -nodefaults \
 		-display none -no-reboot -boot n \
+		-drive "file=$TMP/disk.img,format=raw,if=ide" \
 		-netdev "user,id=n0,restrict=on,bootfile=http://10.0.2.100/v1/ipxe,guestfwd=tcp:10.0.2.100:80-cmd:$BUSYBOX nc 127.0.0.1 $PORT" \
 		-device "e1000,netdev=n0,mac=$MAC" \
 		-serial "file:$SERIAL" \
@@ -205,6 +206,10 @@ progress() {
 		SEEN=$lines
 	fi
 }
+
+# The node's local disk: a boot sector that prints a marker (the "installed system").
+DISK_MARKER="provd-test: booted from local disk (BIOS)"
+"$SRC/tests/e2e/bios-disk-image" "$TMP/disk.img" "$DISK_MARKER" || fail "cannot build the test disk image"
 
 # ---- boot 1: install
 say "boot 1: netboot and install"
@@ -253,6 +258,14 @@ until grep -q 'booting from local disk' "$SERIAL"; do
 done
 progress
 say "boot 2: iPXE was told to boot from disk after $((SECONDS - start))s"
+# SeaBIOS goes on to its next boot device when iPXE leaves network boot: the disk, whose
+# boot sector prints the marker.
+until grep -q "$DISK_MARKER" "$SERIAL"; do
+	kill -0 "$QEMU_PID" 2>/dev/null || fail "boot 2: QEMU exited before the disk's boot sector ran"
+	[ $((SECONDS - start)) -lt 150 ] || fail "boot 2: SeaBIOS did not boot the local disk after iPXE left network boot: $(strip_console <"$SERIAL" | tail -n 5)"
+	sleep 1
+done
+say "boot 2: SeaBIOS booted the local disk $((SECONDS - start))s after power on"
 stop_qemu
 if grep -q 'PROVD-E2E:' "$SERIAL"; then
 	fail "boot 2: the installer kernel ran although the node is installed"
