@@ -47,16 +47,17 @@ static const char *arch_text(const json_t *e, char buf[static 48]) {
 }
 
 static int print_table(const json_t *list) {
-        _cleanup_(cli_table_freep) CliTable *t = cli_table_new(5);
-        if (!t || cli_table_add(t, (const char *[]) { "MAC", "LAST-SEEN", "COUNT", "ARCH", "UUID" }) < 0)
+        _cleanup_(cli_table_freep) CliTable *t = cli_table_new(6);
+        if (!t || cli_table_add(t, (const char *[]) { "MAC", "LAST-SEEN", "COUNT", "FIRMWARE", "ARCH", "UUID" }) < 0)
                 return -ENOMEM;
         size_t i;
         json_t *e;
         json_array_foreach(list, i, e) {
-                char tbuf[32], cbuf[32], abuf[48], ubuf[32], mbuf[32];
+                char tbuf[32], cbuf[32], abuf[48], ubuf[32], mbuf[32], fbuf[32];
                 if (cli_table_add(t, (const char *[]) { cli_text(json_object_get(e, "mac"), mbuf),
                                                         cli_format_time(json_object_get(e, "last_seen"), tbuf),
-                                                        cli_text(json_object_get(e, "count"), cbuf), arch_text(e, abuf),
+                                                        cli_text(json_object_get(e, "count"), cbuf),
+                                                        cli_text(json_object_get(e, "firmware"), fbuf), arch_text(e, abuf),
                                                         cli_text(json_object_get(e, "uuid"), ubuf) }) < 0)
                         return -ENOMEM;
         }

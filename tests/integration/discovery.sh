@@ -256,8 +256,8 @@ http GET /v1/discovered
         fail "rows changed across a restart: before $before_restart, after $BODY"
 PROVD_URL=$URL
 "$PROVD" discovered >"$T/table" || fail "provd discovered failed"
-head -n1 "$T/table" | grep -qE '^MAC +LAST-SEEN +COUNT +ARCH +UUID$' || fail "table header: $(head -n1 "$T/table")"
-grep -qE "^$VM_MAC .* x86 BIOS +3a1e0b5c-2f7d-694c-8e14-0a9b8c7d6e5f$" "$T/table" || fail "table row of the VM: $(cat "$T/table")"
+head -n1 "$T/table" | grep -qE '^MAC +LAST-SEEN +COUNT +FIRMWARE +ARCH +UUID$' || fail "table header: $(head -n1 "$T/table")"
+grep -qE "^$VM_MAC .* bios +x86 BIOS +3a1e0b5c-2f7d-694c-8e14-0a9b8c7d6e5f$" "$T/table" || fail "table row of the VM: $(cat "$T/table")"
 "$PROVD" discovered --json | jq -e ".discovered | length == $(jq length <<<"$before_restart")" >/dev/null || fail "provd discovered --json"
 "$PROVD" discovered --nix >"$T/nodes.nix" || fail "provd discovered --nix failed"
 echo "# provd discovered --nix:"
