@@ -390,6 +390,17 @@ static int boot_locked(Daemon *d, bool exclusive, const char *mac, DaemonBootFor
                 r = apply(d, n, t, NULL, msg, fw);
                 if (r < 0)
                         return r;
+                /* A UEFI node whose BMC is told "legacy": the reinstall's one-time PXE override
+                 * would ask the firmware for a legacy (CSM) boot, which UEFI-only firmware
+                 * refuses or, worse, does (IPMI v2.0 §28.13 Table 28-14, parameter 5 data 1 bit
+                 * 5).  Said once per attempt, when the attempt opens. */
+                if (n->has_bmc && !n->bmc.efi && fw != FIRMWARE_BIOS && fw != FIRMWARE_UNKNOWN &&
+                    fw != FIRMWARE_OTHER &&
+                    (t->action == PROVISION_ACTION_OPEN_ATTEMPT || t->action == PROVISION_ACTION_REOPEN_ATTEMPT))
+                        log_node(LOG_WARNING, &((LogFields) { .node = n->name, .mac = mac }),
+                                 "netbooted with UEFI firmware (%s) but bmc.boot_mode is legacy: set \"boot_mode\": "
+                                 "\"efi\" so reinstall's PXE override and the disk boot device ask for an EFI boot",
+                                 firmware_name(fw));
         }
 
         if (t->boot == PROVISION_BOOT_INSTALL) {
