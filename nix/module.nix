@@ -8,9 +8,16 @@
 #     publicUrl = "http://boot.cluster.example:8080";
 #     inventory = import "${provd}/nix/inventory.nix" { inherit nodes installer nixosConfigurations; };
 #     bmcPasswordFiles = { node-01 = "/root/secrets/bmc-node-01"; };
-#     pixiecore.enable = true;
+#     pixiecore.enable = true;      # or, instead of pixiecore, dnsmasq as the DHCP front end:
+#     # dnsmasq = { enable = true; proxySubnet = "10.0.0.0/24"; interface = "enp1s0"; };
 #     openFirewall = true;
 #   };
+#
+# services.provd.dnsmasq runs dnsmasq as ProxyDHCP next to the site's DHCP server plus its
+# TFTP server, with the configuration `provd dhcp-config --dnsmasq` prints (README "DHCP
+# front end (dnsmasq)"): BIOS PXE gets undionly.kpxe and UEFI PXE snponly.efi by TFTP from
+# pkgs.ipxe, UEFI HTTP Boot provd's /v1/ipxe.efi (ipxe_efi: pkgs.ipxe's snponly.efi), iPXE
+# provd's /v1/ipxe.
 #
 # The unit matches systemd/provd.service: Type=notify, DynamicUser, StateDirectory,
 # the watchdog, SIGHUP reload, a hardened sandbox; secrets come in as systemd credentials
@@ -89,6 +96,15 @@ let
           && lib.hasPrefix "${credentialsDirectory}/bmc-" n.bmc.password_file
           && !(cfg.bmcPasswordFiles ? ${lib.removePrefix "${credentialsDirectory}/bmc-" n.bmc.password_file}))
         (cfg.inventory.nodes or [ ]);
+
+  # The ProxyDHCP + TFTP dnsmasq configuration: exactly what `provd dhcp-config --dnsmasq`
+  # prints for this provd's config file (its public_url), built once.
+  dnsmasqConfig = pkgs.runCommand "provd-dnsmasq.conf" { } ''
+    ${cfg.package}/bin/provd dhcp-config --dnsmasq --config ${configFile} \
+      --proxy-subnet ${lib.escapeShellArg cfg.dnsmasq.proxySubnet} \
+      ${lib.optionalString (cfg.dnsmasq.interface != null) "--interface ${lib.escapeShellArg cfg.dnsmasq.interface}"} \
+      --tftp-root ${lib.escapeShellArg cfg.dnsmasq.tftpRoot} >$out
+  '';
 
   secretOption = name: description: mkOption {
     type = types.nullOr (types.strMatching "/.*");
@@ -313,6 +329,58 @@ in
         description = "pixiecore's status page port (may equal port).";
       };
     };
+
+    ipxeEfi = mkOption {
+      type = types.str;
+      default = "${pkgs.ipxe}/snponly.efi";
+      defaultText = lib.literalExpression "\"\${pkgs.ipxe}/snponly.efi\"";
+      description = ''
+        The iPXE EFI binary provd serves at /v1/ipxe.efi to UEFI HTTP Boot clients
+        (`ipxe_efi`).  snponly.efi (iPXE on the firmware's own network driver) installs and
+        also gives the node back to the firmware when provd says "boot from local disk";
+        ipxe.efi (iPXE's own drivers) installs too but hung on that exit in the tests.
+      '';
+    };
+
+    dnsmasq = {
+      enable = mkEnableOption ''
+        dnsmasq as provd's DHCP front end, instead of pixiecore: ProxyDHCP next to the site's
+        DHCP server (which keeps handing out the addresses) plus TFTP, configured with
+        `provd dhcp-config --dnsmasq`.  BIOS and UEFI PXE clients get iPXE by TFTP from
+        {option}`services.provd.dnsmasq.tftpRoot`, UEFI HTTP Boot clients provd's
+        /v1/ipxe.efi, iPXE provd's /v1/ipxe.  Needs {option}`services.provd.publicUrl`
+        (the URL goes into the DHCP answers)'';
+
+      proxySubnet = mkOption {
+        type = types.strMatching "[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+(/[0-9]+)?";
+        example = "10.0.0.0/24";
+        description = ''
+          The IPv4 network to answer network-booting clients on (`--proxy-subnet`): one of
+          the boot host's networks; without /LEN dnsmasq takes the interface's netmask.
+        '';
+      };
+
+      interface = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "enp1s0";
+        description = "Answer on this interface only (`--interface`); null: every interface.";
+      };
+
+      tftpRoot = mkOption {
+        type = types.str;
+        default = "${pkgs.ipxe}";
+        defaultText = lib.literalExpression "\"\${pkgs.ipxe}\"";
+        description = "Directory holding undionly.kpxe and snponly.efi, served by TFTP (`--tftp-root`).";
+      };
+
+      package = mkOption {
+        type = types.package;
+        default = pkgs.dnsmasq;
+        defaultText = lib.literalExpression "pkgs.dnsmasq";
+        description = "The dnsmasq package (2.90 was tested; it needs --dhcp-pxe-vendor).";
+      };
+    };
   };
 
   config = mkIf cfg.enable {
@@ -328,6 +396,14 @@ in
       {
         assertion = missingBmcCredentials == [ ];
         message = "services.provd: the inventory points the BMC password of node(s) ${lib.concatMapStringsSep ", " (n: n.name) missingBmcCredentials} at ${credentialsDirectory}/bmc-<name>, but services.provd.bmcPasswordFiles has no such entry";
+      }
+      {
+        assertion = !(cfg.pixiecore.enable && cfg.dnsmasq.enable);
+        message = "services.provd: pixiecore.enable and dnsmasq.enable are two DHCP front ends for the same clients; enable one";
+      }
+      {
+        assertion = !cfg.dnsmasq.enable || cfg.publicUrl != null || cfg.settings.public_url or null != null;
+        message = "services.provd.dnsmasq needs services.provd.publicUrl: the URL the nodes reach provd at goes into the DHCP answers";
       }
       {
         assertion = !cfg.pixiecore.enable || (listen.port != cfg.pixiecore.port && listen.port != cfg.pixiecore.statusPort);
@@ -353,6 +429,7 @@ in
       bmc_timeout = cfg.bmcTimeout;
       bmc_retries = cfg.bmcRetries;
       discovery_interface = cfg.discoveryInterface;
+      ipxe_efi = cfg.ipxeEfi;
     }
     // optionalAttrs (cfg.apiTokensFile != null) { api_tokens = credential "api-tokens"; }
     // optionalAttrs (cfg.tls.certFile != null) { tls_cert = credential "tls-cert"; }
@@ -438,5 +515,43 @@ in
     };
 
     networking.firewall.allowedTCPPorts = mkIf cfg.openFirewall [ listen.port ];
+    # ProxyDHCP on 67 and the PXE boot server port 4011 (UEFI PXE clients ask there for
+    # their file), TFTP on 69
+    networking.firewall.allowedUDPPorts = mkIf (cfg.openFirewall && cfg.dnsmasq.enable) [ 67 69 4011 ];
+
+    users.users.provd-dnsmasq = mkIf cfg.dnsmasq.enable {
+      isSystemUser = true;
+      group = "provd-dnsmasq";
+      description = "dnsmasq of provd's DHCP front end";
+    };
+    users.groups.provd-dnsmasq = mkIf cfg.dnsmasq.enable { };
+
+    systemd.services.provd-dnsmasq = mkIf cfg.dnsmasq.enable {
+      description = "dnsmasq: ProxyDHCP + TFTP front end of provd";
+      wantedBy = [ "multi-user.target" ];
+      wants = [ "network-online.target" "provd.service" ];
+      after = [ "network-online.target" "provd.service" ];
+      restartTriggers = [ dnsmasqConfig ];
+      serviceConfig = {
+        # dnsmasq binds its ports as root, then drops to --user (keeping the capabilities it
+        # needs for DHCP); no lease database in proxy mode (--leasefile-ro), no pid file.
+        ExecStart = "${cfg.dnsmasq.package}/bin/dnsmasq --keep-in-foreground --conf-file=${dnsmasqConfig} --leasefile-ro --pid-file= --user=provd-dnsmasq --group=provd-dnsmasq --log-facility=-";
+        ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+        Restart = "on-failure";
+        RestartSec = "2s";
+        CapabilityBoundingSet = [ "CAP_NET_BIND_SERVICE" "CAP_NET_ADMIN" "CAP_NET_RAW" "CAP_SETUID" "CAP_SETGID" ];
+        NoNewPrivileges = true;
+        ProtectSystem = "strict";
+        ProtectHome = true;
+        PrivateTmp = true;
+        PrivateDevices = true;
+        ProtectKernelTunables = true;
+        ProtectKernelModules = true;
+        ProtectControlGroups = true;
+        RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" "AF_NETLINK" ];
+        LockPersonality = true;
+        SystemCallArchitectures = "native";
+      };
+    };
   };
 }

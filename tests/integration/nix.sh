@@ -120,7 +120,7 @@ ok "provd serves the generated inventory: nodes, boot answers with the installer
         fail "module stub (basic): $(cat "$T/basic.err")"
 m() { jq -r "$1" "$T/$2.json"; }
 [ "$(m '.ini' full)" = "$(printf '%s\n' '[serve]' api_tokens=/run/credentials/provd.service/api-tokens bmc_retries=1 bmc_timeout=5 discovery_interface=eth0 \
-        install_deadline=3600 inventory=/etc/provd/inventory.json 'listen=[::]:8080' log_level=info state_dir=/var/lib/provd threads=4)" ] ||
+        install_deadline=3600 inventory=/etc/provd/inventory.json ipxe_efi=/nix/store/ipxe/snponly.efi 'listen=[::]:8080' log_level=info state_dir=/var/lib/provd threads=4)" ] ||
         fail "rendered provd.ini: $(m .ini full)"
 [ "$(m '.systemd.services.provd.serviceConfig.LoadCredential | join(" ")' full)" = "api-tokens:/s/tok bmc-node-01:/s/1 bmc-node-02:/s/2 bmc-node-03:/s/3" ] ||
         fail "LoadCredential: $(m .systemd.services.provd.serviceConfig.LoadCredential full)"
@@ -133,6 +133,32 @@ m() { jq -r "$1" "$T/$2.json"; }
 [ "$(m '[.assertions[] | select(.assertion | not) | .message] | join("")' basic)" = \
         "services.provd: the inventory points the BMC password of node(s) node-02, node-03 at /run/credentials/provd.service/bmc-<name>, but services.provd.bmcPasswordFiles has no such entry" ] ||
         fail "missing BMC credentials not asserted: $(m .assertions basic)"
+# DHCP front end: dnsmasq from `provd dhcp-config --dnsmasq --config <provd.ini>`, its ports, not with pixiecore
+for v in dnsmasq dnsmasq-and-pixiecore; do
+        "${NIXI[@]}" --eval --strict --json "$SRC/tests/nix/module-stub.nix" --argstr bootRoot "$boot" -A "$v" >"$T/$v.json" 2>"$T/$v.err" ||
+                fail "module stub ($v): $(cat "$T/$v.err")"
+done
+[ "$(m '[.assertions[] | select(.assertion | not)] | length' dnsmasq)" = 0 ] || fail "dnsmasq: assertions fail: $(m .assertions dnsmasq)"
+[ "$(m '.networking.firewall.allowedUDPPorts | join(",")' dnsmasq)" = 67,69,4011 ] || fail "dnsmasq: UDP ports $(m .networking.firewall.allowedUDPPorts dnsmasq)"
+m '.systemd.services."provd-dnsmasq".serviceConfig.ExecStart' dnsmasq | grep -qF -- '/nix/store/dnsmasq/bin/dnsmasq --keep-in-foreground --conf-file=/nix/store/x-provd-dnsmasq.conf ' ||
+        fail "dnsmasq: ExecStart $(m '.systemd.services."provd-dnsmasq".serviceConfig.ExecStart' dnsmasq)"
+[ "$(m '[.assertions[] | select(.assertion | not) | .message] | join("")' dnsmasq-and-pixiecore)" = \
+        "services.provd: pixiecore.enable and dnsmasq.enable are two DHCP front ends for the same clients; enable one" ] ||
+        fail "pixiecore and dnsmasq together not asserted: $(m .assertions dnsmasq-and-pixiecore)"
+# The unit's configuration is what the real provd prints for the module's provd.ini: run the
+# module's build script with the store paths pointed at this build and this machine's iPXE.
+m '.ini' dnsmasq >"$T/dnsmasq-provd.ini"
+"${NIXI[@]}" --eval --strict --json "$SRC/tests/nix/module-stub.nix" --argstr bootRoot "$boot" \
+        -A 'dnsmasq.systemd.services.provd-dnsmasq.restartTriggers.0.script' | jq -r . |
+        sed -e "s|/nix/store/provd/bin/provd|$PROVD|" -e "s|/nix/store/x-provd.ini|$T/dnsmasq-provd.ini|" \
+                -e "s|'/nix/store/ipxe'|/usr/lib/ipxe|" >"$T/dnsmasq-build.sh"
+out=$T/dnsmasq.conf bash -c "$(sed 's/\$out/"$out"/' "$T/dnsmasq-build.sh")" 2>"$T/dnsmasq-build.err" || fail "dnsmasq config build: $(cat "$T/dnsmasq-build.err")"
+grep -qxF 'dhcp-boot=tag:httpboot,http://10.0.0.5:8080/v1/ipxe.efi' "$T/dnsmasq.conf" && grep -qxF 'interface=eth0' "$T/dnsmasq.conf" &&
+        grep -qxF 'dhcp-range=10.0.0.0,proxy,255.255.255.0' "$T/dnsmasq.conf" || fail "dnsmasq config: $(cat "$T/dnsmasq.conf")"
+if command -v dnsmasq >/dev/null; then
+        dnsmasq --test --conf-file="$T/dnsmasq.conf" >/dev/null 2>&1 || fail "dnsmasq --test rejects the module's config"
+fi
+ok "module: dnsmasq front end (provd dhcp-config on the module's provd.ini, UDP 67/69/4011, not with pixiecore)"
 # provd itself reads the keys of the basic configuration (flags override the paths)
 m .ini basic >"$T/provd.ini"
 provd_start "$T/inv.json" --config "$T/provd.ini"

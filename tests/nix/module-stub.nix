@@ -27,6 +27,8 @@ let
     optionals = c: x: if c then x else [ ];
     optionalAttrs = c: x: if c then x else { };
     literalExpression = x: x; literalMD = x: x;
+    escapeShellArg = x: "'${x}'";
+    optionalString = c: x: if c then x else "";
     toInt = builtins.fromJSON;
     inherit hasPrefix filter;
     removePrefix = p: s: substring (stringLength p) (stringLength s) s;
@@ -38,7 +40,9 @@ let
     concatMapStringsSep = sep: f: l: concatStringsSep sep (map f l);
     generators.toINI = _: sections: concatStringsSep "" (map (s: "[${s}]\n" + concatStringsSep "" (map (k: "${k}=${toString sections.${s}.${k}}\n") (attrNames sections.${s}))) (attrNames sections));
   };
-  pkgs = { writeText = n: t: { outPath = "/nix/store/x-${n}"; text = t; }; coreutils = "/nix/store/coreutils"; callPackage = _: _: "/nix/store/provd"; };
+  pkgs = { writeText = n: t: { outPath = "/nix/store/x-${n}"; text = t; }; coreutils = "/nix/store/coreutils"; callPackage = _: _: "/nix/store/provd";
+    ipxe = "/nix/store/ipxe"; dnsmasq = "/nix/store/dnsmasq";
+    runCommand = n: _: script: { outPath = "/nix/store/x-${n}"; inherit script; }; };
   defaults = opts: builtins.mapAttrs (n: v: if v ? _opt then (v.default or null) else defaults v) opts;
   merge = a: b: a // builtins.mapAttrs (n: v: if builtins.isAttrs v && hasAttr n a && builtins.isAttrs a.${n} && !(v ? outPath) then merge a.${n} v else v) b;
   eval = user:
@@ -56,5 +60,10 @@ builtins.mapAttrs (_: withIni) {
   full = eval { enable = true; inventory = import ./sample.nix { inherit bootRoot; };
     bmcPasswordFiles = { node-01 = "/s/1"; node-02 = "/s/2"; node-03 = "/s/3"; }; apiTokensFile = "/s/tok";
     discoveryInterface = "eth0"; installDeadline = 3600; bmcTimeout = 5; bmcRetries = 1; pixiecore.enable = true; openFirewall = true; listen = "[::]:8080"; settings = { threads = 4; }; };
+  # the DHCP front end: dnsmasq instead of pixiecore
+  dnsmasq = eval { enable = true; inventory = import ./sample.nix { inherit bootRoot; }; bmcPasswordFiles = { node-01 = "/s/1"; node-02 = "/s/2"; node-03 = "/s/3"; };
+    publicUrl = "http://10.0.0.5:8080"; openFirewall = true; dnsmasq = { enable = true; proxySubnet = "10.0.0.0/24"; interface = "eth0"; }; };
+  dnsmasq-and-pixiecore = eval { enable = true; inventory = import ./sample.nix { inherit bootRoot; }; bmcPasswordFiles = { node-01 = "/s/1"; node-02 = "/s/2"; node-03 = "/s/3"; };
+    publicUrl = "http://10.0.0.5:8080"; pixiecore.enable = true; dnsmasq = { enable = true; proxySubnet = "10.0.0.0/24"; }; };
   basic = eval { enable = true; inventory = import ./sample.nix { inherit bootRoot; }; bmcPasswordFiles = { node-01 = "/s/1"; }; listen = "0.0.0.0:80"; };
 }
