@@ -42,7 +42,7 @@ if [ -z "${PROVD_DHCPCFG_NS:-}" ]; then
 fi
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-CNS=$PROVD_DHCPCFG_CNS
+CNS=$PROVD_DHCPCFG_CNS # set by the outer run
 DNSMASQ=$(command -v dnsmasq) || skip "dnsmasq missing (dnsmasq-base)"
 for t in python3 curl jq; do
 	command -v "$t" >/dev/null || skip "$t missing"
@@ -83,8 +83,9 @@ printf '[serve]\npublic_url = %s/\ninventory = /nonexistent\n' "$PUB" >"$T/provd
 printf '[serve]\npublic_url = %s\npublic_uri = x\n' "$PUB" >"$T/typo.ini"
 rc=0
 "$PROVD" dhcp-config --dnsmasq --proxy-subnet 10.97.0.0/24 --config "$T/typo.ini" >"$T/out" 2>"$T/err" || rc=$?
-[ "$rc" = 1 ] && grep -qF 'unknown key "public_uri" in [serve]' "$T/err" ||
+if [ "$rc" != 1 ] || ! grep -qF 'unknown key "public_uri" in [serve]' "$T/err"; then
 	fail "a typo in the config file: exit $rc, $(cat "$T/err")"
+fi
 "$PROVD" dhcp-config --help | grep -qF -- '--proxy-subnet NETWORK[/LEN]' || fail "dhcp-config --help lacks --proxy-subnet"
 ok "usage errors name the flag; the config file is checked as provd serve checks it"
 

@@ -69,9 +69,7 @@ DNSMASQ=$(command -v dnsmasq) || skip "dnsmasq missing (dnsmasq-base)"
 for t in curl jq; do
 	command -v "$t" >/dev/null || skip "$t missing"
 done
-for f in snponly.efi ipxe.efi; do
-	[ -r "/usr/lib/ipxe/$f" ] || skip "/usr/lib/ipxe/$f missing (ipxe)"
-done
+[ -r /usr/lib/ipxe/snponly.efi ] || skip "/usr/lib/ipxe/snponly.efi missing (ipxe)"
 
 MAC_A=52:54:00:0e:fe:0a
 MAC_B=52:54:00:0e:fe:0b
