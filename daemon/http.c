@@ -58,6 +58,7 @@
 #include "metrics.h"
 #include "operations.h"
 #include "status-page.h"
+#include "text.h"
 #include "service.h"
 #include "stream.h"
 #include "util.h"
@@ -208,6 +209,19 @@ static enum MHD_Result queue_json_text(struct MHD_Connection *c, unsigned status
 static enum MHD_Result respond_json_allow(struct MHD_Connection *c, unsigned status, json_t *o, const char *allow) {
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
+        if (!s) {
+                /* The answer could not be built (no memory, or text jansson refuses): still an
+                 * answer, never a dropped connection. */
+                static const char body[] = "{\"error\":{\"code\":\"internal_error\",\"message\":\"the answer could not be "
+                                           "built\"}}\n";
+                log_error("cannot build a JSON answer (status %u): answering 500", status);
+                struct MHD_Response *resp =
+                        MHD_create_response_from_buffer(sizeof body - 1, (void *) body, MHD_RESPMEM_PERSISTENT);
+                if (!resp)
+                        return MHD_NO;
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+                return queue_response(c, MHD_HTTP_INTERNAL_SERVER_ERROR, resp, sizeof body - 1);
+        }
         return queue_json_text(c, status, s, allow);
 }
 
@@ -225,7 +239,10 @@ enum MHD_Result http_respond_error(struct MHD_Connection *c, unsigned status, co
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
-        return respond_json(c, status, error_body(status, msg));
+        /* Messages echo client bytes (a path, a MAC, a filter), possibly cut inside a
+         * character by a %.Ns: made valid UTF-8 here, once, for every error answer. */
+        char safe[sizeof msg];
+        return respond_json(c, status, error_body(status, text_utf8(msg, safe, sizeof safe)));
 }
 
 static enum MHD_Result respond_method_not_allowed(struct MHD_Connection *c, const char *allow) {
