@@ -326,7 +326,8 @@ int store_set_console(Store *s, int64_t event_id, const char *text) {
  * without logging when the first access found no space (the caller may retry exclusive),
  * or another negative errno, logged. */
 static int db_open(Store *s, const char *db_path, bool exclusive) {
-        int rc = sqlite3_open_v2(db_path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+        int rc = sqlite3_open_v2(db_path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 NULL);
         if (rc != SQLITE_OK)
                 return fail(s, rc, db_path);
         sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
