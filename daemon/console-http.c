@@ -20,12 +20,6 @@ struct ConsoleStream {
         uint64_t bytes;
 };
 
-static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, struct MHD_Response *resp, uint64_t bytes) {
-        http_note_response(status, bytes);
-        enum MHD_Result ret = MHD_queue_response(conn, status, resp);
-        MHD_destroy_response(resp);
-        return ret;
-}
 
 static const char *query(struct MHD_Connection *conn, const char *key) {
         return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
@@ -143,7 +137,7 @@ enum MHD_Result console_http_get(Console *c, struct MHD_Connection *conn, const 
                         return MHD_NO;
                 }
                 add_headers(resp, &log);
-                return queue(conn, MHD_HTTP_OK, resp, head ? 0 : log.size);
+                return http_queue(conn, MHD_HTTP_OK, resp, head ? 0 : log.size);
         }
 
         ConsoleStream *s = calloc(1, sizeof *s);
@@ -171,7 +165,7 @@ enum MHD_Result console_http_get(Console *c, struct MHD_Connection *conn, const 
         add_headers(resp, &log);
         MHD_add_response_header(resp, "X-Accel-Buffering", "no");
         *ret_stream = s;
-        return queue(conn, MHD_HTTP_OK, resp, 0);
+        return http_queue(conn, MHD_HTTP_OK, resp, 0);
 }
 
 enum MHD_Result console_http_post(Console *c, struct MHD_Connection *conn, const char *node) {
@@ -210,7 +204,7 @@ enum MHD_Result console_http_post(Console *c, struct MHD_Connection *conn, const
         }
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        return queue(conn, MHD_HTTP_ACCEPTED, resp, len);
+        return http_queue(conn, MHD_HTTP_ACCEPTED, resp, len);
 }
 
 enum MHD_Result console_http_delete(Console *c, struct MHD_Connection *conn, const char *node) {
@@ -222,5 +216,5 @@ enum MHD_Result console_http_delete(Console *c, struct MHD_Connection *conn, con
         struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
         if (!resp)
                 return MHD_NO;
-        return queue(conn, MHD_HTTP_NO_CONTENT, resp, 0);
+        return http_queue(conn, MHD_HTTP_NO_CONTENT, resp, 0);
 }

@@ -160,9 +160,9 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         r = runtime_load(d->store, d->inv, NULL, NULL, &d->rt);
         if (r < 0)
                 return r;
-        r = discovered_prune(d); /* discovery */
-        if (r < 0)
-                return r;
+        /* discovery: logged; the rows stay until the next reload or start.  Not a reason to
+         * refuse to start (a full filesystem must not take the boot API down). */
+        (void) discovered_prune(d);
         r = store_last_event_id(d->store, &last_event_id);
         if (r < 0)
                 return log_error_errno(r, "cannot read the history: %m");

@@ -79,10 +79,7 @@ static enum MHD_Result serve_fd(struct MHD_Connection *c, int fd_in, const struc
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, last_modified);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-        http_note_response(status, status == MHD_HTTP_OK ? (uint64_t) st.st_size : 0);
-        enum MHD_Result ret = MHD_queue_response(c, status, resp);
-        MHD_destroy_response(resp);
-        return ret;
+        return http_queue(c, status, resp, status == MHD_HTTP_OK ? (uint64_t) st.st_size : 0);
 }
 
 /* Opens path for serving: 0 and *ret_fd, *ret_st; or a negative errno (-EISDIR for

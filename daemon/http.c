@@ -51,6 +51,7 @@
 #include "apitoken.h"
 #include "console-http.h"
 #include "files.h"
+#include "framing.h"
 #include "inventory.h"
 #include "ipxe.h"
 #include "log.h"
@@ -58,6 +59,7 @@
 #include "metrics.h"
 #include "operations.h"
 #include "status-page.h"
+#include "text.h"
 #include "service.h"
 #include "stream.h"
 #include "util.h"
@@ -92,6 +94,8 @@ typedef struct Request {
         uint64_t bytes;
         Stream *stream; /* borrowed: the stream's response owns it */
         ConsoleStream *console_stream; /* borrowed: GET .../console?follow=1 (issue 7) */
+        char *raw_target;  /* the request-target as received, before percent-decoding */
+        bool head_checked; /* the access handler has seen (and checked) the request head */
 } Request;
 
 /* The request being handled on this thread (for metrics of answers queued by files.c). */
@@ -151,14 +155,16 @@ static const char *status_code_name(unsigned status) {
                 return "unavailable";
         case MHD_HTTP_INSUFFICIENT_STORAGE:
                 return "insufficient_storage";
+        case MHD_HTTP_NOT_IMPLEMENTED:
+                return "not_implemented";
         default:
                 return "internal_error";
         }
 }
 
 /* Queues resp (consumed) with status, counting `bytes` of body for the metrics. */
-static enum MHD_Result queue_response(struct MHD_Connection *c, unsigned status, struct MHD_Response *resp,
-                                      uint64_t bytes) {
+enum MHD_Result http_queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *resp, uint64_t bytes) {
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
         http_note_response(status, bytes);
         enum MHD_Result ret = MHD_queue_response(c, status, resp);
         MHD_destroy_response(resp);
@@ -180,7 +186,7 @@ static enum MHD_Result queue_buffer_allow(struct MHD_Connection *c, unsigned sta
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"provd\"");
         if (allow)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-        return queue_response(c, status, resp, len);
+        return http_queue(c, status, resp, len);
 }
 
 static enum MHD_Result queue_buffer(struct MHD_Connection *c, unsigned status, char *body, size_t len,
@@ -208,6 +214,19 @@ static enum MHD_Result queue_json_text(struct MHD_Connection *c, unsigned status
 static enum MHD_Result respond_json_allow(struct MHD_Connection *c, unsigned status, json_t *o, const char *allow) {
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
+        if (!s) {
+                /* The answer could not be built (no memory, or text jansson refuses): still an
+                 * answer, never a dropped connection. */
+                static const char body[] = "{\"error\":{\"code\":\"internal_error\",\"message\":\"the answer could not be "
+                                           "built\"}}\n";
+                log_error("cannot build a JSON answer (status %u): answering 500", status);
+                struct MHD_Response *resp =
+                        MHD_create_response_from_buffer(sizeof body - 1, (void *) body, MHD_RESPMEM_PERSISTENT);
+                if (!resp)
+                        return MHD_NO;
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+                return http_queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR, resp, sizeof body - 1);
+        }
         return queue_json_text(c, status, s, allow);
 }
 
@@ -225,7 +244,10 @@ enum MHD_Result http_respond_error(struct MHD_Connection *c, unsigned status, co
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
-        return respond_json(c, status, error_body(status, msg));
+        /* Messages echo client bytes (a path, a MAC, a filter), possibly cut inside a
+         * character by a %.Ns: made valid UTF-8 here, once, for every error answer. */
+        char safe[sizeof msg];
+        return respond_json(c, status, error_body(status, text_utf8(msg, safe, sizeof safe)));
 }
 
 static enum MHD_Result respond_method_not_allowed(struct MHD_Connection *c, const char *allow) {
@@ -558,7 +580,7 @@ static enum MHD_Result route_events_stream(Http *h, struct MHD_Connection *c, co
         if (!resp)
                 return MHD_NO;
         req->stream = st;
-        return queue_response(c, MHD_HTTP_OK, resp, 0);
+        return http_queue(c, MHD_HTTP_OK, resp, 0);
 }
 
 int http_reload(Http *h, char **ret_error, int *ret_tokens, char **ret_tokens_error) {
@@ -698,7 +720,7 @@ static enum MHD_Result route_discovered_forget(Http *h, struct MHD_Connection *c
         if (!resp)
                 return MHD_NO;
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        return queue_response(c, MHD_HTTP_NO_CONTENT, resp, 0);
+        return http_queue(c, MHD_HTTP_NO_CONTENT, resp, 0);
 }
 
 /* /v1/discovered[/<mac>]: methods, auth, then the route. */
@@ -746,7 +768,7 @@ static enum MHD_Result route_status_page(struct MHD_Connection *c) {
         MHD_add_response_header(resp, "Content-Security-Policy", status_page_html_csp);
         MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
         MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-        return queue_response(c, MHD_HTTP_OK, resp, status_page_html_len);
+        return http_queue(c, MHD_HTTP_OK, resp, status_page_html_len);
 }
 
 static bool is_get(const char *method) {
@@ -932,22 +954,80 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
         return route_history(h, c, buf);
 }
 
+/* Called by libmicrohttpd with the request-target as received, before anything else of the
+ * request; what it returns becomes the request's context (*con_cls of on_request()). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
+        Request *req = calloc(1, sizeof *req);
+        if (!req)
+                return NULL;
+        if (!(req->raw_target = strdup(uri))) {
+                free(req);
+                return NULL;
+        }
+        return req;
+}
+
+typedef struct FieldList {
+        FramingField fields[FRAMING_FIELDS_MAX];
+        size_t n;
+        bool too_many;
+} FieldList;
+
+static enum MHD_Result collect_field(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                     const char *value, size_t value_size) {
+        FieldList *l = cls;
+        if (l->n == FRAMING_FIELDS_MAX) {
+                l->too_many = true;
+                return MHD_NO;
+        }
+        l->fields[l->n++] = (FramingField) { .name = key, .name_len = key_size, .value = value ? value : "",
+                                             .value_len = value ? value_size : 0 };
+        return MHD_YES;
+}
+
+/* The framing checks of framing.h on the request head: MHD_YES to go on, or the refusal
+ * queued at once (libmicrohttpd then closes the connection without reading a body). */
+static enum MHD_Result check_head(struct MHD_Connection *c, const char *method, const char *version, Request *req) {
+        FieldList l = { .n = 0 };
+        MHD_get_connection_values_n(c, MHD_HEADER_KIND, collect_field, &l);
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+        char msg[256];
+        unsigned status = 400;
+        if (l.too_many)
+                snprintf(msg, sizeof msg, "more than %d header fields", FRAMING_FIELDS_MAX);
+        else
+                status = framing_check(&(FramingHead) { .method = method,
+                                                        .raw_target = req->raw_target,
+                                                        .version = version,
+                                                        .fields = l.fields,
+                                                        .n_fields = l.n,
+                                                        .header_size = ci ? ci->header_size : 0,
+                                                        .max_body = MAX_BODY },
+                                       msg, sizeof msg);
+        if (status == 0)
+                return MHD_YES;
+        current_request = req;
+        enum MHD_Result ret = http_respond_error(c, status, "%s", msg);
+        current_request = NULL;
+        return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
         Http *h = cls;
         Request *req = *con_cls;
 
-        if (!req) {
-                /* The first call only sees the headers.  Answering now would make
-                 * libmicrohttpd close the connection ("early response"), and pixiecore and
-                 * iPXE reuse connections: always answer once the request is complete. */
-                req = calloc(1, sizeof *req);
-                if (!req)
-                        return MHD_NO;
+        if (!req) /* on_uri() could not allocate it */
+                return MHD_NO;
+        if (!req->head_checked) {
+                /* The first call only sees the head.  Answering now makes libmicrohttpd close
+                 * the connection ("early response"), which is right for a request whose
+                 * framing cannot be trusted and wrong for any other: pixiecore and iPXE reuse
+                 * connections, so those are answered once the request is complete. */
+                req->head_checked = true;
                 req->route = route_of(url);
-                *con_cls = req;
-                return MHD_YES;
+                return check_head(c, method, version, req);
         }
         if (*upload_data_size > 0) {
                 size_t n = *upload_data_size;
@@ -988,6 +1068,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
                         metrics_install_event(req->status == MHD_HTTP_OK);
         }
         free(req->body);
+        free(req->raw_target);
         free(req);
         *con_cls = NULL;
 }
@@ -1128,7 +1209,8 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
         };
         h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
                                   MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
-                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION,
+                                  MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                                  MHD_OPTION_NOTIFY_CONNECTION,
                                   on_connection, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 60,
                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned) 4096, MHD_OPTION_ARRAY, tls_opts,
                                   MHD_OPTION_END);

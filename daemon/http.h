@@ -53,6 +53,12 @@ int http_reload_api_tokens(Http *h, char **ret_error);
  * for the HTTP metrics; for modules that queue their own responses (files.c). */
 void http_note_response(unsigned status, uint64_t bytes);
 
+/* Queues resp on c with status, as every answer of provd goes out: adds the headers every
+ * answer carries (X-Content-Type-Options: nosniff, so no browser second-guesses a
+ * Content-Type; WHATWG Fetch §3.5), notes status and `bytes` of body for the metrics, and
+ * releases the caller's reference to resp.  Returns what MHD_queue_response() returns. */
+enum MHD_Result http_queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *resp, uint64_t bytes);
+
 /* Stops accepting, finishes in-flight requests, frees. */
 void http_stop(Http *h);
 

@@ -2,10 +2,11 @@
 #include "ipxe.h"
 
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "text.h"
 
 static char *dup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *dup_printf(const char *fmt, ...) {
@@ -87,15 +88,7 @@ char *ipxe_render_unknown(const char *mac) {
 
 char *ipxe_render_bad_mac(const char *arg) {
         char shown[18];
-        size_t i = 0;
-        for (; arg[i] && i < sizeof shown - 1; i++) {
-                unsigned char ch = (unsigned char) arg[i];
-                bool ok = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == ':' ||
-                          ch == '-' || ch == '.';
-                shown[i] = ok ? (char) ch : '?';
-        }
-        shown[i] = '\0';
         return dup_printf("#!ipxe\n"
                           "echo provd: \"%s\" is not a MAC address; leaving network boot\n" IPXE_LEAVE,
-                          shown);
+                          text_ipxe(arg, 17, shown, sizeof shown));
 }

@@ -37,9 +37,9 @@ char *ipxe_render_local(const char *node, const char *why);
 char *ipxe_render_unknown(const char *mac);
 
 /* For a `mac` query argument that is not a MAC address: says so and leaves network boot.
- * `arg` is the client's text as received (any bytes); at most 17 of them are shown, each one
- * that is not a letter, digit, ':', '-' or '.' as '?', so nothing of the client's reaches
- * iPXE's parser (no "${", no newline that would start a command of its own). */
+ * `arg` is the client's text as received (any bytes); at most 17 of them are shown, through
+ * text_ipxe(), so nothing of the client's reaches iPXE's parser (no "${", no newline that
+ * would start a command of its own). */
 char *ipxe_render_bad_mac(const char *arg);
 
 /* All return a malloc'd NUL-terminated script (caller frees) or NULL on allocation failure. */

@@ -443,10 +443,10 @@ static int sol_open_ipmitool(const SolTarget *t, SolSession *s, char *err, size_
         if (openpty(&master, &slave, NULL, &tio, NULL) < 0)
                 return errbuf_fail(-errno, err, errlen, "SOL to BMC %s: openpty: %m", s->label);
         s->pty = master;
-        _cleanup_close_ int slave_fd = slave;
+        _cleanup_close_ int slave_fd = slave; /* closed here once the child has its copy */
         int fl = fcntl(master, F_GETFL);
         if (fl < 0 || fcntl(master, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(master, F_SETFD, FD_CLOEXEC) < 0 ||
-            fcntl(slave, F_SETFD, FD_CLOEXEC) < 0)
+            fcntl(slave_fd, F_SETFD, FD_CLOEXEC) < 0)
                 return errbuf_fail(-errno, err, errlen, "SOL to BMC %s: fcntl: %m", s->label);
 
         int p[2];
@@ -459,7 +459,7 @@ static int sol_open_ipmitool(const SolTarget *t, SolSession *s, char *err, size_
                 return errbuf_fail(-errno, err, errlen, "SOL to BMC %s: fcntl: %m", s->label);
 
         s->started_ms = now_monotonic_ms();
-        r = sol_spawn(s, sol_ipmitool_script, NULL, slave, errw, &s->pid);
+        r = sol_spawn(s, sol_ipmitool_script, NULL, slave_fd, errw, &s->pid);
         if (r < 0)
                 return errbuf_fail(r, err, errlen, "SOL to BMC %s: cannot start %s: %s", s->label,
                                 s->ipmitool, strerror(-r));

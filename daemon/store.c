@@ -18,12 +18,14 @@
 #include "util.h"
 
 #define SCHEMA_VERSION 1
+#define STORE_BUSY_TIMEOUT_MS 5000
 
 struct Store {
         sqlite3 *db;
         int lock_fd;
         sqlite3_stmt *get_node;
         sqlite3_stmt *find_token;
+        bool ready; /* store_open() succeeded */
 };
 
 static inline void sqlite3_finalizep(sqlite3_stmt **st) {
@@ -61,8 +63,21 @@ static int sqlite_to_errno(int rc) {
         }
 }
 
-static int fail(Store *s, int rc, const char *what) {
+/* sqlite_to_errno() for a result of s's connection: an I/O error whose system call failed
+ * for space (SQLite says SQLITE_FULL only for some of them: growing the -shm file is
+ * SQLITE_IOERR_SHMSIZE) is -ENOSPC too (https://sqlite.org/c3ref/system_errno.html). */
+static int store_errno(Store *s, int rc) {
         int r = sqlite_to_errno(rc);
+        if ((rc & 0xff) == SQLITE_IOERR && s->db) {
+                int e = sqlite3_system_errno(s->db);
+                if (e == ENOSPC || e == EDQUOT)
+                        r = -ENOSPC;
+        }
+        return r;
+}
+
+static int fail(Store *s, int rc, const char *what) {
+        int r = store_errno(s, rc);
         if (r == 0)
                 r = -EIO;
         return log_error_errno(r, "state store: %s: %s", what, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
@@ -72,12 +87,55 @@ static int exec(Store *s, const char *sql) {
         char *err = NULL;
         int rc = sqlite3_exec(s->db, sql, NULL, NULL, &err);
         if (rc != SQLITE_OK) {
-                int r = sqlite_to_errno(rc);
+                int r = store_errno(s, rc);
                 log_error("state store: %s: %s", sql, err ? err : sqlite3_errstr(rc));
                 sqlite3_free(err);
                 return r < 0 ? r : -EIO;
         }
         return 0;
+}
+
+/* Copies what the WAL holds into the database file and truncates the WAL to zero bytes
+ * (PRAGMA wal_checkpoint(TRUNCATE): https://sqlite.org/pragma.html#pragma_wal_checkpoint,
+ * https://sqlite.org/c3ref/wal_checkpoint_v2.html).  `wait`: wait for other connections'
+ * readers up to the busy timeout; without it a reader in the way makes it a partial
+ * checkpoint at once (the caller holds the daemon's lock and must not stall the boot API).
+ * Returns 0 or a negative errno; logged at level `level` when it fails. */
+static int wal_truncate(Store *s, bool wait, int level) {
+        int frames = -1, done = -1;
+        if (!wait)
+                sqlite3_busy_timeout(s->db, 0);
+        int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &frames, &done);
+        if (!wait)
+                sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+        if (rc == SQLITE_OK)
+                return 0;
+        int r = store_errno(s, rc);
+        return log_full(level, r < 0 ? r : -EIO, NULL,
+                        "state store: cannot checkpoint and truncate the WAL (%d of %d frames copied): %s", done,
+                        frames, sqlite3_errmsg(s->db));
+}
+
+/* Gives back the space the WAL holds after a write failed for it (r == -ENOSPC): the next
+ * write then needs only the space its own pages take.  Nothing is lost: only committed
+ * transactions are in the WAL, and the checkpoint copies them first.  Returns r. */
+static int reclaim_if_full(Store *s, int r) {
+        if (r == -ENOSPC && sqlite3_get_autocommit(s->db))
+                (void) wal_truncate(s, false, LOG_DEBUG);
+        return r;
+}
+
+/* Ends the transaction a write opened with BEGIN: COMMIT when r >= 0, else ROLLBACK —
+ * only while the transaction is still open: after SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY or
+ * SQLITE_NOMEM SQLite may already have rolled it back itself, and sqlite3_get_autocommit()
+ * is how to know (https://sqlite.org/c3ref/get_autocommit.html).  A failure for space gives
+ * the WAL's space back (reclaim_if_full()).  Returns r, or COMMIT's error. */
+static int write_end(Store *s, int r) {
+        if (r >= 0)
+                r = exec(s, "COMMIT");
+        if (r < 0 && !sqlite3_get_autocommit(s->db))
+                (void) exec(s, "ROLLBACK");
+        return reclaim_if_full(s, r);
 }
 
 static int prepare(Store *s, const char *sql, sqlite3_stmt **ret) {
@@ -132,39 +190,175 @@ static const char schema_discovered[] =
         "  interface TEXT NOT NULL DEFAULT '',"
         "  ipxe INTEGER NOT NULL DEFAULT 0);"
         "CREATE INDEX IF NOT EXISTS discovered_last_seen ON discovered(last_seen_ms);";
-/* Adds the nullable column `column` (SQL type `type`) to `table` when it is missing, for
- * databases made before it; ALTER TABLE ... ADD COLUMN keeps every row (the column NULL).
- * `what` says in the log what needs it. */
-static int migrate_add_column(Store *s, const char *table, const char *column, const char *type, const char *what) {
+/* Columns added after the first schema: nullable, so ALTER TABLE ... ADD COLUMN keeps every
+ * row of an older database (the column NULL).  history.console: the console's last lines of
+ * a failed attempt; attempts.firmware: what netbooted the attempt. */
+static const struct {
+        const char *table, *column, *type, *what;
+} schema_columns[] = {
+        { "history", "console", "TEXT", "console capture" },
+        { "attempts", "firmware", "TEXT", "firmware of install attempts" },
+};
+
+/* Whether `table` has the column `column`, into *ret. */
+static int column_exists(Store *s, const char *table, const char *column, bool *ret) {
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        _cleanup_free_ char *alter = NULL;
         int r = prepare(s, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-                return 0;
-        if (rc != SQLITE_DONE)
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
                 return fail(s, rc, "read the schema");
-        log_info("state store: adding the %s column \"%s\" (%s)", table, column, what);
-        if (asprintf(&alter, "ALTER TABLE %s ADD COLUMN %s %s", table, column, type) < 0)
-                return -ENOMEM;
-        return exec(s, alter);
+        *ret = rc == SQLITE_ROW;
+        return 0;
+}
+
+/* Whether every table and index the statements of `sql` create exists, into *ret.  The names
+ * are read from the statements' "IF NOT EXISTS <name>", so they cannot drift from the schema. */
+static int schema_objects_exist(Store *s, const char *sql, bool *ret) {
+        static const char clause[] = "IF NOT EXISTS ";
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT 1 FROM sqlite_master WHERE name = ?1", &st);
+        if (r < 0)
+                return r;
+        for (const char *p = strstr(sql, clause); p; p = strstr(p, clause)) {
+                p += sizeof clause - 1;
+                size_t len = strcspn(p, " (;");
+                sqlite3_reset(st);
+                sqlite3_bind_text(st, 1, p, (int) len, SQLITE_STATIC);
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_DONE) {
+                        *ret = false;
+                        return 0;
+                }
+                if (rc != SQLITE_ROW)
+                        return fail(s, rc, "read the schema");
+        }
+        *ret = true;
+        return 0;
+}
+
+/* Whether the database has the whole current schema (tables, indexes, later columns) and
+ * user_version SCHEMA_VERSION: then opening it writes nothing, so a daemon on a full
+ * filesystem still starts and serves what needs no write. */
+static int schema_is_current(Store *s, bool *ret) {
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        bool ok;
+        int r = prepare(s, "PRAGMA user_version", &st);
+        if (r < 0)
+                return r;
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+                return fail(s, rc, "read user_version");
+        if (sqlite3_column_int(st, 0) != SCHEMA_VERSION) {
+                *ret = false;
+                return 0;
+        }
+        const char *const parts[] = { schema, schema_discovered };
+        for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+                r = schema_objects_exist(s, parts[i], &ok);
+                if (r < 0 || !ok) {
+                        *ret = false;
+                        return r < 0 ? r : 0;
+                }
+        }
+        for (size_t i = 0; i < ELEMENTSOF(schema_columns); i++) {
+                r = column_exists(s, schema_columns[i].table, schema_columns[i].column, &ok);
+                if (r < 0 || !ok) {
+                        *ret = false;
+                        return r < 0 ? r : 0;
+                }
+        }
+        *ret = true;
+        return 0;
+}
+
+/* Creates what schema_is_current() finds missing, in one transaction: the tables and indexes
+ * (CREATE ... IF NOT EXISTS), the later columns, user_version. */
+static int schema_update_locked(Store *s) {
+        bool ok;
+        int r = exec(s, schema);
+        if (r < 0)
+                return r;
+        r = exec(s, schema_discovered); /* discovery */
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(schema_columns); i++) {
+                r = column_exists(s, schema_columns[i].table, schema_columns[i].column, &ok);
+                if (r < 0)
+                        return r;
+                if (ok)
+                        continue;
+                _cleanup_free_ char *alter = NULL;
+                log_info("state store: adding the %s column \"%s\" (%s)", schema_columns[i].table,
+                         schema_columns[i].column, schema_columns[i].what);
+                if (asprintf(&alter, "ALTER TABLE %s ADD COLUMN %s %s", schema_columns[i].table,
+                             schema_columns[i].column, schema_columns[i].type) < 0)
+                        return -ENOMEM;
+                r = exec(s, alter);
+                if (r < 0)
+                        return r;
+        }
+        return exec(s, "PRAGMA user_version=" STRINGIFY(SCHEMA_VERSION));
+}
+
+static int schema_update(Store *s) {
+        int r = exec(s, "BEGIN IMMEDIATE");
+        if (r < 0)
+                return r;
+        return write_end(s, schema_update_locked(s));
 }
 
 int store_set_console(Store *s, int64_t event_id, const char *text) {
         int r = run(s, "UPDATE history SET console = ?1 WHERE id = ?2", "ti", text, event_id);
         if (r < 0)
-                return r;
+                return reclaim_if_full(s, r);
         return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+}
+
+/* Opens s->db at db_path and sets the connection up (none of it writes to a database that is
+ * already in WAL mode).  `exclusive`: PRAGMA locking_mode=EXCLUSIVE first, so that SQLite keeps
+ * the WAL's index in its own memory and never maps the -shm file — which needs space on the
+ * filesystem when the file is missing — at the price of locking other processes out
+ * (https://sqlite.org/wal.html, "Use of WAL Without Shared-Memory").  Returns 0, -ENOSPC
+ * without logging when the first access found no space (the caller may retry exclusive),
+ * or another negative errno, logged. */
+static int db_open(Store *s, const char *db_path, bool exclusive) {
+        int rc = sqlite3_open_v2(db_path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 NULL);
+        if (rc != SQLITE_OK)
+                return fail(s, rc, db_path);
+        sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+        sqlite3_extended_result_codes(s->db, 1);
+        /* Keep the -wal and -shm files when the connection closes (the WAL truncated to zero
+         * bytes, as journal_size_limit is set): a daemon restarted on a full filesystem then
+         * finds the -shm's space still its own, and reads without allocating any
+         * (https://sqlite.org/c3ref/c_fcntl_begin_atomic_write.html#sqlitefcntlpersistwal). */
+        (void) sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &(int) { 1 });
+        if (exclusive) {
+                int r = exec(s, "PRAGMA locking_mode=EXCLUSIVE");
+                if (r < 0)
+                        return r;
+        }
+        /* WAL: readers never block the writer; FULL: a commit is on disk when it returns, so
+         * not even a power cut loses an answered transition, let alone kill -9.  The WAL is
+         * bounded (see STORE_WAL_AUTOCHECKPOINT_PAGES).  journal_mode is the first access. */
+        rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+        if (rc != SQLITE_OK && !exclusive && store_errno(s, rc) == -ENOSPC)
+                return -ENOSPC;
+        if (rc != SQLITE_OK)
+                return fail(s, rc, "PRAGMA journal_mode=WAL");
+        return exec(s, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+                       "PRAGMA wal_autocheckpoint=" STRINGIFY(STORE_WAL_AUTOCHECKPOINT_PAGES) "; "
+                       "PRAGMA journal_size_limit=" STRINGIFY(STORE_WAL_LIMIT_BYTES) ";");
 }
 
 int store_open(const char *state_dir, Store **ret) {
         _cleanup_(store_freep) Store *s = NULL;
         _cleanup_free_ char *lock_path = NULL, *db_path = NULL;
-        int rc, r;
+        int r;
 
         if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "cannot create state directory %s: %m", state_dir);
@@ -185,34 +379,30 @@ int store_open(const char *state_dir, Store **ret) {
                 return log_error_errno(errno, "cannot lock %s: %m", lock_path);
         }
 
-        rc = sqlite3_open_v2(db_path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-        if (rc != SQLITE_OK)
-                return fail(s, rc, db_path);
-        sqlite3_busy_timeout(s->db, 5000);
-        sqlite3_extended_result_codes(s->db, 1);
-
-        /* WAL: readers never block the writer; FULL: a commit is on disk when it returns, so
-         * not even a power cut loses an answered transition, let alone kill -9. */
-        r = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+        r = db_open(s, db_path, false);
+        if (r == -ENOSPC) {
+                /* No space to map the -shm file (it was removed, e.g. by another program that
+                 * closed the database last): keep the wal-index in memory instead. */
+                log_warning("state store: %s: no space for the shared-memory file (%s): opening it in exclusive "
+                            "locking mode, other programs cannot open it until provd restarts",
+                            db_path, sqlite3_errmsg(s->db));
+                sqlite3_close_v2(s->db);
+                s->db = NULL;
+                r = db_open(s, db_path, true);
+        }
         if (r < 0)
                 return r;
-        r = exec(s, schema);
+        /* Schema and migrations only when something is missing: an up-to-date database is
+         * opened without a single write. */
+        bool current;
+        r = schema_is_current(s, &current);
         if (r < 0)
                 return r;
-        r = exec(s, schema_discovered); /* discovery */
-        if (r < 0)
-                return r;
-        /* Columns added after the first schema: history.console, the console's last lines of a
-         * failed attempt; attempts.firmware, what netbooted the attempt. */
-        r = migrate_add_column(s, "history", "console", "TEXT", "console capture");
-        if (r < 0)
-                return r;
-        r = migrate_add_column(s, "attempts", "firmware", "TEXT", "firmware of install attempts");
-        if (r < 0)
-                return r;
-        r = exec(s, "PRAGMA user_version=" "1");
-        if (r < 0)
-                return r;
+        if (!current) {
+                r = schema_update(s);
+                if (r < 0)
+                        return r;
+        }
 
         r = prepare(s, "SELECT n.state, n.state_since, COALESCE(n.attempt_id, 0), COALESCE(a.seq, 0), "
                        "COALESCE(a.phase, ''), COALESCE(a.opened_at, 0) FROM nodes n LEFT JOIN attempts a ON a.id = n.attempt_id "
@@ -226,6 +416,7 @@ int store_open(const char *state_dir, Store **ret) {
         if (r < 0)
                 return r;
 
+        s->ready = true;
         *ret = TAKE_PTR(s);
         return 0;
 }
@@ -235,6 +426,10 @@ void store_free(Store *s) {
                 return;
         sqlite3_finalize(s->get_node);
         sqlite3_finalize(s->find_token);
+        /* A clean stop leaves an empty WAL (the close would checkpoint too, but says nothing
+         * when it cannot). */
+        if (s->ready)
+                (void) wal_truncate(s, true, LOG_WARNING);
         if (s->db)
                 sqlite3_close_v2(s->db);
         if (s->lock_fd >= 0)
@@ -390,13 +585,9 @@ int store_apply(Store *s, const StoreTransition *tr, const StoreNodeState *cur, 
         int r = exec(s, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
-        r = apply_locked(s, tr, cur, &n, &event_id);
-        if (r >= 0)
-                r = exec(s, "COMMIT");
-        if (r < 0) {
-                (void) exec(s, "ROLLBACK");
+        r = write_end(s, apply_locked(s, tr, cur, &n, &event_id));
+        if (r < 0)
                 return r;
-        }
         *ret = n;
         if (ret_event_id)
                 *ret_event_id = event_id;
@@ -631,13 +822,9 @@ int store_discovered_merge(Store *s, const StoreDiscovered *const *entries, size
         int r = exec(s, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
-        r = discovered_merge_locked(s, entries, n, max, out);
-        if (r >= 0)
-                r = exec(s, "COMMIT");
-        if (r < 0) {
-                (void) exec(s, "ROLLBACK");
+        r = write_end(s, discovered_merge_locked(s, entries, n, max, out));
+        if (r < 0)
                 return r;
-        }
         memcpy(outcomes, out, n * sizeof *out);
         return 0;
 }
@@ -684,7 +871,7 @@ int store_discovered_json(Store *s, json_t **ret) {
 int store_discovered_delete(Store *s, const char *mac) {
         int r = run(s, "DELETE FROM discovered WHERE mac = ?1", "t", mac);
         if (r < 0)
-                return r;
+                return reclaim_if_full(s, r);
         return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
 }
 
@@ -711,16 +898,15 @@ static int discovered_prune_locked(Store *s, bool (*is_known)(void *userdata, co
 }
 
 int store_discovered_prune(Store *s, bool (*is_known)(void *userdata, const char *mac), void *userdata) {
-        int r = exec(s, "BEGIN IMMEDIATE");
+        /* Deferred: the transaction only becomes a write with the first DELETE, so a prune
+         * with nothing to delete writes nothing (a start on a full filesystem)
+         * (https://sqlite.org/lang_transaction.html#deferred_immediate_and_exclusive_transactions). */
+        int r = exec(s, "BEGIN DEFERRED");
         if (r < 0)
                 return r;
         int deleted = discovered_prune_locked(s, is_known, userdata);
-        r = deleted < 0 ? deleted : exec(s, "COMMIT");
-        if (r < 0) {
-                (void) exec(s, "ROLLBACK");
-                return r;
-        }
-        return deleted;
+        r = write_end(s, deleted);
+        return r < 0 ? r : deleted;
 }
 
 int store_discovered_count(Store *s, int64_t *ret) {

@@ -8,8 +8,15 @@
  * `kill -9` at any point loses nothing that was answered.
  *
  * Not thread-safe: the caller serialises access (daemon.c holds its lock around every call).
- * SQLite error codes are translated here, once, to negative errno (SQLITE_FULL -> -ENOSPC,
- * SQLITE_BUSY -> -EBUSY, ...); the SQLite message is logged. */
+ * SQLite error codes are translated here, once, to negative errno (SQLITE_FULL, or an I/O
+ * error whose system call said ENOSPC/EDQUOT -> -ENOSPC, SQLITE_BUSY -> -EBUSY, ...); the
+ * SQLite message is logged.
+ *
+ * A full filesystem: a write that fails for space returns -ENOSPC having written nothing (its
+ * transaction rolled back — by SQLite itself or here, never both), and the WAL is then
+ * checkpointed and truncated so its space is free again; the next write simply tries again,
+ * so writes work as soon as there is space, with no reopen.  Reads need no space.  Opening an
+ * up-to-date database writes nothing.  The WAL is bounded: see STORE_WAL_AUTOCHECKPOINT_PAGES. */
 #pragma once
 
 #include <jansson.h>
@@ -20,6 +27,19 @@
 #include "token.h"
 
 typedef struct Store Store;
+
+/* The WAL's bounds.  SQLite checkpoints by itself after a commit that leaves at least this many
+ * pages (4 KiB each) in the WAL: PRAGMA wal_autocheckpoint, whose default of 1000 pages (4 MB)
+ * is more than a small state filesystem has (https://sqlite.org/pragma.html#pragma_wal_autocheckpoint).
+ * The WAL then starts over from its beginning, so its file stays near this size plus the
+ * last transaction (https://sqlite.org/wal.html, "Avoiding Excessively Large WAL Files").
+ * A transition writes 6 to 9 pages (measured): a checkpoint every 8 to 10 transitions. */
+#define STORE_WAL_AUTOCHECKPOINT_PAGES 64
+/* Bytes the WAL file is truncated to when it starts over after a checkpoint, should one large
+ * transaction have grown it (PRAGMA journal_size_limit; without it the file keeps its largest
+ * size for ever: https://sqlite.org/pragma.html#pragma_journal_size_limit).  A plain number:
+ * it is pasted into the PRAGMA. */
+#define STORE_WAL_LIMIT_BYTES 262144
 
 /* A node's persisted state.  A node with no row is PROVISION_NEW with no attempt. */
 typedef struct StoreNodeState {
@@ -55,10 +75,18 @@ typedef struct StoreTransition {
 
 /* Opens (creating if needed) <state_dir>/provd.db and takes an exclusive lock on
  * <state_dir>/provd.lock so two daemons never share a state directory.  Creates state_dir
- * (mode 0700) if missing.  Returns 0 and a Store (caller owns; store_free()), or a negative
- * errno: -EBUSY when another provd holds the lock, -EACCES, -ENOSPC, -EBADMSG for a corrupt
- * database; the reason is logged. */
+ * (mode 0700) if missing.  Creates or migrates the schema only when something is missing: a
+ * database with the current schema is opened without any write, so this succeeds on a full
+ * filesystem.  The -wal and -shm files are kept across a close (SQLITE_FCNTL_PERSIST_WAL,
+ * the WAL empty) so that a restart on a full filesystem needs no new space for them.
+ * Returns 0 and a Store (caller owns; store_free()), or a negative errno: -EBUSY when another
+ * provd holds the lock, -EACCES, -ENOSPC, -EBADMSG for a corrupt database; the reason is
+ * logged. */
 int store_open(const char *state_dir, Store **ret);
+
+/* Checkpoints and truncates the WAL to zero bytes (PRAGMA wal_checkpoint(TRUNCATE), waiting up
+ * to the busy timeout for other processes' readers; a failure is logged as a warning) and
+ * closes the store.  Consumes s; NULL is a no-op. */
 void store_free(Store *s);
 
 /* Reads one node's state.  Returns 0, -ENOENT if the store has no row (a new node), or
@@ -67,7 +95,9 @@ int store_get_node(Store *s, const char *name, StoreNodeState *ret);
 
 /* Persists one transition from `cur` (the node's state as last read/applied) in a single
  * transaction, and on success writes the resulting state to *ret (only then) and, if
- * ret_event_id is non-NULL, the id of the history row written (0 when tr->record is false). */
+ * ret_event_id is non-NULL, the id of the history row written (0 when tr->record is false).
+ * Returns 0 or a negative errno, with nothing written: -ENOSPC when the filesystem is full
+ * (the WAL's space is then given back, see the top of this file), -EBUSY, -EIO, ... */
 int store_apply(Store *s, const StoreTransition *tr, const StoreNodeState *cur, StoreNodeState *ret,
                 int64_t *ret_event_id);
 
@@ -154,7 +184,8 @@ int store_discovered_json(Store *s, json_t **ret);
 int store_discovered_delete(Store *s, const char *mac);
 
 /* Deletes, in one transaction, every row whose MAC `is_known(userdata, mac)` says is known
- * (the inventory's MACs).  Returns the number of rows deleted, or a negative errno. */
+ * (the inventory's MACs); when no row is known it only reads.  Returns the number of rows
+ * deleted, or a negative errno (nothing deleted). */
 int store_discovered_prune(Store *s, bool (*is_known)(void *userdata, const char *mac), void *userdata);
 
 /* The number of rows, into *ret. */

@@ -18,6 +18,9 @@
 #define _cleanup_fclose_ _cleanup_(fclosep)
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+/* A macro's value as a string literal: STRINGIFY(64) is "64". */
+#define STRINGIFY(x) STRINGIFY_(x)
+#define STRINGIFY_(x) #x
 
 /* Hand the pointer over: returns it and leaves NULL behind so the cleanup does nothing. */
 #define TAKE_PTR(p)                                                                                \
