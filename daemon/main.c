@@ -222,7 +222,9 @@ static int url_for_address(const struct sockaddr_storage *ss, bool tls, bool use
  * connection may hold its socket and the boot file it is sent (files.c), and each BMC
  * worker a socket — up to the hard limit, and logs what it got.  When the hard limit is
  * too low, lowers cfg->max_connections (and a per-client limit above it) to what fits, with
- * a warning: better a smaller table than libmicrohttpd failing accept() with EMFILE. */
+ * a warning: better a smaller table than libmicrohttpd failing accept() with EMFILE.
+ * (libipmiconsole's engine, which console capture starts after this, raises the soft limit to
+ * the hard one by itself.) */
 static void raise_nofile(ServeConfig *cfg) {
         struct rlimit rl;
         if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
