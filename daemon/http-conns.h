@@ -29,7 +29,7 @@
  *
  * Shutting down is shutdown(2) (SHUT_RDWR), never close(2): libmicrohttpd sees the end of the
  * stream, closes the connection itself and calls MHD_CONNECTION_NOTIFY_CLOSED before it
- * closes the descriptor (0.9.75, daemon.c MHD_cleanup_connections()).  The table's mutex is
+ * closes the descriptor (libmicrohttpd 0.9.75's MHD_cleanup_connections()).  The table's mutex is
  * held around each shutdown(2) and http_conns_close() takes it, so a descriptor is never shut
  * down after it was closed and reused.
  *
