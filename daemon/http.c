@@ -777,7 +777,6 @@ static enum MHD_Result route_status_page(struct MHD_Connection *c) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
         /* The page is self-contained: its own script and style (by hash), fetch() to provd only. */
         MHD_add_response_header(resp, "Content-Security-Policy", status_page_html_csp);
-        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
         MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
         return http_queue(c, MHD_HTTP_OK, resp, status_page_html_len);
 }
