@@ -26,7 +26,10 @@ int config_init(ServeConfig *c) {
         *c = (ServeConfig) { .log_level = LOG_INFO, .bmc_workers = 16, .bmc_timeout = 10, .bmc_retries = 2,
                              .install_deadline = 3600, .discovery_max = 4096,
                              /* console capture (issue 7) */
-                             .console_max_size = 16u * 1024 * 1024, .console_keep = 10, .console_linger = 15 };
+                             .console_max_size = 16u * 1024 * 1024, .console_keep = 10, .console_linger = 15,
+                             /* HTTP connection limits: see README "Connection limits" */
+                             .max_connections = 4096, .max_connections_per_client = 256, .header_timeout = 10,
+                             .header_min_rate = 500 };
         if (set_string(&c->listen, "127.0.0.1:8080") < 0 || set_string(&c->state_dir, "/var/lib/provd") < 0 ||
             set_string(&c->ipxe_efi, CONFIG_IPXE_EFI_DEFAULT) < 0)
                 return -ENOMEM;
@@ -69,6 +72,52 @@ static int parse_size(const char *value, uint64_t *ret) {
         return 0;
 }
 
+static const struct {
+        const char *key, *flag;
+        unsigned min, max;
+        size_t offset;
+        const char *expected;
+} numbers[] = {
+        { "threads", "threads", 0, 256, offsetof(ServeConfig, threads), "an integer from 0 to 256" },
+        { "bmc_workers", "bmc-workers", 1, 1024, offsetof(ServeConfig, bmc_workers), "an integer from 1 to 1024" },
+        { "bmc_timeout", "bmc-timeout", 1, 600, offsetof(ServeConfig, bmc_timeout), "seconds, from 1 to 600" },
+        { "bmc_retries", "bmc-retries", 0, 10, offsetof(ServeConfig, bmc_retries), "an integer from 0 to 10" },
+        { "install_deadline", "install-deadline", 0, 7 * 24 * 3600, offsetof(ServeConfig, install_deadline),
+          "seconds, from 0 (none) to 604800" },
+        { "discovery_max", "discovery-max", 1, 1000000, offsetof(ServeConfig, discovery_max),
+          "an integer from 1 to 1000000" }, /* discovery */
+        /* console capture (issue 7) */
+        { "console_keep", "console-keep", 0, 100000, offsetof(ServeConfig, console_keep),
+          "an integer from 0 (all) to 100000" },
+        { "console_linger", "console-linger", 0, 3600, offsetof(ServeConfig, console_linger),
+          "seconds, from 0 to 3600" },
+        /* HTTP connection limits (http-conns.h) */
+        { "max_connections", "max-connections", 16, 1000000, offsetof(ServeConfig, max_connections),
+          "an integer from 16 to 1000000" },
+        { "max_connections_per_client", "max-connections-per-client", 0, 1000000,
+          offsetof(ServeConfig, max_connections_per_client), "an integer from 0 (no limit) to 1000000" },
+        { "header_timeout", "header-timeout", 1, 3600, offsetof(ServeConfig, header_timeout),
+          "seconds, from 1 to 3600" },
+        { "header_min_rate", "header-min-rate", 0, 1000000000, offsetof(ServeConfig, header_min_rate),
+          "bytes per second, from 0 (deadline only) to 1000000000" },
+};
+
+const char *config_expected(const char *key) {
+        for (size_t i = 0; i < ELEMENTSOF(numbers); i++)
+                if (streq(key, numbers[i].key) || streq(key, numbers[i].flag))
+                        return numbers[i].expected;
+        return NULL;
+}
+
+int config_check(const ServeConfig *c) {
+        if (c->max_connections_per_client > c->max_connections)
+                return log_error_errno(EINVAL,
+                                       "max_connections_per_client %u is more than max_connections %u: lower it, or "
+                                       "set 0 for no per-client limit",
+                                       c->max_connections_per_client, c->max_connections);
+        return 0;
+}
+
 int config_set(ServeConfig *c, const char *key, const char *value) {
         if (streq(key, "inventory"))
                 return set_string(&c->inventory, value);
@@ -99,21 +148,6 @@ int config_set(ServeConfig *c, const char *key, const char *value) {
                         return -EINVAL;
                 return 0;
         }
-        static const struct {
-                const char *key, *flag;
-                unsigned min, max;
-                size_t offset;
-        } numbers[] = {
-                { "threads", "threads", 0, 256, offsetof(ServeConfig, threads) },
-                { "bmc_workers", "bmc-workers", 1, 1024, offsetof(ServeConfig, bmc_workers) },
-                { "bmc_timeout", "bmc-timeout", 1, 600, offsetof(ServeConfig, bmc_timeout) },
-                { "bmc_retries", "bmc-retries", 0, 10, offsetof(ServeConfig, bmc_retries) },
-                { "install_deadline", "install-deadline", 0, 7 * 24 * 3600, offsetof(ServeConfig, install_deadline) },
-                { "discovery_max", "discovery-max", 1, 1000000, offsetof(ServeConfig, discovery_max) }, /* discovery */
-                /* console capture (issue 7) */
-                { "console_keep", "console-keep", 0, 100000, offsetof(ServeConfig, console_keep) },
-                { "console_linger", "console-linger", 0, 3600, offsetof(ServeConfig, console_linger) },
-        };
         for (size_t i = 0; i < ELEMENTSOF(numbers); i++)
                 if (streq(key, numbers[i].key) || streq(key, numbers[i].flag)) {
                         int64_t n;
@@ -180,8 +214,11 @@ static int on_ini(void *user, const char *section, const char *name, const char 
         int r = config_set(ctx->c, name, value);
         if (r == -ENOENT)
                 log_error("%s: unknown key \"%s\" in [serve]", ctx->path, name);
-        else if (r < 0)
-                log_error("%s: bad value \"%s\" for \"%s\"", ctx->path, value, name);
+        else if (r < 0) {
+                const char *expected = config_expected(name);
+                log_error("%s: bad value \"%s\" for \"%s\"%s%s", ctx->path, value, name, expected ? ": expected " : "",
+                          expected ? expected : "");
+        }
         if (r < 0) {
                 ctx->error = r == -ENOENT ? -EINVAL : r;
                 return 0;

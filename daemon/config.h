@@ -23,6 +23,10 @@
  *   console_linger = 15                ; seconds of console capture after an attempt ends
  *   ipmitool = ipmitool                ; ipmitool binary for bmc.console "ipmitool"
  *   ipxe_efi = /usr/lib/ipxe/snponly.efi ; iPXE EFI binary served at /v1/ipxe.efi (HTTP Boot)
+ *   max_connections = 4096             ; HTTP connections held at once (16-1000000)
+ *   max_connections_per_client = 256   ; of those, from one client address (0 = no limit)
+ *   header_timeout = 10                ; seconds for a request to arrive whole (1-3600) ...
+ *   header_min_rate = 500              ; ... or keep coming at this many bytes/s (0 = deadline only)
  */
 #pragma once
 
@@ -53,6 +57,11 @@ typedef struct ServeConfig {
         unsigned console_linger;   /* seconds of capture after an attempt ends (default 15) */
         char *ipmitool;            /* ipmitool binary (default "ipmitool" from PATH) */
         char *ipxe_efi;            /* iPXE EFI binary for UEFI HTTP Boot (default CONFIG_IPXE_EFI_DEFAULT) */
+        /* HTTP connection limits (http-conns.h) */
+        unsigned max_connections;            /* connections held at once (default 4096) */
+        unsigned max_connections_per_client; /* from one client address; 0 = no limit (default 256) */
+        unsigned header_timeout;             /* seconds for a request to arrive whole (default 10) */
+        unsigned header_min_rate;            /* bytes/s that extend it; 0 = deadline only (default 500) */
 } ServeConfig;
 
 /* Debian's `ipxe` package's EFI iPXE that drives the NIC through the firmware's own SNP
@@ -63,7 +72,7 @@ typedef struct ServeConfig {
 #define CONFIG_IPXE_EFI_DEFAULT "/usr/lib/ipxe/snponly.efi"
 
 /* Fills defaults: listen 127.0.0.1:8080, state_dir /var/lib/provd, threads 0, log info,
- * ipxe_efi CONFIG_IPXE_EFI_DEFAULT. */
+ * ipxe_efi CONFIG_IPXE_EFI_DEFAULT, and the others listed above. */
 int config_init(ServeConfig *c);
 
 /* Reads an INI file into c, overriding what is there.  Unknown sections or keys and bad
@@ -73,5 +82,14 @@ int config_load_file(ServeConfig *c, const char *path);
 /* Sets one key as the INI file would (used for flags too).  Returns 0, -ENOENT for an
  * unknown key, -EINVAL for a bad value, -ENOMEM. */
 int config_set(ServeConfig *c, const char *key, const char *value);
+
+/* What a valid value of a numeric key looks like ("an integer from 16 to 1000000"), for
+ * error messages; key may be the INI key or the flag's name.  NULL for other keys.  The
+ * text is static. */
+const char *config_expected(const char *key);
+
+/* Checks the settings together (each value was checked alone by config_set()): a per-client
+ * connection limit above max_connections.  Returns 0, or -EINVAL with the reason logged. */
+int config_check(const ServeConfig *c);
 
 void config_done(ServeConfig *c);

@@ -106,7 +106,6 @@ static void add_headers(struct MHD_Response *resp, const ConsoleLog *log) {
                 snprintf(attempt, sizeof attempt, "live");
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
         MHD_add_response_header(resp, "X-Provd-Attempt", attempt);
         MHD_add_response_header(resp, "X-Provd-Capturing", log->capturing ? "yes" : "no");
 }

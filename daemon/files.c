@@ -96,7 +96,7 @@ static int open_regular(const char *path, int *ret_fd, struct stat *ret_st) {
 
 enum MHD_Result files_serve(Daemon *d, struct MHD_Connection *c, const char *path) {
         struct stat st;
-        int fd;
+        int fd = -1; /* set by open_regular(); initialised for gcc -O3's -Wmaybe-uninitialized */
 
         if (!daemon_file_allowed(d, path))
                 return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no boot file %s in the inventory", path);
@@ -113,7 +113,7 @@ enum MHD_Result files_serve(Daemon *d, struct MHD_Connection *c, const char *pat
 
 enum MHD_Result files_serve_local(struct MHD_Connection *c, const char *path, const char *what, const char *hint) {
         struct stat st;
-        int fd;
+        int fd = -1; /* set by open_regular(); initialised for gcc -O3's -Wmaybe-uninitialized */
 
         int r = open_regular(path, &fd, &st);
         if (r < 0) {

@@ -52,6 +52,7 @@
 #include "console-http.h"
 #include "files.h"
 #include "framing.h"
+#include "http-conns.h"
 #include "inventory.h"
 #include "ipxe.h"
 #include "log.h"
@@ -82,6 +83,8 @@ struct Http {
         Streams *streams; /* owned: GET /v1/events/stream connections */
         Console *console; /* borrowed; NULL: no console routes (issue 7) */
         char *ipxe_efi;   /* the iPXE EFI binary's path, or NULL: /v1/ipxe.efi is no route */
+        HttpConns *conns; /* owned: every connection, for the request deadline and eviction */
+        unsigned max_connections;
 };
 
 /* Per-request state. */
@@ -751,6 +754,14 @@ static enum MHD_Result route_metrics(Http *h, struct MHD_Connection *c) {
 
         daemon_state_counts(h->daemon, g.nodes);
         g.event_subscribers = streams_count(h->streams);
+        HttpConnsStats cs;
+        http_conns_stats(h->conns, &cs);
+        g.http_waiting = cs.waiting;
+        g.http_kept = cs.kept;
+        g.http_busy = cs.busy;
+        g.http_max_connections = h->max_connections;
+        g.http_shut_deadline = cs.shut_deadline;
+        g.http_shut_evicted = cs.shut_evicted;
         int r = metrics_render(&g, &text, &len);
         if (r < 0)
                 return respond_daemon_error(c, r, "render metrics");
@@ -766,7 +777,6 @@ static enum MHD_Result route_status_page(struct MHD_Connection *c) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
         /* The page is self-contained: its own script and style (by hash), fetch() to provd only. */
         MHD_add_response_header(resp, "Content-Security-Policy", status_page_html_csp);
-        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
         MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
         return http_queue(c, MHD_HTTP_OK, resp, status_page_html_len);
 }
@@ -1012,6 +1022,12 @@ static enum MHD_Result check_head(struct MHD_Connection *c, const char *method, 
         return ret;
 }
 
+/* The connection table's entry of c (its socket context, set by on_connection()), or NULL. */
+static HttpConn *connection_entry(struct MHD_Connection *c) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        return ci ? ci->socket_context : NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
@@ -1045,6 +1061,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 req->body[req->len] = '\0';
                 return MHD_YES;
         }
+        /* The request arrived whole: from now on the connection table never shuts it down
+         * (answers, event streams and console follows take as long as they take). */
+        http_conns_request_begin(h->conns, connection_entry(c));
         current_request = req;
         enum MHD_Result ret = dispatch(h, c, url, method, req);
         current_request = NULL;
@@ -1056,6 +1075,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
         Http *h = cls;
         Request *req = *con_cls;
+        http_conns_request_end(h->conns, connection_entry(c));
         if (!req)
                 return;
         if (req->stream)
@@ -1073,24 +1093,74 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         *con_cls = NULL;
 }
 
-/* Headers and body of small answers must not wait for Nagle + delayed ACK: pixiecore reuses
- * connections and a split write cost ~40 ms per call (TESTBED.md). */
+/* A connection starts or ends (MHD_OPTION_NOTIFY_CONNECTION): it enters or leaves the
+ * connection table, its entry kept as the socket context.  CLOSED comes before libmicrohttpd
+ * closes the descriptor (http-conns.h).  Headers and body of small answers must not wait for
+ * Nagle + delayed ACK: pixiecore reuses connections and a split write cost ~40 ms per call
+ * (TESTBED.md). */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode code) {
+        Http *h = cls;
+        if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+                http_conns_close(h->conns, *socket_context);
+                *socket_context = NULL;
+                return;
+        }
         if (code != MHD_CONNECTION_NOTIFY_STARTED)
                 return;
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (ci) {
                 int one = 1;
                 (void) setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                *socket_context = http_conns_open(h->conns, ci->connect_fd);
         }
 }
 
+/* libmicrohttpd's messages, at most one of each kind (its format string, a constant) per
+ * MHD_LOG_INTERVAL_MS: under a flood of connections it writes one per connection ("Server
+ * reached connection limit. Closing inbound connection." for each one refused by
+ * MHD_OPTION_PER_IP_CONNECTION_LIMIT, "Connection was closed by remote side with incomplete
+ * request." for each one shut down by the connection table). */
+#define MHD_LOG_INTERVAL_MS 10000
+#define MHD_LOG_KINDS 32
+static struct {
+        pthread_mutex_t lock;
+        struct {
+                const char *fmt;
+                int64_t last_ms;
+                uint64_t suppressed;
+        } kinds[MHD_LOG_KINDS];
+} mhd_log = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+        int64_t now = now_monotonic_ms();
+        uint64_t suppressed = 0;
+        pthread_mutex_lock(&mhd_log.lock);
+        size_t i = 0, oldest = 0;
+        while (i < MHD_LOG_KINDS && mhd_log.kinds[i].fmt && mhd_log.kinds[i].fmt != fmt) {
+                if (mhd_log.kinds[i].last_ms < mhd_log.kinds[oldest].last_ms)
+                        oldest = i;
+                i++;
+        }
+        if (i == MHD_LOG_KINDS) /* every slot taken by another kind: reuse the quietest */
+                mhd_log.kinds[i = oldest] = (typeof(mhd_log.kinds[0])) { .fmt = NULL };
+        if (mhd_log.kinds[i].fmt == fmt && now - mhd_log.kinds[i].last_ms < MHD_LOG_INTERVAL_MS) {
+                mhd_log.kinds[i].suppressed++;
+                pthread_mutex_unlock(&mhd_log.lock);
+                return;
+        }
+        suppressed = mhd_log.kinds[i].fmt == fmt ? mhd_log.kinds[i].suppressed : 0;
+        mhd_log.kinds[i] = (typeof(mhd_log.kinds[0])) { .fmt = fmt, .last_ms = now };
+        pthread_mutex_unlock(&mhd_log.lock);
+
         char msg[512];
         vsnprintf(msg, sizeof msg, fmt, ap);
         msg[strcspn(msg, "\n")] = '\0';
-        log_warning("http: %s", msg);
+        if (suppressed > 0)
+                log_warning("http: %s (and %" PRIu64 " more like it in the last %d s)", msg, suppressed,
+                            MHD_LOG_INTERVAL_MS / 1000);
+        else
+                log_warning("http: %s", msg);
 }
 
 /* Reads a PEM file whole (NUL-terminated, malloc'd). */
@@ -1144,6 +1214,7 @@ static void http_free(Http *h) {
         free(h->tls_key);
         pthread_rwlock_destroy(&h->tokens_lock);
         streams_free(h->streams);
+        http_conns_free(h->conns);
         free(h);
 }
 
@@ -1163,6 +1234,19 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
                 http_free(h);
                 return r;
         }
+        unsigned max_connections = cfg->max_connections ? cfg->max_connections : 4096;
+        unsigned header_timeout_ms = cfg->header_timeout_ms ? cfg->header_timeout_ms : 10000;
+        unsigned sweep_ms = header_timeout_ms / 8;
+        r = http_conns_new(&(HttpConnsConfig) { .max_connections = max_connections,
+                                                .header_timeout_ms = header_timeout_ms,
+                                                .header_min_rate = cfg->header_min_rate,
+                                                .sweep_ms = sweep_ms < 100 ? 100 : sweep_ms > 500 ? 500 : sweep_ms },
+                           &h->conns);
+        if (r < 0) {
+                http_free(h);
+                return log_error_errno(r, "cannot set up the HTTP connection table: %m");
+        }
+        h->max_connections = max_connections;
         h->ops = cfg->ops;
         h->console = cfg->console; /* console capture (issue 7) */
         if (cfg->ipxe_efi && !(h->ipxe_efi = strdup(cfg->ipxe_efi))) {
@@ -1212,8 +1296,8 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
                                   MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                                   MHD_OPTION_NOTIFY_CONNECTION,
                                   on_connection, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 60,
-                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned) 4096, MHD_OPTION_ARRAY, tls_opts,
-                                  MHD_OPTION_END);
+                                  MHD_OPTION_CONNECTION_LIMIT, max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                  cfg->max_connections_per_client, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
         if (!h->mhd) {
                 http_free(h);
                 return log_error_errno(EIO, "cannot start the HTTP server (libmicrohttpd)%s",

@@ -26,10 +26,21 @@ typedef struct HttpConfig {
         const char *tls_key;    /* PEM private key file, with tls_cert */
         struct Console *console; /* console capture (issue 7; borrowed), or NULL: no console routes */
         const char *ipxe_efi;    /* iPXE EFI binary served at /v1/ipxe.efi (absolute path), or NULL: 404 */
+        /* Connection limits (http-conns.h); 0 in max_connections or header_timeout_ms: the defaults
+         * 4096 and 10000 ms. */
+        unsigned max_connections;            /* libmicrohttpd's MHD_OPTION_CONNECTION_LIMIT */
+        unsigned max_connections_per_client; /* MHD_OPTION_PER_IP_CONNECTION_LIMIT; 0: none */
+        unsigned header_timeout_ms;          /* a request must arrive within this ... */
+        unsigned header_min_rate;            /* ... or keep coming at this many bytes/s; 0: deadline only */
 } HttpConfig;
 
 /* Starts serving on the bound, listening socket fd (ownership passes to Http, even on
- * failure) with the settings in cfg (copied).  Loads the API tokens file and, with
+ * failure) with the settings in cfg (copied).  At most cfg->max_connections connections
+ * at once, cfg->max_connections_per_client from one client address (libmicrohttpd's
+ * MHD_OPTION_CONNECTION_LIMIT and MHD_OPTION_PER_IP_CONNECTION_LIMIT); the connection table
+ * (http-conns.h) shuts down connections whose request is late and slow, and evicts the one
+ * waiting longest for its request when the table is nearly full.  The caller has made
+ * RLIMIT_NOFILE large enough.  Loads the API tokens file and, with
  * tls_cert/tls_key, serves HTTPS through libmicrohttpd's GnuTLS support.  d is borrowed
  * and must outlive the Http.  Returns 0 and *ret, or a negative errno (logged): -ENOENT /
  * -EINVAL for a missing or broken tokens, certificate or key file, -EOPNOTSUPP without TLS

@@ -3,6 +3,7 @@
  * Only main() exits. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -61,6 +63,8 @@ static void usage_serve(FILE *f) {
                 "                   [--discovery-interface IFACE] [--discovery-max N]\n"
                 "                   [--console-max-size BYTES] [--console-keep N]\n"
                 "                   [--console-linger SECS] [--ipmitool PATH] [--ipxe-efi FILE]\n"
+                "                   [--max-connections N] [--max-connections-per-client N]\n"
+                "                   [--header-timeout SECS] [--header-min-rate BYTES_PER_S]\n"
                 "\n"
                 "Runs the provisioning daemon.\n"
                 "\n"
@@ -106,6 +110,21 @@ static void usage_serve(FILE *f) {
                 "                      (default: ipmitool from PATH)\n"
                 "  --ipxe-efi FILE     the iPXE EFI binary served at /v1/ipxe.efi, the URL to give\n"
                 "                      UEFI HTTP Boot clients (default " CONFIG_IPXE_EFI_DEFAULT ")\n"
+                "  --max-connections N HTTP connections held at once, 16-1000000 (default 4096);\n"
+                "                      the open-files limit (RLIMIT_NOFILE) is raised to fit\n"
+                "  --max-connections-per-client N\n"
+                "                      of those, from one client address (default 256; 0 = no\n"
+                "                      limit: set it so behind a reverse proxy)\n"
+                "  --header-timeout SECS\n"
+                "                      a request (headers and body) must arrive within this\n"
+                "                      after it began, 1-3600 (default 10) ...\n"
+                "  --header-min-rate BYTES_PER_S\n"
+                "                      ... or keep arriving at this average rate (default 500;\n"
+                "                      0 = the deadline alone); slower connections are closed.\n"
+                "                      When nearly every connection is taken, the one that\n"
+                "                      waited longest for its request is closed for a new one.\n"
+                "                      Requests being answered, event streams and console\n"
+                "                      follows are never closed for either reason.\n"
                 "  -h, --help          show this help\n"
                 "\n"
                 "Signals: SIGHUP reloads the inventory and the API tokens; SIGTERM and SIGINT stop.\n"
@@ -195,6 +214,51 @@ static int url_for_address(const struct sockaddr_storage *ss, bool tls, bool use
         return asprintf(ret, "%s://%s:%u", tls ? "https" : "http", h, port) < 0 ? -ENOMEM : 0;
 }
 
+/* Descriptors provd needs besides its HTTP connections: the store, logs, epoll and
+ * inter-thread channels of libmicrohttpd's workers, discovery's capture, SOL sessions. */
+#define NOFILE_MARGIN 256
+
+/* Raises the soft RLIMIT_NOFILE (getrlimit(2)) to what cfg->max_connections needs — each
+ * connection may hold its socket and the boot file it is sent (files.c), and each BMC
+ * worker a socket — up to the hard limit, and logs what it got.  When the hard limit is
+ * too low, lowers cfg->max_connections (and a per-client limit above it) to what fits, with
+ * a warning: better a smaller table than libmicrohttpd failing accept() with EMFILE.
+ * (libipmiconsole's engine, which console capture starts after this, raises the soft limit to
+ * the hard one by itself.) */
+static void raise_nofile(ServeConfig *cfg) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+                log_warning_errno(errno, "cannot read the open files limit (RLIMIT_NOFILE): %m");
+                return;
+        }
+        rlim_t fixed = (rlim_t) cfg->bmc_workers + NOFILE_MARGIN;
+        rlim_t need = 2 * (rlim_t) cfg->max_connections + fixed, old = rl.rlim_cur;
+        if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+                rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+                        log_warning_errno(errno, "cannot raise the open files limit (RLIMIT_NOFILE) from %ju to %ju: %m",
+                                          (uintmax_t) old, (uintmax_t) rl.rlim_cur);
+                        rl.rlim_cur = old;
+                }
+        }
+        if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need) {
+                if (rl.rlim_cur != old)
+                        log_info("open files limit (RLIMIT_NOFILE) raised from %ju to %ju for max_connections %u",
+                                 (uintmax_t) old, (uintmax_t) rl.rlim_cur, cfg->max_connections);
+                else
+                        log_info("open files limit (RLIMIT_NOFILE) %ju: enough for max_connections %u",
+                                 (uintmax_t) rl.rlim_cur, cfg->max_connections);
+                return;
+        }
+        unsigned fit = rl.rlim_cur > fixed + 32 ? (unsigned) ((rl.rlim_cur - fixed) / 2) : 16;
+        log_warning("open files limit (RLIMIT_NOFILE) is %ju (hard limit %ju) but max_connections %u needs %ju: "
+                    "serving at most %u connections (raise LimitNOFILE= or `ulimit -Hn`)",
+                    (uintmax_t) rl.rlim_cur, (uintmax_t) rl.rlim_max, cfg->max_connections, (uintmax_t) need, fit);
+        cfg->max_connections = fit;
+        if (cfg->max_connections_per_client > fit)
+                cfg->max_connections_per_client = fit;
+}
+
 static int run_serve(int argc, char **argv) {
         static const struct option options[] = {
                 { "inventory", required_argument, NULL, 'i' }, { "state-dir", required_argument, NULL, 's' },
@@ -211,6 +275,11 @@ static int run_serve(int argc, char **argv) {
                 { "console-max-size", required_argument, NULL, 'S' }, { "console-keep", required_argument, NULL, 'k' },
                 { "console-linger", required_argument, NULL, 'g' },   { "ipmitool", required_argument, NULL, 'P' },
                 { "ipxe-efi", required_argument, NULL, 'E' },
+                /* HTTP connection limits */
+                { "max-connections", required_argument, NULL, 'N' },
+                { "max-connections-per-client", required_argument, NULL, 'n' },
+                { "header-timeout", required_argument, NULL, 'H' },
+                { "header-min-rate", required_argument, NULL, 'm' },
                 {},
         };
         static const char *const keys[128] = {
@@ -222,6 +291,9 @@ static int run_serve(int argc, char **argv) {
                 /* console capture (issue 7) */
                 ['S'] = "console_max_size", ['k'] = "console_keep", ['g'] = "console_linger", ['P'] = "ipmitool",
                 ['E'] = "ipxe_efi",
+                /* HTTP connection limits */
+                ['N'] = "max_connections", ['n'] = "max_connections_per_client", ['H'] = "header_timeout",
+                ['m'] = "header_min_rate",
         };
         const char *config_path = NULL;
         struct {
@@ -267,10 +339,14 @@ static int run_serve(int argc, char **argv) {
         for (size_t i = 0; i < n_flags; i++) {
                 r = config_set(&cfg, keys[flags[i].opt], flags[i].value);
                 if (r < 0) {
-                        fprintf(stderr, "provd serve: bad value \"%s\" for --%s\n", flags[i].value, flags[i].name);
+                        const char *expected = config_expected(flags[i].name);
+                        fprintf(stderr, "provd serve: bad value \"%s\" for --%s%s%s\n", flags[i].value, flags[i].name,
+                                expected ? ": expected " : "", expected ? expected : "");
                         return EXIT_USAGE;
                 }
         }
+        if (config_check(&cfg) < 0)
+                return EXIT_USAGE;
         log_set_max_level(cfg.log_level);
         /* Not fatal: only UEFI HTTP Boot clients need it, and pixiecore sites need none. */
         if (access(cfg.ipxe_efi, R_OK) < 0)
@@ -282,6 +358,8 @@ static int run_serve(int argc, char **argv) {
                                 "Try 'provd serve --help'.\n");
                 return EXIT_USAGE;
         }
+
+        raise_nofile(&cfg);
 
         /* Signals are taken synchronously by this thread; block them before any other thread
          * exists so the HTTP workers inherit the mask. */
@@ -386,7 +464,11 @@ static int run_serve(int argc, char **argv) {
                                        .tls_cert = cfg.tls_cert,
                                        .ipxe_efi = cfg.ipxe_efi,
                                        .tls_key = cfg.tls_key,
-                                       .console = console },
+                                       .console = console,
+                                       .max_connections = cfg.max_connections,
+                                       .max_connections_per_client = cfg.max_connections_per_client,
+                                       .header_timeout_ms = cfg.header_timeout * 1000,
+                                       .header_min_rate = cfg.header_min_rate },
                        &h);
         if (r < 0) {
                 discovery_stop(disc);

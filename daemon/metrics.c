@@ -239,6 +239,20 @@ int metrics_render(const MetricsGauges *g, char **ret_text, size_t *ret_len) {
         header(f, "provd_event_stream_clients", "gauge", "Open GET /v1/events/stream connections.");
         fprintf(f, "provd_event_stream_clients %zu\n", g->event_subscribers);
 
+        header(f, "provd_http_connections", "gauge",
+               "Open HTTP connections: waiting (new, no whole request yet), kept (kept alive between two "
+               "requests), busy (request being answered, event streams, console follows).");
+        fprintf(f, "provd_http_connections{state=\"waiting\"} %u\n", g->http_waiting);
+        fprintf(f, "provd_http_connections{state=\"kept\"} %u\n", g->http_kept);
+        fprintf(f, "provd_http_connections{state=\"busy\"} %u\n", g->http_busy);
+        header(f, "provd_http_connections_max", "gauge", "max_connections: HTTP connections held at once.");
+        fprintf(f, "provd_http_connections_max %u\n", g->http_max_connections);
+        header(f, "provd_http_connections_shut_total", "counter",
+               "HTTP connections provd shut down: deadline (request not whole within header_timeout nor at "
+               "header_min_rate), evicted (waited longest for its request while the table was nearly full).");
+        fprintf(f, "provd_http_connections_shut_total{reason=\"deadline\"} %" PRIu64 "\n", g->http_shut_deadline);
+        fprintf(f, "provd_http_connections_shut_total{reason=\"evicted\"} %" PRIu64 "\n", g->http_shut_evicted);
+
         /* discovery */
         header(f, "provd_discovery_packets_total", "counter",
                "DHCP packets to port 67 captured on discovery_interface, by what discovery did with them.");

@@ -101,6 +101,10 @@ void metrics_console_reconnect(void);
 typedef struct MetricsGauges {
         size_t nodes[_PROVISION_STATE_MAX]; /* nodes per provision state */
         size_t event_subscribers;           /* open GET /v1/events/stream connections */
+        /* HTTP connection table (http-conns.h) */
+        unsigned http_waiting, http_kept, http_busy; /* open connections by state */
+        unsigned http_max_connections;               /* max_connections */
+        uint64_t http_shut_deadline, http_shut_evicted; /* shut down since start, by reason */
 } MetricsGauges;
 
 /* Renders every metric family.  Returns 0 and a malloc'd text (caller frees) with its

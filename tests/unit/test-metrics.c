@@ -36,6 +36,8 @@ START_TEST(test_families) {
                 "provd_bmc_commands_total counter", "provd_bmc_command_duration_seconds histogram",
                 "provd_http_requests_total counter", "provd_http_response_bytes_total counter",
                 "provd_event_stream_clients gauge", "process_start_time_seconds gauge", "provd_build_info gauge",
+                "provd_http_connections gauge", "provd_http_connections_max gauge",
+                "provd_http_connections_shut_total counter",
         };
         for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
                 char line[128];
