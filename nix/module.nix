@@ -475,7 +475,9 @@ in
         LoadCredential = credentials;
         UMask = "0077";
 
-        CapabilityBoundingSet = caps;
+        # NixOS writes no line for an empty list, and without a CapabilityBoundingSet= line
+        # the service keeps the full bounding set: the empty assignment is "none".
+        CapabilityBoundingSet = if caps == [ ] then "" else caps;
         AmbientCapabilities = caps;
         NoNewPrivileges = true;
         ProtectSystem = "strict";
