@@ -47,7 +47,19 @@ let
   inventoryFile =
     if inventoryIsSet
     then pkgs.writeText "provd-inventory.json" (builtins.toJSON cfg.inventory)
+    # a path literal: copied into the store here (/etc would copy it anyway), so that its
+    # store path, which the reload trigger holds, changes with its content
+    else if builtins.isPath cfg.inventory
+    then builtins.path { path = cfg.inventory; name = "provd-inventory.json"; }
     else cfg.inventory;
+  # X-Reload-Triggers: what nixos-rebuild switch compares to reload provd.  It must change
+  # with the inventory's CONTENT: a store path does (the set's file, the path literal's
+  # copy, a derivation's output); a file outside the store, linked as it is, does not, so
+  # its hash is taken at evaluation (which reads the file: under flakes that takes
+  # --impure).
+  inventoryTrigger =
+    if lib.hasPrefix "${builtins.storeDir}/" (toString inventoryFile) then inventoryFile
+    else "${toString inventoryFile}@sha256:${builtins.hashFile "sha256" inventoryFile}";
 
   # "ADDR:PORT" / "[V6ADDR]:PORT" -> { host; port; }
   parseListen = s:
@@ -457,7 +469,7 @@ in
       after = [ "network-online.target" ] ++ optional cfg.socketActivation "provd.socket";
       requires = optional cfg.socketActivation "provd.socket";
       # a new inventory is a reload (SIGHUP); a new config file or package a restart
-      reloadTriggers = [ inventoryFile ];
+      reloadTriggers = [ inventoryTrigger ];
       restartTriggers = [ configFile ];
 
       serviceConfig = {
