@@ -302,8 +302,10 @@ in
       type = types.bool;
       default = false;
       description = ''
-        Open provd's TCP port in the firewall (and, with pixiecore.enable, pixiecore's ports:
-        UDP 67, 69 and TCP 4011, port and statusPort).
+        Open provd's TCP port in the firewall; with pixiecore.enable also pixiecore's: UDP 67,
+        69 and 4011 (DHCP, TFTP, PXE), TCP port and statusPort (nixpkgs' pixiecore module of
+        NixOS 23.11 opens TCP 4011 instead of UDP: this module opens UDP 4011 itself); with
+        dnsmasq.enable UDP 67, 69 and 4011.
       '';
     };
 
@@ -530,8 +532,10 @@ in
 
     networking.firewall.allowedTCPPorts = mkIf cfg.openFirewall [ listen.port ];
     # ProxyDHCP on 67 and the PXE boot server port 4011 (UEFI PXE clients ask there for
-    # their file), TFTP on 69
-    networking.firewall.allowedUDPPorts = mkIf (cfg.openFirewall && cfg.dnsmasq.enable) [ 67 69 4011 ];
+    # their file), TFTP on 69: dnsmasq, and pixiecore alike.  pixiecore's PXE port is UDP
+    # (net.ListenPacket "udp4"); nixpkgs' services.pixiecore of NixOS 23.11 opens 67 and 69
+    # but TCP 4011, so the clients' requests to pixiecore's port 4011 were dropped.
+    networking.firewall.allowedUDPPorts = mkIf (cfg.openFirewall && (cfg.dnsmasq.enable || cfg.pixiecore.enable)) [ 67 69 4011 ];
 
     users.users.provd-dnsmasq = mkIf cfg.dnsmasq.enable {
       isSystemUser = true;
