@@ -1,0 +1,250 @@
+# tests/nix/nixos-eval.nix — provd's nix/ evaluated through the real NixOS module system
+# (lib.evalModules of the nixpkgs tree given as `nixpkgs`), for tests/integration/nix-module.sh:
+#
+#   nix-instantiate --eval --strict --json tests/nix/nixos-eval.nix \
+#     --argstr nixpkgs DIR --argstr root DIR --argstr case NAME
+#
+# nixpkgs: a nixpkgs tree with lib/, nixos/lib/systemd-{lib,unit-options,types}.nix,
+#   nixos/modules/misc/assertions.nix and nixos/modules/services/networking/pixiecore.nix
+#   (the slice, or a real checkout).  Every other NixOS option provd's modules set is
+#   declared in tests/nix/nixos/options.nix with its real type; packages are stand-ins
+#   (tests/nix/nixos/pkgs.nix) under ROOT/pkgs.
+# root: the test's directory: pkgs/, built/, boot/ (the installer's kernel and ramdisk),
+#   secrets/, inventory-host.json (an inventory file outside the store).
+# case: see `cases` below.  A system whose assertions fail throws as NixOS does
+#   (nixos/modules/system/activation/top-level.nix): "Failed assertions:" and "- <message>".
+#
+# A system's result: the unit files as NixOS writes them (systemdUtils.lib.serviceToUnit /
+# socketToUnit), /etc entries, firewall ports, users, warnings, and what the test needs to
+# build (the runCommand stand-ins' scripts).
+{ nixpkgs, root, case }:
+
+let
+  lib = import "${nixpkgs}/lib";
+  pkgs = import ./nixos/pkgs.nix { inherit lib root; };
+  secrets = "${root}/secrets";
+
+  evalSystem = modules: lib.evalModules {
+    specialArgs = { modulesPath = ./nixos/modules; testRoot = root; inherit nixpkgs; };
+    modules = [
+      ./nixos/options.nix
+      ./nixos/system.nix
+      "${nixpkgs}/nixos/modules/misc/assertions.nix"
+      "${nixpkgs}/nixos/modules/services/networking/pixiecore.nix"
+      { _module.args.pkgs = pkgs; }
+    ] ++ modules;
+  };
+
+  # nixos/modules/system/activation/top-level.nix: failed assertions stop the evaluation,
+  # warnings are printed
+  checked = sys:
+    let failed = map (x: x.message) (lib.filter (x: !x.assertion) sys.config.assertions);
+    in
+    if failed != [ ] then throw "\nFailed assertions:\n${lib.concatStringsSep "\n" (map (x: "- ${x}") failed)}"
+    else lib.showWarnings sys.config.warnings sys;
+
+  # what the test reads of an evaluated system
+  render = sys':
+    let
+      sys = checked sys';
+      c = sys.config;
+      su = sys._module.args.utils.systemdUtils;
+      standIn = x: if x ? standIn then x.standIn // { out = x.outPath; } else null;
+    in
+    {
+      units =
+        lib.mapAttrs' (n: v: lib.nameValuePair "${n}.service" (su.lib.serviceToUnit n v).text) c.systemd.services
+        // lib.mapAttrs' (n: v: lib.nameValuePair "${n}.socket" (su.lib.socketToUnit n v).text) c.systemd.sockets;
+      # the wantedBy links nixos would make (generateUnits)
+      wantedBy = lib.mapAttrs (_: v: v.wantedBy) c.systemd.services // lib.mapAttrs' (n: v: lib.nameValuePair "${n}.socket" v.wantedBy) c.systemd.sockets;
+      etc = lib.mapAttrs (_: e: "${e.source}") (lib.filterAttrs (_: e: e.enable) c.environment.etc);
+      tcp = c.networking.firewall.allowedTCPPorts;
+      udp = c.networking.firewall.allowedUDPPorts;
+      users = lib.mapAttrs (_: u: { inherit (u) isSystemUser group; }) c.users.users;
+      groups = lib.attrNames c.users.groups;
+      warnings = c.warnings;
+      systemPackages = map toString c.environment.systemPackages;
+      kernelParams = c.boot.kernelParams;
+      nixSettings = { inherit (c.nix.settings) substituters trusted-public-keys; };
+      # things to build: runCommand stand-ins the units refer to
+      build = lib.filter (x: x != null) (
+        map standIn (lib.concatMap (s: s.restartTriggers) (lib.attrValues c.systemd.services))
+        ++ lib.optional (c ? provd && c.provd ? installer) (standIn c.provd.installer.scripts)
+      );
+      inventory = c.services.provd.inventory or null;
+    };
+
+  # ---- the cluster of nix/README.md "A cluster flake" ----
+  nodes = [
+    { hostname = "node-01"; mac = "52:54:00:00:00:01"; ip = "10.0.0.1"; bmc = "10.1.0.1"; }
+    { hostname = "node-02"; macs = [ "52:54:00:00:00:02" ]; ipmi = { address = "10.1.0.2"; user = "admin"; }; }
+  ];
+  cache = { url = "http://boot.cluster.example:5000"; key = "boot.cluster.example-1:AbCd...="; };
+
+  nodeSystem = n: extra: evalSystem [
+    ../../nix/install-script.nix
+    ({ config, ... }: {
+      networking.hostName = n.hostname;
+      # the README passes disko's script; here: what the test's run of the script checks
+      provd.install.partitionScript = ''
+        echo "partitioned ${n.hostname}" >>"$PROVD_TEST_LOG"
+      '';
+    })
+    extra
+  ];
+  computeNodes = builtins.listToAttrs (map (n: { name = n.hostname; value = nodeSystem n { }; }) nodes);
+
+  installerWith = extra: evalSystem [
+    ../../nix/installer.nix
+    {
+      provd.installer.substituters = [ cache.url ];
+      provd.installer.trustedPublicKeys = [ cache.key ];
+      provd.installer.serialConsole = "ttyS0,115200";
+    }
+    extra
+  ];
+  installer = installerWith { };
+
+  readmeInventory = import ../../nix/inventory.nix {
+    inherit nodes installer;
+    nixosConfigurations = computeNodes;
+    bmcUser = "admin";
+  };
+
+  # services.provd of the README, secrets under ROOT/secrets instead of /run/secrets
+  # (the README's services.nix-serve is another nixpkgs module, not evaluated here)
+  readme = {
+    enable = true;
+    listen = "0.0.0.0:8080";
+    publicUrl = "http://boot.cluster.example:8080";
+    inventory = readmeInventory;
+    bmcPasswordFiles = {
+      node-01 = "${secrets}/bmc-node-01";
+      node-02 = "${secrets}/bmc-node-02";
+    };
+    apiTokensFile = "${secrets}/api-tokens";
+    pixiecore.enable = true;
+    openFirewall = true;
+  };
+
+  hostInventory = "${root}/inventory-host.json";
+
+  provd = cfg: evalSystem [ ../../nix/module.nix { services.provd = cfg; } ];
+
+  cases = {
+    readme = render (provd readme);
+
+    # socket activation on a privileged port, TLS, token-protected reads, discovery
+    socket-tls-discovery = render (provd {
+      enable = true;
+      listen = "[::]:443";
+      socketActivation = true;
+      publicUrl = "https://boot.cluster.example";
+      inventory = hostInventory;
+      tls = { certFile = "${secrets}/tls-cert.pem"; keyFile = "${secrets}/tls-key.pem"; };
+      apiTokensFile = "${secrets}/api-tokens";
+      readAuth = "token";
+      discoveryInterface = "lo";
+      installDeadline = 7200;
+      bmcWorkers = 4;
+      bmcTimeout = 5;
+      bmcRetries = 1;
+      threads = 2;
+      logLevel = "debug";
+      watchdogSec = null;
+      settings = { discovery_max = 100; header_timeout = 5; log_level = "warning"; };
+    });
+
+    # the DHCP front end
+    dnsmasq = render (provd {
+      enable = true;
+      inventory = hostInventory;
+      publicUrl = "http://10.0.0.5:8080";
+      openFirewall = true;
+      dnsmasq = { enable = true; proxySubnet = "10.0.0.0/24"; interface = "eth0"; };
+    });
+
+    # the inventory as a file outside the store: a string, and a path literal
+    inventory-string = render (provd { enable = true; inventory = hostInventory; });
+    inventory-literal = render (provd { enable = true; inventory = /. + hostInventory; });
+
+    # a secret in the store (warned about), and as a path literal (refused: it would be copied
+    # into the store)
+    warn-store-secret = render (provd { enable = true; inventory = hostInventory; apiTokensFile = "${builtins.storeDir}/00000000000000000000000000000000-api-tokens"; });
+    secret-literal = render (provd { enable = true; inventory = hostInventory; apiTokensFile = /. + "${secrets}/api-tokens"; });
+
+    # a port below 1024 without socket activation
+    port80 = render (provd { enable = true; inventory = hostInventory; listen = "0.0.0.0:80"; });
+
+    # each assertion of nix/module.nix, failing alone
+    assert-tls-half = render (provd { enable = true; inventory = hostInventory; tls.certFile = "${secrets}/tls-cert.pem"; });
+    assert-token-without-tokens = render (provd { enable = true; inventory = hostInventory; readAuth = "token"; });
+    assert-bmc-credential = render (provd (readme // { bmcPasswordFiles = { node-01 = "${secrets}/bmc-node-01"; }; }));
+    assert-two-front-ends = render (provd (readme // { dnsmasq = { enable = true; proxySubnet = "10.0.0.0/24"; }; }));
+    assert-dnsmasq-url = render (provd { enable = true; inventory = hostInventory; dnsmasq = { enable = true; proxySubnet = "10.0.0.0/24"; }; });
+    assert-port-clash = render (provd (readme // { listen = "0.0.0.0:80"; }));
+    # not an assertion: listen is parsed at evaluation
+    bad-listen = render (provd { enable = true; inventory = hostInventory; listen = "8080"; });
+
+    # nix/installer.nix
+    installer = render installer;
+    installer-default-caches = render (installerWith { provd.installer.onlySiteCaches = false; provd.installer.reboot = false; });
+    assert-installer-substituters = render (installerWith { provd.installer.substituters = lib.mkForce [ ]; });
+
+    # nix/install-script.nix on the README's nodes; systemInScriptClosure both ways
+    install-script = lib.mapAttrs
+      (_: sys: {
+        script = "${sys.config.system.build.provdInstallScript}";
+        toplevel = "${sys.config.system.build.toplevel}";
+      })
+      (computeNodes // {
+        node-03-plain = nodeSystem { hostname = "node-03"; } {
+          provd.install.systemInScriptClosure = false;
+          provd.install.extraInstallArgs = [ "--max-jobs" "4" ];
+          provd.install.root = "/target";
+        };
+      });
+
+    # nix/inventory.nix on the evaluated systems: the README's call, and without the systems
+    # in its closure
+    inventory = {
+      readme = builtins.toFile "inventory.json" (builtins.toJSON readmeInventory);
+      unclosed = builtins.toFile "inventory.json" (builtins.toJSON (import ../../nix/inventory.nix {
+        inherit nodes installer;
+        nixosConfigurations = computeNodes;
+        systemsInClosure = false;
+      }));
+    };
+
+    # the options' documentation as the NixOS manual renders it (lib.optionAttrSetToDocList,
+    # as nixos/lib/make-options-doc does): every description, default (or defaultText) and
+    # example of provd's options evaluates
+    docs = map
+      (o: {
+        inherit (o) name description type;
+        # literalExpression (the default, or a defaultText written as Nix) or literalMD
+        default = o.default.text or null;
+        defaultKind = o.default._type or null;
+        example = o.example.text or null;
+      })
+      (lib.filter (o: !o.internal && (lib.hasPrefix "services.provd." o.name || lib.hasPrefix "provd." o.name))
+        (lib.optionAttrSetToDocList (evalSystem [ ../../nix/module.nix ../../nix/installer.nix ../../nix/install-script.nix ]).options));
+
+    # nix/package.nix through callPackage
+    package =
+      let
+        p = pkgs.callPackage ../../nix/package.nix { };
+        a = p.drvAttrs;
+        names = map (d: d.name);
+      in
+      {
+        inherit (p) name pname version;
+        nativeBuildInputs = names a.nativeBuildInputs;
+        buildInputs = names a.buildInputs;
+        inherit (a) mesonFlags doCheck checkPhase postInstall;
+        meta = { inherit (a.meta) description mainProgram; license = a.meta.license.spdxId; platforms = a.meta.platforms; };
+        src = "${a.src}";
+      };
+  };
+in
+cases.${case}

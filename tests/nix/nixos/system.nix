@@ -1,0 +1,13 @@
+# tests/nix/nixos/system.nix — stand-ins for what every NixOS system has and provd's nix/
+# reads: system.build.toplevel (nixos/modules/system/activation/top-level.nix), here a real
+# store file named as the real one (nixos-system-<hostName>), so that what refers to it
+# carries it as a reference (`nix-store --query --references`); system.build.nixos-install
+# (nixos/modules/installer/tools/tools.nix), a package the test makes (bin/nixos-install
+# records its arguments).
+{ config, pkgs, ... }:
+{
+  system.build.toplevel = builtins.toFile "nixos-system-${config.networking.hostName}" ''
+    stand-in for the system of ${config.networking.hostName}
+  '';
+  system.build.nixos-install = pkgs.nixos-install;
+}
