@@ -8,7 +8,8 @@
 # format, mount the target at provd.install.root — e.g. disko's
 # config.system.build.diskoScript), then `nixos-install --system <this toplevel>`.
 #
-# NOT evaluated here: these machines have no nixpkgs.  Parsed only (tests/integration/nix.sh).
+# CI evaluates it through the real NixOS module system and runs the script against a
+# recording nixos-install (tests/integration/nix-module.sh).
 { config, lib, pkgs, ... }:
 
 let

@@ -18,7 +18,8 @@
 # nix-store --realise the install script from the cache, run it, report "succeeded" and
 # reboot — or report "failed" and leave the console to an admin.
 #
-# NOT evaluated here: these machines have no nixpkgs.  Parsed only (tests/integration/nix.sh).
+# CI evaluates it through the real NixOS module system with a stand-in netboot-minimal
+# (tests/integration/nix-module.sh); the image is never built or booted: nix/README.md.
 { config, lib, pkgs, modulesPath, ... }:
 
 let

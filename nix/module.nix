@@ -31,7 +31,9 @@
 # switch) reloads provd (SIGHUP: nodes keep their state, a broken file is rejected and the
 # old inventory stays); a new config file restarts it.
 #
-# NOT evaluated here: these machines have no nixpkgs.  Parsed only (tests/integration/nix.sh).
+# CI evaluates it through the real NixOS module system (nixpkgs lib, NixOS systemd unit
+# rendering; stand-in packages), verifies the units and runs provd from them:
+# tests/integration/nix-module.sh.  Never built or run under systemd: nix/README.md.
 { config, lib, pkgs, ... }:
 
 let
@@ -171,7 +173,9 @@ in
       description = ''
         The inventory (api/inventory.schema.json): the attribute set nix/inventory.nix
         returns (written out as JSON), or the path of a JSON file.  Linked at
-        /etc/provd/inventory.json; changing it reloads provd.  Its string context comes
+        /etc/provd/inventory.json; changing it reloads provd on `nixos-rebuild switch`
+        (a path literal is copied into the store; a path string outside the store is
+        linked as it is and hashed at evaluation, which under flakes needs `--impure`).  Its string context comes
         along: the installer's kernel and initrd (and, by default, the nodes' systems and
         install scripts) become part of the boot host's closure.
       '';

@@ -6,7 +6,9 @@
 # ipmi_sim, QEMU...: it needs tools and (for e2e) network booting that the Nix build sandbox
 # does not give, so it is not run here; CI runs it (scripts/test).
 #
-# NOT built here: these machines have no nixpkgs.  Parsed only (tests/integration/nix.sh).
+# NOT built here: these machines have no nixpkgs.  CI calls it with lib.callPackageWith on
+# stand-in packages and checks inputs, meson flags and the source filter
+# (tests/integration/nix-module.sh).
 { lib
 , stdenv
 , meson
