@@ -173,7 +173,7 @@ in
           assertion = user.group != "";
           message = "users.users.${user.name}.group is unset.";
         }
-        # (not an assertion there: update-users-groups.pl refuses it at activation)
+        # (this test's own check, not one of users-groups.nix's assertions)
         {
           assertion = user.group == "" || config.users.groups ? ${user.group};
           message = "users.users.${user.name}.group = \"${user.group}\": no such group in users.groups";
