@@ -16,6 +16,13 @@
 #                              state in DIR (pid from DIR/qemu.pid, checked against its
 #                              command line) and its process group; waits until it is gone
 #   vm_keep_tmp NAME DIR       with E2E_KEEP=1, copies DIR to a new /tmp/NAME.XXXXXX
+#   vm_reinstall_wait N PATTERN [PID WHAT]...
+#                              runs `provd reinstall $NODE --wait` ($PROVD, $URL, token file
+#                              $T/token) and, while it runs, prints the lines of the Nth power
+#                              on's console ($VMDIR/serial-N.log) that match PATTERN; fails on an
+#                              installer failure (PROVD-E2E: FAIL, Kernel panic), when a PID
+#                              (WHAT names it) dies, or after $TIMEOUT s; then requires exit 0
+#                              and "$NODE installed" on the CLI's stdout.  Needs say, fail, PIDS
 # Facts (TESTBED.md "iPXE in QEMU"): TCG only, an e1000 NIC (SeaBIOS runs its iPXE ROM),
 # Debian's kernel has e1000 as a module that the initramfs must insmod.
 
@@ -115,4 +122,40 @@ vm_keep_tmp() {
 	keep=$(mktemp -d "/tmp/$1.XXXXXX")
 	cp -a "$2/." "$keep/" 2>/dev/null || true
 	echo "kept $keep" >&2
+}
+
+vm_reinstall_wait() {
+	local n=$1 pattern=$2
+	shift 2
+	local watch=("$@") seen=0 start=$SECONDS text lines rc=0 i cli
+	say "provd reinstall $NODE --wait"
+	"$PROVD" reinstall "$NODE" --wait --timeout 300 --url "$URL" --token-file "$T/token" \
+		>"$T/cli-reinstall.out" 2>"$T/cli-reinstall.err" &
+	cli=$!
+	PIDS+=("$cli")
+	while :; do
+		if [ -f "$VMDIR/serial-$n.log" ]; then
+			text=$(strip_console <"$VMDIR/serial-$n.log" | grep -E "$pattern|PROVD-E2E: FAIL|Kernel panic" || true)
+			lines=$(printf '%s\n' "$text" | grep -c . || true)
+			if [ "$lines" -gt "$seen" ]; then
+				printf '%s\n' "$text" | tail -n +$((seen + 1)) | while IFS= read -r l; do say "  console: $l"; done
+				seen=$lines
+			fi
+			if grep -qE 'PROVD-E2E: FAIL|Kernel panic' <<<"$text"; then
+				fail "the installer failed on the VM"
+			fi
+		fi
+		kill -0 "$cli" 2>/dev/null || break
+		for ((i = 0; i < ${#watch[@]}; i += 2)); do
+			kill -0 "${watch[i]}" 2>/dev/null || fail "${watch[i + 1]} died"
+		done
+		[ $((SECONDS - start)) -lt "$TIMEOUT" ] || fail "provd reinstall --wait still running after ${TIMEOUT}s"
+		sleep 0.5
+	done
+	wait "$cli" || rc=$?
+	sed 's/^/  reinstall: /' "$T/cli-reinstall.err"
+	say "provd reinstall --wait exited $rc after $((SECONDS - start))s: $(cat "$T/cli-reinstall.out")"
+	[ "$rc" = 0 ] || fail "provd reinstall $NODE --wait exited $rc"
+	[ "$(awk -v n="$NODE" '$1 == n { print $2 }' "$T/cli-reinstall.out")" = installed ] ||
+		fail "provd reinstall --wait did not print '$NODE installed': $(cat "$T/cli-reinstall.out")"
 }

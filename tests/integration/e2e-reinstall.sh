@@ -148,42 +148,7 @@ serial() { strip_console <"$VMDIR/serial-$1.log"; }
 # The CLI submits POST /v1/nodes/NODE/reinstall and waits (event stream) until the node is
 # installed or failed; meanwhile the test follows the VM's console and fails fast when the
 # installer fails.
-say "provd reinstall $NODE --wait"
-"$PROVD" reinstall "$NODE" --wait --timeout 300 --url "$URL" --token-file "$T/token" \
-	>"$T/cli-reinstall.out" 2>"$T/cli-reinstall.err" &
-CLI_PID=$!
-PIDS+=("$CLI_PID")
-# follow_console: prints the new milestones of the first boot's console; fails on an
-# installer failure
-SEEN=0
-follow_console() {
-	[ -f "$VMDIR/serial-1.log" ] || return 0
-	local text lines
-	text=$(serial 1 | grep -E '^provd|PROVD-E2E:|No bootable device|Kernel panic' || true)
-	lines=$(printf '%s\n' "$text" | grep -c . || true)
-	if [ "$lines" -gt "$SEEN" ]; then
-		printf '%s\n' "$text" | tail -n +$((SEEN + 1)) | while IFS= read -r l; do say "  console: $l"; done
-		SEEN=$lines
-	fi
-	if grep -qE 'PROVD-E2E: FAIL|Kernel panic' <<<"$text"; then
-		fail "the installer failed on the VM"
-	fi
-}
-start=$SECONDS
-while kill -0 "$CLI_PID" 2>/dev/null; do
-	follow_console
-	kill -0 "${SIM_PID[1]}" 2>/dev/null || fail "ipmi_sim died"
-	[ $((SECONDS - start)) -lt "$TIMEOUT" ] || fail "provd reinstall --wait still running after ${TIMEOUT}s"
-	sleep 0.5
-done
-follow_console
-rc=0
-wait "$CLI_PID" || rc=$?
-sed 's/^/  reinstall: /' "$T/cli-reinstall.err"
-say "provd reinstall --wait exited $rc after $((SECONDS - start))s: $(cat "$T/cli-reinstall.out")"
-[ "$rc" = 0 ] || fail "provd reinstall $NODE --wait exited $rc"
-[ "$(awk -v n="$NODE" '$1 == n { print $2 }' "$T/cli-reinstall.out")" = installed ] ||
-	fail "provd reinstall --wait did not print '$NODE installed': $(cat "$T/cli-reinstall.out")"
+vm_reinstall_wait 1 '^provd|PROVD-E2E:|No bootable device' "${SIM_PID[1]}" ipmi_sim
 node_json
 jq -e '.state == "installed"' "$T/node.json" >/dev/null || fail "node not installed: $(cat "$T/node.json")"
 

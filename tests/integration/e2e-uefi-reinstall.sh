@@ -262,40 +262,7 @@ serial 1 | grep -qE '>>Start PXE|iPXE|^provd: ' && fail "boot 1 (own order, disk
 ok "power on with BMC boot device none: the VM booted its disk in ${MARKER_S}s, no DHCP"
 
 # ---- 1. provd reinstall node-01 --wait ------------------------------------------------------
-say "provd reinstall $NODE --wait"
-"$PROVD" reinstall "$NODE" --wait --timeout 300 --url "$URL" --token-file "$T/token" \
-	>"$T/cli-reinstall.out" 2>"$T/cli-reinstall.err" &
-CLI_PID=$!
-PIDS+=("$CLI_PID")
-SEEN=0
-follow_console() { # prints the new milestones of the second boot's console
-	[ -f "$VMDIR/serial-2.log" ] || return 0
-	local text lines
-	text=$(serial 2 | grep -E '>>Start PXE|NBP file|iPXE initialising|^provd|PROVD-E2E:|Kernel panic' || true)
-	lines=$(printf '%s\n' "$text" | grep -c . || true)
-	if [ "$lines" -gt "$SEEN" ]; then
-		printf '%s\n' "$text" | tail -n +$((SEEN + 1)) | while IFS= read -r l; do say "  console: $l"; done
-		SEEN=$lines
-	fi
-	if grep -qE 'PROVD-E2E: FAIL|Kernel panic' <<<"$text"; then
-		fail "the installer failed on the VM"
-	fi
-}
-start=$SECONDS
-while kill -0 "$CLI_PID" 2>/dev/null; do
-	follow_console
-	kill -0 "${SIM_PID[1]}" 2>/dev/null || fail "ipmi_sim died"
-	kill -0 "$DNSMASQ_PID" 2>/dev/null || fail "dnsmasq died"
-	[ $((SECONDS - start)) -lt "$TIMEOUT" ] || fail "provd reinstall --wait still running after ${TIMEOUT}s"
-	sleep 0.5
-done
-follow_console
-rc=0
-wait "$CLI_PID" || rc=$?
-say "provd reinstall --wait exited $rc after $((SECONDS - start))s: $(cat "$T/cli-reinstall.out")"
-[ "$rc" = 0 ] || fail "provd reinstall $NODE --wait exited $rc"
-[ "$(awk -v n="$NODE" '$1 == n { print $2 }' "$T/cli-reinstall.out")" = installed ] ||
-	fail "provd reinstall --wait did not print '$NODE installed': $(cat "$T/cli-reinstall.out")"
+vm_reinstall_wait 2 '>>Start PXE|NBP file|iPXE initialising|^provd|PROVD-E2E:' "${SIM_PID[1]}" ipmi_sim "$DNSMASQ_PID" dnsmasq
 
 [ "$(wc -l <"$VMDIR/boots")" = 2 ] || fail "the reinstall did not start the VM exactly once: $(cat "$VMDIR/boots")"
 read -r _ boot order rom _ < <(sed -n 2p "$VMDIR/boots")
