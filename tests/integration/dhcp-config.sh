@@ -20,29 +20,12 @@
 # tool is missing, unless PROVD_TESTS_NO_SKIP=1.
 set -euo pipefail
 
-# The outer run makes the namespaces and runs this script again inside the boot host's.
-if [ -z "${PROVD_DHCPCFG_NS:-}" ]; then
-	skip_outer() {
-		echo "SKIP [dhcp-config]: $1"
-		[ -z "${PROVD_TESTS_NO_SKIP:-}" ] || { echo "FAIL [dhcp-config]: $1" >&2; exit 1; }
-		exit 77
-	}
-	[ "$(id -u)" = 0 ] || skip_outer "needs root (ip netns)"
-	command -v ip >/dev/null || skip_outer "ip (iproute2) missing"
-	NS=provd-dhcpcfg-$$
-	CNS=provd-dhcpcfg-c-$$
-	err=$(mktemp)
-	ip netns add "$NS" 2>"$err" || { e=$(cat "$err"); rm -f "$err"; skip_outer "ip netns add does not work here: $e"; }
-	rm -f "$err"
-	trap 'ip netns del "$NS" 2>/dev/null || true; ip netns del "$CNS" 2>/dev/null || true' EXIT
-	ip netns add "$CNS"
-	rc=0
-	PROVD_DHCPCFG_NS=$NS PROVD_DHCPCFG_CNS=$CNS ip netns exec "$NS" bash "$0" "$@" || rc=$?
-	exit "$rc"
-fi
+# The boot host's namespace (this script runs again in it) and the client's.
+source "$(dirname "${BASH_SOURCE[0]}")/lib-netns.sh"
+netns_enter dhcp-config client -- "$@"
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-CNS=$PROVD_DHCPCFG_CNS # set by the outer run
+CNS=$PROVD_NETNS_CLIENT # made by netns_enter
 DNSMASQ=$(command -v dnsmasq) || skip "dnsmasq missing (dnsmasq-base)"
 for t in python3 curl jq; do
 	command -v "$t" >/dev/null || skip "$t missing"

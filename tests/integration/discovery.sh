@@ -29,17 +29,8 @@ skip() {
 }
 
 # The outer run makes the namespace and runs this script again inside it.
-if [ -z "${PROVD_DISCOVERY_NS:-}" ]; then
-        [ "$(id -u)" = 0 ] || skip "needs root (ip netns)"
-        command -v ip >/dev/null || skip "ip (iproute2) missing"
-        NS=provd-disc-$$
-        ip netns add "$NS" 2>/tmp/"$NS".err || skip "ip netns add does not work here: $(cat /tmp/"$NS".err)"
-        rm -f /tmp/"$NS".err
-        trap 'ip netns del "$NS" 2>/dev/null || true' EXIT
-        rc=0
-        PROVD_DISCOVERY_NS=$NS ip netns exec "$NS" bash "$0" "$@" || rc=$?
-        exit "$rc"
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib-netns.sh"
+netns_enter discovery -- "$@"
 
 source "$(dirname "$0")/lib.sh"
 for t in busybox jq curl sqlite3; do

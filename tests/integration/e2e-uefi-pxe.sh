@@ -34,31 +34,14 @@ set -euo pipefail
 PROVD=${1:-}
 SRC=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 
-# The outer run makes the namespaces and runs this script again inside the boot host's.
-if [ -z "${PROVD_UEFI_NS:-}" ]; then
-	skip_outer() {
-		echo "SKIP [e2e-uefi-pxe]: $1"
-		[ -z "${PROVD_TESTS_NO_SKIP:-}" ] || { echo "FAIL [e2e-uefi-pxe]: $1" >&2; exit 1; }
-		exit 77
-	}
-	[ "$(id -u)" = 0 ] || skip_outer "needs root (ip netns)"
-	command -v ip >/dev/null || skip_outer "ip (iproute2) missing"
-	NS=provd-uefi-$$
-	SITE_NS=provd-uefi-site-$$
-	err=$(mktemp)
-	ip netns add "$NS" 2>"$err" || { e=$(cat "$err"); rm -f "$err"; skip_outer "ip netns add does not work here: $e"; }
-	rm -f "$err"
-	trap 'ip netns del "$NS" 2>/dev/null || true; ip netns del "$SITE_NS" 2>/dev/null || true' EXIT
-	ip netns add "$SITE_NS"
-	rc=0
-	PROVD_UEFI_NS=$NS PROVD_UEFI_SITE_NS=$SITE_NS ip netns exec "$NS" bash "$0" "$@" || rc=$?
-	exit "$rc"
-fi
+# The boot host's namespace (this script runs again in it) and the site DHCP server's.
+source "$(dirname "${BASH_SOURCE[0]}")/lib-netns.sh"
+netns_enter e2e-uefi-pxe site -- "$@"
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib-vm.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib-uefi.sh"
-SITE_NS=$PROVD_UEFI_SITE_NS
+SITE_NS=$PROVD_NETNS_SITE
 
 T0=$SECONDS
 say() { printf '[e2e-uefi %3ds] %s\n' $((SECONDS - T0)) "$*"; }

@@ -52,24 +52,8 @@
 set -euo pipefail
 
 # The outer run makes the namespace and runs this script again inside it.
-if [ -z "${PROVD_UEFI_NS:-}" ]; then
-	ns_skip() {
-		echo "SKIP [e2e-uefi-reinstall]: $1"
-		if [ -n "${PROVD_TESTS_NO_SKIP:-}" ]; then
-			echo "FAIL [e2e-uefi-reinstall]: $1" >&2
-			exit 1
-		fi
-		exit 77
-	}
-	[ "$(id -u)" = 0 ] || ns_skip "needs root (ip netns, tap)"
-	command -v ip >/dev/null || ns_skip "ip (iproute2) missing"
-	NS=provd-uefi-$$
-	ns_err=$(ip netns add "$NS" 2>&1) || ns_skip "ip netns add does not work here: $ns_err"
-	trap 'ip netns del "$NS" 2>/dev/null || true' EXIT
-	rc=0
-	PROVD_UEFI_NS=$NS ip netns exec "$NS" bash "$0" "$@" || rc=$?
-	exit "$rc"
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib-netns.sh"
+netns_enter e2e-uefi-reinstall -- "$@"
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib-ipmi.sh"
