@@ -174,6 +174,12 @@ int metrics_render(const MetricsGauges *g, char **ret_text, size_t *ret_len) {
         for (ProvisionState s = 0; s < _PROVISION_STATE_MAX; s++)
                 fprintf(f, "provd_nodes{state=\"%s\"} %zu\n", provision_state_to_string(s), g->nodes[s]);
 
+        header(f, "provd_nodes_drift", "gauge",
+               "Nodes by whether they run the inventory's system, from their reports (in_sync, drifted, "
+               "reboot_pending, silent, unknown).");
+        for (Drift k = 0; k < _DRIFT_MAX; k++)
+                fprintf(f, "provd_nodes_drift{status=\"%s\"} %zu\n", drift_to_string(k), g->drift[k]);
+
         header(f, "provd_boot_requests_total", "counter",
                "Boot API answers (pixiecore GET /v1/boot, iPXE GET /v1/ipxe?mac=) by result and the firmware "
                "the request came from (as iPXE reports it; unknown for pixiecore).");
