@@ -348,15 +348,17 @@ static int get_operation(Cli *cli, int64_t id, json_t **ret) {
 /* ---- provd nodes ----------------------------------------------------------------------------- */
 
 int cli_nodes(Cli *cli, int argc, char **argv) {
-        enum { OPT_STATE = CLI_OPT_FIRST_COMMAND_OPTION, OPT_NAME, OPT_RACK };
+        enum { OPT_STATE = CLI_OPT_FIRST_COMMAND_OPTION, OPT_NAME, OPT_RACK, OPT_DRIFT, OPT_DRIFTED };
         static const struct option options[] = {
                 { "state", required_argument, NULL, OPT_STATE },
                 { "name", required_argument, NULL, OPT_NAME },
                 { "rack", required_argument, NULL, OPT_RACK },
+                { "drift", required_argument, NULL, OPT_DRIFT },
+                { "drifted", no_argument, NULL, OPT_DRIFTED },
                 CLI_GLOBAL_OPTIONS,
                 {},
         };
-        const char *state = NULL, *name = NULL, *rack = NULL;
+        const char *state = NULL, *name = NULL, *rack = NULL, *drift = NULL;
         int c;
         while ((c = cli_getopt(cli, argc, argv, options)) != -1) {
                 switch (c) {
@@ -369,14 +371,26 @@ int cli_nodes(Cli *cli, int argc, char **argv) {
                 case OPT_RACK:
                         rack = optarg;
                         break;
+                case OPT_DRIFT:
+                        drift = optarg;
+                        break;
+                case OPT_DRIFTED:
+                        drift = "drifted,reboot_pending,silent";
+                        break;
                 case 'h':
-                        printf("Usage: provd nodes [--state S[,S...]] [--name GLOB] [--rack R] [--json]\n\n"
+                        printf("Usage: provd nodes [--state S[,S...]] [--drift D[,D...] | --drifted] [--name GLOB]\n"
+                               "                   [--rack R] [--json]\n\n"
                                "Lists the nodes in inventory order:\n"
-                               "  NAME  STATE  SINCE  ATTEMPT  PHASE  RACK\n"
-                               "(SINCE in local time; ATTEMPT and PHASE of the current install attempt).\n"
+                               "  NAME  STATE  SINCE  ATTEMPT  PHASE  DRIFT  RACK\n"
+                               "(SINCE in local time; ATTEMPT and PHASE of the current install attempt; DRIFT\n"
+                               "whether the node reports running the inventory's system: in_sync, drifted,\n"
+                               "reboot_pending, silent, unknown).\n"
                                "Filters combine (AND):\n"
                                "  --state S[,S...]  only nodes in these states (new, pending, netbooting,\n"
                                "                    installing, installed, failed)\n"
+                               "  --drift D[,D...]  only nodes with these drift statuses\n"
+                               "  --drifted         only nodes that are not known to run their system: drifted,\n"
+                               "                    reboot_pending or silent\n"
                                "  --name GLOB       only nodes whose name matches GLOB (quote it: 'node-0*')\n"
                                "  --rack R          only nodes in rack R\n"
                                "\n" CLI_GLOBAL_HELP);
@@ -395,7 +409,7 @@ int cli_nodes(Cli *cli, int argc, char **argv) {
                 return r;
         _cleanup_free_ char *query = strdup("");
         if (!query || add_query(cli, &query, "state", state) < 0 || add_query(cli, &query, "name", name) < 0 ||
-            add_query(cli, &query, "rack", rack) < 0)
+            add_query(cli, &query, "rack", rack) < 0 || add_query(cli, &query, "drift", drift) < 0)
                 return CLI_EXIT_ERROR;
         _cleanup_free_ char *path = NULL;
         if (asprintf(&path, "/v1/nodes%s", query) < 0)
@@ -408,19 +422,20 @@ int cli_nodes(Cli *cli, int argc, char **argv) {
                 cli_print_json(j);
                 return CLI_EXIT_OK;
         }
-        _cleanup_(cli_table_freep) CliTable *t = cli_table_new(6);
-        if (!t || cli_table_add(t, (const char *[]) { "NAME", "STATE", "SINCE", "ATTEMPT", "PHASE", "RACK" }) < 0)
+        _cleanup_(cli_table_freep) CliTable *t = cli_table_new(7);
+        if (!t || cli_table_add(t, (const char *[]) { "NAME", "STATE", "SINCE", "ATTEMPT", "PHASE", "DRIFT", "RACK" }) < 0)
                 return CLI_EXIT_ERROR;
         size_t i;
         json_t *n;
         json_array_foreach(json_object_get(j, "nodes"), i, n) {
-                char tbuf[32], b1[32], b2[32], b3[32], b4[32], b5[32];
+                char tbuf[32], b1[32], b2[32], b3[32], b4[32], b5[32], b6[32];
                 const json_t *attempt = json_object_get(n, "attempt");
                 if (cli_table_add(t, (const char *[]) { cli_text(json_object_get(n, "name"), b1),
                                                         cli_text(json_object_get(n, "state"), b2),
                                                         cli_format_time(json_object_get(n, "state_since"), tbuf),
                                                         cli_text(json_object_get(attempt, "number"), b3),
                                                         cli_text(json_object_get(attempt, "phase"), b4),
+                                                        cli_text(json_object_get(n, "drift"), b6),
                                                         cli_text(json_object_get(n, "rack"), b5) }) < 0)
                         return CLI_EXIT_ERROR;
         }
@@ -437,7 +452,8 @@ int cli_node(Cli *cli, int argc, char **argv) {
                 if (c == 'h') {
                         printf("Usage: provd node NODE [--json]\n\n"
                                "Shows one node: provision state, install attempt, MACs, rack, BMC (host,\n"
-                               "port, user; never a password), NixOS system, and its last %d state changes\n"
+                               "port, user; never a password), NixOS system, drift and what the node last\n"
+                               "reported it runs, and its last %d state changes\n"
                                "(all of them: `provd history NODE`).  Exit status 3 if provd does not know NODE.\n"
                                "--json prints GET /v1/nodes/NODE as is.\n\n" CLI_GLOBAL_HELP,
                                HISTORY_SHOWN);
@@ -507,7 +523,16 @@ int cli_node(Cli *cli, int argc, char **argv) {
                                           cli_text(json_object_get(b, "host"), b2),
                                           cli_text(json_object_get(b, "port"), b3)) < 0)
                 return CLI_EXIT_ERROR;
-        const json_t *sys = json_object_get(j, "system");
+        const json_t *sys = json_object_get(j, "system"), *rep = json_object_get(j, "report");
+        _cleanup_free_ char *drift = NULL, *running = NULL;
+        if (asprintf(&drift, "%s%s", cli_text(json_object_get(j, "drift"), b3),
+                     json_is_true(json_object_get(j, "credential")) ? "" : " (no node credential)") < 0)
+                return CLI_EXIT_ERROR;
+        if (json_is_object(rep) &&
+            asprintf(&running, "%s (booted %s, kernel %s, reported %s)", json_str(rep, "running") ? json_str(rep, "running") : "-",
+                     json_str(rep, "booted") ? json_str(rep, "booted") : "-", json_str(rep, "kernel") ? json_str(rep, "kernel") : "-",
+                     cli_format_time(json_object_get(rep, "reported_at"), tbuf2)) < 0)
+                return CLI_EXIT_ERROR;
         const char *rows[][2] = {
                 { "name:", cli_text(json_object_get(j, "name"), b1) },
                 { "state:", state },
@@ -517,6 +542,8 @@ int cli_node(Cli *cli, int argc, char **argv) {
                 { "bmc:", bmc ? bmc : "none" },
                 { "toplevel:", json_str(sys, "toplevel") ? json_str(sys, "toplevel") : "-" },
                 { "install:", json_str(sys, "install") ? json_str(sys, "install") : "-" },
+                { "drift:", drift },
+                { "running:", running ? running : "never reported" },
         };
         for (size_t k = 0; k < ELEMENTSOF(rows); k++)
                 if (cli_table_add(t, rows[k]) < 0)

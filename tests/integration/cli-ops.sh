@@ -96,15 +96,19 @@ provd_start "$T/inv.json" --api-tokens "$T/api-tokens"
 
 # ---- nodes / node --------------------------------------------------------------------------------
 run_cli 0 nodes
-[ "$(head -n1 "$T/out" | tr -s ' ')" = "NAME STATE SINCE ATTEMPT PHASE RACK" ] || fail "nodes header: $(head -n1 "$T/out")"
+[ "$(head -n1 "$T/out" | tr -s ' ')" = "NAME STATE SINCE ATTEMPT PHASE DRIFT RACK" ] || fail "nodes header: $(head -n1 "$T/out")"
 [ "$(wc -l <"$T/out")" = 7 ] || fail "nodes: $(cat "$T/out")"
-out_has '^node-01  +new  +-  +-  +-  +r1$'
-out_has '^node-06  +new  +-  +-  +-  +r2$'
+out_has '^node-01  +new  +-  +-  +-  +unknown  +r1$'
+out_has '^node-06  +new  +-  +-  +-  +unknown  +r2$'
 t2=$(token_of 52:54:00:00:00:02)
 event "$t2" '{"phase":"started"}'
 run_cli 0 nodes --state installing
 [ "$(wc -l <"$T/out")" = 2 ] || fail "nodes --state installing: $(cat "$T/out")"
-out_has '^node-02  +installing  +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}[+-][0-9]{2}:[0-9]{2}  +1  +started  +r1$'
+out_has '^node-02  +installing  +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}[+-][0-9]{2}:[0-9]{2}  +1  +started  +unknown  +r1$'
+run_cli 0 nodes --drifted
+[ "$(wc -l <"$T/out")" = 1 ] || fail "nodes --drifted (none has reported): $(cat "$T/out")"
+run_cli 0 nodes --drift unknown --name node-02
+out_has '^node-02 '
 run_cli 0 nodes --state new,installing --rack r1
 [ "$(awk 'NR > 1 { print $1 }' "$T/out" | tr '\n' ' ')" = "node-01 node-02 node-03 " ] || fail "--state new,installing --rack r1: $(cat "$T/out")"
 run_cli 0 nodes --name 'node-0[56]'
