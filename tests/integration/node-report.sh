@@ -88,6 +88,13 @@ expect_status 200 GET /v1/summary
 jq_eq '.drift | "\(.in_sync) \(.drifted) \(.reboot_pending) \(.silent) \(.unknown)"' "0 1 1 0 1"
 expect_status 200 GET /metrics
 printf '%s\n' "$BODY" | grep -qx 'provd_nodes_drift{status="drifted"} 1' || fail "metrics: $(printf '%s' "$BODY" | grep drift)"
+"$PROVD" --url "$URL" nodes --drifted >"$T/cli" || fail "provd nodes --drifted failed"
+[ "$(awk 'NR > 1 { print $1 "=" $6 }' "$T/cli" | tr '\n' ' ')" = "node-01=reboot_pending node-02=drifted " ] ||
+        fail "provd nodes --drifted: $(cat "$T/cli")"
+"$PROVD" --url "$URL" summary >"$T/cli" || fail "provd summary failed"
+grep -qE '^drifted +1$' "$T/cli" && grep -qE '^unknown +1$' "$T/cli" || fail "provd summary: $(cat "$T/cli")"
+"$PROVD" --url "$URL" node node-02 >"$T/cli" || fail "provd node failed"
+grep -qE "^running: +$SYS1B \(booted $SYS1B, kernel 6.1.0-28-amd64" "$T/cli" || fail "provd node: $(cat "$T/cli")"
 sleep 4
 expect_status 200 GET /v1/nodes/node-01
 jq_eq .drift silent
