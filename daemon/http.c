@@ -874,10 +874,11 @@ static MetricsRoute route_of(const char *url) {
                 return METRICS_ROUTE_IPXE;
         if (startswith(url, "/v1/files/") || streq(url, "/v1/ipxe.efi"))
                 return METRICS_ROUTE_FILES;
-        if (streq(url, "/v1/install/events") || streq(url, "/v1/install/credential"))
+        if (streq(url, "/v1/install/events"))
                 return METRICS_ROUTE_INSTALL_EVENTS;
-        if (startswith(url, "/v1/nodes/") && (endswith(url, "/report") || endswith(url, "/credential")))
-                return METRICS_ROUTE_NODES;
+        if (streq(url, "/v1/install/credential") ||
+            (startswith(url, "/v1/nodes/") && (endswith(url, "/report") || endswith(url, "/credential"))))
+                return METRICS_ROUTE_NODE_REPORTS;
         if (startswith(url, "/v1/nodes/") && (endswith(url, "/reinstall") || endswith(url, "/power") || endswith(url, "/bootdev")))
                 return METRICS_ROUTE_OPERATIONS;
         if (streq(url, "/v1/nodes") || startswith(url, "/v1/nodes/"))

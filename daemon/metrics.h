@@ -44,6 +44,7 @@ typedef enum MetricsRoute {
         METRICS_ROUTE_OPERATIONS,
         METRICS_ROUTE_METRICS,
         METRICS_ROUTE_DISCOVERED, /* discovery */
+        METRICS_ROUTE_NODE_REPORTS, /* node credentials and reports */
         METRICS_ROUTE_OTHER,
         _METRICS_ROUTE_MAX,
 } MetricsRoute;

@@ -88,6 +88,9 @@ expect_status 200 GET /v1/summary
 jq_eq '.drift | "\(.in_sync) \(.drifted) \(.reboot_pending) \(.silent) \(.unknown)"' "0 1 1 0 1"
 expect_status 200 GET /metrics
 printf '%s\n' "$BODY" | grep -qx 'provd_nodes_drift{status="drifted"} 1' || fail "metrics: $(printf '%s' "$BODY" | grep drift)"
+# credential requests and reports are their own route family, not installer callbacks
+printf '%s\n' "$BODY" | grep -qx 'provd_install_events_total{result="accepted"} 0' || fail "install events counted: $(printf '%s' "$BODY" | grep install_events)"
+printf '%s\n' "$BODY" | grep -qE '^provd_http_requests_total\{route="node_reports",code="200"\} [1-9]' || fail "no node_reports route in the metrics"
 "$PROVD" --url "$URL" nodes --drifted >"$T/cli" || fail "provd nodes --drifted failed"
 [ "$(awk 'NR > 1 { print $1 "=" $6 }' "$T/cli" | tr '\n' ' ')" = "node-01=reboot_pending node-02=drifted " ] ||
         fail "provd nodes --drifted: $(cat "$T/cli")"
