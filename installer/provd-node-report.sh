@@ -20,8 +20,8 @@
 #
 # The credential is never on a command line (where ps and /proc/PID/cmdline show it to every
 # local user) nor in a message: with curl, the header goes to curl on its standard input
-# (-K -); without curl, the script speaks HTTP/1.0 itself through nc (busybox nc or netcat),
-# for http:// URLs only.  wget is not used here: busybox wget takes headers only as
+# (-K -); without curl, the script speaks HTTP/1.0 itself through nc (busybox's; other
+# netcats are untested), for http:// URLs only.  wget is not used here: busybox wget takes headers only as
 # arguments.
 #
 # Environment (all optional):
