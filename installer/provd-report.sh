@@ -6,6 +6,7 @@
 #     . /path/to/provd-report.sh
 #     provd_report started "installer up"
 #     url=$(provd_cmdline_get provd.url)
+#     provd_install_credential /mnt    # the node credential, into the installed system
 #
 # or as a script:  provd-report.sh PHASE MESSAGE
 #
