@@ -112,7 +112,7 @@ for n in 1 2; do
         [[ "$(cat "$d/credential")" =~ ^pvn_[A-Za-z0-9_-]{43}$ ]] || fail "$d/credential is not a node credential"
         CREDS+=("$(cat "$d/credential")")
 done
-[ -z "$(ls -A "$T/root1/nix/store" "$T/root2/nix/store" | grep -v ':$' || true)" ] || fail "something was written into a target's Nix store"
+[ -z "$(find "$T/root1/nix/store" "$T/root2/nix/store" -mindepth 1)" ] || fail "something was written into a target's Nix store"
 expect_status 200 GET /v1/nodes/node-01
 jq_eq .credential true
 ok "files: /var/lib/provd-node 0700, credential/url/node 0600, root; /var/lib made 0755; nothing in nix/store"
