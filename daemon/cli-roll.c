@@ -197,7 +197,7 @@ static char *timeout_why(const CliRollNode *node) {
         int k;
         if (node->step == CLI_ROLL_STEP_GATE) {
                 if (node->stale)
-                        k = asprintf(&s, "installed, no report since the install (drift in_sync is from an older report)");
+                        k = asprintf(&s, "installed, no report since the install; drift in_sync is from an older report");
                 else if (node->drift[0])
                         k = asprintf(&s, "installed, drift %s", node->drift);
                 else

@@ -346,7 +346,7 @@ START_TEST(test_gate_timeout_stops) {
         ck_assert_int_eq(cli_roll_expire(&r, 5001), 1);
         ck_assert_str_eq(r.nodes[1].why, "netbooting");
         ck_assert_int_eq(cli_roll_expire(&r, 5001), 2);
-        ck_assert_str_eq(r.nodes[2].why, "installed, no report since the install (drift in_sync is from an older report)");
+        ck_assert_str_eq(r.nodes[2].why, "installed, no report since the install; drift in_sync is from an older report");
         ck_assert_int_eq(cli_roll_expire(&r, 5001), -1);
         ck_assert(cli_roll_done(&r));
         ck_assert_int_eq(r.timed_out, 3);
