@@ -1283,7 +1283,7 @@ static void expire_gates(Watch *w) {
                 progress(node->name, "timeout: not back within --gate-timeout %s (%s)", format_duration(w->roll.gate_timeout_ms, dbuf),
                          node->why);
                 if (w->roll.stopped_by == i && w->roll.next < w->roll.n)
-                        fprintf(stderr, "provd: the roll stops: %s did not come back in time; %zu node%s not started, %zu in flight go on\n",
+                        fprintf(stderr, "provd: the roll stops: %s did not come back in time; %zu node%s not started; waiting for the %zu in flight\n",
                                 node->name, w->roll.n - w->roll.next, w->roll.n - w->roll.next == 1 ? "" : "s", w->roll.in_flight);
         }
 }
