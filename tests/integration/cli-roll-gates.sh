@@ -11,14 +11,16 @@
 #   roll 1, 8 nodes, --parallel 2 --gate-timeout 8: node-02's --before fails (skipped, the roll
 #   goes on), node-03 never reports after its install (timeout: the roll stops, node-05..08 are
 #   not started), node-04 (in flight then: its --after waits for node-03's timeout) goes on to
-#   the end and its --after exits 5 (shown in its result); --after ran after the gate with PROVD_NODE and
-#   PROVD_URL set and saw a fresh in_sync report; never more than 2 nodes between the start of
+#   the end and its --after exits 5 (shown in its result); --after ran after the gate with
+#   PROVD_NODE and PROVD_URL set and saw a fresh in_sync report; never more than 2 nodes between the start of
 #   their --before and the end of their --after (from the hooks' own log); each --before ran
 #   before its node's reinstall was requested; hook output on stderr prefixed with the node;
 #   the summary names every node's outcome; exit 4.
 #   roll 2: no gate flag: gated by default (in_sync, not installed), exit 0, --json.
 #   --no-gate: a node that never reports is done when installed, exit 0.
 #   --hook-timeout: a hung --before is killed with its process group, its node skipped, exit 1.
+#   a provd without node reports (a stand-in): --gate-timeout exits 1 with nothing submitted;
+#   without it, a note and an ungated roll.
 # Exit 77 (skip) when jq, curl or python3 is missing, unless PROVD_TESTS_NO_SKIP=1.
 source "$(dirname "$0")/lib.sh"
 
@@ -60,6 +62,63 @@ grep -q -- '--hook-timeout must be a duration' "$T/err" || fail "$(cat "$T/err")
 usage node-01 --before ''
 grep -q -- '--before needs a command' "$T/err" || fail "$(cat "$T/err")"
 ok "--help names the gate, the hooks, the results and exit 4; usage errors exit 2 naming the flag"
+
+# A provd without node reports (no "drift" in its summary; a stand-in on loopback): asking for
+# the gate explicitly is an error before anything is submitted.
+cat >"$T/old-provd.py" <<'PY'
+import http.server, json, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def answer(self, code, body):
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def do_GET(self):
+        sys.stderr.write("GET %s\n" % self.path)
+        if self.path.startswith("/v1/nodes"):
+            self.answer(200, {"nodes": [{"name": "node-01", "mac": ["52:54:00:00:00:01"], "rack": None, "state": "installed",
+                                         "state_since": None, "attempt": None}]})
+        elif self.path == "/v1/summary":
+            self.answer(200, {"total": 1, "states": {"installed": 1}, "last_event_id": 7})
+        else:
+            self.answer(404, {"error": {"code": "not_found", "message": "no"}})
+    def do_POST(self):
+        sys.stderr.write("POST %s\n" % self.path)
+        self.answer(500, {"error": {"code": "internal_error", "message": "a stand-in"}})
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(s.server_port, flush=True)
+s.serve_forever()
+PY
+python3 "$T/old-provd.py" >"$T/old-provd.port" 2>"$T/old-provd.log" &
+PIDS+=("$!")
+for i in $(seq 1 50); do
+        [ -s "$T/old-provd.port" ] && break
+        sleep 0.1
+done
+[ -s "$T/old-provd.port" ] || fail "the stand-in did not start: $(cat "$T/old-provd.log")"
+printf 'pvd_%s\n' "$(printf 'a%.0s' $(seq 1 43))" >"$T/token"
+rc=0
+"$PROVD" --config "$T/empty.ini" --url "http://127.0.0.1:$(cat "$T/old-provd.port")" --token-file "$T/token" \
+        reinstall node-01 --gate-timeout 10m >"$T/out" 2>"$T/err" || rc=$?
+no_sanitizer "$T/err"
+[ "$rc" = 1 ] || fail "--gate-timeout against a provd without drift: exit $rc: $(cat "$T/out" "$T/err")"
+grep -q -- '--gate-timeout: provd at http://127.0.0.1:[0-9]* does not report node drift' "$T/err" || fail "$(cat "$T/err")"
+grep -q 'GET /v1/summary' "$T/old-provd.log" || fail "the client did not ask the summary: $(cat "$T/old-provd.log")"
+grep -q POST "$T/old-provd.log" && fail "something was submitted: $(cat "$T/old-provd.log")"
+# Without the flag: a note, and the roll goes on ungated (the stand-in refuses the reinstall).
+rc=0
+"$PROVD" --config "$T/empty.ini" --url "http://127.0.0.1:$(cat "$T/old-provd.port")" --token-file "$T/token" \
+        reinstall node-01 --wait >"$T/out" 2>"$T/err" || rc=$?
+no_sanitizer "$T/err"
+grep -q 'does not report node drift: the roll is not health-gated' "$T/err" || fail "no note: $(cat "$T/err")"
+grep -q 'a node is done when it reports' "$T/err" && fail "gated against a provd without drift: $(cat "$T/err")"
+grep -q 'POST /v1/nodes/node-01/reinstall' "$T/old-provd.log" || fail "not submitted: $(cat "$T/old-provd.log")"
+[ "$rc" = 1 ] || fail "the refused reinstall: exit $rc: $(cat "$T/out" "$T/err")"
+ok "against a provd without node reports: --gate-timeout is an error (exit 1, nothing submitted); by default a note and no gate"
 
 # ---- provd with 8 nodes without BMCs; store-path toplevels nodes can report ----------------------
 "$PROVD" token new --name ops --file "$T/api-tokens" >"$T/token" 2>/dev/null || fail "token new"
@@ -145,7 +204,7 @@ python3 "$T/player.py" "$URL" "$T" 2>"$T/player.err" &
 PLAYER=$!
 PIDS+=("$PLAYER")
 
-# all_drift DRIFT: waits up to 20 s until every node is installed with that drift.
+# all_in_sync: waits up to 20 s until every node is installed and in_sync.
 all_in_sync() {
         local i
         for i in $(seq 1 200); do
