@@ -52,7 +52,10 @@ for c in nodes node reinstall power bootdev; do
         "$PROVD" "$c" --help >"$T/out" || fail "provd $c --help failed"
         grep -q "^Usage: provd $c" "$T/out" || fail "provd $c --help: $(cat "$T/out")"
 done
-"$PROVD" reinstall --help | grep -q -- '--parallel N' || fail "reinstall --help does not mention --parallel"
+# (into a file: grep -q leaves at the first match, and a help longer than a pipe write would
+# then die of SIGPIPE, failing the pipeline under pipefail)
+"$PROVD" reinstall --help >"$T/out"
+grep -q -- '--parallel N' "$T/out" || fail "reinstall --help does not mention --parallel"
 URL=http://127.0.0.1:1
 : >"$T/token"
 run_cli 2 reinstall
