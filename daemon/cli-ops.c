@@ -2,26 +2,41 @@
  *   provd nodes [--state S[,S]] [--name GLOB] [--rack R]     GET /v1/nodes
  *   provd node NODE                                          GET /v1/nodes/{name}
  *   provd reinstall (NODE|GLOB)...|--all [--wait] [--parallel N] [--timeout D]
+ *                   [--before CMD] [--after CMD] [--gate-timeout D | --no-gate] [--hook-timeout D]
  *   provd power (NODE|GLOB)...|--all on|off|cycle|reset|soft|status
  *   provd bootdev (NODE|GLOB)...|--all pxe|disk|bios [--persistent] [--efi|--legacy]
  * The three admin commands POST /v1/nodes/{name}/{reinstall,power,bootdev} (202 + an
  * Operation) and follow the operations with GET /v1/operations/{id}.
  *
- * `reinstall --wait` is a loop around the pure scheduler of cli-roll.c: submit while the
- * scheduler allows, follow the operations until their mark step is done (the node is then
- * "armed": pending), and watch the armed nodes' provision states until installed or failed —
- * from the event stream GET /v1/events/stream (issue 4; parsed by cli-sse.c, read through a
- * curl multi handle next to the blocking requests of cli_request()), and by polling GET
- * /v1/nodes every 2 s while the stream is not connected (every 30 s as a safety net while it
- * is).  Progress goes to stderr, the results to stdout.
+ * `reinstall --wait` is a loop around the pure scheduler of cli-roll.c: start nodes while the
+ * scheduler allows (run --before, then request the reinstall), follow the operations until
+ * their mark step is done (the node is then "armed": pending), watch the armed nodes'
+ * provision states until installed or failed — from the event stream GET /v1/events/stream
+ * (issue 4; parsed by cli-sse.c, read through a curl multi handle next to the blocking
+ * requests of cli_request()), and by polling GET /v1/nodes every 2 s while the stream is not
+ * connected (every 30 s as a safety net while it is) — then, with the gate, poll the installed
+ * nodes' drift and report (GET /v1/nodes every 2 s, GET /v1/nodes/{name} for those that say
+ * in_sync: is the report newer than the install?), and run --after.  A node's report does not
+ * make an event unless its running system changed, so the gate is polled, not streamed.
+ *
+ * --before and --after run as `/bin/sh -c CMD` (posix_spawn; stdin /dev/null, in their own
+ * process group so a timeout kills what they started) with PROVD_NODE, PROVD_URL and
+ * PROVD_HOOK (before|after) in the environment, several at once when several nodes are in
+ * flight; the loop reads their output (stdout and stderr, one pipe) without blocking and
+ * prints each line on stderr as "TIME  NODE  --before: LINE".  Progress goes to stderr, the
+ * results to stdout.
  *
  * Single-threaded, like all of cli*.c. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +48,10 @@
 #define POLL_NODES_MS 2000        /* GET /v1/nodes while the event stream is not connected */
 #define POLL_NODES_SAFETY_MS 30000 /* ... and while it is, in case it missed something */
 #define POLL_OPS_MS 1000           /* GET /v1/operations/{id} for unfinished reinstall operations */
+#define POLL_GATE_MS 2000          /* GET /v1/nodes while a node waits at its gate */
+#define GATE_TIMEOUT_MS (90 * 60 * 1000LL) /* --gate-timeout: above the daemon's install_deadline (1 h) */
+#define HOOK_TIMEOUT_MS (10 * 60 * 1000LL) /* --hook-timeout */
+#define HOOK_KILL_GRACE_MS 5000    /* SIGTERM to a hook's process group, SIGKILL this much later */
 #define SUMMARY_MS 30000           /* the periodic progress summary */
 #define STREAM_SILENCE_S 60L       /* keepalives come every 15 s */
 #define STREAM_RETRY_MAX_MS 10000
@@ -87,6 +106,20 @@ static int parse_duration(const char *s, int64_t *ret_ms) {
                 return -EINVAL;
         *ret_ms = total;
         return 0;
+}
+
+/* Formats ms as parse_duration() reads it: "1h30m", "45m", "1m30s", "8s" (seconds rounded up). */
+static const char *format_duration(int64_t ms, char buf[static 32]) {
+        int64_t s = (ms + 999) / 1000, h = s / 3600, m = s / 60 % 60;
+        size_t n = 0;
+        buf[0] = '\0';
+        if (h)
+                n += (size_t) snprintf(buf + n, 32 - n, "%" PRId64 "h", h);
+        if (m)
+                n += (size_t) snprintf(buf + n, 32 - n, "%" PRId64 "m", m);
+        if (s % 60 || n == 0)
+                snprintf(buf + n, 32 - n, "%" PRId64 "s", s % 60);
+        return buf;
 }
 
 static void usage_hint(Cli *cli) {
@@ -348,15 +381,17 @@ static int get_operation(Cli *cli, int64_t id, json_t **ret) {
 /* ---- provd nodes ----------------------------------------------------------------------------- */
 
 int cli_nodes(Cli *cli, int argc, char **argv) {
-        enum { OPT_STATE = CLI_OPT_FIRST_COMMAND_OPTION, OPT_NAME, OPT_RACK };
+        enum { OPT_STATE = CLI_OPT_FIRST_COMMAND_OPTION, OPT_NAME, OPT_RACK, OPT_DRIFT, OPT_DRIFTED };
         static const struct option options[] = {
                 { "state", required_argument, NULL, OPT_STATE },
                 { "name", required_argument, NULL, OPT_NAME },
                 { "rack", required_argument, NULL, OPT_RACK },
+                { "drift", required_argument, NULL, OPT_DRIFT },
+                { "drifted", no_argument, NULL, OPT_DRIFTED },
                 CLI_GLOBAL_OPTIONS,
                 {},
         };
-        const char *state = NULL, *name = NULL, *rack = NULL;
+        const char *state = NULL, *name = NULL, *rack = NULL, *drift = NULL;
         int c;
         while ((c = cli_getopt(cli, argc, argv, options)) != -1) {
                 switch (c) {
@@ -369,14 +404,26 @@ int cli_nodes(Cli *cli, int argc, char **argv) {
                 case OPT_RACK:
                         rack = optarg;
                         break;
+                case OPT_DRIFT:
+                        drift = optarg;
+                        break;
+                case OPT_DRIFTED:
+                        drift = "drifted,reboot_pending,silent";
+                        break;
                 case 'h':
-                        printf("Usage: provd nodes [--state S[,S...]] [--name GLOB] [--rack R] [--json]\n\n"
+                        printf("Usage: provd nodes [--state S[,S...]] [--drift D[,D...] | --drifted] [--name GLOB]\n"
+                               "                   [--rack R] [--json]\n\n"
                                "Lists the nodes in inventory order:\n"
-                               "  NAME  STATE  SINCE  ATTEMPT  PHASE  RACK\n"
-                               "(SINCE in local time; ATTEMPT and PHASE of the current install attempt).\n"
+                               "  NAME  STATE  SINCE  ATTEMPT  PHASE  DRIFT  RACK\n"
+                               "(SINCE in local time; ATTEMPT and PHASE of the current install attempt; DRIFT\n"
+                               "whether the node reports running the inventory's system: in_sync, drifted,\n"
+                               "reboot_pending, silent, unknown).\n"
                                "Filters combine (AND):\n"
                                "  --state S[,S...]  only nodes in these states (new, pending, netbooting,\n"
                                "                    installing, installed, failed)\n"
+                               "  --drift D[,D...]  only nodes with these drift statuses\n"
+                               "  --drifted         only nodes that are not known to run their system: drifted,\n"
+                               "                    reboot_pending or silent\n"
                                "  --name GLOB       only nodes whose name matches GLOB (quote it: 'node-0*')\n"
                                "  --rack R          only nodes in rack R\n"
                                "\n" CLI_GLOBAL_HELP);
@@ -395,7 +442,7 @@ int cli_nodes(Cli *cli, int argc, char **argv) {
                 return r;
         _cleanup_free_ char *query = strdup("");
         if (!query || add_query(cli, &query, "state", state) < 0 || add_query(cli, &query, "name", name) < 0 ||
-            add_query(cli, &query, "rack", rack) < 0)
+            add_query(cli, &query, "rack", rack) < 0 || add_query(cli, &query, "drift", drift) < 0)
                 return CLI_EXIT_ERROR;
         _cleanup_free_ char *path = NULL;
         if (asprintf(&path, "/v1/nodes%s", query) < 0)
@@ -408,19 +455,20 @@ int cli_nodes(Cli *cli, int argc, char **argv) {
                 cli_print_json(j);
                 return CLI_EXIT_OK;
         }
-        _cleanup_(cli_table_freep) CliTable *t = cli_table_new(6);
-        if (!t || cli_table_add(t, (const char *[]) { "NAME", "STATE", "SINCE", "ATTEMPT", "PHASE", "RACK" }) < 0)
+        _cleanup_(cli_table_freep) CliTable *t = cli_table_new(7);
+        if (!t || cli_table_add(t, (const char *[]) { "NAME", "STATE", "SINCE", "ATTEMPT", "PHASE", "DRIFT", "RACK" }) < 0)
                 return CLI_EXIT_ERROR;
         size_t i;
         json_t *n;
         json_array_foreach(json_object_get(j, "nodes"), i, n) {
-                char tbuf[32], b1[32], b2[32], b3[32], b4[32], b5[32];
+                char tbuf[32], b1[32], b2[32], b3[32], b4[32], b5[32], b6[32];
                 const json_t *attempt = json_object_get(n, "attempt");
                 if (cli_table_add(t, (const char *[]) { cli_text(json_object_get(n, "name"), b1),
                                                         cli_text(json_object_get(n, "state"), b2),
                                                         cli_format_time(json_object_get(n, "state_since"), tbuf),
                                                         cli_text(json_object_get(attempt, "number"), b3),
                                                         cli_text(json_object_get(attempt, "phase"), b4),
+                                                        cli_text(json_object_get(n, "drift"), b6),
                                                         cli_text(json_object_get(n, "rack"), b5) }) < 0)
                         return CLI_EXIT_ERROR;
         }
@@ -437,7 +485,8 @@ int cli_node(Cli *cli, int argc, char **argv) {
                 if (c == 'h') {
                         printf("Usage: provd node NODE [--json]\n\n"
                                "Shows one node: provision state, install attempt, MACs, rack, BMC (host,\n"
-                               "port, user; never a password), NixOS system, and its last %d state changes\n"
+                               "port, user; never a password), NixOS system, drift and what the node last\n"
+                               "reported it runs, and its last %d state changes\n"
                                "(all of them: `provd history NODE`).  Exit status 3 if provd does not know NODE.\n"
                                "--json prints GET /v1/nodes/NODE as is.\n\n" CLI_GLOBAL_HELP,
                                HISTORY_SHOWN);
@@ -507,7 +556,16 @@ int cli_node(Cli *cli, int argc, char **argv) {
                                           cli_text(json_object_get(b, "host"), b2),
                                           cli_text(json_object_get(b, "port"), b3)) < 0)
                 return CLI_EXIT_ERROR;
-        const json_t *sys = json_object_get(j, "system");
+        const json_t *sys = json_object_get(j, "system"), *rep = json_object_get(j, "report");
+        _cleanup_free_ char *drift = NULL, *running = NULL;
+        if (asprintf(&drift, "%s%s", cli_text(json_object_get(j, "drift"), b3),
+                     json_is_true(json_object_get(j, "credential")) ? "" : " (no node credential)") < 0)
+                return CLI_EXIT_ERROR;
+        if (json_is_object(rep) &&
+            asprintf(&running, "%s (booted %s, kernel %s, reported %s)", json_str(rep, "running") ? json_str(rep, "running") : "-",
+                     json_str(rep, "booted") ? json_str(rep, "booted") : "-", json_str(rep, "kernel") ? json_str(rep, "kernel") : "-",
+                     cli_format_time(json_object_get(rep, "reported_at"), tbuf2)) < 0)
+                return CLI_EXIT_ERROR;
         const char *rows[][2] = {
                 { "name:", cli_text(json_object_get(j, "name"), b1) },
                 { "state:", state },
@@ -517,6 +575,8 @@ int cli_node(Cli *cli, int argc, char **argv) {
                 { "bmc:", bmc ? bmc : "none" },
                 { "toplevel:", json_str(sys, "toplevel") ? json_str(sys, "toplevel") : "-" },
                 { "install:", json_str(sys, "install") ? json_str(sys, "install") : "-" },
+                { "drift:", drift },
+                { "running:", running ? running : "never reported" },
         };
         for (size_t k = 0; k < ELEMENTSOF(rows); k++)
                 if (cli_table_add(t, rows[k]) < 0)
@@ -567,9 +627,26 @@ typedef struct Watch {
         long stream_backoff_ms;
         json_t *queued;         /* events parsed by the SSE callback, handled after curl returns */
 
-        int64_t last_nodes_poll, last_summary, last_ops_poll;
+        /* --before / --after: one slot per node (only nodes in flight run one) */
+        const char *before_cmd, *after_cmd; /* borrowed from argv, NULL when not given */
+        int64_t hook_timeout_ms;
+        struct Hook *hooks;          /* owned, roll.n of them */
+        struct curl_waitfd *waitfds; /* owned, roll.n of them: the hooks' pipes, for curl_multi_poll() */
+
+        int64_t last_nodes_poll, last_summary, last_ops_poll, last_gate_poll;
         bool changed; /* something finished since the last summary */
 } Watch;
+
+/* A running --before or --after of one node. */
+typedef struct Hook {
+        pid_t pid;        /* > 0 while it runs (its process group too) */
+        int fd;           /* the read end of its stdout+stderr pipe, -1 when closed */
+        bool after;       /* --after, else --before */
+        int64_t deadline; /* now_monotonic_ms(): SIGTERM to its process group then */
+        int64_t kill_at;  /* after that SIGTERM: SIGKILL then; 0 before */
+        char line[512];   /* the output line read so far */
+        size_t len;
+} Hook;
 
 static void progress(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void progress(const char *name, const char *fmt, ...) {
@@ -585,8 +662,13 @@ static void progress(const char *name, const char *fmt, ...) {
 static void print_summary(Watch *w) {
         char cbuf[16];
         const CliRoll *r = &w->roll;
-        fprintf(stderr, "%s  %zu/%zu installed, %zu failed, %zu in progress, %zu waiting\n", clock_now(cbuf), r->installed,
-                r->n, r->failed, r->in_flight, r->n - r->next);
+        fprintf(stderr, "%s  %zu/%zu %s, %zu failed, ", clock_now(cbuf), r->installed, r->n, r->gate ? "in_sync" : "installed",
+                r->failed);
+        if (r->skipped > 0)
+                fprintf(stderr, "%zu skipped, ", r->skipped);
+        if (r->timed_out > 0)
+                fprintf(stderr, "%zu timed out, ", r->timed_out);
+        fprintf(stderr, "%zu in progress, %zu %s\n", r->in_flight, r->n - r->next, r->stopped ? "not started (roll stopped)" : "waiting");
         w->last_summary = now_monotonic_ms();
         w->changed = false;
 }
@@ -618,6 +700,297 @@ static void explain_failure(Watch *w, size_t i) {
         }
 }
 
+/* ---- --before / --after ---------------------------------------------------------------------- */
+
+extern char **environ;
+
+static void request_reinstall(Watch *w, size_t i);
+
+static const char *hook_name(const Hook *h) {
+        return h->after ? "--after" : "--before";
+}
+
+/* Prints the output line of node i's hook read so far on stderr, prefixed like progress(). */
+static void hook_print_line(Watch *w, size_t i) {
+        Hook *h = &w->hooks[i];
+        char cbuf[16];
+        h->line[h->len] = '\0';
+        fprintf(stderr, "%s  %s  %s: ", clock_now(cbuf), w->roll.nodes[i].name, hook_name(h));
+        cli_fputs_oneline(h->line, stderr);
+        fputc('\n', stderr);
+        h->len = 0;
+}
+
+/* Reads what node i's hook wrote (without blocking; at most 64 KiB a call, so a chatty hook
+ * does not hold up the loop) and prints its complete lines; closes the pipe at its end. */
+static void hook_read(Watch *w, size_t i) {
+        Hook *h = &w->hooks[i];
+        char buf[4096];
+        for (int rounds = 0; h->fd >= 0 && rounds < 16; rounds++) {
+                ssize_t n = read(h->fd, buf, sizeof buf);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        if (n == 0 || errno != EAGAIN) {
+                                close(h->fd);
+                                h->fd = -1;
+                        }
+                        return;
+                }
+                for (ssize_t k = 0; k < n; k++) {
+                        if (buf[k] == '\n') {
+                                hook_print_line(w, i);
+                                continue;
+                        }
+                        h->line[h->len++] = buf[k];
+                        if (h->len == sizeof h->line - 1) /* a very long line: printed in pieces */
+                                hook_print_line(w, i);
+                }
+        }
+}
+
+/* Node i's hook (after: --after, else --before) ended, ok or not (why).  --before: the
+ * reinstall is requested, or the node is skipped; --after: the node is finished. */
+static void hook_ended(Watch *w, size_t i, bool after, bool ok, const char *why) {
+        const char *name = w->roll.nodes[i].name;
+        w->changed = true;
+        if (!after) {
+                if (cli_roll_before_done(&w->roll, i, ok, why) < 0)
+                        return;
+                if (ok)
+                        request_reinstall(w, i);
+                else
+                        progress(name, "skipped, not reinstalled: %s", w->roll.nodes[i].why);
+                return;
+        }
+        if (cli_roll_after_done(&w->roll, i, ok, why) < 0)
+                return;
+        if (ok)
+                progress(name, "--after succeeded");
+        else
+                progress(name, "%s", w->roll.nodes[i].after_why);
+}
+
+/* Starts node i's --before (after false) or --after: /bin/sh -c CMD in a process group of its
+ * own, stdin /dev/null, stdout and stderr into one pipe, no other descriptor of ours, the
+ * environment plus PROVD_NODE, PROVD_URL and PROVD_HOOK.  Returns 0, or a negative errno
+ * (nothing runs then). */
+static int hook_start(Watch *w, size_t i, bool after) {
+        Hook *h = &w->hooks[i];
+        const char *cmd = after ? w->after_cmd : w->before_cmd;
+        size_t n_env = 0;
+        while (environ[n_env])
+                n_env++;
+        _cleanup_free_ char **env = calloc(n_env + 4, sizeof *env);
+        _cleanup_free_ char *e_node = NULL, *e_url = NULL, *e_hook = NULL;
+        if (!env || asprintf(&e_node, "PROVD_NODE=%s", w->roll.nodes[i].name) < 0) {
+                e_node = NULL;
+                return -ENOMEM;
+        }
+        if (asprintf(&e_url, "PROVD_URL=%s", w->cli->url) < 0) {
+                e_url = NULL;
+                return -ENOMEM;
+        }
+        if (asprintf(&e_hook, "PROVD_HOOK=%s", after ? "after" : "before") < 0) {
+                e_hook = NULL;
+                return -ENOMEM;
+        }
+        size_t k = 0;
+        for (size_t j = 0; j < n_env; j++)
+                if (strncmp(environ[j], "PROVD_NODE=", 11) != 0 && strncmp(environ[j], "PROVD_URL=", 10) != 0 &&
+                    strncmp(environ[j], "PROVD_HOOK=", 11) != 0)
+                        env[k++] = environ[j];
+        env[k++] = e_node;
+        env[k++] = e_url;
+        env[k++] = e_hook;
+        env[k] = NULL;
+
+        int fds[2];
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return -errno;
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        int r = posix_spawn_file_actions_init(&fa);
+        if (r != 0) {
+                close(fds[0]);
+                close(fds[1]);
+                return -r;
+        }
+        r = posix_spawnattr_init(&attr);
+        if (r != 0) {
+                posix_spawn_file_actions_destroy(&fa);
+                close(fds[0]);
+                close(fds[1]);
+                return -r;
+        }
+        sigset_t dflt, none;
+        sigemptyset(&none);
+        sigemptyset(&dflt);
+        sigaddset(&dflt, SIGINT);
+        sigaddset(&dflt, SIGTERM);
+        sigaddset(&dflt, SIGPIPE);
+        r = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        if (r == 0)
+                r = posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+        if (r == 0)
+                r = posix_spawn_file_actions_adddup2(&fa, fds[1], STDERR_FILENO);
+        if (r == 0)
+                r = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+        if (r == 0)
+                r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+        if (r == 0)
+                r = posix_spawnattr_setpgroup(&attr, 0);
+        if (r == 0)
+                r = posix_spawnattr_setsigdefault(&attr, &dflt);
+        if (r == 0)
+                r = posix_spawnattr_setsigmask(&attr, &none);
+        pid_t pid = 0;
+        if (r == 0) {
+                fflush(stdout);
+                fflush(stderr);
+                r = posix_spawn(&pid, "/bin/sh", &fa, &attr, (char *const[]) { (char *) "sh", (char *) "-c", (char *) cmd, NULL },
+                                env);
+        }
+        posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&attr);
+        close(fds[1]);
+        if (r != 0) {
+                close(fds[0]);
+                return -r;
+        }
+        int fl = fcntl(fds[0], F_GETFL);
+        if (fl >= 0)
+                fcntl(fds[0], F_SETFL, fl | O_NONBLOCK);
+        *h = (Hook) { .pid = pid, .fd = fds[0], .after = after, .deadline = now_monotonic_ms() + w->hook_timeout_ms };
+        return 0;
+}
+
+/* Starts node i's hook, or ends it at once as failed when it cannot run. */
+static void hook_run(Watch *w, size_t i, bool after) {
+        int r = hook_start(w, i, after);
+        if (r >= 0)
+                return;
+        _cleanup_free_ char *why = NULL;
+        if (asprintf(&why, "%s could not be run: %s", after ? "--after" : "--before", strerror(-r)) < 0)
+                why = NULL;
+        hook_ended(w, i, after, false, why);
+}
+
+/* Node i's hook exited with status (waitpid()'s): prints the rest of its output, ends it. */
+static void hook_exited(Watch *w, size_t i, int status) {
+        Hook *h = &w->hooks[i];
+        hook_read(w, i);
+        if (h->len > 0)
+                hook_print_line(w, i);
+        if (h->fd >= 0) { /* something it started still holds the pipe: not waited for */
+                close(h->fd);
+                h->fd = -1;
+        }
+        char dbuf[32];
+        _cleanup_free_ char *why = NULL;
+        bool ok = false;
+        int k = 0;
+        if (h->kill_at > 0)
+                k = asprintf(&why, "%s timed out after %s (killed)", hook_name(h), format_duration(w->hook_timeout_ms, dbuf));
+        else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                ok = true;
+        else if (WIFEXITED(status))
+                k = asprintf(&why, "%s exited %d", hook_name(h), WEXITSTATUS(status));
+        else
+                k = asprintf(&why, "%s killed by signal %d (%s)", hook_name(h), WTERMSIG(status), strsignal(WTERMSIG(status)));
+        if (k < 0)
+                why = NULL;
+        bool after = h->after;
+        h->pid = 0;
+        h->kill_at = 0;
+        hook_ended(w, i, after, ok, why);
+}
+
+/* Reads the running hooks' output, reaps those that exited, and terminates those past
+ * --hook-timeout (SIGTERM to the process group, SIGKILL HOOK_KILL_GRACE_MS later). */
+static void hooks_pump(Watch *w) {
+        char dbuf[32];
+        for (size_t i = 0; i < w->roll.n; i++) {
+                Hook *h = &w->hooks[i];
+                if (h->pid <= 0)
+                        continue;
+                hook_read(w, i);
+                int status = 0;
+                pid_t p = waitpid(h->pid, &status, WNOHANG);
+                if (p == h->pid || (p < 0 && errno == ECHILD)) {
+                        hook_exited(w, i, p == h->pid ? status : W_EXITCODE(127, 0));
+                        continue;
+                }
+                int64_t now = now_monotonic_ms();
+                if (h->kill_at == 0 && now >= h->deadline) {
+                        progress(w->roll.nodes[i].name, "%s still runs after %s (--hook-timeout): terminating it", hook_name(h),
+                                 format_duration(w->hook_timeout_ms, dbuf));
+                        kill(-h->pid, SIGTERM);
+                        h->kill_at = now + HOOK_KILL_GRACE_MS;
+                } else if (h->kill_at > 0 && now >= h->kill_at) {
+                        kill(-h->pid, SIGKILL);
+                        h->kill_at = INT64_MAX;
+                }
+        }
+}
+
+/* The roll ends with hooks still running (interrupted, --timeout, a refused submission):
+ * SIGTERM to their process groups, SIGKILL HOOK_KILL_GRACE_MS later, all reaped.  Their nodes
+ * stay unfinished. */
+static void hooks_stop(Watch *w) {
+        bool any = false;
+        for (size_t i = 0; i < w->roll.n; i++)
+                if (w->hooks[i].pid > 0) {
+                        progress(w->roll.nodes[i].name, "%s: terminating it (the roll ends)", hook_name(&w->hooks[i]));
+                        kill(-w->hooks[i].pid, SIGTERM);
+                        any = true;
+                }
+        int64_t until = now_monotonic_ms() + HOOK_KILL_GRACE_MS;
+        while (any) {
+                any = false;
+                bool late = now_monotonic_ms() >= until;
+                for (size_t i = 0; i < w->roll.n; i++) {
+                        Hook *h = &w->hooks[i];
+                        if (h->pid <= 0)
+                                continue;
+                        hook_read(w, i);
+                        if (late)
+                                kill(-h->pid, SIGKILL);
+                        pid_t p = waitpid(h->pid, NULL, late ? 0 : WNOHANG);
+                        if (p == h->pid || (p < 0 && errno != EINTR)) {
+                                if (h->len > 0)
+                                        hook_print_line(w, i);
+                                if (h->fd >= 0)
+                                        close(h->fd);
+                                *h = (Hook) { .fd = -1 };
+                        } else
+                                any = true;
+                }
+                if (any)
+                        sleep_ms(50);
+        }
+}
+
+/* Node i is in CLI_ROLL_STEP_AFTER: runs its --after. */
+static void start_after(Watch *w, size_t i) {
+        if (w->roll.nodes[i].state == CLI_ROLL_IN_FLIGHT && w->roll.nodes[i].step == CLI_ROLL_STEP_AFTER)
+                hook_run(w, i, true);
+}
+
+/* Node i was seen installed: finished, at its gate, or on to --after. */
+static void node_installed(Watch *w, size_t i) {
+        const CliRollNode *node = &w->roll.nodes[i];
+        char dbuf[32];
+        w->changed = true;
+        if (node->state == CLI_ROLL_IN_FLIGHT && node->step == CLI_ROLL_STEP_GATE) {
+                progress(node->name, "installed; waiting for it to report running its system (--gate-timeout %s from its request)",
+                         format_duration(w->roll.gate_timeout_ms, dbuf));
+                return;
+        }
+        progress(node->name, "installed");
+        start_after(w, i);
+}
+
 /* A provision state of node i seen (event_id 0: from a fresh read; message: the event's). */
 static void observe(Watch *w, size_t i, const char *state, int64_t event_id, const char *message) {
         switch (cli_roll_observe(&w->roll, i, state, event_id)) {
@@ -625,8 +998,7 @@ static void observe(Watch *w, size_t i, const char *state, int64_t event_id, con
                 progress(w->roll.nodes[i].name, "%s", state);
                 break;
         case CLI_ROLL_SEEN_INSTALLED:
-                progress(w->roll.nodes[i].name, "installed");
-                w->changed = true;
+                node_installed(w, i);
                 break;
         case CLI_ROLL_SEEN_FAILED: {
                 _cleanup_free_ char *why = NULL;
@@ -805,7 +1177,7 @@ static void poll_operations(Watch *w) {
                         continue;
                 json_object_set(w->ops, node->name, op);
                 node->op_finished = op_finished(op);
-                if (op_failed(op)) {
+                if (op_failed(op) && node->step == CLI_ROLL_STEP_INSTALL) {
                         _cleanup_free_ char *why = NULL;
                         if (asprintf(&why, "reinstall operation %" PRId64 " failed: %s", node->op_id, op_error(op)) >= 0 &&
                             cli_roll_finish(&w->roll, i, false, why) == 0)
@@ -836,57 +1208,141 @@ static void poll_nodes(Watch *w) {
         }
 }
 
-/* Submits while the scheduler lets it. */
-static void submit_next(Watch *w) {
+/* Requests node i's reinstall (it is in CLI_ROLL_STEP_INSTALL); its gate timeout counts from now. */
+static void request_reinstall(Watch *w, size_t i) {
+        CliRollNode *node = &w->roll.nodes[i];
+        Submit s = { 0 };
+        cli_roll_requested(&w->roll, i, now_monotonic_ms());
+        if (submit(w->cli, node->name, "reinstall", NULL, &s) < 0) {
+                cli_roll_finish(&w->roll, i, false, "out of memory");
+                w->fatal = true;
+                return;
+        }
+        if (s.op) {
+                node->op_id = json_integer_value(json_object_get(s.op, "id"));
+                json_object_set(w->ops, node->name, s.op);
+                node->op_finished = op_finished(s.op);
+                progress(node->name, "submitted (operation %" PRId64 ")", node->op_id);
+                if (op_failed(s.op)) {
+                        _cleanup_free_ char *why = NULL;
+                        if (asprintf(&why, "reinstall operation %" PRId64 " failed: %s", node->op_id, op_error(s.op)) >= 0)
+                                cli_roll_finish(&w->roll, i, false, why);
+                        report_failed(w, i);
+                } else if (op_marked(s.op))
+                        arm(w, i);
+        } else {
+                _cleanup_free_ char *why = NULL;
+                if (asprintf(&why, "not submitted: %s", s.message) >= 0)
+                        cli_roll_finish(&w->roll, i, false, why);
+                json_array_append(w->errors, s.err);
+                report_failed(w, i);
+                w->fatal = s.fatal;
+        }
+        submit_free(&s);
+}
+
+/* Starts nodes while the scheduler lets it: their --before, or their reinstall. */
+static void start_next(Watch *w) {
         ssize_t i;
         while (!w->fatal && !cli_interrupted && (i = cli_roll_next(&w->roll)) >= 0) {
-                CliRollNode *node = &w->roll.nodes[i];
-                Submit s = { 0 };
-                if (submit(w->cli, node->name, "reinstall", NULL, &s) < 0) {
-                        cli_roll_finish(&w->roll, (size_t) i, false, "out of memory");
-                        w->fatal = true;
-                        return;
+                if (!w->roll.before) {
+                        request_reinstall(w, (size_t) i);
+                        continue;
                 }
-                if (s.op) {
-                        node->op_id = json_integer_value(json_object_get(s.op, "id"));
-                        json_object_set(w->ops, node->name, s.op);
-                        node->op_finished = op_finished(s.op);
-                        progress(node->name, "submitted (operation %" PRId64 ")", node->op_id);
-                        if (op_failed(s.op)) {
-                                _cleanup_free_ char *why = NULL;
-                                if (asprintf(&why, "reinstall operation %" PRId64 " failed: %s", node->op_id, op_error(s.op)) >= 0)
-                                        cli_roll_finish(&w->roll, (size_t) i, false, why);
-                                report_failed(w, (size_t) i);
-                        } else if (op_marked(s.op))
-                                arm(w, (size_t) i);
-                } else {
-                        _cleanup_free_ char *why = NULL;
-                        if (asprintf(&why, "not submitted: %s", s.message) >= 0)
-                                cli_roll_finish(&w->roll, (size_t) i, false, why);
-                        json_array_append(w->errors, s.err);
-                        report_failed(w, (size_t) i);
-                        w->fatal = s.fatal;
-                }
-                submit_free(&s);
+                progress(w->roll.nodes[i].name, "running --before");
+                hook_run(w, (size_t) i, false);
         }
 }
 
-static const char *result_of(const CliRollNode *node) {
+/* With the gate: every POLL_GATE_MS while nodes wait at it, GET /v1/nodes for their drift, and
+ * for those that say in_sync GET /v1/nodes/{name} for the report's time; nodes through go on
+ * to --after. */
+static void poll_gates(Watch *w) {
+        if (!w->roll.gate)
+                return;
+        bool waiting = false;
+        for (size_t i = 0; i < w->roll.n && !waiting; i++)
+                waiting = w->roll.nodes[i].state == CLI_ROLL_IN_FLIGHT && w->roll.nodes[i].step == CLI_ROLL_STEP_GATE;
+        int64_t now = now_monotonic_ms();
+        if (!waiting || now - w->last_gate_poll < POLL_GATE_MS)
+                return;
+        w->last_gate_poll = now;
+        _cleanup_(json_decrefp) json_t *nodes = NULL;
+        if (get_nodes(w->cli, w->poll_query, &nodes) < 0)
+                return;
+        size_t k;
+        json_t *n;
+        json_array_foreach(nodes, k, n) {
+                const char *name = json_str(n, "name"), *state = json_str(n, "state"), *drift = json_str(n, "drift");
+                ssize_t i = name ? cli_roll_find(&w->roll, name) : -1;
+                if (i < 0 || w->roll.nodes[i].state != CLI_ROLL_IN_FLIGHT || w->roll.nodes[i].step != CLI_ROLL_STEP_GATE)
+                        continue;
+                CliRollGate g;
+                if (state && streq(state, "installed") && drift && streq(drift, "in_sync")) {
+                        /* in_sync: but since the install, or from the old installation? */
+                        _cleanup_free_ char *esc = cli_escape(w->cli, name), *path = NULL;
+                        _cleanup_(json_decrefp) json_t *node = NULL;
+                        if (!esc || asprintf(&path, "/v1/nodes/%s", esc) < 0) {
+                                path = NULL;
+                                continue;
+                        }
+                        if (cli_call(w->cli, "GET", path, NULL, &node) < 0)
+                                continue;
+                        g = cli_roll_gate(&w->roll, (size_t) i, json_str(node, "state"), json_str(node, "drift"),
+                                          json_str(node, "state_since"), json_str(json_object_get(node, "report"), "reported_at"));
+                } else
+                        g = cli_roll_gate(&w->roll, (size_t) i, state, drift, NULL, NULL);
+                if (g != CLI_ROLL_GATE_PASSED)
+                        continue;
+                w->changed = true;
+                progress(name, "in_sync: reports running its system since it was installed");
+                start_after(w, (size_t) i);
+        }
+}
+
+/* With the gate: nodes past --gate-timeout finish as timed out and stop the roll. */
+static void expire_gates(Watch *w) {
+        ssize_t i;
+        char dbuf[32];
+        while ((i = cli_roll_expire(&w->roll, now_monotonic_ms())) >= 0) {
+                const CliRollNode *node = &w->roll.nodes[i];
+                w->changed = true;
+                progress(node->name, "timeout: not back within --gate-timeout %s (%s)", format_duration(w->roll.gate_timeout_ms, dbuf),
+                         node->why);
+                if (w->roll.stopped_by == i && w->roll.next < w->roll.n)
+                        fprintf(stderr, "provd: the roll stops: %s did not come back in time; %zu node%s not started; waiting for the %zu in flight\n",
+                                node->name, w->roll.n - w->roll.next, w->roll.n - w->roll.next == 1 ? "" : "s", w->roll.in_flight);
+        }
+}
+
+/* The message of node i's result: why it failed, was skipped, timed out, did not finish or was
+ * not started; its --after's failure; "" for a plain pass. */
+static const char *result_message(const Watch *w, size_t i, const char *unfinished_why, char *buf, size_t size) {
+        const CliRollNode *node = &w->roll.nodes[i];
         switch (node->state) {
         case CLI_ROLL_INSTALLED:
-                return "installed";
+                return node->after_why ? node->after_why : "";
         case CLI_ROLL_FAILED:
-                return "failed";
-        case CLI_ROLL_IN_FLIGHT:
-                return "unfinished";
+        case CLI_ROLL_SKIPPED:
+        case CLI_ROLL_TIMEOUT:
+                return node->why ? node->why : "";
+        case CLI_ROLL_WAITING:
+                if (w->roll.stopped && w->roll.stopped_by >= 0) {
+                        snprintf(buf, size, "roll stopped: %s did not come back within --gate-timeout",
+                                 w->roll.nodes[w->roll.stopped_by].name);
+                        return buf;
+                }
+                return unfinished_why ? unfinished_why : "";
         default:
-                return "not-submitted";
+                return unfinished_why ? unfinished_why : "";
         }
 }
 
 /* Prints the results (stdout): a table NODE RESULT MESSAGE, or with --json {"operations",
- * "nodes" (final NodeSummary of the selected nodes), "results", "errors"}. */
+ * "nodes" (final NodeSummary of the selected nodes), "results", "errors", "gate",
+ * "stopped_by"}. */
 static int print_results(Watch *w, const char *unfinished_why) {
+        char mbuf[256];
         if (w->cli->json) {
                 _cleanup_(json_decrefp) json_t *ops = json_array(), *results = json_array(), *final = json_array();
                 _cleanup_(json_decrefp) json_t *all = NULL;
@@ -903,14 +1359,14 @@ static int print_results(Watch *w, const char *unfinished_why) {
                         json_array_foreach(all, k, n)
                                 if (json_str(n, "name") && streq(json_str(n, "name"), node->name))
                                         json_array_append(final, n);
-                        const char *why = node->state == CLI_ROLL_FAILED ? node->why
-                                          : node->state == CLI_ROLL_INSTALLED ? NULL
-                                                                               : unfinished_why;
+                        const char *why = result_message(w, i, unfinished_why, mbuf, sizeof mbuf);
                         json_array_append_new(results, json_pack("{s:s, s:s, s:s?}", "node", node->name, "result",
-                                                                 result_of(node), "message", why));
+                                                                 cli_roll_result(&w->roll, i), "message", *why ? why : NULL));
                 }
-                _cleanup_(json_decrefp) json_t *o = json_pack("{s:O, s:O, s:O, s:O}", "operations", ops, "nodes", final,
-                                                              "results", results, "errors", w->errors);
+                _cleanup_(json_decrefp) json_t *o = json_pack(
+                        "{s:O, s:O, s:O, s:O, s:b, s:s?}", "operations", ops, "nodes", final, "results", results, "errors",
+                        w->errors, "gate", w->roll.gate, "stopped_by",
+                        w->roll.stopped_by >= 0 ? w->roll.nodes[w->roll.stopped_by].name : NULL);
                 if (!o)
                         return -ENOMEM;
                 cli_print_json(o);
@@ -920,48 +1376,84 @@ static int print_results(Watch *w, const char *unfinished_why) {
         if (!t || cli_table_add(t, (const char *[]) { "NODE", "RESULT", "MESSAGE" }) < 0)
                 return -ENOMEM;
         for (size_t i = 0; i < w->roll.n; i++) {
-                const CliRollNode *node = &w->roll.nodes[i];
-                const char *why = node->state == CLI_ROLL_FAILED ? node->why : node->state == CLI_ROLL_INSTALLED ? "" : unfinished_why;
-                if (cli_table_add(t, (const char *[]) { node->name, result_of(node), why ? why : "" }) < 0)
+                const char *why = result_message(w, i, unfinished_why, mbuf, sizeof mbuf);
+                if (cli_table_add(t, (const char *[]) { w->roll.nodes[i].name, cli_roll_result(&w->roll, i), why }) < 0)
                         return -ENOMEM;
         }
         cli_table_print(t, stdout);
         return 0;
 }
 
-/* reinstall --wait: the loop (poll: never use the event stream).  Returns the exit code. */
-static int reinstall_wait(Cli *cli, const Names *names, size_t parallel, int64_t timeout_ms, const char *poll_query,
-                          bool poll) {
-        Watch w = { .cli = cli, .poll_query = poll_query, .stream_backoff_ms = 1000, .stream_disabled = poll };
+/* What `reinstall --wait` was asked for. */
+typedef struct RollOptions {
+        size_t parallel;         /* 0 = no limit */
+        int64_t timeout_ms;      /* --timeout, 0 = none */
+        const char *poll_query;  /* for GET /v1/nodes: "" or "?name=GLOB" */
+        bool poll;               /* --poll: never the event stream */
+        int gate;                /* -1: when the daemon reports drift, 0: --no-gate, 1: --gate-timeout given */
+        int64_t gate_timeout_ms;
+        const char *before, *after; /* --before / --after, or NULL */
+        int64_t hook_timeout_ms;
+} RollOptions;
+
+/* reinstall --wait: the loop.  Returns the exit code. */
+static int reinstall_wait(Cli *cli, const Names *names, const RollOptions *o) {
+        Watch w = { .cli = cli, .poll_query = o->poll_query, .stream_backoff_ms = 1000, .stream_disabled = o->poll,
+                    .before_cmd = o->before, .after_cmd = o->after, .hook_timeout_ms = o->hook_timeout_ms };
         _cleanup_(json_decrefp) json_t *summary = NULL;
         int ret = CLI_EXIT_ERROR;
         const char *unfinished_why = NULL;
+        char dbuf[32];
 
         w.sse = (CliSse) { .on_event = on_event, .userdata = &w };
-        if (cli_roll_init(&w.roll, (const char *const *) names->v, names->n, parallel) < 0)
+        if (cli_roll_init(&w.roll, (const char *const *) names->v, names->n, o->parallel) < 0)
                 return CLI_EXIT_ERROR;
         w.ops = json_object();
         w.errors = json_array();
         w.queued = json_array();
         w.multi = curl_multi_init();
         w.stream = curl_easy_init();
-        if (!w.ops || !w.errors || !w.queued || !w.multi || !w.stream) {
+        w.hooks = calloc(names->n ? names->n : 1, sizeof *w.hooks);
+        w.waitfds = calloc(names->n ? names->n : 1, sizeof *w.waitfds);
+        if (!w.ops || !w.errors || !w.queued || !w.multi || !w.stream || !w.hooks || !w.waitfds) {
                 fprintf(stderr, "provd: out of memory\n");
                 goto finish;
         }
+        for (size_t i = 0; i < names->n; i++)
+                w.hooks[i].fd = -1;
 
-        /* The stream starts after the newest event now: nothing later is missed. */
+        /* The stream starts after the newest event now: nothing later is missed.  The summary's
+         * "drift" says whether this provd knows node reports, which the gate needs. */
         if (cli_call(cli, "GET", "/v1/summary", NULL, &summary) < 0)
                 goto finish;
         w.sse.last_id = json_integer_value(json_object_get(summary, "last_event_id"));
+        bool drift = json_is_object(json_object_get(summary, "drift"));
+        if (o->gate > 0 && !drift) {
+                fprintf(stderr, "provd: --gate-timeout: provd at %s does not report node drift (no \"drift\" in GET /v1/summary), "
+                                "so nodes cannot be gated; nothing submitted (--no-gate: a node is done when installed)\n",
+                        cli->url);
+                goto finish;
+        }
+        if (o->gate < 0 && !drift)
+                fprintf(stderr, "provd: provd at %s does not report node drift: the roll is not health-gated, a node is done "
+                                "when installed (--no-gate silences this)\n",
+                        cli->url);
+        w.roll.gate = o->gate != 0 && drift;
+        w.roll.gate_timeout_ms = o->gate_timeout_ms;
+        w.roll.before = o->before != NULL;
+        w.roll.after = o->after != NULL;
 
         cli_catch_signals();
-        int64_t start = now_monotonic_ms(), deadline = timeout_ms > 0 ? start + timeout_ms : INT64_MAX;
+        int64_t start = now_monotonic_ms(), deadline = o->timeout_ms > 0 ? start + o->timeout_ms : INT64_MAX;
         w.last_summary = start;
-        if (parallel > 0 && parallel < names->n)
-                fprintf(stderr, "provd: reinstalling %zu nodes, at most %zu at once\n", names->n, parallel);
+        if (o->parallel > 0 && o->parallel < names->n)
+                fprintf(stderr, "provd: reinstalling %zu nodes, at most %zu at once", names->n, o->parallel);
         else
-                fprintf(stderr, "provd: reinstalling %zu node%s\n", names->n, names->n == 1 ? "" : "s");
+                fprintf(stderr, "provd: reinstalling %zu node%s", names->n, names->n == 1 ? "" : "s");
+        if (w.roll.gate)
+                fprintf(stderr, "; a node is done when it reports running its system (--gate-timeout %s)",
+                        format_duration(w.roll.gate_timeout_ms, dbuf));
+        fputc('\n', stderr);
         while (!cli_roll_done(&w.roll)) {
                 if (cli_interrupted) {
                         unfinished_why = "interrupted";
@@ -977,35 +1469,47 @@ static int reinstall_wait(Cli *cli, const Names *names, size_t parallel, int64_t
                 }
                 stream_start(&w);
                 stream_pump(&w);
-                submit_next(&w);
+                start_next(&w);
+                hooks_pump(&w);
                 poll_operations(&w);
                 stream_pump(&w);
                 poll_nodes(&w);
+                poll_gates(&w);
+                expire_gates(&w);
                 if (cli_roll_done(&w.roll))
                         break;
                 int64_t now = now_monotonic_ms();
                 if (w.changed || now - w.last_summary >= SUMMARY_MS)
                         print_summary(&w);
-                /* Wait for stream data, at most until the next poll is due. */
-                long wait = 250;
-                if (w.stream_active)
-                        curl_multi_poll(w.multi, NULL, 0, (int) wait, NULL);
-                else
-                        sleep_ms(wait);
+                /* Wait for stream data or hook output, at most until the next poll is due. */
+                unsigned n_fds = 0;
+                for (size_t i = 0; i < w.roll.n; i++)
+                        if (w.hooks[i].pid > 0 && w.hooks[i].fd >= 0)
+                                w.waitfds[n_fds++] = (struct curl_waitfd) { .fd = w.hooks[i].fd, .events = CURL_WAIT_POLLIN };
+                curl_multi_poll(w.multi, n_fds ? w.waitfds : NULL, n_fds, 250, NULL);
         }
+        hooks_stop(&w);
         print_summary(&w);
         if (unfinished_why) {
                 size_t in_flight = w.roll.in_flight, waiting = w.roll.n - w.roll.next;
-                fprintf(stderr, "provd: %s: %zu node%s still installing, %zu not submitted\n", unfinished_why, in_flight,
+                fprintf(stderr, "provd: %s: %zu node%s still in progress, %zu not submitted\n", unfinished_why, in_flight,
                         in_flight == 1 ? "" : "s", waiting);
-        }
+        } else if (w.roll.stopped && w.roll.stopped_by >= 0)
+                fprintf(stderr, "provd: the roll stopped: %s did not come back within --gate-timeout %s; %zu node%s not started\n",
+                        w.roll.nodes[w.roll.stopped_by].name, format_duration(w.roll.gate_timeout_ms, dbuf), w.roll.n - w.roll.next,
+                        w.roll.n - w.roll.next == 1 ? "" : "s");
         if (print_results(&w, unfinished_why) < 0) {
                 fprintf(stderr, "provd: out of memory\n");
                 goto finish;
         }
-        ret = w.roll.installed == w.roll.n ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+        if (w.roll.stopped)
+                ret = CLI_EXIT_STOPPED;
+        else
+                ret = w.roll.installed == w.roll.n && w.roll.after_failed == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
 
 finish:
+        if (w.hooks)
+                hooks_stop(&w);
         if (w.stream_active)
                 curl_multi_remove_handle(w.multi, w.stream);
         if (w.stream)
@@ -1017,6 +1521,8 @@ finish:
         json_decref(w.queued);
         json_decref(w.ops);
         json_decref(w.errors);
+        free(w.hooks);
+        free(w.waitfds);
         cli_roll_free(&w.roll);
         return ret;
 }
@@ -1144,19 +1650,37 @@ static int submit_all(Cli *cli, const Names *names, const char *kind, json_t *bo
 /* ---- provd reinstall ------------------------------------------------------------------------- */
 
 int cli_reinstall(Cli *cli, int argc, char **argv) {
-        enum { OPT_ALL = CLI_OPT_FIRST_COMMAND_OPTION, OPT_WAIT, OPT_PARALLEL, OPT_TIMEOUT, OPT_POLL };
+        enum {
+                OPT_ALL = CLI_OPT_FIRST_COMMAND_OPTION,
+                OPT_WAIT,
+                OPT_PARALLEL,
+                OPT_TIMEOUT,
+                OPT_POLL,
+                OPT_BEFORE,
+                OPT_AFTER,
+                OPT_GATE_TIMEOUT,
+                OPT_NO_GATE,
+                OPT_HOOK_TIMEOUT,
+        };
         static const struct option options[] = {
                 { "all", no_argument, NULL, OPT_ALL },
                 { "poll", no_argument, NULL, OPT_POLL },
                 { "wait", no_argument, NULL, OPT_WAIT },
                 { "parallel", required_argument, NULL, OPT_PARALLEL },
                 { "timeout", required_argument, NULL, OPT_TIMEOUT },
+                { "before", required_argument, NULL, OPT_BEFORE },
+                { "after", required_argument, NULL, OPT_AFTER },
+                { "gate-timeout", required_argument, NULL, OPT_GATE_TIMEOUT },
+                { "no-gate", no_argument, NULL, OPT_NO_GATE },
+                { "hook-timeout", required_argument, NULL, OPT_HOOK_TIMEOUT },
                 CLI_GLOBAL_OPTIONS,
                 {},
         };
-        bool all = false, wait = false, poll = false;
+        bool all = false, wait = false, poll = false, no_gate = false, gate_timeout = false, hook_timeout = false;
         long parallel = 0;
-        int64_t timeout_ms = 0;
+        int64_t timeout_ms = 0, gate_timeout_ms = GATE_TIMEOUT_MS, hook_timeout_ms = HOOK_TIMEOUT_MS;
+        const char *before = NULL, *after = NULL;
+        char d1[32], d2[32];
         int c;
         while ((c = cli_getopt(cli, argc, argv, options)) != -1) {
                 switch (c) {
@@ -1177,38 +1701,96 @@ int cli_reinstall(Cli *cli, int argc, char **argv) {
                         wait = true;
                         break;
                 case OPT_TIMEOUT:
-                        if (parse_duration(optarg, &timeout_ms) < 0) {
-                                fprintf(stderr, "provd reinstall: --timeout must be a duration like 90, 90s, 45m, 2h or 1h30m, not \"%s\"\n",
-                                        optarg);
+                case OPT_GATE_TIMEOUT:
+                case OPT_HOOK_TIMEOUT: {
+                        const char *flag = c == OPT_TIMEOUT ? "--timeout" : c == OPT_GATE_TIMEOUT ? "--gate-timeout" : "--hook-timeout";
+                        int64_t *ms = c == OPT_TIMEOUT ? &timeout_ms : c == OPT_GATE_TIMEOUT ? &gate_timeout_ms : &hook_timeout_ms;
+                        if (parse_duration(optarg, ms) < 0) {
+                                fprintf(stderr, "provd reinstall: %s must be a duration like 90, 90s, 45m, 2h or 1h30m, not \"%s\"\n",
+                                        flag, optarg);
                                 return CLI_EXIT_USAGE;
                         }
+                        if (c == OPT_GATE_TIMEOUT) {
+                                gate_timeout = true;
+                                wait = true;
+                        }
+                        if (c == OPT_HOOK_TIMEOUT)
+                                hook_timeout = true;
+                        break;
+                }
+                case OPT_BEFORE:
+                case OPT_AFTER:
+                        if (!*optarg) {
+                                fprintf(stderr, "provd reinstall: %s needs a command\n", c == OPT_BEFORE ? "--before" : "--after");
+                                return CLI_EXIT_USAGE;
+                        }
+                        *(c == OPT_BEFORE ? &before : &after) = optarg;
+                        wait = true;
+                        break;
+                case OPT_NO_GATE:
+                        no_gate = true;
                         break;
                 case 'h':
-                        printf("Usage: provd reinstall (NODE|GLOB)... | --all  [--wait] [--parallel N] [--timeout DURATION]\n\n"
+                        printf("Usage: provd reinstall (NODE|GLOB)... | --all  [--wait] [--parallel N] [--timeout DURATION]\n"
+                               "                      [--before CMD] [--after CMD] [--gate-timeout DURATION | --no-gate]\n"
+                               "                      [--hook-timeout DURATION] [--poll]\n\n"
                                "Marks nodes for reinstallation and, for nodes with a BMC, sets the boot device to\n"
                                "PXE (one-time) and power-cycles them (POST /v1/nodes/NODE/reinstall).  Nodes\n"
                                "without a BMC install on their next network boot: power-cycle them by hand.\n"
                                "Arguments are node names or globs ('node-0*', quoted); a NODE or GLOB matching no\n"
                                "node is an error (exit 3) and nothing is submitted.\n\n"
                                "  --all              every node in the inventory\n"
-                               "  --wait             wait until every node is installed or failed, showing each\n"
-                               "                     state change and a summary on stderr\n"
-                               "  --parallel N       rolling reinstall (implies --wait): at most N nodes between\n"
-                               "                     \"submitted\" and \"installed/failed\" at once; the next node is\n"
-                               "                     submitted when one finishes\n"
+                               "  --wait             wait until every node is done (see below), showing each step\n"
+                               "                     and a summary on stderr\n"
+                               "  --parallel N       rolling reinstall (implies --wait): at most N nodes in flight\n"
+                               "                     at once; the next node starts when one is done.  A node is in\n"
+                               "                     flight from the start of its --before to the end of its --after,\n"
+                               "                     so at most N nodes are drained at once\n"
                                "  --timeout DURATION with --wait: give up waiting after DURATION (90, 90s, 45m, 2h,\n"
-                               "                     1h30m); nodes not finished then count as failed and the\n"
-                               "                     ones not yet submitted are not submitted\n"
+                               "                     1h30m); nodes not done then are unfinished (exit 1) and the\n"
+                               "                     ones not yet started are not started\n"
                                "  --poll             with --wait: watch the nodes by polling GET /v1/nodes every\n"
                                "                     2 s instead of the event stream (for proxies that buffer\n"
                                "                     Server-Sent Events; the stream is used by default, polling\n"
                                "                     only while it is down)\n\n"
+                               "Health gate (the default with --wait when provd reports node drift; an older provd:\n"
+                               "a note, no gate): a node is done when it is installed AND, after that, reports\n"
+                               "running the inventory's system (drift in_sync; a report from before the install\n"
+                               "does not count).  reboot_pending does not count either: the node runs that system\n"
+                               "without having booted it, so the new installation has not been seen to boot.\n"
+                               "Nodes report from their installed system (POST /v1/nodes/NODE/report); for nodes\n"
+                               "that do not, use --no-gate.  A failed install is a result of its own (failed)\n"
+                               "and does not stop the roll, gated or not.\n"
+                               "  --gate-timeout DURATION  (implies --wait) a node not done DURATION after its\n"
+                               "                     reinstall was requested (default %s) is a timeout and STOPS\n"
+                               "                     the roll: no more nodes are started, nodes in flight go on to\n"
+                               "                     the end (each up to its own timeout); its --after does not run\n"
+                               "  --no-gate          with --wait: a node is done when installed (no reports\n"
+                               "                     needed, no per-node timeout, nothing stops the roll)\n\n"
+                               "Hooks (imply --wait), run per node with /bin/sh -c CMD, with PROVD_NODE=<node>,\n"
+                               "PROVD_URL=<provd's URL> and PROVD_HOOK=before|after in the environment, stdin\n"
+                               "/dev/null; each line of their output goes to stderr as \"TIME  NODE  --before: LINE\":\n"
+                               "  --before CMD       right before the node's reinstall is requested (e.g. drain\n"
+                               "                     it); exiting non-zero or timing out SKIPS the node (not\n"
+                               "                     reinstalled) and the roll goes on\n"
+                               "  --after CMD        once the node is done (through its gate; with --no-gate,\n"
+                               "                     installed), e.g. resume it; a failure is shown in the node's\n"
+                               "                     result, the roll goes on\n"
+                               "  --hook-timeout DURATION  with --wait: a hook still running after DURATION (default\n"
+                               "                     %s) is failed; its process group gets SIGTERM, SIGKILL 5 s later\n"
+                               "Hooks still running when the wait ends (Ctrl-C, --timeout) are terminated alike.\n\n"
                                "Output: without --wait, NODE OPERATION MESSAGE per node; with --wait, NODE RESULT\n"
-                               "MESSAGE per node (installed, failed, unfinished, not-submitted).  --json prints\n"
+                               "MESSAGE per node, RESULT one of: in_sync (done, gated), installed (done, not\n"
+                               "gated), failed, skipped (--before failed), timeout (not through its gate; MESSAGE\n"
+                               "says where it was, e.g. \"installed, drift silent\"), unfinished, not-submitted\n"
+                               "(never started: the roll stopped, --timeout, or interrupted).  --json prints\n"
                                "{\"operations\": [...], \"errors\": [...]} and with --wait also \"nodes\" (their final\n"
-                               "state) and \"results\".\n"
-                               "Exit status: 0 all submitted (all installed with --wait), 1 a submission, an\n"
-                               "operation or an install failed or timed out, 2 usage, 3 unknown node.\n\n" CLI_GLOBAL_HELP);
+                               "state), \"results\", \"gate\" (true/false) and \"stopped_by\" (the node, or null).\n"
+                               "Exit status: 0 all submitted (with --wait: every node done, every --after\n"
+                               "succeeded), 1 a submission, an operation, an install, a --before or --after\n"
+                               "failed, or --timeout, 2 usage, 3 unknown node, 4 the roll stopped: a node did\n"
+                               "not pass its gate within --gate-timeout.\n\n" CLI_GLOBAL_HELP,
+                               format_duration(GATE_TIMEOUT_MS, d1), format_duration(HOOK_TIMEOUT_MS, d2));
                         return CLI_EXIT_OK;
                 default:
                         return CLI_EXIT_USAGE;
@@ -1224,8 +1806,14 @@ int cli_reinstall(Cli *cli, int argc, char **argv) {
                 usage_hint(cli);
                 return CLI_EXIT_USAGE;
         }
-        if ((timeout_ms > 0 || poll) && !wait) {
-                fprintf(stderr, "provd reinstall: --timeout and --poll need --wait or --parallel\n");
+        if ((timeout_ms > 0 || poll || no_gate || hook_timeout) && !wait) {
+                fprintf(stderr, "provd reinstall: --timeout, --poll, --no-gate and --hook-timeout need --wait (or --parallel, "
+                                "--before, --after, --gate-timeout)\n");
+                usage_hint(cli);
+                return CLI_EXIT_USAGE;
+        }
+        if (no_gate && gate_timeout) {
+                fprintf(stderr, "provd reinstall: --gate-timeout and --no-gate do not go together\n");
                 usage_hint(cli);
                 return CLI_EXIT_USAGE;
         }
@@ -1242,7 +1830,16 @@ int cli_reinstall(Cli *cli, int argc, char **argv) {
         _cleanup_free_ char *query = strdup("");
         if (!query || add_query(cli, &query, "name", !all && argc - optind == 1 ? argv[optind] : NULL) < 0)
                 return CLI_EXIT_ERROR;
-        return reinstall_wait(cli, &names, (size_t) parallel, timeout_ms, query, poll);
+        return reinstall_wait(cli, &names,
+                              &(RollOptions) { .parallel = (size_t) parallel,
+                                               .timeout_ms = timeout_ms,
+                                               .poll_query = query,
+                                               .poll = poll,
+                                               .gate = no_gate ? 0 : gate_timeout ? 1 : -1,
+                                               .gate_timeout_ms = gate_timeout_ms,
+                                               .before = before,
+                                               .after = after,
+                                               .hook_timeout_ms = hook_timeout_ms });
 }
 
 /* ---- provd power / bootdev ---------------------------------------------------------------- */

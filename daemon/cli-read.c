@@ -28,7 +28,9 @@ int cli_summary(Cli *cli, int argc, char **argv) {
         while ((c = cli_getopt(cli, argc, argv, options)) != -1) {
                 if (c == 'h') {
                         printf("Usage: provd summary [--json]\n\n"
-                               "Prints how many nodes are in each provision state (GET /v1/summary).\n\n" CLI_GLOBAL_HELP);
+                               "Prints how many nodes are in each provision state, then how many run the\n"
+                               "system the inventory says (drift: in_sync, drifted, reboot_pending, silent,\n"
+                               "unknown; GET /v1/summary).\n\n" CLI_GLOBAL_HELP);
                         return CLI_EXIT_OK;
                 }
                 return CLI_EXIT_USAGE;
@@ -67,6 +69,19 @@ int cli_summary(Cli *cli, int argc, char **argv) {
         if (cli_table_add(t, (const char *[]) { "total", cli_text(json_object_get(j, "total"), buf) }) < 0)
                 return CLI_EXIT_ERROR;
         cli_table_print(t, stdout);
+        /* What the nodes report they run (a daemon without node reports has no "drift"). */
+        json_t *drift = json_object_get(j, "drift");
+        if (json_is_object(drift)) {
+                static const char *const drifts[] = { "in_sync", "drifted", "reboot_pending", "silent", "unknown" };
+                _cleanup_(cli_table_freep) CliTable *d = cli_table_new(2);
+                if (!d || cli_table_add(d, (const char *[]) { "DRIFT", "NODES" }) < 0)
+                        return CLI_EXIT_ERROR;
+                for (size_t i = 0; i < ELEMENTSOF(drifts); i++)
+                        if (cli_table_add(d, (const char *[]) { drifts[i], cli_text(json_object_get(drift, drifts[i]), buf) }) < 0)
+                                return CLI_EXIT_ERROR;
+                putchar('\n');
+                cli_table_print(d, stdout);
+        }
         return CLI_EXIT_OK;
 }
 

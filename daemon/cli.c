@@ -31,7 +31,7 @@ static const CliCommand cli_commands[] = {
         { "token", cli_token, "`token new --name NAME`: create an API token (local, no daemon)" },
         { "nodes", cli_nodes, "the nodes and their provision state; --state, --name, --rack filter" },
         { "node", cli_node, "one node: state, attempt, MACs, BMC, system, recent history" },
-        { "reinstall", cli_reinstall, "reinstall nodes (names, globs, --all); --wait, --parallel N rolls" },
+        { "reinstall", cli_reinstall, "reinstall nodes (names, globs, --all); --parallel N rolls, health-gated, --before/--after" },
         { "power", cli_power, "BMC power: on, off, cycle, reset, soft, status" },
         { "bootdev", cli_bootdev, "BMC boot device: pxe, disk, bios" },
         /* discovery */

@@ -22,7 +22,7 @@
  * Single-threaded; it runs in the `provd` process instead of the daemon and never shares
  * anything with it.  Messages go to stderr as "provd: ...", results to stdout.
  * Exit codes (issue 4 API contract, "CLI"): 0 ok, 1 error from the daemon or the network,
- * 2 usage, 3 not found (unknown node). */
+ * 2 usage, 3 not found (unknown node); `reinstall --wait` also 4 (the roll stopped at a gate). */
 #pragma once
 
 #include <getopt.h>
@@ -36,6 +36,7 @@ enum {
         CLI_EXIT_ERROR = 1,
         CLI_EXIT_USAGE = 2,
         CLI_EXIT_NOT_FOUND = 3,
+        CLI_EXIT_STOPPED = 4, /* reinstall --wait: a node did not pass its gate in time; the roll stopped */
 };
 
 #define CLI_DEFAULT_URL "http://127.0.0.1:8080"

@@ -27,6 +27,7 @@ int config_init(ServeConfig *c) {
                              .install_deadline = 3600, .discovery_max = 4096,
                              /* console capture (issue 7) */
                              .console_max_size = 16u * 1024 * 1024, .console_keep = 10, .console_linger = 15,
+                             .report_silent_after = 3600,
                              /* HTTP connection limits: see README "Connection limits" */
                              .max_connections = 4096, .max_connections_per_client = 256, .header_timeout = 10,
                              .header_min_rate = 500 };
@@ -91,6 +92,9 @@ static const struct {
           "an integer from 0 (all) to 100000" },
         { "console_linger", "console-linger", 0, 3600, offsetof(ServeConfig, console_linger),
           "seconds, from 0 to 3600" },
+        /* node reports */
+        { "report_silent_after", "report-silent-after", 1, 30 * 24 * 3600, offsetof(ServeConfig, report_silent_after),
+          "seconds, from 1 to 2592000" },
         /* HTTP connection limits (http-conns.h) */
         { "max_connections", "max-connections", 16, 1000000, offsetof(ServeConfig, max_connections),
           "an integer from 16 to 1000000" },

@@ -27,6 +27,7 @@
  *   max_connections_per_client = 256   ; of those, from one client address (0 = no limit)
  *   header_timeout = 10                ; seconds for a request to arrive whole (1-3600) ...
  *   header_min_rate = 500              ; ... or keep coming at this many bytes/s (0 = deadline only)
+ *   report_silent_after = 3600         ; seconds without a node report until the node is "silent"
  */
 #pragma once
 
@@ -56,6 +57,7 @@ typedef struct ServeConfig {
         unsigned console_keep;     /* console logs kept per node; 0 = all (default 10) */
         unsigned console_linger;   /* seconds of capture after an attempt ends (default 15) */
         char *ipmitool;            /* ipmitool binary (default "ipmitool" from PATH) */
+        unsigned report_silent_after; /* seconds; a node's last report older than this: "silent" */
         char *ipxe_efi;            /* iPXE EFI binary for UEFI HTTP Boot (default CONFIG_IPXE_EFI_DEFAULT) */
         /* HTTP connection limits (http-conns.h) */
         unsigned max_connections;            /* connections held at once (default 4096) */

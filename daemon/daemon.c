@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +34,29 @@ typedef struct NodeRuntime {
         /* The pixiecore answer for the open attempt, rendered on first use and dropped on
          * any transition or reload (owned; NULL when not rendered). */
         char *boot_json;
+        /* The node side (read from the store once per node, then kept current): the hash of
+         * its node credential, and what it last reported (owned strings; NULL: no report). */
+        bool side_loaded;
+        bool has_credential;
+        uint8_t credential_hash[TOKEN_HASH_SIZE];
+        char *running, *booted, *kernel;
+        double uptime_s;
+        int64_t reported_ms;
 } NodeRuntime;
 
+static void report_clear(NodeRuntime *rt) {
+        free(rt->running);
+        free(rt->booted);
+        free(rt->kernel);
+        rt->running = rt->booted = rt->kernel = NULL;
+        rt->reported_ms = 0;
+}
+
 static void runtime_free(NodeRuntime *rt, size_t n) {
-        for (size_t i = 0; rt && i < n; i++)
+        for (size_t i = 0; rt && i < n; i++) {
                 free(rt[i].boot_json);
+                report_clear(&rt[i]);
+        }
         free(rt);
 }
 
@@ -56,10 +75,11 @@ struct Daemon {
         void *installed_hook_userdata;
         DaemonAttemptHook attempt_hook; /* console capture (issue 7) */
         void *attempt_hook_userdata;
+        int64_t silent_after_ms; /* a node whose last report is older is "silent" */
 };
 
 /* Reads the persisted state of every node of inv; nodes the store has never seen are new. */
-static int runtime_load(Store *store, const Inventory *inv, const Inventory *old_inv, const NodeRuntime *old_rt,
+static int runtime_load(Store *store, const Inventory *inv, const Inventory *old_inv, NodeRuntime *old_rt,
                         NodeRuntime **ret) {
         _cleanup_free_ NodeRuntime *rt = calloc(inv->n_nodes + 1, sizeof *rt);
         if (!rt)
@@ -79,6 +99,58 @@ static int runtime_load(Store *store, const Inventory *inv, const Inventory *old
                         return log_error_errno(r, "cannot read the state of node %s: %m", n->name);
         }
         *ret = TAKE_PTR(rt);
+        return 0;
+}
+
+/* After runtime_load() the nodes carried over share their report strings with the old
+ * runtime.  On success of the whole reload the new runtime takes them (the old one forgets
+ * them); on failure the new one forgets them (the old one keeps them). */
+static void runtime_settle_reports(const Inventory *inv, NodeRuntime *rt, const Inventory *old_inv, NodeRuntime *old_rt,
+                                   bool success) {
+        for (size_t i = 0; old_inv && i < inv->n_nodes; i++) {
+                const Node *old = inventory_find_name(old_inv, inv->nodes[i].name);
+                if (!old)
+                        continue;
+                NodeRuntime *forget = success ? &old_rt[old->index] : &rt[i];
+                forget->running = forget->booted = forget->kernel = NULL;
+        }
+}
+
+typedef struct SideLoad {
+        const Inventory *inv;
+        NodeRuntime *rt;
+} SideLoad;
+
+static int side_load_one(void *userdata, const StoreNodeSide *side) {
+        SideLoad *l = userdata;
+        const Node *n = inventory_find_name(l->inv, side->node);
+        if (!n || l->rt[n->index].side_loaded)
+                return 0;
+        NodeRuntime *rt = &l->rt[n->index];
+        if (side->credential_hash) {
+                rt->has_credential = true;
+                memcpy(rt->credential_hash, side->credential_hash, TOKEN_HASH_SIZE);
+        }
+        if (side->report.running) {
+                if (!(rt->running = strdup(side->report.running)) || !(rt->booted = strdup(side->report.booted)) ||
+                    !(rt->kernel = strdup(side->report.kernel))) {
+                        report_clear(rt);
+                        return -ENOMEM;
+                }
+                rt->uptime_s = side->report.uptime_s;
+                rt->reported_ms = side->reported_ms;
+        }
+        return 0;
+}
+
+/* Fills the node side (credential hash, last report) of the nodes of rt not loaded yet, from
+ * the store, and marks every node loaded. */
+static int side_load(Store *store, const Inventory *inv, NodeRuntime *rt) {
+        int r = store_node_side_foreach(store, side_load_one, &(SideLoad) { .inv = inv, .rt = rt });
+        if (r < 0)
+                return log_error_errno(r, "cannot read node credentials and reports: %m");
+        for (size_t i = 0; i < inv->n_nodes; i++)
+                rt[i].side_loaded = true;
         return 0;
 }
 
@@ -160,6 +232,10 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         r = runtime_load(d->store, d->inv, NULL, NULL, &d->rt);
         if (r < 0)
                 return r;
+        r = side_load(d->store, d->inv, d->rt);
+        if (r < 0)
+                return r;
+        d->silent_after_ms = cfg->silent_after_ms > 0 ? cfg->silent_after_ms : DAEMON_SILENT_AFTER_DEFAULT_MS;
         /* discovery: logged; the rows stay until the next reload or start.  Not a reason to
          * refuse to start (a full filesystem must not take the boot API down). */
         (void) discovered_prune(d);
@@ -190,7 +266,13 @@ int daemon_reload(Daemon *d, char **ret_error) {
 
         pthread_rwlock_wrlock(&d->lock);
         r = runtime_load(d->store, inv, d->inv, d->rt, &rt);
+        if (r >= 0 && (r = side_load(d->store, inv, rt)) < 0) {
+                runtime_settle_reports(inv, rt, d->inv, d->rt, false);
+                runtime_free(rt, inv->n_nodes);
+                rt = NULL;
+        }
         if (r >= 0) {
+                runtime_settle_reports(inv, rt, d->inv, d->rt, true);
                 Inventory *old_inv = d->inv;
                 NodeRuntime *old_rt = d->rt;
                 d->inv = TAKE_PTR(inv);
@@ -300,8 +382,18 @@ static void attempt_hooks(Daemon *d, const Node *n, const ProvisionTransition *t
 
 /* Runs transition t for node n (lock held).  `message` overrides t->why in the history;
  * `phase` is the installer phase for installer events.  Updates the runtime on success. */
+static int apply_report(Daemon *d, const Node *n, const ProvisionTransition *t, const char *phase,
+                        const char *message, Firmware fw, const StoreReport *report, bool record);
+
 static int apply(Daemon *d, const Node *n, const ProvisionTransition *t, const char *phase, const char *message,
                  Firmware fw) {
+        return apply_report(d, n, t, phase, message, fw, NULL, t->why != NULL);
+}
+
+/* apply() that also stores a node report (report non-NULL) in the same transaction, and
+ * writes the history row only if `record`. */
+static int apply_report(Daemon *d, const Node *n, const ProvisionTransition *t, const char *phase,
+                        const char *message, Firmware fw, const StoreReport *report, bool record) {
         NodeRuntime *rt = &d->rt[n->index];
         char token[TOKEN_STRING_MAX] = "";
         uint8_t hash[TOKEN_HASH_SIZE];
@@ -317,8 +409,9 @@ static int apply(Daemon *d, const Node *n, const ProvisionTransition *t, const c
                 .phase = phase,
                 .message = message,
                 .firmware = fw != FIRMWARE_UNKNOWN ? firmware_name(fw) : NULL,
+                .report = report,
                 .at_ms = now_ms(),
-                .record = t->why != NULL,
+                .record = record,
         };
         int64_t event_id = 0;
         int r = store_apply(d->store, &tr, &rt->st, &next, &event_id);
@@ -570,7 +663,11 @@ out:
         return r;
 }
 
-static json_t *node_summary(const Node *n, const NodeRuntime *rt) {
+static Drift node_drift(const Daemon *d, const Node *n, const NodeRuntime *rt, int64_t now) {
+        return drift_of(n->toplevel, rt->running, rt->booted, rt->reported_ms, now, d->silent_after_ms);
+}
+
+static json_t *node_summary(const Daemon *d, const Node *n, const NodeRuntime *rt, int64_t now) {
         char ts[25];
         json_t *macs = json_array();
         for (size_t i = 0; macs && i < n->n_macs; i++)
@@ -579,17 +676,20 @@ static json_t *node_summary(const Node *n, const NodeRuntime *rt) {
                                   ? json_pack("{s:I, s:o}", "number", (json_int_t) rt->st.attempt_seq, "phase",
                                               rt->st.phase[0] ? json_string(rt->st.phase) : json_null())
                                   : json_null();
-        return json_pack("{s:s, s:o, s:o, s:s, s:o, s:o}", "name", n->name, "mac", macs, "rack",
+        return json_pack("{s:s, s:o, s:o, s:s, s:o, s:o, s:s}", "name", n->name, "mac", macs, "rack",
                          n->rack ? json_string(n->rack) : json_null(), "state",
                          provision_state_to_string(rt->st.state), "state_since",
                          rt->st.since_ms > 0 ? json_string(format_rfc3339(rt->st.since_ms, ts)) : json_null(),
-                         "attempt", attempt);
+                         "attempt", attempt, "drift", drift_to_string(node_drift(d, n, rt, now)));
 }
 
-static bool node_matches(const Node *n, const NodeRuntime *rt, const DaemonNodeFilter *f) {
+static bool node_matches(const Daemon *d, const Node *n, const NodeRuntime *rt, const DaemonNodeFilter *f,
+                         int64_t now) {
         if (!f)
                 return true;
         if (f->states && !(f->states & (1u << rt->st.state)))
+                return false;
+        if (f->drifts && !(f->drifts & (1u << node_drift(d, n, rt, now))))
                 return false;
         if (f->name_glob && fnmatch(f->name_glob, n->name, 0) != 0)
                 return false;
@@ -603,11 +703,12 @@ int daemon_nodes_json(Daemon *d, const DaemonNodeFilter *filter, json_t **ret) {
         int r = 0;
         if (!arr)
                 return -ENOMEM;
+        int64_t now = now_ms();
         pthread_rwlock_rdlock(&d->lock);
         for (size_t i = 0; i < d->inv->n_nodes; i++) {
-                if (!node_matches(&d->inv->nodes[i], &d->rt[i], filter))
+                if (!node_matches(d, &d->inv->nodes[i], &d->rt[i], filter, now))
                         continue;
-                if (json_array_append_new(arr, node_summary(&d->inv->nodes[i], &d->rt[i])) < 0) {
+                if (json_array_append_new(arr, node_summary(d, &d->inv->nodes[i], &d->rt[i], now)) < 0) {
                         r = -ENOMEM;
                         break;
                 }
@@ -628,7 +729,7 @@ int daemon_node_json(Daemon *d, const char *name, json_t **ret) {
         if (r < 0)
                 return r;
         const NodeRuntime *rt = &d->rt[n->index];
-        o = node_summary(n, rt);
+        o = node_summary(d, n, rt, now_ms());
         if (!o) {
                 r = -ENOMEM;
                 goto out;
@@ -642,6 +743,13 @@ int daemon_node_json(Daemon *d, const char *name, json_t **ret) {
                 goto out;
         json_object_set_new(o, "history", history);
         json_object_set_new(o, "system", json_pack("{s:s, s:s}", "toplevel", n->toplevel, "install", n->install));
+        char ts[25];
+        json_object_set_new(o, "report",
+                            rt->running ? json_pack("{s:s, s:s, s:s, s:f, s:s}", "running", rt->running, "booted",
+                                                    rt->booted, "kernel", rt->kernel, "uptime", rt->uptime_s,
+                                                    "reported_at", format_rfc3339(rt->reported_ms, ts))
+                                        : json_null());
+        json_object_set_new(o, "credential", json_boolean(rt->has_credential));
         json_object_set_new(o, "bmc",
                             n->has_bmc ? json_pack("{s:s, s:i, s:s?}", "host", n->bmc.host, "port", (int) n->bmc.port,
                                                    "user", n->bmc.user)
@@ -663,9 +771,25 @@ void daemon_state_counts(Daemon *d, size_t counts[static _PROVISION_STATE_MAX]) 
         pthread_rwlock_unlock(&d->lock);
 }
 
+void daemon_drift_counts(Daemon *d, size_t counts[static _DRIFT_MAX]) {
+        memset(counts, 0, sizeof(size_t) * _DRIFT_MAX);
+        int64_t now = now_ms();
+        pthread_rwlock_rdlock(&d->lock);
+        for (size_t i = 0; i < d->inv->n_nodes; i++)
+                counts[node_drift(d, &d->inv->nodes[i], &d->rt[i], now)]++;
+        pthread_rwlock_unlock(&d->lock);
+}
+
 int daemon_summary_json(Daemon *d, json_t **ret) {
-        size_t counts[_PROVISION_STATE_MAX], total = 0;
+        size_t counts[_PROVISION_STATE_MAX], drifts[_DRIFT_MAX], total = 0;
         daemon_state_counts(d, counts);
+        daemon_drift_counts(d, drifts);
+        _cleanup_(json_decrefp) json_t *drift = json_object();
+        if (!drift)
+                return -ENOMEM;
+        for (Drift k = 0; k < _DRIFT_MAX; k++)
+                if (json_object_set_new(drift, drift_to_string(k), json_integer((json_int_t) drifts[k])) < 0)
+                        return -ENOMEM;
         _cleanup_(json_decrefp) json_t *states = json_object();
         if (!states)
                 return -ENOMEM;
@@ -674,8 +798,8 @@ int daemon_summary_json(Daemon *d, json_t **ret) {
                 if (json_object_set_new(states, provision_state_to_string(s), json_integer((json_int_t) counts[s])) < 0)
                         return -ENOMEM;
         }
-        *ret = json_pack("{s:I, s:O, s:I}", "total", (json_int_t) total, "states", states, "last_event_id",
-                         (json_int_t) events_last_id(d->events));
+        *ret = json_pack("{s:I, s:O, s:O, s:I}", "total", (json_int_t) total, "states", states, "drift", drift,
+                         "last_event_id", (json_int_t) events_last_id(d->events));
         return *ret ? 0 : -ENOMEM;
 }
 
@@ -952,6 +1076,197 @@ int daemon_record_console(Daemon *d, const char *name, const char *message) {
 int daemon_set_console_tail(Daemon *d, int64_t event_id, const char *text) {
         pthread_rwlock_wrlock(&d->lock);
         int r = store_set_console(d->store, event_id, text);
+        pthread_rwlock_unlock(&d->lock);
+        return r;
+}
+
+/* ---- node credentials and reports ------------------------------------------------------- */
+
+/* Finds the open attempt of install token `token`, with the lock held: as
+ * daemon_install_event() does.  On success *ret_node and *ret_attempt. */
+static int open_attempt_of_token(Daemon *d, const char *token, const Node **ret_node, StoreAttempt *ret_attempt,
+                                 char *errbuf, size_t errlen) {
+        uint8_t hash[TOKEN_HASH_SIZE];
+        if (!token || token_hash(token, hash) < 0) {
+                snprintf(errbuf, errlen, "missing or malformed install token (Authorization: Bearer <token>)");
+                return -ENOKEY;
+        }
+        int r = store_find_token(d->store, hash, ret_attempt);
+        if (r == -ENOENT) {
+                snprintf(errbuf, errlen, "unknown install token");
+                return -ENOKEY;
+        }
+        if (r < 0) {
+                snprintf(errbuf, errlen, "state store error: %s", strerror(-r));
+                return r;
+        }
+        const Node *n = inventory_find_name(d->inv, ret_attempt->node);
+        if (!n) {
+                snprintf(errbuf, errlen, "node %s is no longer in the inventory", ret_attempt->node);
+                return -ENOENT;
+        }
+        const NodeRuntime *rt = &d->rt[n->index];
+        if (ret_attempt->ended_ms > 0 || rt->st.attempt_id != ret_attempt->id ||
+            !provision_state_has_open_attempt(rt->st.state)) {
+                snprintf(errbuf, errlen, "install attempt %lld of node %s has ended; this token is dead",
+                         (long long) ret_attempt->seq, n->name);
+                return -EKEYEXPIRED;
+        }
+        *ret_node = n;
+        return 0;
+}
+
+int daemon_issue_credential(Daemon *d, const char *token, json_t **ret, char *errbuf, size_t errlen) {
+        const Node *n;
+        StoreAttempt a;
+        char raw[TOKEN_STRING_MAX], cred[DAEMON_CREDENTIAL_MAX];
+        uint8_t hash[TOKEN_HASH_SIZE];
+
+        pthread_rwlock_wrlock(&d->lock);
+        int r = open_attempt_of_token(d, token, &n, &a, errbuf, errlen);
+        if (r < 0)
+                goto out;
+        token_new(raw, hash);
+        r = store_credential_set(d->store, n->name, hash, now_ms(), a.id);
+        if (r < 0) {
+                snprintf(errbuf, errlen, "cannot store the node credential: %s", strerror(-r));
+                goto out;
+        }
+        NodeRuntime *rt = &d->rt[n->index];
+        rt->has_credential = true;
+        memcpy(rt->credential_hash, hash, sizeof hash);
+        snprintf(cred, sizeof cred, DAEMON_CREDENTIAL_PREFIX "%s", raw);
+        log_node(LOG_INFO, &((LogFields) { .node = n->name, .attempt = a.seq }),
+                 "node credential issued to the installer (the previous one, if any, is revoked)");
+        *ret = json_pack("{s:s, s:s}", "node", n->name, "credential", cred);
+        r = *ret ? 0 : -ENOMEM;
+out:
+        pthread_rwlock_unlock(&d->lock);
+        sodium_memzero(raw, sizeof raw);
+        sodium_memzero(cred, sizeof cred);
+        return r;
+}
+
+int daemon_revoke_credential(Daemon *d, const char *name, char *errbuf, size_t errlen) {
+        const Node *n;
+        int r = lock_node(d, name, true, &n);
+        if (r < 0) {
+                snprintf(errbuf, errlen, "no node \"%s\" in the inventory", name);
+                return r;
+        }
+        NodeRuntime *rt = &d->rt[n->index];
+        if (!rt->has_credential) {
+                snprintf(errbuf, errlen, "node %s holds no node credential", n->name);
+                r = -ENOENT;
+                goto out;
+        }
+        r = store_credential_delete(d->store, n->name);
+        if (r < 0 && r != -ENOENT) {
+                snprintf(errbuf, errlen, "cannot revoke: %s", strerror(-r));
+                goto out;
+        }
+        rt->has_credential = false;
+        log_node(LOG_INFO, &((LogFields) { .node = n->name }), "node credential revoked");
+        r = 0;
+out:
+        pthread_rwlock_unlock(&d->lock);
+        return r;
+}
+
+/* The kernel release a node reports: uname -r, 1-64 bytes of letters, digits and ".-_+~". */
+static bool kernel_release_ok(const char *s) {
+        size_t n = s ? strlen(s) : 0;
+        if (n == 0 || n > 64)
+                return false;
+        for (; *s; s++)
+                if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || strchr(".-_+~", *s)))
+                        return false;
+        return true;
+}
+
+int daemon_node_report(Daemon *d, const char *name, const char *credential, const char *running, const char *booted,
+                       const char *kernel, double uptime_s, json_t **ret, char *errbuf, size_t errlen) {
+        uint8_t hash[TOKEN_HASH_SIZE];
+        _cleanup_free_ char *msg = NULL, *r_run = NULL, *r_boot = NULL, *r_kern = NULL;
+        const Node *n;
+        int r;
+
+        if (!credential) {
+                snprintf(errbuf, errlen, "missing node credential (Authorization: Bearer pvn_...)");
+                return -ENOKEY;
+        }
+        if (!strncmp(credential, "pvd_", 4) || token_is_form(credential)) {
+                snprintf(errbuf, errlen, "%s is not accepted here: a node reports with its node credential",
+                         token_is_form(credential) ? "an install token" : "an API token");
+                return -EACCES;
+        }
+        if (strncmp(credential, DAEMON_CREDENTIAL_PREFIX, strlen(DAEMON_CREDENTIAL_PREFIX)) != 0 ||
+            token_hash(credential + strlen(DAEMON_CREDENTIAL_PREFIX), hash) < 0) {
+                snprintf(errbuf, errlen, "malformed node credential (pvn_ and 43 base64url characters)");
+                return -ENOKEY;
+        }
+        if (!drift_store_path_ok(running) || !drift_store_path_ok(booted)) {
+                snprintf(errbuf, errlen, "\"running\" and \"booted\" must be /nix/store/ system paths");
+                return -EINVAL;
+        }
+        if (!kernel_release_ok(kernel)) {
+                snprintf(errbuf, errlen, "\"kernel\" must be a kernel release (uname -r): 1-64 of A-Z a-z 0-9 . - _ + ~");
+                return -EINVAL;
+        }
+        if (!(uptime_s >= 0 && uptime_s < 1e10)) {
+                snprintf(errbuf, errlen, "\"uptime\" must be seconds since boot, >= 0");
+                return -EINVAL;
+        }
+
+        r = lock_node(d, name, true, &n);
+        if (r < 0) {
+                snprintf(errbuf, errlen, "no node \"%s\" in the inventory", name);
+                return r;
+        }
+        NodeRuntime *rt = &d->rt[n->index];
+        if (!rt->has_credential || !token_hash_equal(rt->credential_hash, hash)) {
+                /* Whose is it?  A credential of another node never reports for this one. */
+                bool other = false;
+                for (size_t i = 0; i < d->inv->n_nodes && !other; i++)
+                        other = d->rt[i].has_credential && token_hash_equal(d->rt[i].credential_hash, hash);
+                snprintf(errbuf, errlen, other ? "this node credential belongs to another node" : "unknown node credential");
+                r = other ? -EACCES : -ENOKEY;
+                goto out;
+        }
+        bool changed = !rt->running || !streq(rt->running, running);
+        r_run = strdup(running);
+        r_boot = strdup(booted);
+        r_kern = strdup(kernel);
+        if (!r_run || !r_boot || !r_kern ||
+            asprintf(&msg, "running %s%s%s (expected %s)", running, rt->running ? ", was " : "", rt->running ? rt->running : "",
+                     n->toplevel) < 0) {
+                r = -ENOMEM;
+                goto out;
+        }
+        const ProvisionTransition *t = provision_transition(rt->st.state, PROVISION_EV_REPORT);
+        if (!t) {
+                r = -EPROTO;
+                goto out;
+        }
+        int64_t at = now_ms();
+        r = apply_report(d, n, t, NULL, msg, FIRMWARE_UNKNOWN,
+                         &(StoreReport) { .running = running, .booted = booted, .kernel = kernel, .uptime_s = uptime_s },
+                         changed);
+        if (r < 0) {
+                snprintf(errbuf, errlen, "cannot record the report: %s", strerror(-r));
+                goto out;
+        }
+        report_clear(rt);
+        rt->running = TAKE_PTR(r_run);
+        rt->booted = TAKE_PTR(r_boot);
+        rt->kernel = TAKE_PTR(r_kern);
+        rt->uptime_s = uptime_s;
+        rt->reported_ms = at;
+        Drift dr = node_drift(d, n, rt, at);
+        *ret = json_pack("{s:s, s:s, s:s, s:b}", "node", n->name, "drift", drift_to_string(dr), "expected", n->toplevel,
+                         "changed", changed);
+        r = *ret ? 0 : -ENOMEM;
+out:
         pthread_rwlock_unlock(&d->lock);
         return r;
 }

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "drift.h"
 #include "events.h"
 #include "firmware.h"
 #include "provision.h"
@@ -27,7 +28,11 @@ typedef struct DaemonConfig {
         const char *inventory_path;
         const char *state_dir;
         const char *public_url; /* base URL nodes reach provd at, no trailing slash needed */
+        int64_t silent_after_ms; /* a node whose last report is older is "silent"; 0: default */
 } DaemonConfig;
+
+/* Nodes report at least every 15 minutes (nix/node.nix's timer); four missed reports. */
+#define DAEMON_SILENT_AFTER_DEFAULT_MS (3600 * 1000LL)
 
 /* Loads the inventory, opens the store and reads every node's state.  On success *ret is a
  * new Daemon (caller owns; daemon_free()).  Errors are logged, with the node, field or file,
@@ -79,19 +84,55 @@ int daemon_install_event(Daemon *d, const char *token, const char *phase, const 
 /* Which nodes GET /v1/nodes lists; every given criterion must match. */
 typedef struct DaemonNodeFilter {
         unsigned states;       /* bit (1 << ProvisionState) per wanted state; 0 = any */
+        unsigned drifts;       /* bit (1 << Drift) per wanted drift; 0 = any */
         const char *name_glob; /* fnmatch(3) pattern on the name, or NULL */
         const char *rack;      /* exact rack, or NULL */
 } DaemonNodeFilter;
 
 /* GET /v1/nodes: {"nodes": [node summary...]} in inventory order, only the nodes matching
- * `filter` (NULL: all).  A summary is {"name","mac","rack","state","state_since","attempt"}.
+ * `filter` (NULL: all).  A summary is {"name","mac","rack","state","state_since","attempt",
+ * "drift"} (drift.h's name of the node's drift now).
  * New reference. */
 int daemon_nodes_json(Daemon *d, const DaemonNodeFilter *filter, json_t **ret);
 
 /* Counts the inventory's nodes per provision state into counts[]. */
 void daemon_state_counts(Daemon *d, size_t counts[static _PROVISION_STATE_MAX]);
 
-/* GET /v1/summary: {"total", "states": {state: count, all six}, "last_event_id"}. */
+/* Counts the inventory's nodes per drift (now) into counts[]. */
+void daemon_drift_counts(Daemon *d, size_t counts[static _DRIFT_MAX]);
+
+/* ---- node credentials and reports -----------------------------------------------------------
+ * A node credential is "pvn_" + 43 base64url characters (256 random bits, token.h), issued to
+ * the installer of an open install attempt, which writes it into the installed system (never
+ * into the Nix store); the node's reporter sends it with each report.  provd keeps its hash
+ * only, one per node: issuing a new one (the next install) revokes the old. */
+
+#define DAEMON_CREDENTIAL_PREFIX "pvn_"
+#define DAEMON_CREDENTIAL_MAX (sizeof DAEMON_CREDENTIAL_PREFIX - 1 + TOKEN_STRING_MAX)
+
+/* POST /v1/install/credential: issues the node credential of the install attempt whose install
+ * token is `token`.  On success *ret is {"node","credential"}.  Errors as
+ * daemon_install_event() for the token (-ENOKEY 401, -EKEYEXPIRED 403, -ENOENT), or a store
+ * errno; `errbuf` gets a message for the client. */
+int daemon_issue_credential(Daemon *d, const char *token, json_t **ret, char *errbuf, size_t errlen);
+
+/* DELETE /v1/nodes/<name>/credential: revokes node `name`'s credential.  -ENOENT unknown node
+ * or none to revoke (errbuf says which), or a store errno. */
+int daemon_revoke_credential(Daemon *d, const char *name, char *errbuf, size_t errlen);
+
+/* POST /v1/nodes/<name>/report: node `name` reports, authenticated by `credential` (the bearer
+ * text as sent), that it runs `running`, booted `booted` (NixOS system store paths), kernel
+ * `kernel` (uname -r, 1-64 printable bytes), up `uptime_s` seconds.  Stores it; when the
+ * running system changed (or it is the node's first report) that goes into the history
+ * (cause "report").  On success *ret is {"node","drift","expected","changed"}.
+ * Errors, with a message in errbuf: -ENOKEY (401) no credential, or one provd does not know;
+ * -EACCES (403) an install token or API token, or another node's credential; -ENOENT (404)
+ * unknown node; -EINVAL (400) a bad field; or a store errno (507 on a full disk). */
+int daemon_node_report(Daemon *d, const char *name, const char *credential, const char *running, const char *booted,
+                       const char *kernel, double uptime_s, json_t **ret, char *errbuf, size_t errlen);
+
+/* GET /v1/summary: {"total", "states": {state: count, all six}, "drift": {drift: count, all
+ * five}, "last_event_id"}. */
 int daemon_summary_json(Daemon *d, json_t **ret);
 
 /* GET /v1/nodes/<name>/history: {"node", "history": [entry...] newest first, at most
@@ -113,7 +154,9 @@ int daemon_events_sse(Daemon *d, int64_t after, size_t max_bytes, char **ret_tex
 EventHub *daemon_events(Daemon *d);
 
 /* GET /v1/nodes/<name>: the summary plus system, bmc (never the password), the current
- * attempt in full and the whole history.  -ENOENT for an unknown name. */
+ * attempt in full, the whole history, and "report": the node's last report {"running",
+ * "booted","kernel","uptime","reported_at"} or null, "credential": whether it holds a node
+ * credential.  -ENOENT for an unknown name. */
 int daemon_node_json(Daemon *d, const char *name, json_t **ret);
 
 /* True if `path` is one of the current inventory's local boot files. */

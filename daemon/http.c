@@ -6,6 +6,9 @@
  *   GET  /v1/ipxe.efi               the iPXE EFI binary, for UEFI HTTP Boot clients (files.c)
  *   GET  /v1/files/<path>           inventory boot files (files.c)
  *   POST /v1/install/events         installer callbacks, Authorization: Bearer <install token>
+ *   POST /v1/install/credential     the installer gets the node credential (install token)
+ *   POST /v1/nodes/<name>/report    the node reports the system it runs (node credential)
+ *   DELETE /v1/nodes/<name>/credential revoke the node's credential (admin, 204)
  *   GET  /v1/nodes                  provision state of every node (?state= ?name= ?rack=)
  *   GET  /v1/nodes/<name>           one node, with its current attempt and history
  *   GET  /v1/nodes/<name>/history   one node's history, newest first, paged
@@ -259,6 +262,15 @@ static enum MHD_Result respond_method_not_allowed(struct MHD_Connection *c, cons
         return respond_json_allow(c, MHD_HTTP_METHOD_NOT_ALLOWED, error_body(MHD_HTTP_METHOD_NOT_ALLOWED, msg), allow);
 }
 
+/* 204, no body. */
+static enum MHD_Result respond_no_content(struct MHD_Connection *c) {
+        struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+                return MHD_NO;
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+        return http_queue(c, MHD_HTTP_NO_CONTENT, resp, 0);
+}
+
 /* HEAD of a boot route: the status GET would give, without side effects (a GET may open an
  * install attempt; a probe must not).  No body. */
 static enum MHD_Result respond_boot_probe(Http *h, struct MHD_Connection *c, const char *mac, const char *content_type,
@@ -343,6 +355,55 @@ static const char *bearer_token(struct MHD_Connection *c) {
         while (*auth == ' ')
                 auth++;
         return auth;
+}
+
+/* POST /v1/install/credential: the installer of an open attempt asks for the node's
+ * credential (no body). */
+static enum MHD_Result route_install_credential(Http *h, struct MHD_Connection *c) {
+        char err[512] = "";
+        json_t *ret = NULL;
+        const char *token = bearer_token(c);
+        if (!token)
+                return http_respond_error(c, MHD_HTTP_UNAUTHORIZED,
+                                          "missing install token: send Authorization: Bearer <provd.token>");
+        if (apitoken_is_api_form(token))
+                return http_respond_error(c, MHD_HTTP_FORBIDDEN,
+                                          "API tokens are not accepted on install routes: send the install attempt's token (provd.token)");
+        int r = daemon_issue_credential(h->daemon, token, &ret, err, sizeof err);
+        if (r < 0)
+                return http_respond_error(c, http_status_from_errno(r), "%s", err[0] ? err : strerror(-r));
+        return respond_json(c, MHD_HTTP_OK, ret);
+}
+
+/* POST /v1/nodes/<name>/report with {"running","booted","kernel","uptime"}: the node says what
+ * it runs (node credential). */
+static enum MHD_Result route_node_report(Http *h, struct MHD_Connection *c, const char *name, Request *req) {
+        json_error_t jerr;
+        char err[512] = "";
+        json_t *ret = NULL;
+
+        if (req->too_large)
+                return http_respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than %d bytes", MAX_BODY);
+        const char *cred = bearer_token(c);
+        if (!cred)
+                return http_respond_error(c, MHD_HTTP_UNAUTHORIZED,
+                                          "missing node credential: send Authorization: Bearer pvn_...");
+        _cleanup_(json_decrefp) json_t *body = json_loadb(req->body ? req->body : "", req->len, 0, &jerr);
+        if (!body)
+                return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "body is not valid JSON: line %d, column %d: %s",
+                                          jerr.line, jerr.column, jerr.text);
+        json_t *running = json_object_get(body, "running"), *booted = json_object_get(body, "booted"),
+               *kernel = json_object_get(body, "kernel"), *uptime = json_object_get(body, "uptime");
+        if (!json_is_object(body) || !json_is_string(running) || !json_is_string(booted) || !json_is_string(kernel) ||
+            !json_is_number(uptime))
+                return http_respond_error(c, MHD_HTTP_BAD_REQUEST,
+                                          "body must be {\"running\": PATH, \"booted\": PATH, \"kernel\": RELEASE, "
+                                          "\"uptime\": SECONDS}");
+        int r = daemon_node_report(h->daemon, name, cred, json_string_value(running), json_string_value(booted),
+                                   json_string_value(kernel), json_number_value(uptime), &ret, err, sizeof err);
+        if (r < 0)
+                return http_respond_error(c, http_status_from_errno(r), "%s", err[0] ? err : strerror(-r));
+        return respond_json(c, MHD_HTTP_OK, ret);
 }
 
 static enum MHD_Result route_install_event(Http *h, struct MHD_Connection *c, Request *req) {
@@ -492,6 +553,23 @@ static enum MHD_Result route_nodes(Http *h, struct MHD_Connection *c) {
                 }
                 if (f.states == 0)
                         return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "state= needs at least one state");
+        }
+        const char *drifts = query(c, "drift");
+        if (drifts) {
+                _cleanup_free_ char *copy = strdup(drifts);
+                if (!copy)
+                        return MHD_NO;
+                char *save = NULL;
+                for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+                        Drift k;
+                        if (drift_from_string(tok, &k) < 0)
+                                return http_respond_error(
+                                        c, MHD_HTTP_BAD_REQUEST,
+                                        "unknown drift \"%.32s\" (in_sync, drifted, reboot_pending, silent, unknown)", tok);
+                        f.drifts |= 1u << k;
+                }
+                if (f.drifts == 0)
+                        return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "drift= needs at least one drift status");
         }
         if (f.name_glob && (strlen(f.name_glob) == 0 || strlen(f.name_glob) > 256))
                 return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "name= must be a glob of 1-256 characters");
@@ -719,11 +797,7 @@ static enum MHD_Result route_discovered_forget(Http *h, struct MHD_Connection *c
         if (r < 0)
                 return respond_daemon_error(c, r, "forget the discovered MAC");
         log_info("DELETE /v1/discovered/%s: forgot discovered MAC %s", mac, mac);
-        struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-        if (!resp)
-                return MHD_NO;
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        return http_queue(c, MHD_HTTP_NO_CONTENT, resp, 0);
+        return respond_no_content(c);
 }
 
 /* /v1/discovered[/<mac>]: methods, auth, then the route. */
@@ -753,6 +827,7 @@ static enum MHD_Result route_metrics(Http *h, struct MHD_Connection *c) {
         size_t len;
 
         daemon_state_counts(h->daemon, g.nodes);
+        daemon_drift_counts(h->daemon, g.drift);
         g.event_subscribers = streams_count(h->streams);
         HttpConnsStats cs;
         http_conns_stats(h->conns, &cs);
@@ -801,6 +876,9 @@ static MetricsRoute route_of(const char *url) {
                 return METRICS_ROUTE_FILES;
         if (streq(url, "/v1/install/events"))
                 return METRICS_ROUTE_INSTALL_EVENTS;
+        if (streq(url, "/v1/install/credential") ||
+            (startswith(url, "/v1/nodes/") && (endswith(url, "/report") || endswith(url, "/credential"))))
+                return METRICS_ROUTE_NODE_REPORTS;
         if (startswith(url, "/v1/nodes/") && (endswith(url, "/reinstall") || endswith(url, "/power") || endswith(url, "/bootdev")))
                 return METRICS_ROUTE_OPERATIONS;
         if (streq(url, "/v1/nodes") || startswith(url, "/v1/nodes/"))
@@ -871,6 +949,11 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
                         return respond_method_not_allowed(c, "POST");
                 return route_install_event(h, c, req);
         }
+        if (streq(url, "/v1/install/credential")) {
+                if (!streq(method, MHD_HTTP_METHOD_POST))
+                        return respond_method_not_allowed(c, "POST");
+                return route_install_credential(h, c);
+        }
         if (streq(url, "/v1/reload")) {
                 if (!streq(method, MHD_HTTP_METHOD_POST))
                         return respond_method_not_allowed(c, "POST");
@@ -879,6 +962,34 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
                 return route_reload(h, c);
         }
 
+        /* The node side: POST /v1/nodes/<name>/report (node credential), DELETE
+         * /v1/nodes/<name>/credential (admin). */
+        const char *node_path = startswith(url, "/v1/nodes/") ? url + strlen("/v1/nodes/") : NULL;
+        if (node_path) {
+                const char *name = node_path;
+                const char *slash = strchr(name, '/');
+                char buf[INVENTORY_NAME_MAX + 1];
+                if (slash && streq(slash, "/report")) {
+                        if (!streq(method, MHD_HTTP_METHOD_POST))
+                                return respond_method_not_allowed(c, "POST");
+                        if (!copy_node_name(name, slash, buf))
+                                return respond_no_node(c, name);
+                        return route_node_report(h, c, buf, req);
+                }
+                if (slash && streq(slash, "/credential")) {
+                        if (!streq(method, MHD_HTTP_METHOD_DELETE))
+                                return respond_method_not_allowed(c, "DELETE");
+                        if (!check_api_token(h, c, &answer))
+                                return answer;
+                        if (!copy_node_name(name, slash, buf))
+                                return respond_no_node(c, name);
+                        char err[256] = "";
+                        int r = daemon_revoke_credential(h->daemon, buf, err, sizeof err);
+                        if (r < 0)
+                                return http_respond_error(c, http_status_from_errno(r), "%s", err[0] ? err : strerror(-r));
+                        return respond_no_content(c);
+                }
+        }
         /* ---- console capture (issue 7): /v1/nodes/<name>/console */
         if (startswith(url, "/v1/nodes/") && h->console) {
                 const char *name = url + strlen("/v1/nodes/");

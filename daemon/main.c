@@ -63,6 +63,7 @@ static void usage_serve(FILE *f) {
                 "                   [--discovery-interface IFACE] [--discovery-max N]\n"
                 "                   [--console-max-size BYTES] [--console-keep N]\n"
                 "                   [--console-linger SECS] [--ipmitool PATH] [--ipxe-efi FILE]\n"
+                "                   [--report-silent-after SECS]\n"
                 "                   [--max-connections N] [--max-connections-per-client N]\n"
                 "                   [--header-timeout SECS] [--header-min-rate BYTES_PER_S]\n"
                 "\n"
@@ -110,6 +111,9 @@ static void usage_serve(FILE *f) {
                 "                      (default: ipmitool from PATH)\n"
                 "  --ipxe-efi FILE     the iPXE EFI binary served at /v1/ipxe.efi, the URL to give\n"
                 "                      UEFI HTTP Boot clients (default " CONFIG_IPXE_EFI_DEFAULT ")\n"
+                "  --report-silent-after SECS\n"
+                "                      a node whose last report (POST /v1/nodes/NAME/report) is\n"
+                "                      older counts as silent (default 3600)\n"
                 "  --max-connections N HTTP connections held at once, 16-1000000 (default 4096);\n"
                 "                      the open-files limit (RLIMIT_NOFILE) is raised to fit\n"
                 "  --max-connections-per-client N\n"
@@ -275,6 +279,7 @@ static int run_serve(int argc, char **argv) {
                 { "console-max-size", required_argument, NULL, 'S' }, { "console-keep", required_argument, NULL, 'k' },
                 { "console-linger", required_argument, NULL, 'g' },   { "ipmitool", required_argument, NULL, 'P' },
                 { "ipxe-efi", required_argument, NULL, 'E' },
+                { "report-silent-after", required_argument, NULL, 'q' },
                 /* HTTP connection limits */
                 { "max-connections", required_argument, NULL, 'N' },
                 { "max-connections-per-client", required_argument, NULL, 'n' },
@@ -291,6 +296,7 @@ static int run_serve(int argc, char **argv) {
                 /* console capture (issue 7) */
                 ['S'] = "console_max_size", ['k'] = "console_keep", ['g'] = "console_linger", ['P'] = "ipmitool",
                 ['E'] = "ipxe_efi",
+                ['q'] = "report_silent_after",
                 /* HTTP connection limits */
                 ['N'] = "max_connections", ['n'] = "max_connections_per_client", ['H'] = "header_timeout",
                 ['m'] = "header_min_rate",
@@ -403,7 +409,10 @@ static int run_serve(int argc, char **argv) {
                 return EXIT_FAILURE;
 
         Daemon *d = NULL;
-        DaemonConfig dc = { .inventory_path = cfg.inventory, .state_dir = cfg.state_dir, .public_url = public_url };
+        DaemonConfig dc = { .inventory_path = cfg.inventory,
+                            .state_dir = cfg.state_dir,
+                            .public_url = public_url,
+                            .silent_after_ms = (int64_t) cfg.report_silent_after * 1000 };
         metrics_init();
         r = daemon_new(&dc, &d);
         if (r < 0) {

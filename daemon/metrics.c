@@ -30,7 +30,7 @@ static const char *const boot_names[_METRICS_BOOT_MAX] = { "install", "local", "
 static const char *const outcome_names[] = { "succeeded", "failed", "abandoned", "timeout" };
 static const char *const route_names[_METRICS_ROUTE_MAX] = {
         "status_page", "boot", "ipxe", "files", "install_events", "nodes", "summary",
-        "events", "events_stream", "admin", "operations", "metrics", "discovered", "other",
+        "events", "events_stream", "admin", "operations", "metrics", "discovered", "node_reports", "other",
 };
 static const unsigned http_codes[] = { 200, 201, 202, 204, 206, 304, 400, 401, 403, 404, 405,
                                        409, 413, 416, 500, 503, 507 };
@@ -173,6 +173,12 @@ int metrics_render(const MetricsGauges *g, char **ret_text, size_t *ret_len) {
         header(f, "provd_nodes", "gauge", "Nodes in the inventory per provision state.");
         for (ProvisionState s = 0; s < _PROVISION_STATE_MAX; s++)
                 fprintf(f, "provd_nodes{state=\"%s\"} %zu\n", provision_state_to_string(s), g->nodes[s]);
+
+        header(f, "provd_nodes_drift", "gauge",
+               "Nodes by whether they run the inventory's system, from their reports (in_sync, drifted, "
+               "reboot_pending, silent, unknown).");
+        for (Drift k = 0; k < _DRIFT_MAX; k++)
+                fprintf(f, "provd_nodes_drift{status=\"%s\"} %zu\n", drift_to_string(k), g->drift[k]);
 
         header(f, "provd_boot_requests_total", "counter",
                "Boot API answers (pixiecore GET /v1/boot, iPXE GET /v1/ipxe?mac=) by result and the firmware "

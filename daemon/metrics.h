@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "drift.h"
 #include "firmware.h"
 #include "provision.h"
 
@@ -43,6 +44,7 @@ typedef enum MetricsRoute {
         METRICS_ROUTE_OPERATIONS,
         METRICS_ROUTE_METRICS,
         METRICS_ROUTE_DISCOVERED, /* discovery */
+        METRICS_ROUTE_NODE_REPORTS, /* node credentials and reports */
         METRICS_ROUTE_OTHER,
         _METRICS_ROUTE_MAX,
 } MetricsRoute;
@@ -100,6 +102,7 @@ void metrics_console_reconnect(void);
 /* What the daemon knows at scrape time. */
 typedef struct MetricsGauges {
         size_t nodes[_PROVISION_STATE_MAX]; /* nodes per provision state */
+        size_t drift[_DRIFT_MAX];           /* nodes per drift (drift.h) */
         size_t event_subscribers;           /* open GET /v1/events/stream connections */
         /* HTTP connection table (http-conns.h) */
         unsigned http_waiting, http_kept, http_busy; /* open connections by state */

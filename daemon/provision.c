@@ -67,6 +67,14 @@ static const ProvisionTransition table[] = {
         { S(INSTALLING), E(CONSOLE), S(INSTALLING), A(NONE), B(NONE), "console" },
         { S(INSTALLED), E(CONSOLE), S(INSTALLED), A(NONE), B(NONE), "console" },
         { S(FAILED), E(CONSOLE), S(FAILED), A(NONE), B(NONE), "console" },
+
+        /* A node's report of the system it runs, on record when that changed. */
+        { S(NEW), E(REPORT), S(NEW), A(NONE), B(NONE), "node report" },
+        { S(PENDING), E(REPORT), S(PENDING), A(NONE), B(NONE), "node report" },
+        { S(NETBOOTING), E(REPORT), S(NETBOOTING), A(NONE), B(NONE), "node report" },
+        { S(INSTALLING), E(REPORT), S(INSTALLING), A(NONE), B(NONE), "node report" },
+        { S(INSTALLED), E(REPORT), S(INSTALLED), A(NONE), B(NONE), "node report" },
+        { S(FAILED), E(REPORT), S(FAILED), A(NONE), B(NONE), "node report" },
 };
 
 const ProvisionTransition *provision_transition(ProvisionState state, ProvisionEvent event) {
@@ -100,6 +108,7 @@ static const char *const event_names[_PROVISION_EV_MAX] = {
         [PROVISION_EV_TIMEOUT] = "timeout",
         [PROVISION_EV_BMC] = "bmc",
         [PROVISION_EV_CONSOLE] = "console",
+        [PROVISION_EV_REPORT] = "report",
 };
 
 const char *provision_state_to_string(ProvisionState s) {

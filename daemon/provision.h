@@ -47,6 +47,9 @@ typedef enum ProvisionEvent {
         PROVISION_EV_BMC,
         /* A console capture note (SOL session lost, no SOL; issue 7); no state change. */
         PROVISION_EV_CONSOLE,
+        /* The node reported the system it runs and that changed (history only; no state
+         * change). */
+        PROVISION_EV_REPORT,
         _PROVISION_EV_MAX,
 } ProvisionEvent;
 

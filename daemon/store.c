@@ -173,7 +173,20 @@ static const char schema[] =
         "  message TEXT,"
         "  attempt_id INTEGER);"
         "CREATE INDEX IF NOT EXISTS history_node ON history(node, id);"
-        "CREATE INDEX IF NOT EXISTS history_at ON history(at);";
+        "CREATE INDEX IF NOT EXISTS history_at ON history(at);"
+        /* node credentials (hash only) and what each node last reported it runs */
+        "CREATE TABLE IF NOT EXISTS node_credentials ("
+        "  node TEXT PRIMARY KEY,"
+        "  hash BLOB NOT NULL UNIQUE,"
+        "  issued_at INTEGER NOT NULL,"
+        "  attempt_id INTEGER);"
+        "CREATE TABLE IF NOT EXISTS node_reports ("
+        "  node TEXT PRIMARY KEY,"
+        "  running TEXT NOT NULL,"
+        "  booted TEXT NOT NULL,"
+        "  kernel TEXT NOT NULL,"
+        "  uptime_s REAL NOT NULL,"
+        "  reported_at INTEGER NOT NULL);";
 
 /* discovery (issue 7): added to version-1 databases as they are opened (CREATE ... IF NOT
  * EXISTS is the whole migration: the table is new, nothing older refers to it). */
@@ -564,6 +577,27 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
         if (r < 0)
                 return r;
 
+        if (tr->report) {
+                const StoreReport *rep = tr->report;
+                _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+                r = prepare(s,
+                            "INSERT INTO node_reports (node, running, booted, kernel, uptime_s, reported_at) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(node) DO UPDATE SET running = ?2, booted = ?3, "
+                            "kernel = ?4, uptime_s = ?5, reported_at = ?6",
+                            &st);
+                if (r < 0)
+                        return r;
+                sqlite3_bind_text(st, 1, tr->node, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 2, rep->running, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 3, rep->booted, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 4, rep->kernel, -1, SQLITE_STATIC);
+                sqlite3_bind_double(st, 5, rep->uptime_s);
+                sqlite3_bind_int64(st, 6, tr->at_ms);
+                int rc = sqlite3_step(st);
+                if (rc != SQLITE_DONE)
+                        return fail(s, rc, "write node report");
+        }
+
         if (tr->record) {
                 r = run(s,
                         "INSERT INTO history (node, at, from_state, to_state, cause, message, attempt_id) "
@@ -921,3 +955,59 @@ int store_discovered_count(Store *s, int64_t *ret) {
         return 0;
 }
 /* ---- end discovery ------------------------------------------------------------------------ */
+
+/* ---- node credentials and reports ------------------------------------------------------- */
+
+int store_credential_set(Store *s, const char *node, const uint8_t hash[static TOKEN_HASH_SIZE], int64_t at_ms,
+                         int64_t attempt_id) {
+        int r = exec(s, "BEGIN IMMEDIATE");
+        if (r < 0)
+                return r;
+        r = run(s,
+                "INSERT INTO node_credentials (node, hash, issued_at, attempt_id) VALUES (?1, ?2, ?3, NULLIF(?4, 0)) "
+                "ON CONFLICT(node) DO UPDATE SET hash = ?2, issued_at = ?3, attempt_id = NULLIF(?4, 0)",
+                "tbii", node, hash, at_ms, attempt_id);
+        return write_end(s, r);
+}
+
+int store_credential_delete(Store *s, const char *node) {
+        int r = exec(s, "BEGIN IMMEDIATE");
+        if (r < 0)
+                return r;
+        r = run(s, "DELETE FROM node_credentials WHERE node = ?1", "t", node);
+        bool deleted = r >= 0 && sqlite3_changes(s->db) > 0;
+        r = write_end(s, r);
+        if (r < 0)
+                return r;
+        return deleted ? 0 : -ENOENT;
+}
+
+int store_node_side_foreach(Store *s, StoreNodeSideFn fn, void *userdata) {
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        "SELECT n.node, c.hash, r.running, r.booted, r.kernel, r.uptime_s, r.reported_at FROM "
+                        "(SELECT node FROM node_credentials UNION SELECT node FROM node_reports) n "
+                        "LEFT JOIN node_credentials c ON c.node = n.node LEFT JOIN node_reports r ON r.node = n.node",
+                        &st);
+        if (r < 0)
+                return r;
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                StoreNodeSide side = { .node = (const char *) sqlite3_column_text(st, 0) };
+                if (sqlite3_column_type(st, 1) == SQLITE_BLOB && sqlite3_column_bytes(st, 1) == TOKEN_HASH_SIZE)
+                        side.credential_hash = sqlite3_column_blob(st, 1);
+                if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
+                        side.report = (StoreReport) { .running = (const char *) sqlite3_column_text(st, 2),
+                                                      .booted = (const char *) sqlite3_column_text(st, 3),
+                                                      .kernel = (const char *) sqlite3_column_text(st, 4),
+                                                      .uptime_s = sqlite3_column_double(st, 5) };
+                        side.reported_ms = sqlite3_column_int64(st, 6);
+                }
+                r = fn(userdata, &side);
+                if (r < 0)
+                        return r;
+        }
+        if (rc != SQLITE_DONE)
+                return fail(s, rc, "read node credentials and reports");
+        return 0;
+}

@@ -60,6 +60,14 @@ typedef struct StoreAttempt {
         char outcome[16]; /* "" while open; succeeded | failed | abandoned */
 } StoreAttempt;
 
+/* What a node reported it runs (POST /v1/nodes/<name>/report); strings borrowed. */
+typedef struct StoreReport {
+        const char *running; /* /run/current-system's target, a store path */
+        const char *booted;  /* /run/booted-system's target */
+        const char *kernel;  /* uname -r */
+        double uptime_s;     /* seconds since the node booted */
+} StoreReport;
+
 /* One transition to persist. */
 typedef struct StoreTransition {
         const char *node;
@@ -67,6 +75,7 @@ typedef struct StoreTransition {
         const uint8_t *new_token_hash; /* TOKEN_HASH_SIZE bytes: for OPEN/REOPEN_ATTEMPT */
         const char *phase;   /* installer phase for SET_PHASE/END_*, else NULL */
         const char *message; /* history message (NULL: t->why) */
+        const StoreReport *report; /* non-NULL: upsert the node's report (node_reports), at at_ms */
         const char *firmware; /* OPEN/REOPEN_ATTEMPT: the firmware that netbooted, a firmware.h
                                * name ("efi-x64"), recorded on the new attempt; NULL: unknown */
         int64_t at_ms;
@@ -194,6 +203,34 @@ int store_discovered_count(Store *s, int64_t *ret);
 /* Console capture (issue 7): sets history row event_id's `console` text (the console's last
  * lines; NULL clears it).  Returns 0, -ENOENT if there is no such row, or an errno. */
 int store_set_console(Store *s, int64_t event_id, const char *text);
+
+/* ---- node credentials and reports ---------------------------------------------------------
+ * node_credentials(node PRIMARY KEY, hash BLOB UNIQUE, issued_at, attempt_id): the one valid
+ * node credential of each node, as a BLAKE2b hash (token.h); node_reports(node PRIMARY KEY,
+ * running, booted, kernel, uptime_s, reported_at): each node's last report.  Reports are
+ * written by store_apply() (StoreTransition.report), with the history row of a change. */
+
+/* Sets node's credential hash (replacing the one it had: rotation), issued at at_ms for the
+ * install attempt attempt_id (0: none), in one transaction.  Returns 0 or a negative errno. */
+int store_credential_set(Store *s, const char *node, const uint8_t hash[static TOKEN_HASH_SIZE], int64_t at_ms,
+                         int64_t attempt_id);
+
+/* Revokes node's credential.  Returns 0, -ENOENT if it had none, or a negative errno. */
+int store_credential_delete(Store *s, const char *node);
+
+/* One node's credential and report, as store_node_side_foreach() hands them out (borrowed for
+ * the call). */
+typedef struct StoreNodeSide {
+        const char *node;
+        const uint8_t *credential_hash; /* TOKEN_HASH_SIZE bytes, or NULL: no credential */
+        StoreReport report;             /* .running NULL: no report */
+        int64_t reported_ms;
+} StoreNodeSide;
+typedef int (*StoreNodeSideFn)(void *userdata, const StoreNodeSide *side);
+
+/* Calls fn for every node that has a credential or a report, in no particular order; a
+ * negative return of fn stops and is returned.  Returns 0 or a negative errno. */
+int store_node_side_foreach(Store *s, StoreNodeSideFn fn, void *userdata);
 
 static inline void store_freep(Store **s) {
         if (*s)

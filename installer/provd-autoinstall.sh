@@ -14,7 +14,15 @@
 #      image's nix.conf, provd.cache= adds one);
 #   3. reports "installing" and runs the install script, which may report
 #      "partitioning"/"installing" itself through "$PROVD_REPORT PHASE MSG";
-#   4. on success reports "succeeded" and reboots; on any failure reports
+#   4. gets the node credential from provd (POST /v1/install/credential,
+#      while the attempt is open) and stores it, with provd's URL and the
+#      node name, in the installed system: <target>/var/lib/provd-node/
+#      (0700; files 0600), never in the Nix store.  <target> is /mnt, or the
+#      path the install script wrote into "$PROVD_TARGET_ROOT_FILE".  The
+#      installed system reports what it runs with it (provd-node-report.sh,
+#      nix/node.nix).  A provd without node credentials (404) is warned
+#      about and the install goes on;
+#   5. on success reports "succeeded" and reboots; on any failure reports
 #      "failed" with the exit status and the last lines of the log, and
 #      does NOT reboot: the console is left to an admin.
 #
@@ -25,8 +33,8 @@
 #   PROVD_AUTOINSTALL_NOREBOOT=1  do not reboot after success
 # plus provd-report.sh's PROVD_URL, PROVD_TOKEN, PROVD_CMDLINE_FILE, ...
 #
-# The install script gets PROVD_REPORT, PROVD_URL, PROVD_TOKEN, PROVD_NODE
-# and PROVD_AUTOINSTALL_LOG in its environment.
+# The install script gets PROVD_REPORT, PROVD_URL, PROVD_TOKEN, PROVD_NODE,
+# PROVD_AUTOINSTALL_LOG and PROVD_TARGET_ROOT_FILE in its environment.
 #
 # Exit status: 0 installed (and reboot requested), 1 failed, 2 not started.
 
@@ -91,6 +99,7 @@ report_patiently() {
 STAGE="starting"
 FINISHED=0
 _rcfile=
+_rootfile=
 
 # fail STATUS WHAT: report "failed" with the log's tail; never reboot
 fail() {
@@ -99,6 +108,7 @@ fail() {
 	FINISHED=1
 	trap - INT TERM HUP
 	[ -z "$_rcfile" ] || rm -f "$_rcfile"
+	[ -z "$_rootfile" ] || rm -f "$_rootfile"
 	msg "FAILED: $_f_what (status $_f_status)"
 	_f_tail=$(tail -n 25 "$LOG" 2>/dev/null | tail -c 3000)
 	_f_msg=$(printf '%s (exit status %s)\n--- last lines of %s ---\n%s' \
@@ -208,6 +218,9 @@ fi
 # ---------------------------------------------------------------- 3. install
 STAGE="installing"
 provd_report installing "running $RUN" || msg "could not report 'installing'; going on"
+# where the install script leaves the installed system mounted, if not /mnt
+_rootfile=$(mktemp "${TMPDIR:-/tmp}/provd-autoinstall-root.XXXXXX") || fail 1 "mktemp failed"
+export PROVD_TARGET_ROOT_FILE="$_rootfile"
 msg "running: $RUN"
 {
 	"$RUN" 2>&1 </dev/null
@@ -217,7 +230,29 @@ _rc=$(cat "$_rcfile" 2>/dev/null)
 rm -f "$_rcfile"
 [ "$_rc" = 0 ] || fail "${_rc:-1}" "install script $RUN failed"
 
-# ---------------------------------------------------------------- 4. succeeded
+# ---------------------------------------------------------------- 4. node credential
+STAGE="storing the node credential"
+TARGET=
+IFS= read -r TARGET <"$_rootfile" 2>/dev/null || :
+rm -f "$_rootfile"
+_rootfile=
+TARGET=${TARGET:-/mnt}
+msg "storing the node credential in $TARGET/var/lib/provd-node"
+provd_install_credential "$TARGET"
+_rc=$?
+case $_rc in
+0) msg "node credential stored: the installed system can report what it runs" ;;
+1)
+	if [ "${PROVD_HTTP_STATUS:-}" = 404 ]; then
+		msg "WARNING: provd issues no node credentials (404): this node will not report what it runs"
+	else
+		fail 1 "provd refused the node credential (HTTP ${PROVD_HTTP_STATUS:-?})"
+	fi
+	;;
+*) fail "$_rc" "cannot store the node credential in $TARGET/var/lib/provd-node" ;;
+esac
+
+# ---------------------------------------------------------------- 5. succeeded
 STAGE="reporting success"
 FINISHED=1
 trap - INT TERM HUP

@@ -6,6 +6,7 @@
 #     . /path/to/provd-report.sh
 #     provd_report started "installer up"
 #     url=$(provd_cmdline_get provd.url)
+#     provd_install_credential /mnt    # the node credential, into the installed system
 #
 # or as a script:  provd-report.sh PHASE MESSAGE
 #
@@ -297,6 +298,148 @@ provd_report() {
 		_provd_delay=$((_provd_delay * 2))
 		[ "$_provd_delay" -le 8 ] || _provd_delay=8
 	done
+}
+
+# provd_install_credential ROOT — ask provd for this node's credential
+# (POST /v1/install/credential with the install token; provd answers while
+# the install attempt is open, with a new credential each time) and store it
+# in the installed system mounted at ROOT, for provd-node-report.sh:
+#   ROOT/var/lib/provd-node/            directory, mode 0700
+#   ROOT/var/lib/provd-node/credential  the credential
+#   ROOT/var/lib/provd-node/url         provd's URL (provd.url / PROVD_URL)
+#   ROOT/var/lib/provd-node/node        the node's name, as provd answered
+# files mode 0600, all owned by root when run as root.  ROOT must hold ROOT/nix/store (an
+# installed NixOS), and the directory must not lie in a Nix store.  The
+# credential is never printed, logged or passed as an argument.
+# Returns 0 stored; 1 provd refused (4xx; the status is in PROVD_HTTP_STATUS:
+# 404 is a provd without node credentials); 2 usage, configuration or a write
+# that failed; 3 still failing after the retries (as provd_report).
+provd_install_credential() {
+	PROVD_HTTP_STATUS=
+	_provd_root=${1:-}
+	case $_provd_root in
+	/*) ;;
+	*)
+		_provd_log "provd_install_credential: the target root must be an absolute path (got '$_provd_root')"
+		return 2
+		;;
+	esac
+	if ! [ -d "$_provd_root/nix/store" ]; then
+		_provd_log "$_provd_root does not hold an installed NixOS (no $_provd_root/nix/store): not storing the node credential there"
+		return 2
+	fi
+	_provd_url=${PROVD_URL:-$(provd_cmdline_get provd.url)}
+	_provd_token=${PROVD_TOKEN:-$(provd_cmdline_get provd.token)}
+	if [ -z "$_provd_url" ] || [ -z "$_provd_token" ]; then
+		_provd_log "no provd.url/provd.token on the kernel command line (or PROVD_URL/PROVD_TOKEN)"
+		return 2
+	fi
+	case $_provd_token in
+	*[!A-Za-z0-9_-]*)
+		_provd_log "malformed provd.token"
+		return 2
+		;;
+	esac
+	_provd_url=${_provd_url%/}
+
+	_provd_tries=${PROVD_REPORT_TRIES:-6}
+	_provd_try=1
+	_provd_delay=1
+	while :; do
+		_provd_post "$_provd_url/v1/install/credential" "$_provd_token" "" || return 2
+		# shellcheck disable=SC2034 # read by callers
+		PROVD_HTTP_STATUS=$_provd_status
+		case $_provd_status in
+		2??) break ;;
+		4??)
+			# an error answer holds no credential: safe to show
+			_provd_log "provd refused the node credential ($_provd_status): $_provd_resp"
+			return 1
+			;;
+		esac
+		if [ "$_provd_try" -ge "$_provd_tries" ]; then
+			_provd_log "giving up on the node credential after $_provd_try attempts (last: HTTP $_provd_status $_provd_resp)"
+			return 3
+		fi
+		_provd_log "node credential: attempt $_provd_try failed (HTTP $_provd_status $_provd_resp); retrying in ${_provd_delay}s"
+		sleep "$_provd_delay"
+		_provd_try=$((_provd_try + 1))
+		_provd_delay=$((_provd_delay * 2))
+		[ "$_provd_delay" -le 8 ] || _provd_delay=8
+	done
+
+	# {"node": "...", "credential": "pvn_..."}; parsed in the shell, so the
+	# credential passes through no other process
+	_provd_cn=
+	_provd_cc=
+	for _provd_k in node credential; do
+		_provd_v=$_provd_resp
+		case $_provd_v in
+		*\""$_provd_k"\"*) _provd_v=${_provd_v#*\""$_provd_k"\"} ;;
+		*) _provd_v= ;;
+		esac
+		_provd_v=${_provd_v#"${_provd_v%%[!	 :]*}"}
+		case $_provd_v in
+		\"*) _provd_v=${_provd_v#\"} _provd_v=${_provd_v%%\"*} ;;
+		*) _provd_v= ;;
+		esac
+		if [ "$_provd_k" = node ]; then _provd_cn=$_provd_v; else _provd_cc=$_provd_v; fi
+	done
+	_provd_resp=
+	case $_provd_cn in
+	'' | [!A-Za-z0-9]* | *[!A-Za-z0-9._-]*) _provd_cn= ;;
+	esac
+	case $_provd_cc in
+	pvn_*[!A-Za-z0-9_-]* | pvn_) _provd_cc= ;;
+	pvn_*) [ "${#_provd_cc}" = 47 ] || _provd_cc= ;;
+	*) _provd_cc= ;;
+	esac
+	if [ -z "$_provd_cn" ] || [ -z "$_provd_cc" ]; then
+		_provd_log "provd's answer to POST /v1/install/credential holds no node name and credential"
+		return 2
+	fi
+
+	_provd_dir=$_provd_root/var/lib/provd-node
+	# umask 077 from the start: the files are never readable by others, not even
+	# for a moment; a subshell keeps the caller's umask.  /var/lib itself, if the
+	# target has none yet, is made as NixOS makes it (0755).
+	(
+		umask 022
+		mkdir -p "$_provd_root/var/lib" || exit 2
+		umask 077
+		mkdir -p "$_provd_dir" || exit 2
+		# never into a Nix store (world-readable), whatever symlinks the target has
+		_provd_real=$(cd "$_provd_dir" && pwd -P) || exit 2
+		_provd_rstore=$(cd "$_provd_root/nix/store" && pwd -P) || exit 2
+		case $_provd_real/ in
+		"$_provd_rstore"/* | /nix/store/*)
+			_provd_log "$_provd_dir resolves to $_provd_real, inside a Nix store: not storing the node credential there"
+			exit 2
+			;;
+		esac
+		chmod 0700 "$_provd_dir" || exit 2
+		for _provd_f in credential url node; do
+			case $_provd_f in
+			credential) _provd_v=$_provd_cc ;;
+			url) _provd_v=$_provd_url ;;
+			node) _provd_v=$_provd_cn ;;
+			esac
+			rm -f "$_provd_dir/.$_provd_f.new" &&
+				printf '%s\n' "$_provd_v" >"$_provd_dir/.$_provd_f.new" &&
+				chmod 0600 "$_provd_dir/.$_provd_f.new" || exit 2
+			if [ "$(id -u)" = 0 ]; then
+				chown 0:0 "$_provd_dir" "$_provd_dir/.$_provd_f.new" || exit 2
+			fi
+			mv -f "$_provd_dir/.$_provd_f.new" "$_provd_dir/$_provd_f" || exit 2
+		done
+	)
+	_provd_rc=$?
+	_provd_cc=
+	if [ "$_provd_rc" != 0 ]; then
+		_provd_log "cannot write the node credential to $_provd_dir"
+		return 2
+	fi
+	return 0
 }
 
 # Run as a script unless sourced (sourcing scripts have their own $0) or

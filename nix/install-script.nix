@@ -89,6 +89,12 @@ in
       --no-root-passwd --no-channel-copy ${lib.escapeShellArgs cfg.extraInstallArgs}
 
     ${cfg.postInstall}
+
+    # tell provd-autoinstall where the installed system is mounted: it stores the node
+    # credential there (installer/README.md, "The install script's contract")
+    if [ -n "''${PROVD_TARGET_ROOT_FILE:-}" ]; then
+      printf '%s\n' ${lib.escapeShellArg cfg.root} >"$PROVD_TARGET_ROOT_FILE"
+    fi
     sync
   '';
 }

@@ -85,6 +85,7 @@ stdenv.mkDerivation {
   postInstall = ''
     install -Dm0755 "$src/installer/provd-report.sh" $out/share/provd/installer/provd-report.sh
     install -Dm0755 "$src/installer/provd-autoinstall.sh" $out/share/provd/installer/provd-autoinstall.sh
+    install -Dm0755 "$src/installer/provd-node-report.sh" $out/share/provd/installer/provd-node-report.sh
     install -Dm0644 "$src/api/inventory.schema.json" $out/share/provd/inventory.schema.json
   '';
 

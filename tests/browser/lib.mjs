@@ -18,6 +18,10 @@ export const STATE_COLOURS = {
 };
 export const STATES = Object.keys(STATE_COLOURS);
 
+// The drift states a tile is marked for (daemon/status-page.html), with the word its mark
+// shows; in_sync and unknown have no mark.
+export const DRIFT_WORDS = { drifted: 'drifted', reboot_pending: 'reboot pending', silent: 'silent' };
+
 export function fail(msg) {
   const e = new Error(msg);
   e.testFailure = true;
@@ -69,6 +73,19 @@ export class Api {
   async report(token, phase, message) {
     const body = message === undefined ? { phase } : { phase, message };
     return (await this.request('POST', '/v1/install/events', { body, bearer: token, expect: 200 })).json;
+  }
+
+  // The node credential of the open attempt of install token `token`
+  // (POST /v1/install/credential, as the installer asks for it).  Kept in memory only.
+  async credential(token) {
+    return (await this.request('POST', '/v1/install/credential', { bearer: token, expect: 200 })).json.credential;
+  }
+
+  // A node's report of what it runs (POST /v1/nodes/<name>/report, as provd-node-report.sh
+  // sends it).  Returns provd's answer ({node, drift, expected, changed}).
+  async nodeReport(name, credential, running, booted) {
+    const body = { running, booted: booted || running, kernel: '6.1.0-test', uptime: 42.5 };
+    return (await this.request('POST', `/v1/nodes/${name}/report`, { body, bearer: credential, expect: 200 })).json;
   }
 
   // Drives a `new` node to `target`: "netbooting", "installing[:phase...]", "installed" or

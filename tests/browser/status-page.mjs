@@ -2,7 +2,7 @@
 // status-page.mjs — the status page (GET /) of a running provd, in headless Chromium.
 //
 //   node status-page.mjs --url URL [--token TOKEN] [--expect NODE=STATE,...]
-//                        [--populate] [--screenshot FILE] [--no-live]
+//                        [--expect-drift NODE=DRIFT,...] [--populate] [--screenshot FILE] [--no-live]
 //
 // Checks, against provd's own API: every node has a tile with the right data-state and the
 // right background colour for its state; the header counts match; clicking a tile opens the
@@ -13,23 +13,31 @@
 // the token, refuse a wrong one and then render with the right one.  The page must run under
 // its Content-Security-Policy without a violation or a JavaScript error.
 //
+// Drift: every tile's data-drift is the API's; nodes drifted, reboot_pending or silent carry
+// a visible mark with the word and a title that explains it, others none; the header's drift
+// counts match the tiles and /v1/summary.  With --expect-drift (and live steps), a node
+// installed live reports through the API: in_sync, then drifted, shown from the report
+// events without a reload; and a report that changes only the booted system (no event) is
+// shown by the page's periodic refresh (Playwright's clock moved past it).
+//
 // --populate drives the cluster to a mix of states first; --screenshot writes a PNG of the
 // page at the end; --no-live skips the steps that change state.  Exit 0 ok, 1 failure.
 import { parseArgs } from 'node:util';
-import { Api, STATES, STATE_COLOURS, check, fail, launchChromium, populate, startProxy } from './lib.mjs';
+import { Api, DRIFT_WORDS, STATES, STATE_COLOURS, check, fail, launchChromium, populate, startProxy } from './lib.mjs';
 
 const { values: opt } = parseArgs({
   options: {
     url: { type: 'string' },
     token: { type: 'string' },
     expect: { type: 'string' },
+    'expect-drift': { type: 'string' },
     populate: { type: 'boolean' },
     screenshot: { type: 'string' },
     'no-live': { type: 'boolean' },
   },
 });
 if (!opt.url) {
-  console.error('usage: status-page.mjs --url URL [--token TOKEN] [--expect NODE=STATE,...] [--populate] [--screenshot FILE] [--no-live]');
+  console.error('usage: status-page.mjs --url URL [--token TOKEN] [--expect NODE=STATE,...] [--expect-drift NODE=DRIFT,...] [--populate] [--screenshot FILE] [--no-live]');
   process.exit(2);
 }
 
@@ -44,7 +52,45 @@ const tiles = (page) => page.evaluate(() => [...document.querySelectorAll('.tile
   bg: getComputedStyle(t).backgroundColor,
   group: t.closest('[data-group]')?.dataset.group,
   text: t.textContent,
+  title: t.title,
+  drift: t.dataset.drift,
+  marks: [...t.querySelectorAll('.drift')].map((m) => {
+    const r = m.getBoundingClientRect();
+    const cs = getComputedStyle(m);
+    return { drift: m.dataset.drift, text: m.textContent, title: m.title, visible: r.width > 0 && r.height > 0 && cs.visibility === 'visible' && cs.display !== 'none',
+      fg: cs.color, bg: cs.backgroundColor };
+  }),
 })));
+
+// The drift mark of one tile, checked against the API's drift `d` for node `name`.
+function checkMark(t, name, d) {
+  check(t.drift === d, `tile ${name}: data-drift ${t.drift}, API drift ${d}`);
+  const word = DRIFT_WORDS[d];
+  if (!word) {
+    check(t.marks.length === 0, `tile ${name} (${d}) has a drift mark: ${JSON.stringify(t.marks)}`);
+    return;
+  }
+  check(t.marks.length === 1, `tile ${name} (${d}) has ${t.marks.length} drift marks`);
+  const m = t.marks[0];
+  check(m.drift === d && m.visible, `tile ${name}: drift mark ${JSON.stringify(m)} is not a visible ${d} mark`);
+  check(m.text.includes(word), `tile ${name}: drift mark says "${m.text}", not "${word}"`);
+  check(m.fg !== m.bg, `tile ${name}: drift mark in one colour`);
+  check(m.title.startsWith(`${word}: ${name} `) && m.title.length > word.length + name.length + 30,
+    `tile ${name}: drift mark title does not explain it: "${m.title}"`);
+  check(t.title.includes(word), `tile ${name}: title does not mention ${word}: "${t.title}"`);
+}
+
+async function waitDrift(page, node, drift, what) {
+  try {
+    await page.waitForFunction(([n, d]) => document.querySelector(`.tile[data-node="${n}"]`)?.dataset.drift === d,
+      [node, drift], { timeout: WAIT });
+  } catch (e) {
+    const now = await page.evaluate((n) => document.querySelector(`.tile[data-node="${n}"]`)?.dataset.drift, node);
+    fail(`${what}: tile ${node} did not become ${drift} within ${WAIT / 1000} s (shows ${now})`);
+  }
+  const t = (await tiles(page)).find((x) => x.node === node);
+  checkMark(t, node, drift);
+}
 
 async function waitTile(page, node, state, what) {
   try {
@@ -82,6 +128,12 @@ async function checkTiles(page, { withExpect = true } = {}) {
     check(!/null|undefined|NaN|\[object/.test(t.text), `tile ${n.name} shows a JavaScript artefact: "${t.text}"`);
     if (n.state === 'installing' && n.attempt && n.attempt.phase)
       check(t.text.includes(n.attempt.phase), `installing tile ${n.name} does not show phase ${n.attempt.phase}: "${t.text}"`);
+    checkMark(t, n.name, n.drift);
+  }
+  const expectedDrift = new Map((withExpect && opt['expect-drift'] || '').split(',').filter(Boolean).map((kv) => kv.split('=')));
+  for (const [node, drift] of expectedDrift) {
+    const n = nodes.find((x) => x.name === node);
+    check(n && n.drift === drift, `--expect-drift ${node}=${drift}, but the API says ${n && n.drift}`);
   }
   const summary = await api.get('/v1/summary');
   const counts = await page.evaluate(() => Object.fromEntries(
@@ -93,11 +145,19 @@ async function checkTiles(page, { withExpect = true } = {}) {
       `count of ${s}: page ${counts[s]}, tiles ${tilesInState}, /v1/summary ${summary.states[s]}`);
   }
   check(total === nodes.length && total === summary.total, `total: page ${total}, API ${summary.total}`);
+  const driftCounts = await page.evaluate(() => Object.fromEntries(
+    [...document.querySelectorAll('[data-drift-count]')].map((e) => [e.dataset.driftCount, Number(e.textContent)])));
+  check(Object.keys(driftCounts).sort().join() === Object.keys(DRIFT_WORDS).sort().join(), `drift counts shown: ${JSON.stringify(driftCounts)}`);
+  for (const d of Object.keys(DRIFT_WORDS)) {
+    const marked = nodes.filter((n) => n.drift === d).length;
+    check(driftCounts[d] === marked && marked === summary.drift[d],
+      `drift count of ${d}: page ${driftCounts[d]}, tiles ${marked}, /v1/summary ${summary.drift[d]}`);
+  }
   const groups = await page.$$eval('[data-group]', (g) => g.map((e) => e.dataset.group));
   const want = [...new Set(nodes.map((n) => n.rack ? `rack:${n.rack}` : `prefix:${n.name.replace(/[-_.0-9]+$/, '')}`))];
   check(JSON.stringify(groups) === JSON.stringify(want), `groups on the page ${groups}, expected ${want} (inventory order)`);
   const seen = new Set(nodes.map((n) => n.state));
-  return { nodes, states: [...seen], groups };
+  return { nodes, states: [...seen], groups, drifts: [...new Set(nodes.map((n) => n.drift))] };
 }
 
 async function checkHistory(page, node) {
@@ -159,6 +219,8 @@ async function checkLive(page, nodes) {
 
   await page.click(`.tile[data-node="${node.name}"]`);
   await page.waitForSelector('#history-rows tr', { timeout: WAIT });
+  // the installer asks for the node credential before it reports success
+  const credential = opt['expect-drift'] ? await api.credential(token) : null;
   await api.report(token, 'succeeded');
   await waitTile(page, node.name, 'installed', 'installer success');
   await page.waitForFunction(() => document.querySelector('#history-rows tr')?.dataset.to === 'installed', null, { timeout: WAIT })
@@ -166,7 +228,53 @@ async function checkLive(page, nodes) {
   await page.keyboard.press('Escape');
   check(await page.evaluate(() => window.__provdMarker) === 'no reload', 'the page was reloaded');
   ok(`${node.name} -> installed live, also in the open history panel; no reload`);
+  if (credential) {
+    // The installed node reports what it runs: its toplevel (in sync), then another system.
+    const toplevel = (await api.get(`/v1/nodes/${node.name}`)).system.toplevel;
+    check(/^\/nix\/store\/[0-9a-df-np-sv-z]{32}-/.test(toplevel), `toplevel of ${node.name} is no store path: ${toplevel}`);
+    await waitDrift(page, node.name, 'unknown', 'installed, no report yet');
+    check((await api.nodeReport(node.name, credential, toplevel)).drift === 'in_sync', 'report of the toplevel is not in_sync');
+    await waitDrift(page, node.name, 'in_sync', 'a report of the inventory\'s toplevel');
+    const other = `/nix/store/${'b'.repeat(32)}-nixos-system-${node.name}`;
+    check((await api.nodeReport(node.name, credential, other)).drift === 'drifted', 'report of another system is not drifted');
+    await waitDrift(page, node.name, 'drifted', 'a report of another system');
+    check(await page.evaluate(() => window.__provdMarker) === 'no reload', 'the page was reloaded');
+    ok(`${node.name} reports: unknown -> in_sync -> drifted on the page from the report events, marked "drifted" with an explanation`);
+    node.credential = credential;
+    node.toplevel = toplevel;
+  }
   return node;
+}
+
+// Drift that changes without an event (a report that changes only the booted system): the
+// page's periodic refresh shows it.  A page of its own, with Playwright's clock, moved past
+// the refresh period instead of waiting it out.
+async function checkDriftRefresh(browser, proxy, node) {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  try {
+    await api.nodeReport(node.name, node.credential, node.toplevel); // in_sync again (an event)
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.clock.install();
+    await page.goto(proxy.url + '/', { timeout: WAIT });
+    if (opt.token) {
+      await page.fill('#token', opt.token);
+      await page.click('#auth button[type=submit]');
+    }
+    await waitDrift(page, node.name, 'in_sync', 'fresh page');
+    const r = await api.nodeReport(node.name, node.credential, node.toplevel, `/nix/store/${'c'.repeat(32)}-nixos-system-${node.name}`);
+    check(r.drift === 'reboot_pending' && r.changed === false, `report of another booted system: ${JSON.stringify(r)}`);
+    await page.waitForTimeout(1500);
+    check(await page.getAttribute(`.tile[data-node="${node.name}"]`, 'data-drift') === 'in_sync',
+      'the page changed without an event or a refresh?');
+    await page.clock.fastForward(31000);
+    await waitDrift(page, node.name, 'reboot_pending', 'the periodic refresh (no event)');
+    check(errors.length === 0, `JavaScript errors: ${errors.join('; ')}`);
+    ok(`a report that changed only the booted system (no event): ${node.name} marked "reboot pending" by the refresh 30 s later`);
+  } finally {
+    await context.close();
+  }
 }
 
 // A dropped connection: the stream reconnects with Last-Event-ID and gets what it missed.
@@ -231,8 +339,9 @@ async function main() {
       ok('read_auth = token: the page asks for a token, refuses a wrong one, renders with the right one');
     }
 
-    const { nodes, states, groups } = await checkTiles(page);
+    const { nodes, states, groups, drifts } = await checkTiles(page);
     ok(`${nodes.length} tiles with the right state and colour (${states.join(', ')}) in groups ${groups.join(', ')}; counts match /v1/summary`);
+    ok(`drift marks as the API says (${drifts.join(', ')}); drift counts match /v1/summary`);
     const distinct = new Set(Object.values(STATE_COLOURS));
     check(distinct.size === STATES.length, 'two states share a colour');
     const legend = await page.$$eval('#counts .swatch', (s) => s.map((e) => [e.dataset.state, getComputedStyle(e).backgroundColor]));
@@ -243,8 +352,9 @@ async function main() {
     const withHistory = nodes.find((n) => n.state !== 'new');
     if (withHistory) await checkHistory(page, withHistory.name);
 
+    let live = null;
     if (!opt['no-live']) {
-      await checkLive(page, nodes);
+      live = await checkLive(page, nodes);
       await checkResume(page, proxy);
       await checkTiles(page, { withExpect: false });
       ok('after the live changes, every tile and count still matches the API');
@@ -254,6 +364,7 @@ async function main() {
     check(csp.length === 0, `Content-Security-Policy violations: ${csp.join('; ')}`);
     check(problems.length === 0, problems.join('\n'));
     ok('no JavaScript error, no CSP violation, no request outside provd');
+    if (live && live.credential) await checkDriftRefresh(browser, proxy, live);
 
     if (opt.screenshot) {
       await page.evaluate(() => document.activeElement?.blur());

@@ -8,8 +8,9 @@
 #                              sets INITRD=DIR/initrd.gz: busybox, the kernel modules MODULE...
 #                              (default e1000; e.g. virtio_pci virtio_net for a virtio-net
 #                              NIC) and what each needs (modprobe --show-depends), in load
-#                              order, each once; SRC/tests/e2e/init as /init,
-#                              installer/provd-report.sh.  Sets VM_MODULES (their file names)
+#                              order, each once; SRC/tests/e2e/init as /init (or the file
+#                              VM_INIT names), installer/provd-report.sh and
+#                              installer/provd-node-report.sh.  Sets VM_MODULES (their file names)
 #   strip_console              filter: serial console text without CRs, backspaces and the
 #                              ANSI escapes of SeaBIOS, iPXE and the kernel
 #   vm_stop_controlled DIR     kills the VM that tests/e2e/chassis-control-qemu started with
@@ -17,8 +18,9 @@
 #                              command line) and its process group; waits until it is gone
 #   vm_keep_tmp NAME DIR       with E2E_KEEP=1, copies DIR to a new /tmp/NAME.XXXXXX
 #   vm_reinstall_wait N PATTERN [PID WHAT]...
-#                              runs `provd reinstall $NODE --wait` ($PROVD, $URL, token file
-#                              $T/token) and, while it runs, prints the lines of the Nth power
+#                              runs `provd reinstall $NODE --wait --no-gate` ($PROVD, $URL,
+#                              token file $T/token; the test systems do not report what they
+#                              run, so `installed` is done) and, while it runs, prints the lines of the Nth power
 #                              on's console ($VMDIR/serial-N.log) that match PATTERN; fails on an
 #                              installer failure (PROVD-E2E: FAIL, Kernel panic), when a PID
 #                              (WHAT names it) dies, or after $TIMEOUT s; then requires exit 0
@@ -48,7 +50,9 @@ vm_build_initramfs() {
 	shift 2
 	[ "$#" -gt 0 ] || set -- e1000
 	[ -f "$src/installer/provd-report.sh" ] || fail "no installer/provd-report.sh under $src"
-	[ -f "$src/tests/e2e/init" ] || fail "no tests/e2e/init under $src"
+	local init=${VM_INIT:-$src/tests/e2e/init}
+	[ -f "$init" ] || fail "no $init"
+	[ -f "$src/installer/provd-node-report.sh" ] || fail "no installer/provd-node-report.sh under $src"
 	# the modules asked for and whatever they depend on, in load order, each once
 	local modules=() found
 	for want in "$@"; do
@@ -87,9 +91,10 @@ vm_build_initramfs() {
 		*) fail "cannot handle module $m" ;;
 		esac
 	done
-	install -m 0755 "$src/tests/e2e/init" "$root/init"
+	install -m 0755 "$init" "$root/init"
 	install -m 0755 "$src/tests/e2e/udhcpc.script" "$root/etc/udhcpc.script"
 	install -m 0755 "$src/installer/provd-report.sh" "$root/provd-report.sh"
+	install -m 0755 "$src/installer/provd-node-report.sh" "$root/provd-node-report.sh"
 	INITRD=$dir/initrd.gz
 	(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$INITRD"
 	VM_MODULES="${modules[*]##*/}"
@@ -128,8 +133,8 @@ vm_reinstall_wait() {
 	local n=$1 pattern=$2
 	shift 2
 	local watch=("$@") seen=0 start=$SECONDS text lines rc=0 i cli
-	say "provd reinstall $NODE --wait"
-	"$PROVD" reinstall "$NODE" --wait --timeout 300 --url "$URL" --token-file "$T/token" \
+	say "provd reinstall $NODE --wait --no-gate"
+	"$PROVD" reinstall "$NODE" --wait --no-gate --timeout 300 --url "$URL" --token-file "$T/token" \
 		>"$T/cli-reinstall.out" 2>"$T/cli-reinstall.err" &
 	cli=$!
 	PIDS+=("$cli")

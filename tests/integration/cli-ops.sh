@@ -3,8 +3,9 @@
 #   provd nodes (table, --state/--name/--rack filters, --json = the API's JSON), provd node
 #   (details, last history entries, --json, unknown node exit 3);
 #   provd reinstall: an unknown name or a glob matching nothing exits 3 with nothing submitted;
-#   without --wait one operation per node; a rolling `reinstall --all --parallel 2` on six nodes
-#   without BMCs while this script plays their installers (netboot, started, succeeded — one
+#   without --wait one operation per node; a rolling `reinstall --all --parallel 2 --no-gate` on
+#   six nodes without BMCs (they never report: no health gate, see cli-roll-gates.sh) while this
+#   script plays their installers (netboot, started, succeeded — one
 #   node fails) and checks that provd never has more than 2 of them pending/netbooting/
 #   installing at once, and that the client exits 1 naming the failed node; --wait --json;
 #   provd power / bootdev against OpenIPMI ipmi_sim BMCs (the simulator's chassis state files
@@ -51,7 +52,10 @@ for c in nodes node reinstall power bootdev; do
         "$PROVD" "$c" --help >"$T/out" || fail "provd $c --help failed"
         grep -q "^Usage: provd $c" "$T/out" || fail "provd $c --help: $(cat "$T/out")"
 done
-"$PROVD" reinstall --help | grep -q -- '--parallel N' || fail "reinstall --help does not mention --parallel"
+# (into a file: grep -q leaves at the first match, and a help longer than a pipe write would
+# then die of SIGPIPE, failing the pipeline under pipefail)
+"$PROVD" reinstall --help >"$T/out"
+grep -q -- '--parallel N' "$T/out" || fail "reinstall --help does not mention --parallel"
 URL=http://127.0.0.1:1
 : >"$T/token"
 run_cli 2 reinstall
@@ -96,15 +100,19 @@ provd_start "$T/inv.json" --api-tokens "$T/api-tokens"
 
 # ---- nodes / node --------------------------------------------------------------------------------
 run_cli 0 nodes
-[ "$(head -n1 "$T/out" | tr -s ' ')" = "NAME STATE SINCE ATTEMPT PHASE RACK" ] || fail "nodes header: $(head -n1 "$T/out")"
+[ "$(head -n1 "$T/out" | tr -s ' ')" = "NAME STATE SINCE ATTEMPT PHASE DRIFT RACK" ] || fail "nodes header: $(head -n1 "$T/out")"
 [ "$(wc -l <"$T/out")" = 7 ] || fail "nodes: $(cat "$T/out")"
-out_has '^node-01  +new  +-  +-  +-  +r1$'
-out_has '^node-06  +new  +-  +-  +-  +r2$'
+out_has '^node-01  +new  +-  +-  +-  +unknown  +r1$'
+out_has '^node-06  +new  +-  +-  +-  +unknown  +r2$'
 t2=$(token_of 52:54:00:00:00:02)
 event "$t2" '{"phase":"started"}'
 run_cli 0 nodes --state installing
 [ "$(wc -l <"$T/out")" = 2 ] || fail "nodes --state installing: $(cat "$T/out")"
-out_has '^node-02  +installing  +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}[+-][0-9]{2}:[0-9]{2}  +1  +started  +r1$'
+out_has '^node-02  +installing  +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}[+-][0-9]{2}:[0-9]{2}  +1  +started  +unknown  +r1$'
+run_cli 0 nodes --drifted
+[ "$(wc -l <"$T/out")" = 1 ] || fail "nodes --drifted (none has reported): $(cat "$T/out")"
+run_cli 0 nodes --drift unknown --name node-02
+out_has '^node-02 '
 run_cli 0 nodes --state new,installing --rack r1
 [ "$(awk 'NR > 1 { print $1 }' "$T/out" | tr '\n' ' ')" = "node-01 node-02 node-03 " ] || fail "--state new,installing --rack r1: $(cat "$T/out")"
 run_cli 0 nodes --name 'node-0[56]'
@@ -227,7 +235,7 @@ for m in 05 06; do
 done
 FAIL_NODE=node-04
 start=$(date +%s)
-cli reinstall --all --parallel 2 >"$T/roll.out" 2>"$T/roll.err" &
+cli reinstall --all --parallel 2 --no-gate >"$T/roll.out" 2>"$T/roll.err" &
 RPID=$!
 PIDS+=("$RPID")
 play_installers "$RPID" 2
@@ -265,7 +273,7 @@ ok "the event log agrees: submissions in inventory order, at most 2 between pend
 # Rolling by polling GET /v1/nodes instead of the event stream, one at a time, --json; no
 # failure: exit 0, the final states and operations.
 FAIL_NODE=
-cli reinstall node-01 'node-0[36]' --parallel 1 --poll --json >"$T/wait.out" 2>"$T/wait.err" &
+cli reinstall node-01 'node-0[36]' --parallel 1 --poll --no-gate --json >"$T/wait.out" 2>"$T/wait.err" &
 RPID=$!
 PIDS+=("$RPID")
 play_installers "$RPID" 1
@@ -288,7 +296,7 @@ start=$(date +%s)
 run_cli 1 reinstall node-03 --wait --timeout 2
 [ $(($(date +%s) - start)) -le 8 ] || fail "--timeout 2 took $(($(date +%s) - start)) s"
 out_has '^node-03  +unfinished  +timed out'
-err_has 'timed out \(--timeout\): 1 node still installing'
+err_has 'timed out \(--timeout\): 1 node still in progress'
 ok "reinstall --wait --timeout: gives up after the timeout, exit 1"
 provd_stop
 

@@ -223,6 +223,7 @@ jq 'del(.nodes[3])' "$T/inv-good.json" >"$T/inv.json"
 x 200 "reload without node-04" POST /v1/reload "${AUTH[@]}"
 [ "$(j .nodes)" = 3 ] || echo "[reload] expected 3 nodes: $BODY" >>"$T/mismatches"
 x 404 "event of a node no longer in the inventory" POST /v1/install/events --json '{"phase":"started"}' -H "Authorization: Bearer $TOK4"
+x 404 "credential of a node no longer in the inventory" POST /v1/install/credential -H "Authorization: Bearer $TOK4"
 cp "$T/inv-good.json" "$T/inv.json"
 echo '{"version": 1, "nodes": [' >"$T/inv.json"
 x 400 "reload, broken inventory" POST /v1/reload "${AUTH[@]}"
@@ -230,6 +231,34 @@ cp "$T/inv-good.json" "$T/inv.json"
 x 200 "reload, inventory back" POST /v1/reload "${AUTH[@]}"
 x 200 "boot node-03" GET "/v1/boot/$M3"
 TOK3=$(j .cmdline | tr ' ' '\n' | sed -n 's/^provd\.token=//p')
+
+# Node credentials and reports: node-03's installer gets its credential, node-03 reports.
+REPORT_BODY='{"running":"/nix/store/00000000000000000000000000000000-nixos-system-node-03","booted":"/nix/store/00000000000000000000000000000000-nixos-system-node-03","kernel":"6.1.0-28-amd64","uptime":12.5}'
+x 401 "credential, no token" POST /v1/install/credential
+x 401 "credential, unknown token" POST /v1/install/credential -H "Authorization: Bearer $WRONG_INSTALL"
+x 403 "credential, API token" POST /v1/install/credential "${AUTH[@]}"
+x 403 "credential, dead token" POST /v1/install/credential -H "Authorization: Bearer $TOK1"
+x 200 "credential of node-03" POST /v1/install/credential -H "Authorization: Bearer $TOK3"
+CRED3=$(j .credential)
+x 200 "node-03 reports" POST /v1/nodes/node-03/report --json "$REPORT_BODY" -H "Authorization: Bearer $CRED3"
+[ "$(j .drift)" = drifted ] || echo "[node-03 reports] drift is not drifted (inventory toplevel differs): $BODY" >>"$T/mismatches"
+x 200 "node-03 reports again" POST /v1/nodes/node-03/report --json "$REPORT_BODY" -H "Authorization: Bearer $CRED3"
+x 400 "report, running not a store path" POST /v1/nodes/node-03/report --json '{"running":"/etc","booted":"/etc","kernel":"6","uptime":1}' --invalid -H "Authorization: Bearer $CRED3"
+x 400 "report, not JSON" POST /v1/nodes/node-03/report --json 'nope' --invalid -H "Authorization: Bearer $CRED3"
+x 401 "report, unknown credential" POST /v1/nodes/node-03/report --json "$REPORT_BODY" -H "Authorization: Bearer pvn_$WRONG_INSTALL"
+x 403 "report for another node" POST /v1/nodes/node-01/report --json "$REPORT_BODY" -H "Authorization: Bearer $CRED3"
+x 404 "report, node not in the inventory" POST /v1/nodes/node-99/report --json "$REPORT_BODY" -H "Authorization: Bearer $CRED3"
+printf '%s' "$REPORT_BODY" | sed 's/}$//' >"$T/bigreport"
+{ printf ',"pad":"'; head -c 70000 /dev/zero | tr '\0' a; printf '"}'; } >>"$T/bigreport"
+x 413 "report body over 64 KiB" POST /v1/nodes/node-03/report --body-file "$T/bigreport" -H "Authorization: Bearer $CRED3"
+x 200 "nodes, drift filter" GET '/v1/nodes?drift=drifted,unknown'
+[ "$(j '[.nodes[] | select(.drift == "drifted") | .name] | join(",")')" = node-03 ] || echo "[drift filter] $BODY" >>"$T/mismatches"
+x 400 "nodes, unknown drift" GET '/v1/nodes?drift=sideways' --invalid
+x 200 "node-03 with its report" GET /v1/nodes/node-03
+[ "$(j '.report.kernel')" = 6.1.0-28-amd64 ] || echo "[node-03 report] $BODY" >>"$T/mismatches"
+x 204 "revoke node-03's credential" DELETE /v1/nodes/node-03/credential "${AUTH[@]}"
+x 404 "revoke again" DELETE /v1/nodes/node-03/credential "${AUTH[@]}"
+x 401 "report, revoked credential" POST /v1/nodes/node-03/report --json "$REPORT_BODY" -H "Authorization: Bearer $CRED3"
 
 # Operations (BMCs that do not exist: accepted, then failed in the background; node-01's
 # times out after 2 s, so it is "in progress" meanwhile).
@@ -417,6 +446,11 @@ while read -r method tpl auth; do
                 ;;
         install)
                 x 403 "install route, API token" "$method" "$p" --json '{"phase":"installing"}' "${AUTH[@]}"
+                ;;
+        node)
+                x 401 "node route, no credential" "$method" "$p" --json "$REPORT_BODY"
+                x 403 "node route, API token" "$method" "$p" --json "$REPORT_BODY" "${AUTH[@]}"
+                x 403 "node route, install token" "$method" "$p" --json "$REPORT_BODY" -H "Authorization: Bearer $TOK3"
                 ;;
         esac
 done <"$T/spec-ops"

@@ -2,8 +2,10 @@
 # The status page (GET /) in headless Chromium against a real provd: tiles in the right state
 # and colour, grouped by rack or name prefix, counts, a node's history on click, changes made
 # through the API shown live without a reload, the event stream resuming after a network
-# drop; with read_auth = token, the token form.  The browser side is tests/browser/
-# status-page.mjs (playwright-core driving Debian's /usr/bin/chromium).
+# drop; with read_auth = token, the token form; drift: nodes that report what they run marked
+# drifted / reboot pending / silent on their tiles, live from report events and from the
+# page's periodic refresh.  The browser side is tests/browser/status-page.mjs (playwright-core
+# driving Debian's /usr/bin/chromium).
 source "$(dirname "$0")/lib.sh"
 
 skip() {
@@ -26,15 +28,37 @@ if grep -q '"rack"' "$SRC/api/inventory.schema.json"; then
 else
         rack='{}'
 fi
+# toplevels that are store paths, as nodes report them
+H=$(printf 'a%.0s' $(seq 1 32))
 jq "(.nodes | to_entries) as \$e | .nodes = [\$e[] | .key as \$i | .value + ($rack)
-      | if \$i >= 9 then .name = \"gpu-0\(\$i - 8)\" else . end] | del(.nodes[5].bmc)" "$T/inv0.json" >"$T/inv.json"
+      | if \$i >= 9 then .name = \"gpu-0\(\$i - 8)\" else . end
+      | .system.toplevel = \"/nix/store/$H-nixos-system-\" + .name] | del(.nodes[5].bmc)" "$T/inv0.json" >"$T/inv.json"
 "$PROVD" token new --name page --file "$T/tokens" >"$T/token" || fail "provd token new"
 provd_start "$T/inv.json" --api-tokens "$T/tokens"
 
-# A mix of states, made the way real nodes make them: pixiecore's boot call, installer events.
+# credential TOKEN NAME: the installer's node credential, into $T/cred-NAME as a header file
+# (the credential stays off command lines, as on a node)
+credential() {
+        http POST /v1/install/credential -H "Authorization: Bearer $1"
+        [ "$STATUS" = 200 ] || fail "credential for $2: $STATUS $BODY"
+        printf 'Authorization: Bearer %s\n' "$(printf '%s' "$BODY" | jq -r .credential)" >"$T/cred-$2"
+}
+# node_report NAME RUNNING BOOTED DRIFT: the node's report, as provd-node-report.sh sends it
+node_report() {
+        http POST "/v1/nodes/$1/report" -H @"$T/cred-$1" -H 'Content-Type: application/json' \
+                --data "{\"running\":\"$2\",\"booted\":\"$3\",\"kernel\":\"6.1.0-28-amd64\",\"uptime\":7.5}"
+        [ "$STATUS" = 200 ] || fail "report of $1: $STATUS $BODY"
+        jq_eq .drift "$4"
+}
+sys() { printf '/nix/store/%s-nixos-system-%s' "$(printf "$1%.0s" $(seq 1 32))" "$2"; }
+
+# A mix of states, made the way real nodes make them: pixiecore's boot call, installer events,
+# the installer's credential request, the installed node's reports.
 tok=$(token_of 52:54:00:00:00:01)
 event "$tok" '{"phase":"started"}'
+credential "$tok" node-01
 event "$tok" '{"phase":"succeeded"}'
+node_report node-01 "$(sys a node-01)" "$(sys a node-01)" in_sync
 tok=$(token_of 52:54:00:00:00:02)
 event "$tok" '{"phase":"started"}'
 event "$tok" '{"phase":"failed","message":"sgdisk: /dev/nvme0n1: no such device"}'
@@ -42,17 +66,23 @@ event "$tok" '{"phase":"failed","message":"sgdisk: /dev/nvme0n1: no such device"
 tok=$(token_of 52:54:00:00:00:03)
 event "$tok" '{"phase":"started"}'
 event "$tok" '{"phase":"partitioning"}'
+# node-03 reinstalls over a running system that was switched without a reboot
+credential "$tok" node-03
+node_report node-03 "$(sys a node-03)" "$(sys 0 node-03)" reboot_pending
 token_of 52:54:00:00:00:04 >/dev/null
 tok=$(token_of 52:54:00:00:00:0a)
 event "$tok" '{"phase":"started"}'
+credential "$tok" gpu-01
 event "$tok" '{"phase":"succeeded"}'
+node_report gpu-01 "$(sys b gpu-01)" "$(sys b gpu-01)" drifted
 # node-06 (no BMC) is marked for reinstall by an admin: pending.
 http POST /v1/nodes/node-06/reinstall -H "Authorization: Bearer $(cat "$T/token")"
 [ "$STATUS" = 202 ] || fail "reinstall node-06: $STATUS $BODY"
 expect="node-01=installed,node-02=failed,node-03=installing,node-04=netbooting,node-05=new,node-06=pending,gpu-01=installed,gpu-02=new"
-ok "cluster driven to: $expect"
+drift="node-01=in_sync,node-03=reboot_pending,gpu-01=drifted,node-02=unknown"
+ok "cluster driven to: $expect; $drift"
 
-node "$BROWSER/status-page.mjs" --url "$URL" --expect "$expect" --screenshot "$T/status-page.png" ||
+node "$BROWSER/status-page.mjs" --url "$URL" --expect "$expect" --expect-drift "$drift" --screenshot "$T/status-page.png" ||
         fail "status page in Chromium (read_auth = open)"
 [ "$(head -c 8 "$T/status-page.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "screenshot is not a PNG"
 curl -sS -D "$T/h" -o /dev/null "$URL/"
@@ -67,7 +97,17 @@ provd_start "$T/inv.json" --config "$T/provd.ini"
 http GET /v1/nodes
 [ "$STATUS" = 401 ] || fail "read_auth = token: GET /v1/nodes without a token: $STATUS"
 expect_status 200 GET /
-node "$BROWSER/status-page.mjs" --url "$URL" --token "$(cat "$T/token")" ||
+node "$BROWSER/status-page.mjs" --url "$URL" --token "$(cat "$T/token")" --expect-drift "$drift" ||
         fail "status page in Chromium (read_auth = token)"
 provd_stop
 ok "status page with read_auth = token"
+
+# Silence: the same state, with reports counted silent after 1 s.
+provd_start "$T/inv.json" --report-silent-after 1
+sleep 1.2
+expect_status 200 GET /v1/summary
+jq_eq '.drift | "\(.silent) \(.in_sync) \(.drifted) \(.reboot_pending)"' "5 0 0 0"
+node "$BROWSER/status-page.mjs" --url "$URL" --no-live --expect-drift "node-01=silent,node-03=silent,gpu-01=silent,node-05=silent,node-06=unknown" ||
+        fail "status page in Chromium (silent nodes)"
+provd_stop
+ok "status page: nodes whose last report is older than report_silent_after are marked silent"

@@ -5,7 +5,8 @@
 //       prints the spec's operations, one "METHOD PATH" per line, sorted.
 //   node validate.mjs ops SPEC
 //       prints "METHOD PATH AUTH" per operation; AUTH is open (security: []), read (no token or
-//       apiToken), admin (apiToken only) or install (installToken only).
+//       apiToken), admin (apiToken only), install (installToken only) or node (nodeCredential
+//       only).
 //   node validate.mjs check SPEC METHOD PATH STATUS HEADERS_FILE BODY_FILE [REQUEST_BODY_FILE]
 //       validates one exchange.  PATH is a concrete path (with query string) or a path template
 //       of the spec.  HEADERS_FILE is what `curl -D` wrote.
@@ -200,6 +201,7 @@ class Spec {
     if (kinds.length === 2 && kinds.includes("none") && kinds.includes("apiToken")) return "read";
     if (kinds.length === 1 && kinds[0] === "apiToken") return "admin";
     if (kinds.length === 1 && kinds[0] === "installToken") return "install";
+    if (kinds.length === 1 && kinds[0] === "nodeCredential") return "node";
     die(`unsupported security ${JSON.stringify(sec)} on ${op.operationId}`);
   }
 }
