@@ -26,6 +26,14 @@
 #  6. package.nix through lib.callPackageWith: inputs cover every dependency() of the meson
 #     files, the meson flags are options of this tree's meson build, the filtered source holds
 #     every tracked file and no build directory.
+#  7. node.nix: provd-node-report.service and .timer (serviceToUnit, timerToUnit) pass
+#     `systemd-analyze verify` and `security`, with the reporter package built by its own
+#     command; wantedBy multi-user.target, after network-online.target, Type=exec without
+#     RemainAfterExit, the LoadCredential= lines, the timer's OnBootSec=/OnUnitActiveSec= the
+#     interval; a credential in the store fails the assertion, a path literal the type; the
+#     rendered ExecStart=, with the unit's Environment= and the LoadCredential= files in a
+#     credentials directory as systemd passes them, reports to a provd that issued the node
+#     its credential (GET /v1/boot, POST /v1/install/credential), and provd shows in_sync.
 source "$(dirname "$0")/lib.sh"
 
 for tool in nix-instantiate nix-store systemd-analyze systemd-socket-activate unshare jq curl openssl dnsmasq meson; do
@@ -475,3 +483,100 @@ for f in installer/provd-report.sh installer/provd-autoinstall.sh api/inventory.
         [ -f "$src/$f" ] || fail "package src lacks $f (postInstall / build)"
 done
 ok "package.nix through callPackage: $(q package .name), inputs cover meson's dependency()s, meson flags valid, source filter keeps every tracked file"
+
+# ================================================================== 7. node.nix
+# node: the defaults; node-custom: another interval and files under $T/node-files.  Units
+# rendered as NixOS's systemd.nix renders systemd.services and systemd.timers (serviceToUnit,
+# timerToUnit of the given nixpkgs).
+for c in node node-custom; do
+        must_eval $c
+        write_units $c
+        [ "$(q $c '.units | keys | join(" ")')" = "provd-node-report.service provd-node-report.timer" ] || fail "$c: units $(q $c '.units | keys')"
+        [ "$(q $c '.warnings | length')" = 0 ] || fail "$c: warnings: $(q $c .warnings)"
+done
+# the reporter package, built by its own runCommand script: ExecStart= names it
+pkgout=$(q node .nodePackage.out)
+out=$pkgout bash -euc "$(q node .nodePackage.script)" 2>"$T/node-build.err" || fail "building services.provd-node.package: $(cat "$T/node-build.err")"
+[ -x "$pkgout/bin/provd-node-report" ] && cmp -s "$pkgout/bin/provd-node-report" "$SRC/installer/provd-node-report.sh" ||
+        fail "services.provd-node.package: bin/provd-node-report is not installer/provd-node-report.sh"
+for c in node node-custom; do
+        [ "$(execstart $c provd-node-report.service)" = "$pkgout/bin/provd-node-report" ] ||
+                fail "$c: ExecStart=$(execstart $c provd-node-report.service), not the package's bin/provd-node-report"
+        verify_clean "$T/units-$c" ./provd-node-report.service ./provd-node-report.timer
+done
+s=provd-node-report.service
+# at boot: wanted by multi-user.target, after (and wanting) network-online.target; on every
+# activation: inactive after a run, so starting multi-user.target starts it again
+[ "$(q node '.wantedBy["provd-node-report"] | join(" ")')" = multi-user.target ] || fail "node: $s wantedBy $(q node .wantedBy)"
+[ "$(q node '.wantedBy["provd-node-report.timer"] | join(" ")')" = timers.target ] || fail "node: the timer is wantedBy $(q node .wantedBy)"
+unit_has node $s 'After=network-online.target'
+unit_has node $s 'Wants=network-online.target'
+unit_has node $s 'Type=exec'
+unit_lacks node $s 'RemainAfterExit'
+unit_has node $s 'DynamicUser=true'
+unit_has node $s 'Environment="PROVD_NODE_DIR=%d"'
+for f in url node credential; do
+        unit_has node $s "LoadCredential=$f:/var/lib/provd-node/$f"
+        unit_has node $s "ConditionPathExists=/var/lib/provd-node/$f"
+        unit_has node-custom $s "LoadCredential=$f:$T/node-files/$f"
+done
+[ "$(grep -c '^LoadCredential=' "$T/units-node/$s")" = 3 ] || fail "node: $s: LoadCredential= lines: $(grep '^LoadCredential=' "$T/units-node/$s")"
+# the timer: OnBootSec= and OnUnitActiveSec= are the interval, once each
+for ci in node:15min node-custom:7min; do
+        c=${ci%%:*} i=${ci#*:}
+        for k in OnBootSec OnUnitActiveSec; do
+                [ "$(sed -n "s/^$k=//p" "$T/units-$c/provd-node-report.timer")" = "$i" ] ||
+                        fail "$c: the timer's $k is not the interval $i: $(cat "$T/units-$c/provd-node-report.timer")"
+        done
+done
+(cd "$T/units-node" && systemd-analyze security --offline=yes --threshold=20 ./$s) >"$T/security-node.out" 2>&1 ||
+        fail "node: systemd-analyze security: exposure above 2.0: $(grep -E '✗|Overall' "$T/security-node.out")"
+# a credential in the store is refused by the assertion; a path literal by the option's type
+expect_assertion assert-node-credential-in-store "services.provd-node.credentialFile is in the Nix store (/nix/store/00000000000000000000000000000000-credential): the node credential is a secret, and the store is world-readable"
+if nixeval node-credential-literal; then fail "a path literal as services.provd-node.credentialFile evaluated"; fi
+grep -qF "option \`services.provd-node.credentialFile' is not of type \`string'" "$T/node-credential-literal.err" ||
+        fail "node-credential-literal: $(cat "$T/node-credential-literal.err")"
+ok "node.nix: service and timer verify; wantedBy multi-user.target, after network-online.target, Type=exec without RemainAfterExit, 3 LoadCredential= lines, the timer on the interval; a credential in the store refused"
+
+# --- the rendered ExecStart= against a real provd, as systemd would start it: the
+# LoadCredential= files copied into a credentials directory (CREDENTIALS_DIRECTORY, %d), the
+# unit's Environment= lines (PATH from the unit's `path`: curl; the stand-in coreutils gets
+# the tools the reporter runs) and nothing else
+mkdir -p "$T/pkgs/curl/bin"
+ln -s "$(command -v curl)" "$T/pkgs/curl/bin/curl"
+for tool in readlink uname tr sleep; do ln -s "$(type -P $tool)" "$T/pkgs/coreutils/bin/$tool"; done
+sys=$(q node-custom .toplevel)
+[[ $sys == /nix/store/*-nixos-system-node-01 && -e $sys ]] || fail "node-custom: system.build.toplevel $sys"
+make_inventory "$T/inventory-node.json" 2
+jq --arg s "$sys" '.nodes[0].system.toplevel = $s' "$T/inventory-node.json" >"$T/inventory-node.json.new" && mv "$T/inventory-node.json.new" "$T/inventory-node.json"
+provd_start "$T/inventory-node.json"
+tok=$(token_of 52:54:00:00:00:01)
+expect_status 200 POST /v1/install/credential -H "Authorization: Bearer $tok"
+mkdir -m 0700 "$T/node-files"
+printf '%s\n' "$URL" >"$T/node-files/url"
+printf '%s\n' node-01 >"$T/node-files/node"
+printf '%s' "$BODY" | jq -r .credential >"$T/node-files/credential"
+u=$T/units-node-custom/$s
+while IFS= read -r p; do [ -e "$p" ] || fail "node-custom: ConditionPathExists=$p does not hold"; done < <(sed -n 's/^ConditionPathExists=//p' "$u")
+creds=$T/node-credentials/$s
+mkdir -p "$creds"
+while IFS= read -r l; do cp "${l#*:}" "$creds/${l%%:*}"; done < <(sed -n 's/^LoadCredential=//p' "$u")
+chmod -R go-rwx "$creds"
+env=()
+while IFS= read -r l; do
+        l=$(jq -r . <<<"$l") # serviceToUnit writes Environment="NAME=VALUE" with JSON quoting
+        l=${l//%d/$creds}
+        [[ $l != *%* ]] || fail "node-custom: Environment=$l: a specifier this test does not expand"
+        env+=("$l")
+done < <(sed -n 's/^Environment=//p' "$u")
+ln -s "$sys" "$T/node-current-system"
+read -ra cmd <<<"$(execstart node-custom $s)"
+env -i "${env[@]}" CREDENTIALS_DIRECTORY="$creds" PROVD_NODE_CURRENT_SYSTEM="$T/node-current-system" PROVD_NODE_BOOTED_SYSTEM="$T/node-current-system" \
+        PROVD_NODE_REPORT_TRIES=1 "${cmd[@]}" >"$T/node-report.out" 2>"$T/node-report.err" ||
+        fail "node-custom: the rendered ExecStart= exited $?: $(cat "$T/node-report.err")"
+[ "$(cat "$T/node-report.out")" = "node-01: in_sync (running $sys)" ] || fail "node-custom: the reporter printed: $(cat "$T/node-report.out" "$T/node-report.err")"
+expect_status 200 GET /v1/nodes/node-01
+jq_eq .drift in_sync
+jq_eq .report.running "$sys"
+provd_stop
+ok "node.nix: the rendered ExecStart=, with the unit's environment and the LoadCredential= files as systemd passes them, reports to provd: node-01 in_sync"

@@ -54,9 +54,11 @@ let
     {
       units =
         lib.mapAttrs' (n: v: lib.nameValuePair "${n}.service" (su.lib.serviceToUnit n v).text) c.systemd.services
-        // lib.mapAttrs' (n: v: lib.nameValuePair "${n}.socket" (su.lib.socketToUnit n v).text) c.systemd.sockets;
+        // lib.mapAttrs' (n: v: lib.nameValuePair "${n}.socket" (su.lib.socketToUnit n v).text) c.systemd.sockets
+        // lib.mapAttrs' (n: v: lib.nameValuePair "${n}.timer" (su.lib.timerToUnit n v).text) c.systemd.timers;
       # the wantedBy links nixos would make (generateUnits)
-      wantedBy = lib.mapAttrs (_: v: v.wantedBy) c.systemd.services // lib.mapAttrs' (n: v: lib.nameValuePair "${n}.socket" v.wantedBy) c.systemd.sockets;
+      wantedBy = lib.mapAttrs (_: v: v.wantedBy) c.systemd.services // lib.mapAttrs' (n: v: lib.nameValuePair "${n}.socket" v.wantedBy) c.systemd.sockets
+        // lib.mapAttrs' (n: v: lib.nameValuePair "${n}.timer" v.wantedBy) c.systemd.timers;
       etc = lib.mapAttrs (_: e: "${e.source}") (lib.filterAttrs (_: e: e.enable) c.environment.etc);
       tcp = c.networking.firewall.allowedTCPPorts;
       udp = c.networking.firewall.allowedUDPPorts;
@@ -72,6 +74,10 @@ let
         ++ lib.optional (c ? provd && c.provd ? installer) (standIn c.provd.installer.scripts)
       );
       inventory = c.services.provd.inventory or null;
+      # system.build.toplevel (tests/nix/nixos/system.nix: a store file named as the real one)
+      toplevel = "${c.system.build.toplevel}";
+      # nix/node.nix: its package, to build (a runCommand stand-in)
+      nodePackage = if c ? services && c.services ? provd-node then standIn c.services.provd-node.package else null;
     };
 
   # ---- the cluster of nix/README.md "A cluster flake" ----
@@ -185,6 +191,29 @@ let
     assert-port-clash = render (provd (readme // { listen = "0.0.0.0:80"; }));
     # not an assertion: listen is parsed at evaluation
     bad-listen = render (provd { enable = true; inventory = hostInventory; listen = "8080"; });
+
+    # nix/node.nix on a node: the defaults, another interval, and a credential in the store
+    # (refused by its assertion)
+    node = render (nodeSystem { hostname = "node-01"; } { imports = [ ../../nix/node.nix ]; services.provd-node.enable = true; });
+    node-custom = render (nodeSystem { hostname = "node-01"; } {
+      imports = [ ../../nix/node.nix ];
+      services.provd-node = {
+        enable = true;
+        interval = "7min";
+        urlFile = "${root}/node-files/url";
+        nodeFile = "${root}/node-files/node";
+        credentialFile = "${root}/node-files/credential";
+      };
+    });
+    # a path literal as credentialFile (refused by its type: it would be copied into the store)
+    node-credential-literal = render (nodeSystem { hostname = "node-01"; } {
+      imports = [ ../../nix/node.nix ];
+      services.provd-node = { enable = true; credentialFile = /. + "${root}/node-files/credential"; };
+    });
+    assert-node-credential-in-store = render (nodeSystem { hostname = "node-01"; } {
+      imports = [ ../../nix/node.nix ];
+      services.provd-node = { enable = true; credentialFile = "${builtins.storeDir}/00000000000000000000000000000000-credential"; };
+    });
 
     # nix/installer.nix
     installer = render installer;

@@ -27,6 +27,7 @@ in
       };
       services = mkOption { type = utils.systemdUtils.types.services; default = { }; };
       sockets = mkOption { type = utils.systemdUtils.types.sockets; default = { }; };
+      timers = mkOption { type = utils.systemdUtils.types.timers; default = { }; };
     };
 
     # nixos/modules/config/users-groups.nix: users.users.<name> (userOpts) and
