@@ -29,9 +29,10 @@
 # - every `interval` (default 15 min; provd calls a node silent after report_silent_after,
 #   default 1 h): a timer, OnUnitActiveSec, spread by up to a minute.
 #
-# NOT evaluated against real nixpkgs here: these machines have no nixpkgs.  Parsed in CI
-# (tests/integration/nix.sh); written against the NixOS systemd options (systemd.services,
-# systemd.timers) and only nixpkgs lib functions that exist since NixOS 23.05.
+# Evaluated through the real module system and the NixOS systemd unit options, its units
+# rendered, verified and its command run against provd by tests/integration/nix-module.sh;
+# written against the NixOS systemd options (systemd.services, systemd.timers) and only
+# nixpkgs lib functions that exist since NixOS 23.05.
 { config, lib, pkgs, ... }:
 
 let
