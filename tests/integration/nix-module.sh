@@ -320,7 +320,8 @@ docs = {o["name"]: o for o in json.load(open(sys.argv[1]))}
 text = open(sys.argv[2]).read()
 sections = {"## `module.nix`: `services.provd`": "services.provd.",
             "## `installer.nix`: `provd.installer`": "provd.installer.",
-            "## `install-script.nix`: `provd.install`": "provd.install."}
+            "## `install-script.nix`: `provd.install`": "provd.install.",
+            "## `node.nix`: `services.provd-node`": "services.provd-node."}
 unquote = lambda v: v[1:-1] if len(v) > 1 and v[0] == v[-1] == '"' else v
 problems, seen = [], set()
 for head, prefix in sections.items():

@@ -256,8 +256,8 @@ let
         defaultKind = o.default._type or null;
         example = o.example.text or null;
       })
-      (lib.filter (o: !o.internal && (lib.hasPrefix "services.provd." o.name || lib.hasPrefix "provd." o.name))
-        (lib.optionAttrSetToDocList (evalSystem [ ../../nix/module.nix ../../nix/installer.nix ../../nix/install-script.nix ]).options));
+      (lib.filter (o: !o.internal && (lib.hasPrefix "services.provd." o.name || lib.hasPrefix "services.provd-node." o.name || lib.hasPrefix "provd." o.name))
+        (lib.optionAttrSetToDocList (evalSystem [ ../../nix/module.nix ../../nix/installer.nix ../../nix/install-script.nix ../../nix/node.nix ]).options));
 
     # nix/package.nix through callPackage
     package =
