@@ -357,18 +357,51 @@ static const char *bearer_token(struct MHD_Connection *c) {
         return auth;
 }
 
+/* The install token of an installer route's request into *ret; false when it answered
+ * instead (*answer: 401 none, 403 an API token). */
+static bool install_token(struct MHD_Connection *c, const char **ret, enum MHD_Result *answer) {
+        const char *token = bearer_token(c);
+        if (!token) {
+                *answer = http_respond_error(c, MHD_HTTP_UNAUTHORIZED,
+                                             "missing install token: send Authorization: Bearer <provd.token>");
+                return false;
+        }
+        if (apitoken_is_api_form(token)) {
+                *answer = http_respond_error(c, MHD_HTTP_FORBIDDEN,
+                                             "API tokens are not accepted on install routes: send the install attempt's token (provd.token)");
+                return false;
+        }
+        *ret = token;
+        return true;
+}
+
+/* The request's body parsed as JSON into *ret (new reference); false when it answered instead
+ * (*answer: 413 over MAX_BODY, 400 not JSON). */
+static bool json_body(struct MHD_Connection *c, const Request *req, json_t **ret, enum MHD_Result *answer) {
+        json_error_t jerr;
+        if (req->too_large) {
+                *answer = http_respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than %d bytes", MAX_BODY);
+                return false;
+        }
+        json_t *body = json_loadb(req->body ? req->body : "", req->len, 0, &jerr);
+        if (!body) {
+                *answer = http_respond_error(c, MHD_HTTP_BAD_REQUEST, "body is not valid JSON: line %d, column %d: %s",
+                                             jerr.line, jerr.column, jerr.text);
+                return false;
+        }
+        *ret = body;
+        return true;
+}
+
 /* POST /v1/install/credential: the installer of an open attempt asks for the node's
  * credential (no body). */
 static enum MHD_Result route_install_credential(Http *h, struct MHD_Connection *c) {
         char err[512] = "";
         json_t *ret = NULL;
-        const char *token = bearer_token(c);
-        if (!token)
-                return http_respond_error(c, MHD_HTTP_UNAUTHORIZED,
-                                          "missing install token: send Authorization: Bearer <provd.token>");
-        if (apitoken_is_api_form(token))
-                return http_respond_error(c, MHD_HTTP_FORBIDDEN,
-                                          "API tokens are not accepted on install routes: send the install attempt's token (provd.token)");
+        const char *token;
+        enum MHD_Result answer;
+        if (!install_token(c, &token, &answer))
+                return answer;
         int r = daemon_issue_credential(h->daemon, token, &ret, err, sizeof err);
         if (r < 0)
                 return http_respond_error(c, http_status_from_errno(r), "%s", err[0] ? err : strerror(-r));
@@ -378,20 +411,17 @@ static enum MHD_Result route_install_credential(Http *h, struct MHD_Connection *
 /* POST /v1/nodes/<name>/report with {"running","booted","kernel","uptime"}: the node says what
  * it runs (node credential). */
 static enum MHD_Result route_node_report(Http *h, struct MHD_Connection *c, const char *name, Request *req) {
-        json_error_t jerr;
         char err[512] = "";
         json_t *ret = NULL;
+        enum MHD_Result answer;
+        _cleanup_(json_decrefp) json_t *body = NULL;
 
-        if (req->too_large)
-                return http_respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than %d bytes", MAX_BODY);
         const char *cred = bearer_token(c);
-        if (!cred)
+        if (!cred && !req->too_large)
                 return http_respond_error(c, MHD_HTTP_UNAUTHORIZED,
                                           "missing node credential: send Authorization: Bearer pvn_...");
-        _cleanup_(json_decrefp) json_t *body = json_loadb(req->body ? req->body : "", req->len, 0, &jerr);
-        if (!body)
-                return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "body is not valid JSON: line %d, column %d: %s",
-                                          jerr.line, jerr.column, jerr.text);
+        if (!json_body(c, req, &body, &answer))
+                return answer;
         json_t *running = json_object_get(body, "running"), *booted = json_object_get(body, "booted"),
                *kernel = json_object_get(body, "kernel"), *uptime = json_object_get(body, "uptime");
         if (!json_is_object(body) || !json_is_string(running) || !json_is_string(booted) || !json_is_string(kernel) ||
@@ -407,24 +437,16 @@ static enum MHD_Result route_node_report(Http *h, struct MHD_Connection *c, cons
 }
 
 static enum MHD_Result route_install_event(Http *h, struct MHD_Connection *c, Request *req) {
-        json_error_t jerr;
         char err[512] = "";
         json_t *ret = NULL;
+        const char *token;
+        enum MHD_Result answer;
+        _cleanup_(json_decrefp) json_t *body = NULL;
 
-        if (req->too_large)
+        if (req->too_large) /* 413 before the token is looked at */
                 return http_respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than %d bytes", MAX_BODY);
-        const char *token = bearer_token(c);
-        if (!token)
-                return http_respond_error(c, MHD_HTTP_UNAUTHORIZED,
-                                          "missing install token: send Authorization: Bearer <provd.token>");
-        if (apitoken_is_api_form(token))
-                return http_respond_error(c, MHD_HTTP_FORBIDDEN,
-                                          "API tokens are not accepted on install routes: send the install attempt's token (provd.token)");
-
-        _cleanup_(json_decrefp) json_t *body = json_loadb(req->body ? req->body : "", req->len, 0, &jerr);
-        if (!body)
-                return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "body is not valid JSON: line %d, column %d: %s",
-                                          jerr.line, jerr.column, jerr.text);
+        if (!install_token(c, &token, &answer) || !json_body(c, req, &body, &answer))
+                return answer;
         if (!json_is_object(body))
                 return http_respond_error(c, MHD_HTTP_BAD_REQUEST,
                                           "body must be a JSON object {\"phase\": \"...\", \"message\": \"...\"}");
