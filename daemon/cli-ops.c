@@ -12,7 +12,7 @@
  * scheduler allows (run --before, then request the reinstall), follow the operations until
  * their mark step is done (the node is then "armed": pending), watch the armed nodes'
  * provision states until installed or failed — from the event stream GET /v1/events/stream
- * (issue 4; parsed by cli-sse.c, read through a curl multi handle next to the blocking
+ * (parsed by cli-sse.c, read through a curl multi handle next to the blocking
  * requests of cli_request()), and by polling GET /v1/nodes every 2 s while the stream is not
  * connected (every 30 s as a safety net while it is) — then, with the gate, poll the installed
  * nodes' drift and report (GET /v1/nodes every 2 s, GET /v1/nodes/{name} for those that say

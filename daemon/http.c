@@ -1230,7 +1230,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
  * connection table, its entry kept as the socket context.  CLOSED comes before libmicrohttpd
  * closes the descriptor (http-conns.h).  Headers and body of small answers must not wait for
  * Nagle + delayed ACK: pixiecore reuses connections and a split write cost ~40 ms per call
- * (TESTBED.md). */
+ * (measured with pixiecore, which uses Go's HTTP client). */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode code) {
         Http *h = cls;
         if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
