@@ -201,17 +201,10 @@ EOF
 	return 0
 }
 
-# provd_report PHASE MESSAGE — send one install event to provd; see the
-# header for return values.
-provd_report() {
-	_provd_phase=$1
-	_provd_msg=${2-}
-	case $_provd_phase in
-	'' | *[!a-z_-]*)
-		_provd_log "invalid phase '$_provd_phase'"
-		return 2
-		;;
-	esac
+# _provd_url_token — sets _provd_url (without a trailing /) and _provd_token from
+# PROVD_URL/PROVD_TOKEN or the kernel command line (provd.url=, provd.token=); logs and
+# returns 2 when either is missing or the token is malformed.
+_provd_url_token() {
 	_provd_url=${PROVD_URL:-$(provd_cmdline_get provd.url)}
 	_provd_token=${PROVD_TOKEN:-$(provd_cmdline_get provd.token)}
 	if [ -z "$_provd_url" ] || [ -z "$_provd_token" ]; then
@@ -224,7 +217,22 @@ provd_report() {
 		return 2
 		;;
 	esac
-	_provd_url=${_provd_url%/}/v1/install/events
+	_provd_url=${_provd_url%/}
+}
+
+# provd_report PHASE MESSAGE — send one install event to provd; see the
+# header for return values.
+provd_report() {
+	_provd_phase=$1
+	_provd_msg=${2-}
+	case $_provd_phase in
+	'' | *[!a-z_-]*)
+		_provd_log "invalid phase '$_provd_phase'"
+		return 2
+		;;
+	esac
+	_provd_url_token || return 2
+	_provd_url=$_provd_url/v1/install/events
 
 	# Terminal phases are remembered, so that a 403 ("this attempt already
 	# ended") after our own earlier report — maybe one whose answer was
@@ -328,19 +336,7 @@ provd_install_credential() {
 		_provd_log "$_provd_root does not hold an installed NixOS (no $_provd_root/nix/store): not storing the node credential there"
 		return 2
 	fi
-	_provd_url=${PROVD_URL:-$(provd_cmdline_get provd.url)}
-	_provd_token=${PROVD_TOKEN:-$(provd_cmdline_get provd.token)}
-	if [ -z "$_provd_url" ] || [ -z "$_provd_token" ]; then
-		_provd_log "no provd.url/provd.token on the kernel command line (or PROVD_URL/PROVD_TOKEN)"
-		return 2
-	fi
-	case $_provd_token in
-	*[!A-Za-z0-9_-]*)
-		_provd_log "malformed provd.token"
-		return 2
-		;;
-	esac
-	_provd_url=${_provd_url%/}
+	_provd_url_token || return 2
 
 	_provd_tries=${PROVD_REPORT_TRIES:-6}
 	_provd_try=1
