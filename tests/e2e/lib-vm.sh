@@ -25,6 +25,15 @@
 #                              installer failure (PROVD-E2E: FAIL, Kernel panic), when a PID
 #                              (WHAT names it) dies, or after $TIMEOUT s; then requires exit 0
 #                              and "$NODE installed" on the CLI's stdout.  Needs say, fail, PIDS
+#   vm_bmc_events_expect WANT  waits (20 s at most) until the chassis program recorded
+#                              "boot default", then requires $VMDIR/events, comma-joined, = WANT
+#   vm_history_expect STEP...  waits (10 s at most) for the node's "boot device set to disk"
+#                              BMC entry, then requires the node's history to hold the STEPs in
+#                              order (other entries may lie between), BMC entries that neither
+#                              change the state nor failed, and the node installed by attempt 1.
+#                              A STEP is "TO|CAUSE|REGEX": the entry's to-state, cause ("!bmc":
+#                              any but bmc) and a regex its message must match; empty = any.
+#                              Needs node_json (writes $T/node.json) and fail
 # Facts (TESTBED.md "iPXE in QEMU"): TCG only, an e1000 NIC (SeaBIOS runs its iPXE ROM),
 # Debian's kernel has e1000 as a module that the initramfs must insmod.
 
@@ -163,4 +172,57 @@ vm_reinstall_wait() {
 	[ "$rc" = 0 ] || fail "provd reinstall $NODE --wait exited $rc"
 	[ "$(awk -v n="$NODE" '$1 == n { print $2 }' "$T/cli-reinstall.out")" = installed ] ||
 		fail "provd reinstall --wait did not print '$NODE installed': $(cat "$T/cli-reinstall.out")"
+}
+
+vm_bmc_events_expect() {
+	local want=$1 events
+	for _ in $(seq 1 100); do
+		grep -qx 'boot default' "$VMDIR/events" 2>/dev/null && break
+		sleep 0.2
+	done
+	events=$(paste -sd, "$VMDIR/events")
+	[ "$events" = "$want" ] || fail "BMC chassis events: '$events', want '$want'"
+}
+
+vm_history_expect() {
+	node_json
+	for _ in $(seq 1 50); do # the bootdev-disk entry is written when the BMC command returns
+		jq -e '.history | map(select(.cause == "bmc" and (.message // "" | test("disk")))) | length > 0' \
+			"$T/node.json" >/dev/null && break
+		sleep 0.2
+		node_json
+	done
+	python3 - "$T/node.json" "$@" <<'PY' || fail "history is not the reinstall sequence: $(jq -c '[.history[] | [.from, .to, .cause, .message]]' "$T/node.json")"
+import json, re, sys
+n = json.load(open(sys.argv[1]))
+h = n["history"]
+for e in h:
+    print(f'  history: {e["from"]:>10} -> {e["to"]:<10} {e["cause"]:<9} {e.get("message")}')
+def msg(e):
+    return e.get("message") or ""
+def matches(step, e):
+    to, cause, rx = step.split("|", 2)
+    if to and e["to"] != to:
+        return False
+    if cause.startswith("!") and e["cause"] == cause[1:]:
+        return False
+    if cause and not cause.startswith("!") and e["cause"] != cause:
+        return False
+    return not rx or re.search(rx, msg(e)) is not None
+i = 0
+for step in sys.argv[2:]:
+    while i < len(h) and not matches(step, h[i]):
+        i += 1
+    if i == len(h):
+        print("history: missing, or out of order:", step)
+        sys.exit(1)
+    i += 1
+bad = [e for e in h if e["cause"] == "bmc" and (e["from"] != e["to"] or re.search(r"fail", msg(e)))]
+if bad:
+    print("history: bmc entries that change the state or failed:", bad)
+    sys.exit(1)
+if n["state"] != "installed" or n["attempt"]["number"] != 1 or n["attempt"]["outcome"] != "succeeded":
+    print("node:", n["state"], n["attempt"])
+    sys.exit(1)
+PY
 }

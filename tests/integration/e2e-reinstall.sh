@@ -165,60 +165,20 @@ ok "the BMC powered the VM on with boot device pxe; it netbooted provd's install
 
 # provd sets the boot device to disk after `succeeded`: on the BMC's side the events are, in
 # order, boot pxe, power 1 (the VM was off: reinstall powers it on), boot default (= disk).
-for _ in $(seq 1 100); do
-	grep -qx 'boot default' "$VMDIR/events" 2>/dev/null && break
-	sleep 0.2
-done
-events=$(paste -sd, "$VMDIR/events")
-[ "$events" = "boot pxe,power 1,boot default" ] ||
-	fail "BMC chassis events: '$events', want 'boot pxe,power 1,boot default'"
+vm_bmc_events_expect "boot pxe,power 1,boot default"
 [ "$(cat "$VMDIR/boot")" = default ] || fail "the BMC's boot device is '$(cat "$VMDIR/boot")', want default (disk)"
 ok "BMC events in order: boot pxe, power on, boot default (disk)"
 
 # The node's history, in order: reinstall requested (-> pending), bmc bootdev pxe, bmc power,
 # netbooting (the VM's iPXE), installing (installer phases), installed, bmc bootdev disk.
-node_json
-for _ in $(seq 1 50); do # the bootdev-disk entry is written when the BMC command returns
-	jq -e '.history | map(select(.cause == "bmc" and (.message // "" | test("disk")))) | length > 0' \
-		"$T/node.json" >/dev/null && break
-	sleep 0.2
-	node_json
-done
-python3 - "$T/node.json" <<'PY' || fail "history is not the reinstall sequence: $(jq -c '[.history[] | [.from, .to, .cause, .message]]' "$T/node.json")"
-import json, re, sys
-n = json.load(open(sys.argv[1]))
-h = n["history"]
-for e in h:
-    print(f'  history: {e["from"]:>10} -> {e["to"]:<10} {e["cause"]:<9} {e.get("message")}')
-def msg(e):
-    return e.get("message") or ""
-# (description, predicate) in the order they must appear; other entries may lie between
-want = [
-    ("reinstall requested: -> pending", lambda e: e["to"] == "pending" and e["cause"] != "bmc"),
-    ("bmc: boot device set to pxe", lambda e: e["cause"] == "bmc" and re.search(r"boot device set to pxe", msg(e))),
-    ("bmc: power on", lambda e: e["cause"] == "bmc" and re.search(r"power(ed)? on", msg(e))),
-    ("netboot: -> netbooting", lambda e: e["to"] == "netbooting" and e["cause"] == "netboot"),
-    ("installer: -> installing", lambda e: e["to"] == "installing" and e["cause"] == "installer"),
-    ("installer: -> installed", lambda e: e["to"] == "installed" and e["cause"] == "installer"),
-    ("bmc: boot device set to disk (persistent)",
-     lambda e: e["cause"] == "bmc" and re.search(r"boot device set to disk \(persistent\b", msg(e))),
-]
-i = 0
-for desc, pred in want:
-    while i < len(h) and not pred(h[i]):
-        i += 1
-    if i == len(h):
-        print("history: missing, or out of order:", desc)
-        sys.exit(1)
-    i += 1
-bad = [e for e in h if e["cause"] == "bmc" and (e["from"] != e["to"] or re.search(r"fail", msg(e)))]
-if bad:
-    print("history: bmc entries that change the state or failed:", bad)
-    sys.exit(1)
-if n["state"] != "installed" or n["attempt"]["number"] != 1 or n["attempt"]["outcome"] != "succeeded":
-    print("node:", n["state"], n["attempt"])
-    sys.exit(1)
-PY
+vm_history_expect \
+	'pending|!bmc|' \
+	'|bmc|boot device set to pxe' \
+	'|bmc|power(ed)? on' \
+	'netbooting|netboot|' \
+	'installing|installer|' \
+	'installed|installer|' \
+	'|bmc|boot device set to disk \(persistent\b'
 ok "history: pending, bmc bootdev pxe, bmc power on, netbooting, installing, installed, bmc bootdev disk"
 
 # The reinstall operation: all four steps succeeded.

@@ -259,52 +259,16 @@ grep -qiE "vendor class: PXEClient:Arch:00007" "$T/dnsmasq.log" || fail "dnsmasq
 grep -qiE "sent .*snponly.efi" "$T/dnsmasq.log" || fail "dnsmasq did not send snponly.efi over TFTP"
 ok "BMC: boot pxe + power cycle; OVMF PXE -> TFTP snponly.efi -> iPXE -> provd's installer, which reported succeeded"
 
-for _ in $(seq 1 100); do
-	grep -qx 'boot default' "$VMDIR/events" 2>/dev/null && break
-	sleep 0.2
-done
-events=$(paste -sd, "$VMDIR/events")
-[ "$events" = "power 1,boot pxe,power 0,power 1,boot default" ] ||
-	fail "BMC chassis events: '$events', want 'power 1,boot pxe,power 0,power 1,boot default'"
+vm_bmc_events_expect "power 1,boot pxe,power 0,power 1,boot default"
 ok "BMC events in order: power on, boot pxe, power off, power on (the cycle), boot default (disk)"
 
-node_json
-for _ in $(seq 1 50); do # the bootdev-disk entry is written when the BMC command returns
-	jq -e '.history | map(select(.cause == "bmc" and (.message // "" | test("disk")))) | length > 0' \
-		"$T/node.json" >/dev/null && break
-	sleep 0.2
-	node_json
-done
-python3 - "$T/node.json" <<'PY' || fail "history is not the reinstall sequence: $(jq -c '[.history[] | [.from, .to, .cause, .message]]' "$T/node.json")"
-import json, re, sys
-n = json.load(open(sys.argv[1]))
-h = n["history"]
-for e in h:
-    print(f'  history: {e["from"]:>10} -> {e["to"]:<10} {e["cause"]:<9} {e.get("message")}')
-def msg(e):
-    return e.get("message") or ""
-want = [
-    ("reinstall requested: -> pending", lambda e: e["to"] == "pending" and e["cause"] != "bmc"),
-    ("bmc: boot device set to pxe (one-time, EFI)",
-     lambda e: e["cause"] == "bmc" and re.search(r"boot device set to pxe \(one-time, EFI\)", msg(e))),
-    ("bmc: power cycle", lambda e: e["cause"] == "bmc" and re.search(r"cycle", msg(e))),
-    ("netboot: -> netbooting", lambda e: e["to"] == "netbooting" and e["cause"] == "netboot"),
-    ("installer: -> installed", lambda e: e["to"] == "installed" and e["cause"] == "installer"),
-    ("bmc: boot device set to disk (persistent, EFI)",
-     lambda e: e["cause"] == "bmc" and re.search(r"boot device set to disk \(persistent, EFI\)", msg(e))),
-]
-i = 0
-for desc, pred in want:
-    while i < len(h) and not pred(h[i]):
-        i += 1
-    if i == len(h):
-        print("history: missing, or out of order:", desc)
-        sys.exit(1)
-    i += 1
-if n["state"] != "installed" or n["attempt"]["number"] != 1 or n["attempt"]["outcome"] != "succeeded":
-    print("node:", n["state"], n["attempt"])
-    sys.exit(1)
-PY
+vm_history_expect \
+	'pending|!bmc|' \
+	'|bmc|boot device set to pxe \(one-time, EFI\)' \
+	'|bmc|cycle' \
+	'netbooting|netboot|' \
+	'installed|installer|' \
+	'|bmc|boot device set to disk \(persistent, EFI\)'
 ok "history: pending, bmc bootdev pxe (one-time, EFI), bmc cycle, netbooting, installed, bmc bootdev disk (persistent, EFI)"
 
 # ---- 2. the boot flags provd sent, from FreeIPMI's packet dump ----------------------------------
