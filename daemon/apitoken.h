@@ -1,7 +1,7 @@
 /* apitoken.h — API tokens: the bearer secrets admins (and, with read_auth=token, readers)
  * present on the admin routes.  A token is "pvd_" + 43 base64url chars (32 random bytes).
  *
- * The tokens file holds one token per line, only as a hash (issue 4 API contract, "Auth"):
+ * The tokens file holds one token per line, only as a hash:
  *
  *     # comment
  *     NAME blake2b:HEX64

@@ -1,5 +1,5 @@
 /* cli-console.c — `provd console NODE [--attempt N] [--follow] [--start [--seconds N] | --stop]`
- * (issue 7): GET /v1/nodes/{name}/console written to stdout as it arrives (raw bytes), and the
+ * GET /v1/nodes/{name}/console written to stdout as it arrives (raw bytes), and the
  * on-demand capture (POST / DELETE of the same route).  Exit codes as cli.h: 3 for an unknown
  * node or no log. */
 #include <curl/curl.h>

@@ -1,4 +1,4 @@
-/* cli-ops.c — the node commands of the client (issue 6 API contract, "CLI"):
+/* cli-ops.c — the node commands of the client:
  *   provd nodes [--state S[,S]] [--name GLOB] [--rack R]     GET /v1/nodes
  *   provd node NODE                                          GET /v1/nodes/{name}
  *   provd reinstall (NODE|GLOB)...|--all [--wait] [--parallel N] [--timeout D]

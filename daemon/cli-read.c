@@ -1,5 +1,5 @@
 /* cli-read.c — the read-only client commands: `provd summary`, `provd events [--follow]`,
- * `provd history NODE`.  Routes and shapes: issue 4 API contract (GET /v1/summary,
+ * `provd history NODE`.  Routes and shapes: api/openapi.yaml (GET /v1/summary,
  * /v1/events, /v1/events/stream, /v1/nodes/{name}/history).  The event stream is
  * Server-Sent Events (https://html.spec.whatwg.org/multipage/server-sent-events.html,
  * "Interpreting an event stream"), parsed here line by line from libcurl's write callback. */

@@ -5,7 +5,7 @@
  * CR; ':' starts a comment (provd's keepalives); fields data, event, id; an empty line
  * dispatches.  Only what provd sends is kept: the `retry` field and unknown fields are ignored.
  *
- * Pure: no I/O, no threads.  The event stream itself is issue 4's GET /v1/events/stream. */
+ * Pure: no I/O, no threads.  The event stream itself is GET /v1/events/stream. */
 #pragma once
 
 #include <stdbool.h>

@@ -1,6 +1,6 @@
 /* cli-token.c — `provd token new --name NAME [--file PATH]`: makes an API token locally (no
  * daemon needed), appends its hash to the tokens file and prints the token once
- * (issue 4 API contract, "Auth"; the file format is apitoken.h's). */
+ * (the file format is apitoken.h's). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

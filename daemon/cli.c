@@ -36,7 +36,7 @@ static const CliCommand cli_commands[] = {
         { "bootdev", cli_bootdev, "BMC boot device: pxe, disk, bios" },
         /* discovery */
         { "discovered", cli_discovered, "PXE clients not in the inventory; --nix for the node list; forget MAC" },
-        /* console capture (issue 7) */
+        /* console capture */
         { "console", cli_console, "a node's serial console log; --follow, --attempt N, --start/--stop" },
         /* DHCP front end */
         { "dhcp-config", cli_dhcp_config, "--dnsmasq: a ProxyDHCP + TFTP dnsmasq config for provd (local, no daemon)" },

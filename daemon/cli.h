@@ -1,5 +1,5 @@
 /* cli.h — the `provd` client commands (`provd summary`, `events`, `history`, `token new`, and
- * from issue 6 `reinstall`, `power`, `bootdev`, `nodes`, `node`): option parsing shared by all
+ * from `reinstall`, `power`, `bootdev`, `nodes`, `node`): option parsing shared by all
  * commands, where the daemon's URL and the API token come from, one HTTP helper on libcurl,
  * and the output helpers (aligned tables, local times).
  *
@@ -21,7 +21,7 @@
  *
  * Single-threaded; it runs in the `provd` process instead of the daemon and never shares
  * anything with it.  Messages go to stderr as "provd: ...", results to stdout.
- * Exit codes (issue 4 API contract, "CLI"): 0 ok, 1 error from the daemon or the network,
+ * Exit codes: 0 ok, 1 error from the daemon or the network,
  * 2 usage, 3 not found (unknown node); `reinstall --wait` also 4 (the roll stopped at a gate). */
 #pragma once
 
@@ -218,7 +218,7 @@ int cli_power(Cli *cli, int argc, char **argv);
 int cli_bootdev(Cli *cli, int argc, char **argv);
 /* discovery (cli-discovered.c): `provd discovered [--json|--nix]`, `provd discovered forget MAC...` */
 int cli_discovered(Cli *cli, int argc, char **argv);
-/* console capture (issue 7; cli-console.c) */
+/* console capture (cli-console.c) */
 int cli_console(Cli *cli, int argc, char **argv);
 /* DHCP front end (cli-dhcp-config.c): `provd dhcp-config --dnsmasq ...` */
 int cli_dhcp_config(Cli *cli, int argc, char **argv);

@@ -25,7 +25,7 @@ static int set_string(char **field, const char *value) {
 int config_init(ServeConfig *c) {
         *c = (ServeConfig) { .log_level = LOG_INFO, .bmc_workers = 16, .bmc_timeout = 10, .bmc_retries = 2,
                              .install_deadline = 3600, .discovery_max = 4096,
-                             /* console capture (issue 7) */
+                             /* console capture */
                              .console_max_size = 16u * 1024 * 1024, .console_keep = 10, .console_linger = 15,
                              .report_silent_after = 3600,
                              /* HTTP connection limits: see README "Connection limits" */
@@ -46,7 +46,7 @@ int config_init(ServeConfig *c) {
         return 0;
 }
 
-/* Console capture (issue 7): a byte count with an optional K, M or G suffix (powers of 1024),
+/* Console capture: a byte count with an optional K, M or G suffix (powers of 1024),
  * 4 KiB .. 1 TiB. */
 static int parse_size(const char *value, uint64_t *ret) {
         char num[32];
@@ -87,7 +87,7 @@ static const struct {
           "seconds, from 0 (none) to 604800" },
         { "discovery_max", "discovery-max", 1, 1000000, offsetof(ServeConfig, discovery_max),
           "an integer from 1 to 1000000" }, /* discovery */
-        /* console capture (issue 7) */
+        /* console capture */
         { "console_keep", "console-keep", 0, 100000, offsetof(ServeConfig, console_keep),
           "an integer from 0 (all) to 100000" },
         { "console_linger", "console-linger", 0, 3600, offsetof(ServeConfig, console_linger),
@@ -167,7 +167,7 @@ int config_set(ServeConfig *c, const char *key, const char *value) {
                         return -EINVAL;
                 return set_string(&c->discovery_interface, value);
         }
-        /* ---- console capture (issue 7) */
+        /* ---- console capture */
         if (streq(key, "console_max_size") || streq(key, "console-max-size"))
                 return parse_size(value, &c->console_max_size);
         if (streq(key, "ipmitool")) {
@@ -251,7 +251,7 @@ void config_done(ServeConfig *c) {
         free(c->tls_cert);
         free(c->tls_key);
         free(c->discovery_interface);
-        free(c->ipmitool); /* console capture (issue 7) */
+        free(c->ipmitool); /* console capture */
         free(c->ipxe_efi);
         *c = (ServeConfig) { 0 };
 }

@@ -18,7 +18,7 @@
  *   install_deadline = 3600            ; seconds until an install attempt fails (0 = none)
  *   discovery_interface = eno1         ; capture PXE clients' DHCP here (unset: discovery off)
  *   discovery_max = 4096               ; distinct unknown MACs kept (1-1000000)
- *   console_max_size = 16M             ; bytes per console log (K/M/G suffixes; issue 7)
+ *   console_max_size = 16M             ; bytes per console log (K/M/G suffixes)
  *   console_keep = 10                  ; console logs kept per node (0 = all)
  *   console_linger = 15                ; seconds of console capture after an attempt ends
  *   ipmitool = ipmitool                ; ipmitool binary for bmc.console "ipmitool"
@@ -49,10 +49,10 @@ typedef struct ServeConfig {
         unsigned bmc_timeout;      /* seconds per BMC command attempt (default 10) */
         unsigned bmc_retries;      /* extra attempts after a timeout (default 2) */
         unsigned install_deadline; /* seconds; 0 = none (default 3600) */
-        /* discovery (issue 7) */
+        /* discovery */
         char *discovery_interface; /* NULL: discovery off */
         unsigned discovery_max;    /* distinct unknown MACs kept (default 4096) */
-        /* console capture (issue 7) */
+        /* console capture */
         uint64_t console_max_size; /* bytes per console log (default 16 MiB) */
         unsigned console_keep;     /* console logs kept per node; 0 = all (default 10) */
         unsigned console_linger;   /* seconds of capture after an attempt ends (default 15) */

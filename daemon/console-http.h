@@ -1,4 +1,4 @@
-/* console-http.h — the console routes (issue 7), called from http.c's dispatch once the route,
+/* console-http.h — the console routes, called from http.c's dispatch once the route,
  * the method and the authorisation are checked:
  *
  *   GET    /v1/nodes/<name>/console[?attempt=N][&follow=1]   the log as text/plain (read auth)

@@ -73,7 +73,7 @@ struct Daemon {
         char *public_url; /* no trailing slash */
         DaemonInstalledHook installed_hook;
         void *installed_hook_userdata;
-        DaemonAttemptHook attempt_hook; /* console capture (issue 7) */
+        DaemonAttemptHook attempt_hook; /* console capture */
         void *attempt_hook_userdata;
         int64_t silent_after_ms; /* a node whose last report is older is "silent" */
 };
@@ -363,7 +363,7 @@ static void publish(Daemon *d, int64_t event_id, const char *node, const StoreTr
         (void) events_publish(d->events, event_id, text);
 }
 
-/* Console capture (issue 7): tells the attempt hook which attempt transition t ended (with
+/* Console capture: tells the attempt hook which attempt transition t ended (with
  * the state before it, `prev`) and which it opened (lock held). */
 static void attempt_hooks(Daemon *d, const Node *n, const ProvisionTransition *t, const StoreNodeState *prev,
                           const StoreNodeState *next, int64_t event_id) {
@@ -978,7 +978,7 @@ int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now) {
         return r < 0 ? r : expired;
 }
 
-/* ---- discovery (issue 7) ------------------------------------------------------------------ */
+/* ---- discovery ------------------------------------------------------------------ */
 
 bool daemon_mac_known(Daemon *d, const char *mac) {
         pthread_rwlock_rdlock(&d->lock);
@@ -1050,7 +1050,7 @@ int daemon_discovered_forget(Daemon *d, const char *mac) {
         return r;
 }
 /* ---- end discovery ------------------------------------------------------------------------ */
-/* ---- console capture (issue 7) ------------------------------------------------------------ */
+/* ---- console capture ------------------------------------------------------------ */
 
 void daemon_set_attempt_hook(Daemon *d, DaemonAttemptHook fn, void *userdata) {
         pthread_rwlock_wrlock(&d->lock);

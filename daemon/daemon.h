@@ -184,7 +184,7 @@ typedef struct DaemonNodeBmc {
         uint8_t cipher_suite;
         unsigned workarounds;
         bool efi;
-        /* console capture (issue 7): the inventory's bmc.console and its SOL workaround bits */
+        /* console capture: the inventory's bmc.console and its SOL workaround bits */
         SolBackend console;
         unsigned sol_workarounds;
 } DaemonNodeBmc;
@@ -212,7 +212,7 @@ int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now);
 typedef void (*DaemonInstalledHook)(void *userdata, const DaemonNodeBmc *b);
 void daemon_set_installed_hook(Daemon *d, DaemonInstalledHook fn, void *userdata);
 
-/* ---- discovery (issue 7): unknown PXE clients, fed by discovery.c -------------------------
+/* ---- discovery: unknown PXE clients, fed by discovery.c -------------------------
  * The discovered table never holds a MAC of the current inventory: daemon_new() and every
  * successful daemon_reload() delete such rows, and daemon_discovered_record() skips them. */
 
@@ -239,7 +239,7 @@ int daemon_discovered_json(Daemon *d, json_t **ret);
 /* DELETE /v1/discovered/<mac>: forgets canonical MAC `mac`.  -ENOENT if it is not recorded. */
 int daemon_discovered_forget(Daemon *d, const char *mac);
 /* ---- end discovery ------------------------------------------------------------------------ */
-/* ---- console capture (issue 7) ------------------------------------------------------------ */
+/* ---- console capture ------------------------------------------------------------ */
 
 /* An install attempt opened or ended (see daemon_set_attempt_hook()). */
 typedef struct DaemonAttemptChange {

@@ -20,7 +20,7 @@
  *   POST /v1/nodes/<name>/power     chassis power on/off/cycle/reset/soft/status (admin, 202)
  *   POST /v1/nodes/<name>/bootdev   boot device pxe/disk/bios (admin, 202)
  *   GET  /v1/nodes/<name>/console   the node's console log (?attempt= ?follow=1), console-http.c
- *   POST /v1/nodes/<name>/console   on-demand console capture (admin, 202; issue 7)
+ *   POST /v1/nodes/<name>/console   on-demand console capture (admin, 202)
  *   DELETE /v1/nodes/<name>/console end it (admin, 204)
  *   GET  /v1/operations             recent operations (?node=), newest first (operations.c)
  *   GET  /v1/operations/<id>        one operation and its steps
@@ -84,7 +84,7 @@ struct Http {
         ApiTokens *tokens; /* owned; replaced whole on reload */
 
         Streams *streams; /* owned: GET /v1/events/stream connections */
-        Console *console; /* borrowed; NULL: no console routes (issue 7) */
+        Console *console; /* borrowed; NULL: no console routes */
         char *ipxe_efi;   /* the iPXE EFI binary's path, or NULL: /v1/ipxe.efi is no route */
         HttpConns *conns; /* owned: every connection, for the request deadline and eviction */
         unsigned max_connections;
@@ -99,7 +99,7 @@ typedef struct Request {
         unsigned status;
         uint64_t bytes;
         Stream *stream; /* borrowed: the stream's response owns it */
-        ConsoleStream *console_stream; /* borrowed: GET .../console?follow=1 (issue 7) */
+        ConsoleStream *console_stream; /* borrowed: GET .../console?follow=1 */
         char *raw_target;  /* the request-target as received, before percent-decoding */
         bool head_checked; /* the access handler has seen (and checked) the request head */
 } Request;
@@ -797,7 +797,7 @@ static enum MHD_Result route_operations(Http *h, struct MHD_Connection *c, const
         return respond_json(c, MHD_HTTP_OK, o);
 }
 
-/* ---- discovery (issue 7): GET /v1/discovered, DELETE /v1/discovered/<mac> ---------------- */
+/* ---- discovery: GET /v1/discovered, DELETE /v1/discovered/<mac> ---------------- */
 
 static bool is_get(const char *method);
 
@@ -1012,7 +1012,7 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
                         return respond_no_content(c);
                 }
         }
-        /* ---- console capture (issue 7): /v1/nodes/<name>/console */
+        /* ---- console capture: /v1/nodes/<name>/console */
         if (startswith(url, "/v1/nodes/") && h->console) {
                 const char *name = url + strlen("/v1/nodes/");
                 const char *slash = strchr(name, '/');
@@ -1051,7 +1051,7 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
                 }
         }
 
-        /* ---- discovery (issue 7): /v1/discovered, /v1/discovered/<mac> ---- */
+        /* ---- discovery: /v1/discovered, /v1/discovered/<mac> ---- */
         if (streq(url, "/v1/discovered") || startswith(url, "/v1/discovered/"))
                 return route_discovered(h, c, url, method);
         /* ---- end discovery ---- */
@@ -1213,7 +1213,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
                 return;
         if (req->stream)
                 req->bytes = streams_completed(h->streams, req->stream);
-        if (req->console_stream) /* console capture (issue 7) */
+        if (req->console_stream) /* console capture */
                 req->bytes = console_http_completed(h->console, req->console_stream);
         if (req->status > 0) {
                 metrics_http(req->route, req->status, req->bytes);
@@ -1381,7 +1381,7 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
         }
         h->max_connections = max_connections;
         h->ops = cfg->ops;
-        h->console = cfg->console; /* console capture (issue 7) */
+        h->console = cfg->console; /* console capture */
         if (cfg->ipxe_efi && !(h->ipxe_efi = strdup(cfg->ipxe_efi))) {
                 http_free(h);
                 return -ENOMEM;

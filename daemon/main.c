@@ -275,7 +275,7 @@ static int run_serve(int argc, char **argv) {
                 { "bmc-retries", required_argument, NULL, 'R' }, { "install-deadline", required_argument, NULL, 'D' },
                 /* discovery */
                 { "discovery-interface", required_argument, NULL, 'I' }, { "discovery-max", required_argument, NULL, 'M' },
-                /* console capture (issue 7) */
+                /* console capture */
                 { "console-max-size", required_argument, NULL, 'S' }, { "console-keep", required_argument, NULL, 'k' },
                 { "console-linger", required_argument, NULL, 'g' },   { "ipmitool", required_argument, NULL, 'P' },
                 { "ipxe-efi", required_argument, NULL, 'E' },
@@ -293,7 +293,7 @@ static int run_serve(int argc, char **argv) {
                 ['C'] = "tls_cert",  ['K'] = "tls_key",   ['W'] = "bmc_workers", ['T'] = "bmc_timeout",
                 ['R'] = "bmc_retries", ['D'] = "install_deadline",
                 ['I'] = "discovery_interface", ['M'] = "discovery_max", /* discovery */
-                /* console capture (issue 7) */
+                /* console capture */
                 ['S'] = "console_max_size", ['k'] = "console_keep", ['g'] = "console_linger", ['P'] = "ipmitool",
                 ['E'] = "ipxe_efi",
                 ['q'] = "report_silent_after",
@@ -420,7 +420,7 @@ static int run_serve(int argc, char **argv) {
                 return EXIT_FAILURE;
         }
 
-        /* ---- console capture (issue 7): SOL sessions and console logs */
+        /* ---- console capture: SOL sessions and console logs */
         Console *console = NULL;
         r = console_new(d,
                         &(ConsoleConfig) { .state_dir = cfg.state_dir,

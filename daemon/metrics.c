@@ -54,7 +54,7 @@ static struct {
         atomic_uint_fast64_t discovery[_METRICS_DISCOVERY_MAX];
         atomic_uint_fast64_t discovery_malformed[_DHCP_ERR_MAX];
         atomic_int_fast64_t discovered_nodes;
-        /* console capture (issue 7) */
+        /* console capture */
         atomic_int_fast64_t console_sessions;
         atomic_uint_fast64_t console_bytes;
         atomic_uint_fast64_t console_reconnects;
@@ -134,7 +134,7 @@ void metrics_discovered_nodes_set(int64_t n) {
         atomic_store(&m.discovered_nodes, n);
 }
 /* ---- end discovery ---- */
-/* ---- console capture (issue 7) */
+/* ---- console capture */
 void metrics_console_sessions(int n) {
         atomic_store(&m.console_sessions, n);
 }
@@ -270,7 +270,7 @@ int metrics_render(const MetricsGauges *g, char **ret_text, size_t *ret_len) {
                         dhcp_error_to_string((DhcpError) e), atomic_load(&m.discovery_malformed[e]));
         header(f, "provd_discovered_nodes", "gauge", "Unknown PXE clients recorded (GET /v1/discovered).");
         fprintf(f, "provd_discovered_nodes %" PRIdFAST64 "\n", atomic_load(&m.discovered_nodes));
-        /* console capture (issue 7) */
+        /* console capture */
         header(f, "provd_console_sessions", "gauge", "Open Serial-over-LAN console sessions.");
         fprintf(f, "provd_console_sessions %" PRIdFAST64 "\n", atomic_load(&m.console_sessions));
         header(f, "provd_console_bytes_total", "counter", "Console bytes received over Serial over LAN.");

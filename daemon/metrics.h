@@ -71,7 +71,7 @@ void metrics_bmc_command(const char *command, const char *result, double seconds
 /* One HTTP answer: its route family, status and body bytes sent. */
 void metrics_http(MetricsRoute route, unsigned status, uint64_t bytes);
 
-/* ---- discovery (issue 7) ---- */
+/* ---- discovery ---- */
 /* What discovery did with a captured packet to port 67 (each packet counts once): */
 typedef enum MetricsDiscoveryResult {
         METRICS_DISCOVERY_OK,           /* a well-formed PXE packet that is not a client's
@@ -91,7 +91,7 @@ void metrics_discovery_malformed(int error, uint64_t n);
 /* The number of rows of the discovered table (gauge provd_discovered_nodes). */
 void metrics_discovered_nodes_set(int64_t n);
 /* ---- end discovery ---- */
-/* ---- console capture (issue 7) */
+/* ---- console capture */
 /* Open SOL sessions now (provd_console_sessions). */
 void metrics_console_sessions(int n);
 /* Console bytes received from BMCs (provd_console_bytes_total). */

@@ -430,7 +430,7 @@ int ops_reinstall(Ops *ops, const char *node, json_t **ret, char *err, size_t er
         op->steps[0].finished_ms = now_ms();
         snprintf(op->steps[0].result, sizeof op->steps[0].result, "%s", changed ? "pending" : "already pending");
         op->cur = 1;
-        /* Console capture (issue 7): the next attempt's log, before the power step, so the
+        /* Console capture: the next attempt's log, before the power step, so the
          * firmware's and PXE's output is caught. */
         if (b.has_bmc && ops->cfg.console)
                 (void) console_prepare_attempt(ops->cfg.console, &b);

@@ -30,7 +30,7 @@ typedef struct OpsConfig {
         unsigned bmc_timeout_ms;     /* per command attempt (0 = 10 s) */
         unsigned bmc_retries;        /* extra attempts after a timeout or I/O error */
         int64_t install_deadline_ms; /* 0 = no deadline */
-        struct Console *console;     /* console capture (issue 7; borrowed), or NULL: reinstall
+        struct Console *console;     /* console capture (borrowed), or NULL: reinstall
                                       * starts capturing the next attempt before its power step */
 } OpsConfig;
 

@@ -60,7 +60,7 @@ static const ProvisionTransition table[] = {
         { S(INSTALLED), E(BMC), S(INSTALLED), A(NONE), B(NONE), "BMC" },
         { S(FAILED), E(BMC), S(FAILED), A(NONE), B(NONE), "BMC" },
 
-        /* A console capture note (issue 7), on record; the state does not change. */
+        /* A console capture note, on record; the state does not change. */
         { S(NEW), E(CONSOLE), S(NEW), A(NONE), B(NONE), "console" },
         { S(PENDING), E(CONSOLE), S(PENDING), A(NONE), B(NONE), "console" },
         { S(NETBOOTING), E(CONSOLE), S(NETBOOTING), A(NONE), B(NONE), "console" },

@@ -45,7 +45,7 @@ typedef enum ProvisionEvent {
         PROVISION_EV_TIMEOUT,
         /* A BMC command finished (its outcome goes into the history; no state change). */
         PROVISION_EV_BMC,
-        /* A console capture note (SOL session lost, no SOL; issue 7); no state change. */
+        /* A console capture note (SOL session lost, no SOL); no state change. */
         PROVISION_EV_CONSOLE,
         /* The node reported the system it runs and that changed (history only; no state
          * change). */

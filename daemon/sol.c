@@ -16,12 +16,12 @@
  * dropped), non-blocking ipmiconsole_engine_submit(), ipmiconsole_ctx_fd(); EOF on the fd ends
  * the session and ipmiconsole_ctx_errnum() says why (sol_ipmiconsole_errno()).
  *
- * INVESTIGATION (issue 7): libipmiconsole (FreeIPMI 1.6.10) against ipmi_sim (OpenIPMI
+ * INVESTIGATION: libipmiconsole (FreeIPMI 1.6.10) against ipmi_sim (OpenIPMI
  * 2.0.33), serial port = tests/integration/serial-standin.py (numbered lines, ground truth
  * log), measured with tests/tools/provd-sol; "ok" = every line sent during the session
  * arrived, in order, until the end.
  *   - Workarounds solchannelsupport (else Get Channel Payload Support crashes the simulator),
- *     solpayloadsize and opensesspriv are needed to reach "established" (as TESTBED.md says).
+ *     solpayloadsize and opensesspriv are needed to reach "established".
  *   - 8 s sessions, 20 lines/s continuous: 10/10 ok with session timeout 5 s / keepalive
  *     2.5 s, 10/10 ok with libipmiconsole's defaults (60 s / 20 s); 400 lines/s (~15 KB/s):
  *     8/8 ok.  A serial port that connects 8 s after activation (a VM's): ok (1/1).
@@ -41,7 +41,7 @@
  *     when idle); neither detects a `sol deactivate` from another client (the simulator
  *     keeps answering the old session).  No libipmiconsole setting sends keepalives under
  *     traffic, so no configuration streams reliably from ipmi_sim: use the ipmitool backend
- *     for it.  The "empty SOL packet NACKed" stall of TESTBED.md was not reproduced with the
+ *     for it.  The "empty SOL packet NACKed" stall reported for ipmi_sim was not reproduced with the
  *     stand-in (none of the 35 sessions shorter than 30 s stalled); it may be this same 30 s
  *     limit under a VM's continuous boot output.
  *   - Against ipmi_sim either backend: a `sol deactivate` from another client is NOT seen
@@ -399,7 +399,7 @@ static int sol_spawn(SolSession *s, const char *script, const char *const *extra
 }
 
 /* Runs before `sol activate` in the same child: deactivates a payload left active by a
- * killed session (TESTBED.md: it stays busy until the BMC times it out).  If the deactivate
+ * killed session (it stays busy until the BMC times it out).  If the deactivate
  * could not even open a session (no BMC, wrong password: its -v text says which), that text
  * is the answer and activate is not tried, so a dead BMC costs one timeout, not two. */
 static const char sol_ipmitool_script[] =
@@ -639,7 +639,7 @@ static ssize_t sol_read_ipmitool(SolSession *s, void *buf, size_t len) {
 
 /* Ends the child: "~." (ipmitool's escape: it deactivates the payload and closes its
  * session itself), up to ~0.8 s for it to do so, else SIGKILL to the group and a
- * background `sol deactivate` (TESTBED.md: a killed session keeps the payload busy). */
+ * background `sol deactivate` (a killed session keeps the payload busy). */
 static void sol_close_ipmitool(SolSession *s) {
         if (s->pid > 0) {
                 bool clean = false;
@@ -725,7 +725,7 @@ static int sol_open_ipmiconsole(const SolTarget *t, SolSession *s, char *err, si
                 return errbuf_fail(r, err, errlen, "SOL to BMC %s: cannot start the libipmiconsole engine", s->label);
 
         char host[SOL_LABEL_MAX];
-        /* libipmiconsole takes "host:port" and "[v6]:port" (TESTBED.md) */
+        /* libipmiconsole takes "host:port" and "[v6]:port" */
         ipmi_target_label(&t->ipmi, host, sizeof host);
         char user[IPMI_TARGET_USER_MAX], password[IPMI_TARGET_PASSWORD_MAX];
         snprintf(user, sizeof user, "%s", t->ipmi.user);

@@ -188,7 +188,7 @@ static const char schema[] =
         "  uptime_s REAL NOT NULL,"
         "  reported_at INTEGER NOT NULL);";
 
-/* discovery (issue 7): added to version-1 databases as they are opened (CREATE ... IF NOT
+/* discovery: added to version-1 databases as they are opened (CREATE ... IF NOT
  * EXISTS is the whole migration: the table is new, nothing older refers to it). */
 static const char schema_discovered[] =
         "CREATE TABLE IF NOT EXISTS discovered ("
@@ -684,7 +684,7 @@ static int append_event(sqlite3_stmt *st, bool with_node, json_t *arr) {
                 (const char *) sqlite3_column_text(st, 6), sqlite3_column_int64(st, 7));
         if (!e)
                 return -ENOMEM;
-        /* console capture (issue 7): the console's last lines, only where there are some */
+        /* console capture: the console's last lines, only where there are some */
         const unsigned char *console = sqlite3_column_text(st, 8);
         if (console && json_object_set_new(e, "console", json_string((const char *) console)) < 0) {
                 json_decref(e);
@@ -779,7 +779,7 @@ int store_attempt_json(Store *s, int64_t attempt_id, json_t **ret) {
         return 0;
 }
 
-/* ---- discovery (issue 7): the `discovered` table ------------------------------------------ */
+/* ---- discovery: the `discovered` table ------------------------------------------ */
 
 static int discovered_merge_locked(Store *s, const StoreDiscovered *const *entries, size_t n, int64_t max,
                                    StoreDiscoveredOutcome *outcomes) {

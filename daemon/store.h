@@ -148,7 +148,7 @@ int store_last_event_id(Store *s, int64_t *ret);
  * "message","firmware"} (firmware: a firmware.h name or null), or JSON null when attempt_id is 0.  *ret is a new reference. */
 int store_attempt_json(Store *s, int64_t attempt_id, json_t **ret);
 
-/* ---- discovery (issue 7): the `discovered` table ----------------------------------------
+/* ---- discovery: the `discovered` table ----------------------------------------
  * discovered(mac TEXT PRIMARY KEY, first_seen_ms, last_seen_ms, count, arch INTEGER NULL,
  * uuid TEXT NULL, vendor_class TEXT, user_class TEXT, interface TEXT, ipxe INT): PXE clients
  * whose MAC is not in the inventory, written by discovery.c's batches (daemon.c). */
@@ -200,7 +200,7 @@ int store_discovered_prune(Store *s, bool (*is_known)(void *userdata, const char
 /* The number of rows, into *ret. */
 int store_discovered_count(Store *s, int64_t *ret);
 /* ---- end discovery ------------------------------------------------------------------------ */
-/* Console capture (issue 7): sets history row event_id's `console` text (the console's last
+/* Console capture: sets history row event_id's `console` text (the console's last
  * lines; NULL clears it).  Returns 0, -ENOENT if there is no such row, or an errno. */
 int store_set_console(Store *s, int64_t event_id, const char *text);
 

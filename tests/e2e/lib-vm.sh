@@ -34,7 +34,7 @@
 #                              A STEP is "TO|CAUSE|REGEX": the entry's to-state, cause ("!bmc":
 #                              any but bmc) and a regex its message must match; empty = any.
 #                              Needs node_json (writes $T/node.json) and fail
-# Facts (TESTBED.md "iPXE in QEMU"): TCG only, an e1000 NIC (SeaBIOS runs its iPXE ROM),
+# Facts (checked on these machines): TCG only, an e1000 NIC (SeaBIOS runs its iPXE ROM),
 # Debian's kernel has e1000 as a module that the initramfs must insmod.
 
 vm_find_tools() {

@@ -2,8 +2,7 @@
 """serial-wire.py PORT_FILE VM_PORT — the serial cable between a BMC and its VM.
 
 On a real machine the BMC's UART is wired to the host's serial port for good; here ipmi_sim's
-`sol "tcp:127.0.0.1:PORT"` connects as a client and retries only every 10 s (TESTBED.md "Serial
-over LAN"), and a power cycle restarts QEMU and its serial socket, so SOL would miss the first
+`sol "tcp:127.0.0.1:PORT"` connects as a client and retries only every 10 s (checked on these machines), and a power cycle restarts QEMU and its serial socket, so SOL would miss the first
 seconds of every boot.  This program is the cable: it listens on 127.0.0.1 (a free port, written
 to PORT_FILE once listening) for ipmi_sim and stays connected to it, and connects as a client to
 the VM's serial socket (QEMU -chardev socket,server=on,wait=off on 127.0.0.1:VM_PORT), retrying

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The node commands of the client against a real provd (issue 6, "CLI"):
+# The node commands of the client against a real provd:
 #   provd nodes (table, --state/--name/--rack filters, --json = the API's JSON), provd node
 #   (details, last history entries, --json, unknown node exit 3);
 #   provd reinstall: an unknown name or a glob matching nothing exits 3 with nothing submitted;

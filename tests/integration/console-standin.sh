@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# console-standin.sh — console capture (issue 7) without QEMU: ipmi_sim provides SOL for a
+# console-standin.sh — console capture without QEMU: ipmi_sim provides SOL for a
 # stand-in serial port (tests/integration/serial-standin.py: numbered lines, 20/s, every byte
 # it sent logged as ground truth), provd captures it with the ipmitool backend.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# console.sh — issue 7's proof: provd captures a QEMU VM's serial console over Serial over LAN
+# console.sh — provd captures a QEMU VM's serial console over Serial over LAN
 # from the BMC that owns the VM, per install attempt.
 #
 #   console.sh PATH_TO_PROVD [SOURCE_DIR]
@@ -10,7 +10,7 @@
 # ipmi_sim's `sol` line by tests/e2e/serial-wire.py (ipmi_sim itself reconnects only every
 # 10 s, and each power cycle restarts QEMU's socket: without the wire SOL misses the start of
 # every boot, kernel command line included); provd holds the SOL session with the ipmitool backend
-# (TESTBED.md: libipmiconsole does not stream from ipmi_sim 2.0.33).
+# (libipmiconsole does not stream from ipmi_sim 2.0.33).
 #
 # 1. CONSOLE_RUNS times (default 10) in a row: POST /v1/nodes/node-01/reinstall; the BMC
 #    power-cycles the VM into iPXE, provd's installer reports every phase.  provd's log of

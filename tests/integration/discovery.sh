@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# discovery.sh — discovery of unknown PXE clients (issue 7), with real DHCP clients, inside a
+# discovery.sh — discovery of unknown PXE clients, with real DHCP clients, inside a
 # network namespace this test creates (provd-disc-<pid>, deleted at exit): a bridge br0 with
 # veth pairs and a tap, provd capturing on br0 (discovery_interface = br0), and
 #  (a) busybox udhcpc with the PXE vendor class, option 93 (arch 7) and option 97 (a UUID)
@@ -16,7 +16,7 @@
 #      nix/inventory.nix as the node list; a reload that adds a discovered MAC to the
 #      inventory removes its row; a capture that cannot be opened fails `provd serve`.
 # Needs root (ip netns); skips (77) when a tool is missing or ip netns is unusable, unless
-# PROVD_TESTS_NO_SKIP=1.  Facts: TESTBED.md "iPXE in QEMU".
+# PROVD_TESTS_NO_SKIP=1.  Facts: checked on these machines.
 set -euo pipefail
 
 skip() {

@@ -23,7 +23,7 @@
 # connection).  SeaBIOS runs the legacy part of the e1000 iPXE ROM (QEMU 7.2
 # on Debian loads /usr/lib/ipxe/qemu/efi-e1000.rom), QEMU's DHCP hands it
 # bootfile=http://10.0.2.100/v1/ipxe.  Under TCG (KVM is unusable here, see
-# TESTBED.md) the install boot takes about 15-25 s.
+# ) the install boot takes about 15-25 s.
 
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/listening.sh"

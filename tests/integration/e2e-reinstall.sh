@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# e2e-reinstall.sh — issue 6 end to end: `provd reinstall` drives a BMC that owns a QEMU VM.
+# e2e-reinstall.sh — end to end: `provd reinstall` drives a BMC that owns a QEMU VM.
 #
 #   e2e-reinstall.sh PATH_TO_PROVD [SOURCE_DIR]
 #
@@ -23,7 +23,7 @@
 #    report.
 # Environment: E2E_TIMEOUT (seconds for the install, default 180), E2E_KEEP=1 keeps the
 # temp directory.  Exit 77 (skip) when a tool is missing, unless PROVD_TESTS_NO_SKIP=1.
-# Facts used (TESTBED.md): TCG only, e1000 for SeaBIOS's iPXE ROM, ipmi_sim needs FreeIPMI's
+# Facts used: TCG only, e1000 for SeaBIOS's iPXE ROM, ipmi_sim needs FreeIPMI's
 # opensesspriv workaround and cipher suite 3, no -no-reboot on a BMC-controlled VM.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib-ipmi.sh"

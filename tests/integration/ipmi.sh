@@ -62,7 +62,7 @@ chmod 600 "$PW"
 BAD_PW=$T/bad-password
 printf 'Wr0ngPassw0rd\n' >"$BAD_PW"
 chmod 600 "$BAD_PW"
-# ipmi_sim needs FreeIPMI's open-session-privilege workaround for IPMI 2.0 (TESTBED.md).
+# ipmi_sim needs FreeIPMI's open-session-privilege workaround for IPMI 2.0.
 COMMON=(-u "$SIM_USER" -p "$PW" -W opensesspriv --timeout 2000)
 
 sim_base
@@ -93,7 +93,7 @@ ok "on: simulators 1 and 2 powered on, 3 untouched; provd-bmc and ipmitool read 
 bmc "${COMMON[@]}" cycle "$S1"
 expect_line "$S1" ok done
 wait_file "$(sim_dir 1)/power" 1
-# A cycle is "power 0" then (after ipmi_sim's power-on delay) "power 1" (TESTBED.md).
+# A cycle is "power 0" then (after ipmi_sim's power-on delay) "power 1".
 [ "$(sim_events 1 | grep '^power' | tr '\n' ' ')" = "power 0 power 1 " ] ||
         fail "cycle: simulator saw '$(sim_events 1 | tr '\n' ' ')'"
 ok "cycle: simulator saw power off, then on"

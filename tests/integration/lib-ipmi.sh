@@ -24,7 +24,7 @@
 #                            chassis state files written by tests/ipmi/chassis-control.sh
 #   sim_ipmitool N ARGS...   ipmitool -I lanplus -C 3 against simulator N (10 s at most)
 # The simulators take user "u", password "Sim-Pass-4711" ($SIM_USER / $SIM_PASSWORD), admin privilege.
-# Facts (TESTBED.md): ipmi_sim needs -c/-f/-s (its defaults point to /usr/etc and /usr/var),
+# Facts: ipmi_sim needs -c/-f/-s (its defaults point to /usr/etc and /usr/var),
 # -n, binds with SO_REUSEADDR (so two simulators on one address would share the port: every
 # simulator gets its own address, and sim_base checks nothing else listens in its /24), and
 # reports errors after start only to syslog: sim_wait watches the pid.

@@ -281,7 +281,7 @@ x 404 "bootdev, unknown node" POST /v1/nodes/node-99/bootdev --json '{"device":"
 x 404 "reinstall, unknown node" POST /v1/nodes/node-99/reinstall "${AUTH[@]}"
 x 202 "reinstall" POST /v1/nodes/node-04/reinstall "${AUTH[@]}"
 x 409 "reinstall, operation in progress" POST /v1/nodes/node-01/reinstall "${AUTH[@]}"
-# Console capture (issue 7).  The BMCs do not exist: captures run, their sessions fail in the
+# Console capture.  The BMCs do not exist: captures run, their sessions fail in the
 # background; node-02's attempt 1 was captured (its log exists), node-03 has no BMC.
 x 404 "console, no log" GET /v1/nodes/node-03/console
 x 409 "console capture, node without BMC" POST /v1/nodes/node-03/console "${AUTH[@]}"
@@ -311,7 +311,7 @@ for _ in $(seq 100); do
         sleep 0.1
 done
 
-# Discovery (issue 7).  This provd captures nothing (no discovery_interface; discovery.sh
+# Discovery.  This provd captures nothing (no discovery_interface; discovery.sh
 # drives the capture with real DHCP clients): two rows are written into its store the way
 # the capture writes them, one with every optional field, one with none.
 sqlite3 "$STATE/provd.db" ".timeout 5000" "INSERT INTO discovered (mac, first_seen_ms, last_seen_ms, count, arch, uuid, vendor_class, user_class, interface, ipxe) VALUES
@@ -523,7 +523,7 @@ printf '[serve]\napi_tokens = %s\nread_auth = token\n' "$T/api-tokens" >"$T/prov
 provd_start "$T/inv.json" --config "$T/provd.ini"
 x 202 "an operation to read (node-04 has no working BMC)" POST /v1/nodes/node-04/reinstall "${AUTH[@]}"
 OP_READ=$(jn .operation.id)
-x 202 "a console log to read (console capture, issue 7)" POST "/v1/nodes/node-02/console?seconds=30" "${AUTH[@]}"
+x 202 "a console log to read (console capture)" POST "/v1/nodes/node-02/console?seconds=30" "${AUTH[@]}"
 x 200 "boot node-01 (opens an install token)" GET "/v1/boot/$M1"
 TOKR=$(j .cmdline | tr ' ' '\n' | sed -n 's/^provd\.token=//p')
 n_read=0 n_open=0

@@ -2,7 +2,7 @@
 """serial-standin.py PORT_FILE SENT_LOG [RATE] [RECV_LOG] [ON:OFF] — a stand-in for a serial port.
 
 ipmi_sim's `sol "tcp:127.0.0.1:PORT" 115200` line makes the simulator CONNECT to PORT as a
-client (it retries every 10 s; TESTBED.md "Serial over LAN").  This program is what it
+client (it retries every 10 s; checked on these machines).  This program is what it
 connects to: it listens on 127.0.0.1, on a free port it picks itself, and writes that port
 number to PORT_FILE (written once it listens: wait for the file).  While a client is
 connected it sends numbered lines at a steady RATE lines per second (default 20):
@@ -73,7 +73,7 @@ def main():
             next_t = time.monotonic() + interval  # silent phase
             continue
         if client and time.monotonic() >= next_t:
-            # A reader that stopped reading (ipmi_sim does, see TESTBED.md) must not block
+            # A reader that stopped reading (ipmi_sim does) must not block
             # this loop: a line is only sent when the socket has room, else it is skipped
             # (and not logged: SENT_LOG holds what was sent).
             _, w, _ = select.select([], [client], [], 0)

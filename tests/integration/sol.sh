@@ -181,7 +181,7 @@ expect_rc ic-nobmc 4 ETIMEDOUT
 [ "$MS" -lt 8000 ] || fail "ic-nobmc: ETIMEDOUT after $MS ms with a 3 s timeout"
 # Without a `sol` line ipmi_sim answers the SOL setup with an error completion code that
 # libipmiconsole reports only as "BMC Error": EIO, not EOPNOTSUPP.  With solchannelsupport the
-# simulator survives (without it, Get Channel Payload Support crashes it: TESTBED.md).
+# simulator survives (without it, Get Channel Payload Support crashes it).
 sol ic-nosol --backend ipmiconsole -W "$WA" --seconds 10 -u "$SIM_USER" -p "$PW" "$(sim_label 2)"
 expect_rc ic-nosol 8 EIO
 grep -q "BMC Error" "$T/ic-nosol.err" || fail "ic-nosol: $(cat "$T/ic-nosol.err")"

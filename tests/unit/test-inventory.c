@@ -505,7 +505,7 @@ static const RejectCase named_rejects[] = {
         { "bmc.host", "\"bmc 07\"", "bmc.host", NULL },
         { "bmc.password_file", "\"secrets/bmc\"", "bmc.password_file", NULL },
         { "bmc.password_file", "\"/run/secrets/../bmc\"", "bmc.password_file", NULL },
-        /* SOL console (issue 7) */
+        /* SOL console */
         { "bmc.console", "\"serial\"", "bmc.console", "ipmiconsole, ipmitool or none" },
         { "bmc.console", "7", "bmc.console", NULL },
         { "bmc.console", "\"\"", "bmc.console", NULL },
@@ -950,7 +950,7 @@ START_TEST(test_inventory_load_file_errors) {
 }
 END_TEST
 
-/* bmc.console and the SOL workaround names (issue 7): one `workarounds` list serves both the
+/* bmc.console and the SOL workaround names: one `workarounds` list serves both the
  * chassis commands (IPMI 2.0 session names only; the SOL-only names are ignored there) and
  * the console backend (every ipmiconsole(8) name, as libipmiconsole bits). */
 START_TEST(test_inventory_bmc_console) {

@@ -1,4 +1,4 @@
-/* test-store-discovered.c — unit tests for store.c's `discovered` table (issue 7): how a batch
+/* test-store-discovered.c — unit tests for store.c's `discovered` table: how a batch
  * merges into a row (first/last seen, count, arch/uuid kept when a packet lacks them, classes
  * of the latest packet, ipxe sticky), the discovery_max cap (updates always, inserts only
  * below it), the JSON shape and order, delete, prune by a known-MAC predicate, and that the
