@@ -91,7 +91,7 @@ let
   lower = replaceStrings
     [ "A" "B" "C" "D" "E" "F" ] [ "a" "b" "c" "d" "e" "f" ];
 
-  # MAC forms accepted by provd (daemon/mac.c): returns lowercase "aa:bb:cc:dd:ee:ff"
+  # MAC forms accepted by provd (common/mac.c): returns lowercase "aa:bb:cc:dd:ee:ff"
   normaliseMac = who: m:
     let
       h2 = "[0-9A-Fa-f]{2}";

@@ -1,4 +1,4 @@
-/* test-cli-roll.c — the rolling-reinstall scheduler (daemon/cli-roll.c): never more than N
+/* test-cli-roll.c — the rolling-reinstall scheduler (cli/cli-roll.c): never more than N
  * nodes in flight whatever order they finish in (also counting the time --before and --after
  * run and the wait at the gate), submission in order, the slot freed by a finish, which
  * observed states count (armed only; stream events from before arming are ignored); the gate

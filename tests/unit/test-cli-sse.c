@@ -1,4 +1,4 @@
-/* test-cli-sse.c — the Server-Sent Events parser (daemon/cli-sse.c) on what provd's
+/* test-cli-sse.c — the Server-Sent Events parser (cli/cli-sse.c) on what provd's
  * /v1/events/stream sends, fed whole and one byte at a time: CRLF / LF / CR line ends,
  * comments (keepalives), event types, ids (Last-Event-ID), multi-line data, a reset between
  * connections. */
