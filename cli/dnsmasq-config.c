@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "boot.h"
 #include "util.h"
 
 int dnsmasq_config_parse_subnet(const char *s, DnsmasqSubnet *ret, char *err, size_t errlen) {
@@ -63,7 +62,7 @@ static int check(const DnsmasqConfig *c, char *err, size_t errlen) {
                                    "public_url: \"%s\" has whitespace, a control character, '\"' or ',' "
                                    "(dnsmasq's config cannot carry them)",
                                    u);
-        size_t base = boot_url_base_len(u);
+        size_t base = url_base_len(u);
         if (base + strlen("/v1/ipxe.efi") > DNSMASQ_CONFIG_FILE_FIELD_MAX)
                 return errbuf_fail(-EINVAL, err, errlen,
                                    "public_url: \"%.*s/v1/ipxe.efi\" is %zu bytes; the DHCP file field holds %d "
@@ -92,7 +91,7 @@ int dnsmasq_config_render(const DnsmasqConfig *c, char **ret, char *err, size_t 
         if (r < 0)
                 return r;
 
-        int base = (int) boot_url_base_len(c->public_url);
+        int base = (int) url_base_len(c->public_url);
         const char *url = c->public_url;
         char net[INET_ADDRSTRLEN], mask[INET_ADDRSTRLEN] = "";
         inet_ntop(AF_INET, &c->subnet.network, net, sizeof net);

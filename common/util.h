@@ -54,6 +54,14 @@ static inline void fclosep(FILE **f) {
                 fclose(*f);
 }
 
+/* Length of a base URL without its trailing slashes: "http://h:8080/" -> 13. */
+static inline size_t url_base_len(const char *url) {
+        size_t n = strlen(url);
+        while (n > 0 && url[n - 1] == '/')
+                n--;
+        return n;
+}
+
 static inline int streq(const char *a, const char *b) {
         return strcmp(a, b) == 0;
 }

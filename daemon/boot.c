@@ -14,18 +14,11 @@ static int is_unreserved(unsigned char ch) {
                ch == '.' || ch == '_' || ch == '~';
 }
 
-size_t boot_url_base_len(const char *public_url) {
-        size_t n = strlen(public_url);
-        while (n > 0 && public_url[n - 1] == '/')
-                n--;
-        return n;
-}
-
 char *boot_file_url(const char *public_url, const char *file) {
         if (inventory_is_url(file))
                 return strdup(file);
 
-        size_t base = boot_url_base_len(public_url);
+        size_t base = url_base_len(public_url);
         char *out = malloc(base + strlen("/v1/files") + 3 * strlen(file) + 1);
         if (!out)
                 return NULL;
@@ -66,7 +59,7 @@ int boot_spec_build(const Node *n, const char *public_url, const char *token, Bo
                 s.n_initrd++;
         }
 
-        size_t base = boot_url_base_len(public_url);
+        size_t base = url_base_len(public_url);
         if (asprintf(&s.cmdline, "%s%snixos.install=%s provd.url=%.*s provd.token=%s provd.node=%s",
                      n->boot.cmdline, n->boot.cmdline[0] ? " " : "", n->install, (int) base, public_url, token,
                      n->name) < 0) {

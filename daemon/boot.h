@@ -17,9 +17,6 @@ typedef struct BootSpec {
         char *cmdline;  /* complete kernel command line */
 } BootSpec;
 
-/* Length of public_url without its trailing slashes: "http://h:8080/" -> 16. */
-size_t boot_url_base_len(const char *public_url);
-
 /* Returns the URL a boot file is fetched from: an http(s):// inventory entry unchanged,
  * else <public_url>/v1/files<path> with the path percent-encoded (RFC 3986 §2: everything
  * but unreserved characters and "/").  Returns a malloc'd string (caller frees) or NULL on

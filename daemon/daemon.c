@@ -249,7 +249,7 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         d->public_url = strdup(cfg->public_url);
         if (!d->inventory_path || !d->public_url)
                 return -ENOMEM;
-        d->public_url[boot_url_base_len(d->public_url)] = '\0';
+        d->public_url[url_base_len(d->public_url)] = '\0';
         *ret = TAKE_PTR(d);
         return 0;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "text.h"
+#include "util.h"
 
 static char *dup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *dup_printf(const char *fmt, ...) {
@@ -28,7 +29,7 @@ static char *dup_printf(const char *fmt, ...) {
         "exit 1\n"
 
 char *ipxe_render_chain(const char *public_url) {
-        size_t base = boot_url_base_len(public_url);
+        size_t base = url_base_len(public_url);
         /* imgfetch and imgexec apart, so that a failed fetch is told from a fetched script
          * that ended with a non-zero status on purpose. */
         return dup_printf("#!ipxe\n"
