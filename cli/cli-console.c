@@ -98,14 +98,12 @@ int cli_console(Cli *cli, int argc, char **argv) {
                 switch (c) {
                 case OPT_ATTEMPT:
                         if (cli_parse_count(optarg, INT32_MAX, &attempt) < 0) {
-                                fprintf(stderr, "provd console: --attempt must be a positive number, not \"%s\"\n", optarg);
-                                return CLI_EXIT_USAGE;
+                                return cli_usage_error(cli, "--attempt must be a positive number, not \"%s\"", optarg);
                         }
                         break;
                 case OPT_SECONDS:
                         if (cli_parse_count(optarg, 86400, &seconds) < 0) {
-                                fprintf(stderr, "provd console: --seconds must be a number from 1 to 86400, not \"%s\"\n", optarg);
-                                return CLI_EXIT_USAGE;
+                                return cli_usage_error(cli, "--seconds must be a number from 1 to 86400, not \"%s\"", optarg);
                         }
                         break;
                 case OPT_FOLLOW:

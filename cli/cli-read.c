@@ -338,9 +338,8 @@ int cli_events(Cli *cli, int argc, char **argv) {
                         break;
                 case OPT_LIMIT:
                         if (cli_parse_count(optarg, EVENTS_PAGE_MAX, &limit) < 0) {
-                                fprintf(stderr, "provd events: --limit must be a number from 1 to %d, not \"%s\"\n",
+                                return cli_usage_error(cli, "--limit must be a number from 1 to %d, not \"%s\"",
                                         EVENTS_PAGE_MAX, optarg);
-                                return CLI_EXIT_USAGE;
                         }
                         break;
                 case 'f':
@@ -439,8 +438,7 @@ int cli_history(Cli *cli, int argc, char **argv) {
                 switch (c) {
                 case OPT_LIMIT:
                         if (cli_parse_count(optarg, 1000000000L, &limit) < 0) {
-                                fprintf(stderr, "provd history: --limit must be a positive number, not \"%s\"\n", optarg);
-                                return CLI_EXIT_USAGE;
+                                return cli_usage_error(cli, "--limit must be a positive number, not \"%s\"", optarg);
                         }
                         break;
                 case 'h':
@@ -457,8 +455,7 @@ int cli_history(Cli *cli, int argc, char **argv) {
                 }
         }
         if (optind >= argc) {
-                fprintf(stderr, "provd history: missing NODE\nTry 'provd history --help'.\n");
-                return CLI_EXIT_USAGE;
+                return cli_usage_error(cli, "missing NODE");
         }
         const char *node = argv[optind++];
         if (cli_no_more_arguments(cli, argc, argv))

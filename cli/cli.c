@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <ini.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -758,4 +759,117 @@ int cli_main(int argc, char **argv) {
                 return r ? r : CLI_EXIT_ERROR;
         }
         return r;
+}
+
+void cli_sleep_ms(long ms) {
+        nanosleep(&(struct timespec) { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L }, NULL);
+}
+
+/* Parses a duration: a number of seconds, or numbers with units s, m, h, d ("90", "15m",
+ * "1h30m").  Returns 0 with *ret_ms (> 0), or -EINVAL. */
+int cli_parse_duration(const char *s, int64_t *ret_ms) {
+        int64_t total = 0;
+        const char *p = s;
+        if (!*p)
+                return -EINVAL;
+        while (*p) {
+                char *end;
+                errno = 0;
+                long long v = strtoll(p, &end, 10);
+                if (errno || end == p || v < 0 || v > 100000000LL)
+                        return -EINVAL;
+                int64_t unit = 1000;
+                switch (*end) {
+                case '\0':
+                        if (p != s)
+                                return -EINVAL; /* "1h30": a unit is missing */
+                        break;
+                case 's':
+                        end++;
+                        break;
+                case 'm':
+                        unit = 60 * 1000;
+                        end++;
+                        break;
+                case 'h':
+                        unit = 3600 * 1000;
+                        end++;
+                        break;
+                case 'd':
+                        unit = 86400 * 1000;
+                        end++;
+                        break;
+                default:
+                        return -EINVAL;
+                }
+                total += v * unit;
+                p = end;
+        }
+        if (total <= 0)
+                return -EINVAL;
+        *ret_ms = total;
+        return 0;
+}
+
+/* Formats ms as cli_parse_duration() reads it: "1h30m", "45m", "1m30s", "8s" (seconds rounded up). */
+const char *cli_format_duration(int64_t ms, char buf[static 32]) {
+        int64_t s = (ms + 999) / 1000, h = s / 3600, m = s / 60 % 60;
+        size_t n = 0;
+        buf[0] = '\0';
+        if (h)
+                n += (size_t) snprintf(buf + n, 32 - n, "%" PRId64 "h", h);
+        if (m)
+                n += (size_t) snprintf(buf + n, 32 - n, "%" PRId64 "m", m);
+        if (s % 60 || n == 0)
+                snprintf(buf + n, 32 - n, "%" PRId64 "s", s % 60);
+        return buf;
+}
+
+void cli_usage_hint(Cli *cli) {
+        fprintf(stderr, "Try 'provd %s --help'.\n", cli->command);
+}
+
+/* "HH:MM:SS" local time, for progress lines. */
+const char *cli_clock_now(char buf[static 16]) {
+        time_t t = time(NULL);
+        struct tm tm;
+        localtime_r(&t, &tm);
+        strftime(buf, 16, "%H:%M:%S", &tm);
+        return buf;
+}
+
+const char *cli_json_str(const json_t *o, const char *key) {
+        return json_string_value(json_object_get(o, key));
+}
+
+/* Appends key=value (value URL-escaped; nothing when value is NULL) to the query *q ("" or
+ * "?..."; malloc'd, replaced).  Returns 0 or -ENOMEM. */
+int cli_add_query(Cli *cli, char **q, const char *key, const char *value) {
+        if (!value)
+                return 0;
+        _cleanup_free_ char *esc = cli_escape(cli, value);
+        char *n = NULL;
+        if (!esc || asprintf(&n, "%s%s%s=%s", *q, **q ? "&" : "?", key, esc) < 0)
+                return -ENOMEM;
+        free(*q);
+        *q = n;
+        return 0;
+}
+
+/* GET /v1/nodes with an optional query ("" or "?..."); *ret = the "nodes" array (owned). */
+int cli_get_nodes(Cli *cli, const char *query, json_t **ret) {
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "/v1/nodes%s", query) < 0)
+                return -ENOMEM;
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        int r = cli_call(cli, "GET", path, NULL, &j);
+        if (r < 0)
+                return r;
+        json_t *nodes = json_object_get(j, "nodes");
+        if (!json_is_array(nodes)) {
+                fprintf(stderr, "provd: GET %s: no \"nodes\" array in the answer\n", path);
+                return -EIO;
+        }
+        *ret = json_incref(nodes);
+        return 0;
 }

@@ -164,6 +164,34 @@ int cli_exit_code(int r);
 /* Parses a decimal option value in 1..max into *ret.  Returns 0 or -EINVAL. */
 int cli_parse_count(const char *s, long max, long *ret);
 
+/* Parses a duration: a number of seconds, or numbers with units s, m, h, d ("90", "15m",
+ * "1h30m").  Returns 0 with *ret_ms (> 0), or -EINVAL. */
+int cli_parse_duration(const char *s, int64_t *ret_ms);
+
+/* Formats ms as cli_parse_duration() reads it ("1h30m", "45m", "1m30s", "8s"; seconds rounded
+ * up) into buf.  Returns buf. */
+const char *cli_format_duration(int64_t ms, char buf[static 32]);
+
+/* "HH:MM:SS" local time, for progress lines, into buf.  Returns buf. */
+const char *cli_clock_now(char buf[static 16]);
+
+/* Sleeps ms milliseconds (a signal may cut it short). */
+void cli_sleep_ms(long ms);
+
+/* Prints "Try 'provd COMMAND --help'." on stderr. */
+void cli_usage_hint(Cli *cli);
+
+/* The string value of o's member key (borrowed), or NULL when absent or not a string. */
+const char *cli_json_str(const json_t *o, const char *key);
+
+/* Appends key=value (value URL-escaped; nothing when value is NULL) to the query *q ("" or
+ * "?..."; malloc'd, replaced).  0 or -ENOMEM. */
+int cli_add_query(Cli *cli, char **q, const char *key, const char *value);
+
+/* GET /v1/nodes with a query ("" or "?..."): 0 and *ret = the "nodes" array (owned), or a
+ * negative errno (message printed). */
+int cli_get_nodes(Cli *cli, const char *query, json_t **ret);
+
 /* URL-escapes s for a path segment or query value.  Returns a malloc'd string or NULL. */
 char *cli_escape(Cli *cli, const char *s);
 
