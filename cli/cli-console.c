@@ -80,6 +80,25 @@ static int console_get(Cli *cli, const char *path) {
         return CLI_EXIT_OK;
 }
 
+/* `provd console --help`. */
+static void console_help(void) {
+        printf("Usage: provd console NODE [--attempt N] [--follow]\n"
+               "       provd console NODE --start [--seconds N] [--follow]\n"
+               "       provd console NODE --stop\n\n"
+               "Writes a node's serial console, as captured over Serial over LAN, to stdout:\n"
+               "the log of its current (or last) install attempt, or of the on-demand\n"
+               "capture when one runs.  Exit status 3 if provd does not know NODE or has\n"
+               "no such log.\n\n"
+               "  --attempt N        the log of install attempt N (1, 2, ...)\n"
+               "  --follow           keep writing new output until the capture ends\n"
+               "                     (or Ctrl-C)\n"
+               "  --start            start an on-demand capture to the node's live log\n"
+               "                     (needs an API token); with --follow, follow it\n"
+               "  --seconds N        ... for N seconds (default 600, at most 86400)\n"
+               "  --stop             end the on-demand capture (needs an API token)\n"
+               "\n" CLI_GLOBAL_HELP);
+}
+
 int cli_console(Cli *cli, int argc, char **argv) {
         enum { OPT_ATTEMPT = CLI_OPT_FIRST_COMMAND_OPTION, OPT_FOLLOW, OPT_START, OPT_STOP, OPT_SECONDS };
         static const struct option options[] = {
@@ -116,21 +135,7 @@ int cli_console(Cli *cli, int argc, char **argv) {
                         stop = true;
                         break;
                 case 'h':
-                        printf("Usage: provd console NODE [--attempt N] [--follow]\n"
-                               "       provd console NODE --start [--seconds N] [--follow]\n"
-                               "       provd console NODE --stop\n\n"
-                               "Writes a node's serial console, as captured over Serial over LAN, to stdout:\n"
-                               "the log of its current (or last) install attempt, or of the on-demand\n"
-                               "capture when one runs.  Exit status 3 if provd does not know NODE or has\n"
-                               "no such log.\n\n"
-                               "  --attempt N        the log of install attempt N (1, 2, ...)\n"
-                               "  --follow           keep writing new output until the capture ends\n"
-                               "                     (or Ctrl-C)\n"
-                               "  --start            start an on-demand capture to the node's live log\n"
-                               "                     (needs an API token); with --follow, follow it\n"
-                               "  --seconds N        ... for N seconds (default 600, at most 86400)\n"
-                               "  --stop             end the on-demand capture (needs an API token)\n"
-                               "\n" CLI_GLOBAL_HELP);
+                        console_help();
                         return CLI_EXIT_OK;
                 default:
                         return CLI_EXIT_USAGE;

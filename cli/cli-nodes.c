@@ -12,6 +12,26 @@
 
 #define HISTORY_SHOWN 10           /* `provd node`: the newest history entries shown */
 
+/* `provd nodes --help`. */
+static void nodes_help(void) {
+        printf("Usage: provd nodes [--state S[,S...]] [--drift D[,D...] | --drifted] [--name GLOB]\n"
+               "                   [--rack R] [--json]\n\n"
+               "Lists the nodes in inventory order:\n"
+               "  NAME  STATE  SINCE  ATTEMPT  PHASE  DRIFT  RACK\n"
+               "(SINCE in local time; ATTEMPT and PHASE of the current install attempt; DRIFT\n"
+               "whether the node reports running the inventory's system: in_sync, drifted,\n"
+               "reboot_pending, silent, unknown).\n"
+               "Filters combine (AND):\n"
+               "  --state S[,S...]  only nodes in these states (new, pending, netbooting,\n"
+               "                    installing, installed, failed)\n"
+               "  --drift D[,D...]  only nodes with these drift statuses\n"
+               "  --drifted         only nodes that are not known to run their system: drifted,\n"
+               "                    reboot_pending or silent\n"
+               "  --name GLOB       only nodes whose name matches GLOB (quote it: 'node-0*')\n"
+               "  --rack R          only nodes in rack R\n"
+               "\n" CLI_GLOBAL_HELP);
+}
+
 /* ---- provd nodes ----------------------------------------------------------------------------- */
 
 int cli_nodes(Cli *cli, int argc, char **argv) {
@@ -45,22 +65,7 @@ int cli_nodes(Cli *cli, int argc, char **argv) {
                         drift = "drifted,reboot_pending,silent";
                         break;
                 case 'h':
-                        printf("Usage: provd nodes [--state S[,S...]] [--drift D[,D...] | --drifted] [--name GLOB]\n"
-                               "                   [--rack R] [--json]\n\n"
-                               "Lists the nodes in inventory order:\n"
-                               "  NAME  STATE  SINCE  ATTEMPT  PHASE  DRIFT  RACK\n"
-                               "(SINCE in local time; ATTEMPT and PHASE of the current install attempt; DRIFT\n"
-                               "whether the node reports running the inventory's system: in_sync, drifted,\n"
-                               "reboot_pending, silent, unknown).\n"
-                               "Filters combine (AND):\n"
-                               "  --state S[,S...]  only nodes in these states (new, pending, netbooting,\n"
-                               "                    installing, installed, failed)\n"
-                               "  --drift D[,D...]  only nodes with these drift statuses\n"
-                               "  --drifted         only nodes that are not known to run their system: drifted,\n"
-                               "                    reboot_pending or silent\n"
-                               "  --name GLOB       only nodes whose name matches GLOB (quote it: 'node-0*')\n"
-                               "  --rack R          only nodes in rack R\n"
-                               "\n" CLI_GLOBAL_HELP);
+                        nodes_help();
                         return CLI_EXIT_OK;
                 default:
                         return CLI_EXIT_USAGE;
@@ -110,47 +115,9 @@ int cli_nodes(Cli *cli, int argc, char **argv) {
 
 /* ---- provd node ------------------------------------------------------------------------------ */
 
-int cli_node(Cli *cli, int argc, char **argv) {
-        static const struct option options[] = { CLI_GLOBAL_OPTIONS, {} };
-        int c;
-        while ((c = cli_getopt(cli, argc, argv, options)) != -1) {
-                if (c == 'h') {
-                        printf("Usage: provd node NODE [--json]\n\n"
-                               "Shows one node: provision state, install attempt, MACs, rack, BMC (host,\n"
-                               "port, user; never a password), NixOS system, drift and what the node last\n"
-                               "reported it runs, and its last %d state changes\n"
-                               "(all of them: `provd history NODE`).  Exit status 3 if provd does not know NODE.\n"
-                               "--json prints GET /v1/nodes/NODE as is.\n\n" CLI_GLOBAL_HELP,
-                               HISTORY_SHOWN);
-                        return CLI_EXIT_OK;
-                }
-                return CLI_EXIT_USAGE;
-        }
-        if (optind >= argc) {
-                return cli_usage_error(cli, "missing NODE");
-        }
-        if (optind + 1 < argc) {
-                return cli_usage_error(cli, "unexpected argument \"%s\" (one node; several: provd nodes --name GLOB)",
-                        argv[optind + 1]);
-        }
-        const char *name = argv[optind];
-        int r = cli_load_settings(cli);
-        if (r != 0)
-                return r;
-        _cleanup_free_ char *esc = cli_escape(cli, name), *path = NULL;
-        if (!esc || asprintf(&path, "/v1/nodes/%s", esc) < 0)
-                return CLI_EXIT_ERROR;
-        _cleanup_(json_decrefp) json_t *j = NULL;
-        r = cli_call(cli, "GET", path, NULL, &j);
-        if (r == -ENOENT)
-                return CLI_EXIT_NOT_FOUND;
-        if (r < 0)
-                return cli_exit_code(r);
-        if (cli->json) {
-                cli_print_json(j);
-                return CLI_EXIT_OK;
-        }
-
+/* Prints node j (GET /v1/nodes/NAME's answer, borrowed) as `provd node` shows it.  Returns
+ * the exit code. */
+static int node_print(const json_t *j, const char *name) {
         char tbuf[32], tbuf2[32], b1[32], b2[32], b3[32];
         _cleanup_(cli_table_freep) CliTable *t = cli_table_new(2);
         if (!t)
@@ -229,4 +196,48 @@ int cli_node(Cli *cli, int argc, char **argv) {
                         return CLI_EXIT_ERROR;
         cli_table_print(h, stdout);
         return CLI_EXIT_OK;
+}
+
+int cli_node(Cli *cli, int argc, char **argv) {
+        static const struct option options[] = { CLI_GLOBAL_OPTIONS, {} };
+        int c;
+        while ((c = cli_getopt(cli, argc, argv, options)) != -1) {
+                if (c == 'h') {
+                        printf("Usage: provd node NODE [--json]\n\n"
+                               "Shows one node: provision state, install attempt, MACs, rack, BMC (host,\n"
+                               "port, user; never a password), NixOS system, drift and what the node last\n"
+                               "reported it runs, and its last %d state changes\n"
+                               "(all of them: `provd history NODE`).  Exit status 3 if provd does not know NODE.\n"
+                               "--json prints GET /v1/nodes/NODE as is.\n\n" CLI_GLOBAL_HELP,
+                               HISTORY_SHOWN);
+                        return CLI_EXIT_OK;
+                }
+                return CLI_EXIT_USAGE;
+        }
+        if (optind >= argc) {
+                return cli_usage_error(cli, "missing NODE");
+        }
+        if (optind + 1 < argc) {
+                return cli_usage_error(cli, "unexpected argument \"%s\" (one node; several: provd nodes --name GLOB)",
+                        argv[optind + 1]);
+        }
+        const char *name = argv[optind];
+        int r = cli_load_settings(cli);
+        if (r != 0)
+                return r;
+        _cleanup_free_ char *esc = cli_escape(cli, name), *path = NULL;
+        if (!esc || asprintf(&path, "/v1/nodes/%s", esc) < 0)
+                return CLI_EXIT_ERROR;
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        r = cli_call(cli, "GET", path, NULL, &j);
+        if (r == -ENOENT)
+                return CLI_EXIT_NOT_FOUND;
+        if (r < 0)
+                return cli_exit_code(r);
+        if (cli->json) {
+                cli_print_json(j);
+                return CLI_EXIT_OK;
+        }
+
+        return node_print(j, name);
 }

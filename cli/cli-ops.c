@@ -344,6 +344,71 @@ static int submit_all(Cli *cli, const CliNames *names, const char *kind, json_t 
         return failed || cli_interrupted ? CLI_EXIT_ERROR : CLI_EXIT_OK;
 }
 
+/* `provd reinstall --help`. */
+static void reinstall_help(void) {
+        char d1[32], d2[32];
+        printf("Usage: provd reinstall (NODE|GLOB)... | --all  [--wait] [--parallel N] [--timeout DURATION]\n"
+               "                      [--before CMD] [--after CMD] [--gate-timeout DURATION | --no-gate]\n"
+               "                      [--hook-timeout DURATION] [--poll]\n\n"
+               "Marks nodes for reinstallation and, for nodes with a BMC, sets the boot device to\n"
+               "PXE (one-time) and power-cycles them (POST /v1/nodes/NODE/reinstall).  Nodes\n"
+               "without a BMC install on their next network boot: power-cycle them by hand.\n"
+               "Arguments are node names or globs ('node-0*', quoted); a NODE or GLOB matching no\n"
+               "node is an error (exit 3) and nothing is submitted.\n\n"
+               "  --all              every node in the inventory\n"
+               "  --wait             wait until every node is done (see below), showing each step\n"
+               "                     and a summary on stderr\n"
+               "  --parallel N       rolling reinstall (implies --wait): at most N nodes in flight\n"
+               "                     at once; the next node starts when one is done.  A node is in\n"
+               "                     flight from the start of its --before to the end of its --after,\n"
+               "                     so at most N nodes are drained at once\n"
+               "  --timeout DURATION with --wait: give up waiting after DURATION (90, 90s, 45m, 2h,\n"
+               "                     1h30m); nodes not done then are unfinished (exit 1) and the\n"
+               "                     ones not yet started are not started\n"
+               "  --poll             with --wait: watch the nodes by polling GET /v1/nodes every\n"
+               "                     2 s instead of the event stream (for proxies that buffer\n"
+               "                     Server-Sent Events; the stream is used by default, polling\n"
+               "                     only while it is down)\n\n"
+               "Health gate (the default with --wait when provd reports node drift; an older provd:\n"
+               "a note, no gate): a node is done when it is installed AND, after that, reports\n"
+               "running the inventory's system (drift in_sync; a report from before the install\n"
+               "does not count).  reboot_pending does not count either: the node runs that system\n"
+               "without having booted it, so the new installation has not been seen to boot.\n"
+               "Nodes report from their installed system (POST /v1/nodes/NODE/report); for nodes\n"
+               "that do not, use --no-gate.  A failed install is a result of its own (failed)\n"
+               "and does not stop the roll, gated or not.\n"
+               "  --gate-timeout DURATION  (implies --wait) a node not done DURATION after its\n"
+               "                     reinstall was requested (default %s) is a timeout and STOPS\n"
+               "                     the roll: no more nodes are started, nodes in flight go on to\n"
+               "                     the end (each up to its own timeout); its --after does not run\n"
+               "  --no-gate          with --wait: a node is done when installed (no reports\n"
+               "                     needed, no per-node timeout, nothing stops the roll)\n\n"
+               "Hooks (imply --wait), run per node with /bin/sh -c CMD, with PROVD_NODE=<node>,\n"
+               "PROVD_URL=<provd's URL> and PROVD_HOOK=before|after in the environment, stdin\n"
+               "/dev/null; each line of their output goes to stderr as \"TIME  NODE  --before: LINE\":\n"
+               "  --before CMD       right before the node's reinstall is requested (e.g. drain\n"
+               "                     it); exiting non-zero or timing out SKIPS the node (not\n"
+               "                     reinstalled) and the roll goes on\n"
+               "  --after CMD        once the node is done (through its gate; with --no-gate,\n"
+               "                     installed), e.g. resume it; a failure is shown in the node's\n"
+               "                     result, the roll goes on\n"
+               "  --hook-timeout DURATION  with --wait: a hook still running after DURATION (default\n"
+               "                     %s) is failed; its process group gets SIGTERM, SIGKILL 5 s later\n"
+               "Hooks still running when the wait ends (Ctrl-C, --timeout) are terminated alike.\n\n"
+               "Output: without --wait, NODE OPERATION MESSAGE per node; with --wait, NODE RESULT\n"
+               "MESSAGE per node, RESULT one of: in_sync (done, gated), installed (done, not\n"
+               "gated), failed, skipped (--before failed), timeout (not through its gate; MESSAGE\n"
+               "says where it was, e.g. \"installed, drift silent\"), unfinished, not-submitted\n"
+               "(never started: the roll stopped, --timeout, or interrupted).  --json prints\n"
+               "{\"operations\": [...], \"errors\": [...]} and with --wait also \"nodes\" (their final\n"
+               "state), \"results\", \"gate\" (true/false) and \"stopped_by\" (the node, or null).\n"
+               "Exit status: 0 all submitted (with --wait: every node done, every --after\n"
+               "succeeded), 1 a submission, an operation, an install, a --before or --after\n"
+               "failed, or --timeout, 2 usage, 3 unknown node, 4 the roll stopped: a node did\n"
+               "not pass its gate within --gate-timeout.\n\n" CLI_GLOBAL_HELP,
+               cli_format_duration(GATE_TIMEOUT_MS, d1), cli_format_duration(HOOK_TIMEOUT_MS, d2));
+}
+
 /* ---- provd reinstall ------------------------------------------------------------------------- */
 
 int cli_reinstall(Cli *cli, int argc, char **argv) {
@@ -377,7 +442,6 @@ int cli_reinstall(Cli *cli, int argc, char **argv) {
         long parallel = 0;
         int64_t timeout_ms = 0, gate_timeout_ms = GATE_TIMEOUT_MS, hook_timeout_ms = HOOK_TIMEOUT_MS;
         const char *before = NULL, *after = NULL;
-        char d1[32], d2[32];
         int c;
         while ((c = cli_getopt(cli, argc, argv, options)) != -1) {
                 switch (c) {
@@ -425,66 +489,7 @@ int cli_reinstall(Cli *cli, int argc, char **argv) {
                         no_gate = true;
                         break;
                 case 'h':
-                        printf("Usage: provd reinstall (NODE|GLOB)... | --all  [--wait] [--parallel N] [--timeout DURATION]\n"
-                               "                      [--before CMD] [--after CMD] [--gate-timeout DURATION | --no-gate]\n"
-                               "                      [--hook-timeout DURATION] [--poll]\n\n"
-                               "Marks nodes for reinstallation and, for nodes with a BMC, sets the boot device to\n"
-                               "PXE (one-time) and power-cycles them (POST /v1/nodes/NODE/reinstall).  Nodes\n"
-                               "without a BMC install on their next network boot: power-cycle them by hand.\n"
-                               "Arguments are node names or globs ('node-0*', quoted); a NODE or GLOB matching no\n"
-                               "node is an error (exit 3) and nothing is submitted.\n\n"
-                               "  --all              every node in the inventory\n"
-                               "  --wait             wait until every node is done (see below), showing each step\n"
-                               "                     and a summary on stderr\n"
-                               "  --parallel N       rolling reinstall (implies --wait): at most N nodes in flight\n"
-                               "                     at once; the next node starts when one is done.  A node is in\n"
-                               "                     flight from the start of its --before to the end of its --after,\n"
-                               "                     so at most N nodes are drained at once\n"
-                               "  --timeout DURATION with --wait: give up waiting after DURATION (90, 90s, 45m, 2h,\n"
-                               "                     1h30m); nodes not done then are unfinished (exit 1) and the\n"
-                               "                     ones not yet started are not started\n"
-                               "  --poll             with --wait: watch the nodes by polling GET /v1/nodes every\n"
-                               "                     2 s instead of the event stream (for proxies that buffer\n"
-                               "                     Server-Sent Events; the stream is used by default, polling\n"
-                               "                     only while it is down)\n\n"
-                               "Health gate (the default with --wait when provd reports node drift; an older provd:\n"
-                               "a note, no gate): a node is done when it is installed AND, after that, reports\n"
-                               "running the inventory's system (drift in_sync; a report from before the install\n"
-                               "does not count).  reboot_pending does not count either: the node runs that system\n"
-                               "without having booted it, so the new installation has not been seen to boot.\n"
-                               "Nodes report from their installed system (POST /v1/nodes/NODE/report); for nodes\n"
-                               "that do not, use --no-gate.  A failed install is a result of its own (failed)\n"
-                               "and does not stop the roll, gated or not.\n"
-                               "  --gate-timeout DURATION  (implies --wait) a node not done DURATION after its\n"
-                               "                     reinstall was requested (default %s) is a timeout and STOPS\n"
-                               "                     the roll: no more nodes are started, nodes in flight go on to\n"
-                               "                     the end (each up to its own timeout); its --after does not run\n"
-                               "  --no-gate          with --wait: a node is done when installed (no reports\n"
-                               "                     needed, no per-node timeout, nothing stops the roll)\n\n"
-                               "Hooks (imply --wait), run per node with /bin/sh -c CMD, with PROVD_NODE=<node>,\n"
-                               "PROVD_URL=<provd's URL> and PROVD_HOOK=before|after in the environment, stdin\n"
-                               "/dev/null; each line of their output goes to stderr as \"TIME  NODE  --before: LINE\":\n"
-                               "  --before CMD       right before the node's reinstall is requested (e.g. drain\n"
-                               "                     it); exiting non-zero or timing out SKIPS the node (not\n"
-                               "                     reinstalled) and the roll goes on\n"
-                               "  --after CMD        once the node is done (through its gate; with --no-gate,\n"
-                               "                     installed), e.g. resume it; a failure is shown in the node's\n"
-                               "                     result, the roll goes on\n"
-                               "  --hook-timeout DURATION  with --wait: a hook still running after DURATION (default\n"
-                               "                     %s) is failed; its process group gets SIGTERM, SIGKILL 5 s later\n"
-                               "Hooks still running when the wait ends (Ctrl-C, --timeout) are terminated alike.\n\n"
-                               "Output: without --wait, NODE OPERATION MESSAGE per node; with --wait, NODE RESULT\n"
-                               "MESSAGE per node, RESULT one of: in_sync (done, gated), installed (done, not\n"
-                               "gated), failed, skipped (--before failed), timeout (not through its gate; MESSAGE\n"
-                               "says where it was, e.g. \"installed, drift silent\"), unfinished, not-submitted\n"
-                               "(never started: the roll stopped, --timeout, or interrupted).  --json prints\n"
-                               "{\"operations\": [...], \"errors\": [...]} and with --wait also \"nodes\" (their final\n"
-                               "state), \"results\", \"gate\" (true/false) and \"stopped_by\" (the node, or null).\n"
-                               "Exit status: 0 all submitted (with --wait: every node done, every --after\n"
-                               "succeeded), 1 a submission, an operation, an install, a --before or --after\n"
-                               "failed, or --timeout, 2 usage, 3 unknown node, 4 the roll stopped: a node did\n"
-                               "not pass its gate within --gate-timeout.\n\n" CLI_GLOBAL_HELP,
-                               cli_format_duration(GATE_TIMEOUT_MS, d1), cli_format_duration(HOOK_TIMEOUT_MS, d2));
+                        reinstall_help();
                         return CLI_EXIT_OK;
                 default:
                         return CLI_EXIT_USAGE;

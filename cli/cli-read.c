@@ -318,6 +318,24 @@ static int follow(Cli *cli, json_int_t since) {
         return ret;
 }
 
+/* `provd events --help`. */
+static void events_help(void) {
+        printf("Usage: provd events [--since ID|TIME] [--limit N] [--follow] [--json]\n\n"
+               "Prints state changes across the cluster, oldest first, one per line:\n"
+               "  TIME  NODE  FROM -> TO  CAUSE  MESSAGE\n"
+               "(times in local time).  Without --since: the last 100 events (or --limit N).\n\n"
+               "  --since ID|TIME  events after event id ID, or at or after the RFC 3339 TIME\n"
+               "                   (e.g. 2026-11-23T16:00:00Z); all of them unless --limit\n"
+               "  --limit N        at most N events (1 to %d)\n"
+               "  -f, --follow     then keep printing new events as they happen (the event\n"
+               "                   stream, reconnecting if the connection drops) until\n"
+               "                   interrupted (Ctrl-C: exit status 0).  Without --since or\n"
+               "                   --limit it prints only new events.  With --json it prints\n"
+               "                   one event object per line (JSON Lines)\n"
+               "\n" CLI_GLOBAL_HELP,
+               EVENTS_PAGE_MAX);
+}
+
 int cli_events(Cli *cli, int argc, char **argv) {
         enum { OPT_SINCE = CLI_OPT_FIRST_COMMAND_OPTION, OPT_LIMIT };
         static const struct option options[] = {
@@ -346,20 +364,7 @@ int cli_events(Cli *cli, int argc, char **argv) {
                         follow_stream = true;
                         break;
                 case 'h':
-                        printf("Usage: provd events [--since ID|TIME] [--limit N] [--follow] [--json]\n\n"
-                               "Prints state changes across the cluster, oldest first, one per line:\n"
-                               "  TIME  NODE  FROM -> TO  CAUSE  MESSAGE\n"
-                               "(times in local time).  Without --since: the last 100 events (or --limit N).\n\n"
-                               "  --since ID|TIME  events after event id ID, or at or after the RFC 3339 TIME\n"
-                               "                   (e.g. 2026-11-23T16:00:00Z); all of them unless --limit\n"
-                               "  --limit N        at most N events (1 to %d)\n"
-                               "  -f, --follow     then keep printing new events as they happen (the event\n"
-                               "                   stream, reconnecting if the connection drops) until\n"
-                               "                   interrupted (Ctrl-C: exit status 0).  Without --since or\n"
-                               "                   --limit it prints only new events.  With --json it prints\n"
-                               "                   one event object per line (JSON Lines)\n"
-                               "\n" CLI_GLOBAL_HELP,
-                               EVENTS_PAGE_MAX);
+                        events_help();
                         return CLI_EXIT_OK;
                 default:
                         return CLI_EXIT_USAGE;
