@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Nix side, as far as it can be checked without nixpkgs (TESTBED "Nix"): every .nix file
+# The Nix side, as far as it can be checked without nixpkgs (nix-instantiate alone): every .nix file
 # parses; nix/inventory.nix, evaluated on the plain-attribute-set cluster in tests/nix/,
 # gives an inventory that validates against api/inventory.schema.json and that provd serves
 # (nodes listed, boot answers carry the installer's init= and the node's toplevel); bad node
