@@ -1,4 +1,8 @@
-/* server.c — `provd serve`'s start-up, main loop and shutdown (server.h). */
+/* server.c — `provd serve`'s start-up, main loop and shutdown (server.h).
+ *
+ * Start-up is the table steps[]: each step stores what it started in the Server, and a
+ * failing step returns its errno; server_new() then hands the Server to server_free(), the
+ * one place that stops and frees, in reverse order, whatever any step started. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -38,8 +42,8 @@ struct Server {
 };
 
 static const char *const step_names[_SERVER_STEP_MAX] = {
-        [SERVER_STEP_LIMITS] = "limits",   [SERVER_STEP_SIGNALS] = "signals", [SERVER_STEP_LISTEN] = "listen",
-        [SERVER_STEP_DAEMON] = "daemon",   [SERVER_STEP_CONSOLE] = "console", [SERVER_STEP_OPS] = "operations",
+        [SERVER_STEP_LIMITS] = "limits",       [SERVER_STEP_SIGNALS] = "signals", [SERVER_STEP_LISTEN] = "listen",
+        [SERVER_STEP_DAEMON] = "daemon",       [SERVER_STEP_CONSOLE] = "console", [SERVER_STEP_OPS] = "operations",
         [SERVER_STEP_DISCOVERY] = "discovery", [SERVER_STEP_HTTP] = "http",
 };
 
@@ -172,10 +176,129 @@ static void raise_nofile(Server *s) {
                 s->max_connections_per_client = fit;
 }
 
-int server_new(const ServerConfig *cfg, Server **ret) {
-        int r;
+/* Start-up steps (server.h's ServerStep).  Each one stores what it started in s and returns
+ * 0, or a negative errno (logged) leaving s as server_free() can take it: what a step
+ * started is undone there alone. */
 
-        Server *s = calloc(1, sizeof *s);
+static int step_limits(Server *s) {
+        raise_nofile(s);
+        return 0;
+}
+
+static int step_signals(Server *s) {
+        /* Signals are taken synchronously by the main thread (server_run()); block them before
+         * any other thread exists so every thread provd starts inherits the mask. */
+        sigemptyset(&s->signals);
+        sigaddset(&s->signals, SIGHUP);
+        sigaddset(&s->signals, SIGTERM);
+        sigaddset(&s->signals, SIGINT);
+        int r = pthread_sigmask(SIG_BLOCK, &s->signals, NULL);
+        if (r != 0)
+                return log_error_errno(r, "cannot block SIGHUP, SIGTERM and SIGINT: %m");
+        signal(SIGPIPE, SIG_IGN);
+        return 0;
+}
+
+static int step_listen(Server *s) {
+        /* The API socket: the one systemd passed (provd.socket, systemd-socket-activate), or
+         * our own. */
+        struct sockaddr_storage bound;
+        int r = service_listen_fd(&s->fd, &bound);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                log_info("socket activation: serving on the socket passed by the service manager; listen=%s is ignored",
+                         s->cfg->listen);
+        else {
+                r = listen_socket(s->cfg->listen, &bound);
+                if (r < 0)
+                        return r;
+                s->fd = r;
+        }
+        r = url_for_address(&bound, s->cfg->tls_cert, false, &s->listen_url);
+        if (r < 0)
+                return r;
+        if (s->cfg->public_url) {
+                s->public_url = strdup(s->cfg->public_url);
+                return s->public_url ? 0 : -ENOMEM;
+        }
+        r = url_for_address(&bound, s->cfg->tls_cert, true, &s->public_url);
+        if (r < 0)
+                return r;
+        if (!streq(s->public_url, s->listen_url))
+                log_warning("listening on a wildcard address; nodes will be sent to %s — set --public-url if they cannot resolve that name",
+                            s->public_url);
+        return 0;
+}
+
+static int step_daemon(Server *s) {
+        metrics_init();
+        return daemon_new(&(DaemonConfig) { .inventory_path = s->cfg->inventory,
+                                            .state_dir = s->cfg->state_dir,
+                                            .public_url = s->public_url,
+                                            .silent_after_ms = (int64_t) s->cfg->report_silent_after * 1000 },
+                          &s->daemon);
+}
+
+/* ---- console capture: SOL sessions and console logs */
+static int step_console(Server *s) {
+        return console_new(s->daemon,
+                           &(ConsoleConfig) { .state_dir = s->cfg->state_dir,
+                                              .max_size = s->cfg->console_max_size,
+                                              .keep = s->cfg->console_keep,
+                                              .linger_s = s->cfg->console_linger,
+                                              .ipmitool = s->cfg->ipmitool },
+                           &s->console);
+}
+/* ---- end console capture */
+
+static int step_ops(Server *s) {
+        return ops_new(s->daemon,
+                       &(OpsConfig) { .bmc_workers = s->cfg->bmc_workers,
+                                      .bmc_timeout_ms = s->cfg->bmc_timeout * 1000,
+                                      .bmc_retries = s->cfg->bmc_retries,
+                                      .install_deadline_ms = (int64_t) s->cfg->install_deadline * 1000,
+                                      .console = s->console },
+                       &s->ops);
+}
+
+/* discovery: opened before serving, so a capture that cannot be opened fails the start */
+static int step_discovery(Server *s) {
+        if (!s->cfg->discovery_interface)
+                return 0;
+        return discovery_start(s->daemon,
+                               &(DiscoveryConfig) { .interface = s->cfg->discovery_interface,
+                                                    .max = s->cfg->discovery_max },
+                               &s->discovery);
+}
+
+static int step_http(Server *s) {
+        /* http_start() owns the socket from here on, even when it fails. */
+        return http_start(s->daemon, TAKE_FD(s->fd),
+                          &(HttpConfig) { .threads = s->cfg->threads,
+                                          .ops = s->ops,
+                                          .read_auth = s->cfg->read_auth,
+                                          .api_tokens = s->cfg->api_tokens,
+                                          .tls_cert = s->cfg->tls_cert,
+                                          .ipxe_efi = s->cfg->ipxe_efi,
+                                          .tls_key = s->cfg->tls_key,
+                                          .console = s->console,
+                                          .max_connections = s->max_connections,
+                                          .max_connections_per_client = s->max_connections_per_client,
+                                          .header_timeout_ms = s->cfg->header_timeout * 1000,
+                                          .header_min_rate = s->cfg->header_min_rate },
+                          &s->http);
+}
+
+static int (*const steps[_SERVER_STEP_MAX])(Server *s) = {
+        [SERVER_STEP_LIMITS] = step_limits, [SERVER_STEP_SIGNALS] = step_signals,
+        [SERVER_STEP_LISTEN] = step_listen, [SERVER_STEP_DAEMON] = step_daemon,
+        [SERVER_STEP_CONSOLE] = step_console, [SERVER_STEP_OPS] = step_ops,
+        [SERVER_STEP_DISCOVERY] = step_discovery, [SERVER_STEP_HTTP] = step_http,
+};
+
+int server_new(const ServerConfig *cfg, Server **ret) {
+        _cleanup_(server_freep) Server *s = calloc(1, sizeof *s);
         if (!s)
                 return -ENOMEM;
         s->cfg = cfg->serve;
@@ -183,156 +306,15 @@ int server_new(const ServerConfig *cfg, Server **ret) {
         s->max_connections = s->cfg->max_connections;
         s->max_connections_per_client = s->cfg->max_connections_per_client;
 
-        r = server_fault(cfg, SERVER_STEP_LIMITS);
-        if (r < 0)
-                goto fail;
-        raise_nofile(s);
-
-        r = server_fault(cfg, SERVER_STEP_SIGNALS);
-        if (r < 0)
-                goto fail;
-        /* Signals are taken synchronously by the main thread; block them before any other
-         * thread exists so the HTTP workers inherit the mask. */
-        sigemptyset(&s->signals);
-        sigaddset(&s->signals, SIGHUP);
-        sigaddset(&s->signals, SIGTERM);
-        sigaddset(&s->signals, SIGINT);
-        pthread_sigmask(SIG_BLOCK, &s->signals, NULL);
-        signal(SIGPIPE, SIG_IGN);
-
-        r = server_fault(cfg, SERVER_STEP_LISTEN);
-        if (r < 0)
-                goto fail;
-        /* The API socket: the one systemd passed (provd.socket, systemd-socket-activate), or
-         * our own. */
-        struct sockaddr_storage bound;
-        r = service_listen_fd(&s->fd, &bound);
-        if (r < 0)
-                goto fail;
-        if (r > 0)
-                log_info("socket activation: serving on the socket passed by the service manager; listen=%s is ignored",
-                         s->cfg->listen);
-        else {
-                s->fd = listen_socket(s->cfg->listen, &bound);
-                if (s->fd < 0) {
-                        r = s->fd;
-                        goto fail;
-                }
-        }
-        r = url_for_address(&bound, s->cfg->tls_cert, false, &s->listen_url);
-        if (r < 0)
-                goto fail;
-        if (s->cfg->public_url) {
-                s->public_url = strdup(s->cfg->public_url);
-                if (!s->public_url) {
-                        r = -ENOMEM;
-                        goto fail;
-                }
-        } else {
-                r = url_for_address(&bound, s->cfg->tls_cert, true, &s->public_url);
+        for (ServerStep step = 0; step < _SERVER_STEP_MAX; step++) {
+                int r = server_fault(cfg, step);
+                if (r >= 0)
+                        r = steps[step](s);
                 if (r < 0)
-                        goto fail;
-                if (!streq(s->public_url, s->listen_url))
-                        log_warning("listening on a wildcard address; nodes will be sent to %s — set --public-url if they cannot resolve that name",
-                                    s->public_url);
+                        return r; /* server_freep undoes the steps that ran */
         }
-
-        r = server_fault(cfg, SERVER_STEP_DAEMON);
-        if (r < 0)
-                goto fail;
-        DaemonConfig dc = { .inventory_path = s->cfg->inventory,
-                            .state_dir = s->cfg->state_dir,
-                            .public_url = s->public_url,
-                            .silent_after_ms = (int64_t) s->cfg->report_silent_after * 1000 };
-        metrics_init();
-        r = daemon_new(&dc, &s->daemon);
-        if (r < 0)
-                goto fail;
-
-        /* ---- console capture: SOL sessions and console logs */
-        r = server_fault(cfg, SERVER_STEP_CONSOLE);
-        if (r >= 0)
-                r = console_new(s->daemon,
-                                &(ConsoleConfig) { .state_dir = s->cfg->state_dir,
-                                                   .max_size = s->cfg->console_max_size,
-                                                   .keep = s->cfg->console_keep,
-                                                   .linger_s = s->cfg->console_linger,
-                                                   .ipmitool = s->cfg->ipmitool },
-                                &s->console);
-        if (r < 0) {
-                close(s->fd);
-                daemon_free(s->daemon);
-                goto fail_free;
-        }
-        /* ---- end console capture */
-
-        r = server_fault(cfg, SERVER_STEP_OPS);
-        if (r >= 0)
-                r = ops_new(s->daemon,
-                            &(OpsConfig) { .bmc_workers = s->cfg->bmc_workers,
-                                           .bmc_timeout_ms = s->cfg->bmc_timeout * 1000,
-                                           .bmc_retries = s->cfg->bmc_retries,
-                                           .install_deadline_ms = (int64_t) s->cfg->install_deadline * 1000,
-                                           .console = s->console },
-                            &s->ops);
-        if (r < 0) {
-                close(s->fd);
-                console_free(s->console);
-                daemon_free(s->daemon);
-                goto fail_free;
-        }
-
-        /* discovery: opened before serving, so a capture that cannot be opened fails the start */
-        r = server_fault(cfg, SERVER_STEP_DISCOVERY);
-        if (r >= 0 && s->cfg->discovery_interface)
-                r = discovery_start(s->daemon,
-                                    &(DiscoveryConfig) { .interface = s->cfg->discovery_interface,
-                                                         .max = s->cfg->discovery_max },
-                                    &s->discovery);
-        if (r < 0) {
-                close(s->fd);
-                ops_free(s->ops);
-                daemon_free(s->daemon);
-                goto fail_free;
-        }
-
-        r = server_fault(cfg, SERVER_STEP_HTTP);
-        if (r >= 0)
-                r = http_start(s->daemon, s->fd,
-                               &(HttpConfig) { .threads = s->cfg->threads,
-                                               .ops = s->ops,
-                                               .read_auth = s->cfg->read_auth,
-                                               .api_tokens = s->cfg->api_tokens,
-                                               .tls_cert = s->cfg->tls_cert,
-                                               .ipxe_efi = s->cfg->ipxe_efi,
-                                               .tls_key = s->cfg->tls_key,
-                                               .console = s->console,
-                                               .max_connections = s->max_connections,
-                                               .max_connections_per_client = s->max_connections_per_client,
-                                               .header_timeout_ms = s->cfg->header_timeout * 1000,
-                                               .header_min_rate = s->cfg->header_min_rate },
-                               &s->http);
-        else
-                close(s->fd);
-        if (r < 0) {
-                discovery_stop(s->discovery);
-                ops_free(s->ops);
-                daemon_free(s->daemon);
-                goto fail_free;
-        }
-        s->fd = -1;
-
-        *ret = s;
+        *ret = TAKE_PTR(s);
         return 0;
-
-fail:
-        if (s->fd >= 0)
-                close(s->fd);
-fail_free:
-        free(s->listen_url);
-        free(s->public_url);
-        free(s);
-        return r;
 }
 
 int server_run(Server *s) {
