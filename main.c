@@ -130,44 +130,50 @@ static void usage_serve(FILE *f) {
                 "RAKP HMACs), though not the password.\n");
 }
 
+/* `provd serve`'s flags (getopt_long(3)); --config and --help are handled by run_serve(). */
+static const struct option serve_options[] = {
+        { "inventory", required_argument, NULL, 'i' }, { "state-dir", required_argument, NULL, 's' },
+        { "listen", required_argument, NULL, 'l' },    { "public-url", required_argument, NULL, 'u' },
+        { "config", required_argument, NULL, 'c' },    { "threads", required_argument, NULL, 't' },
+        { "log-level", required_argument, NULL, 'L' }, { "help", no_argument, NULL, 'h' },
+        { "api-tokens", required_argument, NULL, 'a' }, { "read-auth", required_argument, NULL, 'r' },
+        { "tls-cert", required_argument, NULL, 'C' },   { "tls-key", required_argument, NULL, 'K' },
+        { "bmc-workers", required_argument, NULL, 'W' }, { "bmc-timeout", required_argument, NULL, 'T' },
+        { "bmc-retries", required_argument, NULL, 'R' }, { "install-deadline", required_argument, NULL, 'D' },
+        /* discovery */
+        { "discovery-interface", required_argument, NULL, 'I' }, { "discovery-max", required_argument, NULL, 'M' },
+        /* console capture */
+        { "console-max-size", required_argument, NULL, 'S' }, { "console-keep", required_argument, NULL, 'k' },
+        { "console-linger", required_argument, NULL, 'g' },   { "ipmitool", required_argument, NULL, 'P' },
+        { "ipxe-efi", required_argument, NULL, 'E' },
+        { "report-silent-after", required_argument, NULL, 'q' },
+        /* HTTP connection limits */
+        { "max-connections", required_argument, NULL, 'N' },
+        { "max-connections-per-client", required_argument, NULL, 'n' },
+        { "header-timeout", required_argument, NULL, 'H' },
+        { "header-min-rate", required_argument, NULL, 'm' },
+        {},
+};
+
+/* The config file key each flag sets, by the flag's code in serve_options[]. */
+static const char *const serve_keys[128] = {
+        ['i'] = "inventory", ['s'] = "state_dir", ['l'] = "listen", ['u'] = "public_url",
+        ['t'] = "threads",   ['L'] = "log_level", ['a'] = "api_tokens", ['r'] = "read_auth",
+        ['C'] = "tls_cert",  ['K'] = "tls_key",   ['W'] = "bmc_workers", ['T'] = "bmc_timeout",
+        ['R'] = "bmc_retries", ['D'] = "install_deadline",
+        ['I'] = "discovery_interface", ['M'] = "discovery_max", /* discovery */
+        /* console capture */
+        ['S'] = "console_max_size", ['k'] = "console_keep", ['g'] = "console_linger", ['P'] = "ipmitool",
+        ['E'] = "ipxe_efi",
+        ['q'] = "report_silent_after",
+        /* HTTP connection limits */
+        ['N'] = "max_connections", ['n'] = "max_connections_per_client", ['H'] = "header_timeout",
+        ['m'] = "header_min_rate",
+};
+
+/* `provd serve`: the flags and the config file make the settings, then the Server runs until
+ * SIGTERM or SIGINT.  Returns the exit code: 0, 1 (start-up failed), EXIT_USAGE (bad usage). */
 static int run_serve(int argc, char **argv) {
-        static const struct option options[] = {
-                { "inventory", required_argument, NULL, 'i' }, { "state-dir", required_argument, NULL, 's' },
-                { "listen", required_argument, NULL, 'l' },    { "public-url", required_argument, NULL, 'u' },
-                { "config", required_argument, NULL, 'c' },    { "threads", required_argument, NULL, 't' },
-                { "log-level", required_argument, NULL, 'L' }, { "help", no_argument, NULL, 'h' },
-                { "api-tokens", required_argument, NULL, 'a' }, { "read-auth", required_argument, NULL, 'r' },
-                { "tls-cert", required_argument, NULL, 'C' },   { "tls-key", required_argument, NULL, 'K' },
-                { "bmc-workers", required_argument, NULL, 'W' }, { "bmc-timeout", required_argument, NULL, 'T' },
-                { "bmc-retries", required_argument, NULL, 'R' }, { "install-deadline", required_argument, NULL, 'D' },
-                /* discovery */
-                { "discovery-interface", required_argument, NULL, 'I' }, { "discovery-max", required_argument, NULL, 'M' },
-                /* console capture */
-                { "console-max-size", required_argument, NULL, 'S' }, { "console-keep", required_argument, NULL, 'k' },
-                { "console-linger", required_argument, NULL, 'g' },   { "ipmitool", required_argument, NULL, 'P' },
-                { "ipxe-efi", required_argument, NULL, 'E' },
-                { "report-silent-after", required_argument, NULL, 'q' },
-                /* HTTP connection limits */
-                { "max-connections", required_argument, NULL, 'N' },
-                { "max-connections-per-client", required_argument, NULL, 'n' },
-                { "header-timeout", required_argument, NULL, 'H' },
-                { "header-min-rate", required_argument, NULL, 'm' },
-                {},
-        };
-        static const char *const keys[128] = {
-                ['i'] = "inventory", ['s'] = "state_dir", ['l'] = "listen", ['u'] = "public_url",
-                ['t'] = "threads",   ['L'] = "log_level", ['a'] = "api_tokens", ['r'] = "read_auth",
-                ['C'] = "tls_cert",  ['K'] = "tls_key",   ['W'] = "bmc_workers", ['T'] = "bmc_timeout",
-                ['R'] = "bmc_retries", ['D'] = "install_deadline",
-                ['I'] = "discovery_interface", ['M'] = "discovery_max", /* discovery */
-                /* console capture */
-                ['S'] = "console_max_size", ['k'] = "console_keep", ['g'] = "console_linger", ['P'] = "ipmitool",
-                ['E'] = "ipxe_efi",
-                ['q'] = "report_silent_after",
-                /* HTTP connection limits */
-                ['N'] = "max_connections", ['n'] = "max_connections_per_client", ['H'] = "header_timeout",
-                ['m'] = "header_min_rate",
-        };
         const char *config_path = NULL;
         struct {
                 int opt;
@@ -179,7 +185,7 @@ static int run_serve(int argc, char **argv) {
         int c, r, idx = 0;
 
         optind = 1;
-        while ((c = getopt_long(argc, argv, "h", options, &idx)) >= 0) {
+        while ((c = getopt_long(argc, argv, "h", serve_options, &idx)) >= 0) {
                 switch (c) {
                 case 'h':
                         usage_serve(stdout);
@@ -196,7 +202,7 @@ static int run_serve(int argc, char **argv) {
                                 return EXIT_USAGE;
                         }
                         flags[n_flags].opt = c;
-                        flags[n_flags].name = options[idx].name;
+                        flags[n_flags].name = serve_options[idx].name;
                         flags[n_flags++].value = optarg;
                 }
         }
@@ -210,7 +216,7 @@ static int run_serve(int argc, char **argv) {
         if (config_path && config_load_file(&cfg, config_path) < 0)
                 return EXIT_FAILURE;
         for (size_t i = 0; i < n_flags; i++) {
-                r = config_set(&cfg, keys[flags[i].opt], flags[i].value);
+                r = config_set(&cfg, serve_keys[flags[i].opt], flags[i].value);
                 if (r < 0) {
                         const char *expected = config_expected(flags[i].name);
                         fprintf(stderr, "provd serve: bad value \"%s\" for --%s%s%s\n", flags[i].value, flags[i].name,
