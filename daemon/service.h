@@ -2,7 +2,7 @@
  * (provd.socket), readiness, status, reload and stop notifications (sd_notify), and the
  * watchdog.  Journal logging is log.c's business, not this module's.
  *
- * Threads: main thread only (main.c's `serve` loop); module state is plain statics.
+ * Threads: main thread only (server.c: start-up and server_run()); module state is plain statics.
  *
  * Everything degrades to nothing outside a service manager: without LISTEN_FDS provd binds
  * its own socket, without NOTIFY_SOCKET the notifications are no-ops (libsystemd's

@@ -372,7 +372,7 @@ static int sol_spawn(SolSession *s, const char *script, const char *const *extra
         else
                 posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
 
-        /* provd blocks SIGTERM/SIGINT/SIGHUP in every thread and ignores SIGPIPE (main.c);
+        /* provd blocks SIGTERM/SIGINT/SIGHUP in every thread and ignores SIGPIPE (server.c);
          * both survive exec, so the child gets an empty mask and default actions. */
         sigset_t none, defaults;
         sigemptyset(&none);
