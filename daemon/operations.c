@@ -9,7 +9,6 @@
 #include <time.h>
 
 #include "bmc-pool.h"
-#include "console.h"
 #include "inventory.h"
 #include "ipmi.h"
 #include "log.h"
@@ -66,6 +65,7 @@ struct Ops {
         pthread_cond_t cond;
         pthread_t sweeper;
         bool sweeper_started;
+        uint64_t observer; /* daemon_subscribe()'s id, 0 when not subscribed */
 };
 
 static void op_free(Op *op) {
@@ -430,10 +430,6 @@ int ops_reinstall(Ops *ops, const char *node, json_t **ret, char *err, size_t er
         op->steps[0].finished_ms = now_ms();
         snprintf(op->steps[0].result, sizeof op->steps[0].result, "%s", changed ? "pending" : "already pending");
         op->cur = 1;
-        /* Console capture: the next attempt's log, before the power step, so the
-         * firmware's and PXE's output is caught. */
-        if (b.has_bmc && ops->cfg.console)
-                (void) console_prepare_attempt(ops->cfg.console, &b);
         if (!b.has_bmc) {
                 snprintf(op->result, sizeof op->result, "marked for install; no BMC: power-cycle the node by hand");
                 op_finish_locked(op, OP_SUCCEEDED);
@@ -504,14 +500,15 @@ int ops_bootdev(Ops *ops, const char *node, const char *device, bool persistent,
         return op_start(ops, op, true, ret);
 }
 
-/* The daemon's installed hook (daemon lock held: no daemon calls here, nothing blocking but
- * reading the local password file): boot device to disk, persistent. */
-static void on_installed(void *userdata, const DaemonNodeBmc *bmc) {
+/* The daemon's transition observer (no daemon lock held): a node whose install attempt
+ * succeeded (it became installed) gets its boot device set to disk, persistent. */
+static void on_transition(const DaemonTransition *t, void *userdata) {
         Ops *ops = userdata;
+        const DaemonNodeBmc *bmc = &t->bmc;
         char err[IPMI_ERROR_MAX];
         Op *op;
 
-        if (!bmc->has_bmc)
+        if (t->ended_attempt <= 0 || !t->outcome || !streq(t->outcome, "succeeded") || !bmc->has_bmc)
                 return;
         pthread_mutex_lock(&ops->lock);
         bool stopping = ops->stopping;
@@ -524,7 +521,8 @@ static void on_installed(void *userdata, const DaemonNodeBmc *bmc) {
         op->internal = true;
         IpmiBoot disk = { .device = IPMI_BOOT_DEVICE_DISK, .persistent = true, .efi = bmc->efi };
         add_step(op, "bootdev", IPMI_OP_BOOTDEV_SET, &disk);
-        /* A failure goes to the log only: the history cannot be written under this lock. */
+        /* A failure to start goes to the log only, not the history (the installed node's last
+         * entry stays the install's). */
         if (op_read_password(op, bmc, err, sizeof err) < 0)
                 log_node(LOG_WARNING, &((LogFields) { .node = bmc->node }), "%s", err);
         (void) op_start(ops, op, false, NULL);
@@ -602,7 +600,11 @@ int ops_new(Daemon *d, const OpsConfig *cfg, Ops **ret) {
                 }
                 ops->sweeper_started = true;
         }
-        daemon_set_installed_hook(d, on_installed, ops);
+        r = daemon_subscribe(d, on_transition, ops, &ops->observer);
+        if (r < 0) {
+                ops_free(ops);
+                return log_error_errno(r, "cannot observe the daemon's transitions: %m");
+        }
         *ret = ops;
         return 0;
 }
@@ -610,7 +612,8 @@ int ops_new(Daemon *d, const OpsConfig *cfg, Ops **ret) {
 void ops_free(Ops *ops) {
         if (!ops)
                 return;
-        daemon_set_installed_hook(ops->d, NULL, NULL);
+        if (ops->observer > 0)
+                (void) daemon_unsubscribe(ops->d, ops->observer); /* waits for a call in progress */
         pthread_mutex_lock(&ops->lock);
         ops->stopping = true;
         pthread_cond_broadcast(&ops->cond);
