@@ -3,6 +3,10 @@
  * device; plus the boot-device-to-disk step after a successful install and the install
  * deadline sweep.  Contract: api/openapi.yaml and the README's "Operations".
  *
+ * Each kind's steps, and which step (or end) follows each step's outcome, are op-machine.c's
+ * tables; operations.c feeds them the outcomes (succeeded, power on/off, failed, timed out,
+ * cancelled) and runs what they say next (mark the node, submit a BMC command).
+ *
  * Threads: the ops_* entry points are called from HTTP handlers and return at once (202):
  * every BMC command runs on the BMC worker pool (bmc-pool.c), at most one in flight per BMC,
  * each bounded by bmc_timeout x (1 + bmc_retries).  A step's completion callback (on a pool
@@ -10,8 +14,10 @@
  * next step.  The boot-device-to-disk operation starts from a transition observer
  * (daemon_subscribe(): an attempt that ended "succeeded"), called without the daemon's lock
  * on the thread that delivers the transition; it reads the password file and submits (a
- * failure to start is logged, not recorded).  Ops never calls into the daemon, nor
- * unsubscribes, with its own lock held.
+ * failure to start is logged, not recorded).  One ops lock guards the registry and every
+ * operation; each *_locked function checks that its caller holds it (and aborts if not).
+ * Ops never calls into the daemon, nor submits to the pool, nor unsubscribes, with its own
+ * lock held.
  *
  * Operations live in memory (the newest OPS_KEEP); the node's history is the durable record.
  * BMC passwords are read from the inventory's password_file when an operation starts, kept
