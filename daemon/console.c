@@ -40,7 +40,7 @@ typedef struct Job {
         struct Job *next;
 } Job;
 
-/* One node's capture.  Created by the hooks and HTTP entry points, freed only by the thread. */
+/* One node's capture.  Created by the observer and HTTP entry points, freed only by the thread. */
 typedef struct Capture {
         char node[64];
         DaemonNodeBmc bmc;     /* as of the last start or check; no password */
@@ -87,7 +87,8 @@ struct Console {
 
         int wake_fd; /* eventfd: the thread's doorbell */
         pthread_t thread;
-        bool thread_started, stopped, hooked;
+        bool thread_started, stopped;
+        uint64_t observer; /* daemon_subscribe()'s id, 0 when not subscribed */
 };
 
 /* ---- the tail: pure ------------------------------------------------------------------------ */
@@ -498,37 +499,32 @@ static void start_attempt_locked(Console *c, const DaemonNodeBmc *b, int64_t att
         wake_thread(c);
 }
 
-/* The daemon's attempt hook (daemon lock held: no daemon calls, nothing slow). */
-static void on_attempt(void *userdata, const DaemonAttemptChange *ch) {
+/* The daemon's transition observer (no daemon lock held; quick: only the console lock): an
+ * attempt that ended lingers, one that opened is captured, and a reinstall starts capturing
+ * the node's next attempt (before the reinstall's power step, so the firmware's and PXE's
+ * output are caught).  A reopen is an end, then an open. */
+static void on_transition(const DaemonTransition *t, void *userdata) {
         Console *c = userdata;
+        if (t->ended_attempt <= 0 && t->opened_attempt <= 0 && t->event != PROVISION_EV_REINSTALL)
+                return;
         pthread_mutex_lock(&c->lock);
-        if (ch->opened)
-                start_attempt_locked(c, ch->bmc, ch->attempt, true);
-        else {
-                Capture *cap = find_locked(c, ch->bmc->node);
-                if (cap && !cap->stop && cap->attempt == ch->attempt) {
+        if (t->ended_attempt > 0) {
+                Capture *cap = find_locked(c, t->bmc.node);
+                if (cap && !cap->stop && cap->attempt == t->ended_attempt) {
                         cap->attempt_open = false;
                         cap->stop_at_ms = now_monotonic_ms() + (int64_t) c->linger_s * 1000;
-                        if (ch->event_id > 0 && ch->outcome &&
-                            (streq(ch->outcome, "failed") || streq(ch->outcome, "timeout")))
-                                cap->tail_event_id = ch->event_id;
+                        if (t->event_id > 0 && t->outcome && (streq(t->outcome, "failed") || streq(t->outcome, "timeout")))
+                                cap->tail_event_id = t->event_id;
                         capture_note_locked(c, cap, "\n[provd: install attempt %lld ended (%s); capturing %u s more]\n",
-                                            (long long) ch->attempt, ch->outcome ? ch->outcome : "ended", c->linger_s);
+                                            (long long) t->ended_attempt, t->outcome ? t->outcome : "ended", c->linger_s);
                         wake_thread(c);
                 }
         }
+        if (t->opened_attempt > 0)
+                start_attempt_locked(c, &t->bmc, t->opened_attempt, true);
+        if (t->event == PROVISION_EV_REINSTALL)
+                start_attempt_locked(c, &t->bmc, t->attempt + 1, false);
         pthread_mutex_unlock(&c->lock);
-}
-
-int console_prepare_attempt(Console *c, const DaemonNodeBmc *b) {
-        int64_t seq;
-        int r = daemon_node_attempt(c->d, b->node, &seq);
-        if (r < 0)
-                return r;
-        pthread_mutex_lock(&c->lock);
-        start_attempt_locked(c, b, seq + 1, false);
-        pthread_mutex_unlock(&c->lock);
-        return 0;
 }
 
 int console_live_start(Console *c, const char *node, unsigned seconds, char *err, size_t errlen) {
@@ -1065,8 +1061,11 @@ int console_new(Daemon *d, const ConsoleConfig *cfg, Console **ret) {
         }
         c->thread_started = true;
         c->stopped = false;
-        daemon_set_attempt_hook(d, on_attempt, c);
-        c->hooked = true;
+        r = daemon_subscribe(d, on_transition, c, &c->observer);
+        if (r < 0) {
+                console_free(c);
+                return log_error_errno(r, "console: cannot observe the daemon's transitions: %m");
+        }
         *ret = c;
         return 0;
 }
@@ -1074,9 +1073,10 @@ int console_new(Daemon *d, const ConsoleConfig *cfg, Console **ret) {
 void console_stop(Console *c) {
         if (!c || c->stopped)
                 return;
-        if (c->hooked) {
-                daemon_set_attempt_hook(c->d, NULL, NULL); /* takes the daemon's lock: not ours */
-                c->hooked = false;
+        if (c->observer > 0) {
+                /* Waits for a call in progress: without the console lock, which it takes. */
+                (void) daemon_unsubscribe(c->d, c->observer);
+                c->observer = 0;
         }
         pthread_mutex_lock(&c->lock);
         c->stopping = true;

@@ -1,7 +1,6 @@
 /* console.h — the console capture manager: holds Serial-over-LAN sessions (sol.h) to the
  * BMCs of nodes in an install attempt (and on demand) and writes each node's console stream
- * to log files in the state directory.  Contract: /work/contract-issue7.md "Console capture",
- * the README's "Console".
+ * to log files in the state directory.  Contract: the README's "Console".
  *
  * Files: <state_dir>/console/<node>/<N>.log for install attempt number N (raw bytes as
  * received, mode 0640, directories 0750), <state_dir>/console/<node>/live.log for on-demand
@@ -10,11 +9,14 @@
  * stays, so the tail in memory stays current).  When a new attempt's log is created, the
  * node's oldest attempt logs beyond `keep` are deleted.
  *
- * When capture runs: from console_prepare_attempt() (ops_reinstall, before its power step:
- * the NEXT attempt's file, so firmware and PXE output are caught) or from the daemon's
- * attempt-opened hook, until `linger` seconds after the attempt ends; on demand from
- * console_live_start() until console_live_stop() or its deadline.  It stops early when the
- * node leaves the inventory or loses its BMC (checked every few seconds) and at shutdown.
+ * When capture runs: everything about install attempts comes from the daemon, through one
+ * transition observer (daemon_subscribe()): a reinstall (event reinstall -> pending, made by
+ * ops_reinstall before its BMC steps) starts capturing into the NEXT attempt's file, so what
+ * the firmware and PXE print before the netboot is caught; an attempt that opens is captured
+ * (the same file when the reinstall prepared it), until `linger` seconds after the attempt
+ * ends.  On demand: from console_live_start() until console_live_stop() or its deadline.
+ * It stops early when the node leaves the inventory or loses its BMC (checked every few
+ * seconds) and at shutdown.
  * A session that drops (-ECONNRESET, -ETIMEDOUT, -EIO, -EBUSY) is re-opened with backoff
  * 1 s doubling to 30 s, noted in the file and in the node's history (cause "console", at
  * most once a minute per node).  -EOPNOTSUPP / -EACCES (no SOL, refused) and errors opening
@@ -25,13 +27,13 @@
  * when the linger ends (daemon_set_console_tail()).
  *
  * Threads: one capture thread polls every session's sol_fd() and an eventfd; it alone opens,
- * reads and closes sessions and frees captures.  The other entry points run on HTTP threads
- * or in the daemon's hooks and only change what is wanted, under the console lock.
- * Lock order: the daemon's lock may be held when the console lock is taken (the hooks),
- * never the reverse — the capture thread calls into the daemon (history notes, tails, node
- * lookups) only without the console lock.  BMC passwords are read with ipmi_password_read()
- * when a session (re)opens, into a SolTarget on the capture thread's stack that is wiped once
- * sol_open() has taken what the session needs; never logged.
+ * reads and closes sessions and frees captures.  The other entry points run on HTTP threads,
+ * the observer on whichever thread delivers the daemon's transitions (no daemon lock held);
+ * they only change what is wanted, under the console lock.  The console lock is never held
+ * across a call into the daemon (the capture thread makes its history notes, tails and node
+ * lookups without it), nor while unsubscribing.  BMC passwords are read with
+ * ipmi_password_read() when a session (re)opens, into a SolTarget on the capture thread's
+ * stack that is wiped once sol_open() has taken what the session needs; never logged.
  *
  * The tail of a failed attempt is written when its linger ends, or earlier when the node's
  * next attempt starts capturing (the file switches). */
@@ -59,23 +61,17 @@ typedef struct ConsoleConfig {
 } ConsoleConfig;
 
 /* Creates <state_dir>/console, initialises the SOL backends (sol_init()), starts the capture
- * thread and hooks into d's attempt transitions.  d is borrowed and must outlive the Console.
+ * thread and subscribes to d's transitions.  d is borrowed and must outlive the Console.
  * Returns 0 and *ret (caller owns; console_free()), or a negative errno (logged). */
 int console_new(Daemon *d, const ConsoleConfig *cfg, Console **ret);
 
-/* Unhooks from the daemon, ends every follower (console_follow_check() answers -ENODATA),
+/* Unsubscribes from the daemon (after which the observer never runs), ends every follower (console_follow_check() answers -ENODATA),
  * writes pending tails into the history, closes every session and joins the thread.  Call
  * before the daemon is freed.  Idempotent; NULL is fine. */
 void console_stop(Console *c);
 
 /* console_stop(), then frees.  NULL is fine. */
 void console_free(Console *c);
-
-/* ops_reinstall's hook, before its power step: starts capturing node `b->node` into the log
- * of its NEXT attempt (current attempt number + 1, from the daemon), so what the firmware
- * prints before the netboot is caught.  Without the daemon's lock.  Does nothing for a node
- * without BMC or with console "none".  Returns 0, or -ENOENT for an unknown node. */
-int console_prepare_attempt(Console *c, const DaemonNodeBmc *b);
 
 /* POST /v1/nodes/<node>/console: captures to live.log (truncated now) for `seconds`
  * (1..CONSOLE_LIVE_MAX_S); a running on-demand capture is extended instead.  Errors, with a

@@ -60,6 +60,21 @@ static void runtime_free(NodeRuntime *rt, size_t n) {
         free(rt);
 }
 
+/* A transition subscribed observers have yet to hear of (see daemon.h). */
+typedef struct Pending {
+        DaemonTransition t;
+        char *message;            /* owned; t.message points here */
+        uint64_t observers_below; /* delivered to the observers with an id below this */
+        struct Pending *next;
+} Pending;
+
+typedef struct Observer {
+        uint64_t id;
+        DaemonObserverFn fn;
+        void *ctx;
+        struct Observer *next;
+} Observer;
+
 struct Daemon {
         /* Readers (boot answers that change nothing, node lists, file checks) share it;
          * transitions, SQLite access and reloads take it exclusively.  Writers are
@@ -71,11 +86,24 @@ struct Daemon {
         EventHub *events; /* owned; fed by apply() under the exclusive lock */
         char *inventory_path;
         char *public_url; /* no trailing slash */
-        DaemonInstalledHook installed_hook;
-        void *installed_hook_userdata;
-        DaemonAttemptHook attempt_hook; /* console capture */
-        void *attempt_hook_userdata;
         int64_t silent_after_ms; /* a node whose last report is older is "silent" */
+
+        /* Transition observers.  section_upto is guarded by `lock` (written only by the
+         * exclusive holder): the last seq the current exclusive section queued, 0 if none.
+         * Everything below it is guarded by notify_lock, taken after `lock` (never the
+         * reverse) and never held while an observer runs. */
+        uint64_t section_upto;
+        pthread_mutex_t notify_lock;
+        pthread_cond_t notify_cond;   /* delivered_seq, delivering or calling_id changed */
+        Observer *observers;          /* in id (subscription) order */
+        uint64_t last_observer_id;
+        Pending *pending, **pending_tail; /* in seq (commit) order */
+        uint64_t queued_seq;          /* the last seq queued */
+        uint64_t delivered_seq;       /* every seq up to this one has been delivered */
+        bool delivering;              /* a thread is delivering: `deliverer` */
+        pthread_t deliverer;
+        uint64_t deliver_upto;        /* the deliverer delivers at least up to this seq */
+        uint64_t calling_id;          /* the observer being called now, 0 if none */
 };
 
 /* Reads the persisted state of every node of inv; nodes the store has never seen are new. */
@@ -192,6 +220,19 @@ static int discovered_prune(Daemon *d) {
 void daemon_free(Daemon *d) {
         if (!d)
                 return;
+        while (d->observers) {
+                Observer *next = d->observers->next;
+                free(d->observers);
+                d->observers = next;
+        }
+        while (d->pending) {
+                Pending *next = d->pending->next;
+                free(d->pending->message);
+                free(d->pending);
+                d->pending = next;
+        }
+        pthread_mutex_destroy(&d->notify_lock);
+        pthread_cond_destroy(&d->notify_cond);
         runtime_free(d->rt, d->inv ? d->inv->n_nodes : 0);
         inventory_free(d->inv);
         store_free(d->store);
@@ -222,6 +263,9 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
         pthread_rwlock_init(&d->lock, &attr);
         pthread_rwlockattr_destroy(&attr);
+        pthread_mutex_init(&d->notify_lock, NULL);
+        pthread_cond_init(&d->notify_cond, NULL);
+        d->pending_tail = &d->pending;
 
         r = load_inventory(cfg->inventory_path, &d->inv, NULL);
         if (r < 0)
@@ -363,22 +407,159 @@ static void publish(Daemon *d, int64_t event_id, const char *node, const StoreTr
         (void) events_publish(d->events, event_id, text);
 }
 
-/* Console capture: tells the attempt hook which attempt transition t ended (with
- * the state before it, `prev`) and which it opened (lock held). */
-static void attempt_hooks(Daemon *d, const Node *n, const ProvisionTransition *t, const StoreNodeState *prev,
-                          const StoreNodeState *next, int64_t event_id) {
-        if (!d->attempt_hook)
+/* ---- transition observers ---- */
+
+/* Queues the copy of a committed transition for the observers (exclusive lock held): t ran
+ * on node n from state `prev` to `next`, recorded with `message` as history row event_id
+ * (0: none).  Without observers nothing is queued.  Out of memory: logged, and the observers
+ * miss this one. */
+static void notify_queue(Daemon *d, const Node *n, const ProvisionTransition *t, const StoreNodeState *prev,
+                         const StoreNodeState *next, const char *message, int64_t event_id, int64_t at_ms) {
+        pthread_mutex_lock(&d->notify_lock);
+        bool any = d->observers != NULL;
+        pthread_mutex_unlock(&d->notify_lock);
+        if (!any)
                 return;
-        DaemonNodeBmc b = node_bmc(n);
+
+        Pending *p = calloc(1, sizeof *p);
+        if (!p || (message && !(p->message = strdup(message)))) {
+                free(p);
+                log_node(LOG_ERR, &((LogFields) { .node = n->name }),
+                         "out of memory: observers miss the transition %s -> %s", provision_state_to_string(prev->state),
+                         provision_state_to_string(next->state));
+                return;
+        }
+        DaemonTransition *c = &p->t;
+        c->bmc = node_bmc(n);
+        c->from = prev->state;
+        c->to = next->state;
+        c->event = t->event;
+        c->cause = provision_event_to_string(t->event);
+        c->message = p->message;
+        c->attempt = next->attempt_seq;
         const char *outcome = provision_attempt_outcome(t);
-        if (outcome && prev->attempt_id > 0 && provision_state_has_open_attempt(prev->state))
-                d->attempt_hook(d->attempt_hook_userdata,
-                                &(DaemonAttemptChange) { .bmc = &b, .attempt = prev->attempt_seq, .outcome = outcome,
-                                                         .event_id = event_id });
+        if (outcome && prev->attempt_id > 0 && provision_state_has_open_attempt(prev->state)) {
+                c->ended_attempt = prev->attempt_seq;
+                c->outcome = outcome;
+        }
         if (t->action == PROVISION_ACTION_OPEN_ATTEMPT || t->action == PROVISION_ACTION_REOPEN_ATTEMPT)
-                d->attempt_hook(d->attempt_hook_userdata,
-                                &(DaemonAttemptChange) { .bmc = &b, .attempt = next->attempt_seq, .opened = true });
+                c->opened_attempt = next->attempt_seq;
+        c->event_id = event_id;
+        c->at_ms = at_ms;
+
+        pthread_mutex_lock(&d->notify_lock);
+        c->seq = ++d->queued_seq;
+        p->observers_below = d->last_observer_id + 1;
+        *d->pending_tail = p;
+        d->pending_tail = &p->next;
+        /* Made from inside an observer: the deliverer (this thread) delivers it too. */
+        if (d->delivering && pthread_equal(d->deliverer, pthread_self()) && d->deliver_upto < c->seq)
+                d->deliver_upto = c->seq;
+        pthread_mutex_unlock(&d->notify_lock);
+        d->section_upto = c->seq;
 }
+
+/* Delivers the queue at least up to seq `upto` (no daemon lock held; see daemon.h): becomes
+ * the deliverer, or waits for the current one — unless this thread is the deliverer (called
+ * from inside an observer), which delivers it once the current observer returns. */
+static void notify_deliver(Daemon *d, uint64_t upto) {
+        pthread_t self = pthread_self();
+
+        pthread_mutex_lock(&d->notify_lock);
+        while (d->delivered_seq < upto) {
+                if (d->delivering) {
+                        if (pthread_equal(d->deliverer, self))
+                                break;
+                        pthread_cond_wait(&d->notify_cond, &d->notify_lock);
+                        continue;
+                }
+                if (!d->pending)
+                        break; /* cannot happen: what was queued stays queued until delivered */
+                d->delivering = true;
+                d->deliverer = self;
+                d->deliver_upto = upto;
+                while (d->pending && d->delivered_seq < d->deliver_upto) {
+                        Pending *p = d->pending;
+                        /* Observers in id order, re-found after each call: the list may change
+                         * while one runs. */
+                        for (uint64_t last = 0;;) {
+                                Observer *o = d->observers;
+                                while (o && o->id <= last)
+                                        o = o->next;
+                                if (!o || o->id >= p->observers_below)
+                                        break;
+                                last = o->id;
+                                DaemonObserverFn fn = o->fn;
+                                void *ctx = o->ctx;
+                                d->calling_id = o->id;
+                                pthread_mutex_unlock(&d->notify_lock);
+                                fn(&p->t, ctx);
+                                pthread_mutex_lock(&d->notify_lock);
+                                d->calling_id = 0;
+                                pthread_cond_broadcast(&d->notify_cond);
+                        }
+                        d->pending = p->next;
+                        if (!d->pending)
+                                d->pending_tail = &d->pending;
+                        d->delivered_seq = p->t.seq;
+                        free(p->message);
+                        free(p);
+                }
+                d->delivering = false;
+                pthread_cond_broadcast(&d->notify_cond);
+        }
+        pthread_mutex_unlock(&d->notify_lock);
+}
+
+/* Releases the exclusive lock, then delivers what this section queued (and what was queued
+ * before it).  Every exclusive section that may run a transition ends with this. */
+static void unlock_exclusive(Daemon *d) {
+        uint64_t upto = d->section_upto;
+        d->section_upto = 0;
+        pthread_rwlock_unlock(&d->lock);
+        if (upto > 0)
+                notify_deliver(d, upto);
+}
+
+int daemon_subscribe(Daemon *d, DaemonObserverFn fn, void *ctx, uint64_t *ret_id) {
+        Observer *o = calloc(1, sizeof *o);
+        if (!o)
+                return -ENOMEM;
+        o->fn = fn;
+        o->ctx = ctx;
+        pthread_mutex_lock(&d->notify_lock);
+        o->id = ++d->last_observer_id;
+        Observer **pp = &d->observers;
+        while (*pp)
+                pp = &(*pp)->next;
+        *pp = o;
+        pthread_mutex_unlock(&d->notify_lock);
+        *ret_id = o->id;
+        return 0;
+}
+
+int daemon_unsubscribe(Daemon *d, uint64_t id) {
+        pthread_t self = pthread_self();
+        Observer *o = NULL;
+
+        pthread_mutex_lock(&d->notify_lock);
+        for (Observer **pp = &d->observers; *pp; pp = &(*pp)->next)
+                if ((*pp)->id == id) {
+                        o = *pp;
+                        *pp = o->next;
+                        break;
+                }
+        /* Unlinked: the deliverer will not find it again.  Wait for the call in progress,
+         * unless it is this thread's own. */
+        while (o && d->calling_id == id && !(d->delivering && pthread_equal(d->deliverer, self)))
+                pthread_cond_wait(&d->notify_cond, &d->notify_lock);
+        pthread_mutex_unlock(&d->notify_lock);
+        if (!o)
+                return -ENOENT;
+        free(o);
+        return 0;
+}
+/* ---- end transition observers ---- */
 
 /* Runs transition t for node n (lock held).  `message` overrides t->why in the history;
  * `phase` is the installer phase for installer events.  Updates the runtime on success. */
@@ -436,11 +617,7 @@ static int apply_report(Daemon *d, const Node *n, const ProvisionTransition *t, 
                 log_node(LOG_INFO, &((LogFields) { .node = n->name, .attempt = next.attempt_seq }), "%s -> %s: %s",
                          provision_state_to_string(from), provision_state_to_string(next.state),
                          message ? message : t->why);
-        if (next.state == PROVISION_INSTALLED && from != PROVISION_INSTALLED && d->installed_hook) {
-                DaemonNodeBmc b = node_bmc(n);
-                d->installed_hook(d->installed_hook_userdata, &b);
-        }
-        attempt_hooks(d, n, t, &prev, &next, event_id);
+        notify_queue(d, n, t, &prev, &next, tr.record ? (message ? message : t->why) : NULL, event_id, tr.at_ms);
         return 0;
 }
 
@@ -543,7 +720,7 @@ int daemon_boot(Daemon *d, const char *mac, DaemonBootFormat fmt, Firmware fw, D
                 return r;
         pthread_rwlock_wrlock(&d->lock);
         r = boot_locked(d, true, mac, fmt, fw, ret_result, ret_body);
-        pthread_rwlock_unlock(&d->lock);
+        unlock_exclusive(d);
         return r;
 }
 
@@ -659,7 +836,7 @@ int daemon_install_event(Daemon *d, const char *token, const char *phase, const 
         if (!*ret)
                 r = -ENOMEM;
 out:
-        pthread_rwlock_unlock(&d->lock);
+        unlock_exclusive(d);
         return r;
 }
 
@@ -907,13 +1084,6 @@ void daemon_ping(Daemon *d) {
         pthread_rwlock_unlock(&d->lock);
 }
 
-void daemon_set_installed_hook(Daemon *d, DaemonInstalledHook fn, void *userdata) {
-        pthread_rwlock_wrlock(&d->lock);
-        d->installed_hook = fn;
-        d->installed_hook_userdata = userdata;
-        pthread_rwlock_unlock(&d->lock);
-}
-
 int daemon_node_bmc(Daemon *d, const char *name, DaemonNodeBmc *ret) {
         const Node *n;
         int r = lock_node(d, name, false, &n);
@@ -940,8 +1110,10 @@ static int apply_event(Daemon *d, const char *name, ProvisionEvent ev, const cha
                 *ret_changed = t->why != NULL;
         if (t->why || t->action != PROVISION_ACTION_NONE || t->to != rt->st.state)
                 r = apply(d, n, t, NULL, t->why ? message : NULL, FIRMWARE_UNKNOWN);
+        else /* a reinstall of a pending node: nothing to record, but observers hear of it */
+                notify_queue(d, n, t, &rt->st, &rt->st, NULL, 0, now_ms());
 out:
-        pthread_rwlock_unlock(&d->lock);
+        unlock_exclusive(d);
         return r;
 }
 
@@ -974,7 +1146,7 @@ int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now) {
                         break;
                 expired++;
         }
-        pthread_rwlock_unlock(&d->lock);
+        unlock_exclusive(d);
         return r < 0 ? r : expired;
 }
 
@@ -1051,13 +1223,6 @@ int daemon_discovered_forget(Daemon *d, const char *mac) {
 }
 /* ---- end discovery ------------------------------------------------------------------------ */
 /* ---- console capture ------------------------------------------------------------ */
-
-void daemon_set_attempt_hook(Daemon *d, DaemonAttemptHook fn, void *userdata) {
-        pthread_rwlock_wrlock(&d->lock);
-        d->attempt_hook = fn;
-        d->attempt_hook_userdata = userdata;
-        pthread_rwlock_unlock(&d->lock);
-}
 
 int daemon_node_attempt(Daemon *d, const char *name, int64_t *ret_seq) {
         const Node *n;
@@ -1267,6 +1432,6 @@ int daemon_node_report(Daemon *d, const char *name, const char *credential, cons
                          "changed", changed);
         r = *ret ? 0 : -ENOMEM;
 out:
-        pthread_rwlock_unlock(&d->lock);
+        unlock_exclusive(d);
         return r;
 }

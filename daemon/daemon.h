@@ -6,8 +6,9 @@
  * main thread (reload); one reader-writer lock guards the inventory, the runtime state and
  * the SQLite connection.  Boot answers that change nothing (repeated pixiecore calls,
  * installed nodes) are served from memory under the shared lock; a transition (first boot,
- * installer event) is one SQLite transaction under the exclusive lock.  Nothing here blocks
- * on the network. */
+ * installer event) is one SQLite transaction under the exclusive lock, after which the
+ * calling thread, without that lock, delivers it to the transition observers (see "transition
+ * observers" below).  Nothing here blocks on the network. */
 #pragma once
 
 #include <jansson.h>
@@ -206,11 +207,71 @@ int daemon_record_bmc(Daemon *d, const char *name, const char *message);
  * or a store errno. */
 int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now);
 
-/* Called with the daemon's exclusive lock held, on the thread that made the transition,
- * each time a node becomes installed, with the node's BMC settings (borrowed for the call).
- * It must not call back into the daemon (the lock is not recursive) and must not block. */
-typedef void (*DaemonInstalledHook)(void *userdata, const DaemonNodeBmc *b);
-void daemon_set_installed_hook(Daemon *d, DaemonInstalledHook fn, void *userdata);
+/* ---- transition observers -----------------------------------------------------------------
+ * Other modules hear of the daemon's transitions through one list of observers (operations:
+ * boot device to disk once a node is installed; console capture: attempts opening, ending,
+ * and the reinstall that asks for the next one).
+ *
+ * What is delivered: every transition the daemon commits (one store transaction under the
+ * exclusive lock: netboots that open or reopen an attempt, installer events, reinstalls,
+ * install deadlines, BMC and console notes, node reports), plus an admin's reinstall of a node
+ * that is already pending (it changes nothing and records nothing: event_id 0, from = to =
+ * pending; it still asks for the next attempt).  Not delivered: what changes nothing (a
+ * repeated boot request of the same attempt, the same installer phase again), reloads.
+ *
+ * How: under the exclusive lock, right after the commit, a copy of the transition (a
+ * DaemonTransition, node and BMC settings included) is appended to a queue, so the queue
+ * is in commit order.  After releasing the exclusive lock, the thread that made the
+ * transition delivers the queue: one thread at a time delivers (the "deliverer"; the
+ * others wait for it), calling every observer with each queued transition, oldest first,
+ * observers in subscription order, holding no lock of the daemon while an observer runs.  So:
+ *   - delivery is serialized and in commit order, for every observer, whatever threads made
+ *     the transitions;
+ *   - when a daemon call that made a transition returns, every observer has returned from
+ *     that transition (and from all earlier ones);
+ *   - observers may call back into the daemon.  A transition made from inside an observer
+ *     is queued like any other and delivered after the current one, by the same thread,
+ *     once the current observer call returns: the call that made it returns before it is
+ *     delivered (it does not wait for itself, so it never deadlocks);
+ *   - an observer receives the transitions committed after daemon_subscribe() returned,
+ *     and none after daemon_unsubscribe() returned.
+ * Every thread making a transition may wait for the observers of earlier ones: an observer
+ * must be quick (take its own lock, note what to do, hand slow work to its own thread),
+ * must not wait for another thread that may itself be making a transition, and must not
+ * hold a lock across the call that another observer takes.  Lock order: the daemon's lock,
+ * then the delivery mutex; an observer runs with neither. */
+
+/* A committed transition, as observers see it: a copy made under the exclusive lock, valid
+ * for the duration of the observer call. */
+typedef struct DaemonTransition {
+        uint64_t seq;          /* commit order: 1, 2, ... per Daemon (transitions with observers) */
+        DaemonNodeBmc bmc;     /* the node (bmc.node is its name) and its BMC settings, no password */
+        ProvisionState from, to;
+        ProvisionEvent event;
+        const char *cause;     /* the history's cause: provision_event_to_string(event) */
+        const char *message;   /* the history message, or NULL when nothing was recorded */
+        int64_t attempt;       /* the node's current (or last) attempt number after it, 0: none yet */
+        int64_t opened_attempt; /* > 0: this attempt number opened */
+        int64_t ended_attempt;  /* > 0: this attempt number ended, with `outcome` */
+        const char *outcome;    /* ended: "succeeded", "failed", "timeout" or "abandoned"; else NULL */
+        int64_t event_id;       /* the history row written, 0 if none */
+        int64_t at_ms;          /* ms since the epoch */
+} DaemonTransition;
+
+/* An observer: t is borrowed for the call; ctx as given to daemon_subscribe(). */
+typedef void (*DaemonObserverFn)(const DaemonTransition *t, void *ctx);
+
+/* Adds an observer, called as described above, after the observers already subscribed.
+ * Any thread (also from inside an observer).  On success *ret_id (> 0) names it for
+ * daemon_unsubscribe().  -ENOMEM. */
+int daemon_subscribe(Daemon *d, DaemonObserverFn fn, void *ctx, uint64_t *ret_id);
+
+/* Removes observer `id`.  When it returns the observer is not running and will not be called
+ * again, so its ctx may be freed — except when called from inside that very observer's call
+ * (then the current call goes on; no later one comes).  It may wait for the deliverer: call
+ * it without holding a lock that the observer takes.  -ENOENT if no such observer. */
+int daemon_unsubscribe(Daemon *d, uint64_t id);
+/* ---- end transition observers ------------------------------------------------------------ */
 
 /* ---- discovery: unknown PXE clients, fed by discovery.c -------------------------
  * The discovered table never holds a MAC of the current inventory: daemon_new() and every
@@ -240,21 +301,6 @@ int daemon_discovered_json(Daemon *d, json_t **ret);
 int daemon_discovered_forget(Daemon *d, const char *mac);
 /* ---- end discovery ------------------------------------------------------------------------ */
 /* ---- console capture ------------------------------------------------------------ */
-
-/* An install attempt opened or ended (see daemon_set_attempt_hook()). */
-typedef struct DaemonAttemptChange {
-        const DaemonNodeBmc *bmc; /* the node's BMC settings (borrowed for the call) */
-        int64_t attempt;          /* the attempt's number for the node: 1, 2, ... */
-        bool opened;              /* true: it opened; false: it ended */
-        const char *outcome;      /* ended: succeeded | failed | timeout | abandoned */
-        int64_t event_id;         /* ended: the history row of the ending transition, 0 if none */
-} DaemonAttemptChange;
-
-/* Called with the daemon's exclusive lock held, on the thread that made the transition, when
- * an attempt opens or ends (a reopen is an end, then an open).  Like the installed hook it must
- * not call back into the daemon and must not block.  fn NULL unhooks. */
-typedef void (*DaemonAttemptHook)(void *userdata, const DaemonAttemptChange *ch);
-void daemon_set_attempt_hook(Daemon *d, DaemonAttemptHook fn, void *userdata);
 
 /* The node's current (or last) attempt number, 0 if it never had one.  -ENOENT unknown node. */
 int daemon_node_attempt(Daemon *d, const char *name, int64_t *ret_seq);

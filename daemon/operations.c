@@ -1,4 +1,7 @@
-/* operations.c — see operations.h. */
+/* operations.c — see operations.h.  Which steps an operation runs and what follows each
+ * step's outcome are op-machine.c's tables; this file runs them: op_event_locked() feeds an
+ * event to the machine and applies the row, the callers run the action it leaves (mark the
+ * node, submit a BMC command) without the lock. */
 #include "operations.h"
 
 #include <errno.h>
@@ -9,14 +12,13 @@
 #include <time.h>
 
 #include "bmc-pool.h"
-#include "console.h"
 #include "inventory.h"
 #include "ipmi.h"
 #include "log.h"
 #include "metrics.h"
+#include "op-machine.h"
 #include "util.h"
 
-#define OPS_MAX_STEPS 4
 #define SWEEP_INTERVAL_MS 1000
 
 typedef enum OpState { OP_QUEUED, OP_RUNNING, OP_SUCCEEDED, OP_FAILED } OpState;
@@ -26,7 +28,7 @@ static const char *const op_state_names[] = { "queued", "running", "succeeded", 
 static const char *const step_state_names[] = { "pending", "running", "succeeded", "failed", "skipped" };
 
 typedef struct Step {
-        const char *name; /* static: mark, bootdev, power_status, power */
+        OpStep step; /* mark, bootdev, power_status, power */
         StepState state;
         IpmiRequest req;  /* BMC steps */
         int64_t started_ms, finished_ms;
@@ -38,24 +40,25 @@ typedef struct Op {
         struct Ops *ops;
         int64_t id;
         char node[64];
-        const char *kind; /* static: reinstall, power, bootdev */
-        const char *why;  /* message prefix: "reinstall: ", "after install: ", or "" */
-        json_t *params;   /* owned */
-        bool internal;    /* started by provd itself (boot device to disk after an install) */
-        bool record_success; /* record successful steps in the history */
+        OpKind kind;
+        const OpKindInfo *info; /* op_machine_kind(kind): name, message prefix, steps */
+        json_t *params;         /* owned */
+        bool record_success;    /* record successful steps in the history */
         OpState state;
+        OpStep at; /* where the machine is: queued, one of the steps, done */
         int64_t created_ms, finished_ms;
         char result[256];
         const char *error_code; /* static */
         char *error;            /* owned */
-        Step steps[OPS_MAX_STEPS];
-        size_t n_steps, cur;
+        Step steps[OP_MACHINE_MAX_STEPS];
+        size_t n_steps, cur; /* cur: the step running (or that ended the operation) */
         IpmiTarget target; /* with the password: wiped when the operation ends */
         struct Op *next;   /* registry, newest first */
 } Op;
 
 struct Ops {
-        pthread_mutex_t lock; /* guards the registry and every Op */
+        pthread_mutex_t lock; /* guards the registry and every Op: ops_lock()/ops_unlock() */
+        pthread_t owner;      /* the thread holding `lock` (atomic; 0 when none), for the checks */
         Daemon *d;            /* borrowed */
         BmcPool *pool;        /* owned */
         OpsConfig cfg;
@@ -66,7 +69,40 @@ struct Ops {
         pthread_cond_t cond;
         pthread_t sweeper;
         bool sweeper_started;
+        uint64_t observer; /* daemon_subscribe()'s id, 0 when not subscribed */
 };
+
+/* The ops lock, recording its owner so that every *_locked function can check that its
+ * caller holds it (ops_assert_locked()). */
+static void ops_lock(Ops *ops) {
+        pthread_mutex_lock(&ops->lock);
+        pthread_t self = pthread_self();
+        __atomic_store(&ops->owner, &self, __ATOMIC_RELAXED);
+}
+
+static void ops_unlock(Ops *ops) {
+        pthread_t none = 0;
+        __atomic_store(&ops->owner, &none, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&ops->lock);
+}
+
+/* pthread_cond_timedwait() on the ops lock (held), keeping the owner right. */
+static void ops_wait(Ops *ops, const struct timespec *until) {
+        pthread_t none = 0, self = pthread_self();
+        __atomic_store(&ops->owner, &none, __ATOMIC_RELAXED);
+        pthread_cond_timedwait(&ops->cond, &ops->lock, until);
+        __atomic_store(&ops->owner, &self, __ATOMIC_RELAXED);
+}
+
+/* Aborts, naming `fn`, unless the calling thread holds the ops lock. */
+static void ops_assert_locked(Ops *ops, const char *fn) {
+        pthread_t owner;
+        __atomic_load(&ops->owner, &owner, __ATOMIC_RELAXED);
+        if (!pthread_equal(owner, pthread_self())) {
+                log_error("operations: %s() called without the ops lock held", fn);
+                abort();
+        }
+}
 
 static void op_free(Op *op) {
         if (!op)
@@ -129,11 +165,12 @@ static void describe(const IpmiRequest *req, const IpmiResult *res, bool ok, cha
 /* The JSON of one operation (ops->lock held). */
 static json_t *op_json_locked(const Op *op) {
         char ts[25], ts2[25];
+        ops_assert_locked(op->ops, __func__);
         json_t *steps = json_array();
         for (size_t i = 0; steps && i < op->n_steps; i++) {
                 const Step *s = &op->steps[i];
                 json_array_append_new(
-                        steps, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "name", s->name, "state",
+                        steps, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "name", op_machine_step_to_string(s->step), "state",
                                          step_state_names[s->state], "started_at",
                                          s->started_ms ? json_string(format_rfc3339(s->started_ms, ts)) : json_null(),
                                          "finished_at",
@@ -142,7 +179,7 @@ static json_t *op_json_locked(const Op *op) {
                                          s->error ? json_string(s->error) : json_null()));
         }
         return json_pack("{s:I, s:s, s:s, s:O, s:s, s:s, s:o, s:o, s:o, s:o}", "id", (json_int_t) op->id, "node",
-                         op->node, "kind", op->kind, "params", op->params, "state", op_state_names[op->state],
+                         op->node, "kind", op->info->name, "params", op->params, "state", op_state_names[op->state],
                          "created_at", format_rfc3339(op->created_ms, ts), "finished_at",
                          op->finished_ms ? json_string(format_rfc3339(op->finished_ms, ts2)) : json_null(), "result",
                          op->result[0] ? json_string(op->result) : json_null(), "error",
@@ -151,38 +188,84 @@ static json_t *op_json_locked(const Op *op) {
                          "steps", steps);
 }
 
-/* Ends op (lock held): wipes the password, skips the steps that did not run. */
-static void op_finish_locked(Op *op, OpState state) {
+/* Ends op (lock held) in `state`; failed: at its current step, with `code` (static) and
+ * `message`.  Wipes the password, skips the steps that did not run. */
+static void op_end_locked(Op *op, OpState state, const char *code, const char *message) {
+        ops_assert_locked(op->ops, __func__);
+        bool at_step = op->at != OP_STEP_QUEUED && op->at != OP_STEP_DONE;
+        if (state == OP_FAILED) {
+                if (at_step) {
+                        Step *s = &op->steps[op->cur];
+                        s->state = STEP_FAILED;
+                        s->finished_ms = now_ms();
+                        free(s->error);
+                        s->error = strdup(message);
+                }
+                op->error_code = code;
+                free(op->error);
+                op->error = strdup(message);
+        }
         op->state = state;
         op->finished_ms = now_ms();
         for (size_t i = 0; i < op->n_steps; i++)
                 if (op->steps[i].state == STEP_PENDING)
                         op->steps[i].state = STEP_SKIPPED;
         explicit_bzero(op->target.password, sizeof op->target.password);
+        op->at = OP_STEP_DONE;
 }
 
-/* Fails op at its current step (lock held). */
-static void op_fail_locked(Op *op, const char *code, const char *message) {
+/* Feeds event ev to op's machine (lock held) and applies the row: the current step ends
+ * (succeeded; or failed with `code` (static) and `message`, for the failure events), the
+ * next one runs, or the operation ends.  Returns the action left for the caller to run
+ * without the lock (OP_ACTION_MARK, OP_ACTION_RUN: the new current step) or the end made
+ * (OP_ACTION_SUCCEED, OP_ACTION_FAIL).  An event the table does not have for op's step is a
+ * bug: logged, and the operation fails. */
+static OpAction op_event_locked(Op *op, OpEvent ev, const char *code, const char *message) {
+        ops_assert_locked(op->ops, __func__);
+        const OpTransition *t = op_machine_transition(op->kind, op->at, ev);
+        size_t next = op->at == OP_STEP_QUEUED ? 0 : op->cur + 1;
+        if (!t || ((t->action == OP_ACTION_MARK || t->action == OP_ACTION_RUN) &&
+                   (next >= op->n_steps || op->steps[next].step != t->next))) {
+                log_error("operation %lld (%s, node %s): no transition for %s in step %s", (long long) op->id,
+                          op->info->name, op->node, op_machine_event_to_string(ev), op_machine_step_to_string(op->at));
+                op_end_locked(op, OP_FAILED, "error", "internal error: unexpected step outcome");
+                return OP_ACTION_FAIL;
+        }
+        if (t->action == OP_ACTION_FAIL) {
+                op_end_locked(op, OP_FAILED, code, message);
+                return t->action;
+        }
+        if (op->at != OP_STEP_QUEUED) {
+                op->steps[op->cur].state = STEP_SUCCEEDED;
+                op->steps[op->cur].finished_ms = now_ms();
+        }
+        if (t->action == OP_ACTION_SUCCEED) {
+                op_end_locked(op, OP_SUCCEEDED, NULL, NULL);
+                return t->action;
+        }
+        op->cur = next;
+        op->at = t->next;
         Step *s = &op->steps[op->cur];
-        s->state = STEP_FAILED;
-        s->finished_ms = now_ms();
-        free(s->error);
-        s->error = strdup(message);
-        op->error_code = code;
-        free(op->error);
-        op->error = strdup(message);
-        op_finish_locked(op, OP_FAILED);
+        s->state = STEP_RUNNING;
+        if (t->power == OP_POWER_CYCLE)
+                s->req.op = IPMI_OP_POWER_CYCLE;
+        else if (t->power == OP_POWER_ON)
+                s->req.op = IPMI_OP_POWER_ON;
+        op->state = OP_RUNNING;
+        return t->action;
 }
 
-/* Adds op to the registry (lock held), forgetting the oldest finished ones beyond OPS_KEEP. */
+/* Adds op to the registry (lock held), forgetting the oldest finished ones beyond OPS_KEEP
+ * (never op itself). */
 static void registry_add_locked(Ops *ops, Op *op) {
+        ops_assert_locked(ops, __func__);
         op->id = ++ops->next_id;
         op->next = ops->ops;
         ops->ops = op;
         ops->n_ops++;
         if (ops->n_ops <= OPS_KEEP)
                 return;
-        Op **pp = &ops->ops, **last_finished = NULL;
+        Op **pp = &op->next, **last_finished = NULL;
         for (; *pp; pp = &(*pp)->next)
                 if ((*pp)->state == OP_SUCCEEDED || (*pp)->state == OP_FAILED)
                         last_finished = pp;
@@ -196,96 +279,89 @@ static void registry_add_locked(Ops *ops, Op *op) {
 
 static void on_step_done(const BmcJob *job, const BmcOutcome *outcome, void *userdata);
 
-/* Submits op's current step to the BMC pool (lock not held).  On failure the operation
- * fails and the failure is recorded (in the history if `record`, else only in the log: the
- * installed hook runs under the daemon's lock). */
-static void op_submit(Op *op, bool record) {
+/* Submits op's current step (running) to the BMC pool (lock not held).  On failure the
+ * operation fails; the failure goes into the history (the log only for provd's own
+ * operations). */
+static void op_submit(Op *op) {
         Ops *ops = op->ops;
         BmcJob job = { 0 };
         char node[64], msg[512];
         int r;
 
-        pthread_mutex_lock(&ops->lock);
+        ops_lock(ops);
         Step *s = &op->steps[op->cur];
-        s->state = STEP_RUNNING;
         s->started_ms = now_ms();
-        op->state = OP_RUNNING;
         job.target = op->target;
         job.request = s->req;
         job.timeout_ms = ops->cfg.bmc_timeout_ms;
         job.retries = ops->cfg.bmc_retries;
         job.done = on_step_done;
         job.userdata = op;
-        pthread_mutex_unlock(&ops->lock);
+        ops_unlock(ops);
 
         r = bmc_pool_submit(ops->pool, &job);
         explicit_bzero(job.target.password, sizeof job.target.password);
         if (r >= 0)
                 return;
 
-        pthread_mutex_lock(&ops->lock);
-        snprintf(msg, sizeof msg, "%scannot queue the BMC command: %s", op->why,
+        ops_lock(ops);
+        snprintf(msg, sizeof msg, "%scannot queue the BMC command: %s", op->info->why,
                  r == -EBUSY ? "too many BMC commands queued" : strerror(-r));
-        op_fail_locked(op, "error", msg);
+        (void) op_event_locked(op, OP_EV_FAILED, "error", msg);
         snprintf(node, sizeof node, "%s", op->node);
-        pthread_mutex_unlock(&ops->lock);
+        bool record = !op->info->internal;
+        ops_unlock(ops);
         log_node(LOG_WARNING, &((LogFields) { .node = node }), "%s", msg);
         if (record)
                 (void) daemon_record_bmc(ops->d, node, msg);
 }
 
-/* A pool worker finished op's current step. */
+/* A pool worker finished op's current step: its outcome is the machine's next event. */
 static void on_step_done(const BmcJob *job, const BmcOutcome *outcome, void *userdata) {
         Op *op = userdata;
         Ops *ops = op->ops;
         char what[128], msg[768], node[64];
-        bool next = false, record, stopping;
+        bool record, stopping;
+        OpAction a;
 
         describe(&job->request, &outcome->result, outcome->r >= 0, what, sizeof what);
         metrics_bmc_command(metric_command(&job->request), error_code(outcome->r),
                             (double) outcome->duration_ms / 1000.0);
 
-        pthread_mutex_lock(&ops->lock);
+        ops_lock(ops);
         stopping = ops->stopping;
         Step *s = &op->steps[op->cur];
         snprintf(node, sizeof node, "%s", op->node);
         if (outcome->r < 0) {
-                snprintf(msg, sizeof msg, "%s%s: %s", op->why, what,
+                snprintf(msg, sizeof msg, "%s%s: %s", op->info->why, what,
                          outcome->error[0] ? outcome->error : strerror(-outcome->r));
-                op_fail_locked(op, error_code(outcome->r), msg);
+                OpEvent ev = outcome->r == -ECANCELED  ? OP_EV_CANCELLED
+                             : outcome->r == -ETIMEDOUT ? OP_EV_TIMED_OUT
+                                                        : OP_EV_FAILED;
+                a = op_event_locked(op, ev, error_code(outcome->r), msg);
                 record = true;
         } else {
-                s->state = STEP_SUCCEEDED;
-                s->finished_ms = now_ms();
-                if (job->request.op == IPMI_OP_POWER_STATUS)
+                OpEvent ev = OP_EV_SUCCEEDED;
+                if (job->request.op == IPMI_OP_POWER_STATUS) {
                         snprintf(s->result, sizeof s->result, "%s", outcome->result.power_on ? "on" : "off");
-                else if (job->request.op == IPMI_OP_BOOTDEV_GET) {
+                        ev = outcome->result.power_on ? OP_EV_POWER_ON : OP_EV_POWER_OFF;
+                } else if (job->request.op == IPMI_OP_BOOTDEV_GET) {
                         char dev[8];
                         snprintf(s->result, sizeof s->result, "%s",
                                  ipmi_boot_device_to_string(outcome->result.boot.device, dev));
                 } else
                         snprintf(s->result, sizeof s->result, "ok");
-                snprintf(msg, sizeof msg, "%s%s", op->why, what);
+                snprintf(msg, sizeof msg, "%s%s", op->info->why, what);
                 record = op->record_success;
-
-                /* Reinstall: power on if it was off, else cycle. */
-                if (op->cur + 1 < op->n_steps && streq(op->steps[op->cur + 1].name, "power") &&
-                    job->request.op == IPMI_OP_POWER_STATUS)
-                        op->steps[op->cur + 1].req.op = outcome->result.power_on ? IPMI_OP_POWER_CYCLE : IPMI_OP_POWER_ON;
-
-                if (op->cur + 1 < op->n_steps && !stopping) {
-                        op->cur++;
-                        next = true;
-                } else {
-                        if (streq(op->kind, "reinstall"))
-                                snprintf(op->result, sizeof op->result, "%s: the node network-boots into the installer",
-                                         what);
-                        else
-                                snprintf(op->result, sizeof op->result, "%s", s->result);
-                        op_finish_locked(op, OP_SUCCEEDED);
-                }
+                a = op_event_locked(op, ev, NULL, NULL);
+                if (a == OP_ACTION_RUN && stopping)
+                        a = op_event_locked(op, OP_EV_CANCELLED, "error", "provd is stopping: not run");
+                else if (a == OP_ACTION_SUCCEED && op->kind == OP_KIND_REINSTALL)
+                        snprintf(op->result, sizeof op->result, "%s: the node network-boots into the installer", what);
+                else if (a == OP_ACTION_SUCCEED)
+                        snprintf(op->result, sizeof op->result, "%s", s->result);
         }
-        pthread_mutex_unlock(&ops->lock);
+        ops_unlock(ops);
 
         if (outcome->r == -ECANCELED || stopping)
                 return;
@@ -293,25 +369,41 @@ static void on_step_done(const BmcJob *job, const BmcOutcome *outcome, void *use
                 (void) daemon_record_bmc(ops->d, node, msg);
         if (outcome->r < 0)
                 log_node(LOG_WARNING, &((LogFields) { .node = node }), "%s", msg);
-        if (next)
-                op_submit(op, true);
+        if (a == OP_ACTION_RUN)
+                op_submit(op);
 }
 
-/* A new operation for the node in b, with its BMC target filled in but for the password
- * (op_read_password()).  Takes params (even on failure). */
-static int op_new(Ops *ops, const DaemonNodeBmc *b, const char *kind, const char *why, json_t *params, Op **ret,
-                  char *err, size_t errlen) {
+/* A new operation of kind `kind` for the node in b, not started (step queued), with its BMC
+ * target filled in but for the password (op_read_password()) and its BMC steps' commands:
+ * bootdev sets *boot, power runs `power`.  Takes params (even on failure).  -ENOMEM. */
+static int op_new(Ops *ops, const DaemonNodeBmc *b, OpKind kind, json_t *params, const IpmiBoot *boot,
+                  IpmiOp power, Op **ret) {
         Op *op = calloc(1, sizeof *op);
-        if (!op) {
+        if (!op || !params) {
+                free(op);
                 json_decref(params);
                 return -ENOMEM;
         }
         op->ops = ops;
         op->kind = kind;
-        op->why = why;
+        op->info = op_machine_kind(kind);
         op->params = params;
         op->created_ms = now_ms();
         op->record_success = true;
+        op->at = OP_STEP_QUEUED;
+        op->n_steps = op->info->n_steps;
+        for (size_t i = 0; i < op->n_steps; i++) {
+                Step *s = &op->steps[i];
+                s->step = op->info->steps[i];
+                if (s->step == OP_STEP_BOOTDEV) {
+                        s->req.op = IPMI_OP_BOOTDEV_SET;
+                        if (boot)
+                                s->req.boot = *boot;
+                } else if (s->step == OP_STEP_POWER_STATUS)
+                        s->req.op = IPMI_OP_POWER_STATUS;
+                else if (s->step == OP_STEP_POWER)
+                        s->req.op = power;
+        }
         snprintf(op->node, sizeof op->node, "%s", b->node);
         if (b->has_bmc) {
                 snprintf(op->target.host, sizeof op->target.host, "%s", b->host);
@@ -324,43 +416,43 @@ static int op_new(Ops *ops, const DaemonNodeBmc *b, const char *kind, const char
         return 0;
 }
 
-/* Reads the BMC password into op->target (op not registered yet).  On failure fails op at
- * its current step with code "auth", puts the message in err and returns the errno; the
- * caller records the message. */
+/* Reads the BMC password into op->target (op not registered yet: only this thread sees
+ * it).  On failure puts the message for the history in err and returns the errno. */
 static int op_read_password(Op *op, const DaemonNodeBmc *b, char *err, size_t errlen) {
         if (!b->password_file[0])
                 return 0; /* a BMC user without a password */
         char e[IPMI_ERROR_MAX];
         int r = ipmi_password_read(b->password_file, op->target.password, sizeof op->target.password, e, sizeof e);
-        if (r < 0) {
-                snprintf(err, errlen, "%scannot read the BMC password: %.400s", op->why, e);
-                op_fail_locked(op, "auth", err);
-        }
+        if (r < 0)
+                snprintf(err, errlen, "%scannot read the BMC password: %.400s", op->info->why, e);
         return r;
 }
 
-static void add_step(Op *op, const char *name, IpmiOp ipmi_op, const IpmiBoot *boot) {
-        Step *s = &op->steps[op->n_steps++];
-        s->name = name;
-        s->req.op = ipmi_op;
-        if (boot)
-                s->req.boot = *boot;
-}
+/* Starts op (lock not held), which feeds it OP_EV_START (`a`: the action that returned, or
+ * the one after marking).  Before a BMC step runs the password is read: a failure fails the
+ * operation there (code "auth") and goes into the history (the log only for provd's own
+ * operations).  Then registers op and submits its step.  On success *ret (if non-NULL) is
+ * op's JSON (new reference). */
+static int op_launch(Ops *ops, Op *op, const DaemonNodeBmc *b, OpAction a, json_t **ret) {
+        char err[512], node[64];
+        int r = a == OP_ACTION_RUN ? op_read_password(op, b, err, sizeof err) : 0;
 
-/* Registers op and starts it (or finishes it when it has no BMC step to run).  `record`:
- * see op_submit(). */
-static int op_start(Ops *ops, Op *op, bool record, json_t **ret) {
-        pthread_mutex_lock(&ops->lock);
+        snprintf(node, sizeof node, "%s", op->node);
+        ops_lock(ops);
+        if (r < 0)
+                a = op_event_locked(op, OP_EV_FAILED, "auth", err);
         registry_add_locked(ops, op);
-        bool run = op->cur < op->n_steps && op->steps[op->cur].state == STEP_PENDING && op->state != OP_FAILED &&
-                   op->state != OP_SUCCEEDED;
-        pthread_mutex_unlock(&ops->lock);
-        if (run)
-                op_submit(op, record);
+        ops_unlock(ops);
+        if (r < 0 && op->info->internal)
+                log_node(LOG_WARNING, &((LogFields) { .node = node }), "%s", err);
+        else if (r < 0)
+                (void) daemon_record_bmc(ops->d, node, err);
+        if (a == OP_ACTION_RUN)
+                op_submit(op);
         if (ret) {
-                pthread_mutex_lock(&ops->lock);
+                ops_lock(ops);
                 *ret = op_json_locked(op);
-                pthread_mutex_unlock(&ops->lock);
+                ops_unlock(ops);
                 if (!*ret)
                         return -ENOMEM;
         }
@@ -368,8 +460,9 @@ static int op_start(Ops *ops, Op *op, bool record, json_t **ret) {
 }
 
 static bool busy_locked(Ops *ops, const char *node, int64_t *ret_id) {
+        ops_assert_locked(ops, __func__);
         for (Op *op = ops->ops; op; op = op->next)
-                if (!op->internal && (op->state == OP_QUEUED || op->state == OP_RUNNING) && streq(op->node, node)) {
+                if (!op->info->internal && (op->state == OP_QUEUED || op->state == OP_RUNNING) && streq(op->node, node)) {
                         *ret_id = op->id;
                         return true;
                 }
@@ -390,9 +483,9 @@ static int prepare(Ops *ops, const char *node, bool need_bmc, DaemonNodeBmc *ret
                 snprintf(err, errlen, "node %s has no bmc in the inventory", node);
                 return -ENODEV;
         }
-        pthread_mutex_lock(&ops->lock);
+        ops_lock(ops);
         bool busy = busy_locked(ops, node, &id);
-        pthread_mutex_unlock(&ops->lock);
+        ops_unlock(ops);
         if (busy) {
                 snprintf(err, errlen, "node %s already has operation %lld in progress", node, (long long) id);
                 return -EALREADY;
@@ -409,37 +502,32 @@ int ops_reinstall(Ops *ops, const char *node, json_t **ret, char *err, size_t er
         r = prepare(ops, node, false, &b, err, errlen);
         if (r < 0)
                 return r;
-        r = op_new(ops, &b, "reinstall", "reinstall: ", json_object(), &op, err, errlen);
+        /* The power command is the power status row's choice; the boot device is one-time. */
+        r = op_new(ops, &b, b.has_bmc ? OP_KIND_REINSTALL : OP_KIND_REINSTALL_NO_BMC, json_object(),
+                   &(IpmiBoot) { .device = IPMI_BOOT_DEVICE_PXE, .efi = b.efi }, IPMI_OP_POWER_CYCLE, &op);
         if (r < 0)
                 return r;
-        op->steps[op->n_steps++] = (Step) { .name = "mark", .state = STEP_RUNNING, .started_ms = now_ms() };
-        if (b.has_bmc) {
-                IpmiBoot pxe = { .device = IPMI_BOOT_DEVICE_PXE, .efi = b.efi };
-                add_step(op, "bootdev", IPMI_OP_BOOTDEV_SET, &pxe);
-                add_step(op, "power_status", IPMI_OP_POWER_STATUS, NULL);
-                add_step(op, "power", IPMI_OP_POWER_CYCLE, NULL);
-        }
+        ops_lock(ops);
+        OpAction a = op_event_locked(op, OP_EV_START, NULL, NULL); /* OP_ACTION_MARK: the mark step */
+        op->steps[op->cur].started_ms = now_ms();
+        ops_unlock(ops);
 
-        r = daemon_mark_reinstall(ops->d, node, &changed);
+        /* Observers hear of it before this returns: console capture prepares the next
+         * attempt's log before any BMC step. */
+        r = a == OP_ACTION_MARK ? daemon_mark_reinstall(ops->d, node, &changed) : -EPROTO;
         if (r < 0) {
                 snprintf(err, errlen, "cannot mark node %s for install: %s", node, strerror(-r));
-                op_free(op);
+                op_free(op); /* never registered */
                 return r;
         }
-        op->steps[0].state = STEP_SUCCEEDED;
-        op->steps[0].finished_ms = now_ms();
-        snprintf(op->steps[0].result, sizeof op->steps[0].result, "%s", changed ? "pending" : "already pending");
-        op->cur = 1;
-        /* Console capture: the next attempt's log, before the power step, so the
-         * firmware's and PXE's output is caught. */
-        if (b.has_bmc && ops->cfg.console)
-                (void) console_prepare_attempt(ops->cfg.console, &b);
-        if (!b.has_bmc) {
+        ops_lock(ops);
+        snprintf(op->steps[op->cur].result, sizeof op->steps[op->cur].result, "%s",
+                 changed ? "pending" : "already pending");
+        a = op_event_locked(op, OP_EV_SUCCEEDED, NULL, NULL);
+        if (a == OP_ACTION_SUCCEED)
                 snprintf(op->result, sizeof op->result, "marked for install; no BMC: power-cycle the node by hand");
-                op_finish_locked(op, OP_SUCCEEDED);
-        } else if (op_read_password(op, &b, err, errlen) < 0)
-                (void) daemon_record_bmc(ops->d, node, err);
-        return op_start(ops, op, true, ret);
+        ops_unlock(ops);
+        return op_launch(ops, op, &b, a, ret);
 }
 
 int ops_power(Ops *ops, const char *node, const char *action, json_t **ret, char *err, size_t errlen) {
@@ -465,15 +553,15 @@ int ops_power(Ops *ops, const char *node, const char *action, json_t **ret, char
         r = prepare(ops, node, true, &b, err, errlen);
         if (r < 0)
                 return r;
-        r = op_new(ops, &b, "power", "", json_pack("{s:s}", "action", action), &op, err, errlen);
+        r = op_new(ops, &b, OP_KIND_POWER, json_pack("{s:s}", "action", action), NULL, actions[i].op, &op);
         if (r < 0)
                 return r;
-        add_step(op, "power", actions[i].op, NULL);
         /* A status read changes nothing: keep it out of the history unless it fails. */
         op->record_success = actions[i].op != IPMI_OP_POWER_STATUS;
-        if (op_read_password(op, &b, err, errlen) < 0)
-                (void) daemon_record_bmc(ops->d, node, err);
-        return op_start(ops, op, true, ret);
+        ops_lock(ops);
+        OpAction a = op_event_locked(op, OP_EV_START, NULL, NULL);
+        ops_unlock(ops);
+        return op_launch(ops, op, &b, a, ret);
 }
 
 int ops_bootdev(Ops *ops, const char *node, const char *device, bool persistent, int efi, json_t **ret, char *err,
@@ -492,66 +580,67 @@ int ops_bootdev(Ops *ops, const char *node, const char *device, bool persistent,
         if (r < 0)
                 return r;
         bool use_efi = efi < 0 ? b.efi : efi > 0;
-        r = op_new(ops, &b, "bootdev", "",
-                   json_pack("{s:s, s:b, s:b}", "device", device, "persistent", persistent, "efi", use_efi), &op, err,
-                   errlen);
+        IpmiBoot boot = { .device = (uint8_t) dev, .persistent = persistent, .efi = use_efi };
+        r = op_new(ops, &b, OP_KIND_BOOTDEV,
+                   json_pack("{s:s, s:b, s:b}", "device", device, "persistent", persistent, "efi", use_efi), &boot,
+                   IPMI_OP_POWER_STATUS, &op);
         if (r < 0)
                 return r;
-        IpmiBoot boot = { .device = (uint8_t) dev, .persistent = persistent, .efi = use_efi };
-        add_step(op, "bootdev", IPMI_OP_BOOTDEV_SET, &boot);
-        if (op_read_password(op, &b, err, errlen) < 0)
-                (void) daemon_record_bmc(ops->d, node, err);
-        return op_start(ops, op, true, ret);
+        ops_lock(ops);
+        OpAction a = op_event_locked(op, OP_EV_START, NULL, NULL);
+        ops_unlock(ops);
+        return op_launch(ops, op, &b, a, ret);
 }
 
-/* The daemon's installed hook (daemon lock held: no daemon calls here, nothing blocking but
- * reading the local password file): boot device to disk, persistent. */
-static void on_installed(void *userdata, const DaemonNodeBmc *bmc) {
+/* The daemon's transition observer (no daemon lock held; quick: reads the local password
+ * file and submits): a node whose install attempt succeeded (it became installed) gets its
+ * boot device set to disk, persistent.  A failure to start goes to the log only, not the
+ * history (the installed node's last entry stays the install's). */
+static void on_transition(const DaemonTransition *t, void *userdata) {
         Ops *ops = userdata;
-        char err[IPMI_ERROR_MAX];
+        const DaemonNodeBmc *bmc = &t->bmc;
         Op *op;
 
-        if (!bmc->has_bmc)
+        if (t->ended_attempt <= 0 || !t->outcome || !streq(t->outcome, "succeeded") || !bmc->has_bmc)
                 return;
-        pthread_mutex_lock(&ops->lock);
+        ops_lock(ops);
         bool stopping = ops->stopping;
-        pthread_mutex_unlock(&ops->lock);
+        ops_unlock(ops);
         if (stopping)
                 return;
-        if (op_new(ops, bmc, "bootdev", "after install: ",
-                   json_pack("{s:s, s:b, s:b}", "device", "disk", "persistent", 1, "efi", bmc->efi), &op, err, sizeof err) < 0)
-                return;
-        op->internal = true;
         IpmiBoot disk = { .device = IPMI_BOOT_DEVICE_DISK, .persistent = true, .efi = bmc->efi };
-        add_step(op, "bootdev", IPMI_OP_BOOTDEV_SET, &disk);
-        /* A failure goes to the log only: the history cannot be written under this lock. */
-        if (op_read_password(op, bmc, err, sizeof err) < 0)
-                log_node(LOG_WARNING, &((LogFields) { .node = bmc->node }), "%s", err);
-        (void) op_start(ops, op, false, NULL);
+        if (op_new(ops, bmc, OP_KIND_DISK_AFTER_INSTALL,
+                   json_pack("{s:s, s:b, s:b}", "device", "disk", "persistent", 1, "efi", bmc->efi), &disk,
+                   IPMI_OP_POWER_STATUS, &op) < 0)
+                return;
+        ops_lock(ops);
+        OpAction a = op_event_locked(op, OP_EV_START, NULL, NULL);
+        ops_unlock(ops);
+        (void) op_launch(ops, op, bmc, a, NULL);
 }
 
 int ops_get_json(Ops *ops, int64_t id, json_t **ret) {
         int r = -ENOENT;
-        pthread_mutex_lock(&ops->lock);
+        ops_lock(ops);
         for (Op *op = ops->ops; op; op = op->next)
                 if (op->id == id) {
                         *ret = op_json_locked(op);
                         r = *ret ? 0 : -ENOMEM;
                         break;
                 }
-        pthread_mutex_unlock(&ops->lock);
+        ops_unlock(ops);
         return r;
 }
 
 int ops_list_json(Ops *ops, const char *node, json_t **ret) {
         _cleanup_(json_decrefp) json_t *arr = json_array();
         int r = arr ? 0 : -ENOMEM;
-        pthread_mutex_lock(&ops->lock);
+        ops_lock(ops);
         for (Op *op = ops->ops; op && r == 0; op = op->next)
                 if (!node || streq(op->node, node))
                         if (json_array_append_new(arr, op_json_locked(op)) < 0)
                                 r = -ENOMEM;
-        pthread_mutex_unlock(&ops->lock);
+        ops_unlock(ops);
         if (r < 0)
                 return r;
         *ret = json_pack("{s:O}", "operations", arr);
@@ -561,19 +650,19 @@ int ops_list_json(Ops *ops, const char *node, json_t **ret) {
 /* Fails install attempts past the deadline, once a second. */
 static void *sweeper_thread(void *userdata) {
         Ops *ops = userdata;
-        pthread_mutex_lock(&ops->lock);
+        ops_lock(ops);
         while (!ops->stopping) {
                 struct timespec ts = timespec_after_ms(CLOCK_REALTIME, SWEEP_INTERVAL_MS);
-                pthread_cond_timedwait(&ops->cond, &ops->lock, &ts);
+                ops_wait(ops, &ts);
                 if (ops->stopping)
                         break;
-                pthread_mutex_unlock(&ops->lock);
+                ops_unlock(ops);
                 int r = daemon_expire_attempts(ops->d, ops->cfg.install_deadline_ms, now_ms());
                 if (r < 0)
                         log_warning_errno(r, "install deadline: cannot fail expired attempts: %m");
-                pthread_mutex_lock(&ops->lock);
+                ops_lock(ops);
         }
-        pthread_mutex_unlock(&ops->lock);
+        ops_unlock(ops);
         return NULL;
 }
 
@@ -602,7 +691,11 @@ int ops_new(Daemon *d, const OpsConfig *cfg, Ops **ret) {
                 }
                 ops->sweeper_started = true;
         }
-        daemon_set_installed_hook(d, on_installed, ops);
+        r = daemon_subscribe(d, on_transition, ops, &ops->observer);
+        if (r < 0) {
+                ops_free(ops);
+                return log_error_errno(r, "cannot observe the daemon's transitions: %m");
+        }
         *ret = ops;
         return 0;
 }
@@ -610,11 +703,12 @@ int ops_new(Daemon *d, const OpsConfig *cfg, Ops **ret) {
 void ops_free(Ops *ops) {
         if (!ops)
                 return;
-        daemon_set_installed_hook(ops->d, NULL, NULL);
-        pthread_mutex_lock(&ops->lock);
+        if (ops->observer > 0)
+                (void) daemon_unsubscribe(ops->d, ops->observer); /* waits for a call in progress */
+        ops_lock(ops);
         ops->stopping = true;
         pthread_cond_broadcast(&ops->cond);
-        pthread_mutex_unlock(&ops->lock);
+        ops_unlock(ops);
         if (ops->sweeper_started)
                 pthread_join(ops->sweeper, NULL);
         bmc_pool_free(ops->pool);

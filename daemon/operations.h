@@ -3,12 +3,21 @@
  * device; plus the boot-device-to-disk step after a successful install and the install
  * deadline sweep.  Contract: api/openapi.yaml and the README's "Operations".
  *
+ * Each kind's steps, and which step (or end) follows each step's outcome, are op-machine.c's
+ * tables; operations.c feeds them the outcomes (succeeded, power on/off, failed, timed out,
+ * cancelled) and runs what they say next (mark the node, submit a BMC command).
+ *
  * Threads: the ops_* entry points are called from HTTP handlers and return at once (202):
  * every BMC command runs on the BMC worker pool (bmc-pool.c), at most one in flight per BMC,
  * each bounded by bmc_timeout x (1 + bmc_retries).  A step's completion callback (on a pool
  * worker) updates the operation, records the outcome in the node's history and submits the
- * next step.  Lock order: the daemon's lock may be held when ops' lock is taken (the
- * installed hook), never the reverse — ops never calls into the daemon with its own lock held.
+ * next step.  The boot-device-to-disk operation starts from a transition observer
+ * (daemon_subscribe(): an attempt that ended "succeeded"), called without the daemon's lock
+ * on the thread that delivers the transition; it reads the password file and submits (a
+ * failure to start is logged, not recorded).  One ops lock guards the registry and every
+ * operation; each *_locked function checks that its caller holds it (and aborts if not).
+ * Ops never calls into the daemon, nor submits to the pool, nor unsubscribes, with its own
+ * lock held.
  *
  * Operations live in memory (the newest OPS_KEEP); the node's history is the durable record.
  * BMC passwords are read from the inventory's password_file when an operation starts, kept
@@ -30,16 +39,15 @@ typedef struct OpsConfig {
         unsigned bmc_timeout_ms;     /* per command attempt (0 = 10 s) */
         unsigned bmc_retries;        /* extra attempts after a timeout or I/O error */
         int64_t install_deadline_ms; /* 0 = no deadline */
-        struct Console *console;     /* console capture (borrowed), or NULL: reinstall
-                                      * starts capturing the next attempt before its power step */
 } OpsConfig;
 
-/* Starts the BMC pool and the deadline sweep, and hooks the daemon so a node that becomes
- * installed gets its boot device set to disk.  d is borrowed and must outlive the Ops.
+/* Starts the BMC pool and the deadline sweep, and subscribes to the daemon's transitions so
+ * a node that becomes installed gets its boot device set to disk.  d is borrowed and must outlive the Ops.
  * Returns 0 and *ret (caller owns; ops_free()), or a negative errno (logged). */
 int ops_new(Daemon *d, const OpsConfig *cfg, Ops **ret);
 
-/* Stops the sweep, cancels queued BMC commands and waits for running ones, frees. */
+/* Unsubscribes (after which the observer never runs), stops the sweep, cancels queued BMC
+ * commands and waits for running ones, frees. */
 void ops_free(Ops *ops);
 
 /* POST /v1/nodes/<node>/reinstall.  On success *ret is the new operation's JSON (new

@@ -1,7 +1,7 @@
 #!/bin/bash
 # operations — BMC operations through provd's API against OpenIPMI ipmi_sim simulators:
 # power status/off/on, boot device, reinstall (mark -> boot device pxe -> power status ->
-# cycle), boot device set to disk after the installer's success, a dead BMC (timeout, API
+# cycle, or on when the node is off), boot device set to disk after the installer's success, a dead BMC (timeout, API
 # still fast), a wrong password, a node without a BMC, one operation per node at a time,
 # auth, bad bodies, BMC metrics, and the install deadline.  Results are checked on the
 # simulators' side (the chassis_control state files), not only in provd's answers.
@@ -84,6 +84,23 @@ op node-02 bootdev '{"device": "disk", "persistent": true}'
 op_wait
 [ "$(sim_boot 2)" = default ] || fail "bootdev disk: the simulator's boot device is $(sim_boot 2)"
 ok "boot device pxe / disk reach the simulator"
+
+# Reinstall of a node that is off: the power status says off, so power on, not cycle.
+op node-02 power '{"action": "off"}'
+op_wait
+[ "$(sim_power 2)" = 0 ] || fail "power off: the simulator's power is $(sim_power 2)"
+op node-02 reinstall
+op_wait 20
+jq_eq .state succeeded
+jq_eq '[.steps[] | .name + ":" + .state + ":" + (.result // "")] | join(" ")' \
+        "mark:succeeded:pending bootdev:succeeded:ok power_status:succeeded:off power:succeeded:ok"
+jq_eq .result "power on: the node network-boots into the installer"
+for _ in $(seq 50); do [ "$(sim_power 2)" = 1 ] && break; sleep 0.1; done
+[ "$(sim_power 2)" = 1 ] || fail "reinstall of a node that is off: the simulator's power is $(sim_power 2)"
+expect_status 200 GET /v1/nodes/node-02
+jq_eq '[.history[] | select(.cause == "bmc") | .message] | .[-3:] | join("; ")' \
+        "reinstall: boot device set to pxe (one-time, legacy); reinstall: power is off; reinstall: power on"
+ok "reinstall of a node that is off: power status off, then power on (not cycle)"
 
 # Reinstall: marked, boot device pxe, then a power cycle (the node is on).
 events_before=$(sim_events 1 | wc -l)
