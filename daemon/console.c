@@ -15,6 +15,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "capture-machine.h"
 #include "ipmi.h"
 #include "log.h"
 #include "metrics.h"
@@ -23,9 +24,6 @@
 
 #define CONSOLE_MAX_SIZE_DEFAULT (16u * 1024 * 1024)
 #define RAW_TAIL 16384                 /* raw bytes kept per capture for the history tail */
-#define BACKOFF_MIN_MS 1000
-#define BACKOFF_MAX_MS 30000
-#define NOTE_INTERVAL_MS 60000         /* history notes of drops: at most one a minute per node */
 #define CHECK_INTERVAL_MS 3000         /* how often the nodes are looked up in the inventory */
 #define PREPARED_MAX_MS (3600 * 1000)  /* a prepared attempt that never opens: give up */
 #define POLL_MAX_MS 1000
@@ -40,33 +38,31 @@ typedef struct Job {
         struct Job *next;
 } Job;
 
-/* One node's capture.  Created by the observer and HTTP entry points, freed only by the thread. */
+/* One node's capture.  Created by the observer and HTTP entry points, freed only by the thread.
+ * Its lifecycle is two states from capture-machine.h's tables, phase and link; the rest is
+ * data: the file (its size, the cap reached, a write error logged), the tail ring, timers. */
 typedef struct Capture {
         char node[64];
         DaemonNodeBmc bmc;     /* as of the last start or check; no password */
-        int64_t attempt;       /* the file: attempt number, 0 = live.log */
-        bool attempt_open;     /* the attempt has opened (else: prepared by a reinstall) */
-        int64_t prepared_ms;   /* monotonic, when prepared */
-        int64_t stop_at_ms;    /* monotonic; 0 = no end yet */
-        bool stop;             /* end now */
+        int64_t attempt;       /* the file: attempt number, 0 = live.log, -1 = none yet */
+        CapturePhase phase;    /* which file, until when */
+        CaptureLink link;      /* the SOL session's state */
+        int64_t prepared_ms;   /* monotonic, when the file switched to an attempt's */
+        int64_t deadline_ms;   /* monotonic; 0 = none (lingering, live: when the phase ends) */
         int64_t tail_event_id; /* > 0: put the tail in this history row at the end */
         int fd;                /* the log file, -1 when not open */
         uint64_t written;      /* its size */
-        bool truncated;        /* the size cap was reached */
-        bool write_failed;     /* a write error was logged */
+        bool truncated;        /* the file reached the size cap (about the file, not the capture) */
+        bool write_failed;     /* a write error on the file was logged (so it is logged once) */
         uint8_t ring[RAW_TAIL];
         size_t ring_pos;  /* next write position */
         uint64_t ring_total; /* bytes ever put in the ring */
 
-        /* The session: only the thread touches these (and n_sessions under the lock). */
+        /* The session: only the thread touches s (and n_sessions under the lock). */
         SolSession *s;
-        bool established;
-        bool gave_up;      /* no SOL / refused / cannot open: no retry for this file */
-        bool reconnecting; /* lost; note the re-establishment */
-        bool drop_noted;   /* the loss went into the history */
         unsigned backoff_ms;
-        int64_t next_open_ms; /* monotonic */
-        int64_t last_note_ms; /* monotonic, 0 = never */
+        int64_t next_open_ms; /* monotonic: backoff ends */
+        int64_t last_note_ms; /* monotonic, 0 = never: the last loss noted in the history */
         struct Capture *next;
 } Capture;
 
@@ -425,7 +421,7 @@ static void log_path(const Console *c, const char *node, int64_t attempt, char *
 }
 
 /* Points the capture at file `attempt` (0: live.log, truncated), ending the current one.
- * The session (if any) stays; the tail ring and the retry state start over. */
+ * Only the file and the tail ring start over; the lifecycle is the caller's (phase_apply_locked()). */
 static int capture_switch_locked(Console *c, Capture *cap, int64_t attempt) {
         char dir[4096], path[4200];
         capture_end_file_locked(c, cap);
@@ -434,10 +430,6 @@ static int capture_switch_locked(Console *c, Capture *cap, int64_t attempt) {
         cap->truncated = cap->write_failed = false;
         cap->ring_pos = 0;
         cap->ring_total = 0;
-        cap->gave_up = false;
-        cap->stop_at_ms = 0;
-        cap->stop = false;
-        cap->backoff_ms = BACKOFF_MIN_MS;
 
         snprintf(dir, sizeof dir, "%s/%s", c->dir, cap->node);
         if (mkdir(dir, 0750) < 0 && errno != EEXIST)
@@ -465,10 +457,117 @@ static Capture *capture_new_locked(Console *c, const DaemonNodeBmc *b) {
         cap->bmc = *b;
         cap->fd = -1;
         cap->attempt = -1; /* no file yet */
-        cap->backoff_ms = BACKOFF_MIN_MS;
+        cap->phase = CAPTURE_PHASE_NEW;
+        cap->link = CAPTURE_LINK_IDLE;
+        cap->backoff_ms = CAPTURE_BACKOFF_MIN_MS;
         cap->next = c->captures;
         c->captures = cap;
         return cap;
+}
+
+/* Feeds ev to cap's link and carries out the row's actions that need the lock: backoff,
+ * notes in the file, the log and the history.  Opening, adopting and closing sessions are
+ * the capture thread's, from the returned row.  msg: why the session ended or could not be
+ * opened.  Returns the row, or NULL when ev does not concern the link's state. */
+static const CaptureLinkTransition *link_event_locked(Console *c, Capture *cap, CaptureLinkEvent ev, const char *msg) {
+        const CaptureLinkTransition *t = capture_machine_link(cap->link, ev);
+        const LogFields lf = { .node = cap->node, .attempt = cap->attempt };
+        int64_t now = now_monotonic_ms();
+        if (!t)
+                return NULL;
+        if (!msg)
+                msg = "";
+        if (t->actions & CAPTURE_LINK_DO_RESET_BACKOFF)
+                cap->backoff_ms = CAPTURE_BACKOFF_MIN_MS;
+        if (t->actions & CAPTURE_LINK_DO_NOTE_LOST) {
+                capture_note_locked(c, cap, "\n[provd: SOL session lost: %s; reconnecting]\n", msg);
+                log_node(LOG_WARNING, &lf, "console: SOL session lost: %s; reconnecting in %u s", msg, cap->backoff_ms / 1000);
+        }
+        if (t->actions & CAPTURE_LINK_DO_HISTORY_LOST) {
+                job_add_locked(c, cap->node, 0, "console: SOL session lost: %s; reconnecting", msg);
+                cap->last_note_ms = now;
+        }
+        if (t->actions & CAPTURE_LINK_DO_SCHEDULE_RETRY) {
+                cap->next_open_ms = now + cap->backoff_ms;
+                cap->backoff_ms = capture_machine_backoff_next(cap->backoff_ms);
+        }
+        if (t->actions & CAPTURE_LINK_DO_NOTE_REESTABLISHED) {
+                capture_note_locked(c, cap, "[provd: SOL session re-established]\n");
+                log_node(LOG_INFO, &lf, "console: SOL session re-established");
+        }
+        if (t->actions & CAPTURE_LINK_DO_HISTORY_REESTABLISHED)
+                job_add_locked(c, cap->node, 0, "console: SOL session re-established");
+        if (t->actions & CAPTURE_LINK_DO_NOTE_NO_SOL) {
+                capture_note_locked(c, cap, "\n[provd: no SOL console: %s; not retrying for this %s]\n", msg,
+                                    cap->attempt > 0 ? "attempt" : "capture");
+                job_add_locked(c, cap->node, 0, "console: %s", msg);
+                log_node(LOG_WARNING, &lf, "console: %s; not retrying", msg);
+        }
+        cap->link = t->to;
+        return t;
+}
+
+/* What a phase event brings for its row's actions. */
+typedef struct PhaseArgs {
+        int64_t file;                     /* SWITCH_FILE: attempt number, 0 = live.log */
+        unsigned seconds;                 /* LIVE_DEADLINE */
+        const DaemonTransition *ended;    /* LINGER: the transition that ended the attempt */
+} PhaseArgs;
+
+/* Carries out phase row t's actions on cap (not NEW_CAPTURE: the caller's) and moves cap to
+ * t->to; a file that cannot be created is the event FILE_FAILED next.  Returns 0, or the
+ * negative errno of that file. */
+static int phase_apply_locked(Console *c, Capture *cap, const CapturePhaseTransition *t, const PhaseArgs *a) {
+        int64_t now = now_monotonic_ms();
+        int r = 0;
+        if (t->actions & CAPTURE_PHASE_DO_SWITCH_FILE) {
+                r = capture_switch_locked(c, cap, a->file);
+                cap->deadline_ms = 0;
+                cap->prepared_ms = now;
+                (void) link_event_locked(c, cap, CAPTURE_LINK_EV_FILE_SWITCHED, NULL);
+        }
+        if (t->actions & CAPTURE_PHASE_DO_CLEAR_DEADLINE)
+                cap->deadline_ms = 0;
+        if (t->actions & CAPTURE_PHASE_DO_LINGER) {
+                const DaemonTransition *ch = a->ended;
+                cap->deadline_ms = now + (int64_t) c->linger_s * 1000;
+                if (ch->event_id > 0 && ch->outcome && (streq(ch->outcome, "failed") || streq(ch->outcome, "timeout")))
+                        cap->tail_event_id = ch->event_id;
+                capture_note_locked(c, cap, "\n[provd: install attempt %lld ended (%s); capturing %u s more]\n",
+                                    (long long) ch->ended_attempt, ch->outcome ? ch->outcome : "ended", c->linger_s);
+        }
+        if (t->actions & CAPTURE_PHASE_DO_LIVE_DEADLINE)
+                cap->deadline_ms = now + (int64_t) a->seconds * 1000;
+        if (t->actions & CAPTURE_PHASE_DO_END)
+                (void) link_event_locked(c, cap, CAPTURE_LINK_EV_STOP, NULL);
+        cap->phase = t->to;
+        if (r < 0) {
+                const CapturePhaseTransition *f = capture_machine_phase(cap->phase, CAPTURE_PHASE_EV_FILE_FAILED);
+                if (f)
+                        (void) phase_apply_locked(c, cap, f, a);
+        }
+        return r;
+}
+
+/* The node's capture that takes a starting event: its capture, or a new one (phase NEW) when
+ * it has none or the table says so (NEW_CAPTURE: the old one is closed, the thread frees it).
+ * The event is `same` for a capture whose file is `file`, `next` for any other.  Returns the
+ * row (NULL: the event does not concern the capture) and *ret_cap, or -ENOMEM. */
+static int phase_start_locked(Console *c, const DaemonNodeBmc *b, int64_t file, CapturePhaseEvent same,
+                              CapturePhaseEvent next, Capture **ret_cap, const CapturePhaseTransition **ret) {
+        Capture *cap = find_locked(c, b->node);
+        for (;;) {
+                if (!cap && !(cap = capture_new_locked(c, b)))
+                        return -ENOMEM;
+                const CapturePhaseTransition *t = capture_machine_phase(cap->phase, cap->attempt == file ? same : next);
+                if (t && (t->actions & CAPTURE_PHASE_DO_NEW_CAPTURE)) {
+                        cap = NULL;
+                        continue;
+                }
+                *ret_cap = cap;
+                *ret = t;
+                return 0;
+        }
 }
 
 static bool wants_console(const DaemonNodeBmc *b) {
@@ -477,25 +576,29 @@ static bool wants_console(const DaemonNodeBmc *b) {
 
 /* Capture node b->node into attempt `attempt`'s file; `opened`: the attempt is open now. */
 static void start_attempt_locked(Console *c, const DaemonNodeBmc *b, int64_t attempt, bool opened) {
+        Capture *cap;
+        const CapturePhaseTransition *t;
         if (c->stopping || attempt <= 0 || !wants_console(b))
                 return;
-        Capture *cap = find_locked(c, b->node);
-        if (cap && cap->attempt == attempt && !cap->stop) {
-                cap->bmc = *b;
-                if (opened) {
-                        cap->attempt_open = true;
-                        cap->stop_at_ms = 0;
-                }
-                return;
-        }
-        if (cap && cap->stop)
-                cap = NULL; /* the thread is ending it; start afresh next to it */
-        if (!cap && !(cap = capture_new_locked(c, b)))
+        if (phase_start_locked(c, b, attempt,
+                               opened ? CAPTURE_PHASE_EV_ATTEMPT_OPENED : CAPTURE_PHASE_EV_PREPARE,
+                               opened ? CAPTURE_PHASE_EV_NEXT_ATTEMPT_OPENED : CAPTURE_PHASE_EV_PREPARE_NEXT, &cap, &t) < 0 ||
+            !t)
                 return;
         cap->bmc = *b;
-        cap->attempt_open = opened;
-        cap->prepared_ms = now_monotonic_ms();
-        (void) capture_switch_locked(c, cap, attempt);
+        (void) phase_apply_locked(c, cap, t, &(PhaseArgs) { .file = attempt });
+        wake_thread(c);
+}
+
+/* The attempt t->ended_attempt of node t->bmc.node ended (console lock held). */
+static void end_attempt_locked(Console *c, const DaemonTransition *ch) {
+        Capture *cap = find_locked(c, ch->bmc.node);
+        if (!cap || cap->attempt != ch->ended_attempt)
+                return;
+        const CapturePhaseTransition *t = capture_machine_phase(cap->phase, CAPTURE_PHASE_EV_ATTEMPT_ENDED);
+        if (!t)
+                return;
+        (void) phase_apply_locked(c, cap, t, &(PhaseArgs) { .ended = ch });
         wake_thread(c);
 }
 
@@ -508,18 +611,8 @@ static void on_transition(const DaemonTransition *t, void *userdata) {
         if (t->ended_attempt <= 0 && t->opened_attempt <= 0 && t->event != PROVISION_EV_REINSTALL)
                 return;
         pthread_mutex_lock(&c->lock);
-        if (t->ended_attempt > 0) {
-                Capture *cap = find_locked(c, t->bmc.node);
-                if (cap && !cap->stop && cap->attempt == t->ended_attempt) {
-                        cap->attempt_open = false;
-                        cap->stop_at_ms = now_monotonic_ms() + (int64_t) c->linger_s * 1000;
-                        if (t->event_id > 0 && t->outcome && (streq(t->outcome, "failed") || streq(t->outcome, "timeout")))
-                                cap->tail_event_id = t->event_id;
-                        capture_note_locked(c, cap, "\n[provd: install attempt %lld ended (%s); capturing %u s more]\n",
-                                            (long long) t->ended_attempt, t->outcome ? t->outcome : "ended", c->linger_s);
-                        wake_thread(c);
-                }
-        }
+        if (t->ended_attempt > 0)
+                end_attempt_locked(c, t);
         if (t->opened_attempt > 0)
                 start_attempt_locked(c, &t->bmc, t->opened_attempt, true);
         if (t->event == PROVISION_EV_REINSTALL)
@@ -546,34 +639,24 @@ int console_live_start(Console *c, const char *node, unsigned seconds, char *err
         }
         if (seconds == 0)
                 seconds = CONSOLE_LIVE_DEFAULT_S;
-        r = 0;
+        Capture *cap = NULL;
+        const CapturePhaseTransition *t = NULL;
         pthread_mutex_lock(&c->lock);
-        Capture *cap = find_locked(c, node);
         if (c->stopping) {
                 snprintf(err, errlen, "provd is stopping");
                 r = -ESHUTDOWN;
-        } else if (cap && !cap->stop && cap->attempt > 0 && cap->stop_at_ms == 0) {
+        } else if ((r = phase_start_locked(c, &b, 0, CAPTURE_PHASE_EV_LIVE_START, CAPTURE_PHASE_EV_LIVE_START, &cap, &t)) < 0)
+                ;
+        else if (t && (t->actions & CAPTURE_PHASE_DO_REFUSE)) {
                 snprintf(err, errlen, "the console of %s is being captured for install attempt %lld (GET /v1/nodes/%s/console)",
                          node, (long long) cap->attempt, node);
                 r = -EBUSY;
-        } else if (cap && !cap->stop && cap->attempt == 0) {
+        } else if (t) {
                 cap->bmc = b;
-                cap->stop_at_ms = now_monotonic_ms() + (int64_t) seconds * 1000;
-        } else {
-                if (cap && cap->stop)
-                        cap = NULL;
-                if (!cap && !(cap = capture_new_locked(c, &b)))
-                        r = -ENOMEM;
-                else {
-                        cap->bmc = b;
-                        cap->attempt_open = false;
-                        r = capture_switch_locked(c, cap, 0);
-                        if (r < 0) {
-                                cap->stop = true;
-                                snprintf(err, errlen, "cannot create the console log of %s: %s", node, strerror(-r));
-                                r = -EIO;
-                        } else
-                                cap->stop_at_ms = now_monotonic_ms() + (int64_t) seconds * 1000;
+                r = phase_apply_locked(c, cap, t, &(PhaseArgs) { .file = 0, .seconds = seconds });
+                if (r < 0) {
+                        snprintf(err, errlen, "cannot create the console log of %s: %s", node, strerror(-r));
+                        r = -EIO;
                 }
         }
         if (r >= 0)
@@ -590,8 +673,9 @@ int console_live_stop(Console *c, const char *node) {
                 return r;
         pthread_mutex_lock(&c->lock);
         Capture *cap = find_locked(c, node);
-        if (cap && cap->attempt == 0 && !cap->stop) {
-                cap->stop = true;
+        const CapturePhaseTransition *t = cap ? capture_machine_phase(cap->phase, CAPTURE_PHASE_EV_LIVE_STOP) : NULL;
+        if (t) {
+                (void) phase_apply_locked(c, cap, t, &(PhaseArgs) { 0 });
                 log_node(LOG_INFO, &((LogFields) { .node = node }), "console: on-demand capture stopped");
                 wake_thread(c);
         }
@@ -637,7 +721,7 @@ int console_log_open(Console *c, const char *node, int64_t attempt, ConsoleLog *
                 int64_t want = -1;
                 pthread_mutex_lock(&c->lock);
                 Capture *cap = find_locked(c, node);
-                if (cap && !cap->stop && cap->fd >= 0)
+                if (cap && cap->phase != CAPTURE_PHASE_CLOSED && cap->fd >= 0)
                         want = cap->attempt;
                 pthread_mutex_unlock(&c->lock);
                 r = -ENODATA;
@@ -654,7 +738,7 @@ int console_log_open(Console *c, const char *node, int64_t attempt, ConsoleLog *
         }
         pthread_mutex_lock(&c->lock);
         Capture *cap = find_locked(c, node);
-        log.capturing = cap && !cap->stop && cap->fd >= 0 && cap->attempt == log.attempt;
+        log.capturing = cap && cap->phase != CAPTURE_PHASE_CLOSED && cap->fd >= 0 && cap->attempt == log.attempt;
         pthread_mutex_unlock(&c->lock);
         *ret = log;
         return 0;
@@ -688,7 +772,7 @@ int console_follow_check(Console *c, ConsoleFollow *f, uint64_t offset) {
         int r;
         pthread_mutex_lock(&c->lock);
         Capture *cap = find_locked(c, f->node);
-        if (c->stopping || !cap || cap->stop || cap->fd < 0 || cap->attempt != f->attempt)
+        if (c->stopping || !cap || cap->phase == CAPTURE_PHASE_CLOSED || cap->fd < 0 || cap->attempt != f->attempt)
                 r = -ENODATA;
         else if (cap->written > offset)
                 r = 1;
@@ -730,37 +814,11 @@ static void run_jobs(Console *c) {
         }
 }
 
-/* A session ended (or could not start): r and msg from sol_status()/sol_open(). */
-static void session_lost_locked(Console *c, Capture *cap, int r, const char *msg, bool opening) {
-        int64_t now = now_monotonic_ms();
-        if (cap->stop)
-                return;
-        if (r == -EOPNOTSUPP || r == -EACCES || opening) {
-                cap->gave_up = true;
-                capture_note_locked(c, cap, "\n[provd: no SOL console: %s; not retrying for this %s]\n", msg,
-                                    cap->attempt > 0 ? "attempt" : "capture");
-                job_add_locked(c, cap->node, 0, "console: %s", msg);
-                log_node(LOG_WARNING, &((LogFields) { .node = cap->node, .attempt = cap->attempt }),
-                         "console: %s; not retrying", msg);
-                return;
-        }
-        capture_note_locked(c, cap, "\n[provd: SOL session lost: %s; reconnecting]\n", msg);
-        log_node(LOG_WARNING, &((LogFields) { .node = cap->node, .attempt = cap->attempt }),
-                 "console: SOL session lost: %s; reconnecting in %u s", msg, cap->backoff_ms / 1000);
-        if (!cap->reconnecting && (cap->last_note_ms == 0 || now - cap->last_note_ms >= NOTE_INTERVAL_MS)) {
-                job_add_locked(c, cap->node, 0, "console: SOL session lost: %s; reconnecting", msg);
-                cap->last_note_ms = now;
-                cap->drop_noted = true;
-        }
-        cap->reconnecting = true;
-        cap->next_open_ms = now + cap->backoff_ms;
-        cap->backoff_ms = cap->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : cap->backoff_ms * 2;
-}
-
-/* Opens a session for cap (no lock held; only this thread touches cap->s).  The password is
- * read from the inventory's password_file now, lives in this function's SolTarget only, and
- * is wiped once sol_open() has taken what the session needs. */
-static void session_open(Console *c, Capture *cap) {
+/* Opens a session for cap (no lock held; only this thread touches cap->s) and feeds the
+ * result to its link.  The password is read from the inventory's password_file now, lives in
+ * this function's SolTarget only, and is wiped once sol_open() has taken what the session
+ * needs.  count_reconnect: the row asked for provd_console_reconnects_total. */
+static void session_open(Console *c, Capture *cap, bool count_reconnect) {
         char err[IPMI_ERROR_MAX] = "", msg[IPMI_ERROR_MAX + 64];
         SolTarget t = { 0 };
         SolSession *s = NULL;
@@ -768,7 +826,6 @@ static void session_open(Console *c, Capture *cap) {
 
         pthread_mutex_lock(&c->lock);
         DaemonNodeBmc b = cap->bmc;
-        bool reconnect = cap->reconnecting;
         pthread_mutex_unlock(&c->lock);
 
         snprintf(t.ipmi.host, sizeof t.ipmi.host, "%s", b.host);
@@ -790,20 +847,22 @@ static void session_open(Console *c, Capture *cap) {
                 if (r < 0)
                         snprintf(msg, sizeof msg, "%s", err[0] ? err : strerror(-r));
         }
-        if (reconnect)
+        explicit_bzero(&t, sizeof t); /* sol_open() keeps what the session needs */
+        if (count_reconnect)
                 metrics_console_reconnect();
         pthread_mutex_lock(&c->lock);
-        if (r < 0) {
-                explicit_bzero(&t, sizeof t);
-                session_lost_locked(c, cap, r, msg, true);
-        } else {
-                explicit_bzero(&t, sizeof t); /* sol_open() keeps what the session needs */
-                cap->s = s;
-                cap->established = false;
-                c->n_sessions++;
-                metrics_console_sessions((int) c->n_sessions);
+        if (r < 0)
+                (void) link_event_locked(c, cap, CAPTURE_LINK_EV_OPEN_FAILED, msg);
+        else {
+                const CaptureLinkTransition *lt = link_event_locked(c, cap, CAPTURE_LINK_EV_OPENED, NULL);
+                if (lt && (lt->actions & CAPTURE_LINK_DO_ADOPT_SESSION)) {
+                        cap->s = TAKE_PTR(s);
+                        c->n_sessions++;
+                        metrics_console_sessions((int) c->n_sessions);
+                }
         }
         pthread_mutex_unlock(&c->lock);
+        sol_close(s); /* not adopted: the capture ended meanwhile */
 }
 
 /* Ends cap's session (no lock held). */
@@ -813,14 +872,13 @@ static void session_close(Console *c, Capture *cap) {
                 return;
         pthread_mutex_lock(&c->lock);
         cap->s = NULL;
-        cap->established = false;
         c->n_sessions--;
         metrics_console_sessions((int) c->n_sessions);
         pthread_mutex_unlock(&c->lock);
         sol_close(s);
 }
 
-/* Reads what cap's session has (no lock held). */
+/* Reads what cap's session has (no lock held); an ended session is an event for its link. */
 static void session_read(Console *c, Capture *cap, uint8_t *buf) {
         for (int i = 0; i < READS_PER_ROUND && cap->s; i++) {
                 ssize_t n = sol_read(cap->s, buf, READ_BUF);
@@ -839,10 +897,12 @@ static void session_read(Console *c, Capture *cap, uint8_t *buf) {
                         r = -EIO;
                 if (!err[0])
                         snprintf(err, sizeof err, "%s", strerror(-r));
-                session_close(c, cap);
                 pthread_mutex_lock(&c->lock);
-                session_lost_locked(c, cap, r, err, false);
+                bool may_note = capture_machine_may_note(cap->last_note_ms, now_monotonic_ms());
+                const CaptureLinkTransition *lt = link_event_locked(c, cap, capture_machine_loss_event(r, may_note), err);
                 pthread_mutex_unlock(&c->lock);
+                if (!lt || (lt->actions & CAPTURE_LINK_DO_CLOSE_SESSION)) /* no row: it ended all the same */
+                        session_close(c, cap);
                 return;
         }
 }
@@ -867,18 +927,32 @@ static void check_nodes(Console *c) {
                         continue;
                 pthread_mutex_lock(&c->lock);
                 Capture *cap = find_locked(c, names[i]);
-                if (cap && !cap->stop) {
-                        if (r == -ENOENT || !wants_console(&b)) {
+                if (cap && (r == -ENOENT || !wants_console(&b))) {
+                        const CapturePhaseTransition *t = capture_machine_phase(cap->phase, CAPTURE_PHASE_EV_NODE_GONE);
+                        if (t) {
                                 log_node(LOG_INFO, &((LogFields) { .node = cap->node }),
                                          "console: capture ended: the node %s", r == -ENOENT ? "left the inventory" : "has no console any more");
-                                cap->stop = true;
-                        } else
-                                cap->bmc = b;
-                }
+                                (void) phase_apply_locked(c, cap, t, &(PhaseArgs) { 0 });
+                        }
+                } else if (cap && cap->phase != CAPTURE_PHASE_CLOSED)
+                        cap->bmc = b;
                 pthread_mutex_unlock(&c->lock);
         }
         free(names);
 }
+
+/* Feeds a timer's or the shutdown's event to cap's phase (lock held). */
+static void phase_event_locked(Console *c, Capture *cap, CapturePhaseEvent ev) {
+        const CapturePhaseTransition *t = capture_machine_phase(cap->phase, ev);
+        if (t)
+                (void) phase_apply_locked(c, cap, t, &(PhaseArgs) { 0 });
+}
+
+/* A session to open, and whether the open counts as a reconnect. */
+typedef struct ToOpen {
+        Capture *cap;
+        bool count_reconnect;
+} ToOpen;
 
 static void *capture_thread(void *userdata) {
         Console *c = userdata;
@@ -892,8 +966,9 @@ static void *capture_thread(void *userdata) {
         if (!buf)
                 log_error("console: out of memory: capture thread not running");
         while (buf) {
-                /* 1. Under the lock: what to end, open and poll. */
-                Capture *ended = NULL, **to_open = NULL;
+                /* 1. Under the lock: the timers' events, what to end, open and poll. */
+                Capture *ended = NULL;
+                ToOpen *to_open = NULL;
                 size_t n_open = 0, n_fds = 1, n_caps = 0;
                 int64_t now = now_monotonic_ms(), timeout = POLL_MAX_MS;
 
@@ -915,46 +990,40 @@ static void *capture_thread(void *userdata) {
                 for (Capture **pp = &c->captures; *pp;) {
                         Capture *cap = *pp;
                         if (stopping)
-                                cap->stop = true;
-                        if (!cap->stop && cap->stop_at_ms > 0 && now >= cap->stop_at_ms)
-                                cap->stop = true;
-                        if (!cap->stop && cap->attempt > 0 && !cap->attempt_open && cap->stop_at_ms == 0 &&
-                            now - cap->prepared_ms > PREPARED_MAX_MS)
-                                cap->stop = true;
-                        if (cap->stop) {
+                                phase_event_locked(c, cap, CAPTURE_PHASE_EV_SHUTDOWN);
+                        if (cap->deadline_ms > 0 && now >= cap->deadline_ms)
+                                phase_event_locked(c, cap, CAPTURE_PHASE_EV_DEADLINE);
+                        if (now - cap->prepared_ms > PREPARED_MAX_MS)
+                                phase_event_locked(c, cap, CAPTURE_PHASE_EV_PREPARED_EXPIRED);
+                        if (cap->phase == CAPTURE_PHASE_CLOSED) {
                                 *pp = cap->next;
                                 capture_end_file_locked(c, cap);
                                 cap->next = ended;
                                 ended = cap;
                                 continue;
                         }
-                        if (cap->s && !cap->established && sol_established(cap->s)) {
-                                cap->established = true;
-                                cap->backoff_ms = BACKOFF_MIN_MS;
-                                if (cap->reconnecting) {
-                                        capture_note_locked(c, cap, "[provd: SOL session re-established]\n");
-                                        if (cap->drop_noted)
-                                                job_add_locked(c, cap->node, 0, "console: SOL session re-established");
-                                        log_node(LOG_INFO, &((LogFields) { .node = cap->node, .attempt = cap->attempt }),
-                                                 "console: SOL session re-established");
-                                }
-                                cap->reconnecting = cap->drop_noted = false;
-                        }
+                        if (cap->s && capture_machine_link_establishing(cap->link) && sol_established(cap->s))
+                                (void) link_event_locked(c, cap, CAPTURE_LINK_EV_ESTABLISHED, NULL);
                         if (cap->s) {
                                 if (n_fds < cap_fds) {
                                         fds[n_fds] = (struct pollfd) { .fd = sol_fd(cap->s), .events = POLLIN };
                                         polled[n_fds++] = cap;
                                 }
-                                if (!cap->established && timeout > 200)
+                                if (capture_machine_link_establishing(cap->link) && timeout > 200)
                                         timeout = 200;
-                        } else if (!cap->gave_up && to_open) {
-                                if (now >= cap->next_open_ms)
-                                        to_open[n_open++] = cap;
-                                else if (cap->next_open_ms - now < timeout)
+                        } else if (to_open && capture_machine_link(cap->link, CAPTURE_LINK_EV_OPEN_DUE)) {
+                                if (now >= cap->next_open_ms) {
+                                        const CaptureLinkTransition *lt =
+                                                link_event_locked(c, cap, CAPTURE_LINK_EV_OPEN_DUE, NULL);
+                                        if (lt->actions & CAPTURE_LINK_DO_OPEN_SESSION)
+                                                to_open[n_open++] = (ToOpen) {
+                                                        cap, (lt->actions & CAPTURE_LINK_DO_COUNT_RECONNECT) != 0
+                                                };
+                                } else if (cap->next_open_ms - now < timeout)
                                         timeout = cap->next_open_ms - now;
                         }
-                        if (cap->stop_at_ms > 0 && cap->stop_at_ms - now < timeout)
-                                timeout = cap->stop_at_ms - now < 0 ? 0 : cap->stop_at_ms - now;
+                        if (cap->deadline_ms > 0 && cap->deadline_ms - now < timeout)
+                                timeout = cap->deadline_ms - now < 0 ? 0 : cap->deadline_ms - now;
                         pp = &cap->next;
                 }
                 pthread_mutex_unlock(&c->lock);
@@ -972,7 +1041,7 @@ static void *capture_thread(void *userdata) {
                         break;
                 }
                 for (size_t i = 0; i < n_open; i++)
-                        session_open(c, to_open[i]);
+                        session_open(c, to_open[i].cap, to_open[i].count_reconnect);
                 free(to_open);
                 run_jobs(c);
                 sol_reap();

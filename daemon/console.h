@@ -1,6 +1,6 @@
 /* console.h — the console capture manager: holds Serial-over-LAN sessions (sol.h) to the
  * BMCs of nodes in an install attempt (and on demand) and writes each node's console stream
- * to log files in the state directory.  Contract: the README's "Console".
+ * to log files in the state directory.  The README's "Console" section describes it for users.
  *
  * Files: <state_dir>/console/<node>/<N>.log for install attempt number N (raw bytes as
  * received, mode 0640, directories 0750), <state_dir>/console/<node>/live.log for on-demand
@@ -21,6 +21,20 @@
  * 1 s doubling to 30 s, noted in the file and in the node's history (cause "console", at
  * most once a minute per node).  -EOPNOTSUPP / -EACCES (no SOL, refused) and errors opening
  * a session are noted once; no retry for that attempt.  Never fatal to the attempt.
+ *
+ * A capture's lifecycle is two explicit states, driven by capture-machine.h's tables (each
+ * (state, event) pair there gives the next state and the actions):
+ *   phase  new -> prepared (a reinstall: the next attempt's file, before it opens) ->
+ *          attempt (open) -> lingering (ended; until the linger deadline) -> closed;
+ *          live (on demand, until its deadline or DELETE) -> closed.  A netboot or a reinstall
+ *          for another attempt switches the file; the node leaving the inventory or losing its
+ *          BMC, and shutdown, close it.
+ *   link   idle -> connecting -> streaming; a loss -> backoff -> reconnecting -> streaming
+ *          (the "-noted" variants when the loss went into the history, so the
+ *          re-establishment does too); no SOL / refused / cannot open -> gave-up until the
+ *          file switches; closed with the phase.
+ * What is about the file, not the lifecycle, stays flags (the size cap reached, a write error
+ * logged), and the timers stay data (deadline, backoff, next open, last history note).
  *
  * The last lines of the console (console_sanitize(): 40 lines, 8 KiB, UTF-8 without escape
  * sequences) go into the history row of a failed/timed-out attempt's ending transition
