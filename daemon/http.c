@@ -56,6 +56,7 @@
 #include "files.h"
 #include "framing.h"
 #include "http-conns.h"
+#include "http-response.h"
 #include "inventory.h"
 #include "ipxe.h"
 #include "log.h"
@@ -63,7 +64,6 @@
 #include "metrics.h"
 #include "operations.h"
 #include "status-page.h"
-#include "text.h"
 #include "service.h"
 #include "stream.h"
 #include "util.h"
@@ -96,180 +96,12 @@ typedef struct Request {
         size_t len;
         bool too_large;
         MetricsRoute route;
-        unsigned status;
-        uint64_t bytes;
+        HttpAnswer answer; /* for the HTTP metrics */
         Stream *stream; /* borrowed: the stream's response owns it */
         ConsoleStream *console_stream; /* borrowed: GET .../console?follow=1 */
         char *raw_target;  /* the request-target as received, before percent-decoding */
         bool head_checked; /* the access handler has seen (and checked) the request head */
 } Request;
-
-/* The request being handled on this thread (for metrics of answers queued by files.c). */
-static __thread Request *current_request;
-
-void http_note_response(unsigned status, uint64_t bytes) {
-        if (current_request) {
-                current_request->status = status;
-                current_request->bytes = bytes;
-        }
-}
-
-static const struct {
-        int err;
-        unsigned status;
-} errno_status[] = {
-        { EINVAL, MHD_HTTP_BAD_REQUEST },
-        { EBADMSG, MHD_HTTP_BAD_REQUEST },
-        { ENOKEY, MHD_HTTP_UNAUTHORIZED },
-        { EKEYEXPIRED, MHD_HTTP_FORBIDDEN },
-        { EACCES, MHD_HTTP_FORBIDDEN },
-        { ENOENT, MHD_HTTP_NOT_FOUND },
-        { EPROTO, MHD_HTTP_CONFLICT },
-        { EEXIST, MHD_HTTP_CONFLICT },
-        { EALREADY, MHD_HTTP_CONFLICT },
-        { ENODEV, MHD_HTTP_CONFLICT },
-        { EMSGSIZE, MHD_HTTP_CONTENT_TOO_LARGE },
-        { EBUSY, MHD_HTTP_SERVICE_UNAVAILABLE },
-        { ENOMEM, MHD_HTTP_SERVICE_UNAVAILABLE },
-        { ENOSPC, MHD_HTTP_INSUFFICIENT_STORAGE },
-};
-
-unsigned http_status_from_errno(int err) {
-        for (size_t i = 0; i < ELEMENTSOF(errno_status); i++)
-                if (errno_status[i].err == abs(err))
-                        return errno_status[i].status;
-        return MHD_HTTP_INTERNAL_SERVER_ERROR;
-}
-
-static const char *status_code_name(unsigned status) {
-        switch (status) {
-        case MHD_HTTP_BAD_REQUEST:
-                return "bad_request";
-        case MHD_HTTP_UNAUTHORIZED:
-                return "unauthorized";
-        case MHD_HTTP_FORBIDDEN:
-                return "forbidden";
-        case MHD_HTTP_NOT_FOUND:
-                return "not_found";
-        case MHD_HTTP_METHOD_NOT_ALLOWED:
-                return "method_not_allowed";
-        case MHD_HTTP_CONFLICT:
-                return "conflict";
-        case MHD_HTTP_CONTENT_TOO_LARGE:
-                return "payload_too_large";
-        case MHD_HTTP_SERVICE_UNAVAILABLE:
-                return "unavailable";
-        case MHD_HTTP_INSUFFICIENT_STORAGE:
-                return "insufficient_storage";
-        case MHD_HTTP_NOT_IMPLEMENTED:
-                return "not_implemented";
-        default:
-                return "internal_error";
-        }
-}
-
-/* Queues resp (consumed) with status, counting `bytes` of body for the metrics. */
-enum MHD_Result http_queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *resp, uint64_t bytes) {
-        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-        http_note_response(status, bytes);
-        enum MHD_Result ret = MHD_queue_response(c, status, resp);
-        MHD_destroy_response(resp);
-        return ret;
-}
-
-/* Queues body (malloc'd or NULL; always consumed) with status; `allow` (or NULL) becomes an
- * Allow header. */
-static enum MHD_Result queue_buffer_allow(struct MHD_Connection *c, unsigned status, char *body, size_t len,
-                                          const char *content_type, const char *allow) {
-        struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-        if (!resp) {
-                free(body);
-                return MHD_NO;
-        }
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        if (status == MHD_HTTP_UNAUTHORIZED)
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"provd\"");
-        if (allow)
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-        return http_queue(c, status, resp, len);
-}
-
-static enum MHD_Result queue_buffer(struct MHD_Connection *c, unsigned status, char *body, size_t len,
-                                    const char *content_type) {
-        return queue_buffer_allow(c, status, body, len, content_type, NULL);
-}
-
-/* Queues the JSON text `json` (malloc'd or NULL; always consumed) with a newline appended:
- * every JSON answer ends with one (pixiecore's decoder ignores it). */
-static enum MHD_Result queue_json_text(struct MHD_Connection *c, unsigned status, char *json, const char *allow) {
-        if (!json)
-                return MHD_NO;
-        size_t len = strlen(json);
-        char *body = realloc(json, len + 2);
-        if (!body) {
-                free(json);
-                return MHD_NO;
-        }
-        body[len] = '\n';
-        body[len + 1] = '\0';
-        return queue_buffer_allow(c, status, body, len + 1, "application/json", allow);
-}
-
-/* Queues `o` as JSON; steals the reference. */
-static enum MHD_Result respond_json_allow(struct MHD_Connection *c, unsigned status, json_t *o, const char *allow) {
-        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-        json_decref(o);
-        if (!s) {
-                /* The answer could not be built (no memory, or text jansson refuses): still an
-                 * answer, never a dropped connection. */
-                static const char body[] = "{\"error\":{\"code\":\"internal_error\",\"message\":\"the answer could not be "
-                                           "built\"}}\n";
-                log_error("cannot build a JSON answer (status %u): answering 500", status);
-                struct MHD_Response *resp =
-                        MHD_create_response_from_buffer(sizeof body - 1, (void *) body, MHD_RESPMEM_PERSISTENT);
-                if (!resp)
-                        return MHD_NO;
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-                return http_queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR, resp, sizeof body - 1);
-        }
-        return queue_json_text(c, status, s, allow);
-}
-
-static enum MHD_Result respond_json(struct MHD_Connection *c, unsigned status, json_t *o) {
-        return respond_json_allow(c, status, o, NULL);
-}
-
-static json_t *error_body(unsigned status, const char *msg) {
-        return json_pack("{s:{s:s, s:s}}", "error", "code", status_code_name(status), "message", msg);
-}
-
-enum MHD_Result http_respond_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...) {
-        char msg[1024];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-        /* Messages echo client bytes (a path, a MAC, a filter), possibly cut inside a
-         * character by a %.Ns: made valid UTF-8 here, once, for every error answer. */
-        char safe[sizeof msg];
-        return respond_json(c, status, error_body(status, text_utf8(msg, safe, sizeof safe)));
-}
-
-static enum MHD_Result respond_method_not_allowed(struct MHD_Connection *c, const char *allow) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "allowed: %s", allow);
-        return respond_json_allow(c, MHD_HTTP_METHOD_NOT_ALLOWED, error_body(MHD_HTTP_METHOD_NOT_ALLOWED, msg), allow);
-}
-
-/* 204, no body. */
-static enum MHD_Result respond_no_content(struct MHD_Connection *c) {
-        struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-        if (!resp)
-                return MHD_NO;
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        return http_queue(c, MHD_HTTP_NO_CONTENT, resp, 0);
-}
 
 /* HEAD of a boot route: the status GET would give, without side effects (a GET may open an
  * install attempt; a probe must not).  No body. */
@@ -280,7 +112,7 @@ static enum MHD_Result respond_boot_probe(Http *h, struct MHD_Connection *c, con
         if (r < 0)
                 return http_respond_error(c, http_status_from_errno(r), "cannot answer the boot of %s", mac);
         unsigned status = ipxe || result == DAEMON_BOOT_RESULT_INSTALL ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND;
-        return queue_buffer(c, status, NULL, 0, content_type);
+        return http_respond_buffer(c, status, NULL, 0, content_type);
 }
 
 static MetricsBootResult boot_metric(int r, DaemonBootResult result) {
@@ -307,7 +139,7 @@ static enum MHD_Result route_boot(Http *h, struct MHD_Connection *c, const char 
                                           strerror(-r));
         switch (result) {
         case DAEMON_BOOT_RESULT_INSTALL:
-                return queue_json_text(c, MHD_HTTP_OK, TAKE_PTR(body), NULL);
+                return http_respond_json_text(c, MHD_HTTP_OK, TAKE_PTR(body));
         case DAEMON_BOOT_RESULT_LOCAL:
                 return http_respond_error(c, MHD_HTTP_NOT_FOUND, "%s boots from its local disk", mac);
         default:
@@ -328,7 +160,7 @@ static enum MHD_Result route_ipxe(Http *h, struct MHD_Connection *c, const char 
                         char *s = ipxe_render_bad_mac(mac_arg);
                         if (!s)
                                 return MHD_NO;
-                        return queue_buffer(c, MHD_HTTP_BAD_REQUEST, s, strlen(s), "text/plain");
+                        return http_respond_buffer(c, MHD_HTTP_BAD_REQUEST, s, strlen(s), "text/plain");
                 }
                 if (streq(method, MHD_HTTP_METHOD_HEAD))
                         return respond_boot_probe(h, c, mac, "text/plain", true);
@@ -344,7 +176,7 @@ static enum MHD_Result route_ipxe(Http *h, struct MHD_Connection *c, const char 
         }
         if (!body)
                 return MHD_NO;
-        return queue_buffer(c, MHD_HTTP_OK, body, strlen(body), "text/plain");
+        return http_respond_buffer(c, MHD_HTTP_OK, body, strlen(body), "text/plain");
 }
 
 static const char *bearer_token(struct MHD_Connection *c) {
@@ -405,7 +237,7 @@ static enum MHD_Result route_install_credential(Http *h, struct MHD_Connection *
         int r = daemon_issue_credential(h->daemon, token, &ret, err, sizeof err);
         if (r < 0)
                 return http_respond_error(c, http_status_from_errno(r), "%s", err[0] ? err : strerror(-r));
-        return respond_json(c, MHD_HTTP_OK, ret);
+        return http_respond_json(c, MHD_HTTP_OK, ret);
 }
 
 /* POST /v1/nodes/<name>/report with {"running","booted","kernel","uptime"}: the node says what
@@ -433,7 +265,7 @@ static enum MHD_Result route_node_report(Http *h, struct MHD_Connection *c, cons
                                    json_string_value(kernel), json_number_value(uptime), &ret, err, sizeof err);
         if (r < 0)
                 return http_respond_error(c, http_status_from_errno(r), "%s", err[0] ? err : strerror(-r));
-        return respond_json(c, MHD_HTTP_OK, ret);
+        return http_respond_json(c, MHD_HTTP_OK, ret);
 }
 
 static enum MHD_Result route_install_event(Http *h, struct MHD_Connection *c, Request *req) {
@@ -461,7 +293,7 @@ static enum MHD_Result route_install_event(Http *h, struct MHD_Connection *c, Re
                                      sizeof err);
         if (r < 0)
                 return http_respond_error(c, http_status_from_errno(r), "%s", err[0] ? err : strerror(-r));
-        return respond_json(c, MHD_HTTP_OK, ret);
+        return http_respond_json(c, MHD_HTTP_OK, ret);
 }
 
 /* Answers 401/403 and returns false unless the request carries a valid API token. */
@@ -543,18 +375,6 @@ static bool get_limit(struct MHD_Connection *c, int64_t def, int64_t *ret, enum 
         return true;
 }
 
-static enum MHD_Result respond_daemon_error(struct MHD_Connection *c, int r, const char *what) {
-        return http_respond_error(c, http_status_from_errno(r), "cannot %s: %s", what, strerror(-r));
-}
-
-static enum MHD_Result respond_no_route(struct MHD_Connection *c, const char *url) {
-        return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no such route: %.200s", url);
-}
-
-static enum MHD_Result respond_no_node(struct MHD_Connection *c, const char *name) {
-        return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no node \"%.64s\" in the inventory", name);
-}
-
 static enum MHD_Result route_nodes(Http *h, struct MHD_Connection *c) {
         DaemonNodeFilter f = { .name_glob = query(c, "name"), .rack = query(c, "rack") };
         const char *states = query(c, "state");
@@ -597,18 +417,18 @@ static enum MHD_Result route_nodes(Http *h, struct MHD_Connection *c) {
                 return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "name= must be a glob of 1-256 characters");
         int r = daemon_nodes_json(h->daemon, &f, &o);
         if (r < 0)
-                return respond_daemon_error(c, r, "read node state");
-        return respond_json(c, MHD_HTTP_OK, o);
+                return http_respond_errno(c, r, "read node state");
+        return http_respond_json(c, MHD_HTTP_OK, o);
 }
 
 static enum MHD_Result route_node(Http *h, struct MHD_Connection *c, const char *name) {
         json_t *o = NULL;
         int r = daemon_node_json(h->daemon, name, &o);
         if (r == -ENOENT)
-                return respond_no_node(c, name);
+                return http_respond_no_node(c, name);
         if (r < 0)
-                return respond_daemon_error(c, r, "read node state");
-        return respond_json(c, MHD_HTTP_OK, o);
+                return http_respond_errno(c, r, "read node state");
+        return http_respond_json(c, MHD_HTTP_OK, o);
 }
 
 static enum MHD_Result route_history(Http *h, struct MHD_Connection *c, const char *name) {
@@ -624,18 +444,18 @@ static enum MHD_Result route_history(Http *h, struct MHD_Connection *c, const ch
                                           "before must be an event id (a positive integer), not \"%.32s\"", v);
         int r = daemon_history_json(h->daemon, name, before, limit, &o);
         if (r == -ENOENT)
-                return respond_no_node(c, name);
+                return http_respond_no_node(c, name);
         if (r < 0)
-                return respond_daemon_error(c, r, "read the history");
-        return respond_json(c, MHD_HTTP_OK, o);
+                return http_respond_errno(c, r, "read the history");
+        return http_respond_json(c, MHD_HTTP_OK, o);
 }
 
 static enum MHD_Result route_summary(Http *h, struct MHD_Connection *c) {
         json_t *o = NULL;
         int r = daemon_summary_json(h->daemon, &o);
         if (r < 0)
-                return respond_daemon_error(c, r, "count nodes");
-        return respond_json(c, MHD_HTTP_OK, o);
+                return http_respond_errno(c, r, "count nodes");
+        return http_respond_json(c, MHD_HTTP_OK, o);
 }
 
 /* ?since= as an event id or an RFC 3339 time. */
@@ -661,8 +481,8 @@ static enum MHD_Result route_events(Http *h, struct MHD_Connection *c) {
                 return answer;
         int r = daemon_events_json(h->daemon, since_id, since_ms, limit, &o);
         if (r < 0)
-                return respond_daemon_error(c, r, "read events");
-        return respond_json(c, MHD_HTTP_OK, o);
+                return http_respond_errno(c, r, "read events");
+        return http_respond_json(c, MHD_HTTP_OK, o);
 }
 
 static enum MHD_Result route_events_stream(Http *h, struct MHD_Connection *c, const char *method, Request *req) {
@@ -676,7 +496,7 @@ static enum MHD_Result route_events_stream(Http *h, struct MHD_Connection *c, co
                 return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "%s must be an event id, not \"%.32s\"",
                                           last_event_id ? "Last-Event-ID" : "since", last_event_id ? last_event_id : v);
         if (streq(method, MHD_HTTP_METHOD_HEAD))
-                return queue_buffer(c, MHD_HTTP_OK, NULL, 0, "text/event-stream");
+                return http_respond_buffer(c, MHD_HTTP_OK, NULL, 0, "text/event-stream");
 
         Stream *st = NULL;
         struct MHD_Response *resp = streams_response(h->streams, c, cursor, &st);
@@ -711,7 +531,7 @@ static enum MHD_Result route_reload(Http *h, struct MHD_Connection *c) {
                 return http_respond_error(c, MHD_HTTP_BAD_REQUEST,
                                           "inventory reloaded (%d nodes), but the API tokens were not (the current ones stay in force): %s",
                                           r, terr ? terr : strerror(-t));
-        return respond_json(c, MHD_HTTP_OK, json_pack("{s:i, s:i}", "nodes", r, "api_tokens", t));
+        return http_respond_json(c, MHD_HTTP_OK, json_pack("{s:i, s:i}", "nodes", r, "api_tokens", t));
 }
 
 /* Parses a request body that must be a JSON object (an empty body is {}).  On failure
@@ -773,7 +593,7 @@ static enum MHD_Result route_node_operation(Http *h, struct MHD_Connection *c, c
         }
         if (r < 0)
                 return http_respond_error(c, http_status_from_errno(r), "%s", err[0] ? err : strerror(-r));
-        return respond_json(c, MHD_HTTP_ACCEPTED, json_pack("{s:o}", "operation", op));
+        return http_respond_json(c, MHD_HTTP_ACCEPTED, json_pack("{s:o}", "operation", op));
 }
 
 static enum MHD_Result route_operations(Http *h, struct MHD_Connection *c, const char *id_arg) {
@@ -793,8 +613,8 @@ static enum MHD_Result route_operations(Http *h, struct MHD_Connection *c, const
                                                   (long long) id, OPS_KEEP);
         }
         if (r < 0)
-                return respond_daemon_error(c, r, "read operations");
-        return respond_json(c, MHD_HTTP_OK, o);
+                return http_respond_errno(c, r, "read operations");
+        return http_respond_json(c, MHD_HTTP_OK, o);
 }
 
 /* ---- discovery: GET /v1/discovered, DELETE /v1/discovered/<mac> ---------------- */
@@ -805,8 +625,8 @@ static enum MHD_Result route_discovered_list(Http *h, struct MHD_Connection *c) 
         json_t *o = NULL;
         int r = daemon_discovered_json(h->daemon, &o);
         if (r < 0)
-                return respond_daemon_error(c, r, "read the discovered MACs");
-        return respond_json(c, MHD_HTTP_OK, o);
+                return http_respond_errno(c, r, "read the discovered MACs");
+        return http_respond_json(c, MHD_HTTP_OK, o);
 }
 
 static enum MHD_Result route_discovered_forget(Http *h, struct MHD_Connection *c, const char *mac_arg) {
@@ -817,9 +637,9 @@ static enum MHD_Result route_discovered_forget(Http *h, struct MHD_Connection *c
         if (r == -ENOENT)
                 return http_respond_error(c, MHD_HTTP_NOT_FOUND, "MAC %s is not among the discovered MACs", mac);
         if (r < 0)
-                return respond_daemon_error(c, r, "forget the discovered MAC");
+                return http_respond_errno(c, r, "forget the discovered MAC");
         log_info("DELETE /v1/discovered/%s: forgot discovered MAC %s", mac, mac);
-        return respond_no_content(c);
+        return http_respond_no_content(c);
 }
 
 /* /v1/discovered[/<mac>]: methods, auth, then the route. */
@@ -827,16 +647,16 @@ static enum MHD_Result route_discovered(Http *h, struct MHD_Connection *c, const
         enum MHD_Result answer;
         if (streq(url, "/v1/discovered")) {
                 if (!is_get(method))
-                        return respond_method_not_allowed(c, "GET, HEAD");
+                        return http_respond_method_not_allowed(c, "GET, HEAD");
                 if (!check_read_auth(h, c, &answer))
                         return answer;
                 return route_discovered_list(h, c);
         }
         const char *mac = url + strlen("/v1/discovered/");
         if (!*mac || strchr(mac, '/'))
-                return respond_no_route(c, url);
+                return http_respond_no_route(c, url);
         if (!streq(method, MHD_HTTP_METHOD_DELETE))
-                return respond_method_not_allowed(c, "DELETE");
+                return http_respond_method_not_allowed(c, "DELETE");
         if (!check_api_token(h, c, &answer))
                 return answer;
         return route_discovered_forget(h, c, mac);
@@ -861,8 +681,8 @@ static enum MHD_Result route_metrics(Http *h, struct MHD_Connection *c) {
         g.http_shut_evicted = cs.shut_evicted;
         int r = metrics_render(&g, &text, &len);
         if (r < 0)
-                return respond_daemon_error(c, r, "render metrics");
-        return queue_buffer(c, MHD_HTTP_OK, text, len, "text/plain; version=0.0.4; charset=utf-8");
+                return http_respond_errno(c, r, "render metrics");
+        return http_respond_buffer(c, MHD_HTTP_OK, text, len, "text/plain; version=0.0.4; charset=utf-8");
 }
 
 static enum MHD_Result route_status_page(struct MHD_Connection *c) {
@@ -939,46 +759,46 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
 
         if (streq(url, "/")) {
                 if (!is_get(method))
-                        return respond_method_not_allowed(c, "GET, HEAD");
+                        return http_respond_method_not_allowed(c, "GET, HEAD");
                 return route_status_page(c);
         }
         if (startswith(url, "/v1/boot/")) {
                 if (strchr(url + strlen("/v1/boot/"), '/'))
-                        return respond_no_route(c, url);
+                        return http_respond_no_route(c, url);
                 if (!is_get(method))
-                        return respond_method_not_allowed(c, "GET, HEAD");
+                        return http_respond_method_not_allowed(c, "GET, HEAD");
                 return route_boot(h, c, method, url + strlen("/v1/boot/"));
         }
         if (streq(url, "/v1/ipxe")) {
                 if (!is_get(method))
-                        return respond_method_not_allowed(c, "GET, HEAD");
+                        return http_respond_method_not_allowed(c, "GET, HEAD");
                 return route_ipxe(h, c, method);
         }
         if (streq(url, "/v1/ipxe.efi")) {
                 if (!is_get(method))
-                        return respond_method_not_allowed(c, "GET, HEAD");
+                        return http_respond_method_not_allowed(c, "GET, HEAD");
                 if (!h->ipxe_efi)
-                        return respond_no_route(c, url);
+                        return http_respond_no_route(c, url);
                 return files_serve_local(c, h->ipxe_efi, "the iPXE EFI binary", "set ipxe_efi / --ipxe-efi");
         }
         if (startswith(url, "/v1/files/")) {
                 if (!is_get(method))
-                        return respond_method_not_allowed(c, "GET, HEAD");
+                        return http_respond_method_not_allowed(c, "GET, HEAD");
                 return files_serve(h->daemon, c, url + strlen("/v1/files"));
         }
         if (streq(url, "/v1/install/events")) {
                 if (!streq(method, MHD_HTTP_METHOD_POST))
-                        return respond_method_not_allowed(c, "POST");
+                        return http_respond_method_not_allowed(c, "POST");
                 return route_install_event(h, c, req);
         }
         if (streq(url, "/v1/install/credential")) {
                 if (!streq(method, MHD_HTTP_METHOD_POST))
-                        return respond_method_not_allowed(c, "POST");
+                        return http_respond_method_not_allowed(c, "POST");
                 return route_install_credential(h, c);
         }
         if (streq(url, "/v1/reload")) {
                 if (!streq(method, MHD_HTTP_METHOD_POST))
-                        return respond_method_not_allowed(c, "POST");
+                        return http_respond_method_not_allowed(c, "POST");
                 if (!check_api_token(h, c, &answer))
                         return answer;
                 return route_reload(h, c);
@@ -993,23 +813,23 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
                 char buf[INVENTORY_NAME_MAX + 1];
                 if (slash && streq(slash, "/report")) {
                         if (!streq(method, MHD_HTTP_METHOD_POST))
-                                return respond_method_not_allowed(c, "POST");
+                                return http_respond_method_not_allowed(c, "POST");
                         if (!copy_node_name(name, slash, buf))
-                                return respond_no_node(c, name);
+                                return http_respond_no_node(c, name);
                         return route_node_report(h, c, buf, req);
                 }
                 if (slash && streq(slash, "/credential")) {
                         if (!streq(method, MHD_HTTP_METHOD_DELETE))
-                                return respond_method_not_allowed(c, "DELETE");
+                                return http_respond_method_not_allowed(c, "DELETE");
                         if (!check_api_token(h, c, &answer))
                                 return answer;
                         if (!copy_node_name(name, slash, buf))
-                                return respond_no_node(c, name);
+                                return http_respond_no_node(c, name);
                         char err[256] = "";
                         int r = daemon_revoke_credential(h->daemon, buf, err, sizeof err);
                         if (r < 0)
                                 return http_respond_error(c, http_status_from_errno(r), "%s", err[0] ? err : strerror(-r));
-                        return respond_no_content(c);
+                        return http_respond_no_content(c);
                 }
         }
         /* ---- console capture: /v1/nodes/<name>/console */
@@ -1020,11 +840,11 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
                         char buf[INVENTORY_NAME_MAX + 1];
                         bool post = streq(method, MHD_HTTP_METHOD_POST), del = streq(method, MHD_HTTP_METHOD_DELETE);
                         if (!is_get(method) && !post && !del)
-                                return respond_method_not_allowed(c, "GET, HEAD, POST, DELETE");
+                                return http_respond_method_not_allowed(c, "GET, HEAD, POST, DELETE");
                         if (post || del ? !check_api_token(h, c, &answer) : !check_read_auth(h, c, &answer))
                                 return answer;
                         if (!copy_node_name(name, slash, buf))
-                                return respond_no_node(c, name);
+                                return http_respond_no_node(c, name);
                         if (post)
                                 return console_http_post(h->console, c, buf);
                         if (del)
@@ -1042,11 +862,11 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
                 if (slash && (streq(slash, "/reinstall") || streq(slash, "/power") || streq(slash, "/bootdev"))) {
                         char buf[INVENTORY_NAME_MAX + 1];
                         if (!streq(method, MHD_HTTP_METHOD_POST))
-                                return respond_method_not_allowed(c, "POST");
+                                return http_respond_method_not_allowed(c, "POST");
                         if (!check_api_token(h, c, &answer))
                                 return answer;
                         if (!copy_node_name(name, slash, buf))
-                                return respond_no_node(c, name);
+                                return http_respond_no_node(c, name);
                         return route_node_operation(h, c, buf, slash + 1, req);
                 }
         }
@@ -1062,15 +882,15 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
         if (nodes && url[strlen("/v1/nodes")] == '/') {
                 const char *slash = strchr(url + strlen("/v1/nodes/"), '/');
                 if (slash && !streq(slash, "/history"))
-                        return respond_no_route(c, url);
+                        return http_respond_no_route(c, url);
         }
         if (operations && url[strlen("/v1/operations")] == '/' && strchr(url + strlen("/v1/operations/"), '/'))
-                return respond_no_route(c, url);
+                return http_respond_no_route(c, url);
         if (!nodes && !operations && !streq(url, "/v1/summary") && !streq(url, "/v1/events") &&
             !streq(url, "/v1/events/stream") && !streq(url, "/metrics"))
-                return respond_no_route(c, url);
+                return http_respond_no_route(c, url);
         if (!is_get(method))
-                return respond_method_not_allowed(c, "GET, HEAD");
+                return http_respond_method_not_allowed(c, "GET, HEAD");
         if (!check_read_auth(h, c, &answer))
                 return answer;
         if (streq(url, "/v1/summary"))
@@ -1093,7 +913,7 @@ static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *u
                 return route_node(h, c, name);
         char buf[INVENTORY_NAME_MAX + 1];
         if (!copy_node_name(name, slash, buf))
-                return respond_no_node(c, name);
+                return http_respond_no_node(c, name);
         return route_history(h, c, buf);
 }
 
@@ -1149,9 +969,9 @@ static enum MHD_Result check_head(struct MHD_Connection *c, const char *method, 
                                        msg, sizeof msg);
         if (status == 0)
                 return MHD_YES;
-        current_request = req;
+        http_response_track(&req->answer);
         enum MHD_Result ret = http_respond_error(c, status, "%s", msg);
-        current_request = NULL;
+        http_response_track(NULL);
         return ret;
 }
 
@@ -1197,11 +1017,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         /* The request arrived whole: from now on the connection table never shuts it down
          * (answers, event streams and console follows take as long as they take). */
         http_conns_request_begin(h->conns, connection_entry(c));
-        current_request = req;
+        http_response_track(&req->answer);
         enum MHD_Result ret = dispatch(h, c, url, method, req);
-        current_request = NULL;
+        http_response_track(NULL);
         if (streq(method, MHD_HTTP_METHOD_HEAD))
-                req->bytes = 0;
+                req->answer.bytes = 0;
         return ret;
 }
 
@@ -1212,13 +1032,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         if (!req)
                 return;
         if (req->stream)
-                req->bytes = streams_completed(h->streams, req->stream);
+                req->answer.bytes = streams_completed(h->streams, req->stream);
         if (req->console_stream) /* console capture */
-                req->bytes = console_http_completed(h->console, req->console_stream);
-        if (req->status > 0) {
-                metrics_http(req->route, req->status, req->bytes);
+                req->answer.bytes = console_http_completed(h->console, req->console_stream);
+        if (req->answer.status > 0) {
+                metrics_http(req->route, req->answer.status, req->answer.bytes);
                 if (req->route == METRICS_ROUTE_INSTALL_EVENTS)
-                        metrics_install_event(req->status == MHD_HTTP_OK);
+                        metrics_install_event(req->answer.status == MHD_HTTP_OK);
         }
         free(req->body);
         free(req->raw_target);
