@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "daemon.h"
+#include "http-routes.h"
 
 typedef struct Http Http;
 
@@ -63,3 +64,7 @@ int http_reload_api_tokens(Http *h, char **ret_error);
 
 /* Stops accepting, finishes in-flight requests, frees. */
 void http_stop(Http *h);
+
+/* The route table (http-routes.h) every server answers from, http_route_table_size rows. */
+extern const HttpRoute http_route_table[];
+extern const size_t http_route_table_size;
