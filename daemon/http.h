@@ -1,6 +1,7 @@
-/* http.h — provd's HTTP API on libmicrohttpd: the server and the routes it answers itself.
- * How answers go out is http-response.h's; file serving is files.c's, the console routes
- * console-http.c's and the event stream stream.c's.
+/* http.h — provd's HTTP API on libmicrohttpd: the server, its route table (http_route_table[],
+ * rows of http-routes.h) and the routes it answers itself.  How answers go out is
+ * http-response.h's; file serving is files.c's, the console routes console-http.c's and the
+ * event stream stream.c's.
  *
  * Threading: libmicrohttpd's internal epoll thread pool (one thread per core, at least 2).
  * Handlers only touch memory and SQLite through daemon.c, never a BMC or the network, so a
