@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "http.h"
+#include "http-response.h"
 #include "util.h"
 
 struct ConsoleStream {
@@ -127,7 +127,7 @@ enum MHD_Result console_http_get(Console *c, struct MHD_Connection *conn, const 
         if (r == -ENOENT || r == -ENODATA)
                 return http_respond_error(conn, MHD_HTTP_NOT_FOUND, "%s", err);
         if (r < 0)
-                return http_respond_error(conn, http_status_from_errno(r), "cannot read the console log: %s", strerror(-r));
+                return http_respond_errno(conn, r, "read the console log");
 
         if (!follow || head) {
                 struct MHD_Response *resp = MHD_create_response_from_fd((uint64_t) log.size, log.fd);
@@ -182,38 +182,16 @@ enum MHD_Result console_http_post(Console *c, struct MHD_Connection *conn, const
                                                                 : http_status_from_errno(r);
                 return http_respond_error(conn, status, "%s", err[0] ? err : strerror(-r));
         }
-        json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "node", node, "state", "capturing", "file", "live", "seconds",
-                              (json_int_t) seconds);
-        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-        json_decref(o);
-        if (!text)
-                return MHD_NO;
-        size_t len = strlen(text);
-        char *body = realloc(text, len + 2);
-        if (!body) {
-                free(text);
-                return MHD_NO;
-        }
-        body[len++] = '\n';
-        body[len] = '\0';
-        struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-        if (!resp) {
-                free(body);
-                return MHD_NO;
-        }
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        return http_queue(conn, MHD_HTTP_ACCEPTED, resp, len);
+        return http_respond_json(conn, MHD_HTTP_ACCEPTED,
+                                 json_pack("{s:s, s:s, s:s, s:I}", "node", node, "state", "capturing", "file", "live",
+                                           "seconds", (json_int_t) seconds));
 }
 
 enum MHD_Result console_http_delete(Console *c, struct MHD_Connection *conn, const char *node) {
         int r = console_live_stop(c, node);
         if (r == -ENOENT)
-                return http_respond_error(conn, MHD_HTTP_NOT_FOUND, "no node \"%.64s\" in the inventory", node);
+                return http_respond_no_node(conn, node);
         if (r < 0)
-                return http_respond_error(conn, http_status_from_errno(r), "cannot stop the capture: %s", strerror(-r));
-        struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-        if (!resp)
-                return MHD_NO;
-        return http_queue(conn, MHD_HTTP_NO_CONTENT, resp, 0);
+                return http_respond_errno(conn, r, "stop the capture");
+        return http_respond_no_content(conn);
 }

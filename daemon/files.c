@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "http.h"
+#include "http-response.h"
 #include "log.h"
 #include "util.h"
 

@@ -1,38 +1,10 @@
-/* http.c — see http.h.  Routes (api/openapi.yaml is the contract):
+/* http.c — see http.h.  The routes are http_route_table[] below (api/openapi.yaml is the
+ * contract): HEAD works wherever GET does.  Reads of cluster state need an API token when
+ * read_auth is on; admin routes always do; boot routes, files and the page never do
+ * (firmware cannot send tokens, and the page holds no data).
  *
- *   GET  /                          status page (status-page.html, compiled in)
- *   GET  /v1/boot/<mac>             pixiecore boot API (README.api.md): 200 install, 404 ignore
- *   GET  /v1/ipxe[?mac=<mac>]       iPXE chain script / per-machine script
- *   GET  /v1/ipxe.efi               the iPXE EFI binary, for UEFI HTTP Boot clients (files.c)
- *   GET  /v1/files/<path>           inventory boot files (files.c)
- *   POST /v1/install/events         installer callbacks, Authorization: Bearer <install token>
- *   POST /v1/install/credential     the installer gets the node credential (install token)
- *   POST /v1/nodes/<name>/report    the node reports the system it runs (node credential)
- *   DELETE /v1/nodes/<name>/credential revoke the node's credential (admin, 204)
- *   GET  /v1/nodes                  provision state of every node (?state= ?name= ?rack=)
- *   GET  /v1/nodes/<name>           one node, with its current attempt and history
- *   GET  /v1/nodes/<name>/history   one node's history, newest first, paged
- *   GET  /v1/summary                node counts per provision state
- *   GET  /v1/events                 recent transitions across the cluster (?since= ?limit=)
- *   GET  /v1/events/stream          the same, live, as Server-Sent Events
- *   POST /v1/reload                 re-read the inventory and API tokens (admin)
- *   POST /v1/nodes/<name>/reinstall mark for install, boot device pxe, power cycle (admin, 202)
- *   POST /v1/nodes/<name>/power     chassis power on/off/cycle/reset/soft/status (admin, 202)
- *   POST /v1/nodes/<name>/bootdev   boot device pxe/disk/bios (admin, 202)
- *   GET  /v1/nodes/<name>/console   the node's console log (?attempt= ?follow=1), console-http.c
- *   POST /v1/nodes/<name>/console   on-demand console capture (admin, 202)
- *   DELETE /v1/nodes/<name>/console end it (admin, 204)
- *   GET  /v1/operations             recent operations (?node=), newest first (operations.c)
- *   GET  /v1/operations/<id>        one operation and its steps
- *   GET  /v1/discovered             PXE clients not in the inventory (discovery.c)
- *   DELETE /v1/discovered/<mac>     forget one discovered MAC (admin, 204)
- *   GET  /metrics                   Prometheus text format
- *
- * HEAD works wherever GET does.  Reads of cluster state need an API token when read_auth
- * is on; admin routes always do; boot routes, files and the page never do (firmware cannot
- * send tokens, and the page holds no data).
- *
- * The event stream's connections are stream.c's. */
+ * The event stream's connections are stream.c's, the console routes console-http.c's, file
+ * serving files.c's. */
 #include "http.h"
 
 #include <errno.h>
@@ -56,6 +28,8 @@
 #include "files.h"
 #include "framing.h"
 #include "http-conns.h"
+#include "http-response.h"
+#include "http-routes.h"
 #include "inventory.h"
 #include "ipxe.h"
 #include "log.h"
@@ -63,7 +37,6 @@
 #include "metrics.h"
 #include "operations.h"
 #include "status-page.h"
-#include "text.h"
 #include "service.h"
 #include "stream.h"
 #include "util.h"
@@ -85,191 +58,24 @@ struct Http {
 
         Streams *streams; /* owned: GET /v1/events/stream connections */
         Console *console; /* borrowed; NULL: no console routes */
+        unsigned features; /* HTTP_ROUTE_OPS, HTTP_ROUTE_CONSOLE: which routes exist */
         char *ipxe_efi;   /* the iPXE EFI binary's path, or NULL: /v1/ipxe.efi is no route */
         HttpConns *conns; /* owned: every connection, for the request deadline and eviction */
         unsigned max_connections;
 };
 
 /* Per-request state. */
-typedef struct Request {
+struct HttpRequest {
         char *body;
         size_t len;
         bool too_large;
         MetricsRoute route;
-        unsigned status;
-        uint64_t bytes;
+        HttpAnswer answer; /* for the HTTP metrics */
         Stream *stream; /* borrowed: the stream's response owns it */
         ConsoleStream *console_stream; /* borrowed: GET .../console?follow=1 */
         char *raw_target;  /* the request-target as received, before percent-decoding */
         bool head_checked; /* the access handler has seen (and checked) the request head */
-} Request;
-
-/* The request being handled on this thread (for metrics of answers queued by files.c). */
-static __thread Request *current_request;
-
-void http_note_response(unsigned status, uint64_t bytes) {
-        if (current_request) {
-                current_request->status = status;
-                current_request->bytes = bytes;
-        }
-}
-
-static const struct {
-        int err;
-        unsigned status;
-} errno_status[] = {
-        { EINVAL, MHD_HTTP_BAD_REQUEST },
-        { EBADMSG, MHD_HTTP_BAD_REQUEST },
-        { ENOKEY, MHD_HTTP_UNAUTHORIZED },
-        { EKEYEXPIRED, MHD_HTTP_FORBIDDEN },
-        { EACCES, MHD_HTTP_FORBIDDEN },
-        { ENOENT, MHD_HTTP_NOT_FOUND },
-        { EPROTO, MHD_HTTP_CONFLICT },
-        { EEXIST, MHD_HTTP_CONFLICT },
-        { EALREADY, MHD_HTTP_CONFLICT },
-        { ENODEV, MHD_HTTP_CONFLICT },
-        { EMSGSIZE, MHD_HTTP_CONTENT_TOO_LARGE },
-        { EBUSY, MHD_HTTP_SERVICE_UNAVAILABLE },
-        { ENOMEM, MHD_HTTP_SERVICE_UNAVAILABLE },
-        { ENOSPC, MHD_HTTP_INSUFFICIENT_STORAGE },
 };
-
-unsigned http_status_from_errno(int err) {
-        for (size_t i = 0; i < ELEMENTSOF(errno_status); i++)
-                if (errno_status[i].err == abs(err))
-                        return errno_status[i].status;
-        return MHD_HTTP_INTERNAL_SERVER_ERROR;
-}
-
-static const char *status_code_name(unsigned status) {
-        switch (status) {
-        case MHD_HTTP_BAD_REQUEST:
-                return "bad_request";
-        case MHD_HTTP_UNAUTHORIZED:
-                return "unauthorized";
-        case MHD_HTTP_FORBIDDEN:
-                return "forbidden";
-        case MHD_HTTP_NOT_FOUND:
-                return "not_found";
-        case MHD_HTTP_METHOD_NOT_ALLOWED:
-                return "method_not_allowed";
-        case MHD_HTTP_CONFLICT:
-                return "conflict";
-        case MHD_HTTP_CONTENT_TOO_LARGE:
-                return "payload_too_large";
-        case MHD_HTTP_SERVICE_UNAVAILABLE:
-                return "unavailable";
-        case MHD_HTTP_INSUFFICIENT_STORAGE:
-                return "insufficient_storage";
-        case MHD_HTTP_NOT_IMPLEMENTED:
-                return "not_implemented";
-        default:
-                return "internal_error";
-        }
-}
-
-/* Queues resp (consumed) with status, counting `bytes` of body for the metrics. */
-enum MHD_Result http_queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *resp, uint64_t bytes) {
-        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-        http_note_response(status, bytes);
-        enum MHD_Result ret = MHD_queue_response(c, status, resp);
-        MHD_destroy_response(resp);
-        return ret;
-}
-
-/* Queues body (malloc'd or NULL; always consumed) with status; `allow` (or NULL) becomes an
- * Allow header. */
-static enum MHD_Result queue_buffer_allow(struct MHD_Connection *c, unsigned status, char *body, size_t len,
-                                          const char *content_type, const char *allow) {
-        struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-        if (!resp) {
-                free(body);
-                return MHD_NO;
-        }
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        if (status == MHD_HTTP_UNAUTHORIZED)
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"provd\"");
-        if (allow)
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-        return http_queue(c, status, resp, len);
-}
-
-static enum MHD_Result queue_buffer(struct MHD_Connection *c, unsigned status, char *body, size_t len,
-                                    const char *content_type) {
-        return queue_buffer_allow(c, status, body, len, content_type, NULL);
-}
-
-/* Queues the JSON text `json` (malloc'd or NULL; always consumed) with a newline appended:
- * every JSON answer ends with one (pixiecore's decoder ignores it). */
-static enum MHD_Result queue_json_text(struct MHD_Connection *c, unsigned status, char *json, const char *allow) {
-        if (!json)
-                return MHD_NO;
-        size_t len = strlen(json);
-        char *body = realloc(json, len + 2);
-        if (!body) {
-                free(json);
-                return MHD_NO;
-        }
-        body[len] = '\n';
-        body[len + 1] = '\0';
-        return queue_buffer_allow(c, status, body, len + 1, "application/json", allow);
-}
-
-/* Queues `o` as JSON; steals the reference. */
-static enum MHD_Result respond_json_allow(struct MHD_Connection *c, unsigned status, json_t *o, const char *allow) {
-        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-        json_decref(o);
-        if (!s) {
-                /* The answer could not be built (no memory, or text jansson refuses): still an
-                 * answer, never a dropped connection. */
-                static const char body[] = "{\"error\":{\"code\":\"internal_error\",\"message\":\"the answer could not be "
-                                           "built\"}}\n";
-                log_error("cannot build a JSON answer (status %u): answering 500", status);
-                struct MHD_Response *resp =
-                        MHD_create_response_from_buffer(sizeof body - 1, (void *) body, MHD_RESPMEM_PERSISTENT);
-                if (!resp)
-                        return MHD_NO;
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-                return http_queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR, resp, sizeof body - 1);
-        }
-        return queue_json_text(c, status, s, allow);
-}
-
-static enum MHD_Result respond_json(struct MHD_Connection *c, unsigned status, json_t *o) {
-        return respond_json_allow(c, status, o, NULL);
-}
-
-static json_t *error_body(unsigned status, const char *msg) {
-        return json_pack("{s:{s:s, s:s}}", "error", "code", status_code_name(status), "message", msg);
-}
-
-enum MHD_Result http_respond_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...) {
-        char msg[1024];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-        /* Messages echo client bytes (a path, a MAC, a filter), possibly cut inside a
-         * character by a %.Ns: made valid UTF-8 here, once, for every error answer. */
-        char safe[sizeof msg];
-        return respond_json(c, status, error_body(status, text_utf8(msg, safe, sizeof safe)));
-}
-
-static enum MHD_Result respond_method_not_allowed(struct MHD_Connection *c, const char *allow) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "allowed: %s", allow);
-        return respond_json_allow(c, MHD_HTTP_METHOD_NOT_ALLOWED, error_body(MHD_HTTP_METHOD_NOT_ALLOWED, msg), allow);
-}
-
-/* 204, no body. */
-static enum MHD_Result respond_no_content(struct MHD_Connection *c) {
-        struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-        if (!resp)
-                return MHD_NO;
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        return http_queue(c, MHD_HTTP_NO_CONTENT, resp, 0);
-}
 
 /* HEAD of a boot route: the status GET would give, without side effects (a GET may open an
  * install attempt; a probe must not).  No body. */
@@ -280,7 +86,7 @@ static enum MHD_Result respond_boot_probe(Http *h, struct MHD_Connection *c, con
         if (r < 0)
                 return http_respond_error(c, http_status_from_errno(r), "cannot answer the boot of %s", mac);
         unsigned status = ipxe || result == DAEMON_BOOT_RESULT_INSTALL ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND;
-        return queue_buffer(c, status, NULL, 0, content_type);
+        return http_respond_buffer(c, status, NULL, 0, content_type);
 }
 
 static MetricsBootResult boot_metric(int r, DaemonBootResult result) {
@@ -291,14 +97,15 @@ static MetricsBootResult boot_metric(int r, DaemonBootResult result) {
                                                     : METRICS_BOOT_UNKNOWN;
 }
 
-static enum MHD_Result route_boot(Http *h, struct MHD_Connection *c, const char *method, const char *mac_arg) {
+static enum MHD_Result route_boot(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                  const char *mac_arg) {
         char mac[MAC_STRING_MAX];
         DaemonBootResult result;
         _cleanup_free_ char *body = NULL;
 
         if (mac_normalize(mac_arg, mac) < 0)
                 return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "\"%.64s\" is not a MAC address", mac_arg);
-        if (streq(method, MHD_HTTP_METHOD_HEAD))
+        if (method == HTTP_METHOD_HEAD)
                 return respond_boot_probe(h, c, mac, "application/json", false);
         int r = daemon_boot(h->daemon, mac, DAEMON_BOOT_PIXIECORE, FIRMWARE_UNKNOWN, &result, &body);
         metrics_boot(METRICS_API_PIXIECORE, boot_metric(r, result), FIRMWARE_UNKNOWN);
@@ -307,7 +114,7 @@ static enum MHD_Result route_boot(Http *h, struct MHD_Connection *c, const char 
                                           strerror(-r));
         switch (result) {
         case DAEMON_BOOT_RESULT_INSTALL:
-                return queue_json_text(c, MHD_HTTP_OK, TAKE_PTR(body), NULL);
+                return http_respond_json_text(c, MHD_HTTP_OK, TAKE_PTR(body));
         case DAEMON_BOOT_RESULT_LOCAL:
                 return http_respond_error(c, MHD_HTTP_NOT_FOUND, "%s boots from its local disk", mac);
         default:
@@ -315,7 +122,8 @@ static enum MHD_Result route_boot(Http *h, struct MHD_Connection *c, const char 
         }
 }
 
-static enum MHD_Result route_ipxe(Http *h, struct MHD_Connection *c, const char *method) {
+static enum MHD_Result route_ipxe(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                  const char *arg) {
         const char *mac_arg = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "mac");
         char mac[MAC_STRING_MAX];
         DaemonBootResult result;
@@ -328,9 +136,9 @@ static enum MHD_Result route_ipxe(Http *h, struct MHD_Connection *c, const char 
                         char *s = ipxe_render_bad_mac(mac_arg);
                         if (!s)
                                 return MHD_NO;
-                        return queue_buffer(c, MHD_HTTP_BAD_REQUEST, s, strlen(s), "text/plain");
+                        return http_respond_buffer(c, MHD_HTTP_BAD_REQUEST, s, strlen(s), "text/plain");
                 }
-                if (streq(method, MHD_HTTP_METHOD_HEAD))
+                if (method == HTTP_METHOD_HEAD)
                         return respond_boot_probe(h, c, mac, "text/plain", true);
                 /* What iPXE says it runs on (the chain script passes ${platform} and
                  * ${buildarch}); absent from older chain URLs and hand-written ones. */
@@ -344,7 +152,7 @@ static enum MHD_Result route_ipxe(Http *h, struct MHD_Connection *c, const char 
         }
         if (!body)
                 return MHD_NO;
-        return queue_buffer(c, MHD_HTTP_OK, body, strlen(body), "text/plain");
+        return http_respond_buffer(c, MHD_HTTP_OK, body, strlen(body), "text/plain");
 }
 
 static const char *bearer_token(struct MHD_Connection *c) {
@@ -377,7 +185,7 @@ static bool install_token(struct MHD_Connection *c, const char **ret, enum MHD_R
 
 /* The request's body parsed as JSON into *ret (new reference); false when it answered instead
  * (*answer: 413 over MAX_BODY, 400 not JSON). */
-static bool json_body(struct MHD_Connection *c, const Request *req, json_t **ret, enum MHD_Result *answer) {
+static bool json_body(struct MHD_Connection *c, const HttpRequest *req, json_t **ret, enum MHD_Result *answer) {
         json_error_t jerr;
         if (req->too_large) {
                 *answer = http_respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than %d bytes", MAX_BODY);
@@ -395,7 +203,8 @@ static bool json_body(struct MHD_Connection *c, const Request *req, json_t **ret
 
 /* POST /v1/install/credential: the installer of an open attempt asks for the node's
  * credential (no body). */
-static enum MHD_Result route_install_credential(Http *h, struct MHD_Connection *c) {
+static enum MHD_Result route_install_credential(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                                const char *arg) {
         char err[512] = "";
         json_t *ret = NULL;
         const char *token;
@@ -405,12 +214,13 @@ static enum MHD_Result route_install_credential(Http *h, struct MHD_Connection *
         int r = daemon_issue_credential(h->daemon, token, &ret, err, sizeof err);
         if (r < 0)
                 return http_respond_error(c, http_status_from_errno(r), "%s", err[0] ? err : strerror(-r));
-        return respond_json(c, MHD_HTTP_OK, ret);
+        return http_respond_json(c, MHD_HTTP_OK, ret);
 }
 
 /* POST /v1/nodes/<name>/report with {"running","booted","kernel","uptime"}: the node says what
  * it runs (node credential). */
-static enum MHD_Result route_node_report(Http *h, struct MHD_Connection *c, const char *name, Request *req) {
+static enum MHD_Result route_node_report(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                         const char *name) {
         char err[512] = "";
         json_t *ret = NULL;
         enum MHD_Result answer;
@@ -433,10 +243,11 @@ static enum MHD_Result route_node_report(Http *h, struct MHD_Connection *c, cons
                                    json_string_value(kernel), json_number_value(uptime), &ret, err, sizeof err);
         if (r < 0)
                 return http_respond_error(c, http_status_from_errno(r), "%s", err[0] ? err : strerror(-r));
-        return respond_json(c, MHD_HTTP_OK, ret);
+        return http_respond_json(c, MHD_HTTP_OK, ret);
 }
 
-static enum MHD_Result route_install_event(Http *h, struct MHD_Connection *c, Request *req) {
+static enum MHD_Result route_install_event(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                           const char *arg) {
         char err[512] = "";
         json_t *ret = NULL;
         const char *token;
@@ -461,7 +272,7 @@ static enum MHD_Result route_install_event(Http *h, struct MHD_Connection *c, Re
                                      sizeof err);
         if (r < 0)
                 return http_respond_error(c, http_status_from_errno(r), "%s", err[0] ? err : strerror(-r));
-        return respond_json(c, MHD_HTTP_OK, ret);
+        return http_respond_json(c, MHD_HTTP_OK, ret);
 }
 
 /* Answers 401/403 and returns false unless the request carries a valid API token. */
@@ -543,19 +354,8 @@ static bool get_limit(struct MHD_Connection *c, int64_t def, int64_t *ret, enum 
         return true;
 }
 
-static enum MHD_Result respond_daemon_error(struct MHD_Connection *c, int r, const char *what) {
-        return http_respond_error(c, http_status_from_errno(r), "cannot %s: %s", what, strerror(-r));
-}
-
-static enum MHD_Result respond_no_route(struct MHD_Connection *c, const char *url) {
-        return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no such route: %.200s", url);
-}
-
-static enum MHD_Result respond_no_node(struct MHD_Connection *c, const char *name) {
-        return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no node \"%.64s\" in the inventory", name);
-}
-
-static enum MHD_Result route_nodes(Http *h, struct MHD_Connection *c) {
+static enum MHD_Result route_nodes(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                   const char *arg) {
         DaemonNodeFilter f = { .name_glob = query(c, "name"), .rack = query(c, "rack") };
         const char *states = query(c, "state");
         json_t *o = NULL;
@@ -597,21 +397,23 @@ static enum MHD_Result route_nodes(Http *h, struct MHD_Connection *c) {
                 return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "name= must be a glob of 1-256 characters");
         int r = daemon_nodes_json(h->daemon, &f, &o);
         if (r < 0)
-                return respond_daemon_error(c, r, "read node state");
-        return respond_json(c, MHD_HTTP_OK, o);
+                return http_respond_errno(c, r, "read node state");
+        return http_respond_json(c, MHD_HTTP_OK, o);
 }
 
-static enum MHD_Result route_node(Http *h, struct MHD_Connection *c, const char *name) {
+static enum MHD_Result route_node(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                  const char *name) {
         json_t *o = NULL;
         int r = daemon_node_json(h->daemon, name, &o);
         if (r == -ENOENT)
-                return respond_no_node(c, name);
+                return http_respond_no_node(c, name);
         if (r < 0)
-                return respond_daemon_error(c, r, "read node state");
-        return respond_json(c, MHD_HTTP_OK, o);
+                return http_respond_errno(c, r, "read node state");
+        return http_respond_json(c, MHD_HTTP_OK, o);
 }
 
-static enum MHD_Result route_history(Http *h, struct MHD_Connection *c, const char *name) {
+static enum MHD_Result route_history(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                     const char *name) {
         enum MHD_Result answer;
         int64_t limit, before = 0;
         json_t *o = NULL;
@@ -624,18 +426,19 @@ static enum MHD_Result route_history(Http *h, struct MHD_Connection *c, const ch
                                           "before must be an event id (a positive integer), not \"%.32s\"", v);
         int r = daemon_history_json(h->daemon, name, before, limit, &o);
         if (r == -ENOENT)
-                return respond_no_node(c, name);
+                return http_respond_no_node(c, name);
         if (r < 0)
-                return respond_daemon_error(c, r, "read the history");
-        return respond_json(c, MHD_HTTP_OK, o);
+                return http_respond_errno(c, r, "read the history");
+        return http_respond_json(c, MHD_HTTP_OK, o);
 }
 
-static enum MHD_Result route_summary(Http *h, struct MHD_Connection *c) {
+static enum MHD_Result route_summary(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                     const char *arg) {
         json_t *o = NULL;
         int r = daemon_summary_json(h->daemon, &o);
         if (r < 0)
-                return respond_daemon_error(c, r, "count nodes");
-        return respond_json(c, MHD_HTTP_OK, o);
+                return http_respond_errno(c, r, "count nodes");
+        return http_respond_json(c, MHD_HTTP_OK, o);
 }
 
 /* ?since= as an event id or an RFC 3339 time. */
@@ -652,7 +455,8 @@ static bool get_since(struct MHD_Connection *c, int64_t *ret_id, int64_t *ret_ms
         return false;
 }
 
-static enum MHD_Result route_events(Http *h, struct MHD_Connection *c) {
+static enum MHD_Result route_events(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                    const char *arg) {
         enum MHD_Result answer;
         int64_t limit, since_id, since_ms;
         json_t *o = NULL;
@@ -661,11 +465,12 @@ static enum MHD_Result route_events(Http *h, struct MHD_Connection *c) {
                 return answer;
         int r = daemon_events_json(h->daemon, since_id, since_ms, limit, &o);
         if (r < 0)
-                return respond_daemon_error(c, r, "read events");
-        return respond_json(c, MHD_HTTP_OK, o);
+                return http_respond_errno(c, r, "read events");
+        return http_respond_json(c, MHD_HTTP_OK, o);
 }
 
-static enum MHD_Result route_events_stream(Http *h, struct MHD_Connection *c, const char *method, Request *req) {
+static enum MHD_Result route_events_stream(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                           const char *arg) {
         const char *v = query(c, "since");
         const char *last_event_id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
         int64_t cursor = events_last_id(daemon_events(h->daemon));
@@ -675,8 +480,8 @@ static enum MHD_Result route_events_stream(Http *h, struct MHD_Connection *c, co
                           : v && parse_int64(v, 0, INT64_MAX, &cursor) < 0)
                 return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "%s must be an event id, not \"%.32s\"",
                                           last_event_id ? "Last-Event-ID" : "since", last_event_id ? last_event_id : v);
-        if (streq(method, MHD_HTTP_METHOD_HEAD))
-                return queue_buffer(c, MHD_HTTP_OK, NULL, 0, "text/event-stream");
+        if (method == HTTP_METHOD_HEAD)
+                return http_respond_buffer(c, MHD_HTTP_OK, NULL, 0, "text/event-stream");
 
         Stream *st = NULL;
         struct MHD_Response *resp = streams_response(h->streams, c, cursor, &st);
@@ -698,7 +503,8 @@ int http_reload(Http *h, char **ret_error, int *ret_tokens, char **ret_tokens_er
         return r;
 }
 
-static enum MHD_Result route_reload(Http *h, struct MHD_Connection *c) {
+static enum MHD_Result route_reload(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                    const char *arg) {
         _cleanup_free_ char *err = NULL, *terr = NULL;
         int t;
         log_info("POST /v1/reload: reloading the inventory and the API tokens");
@@ -711,12 +517,12 @@ static enum MHD_Result route_reload(Http *h, struct MHD_Connection *c) {
                 return http_respond_error(c, MHD_HTTP_BAD_REQUEST,
                                           "inventory reloaded (%d nodes), but the API tokens were not (the current ones stay in force): %s",
                                           r, terr ? terr : strerror(-t));
-        return respond_json(c, MHD_HTTP_OK, json_pack("{s:i, s:i}", "nodes", r, "api_tokens", t));
+        return http_respond_json(c, MHD_HTTP_OK, json_pack("{s:i, s:i}", "nodes", r, "api_tokens", t));
 }
 
 /* Parses a request body that must be a JSON object (an empty body is {}).  On failure
  * queues a 400/413 and returns NULL with *ret_answer set. */
-static json_t *body_object(struct MHD_Connection *c, Request *req, enum MHD_Result *ret_answer) {
+static json_t *body_object(struct MHD_Connection *c, HttpRequest *req, enum MHD_Result *ret_answer) {
         json_error_t jerr;
         if (req->too_large) {
                 *ret_answer = http_respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than %d bytes", MAX_BODY);
@@ -740,8 +546,8 @@ static json_t *body_object(struct MHD_Connection *c, Request *req, enum MHD_Resu
 
 /* POST /v1/nodes/<name>/{reinstall,power,bootdev}: 202 with the operation. */
 static enum MHD_Result route_node_operation(Http *h, struct MHD_Connection *c, const char *name, const char *what,
-                                            Request *req) {
-        enum MHD_Result answer;
+                                            HttpRequest *req) {
+        enum MHD_Result answer = MHD_NO; /* body_object() returns NULL without an answer when out of memory */
         char err[768] = "";
         json_t *op = NULL;
         int r;
@@ -773,10 +579,26 @@ static enum MHD_Result route_node_operation(Http *h, struct MHD_Connection *c, c
         }
         if (r < 0)
                 return http_respond_error(c, http_status_from_errno(r), "%s", err[0] ? err : strerror(-r));
-        return respond_json(c, MHD_HTTP_ACCEPTED, json_pack("{s:o}", "operation", op));
+        return http_respond_json(c, MHD_HTTP_ACCEPTED, json_pack("{s:o}", "operation", op));
 }
 
-static enum MHD_Result route_operations(Http *h, struct MHD_Connection *c, const char *id_arg) {
+static enum MHD_Result route_reinstall(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                       const char *name) {
+        return route_node_operation(h, c, name, "reinstall", req);
+}
+
+static enum MHD_Result route_power(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                   const char *name) {
+        return route_node_operation(h, c, name, "power", req);
+}
+
+static enum MHD_Result route_bootdev(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                     const char *name) {
+        return route_node_operation(h, c, name, "bootdev", req);
+}
+
+static enum MHD_Result route_operations(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                        const char *id_arg) {
         json_t *o = NULL;
         int r;
         if (!id_arg) {
@@ -793,23 +615,22 @@ static enum MHD_Result route_operations(Http *h, struct MHD_Connection *c, const
                                                   (long long) id, OPS_KEEP);
         }
         if (r < 0)
-                return respond_daemon_error(c, r, "read operations");
-        return respond_json(c, MHD_HTTP_OK, o);
+                return http_respond_errno(c, r, "read operations");
+        return http_respond_json(c, MHD_HTTP_OK, o);
 }
 
 /* ---- discovery: GET /v1/discovered, DELETE /v1/discovered/<mac> ---------------- */
-
-static bool is_get(const char *method);
-
-static enum MHD_Result route_discovered_list(Http *h, struct MHD_Connection *c) {
+static enum MHD_Result route_discovered_list(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                             const char *arg) {
         json_t *o = NULL;
         int r = daemon_discovered_json(h->daemon, &o);
         if (r < 0)
-                return respond_daemon_error(c, r, "read the discovered MACs");
-        return respond_json(c, MHD_HTTP_OK, o);
+                return http_respond_errno(c, r, "read the discovered MACs");
+        return http_respond_json(c, MHD_HTTP_OK, o);
 }
 
-static enum MHD_Result route_discovered_forget(Http *h, struct MHD_Connection *c, const char *mac_arg) {
+static enum MHD_Result route_discovered_forget(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                               const char *mac_arg) {
         char mac[MAC_STRING_MAX];
         if (mac_normalize(mac_arg, mac) < 0)
                 return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "\"%.64s\" is not a MAC address", mac_arg);
@@ -817,33 +638,15 @@ static enum MHD_Result route_discovered_forget(Http *h, struct MHD_Connection *c
         if (r == -ENOENT)
                 return http_respond_error(c, MHD_HTTP_NOT_FOUND, "MAC %s is not among the discovered MACs", mac);
         if (r < 0)
-                return respond_daemon_error(c, r, "forget the discovered MAC");
+                return http_respond_errno(c, r, "forget the discovered MAC");
         log_info("DELETE /v1/discovered/%s: forgot discovered MAC %s", mac, mac);
-        return respond_no_content(c);
+        return http_respond_no_content(c);
 }
 
-/* /v1/discovered[/<mac>]: methods, auth, then the route. */
-static enum MHD_Result route_discovered(Http *h, struct MHD_Connection *c, const char *url, const char *method) {
-        enum MHD_Result answer;
-        if (streq(url, "/v1/discovered")) {
-                if (!is_get(method))
-                        return respond_method_not_allowed(c, "GET, HEAD");
-                if (!check_read_auth(h, c, &answer))
-                        return answer;
-                return route_discovered_list(h, c);
-        }
-        const char *mac = url + strlen("/v1/discovered/");
-        if (!*mac || strchr(mac, '/'))
-                return respond_no_route(c, url);
-        if (!streq(method, MHD_HTTP_METHOD_DELETE))
-                return respond_method_not_allowed(c, "DELETE");
-        if (!check_api_token(h, c, &answer))
-                return answer;
-        return route_discovered_forget(h, c, mac);
-}
 /* ---- end discovery ------------------------------------------------------------------------ */
 
-static enum MHD_Result route_metrics(Http *h, struct MHD_Connection *c) {
+static enum MHD_Result route_metrics(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                     const char *arg) {
         MetricsGauges g = { 0 };
         char *text;
         size_t len;
@@ -861,11 +664,12 @@ static enum MHD_Result route_metrics(Http *h, struct MHD_Connection *c) {
         g.http_shut_evicted = cs.shut_evicted;
         int r = metrics_render(&g, &text, &len);
         if (r < 0)
-                return respond_daemon_error(c, r, "render metrics");
-        return queue_buffer(c, MHD_HTTP_OK, text, len, "text/plain; version=0.0.4; charset=utf-8");
+                return http_respond_errno(c, r, "render metrics");
+        return http_respond_buffer(c, MHD_HTTP_OK, text, len, "text/plain; version=0.0.4; charset=utf-8");
 }
 
-static enum MHD_Result route_status_page(struct MHD_Connection *c) {
+static enum MHD_Result route_status_page(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                         const char *arg) {
         struct MHD_Response *resp =
                 MHD_create_response_from_buffer(status_page_html_len, (void *) status_page_html, MHD_RESPMEM_PERSISTENT);
         if (!resp)
@@ -878,229 +682,117 @@ static enum MHD_Result route_status_page(struct MHD_Connection *c) {
         return http_queue(c, MHD_HTTP_OK, resp, status_page_html_len);
 }
 
-static bool is_get(const char *method) {
-        return streq(method, MHD_HTTP_METHOD_GET) || streq(method, MHD_HTTP_METHOD_HEAD);
+/* DELETE /v1/nodes/<name>/credential: the node's credential is revoked (204). */
+static enum MHD_Result route_revoke_credential(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                               const char *name) {
+        char err[256] = "";
+        int r = daemon_revoke_credential(h->daemon, name, err, sizeof err);
+        if (r < 0)
+                return http_respond_error(c, http_status_from_errno(r), "%s", err[0] ? err : strerror(-r));
+        return http_respond_no_content(c);
 }
 
-static bool endswith(const char *s, const char *suffix) {
-        size_t n = strlen(s), m = strlen(suffix);
-        return n >= m && streq(s + n - m, suffix);
+static enum MHD_Result route_ipxe_efi(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                      const char *arg) {
+        if (!h->ipxe_efi)
+                return http_respond_no_route(c, "/v1/ipxe.efi");
+        return files_serve_local(c, h->ipxe_efi, "the iPXE EFI binary", "set ipxe_efi / --ipxe-efi");
 }
 
-static MetricsRoute route_of(const char *url) {
-        if (streq(url, "/"))
-                return METRICS_ROUTE_STATUS_PAGE;
-        if (startswith(url, "/v1/boot/"))
-                return METRICS_ROUTE_BOOT;
-        if (streq(url, "/v1/ipxe"))
-                return METRICS_ROUTE_IPXE;
-        if (startswith(url, "/v1/files/") || streq(url, "/v1/ipxe.efi"))
-                return METRICS_ROUTE_FILES;
-        if (streq(url, "/v1/install/events"))
-                return METRICS_ROUTE_INSTALL_EVENTS;
-        if (streq(url, "/v1/install/credential") ||
-            (startswith(url, "/v1/nodes/") && (endswith(url, "/report") || endswith(url, "/credential"))))
-                return METRICS_ROUTE_NODE_REPORTS;
-        if (startswith(url, "/v1/nodes/") && (endswith(url, "/reinstall") || endswith(url, "/power") || endswith(url, "/bootdev")))
-                return METRICS_ROUTE_OPERATIONS;
-        if (streq(url, "/v1/nodes") || startswith(url, "/v1/nodes/"))
-                return METRICS_ROUTE_NODES;
-        if (streq(url, "/v1/summary"))
-                return METRICS_ROUTE_SUMMARY;
-        if (streq(url, "/v1/events"))
-                return METRICS_ROUTE_EVENTS;
-        if (streq(url, "/v1/events/stream"))
-                return METRICS_ROUTE_EVENTS_STREAM;
-        if (streq(url, "/v1/reload"))
-                return METRICS_ROUTE_ADMIN;
-        if (startswith(url, "/v1/operations"))
-                return METRICS_ROUTE_OPERATIONS;
-        if (streq(url, "/metrics"))
-                return METRICS_ROUTE_METRICS;
-        if (streq(url, "/v1/discovered") || startswith(url, "/v1/discovered/")) /* discovery */
-                return METRICS_ROUTE_DISCOVERED;
-        return METRICS_ROUTE_OTHER;
+static enum MHD_Result route_files(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                   const char *path) {
+        /* The file's absolute path: {path*} with the '/' before it (path points into the URL). */
+        return files_serve(h->daemon, c, path - 1);
 }
 
-/* Copies the node name of "/v1/nodes/<name>/...", which runs from `name` to `slash`, into
- * buf.  False if it is empty or longer than any inventory name. */
-static bool copy_node_name(const char *name, const char *slash, char buf[static INVENTORY_NAME_MAX + 1]) {
-        size_t n = (size_t) (slash - name);
-        if (n == 0 || n > INVENTORY_NAME_MAX)
-                return false;
-        memcpy(buf, name, n);
-        buf[n] = '\0';
-        return true;
+/* ---- console capture: /v1/nodes/<name>/console (console-http.c) */
+static enum MHD_Result route_console_get(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                         const char *name) {
+        return console_http_get(h->console, c, name, method == HTTP_METHOD_HEAD, &req->console_stream);
 }
 
-static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *url, const char *method,
-                                Request *req) {
+static enum MHD_Result route_console_post(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                          const char *name) {
+        return console_http_post(h->console, c, name);
+}
+
+static enum MHD_Result route_console_delete(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                            const char *name) {
+        return console_http_delete(h->console, c, name);
+}
+/* ---- end console capture */
+
+/* The routes (http-routes.h): api/openapi.yaml's operations.  tests/integration/openapi.sh
+ * reads the rows from this file and compares them with the spec's, so the table holds rows
+ * only, one a line, in this form.  For an unknown path http_routes_label() takes the first
+ * row under its prefix: GET /v1/nodes/{name} comes before the other node rows. */
+const HttpRoute http_route_table[] = {
+        { HTTP_METHOD_GET, "/", HTTP_AUTH_OPEN, METRICS_ROUTE_STATUS_PAGE, 0, route_status_page },
+        { HTTP_METHOD_GET, "/v1/boot/{mac}", HTTP_AUTH_OPEN, METRICS_ROUTE_BOOT, 0, route_boot },
+        { HTTP_METHOD_GET, "/v1/ipxe", HTTP_AUTH_OPEN, METRICS_ROUTE_IPXE, 0, route_ipxe },
+        { HTTP_METHOD_GET, "/v1/ipxe.efi", HTTP_AUTH_OPEN, METRICS_ROUTE_FILES, 0, route_ipxe_efi },
+        { HTTP_METHOD_GET, "/v1/files/{path*}", HTTP_AUTH_OPEN, METRICS_ROUTE_FILES, 0, route_files },
+        { HTTP_METHOD_POST, "/v1/install/events", HTTP_AUTH_INSTALL, METRICS_ROUTE_INSTALL_EVENTS, 0, route_install_event },
+        { HTTP_METHOD_POST, "/v1/install/credential", HTTP_AUTH_INSTALL, METRICS_ROUTE_NODE_REPORTS, 0, route_install_credential },
+        { HTTP_METHOD_GET, "/v1/nodes", HTTP_AUTH_READ, METRICS_ROUTE_NODES, 0, route_nodes },
+        { HTTP_METHOD_GET, "/v1/nodes/{name}", HTTP_AUTH_READ, METRICS_ROUTE_NODES, HTTP_ROUTE_NODE, route_node },
+        { HTTP_METHOD_GET, "/v1/nodes/{name}/history", HTTP_AUTH_READ, METRICS_ROUTE_NODES, HTTP_ROUTE_NODE, route_history },
+        { HTTP_METHOD_POST, "/v1/nodes/{name}/report", HTTP_AUTH_NODE, METRICS_ROUTE_NODE_REPORTS, HTTP_ROUTE_NODE, route_node_report },
+        { HTTP_METHOD_DELETE, "/v1/nodes/{name}/credential", HTTP_AUTH_ADMIN, METRICS_ROUTE_NODE_REPORTS, HTTP_ROUTE_NODE, route_revoke_credential },
+        { HTTP_METHOD_GET, "/v1/nodes/{name}/console", HTTP_AUTH_READ, METRICS_ROUTE_NODES, HTTP_ROUTE_NODE | HTTP_ROUTE_CONSOLE, route_console_get },
+        { HTTP_METHOD_POST, "/v1/nodes/{name}/console", HTTP_AUTH_ADMIN, METRICS_ROUTE_NODES, HTTP_ROUTE_NODE | HTTP_ROUTE_CONSOLE, route_console_post },
+        { HTTP_METHOD_DELETE, "/v1/nodes/{name}/console", HTTP_AUTH_ADMIN, METRICS_ROUTE_NODES, HTTP_ROUTE_NODE | HTTP_ROUTE_CONSOLE, route_console_delete },
+        { HTTP_METHOD_POST, "/v1/nodes/{name}/reinstall", HTTP_AUTH_ADMIN, METRICS_ROUTE_OPERATIONS, HTTP_ROUTE_NODE | HTTP_ROUTE_OPS, route_reinstall },
+        { HTTP_METHOD_POST, "/v1/nodes/{name}/power", HTTP_AUTH_ADMIN, METRICS_ROUTE_OPERATIONS, HTTP_ROUTE_NODE | HTTP_ROUTE_OPS, route_power },
+        { HTTP_METHOD_POST, "/v1/nodes/{name}/bootdev", HTTP_AUTH_ADMIN, METRICS_ROUTE_OPERATIONS, HTTP_ROUTE_NODE | HTTP_ROUTE_OPS, route_bootdev },
+        { HTTP_METHOD_GET, "/v1/summary", HTTP_AUTH_READ, METRICS_ROUTE_SUMMARY, 0, route_summary },
+        { HTTP_METHOD_GET, "/v1/events", HTTP_AUTH_READ, METRICS_ROUTE_EVENTS, 0, route_events },
+        { HTTP_METHOD_GET, "/v1/events/stream", HTTP_AUTH_READ, METRICS_ROUTE_EVENTS_STREAM, 0, route_events_stream },
+        { HTTP_METHOD_POST, "/v1/reload", HTTP_AUTH_ADMIN, METRICS_ROUTE_ADMIN, 0, route_reload },
+        { HTTP_METHOD_GET, "/v1/operations", HTTP_AUTH_READ, METRICS_ROUTE_OPERATIONS, HTTP_ROUTE_OPS, route_operations },
+        { HTTP_METHOD_GET, "/v1/operations/{id}", HTTP_AUTH_READ, METRICS_ROUTE_OPERATIONS, HTTP_ROUTE_OPS, route_operations },
+        { HTTP_METHOD_GET, "/v1/discovered", HTTP_AUTH_READ, METRICS_ROUTE_DISCOVERED, 0, route_discovered_list },
+        { HTTP_METHOD_DELETE, "/v1/discovered/{mac}", HTTP_AUTH_ADMIN, METRICS_ROUTE_DISCOVERED, HTTP_ROUTE_NONEMPTY, route_discovered_forget },
+        { HTTP_METHOD_GET, "/metrics", HTTP_AUTH_READ, METRICS_ROUTE_METRICS, 0, route_metrics },
+};
+const size_t http_route_table_size = ELEMENTSOF(http_route_table);
+
+/* Answers a whole request: its row of the table, else 404 or 405; the row's authorisation;
+ * a node name's length; then the row's handler. */
+static enum MHD_Result dispatch(Http *h, struct MHD_Connection *c, const char *url, const char *method_name,
+                                HttpRequest *req) {
+        HttpMethod method = http_method_from_string(method_name);
+        HttpRouteMatch m;
         enum MHD_Result answer;
 
-        if (streq(url, "/")) {
-                if (!is_get(method))
-                        return respond_method_not_allowed(c, "GET, HEAD");
-                return route_status_page(c);
+        int r = http_routes_find(http_route_table, ELEMENTSOF(http_route_table), h->features, method, url, &m);
+        if (r == -ENOENT)
+                return http_respond_no_route(c, url);
+        if (r < 0) {
+                char allow[HTTP_ROUTES_ALLOW_MAX];
+                (void) http_routes_allow(http_route_table, ELEMENTSOF(http_route_table), h->features, url, allow,
+                                         sizeof allow);
+                return http_respond_method_not_allowed(c, allow);
         }
-        if (startswith(url, "/v1/boot/")) {
-                if (strchr(url + strlen("/v1/boot/"), '/'))
-                        return respond_no_route(c, url);
-                if (!is_get(method))
-                        return respond_method_not_allowed(c, "GET, HEAD");
-                return route_boot(h, c, method, url + strlen("/v1/boot/"));
-        }
-        if (streq(url, "/v1/ipxe")) {
-                if (!is_get(method))
-                        return respond_method_not_allowed(c, "GET, HEAD");
-                return route_ipxe(h, c, method);
-        }
-        if (streq(url, "/v1/ipxe.efi")) {
-                if (!is_get(method))
-                        return respond_method_not_allowed(c, "GET, HEAD");
-                if (!h->ipxe_efi)
-                        return respond_no_route(c, url);
-                return files_serve_local(c, h->ipxe_efi, "the iPXE EFI binary", "set ipxe_efi / --ipxe-efi");
-        }
-        if (startswith(url, "/v1/files/")) {
-                if (!is_get(method))
-                        return respond_method_not_allowed(c, "GET, HEAD");
-                return files_serve(h->daemon, c, url + strlen("/v1/files"));
-        }
-        if (streq(url, "/v1/install/events")) {
-                if (!streq(method, MHD_HTTP_METHOD_POST))
-                        return respond_method_not_allowed(c, "POST");
-                return route_install_event(h, c, req);
-        }
-        if (streq(url, "/v1/install/credential")) {
-                if (!streq(method, MHD_HTTP_METHOD_POST))
-                        return respond_method_not_allowed(c, "POST");
-                return route_install_credential(h, c);
-        }
-        if (streq(url, "/v1/reload")) {
-                if (!streq(method, MHD_HTTP_METHOD_POST))
-                        return respond_method_not_allowed(c, "POST");
-                if (!check_api_token(h, c, &answer))
-                        return answer;
-                return route_reload(h, c);
-        }
-
-        /* The node side: POST /v1/nodes/<name>/report (node credential), DELETE
-         * /v1/nodes/<name>/credential (admin). */
-        const char *node_path = startswith(url, "/v1/nodes/") ? url + strlen("/v1/nodes/") : NULL;
-        if (node_path) {
-                const char *name = node_path;
-                const char *slash = strchr(name, '/');
-                char buf[INVENTORY_NAME_MAX + 1];
-                if (slash && streq(slash, "/report")) {
-                        if (!streq(method, MHD_HTTP_METHOD_POST))
-                                return respond_method_not_allowed(c, "POST");
-                        if (!copy_node_name(name, slash, buf))
-                                return respond_no_node(c, name);
-                        return route_node_report(h, c, buf, req);
-                }
-                if (slash && streq(slash, "/credential")) {
-                        if (!streq(method, MHD_HTTP_METHOD_DELETE))
-                                return respond_method_not_allowed(c, "DELETE");
-                        if (!check_api_token(h, c, &answer))
-                                return answer;
-                        if (!copy_node_name(name, slash, buf))
-                                return respond_no_node(c, name);
-                        char err[256] = "";
-                        int r = daemon_revoke_credential(h->daemon, buf, err, sizeof err);
-                        if (r < 0)
-                                return http_respond_error(c, http_status_from_errno(r), "%s", err[0] ? err : strerror(-r));
-                        return respond_no_content(c);
-                }
-        }
-        /* ---- console capture: /v1/nodes/<name>/console */
-        if (startswith(url, "/v1/nodes/") && h->console) {
-                const char *name = url + strlen("/v1/nodes/");
-                const char *slash = strchr(name, '/');
-                if (slash && streq(slash, "/console")) {
-                        char buf[INVENTORY_NAME_MAX + 1];
-                        bool post = streq(method, MHD_HTTP_METHOD_POST), del = streq(method, MHD_HTTP_METHOD_DELETE);
-                        if (!is_get(method) && !post && !del)
-                                return respond_method_not_allowed(c, "GET, HEAD, POST, DELETE");
-                        if (post || del ? !check_api_token(h, c, &answer) : !check_read_auth(h, c, &answer))
-                                return answer;
-                        if (!copy_node_name(name, slash, buf))
-                                return respond_no_node(c, name);
-                        if (post)
-                                return console_http_post(h->console, c, buf);
-                        if (del)
-                                return console_http_delete(h->console, c, buf);
-                        return console_http_get(h->console, c, buf, streq(method, MHD_HTTP_METHOD_HEAD),
-                                                &req->console_stream);
-                }
-        }
-        /* ---- end console capture */
-
-        /* Operations on a node: POST /v1/nodes/<name>/{reinstall,power,bootdev}. */
-        if (startswith(url, "/v1/nodes/") && h->ops) {
-                const char *name = url + strlen("/v1/nodes/");
-                const char *slash = strchr(name, '/');
-                if (slash && (streq(slash, "/reinstall") || streq(slash, "/power") || streq(slash, "/bootdev"))) {
-                        char buf[INVENTORY_NAME_MAX + 1];
-                        if (!streq(method, MHD_HTTP_METHOD_POST))
-                                return respond_method_not_allowed(c, "POST");
-                        if (!check_api_token(h, c, &answer))
-                                return answer;
-                        if (!copy_node_name(name, slash, buf))
-                                return respond_no_node(c, name);
-                        return route_node_operation(h, c, buf, slash + 1, req);
-                }
-        }
-
-        /* ---- discovery: /v1/discovered, /v1/discovered/<mac> ---- */
-        if (streq(url, "/v1/discovered") || startswith(url, "/v1/discovered/"))
-                return route_discovered(h, c, url, method);
-        /* ---- end discovery ---- */
-
-        /* Reads of cluster state. */
-        bool nodes = streq(url, "/v1/nodes") || startswith(url, "/v1/nodes/");
-        bool operations = h->ops && (streq(url, "/v1/operations") || startswith(url, "/v1/operations/"));
-        if (nodes && url[strlen("/v1/nodes")] == '/') {
-                const char *slash = strchr(url + strlen("/v1/nodes/"), '/');
-                if (slash && !streq(slash, "/history"))
-                        return respond_no_route(c, url);
-        }
-        if (operations && url[strlen("/v1/operations")] == '/' && strchr(url + strlen("/v1/operations/"), '/'))
-                return respond_no_route(c, url);
-        if (!nodes && !operations && !streq(url, "/v1/summary") && !streq(url, "/v1/events") &&
-            !streq(url, "/v1/events/stream") && !streq(url, "/metrics"))
-                return respond_no_route(c, url);
-        if (!is_get(method))
-                return respond_method_not_allowed(c, "GET, HEAD");
-        if (!check_read_auth(h, c, &answer))
+        if (m.route->auth == HTTP_AUTH_ADMIN && !check_api_token(h, c, &answer))
                 return answer;
-        if (streq(url, "/v1/summary"))
-                return route_summary(h, c);
-        if (streq(url, "/v1/events"))
-                return route_events(h, c);
-        if (streq(url, "/v1/events/stream"))
-                return route_events_stream(h, c, method, req);
-        if (streq(url, "/metrics"))
-                return route_metrics(h, c);
-        if (streq(url, "/v1/nodes"))
-                return route_nodes(h, c);
-        if (operations)
-                return route_operations(h, c, url[strlen("/v1/operations")] ? url + strlen("/v1/operations/") : NULL);
-
-        /* /v1/nodes/<name>[/history] (any other suffix was answered 404 above) */
-        const char *name = url + strlen("/v1/nodes/");
-        const char *slash = strchr(name, '/');
-        if (!slash)
-                return route_node(h, c, name);
-        char buf[INVENTORY_NAME_MAX + 1];
-        if (!copy_node_name(name, slash, buf))
-                return respond_no_node(c, name);
-        return route_history(h, c, buf);
+        if (m.route->auth == HTTP_AUTH_READ && !check_read_auth(h, c, &answer))
+                return answer;
+        if (!(m.route->flags & HTTP_ROUTE_NODE))
+                return m.route->handler(h, c, req, method, m.param);
+        /* The name, copied out of "/v1/nodes/<name>/...": no inventory name is empty or longer. */
+        char name[INVENTORY_NAME_MAX + 1];
+        if (m.param_len == 0 || m.param_len > INVENTORY_NAME_MAX)
+                return http_respond_no_node(c, m.param);
+        memcpy(name, m.param, m.param_len);
+        name[m.param_len] = '\0';
+        return m.route->handler(h, c, req, method, name);
 }
 
 /* Called by libmicrohttpd with the request-target as received, before anything else of the
  * request; what it returns becomes the request's context (*con_cls of on_request()). */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
-        Request *req = calloc(1, sizeof *req);
+        HttpRequest *req = calloc(1, sizeof *req);
         if (!req)
                 return NULL;
         if (!(req->raw_target = strdup(uri))) {
@@ -1130,7 +822,7 @@ static enum MHD_Result collect_field(void *cls, enum MHD_ValueKind kind, const c
 
 /* The framing checks of framing.h on the request head: MHD_YES to go on, or the refusal
  * queued at once (libmicrohttpd then closes the connection without reading a body). */
-static enum MHD_Result check_head(struct MHD_Connection *c, const char *method, const char *version, Request *req) {
+static enum MHD_Result check_head(struct MHD_Connection *c, const char *method, const char *version, HttpRequest *req) {
         FieldList l = { .n = 0 };
         MHD_get_connection_values_n(c, MHD_HEADER_KIND, collect_field, &l);
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
@@ -1149,9 +841,9 @@ static enum MHD_Result check_head(struct MHD_Connection *c, const char *method, 
                                        msg, sizeof msg);
         if (status == 0)
                 return MHD_YES;
-        current_request = req;
+        http_response_track(&req->answer);
         enum MHD_Result ret = http_respond_error(c, status, "%s", msg);
-        current_request = NULL;
+        http_response_track(NULL);
         return ret;
 }
 
@@ -1165,7 +857,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
         Http *h = cls;
-        Request *req = *con_cls;
+        HttpRequest *req = *con_cls;
 
         if (!req) /* on_uri() could not allocate it */
                 return MHD_NO;
@@ -1175,7 +867,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                  * framing cannot be trusted and wrong for any other: pixiecore and iPXE reuse
                  * connections, so those are answered once the request is complete. */
                 req->head_checked = true;
-                req->route = route_of(url);
+                req->route = http_routes_label(http_route_table, ELEMENTSOF(http_route_table), url);
                 return check_head(c, method, version, req);
         }
         if (*upload_data_size > 0) {
@@ -1197,28 +889,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         /* The request arrived whole: from now on the connection table never shuts it down
          * (answers, event streams and console follows take as long as they take). */
         http_conns_request_begin(h->conns, connection_entry(c));
-        current_request = req;
+        http_response_track(&req->answer);
         enum MHD_Result ret = dispatch(h, c, url, method, req);
-        current_request = NULL;
+        http_response_track(NULL);
         if (streq(method, MHD_HTTP_METHOD_HEAD))
-                req->bytes = 0;
+                req->answer.bytes = 0;
         return ret;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
         Http *h = cls;
-        Request *req = *con_cls;
+        HttpRequest *req = *con_cls;
         http_conns_request_end(h->conns, connection_entry(c));
         if (!req)
                 return;
         if (req->stream)
-                req->bytes = streams_completed(h->streams, req->stream);
+                req->answer.bytes = streams_completed(h->streams, req->stream);
         if (req->console_stream) /* console capture */
-                req->bytes = console_http_completed(h->console, req->console_stream);
-        if (req->status > 0) {
-                metrics_http(req->route, req->status, req->bytes);
+                req->answer.bytes = console_http_completed(h->console, req->console_stream);
+        if (req->answer.status > 0) {
+                metrics_http(req->route, req->answer.status, req->answer.bytes);
                 if (req->route == METRICS_ROUTE_INSTALL_EVENTS)
-                        metrics_install_event(req->status == MHD_HTTP_OK);
+                        metrics_install_event(req->answer.status == MHD_HTTP_OK);
         }
         free(req->body);
         free(req->raw_target);
@@ -1382,6 +1074,7 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
         h->max_connections = max_connections;
         h->ops = cfg->ops;
         h->console = cfg->console; /* console capture */
+        h->features = (h->ops ? HTTP_ROUTE_OPS : 0) | (h->console ? HTTP_ROUTE_CONSOLE : 0);
         if (cfg->ipxe_efi && !(h->ipxe_efi = strdup(cfg->ipxe_efi))) {
                 http_free(h);
                 return -ENOMEM;

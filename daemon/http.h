@@ -1,5 +1,7 @@
-/* http.h — provd's HTTP API on libmicrohttpd: routes, the errno -> HTTP status table, the
- * one error body shape {"error": {"code", "message"}}, and file serving (files.c).
+/* http.h — provd's HTTP API on libmicrohttpd: the server, its route table (http_route_table[],
+ * rows of http-routes.h) and the routes it answers itself.  How answers go out is
+ * http-response.h's; file serving is files.c's, the console routes console-http.c's and the
+ * event stream stream.c's.
  *
  * Threading: libmicrohttpd's internal epoll thread pool (one thread per core, at least 2).
  * Handlers only touch memory and SQLite through daemon.c, never a BMC or the network, so a
@@ -12,6 +14,7 @@
 #include <stdint.h>
 
 #include "daemon.h"
+#include "http-routes.h"
 
 typedef struct Http Http;
 
@@ -60,24 +63,9 @@ int http_reload(Http *h, char **ret_error, int *ret_tokens, char **ret_tokens_er
  * there.  Returns the number of tokens loaded, or a negative errno. */
 int http_reload_api_tokens(Http *h, char **ret_error);
 
-/* Records the status and body size of the answer the calling thread's current request got,
- * for the HTTP metrics; for modules that queue their own responses (files.c). */
-void http_note_response(unsigned status, uint64_t bytes);
-
-/* Queues resp on c with status, as every answer of provd goes out: adds the headers every
- * answer carries (X-Content-Type-Options: nosniff, so no browser second-guesses a
- * Content-Type; WHATWG Fetch §3.5), notes status and `bytes` of body for the metrics, and
- * releases the caller's reference to resp.  Returns what MHD_queue_response() returns. */
-enum MHD_Result http_queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *resp, uint64_t bytes);
-
 /* Stops accepting, finishes in-flight requests, frees. */
 void http_stop(Http *h);
 
-/* Maps a negative errno from the daemon to an HTTP status (the one table, in http.c). */
-unsigned http_status_from_errno(int err);
-
-/* Queues an error answer with the common body {"error": {"code": "<code>", "message": ...}};
- * code is derived from the status ("bad_request", "not_found", ...).  For HEAD the body is
- * dropped by libmicrohttpd.  Returns the MHD_queue_response() result. */
-enum MHD_Result http_respond_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+/* The route table (http-routes.h) every server answers from, http_route_table_size rows. */
+extern const HttpRoute http_route_table[];
+extern const size_t http_route_table_size;

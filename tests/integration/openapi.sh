@@ -8,7 +8,8 @@
 #     request the spec calls invalid.  validate.mjs fails when an operation or a documented
 #     status was never exercised.
 #  3. Routes, both ways.  provd's side is derived from provd itself:
-#     - the route table in daemon/http.c's header comment equals the spec's (method, path) list;
+#     - the route table, http_route_table[] in daemon/http.c, equals the spec's (method, path,
+#       auth) list;
 #     - every path of the spec answers every method it lacks with 405 and an Allow header that
 #       lists exactly the spec's methods (and every method it has with something else, by 2.);
 #     - probes with PATCH and GET of every route-like string in the provd binary, of every spec
@@ -458,14 +459,34 @@ done <"$T/spec-ops"
 ok "auth: $n_admin admin operation(s): no token / unknown / Basic -> 401, install token -> 403; API token on the install route -> 403"
 
 # --- 3. routes ------------------------------------------------------------------------------
-# (a) The route table in daemon/http.c's header comment.  GET implies HEAD (it says so).
-awk '/^\/\*/,/\*\// { if (match($0, /^ \*   (GET|POST|PUT|DELETE|PATCH|HEAD) +\/[^ ]*/)) print substr($0, RSTART + 5, RLENGTH - 5) }' \
-        "$SRC/daemon/http.c" | awk '{print $1, $2}' | sed -E 's/\[\?[^]]*\]//; s/<[^>]*>/{}/g' |
-        while read -r m p; do echo "$m $p"; [ "$m" = GET ] && echo "HEAD $p"; done | sort -u >"$T/http-c-routes"
-[ -s "$T/http-c-routes" ] || fail "no route table found in daemon/http.c's header comment"
-sed -E 's/\{[^}]*\}/{}/g' "$T/spec-routes" | sort -u >"$T/spec-routes-norm"
-if diff -u "$T/spec-routes-norm" "$T/http-c-routes" >"$T/routes.diff"; then
-        ok "daemon/http.c's route table = the spec's $(wc -l <"$T/spec-routes") (method, path) pairs"
+# (a) The route table itself, http_route_table[] in daemon/http.c: one row a line, read with a
+#     strict pattern.  Every line between the table's first line and its "};" must be a row
+#     (a line this test cannot read fails it, rather than a route going unchecked).  A GET row
+#     serves HEAD too (http-routes.h).  Each (method, path) pair and its auth level (the
+#     table's HTTP_AUTH_OPEN/READ/ADMIN/INSTALL/NODE, the spec's security as validate.mjs ops
+#     names it) must be the spec's.
+row_re='^        \{ HTTP_METHOD_(GET|POST|PUT|DELETE|PATCH), "(/[^"{}]*(\{[a-z_]+\*?\}[^"{}]*)?)", HTTP_AUTH_(OPEN|READ|ADMIN|INSTALL|NODE), METRICS_ROUTE_[A-Z_]+, (0|HTTP_ROUTE_[A-Z]+( \| HTTP_ROUTE_[A-Z]+)*), route_[a-z_]+ \},$'
+in_table=0 closed=0
+: >"$T/table-routes"
+while IFS= read -r line; do
+        if [ $in_table = 0 ]; then
+                [ "$line" = "const HttpRoute http_route_table[] = {" ] && in_table=1
+                continue
+        fi
+        [ "$line" = "};" ] && { closed=1; break; }
+        [[ "$line" =~ $row_re ]] || fail "daemon/http.c: a line of http_route_table[] is not a row this test can read: $line"
+        m=${BASH_REMATCH[1]} p=${BASH_REMATCH[2]} a=${BASH_REMATCH[4],,}
+        p=$(sed -E 's/\{[^}]*\}/{}/g' <<<"$p")
+        echo "$m $p $a" >>"$T/table-routes"
+        [ "$m" = GET ] && echo "HEAD $p $a" >>"$T/table-routes"
+done <"$SRC/daemon/http.c"
+[ $in_table = 1 ] || fail "no 'const HttpRoute http_route_table[] = {' line in daemon/http.c"
+[ $closed = 1 ] || fail "http_route_table[] in daemon/http.c has no closing '};' line"
+[ -s "$T/table-routes" ] || fail "http_route_table[] in daemon/http.c has no rows"
+sort -u -o "$T/table-routes" "$T/table-routes"
+sed -E 's/\{[^}]*\}/{}/g' "$T/spec-ops" | sort -u >"$T/spec-routes-norm"
+if diff -u "$T/spec-routes-norm" "$T/table-routes" >"$T/routes.diff"; then
+        ok "daemon/http.c's route table = the spec's $(wc -l <"$T/spec-routes") (method, path, auth) triples"
 else
         { echo "routes in api/openapi.yaml (-) and in daemon/http.c's route table (+) differ:"; grep '^[-+][A-Z]' "$T/routes.diff"; } >>"$T/mismatches"
 fi
