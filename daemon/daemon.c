@@ -76,10 +76,17 @@ typedef struct Observer {
 } Observer;
 
 struct Daemon {
-        /* Readers (boot answers that change nothing, node lists, file checks) share it;
-         * transitions, SQLite access and reloads take it exclusively.  Writers are
-         * preferred, so a stream of boot requests cannot starve an installer event. */
+        /* Readers (boot answers that change nothing, node lists, file checks, the in-memory
+         * part of a node's detail) share it; transitions, the write connection and reloads
+         * take it exclusively.  Writers are preferred, so a stream of boot requests cannot
+         * starve an installer event.  Reads of the store alone (history, events, attempts,
+         * discovered MACs) take neither: they run on the store's read connections
+         * (read_begin()). */
         pthread_rwlock_t lock;
+        /* Guards only the d->inv pointer, for reads that take no `lock` (node_known()): a
+         * reload swaps d->inv holding both.  Held for a lookup only.  Lock order: lock, then
+         * inv_lock. */
+        pthread_mutex_t inv_lock;
         Inventory *inv; /* owned; replaced whole on reload */
         NodeRuntime *rt; /* owned; inv->n_nodes entries, indexed by Node.index */
         Store *store;    /* owned */
@@ -240,6 +247,7 @@ void daemon_free(Daemon *d) {
         free(d->inventory_path);
         free(d->public_url);
         pthread_rwlock_destroy(&d->lock);
+        pthread_mutex_destroy(&d->inv_lock);
         free(d);
 }
 
@@ -266,6 +274,7 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         pthread_mutex_init(&d->notify_lock, NULL);
         pthread_cond_init(&d->notify_cond, NULL);
         d->pending_tail = &d->pending;
+        pthread_mutex_init(&d->inv_lock, NULL);
 
         r = load_inventory(cfg->inventory_path, &d->inv, NULL);
         if (r < 0)
@@ -319,7 +328,9 @@ int daemon_reload(Daemon *d, char **ret_error) {
                 runtime_settle_reports(inv, rt, d->inv, d->rt, true);
                 Inventory *old_inv = d->inv;
                 NodeRuntime *old_rt = d->rt;
+                pthread_mutex_lock(&d->inv_lock);
                 d->inv = TAKE_PTR(inv);
+                pthread_mutex_unlock(&d->inv_lock);
                 d->rt = TAKE_PTR(rt);
                 inv = old_inv;
                 rt = old_rt;
@@ -368,6 +379,43 @@ static int lock_node(Daemon *d, const char *name, bool exclusive, const Node **r
         }
         *ret = n;
         return 0;
+}
+
+/* Whether node `name` is in the current inventory, without `lock`: a reader of the store
+ * only (history) need not wait for a transition to learn that. */
+static bool node_known(Daemon *d, const char *name) {
+        pthread_mutex_lock(&d->inv_lock);
+        bool known = inventory_find_name(d->inv, name) != NULL;
+        pthread_mutex_unlock(&d->inv_lock);
+        return known;
+}
+
+/* Where a read of the store runs (read_begin() .. read_end()): a read connection the store
+ * lends, used without the daemon's lock, so that reads neither wait for transitions nor hold
+ * them up; or, when the store lends none (exclusive locking mode) or cannot open one, the
+ * write connection under the exclusive lock. */
+typedef struct DaemonRead {
+        Daemon *d;
+        Store *store; /* what to pass to the store's read functions */
+        bool locked;  /* the write connection: d->lock held exclusively */
+} DaemonRead;
+
+/* Starts a read of the store: its reads see one snapshot that contains every transition
+ * committed before this call (store_reader_acquire()).  Never fails. */
+static DaemonRead read_begin(Daemon *d) {
+        Store *reader;
+        if (store_reader_acquire(d->store, &reader) >= 0)
+                return (DaemonRead) { .d = d, .store = reader };
+        pthread_rwlock_wrlock(&d->lock);
+        return (DaemonRead) { .d = d, .store = d->store, .locked = true };
+}
+
+static void read_end(DaemonRead *rd) {
+        if (rd->locked)
+                pthread_rwlock_unlock(&rd->d->lock);
+        else
+                store_reader_release(rd->store);
+        rd->store = NULL;
 }
 
 /* Copies n's BMC settings (n borrowed, lock held). */
@@ -897,28 +945,12 @@ int daemon_nodes_json(Daemon *d, const DaemonNodeFilter *filter, json_t **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-int daemon_node_json(Daemon *d, const char *name, json_t **ret) {
-        _cleanup_(json_decrefp) json_t *o = NULL;
-        json_t *attempt = NULL, *history = NULL;
-        const Node *n;
-
-        int r = lock_node(d, name, true, &n);
-        if (r < 0)
-                return r;
-        const NodeRuntime *rt = &d->rt[n->index];
-        o = node_summary(d, n, rt, now_ms());
-        if (!o) {
-                r = -ENOMEM;
-                goto out;
-        }
-        r = store_attempt_json(d->store, rt->st.attempt_id, &attempt);
-        if (r < 0)
-                goto out;
-        json_object_set_new(o, "attempt", attempt);
-        r = store_history_json(d->store, n->name, &history);
-        if (r < 0)
-                goto out;
-        json_object_set_new(o, "history", history);
+/* The in-memory part of GET /v1/nodes/<name> (lock held): the summary, with "attempt" and
+ * "history" still to fill in (null), then system, report, credential, bmc. */
+static json_t *node_detail(const Daemon *d, const Node *n, const NodeRuntime *rt) {
+        _cleanup_(json_decrefp) json_t *o = node_summary(d, n, rt, now_ms());
+        if (!o || json_object_set_new(o, "history", json_null()) < 0)
+                return NULL;
         json_object_set_new(o, "system", json_pack("{s:s, s:s}", "toplevel", n->toplevel, "install", n->install));
         char ts[25];
         json_object_set_new(o, "report",
@@ -931,10 +963,44 @@ int daemon_node_json(Daemon *d, const char *name, json_t **ret) {
                             n->has_bmc ? json_pack("{s:s, s:i, s:s?}", "host", n->bmc.host, "port", (int) n->bmc.port,
                                                    "user", n->bmc.user)
                                        : json_null());
-out:
-        pthread_rwlock_unlock(&d->lock);
+        return TAKE_PTR(o);
+}
+
+int daemon_node_json(Daemon *d, const char *name, json_t **ret) {
+        _cleanup_(json_decrefp) json_t *o = NULL, *attempt = NULL, *history = NULL;
+        int64_t attempt_id = 0;
+        int r = 0;
+
+        /* The read connection first: waiting for one must not happen under the lock. */
+        DaemonRead rd = read_begin(d);
+        if (!rd.locked)
+                pthread_rwlock_rdlock(&d->lock);
+        const Node *n = inventory_find_name(d->inv, name);
+        if (!n)
+                r = -ENOENT;
+        else if (!(o = node_detail(d, n, &d->rt[n->index])))
+                r = -ENOMEM;
+        else {
+                attempt_id = d->rt[n->index].st.attempt_id;
+                /* The store's snapshot is taken here, under the shared lock: a transition
+                 * changes the store and the in-memory state together under the exclusive
+                 * lock, so this snapshot is the store of exactly the state just read.  The
+                 * queries then run on it outside the lock. */
+                if (!rd.locked)
+                        r = store_reader_snapshot(rd.store);
+        }
+        if (!rd.locked)
+                pthread_rwlock_unlock(&d->lock);
+        if (r >= 0)
+                r = store_attempt_json(rd.store, attempt_id, &attempt);
+        if (r >= 0)
+                r = store_history_json(rd.store, name, &history);
+        read_end(&rd);
         if (r < 0)
                 return r;
+        if (json_object_set_new(o, "attempt", TAKE_PTR(attempt)) < 0 ||
+            json_object_set_new(o, "history", TAKE_PTR(history)) < 0)
+                return -ENOMEM;
         *ret = TAKE_PTR(o);
         return 0;
 }
@@ -982,17 +1048,20 @@ int daemon_summary_json(Daemon *d, json_t **ret) {
 
 int daemon_history_json(Daemon *d, const char *name, int64_t before, int64_t limit, json_t **ret) {
         _cleanup_(json_decrefp) json_t *history = NULL;
-        const Node *n;
 
-        int r = lock_node(d, name, true, &n);
-        if (r < 0)
-                return r;
+        /* Neither step waits for the daemon's lock.  The history needs no in-memory state:
+         * the read connection's snapshot holds every transition answered before this call
+         * (each is committed before its answer), so a caller sees the installer event it just
+         * got a 200 for, and pages are cut by id, which later rows do not shift. */
+        if (!node_known(d, name))
+                return -ENOENT;
+        DaemonRead rd = read_begin(d);
         /* One row more than asked tells whether an older page exists. */
-        r = store_events_json(d->store,
-                              &(StoreEventQuery) { .node = n->name, .before_id = before, .limit = limit + 1,
-                                                   .newest_first = true },
-                              &history);
-        pthread_rwlock_unlock(&d->lock);
+        int r = store_events_json(rd.store,
+                                  &(StoreEventQuery) { .node = name, .before_id = before, .limit = limit + 1,
+                                                       .newest_first = true },
+                                  &history);
+        read_end(&rd);
         if (r < 0)
                 return r;
         json_t *next = json_null();
@@ -1009,14 +1078,17 @@ int daemon_events_json(Daemon *d, int64_t after_id, int64_t since_ms, int64_t li
         _cleanup_(json_decrefp) json_t *events = NULL;
         int64_t last = 0;
 
-        pthread_rwlock_wrlock(&d->lock);
-        int r = store_events_json(d->store,
+        /* Without the daemon's lock, from one snapshot (read_begin()): the rows and the newest
+         * id agree, so a client that polls with after=last_event_id misses no event; ids are
+         * given in commit order (one writer), so a snapshot is a prefix of the history. */
+        DaemonRead rd = read_begin(d);
+        int r = store_events_json(rd.store,
                                   &(StoreEventQuery) { .after_id = after_id, .since_ms = since_ms, .limit = limit,
                                                        .with_node = true },
                                   &events);
         if (r >= 0)
-                r = store_last_event_id(d->store, &last);
-        pthread_rwlock_unlock(&d->lock);
+                r = store_last_event_id(rd.store, &last);
+        read_end(&rd);
         if (r < 0)
                 return r;
         size_t n = json_array_size(events);
@@ -1031,12 +1103,13 @@ int daemon_events_sse(Daemon *d, int64_t after, size_t max_bytes, char **ret_tex
         if (r != -ERANGE)
                 return r;
 
-        /* The reader is behind the in-memory ring: read the next events from the store. */
+        /* The reader is behind the in-memory ring: read the next events from the store,
+         * without the daemon's lock (a snapshot is a prefix of the history: no gap). */
         _cleanup_(json_decrefp) json_t *events = NULL;
-        pthread_rwlock_wrlock(&d->lock);
-        r = store_events_json(d->store, &(StoreEventQuery) { .after_id = after, .limit = 256, .with_node = true },
+        DaemonRead rd = read_begin(d);
+        r = store_events_json(rd.store, &(StoreEventQuery) { .after_id = after, .limit = 256, .with_node = true },
                               &events);
-        pthread_rwlock_unlock(&d->lock);
+        read_end(&rd);
         if (r < 0)
                 return r;
 
@@ -1200,10 +1273,10 @@ int daemon_discovered_record(Daemon *d, const StoreDiscovered *entries, size_t n
 
 int daemon_discovered_json(Daemon *d, json_t **ret) {
         _cleanup_(json_decrefp) json_t *arr = NULL;
-        /* Exclusive: the store's connection is not shared between threads. */
-        pthread_rwlock_wrlock(&d->lock);
-        int r = store_discovered_json(d->store, &arr);
-        pthread_rwlock_unlock(&d->lock);
+        /* A read connection, without the daemon's lock: the table is the store's alone. */
+        DaemonRead rd = read_begin(d);
+        int r = store_discovered_json(rd.store, &arr);
+        read_end(&rd);
         if (r < 0)
                 return r;
         *ret = json_pack("{s:O}", "discovered", arr);
