@@ -75,6 +75,14 @@ typedef struct Observer {
         struct Observer *next;
 } Observer;
 
+/* An inventory as reads that outlive the daemon's lock hold it (inventory_hold()): the node
+ * list is built from it after the lock is released.  It is freed by whoever lets go of it
+ * last: the daemon when a reload replaces it, or the last such read. */
+typedef struct InventoryHold {
+        Inventory *inv; /* owned */
+        unsigned n_holders; /* under Daemon.inv_lock */
+} InventoryHold;
+
 struct Daemon {
         /* Readers (boot answers that change nothing, node lists, file checks, the in-memory
          * part of a node's detail) share it; transitions, the write connection and reloads
@@ -83,11 +91,12 @@ struct Daemon {
          * discovered MACs) take neither: they run on the store's read connections
          * (read_begin()). */
         pthread_rwlock_t lock;
-        /* Guards only the d->inv pointer, for reads that take no `lock` (node_known()): a
-         * reload swaps d->inv holding both.  Held for a lookup only.  Lock order: lock, then
-         * inv_lock. */
+        /* Guards the d->inv and d->inv_hold pointers for reads that take no `lock`
+         * (node_known()), and the holds' counts; a reload swaps both holding both locks.
+         * Held for a lookup or a count only.  Lock order: lock, then inv_lock. */
         pthread_mutex_t inv_lock;
-        Inventory *inv; /* owned; replaced whole on reload */
+        Inventory *inv; /* owned by inv_hold; replaced whole on reload */
+        InventoryHold *inv_hold; /* one holder: the daemon */
         NodeRuntime *rt; /* owned; inv->n_nodes entries, indexed by Node.index */
         Store *store;    /* owned */
         EventHub *events; /* owned; fed by apply() under the exclusive lock */
@@ -112,6 +121,27 @@ struct Daemon {
         uint64_t deliver_upto;        /* the deliverer delivers at least up to this seq */
         uint64_t calling_id;          /* the observer being called now, 0 if none */
 };
+
+/* Holds the current inventory (lock held, shared: it then matches d->rt), so that it stays
+ * valid after the lock is released; give it back with inventory_release(). */
+static InventoryHold *inventory_hold(Daemon *d) {
+        pthread_mutex_lock(&d->inv_lock);
+        InventoryHold *h = d->inv_hold;
+        h->n_holders++;
+        pthread_mutex_unlock(&d->inv_lock);
+        return h;
+}
+
+/* Lets go of h (no lock needed); the last holder frees it. */
+static void inventory_release(Daemon *d, InventoryHold *h) {
+        pthread_mutex_lock(&d->inv_lock);
+        bool last = --h->n_holders == 0;
+        pthread_mutex_unlock(&d->inv_lock);
+        if (last) {
+                inventory_free(h->inv);
+                free(h);
+        }
+}
 
 /* Reads the persisted state of every node of inv; nodes the store has never seen are new. */
 static int runtime_load(Store *store, const Inventory *inv, const Inventory *old_inv, NodeRuntime *old_rt,
@@ -241,7 +271,10 @@ void daemon_free(Daemon *d) {
         pthread_mutex_destroy(&d->notify_lock);
         pthread_cond_destroy(&d->notify_cond);
         runtime_free(d->rt, d->inv ? d->inv->n_nodes : 0);
-        inventory_free(d->inv);
+        if (d->inv_hold)
+                inventory_release(d, d->inv_hold);
+        else
+                inventory_free(d->inv);
         store_free(d->store);
         events_hub_free(d->events);
         free(d->inventory_path);
@@ -279,6 +312,10 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         r = load_inventory(cfg->inventory_path, &d->inv, NULL);
         if (r < 0)
                 return r;
+        d->inv_hold = calloc(1, sizeof *d->inv_hold);
+        if (!d->inv_hold)
+                return -ENOMEM;
+        *d->inv_hold = (InventoryHold) { .inv = d->inv, .n_holders = 1 };
         r = store_open(cfg->state_dir, &d->store);
         if (r < 0)
                 return r;
@@ -309,6 +346,8 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
 
 int daemon_reload(Daemon *d, char **ret_error) {
         _cleanup_(inventory_freep) Inventory *inv = NULL;
+        _cleanup_free_ InventoryHold *hold = NULL;
+        InventoryHold *old_hold = NULL;
         NodeRuntime *rt = NULL;
         int r;
 
@@ -316,6 +355,9 @@ int daemon_reload(Daemon *d, char **ret_error) {
         if (r < 0)
                 return log_warning_errno(r, "inventory reload failed: keeping the current inventory (%zu nodes)",
                                          daemon_node_count(d));
+        hold = calloc(1, sizeof *hold);
+        if (!hold)
+                return log_warning_errno(ENOMEM, "inventory reload failed: keeping the current inventory");
 
         pthread_rwlock_wrlock(&d->lock);
         r = runtime_load(d->store, inv, d->inv, d->rt, &rt);
@@ -329,7 +371,10 @@ int daemon_reload(Daemon *d, char **ret_error) {
                 Inventory *old_inv = d->inv;
                 NodeRuntime *old_rt = d->rt;
                 pthread_mutex_lock(&d->inv_lock);
+                *hold = (InventoryHold) { .inv = inv, .n_holders = 1 };
                 d->inv = TAKE_PTR(inv);
+                old_hold = d->inv_hold;
+                d->inv_hold = TAKE_PTR(hold);
                 pthread_mutex_unlock(&d->inv_lock);
                 d->rt = TAKE_PTR(rt);
                 inv = old_inv;
@@ -340,6 +385,10 @@ int daemon_reload(Daemon *d, char **ret_error) {
         pthread_rwlock_unlock(&d->lock);
         /* rt is now the old runtime (or NULL), sized for inv, the old inventory. */
         runtime_free(rt, inv ? inv->n_nodes : 0);
+        if (old_hold) {
+                inv = NULL; /* the old hold's: freed by its last holder */
+                inventory_release(d, old_hold);
+        }
         if (r < 0)
                 return log_warning_errno(r, "inventory reload failed: keeping the current inventory");
         log_info("inventory reloaded from %s: %d nodes", d->inventory_path, r);
@@ -892,29 +941,31 @@ static Drift node_drift(const Daemon *d, const Node *n, const NodeRuntime *rt, i
         return drift_of(n->toplevel, rt->running, rt->booted, rt->reported_ms, now, d->silent_after_ms);
 }
 
-static json_t *node_summary(const Daemon *d, const Node *n, const NodeRuntime *rt, int64_t now) {
+/* A node's summary (see daemon_nodes_json()) from its inventory entry, its state and drift. */
+static json_t *summary_json(const Node *n, const StoreNodeState *st, Drift drift) {
         char ts[25];
         json_t *macs = json_array();
         for (size_t i = 0; macs && i < n->n_macs; i++)
                 json_array_append_new(macs, json_string(n->macs[i]));
-        json_t *attempt = rt->st.attempt_id > 0
-                                  ? json_pack("{s:I, s:o}", "number", (json_int_t) rt->st.attempt_seq, "phase",
-                                              rt->st.phase[0] ? json_string(rt->st.phase) : json_null())
-                                  : json_null();
+        json_t *attempt = st->attempt_id > 0 ? json_pack("{s:I, s:o}", "number", (json_int_t) st->attempt_seq, "phase",
+                                                         st->phase[0] ? json_string(st->phase) : json_null())
+                                             : json_null();
         return json_pack("{s:s, s:o, s:o, s:s, s:o, s:o, s:s}", "name", n->name, "mac", macs, "rack",
-                         n->rack ? json_string(n->rack) : json_null(), "state",
-                         provision_state_to_string(rt->st.state), "state_since",
-                         rt->st.since_ms > 0 ? json_string(format_rfc3339(rt->st.since_ms, ts)) : json_null(),
-                         "attempt", attempt, "drift", drift_to_string(node_drift(d, n, rt, now)));
+                         n->rack ? json_string(n->rack) : json_null(), "state", provision_state_to_string(st->state),
+                         "state_since", st->since_ms > 0 ? json_string(format_rfc3339(st->since_ms, ts)) : json_null(),
+                         "attempt", attempt, "drift", drift_to_string(drift));
 }
 
-static bool node_matches(const Daemon *d, const Node *n, const NodeRuntime *rt, const DaemonNodeFilter *f,
-                         int64_t now) {
+static json_t *node_summary(const Daemon *d, const Node *n, const NodeRuntime *rt, int64_t now) {
+        return summary_json(n, &rt->st, node_drift(d, n, rt, now));
+}
+
+static bool node_matches(const Node *n, const StoreNodeState *st, Drift drift, const DaemonNodeFilter *f) {
         if (!f)
                 return true;
-        if (f->states && !(f->states & (1u << rt->st.state)))
+        if (f->states && !(f->states & (1u << st->state)))
                 return false;
-        if (f->drifts && !(f->drifts & (1u << node_drift(d, n, rt, now))))
+        if (f->drifts && !(f->drifts & (1u << drift)))
                 return false;
         if (f->name_glob && fnmatch(f->name_glob, n->name, 0) != 0)
                 return false;
@@ -923,22 +974,43 @@ static bool node_matches(const Daemon *d, const Node *n, const NodeRuntime *rt, 
         return true;
 }
 
+/* What the node list takes of a node's in-memory state, copied under the lock. */
+typedef struct NodeListed {
+        StoreNodeState st;
+        Drift drift;
+} NodeListed;
+
 int daemon_nodes_json(Daemon *d, const DaemonNodeFilter *filter, json_t **ret) {
         _cleanup_(json_decrefp) json_t *arr = json_array();
+        _cleanup_free_ NodeListed *listed = NULL;
+        InventoryHold *hold = NULL;
+        size_t n;
         int r = 0;
         if (!arr)
                 return -ENOMEM;
         int64_t now = now_ms();
+        /* Under the shared lock only a copy of each node's state and the inventory held (for
+         * a large inventory, building the JSON takes far longer, and a transition waiting for
+         * the lock would hold up every boot answer behind it); the JSON is built after. */
         pthread_rwlock_rdlock(&d->lock);
-        for (size_t i = 0; i < d->inv->n_nodes; i++) {
-                if (!node_matches(d, &d->inv->nodes[i], &d->rt[i], filter, now))
-                        continue;
-                if (json_array_append_new(arr, node_summary(d, &d->inv->nodes[i], &d->rt[i], now)) < 0) {
-                        r = -ENOMEM;
-                        break;
-                }
+        n = d->inv->n_nodes;
+        listed = malloc((n + 1) * sizeof *listed);
+        if (listed) {
+                hold = inventory_hold(d);
+                for (size_t i = 0; i < n; i++)
+                        listed[i] = (NodeListed) { .st = d->rt[i].st,
+                                                   .drift = node_drift(d, &d->inv->nodes[i], &d->rt[i], now) };
         }
         pthread_rwlock_unlock(&d->lock);
+        if (!listed)
+                return -ENOMEM;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                const Node *node = &hold->inv->nodes[i];
+                if (node_matches(node, &listed[i].st, listed[i].drift, filter) &&
+                    json_array_append_new(arr, summary_json(node, &listed[i].st, listed[i].drift)) < 0)
+                        r = -ENOMEM;
+        }
+        inventory_release(d, hold);
         if (r < 0)
                 return r;
         *ret = json_pack("{s:O}", "nodes", arr);

@@ -95,8 +95,9 @@ typedef struct DaemonNodeFilter {
 
 /* GET /v1/nodes: {"nodes": [node summary...]} in inventory order, only the nodes matching
  * `filter` (NULL: all).  A summary is {"name","mac","rack","state","state_since","attempt",
- * "drift"} (drift.h's name of the node's drift now).
- * New reference. */
+ * "drift"} (drift.h's name of the node's drift now).  The shared lock is held only to copy
+ * each node's state; the JSON is built after, from the inventory of that moment (held on,
+ * should a reload replace it meanwhile).  New reference. */
 int daemon_nodes_json(Daemon *d, const DaemonNodeFilter *filter, json_t **ret);
 
 /* Counts the inventory's nodes per provision state into counts[]. */

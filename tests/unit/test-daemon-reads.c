@@ -7,7 +7,9 @@
  *    while holding the daemon's exclusive lock), history, events and discovered reads still
  *    answer at once, without the uncommitted transition;
  *  - a node's detail read while transitions run shows the history and attempt of exactly the
- *    state it shows.
+ *    state it shows;
+ *  - the node list, built outside the lock, stays whole and valid while reloads replace the
+ *    inventory.
  * A real Daemon on an inventory and state directory in a temp directory. */
 #include "check-main.h"
 #include <check.h>
@@ -367,6 +369,57 @@ START_TEST(test_node_detail_consistent) {
 }
 END_TEST
 
+/* Reloads alternating between two inventories until told to stop. */
+typedef struct Reloader {
+        Daemon *d;
+        atomic_bool stop;
+        int reloads;
+} Reloader;
+
+static void *reload_thread(void *userdata) {
+        Reloader *rl = userdata;
+        while (!atomic_load(&rl->stop)) {
+                bool other = rl->reloads % 2 == 0;
+                write_inventory(other ? "rack" : "node", other ? 40 : 3);
+                ck_assert_int_eq(daemon_reload(rl->d, NULL), other ? 40 : 3);
+                rl->reloads++;
+        }
+        return NULL;
+}
+
+/* The node list is built after the lock is released, from the inventory it holds: a reload
+ * meanwhile must neither free it under the list (AddressSanitizer would say so) nor mix two
+ * inventories in one list. */
+START_TEST(test_node_list_during_reloads) {
+        Daemon *d = daemon_open();
+        Reloader rl = { .d = d };
+        pthread_t t;
+        ck_assert_int_eq(pthread_create(&t, NULL, reload_thread, &rl), 0);
+        int lists[2] = { 0, 0 };
+        for (int i = 0; i < 400 || rl.reloads < 10; i++) {
+                json_t *o = NULL;
+                ck_assert_int_eq(daemon_nodes_json(d, NULL, &o), 0);
+                json_t *nodes = json_object_get(o, "nodes");
+                size_t n = json_array_size(nodes);
+                ck_assert(n == 3 || n == 40);
+                const char *prefix = n == 3 ? "node-" : "rack-";
+                for (size_t k = 0; k < n; k++)
+                        ck_assert(startswith(str(json_array_get(nodes, k), "name"), prefix));
+                lists[n == 40]++;
+                json_decref(o);
+                /* history reads check the name against the inventory of the moment */
+                int r = daemon_history_json(d, "rack-40", 0, 10, &o);
+                ck_assert(r == 0 || r == -ENOENT);
+                if (r == 0)
+                        json_decref(o);
+        }
+        atomic_store(&rl.stop, true);
+        ck_assert_int_eq(pthread_join(t, NULL), 0);
+        ck_assert_int_gt(lists[0] + lists[1], 0);
+        daemon_free(d);
+}
+END_TEST
+
 static Suite *daemon_reads_suite(void) {
         Suite *s = suite_create("daemon-reads");
         TCase *tc = tcase_create("reads");
@@ -375,6 +428,7 @@ static Suite *daemon_reads_suite(void) {
         tcase_add_test(tc, test_read_your_writes);
         tcase_add_test(tc, test_reads_do_not_wait_for_a_transition);
         tcase_add_test(tc, test_node_detail_consistent);
+        tcase_add_test(tc, test_node_list_during_reloads);
         suite_add_tcase(s, tc);
         return s;
 }
