@@ -1270,15 +1270,29 @@ int daemon_record_bmc(Daemon *d, const char *name, const char *message) {
         return apply_event(d, name, PROVISION_EV_BMC, message, NULL);
 }
 
+/* Whether rt's open attempt is past the deadline (lock held). */
+static bool attempt_expired(const NodeRuntime *rt, int64_t deadline_ms, int64_t now) {
+        return provision_state_has_open_attempt(rt->st.state) && rt->st.attempt_opened_ms > 0 &&
+               now - rt->st.attempt_opened_ms >= deadline_ms;
+}
+
 int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now) {
         int expired = 0, r = 0;
+        bool due = false;
         if (deadline_ms <= 0)
+                return 0;
+        /* Nothing due is the usual outcome of this sweep: find that out under the shared lock,
+         * and take the exclusive one (looking again) only to fail attempts. */
+        pthread_rwlock_rdlock(&d->lock);
+        for (size_t i = 0; i < d->inv->n_nodes && !due; i++)
+                due = attempt_expired(&d->rt[i], deadline_ms, now);
+        pthread_rwlock_unlock(&d->lock);
+        if (!due)
                 return 0;
         pthread_rwlock_wrlock(&d->lock);
         for (size_t i = 0; i < d->inv->n_nodes; i++) {
                 NodeRuntime *rt = &d->rt[i];
-                if (!provision_state_has_open_attempt(rt->st.state) || rt->st.attempt_opened_ms <= 0 ||
-                    now - rt->st.attempt_opened_ms < deadline_ms)
+                if (!attempt_expired(rt, deadline_ms, now))
                         continue;
                 const ProvisionTransition *t = provision_transition(rt->st.state, PROVISION_EV_TIMEOUT);
                 if (!t)

@@ -9,7 +9,9 @@
  *  - a node's detail read while transitions run shows the history and attempt of exactly the
  *    state it shows;
  *  - the node list, built outside the lock, stays whole and valid while reloads replace the
- *    inventory.
+ *    inventory;
+ *  - the attempt-deadline sweep, which looks under the shared lock first, still fails what
+ *    is due.
  * A real Daemon on an inventory and state directory in a temp directory. */
 #include "check-main.h"
 #include <check.h>
@@ -420,6 +422,30 @@ START_TEST(test_node_list_during_reloads) {
 }
 END_TEST
 
+/* The attempt-deadline sweep looks under the shared lock first: nothing due changes nothing,
+ * and what is due is still failed. */
+START_TEST(test_expire_sweep) {
+        Daemon *d = daemon_open();
+        (void) boot_token(d, "52:54:00:00:00:01");
+        (void) boot_token(d, "52:54:00:00:00:02");
+        int64_t now = now_ms();
+        ck_assert_int_eq(daemon_expire_attempts(d, 3600 * 1000, now), 0);
+        json_t *o = NULL;
+        ck_assert_int_eq(daemon_nodes_json(d, &(DaemonNodeFilter) { .states = 1u << PROVISION_NETBOOTING }, &o), 0);
+        ck_assert_uint_eq(json_array_size(json_object_get(o, "nodes")), 2);
+        json_decref(o);
+        ck_assert_int_eq(daemon_expire_attempts(d, 1000, now + 5000), 2);
+        ck_assert_int_eq(daemon_expire_attempts(d, 1000, now + 5000), 0);
+        ck_assert_int_eq(daemon_nodes_json(d, &(DaemonNodeFilter) { .states = 1u << PROVISION_FAILED }, &o), 0);
+        ck_assert_uint_eq(json_array_size(json_object_get(o, "nodes")), 2);
+        json_decref(o);
+        json_t *h = history_newest(d, "node-02");
+        ck_assert_str_eq(str(h, "cause"), "timeout");
+        json_decref(h);
+        daemon_free(d);
+}
+END_TEST
+
 static Suite *daemon_reads_suite(void) {
         Suite *s = suite_create("daemon-reads");
         TCase *tc = tcase_create("reads");
@@ -429,6 +455,7 @@ static Suite *daemon_reads_suite(void) {
         tcase_add_test(tc, test_reads_do_not_wait_for_a_transition);
         tcase_add_test(tc, test_node_detail_consistent);
         tcase_add_test(tc, test_node_list_during_reloads);
+        tcase_add_test(tc, test_expire_sweep);
         suite_add_tcase(s, tc);
         return s;
 }
