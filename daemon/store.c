@@ -461,6 +461,8 @@ void store_free(Store *s) {
                 return;
         /* Every reader is back (the caller's duty): close them first, so that the checkpoint
          * below finds no reader in its way. */
+        if (s->n_idle != s->n_open)
+                log_warning("state store: closed with %zu of its read connections still lent", s->n_open - s->n_idle);
         for (size_t i = 0; i < s->n_idle; i++)
                 reader_close(s->idle[i]);
         pthread_mutex_destroy(&s->readers_lock);
@@ -519,7 +521,10 @@ int store_reader_acquire(Store *s, Store **ret) {
         Store *r = NULL;
         if (s->parent)
                 return -EINVAL;
-        if (s->exclusive)
+        /* Exclusive locking mode: no other connection can read.  A SQLite built
+         * single-threaded cannot have connections used from several threads at all
+         * (https://sqlite.org/threadsafe.html). */
+        if (s->exclusive || !sqlite3_threadsafe())
                 return -EOPNOTSUPP;
         pthread_mutex_lock(&s->readers_lock);
         while (s->n_idle == 0 && s->n_open >= STORE_READERS_MAX)

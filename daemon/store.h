@@ -67,8 +67,9 @@ typedef struct Store Store;
  * store_discovered_count() — sees one snapshot, taken at its first read.  Writes through it
  * fail (-EROFS).  Thread-safe; does not touch the write connection.  Returns 0 and *ret (give
  * it back with store_reader_release(), before store_free(s)), -EOPNOTSUPP when s has no
- * read connections (it was opened in exclusive locking mode, see store_open(): read through
- * s itself then, under the caller's lock), or another negative errno (logged). */
+ * read connections (it was opened in exclusive locking mode, see store_open(), or SQLite was
+ * built single-threaded: read through s itself then, under the caller's lock), or another
+ * negative errno (logged). */
 int store_reader_acquire(Store *s, Store **ret);
 
 /* Takes the snapshot of `reader` (from store_reader_acquire(), not read through yet) now
