@@ -75,12 +75,28 @@ typedef struct Observer {
         struct Observer *next;
 } Observer;
 
+/* An inventory as reads that outlive the daemon's lock hold it (inventory_hold()): the node
+ * list is built from it after the lock is released.  It is freed by whoever lets go of it
+ * last: the daemon when a reload replaces it, or the last such read. */
+typedef struct InventoryHold {
+        Inventory *inv; /* owned */
+        unsigned n_holders; /* under Daemon.inv_lock */
+} InventoryHold;
+
 struct Daemon {
-        /* Readers (boot answers that change nothing, node lists, file checks) share it;
-         * transitions, SQLite access and reloads take it exclusively.  Writers are
-         * preferred, so a stream of boot requests cannot starve an installer event. */
+        /* Readers (boot answers that change nothing, node lists, file checks, the in-memory
+         * part of a node's detail) share it; transitions, the write connection and reloads
+         * take it exclusively.  Writers are preferred, so a stream of boot requests cannot
+         * starve an installer event.  Reads of the store alone (history, events, attempts,
+         * discovered MACs) take neither: they run on the store's read connections
+         * (read_begin()). */
         pthread_rwlock_t lock;
-        Inventory *inv; /* owned; replaced whole on reload */
+        /* Guards the d->inv and d->inv_hold pointers for reads that take no `lock`
+         * (node_known()), and the holds' counts; a reload swaps both holding both locks.
+         * Held for a lookup or a count only.  Lock order: lock, then inv_lock. */
+        pthread_mutex_t inv_lock;
+        Inventory *inv; /* owned by inv_hold; replaced whole on reload */
+        InventoryHold *inv_hold; /* one holder: the daemon */
         NodeRuntime *rt; /* owned; inv->n_nodes entries, indexed by Node.index */
         Store *store;    /* owned */
         EventHub *events; /* owned; fed by apply() under the exclusive lock */
@@ -105,6 +121,27 @@ struct Daemon {
         uint64_t deliver_upto;        /* the deliverer delivers at least up to this seq */
         uint64_t calling_id;          /* the observer being called now, 0 if none */
 };
+
+/* Holds the current inventory (lock held, shared: it then matches d->rt), so that it stays
+ * valid after the lock is released; give it back with inventory_release(). */
+static InventoryHold *inventory_hold(Daemon *d) {
+        pthread_mutex_lock(&d->inv_lock);
+        InventoryHold *h = d->inv_hold;
+        h->n_holders++;
+        pthread_mutex_unlock(&d->inv_lock);
+        return h;
+}
+
+/* Lets go of h (no lock needed); the last holder frees it. */
+static void inventory_release(Daemon *d, InventoryHold *h) {
+        pthread_mutex_lock(&d->inv_lock);
+        bool last = --h->n_holders == 0;
+        pthread_mutex_unlock(&d->inv_lock);
+        if (last) {
+                inventory_free(h->inv);
+                free(h);
+        }
+}
 
 /* Reads the persisted state of every node of inv; nodes the store has never seen are new. */
 static int runtime_load(Store *store, const Inventory *inv, const Inventory *old_inv, NodeRuntime *old_rt,
@@ -234,12 +271,16 @@ void daemon_free(Daemon *d) {
         pthread_mutex_destroy(&d->notify_lock);
         pthread_cond_destroy(&d->notify_cond);
         runtime_free(d->rt, d->inv ? d->inv->n_nodes : 0);
-        inventory_free(d->inv);
+        if (d->inv_hold)
+                inventory_release(d, d->inv_hold);
+        else
+                inventory_free(d->inv);
         store_free(d->store);
         events_hub_free(d->events);
         free(d->inventory_path);
         free(d->public_url);
         pthread_rwlock_destroy(&d->lock);
+        pthread_mutex_destroy(&d->inv_lock);
         free(d);
 }
 
@@ -266,10 +307,15 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         pthread_mutex_init(&d->notify_lock, NULL);
         pthread_cond_init(&d->notify_cond, NULL);
         d->pending_tail = &d->pending;
+        pthread_mutex_init(&d->inv_lock, NULL);
 
         r = load_inventory(cfg->inventory_path, &d->inv, NULL);
         if (r < 0)
                 return r;
+        d->inv_hold = calloc(1, sizeof *d->inv_hold);
+        if (!d->inv_hold)
+                return -ENOMEM;
+        *d->inv_hold = (InventoryHold) { .inv = d->inv, .n_holders = 1 };
         r = store_open(cfg->state_dir, &d->store);
         if (r < 0)
                 return r;
@@ -300,6 +346,8 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
 
 int daemon_reload(Daemon *d, char **ret_error) {
         _cleanup_(inventory_freep) Inventory *inv = NULL;
+        _cleanup_free_ InventoryHold *hold = NULL;
+        InventoryHold *old_hold = NULL;
         NodeRuntime *rt = NULL;
         int r;
 
@@ -307,6 +355,9 @@ int daemon_reload(Daemon *d, char **ret_error) {
         if (r < 0)
                 return log_warning_errno(r, "inventory reload failed: keeping the current inventory (%zu nodes)",
                                          daemon_node_count(d));
+        hold = calloc(1, sizeof *hold);
+        if (!hold)
+                return log_warning_errno(ENOMEM, "inventory reload failed: keeping the current inventory");
 
         pthread_rwlock_wrlock(&d->lock);
         r = runtime_load(d->store, inv, d->inv, d->rt, &rt);
@@ -319,7 +370,12 @@ int daemon_reload(Daemon *d, char **ret_error) {
                 runtime_settle_reports(inv, rt, d->inv, d->rt, true);
                 Inventory *old_inv = d->inv;
                 NodeRuntime *old_rt = d->rt;
+                pthread_mutex_lock(&d->inv_lock);
+                *hold = (InventoryHold) { .inv = inv, .n_holders = 1 };
                 d->inv = TAKE_PTR(inv);
+                old_hold = d->inv_hold;
+                d->inv_hold = TAKE_PTR(hold);
+                pthread_mutex_unlock(&d->inv_lock);
                 d->rt = TAKE_PTR(rt);
                 inv = old_inv;
                 rt = old_rt;
@@ -329,6 +385,10 @@ int daemon_reload(Daemon *d, char **ret_error) {
         pthread_rwlock_unlock(&d->lock);
         /* rt is now the old runtime (or NULL), sized for inv, the old inventory. */
         runtime_free(rt, inv ? inv->n_nodes : 0);
+        if (old_hold) {
+                inv = NULL; /* the old hold's: freed by its last holder */
+                inventory_release(d, old_hold);
+        }
         if (r < 0)
                 return log_warning_errno(r, "inventory reload failed: keeping the current inventory");
         log_info("inventory reloaded from %s: %d nodes", d->inventory_path, r);
@@ -368,6 +428,43 @@ static int lock_node(Daemon *d, const char *name, bool exclusive, const Node **r
         }
         *ret = n;
         return 0;
+}
+
+/* Whether node `name` is in the current inventory, without `lock`: a reader of the store
+ * only (history) need not wait for a transition to learn that. */
+static bool node_known(Daemon *d, const char *name) {
+        pthread_mutex_lock(&d->inv_lock);
+        bool known = inventory_find_name(d->inv, name) != NULL;
+        pthread_mutex_unlock(&d->inv_lock);
+        return known;
+}
+
+/* Where a read of the store runs (read_begin() .. read_end()): a read connection the store
+ * lends, used without the daemon's lock, so that reads neither wait for transitions nor hold
+ * them up; or, when the store lends none (exclusive locking mode) or cannot open one, the
+ * write connection under the exclusive lock. */
+typedef struct DaemonRead {
+        Daemon *d;
+        Store *store; /* what to pass to the store's read functions */
+        bool locked;  /* the write connection: d->lock held exclusively */
+} DaemonRead;
+
+/* Starts a read of the store: its reads see one snapshot that contains every transition
+ * committed before this call (store_reader_acquire()).  Never fails. */
+static DaemonRead read_begin(Daemon *d) {
+        Store *reader;
+        if (store_reader_acquire(d->store, &reader) >= 0)
+                return (DaemonRead) { .d = d, .store = reader };
+        pthread_rwlock_wrlock(&d->lock);
+        return (DaemonRead) { .d = d, .store = d->store, .locked = true };
+}
+
+static void read_end(DaemonRead *rd) {
+        if (rd->locked)
+                pthread_rwlock_unlock(&rd->d->lock);
+        else
+                store_reader_release(rd->store);
+        rd->store = NULL;
 }
 
 /* Copies n's BMC settings (n borrowed, lock held). */
@@ -844,29 +941,31 @@ static Drift node_drift(const Daemon *d, const Node *n, const NodeRuntime *rt, i
         return drift_of(n->toplevel, rt->running, rt->booted, rt->reported_ms, now, d->silent_after_ms);
 }
 
-static json_t *node_summary(const Daemon *d, const Node *n, const NodeRuntime *rt, int64_t now) {
+/* A node's summary (see daemon_nodes_json()) from its inventory entry, its state and drift. */
+static json_t *summary_json(const Node *n, const StoreNodeState *st, Drift drift) {
         char ts[25];
         json_t *macs = json_array();
         for (size_t i = 0; macs && i < n->n_macs; i++)
                 json_array_append_new(macs, json_string(n->macs[i]));
-        json_t *attempt = rt->st.attempt_id > 0
-                                  ? json_pack("{s:I, s:o}", "number", (json_int_t) rt->st.attempt_seq, "phase",
-                                              rt->st.phase[0] ? json_string(rt->st.phase) : json_null())
-                                  : json_null();
+        json_t *attempt = st->attempt_id > 0 ? json_pack("{s:I, s:o}", "number", (json_int_t) st->attempt_seq, "phase",
+                                                         st->phase[0] ? json_string(st->phase) : json_null())
+                                             : json_null();
         return json_pack("{s:s, s:o, s:o, s:s, s:o, s:o, s:s}", "name", n->name, "mac", macs, "rack",
-                         n->rack ? json_string(n->rack) : json_null(), "state",
-                         provision_state_to_string(rt->st.state), "state_since",
-                         rt->st.since_ms > 0 ? json_string(format_rfc3339(rt->st.since_ms, ts)) : json_null(),
-                         "attempt", attempt, "drift", drift_to_string(node_drift(d, n, rt, now)));
+                         n->rack ? json_string(n->rack) : json_null(), "state", provision_state_to_string(st->state),
+                         "state_since", st->since_ms > 0 ? json_string(format_rfc3339(st->since_ms, ts)) : json_null(),
+                         "attempt", attempt, "drift", drift_to_string(drift));
 }
 
-static bool node_matches(const Daemon *d, const Node *n, const NodeRuntime *rt, const DaemonNodeFilter *f,
-                         int64_t now) {
+static json_t *node_summary(const Daemon *d, const Node *n, const NodeRuntime *rt, int64_t now) {
+        return summary_json(n, &rt->st, node_drift(d, n, rt, now));
+}
+
+static bool node_matches(const Node *n, const StoreNodeState *st, Drift drift, const DaemonNodeFilter *f) {
         if (!f)
                 return true;
-        if (f->states && !(f->states & (1u << rt->st.state)))
+        if (f->states && !(f->states & (1u << st->state)))
                 return false;
-        if (f->drifts && !(f->drifts & (1u << node_drift(d, n, rt, now))))
+        if (f->drifts && !(f->drifts & (1u << drift)))
                 return false;
         if (f->name_glob && fnmatch(f->name_glob, n->name, 0) != 0)
                 return false;
@@ -875,50 +974,55 @@ static bool node_matches(const Daemon *d, const Node *n, const NodeRuntime *rt, 
         return true;
 }
 
+/* What the node list takes of a node's in-memory state, copied under the lock. */
+typedef struct NodeListed {
+        StoreNodeState st;
+        Drift drift;
+} NodeListed;
+
 int daemon_nodes_json(Daemon *d, const DaemonNodeFilter *filter, json_t **ret) {
         _cleanup_(json_decrefp) json_t *arr = json_array();
+        _cleanup_free_ NodeListed *listed = NULL;
+        InventoryHold *hold = NULL;
+        size_t n;
         int r = 0;
         if (!arr)
                 return -ENOMEM;
         int64_t now = now_ms();
+        /* Under the shared lock only a copy of each node's state and the inventory held (for
+         * a large inventory, building the JSON takes far longer, and a transition waiting for
+         * the lock would hold up every boot answer behind it); the JSON is built after. */
         pthread_rwlock_rdlock(&d->lock);
-        for (size_t i = 0; i < d->inv->n_nodes; i++) {
-                if (!node_matches(d, &d->inv->nodes[i], &d->rt[i], filter, now))
-                        continue;
-                if (json_array_append_new(arr, node_summary(d, &d->inv->nodes[i], &d->rt[i], now)) < 0) {
-                        r = -ENOMEM;
-                        break;
-                }
+        n = d->inv->n_nodes;
+        listed = malloc((n + 1) * sizeof *listed);
+        if (listed) {
+                hold = inventory_hold(d);
+                for (size_t i = 0; i < n; i++)
+                        listed[i] = (NodeListed) { .st = d->rt[i].st,
+                                                   .drift = node_drift(d, &d->inv->nodes[i], &d->rt[i], now) };
         }
         pthread_rwlock_unlock(&d->lock);
+        if (!listed)
+                return -ENOMEM;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                const Node *node = &hold->inv->nodes[i];
+                if (node_matches(node, &listed[i].st, listed[i].drift, filter) &&
+                    json_array_append_new(arr, summary_json(node, &listed[i].st, listed[i].drift)) < 0)
+                        r = -ENOMEM;
+        }
+        inventory_release(d, hold);
         if (r < 0)
                 return r;
         *ret = json_pack("{s:O}", "nodes", arr);
         return *ret ? 0 : -ENOMEM;
 }
 
-int daemon_node_json(Daemon *d, const char *name, json_t **ret) {
-        _cleanup_(json_decrefp) json_t *o = NULL;
-        json_t *attempt = NULL, *history = NULL;
-        const Node *n;
-
-        int r = lock_node(d, name, true, &n);
-        if (r < 0)
-                return r;
-        const NodeRuntime *rt = &d->rt[n->index];
-        o = node_summary(d, n, rt, now_ms());
-        if (!o) {
-                r = -ENOMEM;
-                goto out;
-        }
-        r = store_attempt_json(d->store, rt->st.attempt_id, &attempt);
-        if (r < 0)
-                goto out;
-        json_object_set_new(o, "attempt", attempt);
-        r = store_history_json(d->store, n->name, &history);
-        if (r < 0)
-                goto out;
-        json_object_set_new(o, "history", history);
+/* The in-memory part of GET /v1/nodes/<name> (lock held): the summary, with "attempt" and
+ * "history" still to fill in (null), then system, report, credential, bmc. */
+static json_t *node_detail(const Daemon *d, const Node *n, const NodeRuntime *rt) {
+        _cleanup_(json_decrefp) json_t *o = node_summary(d, n, rt, now_ms());
+        if (!o || json_object_set_new(o, "history", json_null()) < 0)
+                return NULL;
         json_object_set_new(o, "system", json_pack("{s:s, s:s}", "toplevel", n->toplevel, "install", n->install));
         char ts[25];
         json_object_set_new(o, "report",
@@ -931,10 +1035,44 @@ int daemon_node_json(Daemon *d, const char *name, json_t **ret) {
                             n->has_bmc ? json_pack("{s:s, s:i, s:s?}", "host", n->bmc.host, "port", (int) n->bmc.port,
                                                    "user", n->bmc.user)
                                        : json_null());
-out:
-        pthread_rwlock_unlock(&d->lock);
+        return TAKE_PTR(o);
+}
+
+int daemon_node_json(Daemon *d, const char *name, json_t **ret) {
+        _cleanup_(json_decrefp) json_t *o = NULL, *attempt = NULL, *history = NULL;
+        int64_t attempt_id = 0;
+        int r = 0;
+
+        /* The read connection first: waiting for one must not happen under the lock. */
+        DaemonRead rd = read_begin(d);
+        if (!rd.locked)
+                pthread_rwlock_rdlock(&d->lock);
+        const Node *n = inventory_find_name(d->inv, name);
+        if (!n)
+                r = -ENOENT;
+        else if (!(o = node_detail(d, n, &d->rt[n->index])))
+                r = -ENOMEM;
+        else {
+                attempt_id = d->rt[n->index].st.attempt_id;
+                /* The store's snapshot is taken here, under the shared lock: a transition
+                 * changes the store and the in-memory state together under the exclusive
+                 * lock, so this snapshot is the store of exactly the state just read.  The
+                 * queries then run on it outside the lock. */
+                if (!rd.locked)
+                        r = store_reader_snapshot(rd.store);
+        }
+        if (!rd.locked)
+                pthread_rwlock_unlock(&d->lock);
+        if (r >= 0)
+                r = store_attempt_json(rd.store, attempt_id, &attempt);
+        if (r >= 0)
+                r = store_history_json(rd.store, name, &history);
+        read_end(&rd);
         if (r < 0)
                 return r;
+        if (json_object_set_new(o, "attempt", TAKE_PTR(attempt)) < 0 ||
+            json_object_set_new(o, "history", TAKE_PTR(history)) < 0)
+                return -ENOMEM;
         *ret = TAKE_PTR(o);
         return 0;
 }
@@ -982,17 +1120,20 @@ int daemon_summary_json(Daemon *d, json_t **ret) {
 
 int daemon_history_json(Daemon *d, const char *name, int64_t before, int64_t limit, json_t **ret) {
         _cleanup_(json_decrefp) json_t *history = NULL;
-        const Node *n;
 
-        int r = lock_node(d, name, true, &n);
-        if (r < 0)
-                return r;
+        /* Neither step waits for the daemon's lock.  The history needs no in-memory state:
+         * the read connection's snapshot holds every transition answered before this call
+         * (each is committed before its answer), so a caller sees the installer event it just
+         * got a 200 for, and pages are cut by id, which later rows do not shift. */
+        if (!node_known(d, name))
+                return -ENOENT;
+        DaemonRead rd = read_begin(d);
         /* One row more than asked tells whether an older page exists. */
-        r = store_events_json(d->store,
-                              &(StoreEventQuery) { .node = n->name, .before_id = before, .limit = limit + 1,
-                                                   .newest_first = true },
-                              &history);
-        pthread_rwlock_unlock(&d->lock);
+        int r = store_events_json(rd.store,
+                                  &(StoreEventQuery) { .node = name, .before_id = before, .limit = limit + 1,
+                                                       .newest_first = true },
+                                  &history);
+        read_end(&rd);
         if (r < 0)
                 return r;
         json_t *next = json_null();
@@ -1009,14 +1150,17 @@ int daemon_events_json(Daemon *d, int64_t after_id, int64_t since_ms, int64_t li
         _cleanup_(json_decrefp) json_t *events = NULL;
         int64_t last = 0;
 
-        pthread_rwlock_wrlock(&d->lock);
-        int r = store_events_json(d->store,
+        /* Without the daemon's lock, from one snapshot (read_begin()): the rows and the newest
+         * id agree, so a client that polls with after=last_event_id misses no event; ids are
+         * given in commit order (one writer), so a snapshot is a prefix of the history. */
+        DaemonRead rd = read_begin(d);
+        int r = store_events_json(rd.store,
                                   &(StoreEventQuery) { .after_id = after_id, .since_ms = since_ms, .limit = limit,
                                                        .with_node = true },
                                   &events);
         if (r >= 0)
-                r = store_last_event_id(d->store, &last);
-        pthread_rwlock_unlock(&d->lock);
+                r = store_last_event_id(rd.store, &last);
+        read_end(&rd);
         if (r < 0)
                 return r;
         size_t n = json_array_size(events);
@@ -1031,12 +1175,13 @@ int daemon_events_sse(Daemon *d, int64_t after, size_t max_bytes, char **ret_tex
         if (r != -ERANGE)
                 return r;
 
-        /* The reader is behind the in-memory ring: read the next events from the store. */
+        /* The reader is behind the in-memory ring: read the next events from the store,
+         * without the daemon's lock (a snapshot is a prefix of the history: no gap). */
         _cleanup_(json_decrefp) json_t *events = NULL;
-        pthread_rwlock_wrlock(&d->lock);
-        r = store_events_json(d->store, &(StoreEventQuery) { .after_id = after, .limit = 256, .with_node = true },
+        DaemonRead rd = read_begin(d);
+        r = store_events_json(rd.store, &(StoreEventQuery) { .after_id = after, .limit = 256, .with_node = true },
                               &events);
-        pthread_rwlock_unlock(&d->lock);
+        read_end(&rd);
         if (r < 0)
                 return r;
 
@@ -1125,15 +1270,29 @@ int daemon_record_bmc(Daemon *d, const char *name, const char *message) {
         return apply_event(d, name, PROVISION_EV_BMC, message, NULL);
 }
 
+/* Whether rt's open attempt is past the deadline (lock held). */
+static bool attempt_expired(const NodeRuntime *rt, int64_t deadline_ms, int64_t now) {
+        return provision_state_has_open_attempt(rt->st.state) && rt->st.attempt_opened_ms > 0 &&
+               now - rt->st.attempt_opened_ms >= deadline_ms;
+}
+
 int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now) {
         int expired = 0, r = 0;
+        bool due = false;
         if (deadline_ms <= 0)
+                return 0;
+        /* Nothing due is the usual outcome of this sweep: find that out under the shared lock,
+         * and take the exclusive one (looking again) only to fail attempts. */
+        pthread_rwlock_rdlock(&d->lock);
+        for (size_t i = 0; i < d->inv->n_nodes && !due; i++)
+                due = attempt_expired(&d->rt[i], deadline_ms, now);
+        pthread_rwlock_unlock(&d->lock);
+        if (!due)
                 return 0;
         pthread_rwlock_wrlock(&d->lock);
         for (size_t i = 0; i < d->inv->n_nodes; i++) {
                 NodeRuntime *rt = &d->rt[i];
-                if (!provision_state_has_open_attempt(rt->st.state) || rt->st.attempt_opened_ms <= 0 ||
-                    now - rt->st.attempt_opened_ms < deadline_ms)
+                if (!attempt_expired(rt, deadline_ms, now))
                         continue;
                 const ProvisionTransition *t = provision_transition(rt->st.state, PROVISION_EV_TIMEOUT);
                 if (!t)
@@ -1200,10 +1359,10 @@ int daemon_discovered_record(Daemon *d, const StoreDiscovered *entries, size_t n
 
 int daemon_discovered_json(Daemon *d, json_t **ret) {
         _cleanup_(json_decrefp) json_t *arr = NULL;
-        /* Exclusive: the store's connection is not shared between threads. */
-        pthread_rwlock_wrlock(&d->lock);
-        int r = store_discovered_json(d->store, &arr);
-        pthread_rwlock_unlock(&d->lock);
+        /* A read connection, without the daemon's lock: the table is the store's alone. */
+        DaemonRead rd = read_begin(d);
+        int r = store_discovered_json(rd.store, &arr);
+        read_end(&rd);
         if (r < 0)
                 return r;
         *ret = json_pack("{s:O}", "discovered", arr);

@@ -4,11 +4,14 @@
  *
  * Threads: every function may be called from any libmicrohttpd worker thread and from the
  * main thread (reload); one reader-writer lock guards the inventory, the runtime state and
- * the SQLite connection.  Boot answers that change nothing (repeated pixiecore calls,
+ * the SQLite write connection.  Boot answers that change nothing (repeated pixiecore calls,
  * installed nodes) are served from memory under the shared lock; a transition (first boot,
  * installer event) is one SQLite transaction under the exclusive lock, after which the
  * calling thread, without that lock, delivers it to the transition observers (see "transition
- * observers" below).  Nothing here blocks on the network. */
+ * observers" below).  Reads of what only the store holds (history, events, a node's attempt,
+ * discovered MACs) run on the store's read-only connections without that lock
+ * (store_reader_acquire()): they neither wait for transitions nor hold them up, and see every
+ * transition answered before they started.  Nothing here blocks on the network. */
 #pragma once
 
 #include <jansson.h>
@@ -92,8 +95,9 @@ typedef struct DaemonNodeFilter {
 
 /* GET /v1/nodes: {"nodes": [node summary...]} in inventory order, only the nodes matching
  * `filter` (NULL: all).  A summary is {"name","mac","rack","state","state_since","attempt",
- * "drift"} (drift.h's name of the node's drift now).
- * New reference. */
+ * "drift"} (drift.h's name of the node's drift now).  The shared lock is held only to copy
+ * each node's state; the JSON is built after, from the inventory of that moment (held on,
+ * should a reload replace it meanwhile).  New reference. */
 int daemon_nodes_json(Daemon *d, const DaemonNodeFilter *filter, json_t **ret);
 
 /* Counts the inventory's nodes per provision state into counts[]. */
@@ -138,16 +142,19 @@ int daemon_summary_json(Daemon *d, json_t **ret);
 
 /* GET /v1/nodes/<name>/history: {"node", "history": [entry...] newest first, at most
  * `limit` (> 0) entries with id < before (before <= 0: from the newest), "next_before": id
- * to pass as `before` for the next page, or null}.  -ENOENT for an unknown node. */
+ * to pass as `before` for the next page, or null}.  -ENOENT for an unknown node.  Takes no
+ * daemon lock (a read connection; the name is checked under a mutex held for one lookup). */
 int daemon_history_json(Daemon *d, const char *name, int64_t before, int64_t limit, json_t **ret);
 
 /* GET /v1/events: {"events": [event...] oldest first, "last_event_id"}.  after_id >= 0: only
  * ids above it; since_ms > 0: only events at or after that time; neither (after_id < 0,
- * since_ms <= 0): the newest `limit` events.  last_event_id is the last id returned, or the newest id when none. */
+ * since_ms <= 0): the newest `limit` events.  last_event_id is the last id returned, or the newest id when none.
+ * Takes no daemon lock: the events and last_event_id come from one snapshot of the store. */
 int daemon_events_json(Daemon *d, int64_t after_id, int64_t since_ms, int64_t limit, json_t **ret);
 
 /* The SSE text of events after `after` (see events_read_sse()), read from the store when
- * the in-memory ring no longer has them.  Same ownership and errors, never -ERANGE. */
+ * the in-memory ring no longer has them (through a read connection, without the daemon's
+ * lock).  Same ownership and errors, never -ERANGE. */
 int daemon_events_sse(Daemon *d, int64_t after, size_t max_bytes, char **ret_text, size_t *ret_len,
                       int64_t *ret_last);
 
@@ -157,7 +164,9 @@ EventHub *daemon_events(Daemon *d);
 /* GET /v1/nodes/<name>: the summary plus system, bmc (never the password), the current
  * attempt in full, the whole history, and "report": the node's last report {"running",
  * "booted","kernel","uptime","reported_at"} or null, "credential": whether it holds a node
- * credential.  -ENOENT for an unknown name. */
+ * credential.  -ENOENT for an unknown name.  The in-memory part is read under the shared lock,
+ * the attempt and history from a read connection outside it; the history is exactly that of
+ * the state shown (see daemon.c). */
 int daemon_node_json(Daemon *d, const char *name, json_t **ret);
 
 /* True if `path` is one of the current inventory's local boot files. */
@@ -294,7 +303,8 @@ typedef enum DaemonDiscoveredOutcome {
 int daemon_discovered_record(Daemon *d, const StoreDiscovered *entries, size_t n, int64_t max,
                              DaemonDiscoveredOutcome *outcomes);
 
-/* GET /v1/discovered: {"discovered": [...]} (store_discovered_json()).  New reference. */
+/* GET /v1/discovered: {"discovered": [...]} (store_discovered_json()), read without the
+ * daemon's lock.  New reference. */
 int daemon_discovered_json(Daemon *d, json_t **ret);
 
 /* DELETE /v1/discovered/<mac>: forgets canonical MAC `mac`.  -ENOENT if it is not recorded. */

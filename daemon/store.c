@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +27,18 @@ struct Store {
         sqlite3_stmt *get_node;
         sqlite3_stmt *find_token;
         bool ready; /* store_open() succeeded */
+        /* A read connection (store_reader_acquire()) is a Store too, with only `db` and
+         * `parent` (the store it reads) set; the fields below are the write store's. */
+        Store *parent;
+        char *db_path;
+        bool exclusive; /* locking_mode=EXCLUSIVE: no other connection can read the database */
+        /* The read connections: readers_lock guards the rest; readers_cond is signalled when
+         * one is given back or a slot frees. */
+        pthread_mutex_t readers_lock;
+        pthread_cond_t readers_cond;
+        Store *idle[STORE_READERS_MAX]; /* open and not lent, n_idle of them */
+        size_t n_idle;
+        size_t n_open; /* open (idle or lent) or being opened */
 };
 
 static inline void sqlite3_finalizep(sqlite3_stmt **st) {
@@ -370,7 +383,7 @@ static int db_open(Store *s, const char *db_path, bool exclusive) {
 
 int store_open(const char *state_dir, Store **ret) {
         _cleanup_(store_freep) Store *s = NULL;
-        _cleanup_free_ char *lock_path = NULL, *db_path = NULL;
+        _cleanup_free_ char *lock_path = NULL;
         int r;
 
         if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
@@ -380,9 +393,12 @@ int store_open(const char *state_dir, Store **ret) {
         if (!s)
                 return -ENOMEM;
         s->lock_fd = -1;
+        pthread_mutex_init(&s->readers_lock, NULL);
+        pthread_cond_init(&s->readers_cond, NULL);
 
-        if (asprintf(&lock_path, "%s/provd.lock", state_dir) < 0 || asprintf(&db_path, "%s/provd.db", state_dir) < 0)
+        if (asprintf(&lock_path, "%s/provd.lock", state_dir) < 0 || asprintf(&s->db_path, "%s/provd.db", state_dir) < 0)
                 return -ENOMEM;
+        const char *db_path = s->db_path;
         s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (s->lock_fd < 0)
                 return log_error_errno(errno, "cannot open %s: %m", lock_path);
@@ -401,6 +417,7 @@ int store_open(const char *state_dir, Store **ret) {
                             db_path, sqlite3_errmsg(s->db));
                 sqlite3_close_v2(s->db);
                 s->db = NULL;
+                s->exclusive = true;
                 r = db_open(s, db_path, true);
         }
         if (r < 0)
@@ -434,9 +451,23 @@ int store_open(const char *state_dir, Store **ret) {
         return 0;
 }
 
+static void reader_close(Store *r) {
+        sqlite3_close_v2(r->db);
+        free(r);
+}
+
 void store_free(Store *s) {
         if (!s)
                 return;
+        /* Every reader is back (the caller's duty): close them first, so that the checkpoint
+         * below finds no reader in its way. */
+        if (s->n_idle != s->n_open)
+                log_warning("state store: closed with %zu of its read connections still lent", s->n_open - s->n_idle);
+        for (size_t i = 0; i < s->n_idle; i++)
+                reader_close(s->idle[i]);
+        pthread_mutex_destroy(&s->readers_lock);
+        pthread_cond_destroy(&s->readers_cond);
+        free(s->db_path);
         sqlite3_finalize(s->get_node);
         sqlite3_finalize(s->find_token);
         /* A clean stop leaves an empty WAL (the close would checkpoint too, but says nothing
@@ -448,6 +479,106 @@ void store_free(Store *s) {
         if (s->lock_fd >= 0)
                 close(s->lock_fd);
         free(s);
+}
+
+/* ---- read connections ---------------------------------------------------------------- */
+
+/* Opens a read-only connection to s's database into *ret.  It writes nothing (not even the
+ * -shm file's size: the write connection made it) and needs no space. */
+static int reader_open(Store *s, Store **ret) {
+        Store *r = calloc(1, sizeof *r);
+        if (!r)
+                return -ENOMEM;
+        r->lock_fd = -1;
+        r->parent = s;
+        /* NOMUTEX: one thread at a time uses a connection (it is lent to one), so SQLite's
+         * own per-connection mutex would only cost (https://sqlite.org/threadsafe.html). */
+        int rc = sqlite3_open_v2(s->db_path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+        if (rc != SQLITE_OK) {
+                int k = fail(r, rc, "open a read connection");
+                reader_close(r);
+                return k;
+        }
+        /* A reader waits only while the writer resets the WAL's index (a checkpoint that
+         * restarts or truncates it) or recovers it. */
+        sqlite3_busy_timeout(r->db, STORE_BUSY_TIMEOUT_MS);
+        sqlite3_extended_result_codes(r->db, 1);
+        *ret = r;
+        return 0;
+}
+
+/* Gives back slot of reader r (r closed, or NULL: it was never opened) and wakes a waiter. */
+static void reader_drop(Store *s, Store *r) {
+        if (r)
+                reader_close(r);
+        pthread_mutex_lock(&s->readers_lock);
+        s->n_open--;
+        pthread_cond_signal(&s->readers_cond);
+        pthread_mutex_unlock(&s->readers_lock);
+}
+
+int store_reader_acquire(Store *s, Store **ret) {
+        Store *r = NULL;
+        if (s->parent)
+                return -EINVAL;
+        /* Exclusive locking mode: no other connection can read.  A SQLite built
+         * single-threaded cannot have connections used from several threads at all
+         * (https://sqlite.org/threadsafe.html). */
+        if (s->exclusive || !sqlite3_threadsafe())
+                return -EOPNOTSUPP;
+        pthread_mutex_lock(&s->readers_lock);
+        while (s->n_idle == 0 && s->n_open >= STORE_READERS_MAX)
+                pthread_cond_wait(&s->readers_cond, &s->readers_lock);
+        if (s->n_idle > 0)
+                r = s->idle[--s->n_idle];
+        else
+                s->n_open++; /* the slot is ours; open outside the mutex */
+        pthread_mutex_unlock(&s->readers_lock);
+        if (!r) {
+                int k = reader_open(s, &r);
+                if (k < 0) {
+                        reader_drop(s, NULL);
+                        return k;
+                }
+        }
+        /* Deferred: the read transaction, and with it the snapshot, starts at the first read
+         * (https://sqlite.org/lang_transaction.html). */
+        int k = exec(r, "BEGIN");
+        if (k < 0) {
+                reader_drop(s, r);
+                return k;
+        }
+        *ret = r;
+        return 0;
+}
+
+int store_reader_snapshot(Store *r) {
+        if (!r->parent)
+                return -EINVAL;
+        /* Reading the schema cookie (in the header page) is a read: it starts the read
+         * transaction (https://sqlite.org/lang_transaction.html). */
+        return exec(r, "PRAGMA schema_version");
+}
+
+void store_reader_release(Store *r) {
+        if (!r)
+                return;
+        Store *s = r->parent;
+        /* A statement left mid-way would keep the read transaction, and so an old snapshot,
+         * open: the WAL could then not start over after a checkpoint and would grow. */
+        for (sqlite3_stmt *st = sqlite3_next_stmt(r->db, NULL); st; st = sqlite3_next_stmt(r->db, st))
+                sqlite3_reset(st);
+        if (!sqlite3_get_autocommit(r->db) && exec(r, "COMMIT") < 0)
+                (void) exec(r, "ROLLBACK");
+        if (!sqlite3_get_autocommit(r->db)) {
+                /* Still in a transaction: never lend it again. */
+                reader_drop(s, r);
+                return;
+        }
+        pthread_mutex_lock(&s->readers_lock);
+        s->idle[s->n_idle++] = r;
+        pthread_cond_signal(&s->readers_cond);
+        pthread_mutex_unlock(&s->readers_lock);
 }
 
 int store_get_node(Store *s, const char *name, StoreNodeState *ret) {

@@ -7,7 +7,10 @@
  * history row in one transaction, so the history never disagrees with the state and a
  * `kill -9` at any point loses nothing that was answered.
  *
- * Not thread-safe: the caller serialises access (daemon.c holds its lock around every call).
+ * Threads: the write connection is not thread-safe — the caller serialises every call on the
+ * Store from store_open() (daemon.c holds its lock around them).  Reads may instead go through
+ * read connections, lent by store_reader_acquire() to one thread at a time, which need no
+ * lock of the caller's (see "read connections" below).
  * SQLite error codes are translated here, once, to negative errno (SQLITE_FULL, or an I/O
  * error whose system call said ENOSPC/EDQUOT -> -ENOSPC, SQLITE_BUSY -> -EBUSY, ...); the
  * SQLite message is logged.
@@ -40,6 +43,49 @@ typedef struct Store Store;
  * size for ever: https://sqlite.org/pragma.html#pragma_journal_size_limit).  A plain number:
  * it is pasted into the PRAGMA. */
 #define STORE_WAL_LIMIT_BYTES 262144
+
+/* ---- read connections ----------------------------------------------------------------------
+ * Reads of what only the database holds (history, events, attempts, the discovered table) can
+ * run on read-only connections of their own instead of the write connection, so they need
+ * neither it nor the lock the caller holds around it.  In WAL mode readers do not block the
+ * writer and the writer does not block readers; a read transaction sees every transaction
+ * committed before it started and none committed later (https://sqlite.org/wal.html,
+ * "Concurrency"; https://sqlite.org/isolation.html).  So a read through a connection acquired
+ * after a write returned sees that write.  Readers never write, need no space, and open only
+ * once store_open() has made the schema current.  A reader inside a read transaction keeps the
+ * WAL from starting over after a checkpoint (the WAL grows meanwhile) and makes the truncating
+ * checkpoint after a failure for space a partial one (tried again at the next failure):
+ * readers are lent for one request's reads and given back at once. */
+
+/* Read connections open at most at once; a thread that finds all of them lent waits for one. */
+#define STORE_READERS_MAX 4
+
+/* Lends a read connection to s's database (opening one on first need; idle ones are kept)
+ * and begins a read transaction on it: every read through *ret — the read functions of this
+ * file take it in place of the store: store_events_json(), store_history_json(),
+ * store_last_event_id(), store_attempt_json(), store_discovered_json(),
+ * store_discovered_count() — sees one snapshot, taken at its first read.  Writes through it
+ * fail (-EROFS).  Thread-safe; does not touch the write connection.  Returns 0 and *ret (give
+ * it back with store_reader_release(), before store_free(s)), -EOPNOTSUPP when s has no
+ * read connections (it was opened in exclusive locking mode, see store_open(), or SQLite was
+ * built single-threaded: read through s itself then, under the caller's lock), or another
+ * negative errno (logged). */
+int store_reader_acquire(Store *s, Store **ret);
+
+/* Takes the snapshot of `reader` (from store_reader_acquire(), not read through yet) now
+ * instead of at its first read: the caller can take it under its own lock, so that it matches
+ * what the lock guards, and run the queries after unlocking.  Quick: it reads the database
+ * header, from the page cache or the WAL, and waits for no lock of the writer's.  Returns 0
+ * or a negative errno (-EINVAL for the write store). */
+int store_reader_snapshot(Store *reader);
+
+/* Ends the read transaction of `reader` (from store_reader_acquire()) and takes it back.
+ * Thread-safe; NULL is a no-op. */
+void store_reader_release(Store *reader);
+
+static inline void store_reader_releasep(Store **reader) {
+        store_reader_release(*reader);
+}
 
 /* A node's persisted state.  A node with no row is PROVISION_NEW with no attempt. */
 typedef struct StoreNodeState {
@@ -87,15 +133,18 @@ typedef struct StoreTransition {
  * (mode 0700) if missing.  Creates or migrates the schema only when something is missing: a
  * database with the current schema is opened without any write, so this succeeds on a full
  * filesystem.  The -wal and -shm files are kept across a close (SQLITE_FCNTL_PERSIST_WAL,
- * the WAL empty) so that a restart on a full filesystem needs no new space for them.
- * Returns 0 and a Store (caller owns; store_free()), or a negative errno: -EBUSY when another
+ * the WAL empty) so that a restart on a full filesystem needs no new space for them.  When
+ * even the -shm file cannot be created for want of space the database is opened in exclusive
+ * locking mode (logged): no other connection can then read it, so there are no read
+ * connections.  Returns 0 and a Store (caller owns; store_free()), or a negative errno: -EBUSY when another
  * provd holds the lock, -EACCES, -ENOSPC, -EBADMSG for a corrupt database; the reason is
  * logged. */
 int store_open(const char *state_dir, Store **ret);
 
-/* Checkpoints and truncates the WAL to zero bytes (PRAGMA wal_checkpoint(TRUNCATE), waiting up
- * to the busy timeout for other processes' readers; a failure is logged as a warning) and
- * closes the store.  Consumes s; NULL is a no-op. */
+/* Closes the read connections (every one must have been given back), checkpoints and
+ * truncates the WAL to zero bytes (PRAGMA wal_checkpoint(TRUNCATE), waiting up to the busy
+ * timeout for other processes' readers; a failure is logged as a warning) and closes the
+ * store.  Consumes s; NULL is a no-op. */
 void store_free(Store *s);
 
 /* Reads one node's state.  Returns 0, -ENOENT if the store has no row (a new node), or
