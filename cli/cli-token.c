@@ -84,10 +84,10 @@ int cli_token(Cli *cli, int argc, char **argv) {
         }
 
         char token[APITOKEN_STRING_MAX];
-        _cleanup_free_ char *error = NULL;
-        int r = apitokens_file_add(file, name, token, &error);
+        char error[ERRBUF_MAX] = "";
+        int r = apitokens_file_add(file, name, token, error, sizeof error);
         if (r < 0) {
-                fprintf(stderr, "provd: %s\n", error ? error : strerror(-r));
+                fprintf(stderr, "provd: %s\n", error[0] ? error : strerror(-r));
                 return CLI_EXIT_ERROR;
         }
         if (cli->json) {

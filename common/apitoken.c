@@ -30,20 +30,6 @@ struct ApiTokens {
         size_t n;
 };
 
-static void set_error(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_error(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-        char *s = NULL;
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        if (ret_error)
-                *ret_error = s;
-        else
-                free(s);
-}
-
 bool apitoken_is_api_form(const char *s) {
         /* the body after the prefix has the install-token form: 43 base64url chars */
         return s && startswith(s, APITOKEN_PREFIX) && token_is_form(s + strlen(APITOKEN_PREFIX));
@@ -76,9 +62,9 @@ size_t apitokens_count(const ApiTokens *t) {
 
 
 /* Parses one line (NUL-terminated, no newline) of the file.  Returns 1 and fills *ret for a
- * token line, 0 for a blank/comment line, -EINVAL (message in *ret_error, naming path:lineno)
+ * token line, 0 for a blank/comment line, -EINVAL (message in err, naming path:lineno)
  * or -ENOMEM. */
-static int parse_line(const char *path, unsigned lineno, char *line, ApiToken *ret, char **ret_error) {
+static int parse_line(const char *path, unsigned lineno, char *line, ApiToken *ret, char *err, size_t errlen) {
         char *p = line + strspn(line, " \t");
         size_t n = strlen(p);
         while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r'))
@@ -87,40 +73,32 @@ static int parse_line(const char *path, unsigned lineno, char *line, ApiToken *r
                 return 0;
 
         char *name = p, *sep = p + strcspn(p, " \t");
-        if (!*sep) {
-                set_error(ret_error, "%s:%u: expected \"NAME blake2b:HEX\"", path, lineno);
-                return -EINVAL;
-        }
+        if (!*sep)
+                return errbuf_fail(-EINVAL, err, errlen, "%s:%u: expected \"NAME blake2b:HEX\"", path, lineno);
         *sep++ = '\0';
         char *hash = sep + strspn(sep, " \t");
-        if (!apitoken_name_is_valid(name)) {
-                set_error(ret_error, "%s:%u: bad token name \"%.80s\" (allowed: 1 to %d of A-Z a-z 0-9 . _ -)",
-                          path, lineno, name, APITOKEN_NAME_MAX);
-                return -EINVAL;
-        }
-        if (hash[strcspn(hash, " \t")]) {
-                set_error(ret_error, "%s:%u: unexpected text after the hash", path, lineno);
-                return -EINVAL;
-        }
-        if (!startswith(hash, HASH_SCHEME)) {
-                set_error(ret_error, "%s:%u: unknown hash \"%.20s\" for token \"%s\" (expected blake2b:HEX)", path,
-                          lineno, hash, name);
-                return -EINVAL;
-        }
+        if (!apitoken_name_is_valid(name))
+                return errbuf_fail(-EINVAL, err, errlen,
+                                   "%s:%u: bad token name \"%.80s\" (allowed: 1 to %d of A-Z a-z 0-9 . _ -)", path,
+                                   lineno, name, APITOKEN_NAME_MAX);
+        if (hash[strcspn(hash, " \t")])
+                return errbuf_fail(-EINVAL, err, errlen, "%s:%u: unexpected text after the hash", path, lineno);
+        if (!startswith(hash, HASH_SCHEME))
+                return errbuf_fail(-EINVAL, err, errlen,
+                                   "%s:%u: unknown hash \"%.20s\" for token \"%s\" (expected blake2b:HEX)", path,
+                                   lineno, hash, name);
         const char *hex = hash + strlen(HASH_SCHEME);
-        if (strlen(hex) != 2 * APITOKEN_HASH_SIZE) {
-                set_error(ret_error, "%s:%u: token \"%s\": the blake2b hash must be %d hex digits, not %zu", path,
-                          lineno, name, 2 * APITOKEN_HASH_SIZE, strlen(hex));
-                return -EINVAL;
-        }
+        if (strlen(hex) != 2 * APITOKEN_HASH_SIZE)
+                return errbuf_fail(-EINVAL, err, errlen,
+                                   "%s:%u: token \"%s\": the blake2b hash must be %d hex digits, not %zu", path,
+                                   lineno, name, 2 * APITOKEN_HASH_SIZE, strlen(hex));
         ApiToken tok = { 0 };
         size_t bin_len = 0;
         const char *end = NULL;
         if (sodium_hex2bin(tok.hash, sizeof tok.hash, hex, strlen(hex), NULL, &bin_len, &end) != 0 ||
-            bin_len != APITOKEN_HASH_SIZE || *end != '\0') {
-                set_error(ret_error, "%s:%u: token \"%s\": the blake2b hash is not hex", path, lineno, name);
-                return -EINVAL;
-        }
+            bin_len != APITOKEN_HASH_SIZE || *end != '\0')
+                return errbuf_fail(-EINVAL, err, errlen, "%s:%u: token \"%s\": the blake2b hash is not hex", path,
+                                   lineno, name);
         tok.name = strdup(name);
         if (!tok.name)
                 return -ENOMEM;
@@ -129,7 +107,7 @@ static int parse_line(const char *path, unsigned lineno, char *line, ApiToken *r
 }
 
 /* Parses a copy of the file's contents, NUL-terminated and modified in place. */
-static int parse_buffer(const char *path, char *data, ApiTokens **ret, char **ret_error) {
+static int parse_buffer(const char *path, char *data, ApiTokens **ret, char *err, size_t errlen) {
         ApiTokens *t = calloc(1, sizeof *t);
         if (!t)
                 return -ENOMEM;
@@ -142,16 +120,17 @@ static int parse_buffer(const char *path, char *data, ApiTokens **ret, char **re
                 if (next)
                         *next++ = '\0';
                 ApiToken tok;
-                int r = parse_line(path, lineno, line, &tok, ret_error);
+                int r = parse_line(path, lineno, line, &tok, err, errlen);
                 if (r < 0)
                         return r;
                 if (r == 0)
                         continue;
                 for (size_t i = 0; i < tokens->n; i++)
                         if (streq(tokens->entries[i].name, tok.name)) {
-                                set_error(ret_error, "%s:%u: duplicate token name \"%s\"", path, lineno, tok.name);
+                                r = errbuf_fail(-EINVAL, err, errlen, "%s:%u: duplicate token name \"%s\"", path,
+                                                lineno, tok.name);
                                 free(tok.name);
-                                return -EINVAL;
+                                return r;
                         }
                 if (tokens->n == cap) {
                         size_t ncap = cap ? cap * 2 : 8;
@@ -169,10 +148,9 @@ static int parse_buffer(const char *path, char *data, ApiTokens **ret, char **re
         return 0;
 }
 
-int apitokens_parse(const char *text, size_t len, const char *origin, ApiTokens **ret, char **ret_error) {
+int apitokens_parse(const char *text, size_t len, const char *origin, ApiTokens **ret, char *err, size_t errlen) {
         if (len > 0 && memchr(text, '\0', len)) {
-                set_error(ret_error, "%s: contains a NUL byte; not a tokens file", origin);
-                return -EINVAL;
+                return errbuf_fail(-EINVAL, err, errlen, "%s: contains a NUL byte; not a tokens file", origin);
         }
         _cleanup_free_ char *copy = malloc(len + 1);
         if (!copy)
@@ -180,11 +158,11 @@ int apitokens_parse(const char *text, size_t len, const char *origin, ApiTokens 
         if (len > 0)
                 memcpy(copy, text, len);
         copy[len] = '\0';
-        return parse_buffer(origin, copy, ret, ret_error);
+        return parse_buffer(origin, copy, ret, err, errlen);
 }
 
 /* Reads all of fd (a regular file, at most APITOKEN_FILE_MAX) into a NUL-terminated buffer. */
-static int read_all(int fd, const char *path, char **ret, size_t *ret_len, char **ret_error) {
+static int read_all(int fd, const char *path, char **ret, size_t *ret_len, char *err, size_t errlen) {
         size_t cap = 4096, len = 0;
         _cleanup_free_ char *buf = malloc(cap);
         if (!buf)
@@ -192,9 +170,8 @@ static int read_all(int fd, const char *path, char **ret, size_t *ret_len, char 
         for (;;) {
                 if (len + 1 >= cap) {
                         if (cap >= APITOKEN_FILE_MAX) {
-                                set_error(ret_error, "%s: larger than %d bytes; not a tokens file", path,
-                                          APITOKEN_FILE_MAX);
-                                return -EFBIG;
+                                return errbuf_fail(-EFBIG, err, errlen, "%s: larger than %d bytes; not a tokens file",
+                                                   path, APITOKEN_FILE_MAX);
                         }
                         char *b = realloc(buf, cap * 2);
                         if (!b)
@@ -207,8 +184,7 @@ static int read_all(int fd, const char *path, char **ret, size_t *ret_len, char 
                         if (errno == EINTR)
                                 continue;
                         int r = -errno;
-                        set_error(ret_error, "cannot read API tokens file %s: %s", path, strerror(-r));
-                        return r;
+                        return errbuf_fail(r, err, errlen, "cannot read API tokens file %s: %s", path, strerror(-r));
                 }
                 if (k == 0)
                         break;
@@ -220,7 +196,7 @@ static int read_all(int fd, const char *path, char **ret, size_t *ret_len, char 
         return 0;
 }
 
-int apitokens_load(const char *path, ApiTokens **ret, char **ret_error) {
+int apitokens_load(const char *path, ApiTokens **ret, char *err, size_t errlen) {
         if (!path) {
                 ApiTokens *t = calloc(1, sizeof *t);
                 if (!t)
@@ -231,25 +207,21 @@ int apitokens_load(const char *path, ApiTokens **ret, char **ret_error) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) {
                 int r = -errno;
-                set_error(ret_error, "cannot open API tokens file %s: %s", path, strerror(-r));
-                return r;
+                return errbuf_fail(r, err, errlen, "cannot open API tokens file %s: %s", path, strerror(-r));
         }
         struct stat st;
         if (fstat(fd, &st) < 0) {
                 int r = -errno;
-                set_error(ret_error, "cannot stat API tokens file %s: %s", path, strerror(-r));
-                return r;
+                return errbuf_fail(r, err, errlen, "cannot stat API tokens file %s: %s", path, strerror(-r));
         }
-        if (!S_ISREG(st.st_mode)) {
-                set_error(ret_error, "API tokens file %s is not a regular file", path);
-                return -EINVAL;
-        }
+        if (!S_ISREG(st.st_mode))
+                return errbuf_fail(-EINVAL, err, errlen, "API tokens file %s is not a regular file", path);
         _cleanup_free_ char *data = NULL;
         size_t len;
-        int r = read_all(fd, path, &data, &len, ret_error);
+        int r = read_all(fd, path, &data, &len, err, errlen);
         if (r < 0)
                 return r;
-        return apitokens_parse(data, len, path, ret, ret_error);
+        return apitokens_parse(data, len, path, ret, err, errlen);
 }
 
 int apitokens_verify(const ApiTokens *t, const char *token, const char **ret_name) {
@@ -303,49 +275,41 @@ static int write_all(int fd, const char *s, size_t n) {
 }
 
 int apitokens_file_add(const char *path, const char *name, char ret_token[static APITOKEN_STRING_MAX],
-                       char **ret_error) {
+                       char *err, size_t errlen) {
         int r;
-        if (!apitoken_name_is_valid(name)) {
-                set_error(ret_error, "bad token name \"%.80s\": use 1 to %d of A-Z a-z 0-9 . _ -", name ? name : "",
-                          APITOKEN_NAME_MAX);
-                return -EINVAL;
-        }
+        if (!apitoken_name_is_valid(name))
+                return errbuf_fail(-EINVAL, err, errlen, "bad token name \"%.80s\": use 1 to %d of A-Z a-z 0-9 . _ -",
+                                   name ? name : "", APITOKEN_NAME_MAX);
         _cleanup_close_ int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
         if (fd < 0) {
                 r = -errno;
-                set_error(ret_error, "cannot open API tokens file %s: %s", path, strerror(-r));
-                return r;
+                return errbuf_fail(r, err, errlen, "cannot open API tokens file %s: %s", path, strerror(-r));
         }
         if (flock(fd, LOCK_EX) < 0) {
                 r = -errno;
-                set_error(ret_error, "cannot lock API tokens file %s: %s", path, strerror(-r));
-                return r;
+                return errbuf_fail(r, err, errlen, "cannot lock API tokens file %s: %s", path, strerror(-r));
         }
         struct stat st;
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-                set_error(ret_error, "API tokens file %s is not a regular file", path);
-                return -EINVAL;
-        }
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return errbuf_fail(-EINVAL, err, errlen, "API tokens file %s is not a regular file", path);
         _cleanup_free_ char *data = NULL;
         size_t len;
-        r = read_all(fd, path, &data, &len, ret_error);
+        r = read_all(fd, path, &data, &len, err, errlen);
         if (r < 0)
                 return r;
         bool needs_newline = len > 0 && data[len - 1] != '\n';
         _cleanup_(apitokens_freep) ApiTokens *existing = NULL;
-        _cleanup_free_ char *parse_error = NULL;
-        r = apitokens_parse(data, len, path, &existing, &parse_error);
+        char parse_error[ERRBUF_MAX] = "";
+        r = apitokens_parse(data, len, path, &existing, parse_error, sizeof parse_error);
         if (r < 0) {
                 if (r == -ENOMEM)
                         return r;
-                set_error(ret_error, "%s; not adding to it", parse_error ? parse_error : path);
-                return r;
+                return errbuf_fail(r, err, errlen, "%s; not adding to it", parse_error[0] ? parse_error : path);
         }
         for (size_t i = 0; i < existing->n; i++)
-                if (streq(existing->entries[i].name, name)) {
-                        set_error(ret_error, "%s: a token named \"%s\" already exists", path, name);
-                        return -EEXIST;
-                }
+                if (streq(existing->entries[i].name, name))
+                        return errbuf_fail(-EEXIST, err, errlen, "%s: a token named \"%s\" already exists", path,
+                                           name);
 
         char token[APITOKEN_STRING_MAX];
         uint8_t hash[APITOKEN_HASH_SIZE];
@@ -363,8 +327,7 @@ int apitokens_file_add(const char *path, const char *name, char ret_token[static
                 r = -errno;
         if (r < 0) {
                 sodium_memzero(token, sizeof token);
-                set_error(ret_error, "cannot write API tokens file %s: %s", path, strerror(-r));
-                return r;
+                return errbuf_fail(r, err, errlen, "cannot write API tokens file %s: %s", path, strerror(-r));
         }
         memcpy(ret_token, token, APITOKEN_STRING_MAX);
         sodium_memzero(token, sizeof token);

@@ -29,20 +29,20 @@ typedef struct ApiTokens ApiTokens;
 
 /* Loads the tokens file at path into a new set (*ret, owned by the caller; free with
  * apitokens_free()).  path NULL gives an empty set.
- * Returns 0, or a negative errno with *ret_error set to a malloc'd message naming the file
+ * Returns 0, or a negative errno with a message naming the file in err (errlen bytes, may be NULL)
  * (and the line for a bad line): -ENOENT / -EACCES / other open/read errors, -EINVAL for a
  * bad line (bad name, duplicate name, unknown hash scheme, bad hash length or digits),
- * -ENOMEM (then *ret_error may stay NULL).  *ret and *ret_error are written only as said. */
-int apitokens_load(const char *path, ApiTokens **ret, char **ret_error);
+ * -ENOMEM (then err may stay unwritten).  *ret is written only on success. */
+int apitokens_load(const char *path, ApiTokens **ret, char *err, size_t errlen);
 
 /* Parses the contents of a tokens file (the format above) from text[0..len) — need not be
  * NUL-terminated; a NUL byte inside is refused — into a new set (*ret, owned by the caller;
  * free with apitokens_free()).  origin (borrowed, e.g. the file's path) starts every message.
  * Returns 0, or -EINVAL for a bad line (bad name, duplicate name, unknown hash scheme, bad
- * hash length or digits; *ret_error a malloc'd message "ORIGIN:LINE: ...") or a NUL byte, or
- * -ENOMEM (then *ret_error may stay NULL).  *ret and *ret_error are written only as said.
+ * hash length or digits; err gets "ORIGIN:LINE: ...", errlen bytes, may be NULL) or a NUL
+ * byte, or -ENOMEM (then err may stay unwritten).  *ret is written only on success.
  * apitokens_load() reads the file and calls this. */
-int apitokens_parse(const char *text, size_t len, const char *origin, ApiTokens **ret, char **ret_error);
+int apitokens_parse(const char *text, size_t len, const char *origin, ApiTokens **ret, char *err, size_t errlen);
 
 /* Frees a set; NULL is fine. */
 void apitokens_free(ApiTokens *t);
@@ -73,8 +73,8 @@ bool apitoken_name_is_valid(const char *s);
  * a newline first if its last line lacks one).  The file is locked (flock) while it is read
  * and appended to, so concurrent adds do not interleave.  On success writes the token text to
  * ret_token (the only time it ever exists in clear) and returns 0.
- * Errors, each with *ret_error a malloc'd message naming the file: -EINVAL for an invalid
+ * Errors, each with a message naming the file in err (errlen bytes, may be NULL): -EINVAL for an invalid
  * name or an existing file that does not load, -EEXIST if the name is already in the file,
  * -ENOENT / -EACCES / -EIO ... from open/read/write/fsync, -ENOMEM. */
 int apitokens_file_add(const char *path, const char *name, char ret_token[static APITOKEN_STRING_MAX],
-                       char **ret_error);
+                       char *err, size_t errlen);

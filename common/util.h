@@ -122,6 +122,9 @@ static inline char *format_rfc3339(int64_t ms, char buf[static 25]) {
         return buf;
 }
 
+/* Room for one error message a person reads (the `char *err, size_t errlen` convention). */
+#define ERRBUF_MAX 1024
+
 /* For functions that return a negative errno plus a message: formats the message into err
  * (errlen bytes; err NULL or errlen 0: no message) and returns r. */
 __attribute__((format(printf, 4, 5))) static inline int errbuf_fail(int r, char *err, size_t errlen, const char *fmt,

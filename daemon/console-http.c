@@ -21,10 +21,6 @@ struct ConsoleStream {
 };
 
 
-static const char *query(struct MHD_Connection *conn, const char *key) {
-        return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
-}
-
 /* follow=1|true|yes, 0|false|no; anything else is -EINVAL. */
 static int parse_flag(const char *v, bool *ret) {
         if (!v) {
@@ -112,7 +108,7 @@ static void add_headers(struct MHD_Response *resp, const ConsoleLog *log) {
 
 enum MHD_Result console_http_get(Console *c, struct MHD_Connection *conn, const char *node, bool head,
                                  ConsoleStream **ret_stream) {
-        const char *a = query(conn, "attempt"), *fv = query(conn, "follow");
+        const char *a = http_query(conn, "attempt"), *fv = http_query(conn, "follow");
         int64_t attempt = 0;
         bool follow;
         char err[256];
@@ -168,7 +164,7 @@ enum MHD_Result console_http_get(Console *c, struct MHD_Connection *conn, const 
 }
 
 enum MHD_Result console_http_post(Console *c, struct MHD_Connection *conn, const char *node) {
-        const char *v = query(conn, "seconds");
+        const char *v = http_query(conn, "seconds");
         int64_t seconds = CONSOLE_LIVE_DEFAULT_S;
         char err[512] = "";
         if (v && parse_int64(v, 1, CONSOLE_LIVE_MAX_S, &seconds) < 0)

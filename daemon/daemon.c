@@ -219,17 +219,12 @@ static int side_load(Store *store, const Inventory *inv, NodeRuntime *rt) {
         return 0;
 }
 
-/* inventory_load_file() that logs the error; if ret_error is non-NULL the message (malloc'd,
- * or NULL) is also stored there on failure. */
-static int load_inventory(const char *path, Inventory **ret, char **ret_error) {
-        _cleanup_free_ char *err = NULL;
-        int r = inventory_load_file(path, ret, &err);
-        if (r < 0) {
-                log_error_errno(r, "%s", err ? err : "cannot load inventory: %m");
-                if (ret_error)
-                        *ret_error = TAKE_PTR(err);
-                return r;
-        }
+/* inventory_load_file() at start-up, where the log is where a person reads the error. */
+static int load_inventory(const char *path, Inventory **ret) {
+        char err[ERRBUF_MAX] = "";
+        int r = inventory_load_file(path, ret, err, sizeof err);
+        if (r < 0)
+                return log_error_errno(r, "%s", err[0] ? err : "cannot load inventory: %m");
         return 0;
 }
 
@@ -309,7 +304,7 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         d->pending_tail = &d->pending;
         pthread_mutex_init(&d->inv_lock, NULL);
 
-        r = load_inventory(cfg->inventory_path, &d->inv, NULL);
+        r = load_inventory(cfg->inventory_path, &d->inv);
         if (r < 0)
                 return r;
         d->inv_hold = calloc(1, sizeof *d->inv_hold);
@@ -344,20 +339,19 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         return 0;
 }
 
-int daemon_reload(Daemon *d, char **ret_error) {
+int daemon_reload(Daemon *d, char *err, size_t errlen) {
         _cleanup_(inventory_freep) Inventory *inv = NULL;
         _cleanup_free_ InventoryHold *hold = NULL;
         InventoryHold *old_hold = NULL;
         NodeRuntime *rt = NULL;
         int r;
 
-        r = load_inventory(d->inventory_path, &inv, ret_error);
+        r = inventory_load_file(d->inventory_path, &inv, err, errlen);
         if (r < 0)
-                return log_warning_errno(r, "inventory reload failed: keeping the current inventory (%zu nodes)",
-                                         daemon_node_count(d));
+                return r;
         hold = calloc(1, sizeof *hold);
         if (!hold)
-                return log_warning_errno(ENOMEM, "inventory reload failed: keeping the current inventory");
+                return errbuf_fail(-ENOMEM, err, errlen, "out of memory");
 
         pthread_rwlock_wrlock(&d->lock);
         r = runtime_load(d->store, inv, d->inv, d->rt, &rt);
@@ -390,7 +384,8 @@ int daemon_reload(Daemon *d, char **ret_error) {
                 inventory_release(d, old_hold);
         }
         if (r < 0)
-                return log_warning_errno(r, "inventory reload failed: keeping the current inventory");
+                return errbuf_fail(r, err, errlen, "cannot read the state of the new inventory's nodes: %s",
+                                   strerror(-r));
         log_info("inventory reloaded from %s: %d nodes", d->inventory_path, r);
         return r;
 }

@@ -44,11 +44,11 @@ typedef struct DaemonConfig {
 int daemon_new(const DaemonConfig *cfg, Daemon **ret);
 void daemon_free(Daemon *d);
 
-/* Re-reads the inventory file.  On any error the old inventory stays in force (and the error
- * is logged and returned; if ret_error is non-NULL a malloc'd message naming the node, field
- * or file may be stored there); on success nodes keep their state and open attempts, matched
- * by name.  Returns the new node count or a negative errno. */
-int daemon_reload(Daemon *d, char **ret_error);
+/* Re-reads the inventory file.  On any error the old inventory stays in force and a message
+ * naming the node, field or file goes to err (errlen bytes, may be NULL; not logged: the
+ * caller logs or answers it); on success nodes keep their state and open attempts, matched
+ * by name, and the reload is logged.  Returns the new node count or a negative errno. */
+int daemon_reload(Daemon *d, char *err, size_t errlen);
 
 typedef enum DaemonBootFormat {
         DAEMON_BOOT_PIXIECORE, /* pixiecore API JSON; NULL body for "ignore this machine" */

@@ -40,6 +40,12 @@ enum MHD_Result http_queue(struct MHD_Connection *c, unsigned status, struct MHD
  * 500. */
 unsigned http_status_from_errno(int err);
 
+/* The value of query parameter key in c's request URL (decoded by libmicrohttpd; borrowed,
+ * valid until the request ends), or NULL when the URL has none. */
+static inline const char *http_query(struct MHD_Connection *c, const char *key) {
+        return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+}
+
 /* Queues body (len bytes, malloc'd or NULL; always consumed) with status, Content-Type
  * content_type and Cache-Control: no-store; a 401 also gets WWW-Authenticate: Bearer
  * (RFC 6750 §3). */

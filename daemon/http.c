@@ -304,10 +304,6 @@ static bool check_read_auth(Http *h, struct MHD_Connection *c, enum MHD_Result *
         return !h->read_auth || check_api_token(h, c, ret);
 }
 
-static const char *query(struct MHD_Connection *c, const char *key) {
-        return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
-}
-
 /* Parses an RFC 3339 date-time ("2026-11-23T10:00:00Z", fractional seconds and a
  * +hh:mm/-hh:mm offset allowed) into ms since the epoch.  RFC 3339 §5.6. */
 static int parse_rfc3339(const char *s, int64_t *ret) {
@@ -344,7 +340,7 @@ static int parse_rfc3339(const char *s, int64_t *ret) {
 
 /* ?limit=: default `def`, 1..LIMIT_MAX. */
 static bool get_limit(struct MHD_Connection *c, int64_t def, int64_t *ret, enum MHD_Result *ret_answer) {
-        const char *v = query(c, "limit");
+        const char *v = http_query(c, "limit");
         *ret = def;
         if (v && parse_int64(v, 1, LIMIT_MAX, ret) < 0) {
                 *ret_answer = http_respond_error(c, MHD_HTTP_BAD_REQUEST,
@@ -356,8 +352,8 @@ static bool get_limit(struct MHD_Connection *c, int64_t def, int64_t *ret, enum 
 
 static enum MHD_Result route_nodes(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
                                    const char *arg) {
-        DaemonNodeFilter f = { .name_glob = query(c, "name"), .rack = query(c, "rack") };
-        const char *states = query(c, "state");
+        DaemonNodeFilter f = { .name_glob = http_query(c, "name"), .rack = http_query(c, "rack") };
+        const char *states = http_query(c, "state");
         json_t *o = NULL;
 
         if (states) {
@@ -376,7 +372,7 @@ static enum MHD_Result route_nodes(Http *h, struct MHD_Connection *c, HttpReques
                 if (f.states == 0)
                         return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "state= needs at least one state");
         }
-        const char *drifts = query(c, "drift");
+        const char *drifts = http_query(c, "drift");
         if (drifts) {
                 _cleanup_free_ char *copy = strdup(drifts);
                 if (!copy)
@@ -420,7 +416,7 @@ static enum MHD_Result route_history(Http *h, struct MHD_Connection *c, HttpRequ
 
         if (!get_limit(c, 50, &limit, &answer))
                 return answer;
-        const char *v = query(c, "before");
+        const char *v = http_query(c, "before");
         if (v && parse_int64(v, 1, INT64_MAX, &before) < 0)
                 return http_respond_error(c, MHD_HTTP_BAD_REQUEST,
                                           "before must be an event id (a positive integer), not \"%.32s\"", v);
@@ -443,7 +439,7 @@ static enum MHD_Result route_summary(Http *h, struct MHD_Connection *c, HttpRequ
 
 /* ?since= as an event id or an RFC 3339 time. */
 static bool get_since(struct MHD_Connection *c, int64_t *ret_id, int64_t *ret_ms, enum MHD_Result *ret_answer) {
-        const char *v = query(c, "since");
+        const char *v = http_query(c, "since");
         *ret_id = -1;
         *ret_ms = 0;
         if (!v)
@@ -471,7 +467,7 @@ static enum MHD_Result route_events(Http *h, struct MHD_Connection *c, HttpReque
 
 static enum MHD_Result route_events_stream(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
                                            const char *arg) {
-        const char *v = query(c, "since");
+        const char *v = http_query(c, "since");
         const char *last_event_id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
         int64_t cursor = events_last_id(daemon_events(h->daemon));
 
@@ -491,32 +487,42 @@ static enum MHD_Result route_events_stream(Http *h, struct MHD_Connection *c, Ht
         return http_queue(c, MHD_HTTP_OK, resp, 0);
 }
 
-int http_reload(Http *h, char **ret_error, int *ret_tokens, char **ret_tokens_error) {
+int http_reload(Http *h, char *err, size_t errlen, int *ret_tokens, char *tokens_err, size_t tokens_errlen) {
+        char ibuf[ERRBUF_MAX] = "", tbuf[ERRBUF_MAX] = "";
         service_notify_reloading();
-        int r = daemon_reload(h->daemon, ret_error);
-        int t = http_reload_api_tokens(h, ret_tokens_error);
+        int r = daemon_reload(h->daemon, ibuf, sizeof ibuf);
+        if (r < 0)
+                log_warning_errno(r, "inventory reload failed, keeping the current one (%zu nodes): %s",
+                                  daemon_node_count(h->daemon), ibuf[0] ? ibuf : strerror(-r));
+        int t = http_reload_api_tokens(h, tbuf, sizeof tbuf);
+        if (t < 0)
+                log_warning_errno(t, "API tokens reload failed, keeping the current ones: %s",
+                                  tbuf[0] ? tbuf : strerror(-t));
         service_notify_reloaded(h->daemon, r < 0   ? "last inventory reload failed, previous inventory in force"
                                            : t < 0 ? "last API tokens reload failed, previous tokens in force"
                                                    : NULL);
         if (ret_tokens)
                 *ret_tokens = t;
+        if (t < 0)
+                (void) errbuf_fail(t, tokens_err, tokens_errlen, "%s", tbuf[0] ? tbuf : strerror(-t));
+        if (r < 0)
+                return errbuf_fail(r, err, errlen, "%s", ibuf[0] ? ibuf : strerror(-r));
         return r;
 }
 
 static enum MHD_Result route_reload(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
                                     const char *arg) {
-        _cleanup_free_ char *err = NULL, *terr = NULL;
+        char err[ERRBUF_MAX] = "", terr[ERRBUF_MAX] = "";
         int t;
         log_info("POST /v1/reload: reloading the inventory and the API tokens");
-        int r = http_reload(h, &err, &t, &terr);
+        int r = http_reload(h, err, sizeof err, &t, terr, sizeof terr);
         if (r < 0)
                 return http_respond_error(c, r == -ENOMEM ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_BAD_REQUEST,
-                                          "inventory not reloaded, the current one stays in force: %s",
-                                          err ? err : strerror(-r));
+                                          "inventory not reloaded, the current one stays in force: %s", err);
         if (t < 0)
                 return http_respond_error(c, MHD_HTTP_BAD_REQUEST,
                                           "inventory reloaded (%d nodes), but the API tokens were not (the current ones stay in force): %s",
-                                          r, terr ? terr : strerror(-t));
+                                          r, terr);
         return http_respond_json(c, MHD_HTTP_OK, json_pack("{s:i, s:i}", "nodes", r, "api_tokens", t));
 }
 
@@ -602,7 +608,7 @@ static enum MHD_Result route_operations(Http *h, struct MHD_Connection *c, HttpR
         json_t *o = NULL;
         int r;
         if (!id_arg) {
-                const char *node = query(c, "node");
+                const char *node = http_query(c, "node");
                 r = ops_list_json(h->ops, node, &o);
         } else {
                 int64_t id;
@@ -1009,18 +1015,11 @@ static int read_pem(const char *path, const char *what, char **ret) {
         return 0;
 }
 
-int http_reload_api_tokens(Http *h, char **ret_error) {
+int http_reload_api_tokens(Http *h, char *err, size_t errlen) {
         ApiTokens *t = NULL;
-        char *err = NULL;
-        int r = apitokens_load(h->api_tokens_path, &t, &err);
-        if (r < 0) {
-                log_error_errno(r, "API tokens not reloaded, keeping the current ones: %s", err ? err : "out of memory");
-                if (ret_error)
-                        *ret_error = err;
-                else
-                        free(err);
+        int r = apitokens_load(h->api_tokens_path, &t, err, errlen);
+        if (r < 0)
                 return r;
-        }
         pthread_rwlock_wrlock(&h->tokens_lock);
         ApiTokens *old = h->tokens;
         h->tokens = t;
@@ -1046,7 +1045,6 @@ static void http_free(Http *h) {
 int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
         _cleanup_close_ int listen_fd = fd;
         unsigned threads = cfg->threads;
-        char *err = NULL;
         int r;
 
         Http *h = calloc(1, sizeof *h);
@@ -1084,10 +1082,10 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
                 http_free(h);
                 return -ENOMEM;
         }
-        r = apitokens_load(h->api_tokens_path, &h->tokens, &err);
+        char err[ERRBUF_MAX] = "";
+        r = apitokens_load(h->api_tokens_path, &h->tokens, err, sizeof err);
         if (r < 0) {
-                log_error_errno(r, "%s", err ? err : "cannot load the API tokens: out of memory");
-                free(err);
+                log_error_errno(r, "%s", err[0] ? err : "cannot load the API tokens: %m");
                 http_free(h);
                 return r;
         }

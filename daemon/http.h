@@ -53,15 +53,15 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret);
 /* Reloads for SIGHUP and POST /v1/reload: the inventory (daemon_reload()) and the API tokens
  * file, each independently (a broken one keeps its current version in force), between
  * systemd's RELOADING=1 and READY=1 (service.h).  Returns the new node count or the
- * inventory's negative errno; *ret_tokens (may be NULL) gets the token count or its errno;
- * the error messages (malloc'd, may stay NULL) go to *ret_error / *ret_tokens_error when
- * those are non-NULL. */
-int http_reload(Http *h, char **ret_error, int *ret_tokens, char **ret_tokens_error);
+ * inventory's negative errno; *ret_tokens (may be NULL) gets the token count or its errno.
+ * Each failure is logged once here and its message, naming the node, field or file, also
+ * goes to err / tokens_err (errlen / tokens_errlen bytes; either may be NULL). */
+int http_reload(Http *h, char *err, size_t errlen, int *ret_tokens, char *tokens_err, size_t tokens_errlen);
 
 /* Re-reads the API tokens file (part of http_reload()).  On error the current tokens stay
- * in force; the error is logged and, if ret_error is non-NULL, a malloc'd message is stored
- * there.  Returns the number of tokens loaded, or a negative errno. */
-int http_reload_api_tokens(Http *h, char **ret_error);
+ * in force and the message naming the file goes to err (errlen bytes, may be NULL; not
+ * logged).  Returns the number of tokens loaded, or a negative errno. */
+int http_reload_api_tokens(Http *h, char *err, size_t errlen);
 
 /* Stops accepting, finishes in-flight requests, frees. */
 void http_stop(Http *h);

@@ -16,14 +16,15 @@
 
 /* Error context while validating one node. */
 typedef struct Ctx {
-        char **ret_error;
+        char *err; /* the caller's message buffer, or NULL */
+        size_t errlen;
         size_t index;     /* node index in "nodes" */
         const char *name; /* node name once known */
 } Ctx;
 
 static int fail(Ctx *c, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(Ctx *c, const char *field, const char *fmt, ...) {
-        if (!c->ret_error)
+        if (!c->err || c->errlen == 0)
                 return -EINVAL;
 
         char msg[512];
@@ -32,20 +33,13 @@ static int fail(Ctx *c, const char *field, const char *fmt, ...) {
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
 
-        char *s = NULL;
-        int r;
         if (c->name)
-                r = asprintf(&s, "node \"%s\" (nodes[%zu]): field \"%s\": %s", c->name, c->index,
-                             field, msg);
-        else if (field)
-                r = asprintf(&s, "nodes[%zu]: field \"%s\": %s", c->index, field, msg);
-        else
-                r = asprintf(&s, "%s", msg);
-        if (r >= 0) {
-                free(*c->ret_error);
-                *c->ret_error = s;
-        }
-        return -EINVAL;
+                return errbuf_fail(-EINVAL, c->err, c->errlen, "node \"%s\" (nodes[%zu]): field \"%s\": %s",
+                                   c->name, c->index, field, msg);
+        if (field)
+                return errbuf_fail(-EINVAL, c->err, c->errlen, "nodes[%zu]: field \"%s\": %s", c->index, field,
+                                   msg);
+        return errbuf_fail(-EINVAL, c->err, c->errlen, "%s", msg);
 }
 
 bool inventory_is_url(const char *s) {
@@ -536,14 +530,11 @@ static int index_nodes(Ctx *c, Inventory *inv) {
         return 0;
 }
 
-int inventory_parse(const char *text, size_t len, Inventory **ret, char **ret_error) {
+int inventory_parse(const char *text, size_t len, Inventory **ret, char *err, size_t errlen) {
         _cleanup_(inventory_freep) Inventory *inv = NULL;
-        Ctx c = { .ret_error = ret_error };
+        Ctx c = { .err = err, .errlen = errlen };
         json_error_t jerr;
         int r;
-
-        if (ret_error)
-                *ret_error = NULL;
 
         _cleanup_(json_decrefp) json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
         if (!root)
@@ -598,28 +589,21 @@ int inventory_parse(const char *text, size_t len, Inventory **ret, char **ret_er
         return 0;
 }
 
-int inventory_load_file(const char *path, Inventory **ret, char **ret_error) {
+int inventory_load_file(const char *path, Inventory **ret, char *err, size_t errlen) {
         _cleanup_(inventory_freep) Inventory *inv = NULL;
         _cleanup_free_ char *text = NULL;
         _cleanup_close_ int fd = -1;
         struct stat st;
         int r;
 
-        if (ret_error)
-                *ret_error = NULL;
-
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || fstat(fd, &st) < 0) {
                 r = -errno;
-                if (ret_error && asprintf(ret_error, "cannot read inventory %s: %s", path, strerror(-r)) < 0)
-                        *ret_error = NULL;
-                return r;
+                return errbuf_fail(r, err, errlen, "cannot read inventory %s: %s", path, strerror(-r));
         }
-        if (!S_ISREG(st.st_mode) || st.st_size > 512 * 1024 * 1024) {
-                if (ret_error && asprintf(ret_error, "inventory %s is not a regular file of at most 512 MiB", path) < 0)
-                        *ret_error = NULL;
-                return -EINVAL;
-        }
+        if (!S_ISREG(st.st_mode) || st.st_size > 512 * 1024 * 1024)
+                return errbuf_fail(-EINVAL, err, errlen, "inventory %s is not a regular file of at most 512 MiB",
+                                   path);
         text = malloc((size_t) st.st_size + 1);
         if (!text)
                 return -ENOMEM;
@@ -630,20 +614,15 @@ int inventory_load_file(const char *path, Inventory **ret, char **ret_error) {
                         continue;
                 if (n <= 0) {
                         r = n < 0 ? -errno : -EIO;
-                        if (ret_error && asprintf(ret_error, "cannot read inventory %s: %s", path, strerror(-r)) < 0)
-                                *ret_error = NULL;
-                        return r;
+                        return errbuf_fail(r, err, errlen, "cannot read inventory %s: %s", path, strerror(-r));
                 }
                 got += (size_t) n;
         }
 
-        _cleanup_free_ char *err = NULL;
-        r = inventory_parse(text, got, &inv, &err);
-        if (r < 0) {
-                if (ret_error && asprintf(ret_error, "inventory %s: %s", path, err ? err : strerror(-r)) < 0)
-                        *ret_error = NULL;
-                return r;
-        }
+        char msg[ERRBUF_MAX] = "";
+        r = inventory_parse(text, got, &inv, msg, sizeof msg);
+        if (r < 0)
+                return errbuf_fail(r, err, errlen, "inventory %s: %s", path, msg[0] ? msg : strerror(-r));
 
         /* Every local boot file must be there now, or nodes would fail mid-boot.  Each
          * unique file is checked once; the error names the first node that uses it. */
@@ -670,10 +649,9 @@ int inventory_load_file(const char *path, Inventory **ret, char **ret_error) {
                                         snprintf(field, sizeof field, "boot.kernel");
                                 else
                                         snprintf(field, sizeof field, "boot.initrd[%zu]", f - 1);
-                                if (ret_error && asprintf(ret_error, "inventory %s: node \"%s\": field \"%s\": file %s: %s",
-                                                          path, n->name, field, p, why) < 0)
-                                        *ret_error = NULL;
-                                return -ENOENT;
+                                return errbuf_fail(-ENOENT, err, errlen,
+                                                   "inventory %s: node \"%s\": field \"%s\": file %s: %s", path,
+                                                   n->name, field, p, why);
                         }
                 }
         }

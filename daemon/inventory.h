@@ -79,13 +79,13 @@ typedef struct Inventory {
  * has no control characters, no "{{" (pixiecore template syntax, README.api.md) or "${"
  * (iPXE settings expansion), and none of the keys provd appends; unknown fields are errors.
  * On success stores a new Inventory in *ret (caller owns; inventory_free()) and returns 0.
- * On failure returns -EINVAL (or -ENOMEM) and, if ret_error is non-NULL, stores a malloc'd
- * message naming the node and field (caller frees). */
-int inventory_parse(const char *text, size_t len, Inventory **ret, char **ret_error);
+ * On failure returns -EINVAL (or -ENOMEM) and writes a message naming the node and field to
+ * err (errlen bytes, ERRBUF_MAX is enough; err may be NULL); *ret is not written. */
+int inventory_parse(const char *text, size_t len, Inventory **ret, char *err, size_t errlen);
 
 /* Reads `path`, parses it as above, and checks every local boot file is a readable regular
  * file.  Same ownership and error conventions; errors also name the file. */
-int inventory_load_file(const char *path, Inventory **ret, char **ret_error);
+int inventory_load_file(const char *path, Inventory **ret, char *err, size_t errlen);
 
 /* Looks up a node by canonical MAC ("aa:bb:cc:dd:ee:ff").  Returns a borrowed pointer valid
  * as long as the inventory, or NULL. */

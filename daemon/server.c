@@ -328,7 +328,7 @@ int server_run(Server *s) {
                         return sig;
                 if (sig == SIGHUP) {
                         log_info("SIGHUP: reloading inventory %s", s->cfg->inventory);
-                        (void) http_reload(s->http, NULL, NULL, NULL);
+                        (void) http_reload(s->http, NULL, 0, NULL, NULL, 0); /* logged there */
                         continue;
                 }
                 log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");

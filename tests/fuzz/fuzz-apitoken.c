@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "apitoken.h"
+#include "util.h"
 #include "fuzz.h"
 
 #define KNOWN_NAME "fuzz-known"
@@ -60,17 +61,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
 
         ApiTokens *t = NULL;
-        char *err = NULL;
-        int r = apitokens_parse((const char *) data, size, "fuzz", &t, &err);
+        char err[ERRBUF_MAX] = "";
+        int r = apitokens_parse((const char *) data, size, "fuzz", &t, err, sizeof err);
         if (r < 0) {
                 assert(r == -EINVAL || r == -ENOMEM);
                 assert(!t);
                 if (r == -EINVAL)
-                        assert(err && strncmp(err, "fuzz", 4) == 0 && strlen(err) > strlen("fuzz: "));
-                free(err);
+                        assert(strncmp(err, "fuzz", 4) == 0 && strlen(err) > strlen("fuzz: "));
                 return 0;
         }
-        assert(r == 0 && t && !err);
+        assert(r == 0 && t && err[0] == '\0');
         size_t n = apitokens_count(t);
         assert(n == count_token_lines(data, size));
 
@@ -101,12 +101,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         memcpy(buf + size + strlen(pre), hex, 64);
         buf[len2 - 1] = '\n';
         t = NULL;
-        r = apitokens_parse(buf, len2, "fuzz", &t, &err);
+        r = apitokens_parse(buf, len2, "fuzz", &t, err, sizeof err);
         if (has_name(data, size, KNOWN_NAME)) {
-                assert(r == -EINVAL && !t && err && strstr(err, "duplicate"));
-                free(err);
+                assert(r == -EINVAL && !t && strstr(err, "duplicate"));
         } else {
-                assert(r == 0 && !err);
+                assert(r == 0 && err[0] == '\0');
                 assert(apitokens_count(t) == n + 1);
                 assert(apitokens_verify(t, KNOWN_TOKEN, &name) == 0 && strcmp(name, KNOWN_NAME) == 0);
                 apitokens_free(t);

@@ -9,16 +9,16 @@
 #include "fuzz.h"
 #include "inventory.h"
 #include "ipxe.h"
+#include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         Inventory *inv = NULL;
-        char *err = NULL;
-        if (inventory_parse((const char *) data, size, &inv, &err) < 0) {
-                assert(!inv);
-                free(err);
+        char err[ERRBUF_MAX] = "";
+        if (inventory_parse((const char *) data, size, &inv, err, sizeof err) < 0) {
+                assert(!inv && err[0] != '\0');
                 return 0;
         }
-        assert(!err);
+        assert(err[0] == '\0');
         for (size_t i = 0; i < inv->n_nodes; i++) {
                 const Node *n = &inv->nodes[i];
                 assert(inventory_find_name(inv, n->name) == n);

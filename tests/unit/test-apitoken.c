@@ -118,10 +118,10 @@ START_TEST(test_load_good_and_verify) {
         write_file(path, content);
 
         _cleanup_(apitokens_freep) ApiTokens *t = NULL;
-        char *err = NULL;
-        int r = apitokens_load(path, &t, &err);
-        ck_assert_msg(r == 0, "load: %d %s", r, err ? err : "");
-        ck_assert_ptr_null(err);
+        char err[ERRBUF_MAX] = "";
+        int r = apitokens_load(path, &t, err, sizeof err);
+        ck_assert_msg(r == 0, "load: %d %s", r, err);
+        ck_assert_str_eq(err, "");
         ck_assert_uint_eq(apitokens_count(t), 2);
 
         const char *name = NULL;
@@ -145,7 +145,7 @@ END_TEST
 
 START_TEST(test_load_null_and_empty) {
         _cleanup_(apitokens_freep) ApiTokens *t = NULL, *t2 = NULL;
-        ck_assert_int_eq(apitokens_load(NULL, &t, NULL), 0);
+        ck_assert_int_eq(apitokens_load(NULL, &t, NULL, 0), 0);
         ck_assert_uint_eq(apitokens_count(t), 0);
         ck_assert_int_eq(apitokens_verify(t, TOK_A, NULL), -ENOKEY);
         ck_assert_int_eq(apitokens_verify(NULL, TOK_A, NULL), -ENOKEY);
@@ -154,22 +154,23 @@ START_TEST(test_load_null_and_empty) {
 
         _cleanup_free_ char *path = path_of("empty");
         write_file(path, "# nothing yet\n\n");
-        ck_assert_int_eq(apitokens_load(path, &t2, NULL), 0);
+        ck_assert_int_eq(apitokens_load(path, &t2, NULL, 0), 0);
         ck_assert_uint_eq(apitokens_count(t2), 0);
 }
 END_TEST
 
 START_TEST(test_load_missing) {
-        _cleanup_free_ char *path = path_of("nope"), *err = NULL;
+        _cleanup_free_ char *path = path_of("nope");
+        char err[ERRBUF_MAX] = "";
         ApiTokens *t = (ApiTokens *) 0x1;
-        ck_assert_int_eq(apitokens_load(path, &t, &err), -ENOENT);
+        ck_assert_int_eq(apitokens_load(path, &t, err, sizeof err), -ENOENT);
         ck_assert_ptr_eq(t, (ApiTokens *) 0x1);
-        ck_assert_ptr_nonnull(err);
+        ck_assert_str_ne(err, "");
         ck_assert_msg(strstr(err, path), "message does not name the file: %s", err);
 
-        _cleanup_free_ char *err2 = NULL;
-        ck_assert_int_eq(apitokens_load(dir, &t, &err2), -EINVAL); /* a directory */
-        ck_assert_ptr_nonnull(err2);
+        char err2[ERRBUF_MAX] = "";
+        ck_assert_int_eq(apitokens_load(dir, &t, err2, sizeof err2), -EINVAL); /* a directory */
+        ck_assert_str_ne(err2, "");
 }
 END_TEST
 
@@ -194,17 +195,18 @@ static const struct {
 START_TEST(test_load_bad) {
         char ha[65];
         hash_hex(TOK_A, ha);
-        _cleanup_free_ char *path = path_of("bad"), *content = NULL, *err = NULL, *where = NULL;
+        _cleanup_free_ char *path = path_of("bad"), *content = NULL, *where = NULL;
+        char err[ERRBUF_MAX] = "";
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
         ck_assert_int_ge(asprintf(&content, bad_files[_i].content, ha), 0);
 #pragma GCC diagnostic pop
         write_file(path, content);
         ApiTokens *t = NULL;
-        int r = apitokens_load(path, &t, &err);
+        int r = apitokens_load(path, &t, err, sizeof err);
         ck_assert_msg(r == -EINVAL, "case %d: got %d, want -EINVAL", _i, r);
         ck_assert_ptr_null(t);
-        ck_assert_ptr_nonnull(err);
+        ck_assert_str_ne(err, "");
         ck_assert_int_ge(asprintf(&where, "%s:%u: ", path, bad_files[_i].line), 0);
         ck_assert_msg(startswith(err, where), "case %d: message does not start with \"%s\": %s", _i, where, err);
         ck_assert_msg(strstr(err, bad_files[_i].needle), "case %d: no \"%s\" in: %s", _i, bad_files[_i].needle, err);
@@ -212,14 +214,15 @@ START_TEST(test_load_bad) {
 END_TEST
 
 START_TEST(test_load_nul_byte) {
-        _cleanup_free_ char *path = path_of("nul"), *err = NULL;
+        _cleanup_free_ char *path = path_of("nul");
+        char err[ERRBUF_MAX] = "";
         FILE *f = fopen(path, "w");
         ck_assert_ptr_nonnull(f);
         fwrite("a\0b\n", 1, 4, f);
         fclose(f);
         ApiTokens *t = NULL;
-        ck_assert_int_eq(apitokens_load(path, &t, &err), -EINVAL);
-        ck_assert_ptr_nonnull(err);
+        ck_assert_int_eq(apitokens_load(path, &t, err, sizeof err), -EINVAL);
+        ck_assert_str_ne(err, "");
 }
 END_TEST
 
@@ -232,20 +235,21 @@ START_TEST(test_parse_buffer) {
         size_t len = strlen(text) - strlen("TRAILING-GARBAGE");
         ApiTokens *t = NULL;
         const char *name = NULL;
-        ck_assert_int_eq(apitokens_parse(text, len, "mem", &t, NULL), 0);
+        ck_assert_int_eq(apitokens_parse(text, len, "mem", &t, NULL, 0), 0);
         ck_assert_uint_eq(apitokens_count(t), 1);
         ck_assert_int_eq(apitokens_verify(t, TOK_A, &name), 0);
         ck_assert_str_eq(name, "admin");
         apitokens_free(t);
 
         t = NULL;
-        _cleanup_free_ char *err = NULL, *err2 = NULL;
-        ck_assert_int_eq(apitokens_parse(text, strlen(text), "mem", &t, &err), -EINVAL);
+        char err[ERRBUF_MAX] = "";
+        char err2[ERRBUF_MAX] = "";
+        ck_assert_int_eq(apitokens_parse(text, strlen(text), "mem", &t, err, sizeof err), -EINVAL);
         ck_assert_ptr_null(t);
         ck_assert_str_eq(err, "mem:3: expected \"NAME blake2b:HEX\"");
-        ck_assert_int_eq(apitokens_parse("a\0b\n", 4, "mem", &t, &err2), -EINVAL);
+        ck_assert_int_eq(apitokens_parse("a\0b\n", 4, "mem", &t, err2, sizeof err2), -EINVAL);
         ck_assert_ptr_nonnull(strstr(err2, "mem: contains a NUL byte"));
-        ck_assert_int_eq(apitokens_parse("", 0, "mem", &t, NULL), 0);
+        ck_assert_int_eq(apitokens_parse("", 0, "mem", &t, NULL, 0), 0);
         ck_assert_uint_eq(apitokens_count(t), 0);
         apitokens_free(t);
 }
@@ -256,16 +260,16 @@ END_TEST
 START_TEST(test_add_creates_0600_and_verifies) {
         _cleanup_free_ char *path = path_of("api-tokens");
         char tok1[APITOKEN_STRING_MAX], tok2[APITOKEN_STRING_MAX];
-        char *err = NULL;
+        char err[ERRBUF_MAX] = "";
 
-        ck_assert_int_eq(apitokens_file_add(path, "admin", tok1, &err), 0);
-        ck_assert_ptr_null(err);
+        ck_assert_int_eq(apitokens_file_add(path, "admin", tok1, err, sizeof err), 0);
+        ck_assert_str_eq(err, "");
         ck_assert(apitoken_is_api_form(tok1));
         struct stat st;
         ck_assert_int_eq(stat(path, &st), 0);
         ck_assert_int_eq(st.st_mode & 07777, 0600);
 
-        ck_assert_int_eq(apitokens_file_add(path, "ci", tok2, &err), 0);
+        ck_assert_int_eq(apitokens_file_add(path, "ci", tok2, err, sizeof err), 0);
         ck_assert_str_ne(tok1, tok2);
 
         _cleanup_free_ char *content = read_file(path);
@@ -277,7 +281,7 @@ START_TEST(test_add_creates_0600_and_verifies) {
         ck_assert_msg(startswith(content, line), "file: %s", content);
 
         _cleanup_(apitokens_freep) ApiTokens *t = NULL;
-        ck_assert_int_eq(apitokens_load(path, &t, &err), 0);
+        ck_assert_int_eq(apitokens_load(path, &t, err, sizeof err), 0);
         ck_assert_uint_eq(apitokens_count(t), 2);
         const char *name = NULL;
         ck_assert_int_eq(apitokens_verify(t, tok1, &name), 0);
@@ -290,24 +294,22 @@ END_TEST
 START_TEST(test_add_refuses_duplicate_and_bad_name) {
         _cleanup_free_ char *path = path_of("api-tokens"), *before = NULL, *after = NULL;
         char tok[APITOKEN_STRING_MAX];
-        char *err = NULL;
-        ck_assert_int_eq(apitokens_file_add(path, "admin", tok, &err), 0);
+        char err[ERRBUF_MAX] = "";
+        ck_assert_int_eq(apitokens_file_add(path, "admin", tok, err, sizeof err), 0);
         before = read_file(path);
 
         strcpy(tok, "untouched");
-        ck_assert_int_eq(apitokens_file_add(path, "admin", tok, &err), -EEXIST);
-        ck_assert_ptr_nonnull(err);
+        ck_assert_int_eq(apitokens_file_add(path, "admin", tok, err, sizeof err), -EEXIST);
+        ck_assert_str_ne(err, "");
         ck_assert_msg(strstr(err, path) && strstr(err, "admin"), "message: %s", err);
-        free(err);
-        err = NULL;
+        err[0] = '\0';
         ck_assert_str_eq(tok, "untouched");
 
         static const char *const bad[] = { "", "a b", "a\nb", "x/y", "0123456789012345678901234567890123456789012345678901234567890123X" };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-                ck_assert_int_eq(apitokens_file_add(path, bad[i], tok, &err), -EINVAL);
-                ck_assert_ptr_nonnull(err);
-                free(err);
-                err = NULL;
+                ck_assert_int_eq(apitokens_file_add(path, bad[i], tok, err, sizeof err), -EINVAL);
+                ck_assert_str_ne(err, "");
+                err[0] = '\0';
         }
         after = read_file(path);
         ck_assert_str_eq(before, after);
@@ -324,8 +326,8 @@ START_TEST(test_add_keeps_lines_and_mode) {
         ck_assert_int_eq(chmod(path, 0640), 0);
 
         char tok[APITOKEN_STRING_MAX];
-        char *err = NULL;
-        ck_assert_int_eq(apitokens_file_add(path, "bob", tok, &err), 0);
+        char err[ERRBUF_MAX] = "";
+        ck_assert_int_eq(apitokens_file_add(path, "bob", tok, err, sizeof err), 0);
         after = read_file(path);
         ck_assert_msg(startswith(after, content), "lost lines: %s", after);
         ck_assert_msg(after[strlen(content)] == '\n' && startswith(after + strlen(content) + 1, "bob blake2b:"), "%s", after);
@@ -334,29 +336,31 @@ START_TEST(test_add_keeps_lines_and_mode) {
         ck_assert_int_eq(st.st_mode & 07777, 0640);
 
         _cleanup_(apitokens_freep) ApiTokens *t = NULL;
-        ck_assert_int_eq(apitokens_load(path, &t, &err), 0);
+        ck_assert_int_eq(apitokens_load(path, &t, err, sizeof err), 0);
         ck_assert_int_eq(apitokens_verify(t, TOK_A, NULL), 0);
         ck_assert_int_eq(apitokens_verify(t, tok, NULL), 0);
 }
 END_TEST
 
 START_TEST(test_add_refuses_broken_file) {
-        _cleanup_free_ char *path = path_of("api-tokens"), *err = NULL, *before = NULL, *after = NULL;
+        _cleanup_free_ char *path = path_of("api-tokens"), *before = NULL, *after = NULL;
+        char err[ERRBUF_MAX] = "";
         write_file(path, "alice blake2b:1234\n");
         before = read_file(path);
         char tok[APITOKEN_STRING_MAX];
-        ck_assert_int_eq(apitokens_file_add(path, "bob", tok, &err), -EINVAL);
-        ck_assert_msg(err && strstr(err, path), "message: %s", err ? err : "(null)");
+        ck_assert_int_eq(apitokens_file_add(path, "bob", tok, err, sizeof err), -EINVAL);
+        ck_assert_msg(strstr(err, path), "message: %s", err);
         after = read_file(path);
         ck_assert_str_eq(before, after);
 }
 END_TEST
 
 START_TEST(test_add_missing_dir) {
-        _cleanup_free_ char *path = path_of("no/such/dir"), *err = NULL;
+        _cleanup_free_ char *path = path_of("no/such/dir");
+        char err[ERRBUF_MAX] = "";
         char tok[APITOKEN_STRING_MAX];
-        ck_assert_int_eq(apitokens_file_add(path, "bob", tok, &err), -ENOENT);
-        ck_assert_msg(err && strstr(err, path), "message: %s", err ? err : "(null)");
+        ck_assert_int_eq(apitokens_file_add(path, "bob", tok, err, sizeof err), -ENOENT);
+        ck_assert_msg(strstr(err, path), "message: %s", err);
 }
 END_TEST
 

@@ -193,7 +193,7 @@ START_TEST(test_boot_spec_build_from_inventory) {
         Inventory *inv = NULL;
         BootSpec spec = { 0 };
 
-        ck_assert_int_eq(inventory_parse(text, strlen(text), &inv, NULL), 0);
+        ck_assert_int_eq(inventory_parse(text, strlen(text), &inv, NULL, 0), 0);
         ck_assert_int_eq(boot_spec_build(inventory_find_name(inv, "node-07"), "http://192.0.2.1:8080", "tok-7_Ab", &spec), 0);
         ck_assert_str_eq(spec.kernel, "https://cache.example/bzImage");
         ck_assert_uint_eq(spec.n_initrd, 1);

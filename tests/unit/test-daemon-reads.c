@@ -383,7 +383,7 @@ static void *reload_thread(void *userdata) {
         while (!atomic_load(&rl->stop)) {
                 bool other = rl->reloads % 2 == 0;
                 write_inventory(other ? "rack" : "node", other ? 40 : 3);
-                ck_assert_int_eq(daemon_reload(rl->d, NULL), other ? 40 : 3);
+                ck_assert_int_eq(daemon_reload(rl->d, NULL, 0), other ? 40 : 3);
                 rl->reloads++;
         }
         return NULL;

@@ -90,32 +90,43 @@ static Inventory inventory_sentinel;
 
 static Inventory *parse_ok(const char *text, size_t len) {
         Inventory *inv = NULL;
-        char *err = NULL;
-        int r = inventory_parse(text, len, &inv, &err);
-        ck_assert_msg(r == 0, "inventory_parse failed: %d: %s", r, err ? err : "(no message)");
-        ck_assert_ptr_null(err);
+        char err[ERRBUF_MAX] = "";
+        int r = inventory_parse(text, len, &inv, err, sizeof err);
+        ck_assert_msg(r == 0, "inventory_parse failed: %d: %s", r, err[0] ? err : "(no message)");
+        ck_assert_str_eq(err, "");
         ck_assert_ptr_nonnull(inv);
         return inv;
 }
 
 /* Parses text, which must be rejected with -EINVAL, leaving *ret alone; returns the error
- * message (caller frees).  Also checks that a NULL ret_error is fine.  `what` says what the
- * text is when the test fails (NULL: the start of the text). */
+ * message (a copy; caller frees).  Also checks that a NULL err is fine and that a short buffer
+ * gets a truncated, NUL-terminated start of the same message.  `what` says what the text is
+ * when the test fails (NULL: the start of the text). */
 static char *parse_rejected(const char *text, size_t len, const char *what) {
         Inventory *inv = &inventory_sentinel;
-        char *err = NULL;
+        char err[ERRBUF_MAX] = "";
 
-        int r = inventory_parse(text, len, &inv, &err);
+        int r = inventory_parse(text, len, &inv, err, sizeof err);
         ck_assert_msg(r == -EINVAL, "inventory_parse returned %d, want -EINVAL, for %.*s%s", r,
                       what ? (int) strlen(what) : (int) (len < 300 ? len : 300), what ? what : text,
                       what || len < 300 ? "" : "...");
         ck_assert_msg(inv == &inventory_sentinel, "inventory_parse wrote *ret on failure");
-        ck_assert_msg(err != NULL && err[0] != '\0', "no error message");
+        ck_assert_msg(err[0] != '\0', "no error message");
 
         inv = &inventory_sentinel;
-        ck_assert_int_eq(inventory_parse(text, len, &inv, NULL), -EINVAL);
+        ck_assert_int_eq(inventory_parse(text, len, &inv, NULL, 0), -EINVAL);
         ck_assert_ptr_eq(inv, &inventory_sentinel);
-        return err;
+
+        char small[8] = "xxxxxxxx";
+        ck_assert_int_eq(inventory_parse(text, len, &inv, small, sizeof small - 1), -EINVAL);
+        ck_assert_ptr_eq(inv, &inventory_sentinel);
+        ck_assert_int_eq(small[sizeof small - 1], 'x'); /* nothing past errlen */
+        ck_assert_int_eq(strncmp(small, err, sizeof small - 2), 0);
+        ck_assert_int_eq(small[sizeof small - 2], '\0');
+
+        char *copy = strdup(err);
+        ck_assert_ptr_nonnull(copy);
+        return copy;
 }
 
 /* Dumps doc (and drops it), parses it, expects a rejection; returns the message. */
@@ -880,12 +891,12 @@ START_TEST(test_inventory_load_file_ok) {
         _cleanup_free_ char *path = load_fixture("ok", true, true);
         _cleanup_free_ char *kpath = NULL;
         Inventory *inv = NULL;
-        char *err = NULL;
+        char err[ERRBUF_MAX] = "";
 
         ck_assert_int_ge(asprintf(&kpath, "%s/ok/bzImage", load_dir), 0);
-        int r = inventory_load_file(path, &inv, &err);
-        ck_assert_msg(r == 0, "inventory_load_file: %d: %s", r, err ? err : "(no message)");
-        ck_assert_ptr_null(err);
+        int r = inventory_load_file(path, &inv, err, sizeof err);
+        ck_assert_msg(r == 0, "inventory_load_file: %d: %s", r, err[0] ? err : "(no message)");
+        ck_assert_str_eq(err, "");
         ck_assert_uint_eq(inv->n_nodes, 1);
         ck_assert(inventory_has_file(inv, kpath));
         inventory_free(inv);
@@ -894,11 +905,12 @@ END_TEST
 
 START_TEST(test_inventory_load_file_missing_boot_file) {
         _cleanup_free_ char *path = load_fixture("noinitrd", true, false);
-        _cleanup_free_ char *err = NULL, *ipath = NULL;
+        _cleanup_free_ char *ipath = NULL;
+        char err[ERRBUF_MAX] = "";
         Inventory *inv = &inventory_sentinel;
 
         ck_assert_int_ge(asprintf(&ipath, "%s/noinitrd/initrd", load_dir), 0);
-        ck_assert_int_eq(inventory_load_file(path, &inv, &err), -ENOENT);
+        ck_assert_int_eq(inventory_load_file(path, &inv, err, sizeof err), -ENOENT);
         ck_assert_ptr_eq(inv, &inventory_sentinel);
         assert_contains(err, path);
         assert_contains(err, "node \"node-00\"");
@@ -909,12 +921,13 @@ END_TEST
 
 START_TEST(test_inventory_load_file_boot_file_is_directory) {
         _cleanup_free_ char *path = load_fixture("kdir", false, true);
-        _cleanup_free_ char *err = NULL, *kpath = NULL;
+        _cleanup_free_ char *kpath = NULL;
+        char err[ERRBUF_MAX] = "";
         Inventory *inv = &inventory_sentinel;
 
         ck_assert_int_ge(asprintf(&kpath, "%s/kdir/bzImage", load_dir), 0);
         ck_assert_int_eq(mkdir(kpath, 0755), 0);
-        ck_assert_int_lt(inventory_load_file(path, &inv, &err), 0);
+        ck_assert_int_lt(inventory_load_file(path, &inv, err, sizeof err), 0);
         ck_assert_ptr_eq(inv, &inventory_sentinel);
         assert_contains(err, "node \"node-00\"");
         assert_contains(err, "\"boot.kernel\"");
@@ -923,26 +936,25 @@ START_TEST(test_inventory_load_file_boot_file_is_directory) {
 END_TEST
 
 START_TEST(test_inventory_load_file_errors) {
-        _cleanup_free_ char *missing = NULL, *bad = NULL, *err = NULL;
+        _cleanup_free_ char *missing = NULL, *bad = NULL;
+        char err[ERRBUF_MAX] = "";
         Inventory *inv = &inventory_sentinel;
 
         ck_assert_int_ge(asprintf(&missing, "%s/does-not-exist.json", load_dir), 0);
-        ck_assert_int_eq(inventory_load_file(missing, &inv, &err), -ENOENT);
+        ck_assert_int_eq(inventory_load_file(missing, &inv, err, sizeof err), -ENOENT);
         ck_assert_ptr_eq(inv, &inventory_sentinel);
         assert_contains(err, missing);
-        free(err);
-        err = NULL;
+        err[0] = '\0';
 
-        ck_assert_int_eq(inventory_load_file(load_dir, &inv, &err), -EINVAL);
+        ck_assert_int_eq(inventory_load_file(load_dir, &inv, err, sizeof err), -EINVAL);
         ck_assert_ptr_eq(inv, &inventory_sentinel);
         assert_contains(err, load_dir);
-        free(err);
-        err = NULL;
+        err[0] = '\0';
 
         /* A parse error keeps the parser's message and names the file. */
         ck_assert_int_ge(asprintf(&bad, "%s/bad.json", load_dir), 0);
         write_file(bad, "{\"version\": 1, \"nodes\": [{\"name\": \"node-00\"}]}");
-        ck_assert_int_eq(inventory_load_file(bad, &inv, &err), -EINVAL);
+        ck_assert_int_eq(inventory_load_file(bad, &inv, err, sizeof err), -EINVAL);
         ck_assert_ptr_eq(inv, &inventory_sentinel);
         assert_contains(err, bad);
         assert_contains(err, "node \"node-00\"");
