@@ -623,40 +623,35 @@ static void on_transition(const DaemonTransition *t, void *userdata) {
 int console_live_start(Console *c, const char *node, unsigned seconds, char *err, size_t errlen) {
         DaemonNodeBmc b;
         int r = daemon_node_bmc(c->d, node, &b);
-        if (r == -ENOENT) {
-                snprintf(err, errlen, "no node \"%.64s\" in the inventory", node);
-                return r;
-        }
+        if (r == -ENOENT)
+                return errbuf_fail(r, err, errlen, "no node \"%.64s\" in the inventory", node);
         if (r < 0)
                 return r;
-        if (!b.has_bmc) {
-                snprintf(err, errlen, "node %s has no bmc in the inventory: no console to capture", node);
-                return -ENODEV;
-        }
-        if (b.console == SOL_BACKEND_NONE) {
-                snprintf(err, errlen, "node %s has bmc.console \"none\" in the inventory: no console to capture", node);
-                return -ENODEV;
-        }
+        if (!b.has_bmc)
+                return errbuf_fail(-ENODEV, err, errlen, "node %s has no bmc in the inventory: no console to capture",
+                                   node);
+        if (b.console == SOL_BACKEND_NONE)
+                return errbuf_fail(-ENODEV, err, errlen,
+                                   "node %s has bmc.console \"none\" in the inventory: no console to capture", node);
         if (seconds == 0)
                 seconds = CONSOLE_LIVE_DEFAULT_S;
         Capture *cap = NULL;
         const CapturePhaseTransition *t = NULL;
         pthread_mutex_lock(&c->lock);
         if (c->stopping) {
-                snprintf(err, errlen, "provd is stopping");
-                r = -ESHUTDOWN;
+                r = errbuf_fail(-ESHUTDOWN, err, errlen, "provd is stopping");
         } else if ((r = phase_start_locked(c, &b, 0, CAPTURE_PHASE_EV_LIVE_START, CAPTURE_PHASE_EV_LIVE_START, &cap, &t)) < 0)
                 ;
         else if (t && (t->actions & CAPTURE_PHASE_DO_REFUSE)) {
-                snprintf(err, errlen, "the console of %s is being captured for install attempt %lld (GET /v1/nodes/%s/console)",
-                         node, (long long) cap->attempt, node);
-                r = -EBUSY;
+                r = errbuf_fail(-EBUSY, err, errlen,
+                                "the console of %s is being captured for install attempt %lld (GET /v1/nodes/%s/console)",
+                                node, (long long) cap->attempt, node);
         } else if (t) {
                 cap->bmc = b;
                 r = phase_apply_locked(c, cap, t, &(PhaseArgs) { .file = 0, .seconds = seconds });
                 if (r < 0) {
-                        snprintf(err, errlen, "cannot create the console log of %s: %s", node, strerror(-r));
-                        r = -EIO;
+                        r = errbuf_fail(-EIO, err, errlen, "cannot create the console log of %s: %s", node,
+                                        strerror(-r));
                 }
         }
         if (r >= 0)
@@ -703,19 +698,16 @@ static int open_log(Console *c, const char *node, int64_t attempt, ConsoleLog *r
 int console_log_open(Console *c, const char *node, int64_t attempt, ConsoleLog *ret, char *err, size_t errlen) {
         int64_t current = 0;
         int r = daemon_node_attempt(c->d, node, &current);
-        if (r == -ENOENT) {
-                snprintf(err, errlen, "no node \"%.64s\" in the inventory", node);
-                return r;
-        }
+        if (r == -ENOENT)
+                return errbuf_fail(r, err, errlen, "no node \"%.64s\" in the inventory", node);
         if (r < 0)
                 return r;
         ConsoleLog log;
         if (attempt > 0) {
                 r = open_log(c, node, attempt, &log);
-                if (r < 0) {
-                        snprintf(err, errlen, "%s has no console log for attempt %lld", node, (long long) attempt);
-                        return -ENODATA;
-                }
+                if (r < 0)
+                        return errbuf_fail(-ENODATA, err, errlen, "%s has no console log for attempt %lld", node,
+                                           (long long) attempt);
         } else {
                 /* Which file is being written, if any: a running capture decides. */
                 int64_t want = -1;
@@ -731,10 +723,8 @@ int console_log_open(Console *c, const char *node, int64_t attempt, ConsoleLog *
                         r = open_log(c, node, current, &log);
                 if (r < 0)
                         r = open_log(c, node, 0, &log);
-                if (r < 0) {
-                        snprintf(err, errlen, "%s has no console log", node);
-                        return -ENODATA;
-                }
+                if (r < 0)
+                        return errbuf_fail(-ENODATA, err, errlen, "%s has no console log", node);
         }
         pthread_mutex_lock(&c->lock);
         Capture *cap = find_locked(c, node);
@@ -1097,7 +1087,7 @@ int console_new(Daemon *d, const ConsoleConfig *cfg, Console **ret) {
         c->max_size = cfg->max_size ? cfg->max_size : CONSOLE_MAX_SIZE_DEFAULT;
         c->keep = cfg->keep;
         c->linger_s = cfg->linger_s;
-        c->stopped = true; /* until the thread runs */
+        c->stopped = true; /* until sol_init() has run */
         if (asprintf(&c->dir, "%s/console", cfg->state_dir) < 0) {
                 c->dir = NULL;
                 console_free(c);
@@ -1123,13 +1113,13 @@ int console_new(Daemon *d, const ConsoleConfig *cfg, Console **ret) {
                 console_free(c);
                 return log_error_errno(r, "console: cannot initialise the SOL backends");
         }
+        c->stopped = false; /* from here console_stop() has sol_init() to undo */
         r = pthread_create(&c->thread, NULL, capture_thread, c);
         if (r != 0) {
                 console_free(c);
                 return log_error_errno(r, "console: cannot start the capture thread: %m");
         }
         c->thread_started = true;
-        c->stopped = false;
         r = daemon_subscribe(d, on_transition, c, &c->observer);
         if (r < 0) {
                 console_free(c);
