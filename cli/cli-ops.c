@@ -111,6 +111,62 @@ oom:
         return CLI_EXIT_ERROR;
 }
 
+static int submit_all(Cli *cli, const CliNames *names, const char *kind, json_t *body, bool follow);
+
+/* The node arguments of a command that may run in bulk: globs (and --all) are resolved as
+ * resolve_nodes() does, plain names are taken as they are (provd's bulk route refuses an
+ * unknown one, naming it).  With fewer than two nodes the names are resolved as before, for
+ * the single-node route.  *ret_bulk says which.  Returns an exit code as resolve_nodes(). */
+static int select_nodes(Cli *cli, char **args, size_t n_args, bool all, CliNames *ret, bool *ret_bulk) {
+        _cleanup_(cli_names_free) CliNames names = { 0 };
+        size_t n_plain = 0;
+        for (size_t a = 0; a < n_args && !all; a++)
+                if (!strpbrk(args[a], "*?["))
+                        n_plain++;
+        if (all || n_plain == 0) {
+                int r = resolve_nodes(cli, args, n_args, all, &names);
+                if (r != 0)
+                        return r;
+        } else
+                for (size_t a = 0; a < n_args; a++) {
+                        CliNames one = { 0 };
+                        int r = strpbrk(args[a], "*?[") ? resolve_nodes(cli, args + a, 1, false, &one)
+                                                        : cli_names_add(&one, args[a]) < 0 ? CLI_EXIT_ERROR : 0;
+                        for (size_t i = 0; r == 0 && i < one.n; i++)
+                                if (cli_names_add(&names, one.v[i]) < 0)
+                                        r = CLI_EXIT_ERROR;
+                        cli_names_free(&one);
+                        if (r != 0)
+                                return r;
+                }
+        *ret_bulk = names.n > 1;
+        if (names.n <= 1 && n_plain > 0) { /* one node: looked up, for the single-node route */
+                cli_names_free(&names);
+                int r = resolve_nodes(cli, args, n_args, all, &names);
+                if (r != 0)
+                        return r;
+        }
+        *ret = names;
+        names = (CliNames) { 0 };
+        return CLI_EXIT_OK;
+}
+
+/* Runs kind on names: in bulk when *bulk (names unchecked), else (or when provd has no bulk
+ * route: args resolved first) node by node as submit_all(). */
+static int run_nodes(Cli *cli, char **args, size_t n_args, bool all, CliNames *names, bool bulk, const char *kind,
+                     json_t *body, bool follow) {
+        if (bulk) {
+                int r = cli_bulk_run(cli, names, kind, body, follow);
+                if (r != -EOPNOTSUPP)
+                        return r;
+                cli_names_free(names);
+                r = resolve_nodes(cli, args, n_args, all, names);
+                if (r != 0)
+                        return r;
+        }
+        return submit_all(cli, names, kind, body, follow);
+}
+
 /* ---- operations ------------------------------------------------------------------------------ */
 
 bool cli_op_finished(const json_t *op) {
@@ -395,6 +451,9 @@ static void reinstall_help(void) {
                "  --hook-timeout DURATION  with --wait: a hook still running after DURATION (default\n"
                "                     %s) is failed; its process group gets SIGTERM, SIGKILL 5 s later\n"
                "Hooks still running when the wait ends (Ctrl-C, --timeout) are terminated alike.\n\n"
+               "Without --wait, more than one node are submitted as one bulk operation (POST\n"
+               "/v1/bulk-operations, 4096 nodes a request; --json then prints {\"bulk_operations\":\n"
+               "[...]}), one node as POST /v1/nodes/NODE/reinstall.\n"
                "Output: without --wait, NODE OPERATION MESSAGE per node; with --wait, NODE RESULT\n"
                "MESSAGE per node, RESULT one of: in_sync (done, gated), installed (done, not\n"
                "gated), failed, skipped (--before failed), timeout (not through its gate; MESSAGE\n"
@@ -512,11 +571,16 @@ int cli_reinstall(Cli *cli, int argc, char **argv) {
         if (r != 0)
                 return r;
         _cleanup_(cli_names_free) CliNames names = { 0 };
+        if (!wait) {
+                bool bulk = false;
+                r = select_nodes(cli, argv + optind, (size_t) (argc - optind), all, &names, &bulk);
+                if (r != 0)
+                        return r;
+                return run_nodes(cli, argv + optind, (size_t) (argc - optind), all, &names, bulk, "reinstall", NULL, false);
+        }
         r = resolve_nodes(cli, argv + optind, (size_t) (argc - optind), all, &names);
         if (r != 0)
                 return r;
-        if (!wait)
-                return submit_all(cli, &names, "reinstall", NULL, false);
         /* One glob or --all: poll with the same selection, else all nodes. */
         _cleanup_free_ char *query = strdup("");
         if (!query || cli_add_query(cli, &query, "name", !all && argc - optind == 1 ? argv[optind] : NULL) < 0)
@@ -536,9 +600,11 @@ int cli_reinstall(Cli *cli, int argc, char **argv) {
 /* ---- provd power / bootdev ---------------------------------------------------------------- */
 
 /* The common front of power and bootdev: options, the trailing ACTION argument (one of
- * actions), the nodes. */
+ * actions), the nodes (select_nodes(): *ret_bulk, and the node arguments in *ret_args and
+ * *ret_n_args). */
 static int parse_targets(Cli *cli, int argc, char **argv, const char *const *actions, const char *what, bool all,
-                         CliNames *ret_names, const char **ret_action) {
+                         CliNames *ret_names, bool *ret_bulk, char ***ret_args, size_t *ret_n_args,
+                         const char **ret_action) {
         if (optind >= argc) {
                 return cli_usage_error(cli, "missing %s", what);
         }
@@ -564,9 +630,11 @@ static int parse_targets(Cli *cli, int argc, char **argv, const char *const *act
         int r = cli_load_settings(cli);
         if (r != 0)
                 return r;
-        r = resolve_nodes(cli, argv + optind, n_nodes, all, ret_names);
+        r = select_nodes(cli, argv + optind, n_nodes, all, ret_names, ret_bulk);
         if (r != 0)
                 return r;
+        *ret_args = argv + optind;
+        *ret_n_args = n_nodes;
         *ret_action = action;
         return 0;
 }
@@ -588,13 +656,17 @@ int cli_power(Cli *cli, int argc, char **argv) {
                         break;
                 case 'h':
                         printf("Usage: provd power (NODE|GLOB)... | --all  on|off|cycle|reset|soft|status\n\n"
-                               "Runs a power command on each node's BMC (POST /v1/nodes/NODE/power) and waits\n"
-                               "for each to finish.  Prints NODE RESULT per node: for status \"on\" or \"off\", an\n"
-                               "\"error: ...\" line for a node whose BMC failed or that has no BMC.\n"
+                               "Runs a power command on each node's BMC and waits for each to finish.  Prints\n"
+                               "NODE RESULT per node: for status \"on\" or \"off\", an \"error: ...\" line for a node\n"
+                               "whose BMC failed or that has no BMC.\n"
                                "  soft: ACPI soft shutdown; reset: hard reset; cycle: off, then on.\n"
-                               "--json prints {\"operations\": [final Operation...], \"errors\": [refused...]}.\n"
-                               "Exit status: 0 all succeeded, 1 any failed, 2 usage, 3 unknown node (nothing\n"
-                               "submitted).\n\n"
+                               "One node: POST /v1/nodes/NODE/power, its line once it finished.  More nodes: one\n"
+                               "bulk operation (POST /v1/bulk-operations, 4096 nodes a request) and its progress\n"
+                               "stream; each node's line is printed as soon as it finished (in that order).\n"
+                               "--json prints, for one node, {\"operations\": [final Operation...], \"errors\":\n"
+                               "[refused...]}; for more, {\"bulk_operations\": [final BulkOperation...]}.\n"
+                               "Exit status: 0 all succeeded, 1 any failed (or is unfinished), 2 usage, 3 unknown\n"
+                               "node (nothing submitted).\n\n"
                                "  --all              every node in the inventory\n\n" CLI_GLOBAL_HELP);
                         return CLI_EXIT_OK;
                 default:
@@ -603,13 +675,16 @@ int cli_power(Cli *cli, int argc, char **argv) {
         }
         _cleanup_(cli_names_free) CliNames names = { 0 };
         const char *action = NULL;
-        int r = parse_targets(cli, argc, argv, actions, "action", all, &names, &action);
+        char **args = NULL;
+        size_t n_args = 0;
+        bool bulk = false;
+        int r = parse_targets(cli, argc, argv, actions, "action", all, &names, &bulk, &args, &n_args, &action);
         if (r != 0)
                 return r;
         _cleanup_(json_decrefp) json_t *body = json_pack("{s:s}", "action", action);
         if (!body)
                 return CLI_EXIT_ERROR;
-        return submit_all(cli, &names, "power", body, true);
+        return run_nodes(cli, args, n_args, all, &names, bulk, "power", body, true);
 }
 
 int cli_bootdev(Cli *cli, int argc, char **argv) {
@@ -649,9 +724,13 @@ int cli_bootdev(Cli *cli, int argc, char **argv) {
                                "  --efi         ask for an EFI boot (default: the inventory's bmc.boot_mode)\n"
                                "  --legacy      ask for a legacy BIOS boot\n"
                                "  --all         every node in the inventory\n\n"
-                               "--json prints {\"operations\": [final Operation...], \"errors\": [refused...]}.\n"
-                               "Exit status: 0 all succeeded, 1 any failed, 2 usage, 3 unknown node (nothing\n"
-                               "submitted).\n\n" CLI_GLOBAL_HELP);
+                               "One node: POST /v1/nodes/NODE/bootdev.  More nodes: one bulk operation (POST\n"
+                               "/v1/bulk-operations, 4096 nodes a request) and its progress stream; each node's\n"
+                               "line is printed as soon as it finished (in that order).\n"
+                               "--json prints, for one node, {\"operations\": [final Operation...], \"errors\":\n"
+                               "[refused...]}; for more, {\"bulk_operations\": [final BulkOperation...]}.\n"
+                               "Exit status: 0 all succeeded, 1 any failed (or is unfinished), 2 usage, 3 unknown\n"
+                               "node (nothing submitted).\n\n" CLI_GLOBAL_HELP);
                         return CLI_EXIT_OK;
                 default:
                         return CLI_EXIT_USAGE;
@@ -659,11 +738,14 @@ int cli_bootdev(Cli *cli, int argc, char **argv) {
         }
         _cleanup_(cli_names_free) CliNames names = { 0 };
         const char *device = NULL;
-        int r = parse_targets(cli, argc, argv, devices, "device", all, &names, &device);
+        char **args = NULL;
+        size_t n_args = 0;
+        bool bulk = false;
+        int r = parse_targets(cli, argc, argv, devices, "device", all, &names, &bulk, &args, &n_args, &device);
         if (r != 0)
                 return r;
         _cleanup_(json_decrefp) json_t *body = json_pack("{s:s, s:b}", "device", device, "persistent", persistent);
         if (!body || (efi >= 0 && json_object_set_new(body, "efi", json_boolean(efi)) < 0))
                 return CLI_EXIT_ERROR;
-        return submit_all(cli, &names, "bootdev", body, true);
+        return run_nodes(cli, args, n_args, all, &names, bulk, "bootdev", body, true);
 }

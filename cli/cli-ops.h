@@ -1,5 +1,6 @@
-/* cli-ops.h — what the node commands (cli-ops.c, cli-wait.c) share: the node names a command
- * resolved, and submitting one operation.  Single-threaded, like all of cli*.c. */
+/* cli-ops.h — what the node commands (cli-ops.c, cli-wait.c, cli-bulk.c) share: the node names
+ * a command resolved, submitting one operation, and running one on many nodes at once.
+ * Single-threaded, like all of cli*.c. */
 #pragma once
 
 #include <jansson.h>
@@ -54,3 +55,13 @@ int cli_submit(Cli *cli, const char *name, const char *kind, json_t *body, CliSu
 /* GET /v1/operations/{id}: 0 and *ret (owned), -ENOENT when provd does not know it (any
  * more), -EIO no answer, or an exit code from cli_api_error() for another status. */
 int cli_get_operation(Cli *cli, int64_t id, json_t **ret);
+
+/* Runs kind (reinstall | power | bootdev) with params (borrowed; NULL = {}) on every node of
+ * names through POST /v1/bulk-operations (4096 nodes a request).  follow: prints "NODE
+ * RESULT" and then one line per node as it finishes (its result, or "error: MESSAGE"), from
+ * the bulk operation's event stream; else the table NODE OPERATION MESSAGE of the nodes as
+ * they started.  --json: {"bulk_operations": [...]} (with follow, their final state).
+ * Returns an exit code: 0 every node succeeded (without follow: started), 1 one failed (or
+ * was refused, or is unfinished), 3 an unknown node (nothing submitted); or -EOPNOTSUPP,
+ * printing nothing, when provd has no bulk route (an older provd: submit node by node). */
+int cli_bulk_run(Cli *cli, const CliNames *names, const char *kind, json_t *params, bool follow);

@@ -42,6 +42,7 @@
 #include "util.h"
 
 #define MAX_BODY (64 * 1024)
+#define BULK_MAX_BODY (1024 * 1024) /* POST /v1/bulk-operations: OP_BULK_NODES_MAX names of any length */
 #define LIMIT_MAX 1000
 #define TLS_PEM_MAX (1024 * 1024)
 
@@ -68,6 +69,7 @@ struct Http {
 struct HttpRequest {
         char *body;
         size_t len;
+        size_t max_body; /* MAX_BODY, or BULK_MAX_BODY for the bulk route */
         bool too_large;
         MetricsRoute route;
         HttpAnswer answer; /* for the HTTP metrics */
@@ -531,7 +533,7 @@ static enum MHD_Result route_reload(Http *h, struct MHD_Connection *c, HttpReque
 static json_t *body_object(struct MHD_Connection *c, HttpRequest *req, enum MHD_Result *ret_answer) {
         json_error_t jerr;
         if (req->too_large) {
-                *ret_answer = http_respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than %d bytes", MAX_BODY);
+                *ret_answer = http_respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than %zu bytes", req->max_body);
                 return NULL;
         }
         if (req->len == 0)
@@ -623,6 +625,81 @@ static enum MHD_Result route_operations(Http *h, struct MHD_Connection *c, HttpR
         if (r < 0)
                 return http_respond_errno(c, r, "read operations");
         return http_respond_json(c, MHD_HTTP_OK, o);
+}
+
+/* ---- bulk operations: POST /v1/bulk-operations, GET /v1/bulk-operations/<id>[?follow=1] ---- */
+
+static int bulk_source_read(void *ctx, int64_t key, int64_t cursor, size_t max, char **ret_text, size_t *ret_len,
+                            int64_t *ret_last, bool *ret_ended) {
+        return ops_bulk_sse(ctx, key, cursor, max, ret_text, ret_len, ret_last, ret_ended);
+}
+
+static uint64_t bulk_source_generation(void *ctx) {
+        return ops_bulk_generation(ctx);
+}
+
+static const StreamSource bulk_source = { .read = bulk_source_read, .generation = bulk_source_generation };
+
+/* The bulk observer (operations.h): a node finished; its followers read it. */
+static void on_bulk_progress(void *userdata) {
+        streams_wake_sources(userdata);
+}
+
+/* POST /v1/bulk-operations: 202 with the bulk operation. */
+static enum MHD_Result route_bulk_start(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                        const char *arg) {
+        enum MHD_Result answer = MHD_NO;
+        _cleanup_(op_bulk_request_done) OpBulkRequest r = { 0 };
+        char err[768] = "";
+        json_t *o = NULL;
+
+        _cleanup_(json_decrefp) json_t *body = body_object(c, req, &answer);
+        if (!body)
+                return answer;
+        int e = op_bulk_parse(body, 0, &r, err, sizeof err);
+        if (e == 0)
+                e = ops_bulk_start(h->ops, &r, &o, err, sizeof err);
+        if (e < 0)
+                return http_respond_error(c, http_status_from_errno(e), "%s", err[0] ? err : strerror(-e));
+        return http_respond_json(c, MHD_HTTP_ACCEPTED, json_pack("{s:o}", "bulk_operation", o));
+}
+
+/* GET /v1/bulk-operations/<id>: the bulk operation; ?follow=1: its progress as Server-Sent
+ * Events until every node has finished (Last-Event-ID resumes after that node). */
+static enum MHD_Result route_bulk_get(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                      const char *id_arg) {
+        const char *follow = http_query(c, "follow");
+        const char *last_event_id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
+        int64_t id, cursor = 0;
+        json_t *o = NULL;
+
+        if (parse_int64(id_arg, 1, INT64_MAX, &id) < 0)
+                return http_respond_error(c, MHD_HTTP_NOT_FOUND, "no bulk operation \"%.32s\"", id_arg);
+        if (follow && !streq(follow, "0") && !streq(follow, "1"))
+                return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "follow must be 0 or 1, not \"%.32s\"", follow);
+        bool following = follow && streq(follow, "1");
+        if (following && last_event_id && parse_int64(last_event_id, 0, INT64_MAX, &cursor) < 0)
+                return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "Last-Event-ID must be a node's event id, not \"%.32s\"",
+                                          last_event_id);
+        int r = ops_bulk_get_json(h->ops, id, &o);
+        if (r == -ENOENT)
+                return http_respond_error(c, MHD_HTTP_NOT_FOUND,
+                                          "no bulk operation %lld (bulk operations are kept in memory: the 100 newest, until provd restarts)",
+                                          (long long) id);
+        if (r < 0)
+                return http_respond_errno(c, r, "read the bulk operation");
+        if (!following)
+                return http_respond_json(c, MHD_HTTP_OK, o);
+        json_decref(o);
+        if (method == HTTP_METHOD_HEAD)
+                return http_respond_buffer(c, MHD_HTTP_OK, NULL, 0, "text/event-stream");
+        Stream *st = NULL;
+        struct MHD_Response *resp = streams_source_response(h->streams, c, &bulk_source, h->ops, id, cursor,
+                                                            ": provd bulk operation\n\n", &st);
+        if (!resp)
+                return MHD_NO;
+        req->stream = st;
+        return http_queue(c, MHD_HTTP_OK, resp, 0);
 }
 
 /* ---- discovery: GET /v1/discovered, DELETE /v1/discovered/<mac> ---------------- */
@@ -757,6 +834,8 @@ const HttpRoute http_route_table[] = {
         { HTTP_METHOD_POST, "/v1/reload", HTTP_AUTH_ADMIN, METRICS_ROUTE_ADMIN, 0, route_reload },
         { HTTP_METHOD_GET, "/v1/operations", HTTP_AUTH_READ, METRICS_ROUTE_OPERATIONS, HTTP_ROUTE_OPS, route_operations },
         { HTTP_METHOD_GET, "/v1/operations/{id}", HTTP_AUTH_READ, METRICS_ROUTE_OPERATIONS, HTTP_ROUTE_OPS, route_operations },
+        { HTTP_METHOD_POST, "/v1/bulk-operations", HTTP_AUTH_ADMIN, METRICS_ROUTE_OPERATIONS, HTTP_ROUTE_OPS, route_bulk_start },
+        { HTTP_METHOD_GET, "/v1/bulk-operations/{bulk_id}", HTTP_AUTH_READ, METRICS_ROUTE_OPERATIONS, HTTP_ROUTE_OPS, route_bulk_get },
         { HTTP_METHOD_GET, "/v1/discovered", HTTP_AUTH_READ, METRICS_ROUTE_DISCOVERED, 0, route_discovered_list },
         { HTTP_METHOD_DELETE, "/v1/discovered/{mac}", HTTP_AUTH_ADMIN, METRICS_ROUTE_DISCOVERED, HTTP_ROUTE_NONEMPTY, route_discovered_forget },
         { HTTP_METHOD_GET, "/metrics", HTTP_AUTH_READ, METRICS_ROUTE_METRICS, 0, route_metrics },
@@ -843,7 +922,7 @@ static enum MHD_Result check_head(struct MHD_Connection *c, const char *method, 
                                                         .fields = l.fields,
                                                         .n_fields = l.n,
                                                         .header_size = ci ? ci->header_size : 0,
-                                                        .max_body = MAX_BODY },
+                                                        .max_body = req->max_body },
                                        msg, sizeof msg);
         if (status == 0)
                 return MHD_YES;
@@ -874,12 +953,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                  * connections, so those are answered once the request is complete. */
                 req->head_checked = true;
                 req->route = http_routes_label(http_route_table, ELEMENTSOF(http_route_table), url);
+                req->max_body = streq(url, "/v1/bulk-operations") ? BULK_MAX_BODY : MAX_BODY;
                 return check_head(c, method, version, req);
         }
         if (*upload_data_size > 0) {
                 size_t n = *upload_data_size;
                 *upload_data_size = 0;
-                if (req->too_large || req->len + n > MAX_BODY) {
+                if (req->too_large || req->len + n > req->max_body) {
                         req->too_large = true;
                         return MHD_YES;
                 }
@@ -1128,6 +1208,8 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
                                        cfg->tls_cert ? ": check that tls_cert and tls_key are a matching PEM pair" : "");
         }
         listen_fd = -1; /* libmicrohttpd owns it now */
+        if (h->ops)
+                ops_bulk_notify(h->ops, on_bulk_progress, h->streams);
         *ret = h;
         return 0;
 }
@@ -1135,6 +1217,8 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
 void http_stop(Http *h) {
         if (!h)
                 return;
+        if (h->ops)
+                ops_bulk_notify(h->ops, NULL, NULL); /* waits for a call in progress */
         streams_stop(h->streams);
         MHD_stop_daemon(h->mhd);
         http_free(h);

@@ -16,10 +16,12 @@
 #include "ipmi.h"
 #include "log.h"
 #include "metrics.h"
+#include "op-bulk.h"
 #include "op-machine.h"
 #include "util.h"
 
 #define SWEEP_INTERVAL_MS 1000
+#define OPS_BULK_KEEP 100 /* bulk operations kept in memory */
 
 typedef enum OpState { OP_QUEUED, OP_RUNNING, OP_SUCCEEDED, OP_FAILED } OpState;
 typedef enum StepState { STEP_PENDING, STEP_RUNNING, STEP_SUCCEEDED, STEP_FAILED, STEP_SKIPPED } StepState;
@@ -53,8 +55,37 @@ typedef struct Op {
         Step steps[OP_MACHINE_MAX_STEPS];
         size_t n_steps, cur; /* cur: the step running (or that ended the operation) */
         IpmiTarget target; /* with the password: wiped when the operation ends */
+        struct Bulk *bulk; /* borrowed: the bulk operation this one belongs to, or NULL */
+        size_t bulk_index; /* its node's index in bulk->nodes */
         struct Op *next;   /* registry, newest first */
 } Op;
+
+/* One node of a bulk operation: a copy of its operation's outcome, kept after the operation
+ * itself is forgotten (OPS_KEEP). */
+typedef struct BulkNode {
+        char node[INVENTORY_NAME_MAX + 1];
+        int64_t op_id;          /* 0: no operation (not started yet, or refused) */
+        OpState state;
+        char result[256];
+        const char *error_code; /* static; NULL unless failed */
+        char *error;            /* owned; NULL unless failed */
+        int64_t seq;            /* 1.. in the order the nodes finished; 0 while not finished */
+} BulkNode;
+
+/* A bulk operation (ops_bulk_start()): one kind on many nodes.  Lives in the ops registry's
+ * bulk list, guarded by the ops lock; forgotten (the newest OPS_BULK_KEEP kept) only once
+ * every node has finished, so no operation of it still points to it. */
+typedef struct Bulk {
+        int64_t id;
+        const char *kind; /* static */
+        json_t *params;   /* owned */
+        int64_t created_ms, finished_ms;
+        BulkNode *nodes;  /* owned, n of them, in the request's order */
+        size_t n, n_done, n_failed;
+        size_t *done;     /* owned: indices into nodes, in the order they finished (n_done) */
+        bool starting;    /* ops_bulk_start() is still starting its nodes */
+        struct Bulk *next;
+} Bulk;
 
 struct Ops {
         pthread_mutex_t lock; /* guards the registry and every Op: ops_lock()/ops_unlock() */
@@ -70,6 +101,14 @@ struct Ops {
         pthread_t sweeper;
         bool sweeper_started;
         uint64_t observer; /* daemon_subscribe()'s id, 0 when not subscribed */
+
+        Bulk *bulks; /* newest first */
+        size_t n_bulks;
+        int64_t next_bulk_id;
+        uint64_t bulk_generation;     /* atomic: +1 whenever a bulk's node finishes */
+        pthread_mutex_t notify_lock;  /* guards notify/notify_data; held while calling notify */
+        void (*notify)(void *userdata);
+        void *notify_data;
 };
 
 /* The ops lock, recording its owner so that every *_locked function can check that its
@@ -255,16 +294,69 @@ static OpAction op_event_locked(Op *op, OpEvent ev, const char *code, const char
         return t->action;
 }
 
+/* Node i of bulk b finished (lock held) in `state` (its result/error already in place):
+ * takes the next finishing sequence number and counts it. */
+static void bulk_node_finished_locked(Ops *ops, Bulk *b, size_t i, OpState state) {
+        ops_assert_locked(ops, __func__);
+        BulkNode *bn = &b->nodes[i];
+        bn->state = state;
+        b->done[b->n_done++] = i;
+        bn->seq = (int64_t) b->n_done;
+        if (state == OP_FAILED)
+                b->n_failed++;
+        if (b->n_done == b->n)
+                b->finished_ms = now_ms();
+        __atomic_add_fetch(&ops->bulk_generation, 1, __ATOMIC_RELEASE);
+}
+
+/* Copies op's id, state and outcome into its bulk node (lock held; no-op without a bulk).
+ * Returns true when this made the node finished: the caller calls bulk_wake() after
+ * unlocking. */
+static bool bulk_sync_locked(Op *op) {
+        ops_assert_locked(op->ops, __func__);
+        Bulk *b = op->bulk;
+        if (!b)
+                return false;
+        BulkNode *bn = &b->nodes[op->bulk_index];
+        if (bn->seq > 0)
+                return false; /* finished already */
+        bn->op_id = op->id;
+        if (op->state != OP_SUCCEEDED && op->state != OP_FAILED) {
+                bn->state = op->state;
+                return false;
+        }
+        snprintf(bn->result, sizeof bn->result, "%s", op->result);
+        if (op->state == OP_FAILED) { /* the message names the node: it is read among many */
+                const char *msg = op->error ? op->error : "the operation failed";
+                bn->error_code = op->error_code ? op->error_code : "error";
+                if (asprintf(&bn->error, "%s: %s", op->node, msg) < 0)
+                        bn->error = NULL;
+        }
+        bulk_node_finished_locked(op->ops, b, op->bulk_index, op->state);
+        return true;
+}
+
+/* Tells the bulk observer (ops_bulk_notify()) that a bulk node finished.  Lock not held. */
+static void bulk_wake(Ops *ops) {
+        pthread_mutex_lock(&ops->notify_lock);
+        if (ops->notify)
+                ops->notify(ops->notify_data);
+        pthread_mutex_unlock(&ops->notify_lock);
+}
+
+static bool registry_add_locked(Ops *ops, Op *op);
+
 /* Adds op to the registry (lock held), forgetting the oldest finished ones beyond OPS_KEEP
- * (never op itself). */
-static void registry_add_locked(Ops *ops, Op *op) {
+ * (never op itself).  Returns bulk_sync_locked()'s answer for op. */
+static bool registry_add_locked(Ops *ops, Op *op) {
         ops_assert_locked(ops, __func__);
         op->id = ++ops->next_id;
         op->next = ops->ops;
         ops->ops = op;
         ops->n_ops++;
+        bool finished = bulk_sync_locked(op);
         if (ops->n_ops <= OPS_KEEP)
-                return;
+                return finished;
         Op **pp = &op->next, **last_finished = NULL;
         for (; *pp; pp = &(*pp)->next)
                 if ((*pp)->state == OP_SUCCEEDED || (*pp)->state == OP_FAILED)
@@ -275,6 +367,7 @@ static void registry_add_locked(Ops *ops, Op *op) {
                 ops->n_ops--;
                 op_free(old);
         }
+        return finished;
 }
 
 static void on_step_done(const BmcJob *job, const BmcOutcome *outcome, void *userdata);
@@ -310,7 +403,10 @@ static void op_submit(Op *op) {
         (void) op_event_locked(op, OP_EV_FAILED, "error", msg);
         snprintf(node, sizeof node, "%s", op->node);
         bool record = !op->info->internal;
+        bool wake = bulk_sync_locked(op);
         ops_unlock(ops);
+        if (wake)
+                bulk_wake(ops);
         log_node(LOG_WARNING, &((LogFields) { .node = node }), "%s", msg);
         if (record)
                 (void) daemon_record_bmc(ops->d, node, msg);
@@ -361,7 +457,10 @@ static void on_step_done(const BmcJob *job, const BmcOutcome *outcome, void *use
                 else if (a == OP_ACTION_SUCCEED)
                         snprintf(op->result, sizeof op->result, "%s", s->result);
         }
+        bool wake = bulk_sync_locked(op);
         ops_unlock(ops);
+        if (wake)
+                bulk_wake(ops);
 
         if (outcome->r == -ECANCELED || stopping)
                 return;
@@ -373,11 +472,18 @@ static void on_step_done(const BmcJob *job, const BmcOutcome *outcome, void *use
                 op_submit(op);
 }
 
+/* Where an operation of a bulk operation goes: the bulk and its node's index. */
+typedef struct BulkLink {
+        Bulk *bulk;
+        size_t index;
+} BulkLink;
+
 /* A new operation of kind `kind` for the node in b, not started (step queued), with its BMC
  * target filled in but for the password (op_read_password()) and its BMC steps' commands:
- * bootdev sets *boot, power runs `power`.  Takes params (even on failure).  -ENOMEM. */
+ * bootdev sets *boot, power runs `power`; link (NULL: none) makes it a bulk operation's node.
+ * Takes params (even on failure).  -ENOMEM. */
 static int op_new(Ops *ops, const DaemonNodeBmc *b, OpKind kind, json_t *params, const IpmiBoot *boot,
-                  IpmiOp power, Op **ret) {
+                  IpmiOp power, const BulkLink *link, Op **ret) {
         Op *op = calloc(1, sizeof *op);
         if (!op || !params) {
                 free(op);
@@ -391,6 +497,10 @@ static int op_new(Ops *ops, const DaemonNodeBmc *b, OpKind kind, json_t *params,
         op->created_ms = now_ms();
         op->record_success = true;
         op->at = OP_STEP_QUEUED;
+        if (link) {
+                op->bulk = link->bulk;
+                op->bulk_index = link->index;
+        }
         op->n_steps = op->info->n_steps;
         for (size_t i = 0; i < op->n_steps; i++) {
                 Step *s = &op->steps[i];
@@ -441,8 +551,10 @@ static int op_launch(Ops *ops, Op *op, const DaemonNodeBmc *b, OpAction a, json_
         ops_lock(ops);
         if (r < 0)
                 a = op_event_locked(op, OP_EV_FAILED, "auth", err);
-        registry_add_locked(ops, op);
+        bool wake = registry_add_locked(ops, op);
         ops_unlock(ops);
+        if (wake)
+                bulk_wake(ops);
         if (r < 0 && op->info->internal)
                 log_node(LOG_WARNING, &((LogFields) { .node = node }), "%s", err);
         else if (r < 0)
@@ -493,7 +605,8 @@ static int prepare(Ops *ops, const char *node, bool need_bmc, DaemonNodeBmc *ret
         return 0;
 }
 
-int ops_reinstall(Ops *ops, const char *node, json_t **ret, char *err, size_t errlen) {
+/* ops_reinstall(), as a node of the bulk operation in link when link is non-NULL. */
+static int reinstall_start(Ops *ops, const char *node, const BulkLink *link, json_t **ret, char *err, size_t errlen) {
         DaemonNodeBmc b;
         Op *op;
         bool changed;
@@ -504,7 +617,7 @@ int ops_reinstall(Ops *ops, const char *node, json_t **ret, char *err, size_t er
                 return r;
         /* The power command is the power status row's choice; the boot device is one-time. */
         r = op_new(ops, &b, b.has_bmc ? OP_KIND_REINSTALL : OP_KIND_REINSTALL_NO_BMC, json_object(),
-                   &(IpmiBoot) { .device = IPMI_BOOT_DEVICE_PXE, .efi = b.efi }, IPMI_OP_POWER_CYCLE, &op);
+                   &(IpmiBoot) { .device = IPMI_BOOT_DEVICE_PXE, .efi = b.efi }, IPMI_OP_POWER_CYCLE, link, &op);
         if (r < 0)
                 return r;
         ops_lock(ops);
@@ -530,7 +643,13 @@ int ops_reinstall(Ops *ops, const char *node, json_t **ret, char *err, size_t er
         return op_launch(ops, op, &b, a, ret);
 }
 
-int ops_power(Ops *ops, const char *node, const char *action, json_t **ret, char *err, size_t errlen) {
+int ops_reinstall(Ops *ops, const char *node, json_t **ret, char *err, size_t errlen) {
+        return reinstall_start(ops, node, NULL, ret, err, errlen);
+}
+
+/* ops_power(), as a node of the bulk operation in link when link is non-NULL. */
+static int power_start(Ops *ops, const char *node, const char *action, const BulkLink *link, json_t **ret, char *err,
+                       size_t errlen) {
         static const struct {
                 const char *name;
                 IpmiOp op;
@@ -553,7 +672,7 @@ int ops_power(Ops *ops, const char *node, const char *action, json_t **ret, char
         r = prepare(ops, node, true, &b, err, errlen);
         if (r < 0)
                 return r;
-        r = op_new(ops, &b, OP_KIND_POWER, json_pack("{s:s}", "action", action), NULL, actions[i].op, &op);
+        r = op_new(ops, &b, OP_KIND_POWER, json_pack("{s:s}", "action", action), NULL, actions[i].op, link, &op);
         if (r < 0)
                 return r;
         /* A status read changes nothing: keep it out of the history unless it fails. */
@@ -564,8 +683,13 @@ int ops_power(Ops *ops, const char *node, const char *action, json_t **ret, char
         return op_launch(ops, op, &b, a, ret);
 }
 
-int ops_bootdev(Ops *ops, const char *node, const char *device, bool persistent, int efi, json_t **ret, char *err,
-                size_t errlen) {
+int ops_power(Ops *ops, const char *node, const char *action, json_t **ret, char *err, size_t errlen) {
+        return power_start(ops, node, action, NULL, ret, err, errlen);
+}
+
+/* ops_bootdev(), as a node of the bulk operation in link when link is non-NULL. */
+static int bootdev_start(Ops *ops, const char *node, const char *device, bool persistent, int efi, const BulkLink *link,
+                         json_t **ret, char *err, size_t errlen) {
         IpmiBootDevice dev;
         DaemonNodeBmc b;
         Op *op;
@@ -583,13 +707,263 @@ int ops_bootdev(Ops *ops, const char *node, const char *device, bool persistent,
         IpmiBoot boot = { .device = (uint8_t) dev, .persistent = persistent, .efi = use_efi };
         r = op_new(ops, &b, OP_KIND_BOOTDEV,
                    json_pack("{s:s, s:b, s:b}", "device", device, "persistent", persistent, "efi", use_efi), &boot,
-                   IPMI_OP_POWER_STATUS, &op);
+                   IPMI_OP_POWER_STATUS, link, &op);
         if (r < 0)
                 return r;
         ops_lock(ops);
         OpAction a = op_event_locked(op, OP_EV_START, NULL, NULL);
         ops_unlock(ops);
         return op_launch(ops, op, &b, a, ret);
+}
+
+int ops_bootdev(Ops *ops, const char *node, const char *device, bool persistent, int efi, json_t **ret, char *err,
+                size_t errlen) {
+        return bootdev_start(ops, node, device, persistent, efi, NULL, ret, err, errlen);
+}
+
+/* ---- bulk operations ---------------------------------------------------------------------- */
+
+static void bulk_free(Bulk *b) {
+        if (!b)
+                return;
+        for (size_t i = 0; b->nodes && i < b->n; i++)
+                free(b->nodes[i].error);
+        free(b->nodes);
+        free(b->done);
+        json_decref(b->params);
+        free(b);
+}
+
+/* Adds b to the bulk list (lock held) with the next id, forgetting the oldest finished bulk
+ * beyond OPS_BULK_KEEP (never one that is still starting or has a node not finished). */
+static void bulk_registry_add_locked(Ops *ops, Bulk *b) {
+        ops_assert_locked(ops, __func__);
+        b->id = ++ops->next_bulk_id;
+        b->next = ops->bulks;
+        ops->bulks = b;
+        if (++ops->n_bulks <= OPS_BULK_KEEP)
+                return;
+        Bulk **pp, **last_finished = NULL;
+        for (pp = &b->next; *pp; pp = &(*pp)->next)
+                if (!(*pp)->starting && (*pp)->n_done == (*pp)->n)
+                        last_finished = pp;
+        if (last_finished) {
+                Bulk *old = *last_finished;
+                *last_finished = old->next;
+                ops->n_bulks--;
+                bulk_free(old);
+        }
+}
+
+static Bulk *bulk_find_locked(Ops *ops, int64_t id) {
+        ops_assert_locked(ops, __func__);
+        for (Bulk *b = ops->bulks; b; b = b->next)
+                if (b->id == id)
+                        return b;
+        return NULL;
+}
+
+/* Node i of b as JSON (lock held); with seq for the stream's events. */
+static json_t *bulk_node_json_locked(Ops *ops, const Bulk *b, size_t i, bool with_seq) {
+        ops_assert_locked(ops, __func__);
+        const BulkNode *bn = &b->nodes[i];
+        json_t *o = json_pack("{s:s, s:o, s:s, s:o, s:o}", "node", bn->node, "operation",
+                              bn->op_id > 0 ? json_integer(bn->op_id) : json_null(), "state", op_state_names[bn->state],
+                              "result", bn->result[0] ? json_string(bn->result) : json_null(), "error",
+                              bn->error ? json_pack("{s:s, s:s}", "code", bn->error_code, "message", bn->error)
+                                        : json_null());
+        if (o && with_seq && json_object_set_new(o, "seq", json_integer(bn->seq)) < 0) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
+/* b as JSON (lock held): the whole, its counts, and with_nodes every node's outcome. */
+static json_t *bulk_json_locked(Ops *ops, const Bulk *b, bool with_nodes) {
+        char ts[25], ts2[25];
+        size_t count[4] = { 0 };
+        ops_assert_locked(ops, __func__);
+        for (size_t i = 0; i < b->n; i++)
+                count[b->nodes[i].state]++;
+        const char *state = b->n_done < b->n ? "running" : b->n_failed > 0 ? "failed" : "succeeded";
+        _cleanup_(json_decrefp) json_t *o = json_pack(
+                "{s:I, s:s, s:O, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "id", (json_int_t) b->id, "kind", b->kind,
+                "params", b->params, "state", state, "created_at", format_rfc3339(b->created_ms, ts), "finished_at",
+                b->finished_ms ? json_string(format_rfc3339(b->finished_ms, ts2)) : json_null(), "counts", "total",
+                (json_int_t) b->n, "queued", (json_int_t) count[OP_QUEUED], "running", (json_int_t) count[OP_RUNNING],
+                "succeeded", (json_int_t) count[OP_SUCCEEDED], "failed", (json_int_t) count[OP_FAILED]);
+        if (!o || !with_nodes)
+                return TAKE_PTR(o);
+        json_t *nodes = json_array();
+        if (!nodes || json_object_set_new(o, "nodes", nodes) < 0)
+                return NULL;
+        for (size_t i = 0; i < b->n; i++)
+                if (json_array_append_new(nodes, bulk_node_json_locked(ops, b, i, false)) < 0)
+                        return NULL;
+        return TAKE_PTR(o);
+}
+
+/* The error code of a node whose operation could not start (the single-node route's status). */
+static const char *refusal_code(int r) {
+        return r == -ENOENT ? "not_found" : r == -ENODEV || r == -EALREADY ? "conflict" : "error";
+}
+
+int ops_bulk_start(Ops *ops, const OpBulkRequest *req, json_t **ret, char *err, size_t errlen) {
+        DaemonNodeBmc b;
+        size_t unknown = 0, first = 0;
+        int r;
+
+        /* Every node first: an unknown one refuses the whole request, before anything starts. */
+        for (size_t i = 0; i < req->n_nodes; i++) {
+                r = daemon_node_bmc(ops->d, req->nodes[i], &b);
+                if (r == -ENOENT && unknown++ == 0)
+                        first = i;
+                else if (r < 0 && r != -ENOENT)
+                        return errbuf_fail(r, err, errlen, "cannot look up node %s: %s", req->nodes[i], strerror(-r));
+        }
+        if (unknown == 1)
+                return errbuf_fail(-ENOENT, err, errlen, "unknown node \"%s\" (nodes[%zu]): not in the inventory; nothing was started",
+                                   req->nodes[first], first);
+        if (unknown > 1)
+                return errbuf_fail(-ENOENT, err, errlen,
+                                   "unknown node \"%s\" (nodes[%zu]) and %zu more not in the inventory; nothing was started",
+                                   req->nodes[first], first, unknown - 1);
+
+        Bulk *bk = calloc(1, sizeof *bk);
+        if (!bk)
+                return -ENOMEM;
+        bk->n = req->n_nodes;
+        bk->kind = op_bulk_kind_to_string(req->kind);
+        bk->params = op_bulk_params_json(req);
+        bk->nodes = calloc(bk->n, sizeof *bk->nodes);
+        bk->done = calloc(bk->n, sizeof *bk->done);
+        if (!bk->params || !bk->nodes || !bk->done) {
+                bulk_free(bk);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < bk->n; i++)
+                snprintf(bk->nodes[i].node, sizeof bk->nodes[i].node, "%s", req->nodes[i]);
+        bk->created_ms = now_ms();
+        bk->starting = true; /* not forgotten while this function still uses it */
+        ops_lock(ops);
+        bulk_registry_add_locked(ops, bk);
+        ops_unlock(ops);
+
+        /* A node that cannot start (no BMC, busy, gone in a reload since the check) fails
+         * alone, with the single-node route's message. */
+        bool wake = false;
+        for (size_t i = 0; i < bk->n; i++) {
+                const BulkLink link = { .bulk = bk, .index = i };
+                char e[768] = "";
+                switch (req->kind) {
+                case OP_BULK_REINSTALL:
+                        r = reinstall_start(ops, req->nodes[i], &link, NULL, e, sizeof e);
+                        break;
+                case OP_BULK_POWER:
+                        r = power_start(ops, req->nodes[i], req->action, &link, NULL, e, sizeof e);
+                        break;
+                default:
+                        r = bootdev_start(ops, req->nodes[i], req->device, req->persistent, req->efi, &link, NULL, e,
+                                          sizeof e);
+                }
+                if (r >= 0)
+                        continue;
+                ops_lock(ops);
+                BulkNode *bn = &bk->nodes[i];
+                if (bn->seq == 0) {
+                        bn->error_code = refusal_code(r);
+                        bn->error = strdup(e[0] ? e : strerror(-r));
+                        bulk_node_finished_locked(ops, bk, i, OP_FAILED);
+                        wake = true;
+                }
+                ops_unlock(ops);
+        }
+        if (wake)
+                bulk_wake(ops);
+        ops_lock(ops);
+        json_t *o = bulk_json_locked(ops, bk, true);
+        bk->starting = false;
+        ops_unlock(ops);
+        if (!o)
+                return -ENOMEM;
+        *ret = o;
+        return 0;
+}
+
+int ops_bulk_get_json(Ops *ops, int64_t id, json_t **ret) {
+        ops_lock(ops);
+        Bulk *b = bulk_find_locked(ops, id);
+        json_t *o = b ? bulk_json_locked(ops, b, true) : NULL;
+        ops_unlock(ops);
+        if (!b)
+                return -ENOENT;
+        if (!o)
+                return -ENOMEM;
+        *ret = o;
+        return 0;
+}
+
+/* Appends one SSE event (`id` < 0: no id line) with o (stolen) as its data to f. */
+static int sse_append(FILE *f, int64_t id, const char *event, json_t *o) {
+        _cleanup_free_ char *data = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (!data)
+                return -ENOMEM;
+        if (id >= 0)
+                fprintf(f, "id: %lld\n", (long long) id);
+        fprintf(f, "event: %s\ndata: %s\n\n", event, data);
+        return 0;
+}
+
+int ops_bulk_sse(Ops *ops, int64_t id, int64_t cursor, size_t max, char **ret_text, size_t *ret_len, int64_t *ret_last,
+                 bool *ret_ended) {
+        char *text = NULL;
+        size_t len = 0;
+        bool ended = false;
+        int r = 0;
+
+        FILE *f = open_memstream(&text, &len);
+        if (!f)
+                return -ENOMEM;
+        ops_lock(ops);
+        Bulk *b = bulk_find_locked(ops, id);
+        int64_t last = cursor < 0 ? 0 : cursor;
+        if (!b)
+                r = -ENOENT;
+        for (; b && r == 0 && last < (int64_t) b->n_done && (size_t) ftell(f) < max; last++)
+                r = sse_append(f, last + 1, "node", bulk_node_json_locked(ops, b, b->done[last], true));
+        if (b && r == 0 && last == (int64_t) b->n_done && b->n_done == b->n) {
+                r = sse_append(f, -1, "done", bulk_json_locked(ops, b, false));
+                ended = true;
+        }
+        ops_unlock(ops);
+        if (fclose(f) != 0 && r == 0)
+                r = -ENOMEM;
+        if (r < 0) {
+                free(text);
+                return r;
+        }
+        if (len == 0) {
+                free(text);
+                text = NULL;
+        }
+        *ret_text = text;
+        *ret_len = len;
+        *ret_last = last;
+        *ret_ended = ended;
+        return 0;
+}
+
+uint64_t ops_bulk_generation(Ops *ops) {
+        return __atomic_load_n(&ops->bulk_generation, __ATOMIC_ACQUIRE);
+}
+
+void ops_bulk_notify(Ops *ops, void (*fn)(void *userdata), void *userdata) {
+        pthread_mutex_lock(&ops->notify_lock);
+        ops->notify = fn;
+        ops->notify_data = userdata;
+        pthread_mutex_unlock(&ops->notify_lock);
 }
 
 /* The daemon's transition observer (no daemon lock held; quick: reads the local password
@@ -611,7 +985,7 @@ static void on_transition(const DaemonTransition *t, void *userdata) {
         IpmiBoot disk = { .device = IPMI_BOOT_DEVICE_DISK, .persistent = true, .efi = bmc->efi };
         if (op_new(ops, bmc, OP_KIND_DISK_AFTER_INSTALL,
                    json_pack("{s:s, s:b, s:b}", "device", "disk", "persistent", 1, "efi", bmc->efi), &disk,
-                   IPMI_OP_POWER_STATUS, &op) < 0)
+                   IPMI_OP_POWER_STATUS, NULL, &op) < 0)
                 return;
         ops_lock(ops);
         OpAction a = op_event_locked(op, OP_EV_START, NULL, NULL);
@@ -672,6 +1046,7 @@ int ops_new(Daemon *d, const OpsConfig *cfg, Ops **ret) {
         if (!ops)
                 return -ENOMEM;
         pthread_mutex_init(&ops->lock, NULL);
+        pthread_mutex_init(&ops->notify_lock, NULL);
         pthread_cond_init(&ops->cond, NULL);
         ops->d = d;
         ops->cfg = *cfg;
@@ -716,7 +1091,12 @@ void ops_free(Ops *ops) {
                 next = op->next;
                 op_free(op);
         }
+        for (Bulk *b = ops->bulks, *next; b; b = next) {
+                next = b->next;
+                bulk_free(b);
+        }
         pthread_mutex_destroy(&ops->lock);
+        pthread_mutex_destroy(&ops->notify_lock);
         pthread_cond_destroy(&ops->cond);
         free(ops);
 }

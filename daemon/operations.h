@@ -19,7 +19,15 @@
  * Ops never calls into the daemon, nor submits to the pool, nor unsubscribes, with its own
  * lock held.
  *
- * Operations live in memory (the newest OPS_KEEP); the node's history is the durable record.
+ * A bulk operation (ops_bulk_start()) runs one kind on many nodes: one operation per node,
+ * as the single-node routes start them, with each node's outcome copied into the bulk under
+ * the ops lock when its operation ends, numbered in the order the nodes finish (the stream's
+ * event ids).  The bulk observer (ops_bulk_notify()) hears of every finished node; it is
+ * called without the ops lock, holding the notify lock (which nothing else is held under, so
+ * it may take its own locks: stream.c's).
+ *
+ * Operations live in memory (the newest OPS_KEEP, bulk operations the newest 100 once
+ * finished); the node's history is the durable record.
  * BMC passwords are read from the inventory's password_file when an operation starts, kept
  * only in that operation's memory until it ends, and never logged or returned. */
 #pragma once
@@ -29,6 +37,7 @@
 #include <stdint.h>
 
 #include "daemon.h"
+#include "op-bulk.h"
 
 #define OPS_KEEP 1000
 
@@ -69,3 +78,34 @@ int ops_get_json(Ops *ops, int64_t id, json_t **ret);
 
 /* GET /v1/operations[?node=]: {"operations": [...]} newest first; node NULL = all. */
 int ops_list_json(Ops *ops, const char *node, json_t **ret);
+
+/* POST /v1/bulk-operations: req's operation on each of its nodes (req->nodes are checked by
+ * op_bulk_parse()).  Every node is looked up first: an unknown one refuses the whole
+ * (-ENOENT, the message names it and its index; nothing started).  Then each node starts as
+ * its single-node route would; a node that cannot (no BMC, an operation in progress) fails
+ * alone with that route's message (error code "conflict"), the others run.  On success *ret
+ * is the bulk operation's JSON (new reference; nodes started, some maybe finished already).
+ * Errors: -ENOENT, -ENOMEM, a daemon errno from the lookups. */
+int ops_bulk_start(Ops *ops, const OpBulkRequest *req, json_t **ret, char *err, size_t errlen);
+
+/* GET /v1/bulk-operations/<id>: the whole (state running | succeeded | failed, counts) and each
+ * node's outcome, in the request's order.  -ENOENT if unknown (or forgotten), -ENOMEM. */
+int ops_bulk_get_json(Ops *ops, int64_t id, json_t **ret);
+
+/* The progress of bulk operation id as Server-Sent Events (WHATWG HTML §9.2), after the
+ * cursor-th finished node (0: from the first): one event "node" per finished node (id: its
+ * finishing number, data: its outcome with "seq"), in finishing order, about max bytes at
+ * most; once every node has finished and been sent, one event "done" (no id; data: the whole,
+ * without the nodes), and *ret_ended.  *ret_text is malloc'd (NULL and *ret_len 0: nothing
+ * new), *ret_last the cursor reached.  -ENOENT unknown id, -ENOMEM.  Takes the ops lock. */
+int ops_bulk_sse(Ops *ops, int64_t id, int64_t cursor, size_t max, char **ret_text, size_t *ret_len, int64_t *ret_last,
+                 bool *ret_ended);
+
+/* A counter that grows whenever a node of any bulk operation finishes (no lock: an atomic
+ * read), for a reader to check "nothing new since I looked" before it waits. */
+uint64_t ops_bulk_generation(Ops *ops);
+
+/* Sets the bulk observer: fn(userdata) is called after a node of a bulk operation finished
+ * (from a BMC worker or the request's thread; ops lock not held, notify lock held: quick,
+ * and never calling back into ops).  fn NULL clears it; returns once no call is running. */
+void ops_bulk_notify(Ops *ops, void (*fn)(void *userdata), void *userdata);

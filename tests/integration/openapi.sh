@@ -312,6 +312,27 @@ for _ in $(seq 100); do
         sleep 0.1
 done
 
+# Bulk operations: node-02's BMC does not exist (it fails after bmc_timeout, 2 s), node-03 has
+# none (fails at once: conflict).  The progress stream ends by itself after both and `done`.
+x 202 "bulk power status" POST /v1/bulk-operations --json '{"kind":"power","params":{"action":"status"},"nodes":["node-02","node-03"]}' "${AUTH[@]}"
+BULK=$(jn .bulk_operation.id)
+x 200 "bulk operation" GET "/v1/bulk-operations/$BULK"
+x 200 "bulk operation (HEAD)" HEAD "/v1/bulk-operations/$BULK"
+x 200 "bulk progress" GET "/v1/bulk-operations/$BULK?follow=1" --min-events 3 -- -N --max-time 10
+grep -q '^event: done' "$EX/$N.body" || echo "[bulk progress] no done event: $(head -c 300 "$EX/$N.body")" >>"$T/mismatches"
+x 200 "bulk progress, Last-Event-ID" GET "/v1/bulk-operations/$BULK?follow=1" --hdr "Last-Event-ID: 1" --min-events 2 -- -N --max-time 10
+x 200 "bulk progress (HEAD)" HEAD "/v1/bulk-operations/$BULK?follow=1"
+x 400 "bulk, follow garbage" GET "/v1/bulk-operations/$BULK?follow=yes" --invalid
+x 400 "bulk, follow garbage (HEAD)" HEAD "/v1/bulk-operations/$BULK?follow=yes" --invalid
+x 404 "unknown bulk operation" GET /v1/bulk-operations/999999
+x 404 "unknown bulk operation (HEAD)" HEAD /v1/bulk-operations/999999
+x 400 "bulk, node named twice" POST /v1/bulk-operations --json '{"kind":"power","params":{"action":"status"},"nodes":["node-02","node-02"]}' "${AUTH[@]}" --invalid
+x 400 "bulk, unknown kind" POST /v1/bulk-operations --json '{"kind":"explode","nodes":["node-02"]}' "${AUTH[@]}" --invalid
+x 400 "bulk, no nodes" POST /v1/bulk-operations --json '{"kind":"power","params":{"action":"on"},"nodes":[]}' "${AUTH[@]}" --invalid
+x 404 "bulk, unknown node" POST /v1/bulk-operations --json '{"kind":"power","params":{"action":"on"},"nodes":["node-02","node-99"]}' "${AUTH[@]}"
+head -c 1100000 /dev/zero | tr '\0' ' ' >"$T/big-bulk.json"
+x 413 "bulk, body too large" POST /v1/bulk-operations --body-file "$T/big-bulk.json" "${AUTH[@]}" --invalid
+
 # Discovery.  This provd captures nothing (no discovery_interface; discovery.sh
 # drives the capture with real DHCP clients): two rows are written into its store the way
 # the capture writes them, one with every optional field, one with none.
@@ -429,6 +450,7 @@ concrete() {
         p=${p//\{name\}/node-02}
         p=${p//\{path\}/$KERNEL}
         p=${p//\{id\}/${OP_READ:-1}}
+        p=${p//\{bulk_id\}/${BULK_READ:-1}}
         [[ "$p" == *"{"* ]] && fail "the test has no value for a parameter of $1: add it to concrete()"
         printf '%s' "$p"
 }
@@ -544,6 +566,8 @@ printf '[serve]\napi_tokens = %s\nread_auth = token\n' "$T/api-tokens" >"$T/prov
 provd_start "$T/inv.json" --config "$T/provd.ini"
 x 202 "an operation to read (node-04 has no working BMC)" POST /v1/nodes/node-04/reinstall "${AUTH[@]}"
 OP_READ=$(jn .operation.id)
+x 202 "a bulk operation to read (node-03 has no BMC: only marked)" POST /v1/bulk-operations --json '{"kind":"reinstall","nodes":["node-03"]}' "${AUTH[@]}"
+BULK_READ=$(jn .bulk_operation.id)
 x 202 "a console log to read (console capture)" POST "/v1/nodes/node-02/console?seconds=30" "${AUTH[@]}"
 x 200 "boot node-01 (opens an install token)" GET "/v1/boot/$M1"
 TOKR=$(j .cmdline | tr ' ' '\n' | sed -n 's/^provd\.token=//p')

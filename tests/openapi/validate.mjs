@@ -161,6 +161,7 @@ class Spec {
       for (const [ct, media] of Object.entries(r.content || {})) {
         if (media.schema) this.validator(media.schema, `${where} ${ct}`);
         if (media["x-provd-sse-data"]) this.validator(media["x-provd-sse-data"], `${where} ${ct} sse data`);
+        for (const [ev, sch] of Object.entries(media["x-provd-sse-events"] || {})) this.validator(sch, `${where} ${ct} sse event ${ev}`);
       }
     };
     for (const p of this.paths)
@@ -289,8 +290,12 @@ function requestProblems(spec, match, op, url, reqHeaders, requestBody) {
   return problems;
 }
 
+// x-provd-sse-data: every event is "transition", its data that schema, its id the data's id.
+// x-provd-sse-events: {EVENT: schema}: each event one of them, its data that event's schema,
+// ids (where given) increasing integers.
 function validateSse(spec, media, text, errs) {
-  const dataV = spec.validator(media["x-provd-sse-data"], "sse data");
+  const byEvent = media["x-provd-sse-events"];
+  const dataV = byEvent ? null : spec.validator(media["x-provd-sse-data"], "sse data");
   const blocks = text.split(/\r?\n\r?\n/);
   blocks.pop(); // the unterminated rest (a stream cut by the client's timeout), or ""
   let events = 0;
@@ -315,6 +320,30 @@ function validateSse(spec, media, text, errs) {
       continue;
     }
     events++;
+    if (byEvent) {
+      if (fields.data.length !== 1) errs.push(`SSE: ${fields.data.length} data lines in one event, expected 1`);
+      const sch = byEvent[fields.event];
+      if (!sch) {
+        errs.push(`SSE: event ${JSON.stringify(fields.event)}, expected one of ${Object.keys(byEvent).join(", ")}`);
+        continue;
+      }
+      let data;
+      try {
+        data = JSON.parse(fields.data.join("\n"));
+      } catch {
+        errs.push(`SSE: data is not JSON: ${fields.data.join("\\n").slice(0, 200)}`);
+        continue;
+      }
+      const v = spec.validator(sch, `sse event ${fields.event}`);
+      if (!v(data)) errs.push(`SSE: ${fields.event} data ${JSON.stringify(data).slice(0, 200)}: ${ajvErrors(v)}`);
+      if (fields.id !== undefined) {
+        const id = Number(fields.id);
+        if (!/^[0-9]+$/.test(fields.id)) errs.push(`SSE: id ${JSON.stringify(fields.id)} is not an integer`);
+        else if (lastId !== null && !(id > lastId)) errs.push(`SSE: event ids not increasing (${lastId} then ${id})`);
+        else lastId = id;
+      }
+      continue;
+    }
     if (fields.event !== "transition") errs.push(`SSE: event ${JSON.stringify(fields.event)}, expected "transition"`);
     if (fields.data.length !== 1) errs.push(`SSE: ${fields.data.length} data lines in one event, expected 1`);
     let data;
@@ -424,7 +453,7 @@ function validateExchange(spec, ex) {
               if (got[name] !== type) errs.push(`metric family ${name} (${type}) ${name in got ? `is a ${got[name]}` : "is missing"}`);
             for (const name of Object.keys(got)) if (!(name in want)) errs.push(`metric family ${name} is not in the spec`);
           }
-          if (media["x-provd-sse-data"]) {
+          if (media["x-provd-sse-data"] || media["x-provd-sse-events"]) {
             const n = validateSse(spec, media, text, errs);
             if (ex.min_events !== undefined && n < ex.min_events) errs.push(`SSE: ${n} events, expected at least ${ex.min_events}`);
           }
