@@ -534,7 +534,7 @@ static int op_read_password(Op *op, const DaemonNodeBmc *b, char *err, size_t er
         char e[IPMI_ERROR_MAX];
         int r = ipmi_password_read(b->password_file, op->target.password, sizeof op->target.password, e, sizeof e);
         if (r < 0)
-                snprintf(err, errlen, "%scannot read the BMC password: %.400s", op->info->why, e);
+                return errbuf_fail(r, err, errlen, "%scannot read the BMC password: %.400s", op->info->why, e);
         return r;
 }
 
@@ -585,23 +585,18 @@ static bool busy_locked(Ops *ops, const char *node, int64_t *ret_id) {
 static int prepare(Ops *ops, const char *node, bool need_bmc, DaemonNodeBmc *ret, char *err, size_t errlen) {
         int64_t id;
         int r = daemon_node_bmc(ops->d, node, ret);
-        if (r == -ENOENT) {
-                snprintf(err, errlen, "no node \"%.64s\" in the inventory", node);
-                return r;
-        }
+        if (r == -ENOENT)
+                return errbuf_fail(r, err, errlen, "no node \"%.64s\" in the inventory", node);
         if (r < 0)
                 return r;
-        if (need_bmc && !ret->has_bmc) {
-                snprintf(err, errlen, "node %s has no bmc in the inventory", node);
-                return -ENODEV;
-        }
+        if (need_bmc && !ret->has_bmc)
+                return errbuf_fail(-ENODEV, err, errlen, "node %s has no bmc in the inventory", node);
         ops_lock(ops);
         bool busy = busy_locked(ops, node, &id);
         ops_unlock(ops);
-        if (busy) {
-                snprintf(err, errlen, "node %s already has operation %lld in progress", node, (long long) id);
-                return -EALREADY;
-        }
+        if (busy)
+                return errbuf_fail(-EALREADY, err, errlen, "node %s already has operation %lld in progress", node,
+                                   (long long) id);
         return 0;
 }
 
@@ -629,9 +624,8 @@ static int reinstall_start(Ops *ops, const char *node, const BulkLink *link, jso
          * attempt's log before any BMC step. */
         r = a == OP_ACTION_MARK ? daemon_mark_reinstall(ops->d, node, &changed) : -EPROTO;
         if (r < 0) {
-                snprintf(err, errlen, "cannot mark node %s for install: %s", node, strerror(-r));
                 op_free(op); /* never registered */
-                return r;
+                return errbuf_fail(r, err, errlen, "cannot mark node %s for install: %s", node, strerror(-r));
         }
         ops_lock(ops);
         snprintf(op->steps[op->cur].result, sizeof op->steps[op->cur].result, "%s",
@@ -665,10 +659,9 @@ static int power_start(Ops *ops, const char *node, const char *action, const Bul
         for (i = 0; i < ELEMENTSOF(actions); i++)
                 if (action && streq(actions[i].name, action))
                         break;
-        if (i == ELEMENTSOF(actions)) {
-                snprintf(err, errlen, "\"action\" must be one of on, off, cycle, reset, soft, status");
-                return -EINVAL;
-        }
+        if (i == ELEMENTSOF(actions))
+                return errbuf_fail(-EINVAL, err, errlen,
+                                   "\"action\" must be one of on, off, cycle, reset, soft, status");
         r = prepare(ops, node, true, &b, err, errlen);
         if (r < 0)
                 return r;
@@ -697,8 +690,7 @@ static int bootdev_start(Ops *ops, const char *node, const char *device, bool pe
 
         if (!device || (!streq(device, "pxe") && !streq(device, "disk") && !streq(device, "bios")) ||
             ipmi_boot_device_from_string(device, &dev) < 0) {
-                snprintf(err, errlen, "\"device\" must be one of pxe, disk, bios");
-                return -EINVAL;
+                return errbuf_fail(-EINVAL, err, errlen, "\"device\" must be one of pxe, disk, bios");
         }
         r = prepare(ops, node, true, &b, err, errlen);
         if (r < 0)
