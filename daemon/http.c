@@ -1095,17 +1095,28 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
                 http_free(h);
                 return log_error_errno(EINVAL, "TLS needs both tls_cert and tls_key");
         }
-        /* poll(), not epoll.  libmicrohttpd 0.9.75's MHD_epoll() collects events in rounds of at
-         * most 128 and, after a round of exactly 128, calls epoll_wait() again with the same
-         * timeout (up to the 60 s connection timeout) before serving any of them.  A worker that
-         * finds exactly 128 or 256 requests waiting (one thread, 256 keep-alive clients that all
-         * asked while it was busy) then sleeps on requests it has already been told of: 258
-         * answers/s instead of 86,000.  MHD_poll_all() waits once per round on every connection
-         * of its worker, so a round always serves what is ready; it scans the worker's
-         * connections on each wake-up, with the same system calls per request otherwise.  The
-         * manual lists poll() with the internal thread and the thread pool ("Thread modes and
-         * event loops"). */
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+        if (threads == 0) {
+                long n = sysconf(_SC_NPROCESSORS_ONLN);
+                threads = n < 2 ? 2 : (unsigned) n;
+        }
+        /* One thread: poll(), not epoll.  libmicrohttpd 0.9.75's MHD_epoll() collects events in
+         * rounds of at most 128 and, after a round of exactly 128, calls epoll_wait() again with
+         * the same timeout (up to the 60 s connection timeout) before serving any of them.  One
+         * thread that finds exactly 128 or 256 requests ready at once (256 keep-alive clients
+         * that all asked while it was busy) sleeps on requests it has already been told of: 258
+         * answers/s instead of 86,000.  MHD_poll_all() waits once per round, on every
+         * connection; that scan of every connection on each wake-up is its cost (thousands of
+         * idle connections slow every answer).
+         *
+         * Two or more threads: libmicrohttpd's pool on epoll, each worker with its own epoll set
+         * and MHD_epoll(), which waits so only when a multiple of 128 of that worker's own
+         * connections became ready at once with none after them: not seen with up to 1,024
+         * keep-alive connections over 2 and 4 threads, nor in bursts of 256 and 512.  poll()
+         * there costs too much: with 3,840 idle connections held open by an attacker, fresh
+         * boot requests waited seconds (p99 4.5 s, against 13 ms on epoll).  The manual lists
+         * both ("Thread modes and event loops"). */
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | (threads > 1 ? MHD_USE_EPOLL : MHD_USE_POLL) |
+                         MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
         if (cfg->tls_cert) {
                 if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
                         http_free(h);
@@ -1117,10 +1128,6 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
                         return r;
                 }
                 flags |= MHD_USE_TLS;
-        }
-        if (threads == 0) {
-                long n = sysconf(_SC_NPROCESSORS_ONLN);
-                threads = n < 2 ? 2 : (unsigned) n;
         }
         struct MHD_OptionItem tls_opts[] = {
                 { h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, h->tls_cert },
