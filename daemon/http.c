@@ -1173,7 +1173,28 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
                 http_free(h);
                 return log_error_errno(EINVAL, "TLS needs both tls_cert and tls_key");
         }
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+        if (threads == 0) {
+                long n = sysconf(_SC_NPROCESSORS_ONLN);
+                threads = n < 2 ? 2 : (unsigned) n;
+        }
+        /* One thread: poll(), not epoll.  libmicrohttpd 0.9.75's MHD_epoll() collects events in
+         * rounds of at most 128 and, after a round of exactly 128, calls epoll_wait() again with
+         * the same timeout (up to the 60 s connection timeout) before serving any of them.  One
+         * thread that finds exactly 128 or 256 requests ready at once (256 keep-alive clients
+         * that all asked while it was busy) sleeps on requests it has already been told of: 258
+         * answers/s instead of 86,000.  MHD_poll_all() waits once per round, on every
+         * connection; that scan of every connection on each wake-up is its cost (thousands of
+         * idle connections slow every answer).
+         *
+         * Two or more threads: libmicrohttpd's pool on epoll, each worker with its own epoll set
+         * and MHD_epoll(), which waits so only when a multiple of 128 of that worker's own
+         * connections became ready at once with none after them: not seen with up to 1,024
+         * keep-alive connections over 2 and 4 threads, nor in bursts of 256 and 512.  poll()
+         * there costs too much: with 3,840 idle connections held open by an attacker, fresh
+         * boot requests waited seconds (p99 4.5 s, against 13 ms on epoll).  The manual lists
+         * both ("Thread modes and event loops"). */
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | (threads > 1 ? MHD_USE_EPOLL : MHD_USE_POLL) |
+                         MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
         if (cfg->tls_cert) {
                 if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
                         http_free(h);
@@ -1186,17 +1207,19 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
                 }
                 flags |= MHD_USE_TLS;
         }
-        if (threads == 0) {
-                long n = sysconf(_SC_NPROCESSORS_ONLN);
-                threads = n < 2 ? 2 : (unsigned) n;
-        }
         struct MHD_OptionItem tls_opts[] = {
                 { h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, h->tls_cert },
                 { MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key },
                 { MHD_OPTION_END, 0, NULL },
         };
+        /* One thread is the internal polling thread alone: libmicrohttpd warns that a pool of 1
+         * is ignored. */
+        struct MHD_OptionItem pool_opts[] = {
+                { threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, NULL },
+                { MHD_OPTION_END, 0, NULL },
+        };
         h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-                                  MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
+                                  MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_ARRAY, pool_opts,
                                   MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                                   MHD_OPTION_NOTIFY_CONNECTION,
                                   on_connection, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 60,

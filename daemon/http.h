@@ -3,9 +3,10 @@
  * http-response.h's; file serving is files.c's, the console routes console-http.c's and the
  * event stream stream.c's.
  *
- * Threading: libmicrohttpd's internal epoll thread pool (one thread per core, at least 2).
- * Handlers only touch memory and SQLite through daemon.c, never a BMC or the network, so a
- * small pool keeps up; a separate sd-event loop would buy nothing here.  The listening
+ * Threading: HttpConfig.threads threads (one per core, at least 2, by default): libmicrohttpd's
+ * thread pool on epoll, or one internal thread on poll() (http_start() says why).  Handlers
+ * only touch memory and SQLite through daemon.c, never a BMC or the network, so a small pool
+ * keeps up; a separate sd-event loop would buy nothing here.  The listening
  * socket is made by the caller (so it can come from socket activation later). */
 #pragma once
 
