@@ -3,11 +3,13 @@
 
 #include <errno.h>
 #include <fnmatch.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "boot.h"
 #include "events.h"
@@ -36,7 +38,6 @@ typedef struct NodeRuntime {
         char *boot_json;
         /* The node side (read from the store once per node, then kept current): the hash of
          * its node credential, and what it last reported (owned strings; NULL: no report). */
-        bool side_loaded;
         bool has_credential;
         uint8_t credential_hash[TOKEN_HASH_SIZE];
         char *running, *booted, *kernel;
@@ -52,11 +53,18 @@ static void report_clear(NodeRuntime *rt) {
         rt->reported_ms = 0;
 }
 
-static void runtime_free(NodeRuntime *rt, size_t n) {
-        for (size_t i = 0; rt && i < n; i++) {
-                free(rt[i].boot_json);
-                report_clear(&rt[i]);
-        }
+static void node_runtime_free(NodeRuntime *rt) {
+        if (!rt)
+                return;
+        free(rt->boot_json);
+        report_clear(rt);
+        free(rt);
+}
+
+/* Frees a runtime (n entries) and every node's runtime in it. */
+static void runtime_free(NodeRuntime **rt, size_t n) {
+        for (size_t i = 0; rt && i < n; i++)
+                node_runtime_free(rt[i]);
         free(rt);
 }
 
@@ -97,7 +105,13 @@ struct Daemon {
         pthread_mutex_t inv_lock;
         Inventory *inv; /* owned by inv_hold; replaced whole on reload */
         InventoryHold *inv_hold; /* one holder: the daemon */
-        NodeRuntime *rt; /* owned; inv->n_nodes entries, indexed by Node.index */
+        /* owned; inv->n_nodes entries, indexed by Node.index.  Each node's runtime is an
+         * object of its own, so a reload carries a node's state over by moving a pointer. */
+        NodeRuntime **rt;
+        /* Serializes reloads (SIGHUP on the main thread, POST /v1/reload on a worker): a
+         * reload reads d->inv and d->rt (the array, not the nodes' states) without `lock`,
+         * since only a reload replaces them.  Taken before `lock`. */
+        pthread_mutex_t reload_lock;
         Store *store;    /* owned */
         EventHub *events; /* owned; fed by apply() under the exclusive lock */
         char *inventory_path;
@@ -143,55 +157,94 @@ static void inventory_release(Daemon *d, InventoryHold *h) {
         }
 }
 
-/* Reads the persisted state of every node of inv; nodes the store has never seen are new. */
-static int runtime_load(Store *store, const Inventory *inv, const Inventory *old_inv, NodeRuntime *old_rt,
-                        NodeRuntime **ret) {
-        _cleanup_free_ NodeRuntime *rt = calloc(inv->n_nodes + 1, sizeof *rt);
-        if (!rt)
+/* A runtime being built for inventory `inv` (runtime_build()) before it replaces the current
+ * one: node i's runtime is the current runtime's object of the node of that name, carried
+ * over (pointer, state and all: it stays current, since transitions change it in place), or
+ * a new one (fresh[i]) whose state is read from the store. */
+typedef struct RuntimeBuild {
+        const Inventory *inv;
+        NodeRuntime **rt;  /* inv->n_nodes entries; the fresh ones owned here until swapped in */
+        bool *fresh;       /* inv->n_nodes entries */
+        size_t n_fresh;
+        size_t *stale;     /* carried-over nodes whose boot answer may differ now (boot files,
+                            * cmdline or install script changed): their cached answer goes */
+        size_t n_stale;
+} RuntimeBuild;
+
+static void runtime_build_done(RuntimeBuild *b, bool swapped_in) {
+        if (!b->inv)
+                return;
+        for (size_t i = 0; b->rt && !swapped_in && i < b->inv->n_nodes; i++)
+                if (b->fresh[i])
+                        node_runtime_free(b->rt[i]);
+        if (!swapped_in)
+                free(b->rt);
+        free(b->fresh);
+        free(b->stale);
+        *b = (RuntimeBuild) { 0 };
+}
+
+static void runtime_build_donep(RuntimeBuild *b) {
+        runtime_build_done(b, false);
+}
+
+/* Whether node a's and b's boot answers are the same (the same name). */
+static bool boot_same(const Node *a, const Node *b) {
+        if (!streq(a->boot.kernel, b->boot.kernel) || !streq(a->boot.cmdline, b->boot.cmdline) ||
+            !streq(a->install, b->install) || a->boot.n_initrd != b->boot.n_initrd)
+                return false;
+        for (size_t i = 0; i < a->boot.n_initrd; i++)
+                if (!streq(a->boot.initrd[i], b->boot.initrd[i]))
+                        return false;
+        return true;
+}
+
+/* Starts building the runtime of inv from the current one (old_inv, old_rt: NULL at start-up;
+ * they must stay as they are meanwhile, and only reloads replace them, one at a time).  Takes
+ * no lock: it reads only the inventories, which are immutable, and the array of node runtime
+ * pointers, not the states they point to. */
+static int runtime_build(const Inventory *inv, const Inventory *old_inv, NodeRuntime **old_rt, RuntimeBuild *ret) {
+        _cleanup_(runtime_build_donep) RuntimeBuild b = { .inv = inv };
+        b.rt = calloc(inv->n_nodes + 1, sizeof *b.rt);
+        b.fresh = calloc(inv->n_nodes + 1, sizeof *b.fresh);
+        b.stale = calloc(inv->n_nodes + 1, sizeof *b.stale);
+        if (!b.rt || !b.fresh || !b.stale)
                 return -ENOMEM;
         for (size_t i = 0; i < inv->n_nodes; i++) {
                 const Node *n = &inv->nodes[i];
                 const Node *old = old_inv ? inventory_find_name(old_inv, n->name) : NULL;
                 if (old) {
-                        rt[i] = old_rt[old->index];
-                        rt[i].boot_json = NULL; /* the node's boot files may have changed */
+                        b.rt[i] = old_rt[old->index];
+                        if (!boot_same(old, n))
+                                b.stale[b.n_stale++] = i;
                         continue;
                 }
-                int r = store_get_node(store, n->name, &rt[i].st);
-                if (r == -ENOENT)
-                        rt[i].st = (StoreNodeState) { .state = PROVISION_NEW };
-                else if (r < 0)
-                        return log_error_errno(r, "cannot read the state of node %s: %m", n->name);
+                b.rt[i] = calloc(1, sizeof *b.rt[i]);
+                if (!b.rt[i])
+                        return -ENOMEM;
+                b.rt[i]->st = (StoreNodeState) { .state = PROVISION_NEW };
+                b.fresh[i] = true;
+                b.n_fresh++;
         }
-        *ret = TAKE_PTR(rt);
+        *ret = b;
+        b = (RuntimeBuild) { 0 };
         return 0;
 }
 
-/* After runtime_load() the nodes carried over share their report strings with the old
- * runtime.  On success of the whole reload the new runtime takes them (the old one forgets
- * them); on failure the new one forgets them (the old one keeps them). */
-static void runtime_settle_reports(const Inventory *inv, NodeRuntime *rt, const Inventory *old_inv, NodeRuntime *old_rt,
-                                   bool success) {
-        for (size_t i = 0; old_inv && i < inv->n_nodes; i++) {
-                const Node *old = inventory_find_name(old_inv, inv->nodes[i].name);
-                if (!old)
-                        continue;
-                NodeRuntime *forget = success ? &old_rt[old->index] : &rt[i];
-                forget->running = forget->booted = forget->kernel = NULL;
-        }
+static int state_load_one(void *userdata, const char *name, const StoreNodeState *state) {
+        RuntimeBuild *b = userdata;
+        const Node *n = inventory_find_name(b->inv, name);
+        if (n && b->fresh[n->index])
+                b->rt[n->index]->st = *state;
+        return 0;
 }
 
-typedef struct SideLoad {
-        const Inventory *inv;
-        NodeRuntime *rt;
-} SideLoad;
-
 static int side_load_one(void *userdata, const StoreNodeSide *side) {
-        SideLoad *l = userdata;
-        const Node *n = inventory_find_name(l->inv, side->node);
-        if (!n || l->rt[n->index].side_loaded)
+        RuntimeBuild *b = userdata;
+        const Node *n = inventory_find_name(b->inv, side->node);
+        if (!n || !b->fresh[n->index])
                 return 0;
-        NodeRuntime *rt = &l->rt[n->index];
+        NodeRuntime *rt = b->rt[n->index];
         if (side->credential_hash) {
                 rt->has_credential = true;
                 memcpy(rt->credential_hash, side->credential_hash, TOKEN_HASH_SIZE);
@@ -208,14 +261,19 @@ static int side_load_one(void *userdata, const StoreNodeSide *side) {
         return 0;
 }
 
-/* Fills the node side (credential hash, last report) of the nodes of rt not loaded yet, from
- * the store, and marks every node loaded. */
-static int side_load(Store *store, const Inventory *inv, NodeRuntime *rt) {
-        int r = store_node_side_foreach(store, side_load_one, &(SideLoad) { .inv = inv, .rt = rt });
+/* Reads the state, credential and last report of the build's fresh nodes from `store` (the
+ * write store at start-up, a read connection on reload): one statement each for all nodes.
+ * Nothing writes a fresh node meanwhile: transitions happen only to nodes of the current
+ * inventory, and a fresh node is not in it.  Errors are logged. */
+static int runtime_build_read(Store *store, RuntimeBuild *b) {
+        if (b->n_fresh == 0)
+                return 0;
+        int r = store_node_states_foreach(store, state_load_one, b);
+        if (r < 0)
+                return log_error_errno(r, "cannot read the state of the nodes: %m");
+        r = store_node_side_foreach(store, side_load_one, b);
         if (r < 0)
                 return log_error_errno(r, "cannot read node credentials and reports: %m");
-        for (size_t i = 0; i < inv->n_nodes; i++)
-                rt[i].side_loaded = true;
         return 0;
 }
 
@@ -265,6 +323,7 @@ void daemon_free(Daemon *d) {
         }
         pthread_mutex_destroy(&d->notify_lock);
         pthread_cond_destroy(&d->notify_cond);
+        pthread_mutex_destroy(&d->reload_lock);
         runtime_free(d->rt, d->inv ? d->inv->n_nodes : 0);
         if (d->inv_hold)
                 inventory_release(d, d->inv_hold);
@@ -303,6 +362,7 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         pthread_cond_init(&d->notify_cond, NULL);
         d->pending_tail = &d->pending;
         pthread_mutex_init(&d->inv_lock, NULL);
+        pthread_mutex_init(&d->reload_lock, NULL);
 
         r = load_inventory(cfg->inventory_path, &d->inv);
         if (r < 0)
@@ -314,12 +374,16 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         r = store_open(cfg->state_dir, &d->store);
         if (r < 0)
                 return r;
-        r = runtime_load(d->store, d->inv, NULL, NULL, &d->rt);
-        if (r < 0)
-                return r;
-        r = side_load(d->store, d->inv, d->rt);
-        if (r < 0)
-                return r;
+        {
+                _cleanup_(runtime_build_donep) RuntimeBuild b = { 0 };
+                r = runtime_build(d->inv, NULL, NULL, &b);
+                if (r < 0)
+                        return r;
+                r = runtime_build_read(d->store, &b);
+                if (r < 0)
+                        return r;
+                d->rt = TAKE_PTR(b.rt);
+        }
         d->silent_after_ms = cfg->silent_after_ms > 0 ? cfg->silent_after_ms : DAEMON_SILENT_AFTER_DEFAULT_MS;
         /* discovery: logged; the rows stay until the next reload or start.  Not a reason to
          * refuse to start (a full filesystem must not take the boot API down). */
@@ -339,54 +403,114 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         return 0;
 }
 
-int daemon_reload(Daemon *d, char *err, size_t errlen) {
+/* Where a read of the store runs (read_begin() .. read_end()): a read connection the store
+ * lends, used without the daemon's lock, so that reads neither wait for transitions nor hold
+ * them up; or, when the store lends none (exclusive locking mode) or cannot open one, the
+ * write connection under the exclusive lock. */
+typedef struct DaemonRead {
+        Daemon *d;
+        Store *store; /* what to pass to the store's read functions */
+        bool locked;  /* the write connection: d->lock held exclusively */
+} DaemonRead;
+
+/* Starts a read of the store: its reads see one snapshot that contains every transition
+ * committed before this call (store_reader_acquire()).  Never fails. */
+static DaemonRead read_begin(Daemon *d) {
+        Store *reader;
+        if (store_reader_acquire(d->store, &reader) >= 0)
+                return (DaemonRead) { .d = d, .store = reader };
+        pthread_rwlock_wrlock(&d->lock);
+        return (DaemonRead) { .d = d, .store = d->store, .locked = true };
+}
+
+static void read_end(DaemonRead *rd) {
+        if (rd->locked)
+                pthread_rwlock_unlock(&rd->d->lock);
+        else
+                store_reader_release(rd->store);
+        rd->store = NULL;
+}
+
+static int64_t now_monotonic_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* daemon_reload() with reload_lock held. */
+static int reload_locked(Daemon *d, char *err, size_t errlen) {
         _cleanup_(inventory_freep) Inventory *inv = NULL;
         _cleanup_free_ InventoryHold *hold = NULL;
-        InventoryHold *old_hold = NULL;
-        NodeRuntime *rt = NULL;
+        _cleanup_(runtime_build_donep) RuntimeBuild b = { 0 };
+        _cleanup_free_ char **stale_answers = NULL;
+        InventoryHold *old_hold;
+        int64_t t0 = now_monotonic_us();
         int r;
 
+        /* Everything slow happens before the exclusive lock: reading and parsing the file,
+         * matching nodes with the current inventory, reading the new nodes from the store. */
         r = inventory_load_file(d->inventory_path, &inv, err, errlen);
         if (r < 0)
                 return r;
         hold = calloc(1, sizeof *hold);
         if (!hold)
                 return errbuf_fail(-ENOMEM, err, errlen, "out of memory");
-
-        pthread_rwlock_wrlock(&d->lock);
-        r = runtime_load(d->store, inv, d->inv, d->rt, &rt);
-        if (r >= 0 && (r = side_load(d->store, inv, rt)) < 0) {
-                runtime_settle_reports(inv, rt, d->inv, d->rt, false);
-                runtime_free(rt, inv->n_nodes);
-                rt = NULL;
-        }
+        r = runtime_build(inv, d->inv, d->rt, &b);
         if (r >= 0) {
-                runtime_settle_reports(inv, rt, d->inv, d->rt, true);
-                Inventory *old_inv = d->inv;
-                NodeRuntime *old_rt = d->rt;
-                pthread_mutex_lock(&d->inv_lock);
-                *hold = (InventoryHold) { .inv = inv, .n_holders = 1 };
-                d->inv = TAKE_PTR(inv);
-                old_hold = d->inv_hold;
-                d->inv_hold = TAKE_PTR(hold);
-                pthread_mutex_unlock(&d->inv_lock);
-                d->rt = TAKE_PTR(rt);
-                inv = old_inv;
-                rt = old_rt;
-                r = (int) d->inv->n_nodes;
-                (void) discovered_prune(d); /* discovery: logged; the reload stands */
+                DaemonRead rd = read_begin(d);
+                r = runtime_build_read(rd.store, &b);
+                read_end(&rd);
         }
-        pthread_rwlock_unlock(&d->lock);
-        /* rt is now the old runtime (or NULL), sized for inv, the old inventory. */
-        runtime_free(rt, inv ? inv->n_nodes : 0);
-        if (old_hold) {
-                inv = NULL; /* the old hold's: freed by its last holder */
-                inventory_release(d, old_hold);
-        }
+        if (r >= 0 && !(stale_answers = calloc(b.n_stale + 1, sizeof *stale_answers)))
+                r = -ENOMEM;
         if (r < 0)
                 return errbuf_fail(r, err, errlen, "cannot read the state of the new inventory's nodes: %s",
                                    strerror(-r));
-        log_info("inventory reloaded from %s: %d nodes", d->inventory_path, r);
+
+        /* The swap: pointers, and the cached boot answers of the nodes whose answer changes. */
+        int64_t t1 = now_monotonic_us();
+        pthread_rwlock_wrlock(&d->lock);
+        int64_t t_locked = now_monotonic_us();
+        for (size_t i = 0; i < b.n_stale; i++) {
+                NodeRuntime *rt = b.rt[b.stale[i]];
+                stale_answers[i] = TAKE_PTR(rt->boot_json);
+        }
+        Inventory *old_inv = d->inv;
+        NodeRuntime **old_rt = d->rt;
+        pthread_mutex_lock(&d->inv_lock);
+        *hold = (InventoryHold) { .inv = inv, .n_holders = 1 };
+        d->inv = TAKE_PTR(inv);
+        old_hold = d->inv_hold;
+        d->inv_hold = TAKE_PTR(hold);
+        pthread_mutex_unlock(&d->inv_lock);
+        d->rt = b.rt;
+        size_t n_stale = b.n_stale;
+        runtime_build_done(&b, true);
+        (void) discovered_prune(d); /* discovery: logged; the reload stands */
+        size_t n_nodes = d->inv->n_nodes;
+        pthread_rwlock_unlock(&d->lock);
+        int64_t t_unlocked = now_monotonic_us();
+
+        /* The old runtime: the nodes that left the inventory go with it; the others now
+         * belong to the new one. */
+        for (size_t i = 0; i < old_inv->n_nodes; i++)
+                if (!inventory_find_name(d->inv, old_inv->nodes[i].name))
+                        node_runtime_free(old_rt[i]);
+        free(old_rt);
+        for (size_t i = 0; i < n_stale; i++)
+                free(stale_answers[i]);
+        inventory_release(d, old_hold); /* the old inventory: freed by its last holder */
+        log_info("inventory reloaded from %s: %zu nodes (read and matched in %.1f ms; the exclusive lock held %.2f ms)",
+                 d->inventory_path, n_nodes, (double) (t1 - t0) / 1000.0, (double) (t_unlocked - t_locked) / 1000.0);
+        return (int) n_nodes;
+}
+
+int daemon_reload(Daemon *d, char *err, size_t errlen) {
+        pthread_mutex_lock(&d->reload_lock);
+        int r = reload_locked(d, err, errlen);
+        pthread_mutex_unlock(&d->reload_lock);
+        /* The old inventory and runtime are freed: give the pages back (see daemon.h). */
+        malloc_trim(0);
         return r;
 }
 
@@ -432,34 +556,6 @@ static bool node_known(Daemon *d, const char *name) {
         bool known = inventory_find_name(d->inv, name) != NULL;
         pthread_mutex_unlock(&d->inv_lock);
         return known;
-}
-
-/* Where a read of the store runs (read_begin() .. read_end()): a read connection the store
- * lends, used without the daemon's lock, so that reads neither wait for transitions nor hold
- * them up; or, when the store lends none (exclusive locking mode) or cannot open one, the
- * write connection under the exclusive lock. */
-typedef struct DaemonRead {
-        Daemon *d;
-        Store *store; /* what to pass to the store's read functions */
-        bool locked;  /* the write connection: d->lock held exclusively */
-} DaemonRead;
-
-/* Starts a read of the store: its reads see one snapshot that contains every transition
- * committed before this call (store_reader_acquire()).  Never fails. */
-static DaemonRead read_begin(Daemon *d) {
-        Store *reader;
-        if (store_reader_acquire(d->store, &reader) >= 0)
-                return (DaemonRead) { .d = d, .store = reader };
-        pthread_rwlock_wrlock(&d->lock);
-        return (DaemonRead) { .d = d, .store = d->store, .locked = true };
-}
-
-static void read_end(DaemonRead *rd) {
-        if (rd->locked)
-                pthread_rwlock_unlock(&rd->d->lock);
-        else
-                store_reader_release(rd->store);
-        rd->store = NULL;
 }
 
 /* Copies n's BMC settings (n borrowed, lock held). */
@@ -667,7 +763,7 @@ static int apply(Daemon *d, const Node *n, const ProvisionTransition *t, const c
  * writes the history row only if `record`. */
 static int apply_report(Daemon *d, const Node *n, const ProvisionTransition *t, const char *phase,
                         const char *message, Firmware fw, const StoreReport *report, bool record) {
-        NodeRuntime *rt = &d->rt[n->index];
+        NodeRuntime *rt = d->rt[n->index];
         char token[TOKEN_STRING_MAX] = "";
         uint8_t hash[TOKEN_HASH_SIZE];
         StoreNodeState next;
@@ -737,7 +833,7 @@ static int boot_locked(Daemon *d, bool exclusive, const char *mac, DaemonBootFor
                 goto done;
         }
 
-        NodeRuntime *rt = &d->rt[n->index];
+        NodeRuntime *rt = d->rt[n->index];
         const ProvisionTransition *t = netboot_transition(rt);
         if (!t)
                 return log_error_errno(EPROTO, "node %s: no transition for netboot in state %s", n->name,
@@ -823,7 +919,7 @@ int daemon_boot_peek(Daemon *d, const char *mac, DaemonBootResult *ret_result) {
         if (!n)
                 *ret_result = DAEMON_BOOT_RESULT_UNKNOWN;
         else {
-                const NodeRuntime *rt = &d->rt[n->index];
+                const NodeRuntime *rt = d->rt[n->index];
                 const ProvisionTransition *t = netboot_transition(rt);
                 if (!t)
                         r = -EPROTO;
@@ -890,7 +986,7 @@ int daemon_install_event(Daemon *d, const char *token, const char *phase, const 
                 r = -ENOENT;
                 goto out;
         }
-        NodeRuntime *rt = &d->rt[n->index];
+        NodeRuntime *rt = d->rt[n->index];
         if (a.ended_ms > 0 || rt->st.attempt_id != a.id || !provision_state_has_open_attempt(rt->st.state)) {
                 snprintf(errbuf, errlen, "install attempt %lld of node %s has ended (%s); this token is dead",
                          (long long) a.seq, n->name, a.outcome[0] ? a.outcome : "superseded");
@@ -993,8 +1089,8 @@ int daemon_nodes_json(Daemon *d, const DaemonNodeFilter *filter, json_t **ret) {
         if (listed) {
                 hold = inventory_hold(d);
                 for (size_t i = 0; i < n; i++)
-                        listed[i] = (NodeListed) { .st = d->rt[i].st,
-                                                   .drift = node_drift(d, &d->inv->nodes[i], &d->rt[i], now) };
+                        listed[i] = (NodeListed) { .st = d->rt[i]->st,
+                                                   .drift = node_drift(d, &d->inv->nodes[i], d->rt[i], now) };
         }
         pthread_rwlock_unlock(&d->lock);
         if (!listed)
@@ -1045,10 +1141,10 @@ int daemon_node_json(Daemon *d, const char *name, json_t **ret) {
         const Node *n = inventory_find_name(d->inv, name);
         if (!n)
                 r = -ENOENT;
-        else if (!(o = node_detail(d, n, &d->rt[n->index])))
+        else if (!(o = node_detail(d, n, d->rt[n->index])))
                 r = -ENOMEM;
         else {
-                attempt_id = d->rt[n->index].st.attempt_id;
+                attempt_id = d->rt[n->index]->st.attempt_id;
                 /* The store's snapshot is taken here, under the shared lock: a transition
                  * changes the store and the in-memory state together under the exclusive
                  * lock, so this snapshot is the store of exactly the state just read.  The
@@ -1076,8 +1172,8 @@ void daemon_state_counts(Daemon *d, size_t counts[static _PROVISION_STATE_MAX]) 
         memset(counts, 0, sizeof(size_t) * _PROVISION_STATE_MAX);
         pthread_rwlock_rdlock(&d->lock);
         for (size_t i = 0; i < d->inv->n_nodes; i++)
-                if (d->rt[i].st.state >= 0 && d->rt[i].st.state < _PROVISION_STATE_MAX)
-                        counts[d->rt[i].st.state]++;
+                if (d->rt[i]->st.state >= 0 && d->rt[i]->st.state < _PROVISION_STATE_MAX)
+                        counts[d->rt[i]->st.state]++;
         pthread_rwlock_unlock(&d->lock);
 }
 
@@ -1086,7 +1182,7 @@ void daemon_drift_counts(Daemon *d, size_t counts[static _DRIFT_MAX]) {
         int64_t now = now_ms();
         pthread_rwlock_rdlock(&d->lock);
         for (size_t i = 0; i < d->inv->n_nodes; i++)
-                counts[node_drift(d, &d->inv->nodes[i], &d->rt[i], now)]++;
+                counts[node_drift(d, &d->inv->nodes[i], d->rt[i], now)]++;
         pthread_rwlock_unlock(&d->lock);
 }
 
@@ -1240,7 +1336,7 @@ static int apply_event(Daemon *d, const char *name, ProvisionEvent ev, const cha
         int r = lock_node(d, name, true, &n);
         if (r < 0)
                 return r;
-        NodeRuntime *rt = &d->rt[n->index];
+        NodeRuntime *rt = d->rt[n->index];
         const ProvisionTransition *t = provision_transition(rt->st.state, ev);
         if (!t) {
                 r = -EPROTO;
@@ -1280,13 +1376,13 @@ int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now) {
          * and take the exclusive one (looking again) only to fail attempts. */
         pthread_rwlock_rdlock(&d->lock);
         for (size_t i = 0; i < d->inv->n_nodes && !due; i++)
-                due = attempt_expired(&d->rt[i], deadline_ms, now);
+                due = attempt_expired(d->rt[i], deadline_ms, now);
         pthread_rwlock_unlock(&d->lock);
         if (!due)
                 return 0;
         pthread_rwlock_wrlock(&d->lock);
         for (size_t i = 0; i < d->inv->n_nodes; i++) {
-                NodeRuntime *rt = &d->rt[i];
+                NodeRuntime *rt = d->rt[i];
                 if (!attempt_expired(rt, deadline_ms, now))
                         continue;
                 const ProvisionTransition *t = provision_transition(rt->st.state, PROVISION_EV_TIMEOUT);
@@ -1383,7 +1479,7 @@ int daemon_node_attempt(Daemon *d, const char *name, int64_t *ret_seq) {
         int r = lock_node(d, name, false, &n);
         if (r < 0)
                 return r;
-        *ret_seq = d->rt[n->index].st.attempt_seq;
+        *ret_seq = d->rt[n->index]->st.attempt_seq;
         pthread_rwlock_unlock(&d->lock);
         return 0;
 }
@@ -1424,7 +1520,7 @@ static int open_attempt_of_token(Daemon *d, const char *token, const Node **ret_
                 snprintf(errbuf, errlen, "node %s is no longer in the inventory", ret_attempt->node);
                 return -ENOENT;
         }
-        const NodeRuntime *rt = &d->rt[n->index];
+        const NodeRuntime *rt = d->rt[n->index];
         if (ret_attempt->ended_ms > 0 || rt->st.attempt_id != ret_attempt->id ||
             !provision_state_has_open_attempt(rt->st.state)) {
                 snprintf(errbuf, errlen, "install attempt %lld of node %s has ended; this token is dead",
@@ -1451,7 +1547,7 @@ int daemon_issue_credential(Daemon *d, const char *token, json_t **ret, char *er
                 snprintf(errbuf, errlen, "cannot store the node credential: %s", strerror(-r));
                 goto out;
         }
-        NodeRuntime *rt = &d->rt[n->index];
+        NodeRuntime *rt = d->rt[n->index];
         rt->has_credential = true;
         memcpy(rt->credential_hash, hash, sizeof hash);
         snprintf(cred, sizeof cred, DAEMON_CREDENTIAL_PREFIX "%s", raw);
@@ -1473,7 +1569,7 @@ int daemon_revoke_credential(Daemon *d, const char *name, char *errbuf, size_t e
                 snprintf(errbuf, errlen, "no node \"%s\" in the inventory", name);
                 return r;
         }
-        NodeRuntime *rt = &d->rt[n->index];
+        NodeRuntime *rt = d->rt[n->index];
         if (!rt->has_credential) {
                 snprintf(errbuf, errlen, "node %s holds no node credential", n->name);
                 r = -ENOENT;
@@ -1542,12 +1638,12 @@ int daemon_node_report(Daemon *d, const char *name, const char *credential, cons
                 snprintf(errbuf, errlen, "no node \"%s\" in the inventory", name);
                 return r;
         }
-        NodeRuntime *rt = &d->rt[n->index];
+        NodeRuntime *rt = d->rt[n->index];
         if (!rt->has_credential || !token_hash_equal(rt->credential_hash, hash)) {
                 /* Whose is it?  A credential of another node never reports for this one. */
                 bool other = false;
                 for (size_t i = 0; i < d->inv->n_nodes && !other; i++)
-                        other = d->rt[i].has_credential && token_hash_equal(d->rt[i].credential_hash, hash);
+                        other = d->rt[i]->has_credential && token_hash_equal(d->rt[i]->credential_hash, hash);
                 snprintf(errbuf, errlen, other ? "this node credential belongs to another node" : "unknown node credential");
                 r = other ? -EACCES : -ENOKEY;
                 goto out;

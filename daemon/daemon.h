@@ -47,7 +47,15 @@ void daemon_free(Daemon *d);
 /* Re-reads the inventory file.  On any error the old inventory stays in force and a message
  * naming the node, field or file goes to err (errlen bytes, may be NULL; not logged: the
  * caller logs or answers it); on success nodes keep their state and open attempts, matched
- * by name, and the reload is logged.  Returns the new node count or a negative errno. */
+ * by name, and the reload is logged (with how long it held the exclusive lock).  Returns the
+ * new node count or a negative errno.
+ * Reloads run one at a time.  Reading and parsing the file, matching its nodes with the
+ * current ones and reading the nodes new to the inventory from the store (a read connection)
+ * happen without the daemon's lock: boot answers and transitions go on meanwhile, and the
+ * nodes kept carry their runtime state over as it is at the swap.  The exclusive lock is held
+ * only to swap the inventory and runtime pointers in (and to drop the cached boot answers of
+ * nodes whose boot files changed).  Afterwards the freed memory is given back to the kernel
+ * (malloc_trim(3)). */
 int daemon_reload(Daemon *d, char *err, size_t errlen);
 
 typedef enum DaemonBootFormat {

@@ -2,6 +2,7 @@
 #include "http-response.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,10 +129,19 @@ enum MHD_Result http_respond_json_text(struct MHD_Connection *c, unsigned status
         return respond_json_text_allow(c, status, json, NULL);
 }
 
+/* A JSON answer at least this long gives the memory of its tree back to the kernel. */
+#define HTTP_TRIM_AFTER_BYTES (1024 * 1024)
+
 /* http_respond_json() with `allow` (or NULL) as an Allow header. */
 static enum MHD_Result respond_json_allow(struct MHD_Connection *c, unsigned status, json_t *o, const char *allow) {
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
+        /* A large answer's tree (the whole node list: about 1 KiB of small allocations per
+         * node) was just freed on this thread's malloc arena, which would keep it: give it
+         * back (malloc_trim(3) also returns free pages inside the arenas, not only at their
+         * top). */
+        if (s && strlen(s) >= HTTP_TRIM_AFTER_BYTES)
+                malloc_trim(0);
         if (!s) {
                 /* The answer could not be built (no memory, or text jansson refuses): still an
                  * answer, never a dropped connection. */

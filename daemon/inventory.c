@@ -8,11 +8,187 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "ipmi.h"
 #include "util.h"
+
+/* ---- the string pool ---------------------------------------------------------------------
+ * Every string and array of an inventory's nodes, bump-allocated from blocks mapped on their
+ * own (mmap(2)): they cost no malloc header each, do not interleave with anything else on the
+ * heap, and go back to the kernel whole when the inventory is freed (a reload frees the old
+ * one).  Strings nodes usually share are interned: one copy, found through a hash set that
+ * exists only while parsing. */
+
+#define POOL_BLOCK_SIZE ((size_t) 1 << 20)
+
+typedef struct PoolBlock {
+        struct PoolBlock *next;
+        size_t size; /* bytes mapped, this header included */
+        size_t used;
+} PoolBlock;
+
+typedef struct Interned {
+        uint64_t hash;
+        char *s; /* in the pool; NULL: an empty slot */
+} Interned;
+
+struct InventoryPool {
+        PoolBlock *blocks; /* the newest first */
+        Interned *interned; /* while parsing: open-addressing set of interned strings */
+        size_t interned_mask, n_interned;
+};
+
+/* Every byte of the key, eight at a time, each word multiplied in (FNV's prime after an
+ * xor, rotated), then a final avalanche (MurmurHash3's fmix64) so that the low bits used as
+ * the table index depend on every byte.  Unseeded: the keys come from the inventory, which
+ * the administrator writes; a request only looks keys up. */
+static uint64_t hash_bytes(const char *s, size_t n) {
+        uint64_t h = 0xcbf29ce484222325ULL ^ n;
+        for (; n >= 8; s += 8, n -= 8) {
+                uint64_t w;
+                memcpy(&w, s, 8);
+                h = (h ^ w) * 0x100000001b3ULL;
+                h = (h << 29) | (h >> 35);
+        }
+        if (n > 0) {
+                uint64_t w = 0;
+                memcpy(&w, s, n);
+                h = (h ^ w) * 0x100000001b3ULL;
+        }
+        h ^= h >> 33;
+        h *= 0xff51afd7ed558ccdULL;
+        h ^= h >> 33;
+        h *= 0xc4ceb9fe1a85ec53ULL;
+        h ^= h >> 33;
+        return h;
+}
+
+static uint64_t hash_string(const char *s) {
+        return hash_bytes(s, strlen(s));
+}
+
+static void pool_free(InventoryPool *p) {
+        if (!p)
+                return;
+        while (p->blocks) {
+                PoolBlock *next = p->blocks->next;
+                munmap(p->blocks, p->blocks->size);
+                p->blocks = next;
+        }
+        free(p->interned);
+        free(p);
+}
+
+/* size bytes aligned to `align` (a power of two) from the pool; NULL when out of memory. */
+static void *pool_alloc(InventoryPool *p, size_t size, size_t align) {
+        PoolBlock *b = p->blocks;
+        size_t at = b ? (b->used + align - 1) & ~(align - 1) : 0;
+        if (!b || at + size > b->size) {
+                size_t need = (sizeof(PoolBlock) + size + align + 4095) & ~(size_t) 4095;
+                size_t bytes = need > POOL_BLOCK_SIZE ? need : POOL_BLOCK_SIZE;
+                void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                if (m == MAP_FAILED)
+                        return NULL;
+                b = m;
+                *b = (PoolBlock) { .next = p->blocks, .size = bytes, .used = sizeof(PoolBlock) };
+                p->blocks = b;
+                at = (b->used + align - 1) & ~(align - 1);
+        }
+        b->used = at + size;
+        return (char *) b + at;
+}
+
+static char *pool_strdup(InventoryPool *p, const char *s) {
+        size_t n = strlen(s) + 1;
+        char *c = pool_alloc(p, n, 1);
+        return c ? memcpy(c, s, n) : NULL;
+}
+
+/* The pool's copy of s, the same pointer for equal strings. */
+static char *pool_intern(InventoryPool *p, const char *s) {
+        if (p->n_interned * 2 >= p->interned_mask) {
+                size_t cap = p->interned_mask ? (p->interned_mask + 1) * 2 : 256;
+                Interned *t = calloc(cap, sizeof *t);
+                if (!t)
+                        return NULL;
+                for (size_t i = 0; p->interned && i <= p->interned_mask; i++) {
+                        if (!p->interned[i].s)
+                                continue;
+                        size_t k = p->interned[i].hash & (cap - 1);
+                        while (t[k].s)
+                                k = (k + 1) & (cap - 1);
+                        t[k] = p->interned[i];
+                }
+                free(p->interned);
+                p->interned = t;
+                p->interned_mask = cap - 1;
+        }
+        size_t n = strlen(s);
+        uint64_t h = hash_bytes(s, n);
+        size_t k = h & p->interned_mask;
+        for (; p->interned[k].s; k = (k + 1) & p->interned_mask)
+                if (p->interned[k].hash == h && streq(p->interned[k].s, s))
+                        return p->interned[k].s;
+        char *c = pool_alloc(p, n + 1, 1);
+        if (!c)
+                return NULL;
+        memcpy(c, s, n + 1);
+        p->interned[k] = (Interned) { .hash = h, .s = c };
+        p->n_interned++;
+        return c;
+}
+
+/* ---- lookup tables ------------------------------------------------------------------------- */
+
+static int index_init(InventoryIndex *ix, size_t n) {
+        size_t cap = 16;
+        while (cap < 2 * n + 2)
+                cap *= 2;
+        ix->slots = calloc(cap, sizeof *ix->slots);
+        if (!ix->slots)
+                return -ENOMEM;
+        ix->mask = cap - 1;
+        return 0;
+}
+
+/* The key of value v (a slot's content minus one) of table ix of inv. */
+typedef const char *(*IndexKeyFn)(const Inventory *inv, uint32_t v);
+
+static const char *key_of_name(const Inventory *inv, uint32_t v) {
+        return inv->nodes[v].name;
+}
+
+static const char *key_of_mac(const Inventory *inv, uint32_t v) {
+        return inv->nodes[v / INVENTORY_MAX_MACS_PER_NODE].macs[v % INVENTORY_MAX_MACS_PER_NODE];
+}
+
+static const char *key_of_file(const Inventory *inv, uint32_t v) {
+        return inv->files[v];
+}
+
+/* Finds `key` in ix: returns its slot (holding the value + 1, or 0 when the key is absent:
+ * where it would go). */
+static uint32_t *index_slot(const Inventory *inv, const InventoryIndex *ix, IndexKeyFn key_of, const char *key) {
+        if (!ix->slots)
+                return NULL;
+        size_t k = hash_string(key) & ix->mask;
+        for (; ix->slots[k]; k = (k + 1) & ix->mask)
+                if (streq(key_of(inv, ix->slots[k] - 1), key))
+                        break;
+        return &ix->slots[k];
+}
+
+static bool index_get(const Inventory *inv, const InventoryIndex *ix, IndexKeyFn key_of, const char *key,
+                      uint32_t *ret) {
+        uint32_t *slot = index_slot(inv, ix, key_of, key);
+        if (!slot || !*slot)
+                return false;
+        *ret = *slot - 1;
+        return true;
+}
 
 /* Error context while validating one node. */
 typedef struct Ctx {
@@ -20,6 +196,7 @@ typedef struct Ctx {
         size_t errlen;
         size_t index;     /* node index in "nodes" */
         const char *name; /* node name once known */
+        InventoryPool *pool; /* the inventory's: where strings are copied to */
 } Ctx;
 
 static int fail(Ctx *c, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -125,12 +302,13 @@ static int get_string(Ctx *c, json_t *obj, const char *key, const char *field, b
         return 0;
 }
 
-static int dup_string(const char *s, char **ret) {
+/* Copies s (NULL stays NULL) into the pool, interned when `shared`. */
+static int dup_string(Ctx *c, const char *s, bool shared, char **ret) {
         if (!s) {
                 *ret = NULL;
                 return 0;
         }
-        *ret = strdup(s);
+        *ret = shared ? pool_intern(c->pool, s) : pool_strdup(c->pool, s);
         return *ret ? 0 : -ENOMEM;
 }
 
@@ -153,7 +331,12 @@ static int get_boot_file(Ctx *c, json_t *v, const char *field, char **ret) {
                 if (why)
                         return fail(c, field, "\"%s\" %s", s, why);
         }
-        return dup_string(s, ret);
+        return dup_string(c, s, true, ret);
+}
+
+static bool store_path_char(char ch) {
+        return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+               ch == '+' || ch == '-' || ch == '.' || ch == '_' || ch == '?' || ch == '=' || ch == '/';
 }
 
 static int get_store_path(Ctx *c, json_t *obj, const char *key, const char *field, char **ret) {
@@ -170,9 +353,9 @@ static int get_store_path(Ctx *c, json_t *obj, const char *key, const char *fiel
          * (A-Z a-z 0-9 + - . _ ? =) and "/", so it can neither split a word nor open a
          * pixiecore template ("{{") or an iPXE setting ("${"). */
         for (const char *p = s; *p; p++)
-                if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+-._?=/", *p))
+                if (!store_path_char(*p))
                         return fail(c, field, "\"%s\" has a character that is not valid in a Nix store path ('%c')", s, *p);
-        return dup_string(s, ret);
+        return dup_string(c, s, true, ret);
 }
 
 static int check_cmdline(Ctx *c, const char *s) {
@@ -200,63 +383,31 @@ static int check_cmdline(Ctx *c, const char *s) {
         return 0;
 }
 
-static void node_free_contents(Node *n) {
-        free(n->name);
-        free(n->rack);
-        free(n->macs);
-        free(n->bmc.host);
-        free(n->bmc.user);
-        free(n->bmc.password_file);
-        free(n->boot.kernel);
-        for (size_t i = 0; i < n->boot.n_initrd; i++)
-                free(n->boot.initrd[i]);
-        free(n->boot.initrd);
-        free(n->boot.cmdline);
-        free(n->toplevel);
-        free(n->install);
-}
-
 void inventory_free(Inventory *inv) {
         if (!inv)
                 return;
-        for (size_t i = 0; i < inv->n_nodes; i++)
-                node_free_contents(&inv->nodes[i]);
         free(inv->nodes);
         free(inv->files);
-        json_decref(inv->by_mac);
-        json_decref(inv->by_name);
-        json_decref(inv->by_file);
+        free(inv->by_mac.slots);
+        free(inv->by_name.slots);
+        free(inv->by_file.slots);
+        pool_free(inv->pool);
         free(inv);
 }
 
-/* Inserts key -> index.  *ret_existing is -1 if the key was new, else the index already
- * stored under it (which may be index itself: a node listing a MAC twice). */
-static int table_add(json_t *tab, const char *key, size_t index, ssize_t *ret_existing) {
-        json_t *v = json_object_get(tab, key);
-        if (v) {
-                *ret_existing = (ssize_t) json_integer_value(v);
-                return 0;
-        }
-        if (json_object_set_new(tab, key, json_integer((json_int_t) index)) < 0)
-                return -ENOMEM;
-        *ret_existing = -1;
-        return 0;
-}
-
-static const Node *node_at(const Inventory *inv, json_t *v) {
-        return v ? &inv->nodes[json_integer_value(v)] : NULL;
-}
-
 const Node *inventory_find_mac(const Inventory *inv, const char *mac) {
-        return node_at(inv, json_object_get(inv->by_mac, mac));
+        uint32_t v;
+        return index_get(inv, &inv->by_mac, key_of_mac, mac, &v) ? &inv->nodes[v / INVENTORY_MAX_MACS_PER_NODE] : NULL;
 }
 
 const Node *inventory_find_name(const Inventory *inv, const char *name) {
-        return node_at(inv, json_object_get(inv->by_name, name));
+        uint32_t v;
+        return index_get(inv, &inv->by_name, key_of_name, name, &v) ? &inv->nodes[v] : NULL;
 }
 
 bool inventory_has_file(const Inventory *inv, const char *path) {
-        return json_object_get(inv->by_file, path) != NULL;
+        uint32_t v;
+        return index_get(inv, &inv->by_file, key_of_file, path, &v);
 }
 
 static int parse_bmc(Ctx *c, json_t *b, Node *n) {
@@ -341,8 +492,8 @@ static int parse_bmc(Ctx *c, json_t *b, Node *n) {
                 return fail(c, "bmc.boot_mode", "\"%s\" is not legacy or efi", mode);
         n->bmc.efi = mode && streq(mode, "efi");
         n->has_bmc = true;
-        if (dup_string(host, &n->bmc.host) < 0 || dup_string(user, &n->bmc.user) < 0 ||
-            dup_string(pwf, &n->bmc.password_file) < 0)
+        if (dup_string(c, host, false, &n->bmc.host) < 0 || dup_string(c, user, true, &n->bmc.user) < 0 ||
+            dup_string(c, pwf, true, &n->bmc.password_file) < 0)
                 return -ENOMEM;
         return 0;
 }
@@ -374,7 +525,7 @@ static int parse_boot(Ctx *c, json_t *b, Node *n) {
                 return fail(c, "boot.initrd", "must be an array of paths or URLs (pixiecore rejects a string)");
         if (json_array_size(i) > INVENTORY_MAX_INITRDS)
                 return fail(c, "boot.initrd", "more than %d entries", INVENTORY_MAX_INITRDS);
-        n->boot.initrd = calloc(json_array_size(i) + 1, sizeof(char *));
+        n->boot.initrd = pool_alloc(c->pool, (json_array_size(i) + 1) * sizeof(char *), sizeof(char *));
         if (!n->boot.initrd)
                 return -ENOMEM;
         size_t idx;
@@ -382,6 +533,7 @@ static int parse_boot(Ctx *c, json_t *b, Node *n) {
         json_array_foreach(i, idx, v) {
                 char field[48];
                 snprintf(field, sizeof field, "boot.initrd[%zu]", idx);
+                n->boot.initrd[idx] = NULL;
                 r = get_boot_file(c, v, field, &n->boot.initrd[idx]);
                 if (r < 0)
                         return r;
@@ -394,7 +546,7 @@ static int parse_boot(Ctx *c, json_t *b, Node *n) {
         r = check_cmdline(c, cmdline);
         if (r < 0)
                 return r;
-        return dup_string(cmdline, &n->boot.cmdline);
+        return dup_string(c, cmdline, true, &n->boot.cmdline);
 }
 
 static int parse_node(Ctx *c, json_t *o, Node *n) {
@@ -411,7 +563,7 @@ static int parse_node(Ctx *c, json_t *o, Node *n) {
                 return fail(c, "name",
                             "\"%s\" is not a valid node name (1-%d of A-Z a-z 0-9 . _ -, starting with a letter or digit)",
                             name, INVENTORY_NAME_MAX);
-        r = dup_string(name, &n->name);
+        r = dup_string(c, name, false, &n->name);
         if (r < 0)
                 return r;
         c->name = n->name;
@@ -426,7 +578,7 @@ static int parse_node(Ctx *c, json_t *o, Node *n) {
         if (rack && !name_valid(rack))
                 return fail(c, "rack", "\"%s\" is not a valid rack name (1-%d of A-Z a-z 0-9 . _ -)", rack,
                             INVENTORY_NAME_MAX);
-        r = dup_string(rack, &n->rack);
+        r = dup_string(c, rack, true, &n->rack);
         if (r < 0)
                 return r;
 
@@ -437,7 +589,7 @@ static int parse_node(Ctx *c, json_t *o, Node *n) {
                 return fail(c, "mac", "must be a non-empty array of MAC addresses");
         if (json_array_size(macs) > INVENTORY_MAX_MACS_PER_NODE)
                 return fail(c, "mac", "more than %d MACs", INVENTORY_MAX_MACS_PER_NODE);
-        n->macs = calloc(json_array_size(macs), sizeof *n->macs);
+        n->macs = pool_alloc(c->pool, json_array_size(macs) * sizeof *n->macs, 1);
         if (!n->macs)
                 return -ENOMEM;
         size_t idx;
@@ -487,103 +639,264 @@ static int parse_node(Ctx *c, json_t *o, Node *n) {
 
 /* Builds the lookup tables; reports duplicate names and MACs. */
 static int index_nodes(Ctx *c, Inventory *inv) {
-        size_t n_files = 0;
+        size_t n_macs = 0, cap_files = 4;
         for (size_t i = 0; i < inv->n_nodes; i++)
-                n_files += 1 + inv->nodes[i].boot.n_initrd;
-        inv->by_name = json_object();
-        inv->by_mac = json_object();
-        inv->by_file = json_object();
-        inv->files = calloc(n_files + 1, sizeof(char *));
-        if (!inv->by_name || !inv->by_mac || !inv->by_file || !inv->files)
+                n_macs += inv->nodes[i].n_macs;
+        if (index_init(&inv->by_name, inv->n_nodes) < 0 || index_init(&inv->by_mac, n_macs) < 0 ||
+            index_init(&inv->by_file, cap_files) < 0 || !(inv->files = calloc(cap_files, sizeof(char *))))
                 return -ENOMEM;
 
         for (size_t i = 0; i < inv->n_nodes; i++) {
                 Node *n = &inv->nodes[i];
-                ssize_t existing;
                 c->index = i;
                 c->name = n->name;
-                if (table_add(inv->by_name, n->name, i, &existing) < 0)
-                        return -ENOMEM;
-                if (existing >= 0)
-                        return fail(c, "name", "duplicate: nodes[%zd] has the same name", existing);
+                uint32_t *slot = index_slot(inv, &inv->by_name, key_of_name, n->name);
+                if (*slot)
+                        return fail(c, "name", "duplicate: nodes[%u] has the same name", *slot - 1);
+                *slot = (uint32_t) i + 1;
                 for (size_t m = 0; m < n->n_macs; m++) {
-                        if (table_add(inv->by_mac, n->macs[m], i, &existing) < 0)
-                                return -ENOMEM;
-                        if (existing >= 0) {
+                        slot = index_slot(inv, &inv->by_mac, key_of_mac, n->macs[m]);
+                        if (*slot) {
+                                size_t existing = (*slot - 1) / INVENTORY_MAX_MACS_PER_NODE;
                                 char field[48];
                                 snprintf(field, sizeof field, "mac[%zu]", m);
-                                if ((size_t) existing == i)
+                                if (existing == i)
                                         return fail(c, field, "%s is listed twice", n->macs[m]);
                                 return fail(c, field, "%s is also a MAC of node \"%s\"", n->macs[m],
                                             inv->nodes[existing].name);
                         }
+                        *slot = (uint32_t) (i * INVENTORY_MAX_MACS_PER_NODE + m) + 1;
                 }
                 for (size_t f = 0; f <= n->boot.n_initrd; f++) {
                         char *path = f == 0 ? n->boot.kernel : n->boot.initrd[f - 1];
-                        if (inventory_is_url(path) || json_object_get(inv->by_file, path))
+                        if (inventory_is_url(path))
                                 continue;
-                        if (json_object_set_new(inv->by_file, path, json_true()) < 0)
-                                return -ENOMEM;
-                        inv->files[inv->n_files++] = path;
+                        slot = index_slot(inv, &inv->by_file, key_of_file, path);
+                        if (*slot)
+                                continue;
+                        if (inv->n_files + 1 >= cap_files) { /* the table stays at most half full */
+                                char **files = reallocarray(inv->files, cap_files * 2, sizeof(char *));
+                                if (!files)
+                                        return -ENOMEM;
+                                inv->files = files;
+                                cap_files *= 2;
+                                free(inv->by_file.slots);
+                                inv->by_file = (InventoryIndex) { 0 };
+                                if (index_init(&inv->by_file, cap_files) < 0)
+                                        return -ENOMEM;
+                                for (size_t k = 0; k < inv->n_files; k++)
+                                        *index_slot(inv, &inv->by_file, key_of_file, inv->files[k]) = (uint32_t) k + 1;
+                                slot = index_slot(inv, &inv->by_file, key_of_file, path);
+                        }
+                        inv->files[inv->n_files] = path;
+                        *slot = (uint32_t) ++inv->n_files;
                 }
         }
         return 0;
 }
 
-int inventory_parse(const char *text, size_t len, Inventory **ret, char *err, size_t errlen) {
-        _cleanup_(inventory_freep) Inventory *inv = NULL;
-        Ctx c = { .err = err, .errlen = errlen };
+/* ---- the document, one node at a time ----------------------------------------------------
+ * The top level {"version": 1, "nodes": [...]} is scanned here; each value in it (the version,
+ * each node) is decoded by jansson on its own (JSON_DISABLE_EOF_CHECK: it stops after the
+ * value and says where), validated, copied into the inventory and freed before the next. */
+
+typedef struct Scan {
+        const char *text;
+        size_t len, pos;
+} Scan;
+
+static void scan_ws(Scan *s) {
+        while (s->pos < s->len &&
+               (s->text[s->pos] == ' ' || s->text[s->pos] == '\n' || s->text[s->pos] == '\t' || s->text[s->pos] == '\r'))
+                s->pos++;
+}
+
+/* "not valid JSON" at byte offset `at` (line and column counted from the start). */
+static int scan_fail(Ctx *c, const Scan *s, size_t at, const char *what) {
+        int line = 1, column = 0;
+        for (size_t i = 0; i < at && i < s->len; i++, column++)
+                if (s->text[i] == '\n') {
+                        line++;
+                        column = -1;
+                }
+        return fail(c, NULL, "not valid JSON: line %d, column %d: %s", line, column + 1, what);
+}
+
+/* Decodes the JSON value at the scan position into *ret and moves past it. */
+static int scan_value(Ctx *c, Scan *s, json_t **ret) {
         json_error_t jerr;
+        json_t *v = json_loadb(s->text + s->pos, s->len - s->pos,
+                               JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &jerr);
+        if (!v)
+                return scan_fail(c, s, s->pos + (jerr.position > 0 ? (size_t) jerr.position : 0), jerr.text);
+        s->pos += (size_t) jerr.position;
+        *ret = v;
+        return 0;
+}
+
+/* Expects the character `ch` (after whitespace) and moves past it. */
+static int scan_expect(Ctx *c, Scan *s, char ch) {
+        scan_ws(s);
+        if (s->pos >= s->len || s->text[s->pos] != ch) {
+                char what[48];
+                snprintf(what, sizeof what, "'%c' expected", ch);
+                return scan_fail(c, s, s->pos, what);
+        }
+        s->pos++;
+        return 0;
+}
+
+/* Parses the "nodes" array at the scan position into inv, one node at a time. */
+static int scan_nodes(Ctx *c, Scan *s, Inventory *inv) {
+        size_t cap = 0;
         int r;
 
-        _cleanup_(json_decrefp) json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-        if (!root)
-                return fail(&c, NULL, "not valid JSON: line %d, column %d: %s", jerr.line, jerr.column,
-                            jerr.text);
-
-        if (!json_is_object(root))
-                return fail(&c, NULL, "the top level must be an object {\"version\": 1, \"nodes\": [...]}");
-        static const char *const keys[] = { "version", "nodes", NULL };
-        const char *key;
-        json_t *v;
-        json_object_foreach(root, key, v) {
-                bool known = false;
-                for (const char *const *k = keys; *k; k++)
-                        known = known || streq(*k, key);
-                if (!known)
-                        return fail(&c, NULL, "unknown top-level field \"%s\"", key);
+        scan_ws(s);
+        if (s->pos >= s->len || s->text[s->pos] != '[') {
+                _cleanup_(json_decrefp) json_t *v = NULL;
+                r = scan_value(c, s, &v);
+                return r < 0 ? r : fail(c, NULL, "\"nodes\" must be an array");
         }
-        json_t *version = json_object_get(root, "version");
-        if (!json_is_integer(version) || json_integer_value(version) != 1)
-                return fail(&c, NULL, "\"version\" must be 1 (this provd reads inventory format version 1)");
-        json_t *nodes = json_object_get(root, "nodes");
-        if (!json_is_array(nodes))
-                return fail(&c, NULL, "\"nodes\" must be an array");
-        if (json_array_size(nodes) > INVENTORY_MAX_NODES)
-                return fail(&c, NULL, "more than %d nodes", INVENTORY_MAX_NODES);
-
-        inv = calloc(1, sizeof *inv);
-        if (!inv)
-                return -ENOMEM;
-        inv->nodes = calloc(json_array_size(nodes) + 1, sizeof(Node));
-        if (!inv->nodes)
-                return -ENOMEM;
-
-        size_t i;
-        json_t *o;
-        json_array_foreach(nodes, i, o) {
-                c.index = i;
-                c.name = NULL;
-                inv->nodes[i].index = i;
-                inv->n_nodes = i + 1; /* so inventory_free() frees a half-filled node */
-                r = parse_node(&c, o, &inv->nodes[i]);
+        s->pos++;
+        scan_ws(s);
+        if (s->pos < s->len && s->text[s->pos] == ']') {
+                s->pos++;
+                return 0;
+        }
+        for (;;) {
+                _cleanup_(json_decrefp) json_t *o = NULL;
+                size_t i = inv->n_nodes;
+                scan_ws(s);
+                r = scan_value(c, s, &o);
+                if (r < 0)
+                        return r;
+                if (i >= INVENTORY_MAX_NODES)
+                        return fail(c, NULL, "more than %d nodes", INVENTORY_MAX_NODES);
+                if (i == cap) {
+                        size_t ncap = cap ? cap * 2 : 64;
+                        Node *nodes = reallocarray(inv->nodes, ncap, sizeof(Node));
+                        if (!nodes)
+                                return -ENOMEM;
+                        inv->nodes = nodes;
+                        cap = ncap;
+                }
+                inv->nodes[i] = (Node) { .index = i };
+                inv->n_nodes = i + 1;
+                c->index = i;
+                c->name = NULL;
+                r = parse_node(c, o, &inv->nodes[i]);
+                if (r < 0)
+                        return r;
+                scan_ws(s);
+                if (s->pos < s->len && s->text[s->pos] == ']') {
+                        s->pos++;
+                        break;
+                }
+                r = scan_expect(c, s, ',');
                 if (r < 0)
                         return r;
         }
+        if (inv->n_nodes < cap) { /* give the slack back (mremap(2) for a large array: no copy) */
+                Node *nodes = reallocarray(inv->nodes, inv->n_nodes, sizeof(Node));
+                if (nodes)
+                        inv->nodes = nodes;
+        }
+        return 0;
+}
+
+/* A document whose top level is not an object, decoded whole as before: the errors stay those
+ * of jansson ("not valid JSON ...") or "must be an object". */
+static int parse_not_object(Ctx *c, const char *text, size_t len) {
+        json_error_t jerr;
+        _cleanup_(json_decrefp) json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!root)
+                return fail(c, NULL, "not valid JSON: line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+        return fail(c, NULL, "the top level must be an object {\"version\": 1, \"nodes\": [...]}");
+}
+
+int inventory_parse(const char *text, size_t len, Inventory **ret, char *err, size_t errlen) {
+        _cleanup_(inventory_freep) Inventory *inv = NULL;
+        Ctx c = { .err = err, .errlen = errlen };
+        Scan s = { .text = text, .len = len };
+        bool seen_version = false, seen_nodes = false;
+        json_int_t version = 0;
+        int r;
+
+        scan_ws(&s);
+        if (s.pos >= len || text[s.pos] != '{')
+                return parse_not_object(&c, text, len);
+        s.pos++;
+
+        inv = calloc(1, sizeof *inv);
+        if (!inv || !(inv->pool = calloc(1, sizeof *inv->pool)))
+                return -ENOMEM;
+        c.pool = inv->pool;
+
+        scan_ws(&s);
+        if (s.pos < len && text[s.pos] == '}')
+                s.pos++;
+        else
+                for (;;) {
+                        _cleanup_(json_decrefp) json_t *key = NULL;
+                        size_t key_at;
+                        scan_ws(&s);
+                        key_at = s.pos;
+                        if (s.pos >= len || text[s.pos] != '"')
+                                return scan_fail(&c, &s, s.pos, "string expected");
+                        r = scan_value(&c, &s, &key);
+                        if (r < 0)
+                                return r;
+                        const char *k = json_string_value(key);
+                        r = scan_expect(&c, &s, ':');
+                        if (r < 0)
+                                return r;
+                        if (streq(k, "nodes") || streq(k, "version")) {
+                                bool *seen = streq(k, "nodes") ? &seen_nodes : &seen_version;
+                                if (*seen)
+                                        return scan_fail(&c, &s, key_at, "duplicate object key");
+                                *seen = true;
+                        } else
+                                return fail(&c, NULL, "unknown top-level field \"%s\"", k);
+                        if (streq(k, "nodes"))
+                                r = scan_nodes(&c, &s, inv);
+                        else {
+                                _cleanup_(json_decrefp) json_t *v = NULL;
+                                scan_ws(&s);
+                                r = scan_value(&c, &s, &v);
+                                if (r >= 0 && json_is_integer(v))
+                                        version = json_integer_value(v);
+                                else if (r >= 0)
+                                        version = -1;
+                        }
+                        if (r < 0)
+                                return r;
+                        scan_ws(&s);
+                        if (s.pos < len && text[s.pos] == '}') {
+                                s.pos++;
+                                break;
+                        }
+                        r = scan_expect(&c, &s, ',');
+                        if (r < 0)
+                                return r;
+                }
+        scan_ws(&s);
+        if (s.pos < len)
+                return scan_fail(&c, &s, s.pos, "end of file expected");
+
+        c.index = 0;
+        c.name = NULL;
+        if (!seen_version || version != 1)
+                return fail(&c, NULL, "\"version\" must be 1 (this provd reads inventory format version 1)");
+        if (!seen_nodes)
+                return fail(&c, NULL, "\"nodes\" must be an array");
 
         r = index_nodes(&c, inv);
         if (r < 0)
                 return r;
+        /* Only parsing needs the set of interned strings. */
+        free(inv->pool->interned);
+        inv->pool->interned = NULL;
+        inv->pool->interned_mask = inv->pool->n_interned = 0;
 
         *ret = TAKE_PTR(inv);
         return 0;

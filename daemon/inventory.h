@@ -4,9 +4,14 @@
  *
  * An Inventory is immutable once built; the daemon swaps whole inventories on reload
  * (SIGHUP), so readers never see a half-loaded one.  Lookups by MAC, by name and of the
- * served-file set are O(1) hash lookups in jansson objects built at parse time (jansson's
- * seeded hash table; glibc's hsearch_r hashes only a few characters of a key, so MACs of one
- * vendor prefix all collided).
+ * served-file set are O(1) lookups in open-addressing tables of node indexes built at parse
+ * time, hashing every byte of the key (glibc's hsearch_r hashes only a few characters of a
+ * key, so MACs of one vendor prefix all collided).
+ *
+ * Memory: every string of the nodes lives in the inventory's string pool (a few large blocks,
+ * freed with it), and the strings nodes usually share (rack, boot files, cmdline, system
+ * paths, BMC user and password file) are stored once (interned).  The file's JSON is parsed
+ * one node at a time: the whole document never exists as a jansson tree.
  *
  * inventory_parse() is pure (no I/O) and unit-tested; inventory_load_file() adds reading the
  * file and checking that every local boot file exists and is readable. */
@@ -48,6 +53,8 @@ typedef struct InventoryBoot {
         char *cmdline;  /* the installer's own cmdline (init=...), without provd's keys */
 } InventoryBoot;
 
+/* Strings and arrays of a Node point into its Inventory's string pool (owned by the
+ * Inventory, never freed one by one); strings equal across nodes may be the same pointer. */
 typedef struct Node {
         char *name;
         char *rack; /* optional grouping for dashboards ("r12"), NULL if none */
@@ -61,14 +68,25 @@ typedef struct Node {
         size_t index;   /* position in Inventory.nodes */
 } Node;
 
+/* The block allocator holding an inventory's strings (inventory.c). */
+typedef struct InventoryPool InventoryPool;
+
+/* An open-addressing hash table (linear probing, at most half full) of values + 1 (0: an
+ * empty slot); the key of a value is found through the Inventory (inventory.c). */
+typedef struct InventoryIndex {
+        uint32_t *slots; /* owned; mask + 1 entries */
+        size_t mask;
+} InventoryIndex;
+
 typedef struct Inventory {
         Node *nodes; /* n_nodes entries, in file order */
         size_t n_nodes;
         char **files; /* unique local boot file paths that provd serves, n_files entries */
         size_t n_files;
-        json_t *by_mac;  /* object: canonical MAC -> node index (integer) */
-        json_t *by_name; /* object: name -> node index */
-        json_t *by_file; /* object: local boot file path -> true */
+        InventoryIndex by_mac;  /* canonical MAC -> node (node index * 16 + MAC index) */
+        InventoryIndex by_name; /* name -> node index */
+        InventoryIndex by_file; /* local boot file path -> index in files */
+        InventoryPool *pool; /* owned: the nodes' strings and arrays */
 } Inventory;
 
 /* Parses and validates an inventory from JSON text (len bytes, need not be NUL-terminated).

@@ -608,6 +608,36 @@ int store_get_node(Store *s, const char *name, StoreNodeState *ret) {
         return 0;
 }
 
+int store_node_states_foreach(Store *s, StoreNodeStateFn fn, void *userdata) {
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        "SELECT n.name, n.state, n.state_since, COALESCE(n.attempt_id, 0), COALESCE(a.seq, 0), "
+                        "COALESCE(a.phase, ''), COALESCE(a.opened_at, 0) FROM nodes n LEFT JOIN attempts a ON a.id = "
+                        "n.attempt_id",
+                        &st);
+        if (r < 0)
+                return r;
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *name = (const char *) sqlite3_column_text(st, 0);
+                StoreNodeState n = { 0 };
+                n.state = provision_state_from_string((const char *) sqlite3_column_text(st, 1));
+                n.since_ms = sqlite3_column_int64(st, 2);
+                n.attempt_id = sqlite3_column_int64(st, 3);
+                n.attempt_seq = sqlite3_column_int64(st, 4);
+                snprintf(n.phase, sizeof n.phase, "%s", (const char *) sqlite3_column_text(st, 5));
+                n.attempt_opened_ms = sqlite3_column_int64(st, 6);
+                if (!name || n.state == _PROVISION_STATE_INVALID)
+                        return log_error_errno(EBADMSG, "state store: node %s has an unknown state", name ? name : "(null)");
+                r = fn(userdata, name, &n);
+                if (r < 0)
+                        return r;
+        }
+        if (rc != SQLITE_DONE)
+                return fail(s, rc, "read the nodes' states");
+        return 0;
+}
+
 /* Runs one statement with bound values: 'i' int64, 't' text (NULL ok), 'b' 32-byte blob. */
 static int run(Store *s, const char *sql, const char *types, ...) {
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;

@@ -151,6 +151,16 @@ void store_free(Store *s);
  * another negative errno. */
 int store_get_node(Store *s, const char *name, StoreNodeState *ret);
 
+/* One node's persisted state, as store_node_states_foreach() hands it out (name borrowed for
+ * the call). */
+typedef int (*StoreNodeStateFn)(void *userdata, const char *name, const StoreNodeState *state);
+
+/* Calls fn for every node the store has a row of (the state store_get_node() would read), in
+ * no particular order, with one statement; a negative return of fn stops and is returned.
+ * Works on the write store and on a read connection (store_reader_acquire()).  Returns 0 or a
+ * negative errno (-EBADMSG: a row with an unknown state, logged). */
+int store_node_states_foreach(Store *s, StoreNodeStateFn fn, void *userdata);
+
 /* Persists one transition from `cur` (the node's state as last read/applied) in a single
  * transaction, and on success writes the resulting state to *ret (only then) and, if
  * ret_event_id is non-NULL, the id of the history row written (0 when tr->record is false).
@@ -278,7 +288,8 @@ typedef struct StoreNodeSide {
 typedef int (*StoreNodeSideFn)(void *userdata, const StoreNodeSide *side);
 
 /* Calls fn for every node that has a credential or a report, in no particular order; a
- * negative return of fn stops and is returned.  Returns 0 or a negative errno. */
+ * negative return of fn stops and is returned.  Works on the write store and on a read
+ * connection.  Returns 0 or a negative errno. */
 int store_node_side_foreach(Store *s, StoreNodeSideFn fn, void *userdata);
 
 static inline void store_freep(Store **s) {
