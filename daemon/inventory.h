@@ -68,6 +68,7 @@ typedef struct Inventory {
         size_t n_files;
         json_t *by_mac;  /* object: canonical MAC -> node index (integer) */
         json_t *by_name; /* object: name -> node index */
+        uint32_t *name_order; /* n_nodes node indexes, in name order (bytewise, strcmp(3)) */
         json_t *by_file; /* object: local boot file path -> true */
 } Inventory;
 
@@ -93,6 +94,11 @@ const Node *inventory_find_mac(const Inventory *inv, const char *mac);
 
 /* Looks up a node by name.  Borrowed pointer or NULL. */
 const Node *inventory_find_name(const Inventory *inv, const char *name);
+
+/* The position in name order (an index into Inventory.name_order) of the first node whose
+ * name sorts after `name` (bytewise, strcmp(3)); `name` need not be a node's.  NULL or ""
+ * is before every name: 0.  n_nodes when no name sorts after it.  O(log n). */
+size_t inventory_name_after(const Inventory *inv, const char *name);
 
 /* True if `path` is exactly one of the inventory's local boot files (the only files provd
  * serves).  No normalisation happens here: "/a/../b" never matches. */
