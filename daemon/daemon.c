@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "boot.h"
+#include "deadline-heap.h"
 #include "events.h"
 #include "inventory.h"
 #include "ipxe.h"
@@ -98,6 +99,10 @@ struct Daemon {
         Inventory *inv; /* owned by inv_hold; replaced whole on reload */
         InventoryHold *inv_hold; /* one holder: the daemon */
         NodeRuntime *rt; /* owned; inv->n_nodes entries, indexed by Node.index */
+        /* owned; slot = Node.index: the nodes with an open install attempt, keyed by when it
+         * opened (so, with one deadline for all attempts, in deadline order).  Kept with rt:
+         * written under the exclusive lock (apply_report()), replaced with rt on reload. */
+        DeadlineHeap *deadlines;
         Store *store;    /* owned */
         EventHub *events; /* owned; fed by apply() under the exclusive lock */
         char *inventory_path;
@@ -164,6 +169,26 @@ static int runtime_load(Store *store, const Inventory *inv, const Inventory *old
                         return log_error_errno(r, "cannot read the state of node %s: %m", n->name);
         }
         *ret = TAKE_PTR(rt);
+        return 0;
+}
+
+/* Puts node `index` in the deadline heap if state st has an open attempt, else takes it out. */
+static void deadline_track(DeadlineHeap *h, size_t index, const StoreNodeState *st) {
+        if (provision_state_has_open_attempt(st->state) && st->attempt_opened_ms > 0)
+                deadline_heap_set(h, index, st->attempt_opened_ms);
+        else
+                deadline_heap_remove(h, index);
+}
+
+/* The deadline heap of runtime rt (n entries). */
+static int deadlines_build(const NodeRuntime *rt, size_t n, DeadlineHeap **ret) {
+        DeadlineHeap *h = NULL;
+        int r = deadline_heap_new(n, &h);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                deadline_track(h, i, &rt[i].st);
+        *ret = h;
         return 0;
 }
 
@@ -266,6 +291,7 @@ void daemon_free(Daemon *d) {
         pthread_mutex_destroy(&d->notify_lock);
         pthread_cond_destroy(&d->notify_cond);
         runtime_free(d->rt, d->inv ? d->inv->n_nodes : 0);
+        deadline_heap_free(d->deadlines);
         if (d->inv_hold)
                 inventory_release(d, d->inv_hold);
         else
@@ -320,6 +346,9 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         r = side_load(d->store, d->inv, d->rt);
         if (r < 0)
                 return r;
+        r = deadlines_build(d->rt, d->inv->n_nodes, &d->deadlines);
+        if (r < 0)
+                return r;
         d->silent_after_ms = cfg->silent_after_ms > 0 ? cfg->silent_after_ms : DAEMON_SILENT_AFTER_DEFAULT_MS;
         /* discovery: logged; the rows stay until the next reload or start.  Not a reason to
          * refuse to start (a full filesystem must not take the boot API down). */
@@ -344,6 +373,7 @@ int daemon_reload(Daemon *d, char *err, size_t errlen) {
         _cleanup_free_ InventoryHold *hold = NULL;
         InventoryHold *old_hold = NULL;
         NodeRuntime *rt = NULL;
+        DeadlineHeap *deadlines = NULL;
         int r;
 
         r = inventory_load_file(d->inventory_path, &inv, err, errlen);
@@ -355,7 +385,7 @@ int daemon_reload(Daemon *d, char *err, size_t errlen) {
 
         pthread_rwlock_wrlock(&d->lock);
         r = runtime_load(d->store, inv, d->inv, d->rt, &rt);
-        if (r >= 0 && (r = side_load(d->store, inv, rt)) < 0) {
+        if (r >= 0 && ((r = side_load(d->store, inv, rt)) < 0 || (r = deadlines_build(rt, inv->n_nodes, &deadlines)) < 0)) {
                 runtime_settle_reports(inv, rt, d->inv, d->rt, false);
                 runtime_free(rt, inv->n_nodes);
                 rt = NULL;
@@ -371,6 +401,9 @@ int daemon_reload(Daemon *d, char *err, size_t errlen) {
                 d->inv_hold = TAKE_PTR(hold);
                 pthread_mutex_unlock(&d->inv_lock);
                 d->rt = TAKE_PTR(rt);
+                DeadlineHeap *old_deadlines = d->deadlines;
+                d->deadlines = TAKE_PTR(deadlines);
+                deadlines = old_deadlines;
                 inv = old_inv;
                 rt = old_rt;
                 r = (int) d->inv->n_nodes;
@@ -379,6 +412,7 @@ int daemon_reload(Daemon *d, char *err, size_t errlen) {
         pthread_rwlock_unlock(&d->lock);
         /* rt is now the old runtime (or NULL), sized for inv, the old inventory. */
         runtime_free(rt, inv ? inv->n_nodes : 0);
+        deadline_heap_free(deadlines);
         if (old_hold) {
                 inv = NULL; /* the old hold's: freed by its last holder */
                 inventory_release(d, old_hold);
@@ -699,6 +733,7 @@ static int apply_report(Daemon *d, const Node *n, const ProvisionTransition *t, 
         if (event_id > 0)
                 publish(d, event_id, n->name, &tr, from, &next);
         rt->st = next;
+        deadline_track(d->deadlines, n->index, &rt->st);
         free(rt->boot_json);
         rt->boot_json = NULL;
         if (token[0])
@@ -1265,33 +1300,36 @@ int daemon_record_bmc(Daemon *d, const char *name, const char *message) {
         return apply_event(d, name, PROVISION_EV_BMC, message, NULL);
 }
 
-/* Whether rt's open attempt is past the deadline (lock held). */
-static bool attempt_expired(const NodeRuntime *rt, int64_t deadline_ms, int64_t now) {
-        return provision_state_has_open_attempt(rt->st.state) && rt->st.attempt_opened_ms > 0 &&
-               now - rt->st.attempt_opened_ms >= deadline_ms;
+/* The node whose open attempt is the oldest, if it opened at least deadline_ms before `now`
+ * (lock held): true and *ret_index. */
+static bool attempt_due(Daemon *d, int64_t deadline_ms, int64_t now, size_t *ret_index) {
+        int64_t opened;
+        return deadline_heap_peek(d->deadlines, ret_index, &opened) && now - opened >= deadline_ms;
 }
 
 int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now) {
         int expired = 0, r = 0;
-        bool due = false;
+        size_t i;
         if (deadline_ms <= 0)
                 return 0;
-        /* Nothing due is the usual outcome of this sweep: find that out under the shared lock,
-         * and take the exclusive one (looking again) only to fail attempts. */
+        /* Nothing due is the usual outcome of this sweep: the oldest open attempt, read under
+         * the shared lock, says so; the exclusive lock is taken (and the heap read again) only
+         * to fail attempts, which leave the heap as they fail (apply_report()). */
         pthread_rwlock_rdlock(&d->lock);
-        for (size_t i = 0; i < d->inv->n_nodes && !due; i++)
-                due = attempt_expired(&d->rt[i], deadline_ms, now);
+        bool due = attempt_due(d, deadline_ms, now, &i);
         pthread_rwlock_unlock(&d->lock);
         if (!due)
                 return 0;
         pthread_rwlock_wrlock(&d->lock);
-        for (size_t i = 0; i < d->inv->n_nodes; i++) {
+        while (attempt_due(d, deadline_ms, now, &i)) {
                 NodeRuntime *rt = &d->rt[i];
-                if (!attempt_expired(rt, deadline_ms, now))
-                        continue;
                 const ProvisionTransition *t = provision_transition(rt->st.state, PROVISION_EV_TIMEOUT);
-                if (!t)
+                if (!t) {
+                        /* No timeout from this state: it cannot expire (and stays out of the
+                         * heap until its next transition). */
+                        deadline_heap_remove(d->deadlines, i);
                         continue;
+                }
                 char msg[160];
                 snprintf(msg, sizeof msg, "%s (%lld s after the attempt opened)", t->why,
                          (long long) (deadline_ms / 1000));
