@@ -1,6 +1,7 @@
 /* daemon.c — see daemon.h. */
 #include "daemon.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <pthread.h>
@@ -971,7 +972,7 @@ static Drift node_drift(const Daemon *d, const Node *n, const NodeRuntime *rt, i
         return drift_of(n->toplevel, rt->running, rt->booted, rt->reported_ms, now, d->silent_after_ms);
 }
 
-/* A node's summary (see daemon_nodes_json()) from its inventory entry, its state and drift. */
+/* A node's summary (see daemon_nodes_scan()) from its inventory entry, its state and drift. */
 static json_t *summary_json(const Node *n, const StoreNodeState *st, Drift drift) {
         char ts[25];
         json_t *macs = json_array();
@@ -1008,43 +1009,53 @@ static bool node_matches(const Node *n, const StoreNodeState *st, Drift drift, c
 typedef struct NodeListed {
         StoreNodeState st;
         Drift drift;
+        uint32_t index; /* Node.index */
 } NodeListed;
 
-int daemon_nodes_json(Daemon *d, const DaemonNodeFilter *filter, json_t **ret) {
-        _cleanup_(json_decrefp) json_t *arr = json_array();
+int daemon_nodes_scan(Daemon *d, const DaemonNodeFilter *filter, const char *after, size_t max, json_t *out,
+                      char ret_last[static INVENTORY_NAME_MAX + 1], bool *ret_end) {
         _cleanup_free_ NodeListed *listed = NULL;
-        InventoryHold *hold = NULL;
-        size_t n;
+        char last[INVENTORY_NAME_MAX + 1];
+        size_t k = 0;
+        bool end;
         int r = 0;
-        if (!arr)
-                return -ENOMEM;
-        int64_t now = now_ms();
-        /* Under the shared lock only a copy of each node's state and the inventory held (for
-         * a large inventory, building the JSON takes far longer, and a transition waiting for
-         * the lock would hold up every boot answer behind it); the JSON is built after. */
-        pthread_rwlock_rdlock(&d->lock);
-        n = d->inv->n_nodes;
-        listed = malloc((n + 1) * sizeof *listed);
-        if (listed) {
-                hold = inventory_hold(d);
-                for (size_t i = 0; i < n; i++)
-                        listed[i] = (NodeListed) { .st = d->rt[i].st,
-                                                   .drift = node_drift(d, &d->inv->nodes[i], &d->rt[i], now) };
-        }
-        pthread_rwlock_unlock(&d->lock);
+
+        assert(max > 0 && json_is_array(out));
+        if (max > DAEMON_NODES_SCAN)
+                max = DAEMON_NODES_SCAN;
+        listed = malloc(max * sizeof *listed);
         if (!listed)
                 return -ENOMEM;
-        for (size_t i = 0; i < n && r >= 0; i++) {
-                const Node *node = &hold->inv->nodes[i];
-                if (node_matches(node, &listed[i].st, listed[i].drift, filter) &&
-                    json_array_append_new(arr, summary_json(node, &listed[i].st, listed[i].drift)) < 0)
-                        r = -ENOMEM;
+        snprintf(last, sizeof last, "%s", after ? after : "");
+        int64_t now = now_ms();
+        /* Under the shared lock only a look at DAEMON_NODES_SCAN nodes at most, copying the
+         * state of those that match, and the inventory held; the JSON is built after. */
+        pthread_rwlock_rdlock(&d->lock);
+        const Inventory *inv = d->inv;
+        InventoryHold *hold = inventory_hold(d);
+        size_t pos = inventory_name_after(inv, after), looked = 0;
+        while (pos < inv->n_nodes && looked < DAEMON_NODES_SCAN && k < max) {
+                uint32_t i = inv->name_order[pos++];
+                looked++;
+                Drift drift = node_drift(d, &inv->nodes[i], &d->rt[i], now);
+                if (node_matches(&inv->nodes[i], &d->rt[i].st, drift, filter))
+                        listed[k++] = (NodeListed) { .st = d->rt[i].st, .drift = drift, .index = i };
         }
+        if (looked > 0)
+                snprintf(last, sizeof last, "%s", inv->nodes[inv->name_order[pos - 1]].name);
+        end = pos >= inv->n_nodes;
+        pthread_rwlock_unlock(&d->lock);
+
+        for (size_t i = 0; i < k && r >= 0; i++)
+                if (json_array_append_new(out, summary_json(&hold->inv->nodes[listed[i].index], &listed[i].st,
+                                                            listed[i].drift)) < 0)
+                        r = -ENOMEM;
         inventory_release(d, hold);
         if (r < 0)
                 return r;
-        *ret = json_pack("{s:O}", "nodes", arr);
-        return *ret ? 0 : -ENOMEM;
+        memcpy(ret_last, last, sizeof last);
+        *ret_end = end;
+        return (int) k;
 }
 
 /* The in-memory part of GET /v1/nodes/<name> (lock held): the summary, with "attempt" and

@@ -22,6 +22,7 @@
 #include "drift.h"
 #include "events.h"
 #include "firmware.h"
+#include "inventory.h"
 #include "provision.h"
 #include "store.h"
 #include "sol.h"
@@ -93,12 +94,22 @@ typedef struct DaemonNodeFilter {
         const char *rack;      /* exact rack, or NULL */
 } DaemonNodeFilter;
 
-/* GET /v1/nodes: {"nodes": [node summary...]} in inventory order, only the nodes matching
- * `filter` (NULL: all).  A summary is {"name","mac","rack","state","state_since","attempt",
- * "drift"} (drift.h's name of the node's drift now).  The shared lock is held only to copy
- * each node's state; the JSON is built after, from the inventory of that moment (held on,
- * should a reload replace it meanwhile).  New reference. */
-int daemon_nodes_json(Daemon *d, const DaemonNodeFilter *filter, json_t **ret);
+/* The most nodes daemon_nodes_scan() looks at under the shared lock in one call. */
+#define DAEMON_NODES_SCAN 256
+
+/* One bounded piece of GET /v1/nodes: appends to `out` (a JSON array) the summaries of at most
+ * `max` (>= 1) nodes that match `filter` (NULL: all) and whose names sort after `after`
+ * (bytewise, strcmp(3); NULL or "": from the first), in that name order, looking at no more
+ * than DAEMON_NODES_SCAN nodes.  A summary is {"name","mac","rack","state","state_since",
+ * "attempt","drift"} (drift.h's name of the node's drift now).  The shared lock is held only
+ * for that look (copying the state of the nodes that match); the JSON is built after, from the
+ * inventory of that moment (held on, should a reload replace it meanwhile).  `after` need not
+ * be a current node's name, so a reload between two pieces neither repeats nor skips a node
+ * that stays.  Returns how many were appended and stores in ret_last the name of the last node
+ * looked at (where the next piece starts; `after` again if none was) and in *ret_end whether
+ * no node sorts after that one; or -ENOMEM.  Any thread. */
+int daemon_nodes_scan(Daemon *d, const DaemonNodeFilter *filter, const char *after, size_t max, json_t *out,
+                      char ret_last[static INVENTORY_NAME_MAX + 1], bool *ret_end);
 
 /* Counts the inventory's nodes per provision state into counts[]. */
 void daemon_state_counts(Daemon *d, size_t counts[static _PROVISION_STATE_MAX]);
