@@ -3,6 +3,7 @@
 //
 //   node status-page.mjs --url URL [--token TOKEN] [--expect NODE=STATE,...]
 //                        [--expect-drift NODE=DRIFT,...] [--populate] [--screenshot FILE] [--no-live]
+//                        [--node-pages N]
 //
 // Checks, against provd's own API: every node has a tile with the right data-state and the
 // right background colour for its state; the header counts match; clicking a tile opens the
@@ -20,6 +21,10 @@
 // events without a reload; and a report that changes only the booted system (no event) is
 // shown by the page's periodic refresh (Playwright's clock moved past it).
 //
+// The page reads the node list page by page (GET /v1/nodes?limit=1000, then each page's "next"
+// cursor): with --node-pages N it must have read exactly N pages, each after the first with the
+// cursor the previous one gave, and show every node.
+//
 // --populate drives the cluster to a mix of states first; --screenshot writes a PNG of the
 // page at the end; --no-live skips the steps that change state.  Exit 0 ok, 1 failure.
 import { parseArgs } from 'node:util';
@@ -34,10 +39,11 @@ const { values: opt } = parseArgs({
     populate: { type: 'boolean' },
     screenshot: { type: 'string' },
     'no-live': { type: 'boolean' },
+    'node-pages': { type: 'string' },
   },
 });
 if (!opt.url) {
-  console.error('usage: status-page.mjs --url URL [--token TOKEN] [--expect NODE=STATE,...] [--expect-drift NODE=DRIFT,...] [--populate] [--screenshot FILE] [--no-live]');
+  console.error('usage: status-page.mjs --url URL [--token TOKEN] [--expect NODE=STATE,...] [--expect-drift NODE=DRIFT,...] [--populate] [--screenshot FILE] [--no-live] [--node-pages N]');
   process.exit(2);
 }
 
@@ -106,7 +112,7 @@ async function waitTile(page, node, state, what) {
 
 // Tiles and header counts agree with GET /v1/nodes and /v1/summary (and with --expect).
 async function checkTiles(page, { withExpect = true } = {}) {
-  const { nodes } = await api.get('/v1/nodes');
+  const { nodes } = await api.nodes();
   await page.waitForFunction((n) => document.querySelectorAll('.tile').length === n, nodes.length, { timeout: WAIT })
     .catch(async () => fail(`expected ${nodes.length} tiles, the page shows ${await page.$$eval('.tile', (t) => t.length)}; ` +
       `its message: "${await page.textContent('#error')}", connection: ${await page.getAttribute('#conn', 'data-conn')}`));
@@ -279,7 +285,7 @@ async function checkDriftRefresh(browser, proxy, node) {
 
 // A dropped connection: the stream reconnects with Last-Event-ID and gets what it missed.
 async function checkResume(page, proxy) {
-  const { nodes } = await api.get('/v1/nodes');
+  const { nodes } = await api.nodes();
   const node = nodes.find((n) => n.state === 'new');
   if (!node) {
     console.log('# no node in state new left: resume test skipped');
@@ -318,6 +324,20 @@ async function main() {
     page.on('request', (r) => {
       if (!r.url().startsWith(proxy.url) && !r.url().startsWith('data:')) problems.push(`request outside provd: ${r.url()}`);
     });
+    // The node list pages the page reads, with the cursor each answer gave.
+    const listReads = [];
+    page.on('response', async (r) => {
+      const u = new URL(r.url());
+      if (u.pathname !== '/v1/nodes' || r.request().method() !== 'GET') return;
+      const entry = { limit: u.searchParams.get('limit'), cursor: u.searchParams.get('cursor'), name: u.searchParams.get('name'),
+        next: undefined, n: 0 };
+      listReads.push(entry);
+      try {
+        const body = await r.json();
+        entry.next = body.next;
+        entry.n = body.nodes.length;
+      } catch (e) { entry.next = 'unreadable'; }
+    });
 
     const resp = await page.goto(proxy.url + '/', { timeout: WAIT });
     check(resp.status() === 200, `GET /: ${resp.status()}`);
@@ -340,6 +360,20 @@ async function main() {
     }
 
     const { nodes, states, groups, drifts } = await checkTiles(page);
+    if (opt['node-pages']) {
+      const want = Number(opt['node-pages']);
+      const reads = listReads.filter((x) => x.name === null); // not a refresh of one node
+      check(reads.length >= want, `the page read ${reads.length} node list pages, expected ${want}`);
+      const first = reads.slice(0, want);
+      check(first[0].cursor === null, `the first page read has a cursor: ${JSON.stringify(first[0])}`);
+      for (let i = 1; i < want; i++)
+        check(first[i].cursor === first[i - 1].next && first[i - 1].n > 0,
+          `page ${i + 1} read with cursor ${first[i].cursor}, the previous page gave ${first[i - 1].next}`);
+      check(first[want - 1].next === null, `page ${want} has a next page: ${JSON.stringify(first[want - 1])}`);
+      check(first.every((x) => x.limit === '1000'), `pages read with limits ${first.map((x) => x.limit)}`);
+      check(first.reduce((a, x) => a + x.n, 0) === nodes.length, `the pages held ${first.reduce((a, x) => a + x.n, 0)} nodes, the API has ${nodes.length}`);
+      ok(`the page read the node list in ${want} pages of 1000, following the cursors, and shows all ${nodes.length} nodes`);
+    }
     ok(`${nodes.length} tiles with the right state and colour (${states.join(', ')}) in groups ${groups.join(', ')}; counts match /v1/summary`);
     ok(`drift marks as the API says (${drifts.join(', ')}); drift counts match /v1/summary`);
     const distinct = new Set(Object.values(STATE_COLOURS));
