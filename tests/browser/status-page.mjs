@@ -23,7 +23,9 @@
 //
 // The page reads the node list page by page (GET /v1/nodes?limit=1000, then each page's "next"
 // cursor): with --node-pages N it must have read exactly N pages, each after the first with the
-// cursor the previous one gave, and show every node.
+// cursor the previous one gave, and show every node; then (this netboots node 1501, on the
+// second page, even with --no-live) a change whose event reaches a fresh page before the
+// node's page, read from provd before the change, is drawn: the tile shows the change.
 //
 // --populate drives the cluster to a mix of states first; --screenshot writes a PNG of the
 // page at the end; --no-live skips the steps that change state.  Exit 0 ok, 1 failure.
@@ -304,6 +306,41 @@ async function checkResume(page, proxy) {
   ok(`network drop: the stream reconnected and caught up (${node.name} new -> netbooting while cut off)`);
 }
 
+// A change to a node whose page the page has asked for but not drawn yet: the page (read from
+// provd before the change) is held back in the browser until the change's event has reached
+// the page, then let through.  The tile must show the change, not the older page.
+async function checkEventDuringPaging(browser, proxyUrl, nodes) {
+  const target = nodes[Math.min(nodes.length - 1, 1500)]; // on the second page of 1000
+  check(target.state === 'new', `${target.name} is ${target.state}, not new`);
+  const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  let fetched, release;
+  const wasFetched = new Promise((r) => { fetched = r; });
+  const gate = new Promise((r) => { release = r; });
+  await page.route((u) => u.pathname === '/v1/nodes' && u.searchParams.has('cursor'), async (route) => {
+    const resp = await route.fetch(); // provd answers now, before the change
+    fetched();
+    await gate;
+    await route.fulfill({ response: resp });
+  });
+  await page.goto(proxyUrl + '/', { timeout: WAIT });
+  await wasFetched;
+  await api.boot(target.mac[0]); // new -> netbooting: an event the page gets before that page
+  await page.waitForSelector(`#events li[data-node="${target.name}"]`, { timeout: WAIT })
+    .catch(() => fail(`the event of ${target.name} did not reach the page`));
+  check(await page.$(`.tile[data-node="${target.name}"]`) === null, `${target.name}'s tile is drawn before its page came`);
+  release();
+  await waitTile(page, target.name, 'netbooting', 'an event that came before the node\'s (older) page');
+  await page.waitForFunction((n) => document.querySelectorAll('.tile').length === n, nodes.length, { timeout: WAIT });
+  const shown = await page.$eval('[data-count="netbooting"]', (e) => Number(e.textContent));
+  const summary = await api.get('/v1/summary');
+  check(shown === summary.states.netbooting, `header: ${shown} netbooting, /v1/summary ${summary.states.netbooting}`);
+  check(errors.length === 0, `JavaScript errors: ${errors.join('; ')}`);
+  await page.context().close();
+  ok(`an event for ${target.name} that came while its page was on the way: applied after the page, tile and counts right`);
+}
+
 async function main() {
   if (opt.populate) await populate(api);
   const proxy = await startProxy(opt.url);
@@ -373,6 +410,7 @@ async function main() {
       check(first.every((x) => x.limit === '1000'), `pages read with limits ${first.map((x) => x.limit)}`);
       check(first.reduce((a, x) => a + x.n, 0) === nodes.length, `the pages held ${first.reduce((a, x) => a + x.n, 0)} nodes, the API has ${nodes.length}`);
       ok(`the page read the node list in ${want} pages of 1000, following the cursors, and shows all ${nodes.length} nodes`);
+      await checkEventDuringPaging(browser, proxy.url, nodes);
     }
     ok(`${nodes.length} tiles with the right state and colour (${states.join(', ')}) in groups ${groups.join(', ')}; counts match /v1/summary`);
     ok(`drift marks as the API says (${drifts.join(', ')}); drift counts match /v1/summary`);
