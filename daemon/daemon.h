@@ -224,7 +224,9 @@ int daemon_record_bmc(Daemon *d, const char *name, const char *message);
 
 /* Fails every open install attempt older than deadline_ms (ms, > 0) at time `now` (ms since
  * the epoch): -> failed, cause timeout, attempt outcome timeout.  Returns how many expired,
- * or a store errno. */
+ * or a store errno.  The open attempts are kept in a heap by opening time: with nothing due
+ * this reads the oldest under the shared lock and returns; the exclusive lock is taken only
+ * to fail what is due, and only those attempts are touched.  Any thread. */
 int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now);
 
 /* ---- transition observers -----------------------------------------------------------------

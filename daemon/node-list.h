@@ -21,11 +21,12 @@
 #include "daemon.h"
 #include "inventory.h"
 
-/* Nodes per page when the client does not say: ~170 KB of JSON, a few ms to build; the
- * status page and the CLI take a 10,000-node cluster in 10 requests. */
+/* Nodes per page when the client does not say: ~130 KB of JSON, a few ms to build and send,
+ * so a client that wants one screenful waits for one screenful; 10 requests for the whole of
+ * a 10,000-node cluster. */
 #define NODE_LIST_LIMIT_DEFAULT 1000
-/* At most: ~1.7 MB, ~60 ms of one worker's time per answer (the lock is held per piece
- * whatever the limit). */
+/* At most: ~1.3 MB and some tens of ms of one worker's time per answer (the worker serves
+ * its other connections after it; the lock is held per piece whatever the limit). */
 #define NODE_LIST_LIMIT_MAX 10000
 
 /* A cursor's text: base64url of at most INVENTORY_NAME_MAX bytes, and its NUL. */
