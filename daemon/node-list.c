@@ -94,27 +94,32 @@ static int dump_cb(const char *buffer, size_t size, void *data) {
         return append(data, buffer, size) < 0 ? -1 : 0;
 }
 
-/* The next piece of the page's nodes. */
+/* The next piece of the page's nodes.  It asks for one node more than the page still takes
+ * when that fits in the piece: if that one comes, the page ends here with a next page, and no
+ * further look under the lock is needed to find that out. */
 static int fill_nodes(NodeList *nl) {
         _cleanup_(json_decrefp) json_t *arr = json_array();
         bool end;
         if (!arr)
                 return -ENOMEM;
-        size_t max = nl->left < DAEMON_NODES_SCAN ? nl->left : DAEMON_NODES_SCAN;
+        size_t max = nl->left < DAEMON_NODES_SCAN ? nl->left + 1 : DAEMON_NODES_SCAN;
         int r = daemon_nodes_scan(nl->d, &nl->filter, nl->after, max, arr, nl->after, &end);
         if (r < 0)
                 return r;
-        size_t i;
-        json_t *o;
-        json_array_foreach(arr, i, o) {
-                if ((nl->sent > 0 && append(nl, ",", 1) < 0) || json_dump_callback(o, dump_cb, nl, JSON_COMPACT) < 0)
+        size_t n = (size_t) r > nl->left ? nl->left : (size_t) r;
+        for (size_t i = 0; i < n; i++) {
+                if ((nl->sent > 0 && append(nl, ",", 1) < 0) ||
+                    json_dump_callback(json_array_get(arr, i), dump_cb, nl, JSON_COMPACT) < 0)
                         return -ENOMEM;
                 nl->sent++;
         }
-        if (r > 0)
-                snprintf(nl->last, sizeof nl->last, "%s", json_string_value(json_object_get(json_array_get(arr, r - 1), "name")));
-        nl->left -= (size_t) r;
-        if (end)
+        if (n > 0)
+                snprintf(nl->last, sizeof nl->last, "%s", json_string_value(json_object_get(json_array_get(arr, n - 1), "name")));
+        nl->left -= n;
+        if ((size_t) r > n) { /* the one more: the page is full and a node follows */
+                nl->more = true;
+                nl->phase = PHASE_TAIL;
+        } else if (end)
                 nl->phase = PHASE_TAIL;
         else if (nl->left == 0)
                 nl->phase = PHASE_PEEK;

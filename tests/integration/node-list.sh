@@ -78,7 +78,7 @@ ok "no limit: the first 1000 nodes in name order, and a next cursor"
 all ""
 expect_names "$T/names"
 [ "$PAGES" = 3 ] || fail "2500 nodes at the default limit: $PAGES pages, not 3"
-for limit in 7 999 1000 2499 2500 10000; do
+for limit in 7 999 1000 1024 2499 2500 10000; do
         all "limit=$limit"
         expect_names "$T/names"
         want=$(((N + limit - 1) / limit))
