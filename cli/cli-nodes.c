@@ -1,5 +1,5 @@
 /* cli-nodes.c — the read commands on nodes:
- *   provd nodes [--state S[,S]] [--name GLOB] [--rack R]     GET /v1/nodes
+ *   provd nodes [--state S[,S]] [--name GLOB] [--rack R]     GET /v1/nodes, every page
  *   provd node NODE                                          GET /v1/nodes/{name}
  * Single-threaded, like all of cli*.c. */
 #include <errno.h>
@@ -16,7 +16,7 @@
 static void nodes_help(void) {
         printf("Usage: provd nodes [--state S[,S...]] [--drift D[,D...] | --drifted] [--name GLOB]\n"
                "                   [--rack R] [--json]\n\n"
-               "Lists the nodes in inventory order:\n"
+               "Lists the nodes in name order (every page of GET /v1/nodes):\n"
                "  NAME  STATE  SINCE  ATTEMPT  PHASE  DRIFT  RACK\n"
                "(SINCE in local time; ATTEMPT and PHASE of the current install attempt; DRIFT\n"
                "whether the node reports running the inventory's system: in_sync, drifted,\n"
@@ -81,13 +81,12 @@ int cli_nodes(Cli *cli, int argc, char **argv) {
         if (!query || cli_add_query(cli, &query, "state", state) < 0 || cli_add_query(cli, &query, "name", name) < 0 ||
             cli_add_query(cli, &query, "rack", rack) < 0 || cli_add_query(cli, &query, "drift", drift) < 0)
                 return CLI_EXIT_ERROR;
-        _cleanup_free_ char *path = NULL;
-        if (asprintf(&path, "/v1/nodes%s", query) < 0)
-                return CLI_EXIT_ERROR;
-        _cleanup_(json_decrefp) json_t *j = NULL;
-        r = cli_call(cli, "GET", path, NULL, &j);
+        _cleanup_(json_decrefp) json_t *nodes = NULL, *j = NULL;
+        r = cli_get_nodes(cli, query, &nodes);
         if (r < 0)
                 return cli_exit_code(r);
+        if (!(j = json_pack("{s:O}", "nodes", nodes)))
+                return CLI_EXIT_ERROR;
         if (cli->json) {
                 cli_print_json(j);
                 return CLI_EXIT_OK;

@@ -856,20 +856,41 @@ int cli_add_query(Cli *cli, char **q, const char *key, const char *value) {
         return 0;
 }
 
-/* GET /v1/nodes with an optional query ("" or "?..."); *ret = the "nodes" array (owned). */
+/* GET /v1/nodes with an optional query ("" or "?..."), every page: the answer is paged (its
+ * "next" is the cursor of the next page, null or absent on the last); *ret = the nodes of all
+ * pages, in the server's (name) order (owned). */
 int cli_get_nodes(Cli *cli, const char *query, json_t **ret) {
-        _cleanup_free_ char *path = NULL;
-        if (asprintf(&path, "/v1/nodes%s", query) < 0)
+        _cleanup_(json_decrefp) json_t *all = json_array();
+        _cleanup_free_ char *cursor = NULL;
+        if (!all)
                 return -ENOMEM;
-        _cleanup_(json_decrefp) json_t *j = NULL;
-        int r = cli_call(cli, "GET", path, NULL, &j);
-        if (r < 0)
-                return r;
-        json_t *nodes = json_object_get(j, "nodes");
-        if (!json_is_array(nodes)) {
-                fprintf(stderr, "provd: GET %s: no \"nodes\" array in the answer\n", path);
-                return -EIO;
+        for (;;) {
+                _cleanup_free_ char *path = NULL, *esc = cursor ? cli_escape(cli, cursor) : NULL;
+                if ((cursor && !esc) || asprintf(&path, "/v1/nodes%s%slimit=%d%s%s", query, query[0] ? "&" : "?",
+                                                 CLI_NODES_PAGE, esc ? "&cursor=" : "", esc ? esc : "") < 0)
+                        return -ENOMEM;
+                _cleanup_(json_decrefp) json_t *j = NULL;
+                int r = cli_call(cli, "GET", path, NULL, &j);
+                if (r < 0)
+                        return r;
+                json_t *nodes = json_object_get(j, "nodes"), *next = json_object_get(j, "next");
+                if (!json_is_array(nodes) || (next && !json_is_null(next) && !json_is_string(next))) {
+                        fprintf(stderr, "provd: GET %s: no \"nodes\" array or a bad \"next\" in the answer\n", path);
+                        return -EIO;
+                }
+                if (json_array_extend(all, nodes) < 0)
+                        return -ENOMEM;
+                free(cursor);
+                cursor = NULL;
+                if (!json_is_string(next))
+                        break;
+                if (json_array_size(nodes) == 0) {
+                        fprintf(stderr, "provd: GET %s: an empty page with a next page\n", path);
+                        return -EIO;
+                }
+                if (!(cursor = strdup(json_string_value(next))))
+                        return -ENOMEM;
         }
-        *ret = json_incref(nodes);
+        *ret = TAKE_PTR(all);
         return 0;
 }

@@ -188,8 +188,12 @@ const char *cli_json_str(const json_t *o, const char *key);
  * "?..."; malloc'd, replaced).  0 or -ENOMEM. */
 int cli_add_query(Cli *cli, char **q, const char *key, const char *value);
 
-/* GET /v1/nodes with a query ("" or "?..."): 0 and *ret = the "nodes" array (owned), or a
- * negative errno (message printed). */
+/* Nodes per GET /v1/nodes page the client asks for (the server's maximum). */
+#define CLI_NODES_PAGE 10000
+
+/* GET /v1/nodes with a query ("" or "?..."), following the "next" cursor of each page to the
+ * last: 0 and *ret = the nodes of every page as one array (owned), or a negative errno
+ * (message printed).  A server that does not page (no "next") answers in one page. */
 int cli_get_nodes(Cli *cli, const char *query, json_t **ret);
 
 /* URL-escapes s for a path segment or query value.  Returns a malloc'd string or NULL. */

@@ -1,6 +1,7 @@
 /* daemon.c — see daemon.h. */
 #include "daemon.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <malloc.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 
 #include "boot.h"
+#include "deadline-heap.h"
 #include "events.h"
 #include "inventory.h"
 #include "ipxe.h"
@@ -112,6 +114,10 @@ struct Daemon {
          * reload reads d->inv and d->rt (the array, not the nodes' states) without `lock`,
          * since only a reload replaces them.  Taken before `lock`. */
         pthread_mutex_t reload_lock;
+        /* owned; slot = Node.index: the nodes with an open install attempt, keyed by when it
+         * opened (so, with one deadline for all attempts, in deadline order).  Kept with rt:
+         * written under the exclusive lock (apply_report()), rebuilt with rt on reload. */
+        DeadlineHeap *deadlines;
         Store *store;    /* owned */
         EventHub *events; /* owned; fed by apply() under the exclusive lock */
         char *inventory_path;
@@ -231,6 +237,20 @@ static int runtime_build(const Inventory *inv, const Inventory *old_inv, NodeRun
         return 0;
 }
 
+/* Puts node `index` in the deadline heap if state st has an open attempt, else takes it out. */
+static void deadline_track(DeadlineHeap *h, size_t index, const StoreNodeState *st) {
+        if (provision_state_has_open_attempt(st->state) && st->attempt_opened_ms > 0)
+                deadline_heap_set(h, index, st->attempt_opened_ms);
+        else
+                deadline_heap_remove(h, index);
+}
+
+/* Fills h (empty, at least n slots) from runtime rt (n entries). */
+static void deadlines_fill(DeadlineHeap *h, NodeRuntime *const *rt, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                deadline_track(h, i, &rt[i]->st);
+}
+
 static int state_load_one(void *userdata, const char *name, const StoreNodeState *state) {
         RuntimeBuild *b = userdata;
         const Node *n = inventory_find_name(b->inv, name);
@@ -325,6 +345,7 @@ void daemon_free(Daemon *d) {
         pthread_cond_destroy(&d->notify_cond);
         pthread_mutex_destroy(&d->reload_lock);
         runtime_free(d->rt, d->inv ? d->inv->n_nodes : 0);
+        deadline_heap_free(d->deadlines);
         if (d->inv_hold)
                 inventory_release(d, d->inv_hold);
         else
@@ -384,6 +405,10 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
                         return r;
                 d->rt = TAKE_PTR(b.rt);
         }
+        r = deadline_heap_new(d->inv->n_nodes, &d->deadlines);
+        if (r < 0)
+                return r;
+        deadlines_fill(d->deadlines, d->rt, d->inv->n_nodes);
         d->silent_after_ms = cfg->silent_after_ms > 0 ? cfg->silent_after_ms : DAEMON_SILENT_AFTER_DEFAULT_MS;
         /* discovery: logged; the rows stay until the next reload or start.  Not a reason to
          * refuse to start (a full filesystem must not take the boot API down). */
@@ -445,6 +470,7 @@ static int reload_locked(Daemon *d, char *err, size_t errlen) {
         _cleanup_free_ char **stale_answers = NULL;
         InventoryHold *old_hold;
         int64_t t0 = now_monotonic_us();
+        DeadlineHeap *deadlines = NULL, *old_deadlines;
         int r;
 
         /* Everything slow happens before the exclusive lock: reading and parsing the file,
@@ -463,6 +489,8 @@ static int reload_locked(Daemon *d, char *err, size_t errlen) {
         }
         if (r >= 0 && !(stale_answers = calloc(b.n_stale + 1, sizeof *stale_answers)))
                 r = -ENOMEM;
+        if (r >= 0)
+                r = deadline_heap_new(inv->n_nodes, &deadlines);
         if (r < 0)
                 return errbuf_fail(r, err, errlen, "cannot read the state of the new inventory's nodes: %s",
                                    strerror(-r));
@@ -484,6 +512,11 @@ static int reload_locked(Daemon *d, char *err, size_t errlen) {
         d->inv_hold = TAKE_PTR(hold);
         pthread_mutex_unlock(&d->inv_lock);
         d->rt = b.rt;
+        /* The heap is keyed by the new inventory's node indexes: filled from the states as
+         * they are now, which a transition can no longer change under the exclusive lock. */
+        deadlines_fill(deadlines, d->rt, d->inv->n_nodes);
+        old_deadlines = d->deadlines;
+        d->deadlines = TAKE_PTR(deadlines);
         size_t n_stale = b.n_stale;
         runtime_build_done(&b, true);
         (void) discovered_prune(d); /* discovery: logged; the reload stands */
@@ -497,6 +530,7 @@ static int reload_locked(Daemon *d, char *err, size_t errlen) {
                 if (!inventory_find_name(d->inv, old_inv->nodes[i].name))
                         node_runtime_free(old_rt[i]);
         free(old_rt);
+        deadline_heap_free(old_deadlines);
         for (size_t i = 0; i < n_stale; i++)
                 free(stale_answers[i]);
         inventory_release(d, old_hold); /* the old inventory: freed by its last holder */
@@ -795,6 +829,7 @@ static int apply_report(Daemon *d, const Node *n, const ProvisionTransition *t, 
         if (event_id > 0)
                 publish(d, event_id, n->name, &tr, from, &next);
         rt->st = next;
+        deadline_track(d->deadlines, n->index, &rt->st);
         free(rt->boot_json);
         rt->boot_json = NULL;
         if (token[0])
@@ -1032,7 +1067,7 @@ static Drift node_drift(const Daemon *d, const Node *n, const NodeRuntime *rt, i
         return drift_of(n->toplevel, rt->running, rt->booted, rt->reported_ms, now, d->silent_after_ms);
 }
 
-/* A node's summary (see daemon_nodes_json()) from its inventory entry, its state and drift. */
+/* A node's summary (see daemon_nodes_scan()) from its inventory entry, its state and drift. */
 static json_t *summary_json(const Node *n, const StoreNodeState *st, Drift drift) {
         char ts[25];
         json_t *macs = json_array();
@@ -1069,43 +1104,53 @@ static bool node_matches(const Node *n, const StoreNodeState *st, Drift drift, c
 typedef struct NodeListed {
         StoreNodeState st;
         Drift drift;
+        uint32_t index; /* Node.index */
 } NodeListed;
 
-int daemon_nodes_json(Daemon *d, const DaemonNodeFilter *filter, json_t **ret) {
-        _cleanup_(json_decrefp) json_t *arr = json_array();
+int daemon_nodes_scan(Daemon *d, const DaemonNodeFilter *filter, const char *after, size_t max, json_t *out,
+                      char ret_last[static INVENTORY_NAME_MAX + 1], bool *ret_end) {
         _cleanup_free_ NodeListed *listed = NULL;
-        InventoryHold *hold = NULL;
-        size_t n;
+        char last[INVENTORY_NAME_MAX + 1];
+        size_t k = 0;
+        bool end;
         int r = 0;
-        if (!arr)
-                return -ENOMEM;
-        int64_t now = now_ms();
-        /* Under the shared lock only a copy of each node's state and the inventory held (for
-         * a large inventory, building the JSON takes far longer, and a transition waiting for
-         * the lock would hold up every boot answer behind it); the JSON is built after. */
-        pthread_rwlock_rdlock(&d->lock);
-        n = d->inv->n_nodes;
-        listed = malloc((n + 1) * sizeof *listed);
-        if (listed) {
-                hold = inventory_hold(d);
-                for (size_t i = 0; i < n; i++)
-                        listed[i] = (NodeListed) { .st = d->rt[i]->st,
-                                                   .drift = node_drift(d, &d->inv->nodes[i], d->rt[i], now) };
-        }
-        pthread_rwlock_unlock(&d->lock);
+
+        assert(max > 0 && json_is_array(out));
+        if (max > DAEMON_NODES_SCAN)
+                max = DAEMON_NODES_SCAN;
+        listed = malloc(max * sizeof *listed);
         if (!listed)
                 return -ENOMEM;
-        for (size_t i = 0; i < n && r >= 0; i++) {
-                const Node *node = &hold->inv->nodes[i];
-                if (node_matches(node, &listed[i].st, listed[i].drift, filter) &&
-                    json_array_append_new(arr, summary_json(node, &listed[i].st, listed[i].drift)) < 0)
-                        r = -ENOMEM;
+        snprintf(last, sizeof last, "%s", after ? after : "");
+        int64_t now = now_ms();
+        /* Under the shared lock only a look at DAEMON_NODES_SCAN nodes at most, copying the
+         * state of those that match, and the inventory held; the JSON is built after. */
+        pthread_rwlock_rdlock(&d->lock);
+        const Inventory *inv = d->inv;
+        InventoryHold *hold = inventory_hold(d);
+        size_t pos = inventory_name_after(inv, after), looked = 0;
+        while (pos < inv->n_nodes && looked < DAEMON_NODES_SCAN && k < max) {
+                uint32_t i = inv->name_order[pos++];
+                looked++;
+                Drift drift = node_drift(d, &inv->nodes[i], d->rt[i], now);
+                if (node_matches(&inv->nodes[i], &d->rt[i]->st, drift, filter))
+                        listed[k++] = (NodeListed) { .st = d->rt[i]->st, .drift = drift, .index = i };
         }
+        if (looked > 0)
+                snprintf(last, sizeof last, "%s", inv->nodes[inv->name_order[pos - 1]].name);
+        end = pos >= inv->n_nodes;
+        pthread_rwlock_unlock(&d->lock);
+
+        for (size_t i = 0; i < k && r >= 0; i++)
+                if (json_array_append_new(out, summary_json(&hold->inv->nodes[listed[i].index], &listed[i].st,
+                                                            listed[i].drift)) < 0)
+                        r = -ENOMEM;
         inventory_release(d, hold);
         if (r < 0)
                 return r;
-        *ret = json_pack("{s:O}", "nodes", arr);
-        return *ret ? 0 : -ENOMEM;
+        memcpy(ret_last, last, sizeof last);
+        *ret_end = end;
+        return (int) k;
 }
 
 /* The in-memory part of GET /v1/nodes/<name> (lock held): the summary, with "attempt" and
@@ -1361,33 +1406,36 @@ int daemon_record_bmc(Daemon *d, const char *name, const char *message) {
         return apply_event(d, name, PROVISION_EV_BMC, message, NULL);
 }
 
-/* Whether rt's open attempt is past the deadline (lock held). */
-static bool attempt_expired(const NodeRuntime *rt, int64_t deadline_ms, int64_t now) {
-        return provision_state_has_open_attempt(rt->st.state) && rt->st.attempt_opened_ms > 0 &&
-               now - rt->st.attempt_opened_ms >= deadline_ms;
+/* The node whose open attempt is the oldest, if it opened at least deadline_ms before `now`
+ * (lock held): true and *ret_index. */
+static bool attempt_due(Daemon *d, int64_t deadline_ms, int64_t now, size_t *ret_index) {
+        int64_t opened;
+        return deadline_heap_peek(d->deadlines, ret_index, &opened) && now - opened >= deadline_ms;
 }
 
 int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now) {
         int expired = 0, r = 0;
-        bool due = false;
+        size_t i;
         if (deadline_ms <= 0)
                 return 0;
-        /* Nothing due is the usual outcome of this sweep: find that out under the shared lock,
-         * and take the exclusive one (looking again) only to fail attempts. */
+        /* Nothing due is the usual outcome of this sweep: the oldest open attempt, read under
+         * the shared lock, says so; the exclusive lock is taken (and the heap read again) only
+         * to fail attempts, which leave the heap as they fail (apply_report()). */
         pthread_rwlock_rdlock(&d->lock);
-        for (size_t i = 0; i < d->inv->n_nodes && !due; i++)
-                due = attempt_expired(d->rt[i], deadline_ms, now);
+        bool due = attempt_due(d, deadline_ms, now, &i);
         pthread_rwlock_unlock(&d->lock);
         if (!due)
                 return 0;
         pthread_rwlock_wrlock(&d->lock);
-        for (size_t i = 0; i < d->inv->n_nodes; i++) {
+        while (attempt_due(d, deadline_ms, now, &i)) {
                 NodeRuntime *rt = d->rt[i];
-                if (!attempt_expired(rt, deadline_ms, now))
-                        continue;
                 const ProvisionTransition *t = provision_transition(rt->st.state, PROVISION_EV_TIMEOUT);
-                if (!t)
+                if (!t) {
+                        /* No timeout from this state: it cannot expire (and stays out of the
+                         * heap until its next transition). */
+                        deadline_heap_remove(d->deadlines, i);
                         continue;
+                }
                 char msg[160];
                 snprintf(msg, sizeof msg, "%s (%lld s after the attempt opened)", t->why,
                          (long long) (deadline_ms / 1000));

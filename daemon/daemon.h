@@ -22,6 +22,7 @@
 #include "drift.h"
 #include "events.h"
 #include "firmware.h"
+#include "inventory.h"
 #include "provision.h"
 #include "store.h"
 #include "sol.h"
@@ -101,12 +102,25 @@ typedef struct DaemonNodeFilter {
         const char *rack;      /* exact rack, or NULL */
 } DaemonNodeFilter;
 
-/* GET /v1/nodes: {"nodes": [node summary...]} in inventory order, only the nodes matching
- * `filter` (NULL: all).  A summary is {"name","mac","rack","state","state_since","attempt",
- * "drift"} (drift.h's name of the node's drift now).  The shared lock is held only to copy
- * each node's state; the JSON is built after, from the inventory of that moment (held on,
- * should a reload replace it meanwhile).  New reference. */
-int daemon_nodes_json(Daemon *d, const DaemonNodeFilter *filter, json_t **ret);
+/* The most nodes daemon_nodes_scan() looks at under the shared lock in one call: a page of
+ * GET /v1/nodes at the default size (and one more, to know if a page follows) in one look.
+ * Looking at 1024 nodes holds the lock for ~50 µs (a release build); a transition's commit holds it
+ * exclusively for milliseconds (an fsync). */
+#define DAEMON_NODES_SCAN 1024
+
+/* One bounded piece of GET /v1/nodes: appends to `out` (a JSON array) the summaries of at most
+ * `max` (>= 1) nodes that match `filter` (NULL: all) and whose names sort after `after`
+ * (bytewise, strcmp(3); NULL or "": from the first), in that name order, looking at no more
+ * than DAEMON_NODES_SCAN nodes.  A summary is {"name","mac","rack","state","state_since",
+ * "attempt","drift"} (drift.h's name of the node's drift now).  The shared lock is held only
+ * for that look (copying the state of the nodes that match); the JSON is built after, from the
+ * inventory of that moment (held on, should a reload replace it meanwhile).  `after` need not
+ * be a current node's name, so a reload between two pieces neither repeats nor skips a node
+ * that stays.  Returns how many were appended and stores in ret_last the name of the last node
+ * looked at (where the next piece starts; `after` again if none was) and in *ret_end whether
+ * no node sorts after that one; or -ENOMEM.  Any thread. */
+int daemon_nodes_scan(Daemon *d, const DaemonNodeFilter *filter, const char *after, size_t max, json_t *out,
+                      char ret_last[static INVENTORY_NAME_MAX + 1], bool *ret_end);
 
 /* Counts the inventory's nodes per provision state into counts[]. */
 void daemon_state_counts(Daemon *d, size_t counts[static _PROVISION_STATE_MAX]);
@@ -221,7 +235,9 @@ int daemon_record_bmc(Daemon *d, const char *name, const char *message);
 
 /* Fails every open install attempt older than deadline_ms (ms, > 0) at time `now` (ms since
  * the epoch): -> failed, cause timeout, attempt outcome timeout.  Returns how many expired,
- * or a store errno. */
+ * or a store errno.  The open attempts are kept in a heap by opening time: with nothing due
+ * this reads the oldest under the shared lock and returns; the exclusive lock is taken only
+ * to fail what is due, and only those attempts are touched.  Any thread. */
 int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now);
 
 /* ---- transition observers -----------------------------------------------------------------

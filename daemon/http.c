@@ -35,6 +35,7 @@
 #include "log.h"
 #include "mac.h"
 #include "metrics.h"
+#include "node-list.h"
 #include "operations.h"
 #include "status-page.h"
 #include "service.h"
@@ -75,6 +76,7 @@ struct HttpRequest {
         HttpAnswer answer; /* for the HTTP metrics */
         Stream *stream; /* borrowed: the stream's response owns it */
         ConsoleStream *console_stream; /* borrowed: GET .../console?follow=1 */
+        NodeList *node_list; /* borrowed: GET /v1/nodes's response owns it */
         char *raw_target;  /* the request-target as received, before percent-decoding */
         bool head_checked; /* the access handler has seen (and checked) the request head */
 };
@@ -356,7 +358,6 @@ static enum MHD_Result route_nodes(Http *h, struct MHD_Connection *c, HttpReques
                                    const char *arg) {
         DaemonNodeFilter f = { .name_glob = http_query(c, "name"), .rack = http_query(c, "rack") };
         const char *states = http_query(c, "state");
-        json_t *o = NULL;
 
         if (states) {
                 _cleanup_free_ char *copy = strdup(states);
@@ -393,10 +394,21 @@ static enum MHD_Result route_nodes(Http *h, struct MHD_Connection *c, HttpReques
         }
         if (f.name_glob && (strlen(f.name_glob) == 0 || strlen(f.name_glob) > 256))
                 return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "name= must be a glob of 1-256 characters");
-        int r = daemon_nodes_json(h->daemon, &f, &o);
-        if (r < 0)
-                return http_respond_errno(c, r, "read node state");
-        return http_respond_json(c, MHD_HTTP_OK, o);
+        int64_t limit = NODE_LIST_LIMIT_DEFAULT;
+        const char *v = http_query(c, "limit");
+        if (v && parse_int64(v, 1, NODE_LIST_LIMIT_MAX, &limit) < 0)
+                return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "limit must be an integer from 1 to %d, not \"%.32s\"",
+                                          NODE_LIST_LIMIT_MAX, v);
+        char after[INVENTORY_NAME_MAX + 1] = "", err[160];
+        v = http_query(c, "cursor");
+        if (v && node_list_cursor_decode(v, after, err, sizeof err) < 0)
+                return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
+        if (method == HTTP_METHOD_HEAD)
+                return http_respond_buffer(c, MHD_HTTP_OK, NULL, 0, "application/json");
+        struct MHD_Response *resp = node_list_response(h->daemon, &f, after, (size_t) limit, &req->node_list);
+        if (!resp)
+                return MHD_NO;
+        return http_queue(c, MHD_HTTP_OK, resp, 0);
 }
 
 static enum MHD_Result route_node(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
@@ -991,6 +1003,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
                 return;
         if (req->stream)
                 req->answer.bytes = streams_completed(h->streams, req->stream);
+        if (req->node_list)
+                req->answer.bytes = node_list_completed(req->node_list);
         if (req->console_stream) /* console capture */
                 req->answer.bytes = console_http_completed(h->console, req->console_stream);
         if (req->answer.status > 0) {

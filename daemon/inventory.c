@@ -391,6 +391,7 @@ void inventory_free(Inventory *inv) {
         free(inv->by_mac.slots);
         free(inv->by_name.slots);
         free(inv->by_file.slots);
+        free(inv->name_order);
         pool_free(inv->pool);
         free(inv);
 }
@@ -635,6 +636,43 @@ static int parse_node(Ctx *c, json_t *o, Node *n) {
         if (r < 0)
                 return r;
         return get_store_path(c, sys, "install", "system.install", &n->install);
+}
+
+static int name_order_cmp(const void *a, const void *b, void *userdata) {
+        const Inventory *inv = userdata;
+        return strcmp(inv->nodes[*(const uint32_t *) a].name, inv->nodes[*(const uint32_t *) b].name);
+}
+
+/* Fills inv->name_order.  Inventories generated from a Nix attribute set come sorted already:
+ * one pass finds that out, and only an unsorted one is sorted. */
+static int order_names(Inventory *inv) {
+        bool sorted = true;
+        inv->name_order = calloc(inv->n_nodes + 1, sizeof *inv->name_order);
+        if (!inv->name_order)
+                return -ENOMEM;
+        for (size_t i = 0; i < inv->n_nodes; i++) {
+                inv->name_order[i] = (uint32_t) i;
+                if (i > 0 && strcmp(inv->nodes[i - 1].name, inv->nodes[i].name) > 0)
+                        sorted = false;
+        }
+        if (sorted)
+                return 0;
+        qsort_r(inv->name_order, inv->n_nodes, sizeof *inv->name_order, name_order_cmp, inv);
+        return 0;
+}
+
+size_t inventory_name_after(const Inventory *inv, const char *name) {
+        size_t lo = 0, hi = inv->n_nodes;
+        if (!name || !name[0])
+                return 0;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (strcmp(inv->nodes[inv->name_order[mid]].name, name) <= 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
 }
 
 /* Builds the lookup tables; reports duplicate names and MACs. */
@@ -891,6 +929,9 @@ int inventory_parse(const char *text, size_t len, Inventory **ret, char *err, si
                 return fail(&c, NULL, "\"nodes\" must be an array");
 
         r = index_nodes(&c, inv);
+        if (r < 0)
+                return r;
+        r = order_names(inv);
         if (r < 0)
                 return r;
         /* Only parsing needs the set of interned strings. */

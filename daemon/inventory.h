@@ -87,6 +87,7 @@ typedef struct Inventory {
         InventoryIndex by_name; /* name -> node index */
         InventoryIndex by_file; /* local boot file path -> index in files */
         InventoryPool *pool; /* owned: the nodes' strings and arrays */
+        uint32_t *name_order; /* n_nodes node indexes, in name order (bytewise, strcmp(3)) */
 } Inventory;
 
 /* Parses and validates an inventory from JSON text (len bytes, need not be NUL-terminated).
@@ -111,6 +112,11 @@ const Node *inventory_find_mac(const Inventory *inv, const char *mac);
 
 /* Looks up a node by name.  Borrowed pointer or NULL. */
 const Node *inventory_find_name(const Inventory *inv, const char *name);
+
+/* The position in name order (an index into Inventory.name_order) of the first node whose
+ * name sorts after `name` (bytewise, strcmp(3)); `name` need not be a node's.  NULL or ""
+ * is before every name: 0.  n_nodes when no name sorts after it.  O(log n). */
+size_t inventory_name_after(const Inventory *inv, const char *name);
 
 /* True if `path` is exactly one of the inventory's local boot files (the only files provd
  * serves).  No normalisation happens here: "/a/../b" never matches. */

@@ -60,6 +60,22 @@ export class Api {
     return (await this.request('GET', path, { expect: 200 })).json;
   }
 
+  // Every node of GET /v1/nodes (with `query`, e.g. "state=new"), following "next" to the last
+  // page.  Returns {nodes, pages}.
+  async nodes(query = '') {
+    const nodes = [];
+    let cursor = null, pages = 0;
+    do {
+      const q = [query, cursor && `cursor=${encodeURIComponent(cursor)}`].filter(Boolean).join('&');
+      const body = await this.get('/v1/nodes' + (q ? '?' + q : ''));
+      nodes.push(...body.nodes);
+      pages++;
+      cursor = body.next;
+      check(cursor === null || typeof cursor === 'string', `GET /v1/nodes: next is ${JSON.stringify(cursor)}`);
+    } while (cursor);
+    return { nodes, pages };
+  }
+
   // Network-boots a MAC (GET /v1/boot/<mac>, as pixiecore does) and returns the install token
   // from the answer's command line (provd.token=...).
   async boot(mac) {
@@ -169,12 +185,12 @@ export async function launchChromium() {
   });
 }
 
-// Drives the nodes of /v1/nodes to a realistic mix of states, for the screenshot.  Each node
+// Drives the nodes of /v1/nodes (every page) to a realistic mix of states, for the screenshot.  Each node
 // has a list of steps (netboot, installer events); the steps of all nodes are interleaved in
 // a fixed pseudo-random order, as when a rack powers on together, so the recent events mix
 // nodes and outcomes.  Every transition goes through the API.
 export async function populate(api) {
-  const { nodes } = await api.get('/v1/nodes');
+  const { nodes } = await api.nodes();
   const failures = [
     'nix-store: cannot substitute /nix/store/…-linux-firmware: HTTP 502 from cache',
     'sgdisk: /dev/nvme0n1: no such device',

@@ -3,6 +3,7 @@
 //
 //   node status-page.mjs --url URL [--token TOKEN] [--expect NODE=STATE,...]
 //                        [--expect-drift NODE=DRIFT,...] [--populate] [--screenshot FILE] [--no-live]
+//                        [--node-pages N]
 //
 // Checks, against provd's own API: every node has a tile with the right data-state and the
 // right background colour for its state; the header counts match; clicking a tile opens the
@@ -20,6 +21,12 @@
 // events without a reload; and a report that changes only the booted system (no event) is
 // shown by the page's periodic refresh (Playwright's clock moved past it).
 //
+// The page reads the node list page by page (GET /v1/nodes?limit=1000, then each page's "next"
+// cursor): with --node-pages N it must have read exactly N pages, each after the first with the
+// cursor the previous one gave, and show every node; then (this netboots node 1501, on the
+// second page, even with --no-live) a change whose event reaches a fresh page before the
+// node's page, read from provd before the change, is drawn: the tile shows the change.
+//
 // --populate drives the cluster to a mix of states first; --screenshot writes a PNG of the
 // page at the end; --no-live skips the steps that change state.  Exit 0 ok, 1 failure.
 import { parseArgs } from 'node:util';
@@ -34,10 +41,11 @@ const { values: opt } = parseArgs({
     populate: { type: 'boolean' },
     screenshot: { type: 'string' },
     'no-live': { type: 'boolean' },
+    'node-pages': { type: 'string' },
   },
 });
 if (!opt.url) {
-  console.error('usage: status-page.mjs --url URL [--token TOKEN] [--expect NODE=STATE,...] [--expect-drift NODE=DRIFT,...] [--populate] [--screenshot FILE] [--no-live]');
+  console.error('usage: status-page.mjs --url URL [--token TOKEN] [--expect NODE=STATE,...] [--expect-drift NODE=DRIFT,...] [--populate] [--screenshot FILE] [--no-live] [--node-pages N]');
   process.exit(2);
 }
 
@@ -106,7 +114,7 @@ async function waitTile(page, node, state, what) {
 
 // Tiles and header counts agree with GET /v1/nodes and /v1/summary (and with --expect).
 async function checkTiles(page, { withExpect = true } = {}) {
-  const { nodes } = await api.get('/v1/nodes');
+  const { nodes } = await api.nodes();
   await page.waitForFunction((n) => document.querySelectorAll('.tile').length === n, nodes.length, { timeout: WAIT })
     .catch(async () => fail(`expected ${nodes.length} tiles, the page shows ${await page.$$eval('.tile', (t) => t.length)}; ` +
       `its message: "${await page.textContent('#error')}", connection: ${await page.getAttribute('#conn', 'data-conn')}`));
@@ -279,7 +287,7 @@ async function checkDriftRefresh(browser, proxy, node) {
 
 // A dropped connection: the stream reconnects with Last-Event-ID and gets what it missed.
 async function checkResume(page, proxy) {
-  const { nodes } = await api.get('/v1/nodes');
+  const { nodes } = await api.nodes();
   const node = nodes.find((n) => n.state === 'new');
   if (!node) {
     console.log('# no node in state new left: resume test skipped');
@@ -296,6 +304,41 @@ async function checkResume(page, proxy) {
   await page.waitForSelector('#conn[data-conn="live"]', { timeout: WAIT });
   check(await page.evaluate(() => window.__provdMarker) === 'no reload', 'the page was reloaded');
   ok(`network drop: the stream reconnected and caught up (${node.name} new -> netbooting while cut off)`);
+}
+
+// A change to a node whose page the page has asked for but not drawn yet: the page (read from
+// provd before the change) is held back in the browser until the change's event has reached
+// the page, then let through.  The tile must show the change, not the older page.
+async function checkEventDuringPaging(browser, proxyUrl, nodes) {
+  const target = nodes[Math.min(nodes.length - 1, 1500)]; // on the second page of 1000
+  check(target.state === 'new', `${target.name} is ${target.state}, not new`);
+  const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  let fetched, release;
+  const wasFetched = new Promise((r) => { fetched = r; });
+  const gate = new Promise((r) => { release = r; });
+  await page.route((u) => u.pathname === '/v1/nodes' && u.searchParams.has('cursor'), async (route) => {
+    const resp = await route.fetch(); // provd answers now, before the change
+    fetched();
+    await gate;
+    await route.fulfill({ response: resp });
+  });
+  await page.goto(proxyUrl + '/', { timeout: WAIT });
+  await wasFetched;
+  await api.boot(target.mac[0]); // new -> netbooting: an event the page gets before that page
+  await page.waitForSelector(`#events li[data-node="${target.name}"]`, { timeout: WAIT })
+    .catch(() => fail(`the event of ${target.name} did not reach the page`));
+  check(await page.$(`.tile[data-node="${target.name}"]`) === null, `${target.name}'s tile is drawn before its page came`);
+  release();
+  await waitTile(page, target.name, 'netbooting', 'an event that came before the node\'s (older) page');
+  await page.waitForFunction((n) => document.querySelectorAll('.tile').length === n, nodes.length, { timeout: WAIT });
+  const shown = await page.$eval('[data-count="netbooting"]', (e) => Number(e.textContent));
+  const summary = await api.get('/v1/summary');
+  check(shown === summary.states.netbooting, `header: ${shown} netbooting, /v1/summary ${summary.states.netbooting}`);
+  check(errors.length === 0, `JavaScript errors: ${errors.join('; ')}`);
+  await page.context().close();
+  ok(`an event for ${target.name} that came while its page was on the way: applied after the page, tile and counts right`);
 }
 
 async function main() {
@@ -317,6 +360,20 @@ async function main() {
     page.on('framenavigated', (f) => { if (f === page.mainFrame()) loads++; });
     page.on('request', (r) => {
       if (!r.url().startsWith(proxy.url) && !r.url().startsWith('data:')) problems.push(`request outside provd: ${r.url()}`);
+    });
+    // The node list pages the page reads, with the cursor each answer gave.
+    const listReads = [];
+    page.on('response', async (r) => {
+      const u = new URL(r.url());
+      if (u.pathname !== '/v1/nodes' || r.request().method() !== 'GET') return;
+      const entry = { limit: u.searchParams.get('limit'), cursor: u.searchParams.get('cursor'), name: u.searchParams.get('name'),
+        next: undefined, n: 0 };
+      listReads.push(entry);
+      try {
+        const body = await r.json();
+        entry.next = body.next;
+        entry.n = body.nodes.length;
+      } catch (e) { entry.next = 'unreadable'; }
     });
 
     const resp = await page.goto(proxy.url + '/', { timeout: WAIT });
@@ -340,6 +397,21 @@ async function main() {
     }
 
     const { nodes, states, groups, drifts } = await checkTiles(page);
+    if (opt['node-pages']) {
+      const want = Number(opt['node-pages']);
+      const reads = listReads.filter((x) => x.name === null); // not a refresh of one node
+      check(reads.length >= want, `the page read ${reads.length} node list pages, expected ${want}`);
+      const first = reads.slice(0, want);
+      check(first[0].cursor === null, `the first page read has a cursor: ${JSON.stringify(first[0])}`);
+      for (let i = 1; i < want; i++)
+        check(first[i].cursor === first[i - 1].next && first[i - 1].n > 0,
+          `page ${i + 1} read with cursor ${first[i].cursor}, the previous page gave ${first[i - 1].next}`);
+      check(first[want - 1].next === null, `page ${want} has a next page: ${JSON.stringify(first[want - 1])}`);
+      check(first.every((x) => x.limit === '1000'), `pages read with limits ${first.map((x) => x.limit)}`);
+      check(first.reduce((a, x) => a + x.n, 0) === nodes.length, `the pages held ${first.reduce((a, x) => a + x.n, 0)} nodes, the API has ${nodes.length}`);
+      ok(`the page read the node list in ${want} pages of 1000, following the cursors, and shows all ${nodes.length} nodes`);
+      await checkEventDuringPaging(browser, proxy.url, nodes);
+    }
     ok(`${nodes.length} tiles with the right state and colour (${states.join(', ')}) in groups ${groups.join(', ')}; counts match /v1/summary`);
     ok(`drift marks as the API says (${drifts.join(', ')}); drift counts match /v1/summary`);
     const distinct = new Set(Object.values(STATE_COLOURS));

@@ -88,7 +88,7 @@ ok "installer entered once for 4 and for 5000 nodes; 5000 nodes evaluated in $ms
 # 3. provd serves it.
 provd_start "$T/inv.json"
 expect_status 200 GET /v1/nodes
-jq_eq '[.nodes[].name] | join(",")' node-01,node-02,node-03,gpu-01
+jq_eq '[.nodes[].name] | join(",")' gpu-01,node-01,node-02,node-03 # name order
 jq_eq '[.nodes[].state] | unique | join(",")' new
 toplevel=$(inv '.nodes[2].system.toplevel')
 expect_status 200 GET /v1/boot/52:54:00:00:00:0a

@@ -368,6 +368,15 @@ x 400 "nodes, empty name glob" GET '/v1/nodes?name=' --invalid
 x 400 "nodes, name glob too long" GET "/v1/nodes?name=$(printf 'n%.0s' $(seq 257))" --invalid
 x 200 "nodes, no such rack" GET '/v1/nodes?rack=r9'
 [ "$(j '.nodes | length')" = 0 ] || echo "[nodes?rack=r9] $BODY" >>"$T/mismatches"
+x 200 "nodes, one page" GET '/v1/nodes?limit=3'
+[ "$(j '[.nodes[].name] | join(",")')" = node-01,node-02,node-03 ] && [ "$(j '.next | type')" = string ] ||
+        echo "[nodes?limit=3] $BODY" >>"$T/mismatches"
+x 200 "nodes, the next page" GET "/v1/nodes?limit=3&cursor=$(j .next)"
+[ "$(j '[.nodes[].name] | join(",")')" = node-04 ] && [ "$(j .next)" = null ] ||
+        echo "[nodes?limit=3&cursor=] $BODY" >>"$T/mismatches"
+x 400 "nodes, limit 0" GET '/v1/nodes?limit=0' --invalid
+x 400 "nodes, limit too large" GET '/v1/nodes?limit=10001' --invalid
+x 400 "nodes, not a cursor" GET '/v1/nodes?cursor=%40%40' --invalid
 x 200 "nodes (HEAD)" HEAD /v1/nodes
 x 400 "nodes, unknown state (HEAD)" HEAD '/v1/nodes?state=x' --invalid
 x 200 "node-01" GET /v1/nodes/node-01

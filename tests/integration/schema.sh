@@ -23,8 +23,8 @@ sed "s|/nix/store/00000000000000000000000000000000-example-netboot|$SRC/examples
         "$SRC/examples/inventory.json" >"$T/example.json"
 provd_start "$T/example.json"
 expect_status 200 GET /v1/nodes
-jq_eq '[.nodes[].name] | join(",")' 'node-01,node-02,gpu-01'
-jq_eq '.nodes[1].mac | join(",")' '52:54:00:00:00:02,52:54:00:00:01:02'
+jq_eq '[.nodes[].name] | join(",")' 'gpu-01,node-01,node-02' # name order
+jq_eq '.nodes[2].mac | join(",")' '52:54:00:00:00:02,52:54:00:00:01:02'
 provd_stop
 ok "provd loads the example inventory"
 

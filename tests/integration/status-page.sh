@@ -111,3 +111,21 @@ node "$BROWSER/status-page.mjs" --url "$URL" --no-live --expect-drift "node-01=s
         fail "status page in Chromium (silent nodes)"
 provd_stop
 ok "status page: nodes whose last report is older than report_silent_after are marked silent"
+
+# 2,500 nodes: the page reads the list in 3 pages of 1000 (following the cursors) and shows
+# every node, grouped by rack.
+python3 - "$T/inv-big.json" "$T/boot" <<'PY'
+import json, sys
+path, boot = sys.argv[1], sys.argv[2]
+nodes = [{"name": "n%05d" % i, "mac": ["52:54:00:01:%02x:%02x" % (i >> 8, i & 255)], "rack": "r%d" % (i % 4),
+          "boot": {"kernel": boot + "/bzImage", "initrd": [boot + "/initrd"], "cmdline": "init=/x"},
+          "system": {"toplevel": "/nix/store/a-system", "install": "/nix/store/b-install"}}
+         for i in (k * 7919 % 2500 for k in range(2500))]
+json.dump({"version": 1, "nodes": nodes}, open(path, "w"))
+PY
+provd_start "$T/inv-big.json"
+for i in 3 1200 2499; do http GET "/v1/boot/52:54:00:01:$(printf '%02x:%02x' $((i >> 8)) $((i & 255)))"; done
+node "$BROWSER/status-page.mjs" --url "$URL" --no-live --node-pages 3 --expect n00003=netbooting,n01200=netbooting,n02499=netbooting ||
+        fail "status page in Chromium (2,500 nodes, 3 pages)"
+provd_stop
+ok "status page: 2,500 nodes read in 3 pages of 1000, every node shown"

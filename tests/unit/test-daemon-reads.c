@@ -8,10 +8,10 @@
  *    answer at once, without the uncommitted transition;
  *  - a node's detail read while transitions run shows the history and attempt of exactly the
  *    state it shows;
- *  - the node list, built outside the lock, stays whole and valid while reloads replace the
- *    inventory;
+ *  - the node list, read in pieces each built outside the lock, stays valid and in name order
+ *    while reloads replace the inventory;
  *  - the attempt-deadline sweep, which looks under the shared lock first, still fails what
- *    is due.
+ *    is due, and its deadline heap follows nodes through transitions and reloads.
  * A real Daemon on an inventory and state directory in a temp directory. */
 #include "check-main.h"
 #include <check.h>
@@ -30,24 +30,31 @@
 
 static char dir[64];
 
-/* Writes the inventory (atomically): nodes <prefix>-01 .. <prefix>-<n>, MACs 52:54:00:00:00:<i>. */
-static void write_inventory(const char *prefix, int n) {
+/* Writes the inventory (atomically): nodes <prefix>-01 .. <prefix>-<n>, MACs 52:54:00:00:00:<i>,
+ * in that order or (reverse) the other way round. */
+static void write_inventory_order(const char *prefix, int n, bool reverse) {
         char path[128], tmp[140];
         snprintf(path, sizeof path, "%s/inventory.json", dir);
         snprintf(tmp, sizeof tmp, "%s.new", path);
         FILE *f = fopen(tmp, "w");
         ck_assert_ptr_nonnull(f);
         fputs("{\"version\": 1, \"nodes\": [", f);
-        for (int i = 1; i <= n; i++)
+        for (int k = 1; k <= n; k++) {
+                int i = reverse ? n + 1 - k : k;
                 fprintf(f,
                         "%s{\"name\": \"%s-%02d\", \"mac\": [\"52:54:00:00:00:%02x\"], "
                         "\"boot\": {\"kernel\": \"%s/bzImage\", \"initrd\": [\"%s/initrd\"], "
                         "\"cmdline\": \"init=/nix/store/x-installer/init\"}, "
                         "\"system\": {\"toplevel\": \"/nix/store/a-system-%02d\", \"install\": \"/nix/store/b-install-%02d\"}}",
-                        i > 1 ? "," : "", prefix, i, i, dir, dir, i, i);
+                        k > 1 ? "," : "", prefix, i, i, dir, dir, i, i);
+        }
         fputs("]}\n", f);
         ck_assert_int_eq(fclose(f), 0);
         ck_assert_int_eq(rename(tmp, path), 0);
+}
+
+static void write_inventory(const char *prefix, int n) {
+        write_inventory_order(prefix, n, false);
 }
 
 static void setup(void) {
@@ -129,6 +136,25 @@ static json_t *history_newest(Daemon *d, const char *node) {
 
 static const char *str(json_t *o, const char *key) {
         return json_string_value(json_object_get(o, key));
+}
+
+/* Every node matching f, in pieces of at most `piece` (daemon_nodes_scan() from the start to
+ * the end), as {"nodes": [...]}; *ret_pieces (may be NULL) counts the calls. */
+static json_t *nodes_all(Daemon *d, const DaemonNodeFilter *f, size_t piece, int *ret_pieces) {
+        json_t *arr = json_array();
+        char after[INVENTORY_NAME_MAX + 1] = "";
+        bool end = false;
+        int pieces = 0;
+        ck_assert_ptr_nonnull(arr);
+        while (!end) {
+                int r = daemon_nodes_scan(d, f, after, piece, arr, after, &end);
+                ck_assert_int_ge(r, 0);
+                ck_assert_uint_le((size_t) r, piece);
+                pieces++;
+        }
+        if (ret_pieces)
+                *ret_pieces = pieces;
+        return json_pack("{s:o}", "nodes", arr);
 }
 
 START_TEST(test_read_your_writes) {
@@ -389,27 +415,37 @@ static void *reload_thread(void *userdata) {
         return NULL;
 }
 
-/* The node list is built after the lock is released, from the inventory it holds: a reload
- * meanwhile must neither free it under the list (AddressSanitizer would say so) nor mix two
- * inventories in one list. */
+/* The node list is read in pieces, each built after the lock is released from the inventory
+ * it holds: a reload meanwhile must neither free it under the piece (AddressSanitizer would
+ * say so) nor mix two inventories in one piece; across pieces the names only go up. */
 START_TEST(test_node_list_during_reloads) {
         Daemon *d = daemon_open();
         Reloader rl = { .d = d };
         pthread_t t;
         ck_assert_int_eq(pthread_create(&t, NULL, reload_thread, &rl), 0);
-        int lists[2] = { 0, 0 };
+        int lists = 0;
         for (int i = 0; i < 400 || rl.reloads < 10; i++) {
-                json_t *o = NULL;
-                ck_assert_int_eq(daemon_nodes_json(d, NULL, &o), 0);
-                json_t *nodes = json_object_get(o, "nodes");
-                size_t n = json_array_size(nodes);
-                ck_assert(n == 3 || n == 40);
-                const char *prefix = n == 3 ? "node-" : "rack-";
-                for (size_t k = 0; k < n; k++)
-                        ck_assert(startswith(str(json_array_get(nodes, k), "name"), prefix));
-                lists[n == 40]++;
-                json_decref(o);
+                json_t *arr = json_array();
+                char after[INVENTORY_NAME_MAX + 1] = "", prev[INVENTORY_NAME_MAX + 1] = "";
+                bool end = false;
+                ck_assert_ptr_nonnull(arr);
+                while (!end) {
+                        size_t before = json_array_size(arr);
+                        int r = daemon_nodes_scan(d, NULL, after, 7, arr, after, &end);
+                        ck_assert_int_ge(r, 0);
+                        ck_assert_uint_eq(json_array_size(arr), before + (size_t) r);
+                        for (size_t k = before; k < json_array_size(arr); k++) {
+                                const char *name = str(json_array_get(arr, k), "name");
+                                ck_assert(startswith(name, str(json_array_get(arr, before), "name")[0] == 'n' ? "node-" : "rack-"));
+                                ck_assert_int_gt(strcmp(name, prev), 0);
+                                snprintf(prev, sizeof prev, "%s", name);
+                        }
+                }
+                ck_assert_uint_le(json_array_size(arr), 40);
+                lists++;
+                json_decref(arr);
                 /* history reads check the name against the inventory of the moment */
+                json_t *o = NULL;
                 int r = daemon_history_json(d, "rack-40", 0, 10, &o);
                 ck_assert(r == 0 || r == -ENOENT);
                 if (r == 0)
@@ -417,7 +453,35 @@ START_TEST(test_node_list_during_reloads) {
         }
         atomic_store(&rl.stop, true);
         ck_assert_int_eq(pthread_join(t, NULL), 0);
-        ck_assert_int_gt(lists[0] + lists[1], 0);
+        ck_assert_int_gt(lists, 0);
+        /* At rest: every node, once, in name order, however small the pieces. */
+        write_inventory_order("node", 12, true);
+        ck_assert_int_eq(daemon_reload(d, NULL, 0), 12);
+        for (size_t piece = 1; piece <= 13; piece += 4) {
+                int pieces;
+                json_t *o = nodes_all(d, NULL, piece, &pieces);
+                json_t *nodes = json_object_get(o, "nodes");
+                ck_assert_uint_eq(json_array_size(nodes), 12);
+                for (size_t k = 0; k < 12; k++) {
+                        char want[16];
+                        snprintf(want, sizeof want, "node-%02zu", k + 1);
+                        ck_assert_str_eq(str(json_array_get(nodes, k), "name"), want);
+                }
+                ck_assert_int_eq(pieces, (int) ((12 + piece - 1) / piece));
+                json_decref(o);
+        }
+        /* A position that is no node's name, and one after every name. */
+        json_t *arr = json_array();
+        char last[INVENTORY_NAME_MAX + 1];
+        bool end;
+        ck_assert_int_eq(daemon_nodes_scan(d, NULL, "node-05a", 2, arr, last, &end), 2);
+        ck_assert_str_eq(str(json_array_get(arr, 0), "name"), "node-06");
+        ck_assert_str_eq(last, "node-07");
+        ck_assert(!end);
+        ck_assert_int_eq(daemon_nodes_scan(d, NULL, "zzz", 2, arr, last, &end), 0);
+        ck_assert_str_eq(last, "zzz");
+        ck_assert(end);
+        json_decref(arr);
         daemon_free(d);
 }
 END_TEST
@@ -431,17 +495,52 @@ START_TEST(test_expire_sweep) {
         int64_t now = now_ms();
         ck_assert_int_eq(daemon_expire_attempts(d, 3600 * 1000, now), 0);
         json_t *o = NULL;
-        ck_assert_int_eq(daemon_nodes_json(d, &(DaemonNodeFilter) { .states = 1u << PROVISION_NETBOOTING }, &o), 0);
+        o = nodes_all(d, &(DaemonNodeFilter) { .states = 1u << PROVISION_NETBOOTING }, 100, NULL);
         ck_assert_uint_eq(json_array_size(json_object_get(o, "nodes")), 2);
         json_decref(o);
         ck_assert_int_eq(daemon_expire_attempts(d, 1000, now + 5000), 2);
         ck_assert_int_eq(daemon_expire_attempts(d, 1000, now + 5000), 0);
-        ck_assert_int_eq(daemon_nodes_json(d, &(DaemonNodeFilter) { .states = 1u << PROVISION_FAILED }, &o), 0);
+        o = nodes_all(d, &(DaemonNodeFilter) { .states = 1u << PROVISION_FAILED }, 100, NULL);
         ck_assert_uint_eq(json_array_size(json_object_get(o, "nodes")), 2);
         json_decref(o);
         json_t *h = history_newest(d, "node-02");
         ck_assert_str_eq(str(h, "cause"), "timeout");
         json_decref(h);
+        daemon_free(d);
+}
+END_TEST
+
+/* The deadline heap follows the nodes through transitions and reloads: a reload that moves
+ * every node to another index, a node that installs (its attempt closes), a node the reload
+ * removes; only the attempts still open and past the deadline fail. */
+START_TEST(test_expire_after_reload) {
+        write_inventory("node", 4);
+        Daemon *d = daemon_open();
+        const char *tok1 = strdup(boot_token(d, "52:54:00:00:00:01"));
+        (void) boot_token(d, "52:54:00:00:00:03");
+        (void) boot_token(d, "52:54:00:00:00:04");
+        int64_t now = now_ms();
+        write_inventory_order("node", 3, true); /* node-03 is index 0 now; node-04 is gone */
+        ck_assert_int_eq(daemon_reload(d, NULL, 0), 3);
+        char err[256];
+        json_t *o = NULL;
+        ck_assert_int_eq(daemon_install_event(d, tok1, "succeeded", NULL, &o, err, sizeof err), 0);
+        json_decref(o);
+        free((char *) tok1);
+        ck_assert_int_eq(daemon_expire_attempts(d, 1000, now), 0);
+        ck_assert_int_eq(daemon_expire_attempts(d, 1000, now + 5000), 1);
+        ck_assert_int_eq(daemon_expire_attempts(d, 1000, now + 5000), 0);
+        json_t *h = history_newest(d, "node-03");
+        ck_assert_str_eq(str(h, "cause"), "timeout");
+        json_decref(h);
+        h = history_newest(d, "node-01");
+        ck_assert_str_eq(str(h, "to"), "installed");
+        json_decref(h);
+        /* A reinstall and a netboot open a new attempt: it has a deadline again. */
+        bool changed;
+        ck_assert_int_eq(daemon_mark_reinstall(d, "node-01", &changed), 0);
+        (void) boot_token(d, "52:54:00:00:00:01");
+        ck_assert_int_eq(daemon_expire_attempts(d, 1000, now_ms() + 5000), 1);
         daemon_free(d);
 }
 END_TEST
@@ -456,6 +555,7 @@ static Suite *daemon_reads_suite(void) {
         tcase_add_test(tc, test_node_detail_consistent);
         tcase_add_test(tc, test_node_list_during_reloads);
         tcase_add_test(tc, test_expire_sweep);
+        tcase_add_test(tc, test_expire_after_reload);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -273,6 +273,28 @@ START_TEST(test_inventory_find_name) {
 }
 END_TEST
 
+/* The name order is bytewise ("Node_c..." before "node-a"), and inventory_name_after() finds
+ * the first name after any string, a node's name or not. */
+START_TEST(test_inventory_name_order) {
+        _cleanup_(inventory_freep) Inventory *inv = valid_inventory();
+
+        ck_assert_uint_eq(inv->n_nodes, 3);
+        ck_assert_uint_eq(inv->name_order[0], 2);
+        ck_assert_uint_eq(inv->name_order[1], 0);
+        ck_assert_uint_eq(inv->name_order[2], 1);
+        ck_assert_uint_eq(inventory_name_after(inv, NULL), 0);
+        ck_assert_uint_eq(inventory_name_after(inv, ""), 0);
+        ck_assert_uint_eq(inventory_name_after(inv, "A"), 0);
+        ck_assert_uint_eq(inventory_name_after(inv, "Node_c.rack1"), 1);
+        ck_assert_uint_eq(inventory_name_after(inv, "a"), 1);
+        ck_assert_uint_eq(inventory_name_after(inv, "node-"), 1);
+        ck_assert_uint_eq(inventory_name_after(inv, "node-a"), 2);
+        ck_assert_uint_eq(inventory_name_after(inv, "node-aa"), 2);
+        ck_assert_uint_eq(inventory_name_after(inv, "node-b"), 3);
+        ck_assert_uint_eq(inventory_name_after(inv, "zz"), 3);
+}
+END_TEST
+
 START_TEST(test_inventory_has_file_exact_only) {
         _cleanup_(inventory_freep) Inventory *inv = valid_inventory();
 
@@ -787,6 +809,8 @@ START_TEST(test_inventory_large) {
                 snprintf(name, sizeof name, "node-%05zu", i);
                 ck_assert_str_eq(n->name, name);
                 ck_assert_ptr_eq(inventory_find_name(inv, name), n);
+                ck_assert_uint_eq(inv->name_order[i], i); /* already in name order */
+                ck_assert_uint_eq(inventory_name_after(inv, name), i + 1);
                 ck_assert_uint_eq(n->n_macs, 2);
                 for (unsigned k = 0; k < 2; k++) {
                         char raw[32], canonical[MAC_STRING_MAX], expect[MAC_STRING_MAX];
@@ -1054,6 +1078,7 @@ static Suite *inventory_suite(void) {
         tcase_add_test(tc, test_inventory_valid_nodes);
         tcase_add_test(tc, test_inventory_find_mac_every_form);
         tcase_add_test(tc, test_inventory_find_name);
+        tcase_add_test(tc, test_inventory_name_order);
         tcase_add_test(tc, test_inventory_has_file_exact_only);
         tcase_add_test(tc, test_inventory_is_url);
         tcase_add_test(tc, test_inventory_not_nul_terminated);
