@@ -54,7 +54,7 @@ typedef struct Capture {
         uint64_t written;      /* its size */
         bool truncated;        /* the file reached the size cap (about the file, not the capture) */
         bool write_failed;     /* a write error on the file was logged (so it is logged once) */
-        uint8_t ring[RAW_TAIL];
+        uint8_t *ring;    /* RAW_TAIL bytes, malloc'd at the first console byte; NULL before */
         size_t ring_pos;  /* next write position */
         uint64_t ring_total; /* bytes ever put in the ring */
 
@@ -266,7 +266,11 @@ static void job_add_locked(Console *c, const char *node, int64_t event_id, const
 /* Appends to the file (up to the size cap) and, unless `note`, to the tail ring. */
 static void capture_write_locked(Console *c, Capture *cap, const void *data, size_t n, bool note) {
         const uint8_t *p = data;
-        if (!note) {
+        /* A capture whose BMC never sends a byte (most of a rack reinstalling) keeps no ring. */
+        if (!note && n > 0 && !cap->ring && !(cap->ring = malloc(RAW_TAIL)))
+                log_node(LOG_WARNING, &((LogFields) { .node = cap->node }),
+                         "console: out of memory: no console tail for the history of %s", cap->node);
+        if (!note && cap->ring) {
                 for (size_t k = 0; k < n;) {
                         size_t m = RAW_TAIL - cap->ring_pos;
                         if (m > n - k)
@@ -327,7 +331,9 @@ static void capture_note_locked(Console *c, Capture *cap, const char *fmt, ...) 
 static char *capture_tail_locked(const Capture *cap) {
         uint8_t raw[RAW_TAIL];
         size_t n;
-        if (cap->ring_total <= RAW_TAIL) {
+        if (!cap->ring)
+                n = 0;
+        else if (cap->ring_total <= RAW_TAIL) {
                 n = (size_t) cap->ring_total;
                 memcpy(raw, cap->ring, n);
         } else {
@@ -447,6 +453,12 @@ static int capture_switch_locked(Console *c, Capture *cap, int64_t attempt) {
                 prune_locked(c, dir);
         log_node(LOG_INFO, &((LogFields) { .node = cap->node, .attempt = attempt }), "console: capturing to %s", path);
         return 0;
+}
+
+static void capture_free(Capture *cap) {
+        if (cap)
+                free(cap->ring);
+        free(cap);
 }
 
 static Capture *capture_new_locked(Console *c, const DaemonNodeBmc *b) {
@@ -1022,7 +1034,7 @@ static void *capture_thread(void *userdata) {
                 while (ended) {
                         Capture *next = ended->next;
                         session_close(c, ended);
-                        free(ended);
+                        capture_free(ended);
                         ended = next;
                 }
                 run_jobs(c);
@@ -1157,7 +1169,7 @@ void console_free(Console *c) {
                 Capture *next = c->captures->next;
                 if (c->captures->fd >= 0)
                         close(c->captures->fd);
-                free(c->captures);
+                capture_free(c->captures);
                 c->captures = next;
         }
         while (c->jobs) {
