@@ -1,6 +1,7 @@
 /* store.c — see store.h. */
 #include "store.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -21,11 +22,20 @@
 #define SCHEMA_VERSION 1
 #define STORE_BUSY_TIMEOUT_MS 5000
 
+/* Slots of a connection's statement cache (see stmt_cache_get()): more than the distinct
+ * statements this file runs, so that probing stays short. */
+#define STORE_STMT_SLOTS 64
+
 struct Store {
         sqlite3 *db;
         int lock_fd;
-        sqlite3_stmt *get_node;
-        sqlite3_stmt *find_token;
+        /* The connection's prepared statements, keyed by the address of their SQL text (a
+         * string literal of this file): open addressing on that address.  Finalized when the
+         * connection closes. */
+        struct {
+                const char *sql;
+                sqlite3_stmt *st;
+        } stmts[STORE_STMT_SLOTS];
         bool ready; /* store_open() succeeded */
         /* A read connection (store_reader_acquire()) is a Store too, with only `db` and
          * `parent` (the store it reads) set; the fields below are the write store's. */
@@ -44,6 +54,23 @@ struct Store {
 static inline void sqlite3_finalizep(sqlite3_stmt **st) {
         if (*st)
                 sqlite3_finalize(*st);
+}
+
+/* Gives a cached statement back for its next use: resets it (ending a read it was in the
+ * middle of) and drops its bindings (which may point at the caller's memory). */
+static inline void stmt_donep(sqlite3_stmt **st) {
+        if (*st) {
+                sqlite3_reset(*st);
+                sqlite3_clear_bindings(*st);
+        }
+}
+
+static void stmt_cache_clear(Store *s) {
+        for (size_t i = 0; i < ELEMENTSOF(s->stmts); i++) {
+                sqlite3_finalize(s->stmts[i].st);
+                s->stmts[i].sql = NULL;
+                s->stmts[i].st = NULL;
+        }
 }
 
 /* The one place SQLite result codes become errno values. */
@@ -138,6 +165,8 @@ static int reclaim_if_full(Store *s, int r) {
         return r;
 }
 
+static int exec_cached(Store *s, const char *sql);
+
 /* Ends the transaction a write opened with BEGIN: COMMIT when r >= 0, else ROLLBACK —
  * only while the transaction is still open: after SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY or
  * SQLITE_NOMEM SQLite may already have rolled it back itself, and sqlite3_get_autocommit()
@@ -145,15 +174,62 @@ static int reclaim_if_full(Store *s, int r) {
  * the WAL's space back (reclaim_if_full()).  Returns r, or COMMIT's error. */
 static int write_end(Store *s, int r) {
         if (r >= 0)
-                r = exec(s, "COMMIT");
+                r = exec_cached(s, "COMMIT");
         if (r < 0 && !sqlite3_get_autocommit(s->db))
-                (void) exec(s, "ROLLBACK");
+                (void) exec_cached(s, "ROLLBACK");
         return reclaim_if_full(s, r);
 }
 
-static int prepare(Store *s, const char *sql, sqlite3_stmt **ret) {
+/* Prepares a statement the caller finalizes: for what runs once (opening, the schema). */
+static int prepare_once(Store *s, const char *sql, sqlite3_stmt **ret) {
         int rc = sqlite3_prepare_v2(s->db, sql, -1, ret, NULL);
         return rc == SQLITE_OK ? 0 : fail(s, rc, "prepare");
+}
+
+/* The statement of `sql` on s's connection, compiled on its first use and kept until the
+ * connection closes (SQLITE_PREPARE_PERSISTENT: https://sqlite.org/c3ref/prepare.html), so
+ * that a transition costs no parsing.  `sql` must be a string literal: its address is the
+ * key.  *ret is borrowed and reset with no bindings; the caller steps it and gives it back
+ * with stmt_donep() (a _cleanup_), before it is used again.  A schema change recompiles it
+ * by itself at its next step (https://sqlite.org/c3ref/prepare.html, "sqlite3_prepare_v2").
+ * Returns 0 or a negative errno (logged). */
+static int prepare(Store *s, const char *sql, sqlite3_stmt **ret) {
+        size_t i = ((uintptr_t) sql >> 3) % STORE_STMT_SLOTS;
+        for (size_t probe = 0; probe < STORE_STMT_SLOTS; probe++, i = (i + 1) % STORE_STMT_SLOTS) {
+                if (s->stmts[i].sql == sql) {
+                        *ret = s->stmts[i].st;
+                        return 0;
+                }
+                if (s->stmts[i].sql)
+                        continue;
+                sqlite3_stmt *st;
+                int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+                if (rc != SQLITE_OK)
+                        return fail(s, rc, "prepare");
+                s->stmts[i].sql = sql;
+                s->stmts[i].st = st;
+                *ret = st;
+                return 0;
+        }
+        /* More distinct statements than slots: a programming error; still correct, uncached. */
+        assert(!"store statement cache full");
+        return -ENOSPC;
+}
+
+/* Runs one statement without bound values or rows (BEGIN, COMMIT, ...) through the cache.
+ * Returns 0 or a negative errno (logged). */
+static int exec_cached(Store *s, const char *sql) {
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
+        int r = prepare(s, sql, &st);
+        if (r < 0)
+                return r;
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+                r = store_errno(s, rc);
+                log_error("state store: %s: %s", sql, sqlite3_errmsg(s->db));
+                return r < 0 ? r : -EIO;
+        }
+        return 0;
 }
 
 static int run(Store *s, const char *sql, const char *types, ...);
@@ -229,7 +305,7 @@ static const struct {
 /* Whether `table` has the column `column`, into *ret. */
 static int column_exists(Store *s, const char *table, const char *column, bool *ret) {
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int r = prepare(s, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", &st);
+        int r = prepare_once(s, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
@@ -246,7 +322,7 @@ static int column_exists(Store *s, const char *table, const char *column, bool *
 static int schema_objects_exist(Store *s, const char *sql, bool *ret) {
         static const char clause[] = "IF NOT EXISTS ";
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int r = prepare(s, "SELECT 1 FROM sqlite_master WHERE name = ?1", &st);
+        int r = prepare_once(s, "SELECT 1 FROM sqlite_master WHERE name = ?1", &st);
         if (r < 0)
                 return r;
         for (const char *p = strstr(sql, clause); p; p = strstr(p, clause)) {
@@ -272,7 +348,7 @@ static int schema_objects_exist(Store *s, const char *sql, bool *ret) {
 static int schema_is_current(Store *s, bool *ret) {
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
         bool ok;
-        int r = prepare(s, "PRAGMA user_version", &st);
+        int r = prepare_once(s, "PRAGMA user_version", &st);
         if (r < 0)
                 return r;
         int rc = sqlite3_step(st);
@@ -331,7 +407,7 @@ static int schema_update_locked(Store *s) {
 }
 
 static int schema_update(Store *s) {
-        int r = exec(s, "BEGIN IMMEDIATE");
+        int r = exec_cached(s, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
         return write_end(s, schema_update_locked(s));
@@ -434,24 +510,13 @@ int store_open(const char *state_dir, Store **ret) {
                         return r;
         }
 
-        r = prepare(s, "SELECT n.state, n.state_since, COALESCE(n.attempt_id, 0), COALESCE(a.seq, 0), "
-                       "COALESCE(a.phase, ''), COALESCE(a.opened_at, 0) FROM nodes n LEFT JOIN attempts a ON a.id = n.attempt_id "
-                       "WHERE n.name = ?1",
-                    &s->get_node);
-        if (r < 0)
-                return r;
-        r = prepare(s, "SELECT node, id, seq, COALESCE(ended_at, 0), COALESCE(outcome, '') FROM attempts "
-                       "WHERE token_hash = ?1",
-                    &s->find_token);
-        if (r < 0)
-                return r;
-
         s->ready = true;
         *ret = TAKE_PTR(s);
         return 0;
 }
 
 static void reader_close(Store *r) {
+        stmt_cache_clear(r);
         sqlite3_close_v2(r->db);
         free(r);
 }
@@ -468,8 +533,7 @@ void store_free(Store *s) {
         pthread_mutex_destroy(&s->readers_lock);
         pthread_cond_destroy(&s->readers_cond);
         free(s->db_path);
-        sqlite3_finalize(s->get_node);
-        sqlite3_finalize(s->find_token);
+        stmt_cache_clear(s);
         /* A clean stop leaves an empty WAL (the close would checkpoint too, but says nothing
          * when it cannot). */
         if (s->ready)
@@ -543,7 +607,7 @@ int store_reader_acquire(Store *s, Store **ret) {
         }
         /* Deferred: the read transaction, and with it the snapshot, starts at the first read
          * (https://sqlite.org/lang_transaction.html). */
-        int k = exec(r, "BEGIN");
+        int k = exec_cached(r, "BEGIN");
         if (k < 0) {
                 reader_drop(s, r);
                 return k;
@@ -557,7 +621,7 @@ int store_reader_snapshot(Store *r) {
                 return -EINVAL;
         /* Reading the schema cookie (in the header page) is a read: it starts the read
          * transaction (https://sqlite.org/lang_transaction.html). */
-        return exec(r, "PRAGMA schema_version");
+        return exec_cached(r, "PRAGMA schema_version");
 }
 
 void store_reader_release(Store *r) {
@@ -568,8 +632,8 @@ void store_reader_release(Store *r) {
          * open: the WAL could then not start over after a checkpoint and would grow. */
         for (sqlite3_stmt *st = sqlite3_next_stmt(r->db, NULL); st; st = sqlite3_next_stmt(r->db, st))
                 sqlite3_reset(st);
-        if (!sqlite3_get_autocommit(r->db) && exec(r, "COMMIT") < 0)
-                (void) exec(r, "ROLLBACK");
+        if (!sqlite3_get_autocommit(r->db) && exec_cached(r, "COMMIT") < 0)
+                (void) exec_cached(r, "ROLLBACK");
         if (!sqlite3_get_autocommit(r->db)) {
                 /* Still in a transaction: never lend it again. */
                 reader_drop(s, r);
@@ -582,8 +646,14 @@ void store_reader_release(Store *r) {
 }
 
 int store_get_node(Store *s, const char *name, StoreNodeState *ret) {
-        sqlite3_stmt *st = s->get_node;
-        sqlite3_reset(st);
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        "SELECT n.state, n.state_since, COALESCE(n.attempt_id, 0), COALESCE(a.seq, 0), "
+                        "COALESCE(a.phase, ''), COALESCE(a.opened_at, 0) FROM nodes n LEFT JOIN attempts a ON "
+                        "a.id = n.attempt_id WHERE n.name = ?1",
+                        &st);
+        if (r < 0)
+                return r;
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_DONE) {
@@ -610,7 +680,7 @@ int store_get_node(Store *s, const char *name, StoreNodeState *ret) {
 
 /* Runs one statement with bound values: 'i' int64, 't' text (NULL ok), 'b' 32-byte blob. */
 static int run(Store *s, const char *sql, const char *types, ...) {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
         int r = prepare(s, sql, &st);
         if (r < 0)
                 return r;
@@ -658,7 +728,7 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
                 _fallthrough_;
         case PROVISION_ACTION_OPEN_ATTEMPT: {
                 int64_t seq = 1;
-                _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+                _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
                 r = prepare(s, "SELECT COALESCE(MAX(seq), 0) + 1 FROM attempts WHERE node = ?1", &st);
                 if (r < 0)
                         return r;
@@ -710,7 +780,7 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
 
         if (tr->report) {
                 const StoreReport *rep = tr->report;
-                _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+                _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
                 r = prepare(s,
                             "INSERT INTO node_reports (node, running, booted, kernel, uptime_s, reported_at) "
                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(node) DO UPDATE SET running = ?2, booted = ?3, "
@@ -747,7 +817,7 @@ int store_apply(Store *s, const StoreTransition *tr, const StoreNodeState *cur, 
                 int64_t *ret_event_id) {
         StoreNodeState n;
         int64_t event_id = 0;
-        int r = exec(s, "BEGIN IMMEDIATE");
+        int r = exec_cached(s, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
         r = write_end(s, apply_locked(s, tr, cur, &n, &event_id));
@@ -760,8 +830,13 @@ int store_apply(Store *s, const StoreTransition *tr, const StoreNodeState *cur, 
 }
 
 int store_find_token(Store *s, const uint8_t hash[static TOKEN_HASH_SIZE], StoreAttempt *ret) {
-        sqlite3_stmt *st = s->find_token;
-        sqlite3_reset(st);
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        "SELECT node, id, seq, COALESCE(ended_at, 0), COALESCE(outcome, '') FROM attempts "
+                        "WHERE token_hash = ?1",
+                        &st);
+        if (r < 0)
+                return r;
         sqlite3_bind_blob(st, 1, hash, TOKEN_HASH_SIZE, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_DONE) {
@@ -824,19 +899,22 @@ static int append_event(sqlite3_stmt *st, bool with_node, json_t *arr) {
         return json_array_append_new(arr, e) < 0 ? -ENOMEM : 0;
 }
 
+/* store_events_json()'s query, in its three orders (inner ORDER BY, outer ORDER BY): literals,
+ * so that each is a statement of the cache. */
+#define EVENTS_SQL(inner, outer)                                                                                 \
+        "SELECT * FROM (SELECT h.id, h.node, h.at, h.from_state, h.to_state, h.cause, h.message, "             \
+        "COALESCE(a.seq, 0), h.console FROM history h LEFT JOIN attempts a ON a.id = h.attempt_id "            \
+        "WHERE (?1 IS NULL OR h.node = ?1) AND h.id > ?2 AND (?3 <= 0 OR h.id < ?3) AND h.at >= ?4 "           \
+        "ORDER BY h.id " inner " LIMIT ?5) ORDER BY 1 " outer
+static const char events_sql_asc[] = EVENTS_SQL("ASC", "ASC");
+static const char events_sql_tail[] = EVENTS_SQL("DESC", "ASC");
+static const char events_sql_desc[] = EVENTS_SQL("DESC", "DESC");
+
 int store_events_json(Store *s, const StoreEventQuery *q, json_t **ret) {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        _cleanup_free_ char *sql = NULL;
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
         /* Without a lower bound the newest `limit` rows are wanted, even in oldest-first order. */
         bool tail = !q->newest_first && q->after_id < 0 && q->since_ms <= 0;
-        bool desc = q->newest_first || tail;
-        if (asprintf(&sql,
-                     "SELECT * FROM (SELECT h.id, h.node, h.at, h.from_state, h.to_state, h.cause, h.message, "
-                     "COALESCE(a.seq, 0), h.console FROM history h LEFT JOIN attempts a ON a.id = h.attempt_id "
-                     "WHERE (?1 IS NULL OR h.node = ?1) AND h.id > ?2 AND (?3 <= 0 OR h.id < ?3) AND h.at >= ?4 "
-                     "ORDER BY h.id %s LIMIT ?5) ORDER BY 1 %s",
-                     desc ? "DESC" : "ASC", q->newest_first ? "DESC" : "ASC") < 0)
-                return -ENOMEM;
+        const char *sql = q->newest_first ? events_sql_desc : tail ? events_sql_tail : events_sql_asc;
         int r = prepare(s, sql, &st);
         if (r < 0)
                 return r;
@@ -868,7 +946,7 @@ int store_history_json(Store *s, const char *node, json_t **ret) {
 }
 
 int store_last_event_id(Store *s, int64_t *ret) {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
         int r = prepare(s, "SELECT COALESCE(MAX(id), 0) FROM history", &st);
         if (r < 0)
                 return r;
@@ -884,7 +962,7 @@ int store_attempt_json(Store *s, int64_t attempt_id, json_t **ret) {
                 *ret = json_null();
                 return 0;
         }
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
         int r = prepare(s,
                         "SELECT seq, phase, opened_at, COALESCE(ended_at, 0), outcome, message, firmware FROM attempts "
                         "WHERE id = ?1",
@@ -914,7 +992,7 @@ int store_attempt_json(Store *s, int64_t attempt_id, json_t **ret) {
 
 static int discovered_merge_locked(Store *s, const StoreDiscovered *const *entries, size_t n, int64_t max,
                                    StoreDiscoveredOutcome *outcomes) {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *count = NULL, *update = NULL, *insert = NULL;
+        _cleanup_(stmt_donep) sqlite3_stmt *count = NULL, *update = NULL, *insert = NULL;
         int r = prepare(s, "SELECT COUNT(*) FROM discovered", &count);
         if (r < 0)
                 return r;
@@ -984,7 +1062,7 @@ int store_discovered_merge(Store *s, const StoreDiscovered *const *entries, size
         _cleanup_free_ StoreDiscoveredOutcome *out = calloc(n, sizeof *out);
         if (!out)
                 return -ENOMEM;
-        int r = exec(s, "BEGIN IMMEDIATE");
+        int r = exec_cached(s, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
         r = write_end(s, discovered_merge_locked(s, entries, n, max, out));
@@ -995,7 +1073,7 @@ int store_discovered_merge(Store *s, const StoreDiscovered *const *entries, size
 }
 
 int store_discovered_json(Store *s, json_t **ret) {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
         int r = prepare(s,
                         "SELECT mac, first_seen_ms, last_seen_ms, count, arch, uuid, vendor_class, user_class, ipxe, "
                         "interface FROM discovered ORDER BY last_seen_ms DESC, mac",
@@ -1041,7 +1119,7 @@ int store_discovered_delete(Store *s, const char *mac) {
 }
 
 static int discovered_prune_locked(Store *s, bool (*is_known)(void *userdata, const char *mac), void *userdata) {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
         int deleted = 0;
         int r = prepare(s, "SELECT mac FROM discovered", &st);
         if (r < 0)
@@ -1066,7 +1144,7 @@ int store_discovered_prune(Store *s, bool (*is_known)(void *userdata, const char
         /* Deferred: the transaction only becomes a write with the first DELETE, so a prune
          * with nothing to delete writes nothing (a start on a full filesystem)
          * (https://sqlite.org/lang_transaction.html#deferred_immediate_and_exclusive_transactions). */
-        int r = exec(s, "BEGIN DEFERRED");
+        int r = exec_cached(s, "BEGIN DEFERRED");
         if (r < 0)
                 return r;
         int deleted = discovered_prune_locked(s, is_known, userdata);
@@ -1075,7 +1153,7 @@ int store_discovered_prune(Store *s, bool (*is_known)(void *userdata, const char
 }
 
 int store_discovered_count(Store *s, int64_t *ret) {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
         int r = prepare(s, "SELECT COUNT(*) FROM discovered", &st);
         if (r < 0)
                 return r;
@@ -1091,7 +1169,7 @@ int store_discovered_count(Store *s, int64_t *ret) {
 
 int store_credential_set(Store *s, const char *node, const uint8_t hash[static TOKEN_HASH_SIZE], int64_t at_ms,
                          int64_t attempt_id) {
-        int r = exec(s, "BEGIN IMMEDIATE");
+        int r = exec_cached(s, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
         r = run(s,
@@ -1102,7 +1180,7 @@ int store_credential_set(Store *s, const char *node, const uint8_t hash[static T
 }
 
 int store_credential_delete(Store *s, const char *node) {
-        int r = exec(s, "BEGIN IMMEDIATE");
+        int r = exec_cached(s, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
         r = run(s, "DELETE FROM node_credentials WHERE node = ?1", "t", node);
@@ -1114,7 +1192,7 @@ int store_credential_delete(Store *s, const char *node) {
 }
 
 int store_node_side_foreach(Store *s, StoreNodeSideFn fn, void *userdata) {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
         int r = prepare(s,
                         "SELECT n.node, c.hash, r.running, r.booted, r.kernel, r.uptime_s, r.reported_at FROM "
                         "(SELECT node FROM node_credentials UNION SELECT node FROM node_reports) n "
