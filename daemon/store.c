@@ -37,6 +37,11 @@ struct Store {
                 sqlite3_stmt *st;
         } stmts[STORE_STMT_SLOTS];
         bool ready; /* store_open() succeeded */
+        bool in_batch; /* between store_batch_begin() and its commit or rollback */
+        /* The test hook of store_set_commit_hook(), and the errno it made the last COMMIT fail with. */
+        StoreCommitHook commit_hook;
+        void *commit_hook_data;
+        int commit_hook_error;
         /* A read connection (store_reader_acquire()) is a Store too, with only `db` and
          * `parent` (the store it reads) set; the fields below are the write store's. */
         Store *parent;
@@ -167,17 +172,100 @@ static int reclaim_if_full(Store *s, int r) {
 
 static int exec_cached(Store *s, const char *sql);
 
-/* Ends the transaction a write opened with BEGIN: COMMIT when r >= 0, else ROLLBACK —
- * only while the transaction is still open: after SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY or
- * SQLITE_NOMEM SQLite may already have rolled it back itself, and sqlite3_get_autocommit()
- * is how to know (https://sqlite.org/c3ref/get_autocommit.html).  A failure for space gives
- * the WAL's space back (reclaim_if_full()).  Returns r, or COMMIT's error. */
-static int write_end(Store *s, int r) {
-        if (r >= 0)
-                r = exec_cached(s, "COMMIT");
+/* COMMIT of the open transaction.  On failure the transaction is rolled back (by SQLite, or
+ * here when it is still open), and the WAL's space given back after a failure for space.
+ * Returns 0 or a negative errno: the test hook's (store_set_commit_hook()) when it refused. */
+static int commit(Store *s) {
+        s->commit_hook_error = 0;
+        int r = exec_cached(s, "COMMIT");
+        if (r < 0 && s->commit_hook_error < 0)
+                r = s->commit_hook_error;
         if (r < 0 && !sqlite3_get_autocommit(s->db))
                 (void) exec_cached(s, "ROLLBACK");
         return reclaim_if_full(s, r);
+}
+
+/* Starts a write: its own transaction (BEGIN `begin`), or, inside a batch
+ * (store_batch_begin()), a savepoint of the batch's transaction, so that a write that fails
+ * undoes only itself (https://sqlite.org/lang_savepoint.html).  End it with write_end(). */
+static int write_begin(Store *s, const char *begin) {
+        return exec_cached(s, s->in_batch ? "SAVEPOINT write" : begin);
+}
+
+/* Ends the write write_begin() started: when r >= 0 COMMIT (its own transaction) or RELEASE
+ * (a batch's savepoint); else ROLLBACK (TO the savepoint) — only while the transaction is still
+ * open: after SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY or SQLITE_NOMEM SQLite may already have
+ * rolled the whole transaction back itself, and sqlite3_get_autocommit() is how to know
+ * (https://sqlite.org/c3ref/get_autocommit.html; in a batch, store_batch_open() then says
+ * false).  A failure for space gives the WAL's space back (reclaim_if_full()).  Returns r, or
+ * COMMIT's error. */
+static int write_end(Store *s, int r) {
+        if (s->in_batch) {
+                if (r < 0 && !sqlite3_get_autocommit(s->db))
+                        (void) exec_cached(s, "ROLLBACK TO write");
+                if (!sqlite3_get_autocommit(s->db)) {
+                        int k = exec_cached(s, "RELEASE write");
+                        if (r >= 0)
+                                r = k;
+                }
+                return reclaim_if_full(s, r);
+        }
+        if (r >= 0)
+                return commit(s);
+        if (!sqlite3_get_autocommit(s->db))
+                (void) exec_cached(s, "ROLLBACK");
+        return reclaim_if_full(s, r);
+}
+
+/* sqlite3_commit_hook() callback: asks the test hook; non-zero turns the COMMIT into a
+ * rollback (https://sqlite.org/c3ref/commit_hook.html). */
+static int commit_hook(void *userdata) {
+        Store *s = userdata;
+        int r = s->commit_hook ? s->commit_hook(s->commit_hook_data) : 0;
+        if (r < 0) {
+                s->commit_hook_error = r;
+                return 1;
+        }
+        return 0;
+}
+
+void store_set_commit_hook(Store *s, StoreCommitHook fn, void *userdata) {
+        s->commit_hook = fn;
+        s->commit_hook_data = userdata;
+        sqlite3_commit_hook(s->db, fn ? commit_hook : NULL, fn ? s : NULL);
+}
+
+int store_batch_begin(Store *s) {
+        if (s->in_batch || s->parent)
+                return -EINVAL;
+        int r = exec_cached(s, "BEGIN IMMEDIATE");
+        if (r < 0)
+                return reclaim_if_full(s, r);
+        s->in_batch = true;
+        return 0;
+}
+
+bool store_batch_open(Store *s) {
+        return s->in_batch && !sqlite3_get_autocommit(s->db);
+}
+
+int store_batch_commit(Store *s) {
+        if (!s->in_batch)
+                return -EINVAL;
+        s->in_batch = false;
+        /* The transaction ended already (a write's failure rolled it all back): nothing of it
+         * is on disk. */
+        if (sqlite3_get_autocommit(s->db))
+                return -EIO;
+        return commit(s);
+}
+
+void store_batch_rollback(Store *s) {
+        if (!s->in_batch)
+                return;
+        s->in_batch = false;
+        if (!sqlite3_get_autocommit(s->db))
+                (void) exec_cached(s, "ROLLBACK");
 }
 
 /* Prepares a statement the caller finalizes: for what runs once (opening, the schema). */
@@ -817,7 +905,7 @@ int store_apply(Store *s, const StoreTransition *tr, const StoreNodeState *cur, 
                 int64_t *ret_event_id) {
         StoreNodeState n;
         int64_t event_id = 0;
-        int r = exec_cached(s, "BEGIN IMMEDIATE");
+        int r = write_begin(s, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
         r = write_end(s, apply_locked(s, tr, cur, &n, &event_id));
@@ -1062,7 +1150,7 @@ int store_discovered_merge(Store *s, const StoreDiscovered *const *entries, size
         _cleanup_free_ StoreDiscoveredOutcome *out = calloc(n, sizeof *out);
         if (!out)
                 return -ENOMEM;
-        int r = exec_cached(s, "BEGIN IMMEDIATE");
+        int r = write_begin(s, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
         r = write_end(s, discovered_merge_locked(s, entries, n, max, out));
@@ -1144,7 +1232,7 @@ int store_discovered_prune(Store *s, bool (*is_known)(void *userdata, const char
         /* Deferred: the transaction only becomes a write with the first DELETE, so a prune
          * with nothing to delete writes nothing (a start on a full filesystem)
          * (https://sqlite.org/lang_transaction.html#deferred_immediate_and_exclusive_transactions). */
-        int r = exec_cached(s, "BEGIN DEFERRED");
+        int r = write_begin(s, "BEGIN DEFERRED");
         if (r < 0)
                 return r;
         int deleted = discovered_prune_locked(s, is_known, userdata);
@@ -1169,7 +1257,7 @@ int store_discovered_count(Store *s, int64_t *ret) {
 
 int store_credential_set(Store *s, const char *node, const uint8_t hash[static TOKEN_HASH_SIZE], int64_t at_ms,
                          int64_t attempt_id) {
-        int r = exec_cached(s, "BEGIN IMMEDIATE");
+        int r = write_begin(s, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
         r = run(s,
@@ -1180,7 +1268,7 @@ int store_credential_set(Store *s, const char *node, const uint8_t hash[static T
 }
 
 int store_credential_delete(Store *s, const char *node) {
-        int r = exec_cached(s, "BEGIN IMMEDIATE");
+        int r = write_begin(s, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
         r = run(s, "DELETE FROM node_credentials WHERE node = ?1", "t", node);
