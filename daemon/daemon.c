@@ -1259,12 +1259,14 @@ int daemon_install_event(Daemon *d, const char *token, const char *phase, const 
 
         InstallEventWrite w = { .hash = hash, .ev = ev, .phase = phase, .message = message, .errbuf = errbuf,
                                 .errlen = errlen };
+        if (errlen > 0)
+                errbuf[0] = '\0';
         int r = write_run(d, install_event_write, &w);
         if (r < 0) {
-                if (w.ret) { /* fn succeeded, the batch did not commit */
-                        json_decref(w.ret);
+                /* fn succeeded but the batch did not commit, or fn never ran (no transaction) */
+                if (w.ret || (errlen > 0 && !errbuf[0]))
                         snprintf(errbuf, errlen, "cannot record the event: %s", strerror(-r));
-                }
+                json_decref(w.ret);
                 return r;
         }
         *ret = w.ret;
@@ -1973,12 +1975,14 @@ int daemon_node_report(Daemon *d, const char *name, const char *credential, cons
 
         ReportWrite w = { .name = name, .hash = hash, .running = running, .booted = booted, .kernel = kernel,
                           .uptime_s = uptime_s, .errbuf = errbuf, .errlen = errlen };
+        if (errlen > 0)
+                errbuf[0] = '\0';
         r = write_run(d, report_write, &w);
         if (r < 0) {
-                if (w.ret) { /* fn succeeded, the batch did not commit */
-                        json_decref(w.ret);
+                /* fn succeeded but the batch did not commit, or fn never ran (no transaction) */
+                if (w.ret || (errlen > 0 && !errbuf[0]))
                         snprintf(errbuf, errlen, "cannot record the report: %s", strerror(-r));
-                }
+                json_decref(w.ret);
                 return r;
         }
         *ret = w.ret;
