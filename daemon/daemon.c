@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <malloc.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -45,6 +46,8 @@ typedef struct NodeRuntime {
         char *running, *booted, *kernel;
         double uptime_s;
         int64_t reported_ms;
+        /* The running batch has saved this node's state before changing it (runtime_save()). */
+        bool saved;
 } NodeRuntime;
 
 static void report_clear(NodeRuntime *rt) {
@@ -69,6 +72,43 @@ static void runtime_free(NodeRuntime **rt, size_t n) {
                 node_runtime_free(rt[i]);
         free(rt);
 }
+
+/* ---- group commit (see daemon.h, "group commit") ---- */
+
+/* A write waiting for, or run by, a batch: fn(d, ctx) runs under the exclusive lock inside the
+ * batch's store transaction.  Lives on its caller's stack. */
+typedef struct Write {
+        int (*fn)(Daemon *d, void *ctx);
+        void *ctx;
+        int r;         /* fn's result; a failed batch overrides a success with its errno */
+        uint64_t upto; /* the last observer seq its transitions queued, 0: none */
+        bool done;     /* r and upto are final (under batch_lock) */
+        bool lead;     /* its thread is to lead the next batch (under batch_lock) */
+        pthread_cond_t cond; /* done or lead became true */
+        struct Write *next;
+} Write;
+
+/* A transition a batch has written and not committed yet: what to do once it is on disk
+ * (metrics, the live event hub, the log line, the observers), in order. */
+typedef struct Applied {
+        Write *w;                     /* whose */
+        const Node *n;                /* borrowed: the inventory cannot change during the batch */
+        const ProvisionTransition *t; /* provision.c's table row */
+        StoreNodeState before, after;
+        char *message;                /* owned: the history message (also when not recorded) */
+        int64_t event_id;             /* the history row, 0 if none */
+        int64_t at_ms;
+        bool record;                  /* a history row was written */
+        bool stored;                  /* false: only a notice for observers, nothing written */
+        struct Applied *next;
+} Applied;
+
+/* A node's runtime as it was before the running batch first changed it (report strings
+ * deep-copied, no rendered answer): put back if the batch fails. */
+typedef struct NodeUndo {
+        size_t index;
+        NodeRuntime saved;
+} NodeUndo;
 
 /* A transition subscribed observers have yet to hear of (see daemon.h). */
 typedef struct Pending {
@@ -124,11 +164,21 @@ struct Daemon {
         char *public_url; /* no trailing slash */
         int64_t silent_after_ms; /* a node whose last report is older is "silent" */
 
-        /* Transition observers.  section_upto is guarded by `lock` (written only by the
-         * exclusive holder): the last seq the current exclusive section queued, 0 if none.
-         * Everything below it is guarded by notify_lock, taken after `lock` (never the
+        /* Group commit.  batch_lock guards the queue and `leading`; it is taken before `lock`
+         * is, never while holding it, and never held while a batch runs. */
+        pthread_mutex_t batch_lock;
+        Write *queue, **queue_tail;   /* writes waiting for the next batch, in arrival order */
+        bool leading;                 /* a thread leads a batch, or has been told to (Write.lead) */
+        /* The running batch, guarded by `lock` (held exclusively by its leader throughout). */
+        bool in_batch;
+        Write *current;               /* the write whose fn runs now */
+        Applied *applied, **applied_tail;
+        NodeUndo *undo;
+        size_t n_undo, undo_cap;
+        DaemonBatchStats stats;
+
+        /* Transition observers: guarded by notify_lock, taken after `lock` (never the
          * reverse) and never held while an observer runs. */
-        uint64_t section_upto;
         pthread_mutex_t notify_lock;
         pthread_cond_t notify_cond;   /* delivered_seq, delivering or calling_id changed */
         Observer *observers;          /* in id (subscription) order */
@@ -330,6 +380,9 @@ static int discovered_prune(Daemon *d) {
 void daemon_free(Daemon *d) {
         if (!d)
                 return;
+        if (d->stats.writes > 0)
+                log_debug("group commit: %" PRIu64 " writes in %" PRIu64 " committed batches, %" PRIu64 " failed",
+                          d->stats.writes, d->stats.commits, d->stats.failed);
         while (d->observers) {
                 Observer *next = d->observers->next;
                 free(d->observers);
@@ -344,6 +397,8 @@ void daemon_free(Daemon *d) {
         pthread_mutex_destroy(&d->notify_lock);
         pthread_cond_destroy(&d->notify_cond);
         pthread_mutex_destroy(&d->reload_lock);
+        pthread_mutex_destroy(&d->batch_lock);
+        free(d->undo);
         runtime_free(d->rt, d->inv ? d->inv->n_nodes : 0);
         deadline_heap_free(d->deadlines);
         if (d->inv_hold)
@@ -382,6 +437,9 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         pthread_mutex_init(&d->notify_lock, NULL);
         pthread_cond_init(&d->notify_cond, NULL);
         d->pending_tail = &d->pending;
+        pthread_mutex_init(&d->batch_lock, NULL);
+        d->queue_tail = &d->queue;
+        d->applied_tail = &d->applied;
         pthread_mutex_init(&d->inv_lock, NULL);
         pthread_mutex_init(&d->reload_lock, NULL);
 
@@ -618,30 +676,31 @@ static void attempt_metrics(const ProvisionTransition *t, const StoreNodeState *
         metrics_attempt_ended(outcome, cur->attempt_opened_ms > 0 ? (double) (at_ms - cur->attempt_opened_ms) / 1000.0 : -1);
 }
 
-/* Hands a recorded transition to the live event hub, shaped as GET /v1/events's entries. */
-static void publish(Daemon *d, int64_t event_id, const char *node, const StoreTransition *tr, ProvisionState from,
-                    const StoreNodeState *next) {
+/* Hands a recorded transition (on disk) to the live event hub, shaped as GET /v1/events's
+ * entries. */
+static void publish(Daemon *d, const Applied *a) {
         _cleanup_(json_decrefp) json_t *e = store_event_to_json(
-                event_id, node, tr->at_ms, provision_state_to_string(from), provision_state_to_string(next->state),
-                provision_event_to_string(tr->t->event), tr->message ? tr->message : tr->t->why, next->attempt_seq);
+                a->event_id, a->n->name, a->at_ms, provision_state_to_string(a->before.state),
+                provision_state_to_string(a->after.state), provision_event_to_string(a->t->event), a->message,
+                a->after.attempt_seq);
         _cleanup_free_ char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
         /* On failure the event is only in the store; the hub makes readers backfill. */
-        (void) events_publish(d->events, event_id, text);
+        (void) events_publish(d->events, a->event_id, text);
 }
 
 /* ---- transition observers ---- */
 
-/* Queues the copy of a committed transition for the observers (exclusive lock held): t ran
- * on node n from state `prev` to `next`, recorded with `message` as history row event_id
- * (0: none).  Without observers nothing is queued.  Out of memory: logged, and the observers
- * miss this one. */
-static void notify_queue(Daemon *d, const Node *n, const ProvisionTransition *t, const StoreNodeState *prev,
-                         const StoreNodeState *next, const char *message, int64_t event_id, int64_t at_ms) {
+/* Queues the copy of a committed transition for the observers (exclusive lock held, the
+ * transition on disk): t ran on node n from state `prev` to `next`, recorded with `message` as
+ * history row event_id (0: none).  Returns its seq, or 0 when nothing was queued: no
+ * observers, or out of memory (logged: the observers miss this one). */
+static uint64_t notify_queue(Daemon *d, const Node *n, const ProvisionTransition *t, const StoreNodeState *prev,
+                             const StoreNodeState *next, const char *message, int64_t event_id, int64_t at_ms) {
         pthread_mutex_lock(&d->notify_lock);
         bool any = d->observers != NULL;
         pthread_mutex_unlock(&d->notify_lock);
         if (!any)
-                return;
+                return 0;
 
         Pending *p = calloc(1, sizeof *p);
         if (!p || (message && !(p->message = strdup(message)))) {
@@ -649,7 +708,7 @@ static void notify_queue(Daemon *d, const Node *n, const ProvisionTransition *t,
                 log_node(LOG_ERR, &((LogFields) { .node = n->name }),
                          "out of memory: observers miss the transition %s -> %s", provision_state_to_string(prev->state),
                          provision_state_to_string(next->state));
-                return;
+                return 0;
         }
         DaemonTransition *c = &p->t;
         c->bmc = node_bmc(n);
@@ -674,11 +733,9 @@ static void notify_queue(Daemon *d, const Node *n, const ProvisionTransition *t,
         p->observers_below = d->last_observer_id + 1;
         *d->pending_tail = p;
         d->pending_tail = &p->next;
-        /* Made from inside an observer: the deliverer (this thread) delivers it too. */
-        if (d->delivering && pthread_equal(d->deliverer, pthread_self()) && d->deliver_upto < c->seq)
-                d->deliver_upto = c->seq;
+        uint64_t seq = c->seq;
         pthread_mutex_unlock(&d->notify_lock);
-        d->section_upto = c->seq;
+        return seq;
 }
 
 /* Delivers the queue at least up to seq `upto` (no daemon lock held; see daemon.h): becomes
@@ -690,8 +747,13 @@ static void notify_deliver(Daemon *d, uint64_t upto) {
         pthread_mutex_lock(&d->notify_lock);
         while (d->delivered_seq < upto) {
                 if (d->delivering) {
-                        if (pthread_equal(d->deliverer, self))
+                        /* Made from inside an observer: this thread, the deliverer, delivers
+                         * it too, once the current observer call returns. */
+                        if (pthread_equal(d->deliverer, self)) {
+                                if (d->deliver_upto < upto)
+                                        d->deliver_upto = upto;
                                 break;
+                        }
                         pthread_cond_wait(&d->notify_cond, &d->notify_lock);
                         continue;
                 }
@@ -733,15 +795,6 @@ static void notify_deliver(Daemon *d, uint64_t upto) {
         pthread_mutex_unlock(&d->notify_lock);
 }
 
-/* Releases the exclusive lock, then delivers what this section queued (and what was queued
- * before it).  Every exclusive section that may run a transition ends with this. */
-static void unlock_exclusive(Daemon *d) {
-        uint64_t upto = d->section_upto;
-        d->section_upto = 0;
-        pthread_rwlock_unlock(&d->lock);
-        if (upto > 0)
-                notify_deliver(d, upto);
-}
 
 int daemon_subscribe(Daemon *d, DaemonObserverFn fn, void *ctx, uint64_t *ret_id) {
         Observer *o = calloc(1, sizeof *o);
@@ -793,15 +846,66 @@ static int apply(Daemon *d, const Node *n, const ProvisionTransition *t, const c
         return apply_report(d, n, t, phase, message, fw, NULL, t->why != NULL);
 }
 
+/* Saves node `index`'s runtime in the running batch's undo log before its first change in
+ * the batch (lock held exclusively, in a batch).  -ENOMEM. */
+static int runtime_save(Daemon *d, size_t index) {
+        NodeRuntime *rt = d->rt[index];
+        if (rt->saved)
+                return 0;
+        if (d->n_undo == d->undo_cap) {
+                size_t cap = d->undo_cap ? d->undo_cap * 2 : 64;
+                NodeUndo *u = reallocarray(d->undo, cap, sizeof *u);
+                if (!u)
+                        return -ENOMEM;
+                d->undo = u;
+                d->undo_cap = cap;
+        }
+        NodeUndo *u = &d->undo[d->n_undo];
+        u->index = index;
+        u->saved = *rt;
+        u->saved.boot_json = NULL; /* a cache: dropped on undo, rendered again on use */
+        u->saved.running = u->saved.booted = u->saved.kernel = NULL;
+        if (rt->running && (!(u->saved.running = strdup(rt->running)) || !(u->saved.booted = strdup(rt->booted)) ||
+                            !(u->saved.kernel = strdup(rt->kernel)))) {
+                report_clear(&u->saved);
+                return -ENOMEM;
+        }
+        d->n_undo++;
+        rt->saved = true;
+        return 0;
+}
+
+/* Appends a (owned) to the running batch's transitions. */
+static void applied_append(Daemon *d, Applied *a) {
+        a->w = d->current;
+        *d->applied_tail = a;
+        d->applied_tail = &a->next;
+}
+
 /* apply() that also stores a node report (report non-NULL) in the same transaction, and
- * writes the history row only if `record`. */
+ * writes the history row only if `record`.  In a batch (lock held exclusively): the store's
+ * write joins the batch's transaction, the runtime changes at once (saved first, for an undo),
+ * and what follows a commit (metrics, live events, the log line, observers) waits for it. */
 static int apply_report(Daemon *d, const Node *n, const ProvisionTransition *t, const char *phase,
                         const char *message, Firmware fw, const StoreReport *report, bool record) {
         NodeRuntime *rt = d->rt[n->index];
         char token[TOKEN_STRING_MAX] = "";
         uint8_t hash[TOKEN_HASH_SIZE];
         StoreNodeState next;
+        const char *msg = message ? message : t->why;
 
+        assert(d->in_batch);
+        _cleanup_free_ Applied *a = calloc(1, sizeof *a);
+        if (!a || (msg && !(a->message = strdup(msg)))) {
+                if (a)
+                        free(a->message);
+                return -ENOMEM;
+        }
+        int r = runtime_save(d, n->index);
+        if (r < 0) {
+                free(a->message);
+                return r;
+        }
         if (t->action == PROVISION_ACTION_OPEN_ATTEMPT || t->action == PROVISION_ACTION_REOPEN_ATTEMPT)
                 token_new(token, hash);
 
@@ -817,17 +921,23 @@ static int apply_report(Daemon *d, const Node *n, const ProvisionTransition *t, 
                 .record = record,
         };
         int64_t event_id = 0;
-        int r = store_apply(d->store, &tr, &rt->st, &next, &event_id);
-        if (r < 0)
+        r = store_apply(d->store, &tr, &rt->st, &next, &event_id);
+        if (r < 0) {
+                free(a->message);
                 return log_node_errno(LOG_ERR, r, &((LogFields) { .node = n->name, .attempt = rt->st.attempt_seq }),
                                       "cannot record %s -> %s: %m", provision_state_to_string(rt->st.state),
                                       provision_state_to_string(t->to));
+        }
 
-        ProvisionState from = rt->st.state;
-        StoreNodeState prev = rt->st;
-        attempt_metrics(t, &rt->st, tr.at_ms);
-        if (event_id > 0)
-                publish(d, event_id, n->name, &tr, from, &next);
+        a->n = n;
+        a->t = t;
+        a->before = rt->st;
+        a->after = next;
+        a->event_id = event_id;
+        a->at_ms = tr.at_ms;
+        a->record = tr.record;
+        a->stored = true;
+        applied_append(d, TAKE_PTR(a));
         rt->st = next;
         deadline_track(d->deadlines, n->index, &rt->st);
         free(rt->boot_json);
@@ -836,12 +946,198 @@ static int apply_report(Daemon *d, const Node *n, const ProvisionTransition *t, 
                 memcpy(rt->token, token, sizeof token);
         else if (!provision_state_has_open_attempt(next.state))
                 rt->token[0] = '\0';
-        if (tr.record)
-                log_node(LOG_INFO, &((LogFields) { .node = n->name, .attempt = next.attempt_seq }), "%s -> %s: %s",
-                         provision_state_to_string(from), provision_state_to_string(next.state),
-                         message ? message : t->why);
-        notify_queue(d, n, t, &prev, &next, tr.record ? (message ? message : t->why) : NULL, event_id, tr.at_ms);
         return 0;
+}
+
+/* A transition that writes nothing but that observers hear of (a reinstall of a pending node),
+ * delivered after the running batch commits, in its place.  Lock held exclusively, in a
+ * batch.  -ENOMEM. */
+static int apply_notice(Daemon *d, const Node *n, const ProvisionTransition *t) {
+        Applied *a = calloc(1, sizeof *a);
+        if (!a)
+                return -ENOMEM;
+        a->n = n;
+        a->t = t;
+        a->before = a->after = d->rt[n->index]->st;
+        a->at_ms = now_ms();
+        applied_append(d, a);
+        return 0;
+}
+
+/* What follows the commit of transition a, in commit order (lock held exclusively): attempt
+ * metrics, the live event, the log line, the observers' queue. */
+static void applied_settle(Daemon *d, Applied *a) {
+        if (a->stored)
+                attempt_metrics(a->t, &a->before, a->at_ms);
+        if (a->event_id > 0)
+                publish(d, a);
+        if (a->record)
+                log_node(LOG_INFO, &((LogFields) { .node = a->n->name, .attempt = a->after.attempt_seq }), "%s -> %s: %s",
+                         provision_state_to_string(a->before.state), provision_state_to_string(a->after.state),
+                         a->message);
+        uint64_t seq = notify_queue(d, a->n, a->t, &a->before, &a->after, a->record ? a->message : NULL, a->event_id,
+                                    a->at_ms);
+        if (seq > 0)
+                a->w->upto = seq;
+}
+
+static void applied_free(Daemon *d) {
+        while (d->applied) {
+                Applied *next = d->applied->next;
+                free(d->applied->message);
+                free(d->applied);
+                d->applied = next;
+        }
+        d->applied_tail = &d->applied;
+}
+
+/* The running batch's transaction committed (lock held exclusively): its transitions are on
+ * disk; what follows each happens now, in commit order, and the undo log is dropped. */
+static void batch_committed(Daemon *d) {
+        for (Applied *a = d->applied; a; a = a->next)
+                applied_settle(d, a);
+        applied_free(d);
+        for (size_t i = 0; i < d->n_undo; i++) {
+                report_clear(&d->undo[i].saved);
+                d->rt[d->undo[i].index]->saved = false;
+        }
+        d->n_undo = 0;
+        d->stats.commits++;
+}
+
+/* The running batch's transaction failed to commit or was rolled back (lock held exclusively):
+ * nothing of it is on disk.  Every node it changed gets back its state from before the batch,
+ * its transitions are forgotten (no metrics, events, log lines or observers), and every write
+ * from `from` up to (not including) `to` that had succeeded fails with `error`. */
+static void batch_failed(Daemon *d, Write *from, Write *to, int error) {
+        for (size_t i = d->n_undo; i-- > 0;) {
+                NodeRuntime *rt = d->rt[d->undo[i].index];
+                free(rt->boot_json);
+                report_clear(rt);
+                *rt = d->undo[i].saved; /* .saved is false there */
+                deadline_track(d->deadlines, d->undo[i].index, &rt->st);
+        }
+        d->n_undo = 0;
+        applied_free(d);
+        for (Write *w = from; w != to; w = w->next)
+                if (w->r >= 0)
+                        w->r = error;
+        d->stats.failed++;
+        log_error_errno(error, "state store: a transaction of transitions failed, none of them was recorded: %m");
+}
+
+/* Runs the queue as a batch (batch_lock held on entry and on return, not in between): takes
+ * the exclusive lock, runs each write's fn inside one store transaction — writes that arrive
+ * meanwhile join it, up to DAEMON_BATCH_MAX — commits it, does what follows each transition
+ * in commit order, releases the lock, marks every write done and wakes each writer (its own
+ * condition: no herd), and hands the lead to the first write still queued, if any. */
+static void batch_lead(Daemon *d) {
+        Write *head = d->queue, *w = head, *last = NULL, *start = NULL;
+        d->queue = NULL;
+        d->queue_tail = &d->queue;
+        pthread_mutex_unlock(&d->batch_lock);
+
+        pthread_rwlock_wrlock(&d->lock);
+        d->in_batch = true;
+        bool open = false;
+        int begin_r = 0;
+        size_t n = 0;
+        while (w) {
+                if (!open && begin_r >= 0) {
+                        begin_r = store_batch_begin(d->store);
+                        open = begin_r >= 0;
+                        start = w;
+                }
+                if (!open)
+                        w->r = begin_r; /* no transaction: the rest fail */
+                else {
+                        d->current = w;
+                        w->r = w->fn(d, w->ctx);
+                        d->stats.writes++;
+                        if (!store_batch_open(d->store)) {
+                                /* A write's failure rolled the whole transaction back: the
+                                 * writes before it in this transaction are lost too. */
+                                store_batch_rollback(d->store);
+                                batch_failed(d, start, w->next, w->r < 0 ? w->r : -EIO);
+                                open = false;
+                        }
+                }
+                n++;
+                last = w;
+                w = w->next;
+                if (!w && n < DAEMON_BATCH_MAX) {
+                        pthread_mutex_lock(&d->batch_lock);
+                        w = last->next = d->queue;
+                        d->queue = NULL;
+                        d->queue_tail = &d->queue;
+                        pthread_mutex_unlock(&d->batch_lock);
+                }
+        }
+        d->current = NULL;
+        if (open) {
+                int r = store_batch_commit(d->store);
+                if (r < 0)
+                        batch_failed(d, start, NULL, r);
+                else
+                        batch_committed(d);
+        }
+        d->in_batch = false;
+        pthread_rwlock_unlock(&d->lock);
+
+        pthread_mutex_lock(&d->batch_lock);
+        for (w = head; w;) {
+                Write *next = w->next;
+                w->done = true; /* its owner may return (and its Write go) once batch_lock is released */
+                pthread_cond_signal(&w->cond);
+                w = next;
+        }
+        if (d->queue) {
+                d->queue->lead = true; /* d->leading stays true: handed over */
+                pthread_cond_signal(&d->queue->cond);
+        } else
+                d->leading = false;
+}
+
+/* Runs fn(d, ctx) in a batch (see daemon.h, "group commit") and returns its result, or the
+ * batch's errno when fn succeeded but the batch did not commit.  fn runs under the exclusive
+ * lock, on this thread or on the batch leader's, and must only compute: no waiting, no daemon
+ * call.  Returns after the batch committed (or failed) and after the observers have seen the
+ * transitions fn made.  No daemon lock may be held. */
+static int write_run(Daemon *d, int (*fn)(Daemon *d, void *ctx), void *ctx) {
+        Write w = { .fn = fn, .ctx = ctx };
+        pthread_cond_init(&w.cond, NULL);
+        pthread_mutex_lock(&d->batch_lock);
+        *d->queue_tail = &w;
+        d->queue_tail = &w.next;
+        if (!d->leading) {
+                d->leading = true;
+                w.lead = true;
+        }
+        while (!w.done) {
+                if (w.lead) {
+                        w.lead = false;
+                        batch_lead(d); /* takes w in, since w is queued */
+                        continue;
+                }
+                pthread_cond_wait(&w.cond, &d->batch_lock);
+        }
+        pthread_mutex_unlock(&d->batch_lock);
+        pthread_cond_destroy(&w.cond);
+        if (w.upto > 0)
+                notify_deliver(d, w.upto);
+        return w.r;
+}
+
+void daemon_batch_stats(Daemon *d, DaemonBatchStats *ret) {
+        pthread_rwlock_rdlock(&d->lock);
+        *ret = d->stats;
+        pthread_rwlock_unlock(&d->lock);
+}
+
+void daemon_set_commit_hook(Daemon *d, StoreCommitHook fn, void *userdata) {
+        pthread_rwlock_wrlock(&d->lock);
+        store_set_commit_hook(d->store, fn, userdata);
+        pthread_rwlock_unlock(&d->lock);
 }
 
 /* The table row for a network boot of the node: NETBOOT if this process can hand out the
@@ -932,6 +1228,20 @@ done:
         return 0;
 }
 
+/* A boot that makes a transition, as a batch's write. */
+typedef struct BootWrite {
+        const char *mac;
+        DaemonBootFormat fmt;
+        Firmware fw;
+        DaemonBootResult result;
+        char *body; /* owned */
+} BootWrite;
+
+static int boot_write(Daemon *d, void *ctx) {
+        BootWrite *b = ctx;
+        return boot_locked(d, true, b->mac, b->fmt, b->fw, &b->result, &b->body);
+}
+
 int daemon_boot(Daemon *d, const char *mac, DaemonBootFormat fmt, Firmware fw, DaemonBootResult *ret_result,
                 char **ret_body) {
         /* Most boot requests change nothing (pixiecore repeating itself, installed nodes):
@@ -941,9 +1251,14 @@ int daemon_boot(Daemon *d, const char *mac, DaemonBootFormat fmt, Firmware fw, D
         pthread_rwlock_unlock(&d->lock);
         if (r != -EAGAIN)
                 return r;
-        pthread_rwlock_wrlock(&d->lock);
-        r = boot_locked(d, true, mac, fmt, fw, ret_result, ret_body);
-        unlock_exclusive(d);
+        BootWrite b = { .mac = mac, .fmt = fmt, .fw = fw };
+        r = write_run(d, boot_write, &b);
+        if (r < 0) {
+                free(b.body); /* rendered, but the batch did not commit */
+                return r;
+        }
+        *ret_result = b.result;
+        *ret_body = b.body;
         return r;
 }
 
@@ -983,13 +1298,77 @@ static int phase_to_event(const char *phase, ProvisionEvent *ret) {
         return -EINVAL;
 }
 
+/* An installer event, as a batch's write: the token's attempt must be the node's open one. */
+typedef struct InstallEventWrite {
+        const uint8_t *hash; /* TOKEN_HASH_SIZE bytes */
+        ProvisionEvent ev;
+        const char *phase, *message;
+        json_t *ret; /* the answer, once fn succeeded */
+        char *errbuf;
+        size_t errlen;
+} InstallEventWrite;
+
+static int install_event_write(Daemon *d, void *ctx) {
+        InstallEventWrite *w = ctx;
+        char *errbuf = w->errbuf;
+        size_t errlen = w->errlen;
+        const char *phase = w->phase, *message = w->message;
+        ProvisionEvent ev = w->ev;
+        StoreAttempt a;
+        bool changed = false;
+
+        int r = store_find_token(d->store, w->hash, &a);
+        if (r == -ENOENT) {
+                snprintf(errbuf, errlen, "unknown install token");
+                return -ENOKEY;
+        }
+        if (r < 0) {
+                snprintf(errbuf, errlen, "state store error: %s", strerror(-r));
+                return r;
+        }
+        const Node *n = inventory_find_name(d->inv, a.node);
+        if (!n) {
+                snprintf(errbuf, errlen, "node %s is no longer in the inventory", a.node);
+                return -ENOENT;
+        }
+        NodeRuntime *rt = d->rt[n->index];
+        if (a.ended_ms > 0 || rt->st.attempt_id != a.id || !provision_state_has_open_attempt(rt->st.state)) {
+                snprintf(errbuf, errlen, "install attempt %lld of node %s has ended (%s); this token is dead",
+                         (long long) a.seq, n->name, a.outcome[0] ? a.outcome : "superseded");
+                return -EKEYEXPIRED;
+        }
+
+        /* The same phase again is harmless: nothing changes, nothing is recorded. */
+        if (!(ev == PROVISION_EV_PHASE && streq(rt->st.phase, phase) && rt->st.state == PROVISION_INSTALLING)) {
+                const ProvisionTransition *t = provision_transition(rt->st.state, ev);
+                if (!t) {
+                        snprintf(errbuf, errlen, "node %s is %s: installer event %s not allowed", n->name,
+                                 provision_state_to_string(rt->st.state), phase);
+                        return -EPROTO;
+                }
+                _cleanup_free_ char *msg = NULL;
+                if (asprintf(&msg, "%s%s%s%s%s", t->why, ev == PROVISION_EV_PHASE ? " " : "",
+                             ev == PROVISION_EV_PHASE ? phase : "", message && *message ? ": " : "",
+                             message && *message ? message : "") < 0)
+                        return -ENOMEM;
+                r = apply(d, n, t, phase, msg, FIRMWARE_UNKNOWN);
+                if (r < 0) {
+                        snprintf(errbuf, errlen, "cannot record the event: %s", strerror(-r));
+                        return r;
+                }
+                changed = true;
+        }
+
+        w->ret = json_pack("{s:s, s:s, s:I, s:s, s:b}", "node", n->name, "state",
+                           provision_state_to_string(rt->st.state), "attempt", (json_int_t) rt->st.attempt_seq, "phase",
+                           rt->st.phase, "changed", changed);
+        return w->ret ? 0 : -ENOMEM;
+}
+
 int daemon_install_event(Daemon *d, const char *token, const char *phase, const char *message, json_t **ret,
                          char *errbuf, size_t errlen) {
         uint8_t hash[TOKEN_HASH_SIZE];
         ProvisionEvent ev;
-        StoreAttempt a;
-        bool changed = false;
-        int r;
 
         if (phase_to_event(phase, &ev) < 0) {
                 snprintf(errbuf, errlen, "\"phase\" must be one of started, partitioning, installing, succeeded, failed");
@@ -1004,63 +1383,20 @@ int daemon_install_event(Daemon *d, const char *token, const char *phase, const 
                 return -ENOKEY;
         }
 
-        pthread_rwlock_wrlock(&d->lock);
-        r = store_find_token(d->store, hash, &a);
-        if (r == -ENOENT) {
-                snprintf(errbuf, errlen, "unknown install token");
-                r = -ENOKEY;
-                goto out;
-        }
+        InstallEventWrite w = { .hash = hash, .ev = ev, .phase = phase, .message = message, .errbuf = errbuf,
+                                .errlen = errlen };
+        if (errlen > 0)
+                errbuf[0] = '\0';
+        int r = write_run(d, install_event_write, &w);
         if (r < 0) {
-                snprintf(errbuf, errlen, "state store error: %s", strerror(-r));
-                goto out;
-        }
-        const Node *n = inventory_find_name(d->inv, a.node);
-        if (!n) {
-                snprintf(errbuf, errlen, "node %s is no longer in the inventory", a.node);
-                r = -ENOENT;
-                goto out;
-        }
-        NodeRuntime *rt = d->rt[n->index];
-        if (a.ended_ms > 0 || rt->st.attempt_id != a.id || !provision_state_has_open_attempt(rt->st.state)) {
-                snprintf(errbuf, errlen, "install attempt %lld of node %s has ended (%s); this token is dead",
-                         (long long) a.seq, n->name, a.outcome[0] ? a.outcome : "superseded");
-                r = -EKEYEXPIRED;
-                goto out;
-        }
-
-        /* The same phase again is harmless: nothing changes, nothing is recorded. */
-        if (!(ev == PROVISION_EV_PHASE && streq(rt->st.phase, phase) && rt->st.state == PROVISION_INSTALLING)) {
-                const ProvisionTransition *t = provision_transition(rt->st.state, ev);
-                if (!t) {
-                        snprintf(errbuf, errlen, "node %s is %s: installer event %s not allowed", n->name,
-                                 provision_state_to_string(rt->st.state), phase);
-                        r = -EPROTO;
-                        goto out;
-                }
-                _cleanup_free_ char *msg = NULL;
-                if (asprintf(&msg, "%s%s%s%s%s", t->why, ev == PROVISION_EV_PHASE ? " " : "",
-                             ev == PROVISION_EV_PHASE ? phase : "", message && *message ? ": " : "",
-                             message && *message ? message : "") < 0) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                r = apply(d, n, t, phase, msg, FIRMWARE_UNKNOWN);
-                if (r < 0) {
+                /* fn succeeded but the batch did not commit, or fn never ran (no transaction) */
+                if (w.ret || (errlen > 0 && !errbuf[0]))
                         snprintf(errbuf, errlen, "cannot record the event: %s", strerror(-r));
-                        goto out;
-                }
-                changed = true;
+                json_decref(w.ret);
+                return r;
         }
-
-        *ret = json_pack("{s:s, s:s, s:I, s:s, s:b}", "node", n->name, "state",
-                         provision_state_to_string(rt->st.state), "attempt", (json_int_t) rt->st.attempt_seq, "phase",
-                         rt->st.phase, "changed", changed);
-        if (!*ret)
-                r = -ENOMEM;
-out:
-        unlock_exclusive(d);
-        return r;
+        *ret = w.ret;
+        return 0;
 }
 
 static Drift node_drift(const Daemon *d, const Node *n, const NodeRuntime *rt, int64_t now) {
@@ -1376,25 +1712,35 @@ int daemon_node_bmc(Daemon *d, const char *name, DaemonNodeBmc *ret) {
 }
 
 /* Applies event ev with `message` to node `name` under the exclusive lock. */
-static int apply_event(Daemon *d, const char *name, ProvisionEvent ev, const char *message, bool *ret_changed) {
-        const Node *n;
-        int r = lock_node(d, name, true, &n);
-        if (r < 0)
-                return r;
+typedef struct EventWrite {
+        const char *name;
+        ProvisionEvent ev;
+        const char *message;
+        bool changed;
+} EventWrite;
+
+static int event_write(Daemon *d, void *ctx) {
+        EventWrite *w = ctx;
+        const Node *n = inventory_find_name(d->inv, w->name);
+        if (!n)
+                return -ENOENT;
         NodeRuntime *rt = d->rt[n->index];
-        const ProvisionTransition *t = provision_transition(rt->st.state, ev);
-        if (!t) {
-                r = -EPROTO;
-                goto out;
-        }
-        if (ret_changed)
-                *ret_changed = t->why != NULL;
+        const ProvisionTransition *t = provision_transition(rt->st.state, w->ev);
+        if (!t)
+                return -EPROTO;
+        w->changed = t->why != NULL;
         if (t->why || t->action != PROVISION_ACTION_NONE || t->to != rt->st.state)
-                r = apply(d, n, t, NULL, t->why ? message : NULL, FIRMWARE_UNKNOWN);
-        else /* a reinstall of a pending node: nothing to record, but observers hear of it */
-                notify_queue(d, n, t, &rt->st, &rt->st, NULL, 0, now_ms());
-out:
-        unlock_exclusive(d);
+                return apply(d, n, t, NULL, t->why ? w->message : NULL, FIRMWARE_UNKNOWN);
+        /* a reinstall of a pending node: nothing to record, but observers hear of it */
+        return apply_notice(d, n, t);
+}
+
+/* Applies event ev with `message` to node `name`, in a batch. */
+static int apply_event(Daemon *d, const char *name, ProvisionEvent ev, const char *message, bool *ret_changed) {
+        EventWrite w = { .name = name, .ev = ev, .message = message };
+        int r = write_run(d, event_write, &w);
+        if (r >= 0 && ret_changed)
+                *ret_changed = w.changed;
         return r;
 }
 
@@ -1413,8 +1759,15 @@ static bool attempt_due(Daemon *d, int64_t deadline_ms, int64_t now, size_t *ret
         return deadline_heap_peek(d->deadlines, ret_index, &opened) && now - opened >= deadline_ms;
 }
 
+typedef struct ExpireWrite {
+        int64_t deadline_ms, now;
+        int expired;
+} ExpireWrite;
+
+static int expire_write(Daemon *d, void *ctx);
+
 int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now) {
-        int expired = 0, r = 0;
+        int r;
         size_t i;
         if (deadline_ms <= 0)
                 return 0;
@@ -1426,7 +1779,16 @@ int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now) {
         pthread_rwlock_unlock(&d->lock);
         if (!due)
                 return 0;
-        pthread_rwlock_wrlock(&d->lock);
+        ExpireWrite w = { .deadline_ms = deadline_ms, .now = now };
+        r = write_run(d, expire_write, &w);
+        return r < 0 ? r : w.expired;
+}
+
+static int expire_write(Daemon *d, void *ctx) {
+        ExpireWrite *w = ctx;
+        int64_t deadline_ms = w->deadline_ms, now = w->now;
+        int r = 0;
+        size_t i;
         while (attempt_due(d, deadline_ms, now, &i)) {
                 NodeRuntime *rt = d->rt[i];
                 const ProvisionTransition *t = provision_transition(rt->st.state, PROVISION_EV_TIMEOUT);
@@ -1442,10 +1804,9 @@ int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now) {
                 r = apply(d, &d->inv->nodes[i], t, NULL, msg, FIRMWARE_UNKNOWN);
                 if (r < 0)
                         break;
-                expired++;
+                w->expired++;
         }
-        unlock_exclusive(d);
-        return r < 0 ? r : expired;
+        return r;
 }
 
 /* ---- discovery ------------------------------------------------------------------ */
@@ -1647,44 +2008,31 @@ static bool kernel_release_ok(const char *s) {
         return true;
 }
 
-int daemon_node_report(Daemon *d, const char *name, const char *credential, const char *running, const char *booted,
-                       const char *kernel, double uptime_s, json_t **ret, char *errbuf, size_t errlen) {
-        uint8_t hash[TOKEN_HASH_SIZE];
+/* A node report, as a batch's write. */
+typedef struct ReportWrite {
+        const char *name;
+        const uint8_t *hash; /* the credential's, TOKEN_HASH_SIZE bytes */
+        const char *running, *booted, *kernel;
+        double uptime_s;
+        json_t *ret; /* the answer, once fn succeeded */
+        char *errbuf;
+        size_t errlen;
+} ReportWrite;
+
+static int report_write(Daemon *d, void *ctx) {
+        ReportWrite *w = ctx;
+        const char *name = w->name, *running = w->running, *booted = w->booted, *kernel = w->kernel;
+        const uint8_t *hash = w->hash;
+        double uptime_s = w->uptime_s;
+        char *errbuf = w->errbuf;
+        size_t errlen = w->errlen;
         _cleanup_free_ char *msg = NULL, *r_run = NULL, *r_boot = NULL, *r_kern = NULL;
-        const Node *n;
         int r;
 
-        if (!credential) {
-                snprintf(errbuf, errlen, "missing node credential (Authorization: Bearer pvn_...)");
-                return -ENOKEY;
-        }
-        if (!strncmp(credential, "pvd_", 4) || token_is_form(credential)) {
-                snprintf(errbuf, errlen, "%s is not accepted here: a node reports with its node credential",
-                         token_is_form(credential) ? "an install token" : "an API token");
-                return -EACCES;
-        }
-        if (strncmp(credential, DAEMON_CREDENTIAL_PREFIX, strlen(DAEMON_CREDENTIAL_PREFIX)) != 0 ||
-            token_hash(credential + strlen(DAEMON_CREDENTIAL_PREFIX), hash) < 0) {
-                snprintf(errbuf, errlen, "malformed node credential (pvn_ and 43 base64url characters)");
-                return -ENOKEY;
-        }
-        if (!drift_store_path_ok(running) || !drift_store_path_ok(booted)) {
-                snprintf(errbuf, errlen, "\"running\" and \"booted\" must be /nix/store/ system paths");
-                return -EINVAL;
-        }
-        if (!kernel_release_ok(kernel)) {
-                snprintf(errbuf, errlen, "\"kernel\" must be a kernel release (uname -r): 1-64 of A-Z a-z 0-9 . - _ + ~");
-                return -EINVAL;
-        }
-        if (!(uptime_s >= 0 && uptime_s < 1e10)) {
-                snprintf(errbuf, errlen, "\"uptime\" must be seconds since boot, >= 0");
-                return -EINVAL;
-        }
-
-        r = lock_node(d, name, true, &n);
-        if (r < 0) {
+        const Node *n = inventory_find_name(d->inv, name);
+        if (!n) {
                 snprintf(errbuf, errlen, "no node \"%s\" in the inventory", name);
-                return r;
+                return -ENOENT;
         }
         NodeRuntime *rt = d->rt[n->index];
         if (!rt->has_credential || !token_hash_equal(rt->credential_hash, hash)) {
@@ -1726,10 +2074,57 @@ int daemon_node_report(Daemon *d, const char *name, const char *credential, cons
         rt->uptime_s = uptime_s;
         rt->reported_ms = at;
         Drift dr = node_drift(d, n, rt, at);
-        *ret = json_pack("{s:s, s:s, s:s, s:b}", "node", n->name, "drift", drift_to_string(dr), "expected", n->toplevel,
-                         "changed", changed);
-        r = *ret ? 0 : -ENOMEM;
+        w->ret = json_pack("{s:s, s:s, s:s, s:b}", "node", n->name, "drift", drift_to_string(dr), "expected", n->toplevel,
+                           "changed", changed);
+        r = w->ret ? 0 : -ENOMEM;
 out:
-        unlock_exclusive(d);
         return r;
+}
+
+int daemon_node_report(Daemon *d, const char *name, const char *credential, const char *running, const char *booted,
+                       const char *kernel, double uptime_s, json_t **ret, char *errbuf, size_t errlen) {
+        uint8_t hash[TOKEN_HASH_SIZE];
+        int r;
+
+        if (!credential) {
+                snprintf(errbuf, errlen, "missing node credential (Authorization: Bearer pvn_...)");
+                return -ENOKEY;
+        }
+        if (!strncmp(credential, "pvd_", 4) || token_is_form(credential)) {
+                snprintf(errbuf, errlen, "%s is not accepted here: a node reports with its node credential",
+                         token_is_form(credential) ? "an install token" : "an API token");
+                return -EACCES;
+        }
+        if (strncmp(credential, DAEMON_CREDENTIAL_PREFIX, strlen(DAEMON_CREDENTIAL_PREFIX)) != 0 ||
+            token_hash(credential + strlen(DAEMON_CREDENTIAL_PREFIX), hash) < 0) {
+                snprintf(errbuf, errlen, "malformed node credential (pvn_ and 43 base64url characters)");
+                return -ENOKEY;
+        }
+        if (!drift_store_path_ok(running) || !drift_store_path_ok(booted)) {
+                snprintf(errbuf, errlen, "\"running\" and \"booted\" must be /nix/store/ system paths");
+                return -EINVAL;
+        }
+        if (!kernel_release_ok(kernel)) {
+                snprintf(errbuf, errlen, "\"kernel\" must be a kernel release (uname -r): 1-64 of A-Z a-z 0-9 . - _ + ~");
+                return -EINVAL;
+        }
+        if (!(uptime_s >= 0 && uptime_s < 1e10)) {
+                snprintf(errbuf, errlen, "\"uptime\" must be seconds since boot, >= 0");
+                return -EINVAL;
+        }
+
+        ReportWrite w = { .name = name, .hash = hash, .running = running, .booted = booted, .kernel = kernel,
+                          .uptime_s = uptime_s, .errbuf = errbuf, .errlen = errlen };
+        if (errlen > 0)
+                errbuf[0] = '\0';
+        r = write_run(d, report_write, &w);
+        if (r < 0) {
+                /* fn succeeded but the batch did not commit, or fn never ran (no transaction) */
+                if (w.ret || (errlen > 0 && !errbuf[0]))
+                        snprintf(errbuf, errlen, "cannot record the report: %s", strerror(-r));
+                json_decref(w.ret);
+                return r;
+        }
+        *ret = w.ret;
+        return 0;
 }

@@ -6,9 +6,9 @@
  * main thread (reload); one reader-writer lock guards the inventory, the runtime state and
  * the SQLite write connection.  Boot answers that change nothing (repeated pixiecore calls,
  * installed nodes) are served from memory under the shared lock; a transition (first boot,
- * installer event) is one SQLite transaction under the exclusive lock, after which the
- * calling thread, without that lock, delivers it to the transition observers (see "transition
- * observers" below).  Reads of what only the store holds (history, events, a node's attempt,
+ * installer event) is written under the exclusive lock in a store transaction that concurrent
+ * transitions share (see "group commit" below), after which the calling thread, without that
+ * lock, delivers it to the transition observers (see "transition observers" below).  Reads of what only the store holds (history, events, a node's attempt,
  * discovered MACs) run on the store's read-only connections without that lock
  * (store_reader_acquire()): they neither wait for transitions nor hold them up, and see every
  * transition answered before they started.  Nothing here blocks on the network. */
@@ -38,6 +38,56 @@ typedef struct DaemonConfig {
 
 /* Nodes report at least every 15 minutes (nix/node.nix's timer); four missed reports. */
 #define DAEMON_SILENT_AFTER_DEFAULT_MS (3600 * 1000LL)
+
+/* ---- group commit ----------------------------------------------------------------------------
+ * Every call that makes a transition (daemon_boot() opening or reopening an attempt,
+ * daemon_install_event(), daemon_mark_reinstall(), daemon_record_bmc(),
+ * daemon_record_console(), daemon_node_report(), daemon_expire_attempts()) is a *write*: a
+ * function that decides and makes the transition from the in-memory state.  Writes are queued;
+ * one calling thread at a time is the *leader*: it takes the queue, takes the exclusive lock,
+ * runs every queued write — its own and other threads' — in ONE store transaction
+ * (store_batch_begin(): each write in a savepoint of its own), takes in the writes that
+ * arrived meanwhile (up to DAEMON_BATCH_MAX), COMMITs (one fsync for all: synchronous=FULL as
+ * ever), and only then releases the lock and wakes the writers.  Writes that arrive while a
+ * batch commits wait and form the next batch; its leader is one of them.  So:
+ *   - an answer is sent only after its transition is on disk: a writer returns only when its
+ *     batch has committed (or failed);
+ *   - the in-memory state never shows what is not on disk: it changes inside the batch, under
+ *     the exclusive lock held from the BEGIN to the end of the COMMIT, so no reader sees it
+ *     before the commit.  Each node's runtime is saved before a batch first changes it (an
+ *     undo log); when the COMMIT fails (or a write's failure makes SQLite roll the whole
+ *     transaction back) every node the batch changed gets its saved state back, and every
+ *     write of that transaction that had succeeded fails with the store's errno (-ENOSPC,
+ *     -EIO, ...): its caller answers an error, hands out nothing (a token of an attempt the
+ *     batch opened dies with it), and no event, metric, log line or observer call is made for
+ *     it.  A write that fails by itself (a dead token, a store error confined to its
+ *     savepoint) fails alone, and the others commit;
+ *   - observers see each transition once, in commit order, after it is on disk: what follows
+ *     a commit (live event, metrics, log line, the observers' queue) is done by the leader,
+ *     still under the exclusive lock, in the order the writes ran in the transaction; each
+ *     writer then delivers the queue up to its own transitions (see "transition observers").
+ * Lock order: the batch queue's mutex is taken without the daemon's lock (to queue) or after
+ * it (the leader taking in late writes), never held while a write runs or a batch commits.
+ * Writes that are not transitions (credentials, discovered MACs, console tails, reload) keep
+ * a transaction of their own under the exclusive lock, between batches. */
+
+/* Writes one batch takes in at most: bounds the transaction a COMMIT makes durable (and the
+ * wait of the batch's first writer); more wait for the next batch. */
+#define DAEMON_BATCH_MAX 256
+
+/* Counts since daemon_new(): for tests and metrics. */
+typedef struct DaemonBatchStats {
+        uint64_t writes;   /* writes run in batches */
+        uint64_t commits;  /* batches committed */
+        uint64_t failed;   /* batch transactions that failed: nothing of them is on disk */
+} DaemonBatchStats;
+
+/* Copies the counts (shared lock). */
+void daemon_batch_stats(Daemon *d, DaemonBatchStats *ret);
+
+/* Test hook: store_set_commit_hook() on the daemon's store (exclusive lock): fn is called at
+ * every COMMIT, and a negative errno from it makes that COMMIT fail. */
+void daemon_set_commit_hook(Daemon *d, StoreCommitHook fn, void *userdata);
 
 /* Loads the inventory, opens the store and reads every node's state.  On success *ret is a
  * new Daemon (caller owns; daemon_free()).  Errors are logged, with the node, field or file,
@@ -252,10 +302,11 @@ int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now);
  * pending; it still asks for the next attempt).  Not delivered: what changes nothing (a
  * repeated boot request of the same attempt, the same installer phase again), reloads.
  *
- * How: under the exclusive lock, right after the commit, a copy of the transition (a
- * DaemonTransition, node and BMC settings included) is appended to a queue, so the queue
- * is in commit order.  After releasing the exclusive lock, the thread that made the
- * transition delivers the queue: one thread at a time delivers (the "deliverer"; the
+ * How: under the exclusive lock, right after the commit of the batch that wrote it (see "group
+ * commit"), a copy of the transition (a DaemonTransition, node and BMC settings included) is
+ * appended to a queue, so the queue is in commit order; a batch that fails queues nothing.
+ * After the exclusive lock is released, the thread whose call made the transition delivers
+ * the queue: one thread at a time delivers (the "deliverer"; the
  * others wait for it), calling every observer with each queued transition, oldest first,
  * observers in subscription order, holding no lock of the daemon while an observer runs.  So:
  *   - delivery is serialized and in commit order, for every observer, whatever threads made

@@ -1,6 +1,7 @@
 /* store.c — see store.h. */
 #include "store.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -21,12 +22,26 @@
 #define SCHEMA_VERSION 1
 #define STORE_BUSY_TIMEOUT_MS 5000
 
+/* Slots of a connection's statement cache (see stmt_cache_get()): more than the distinct
+ * statements this file runs, so that probing stays short. */
+#define STORE_STMT_SLOTS 64
+
 struct Store {
         sqlite3 *db;
         int lock_fd;
-        sqlite3_stmt *get_node;
-        sqlite3_stmt *find_token;
+        /* The connection's prepared statements, keyed by the address of their SQL text (a
+         * string literal of this file): open addressing on that address.  Finalized when the
+         * connection closes. */
+        struct {
+                const char *sql;
+                sqlite3_stmt *st;
+        } stmts[STORE_STMT_SLOTS];
         bool ready; /* store_open() succeeded */
+        bool in_batch; /* between store_batch_begin() and its commit or rollback */
+        /* The test hook of store_set_commit_hook(), and the errno it made the last COMMIT fail with. */
+        StoreCommitHook commit_hook;
+        void *commit_hook_data;
+        int commit_hook_error;
         /* A read connection (store_reader_acquire()) is a Store too, with only `db` and
          * `parent` (the store it reads) set; the fields below are the write store's. */
         Store *parent;
@@ -44,6 +59,23 @@ struct Store {
 static inline void sqlite3_finalizep(sqlite3_stmt **st) {
         if (*st)
                 sqlite3_finalize(*st);
+}
+
+/* Gives a cached statement back for its next use: resets it (ending a read it was in the
+ * middle of) and drops its bindings (which may point at the caller's memory). */
+static inline void stmt_donep(sqlite3_stmt **st) {
+        if (*st) {
+                sqlite3_reset(*st);
+                sqlite3_clear_bindings(*st);
+        }
+}
+
+static void stmt_cache_clear(Store *s) {
+        for (size_t i = 0; i < ELEMENTSOF(s->stmts); i++) {
+                sqlite3_finalize(s->stmts[i].st);
+                s->stmts[i].sql = NULL;
+                s->stmts[i].st = NULL;
+        }
 }
 
 /* The one place SQLite result codes become errno values. */
@@ -138,22 +170,154 @@ static int reclaim_if_full(Store *s, int r) {
         return r;
 }
 
-/* Ends the transaction a write opened with BEGIN: COMMIT when r >= 0, else ROLLBACK —
- * only while the transaction is still open: after SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY or
- * SQLITE_NOMEM SQLite may already have rolled it back itself, and sqlite3_get_autocommit()
- * is how to know (https://sqlite.org/c3ref/get_autocommit.html).  A failure for space gives
- * the WAL's space back (reclaim_if_full()).  Returns r, or COMMIT's error. */
-static int write_end(Store *s, int r) {
-        if (r >= 0)
-                r = exec(s, "COMMIT");
+static int exec_cached(Store *s, const char *sql);
+
+/* COMMIT of the open transaction.  On failure the transaction is rolled back (by SQLite, or
+ * here when it is still open), and the WAL's space given back after a failure for space.
+ * Returns 0 or a negative errno: the test hook's (store_set_commit_hook()) when it refused. */
+static int commit(Store *s) {
+        s->commit_hook_error = 0;
+        int r = exec_cached(s, "COMMIT");
+        if (r < 0 && s->commit_hook_error < 0)
+                r = s->commit_hook_error;
         if (r < 0 && !sqlite3_get_autocommit(s->db))
-                (void) exec(s, "ROLLBACK");
+                (void) exec_cached(s, "ROLLBACK");
         return reclaim_if_full(s, r);
 }
 
-static int prepare(Store *s, const char *sql, sqlite3_stmt **ret) {
+/* Starts a write: its own transaction (BEGIN `begin`), or, inside a batch
+ * (store_batch_begin()), a savepoint of the batch's transaction, so that a write that fails
+ * undoes only itself (https://sqlite.org/lang_savepoint.html).  End it with write_end(). */
+static int write_begin(Store *s, const char *begin) {
+        return exec_cached(s, s->in_batch ? "SAVEPOINT write" : begin);
+}
+
+/* Ends the write write_begin() started: when r >= 0 COMMIT (its own transaction) or RELEASE
+ * (a batch's savepoint); else ROLLBACK (TO the savepoint) — only while the transaction is still
+ * open: after SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY or SQLITE_NOMEM SQLite may already have
+ * rolled the whole transaction back itself, and sqlite3_get_autocommit() is how to know
+ * (https://sqlite.org/c3ref/get_autocommit.html; in a batch, store_batch_open() then says
+ * false).  A failure for space gives the WAL's space back (reclaim_if_full()).  Returns r, or
+ * COMMIT's error. */
+static int write_end(Store *s, int r) {
+        if (s->in_batch) {
+                if (r < 0 && !sqlite3_get_autocommit(s->db))
+                        (void) exec_cached(s, "ROLLBACK TO write");
+                if (!sqlite3_get_autocommit(s->db)) {
+                        int k = exec_cached(s, "RELEASE write");
+                        if (r >= 0)
+                                r = k;
+                }
+                return reclaim_if_full(s, r);
+        }
+        if (r >= 0)
+                return commit(s);
+        if (!sqlite3_get_autocommit(s->db))
+                (void) exec_cached(s, "ROLLBACK");
+        return reclaim_if_full(s, r);
+}
+
+/* sqlite3_commit_hook() callback: asks the test hook; non-zero turns the COMMIT into a
+ * rollback (https://sqlite.org/c3ref/commit_hook.html). */
+static int commit_hook(void *userdata) {
+        Store *s = userdata;
+        int r = s->commit_hook ? s->commit_hook(s->commit_hook_data) : 0;
+        if (r < 0) {
+                s->commit_hook_error = r;
+                return 1;
+        }
+        return 0;
+}
+
+void store_set_commit_hook(Store *s, StoreCommitHook fn, void *userdata) {
+        s->commit_hook = fn;
+        s->commit_hook_data = userdata;
+        sqlite3_commit_hook(s->db, fn ? commit_hook : NULL, fn ? s : NULL);
+}
+
+int store_batch_begin(Store *s) {
+        if (s->in_batch || s->parent)
+                return -EINVAL;
+        int r = exec_cached(s, "BEGIN IMMEDIATE");
+        if (r < 0)
+                return reclaim_if_full(s, r);
+        s->in_batch = true;
+        return 0;
+}
+
+bool store_batch_open(Store *s) {
+        return s->in_batch && !sqlite3_get_autocommit(s->db);
+}
+
+int store_batch_commit(Store *s) {
+        if (!s->in_batch)
+                return -EINVAL;
+        s->in_batch = false;
+        /* The transaction ended already (a write's failure rolled it all back): nothing of it
+         * is on disk. */
+        if (sqlite3_get_autocommit(s->db))
+                return -EIO;
+        return commit(s);
+}
+
+void store_batch_rollback(Store *s) {
+        if (!s->in_batch)
+                return;
+        s->in_batch = false;
+        if (!sqlite3_get_autocommit(s->db))
+                (void) exec_cached(s, "ROLLBACK");
+}
+
+/* Prepares a statement the caller finalizes: for what runs once (opening, the schema). */
+static int prepare_once(Store *s, const char *sql, sqlite3_stmt **ret) {
         int rc = sqlite3_prepare_v2(s->db, sql, -1, ret, NULL);
         return rc == SQLITE_OK ? 0 : fail(s, rc, "prepare");
+}
+
+/* The statement of `sql` on s's connection, compiled on its first use and kept until the
+ * connection closes (SQLITE_PREPARE_PERSISTENT: https://sqlite.org/c3ref/prepare.html), so
+ * that a transition costs no parsing.  `sql` must be a string literal: its address is the
+ * key.  *ret is borrowed and reset with no bindings; the caller steps it and gives it back
+ * with stmt_donep() (a _cleanup_), before it is used again.  A schema change recompiles it
+ * by itself at its next step (https://sqlite.org/c3ref/prepare.html, "sqlite3_prepare_v2").
+ * Returns 0 or a negative errno (logged). */
+static int prepare(Store *s, const char *sql, sqlite3_stmt **ret) {
+        size_t i = ((uintptr_t) sql >> 3) % STORE_STMT_SLOTS;
+        for (size_t probe = 0; probe < STORE_STMT_SLOTS; probe++, i = (i + 1) % STORE_STMT_SLOTS) {
+                if (s->stmts[i].sql == sql) {
+                        *ret = s->stmts[i].st;
+                        return 0;
+                }
+                if (s->stmts[i].sql)
+                        continue;
+                sqlite3_stmt *st;
+                int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+                if (rc != SQLITE_OK)
+                        return fail(s, rc, "prepare");
+                s->stmts[i].sql = sql;
+                s->stmts[i].st = st;
+                *ret = st;
+                return 0;
+        }
+        /* More distinct statements than slots: a programming error; still correct, uncached. */
+        assert(!"store statement cache full");
+        return -ENOSPC;
+}
+
+/* Runs one statement without bound values or rows (BEGIN, COMMIT, ...) through the cache.
+ * Returns 0 or a negative errno (logged). */
+static int exec_cached(Store *s, const char *sql) {
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
+        int r = prepare(s, sql, &st);
+        if (r < 0)
+                return r;
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+                r = store_errno(s, rc);
+                log_error("state store: %s: %s", sql, sqlite3_errmsg(s->db));
+                return r < 0 ? r : -EIO;
+        }
+        return 0;
 }
 
 static int run(Store *s, const char *sql, const char *types, ...);
@@ -229,7 +393,7 @@ static const struct {
 /* Whether `table` has the column `column`, into *ret. */
 static int column_exists(Store *s, const char *table, const char *column, bool *ret) {
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int r = prepare(s, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", &st);
+        int r = prepare_once(s, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
@@ -246,7 +410,7 @@ static int column_exists(Store *s, const char *table, const char *column, bool *
 static int schema_objects_exist(Store *s, const char *sql, bool *ret) {
         static const char clause[] = "IF NOT EXISTS ";
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int r = prepare(s, "SELECT 1 FROM sqlite_master WHERE name = ?1", &st);
+        int r = prepare_once(s, "SELECT 1 FROM sqlite_master WHERE name = ?1", &st);
         if (r < 0)
                 return r;
         for (const char *p = strstr(sql, clause); p; p = strstr(p, clause)) {
@@ -272,7 +436,7 @@ static int schema_objects_exist(Store *s, const char *sql, bool *ret) {
 static int schema_is_current(Store *s, bool *ret) {
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
         bool ok;
-        int r = prepare(s, "PRAGMA user_version", &st);
+        int r = prepare_once(s, "PRAGMA user_version", &st);
         if (r < 0)
                 return r;
         int rc = sqlite3_step(st);
@@ -331,7 +495,7 @@ static int schema_update_locked(Store *s) {
 }
 
 static int schema_update(Store *s) {
-        int r = exec(s, "BEGIN IMMEDIATE");
+        int r = exec_cached(s, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
         return write_end(s, schema_update_locked(s));
@@ -434,24 +598,13 @@ int store_open(const char *state_dir, Store **ret) {
                         return r;
         }
 
-        r = prepare(s, "SELECT n.state, n.state_since, COALESCE(n.attempt_id, 0), COALESCE(a.seq, 0), "
-                       "COALESCE(a.phase, ''), COALESCE(a.opened_at, 0) FROM nodes n LEFT JOIN attempts a ON a.id = n.attempt_id "
-                       "WHERE n.name = ?1",
-                    &s->get_node);
-        if (r < 0)
-                return r;
-        r = prepare(s, "SELECT node, id, seq, COALESCE(ended_at, 0), COALESCE(outcome, '') FROM attempts "
-                       "WHERE token_hash = ?1",
-                    &s->find_token);
-        if (r < 0)
-                return r;
-
         s->ready = true;
         *ret = TAKE_PTR(s);
         return 0;
 }
 
 static void reader_close(Store *r) {
+        stmt_cache_clear(r);
         sqlite3_close_v2(r->db);
         free(r);
 }
@@ -468,8 +621,7 @@ void store_free(Store *s) {
         pthread_mutex_destroy(&s->readers_lock);
         pthread_cond_destroy(&s->readers_cond);
         free(s->db_path);
-        sqlite3_finalize(s->get_node);
-        sqlite3_finalize(s->find_token);
+        stmt_cache_clear(s);
         /* A clean stop leaves an empty WAL (the close would checkpoint too, but says nothing
          * when it cannot). */
         if (s->ready)
@@ -543,7 +695,7 @@ int store_reader_acquire(Store *s, Store **ret) {
         }
         /* Deferred: the read transaction, and with it the snapshot, starts at the first read
          * (https://sqlite.org/lang_transaction.html). */
-        int k = exec(r, "BEGIN");
+        int k = exec_cached(r, "BEGIN");
         if (k < 0) {
                 reader_drop(s, r);
                 return k;
@@ -557,7 +709,7 @@ int store_reader_snapshot(Store *r) {
                 return -EINVAL;
         /* Reading the schema cookie (in the header page) is a read: it starts the read
          * transaction (https://sqlite.org/lang_transaction.html). */
-        return exec(r, "PRAGMA schema_version");
+        return exec_cached(r, "PRAGMA schema_version");
 }
 
 void store_reader_release(Store *r) {
@@ -568,8 +720,8 @@ void store_reader_release(Store *r) {
          * open: the WAL could then not start over after a checkpoint and would grow. */
         for (sqlite3_stmt *st = sqlite3_next_stmt(r->db, NULL); st; st = sqlite3_next_stmt(r->db, st))
                 sqlite3_reset(st);
-        if (!sqlite3_get_autocommit(r->db) && exec(r, "COMMIT") < 0)
-                (void) exec(r, "ROLLBACK");
+        if (!sqlite3_get_autocommit(r->db) && exec_cached(r, "COMMIT") < 0)
+                (void) exec_cached(r, "ROLLBACK");
         if (!sqlite3_get_autocommit(r->db)) {
                 /* Still in a transaction: never lend it again. */
                 reader_drop(s, r);
@@ -582,8 +734,14 @@ void store_reader_release(Store *r) {
 }
 
 int store_get_node(Store *s, const char *name, StoreNodeState *ret) {
-        sqlite3_stmt *st = s->get_node;
-        sqlite3_reset(st);
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        "SELECT n.state, n.state_since, COALESCE(n.attempt_id, 0), COALESCE(a.seq, 0), "
+                        "COALESCE(a.phase, ''), COALESCE(a.opened_at, 0) FROM nodes n LEFT JOIN attempts a ON "
+                        "a.id = n.attempt_id WHERE n.name = ?1",
+                        &st);
+        if (r < 0)
+                return r;
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_DONE) {
@@ -609,7 +767,7 @@ int store_get_node(Store *s, const char *name, StoreNodeState *ret) {
 }
 
 int store_node_states_foreach(Store *s, StoreNodeStateFn fn, void *userdata) {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
         int r = prepare(s,
                         "SELECT n.name, n.state, n.state_since, COALESCE(n.attempt_id, 0), COALESCE(a.seq, 0), "
                         "COALESCE(a.phase, ''), COALESCE(a.opened_at, 0) FROM nodes n LEFT JOIN attempts a ON a.id = "
@@ -640,7 +798,7 @@ int store_node_states_foreach(Store *s, StoreNodeStateFn fn, void *userdata) {
 
 /* Runs one statement with bound values: 'i' int64, 't' text (NULL ok), 'b' 32-byte blob. */
 static int run(Store *s, const char *sql, const char *types, ...) {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
         int r = prepare(s, sql, &st);
         if (r < 0)
                 return r;
@@ -688,7 +846,7 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
                 _fallthrough_;
         case PROVISION_ACTION_OPEN_ATTEMPT: {
                 int64_t seq = 1;
-                _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+                _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
                 r = prepare(s, "SELECT COALESCE(MAX(seq), 0) + 1 FROM attempts WHERE node = ?1", &st);
                 if (r < 0)
                         return r;
@@ -740,7 +898,7 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
 
         if (tr->report) {
                 const StoreReport *rep = tr->report;
-                _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+                _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
                 r = prepare(s,
                             "INSERT INTO node_reports (node, running, booted, kernel, uptime_s, reported_at) "
                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(node) DO UPDATE SET running = ?2, booted = ?3, "
@@ -777,7 +935,7 @@ int store_apply(Store *s, const StoreTransition *tr, const StoreNodeState *cur, 
                 int64_t *ret_event_id) {
         StoreNodeState n;
         int64_t event_id = 0;
-        int r = exec(s, "BEGIN IMMEDIATE");
+        int r = write_begin(s, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
         r = write_end(s, apply_locked(s, tr, cur, &n, &event_id));
@@ -790,8 +948,13 @@ int store_apply(Store *s, const StoreTransition *tr, const StoreNodeState *cur, 
 }
 
 int store_find_token(Store *s, const uint8_t hash[static TOKEN_HASH_SIZE], StoreAttempt *ret) {
-        sqlite3_stmt *st = s->find_token;
-        sqlite3_reset(st);
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        "SELECT node, id, seq, COALESCE(ended_at, 0), COALESCE(outcome, '') FROM attempts "
+                        "WHERE token_hash = ?1",
+                        &st);
+        if (r < 0)
+                return r;
         sqlite3_bind_blob(st, 1, hash, TOKEN_HASH_SIZE, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_DONE) {
@@ -854,19 +1017,22 @@ static int append_event(sqlite3_stmt *st, bool with_node, json_t *arr) {
         return json_array_append_new(arr, e) < 0 ? -ENOMEM : 0;
 }
 
+/* store_events_json()'s query, in its three orders (inner ORDER BY, outer ORDER BY): literals,
+ * so that each is a statement of the cache. */
+#define EVENTS_SQL(inner, outer)                                                                                 \
+        "SELECT * FROM (SELECT h.id, h.node, h.at, h.from_state, h.to_state, h.cause, h.message, "             \
+        "COALESCE(a.seq, 0), h.console FROM history h LEFT JOIN attempts a ON a.id = h.attempt_id "            \
+        "WHERE (?1 IS NULL OR h.node = ?1) AND h.id > ?2 AND (?3 <= 0 OR h.id < ?3) AND h.at >= ?4 "           \
+        "ORDER BY h.id " inner " LIMIT ?5) ORDER BY 1 " outer
+static const char events_sql_asc[] = EVENTS_SQL("ASC", "ASC");
+static const char events_sql_tail[] = EVENTS_SQL("DESC", "ASC");
+static const char events_sql_desc[] = EVENTS_SQL("DESC", "DESC");
+
 int store_events_json(Store *s, const StoreEventQuery *q, json_t **ret) {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        _cleanup_free_ char *sql = NULL;
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
         /* Without a lower bound the newest `limit` rows are wanted, even in oldest-first order. */
         bool tail = !q->newest_first && q->after_id < 0 && q->since_ms <= 0;
-        bool desc = q->newest_first || tail;
-        if (asprintf(&sql,
-                     "SELECT * FROM (SELECT h.id, h.node, h.at, h.from_state, h.to_state, h.cause, h.message, "
-                     "COALESCE(a.seq, 0), h.console FROM history h LEFT JOIN attempts a ON a.id = h.attempt_id "
-                     "WHERE (?1 IS NULL OR h.node = ?1) AND h.id > ?2 AND (?3 <= 0 OR h.id < ?3) AND h.at >= ?4 "
-                     "ORDER BY h.id %s LIMIT ?5) ORDER BY 1 %s",
-                     desc ? "DESC" : "ASC", q->newest_first ? "DESC" : "ASC") < 0)
-                return -ENOMEM;
+        const char *sql = q->newest_first ? events_sql_desc : tail ? events_sql_tail : events_sql_asc;
         int r = prepare(s, sql, &st);
         if (r < 0)
                 return r;
@@ -898,7 +1064,7 @@ int store_history_json(Store *s, const char *node, json_t **ret) {
 }
 
 int store_last_event_id(Store *s, int64_t *ret) {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
         int r = prepare(s, "SELECT COALESCE(MAX(id), 0) FROM history", &st);
         if (r < 0)
                 return r;
@@ -914,7 +1080,7 @@ int store_attempt_json(Store *s, int64_t attempt_id, json_t **ret) {
                 *ret = json_null();
                 return 0;
         }
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
         int r = prepare(s,
                         "SELECT seq, phase, opened_at, COALESCE(ended_at, 0), outcome, message, firmware FROM attempts "
                         "WHERE id = ?1",
@@ -944,7 +1110,7 @@ int store_attempt_json(Store *s, int64_t attempt_id, json_t **ret) {
 
 static int discovered_merge_locked(Store *s, const StoreDiscovered *const *entries, size_t n, int64_t max,
                                    StoreDiscoveredOutcome *outcomes) {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *count = NULL, *update = NULL, *insert = NULL;
+        _cleanup_(stmt_donep) sqlite3_stmt *count = NULL, *update = NULL, *insert = NULL;
         int r = prepare(s, "SELECT COUNT(*) FROM discovered", &count);
         if (r < 0)
                 return r;
@@ -1014,7 +1180,7 @@ int store_discovered_merge(Store *s, const StoreDiscovered *const *entries, size
         _cleanup_free_ StoreDiscoveredOutcome *out = calloc(n, sizeof *out);
         if (!out)
                 return -ENOMEM;
-        int r = exec(s, "BEGIN IMMEDIATE");
+        int r = write_begin(s, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
         r = write_end(s, discovered_merge_locked(s, entries, n, max, out));
@@ -1025,7 +1191,7 @@ int store_discovered_merge(Store *s, const StoreDiscovered *const *entries, size
 }
 
 int store_discovered_json(Store *s, json_t **ret) {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
         int r = prepare(s,
                         "SELECT mac, first_seen_ms, last_seen_ms, count, arch, uuid, vendor_class, user_class, ipxe, "
                         "interface FROM discovered ORDER BY last_seen_ms DESC, mac",
@@ -1071,7 +1237,7 @@ int store_discovered_delete(Store *s, const char *mac) {
 }
 
 static int discovered_prune_locked(Store *s, bool (*is_known)(void *userdata, const char *mac), void *userdata) {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
         int deleted = 0;
         int r = prepare(s, "SELECT mac FROM discovered", &st);
         if (r < 0)
@@ -1096,7 +1262,7 @@ int store_discovered_prune(Store *s, bool (*is_known)(void *userdata, const char
         /* Deferred: the transaction only becomes a write with the first DELETE, so a prune
          * with nothing to delete writes nothing (a start on a full filesystem)
          * (https://sqlite.org/lang_transaction.html#deferred_immediate_and_exclusive_transactions). */
-        int r = exec(s, "BEGIN DEFERRED");
+        int r = write_begin(s, "BEGIN DEFERRED");
         if (r < 0)
                 return r;
         int deleted = discovered_prune_locked(s, is_known, userdata);
@@ -1105,7 +1271,7 @@ int store_discovered_prune(Store *s, bool (*is_known)(void *userdata, const char
 }
 
 int store_discovered_count(Store *s, int64_t *ret) {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
         int r = prepare(s, "SELECT COUNT(*) FROM discovered", &st);
         if (r < 0)
                 return r;
@@ -1121,7 +1287,7 @@ int store_discovered_count(Store *s, int64_t *ret) {
 
 int store_credential_set(Store *s, const char *node, const uint8_t hash[static TOKEN_HASH_SIZE], int64_t at_ms,
                          int64_t attempt_id) {
-        int r = exec(s, "BEGIN IMMEDIATE");
+        int r = write_begin(s, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
         r = run(s,
@@ -1132,7 +1298,7 @@ int store_credential_set(Store *s, const char *node, const uint8_t hash[static T
 }
 
 int store_credential_delete(Store *s, const char *node) {
-        int r = exec(s, "BEGIN IMMEDIATE");
+        int r = write_begin(s, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
         r = run(s, "DELETE FROM node_credentials WHERE node = ?1", "t", node);
@@ -1144,7 +1310,7 @@ int store_credential_delete(Store *s, const char *node) {
 }
 
 int store_node_side_foreach(Store *s, StoreNodeSideFn fn, void *userdata) {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
         int r = prepare(s,
                         "SELECT n.node, c.hash, r.running, r.booted, r.kernel, r.uptime_s, r.reported_at FROM "
                         "(SELECT node FROM node_credentials UNION SELECT node FROM node_reports) n "

@@ -162,12 +162,51 @@ typedef int (*StoreNodeStateFn)(void *userdata, const char *name, const StoreNod
 int store_node_states_foreach(Store *s, StoreNodeStateFn fn, void *userdata);
 
 /* Persists one transition from `cur` (the node's state as last read/applied) in a single
- * transaction, and on success writes the resulting state to *ret (only then) and, if
+ * transaction (inside a batch: a savepoint of the batch's transaction, see below), and on success writes the resulting state to *ret (only then) and, if
  * ret_event_id is non-NULL, the id of the history row written (0 when tr->record is false).
  * Returns 0 or a negative errno, with nothing written: -ENOSPC when the filesystem is full
  * (the WAL's space is then given back, see the top of this file), -EBUSY, -EIO, ... */
 int store_apply(Store *s, const StoreTransition *tr, const StoreNodeState *cur, StoreNodeState *ret,
                 int64_t *ret_event_id);
+
+/* ---- group commit: one transaction, one fsync, for many writes ------------------------------
+ * A batch is one write transaction (BEGIN IMMEDIATE ... COMMIT) that several writes share:
+ * store_apply() and the other writes of this file run inside it, each in a SAVEPOINT of its
+ * own, so a write that fails undoes only itself and the others stand
+ * (https://sqlite.org/lang_savepoint.html).  The COMMIT makes all of them durable with one
+ * sync of the WAL (synchronous=FULL, as for a single write: https://sqlite.org/pragma.html#pragma_synchronous),
+ * or none of them: a failed COMMIT rolls the whole batch back.  Some failures of a single
+ * statement (SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY, SQLITE_NOMEM) may make SQLite roll back
+ * the whole transaction at once (https://sqlite.org/lang_transaction.html, "Response To
+ * Errors Within A Transaction"): store_batch_open() then says false, and what the batch wrote
+ * before is gone too.  Reads through s inside a batch see its writes; read connections see
+ * none of them until the COMMIT.  The caller serialises as for every write (daemon.c: under
+ * its exclusive lock, from the BEGIN to the end of the COMMIT). */
+
+/* Begins a batch.  Returns 0, -EINVAL when one is open already, or a store errno. */
+int store_batch_begin(Store *s);
+
+/* Whether the batch's transaction is still open: false after a write's failure made SQLite
+ * roll it all back (everything the batch wrote is gone), or outside a batch. */
+bool store_batch_open(Store *s);
+
+/* Commits the batch: 0 when everything it wrote is on disk, or a negative errno when nothing
+ * of it is (rolled back; after a failure for space the WAL's space is given back): -ENOSPC,
+ * -EIO (also when the transaction had already ended, see store_batch_open()), -EBUSY, or the
+ * commit hook's errno.  The batch is over either way. */
+int store_batch_commit(Store *s);
+
+/* Rolls the batch back (nothing of it is written) and ends it.  No batch: a no-op. */
+void store_batch_rollback(Store *s);
+
+/* Test hook: fn(userdata) is called at every COMMIT of a write transaction on s's write
+ * connection, before the commit is made durable (sqlite3_commit_hook():
+ * https://sqlite.org/c3ref/commit_hook.html).  Returning 0 lets it proceed; a negative errno
+ * turns the COMMIT into a rollback and the commit fails with that errno — a COMMIT failure
+ * through SQLite's own path, as a full disk or an I/O error would make it.  fn NULL removes
+ * the hook.  Same serialisation as the writes. */
+typedef int (*StoreCommitHook)(void *userdata);
+void store_set_commit_hook(Store *s, StoreCommitHook fn, void *userdata);
 
 /* Finds the attempt a token hash belongs to.  Returns 0, -ENOENT if none, or an errno. */
 int store_find_token(Store *s, const uint8_t hash[static TOKEN_HASH_SIZE], StoreAttempt *ret);

@@ -1,0 +1,57 @@
+-- wrk script for bench/storm/run: installer callbacks.  Each request is POST /v1/install/events
+-- with the install token of the next node of a list (each thread takes every T-th token) and a
+-- phase that alternates, per pass over the list, between "partitioning" and "installing": every
+-- event changes the node's phase, so every one is a transition (a write).
+--
+-- usage: wrk -tT ... -s callbacks.lua http://127.0.0.1:PORT -- TOKENS_FILE T
+
+local counter = 0
+
+function setup(thread)
+   counter = counter + 1
+   thread:set("tid", counter)
+end
+
+local tokens = {}
+local n = 0
+local k = 0
+local bodies = { '{"phase":"partitioning"}', '{"phase":"installing"}' }
+
+function init(args)
+   local file = args[1]
+   if not file then
+      error("callbacks.lua: pass the token list file after --")
+   end
+   local threads = tonumber(args[2] or "1") or 1
+   local i = 0
+   for line in io.lines(file) do
+      if line ~= "" then
+         i = i + 1
+         if (i - (tid or 1)) % threads == 0 then
+            n = n + 1
+            tokens[n] = line
+         end
+      end
+   end
+   if n == 0 then
+      error("callbacks.lua: no tokens for thread " .. (tid or 1))
+   end
+end
+
+function request()
+   local tok = tokens[k % n + 1]
+   local body = bodies[math.floor(k / n) % 2 + 1]
+   k = k + 1
+   return wrk.format("POST", "/v1/install/events",
+                     { ["Authorization"] = "Bearer " .. tok, ["Content-Type"] = "application/json" }, body)
+end
+
+-- One machine-readable line, parsed by bench/storm/run.
+function done(summary, latency, requests)
+   local e = summary.errors
+   local secs = summary.duration / 1e6
+   io.write(string.format(
+      "BENCH requests=%d rps=%.1f lat_p50_us=%d lat_p99_us=%d lat_max_us=%d errors=%d wrapped=0\n",
+      summary.requests, summary.requests / secs, latency:percentile(50), latency:percentile(99),
+      latency.max, e.connect + e.read + e.write + e.status + e.timeout))
+end
