@@ -86,7 +86,18 @@ typedef struct Write {
         bool lead;     /* its thread is to lead the next batch (under batch_lock) */
         pthread_cond_t cond; /* done or lead became true */
         struct Write *next;
+        /* A suspended write (daemon_*_submit()): no thread waits for it; the thread that led
+         * its batch completes it (write_complete()).  NULL: its caller waits in write_run(). */
+        struct DaemonWrite *async;
+        struct Write *done_next; /* the leader's list of suspended writes to complete */
 } Write;
+
+/* What kind of write a DaemonWrite is, for its *_finish(). */
+typedef enum DaemonWriteKind {
+        DAEMON_WRITE_BOOT,
+        DAEMON_WRITE_INSTALL_EVENT,
+        DAEMON_WRITE_REPORT,
+} DaemonWriteKind;
 
 /* A transition a batch has written and not committed yet: what to do once it is on disk
  * (metrics, the live event hub, the log line, the observers), in order. */
@@ -168,7 +179,14 @@ struct Daemon {
          * is, never while holding it, and never held while a batch runs. */
         pthread_mutex_t batch_lock;
         Write *queue, **queue_tail;   /* writes waiting for the next batch, in arrival order */
-        bool leading;                 /* a thread leads a batch, or has been told to (Write.lead) */
+        bool leading;                 /* a thread leads a batch, or has been told to (Write.lead,
+                                       * committer_lead) */
+        /* The committer thread leads the batches that begin with a suspended write (no thread
+         * of theirs waits).  Started by the first suspended write, stopped by daemon_free(). */
+        bool committer_lead;          /* told to lead; a synchronous writer may take it over */
+        bool committer_started, committer_stop;
+        pthread_cond_t committer_cond;
+        pthread_t committer;
         /* The running batch, guarded by `lock` (held exclusively by its leader throughout). */
         bool in_batch;
         Write *current;               /* the write whose fn runs now */
@@ -380,6 +398,14 @@ static int discovered_prune(Daemon *d) {
 void daemon_free(Daemon *d) {
         if (!d)
                 return;
+        /* The committer thread leads what is queued still, then ends. */
+        pthread_mutex_lock(&d->batch_lock);
+        bool started = d->committer_started;
+        d->committer_stop = true;
+        pthread_cond_signal(&d->committer_cond);
+        pthread_mutex_unlock(&d->batch_lock);
+        if (started)
+                pthread_join(d->committer, NULL);
         if (d->stats.writes > 0)
                 log_debug("group commit: %" PRIu64 " writes in %" PRIu64 " committed batches, %" PRIu64 " failed",
                           d->stats.writes, d->stats.commits, d->stats.failed);
@@ -398,6 +424,7 @@ void daemon_free(Daemon *d) {
         pthread_cond_destroy(&d->notify_cond);
         pthread_mutex_destroy(&d->reload_lock);
         pthread_mutex_destroy(&d->batch_lock);
+        pthread_cond_destroy(&d->committer_cond);
         free(d->undo);
         runtime_free(d->rt, d->inv ? d->inv->n_nodes : 0);
         deadline_heap_free(d->deadlines);
@@ -438,6 +465,7 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         pthread_cond_init(&d->notify_cond, NULL);
         d->pending_tail = &d->pending;
         pthread_mutex_init(&d->batch_lock, NULL);
+        pthread_cond_init(&d->committer_cond, NULL);
         d->queue_tail = &d->queue;
         d->applied_tail = &d->applied;
         pthread_mutex_init(&d->inv_lock, NULL);
@@ -1030,8 +1058,11 @@ static void batch_failed(Daemon *d, Write *from, Write *to, int error) {
  * the exclusive lock, runs each write's fn inside one store transaction — writes that arrive
  * meanwhile join it, up to DAEMON_BATCH_MAX — commits it, does what follows each transition
  * in commit order, releases the lock, marks every write done and wakes each writer (its own
- * condition: no herd), and hands the lead to the first write still queued, if any. */
-static void batch_lead(Daemon *d) {
+ * condition: no herd), and hands the lead to the first write still queued, if any (to the
+ * committer thread when that write is a suspended one).  Returns the batch's suspended
+ * writes (linked by done_next), which the caller completes with write_complete() once it has
+ * released batch_lock. */
+static Write *batch_lead(Daemon *d) {
         Write *head = d->queue, *w = head, *last = NULL, *start = NULL;
         d->queue = NULL;
         d->queue_tail = &d->queue;
@@ -1085,17 +1116,79 @@ static void batch_lead(Daemon *d) {
         pthread_rwlock_unlock(&d->lock);
 
         pthread_mutex_lock(&d->batch_lock);
+        Write *fin = NULL, **fin_tail = &fin;
         for (w = head; w;) {
                 Write *next = w->next;
-                w->done = true; /* its owner may return (and its Write go) once batch_lock is released */
-                pthread_cond_signal(&w->cond);
+                if (w->async) {
+                        *fin_tail = w;
+                        fin_tail = &w->done_next;
+                } else {
+                        w->done = true; /* its owner may return (and its Write go) once batch_lock is released */
+                        pthread_cond_signal(&w->cond);
+                }
                 w = next;
         }
-        if (d->queue) {
-                d->queue->lead = true; /* d->leading stays true: handed over */
+        *fin_tail = NULL;
+        /* d->leading stays true when the lead is handed over */
+        if (d->queue && d->queue->async) {
+                d->committer_lead = true;
+                pthread_cond_signal(&d->committer_cond);
+        } else if (d->queue) {
+                d->queue->lead = true;
                 pthread_cond_signal(&d->queue->cond);
         } else
                 d->leading = false;
+        return fin;
+}
+
+static void write_complete(Daemon *d, Write *fin);
+
+/* The committer thread: leads the batches handed to it (committer_lead) and completes their
+ * suspended writes, until daemon_free() stops it and nothing is left for it to lead. */
+static void *committer_main(void *userdata) {
+        Daemon *d = userdata;
+        pthread_mutex_lock(&d->batch_lock);
+        for (;;) {
+                if (!d->committer_lead) {
+                        if (d->committer_stop)
+                                break;
+                        pthread_cond_wait(&d->committer_cond, &d->batch_lock);
+                        continue;
+                }
+                d->committer_lead = false;
+                Write *fin = batch_lead(d);
+                if (fin) {
+                        pthread_mutex_unlock(&d->batch_lock);
+                        write_complete(d, fin);
+                        pthread_mutex_lock(&d->batch_lock);
+                }
+        }
+        pthread_mutex_unlock(&d->batch_lock);
+        return NULL;
+}
+
+/* Queues suspended write w (no daemon lock held): the committer thread leads its batch
+ * unless a batch is led already.  Starts the committer thread the first time.  -EAGAIN (or
+ * another errno of pthread_create()) when that thread cannot be started: nothing queued. */
+static int write_submit(Daemon *d, Write *w) {
+        pthread_mutex_lock(&d->batch_lock);
+        if (!d->committer_started) {
+                int r = pthread_create(&d->committer, NULL, committer_main, d);
+                if (r != 0) {
+                        pthread_mutex_unlock(&d->batch_lock);
+                        return log_error_errno(r, "cannot start the committer thread: %m");
+                }
+                d->committer_started = true;
+        }
+        *d->queue_tail = w;
+        d->queue_tail = &w->next;
+        if (!d->leading) {
+                d->leading = true;
+                d->committer_lead = true;
+                pthread_cond_signal(&d->committer_cond);
+        }
+        pthread_mutex_unlock(&d->batch_lock);
+        return 0;
 }
 
 /* Runs fn(d, ctx) in a batch (see daemon.h, "group commit") and returns its result, or the
@@ -1109,14 +1202,23 @@ static int write_run(Daemon *d, int (*fn)(Daemon *d, void *ctx), void *ctx) {
         pthread_mutex_lock(&d->batch_lock);
         *d->queue_tail = &w;
         d->queue_tail = &w.next;
-        if (!d->leading) {
+        if (!d->leading || d->committer_lead) {
+                /* A lead the committer thread has not taken up yet is this thread's: the
+                 * committer may be busy completing suspended writes, delivering to an
+                 * observer that makes this very write. */
+                d->committer_lead = false;
                 d->leading = true;
                 w.lead = true;
         }
         while (!w.done) {
                 if (w.lead) {
                         w.lead = false;
-                        batch_lead(d); /* takes w in, since w is queued */
+                        Write *fin = batch_lead(d); /* takes w in, since w is queued */
+                        if (fin) {
+                                pthread_mutex_unlock(&d->batch_lock);
+                                write_complete(d, fin);
+                                pthread_mutex_lock(&d->batch_lock);
+                        }
                         continue;
                 }
                 pthread_cond_wait(&w.cond, &d->batch_lock);
@@ -1365,12 +1467,12 @@ static int install_event_write(Daemon *d, void *ctx) {
         return w->ret ? 0 : -ENOMEM;
 }
 
-int daemon_install_event(Daemon *d, const char *token, const char *phase, const char *message, json_t **ret,
-                         char *errbuf, size_t errlen) {
-        uint8_t hash[TOKEN_HASH_SIZE];
-        ProvisionEvent ev;
-
-        if (phase_to_event(phase, &ev) < 0) {
+/* Checks an installer event's fields and hashes its token into hash and its event into *ret_ev;
+ * on failure errbuf says why (-EINVAL, -ENOKEY). */
+static int install_event_prepare(const char *token, const char *phase, const char *message,
+                                 uint8_t hash[static TOKEN_HASH_SIZE], ProvisionEvent *ret_ev, char *errbuf,
+                                 size_t errlen) {
+        if (phase_to_event(phase, ret_ev) < 0) {
                 snprintf(errbuf, errlen, "\"phase\" must be one of started, partitioning, installing, succeeded, failed");
                 return -EINVAL;
         }
@@ -1382,21 +1484,37 @@ int daemon_install_event(Daemon *d, const char *token, const char *phase, const 
                 snprintf(errbuf, errlen, "missing or malformed install token (Authorization: Bearer <token>)");
                 return -ENOKEY;
         }
-
-        InstallEventWrite w = { .hash = hash, .ev = ev, .phase = phase, .message = message, .errbuf = errbuf,
-                                .errlen = errlen };
         if (errlen > 0)
                 errbuf[0] = '\0';
-        int r = write_run(d, install_event_write, &w);
+        return 0;
+}
+
+/* The outcome of a write whose fn fills w_ret and errbuf (installer events, reports): r is the
+ * write's result; on success *ret takes w_ret, else w_ret is dropped and errbuf says why. */
+static int answer_result(int r, json_t *w_ret, const char *what, json_t **ret, char *errbuf, size_t errlen) {
         if (r < 0) {
                 /* fn succeeded but the batch did not commit, or fn never ran (no transaction) */
-                if (w.ret || (errlen > 0 && !errbuf[0]))
-                        snprintf(errbuf, errlen, "cannot record the event: %s", strerror(-r));
-                json_decref(w.ret);
+                if (w_ret || (errlen > 0 && !errbuf[0]))
+                        snprintf(errbuf, errlen, "cannot record the %s: %s", what, strerror(-r));
+                json_decref(w_ret);
                 return r;
         }
-        *ret = w.ret;
+        *ret = w_ret;
         return 0;
+}
+
+int daemon_install_event(Daemon *d, const char *token, const char *phase, const char *message, json_t **ret,
+                         char *errbuf, size_t errlen) {
+        uint8_t hash[TOKEN_HASH_SIZE];
+        ProvisionEvent ev;
+
+        int r = install_event_prepare(token, phase, message, hash, &ev, errbuf, errlen);
+        if (r < 0)
+                return r;
+        InstallEventWrite w = { .hash = hash, .ev = ev, .phase = phase, .message = message, .errbuf = errbuf,
+                                .errlen = errlen };
+        r = write_run(d, install_event_write, &w);
+        return answer_result(r, w.ret, "event", ret, errbuf, errlen);
 }
 
 static Drift node_drift(const Daemon *d, const Node *n, const NodeRuntime *rt, int64_t now) {
@@ -2081,11 +2199,10 @@ out:
         return r;
 }
 
-int daemon_node_report(Daemon *d, const char *name, const char *credential, const char *running, const char *booted,
-                       const char *kernel, double uptime_s, json_t **ret, char *errbuf, size_t errlen) {
-        uint8_t hash[TOKEN_HASH_SIZE];
-        int r;
-
+/* Checks a node report's fields and hashes its credential into hash; on failure errbuf says why
+ * (-ENOKEY, -EACCES, -EINVAL). */
+static int report_prepare(const char *credential, const char *running, const char *booted, const char *kernel,
+                          double uptime_s, uint8_t hash[static TOKEN_HASH_SIZE], char *errbuf, size_t errlen) {
         if (!credential) {
                 snprintf(errbuf, errlen, "missing node credential (Authorization: Bearer pvn_...)");
                 return -ENOKEY;
@@ -2112,19 +2229,176 @@ int daemon_node_report(Daemon *d, const char *name, const char *credential, cons
                 snprintf(errbuf, errlen, "\"uptime\" must be seconds since boot, >= 0");
                 return -EINVAL;
         }
-
-        ReportWrite w = { .name = name, .hash = hash, .running = running, .booted = booted, .kernel = kernel,
-                          .uptime_s = uptime_s, .errbuf = errbuf, .errlen = errlen };
         if (errlen > 0)
                 errbuf[0] = '\0';
+        return 0;
+}
+
+int daemon_node_report(Daemon *d, const char *name, const char *credential, const char *running, const char *booted,
+                       const char *kernel, double uptime_s, json_t **ret, char *errbuf, size_t errlen) {
+        uint8_t hash[TOKEN_HASH_SIZE];
+        int r = report_prepare(credential, running, booted, kernel, uptime_s, hash, errbuf, errlen);
+        if (r < 0)
+                return r;
+        ReportWrite w = { .name = name, .hash = hash, .running = running, .booted = booted, .kernel = kernel,
+                          .uptime_s = uptime_s, .errbuf = errbuf, .errlen = errlen };
         r = write_run(d, report_write, &w);
-        if (r < 0) {
-                /* fn succeeded but the batch did not commit, or fn never ran (no transaction) */
-                if (w.ret || (errlen > 0 && !errbuf[0]))
-                        snprintf(errbuf, errlen, "cannot record the report: %s", strerror(-r));
-                json_decref(w.ret);
+        return answer_result(r, w.ret, "report", ret, errbuf, errlen);
+}
+
+/* ---- suspended writes (see daemon.h) ---- */
+
+struct DaemonWrite {
+        Write w; /* w.async points back here */
+        DaemonWriteKind kind;
+        DaemonWriteDone done;
+        void *userdata;
+        char err[512];                 /* the write's message (installer events, reports) */
+        uint8_t hash[TOKEN_HASH_SIZE]; /* the token's or credential's */
+        char *s[4];                    /* owned copies of the request's strings */
+        union {
+                BootWrite boot;
+                InstallEventWrite ev;
+                ReportWrite report;
+        } u;
+};
+
+void daemon_write_free(DaemonWrite *a) {
+        if (!a)
+                return;
+        if (a->kind == DAEMON_WRITE_BOOT)
+                free(a->u.boot.body);
+        else if (a->kind == DAEMON_WRITE_INSTALL_EVENT)
+                json_decref(a->u.ev.ret);
+        else
+                json_decref(a->u.report.ret);
+        for (size_t i = 0; i < ELEMENTSOF(a->s); i++)
+                free(a->s[i]);
+        free(a);
+}
+
+static void daemon_write_freep(DaemonWrite **a) {
+        daemon_write_free(*a);
+}
+
+/* A new suspended write of `kind` with copies of the n strings in v (NULL entries stay NULL),
+ * or NULL when out of memory. */
+static DaemonWrite *write_new(DaemonWriteKind kind, DaemonWriteDone done, void *userdata, const char *const *v, size_t n) {
+        _cleanup_(daemon_write_freep) DaemonWrite *a = calloc(1, sizeof *a);
+        if (!a)
+                return NULL;
+        a->kind = kind;
+        a->done = done;
+        a->userdata = userdata;
+        a->w.async = a;
+        for (size_t i = 0; i < n; i++)
+                if (v[i] && !(a->s[i] = strdup(v[i])))
+                        return NULL;
+        return TAKE_PTR(a);
+}
+
+/* Completes the suspended writes of a batch (linked by done_next; no lock held): delivers
+ * their transitions to the observers, then calls each one's done().  A write may be freed
+ * by its owner as soon as its done() is called. */
+static void write_complete(Daemon *d, Write *fin) {
+        uint64_t upto = 0;
+        for (Write *w = fin; w; w = w->done_next)
+                if (w->upto > upto)
+                        upto = w->upto;
+        if (upto > 0)
+                notify_deliver(d, upto);
+        while (fin) {
+                Write *next = fin->done_next;
+                DaemonWrite *a = fin->async;
+                a->done(a->userdata);
+                fin = next;
+        }
+}
+
+int daemon_boot_submit(Daemon *d, const char *mac, DaemonBootFormat fmt, Firmware fw, DaemonWriteDone done,
+                       void *userdata, DaemonBootResult *ret_result, char **ret_body, DaemonWrite **ret_write) {
+        pthread_rwlock_rdlock(&d->lock);
+        int r = boot_locked(d, false, mac, fmt, fw, ret_result, ret_body);
+        pthread_rwlock_unlock(&d->lock);
+        if (r != -EAGAIN) {
+                if (r >= 0)
+                        *ret_write = NULL;
                 return r;
         }
-        *ret = w.ret;
+        _cleanup_(daemon_write_freep) DaemonWrite *a = write_new(DAEMON_WRITE_BOOT, done, userdata, &mac, 1);
+        if (!a)
+                return -ENOMEM;
+        a->u.boot = (BootWrite) { .mac = a->s[0], .fmt = fmt, .fw = fw };
+        a->w.fn = boot_write;
+        a->w.ctx = &a->u.boot;
+        r = write_submit(d, &a->w);
+        if (r < 0)
+                return r;
+        *ret_write = TAKE_PTR(a);
+        return 1;
+}
+
+int daemon_boot_finish(DaemonWrite *a, DaemonBootResult *ret_result, char **ret_body) {
+        assert(a->kind == DAEMON_WRITE_BOOT);
+        if (a->w.r < 0)
+                return a->w.r;
+        *ret_result = a->u.boot.result;
+        *ret_body = TAKE_PTR(a->u.boot.body);
         return 0;
+}
+
+int daemon_install_event_submit(Daemon *d, const char *token, const char *phase, const char *message,
+                                DaemonWriteDone done, void *userdata, DaemonWrite **ret_write, char *errbuf,
+                                size_t errlen) {
+        ProvisionEvent ev;
+        _cleanup_(daemon_write_freep) DaemonWrite *a =
+                write_new(DAEMON_WRITE_INSTALL_EVENT, done, userdata, (const char *const[]) { phase, message }, 2);
+        if (!a)
+                return -ENOMEM;
+        int r = install_event_prepare(token, phase, message, a->hash, &ev, errbuf, errlen);
+        if (r < 0)
+                return r;
+        a->u.ev = (InstallEventWrite) { .hash = a->hash, .ev = ev, .phase = a->s[0], .message = a->s[1],
+                                        .errbuf = a->err, .errlen = sizeof a->err };
+        a->w.fn = install_event_write;
+        a->w.ctx = &a->u.ev;
+        r = write_submit(d, &a->w);
+        if (r < 0)
+                return r;
+        *ret_write = TAKE_PTR(a);
+        return 0;
+}
+
+int daemon_install_event_finish(DaemonWrite *a, json_t **ret, char *errbuf, size_t errlen) {
+        assert(a->kind == DAEMON_WRITE_INSTALL_EVENT);
+        snprintf(errbuf, errlen, "%s", a->err);
+        return answer_result(a->w.r, TAKE_PTR(a->u.ev.ret), "event", ret, errbuf, errlen);
+}
+
+int daemon_node_report_submit(Daemon *d, const char *name, const char *credential, const char *running,
+                              const char *booted, const char *kernel, double uptime_s, DaemonWriteDone done,
+                              void *userdata, DaemonWrite **ret_write, char *errbuf, size_t errlen) {
+        _cleanup_(daemon_write_freep) DaemonWrite *a = write_new(
+                DAEMON_WRITE_REPORT, done, userdata, (const char *const[]) { name, running, booted, kernel }, 4);
+        if (!a)
+                return -ENOMEM;
+        int r = report_prepare(credential, running, booted, kernel, uptime_s, a->hash, errbuf, errlen);
+        if (r < 0)
+                return r;
+        a->u.report = (ReportWrite) { .name = a->s[0], .hash = a->hash, .running = a->s[1], .booted = a->s[2],
+                                      .kernel = a->s[3], .uptime_s = uptime_s, .errbuf = a->err,
+                                      .errlen = sizeof a->err };
+        a->w.fn = report_write;
+        a->w.ctx = &a->u.report;
+        r = write_submit(d, &a->w);
+        if (r < 0)
+                return r;
+        *ret_write = TAKE_PTR(a);
+        return 0;
+}
+
+int daemon_node_report_finish(DaemonWrite *a, json_t **ret, char *errbuf, size_t errlen) {
+        assert(a->kind == DAEMON_WRITE_REPORT);
+        snprintf(errbuf, errlen, "%s", a->err);
+        return answer_result(a->w.r, TAKE_PTR(a->u.report.ret), "report", ret, errbuf, errlen);
 }

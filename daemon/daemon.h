@@ -290,6 +290,59 @@ int daemon_record_bmc(Daemon *d, const char *name, const char *message);
  * to fail what is due, and only those attempts are touched.  Any thread. */
 int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now);
 
+/* ---- suspended writes ------------------------------------------------------------------------
+ * The HTTP write routes (boot answers that make a transition, installer events, node reports)
+ * do not wait for their batch on the worker thread that called them: *_submit() checks the
+ * request, queues the write and returns at once; the caller suspends its connection.  The
+ * thread that leads the write's batch — the daemon's committer thread when no synchronous
+ * writer leads — commits it, delivers its transitions to the observers (as for any write), and
+ * only then calls done(userdata) (on that thread, no daemon lock held; done must be quick: it
+ * resumes the connection).  The caller then reads the outcome with the matching *_finish()
+ * and frees the write with daemon_write_free().  So a batch holds as many writes as there are
+ * clients waiting, not as many as there are HTTP threads, and an answer is still sent only
+ * after its transaction is on disk.  The committer thread starts with the first suspended
+ * write and daemon_free() ends it after it has led what is queued; every submitted write gets
+ * its done() before daemon_free() returns. */
+
+typedef struct DaemonWrite DaemonWrite;
+
+/* Called once per submitted write, after its batch committed (or failed) and its transitions
+ * were delivered; from then on the write is the caller's to finish and free. */
+typedef void (*DaemonWriteDone)(void *userdata);
+
+/* daemon_boot() without the wait: returns 0 when it answered at once (nothing to write:
+ * *ret_result, *ret_body as daemon_boot(), *ret_write = NULL), 1 when it queued a write
+ * (*ret_write, owned by the caller once done() is called; daemon_boot_finish() gives the
+ * answer), or a negative errno (nothing queued). */
+int daemon_boot_submit(Daemon *d, const char *mac, DaemonBootFormat fmt, Firmware fw, DaemonWriteDone done,
+                       void *userdata, DaemonBootResult *ret_result, char **ret_body, DaemonWrite **ret_write);
+
+/* The answer of a boot write after its done(): as daemon_boot() (*ret_body moves to the
+ * caller). */
+int daemon_boot_finish(DaemonWrite *w, DaemonBootResult *ret_result, char **ret_body);
+
+/* daemon_install_event() without the wait: checks the fields (errors as daemon_install_event(),
+ * errbuf says why, nothing queued) and queues the write: 0 and *ret_write.  The strings are
+ * copied. */
+int daemon_install_event_submit(Daemon *d, const char *token, const char *phase, const char *message,
+                                DaemonWriteDone done, void *userdata, DaemonWrite **ret_write, char *errbuf,
+                                size_t errlen);
+
+/* The outcome of an installer event write after its done(): as daemon_install_event(). */
+int daemon_install_event_finish(DaemonWrite *w, json_t **ret, char *errbuf, size_t errlen);
+
+/* daemon_node_report() without the wait, as daemon_install_event_submit(). */
+int daemon_node_report_submit(Daemon *d, const char *name, const char *credential, const char *running,
+                              const char *booted, const char *kernel, double uptime_s, DaemonWriteDone done,
+                              void *userdata, DaemonWrite **ret_write, char *errbuf, size_t errlen);
+
+/* The outcome of a report write after its done(): as daemon_node_report(). */
+int daemon_node_report_finish(DaemonWrite *w, json_t **ret, char *errbuf, size_t errlen);
+
+/* Frees a write after its done() was called (never before: the batch still uses it).  NULL is
+ * allowed. */
+void daemon_write_free(DaemonWrite *w);
+
 /* ---- transition observers -----------------------------------------------------------------
  * Other modules hear of the daemon's transitions through one list of observers (operations:
  * boot device to disk once a node is installed; console capture: attempts opening, ending,

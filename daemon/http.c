@@ -64,6 +64,15 @@ struct Http {
         char *ipxe_efi;   /* the iPXE EFI binary's path, or NULL: /v1/ipxe.efi is no route */
         HttpConns *conns; /* owned: every connection, for the request deadline and eviction */
         unsigned max_connections;
+
+        /* Suspended writes (daemon.h): writes_lock orders "not done yet: suspend" against
+         * "done: resume", and counts the connections suspended on a write, which http_stop()
+         * waits to see resumed before libmicrohttpd stops.  Once stopping, a write route waits
+         * on its worker instead of suspending. */
+        pthread_mutex_t writes_lock;
+        pthread_cond_t writes_cond; /* a write is done */
+        size_t writes_suspended;
+        bool writes_stopping;
 };
 
 /* Per-request state. */
@@ -79,7 +88,64 @@ struct HttpRequest {
         NodeList *node_list; /* borrowed: GET /v1/nodes's response owns it */
         char *raw_target;  /* the request-target as received, before percent-decoding */
         bool head_checked; /* the access handler has seen (and checked) the request head */
+        /* A write queued for the daemon's batch (daemon.h, "suspended writes"): owned, freed
+         * on completion; write_answer() answers it once it is done. */
+        DaemonWrite *write;
+        enum MHD_Result (*write_answer)(Http *h, struct MHD_Connection *c, HttpRequest *req);
+        Http *h;                    /* borrowed: for on_write_done() */
+        struct MHD_Connection *conn; /* borrowed: for on_write_done() */
+        bool write_done, write_suspended; /* under h->writes_lock */
+        char mac[MAC_STRING_MAX];  /* a boot write's MAC, for its answer */
+        Firmware fw;               /* a boot write's firmware */
+        bool ipxe;                 /* a boot write of the iPXE route */
 };
+
+static enum MHD_Result boot_answer(Http *h, struct MHD_Connection *c, HttpRequest *req);
+static enum MHD_Result boot_respond(struct MHD_Connection *c, HttpRequest *req, int r, DaemonBootResult result,
+                                    char *body_arg);
+
+/* A write of req is done (any thread, daemon.h's DaemonWriteDone): resumes its connection if
+ * it is suspended.  req may be freed once writes_lock is released. */
+static void on_write_done(void *userdata) {
+        HttpRequest *req = userdata;
+        Http *h = req->h;
+        pthread_mutex_lock(&h->writes_lock);
+        req->write_done = true;
+        if (req->write_suspended) {
+                req->write_suspended = false;
+                MHD_resume_connection(req->conn);
+                h->writes_suspended--;
+        }
+        pthread_cond_broadcast(&h->writes_cond);
+        pthread_mutex_unlock(&h->writes_lock);
+}
+
+/* Before submitting a write of req: what on_write_done() needs. */
+static void write_prepare(Http *h, struct MHD_Connection *c, HttpRequest *req,
+                          enum MHD_Result (*answer)(Http *h, struct MHD_Connection *c, HttpRequest *req)) {
+        req->h = h;
+        req->conn = c;
+        req->write_answer = answer;
+        req->write_done = req->write_suspended = false;
+}
+
+/* After submitting req->write: answers now if it is done already, else suspends the connection
+ * until on_write_done() resumes it (libmicrohttpd then calls on_request() again, which answers
+ * with req->write_answer).  While the server stops, waits here instead (http_stop() waits for
+ * the suspended ones; libmicrohttpd must not stop with a connection suspended). */
+static enum MHD_Result write_wait(Http *h, struct MHD_Connection *c, HttpRequest *req) {
+        pthread_mutex_lock(&h->writes_lock);
+        while (h->writes_stopping && !req->write_done)
+                pthread_cond_wait(&h->writes_cond, &h->writes_lock);
+        bool done = req->write_done;
+        if (!done) {
+                req->write_suspended = true;
+                h->writes_suspended++;
+                MHD_suspend_connection(c);
+        }
+        pthread_mutex_unlock(&h->writes_lock);
+        return done ? req->write_answer(h, c, req) : MHD_YES;
+}
 
 /* HEAD of a boot route: the status GET would give, without side effects (a GET may open an
  * install attempt; a probe must not).  No body. */
@@ -104,18 +170,39 @@ static MetricsBootResult boot_metric(int r, DaemonBootResult result) {
 static enum MHD_Result route_boot(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
                                   const char *mac_arg) {
         char mac[MAC_STRING_MAX];
-        DaemonBootResult result;
+        DaemonBootResult result = DAEMON_BOOT_RESULT_UNKNOWN;
         _cleanup_free_ char *body = NULL;
 
         if (mac_normalize(mac_arg, mac) < 0)
                 return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "\"%.64s\" is not a MAC address", mac_arg);
         if (method == HTTP_METHOD_HEAD)
                 return respond_boot_probe(h, c, mac, "application/json", false);
-        int r = daemon_boot(h->daemon, mac, DAEMON_BOOT_PIXIECORE, FIRMWARE_UNKNOWN, &result, &body);
-        metrics_boot(METRICS_API_PIXIECORE, boot_metric(r, result), FIRMWARE_UNKNOWN);
+        write_prepare(h, c, req, boot_answer);
+        snprintf(req->mac, sizeof req->mac, "%s", mac);
+        req->fw = FIRMWARE_UNKNOWN;
+        req->ipxe = false;
+        int r = daemon_boot_submit(h->daemon, mac, DAEMON_BOOT_PIXIECORE, FIRMWARE_UNKNOWN, on_write_done, req, &result,
+                                   &body, &req->write);
+        if (r > 0)
+                return write_wait(h, c, req);
+        return boot_respond(c, req, r, result, TAKE_PTR(body));
+}
+
+/* Answers a boot of req->mac: r and result as daemon_boot() gave them; takes body. */
+static enum MHD_Result boot_respond(struct MHD_Connection *c, HttpRequest *req, int r, DaemonBootResult result,
+                                    char *body_arg) {
+        _cleanup_free_ char *body = body_arg;
+        const char *mac = req->mac;
+        metrics_boot(req->ipxe ? METRICS_API_IPXE : METRICS_API_PIXIECORE, boot_metric(r, result), req->fw);
         if (r < 0)
                 return http_respond_error(c, http_status_from_errno(r), "cannot answer the boot of %s: %s", mac,
                                           strerror(-r));
+        if (req->ipxe) {
+                if (!body)
+                        return MHD_NO;
+                size_t len = strlen(body);
+                return http_respond_buffer(c, MHD_HTTP_OK, TAKE_PTR(body), len, "text/plain");
+        }
         switch (result) {
         case DAEMON_BOOT_RESULT_INSTALL:
                 return http_respond_json_text(c, MHD_HTTP_OK, TAKE_PTR(body));
@@ -124,6 +211,15 @@ static enum MHD_Result route_boot(Http *h, struct MHD_Connection *c, HttpRequest
         default:
                 return http_respond_error(c, MHD_HTTP_NOT_FOUND, "MAC %s is not in the inventory", mac);
         }
+}
+
+/* The answer of a boot write, once done. */
+static enum MHD_Result boot_answer(Http *h, struct MHD_Connection *c, HttpRequest *req) {
+        DaemonBootResult result = DAEMON_BOOT_RESULT_UNKNOWN;
+        char *body = NULL;
+        int r = daemon_boot_finish(req->write, &result, &body);
+        daemon_write_free(TAKE_PTR(req->write));
+        return boot_respond(c, req, r, result, body);
 }
 
 static enum MHD_Result route_ipxe(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
@@ -148,11 +244,16 @@ static enum MHD_Result route_ipxe(Http *h, struct MHD_Connection *c, HttpRequest
                  * ${buildarch}); absent from older chain URLs and hand-written ones. */
                 Firmware fw = firmware_from_ipxe(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "platform"),
                                                  MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "buildarch"));
-                int r = daemon_boot(h->daemon, mac, DAEMON_BOOT_IPXE, fw, &result, &body);
-                metrics_boot(METRICS_API_IPXE, boot_metric(r, result), fw);
-                if (r < 0)
-                        return http_respond_error(c, http_status_from_errno(r), "cannot answer the boot of %s: %s",
-                                                  mac, strerror(-r));
+                write_prepare(h, c, req, boot_answer);
+                snprintf(req->mac, sizeof req->mac, "%s", mac);
+                req->fw = fw;
+                req->ipxe = true;
+                body = NULL;
+                int r = daemon_boot_submit(h->daemon, mac, DAEMON_BOOT_IPXE, fw, on_write_done, req, &result, &body,
+                                           &req->write);
+                if (r > 0)
+                        return write_wait(h, c, req);
+                return boot_respond(c, req, r, result, body);
         }
         if (!body)
                 return MHD_NO;
@@ -221,12 +322,33 @@ static enum MHD_Result route_install_credential(Http *h, struct MHD_Connection *
         return http_respond_json(c, MHD_HTTP_OK, ret);
 }
 
+/* The answer of a report write, once done. */
+static enum MHD_Result node_report_answer(Http *h, struct MHD_Connection *c, HttpRequest *req) {
+        char err[512] = "";
+        json_t *ret = NULL;
+        int r = daemon_node_report_finish(req->write, &ret, err, sizeof err);
+        daemon_write_free(TAKE_PTR(req->write));
+        if (r < 0)
+                return http_respond_error(c, http_status_from_errno(r), "%s", err[0] ? err : strerror(-r));
+        return http_respond_json(c, MHD_HTTP_OK, ret);
+}
+
+/* The answer of an installer event write, once done. */
+static enum MHD_Result install_event_answer(Http *h, struct MHD_Connection *c, HttpRequest *req) {
+        char err[512] = "";
+        json_t *ret = NULL;
+        int r = daemon_install_event_finish(req->write, &ret, err, sizeof err);
+        daemon_write_free(TAKE_PTR(req->write));
+        if (r < 0)
+                return http_respond_error(c, http_status_from_errno(r), "%s", err[0] ? err : strerror(-r));
+        return http_respond_json(c, MHD_HTTP_OK, ret);
+}
+
 /* POST /v1/nodes/<name>/report with {"running","booted","kernel","uptime"}: the node says what
  * it runs (node credential). */
 static enum MHD_Result route_node_report(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
                                          const char *name) {
         char err[512] = "";
-        json_t *ret = NULL;
         enum MHD_Result answer;
         _cleanup_(json_decrefp) json_t *body = NULL;
 
@@ -243,17 +365,18 @@ static enum MHD_Result route_node_report(Http *h, struct MHD_Connection *c, Http
                 return http_respond_error(c, MHD_HTTP_BAD_REQUEST,
                                           "body must be {\"running\": PATH, \"booted\": PATH, \"kernel\": RELEASE, "
                                           "\"uptime\": SECONDS}");
-        int r = daemon_node_report(h->daemon, name, cred, json_string_value(running), json_string_value(booted),
-                                   json_string_value(kernel), json_number_value(uptime), &ret, err, sizeof err);
+        write_prepare(h, c, req, node_report_answer);
+        int r = daemon_node_report_submit(h->daemon, name, cred, json_string_value(running), json_string_value(booted),
+                                          json_string_value(kernel), json_number_value(uptime), on_write_done, req,
+                                          &req->write, err, sizeof err);
         if (r < 0)
                 return http_respond_error(c, http_status_from_errno(r), "%s", err[0] ? err : strerror(-r));
-        return http_respond_json(c, MHD_HTTP_OK, ret);
+        return write_wait(h, c, req);
 }
 
 static enum MHD_Result route_install_event(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
                                            const char *arg) {
         char err[512] = "";
-        json_t *ret = NULL;
         const char *token;
         enum MHD_Result answer;
         _cleanup_(json_decrefp) json_t *body = NULL;
@@ -271,12 +394,13 @@ static enum MHD_Result route_install_event(Http *h, struct MHD_Connection *c, Ht
         if (message && !json_is_string(message) && !json_is_null(message))
                 return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "\"message\" must be a string");
 
-        int r = daemon_install_event(h->daemon, token, json_string_value(phase),
-                                     json_is_string(message) ? json_string_value(message) : NULL, &ret, err,
-                                     sizeof err);
+        write_prepare(h, c, req, install_event_answer);
+        int r = daemon_install_event_submit(h->daemon, token, json_string_value(phase),
+                                            json_is_string(message) ? json_string_value(message) : NULL, on_write_done,
+                                            req, &req->write, err, sizeof err);
         if (r < 0)
                 return http_respond_error(c, http_status_from_errno(r), "%s", err[0] ? err : strerror(-r));
-        return http_respond_json(c, MHD_HTTP_OK, ret);
+        return write_wait(h, c, req);
 }
 
 /* Answers 401/403 and returns false unless the request carries a valid API token. */
@@ -984,6 +1108,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 req->body[req->len] = '\0';
                 return MHD_YES;
         }
+        if (req->write) {
+                /* Resumed: its write is done (on_write_done() has let go of writes_lock). */
+                pthread_mutex_lock(&h->writes_lock);
+                pthread_mutex_unlock(&h->writes_lock);
+                http_response_track(&req->answer);
+                enum MHD_Result ret = req->write_answer(h, c, req);
+                http_response_track(NULL);
+                return ret;
+        }
         /* The request arrived whole: from now on the connection table never shuts it down
          * (answers, event streams and console follows take as long as they take). */
         http_conns_request_begin(h->conns, connection_entry(c));
@@ -1012,6 +1145,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
                 if (req->route == METRICS_ROUTE_INSTALL_EVENTS)
                         metrics_install_event(req->answer.status == MHD_HTTP_OK);
         }
+        daemon_write_free(req->write); /* done: a connection is never closed while suspended */
         free(req->body);
         free(req->raw_target);
         free(req);
@@ -1131,6 +1265,8 @@ static void http_free(Http *h) {
         free(h->tls_cert);
         free(h->tls_key);
         pthread_rwlock_destroy(&h->tokens_lock);
+        pthread_mutex_destroy(&h->writes_lock);
+        pthread_cond_destroy(&h->writes_cond);
         streams_free(h->streams);
         http_conns_free(h->conns);
         free(h);
@@ -1145,6 +1281,8 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
         if (!h)
                 return -ENOMEM;
         pthread_rwlock_init(&h->tokens_lock, NULL);
+        pthread_mutex_init(&h->writes_lock, NULL);
+        pthread_cond_init(&h->writes_cond, NULL);
         h->daemon = d;
         r = streams_new(d, &h->streams);
         if (r < 0) {
@@ -1257,6 +1395,14 @@ void http_stop(Http *h) {
         if (h->ops)
                 ops_bulk_notify(h->ops, NULL, NULL); /* waits for a call in progress */
         streams_stop(h->streams);
+        /* No connection may stay suspended on a write when libmicrohttpd stops: writes still
+         * queued get their answer (the daemon outlives this), and from now on a write route
+         * waits on its worker instead of suspending. */
+        pthread_mutex_lock(&h->writes_lock);
+        h->writes_stopping = true;
+        while (h->writes_suspended > 0)
+                pthread_cond_wait(&h->writes_cond, &h->writes_lock);
+        pthread_mutex_unlock(&h->writes_lock);
         MHD_stop_daemon(h->mhd);
         http_free(h);
 }
