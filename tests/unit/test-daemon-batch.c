@@ -249,6 +249,130 @@ START_TEST(test_batch_concurrent_first_boots) {
 }
 END_TEST
 
+/* ---- suspended writes: answered only after their commit, and always ------------------------- */
+
+typedef struct Async {
+        DaemonWrite *w;
+        atomic_int done;        /* done() calls */
+        int commits_at_done;    /* commits the hook had seen when done() ran */
+        size_t seen_at_done;    /* transitions the observer had seen when done() ran */
+} Async;
+
+static pthread_mutex_t async_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t async_cond = PTHREAD_COND_INITIALIZER;
+static int async_done;
+
+static void on_done(void *userdata) {
+        Async *a = userdata;
+        a->commits_at_done = atomic_load(&commits_seen);
+        pthread_mutex_lock(&seen_lock);
+        a->seen_at_done = n_seen;
+        pthread_mutex_unlock(&seen_lock);
+        atomic_fetch_add(&a->done, 1);
+        pthread_mutex_lock(&async_lock);
+        async_done++;
+        pthread_cond_broadcast(&async_cond);
+        pthread_mutex_unlock(&async_lock);
+}
+
+static void wait_async(int n) {
+        pthread_mutex_lock(&async_lock);
+        while (async_done < n)
+                pthread_cond_wait(&async_cond, &async_lock);
+        pthread_mutex_unlock(&async_lock);
+}
+
+START_TEST(test_batch_suspended_writes) {
+        Call calls[N_NODES];
+        Async as[N_NODES];
+        uint64_t id;
+        DaemonBatchStats before, after;
+        char err[256];
+
+        boot_all(calls, N_NODES);
+        ck_assert_int_eq(daemon_subscribe(d, record, NULL, &id), 0);
+        daemon_set_commit_hook(d, commit_hook, NULL);
+        atomic_store(&commits_seen, 0);
+        daemon_batch_stats(d, &before);
+        /* One thread submits them all: no thread of theirs waits, the committer commits. */
+        atomic_store(&hold_ms, 300);
+        async_done = 0;
+        for (int i = 0; i < N_NODES; i++) {
+                as[i] = (Async) { .w = NULL };
+                ck_assert_int_eq(daemon_install_event_submit(d, calls[i].token, "partitioning", "async", on_done, &as[i],
+                                                             &as[i].w, err, sizeof err),
+                                 0);
+        }
+        wait_async(N_NODES);
+        daemon_batch_stats(d, &after);
+        ck_assert_uint_eq(after.writes - before.writes, N_NODES);
+        ck_assert_uint_lt(after.commits - before.commits, N_NODES / 2);
+        for (int i = 0; i < N_NODES; i++) {
+                json_t *ret = NULL;
+                /* done() once, after a commit, after the observers saw the transition */
+                ck_assert_int_eq(atomic_load(&as[i].done), 1);
+                ck_assert_int_ge(as[i].commits_at_done, 1);
+                ck_assert_uint_ge(as[i].seen_at_done, (size_t) i + 1);
+                ck_assert_int_eq(daemon_install_event_finish(as[i].w, &ret, err, sizeof err), 0);
+                ck_assert(json_is_true(json_object_get(ret, "changed")));
+                json_decref(ret);
+                daemon_write_free(as[i].w);
+        }
+        ck_assert_uint_eq(n_seen, N_NODES);
+        assert_commit_order(0);
+
+        /* A commit that fails: every suspended write gets done() and the store's errno. */
+        atomic_store(&fail_errno, -ENOSPC);
+        async_done = 0;
+        for (int i = 0; i < 4; i++) {
+                as[i] = (Async) { .w = NULL };
+                ck_assert_int_eq(daemon_install_event_submit(d, calls[i].token, "installing", NULL, on_done, &as[i],
+                                                             &as[i].w, err, sizeof err),
+                                 0);
+        }
+        wait_async(4);
+        for (int i = 0; i < 4; i++) {
+                json_t *ret = NULL;
+                ck_assert_int_eq(atomic_load(&as[i].done), 1);
+                ck_assert_int_eq(daemon_install_event_finish(as[i].w, &ret, err, sizeof err), -ENOSPC);
+                ck_assert_ptr_null(ret);
+                ck_assert_ptr_nonnull(strstr(err, "cannot record the event"));
+                daemon_write_free(as[i].w);
+        }
+        ck_assert_uint_eq(n_seen, N_NODES);
+        atomic_store(&fail_errno, 0);
+
+        /* Bad fields: answered at once, nothing queued. */
+        DaemonWrite *w = NULL;
+        ck_assert_int_eq(daemon_install_event_submit(d, calls[0].token, "sleeping", NULL, on_done, &as[0], &w, err,
+                                                     sizeof err),
+                         -EINVAL);
+        ck_assert_ptr_null(w);
+
+        /* Writes still queued when the daemon is freed are committed and done() first. */
+        atomic_store(&hold_ms, 200);
+        async_done = 0;
+        for (int i = 0; i < N_NODES; i++) {
+                as[i] = (Async) { .w = NULL };
+                ck_assert_int_eq(daemon_install_event_submit(d, calls[i].token, "installing", NULL, on_done, &as[i],
+                                                             &as[i].w, err, sizeof err),
+                                 0);
+        }
+        daemon_set_commit_hook(d, NULL, NULL);
+        ck_assert_int_eq(daemon_unsubscribe(d, id), 0);
+        daemon_free(d);
+        d = NULL;
+        ck_assert_int_eq(async_done, N_NODES);
+        for (int i = 0; i < N_NODES; i++) {
+                json_t *ret = NULL;
+                ck_assert_int_eq(atomic_load(&as[i].done), 1);
+                ck_assert_int_eq(daemon_install_event_finish(as[i].w, &ret, err, sizeof err), 0);
+                json_decref(ret);
+                daemon_write_free(as[i].w);
+        }
+}
+END_TEST
+
 /* ---- a COMMIT that fails ---------------------------------------------------------------------- */
 
 START_TEST(test_batch_commit_fails) {
@@ -355,6 +479,7 @@ static Suite *batch_suite(void) {
         tcase_add_test(tc, test_batch_concurrent_first_boots);
         tcase_add_test(tc, test_batch_commit_fails);
         tcase_add_test(tc, test_batch_commit_fails_boot);
+        tcase_add_test(tc, test_batch_suspended_writes);
         suite_add_tcase(s, tc);
         return s;
 }
