@@ -1921,7 +1921,7 @@ static int open_attempt_of_token(Daemon *d, const char *token, const Node **ret_
 }
 
 int daemon_issue_credential(Daemon *d, const char *token, json_t **ret, char *errbuf, size_t errlen) {
-        const Node *n;
+        const Node *n = NULL; /* written by open_attempt_of_token() on success */
         StoreAttempt a;
         char raw[TOKEN_STRING_MAX], cred[DAEMON_CREDENTIAL_MAX];
         uint8_t hash[TOKEN_HASH_SIZE];
