@@ -1420,19 +1420,13 @@ static int install_event_write(Daemon *d, void *ctx) {
         bool changed = false;
 
         int r = store_find_token(d->store, w->hash, &a);
-        if (r == -ENOENT) {
-                snprintf(errbuf, errlen, "unknown install token");
-                return -ENOKEY;
-        }
-        if (r < 0) {
-                snprintf(errbuf, errlen, "state store error: %s", strerror(-r));
-                return r;
-        }
+        if (r == -ENOENT)
+                return errbuf_fail(-ENOKEY, errbuf, errlen, "unknown install token");
+        if (r < 0)
+                return errbuf_fail(r, errbuf, errlen, "state store error: %s", strerror(-r));
         const Node *n = inventory_find_name(d->inv, a.node);
-        if (!n) {
-                snprintf(errbuf, errlen, "node %s is no longer in the inventory", a.node);
-                return -ENOENT;
-        }
+        if (!n)
+                return errbuf_fail(-ENOENT, errbuf, errlen, "node %s is no longer in the inventory", a.node);
         NodeRuntime *rt = d->rt[n->index];
         if (a.ended_ms > 0 || rt->st.attempt_id != a.id || !provision_state_has_open_attempt(rt->st.state)) {
                 snprintf(errbuf, errlen, "install attempt %lld of node %s has ended (%s); this token is dead",
@@ -1443,21 +1437,18 @@ static int install_event_write(Daemon *d, void *ctx) {
         /* The same phase again is harmless: nothing changes, nothing is recorded. */
         if (!(ev == PROVISION_EV_PHASE && streq(rt->st.phase, phase) && rt->st.state == PROVISION_INSTALLING)) {
                 const ProvisionTransition *t = provision_transition(rt->st.state, ev);
-                if (!t) {
-                        snprintf(errbuf, errlen, "node %s is %s: installer event %s not allowed", n->name,
-                                 provision_state_to_string(rt->st.state), phase);
-                        return -EPROTO;
-                }
+                if (!t)
+                        return errbuf_fail(-EPROTO, errbuf, errlen,
+                                           "node %s is %s: installer event %s not allowed", n->name,
+                                           provision_state_to_string(rt->st.state), phase);
                 _cleanup_free_ char *msg = NULL;
                 if (asprintf(&msg, "%s%s%s%s%s", t->why, ev == PROVISION_EV_PHASE ? " " : "",
                              ev == PROVISION_EV_PHASE ? phase : "", message && *message ? ": " : "",
                              message && *message ? message : "") < 0)
                         return -ENOMEM;
                 r = apply(d, n, t, phase, msg, FIRMWARE_UNKNOWN);
-                if (r < 0) {
-                        snprintf(errbuf, errlen, "cannot record the event: %s", strerror(-r));
-                        return r;
-                }
+                if (r < 0)
+                        return errbuf_fail(r, errbuf, errlen, "cannot record the event: %s", strerror(-r));
                 changed = true;
         }
 
@@ -1472,18 +1463,14 @@ static int install_event_write(Daemon *d, void *ctx) {
 static int install_event_prepare(const char *token, const char *phase, const char *message,
                                  uint8_t hash[static TOKEN_HASH_SIZE], ProvisionEvent *ret_ev, char *errbuf,
                                  size_t errlen) {
-        if (phase_to_event(phase, ret_ev) < 0) {
-                snprintf(errbuf, errlen, "\"phase\" must be one of started, partitioning, installing, succeeded, failed");
-                return -EINVAL;
-        }
-        if (message && strlen(message) > INSTALL_MESSAGE_MAX) {
-                snprintf(errbuf, errlen, "\"message\" is longer than %d bytes", INSTALL_MESSAGE_MAX);
-                return -EINVAL;
-        }
-        if (!token || token_hash(token, hash) < 0) {
-                snprintf(errbuf, errlen, "missing or malformed install token (Authorization: Bearer <token>)");
-                return -ENOKEY;
-        }
+        if (phase_to_event(phase, ret_ev) < 0)
+                return errbuf_fail(-EINVAL, errbuf, errlen,
+                                   "\"phase\" must be one of started, partitioning, installing, succeeded, failed");
+        if (message && strlen(message) > INSTALL_MESSAGE_MAX)
+                return errbuf_fail(-EINVAL, errbuf, errlen, "\"message\" is longer than %d bytes", INSTALL_MESSAGE_MAX);
+        if (!token || token_hash(token, hash) < 0)
+                return errbuf_fail(-ENOKEY, errbuf, errlen,
+                                   "missing or malformed install token (Authorization: Bearer <token>)");
         if (errlen > 0)
                 errbuf[0] = '\0';
         return 0;
@@ -2029,24 +2016,17 @@ int daemon_set_console_tail(Daemon *d, int64_t event_id, const char *text) {
 static int open_attempt_of_token(Daemon *d, const char *token, const Node **ret_node, StoreAttempt *ret_attempt,
                                  char *errbuf, size_t errlen) {
         uint8_t hash[TOKEN_HASH_SIZE];
-        if (!token || token_hash(token, hash) < 0) {
-                snprintf(errbuf, errlen, "missing or malformed install token (Authorization: Bearer <token>)");
-                return -ENOKEY;
-        }
+        if (!token || token_hash(token, hash) < 0)
+                return errbuf_fail(-ENOKEY, errbuf, errlen,
+                                   "missing or malformed install token (Authorization: Bearer <token>)");
         int r = store_find_token(d->store, hash, ret_attempt);
-        if (r == -ENOENT) {
-                snprintf(errbuf, errlen, "unknown install token");
-                return -ENOKEY;
-        }
-        if (r < 0) {
-                snprintf(errbuf, errlen, "state store error: %s", strerror(-r));
-                return r;
-        }
+        if (r == -ENOENT)
+                return errbuf_fail(-ENOKEY, errbuf, errlen, "unknown install token");
+        if (r < 0)
+                return errbuf_fail(r, errbuf, errlen, "state store error: %s", strerror(-r));
         const Node *n = inventory_find_name(d->inv, ret_attempt->node);
-        if (!n) {
-                snprintf(errbuf, errlen, "node %s is no longer in the inventory", ret_attempt->node);
-                return -ENOENT;
-        }
+        if (!n)
+                return errbuf_fail(-ENOENT, errbuf, errlen, "node %s is no longer in the inventory", ret_attempt->node);
         const NodeRuntime *rt = d->rt[n->index];
         if (ret_attempt->ended_ms > 0 || rt->st.attempt_id != ret_attempt->id ||
             !provision_state_has_open_attempt(rt->st.state)) {
@@ -2059,7 +2039,7 @@ static int open_attempt_of_token(Daemon *d, const char *token, const Node **ret_
 }
 
 int daemon_issue_credential(Daemon *d, const char *token, json_t **ret, char *errbuf, size_t errlen) {
-        const Node *n;
+        const Node *n = NULL; /* written by open_attempt_of_token() on success */
         StoreAttempt a;
         char raw[TOKEN_STRING_MAX], cred[DAEMON_CREDENTIAL_MAX];
         uint8_t hash[TOKEN_HASH_SIZE];
@@ -2092,14 +2072,11 @@ out:
 int daemon_revoke_credential(Daemon *d, const char *name, char *errbuf, size_t errlen) {
         const Node *n;
         int r = lock_node(d, name, true, &n);
-        if (r < 0) {
-                snprintf(errbuf, errlen, "no node \"%s\" in the inventory", name);
-                return r;
-        }
+        if (r < 0)
+                return errbuf_fail(r, errbuf, errlen, "no node \"%s\" in the inventory", name);
         NodeRuntime *rt = d->rt[n->index];
         if (!rt->has_credential) {
-                snprintf(errbuf, errlen, "node %s holds no node credential", n->name);
-                r = -ENOENT;
+                r = errbuf_fail(-ENOENT, errbuf, errlen, "node %s holds no node credential", n->name);
                 goto out;
         }
         r = store_credential_delete(d->store, n->name);
@@ -2148,18 +2125,17 @@ static int report_write(Daemon *d, void *ctx) {
         int r;
 
         const Node *n = inventory_find_name(d->inv, name);
-        if (!n) {
-                snprintf(errbuf, errlen, "no node \"%s\" in the inventory", name);
-                return -ENOENT;
-        }
+        if (!n)
+                return errbuf_fail(-ENOENT, errbuf, errlen, "no node \"%s\" in the inventory", name);
         NodeRuntime *rt = d->rt[n->index];
         if (!rt->has_credential || !token_hash_equal(rt->credential_hash, hash)) {
                 /* Whose is it?  A credential of another node never reports for this one. */
                 bool other = false;
                 for (size_t i = 0; i < d->inv->n_nodes && !other; i++)
                         other = d->rt[i]->has_credential && token_hash_equal(d->rt[i]->credential_hash, hash);
-                snprintf(errbuf, errlen, other ? "this node credential belongs to another node" : "unknown node credential");
-                r = other ? -EACCES : -ENOKEY;
+                r = errbuf_fail(other ? -EACCES : -ENOKEY, errbuf, errlen,
+                                "%s", other ? "this node credential belongs to another node"
+                                            : "unknown node credential");
                 goto out;
         }
         bool changed = !rt->running || !streq(rt->running, running);
@@ -2203,32 +2179,25 @@ out:
  * (-ENOKEY, -EACCES, -EINVAL). */
 static int report_prepare(const char *credential, const char *running, const char *booted, const char *kernel,
                           double uptime_s, uint8_t hash[static TOKEN_HASH_SIZE], char *errbuf, size_t errlen) {
-        if (!credential) {
-                snprintf(errbuf, errlen, "missing node credential (Authorization: Bearer pvn_...)");
-                return -ENOKEY;
-        }
-        if (!strncmp(credential, "pvd_", 4) || token_is_form(credential)) {
-                snprintf(errbuf, errlen, "%s is not accepted here: a node reports with its node credential",
-                         token_is_form(credential) ? "an install token" : "an API token");
-                return -EACCES;
-        }
+        if (!credential)
+                return errbuf_fail(-ENOKEY, errbuf, errlen, "missing node credential (Authorization: Bearer pvn_...)");
+        if (!strncmp(credential, "pvd_", 4) || token_is_form(credential))
+                return errbuf_fail(-EACCES, errbuf, errlen,
+                                   "%s is not accepted here: a node reports with its node credential",
+                                   token_is_form(credential) ? "an install token" : "an API token");
         if (strncmp(credential, DAEMON_CREDENTIAL_PREFIX, strlen(DAEMON_CREDENTIAL_PREFIX)) != 0 ||
             token_hash(credential + strlen(DAEMON_CREDENTIAL_PREFIX), hash) < 0) {
-                snprintf(errbuf, errlen, "malformed node credential (pvn_ and 43 base64url characters)");
-                return -ENOKEY;
+                return errbuf_fail(-ENOKEY, errbuf, errlen,
+                                   "malformed node credential (pvn_ and 43 base64url characters)");
         }
-        if (!drift_store_path_ok(running) || !drift_store_path_ok(booted)) {
-                snprintf(errbuf, errlen, "\"running\" and \"booted\" must be /nix/store/ system paths");
-                return -EINVAL;
-        }
-        if (!kernel_release_ok(kernel)) {
-                snprintf(errbuf, errlen, "\"kernel\" must be a kernel release (uname -r): 1-64 of A-Z a-z 0-9 . - _ + ~");
-                return -EINVAL;
-        }
-        if (!(uptime_s >= 0 && uptime_s < 1e10)) {
-                snprintf(errbuf, errlen, "\"uptime\" must be seconds since boot, >= 0");
-                return -EINVAL;
-        }
+        if (!drift_store_path_ok(running) || !drift_store_path_ok(booted))
+                return errbuf_fail(-EINVAL, errbuf, errlen,
+                                   "\"running\" and \"booted\" must be /nix/store/ system paths");
+        if (!kernel_release_ok(kernel))
+                return errbuf_fail(-EINVAL, errbuf, errlen,
+                                   "\"kernel\" must be a kernel release (uname -r): 1-64 of A-Z a-z 0-9 . - _ + ~");
+        if (!(uptime_s >= 0 && uptime_s < 1e10))
+                return errbuf_fail(-EINVAL, errbuf, errlen, "\"uptime\" must be seconds since boot, >= 0");
         if (errlen > 0)
                 errbuf[0] = '\0';
         return 0;

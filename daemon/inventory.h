@@ -31,6 +31,8 @@
 #define INVENTORY_MAX_INITRDS 16
 #define INVENTORY_MAX_CMDLINE 1536
 #define INVENTORY_NAME_MAX 63
+#define INVENTORY_MAX_IMAGES 1024
+#define INVENTORY_MAX_OVERLAY_FILES 64
 
 typedef struct InventoryBmc {
         char *host;          /* hostname or address literal */
@@ -46,12 +48,44 @@ typedef struct InventoryBmc {
                                    * `console` (0 unless console is ipmiconsole) */
 } InventoryBmc;
 
+/* How a node gets its system (node field "mode"). */
+typedef enum NodeMode {
+        NODE_MODE_INSTALL,   /* "install" (default): netboots the installer, then boots its disk */
+        NODE_MODE_STATELESS, /* "stateless": boots its image from the network on every boot */
+        _NODE_MODE_MAX,
+} NodeMode;
+
 typedef struct InventoryBoot {
         char *kernel;   /* absolute local path, or http(s):// URL passed through untouched */
         char **initrd;  /* same forms, n_initrd entries */
         size_t n_initrd;
         char *cmdline;  /* the installer's own cmdline (init=...), without provd's keys */
 } InventoryBoot;
+
+/* A netboot image (inventory "images" section): a NixOS system built for netboot that the
+ * stateless nodes naming it boot on every network boot.  Normally one per node profile, shared
+ * by all its nodes.  Strings live in the inventory's string pool. */
+typedef struct InventoryImage {
+        char *name;         /* hostname-like, unique among images */
+        InventoryBoot boot; /* kernel (system.build.kernel), initrds (system.build.netbootRamdisk),
+                             * cmdline: the image's own kernel parameters, without init= and
+                             * without the keys provd appends */
+        char *init;         /* the toplevel's init ("<toplevel>/init"), a /nix/store path */
+        char *toplevel;     /* system.build.toplevel, a /nix/store path: what drift compares
+                             * the node's reports with */
+        size_t index;       /* position in Inventory.images */
+} InventoryImage;
+
+/* One per-node file of a stateless node's overlay (node field "overlay.files"). */
+typedef struct InventoryOverlayFile {
+        char *path;   /* where the file lands on the node: absolute, clean, not one of the
+                       * paths provd writes itself (/etc/hostname, /var/lib/provd-node/...) */
+        char *source; /* the local file provd reads when it builds the overlay: absolute,
+                       * clean, never under /nix/store/ (a secret must not be in the store) */
+        uint32_t mode; /* permission bits (≤ 07777), default 0600 */
+        uint32_t uid;  /* owner, default 0 */
+        uint32_t gid;  /* group, default 0 */
+} InventoryOverlayFile;
 
 /* Strings and arrays of a Node point into its Inventory's string pool (owned by the
  * Inventory, never freed one by one); strings equal across nodes may be the same pointer. */
@@ -63,8 +97,15 @@ typedef struct Node {
         bool has_bmc;
         InventoryBmc bmc;
         InventoryBoot boot;
-        char *toplevel; /* system.toplevel: the node's NixOS system, a /nix/store path */
-        char *install;  /* system.install: the install script, a /nix/store path */
+        char *toplevel; /* system.toplevel: the node's NixOS system, a /nix/store path; for a
+                         * stateless node its image's toplevel */
+        char *install;  /* system.install: the install script, a /nix/store path; NULL for a
+                         * stateless node */
+        NodeMode mode;  /* install (boot is the installer) or stateless (boot is unused) */
+        const InventoryImage *image; /* borrowed from Inventory.images: a stateless node's
+                                      * image, NULL for an install node */
+        InventoryOverlayFile *overlay_files; /* a stateless node's per-node files, n_overlay_files */
+        size_t n_overlay_files;
         size_t index;   /* position in Inventory.nodes */
 } Node;
 
@@ -81,6 +122,8 @@ typedef struct InventoryIndex {
 typedef struct Inventory {
         Node *nodes; /* n_nodes entries, in file order */
         size_t n_nodes;
+        InventoryImage *images; /* n_images entries, in name order */
+        size_t n_images;
         char **files; /* unique local boot file paths that provd serves, n_files entries */
         size_t n_files;
         InventoryIndex by_mac;  /* canonical MAC -> node (node index * 16 + MAC index) */

@@ -86,7 +86,8 @@ provd_stop() {
 }
 
 provd_kill9() {
-        kill -KILL "$PROVD_PID"
+        # It may be gone already (a test that killed it itself, and bash reaped it): fine.
+        kill -KILL "$PROVD_PID" 2>/dev/null || true
         wait "$PROVD_PID" 2>/dev/null || true
 }
 
