@@ -46,6 +46,8 @@
 #define BULK_MAX_BODY (1024 * 1024) /* POST /v1/bulk-operations: OP_BULK_NODES_MAX names of any length */
 #define LIMIT_MAX 1000
 #define TLS_PEM_MAX (1024 * 1024)
+/* http_stop(): how long answers of resumed writes may take to go out before libmicrohttpd stops. */
+#define HTTP_STOP_ANSWER_MS 5000
 
 struct Http {
         struct MHD_Daemon *mhd;
@@ -67,11 +69,13 @@ struct Http {
 
         /* Suspended writes (daemon.h): writes_lock orders "not done yet: suspend" against
          * "done: resume", and counts the connections suspended on a write, which http_stop()
-         * waits to see resumed before libmicrohttpd stops.  Once stopping, a write route waits
-         * on its worker instead of suspending. */
+         * waits to see resumed, and then answered, before libmicrohttpd stops.  Once stopping,
+         * a write route waits on its worker instead of suspending. */
         pthread_mutex_t writes_lock;
-        pthread_cond_t writes_cond; /* a write is done */
-        size_t writes_suspended;
+        pthread_cond_t writes_cond; /* a write is done, or a suspended one's request completed
+                                     * (CLOCK_MONOTONIC) */
+        size_t writes_suspended;    /* suspended and not resumed yet */
+        size_t writes_answering;    /* suspended once, and their request not completed yet */
         bool writes_stopping;
 };
 
@@ -95,6 +99,8 @@ struct HttpRequest {
         Http *h;                    /* borrowed: for on_write_done() */
         struct MHD_Connection *conn; /* borrowed: for on_write_done() */
         bool write_done, write_suspended; /* under h->writes_lock */
+        bool write_answering;      /* counted in h->writes_answering (set and read on the
+                                    * connection's own worker thread, changed under writes_lock) */
         char mac[MAC_STRING_MAX];  /* a boot write's MAC, for its answer */
         Firmware fw;               /* a boot write's firmware */
         bool ipxe;                 /* a boot write of the iPXE route */
@@ -139,8 +145,9 @@ static enum MHD_Result write_wait(Http *h, struct MHD_Connection *c, HttpRequest
                 pthread_cond_wait(&h->writes_cond, &h->writes_lock);
         bool done = req->write_done;
         if (!done) {
-                req->write_suspended = true;
+                req->write_suspended = req->write_answering = true;
                 h->writes_suspended++;
+                h->writes_answering++;
                 MHD_suspend_connection(c);
         }
         pthread_mutex_unlock(&h->writes_lock);
@@ -1146,6 +1153,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
                         metrics_install_event(req->answer.status == MHD_HTTP_OK);
         }
         daemon_write_free(req->write); /* done: a connection is never closed while suspended */
+        if (req->write_answering) {
+                pthread_mutex_lock(&h->writes_lock);
+                h->writes_answering--;
+                pthread_cond_broadcast(&h->writes_cond);
+                pthread_mutex_unlock(&h->writes_lock);
+        }
         free(req->body);
         free(req->raw_target);
         free(req);
@@ -1282,7 +1295,11 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
                 return -ENOMEM;
         pthread_rwlock_init(&h->tokens_lock, NULL);
         pthread_mutex_init(&h->writes_lock, NULL);
-        pthread_cond_init(&h->writes_cond, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&h->writes_cond, &ca);
+        pthread_condattr_destroy(&ca);
         h->daemon = d;
         r = streams_new(d, &h->streams);
         if (r < 0) {
@@ -1397,11 +1414,23 @@ void http_stop(Http *h) {
         streams_stop(h->streams);
         /* No connection may stay suspended on a write when libmicrohttpd stops: writes still
          * queued get their answer (the daemon outlives this), and from now on a write route
-         * waits on its worker instead of suspending. */
+         * waits on its worker instead of suspending.  A resumed connection is answered by its
+         * worker later on (MHD_resume_connection() only wakes it), and MHD_stop_daemon() would
+         * close it unanswered: wait for those requests to complete too, but not longer than
+         * HTTP_STOP_ANSWER_MS for a client that does not read its answer. */
         pthread_mutex_lock(&h->writes_lock);
         h->writes_stopping = true;
         while (h->writes_suspended > 0)
                 pthread_cond_wait(&h->writes_cond, &h->writes_lock);
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += HTTP_STOP_ANSWER_MS / 1000;
+        int w = 0;
+        while (h->writes_answering > 0 && w != ETIMEDOUT)
+                w = pthread_cond_timedwait(&h->writes_cond, &h->writes_lock, &until);
+        if (h->writes_answering > 0)
+                log_warning("stopping with %zu write answers not sent after %d ms", h->writes_answering,
+                            HTTP_STOP_ANSWER_MS);
         pthread_mutex_unlock(&h->writes_lock);
         MHD_stop_daemon(h->mhd);
         http_free(h);
