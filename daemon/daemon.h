@@ -8,8 +8,11 @@
  * installed nodes) are served from memory under the shared lock; a transition (first boot,
  * installer event) is written under the exclusive lock in a store transaction that concurrent
  * transitions share (see "group commit" below), after which the calling thread, without that
- * lock, delivers it to the transition observers (see "transition observers" below).  Reads of what only the store holds (history, events, a node's attempt,
- * discovered MACs) run on the store's read-only connections without that lock
+ * lock, delivers it to the transition observers (see "transition observers" below).  The HTTP
+ * write routes do not wait on their worker thread: they queue their write and suspend their
+ * connection (see "suspended writes" below); the daemon's one committer thread leads the
+ * batches no waiting caller leads.  Reads of what only the store holds (history, events, a
+ * node's attempt, discovered MACs) run on the store's read-only connections without that lock
  * (store_reader_acquire()): they neither wait for transitions nor hold them up, and see every
  * transition answered before they started.  Nothing here blocks on the network. */
 #pragma once
@@ -49,7 +52,10 @@ typedef struct DaemonConfig {
  * (store_batch_begin(): each write in a savepoint of its own), takes in the writes that
  * arrived meanwhile (up to DAEMON_BATCH_MAX), COMMITs (one fsync for all: synchronous=FULL as
  * ever), and only then releases the lock and wakes the writers.  Writes that arrive while a
- * batch commits wait and form the next batch; its leader is one of them.  So:
+ * batch commits wait and form the next batch; its leader is one of them — a caller waiting in
+ * the call, or the committer thread when the first of them is a suspended write (whose caller
+ * does not wait; a waiting caller that arrives before the committer has taken the lead up
+ * takes it over).  So:
  *   - an answer is sent only after its transition is on disk: a writer returns only when its
  *     batch has committed (or failed);
  *   - the in-memory state never shows what is not on disk: it changes inside the batch, under
@@ -65,7 +71,8 @@ typedef struct DaemonConfig {
  *   - observers see each transition once, in commit order, after it is on disk: what follows
  *     a commit (live event, metrics, log line, the observers' queue) is done by the leader,
  *     still under the exclusive lock, in the order the writes ran in the transaction; each
- *     writer then delivers the queue up to its own transitions (see "transition observers").
+ *     writer then delivers the queue up to its own transitions (see "transition observers"),
+ *     and the leader does so for the batch's suspended writes before their done().
  * Lock order: the batch queue's mutex is taken without the daemon's lock (to queue) or after
  * it (the leader taking in late writes), never held while a write runs or a batch commits.
  * Writes that are not transitions (credentials, discovered MACs, console tails, reload) keep
@@ -302,7 +309,11 @@ int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now);
  * clients waiting, not as many as there are HTTP threads, and an answer is still sent only
  * after its transaction is on disk.  The committer thread starts with the first suspended
  * write and daemon_free() ends it after it has led what is queued; every submitted write gets
- * its done() before daemon_free() returns. */
+ * its done() before daemon_free() returns.  A submitted write is never cancelled: it commits
+ * (or fails) whether or not its client is still connected.  Lock: daemon_boot_submit() first
+ * looks under the shared lock (an answer that changes nothing needs no write); the other
+ * *_submit() take no daemon lock, only the batch queue's mutex, so a worker thread never
+ * waits for a batch, only (for boots) for the exclusive lock a batch holds. */
 
 typedef struct DaemonWrite DaemonWrite;
 

@@ -6,7 +6,13 @@
  * Threading: HttpConfig.threads threads (one per core, at least 2, by default): libmicrohttpd's
  * thread pool on epoll, or one internal thread on poll() (http_start() says why).  Handlers
  * only touch memory and SQLite through daemon.c, never a BMC or the network, so a small pool
- * keeps up; a separate sd-event loop would buy nothing here.  The listening
+ * keeps up; a separate sd-event loop would buy nothing here.  The write routes (a boot that
+ * makes a transition, installer events, node reports) never wait for their store transaction
+ * on a worker: they queue the write (daemon.h, "suspended writes") and suspend the connection
+ * (MHD_suspend_connection()); the thread that commits the write's batch resumes it, and the
+ * worker then answers.  One mutex of the Http (its writes lock, a leaf: held only to suspend,
+ * resume and count) orders the two.  http_stop() waits for every connection suspended on a
+ * write to be resumed and answered before libmicrohttpd stops.  The listening
  * socket is made by the caller (so it can come from socket activation later). */
 #pragma once
 
@@ -64,7 +70,10 @@ int http_reload(Http *h, char *err, size_t errlen, int *ret_tokens, char *tokens
  * logged).  Returns the number of tokens loaded, or a negative errno. */
 int http_reload_api_tokens(Http *h, char *err, size_t errlen);
 
-/* Stops accepting, finishes in-flight requests, frees. */
+/* Stops accepting, finishes in-flight requests, frees.  Writes still suspended are committed
+ * and answered first: it waits for their batch (the daemon must outlive the Http, and its
+ * committer thread runs them), then up to 5 s for their answers to go out (a client that does
+ * not read its answer is closed then).  Main thread. */
 void http_stop(Http *h);
 
 /* The route table (http-routes.h) every server answers from, http_route_table_size rows. */
