@@ -1147,6 +1147,9 @@ static void write_complete(Daemon *d, Write *fin);
  * suspended writes, until daemon_free() stops it and nothing is left for it to lead. */
 static void *committer_main(void *userdata) {
         Daemon *d = userdata;
+        /* Its own name: it starts from whichever thread submits first (a libmicrohttpd worker,
+         * whose name it would inherit), and top/perf should tell it apart. */
+        (void) pthread_setname_np(pthread_self(), "provd-commit");
         pthread_mutex_lock(&d->batch_lock);
         for (;;) {
                 if (!d->committer_lead) {
