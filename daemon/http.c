@@ -369,7 +369,7 @@ static enum MHD_Result route_nodes(Http *h, struct MHD_Connection *c, HttpReques
                         if (st == _PROVISION_STATE_INVALID)
                                 return http_respond_error(
                                         c, MHD_HTTP_BAD_REQUEST,
-                                        "unknown state \"%.32s\" (new, pending, netbooting, installing, installed, failed)", tok);
+                                        "unknown state \"%.32s\" (new, pending, netbooting, installing, installed, failed, booting, running)", tok);
                         f.states |= 1u << st;
                 }
                 if (f.states == 0)
