@@ -249,6 +249,19 @@ static void runtime_build_donep(RuntimeBuild *b) {
 
 /* Whether node a's and b's boot answers are the same (the same name). */
 static bool boot_same(const Node *a, const Node *b) {
+        Node ia, ib;
+        if (a->mode != b->mode)
+                return false;
+        if (a->mode == NODE_MODE_STATELESS) {
+                /* The image's answer: its files, cmdline and init (by name: another inventory). */
+                const InventoryImage *x = a->image, *y = b->image;
+                if (!x || !y || !streq(x->name, y->name) || !streq(x->init, y->init))
+                        return false;
+                ia = (Node) { .boot = x->boot, .install = x->init };
+                ib = (Node) { .boot = y->boot, .install = y->init };
+                a = &ia;
+                b = &ib;
+        }
         if (!streq(a->boot.kernel, b->boot.kernel) || !streq(a->boot.cmdline, b->boot.cmdline) ||
             !streq(a->install, b->install) || a->boot.n_initrd != b->boot.n_initrd)
                 return false;
