@@ -68,7 +68,7 @@ ref_run() {
 }
 
 load_before=$(cut -d' ' -f1 /proc/loadavg)
-: >"$T/cold" >"$T/warm" >"$T/ref-us" >"$T/rss" >"$T/cold-cpu" >"$T/warm-cpu"
+for f in cold warm ref-us rss cold-cpu warm-cpu; do : >"$T/$f"; done
 for r in $(seq 1 "$ROUNDS"); do
         rm -rf "$T/src" && mkdir "$T/src"
         "$BIN" --dir "$T/src" --nodes "$NODES" --threads "$THREADS" --warm-passes "$WARM_PASSES" | tee "$T/out.$r" >&2
@@ -82,7 +82,7 @@ done
 load_after=$(cut -d' ' -f1 /proc/loadavg)
 
 cold=$(median <"$T/cold")
-cold_ms=$(awk -v n="$NODES" '$1 == "cold" { print $4 }' "$T"/out.* | median)
+cold_ms=$(awk '$1 == "cold" { print $4 }' "$T"/out.* | median)
 warm=$(median <"$T/warm")
 ref=$(awk '{ print $1 }' "$T/ref-us" | median)
 ref_cpu=$(awk '{ print $2 }' "$T/ref-us" | median)
