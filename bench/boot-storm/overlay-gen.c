@@ -10,7 +10,8 @@
  * thread taking every T-th node.  The credential function makes a random credential like
  * provd's ("pvn_" + 43 base64url characters) and stores nothing: the figures are the
  * overlay's cost, not the store's.  Prints one line per pass:
- *   pass nodes threads total_ms us_per_overlay bytes_per_overlay rss_kib
+ *   pass nodes threads total_ms us_per_overlay bytes_per_overlay rss_kib user_ms sys_ms
+ * (user_ms and sys_ms: the process's CPU time during the pass, getrusage(2)).
  * Never asserts on time. */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -83,7 +85,13 @@ static double now_s(void) {
         return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
+static double cpu_ms(const struct timeval *tv) {
+        return (double) tv->tv_sec * 1e3 + (double) tv->tv_usec / 1e3;
+}
+
 static int pass(Bench *b, const char *name) {
+        struct rusage ru0, ru1;
+        getrusage(RUSAGE_SELF, &ru0);
         pthread_t t[64];
         Worker w[64];
         atomic_store(&b->bytes, 0);
@@ -99,10 +107,12 @@ static int pass(Bench *b, const char *name) {
         for (size_t i = 0; i < b->n_threads; i++)
                 pthread_join(t[i], NULL);
         double s = now_s() - t0;
+        getrusage(RUSAGE_SELF, &ru1);
         if (b->failures)
                 fprintf(stderr, "overlay-gen: %zu gets failed\n", (size_t) b->failures);
-        printf("%-5s %6zu %2zu %9.1f %9.2f %7zu %8ld\n", name, b->n_nodes, b->n_threads, s * 1e3,
-               s * 1e6 / (double) b->n_nodes, (size_t) b->bytes / b->n_nodes, rss_kib());
+        printf("%-5s %6zu %2zu %9.1f %9.2f %7zu %8ld %8.1f %8.1f\n", name, b->n_nodes, b->n_threads, s * 1e3,
+               s * 1e6 / (double) b->n_nodes, (size_t) b->bytes / b->n_nodes, rss_kib(),
+               cpu_ms(&ru1.ru_utime) - cpu_ms(&ru0.ru_utime), cpu_ms(&ru1.ru_stime) - cpu_ms(&ru0.ru_stime));
         fflush(stdout);
         return b->failures ? -EIO : 0;
 }
@@ -186,7 +196,8 @@ int main(int argc, char **argv) {
         Bench b = { .nodes = nodes, .n_nodes = n_nodes, .n_threads = n_threads };
         if (overlay_cache_new(0, issue, NULL, &b.cache) < 0)
                 return 1;
-        printf("pass  %6s %2s %9s %9s %7s %8s\n", "nodes", "T", "total_ms", "us/ovl", "bytes", "rss_kib");
+        printf("pass  %6s %2s %9s %9s %7s %8s %8s %8s\n", "nodes", "T", "total_ms", "us/ovl", "bytes", "rss_kib",
+               "user_ms", "sys_ms");
         int r = pass(&b, "cold");
         for (size_t i = 0; i < warm_passes && r == 0; i++)
                 r = pass(&b, "warm");
