@@ -133,6 +133,13 @@ VM_INIT=$SRC/tests/e2e/init-stateless vm_build_initramfs "$SRC" "$T/image" e1000
 # The image's own /etc/hostname, which each overlay must replace; repack.
 echo standin-image >"$T/image/initramfs/etc/hostname"
 (cd "$T/image/initramfs" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$INITRD"
+# The kernel reads an uncompressed cpio archive only at a 4-byte-aligned offset of the
+# concatenated initrds (zero bytes between archives are skipped; Documentation/driver-api/
+# early-userspace/buffer-format.rst).  iPXE's BIOS loader pads each initrd to 4 KiB; under UEFI
+# the Linux EFI stub (initrd=initrd0 initrd=initrd1) loads them back to back.  A real image's
+# size is arbitrary: keep this one's off a multiple of 4, so every run shows the overlay
+# landing on top of an image whatever its size (a trailing zero byte is skipped).
+[ $(($(stat -c %s "$INITRD") % 4)) != 0 ] || printf '\0' >>"$INITRD"
 say "image: kernel $KERNEL, initramfs $(du -k "$INITRD" | cut -f1) KiB (busybox, init-stateless, $VM_MODULES)"
 
 # The local disks: what the VMs must never boot.
