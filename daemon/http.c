@@ -89,7 +89,9 @@ static enum MHD_Result respond_boot_probe(Http *h, struct MHD_Connection *c, con
         int r = daemon_boot_peek(h->daemon, mac, &result);
         if (r < 0)
                 return http_respond_error(c, http_status_from_errno(r), "cannot answer the boot of %s", mac);
-        unsigned status = ipxe || result == DAEMON_BOOT_RESULT_INSTALL ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND;
+        unsigned status = ipxe || result == DAEMON_BOOT_RESULT_INSTALL || result == DAEMON_BOOT_RESULT_IMAGE
+                                  ? MHD_HTTP_OK
+                                  : MHD_HTTP_NOT_FOUND;
         return http_respond_buffer(c, status, NULL, 0, content_type);
 }
 
@@ -97,6 +99,7 @@ static MetricsBootResult boot_metric(int r, DaemonBootResult result) {
         if (r < 0)
                 return METRICS_BOOT_ERROR;
         return result == DAEMON_BOOT_RESULT_INSTALL ? METRICS_BOOT_INSTALL
+               : result == DAEMON_BOOT_RESULT_IMAGE ? METRICS_BOOT_IMAGE
                : result == DAEMON_BOOT_RESULT_LOCAL ? METRICS_BOOT_LOCAL
                                                     : METRICS_BOOT_UNKNOWN;
 }
@@ -118,6 +121,7 @@ static enum MHD_Result route_boot(Http *h, struct MHD_Connection *c, HttpRequest
                                           strerror(-r));
         switch (result) {
         case DAEMON_BOOT_RESULT_INSTALL:
+        case DAEMON_BOOT_RESULT_IMAGE:
                 return http_respond_json_text(c, MHD_HTTP_OK, TAKE_PTR(body));
         case DAEMON_BOOT_RESULT_LOCAL:
                 return http_respond_error(c, MHD_HTTP_NOT_FOUND, "%s boots from its local disk", mac);
@@ -369,7 +373,7 @@ static enum MHD_Result route_nodes(Http *h, struct MHD_Connection *c, HttpReques
                         if (st == _PROVISION_STATE_INVALID)
                                 return http_respond_error(
                                         c, MHD_HTTP_BAD_REQUEST,
-                                        "unknown state \"%.32s\" (new, pending, netbooting, installing, installed, failed)", tok);
+                                        "unknown state \"%.32s\" (new, pending, netbooting, installing, installed, failed, booting, running)", tok);
                         f.states |= 1u << st;
                 }
                 if (f.states == 0)

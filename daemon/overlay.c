@@ -73,6 +73,11 @@ const OverlaySourceStat *overlay_sources_stats(const OverlaySources *src, size_t
         return src->stats;
 }
 
+static int too_big(const char *node, const InventoryOverlayFile *f, char *err, size_t errlen) {
+        return errbuf_fail(-EFBIG, err, errlen, "node %s: overlay file %s: source %s is larger than %d bytes", node,
+                           f->path, f->source, OVERLAY_FILE_MAX);
+}
+
 /* Reads one source: stat first (a FIFO or device is never opened), then open, fstat (the
  * file read is a regular file of at most OVERLAY_FILE_MAX bytes), then read it all. */
 static int source_read(const char *node, const InventoryOverlayFile *f, uint8_t **ret_data, size_t *ret_len,
@@ -87,7 +92,7 @@ static int source_read(const char *node, const InventoryOverlayFile *f, uint8_t 
                 return errbuf_fail(-EISDIR, err, errlen, "node %s: overlay file %s: source %s is not a regular file",
                                    node, f->path, f->source);
         if (st.st_size > OVERLAY_FILE_MAX)
-                goto too_big;
+                return too_big(node, f, err, errlen);
 
         _cleanup_close_ int fd = open(f->source, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0) {
@@ -104,7 +109,7 @@ static int source_read(const char *node, const InventoryOverlayFile *f, uint8_t 
                 return errbuf_fail(-EISDIR, err, errlen, "node %s: overlay file %s: source %s is not a regular file",
                                    node, f->path, f->source);
         if (st.st_size > OVERLAY_FILE_MAX)
-                goto too_big;
+                return too_big(node, f, err, errlen);
 
         /* Read until EOF, one byte past the cap at most: the file may have grown since fstat. */
         size_t cap = (size_t) st.st_size + 1, len = 0;
@@ -113,8 +118,10 @@ static int source_read(const char *node, const InventoryOverlayFile *f, uint8_t 
                 return errbuf_fail(-ENOMEM, err, errlen, "node %s: overlay file %s: out of memory", node, f->path);
         for (;;) {
                 if (len == cap) {
-                        if (cap > OVERLAY_FILE_MAX)
-                                goto too_big;
+                        if (cap > OVERLAY_FILE_MAX) {
+                                sodium_memzero(buf, len);
+                                return too_big(node, f, err, errlen);
+                        }
                         size_t ncap = cap * 2 > (size_t) OVERLAY_FILE_MAX + 1 ? (size_t) OVERLAY_FILE_MAX + 1 : cap * 2;
                         uint8_t *nbuf = realloc(buf, ncap);
                         if (!nbuf)
@@ -138,16 +145,12 @@ static int source_read(const char *node, const InventoryOverlayFile *f, uint8_t 
         }
         if (len > OVERLAY_FILE_MAX) {
                 sodium_memzero(buf, len);
-                goto too_big;
+                return too_big(node, f, err, errlen);
         }
         stat_from(&st, ret_stat);
         *ret_len = len;
         *ret_data = TAKE_PTR(buf);
         return 0;
-
-too_big:
-        return errbuf_fail(-EFBIG, err, errlen, "node %s: overlay file %s: source %s is larger than %d bytes", node,
-                           f->path, f->source, OVERLAY_FILE_MAX);
 }
 
 int overlay_sources_read(const OverlaySpec *spec, OverlaySources **ret, char *err, size_t errlen) {
@@ -470,6 +473,13 @@ int overlay_render_sources(const OverlaySpec *spec, const OverlaySources *src, u
                 return errbuf_fail(archive_errno(a) == ENOMEM ? -ENOMEM : -EIO, err, errlen, "node %s: overlay: %s",
                                    node, archive_error_string(a) ?: "libarchive failed");
 
+        if (out.cap > out.len) { /* the estimate was generous: give the rest back */
+                uint8_t *exact = realloc(out.data, out.len);
+                if (exact) {
+                        out.data = exact;
+                        out.cap = out.len;
+                }
+        }
         *ret_len = out.len;
         *ret_data = TAKE_PTR(out.data);
         return 0;
