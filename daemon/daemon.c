@@ -20,6 +20,7 @@
 #include "ipxe.h"
 #include "log.h"
 #include "metrics.h"
+#include "overlay-cache.h"
 #include "provision.h"
 #include "store.h"
 #include "token.h"
@@ -48,6 +49,10 @@ typedef struct NodeRuntime {
         int64_t reported_ms;
         /* The running batch has saved this node's state before changing it (runtime_save()). */
         bool saved;
+        /* The overlay ETag recorded on boot overlay_boot_id (daemon_overlay_get()), so that
+         * refetches of the same overlay write nothing. */
+        int64_t overlay_boot_id;
+        char overlay_etag[OVERLAY_ETAG_MAX];
 } NodeRuntime;
 
 static void report_clear(NodeRuntime *rt) {
@@ -162,6 +167,9 @@ struct Daemon {
          * keyed by when it opened; the boot deadline is another than the install deadline. */
         DeadlineHeap *boot_deadlines;
         Store *store;    /* owned */
+        /* owned; stateless nodes' rendered overlays (its own lock, a leaf; called without
+         * `lock`: a miss issues a node credential, which takes `lock`) */
+        OverlayCache *overlays;
         EventHub *events; /* owned; fed by apply() under the exclusive lock */
         char *inventory_path;
         char *public_url; /* no trailing slash */
@@ -436,6 +444,7 @@ void daemon_free(Daemon *d) {
                 inventory_release(d, d->inv_hold);
         else
                 inventory_free(d->inv);
+        overlay_cache_free(d->overlays);
         store_free(d->store);
         events_hub_free(d->events);
         free(d->inventory_path);
@@ -448,6 +457,8 @@ void daemon_free(Daemon *d) {
 static void daemon_freep(Daemon **d) {
         daemon_free(*d);
 }
+
+static int overlay_issue_credential(void *userdata, const char *node, char *buf, size_t buflen);
 
 int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         int64_t last_event_id;
@@ -516,6 +527,9 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         d->public_url = strdup(cfg->public_url);
         if (!d->inventory_path || !d->public_url)
                 return -ENOMEM;
+        r = overlay_cache_new(0, overlay_issue_credential, d, &d->overlays);
+        if (r < 0)
+                return r;
         d->public_url[url_base_len(d->public_url)] = '\0';
         *ret = TAKE_PTR(d);
         return 0;
@@ -635,6 +649,7 @@ static int reload_locked(Daemon *d, char *err, size_t errlen) {
         for (size_t i = 0; i < n_stale; i++)
                 free(stale_answers[i]);
         inventory_release(d, old_hold); /* the old inventory: freed by its last holder */
+        overlay_cache_prune(d->overlays, d->inv); /* nodes gone or no longer stateless */
         log_info("inventory reloaded from %s: %zu nodes (read and matched in %.1f ms; the exclusive lock held %.2f ms)",
                  d->inventory_path, n_nodes, (double) (t1 - t0) / 1000.0, (double) (t_unlocked - t_locked) / 1000.0);
         return (int) n_nodes;
@@ -1019,6 +1034,10 @@ static int apply_report(Daemon *d, const Node *n, const ProvisionTransition *t, 
         if (token[0])
                 memcpy(rt->token, token, sizeof token);
         else if (!provision_state_has_open_attempt(next.state) && !provision_state_has_open_boot(next.state))
+                rt->token[0] = '\0';
+        /* After an admin's reboot the next netboot is a new boot, not pixiecore repeating
+         * itself: forget the open boot's token (its hash stays valid until then). */
+        if (t->event == PROVISION_EV_REBOOT)
                 rt->token[0] = '\0';
         return 0;
 }
@@ -2076,6 +2095,90 @@ int daemon_mark_reboot(Daemon *d, const char *name) {
         return apply_event(d, name, PROVISION_EV_REBOOT, NULL, NULL);
 }
 
+/* ---- the overlay route ----------------------------------------------------------------------- */
+
+/* The overlay cache's credential function (no daemon lock held on entry): issues node `node` a
+ * new node credential, replacing its old one, as daemon_issue_credential() does for an
+ * installer. */
+static int overlay_issue_credential(void *userdata, const char *node, char *buf, size_t buflen) {
+        Daemon *d = userdata;
+        char raw[TOKEN_STRING_MAX];
+        uint8_t hash[TOKEN_HASH_SIZE];
+        const Node *n;
+
+        int r = lock_node(d, node, true, &n);
+        if (r < 0)
+                return r;
+        token_new(raw, hash);
+        r = store_credential_set(d->store, n->name, hash, now_ms(), 0);
+        if (r >= 0) {
+                NodeRuntime *rt = d->rt[n->index];
+                rt->has_credential = true;
+                memcpy(rt->credential_hash, hash, sizeof hash);
+                if (snprintf(buf, buflen, DAEMON_CREDENTIAL_PREFIX "%s", raw) >= (int) buflen)
+                        r = -ENOBUFS;
+        }
+        pthread_rwlock_unlock(&d->lock);
+        sodium_memzero(raw, sizeof raw);
+        if (r < 0)
+                return log_node_errno(LOG_ERR, r, &((LogFields) { .node = node }), "cannot issue a node credential: %m");
+        log_node(LOG_INFO, &((LogFields) { .node = node }),
+                 "node credential issued into its overlay (the previous one, if any, is revoked)");
+        return 0;
+}
+
+int daemon_overlay_get(Daemon *d, const char *token, OverlayBlob **ret, char *err, size_t errlen) {
+        static const char dead[] = "boot token not valid or boot over";
+        uint8_t hash[TOKEN_HASH_SIZE];
+        StoreBoot b;
+
+        if (!token || token_hash(token, hash) < 0)
+                return errbuf_fail(-ENOENT, err, errlen, "%s", dead);
+        /* The token's boot, from a read connection: without the daemon's lock. */
+        DaemonRead rd = read_begin(d);
+        int r = store_find_boot_token(rd.store, hash, &b);
+        read_end(&rd);
+        if (r == -ENOENT)
+                return errbuf_fail(-ENOENT, err, errlen, "%s", dead);
+        if (r < 0)
+                return errbuf_fail(r, err, errlen, "state store error: %s", strerror(-r));
+
+        /* Only while that boot is open: the token is on the node's /proc/cmdline, readable by
+         * every user of the node, and the overlay holds the node credential. */
+        pthread_rwlock_rdlock(&d->lock);
+        const Node *n = inventory_find_name(d->inv, b.node);
+        const NodeRuntime *rt = n ? d->rt[n->index] : NULL;
+        bool open = n && n->mode == NODE_MODE_STATELESS && rt->st.boot_id == b.id &&
+                    provision_state_has_open_boot(rt->st.state);
+        InventoryHold *hold = open ? inventory_hold(d) : NULL;
+        pthread_rwlock_unlock(&d->lock);
+        if (!open)
+                return errbuf_fail(-ENOENT, err, errlen, "%s", dead);
+
+        OverlayBlob *blob = NULL;
+        r = overlay_cache_get(d->overlays, n, d->public_url, &blob, err, errlen);
+        inventory_release(d, hold);
+        if (r < 0)
+                return r;
+
+        /* The boot records the overlay it was served (once per boot and overlay). */
+        pthread_rwlock_wrlock(&d->lock);
+        const Node *now = inventory_find_name(d->inv, b.node);
+        NodeRuntime *nrt = now ? d->rt[now->index] : NULL;
+        if (nrt && nrt->st.boot_id == b.id && (nrt->overlay_boot_id != b.id || !streq(nrt->overlay_etag, blob->etag))) {
+                int k = store_boot_set_etag(d->store, b.id, blob->etag);
+                if (k >= 0) {
+                        nrt->overlay_boot_id = b.id;
+                        snprintf(nrt->overlay_etag, sizeof nrt->overlay_etag, "%s", blob->etag);
+                } else
+                        log_node_errno(LOG_WARNING, k, &((LogFields) { .node = b.node }),
+                                       "cannot record the overlay ETag of boot %lld: %m", (long long) b.seq);
+        }
+        pthread_rwlock_unlock(&d->lock);
+        *ret = blob;
+        return 0;
+}
+
 /* ---- discovery ------------------------------------------------------------------ */
 
 bool daemon_mac_known(Daemon *d, const char *mac) {
@@ -2248,6 +2351,7 @@ int daemon_revoke_credential(Daemon *d, const char *name, char *errbuf, size_t e
         }
         rt->has_credential = false;
         log_node(LOG_INFO, &((LogFields) { .node = n->name }), "node credential revoked");
+        overlay_cache_invalidate(d->overlays, n->name); /* its cached overlay held it */
         r = 0;
 out:
         pthread_rwlock_unlock(&d->lock);

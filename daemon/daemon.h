@@ -23,6 +23,7 @@
 #include "events.h"
 #include "firmware.h"
 #include "inventory.h"
+#include "overlay-cache.h"
 #include "provision.h"
 #include "store.h"
 #include "sol.h"
@@ -252,6 +253,18 @@ int daemon_node_json(Daemon *d, const char *name, json_t **ret);
  * as `before` for the next page, or null}.  -ENOENT for an unknown node.  Takes no daemon
  * lock (a read connection). */
 int daemon_boots_json(Daemon *d, const char *name, int64_t before, int64_t limit, json_t **ret);
+
+/* GET|HEAD /v1/overlay/<token>: the overlay of the stateless node whose boot token is `token`,
+ * only while that boot is open (state booting) — the token is on the node's /proc/cmdline,
+ * readable by every user of the node, and the overlay holds the node credential.  From the
+ * overlay cache (overlay-cache.h): a miss renders it and issues the node a new node
+ * credential (replacing its old one), a hit hands out the cached one; the boot records the
+ * overlay's ETag.  On success *ret is a new reference (overlay_blob_unref()).  Errors, with a
+ * message in err: -ENOENT "boot token not valid or boot over" (malformed or unknown token, a
+ * boot that has ended or been superseded), overlay_cache_get()'s (a source file missing or
+ * unreadable, naming node, path and source), or a store errno.  Takes no daemon lock while
+ * rendering; call it holding none. */
+int daemon_overlay_get(Daemon *d, const char *token, OverlayBlob **ret, char *err, size_t errlen);
 
 /* "install" or "stateless"; NULL out of range. */
 const char *daemon_node_mode_to_string(NodeMode m);
