@@ -26,19 +26,19 @@
 #   - a control directory served over HTTP on 10.79.0.1:8081 (python3 http.server): the
 #     stand-in polls <ctl>/<node>/<kernel boot id> for its next step (reboot, poweroff).
 #
-# 1. Both VMs start at once (node-bios by the test, node-uefi by `provd power node-uefi on`).
-#    Each netboots the image plus its overlay (GET /v1/overlay/<boot token>, the last initrd);
-#    the stand-in checks the overlay is its own (hostname, node, url, credential 0600, the
-#    manifest, the per-node file) and that provd serves it, reports running with its boot
-#    token, and checks the overlay is refused (404) once running.  The test sees both nodes
-#    `running` (GET /v1/nodes/<name>: mode, image, boot firmware, one boot record), with
-#    different hostnames and overlay ETags, and the first boot's token refused by the overlay
-#    route.
-# 2. Second boots, at once: node-bios reboots itself (reboot -f; SeaBIOS netboots again);
-#    `provd reboot node-uefi` sets the BMC's boot device to PXE and power cycles.  Both reach
+# 1. Both VMs start at once (node-bios by the test, node-uefi by `provd power node-uefi on`) and
+#    go at their own pace.  Each netboots the image plus its overlay (GET /v1/overlay/<boot
+#    token>, the last initrd); the stand-in checks the overlay is its own (hostname, node, url,
+#    credential 0600, the manifest, the per-node file) and that provd serves it, reports
+#    running with its boot token, and checks the overlay is refused (404) once running.  The
+#    test sees the node `running` (GET /v1/nodes/<name>: mode, image, boot number, firmware,
+#    overlay ETag; GET /v1/nodes/<name>/boots) and the token refused by the overlay route.
+#    Then its second boot: node-bios reboots itself (reboot -f; SeaBIOS netboots again);
+#    `provd reboot node-uefi` sets the BMC's boot device to PXE and power cycles.  Each reaches
 #    `running` again with a second boot record and a new token; the old token's overlay and
-#    install events are refused.  Neither VM ever booted its disk (no marker on any console),
-#    and node-uefi's BMC saw: power on, boot pxe, power off, power on.
+#    install events are refused.
+# 2. The overlays differed (hostnames, ETags); neither VM ever booted its disk (no marker on
+#    any console); node-uefi's BMC saw: power on, boot pxe, power off, power on.
 # 3. Everything is stopped by pid (node-uefi's QEMU by its pidfile); provd exits 0 with no
 #    sanitizer report.
 # Needs root (ip netns, tap devices).  Environment: E2E_TIMEOUT (seconds for each round of
@@ -278,6 +278,7 @@ start_bios_vm() {
 }
 
 declare -A BOOT_ID=() TOKEN=() RECORD=() ETAG=() HOST=()
+UEFI_OFF_SINCE=
 # vm_progress NODE BOOT: 0 when the node's Nth boot is up (its Nth RUNNING line on the
 # console and provd shows it running with N boot records), 1 while not yet; fails on a
 # stand-in failure, a panic, the disk's marker or a dead VM.
@@ -291,8 +292,11 @@ vm_progress() {
 	fi
 	if [ "$n" = node-bios ]; then
 		kill -0 "$BIOS_PID" 2>/dev/null || fail "$n (bios), boot $k: QEMU exited: $(cat "$BIOS_DIR/qemu.log")"
-	else
-		[ "$("$CONTROL" "$UEFI_DIR" get power)" = power:1 ] || fail "$n (uefi), boot $k: the VM is off"
+	elif [ "$("$CONTROL" "$UEFI_DIR" get power)" = power:1 ]; then
+		UEFI_OFF_SINCE=
+	else # off for a moment in a power cycle; not for long
+		: "${UEFI_OFF_SINCE:=$SECONDS}"
+		[ $((SECONDS - UEFI_OFF_SINCE)) -lt 15 ] || fail "$n (uefi), boot $k: the VM has been off for 15 s"
 	fi
 	kill -0 "$DNSMASQ_PID" 2>/dev/null || fail "dnsmasq died"
 	kill -0 "${SIM_PID[1]}" 2>/dev/null || fail "ipmi_sim died"
@@ -308,37 +312,11 @@ vm_progress() {
 	printf '%s' "$BODY" >"$T/node-$n-$k.json"
 	return 0
 }
-# wait_boots BOOT: until both nodes' Nth boot is up ($TIMEOUT s), printing the milestones
-wait_boots() {
-	local k=$1 start=$SECONDS n pending
-	declare -A done_at=()
-	while :; do
-		pending=0
-		for n in "${NODES[@]}"; do
-			[ -z "${done_at[$n]:-}" ] || continue
-			if vm_progress "$n" "$k"; then
-				done_at[$n]=$((SECONDS - start))
-				say "$n (${VM_OF[$n]}): boot $k running after ${done_at[$n]}s"
-			else
-				pending=1
-			fi
-		done
-		[ "$pending" = 1 ] || break
-		if [ $((SECONDS - start)) -ge "$TIMEOUT" ]; then
-			for n in "${NODES[@]}"; do
-				[ -n "${done_at[$n]:-}" ] && continue
-				api "/v1/nodes/$n"
-				fail "$n (${VM_OF[$n]}), boot $k: not running within ${TIMEOUT}s (provd: $(printf '%s' "$BODY" | jq -c '{state, boot}'))"
-			done
-		fi
-		sleep 0.5
-	done
-}
 # check_boot NODE BOOT FIRMWARE: what provd recorded for the Nth boot, and the stand-in's checks
 check_boot() {
 	local n=$1 k=$2 fw=$3 text
-	jq -e --arg fw "$fw" '.mode == "stateless" and .image == "standin" and .boot.firmware == $fw and
-		.boot.image == "standin" and (.boot.overlay_etag | type == "string" and length > 0)' \
+	jq -e --arg fw "$fw" --argjson k "$k" '.mode == "stateless" and .image == "standin" and .boot.number == $k and
+		.boot.firmware == $fw and .boot.image == "standin" and (.boot.overlay_etag | type == "string" and length > 0)' \
 		"$T/node-$n-$k.json" >/dev/null ||
 		fail "$n ($fw), boot $k: node detail is not a running stateless boot: $(jq -c '{state, mode, image, boot}' "$T/node-$n-$k.json")"
 	api "/v1/nodes/$n/boots"
@@ -365,50 +343,79 @@ overlay_refused() {
 	[ "$st" = 404 ] || fail "$n, boot $k's token: HEAD /v1/overlay answered $st, want 404"
 }
 
-# ---- 1. first boots, at once -----------------------------------------------------------------------
-say "1. first boots: node-bios (SeaBIOS, iPXE ROM) started by the test, node-uefi by provd power on (OVMF PXE)"
-start_bios_vm
-cli power-on power node-uefi on
-[ "$CLI_RC" = 0 ] || fail "provd power node-uefi on exited $CLI_RC: $(cat "$T/cli-power-on.out" "$T/cli-power-on.err")"
-wait_boots 1
-check_boot node-bios 1 bios
-check_boot node-uefi 1 efi-x64
-[ "${ETAG[node-bios,1]}" != "${ETAG[node-uefi,1]}" ] || fail "both nodes got the same overlay (ETag ${ETAG[node-bios,1]})"
-ok "both running on the shared image; overlays differ: hostnames ${HOST[node-bios,1]} / ${HOST[node-uefi,1]}, ETags ${ETAG[node-bios,1]} / ${ETAG[node-uefi,1]}"
-vm_console node-uefi | grep -q '>>Start PXE over IPv4' || fail "node-uefi (uefi), boot 1: OVMF's own PXE did not run"
-grep -qiE "sent .*snponly.efi" "$T/dnsmasq.log" || fail "node-uefi (uefi), boot 1: dnsmasq did not send snponly.efi over TFTP"
-for n in "${NODES[@]}"; do overlay_refused "$n" 1; done
-ok "the stand-ins checked their overlays (hostname, node, url, credential 0600, manifest, $KEY_PATH 0600); the first boots' tokens get 404 from /v1/overlay now"
-
-# ---- 2. second boots: node-bios reboots itself, provd reboots node-uefi ----------------------------
-say "2. second boots: node-bios reboots itself, provd reboot node-uefi (BMC: boot device PXE, power cycle)"
-printf 'reboot\n' >"$T/ctl/node-bios/${BOOT_ID[node-bios,1]}"
-cli reboot reboot node-uefi
-[ "$CLI_RC" = 0 ] || fail "provd reboot node-uefi exited $CLI_RC: $(cat "$T/cli-reboot.out" "$T/cli-reboot.err")"
-wait_boots 2
-vm_console node-bios | grep -q 'PROVD-E2E: step: reboot' || fail "node-bios (bios), boot 2: it did not reboot itself"
-check_boot node-bios 2 bios
-check_boot node-uefi 2 efi-x64
-for n in "${NODES[@]}"; do
+# second_boot NODE: node-bios reboots itself (the test writes its step), provd reboots node-uefi
+second_boot() {
+	if [ "$1" = node-bios ]; then
+		say "node-bios: reboot yourself (step for kernel boot id ${BOOT_ID[node-bios,1]})"
+		printf 'reboot\n' >"$T/ctl/node-bios/${BOOT_ID[node-bios,1]}"
+	else
+		say "node-uefi: provd reboot node-uefi (BMC: boot device PXE, power cycle)"
+		# INTERIM (until the CLI has reboot): the REST call
+		http POST /v1/nodes/node-uefi/reboot -H "Authorization: Bearer $(cat "$T/token")"
+		case $STATUS in 2??) ;; *) fail "POST /v1/nodes/node-uefi/reboot: $STATUS $(short_body)" ;; esac
+	fi
+}
+# after_boot NODE BOOT: the checks of a node's boot, once it is up; after boot 1 its second boot
+after_boot() {
+	local n=$1 k=$2 fw st
+	[ "$n" = node-bios ] && fw=bios || fw=efi-x64
+	check_boot "$n" "$k" "$fw"
+	overlay_refused "$n" 1
+	if [ "$k" = 1 ]; then
+		ok "$n ($fw): boot 1 running; the stand-in checked its overlay (hostname, node, url, credential 0600, manifest, $KEY_PATH 0600); its token gets 404 from /v1/overlay now"
+		second_boot "$n"
+		return 0
+	fi
 	[ "${TOKEN[$n,2]}" != "${TOKEN[$n,1]}" ] || fail "$n, boot 2: the same boot token as boot 1"
 	[ "${RECORD[$n,2]}" != "${RECORD[$n,1]}" ] || fail "$n, boot 2: the same boot record as boot 1 (${RECORD[$n,1]})"
 	[ "${BOOT_ID[$n,2]}" != "${BOOT_ID[$n,1]}" ] || fail "$n, boot 2: the same kernel boot id: the VM did not boot again"
-	overlay_refused "$n" 1
 	overlay_refused "$n" 2
-	# the first boot's token no longer reports anything
+	# the first boot's token reports nothing any more
 	st=$(curl -sS -o "$T/events.body" -w '%{http_code}' --max-time 10 -X POST \
 		-H "Authorization: Bearer ${TOKEN[$n,1]}" -H 'Content-Type: application/json' \
 		--data '{"phase":"failed","message":"stale token"}' "$URL/v1/install/events") || st=000
 	case $st in 401 | 403 | 404 | 409) ;; *) fail "$n: POST /v1/install/events with boot 1's token answered $st: $(head -c 200 "$T/events.body")" ;; esac
 	api "/v1/nodes/$n"
 	printf '%s' "$BODY" | jq -e '.state == "running"' >/dev/null || fail "$n: boot 1's token changed the node: $(short_body)"
-done
-ok "both booted the network image again: a second boot record and a new token each; boot 1's token refused (overlay 404, events)"
+	ok "$n ($fw): boot 2 running from the network image: boot record ${RECORD[$n,2]} (was ${RECORD[$n,1]}), a new token; boot 1's token refused (overlay 404, events $st)"
+}
 
+# ---- 1. both VMs boot twice, each at its own pace ----------------------------------------------------
+# Each node: boot 1 up -> its checks -> its second boot -> boot 2 up -> its checks.
+say "node-bios (SeaBIOS, iPXE ROM) started by the test, node-uefi (OVMF PXE) by provd power on"
+start_bios_vm
+cli power-on power node-uefi on
+[ "$CLI_RC" = 0 ] || fail "provd power node-uefi on exited $CLI_RC: $(cat "$T/cli-power-on.out" "$T/cli-power-on.err")"
+declare -A STAGE=([node-bios]=1 [node-uefi]=1) SINCE=([node-bios]=$SECONDS [node-uefi]=$SECONDS)
+while [ "${STAGE[node-bios]}${STAGE[node-uefi]}" != 33 ]; do
+	for n in "${NODES[@]}"; do
+		k=${STAGE[$n]}
+		[ "$k" != 3 ] || continue
+		if vm_progress "$n" "$k"; then
+			say "$n (${VM_OF[$n]}): boot $k running after $((SECONDS - SINCE[$n]))s"
+			after_boot "$n" "$k"
+			STAGE[$n]=$((k + 1))
+			SINCE[$n]=$SECONDS
+		elif [ $((SECONDS - SINCE[$n])) -ge "$TIMEOUT" ]; then
+			api "/v1/nodes/$n"
+			fail "$n (${VM_OF[$n]}), boot $k: not running within ${TIMEOUT}s (provd: $(printf '%s' "$BODY" | jq -c '{state, boot}'))"
+		fi
+	done
+	sleep 0.5
+done
+
+# ---- 2. what both show ----------------------------------------------------------------------------------
+[ "${ETAG[node-bios,1]}" != "${ETAG[node-uefi,1]}" ] || fail "both nodes got the same overlay (ETag ${ETAG[node-bios,1]})"
+ok "one shared image, two overlays: hostnames ${HOST[node-bios,1]} / ${HOST[node-uefi,1]}, ETags ${ETAG[node-bios,1]} / ${ETAG[node-uefi,1]}"
+vm_console node-uefi | grep -q '>>Start PXE over IPv4' || fail "node-uefi (uefi): OVMF's own PXE did not run"
+grep -qiE "sent .*snponly.efi" "$T/dnsmasq.log" || fail "node-uefi (uefi): dnsmasq did not send snponly.efi over TFTP"
+vm_console node-bios | grep -q 'PROVD-E2E: step: reboot' || fail "node-bios (bios), boot 2: it did not reboot itself"
 [ "$(vm_console node-bios | grep -c 'iPXE initialising')" -ge 2 ] || fail "node-bios (bios), boot 2: its iPXE ROM did not run twice"
 read -r _ boot order _ < <(sed -n 2p "$UEFI_DIR/boots") || true
 [ "$boot $order" = "boot=pxe order=net" ] || fail "node-uefi (uefi), boot 2: power on $(sed -n 2p "$UEFI_DIR/boots"), want boot=pxe order=net"
-events=$(paste -sd, "$UEFI_DIR/events")
+# (uniq: under load ipmi_sim may run a command twice when the client sent it again while the
+# chassis program was starting QEMU; a second "power 1" finds the VM on)
+events=$(uniq "$UEFI_DIR/events" | paste -sd, -)
 [ "$events" = "power 1,boot pxe,power 0,power 1" ] || fail "node-uefi (uefi): BMC chassis events '$events', want 'power 1,boot pxe,power 0,power 1'"
 api "/v1/nodes/node-uefi"
 printf '%s' "$BODY" | jq -e '[.history[].message // ""] | any(test("reboot requested"))' >/dev/null ||
