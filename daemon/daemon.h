@@ -377,7 +377,9 @@ typedef struct DaemonTransition {
         ProvisionEvent event;
         const char *cause;     /* the history's cause: provision_event_to_string(event) */
         const char *message;   /* the history message, or NULL when nothing was recorded */
-        int64_t attempt;       /* the node's current (or last) attempt number after it, 0: none yet */
+        int64_t attempt;       /* the node's current (or last) attempt number after it, 0: none yet.
+                                * For a stateless node the attempt numbers below are its boot
+                                * numbers (console capture numbers its logs by boot) */
         int64_t opened_attempt; /* > 0: this attempt number opened */
         int64_t ended_attempt;  /* > 0: this attempt number ended, with `outcome` */
         const char *outcome;    /* ended: "succeeded", "failed", "timeout" or "abandoned"; else NULL */

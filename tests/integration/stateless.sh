@@ -252,6 +252,27 @@ jq_eq '[.nodes[] | .node + ":" + .state] | join(" ")' "c001:succeeded node-01:fa
 jq_eq '.nodes[1].error.message' "node node-01 installs to disk: use provd reinstall"
 ok "reboot: on record, boot device pxe then power on the ipmi_sim BMC; bulk kind reboot"
 
+# the CLI: provd reboot NODE..., with --help; an install node fails alone, naming it
+printf '%s\n' "$ADMIN" >"$T/token"
+: >"$T/empty.ini"
+cli() { "$PROVD" --config "$T/empty.ini" --url "$URL" --token-file "$T/token" "$@"; }
+"$PROVD" reboot --help >"$T/out" || fail "provd reboot --help failed"
+grep -q '^Usage: provd reboot (NODE|GLOB)... | --all' "$T/out" || fail "provd reboot --help: $(head -3 "$T/out")"
+"$PROVD" --help | grep -q '^ *reboot ' || fail "provd --help does not list reboot"
+cli reboot c001 >"$T/out" 2>"$T/err" || fail "provd reboot c001: $(cat "$T/out" "$T/err")"
+grep -q '^c001 .*the node network-boots its image' "$T/out" || fail "provd reboot c001 printed: $(cat "$T/out")"
+rc=0
+cli reboot c001 node-01 >"$T/out" 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] || fail "provd reboot c001 node-01: exit $rc: $(cat "$T/out" "$T/err")"
+grep -q '^node-01 .*error: node node-01 installs to disk: use provd reinstall' "$T/out" || fail "provd reboot c001 node-01 printed: $(cat "$T/out")"
+rc=0
+cli reinstall c001 >"$T/out" 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] && grep -q 'node c001 is stateless' "$T/out" "$T/err" || fail "provd reinstall c001: exit $rc: $(cat "$T/out" "$T/err")"
+rc=0
+cli reboot nope >"$T/out" 2>"$T/err" || rc=$?
+[ "$rc" = 3 ] || fail "provd reboot of an unknown node: exit $rc"
+ok "provd reboot NODE...: one node, several (an install node refused by name), --help; provd reinstall of a stateless node refused"
+
 # ---- node list, summary, metrics ------------------------------------------------------------
 expect_status 200 GET '/v1/nodes?mode=stateless'
 jq_eq '[.nodes[] | .name + ":" + .mode] | join(" ")' "c001:stateless c002:stateless"
