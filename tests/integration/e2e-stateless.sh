@@ -329,6 +329,12 @@ check_boot() {
 	grep -qF "PROVD-E2E: node $n, provd at $URL, init=$IMAGE_INIT" <<<"$text" ||
 		fail "$n ($fw), boot $k: the kernel command line lacks provd.node=$n, provd.url=$URL or init=$IMAGE_INIT"
 	[ "${HOST[$n,$k]}" = "$n" ] || fail "$n ($fw), boot $k: the overlay's hostname is '${HOST[$n,$k]}'"
+	# what iPXE fetched for this boot: the image's kernel, its initrd, then this boot's overlay
+	local fetched
+	fetched=$(grep -oE "^$URL/v1/(files|overlay)/[^ ]*" <<<"$text" | sed 's/[.][.][.]$//' |
+		grep -B2 -xF "$URL/v1/overlay/${TOKEN[$n,$k]}" | sed -e "s|^$URL||" -e "s|^/v1/files$T/|/v1/files/T/|" | paste -sd ' ' -)
+	[ "$fetched" = "/v1/files$KERNEL /v1/files/T/image/initrd.gz /v1/overlay/${TOKEN[$n,$k]}" ] ||
+		fail "$n ($fw), boot $k: iPXE fetched '$fetched', want the kernel, the image's initrd, then /v1/overlay/<this boot's token>"
 	[ -n "${TOKEN[$n,$k]}" ] || fail "$n ($fw), boot $k: no token on the RUNNING line"
 	[ -n "${BOOT_ID[$n,$k]}" ] || fail "$n ($fw), boot $k: no boot id on the RUNNING line"
 	[ "$(grep -c 'PROVD-E2E: overlay refused after running: 404' <<<"$text")" -ge "$k" ] ||
@@ -350,9 +356,10 @@ second_boot() {
 		printf 'reboot\n' >"$T/ctl/node-bios/${BOOT_ID[node-bios,1]}"
 	else
 		say "node-uefi: provd reboot node-uefi (BMC: boot device PXE, power cycle)"
-		# INTERIM (until the CLI has reboot): the REST call
-		http POST /v1/nodes/node-uefi/reboot -H "Authorization: Bearer $(cat "$T/token")"
-		case $STATUS in 2??) ;; *) fail "POST /v1/nodes/node-uefi/reboot: $STATUS $(short_body)" ;; esac
+		cli reboot reboot node-uefi
+		[ "$CLI_RC" = 0 ] || fail "provd reboot node-uefi exited $CLI_RC: $(cat "$T/cli-reboot.out" "$T/cli-reboot.err")"
+		grep -E '^node-uefi ' "$T/cli-reboot.out" | grep -qv 'error' || fail "provd reboot node-uefi printed: $(cat "$T/cli-reboot.out")"
+		say "  $(grep -E '^node-uefi ' "$T/cli-reboot.out")"
 	fi
 }
 # after_boot NODE BOOT: the checks of a node's boot, once it is up; after boot 1 its second boot
