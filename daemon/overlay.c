@@ -1,4 +1,4 @@
-/* overlay.c — a stateless node's overlay as a cpio newc archive (see overlay.h). */
+/* overlay.c — a stateless node's overlay as a gzip-compressed cpio newc archive (see overlay.h). */
 #include "overlay.h"
 
 #include <archive.h>
@@ -442,9 +442,18 @@ int overlay_render_sources(const OverlaySpec *spec, const OverlaySources *src, u
         _cleanup_(archive_writep) struct archive *a = archive_write_new();
         if (!out.data || !a)
                 return errbuf_fail(-ENOMEM, err, errlen, "node %s: out of memory", node);
-        /* Block size 0: no padding to 10240-byte blocks, the bytes go straight to out_write()
+        /* gzip: the kernel unpacks a compressed archive at any offset of the concatenated
+         * initrds, an uncompressed one only at a 4-byte-aligned offset (zero bytes between
+         * archives are skipped: Documentation/driver-api/early-userspace/buffer-format.rst in
+         * the kernel's source), and the image's initrds before the overlay have any length:
+         * iPXE's BIOS loader pads each initrd to 4 KiB, but the Linux EFI stub (initrd=initrd0
+         * initrd=initrd1 ...) loads them back to back.  No timestamp in the gzip header, so the
+         * same spec gives the same bytes (archive_write_filter(3): gzip option "timestamp").
+         * Block size 0: no padding to 10240-byte blocks, the bytes go straight to out_write()
          * (archive_write_set_bytes_per_block(3)). */
-        if (archive_write_set_format_cpio_newc(a) != ARCHIVE_OK || archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
+        if (archive_write_set_format_cpio_newc(a) != ARCHIVE_OK || archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
+            archive_write_set_filter_option(a, "gzip", "timestamp", NULL) != ARCHIVE_OK ||
+            archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
             archive_write_open2(a, &out, NULL, out_write, NULL, NULL) != ARCHIVE_OK)
                 return errbuf_fail(-EIO, err, errlen, "node %s: overlay: %s", node,
                                    archive_error_string(a) ?: "libarchive failed");

@@ -1,7 +1,12 @@
 /* overlay.h — a stateless node's overlay: the small extra initrd provd builds per node and
  * appends to its image's initrds.  Linux unpacks concatenated initramfs archives in order,
  * later files replacing earlier ones (the kernel's initramfs buffer format), so the overlay's
- * files land on top of the image.  The archive is cpio "newc" written with libarchive.
+ * files land on top of the image.  The archive is cpio "newc" written with libarchive,
+ * gzip-compressed (RFC 1952; no name, no timestamp, so the same spec gives the same bytes):
+ * the kernel unpacks an uncompressed archive only at a 4-byte-aligned offset of the
+ * concatenated initrds but a compressed one anywhere, and the image's initrds before the
+ * overlay have any length — the Linux EFI stub loads initrd=initrd0 initrd=initrd1 ... back to
+ * back, with no padding (iPXE's BIOS loader pads each to 4 KiB).
  *
  * What an overlay holds, every entry owned by root unless the inventory says otherwise:
  *   etc/hostname                     0644  "<node>\n"
@@ -17,8 +22,8 @@
  * Order in the archive: the directories first, sorted bytewise (a parent sorts before its
  * children), then the files in the order above, the manifest last.  Names are relative
  * ("etc/hostname"), every entry has its own inode number (1, 2, ...) and one link, and the
- * archive ends with the newc trailer, unpadded (its length is a multiple of 4, so another
- * archive may follow it).  The manifest lists files only (not directories, not itself), in
+ * archive ends with the newc trailer, unpadded (its length, before compression, is a multiple
+ * of 4).  The manifest lists files only (not directories, not itself), in
  * archive order.  Note: the kernel applies a directory entry's mode and owner to a directory
  * that already exists (init/initramfs.c), so an overlay file under a directory that is not
  * 0755 root in the image (/root, /tmp) changes that directory's mode in the initramfs; the
@@ -68,7 +73,7 @@ typedef struct OverlaySourceStat {
 /* The bytes and stats of a spec's overlay file sources (overlay_sources_read()). */
 typedef struct OverlaySources OverlaySources;
 
-/* Renders the overlay of `spec` as a cpio newc archive in memory.  On success stores a
+/* Renders the overlay of `spec` as a gzip-compressed cpio newc archive in memory.  On success stores a
  * malloc'd buffer in *ret_data (caller frees) and its size in bytes in *ret_len and returns 0.
  * Errors: -ENOENT/-EACCES/-EISDIR/-EFBIG for an overlay file's source (missing, unreadable,
  * not a regular file, larger than OVERLAY_FILE_MAX, or all together larger than

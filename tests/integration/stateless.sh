@@ -85,13 +85,13 @@ ETAG=$(sed -n 's/^[Ee][Tt][Aa][Gg]: *//p' "$T/h1" | tr -d '\r')
 [[ $ETAG =~ ^\"[0-9a-f]{32}\"$ ]] || fail "overlay ETag: '$ETAG'"
 len=$(sed -n 's/^[Cc]ontent-[Ll]ength: *//p' "$T/h1" | tr -d '\r')
 [ "$len" = "$(stat -c %s "$T/overlay1.cpio")" ] || fail "Content-Length $len, body $(stat -c %s "$T/overlay1.cpio") bytes"
-cpio -it <"$T/overlay1.cpio" 2>/dev/null | sort >"$T/list"
+gzip -dc <"$T/overlay1.cpio" | cpio -it 2>/dev/null | sort >"$T/list"
 for f in etc/hostname var/lib/provd-node/node var/lib/provd-node/url var/lib/provd-node/credential \
         etc/ssh/ssh_host_ed25519_key etc/provd/overlay.manifest; do
         grep -qx "$f" "$T/list" || fail "overlay lacks $f: $(tr '\n' ' ' <"$T/list")"
 done
 mkdir "$T/ov"
-(cd "$T/ov" && cpio -idm --quiet --no-absolute-filenames <"$T/overlay1.cpio") || fail "cpio cannot unpack the overlay"
+(cd "$T/ov" && gzip -dc <"$T/overlay1.cpio" | cpio -idm --quiet --no-absolute-filenames) || fail "cpio cannot unpack the overlay"
 [ "$(cat "$T/ov/etc/hostname")" = c001 ] || fail "hostname: $(cat "$T/ov/etc/hostname")"
 [ "$(cat "$T/ov/var/lib/provd-node/node")" = c001 ] || fail "node file: $(cat "$T/ov/var/lib/provd-node/node")"
 [ "$(cat "$T/ov/var/lib/provd-node/url")" = "$URL" ] || fail "url file: $(cat "$T/ov/var/lib/provd-node/url")"
@@ -102,7 +102,7 @@ grep -E '^-rw------- .* etc/ssh/ssh_host_ed25519_key$' "$T/listv" >/dev/null || 
 grep -E '^-rw------- .* var/lib/provd-node/credential$' "$T/listv" >/dev/null || fail "credential mode: $(cat "$T/listv")"
 CRED=$(cat "$T/ov/var/lib/provd-node/credential")
 [[ $CRED == pvn_* ]] || fail "credential: $CRED"
-ok "overlay: cpio newc with hostname, node, url, credential (0600), the per-node file (0600) and the manifest"
+ok "overlay: gzip-compressed cpio newc with hostname, node, url, credential (0600), the per-node file (0600) and the manifest"
 
 code=$(curl -sS -o /dev/null -w '%{http_code}' -H "If-None-Match: $ETAG" "$URL/v1/overlay/$TOKEN1")
 [ "$code" = 304 ] || fail "If-None-Match: $code"

@@ -1,5 +1,5 @@
-/* test-overlay.c — unit tests for overlay.c: a rendered overlay read back with libarchive's
- * cpio reader (every entry in order: name, type and mode, owner, mtime, inode, contents, the
+/* test-overlay.c — unit tests for overlay.c: a rendered overlay (a gzip stream, the same bytes
+ * for the same spec) read back with libarchive's gzip filter and cpio reader (every entry in order: name, type and mode, owner, mtime, inode, contents, the
  * manifest), the archive unpacked by GNU cpio, and the errors (missing, unreadable,
  * non-regular or too large sources, paths that collide), each message naming the node, the
  * file's path and its source. */
@@ -56,10 +56,42 @@ typedef struct Entry {
         size_t len;
 } Entry;
 
-/* Reads the archive with libarchive's cpio reader into `ent` (at most max); returns the count. */
+/* The bytes a gzip stream holds, decompressed by libarchive (malloc'd; length in *ret_len). */
+static uint8_t *gunzip(const uint8_t *data, size_t len, size_t *ret_len) {
+        struct archive *a = archive_read_new();
+        ck_assert_ptr_nonnull(a);
+        ck_assert_int_eq(archive_read_support_filter_gzip(a), ARCHIVE_OK);
+        ck_assert_int_eq(archive_read_support_format_raw(a), ARCHIVE_OK);
+        ck_assert_int_eq(archive_read_open_memory(a, data, len), ARCHIVE_OK);
+        struct archive_entry *e;
+        ck_assert_int_eq(archive_read_next_header(a, &e), ARCHIVE_OK);
+        ck_assert_int_eq(archive_filter_code(a, 0), ARCHIVE_FILTER_GZIP);
+        size_t cap = 4096, n = 0;
+        uint8_t *out = malloc(cap);
+        ck_assert_ptr_nonnull(out);
+        for (;;) {
+                if (n == cap) {
+                        cap *= 2;
+                        out = realloc(out, cap);
+                        ck_assert_ptr_nonnull(out);
+                }
+                la_ssize_t got = archive_read_data(a, out + n, cap - n);
+                ck_assert_int_ge(got, 0);
+                if (got == 0)
+                        break;
+                n += (size_t) got;
+        }
+        archive_read_free(a);
+        *ret_len = n;
+        return out;
+}
+
+/* Reads the archive with libarchive's gzip filter and cpio reader into `ent` (at most max);
+ * returns the count. */
 static size_t read_back(const uint8_t *data, size_t len, Entry *ent, size_t max) {
         struct archive *a = archive_read_new();
         ck_assert_ptr_nonnull(a);
+        ck_assert_int_eq(archive_read_support_filter_gzip(a), ARCHIVE_OK);
         ck_assert_int_eq(archive_read_support_format_cpio(a), ARCHIVE_OK);
         ck_assert_int_eq(archive_read_open_memory(a, data, len), ARCHIVE_OK);
         size_t n = 0;
@@ -103,16 +135,31 @@ static void check_entry(const Entry *e, const char *name, unsigned mode, unsigne
         }
 }
 
-/* Renders spec and checks the archive's framing: newc magic, a length that is a multiple
- * of 4 (another archive may follow), the trailer last. */
+/* Renders spec and checks the framing: a gzip stream (RFC 1952: 1f 8b, deflate, no file
+ * name, MTIME 0) — the kernel unpacks a compressed archive at any offset of the concatenated
+ * initrds, an uncompressed one only at a 4-byte-aligned offset, and the image's initrds
+ * before the overlay may have any length — the same bytes when rendered again, and inside
+ * it the newc magic, a length that is a multiple of 4, the trailer last. */
 static size_t render(const OverlaySpec *spec, uint8_t **ret, size_t *ret_len) {
         char err[ERRBUF_MAX] = "";
         int r = overlay_render(spec, ret, ret_len, err, sizeof err);
         ck_assert_msg(r == 0, "overlay_render: %d %s", r, err);
-        ck_assert_uint_ge(*ret_len, 6);
-        ck_assert(memcmp(*ret, "070701", 6) == 0);
-        ck_assert_uint_eq(*ret_len % 4, 0);
-        ck_assert_ptr_nonnull(memmem(*ret + *ret_len - 128, 128, "TRAILER!!!", 10));
+        ck_assert_uint_ge(*ret_len, 18);
+        const uint8_t *g = *ret;
+        ck_assert_msg(g[0] == 0x1f && g[1] == 0x8b && g[2] == 8, "not a gzip stream: %02x %02x %02x", g[0], g[1], g[2]);
+        ck_assert_uint_eq(g[3] & 0x08, 0);                           /* FNAME */
+        ck_assert(g[4] == 0 && g[5] == 0 && g[6] == 0 && g[7] == 0); /* MTIME */
+        _cleanup_free_ uint8_t *again = NULL;
+        size_t again_len;
+        ck_assert_int_eq(overlay_render(spec, &again, &again_len, err, sizeof err), 0);
+        ck_assert_uint_eq(again_len, *ret_len);
+        ck_assert(memcmp(again, *ret, again_len) == 0);
+        size_t n;
+        _cleanup_free_ uint8_t *cpio = gunzip(*ret, *ret_len, &n);
+        ck_assert_uint_ge(n, 128);
+        ck_assert(memcmp(cpio, "070701", 6) == 0);
+        ck_assert_uint_eq(n % 4, 0);
+        ck_assert_ptr_nonnull(memmem(cpio + n - 128, 128, "TRAILER!!!", 10));
         return *ret_len;
 }
 
@@ -213,6 +260,7 @@ START_TEST(test_overlay_edges) {
         char err[ERRBUF_MAX] = "";
         ck_assert_int_eq(overlay_render(&spec, &data, &len, err, sizeof err), 0);
         struct archive *a = archive_read_new();
+        archive_read_support_filter_gzip(a);
         archive_read_support_format_cpio(a);
         ck_assert_int_eq(archive_read_open_memory(a, data, len), ARCHIVE_OK);
         struct archive_entry *e;
@@ -404,12 +452,14 @@ START_TEST(test_overlay_sources) {
         _cleanup_free_ uint8_t *data = NULL;
         size_t len;
         ck_assert_int_eq(overlay_render_sources(&spec, src, &data, &len, NULL, 0), 0);
-        ck_assert_ptr_nonnull(memmem(data, len, "one\n", 4));
-        ck_assert_ptr_null(memmem(data, len, "two\n", 4));
+        size_t cpio_len;
+        _cleanup_free_ uint8_t *cpio = gunzip(data, len, &cpio_len);
+        ck_assert_ptr_nonnull(memmem(cpio, cpio_len, "one\n", 4));
+        ck_assert_ptr_null(memmem(cpio, cpio_len, "two\n", 4));
 }
 END_TEST
 
-/* GNU cpio unpacks it (as the kernel would, names relative): contents, modes, owners. */
+/* gzip and GNU cpio unpack it (as the kernel would, names relative): contents, modes, owners. */
 START_TEST(test_overlay_gnu_cpio) {
         if (system("command -v cpio >/dev/null 2>&1") != 0) {
                 if (getenv("PROVD_TESTS_NO_SKIP"))
@@ -429,7 +479,7 @@ START_TEST(test_overlay_gnu_cpio) {
         char root[128], cmd[512], p[512];
         snprintf(root, sizeof root, "%s/root", dir);
         ck_assert_int_eq(mkdir(root, 0755), 0);
-        snprintf(cmd, sizeof cmd, "cd %s && cpio -idm --quiet --no-absolute-filenames <%s", root, archive);
+        snprintf(cmd, sizeof cmd, "cd %s && gzip -dc <%s | cpio -idm --quiet --no-absolute-filenames", root, archive);
         ck_assert_int_eq(system(cmd), 0);
 
         static const struct {
