@@ -52,6 +52,7 @@ static void usage_serve(FILE *f) {
                 "                   [--report-silent-after SECS]\n"
                 "                   [--max-connections N] [--max-connections-per-client N]\n"
                 "                   [--header-timeout SECS] [--header-min-rate BYTES_PER_S]\n"
+                "                   [--max-transfers N]\n"
                 "\n"
                 "Runs the provisioning daemon.\n"
                 "\n"
@@ -118,6 +119,9 @@ static void usage_serve(FILE *f) {
                 "                      waited longest for its request is closed for a new one.\n"
                 "                      Requests being answered, event streams and console\n"
                 "                      follows are never closed for either reason.\n"
+                "  --max-transfers N   boot file bodies (GET /v1/files) sent at once (default 64;\n"
+                "                      0 = no cap); further requests wait their turn in order,\n"
+                "                      never refused\n"
                 "  -h, --help          show this help\n"
                 "\n"
                 "Signals: SIGHUP reloads the inventory and the API tokens; SIGTERM and SIGINT stop.\n"
@@ -157,6 +161,8 @@ static const struct option serve_options[] = {
         { "max-connections-per-client", required_argument, NULL, 'n' },
         { "header-timeout", required_argument, NULL, 'H' },
         { "header-min-rate", required_argument, NULL, 'm' },
+        /* the file transfer cap */
+        { "max-transfers", required_argument, NULL, 'x' },
         {},
 };
 
@@ -174,6 +180,7 @@ static const char *const serve_keys[128] = {
         /* HTTP connection limits */
         ['N'] = "max_connections", ['n'] = "max_connections_per_client", ['H'] = "header_timeout",
         ['m'] = "header_min_rate",
+        ['x'] = "max_transfers", /* the file transfer cap */
 };
 
 /* `provd serve`: the flags and the config file make the settings, then the Server runs until

@@ -30,7 +30,9 @@ int config_init(ServeConfig *c) {
                              .report_silent_after = 3600,
                              /* HTTP connection limits: see README "Connection limits" */
                              .max_connections = 4096, .max_connections_per_client = 256, .header_timeout = 10,
-                             .header_min_rate = 500 };
+                             .header_min_rate = 500,
+                             /* boot storms: see README "Boot storms" */
+                             .max_transfers = 64 };
         if (set_string(&c->listen, "127.0.0.1:8080") < 0 || set_string(&c->state_dir, "/var/lib/provd") < 0 ||
             set_string(&c->ipxe_efi, CONFIG_IPXE_EFI_DEFAULT) < 0)
                 return -ENOMEM;
@@ -106,6 +108,9 @@ static const struct {
           "seconds, from 1 to 3600" },
         { "header_min_rate", "header-min-rate", 0, 1000000000, offsetof(ServeConfig, header_min_rate),
           "bytes per second, from 0 (deadline only) to 1000000000" },
+        /* the file transfer cap (transfers.h) */
+        { "max_transfers", "max-transfers", 0, 1000000, offsetof(ServeConfig, max_transfers),
+          "an integer from 0 (no cap) to 1000000" },
 };
 
 const char *config_expected(const char *key) {

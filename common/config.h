@@ -28,6 +28,7 @@
  *   max_connections_per_client = 256   ; of those, from one client address (0 = no limit)
  *   header_timeout = 10                ; seconds for a request to arrive whole (1-3600) ...
  *   header_min_rate = 500              ; ... or keep coming at this many bytes/s (0 = deadline only)
+ *   max_transfers = 64                 ; GET /v1/files bodies sent at once, more wait (0 = no cap)
  *   report_silent_after = 3600         ; seconds without a node report until the node is "silent"
  */
 #pragma once
@@ -66,6 +67,7 @@ typedef struct ServeConfig {
         unsigned max_connections_per_client; /* from one client address; 0 = no limit (default 256) */
         unsigned header_timeout;             /* seconds for a request to arrive whole (default 10) */
         unsigned header_min_rate;            /* bytes/s that extend it; 0 = deadline only (default 500) */
+        unsigned max_transfers; /* boot file bodies sent at once, others wait; 0 = no cap (default 64) */
 } ServeConfig;
 
 /* Debian's `ipxe` package's EFI iPXE that drives the NIC through the firmware's own SNP

@@ -76,6 +76,8 @@ static const char *status_code_name(unsigned status) {
                 return "insufficient_storage";
         case MHD_HTTP_NOT_IMPLEMENTED:
                 return "not_implemented";
+        case MHD_HTTP_RANGE_NOT_SATISFIABLE:
+                return "range_not_satisfiable";
         default:
                 return "internal_error";
         }
@@ -89,9 +91,9 @@ enum MHD_Result http_queue(struct MHD_Connection *c, unsigned status, struct MHD
         return ret;
 }
 
-/* http_respond_buffer() with `allow` (or NULL) as an Allow header. */
-static enum MHD_Result respond_buffer_allow(struct MHD_Connection *c, unsigned status, char *body, size_t len,
-                                            const char *content_type, const char *allow) {
+/* http_respond_buffer() with one more header `hname: hvalue` (hname NULL: none). */
+static enum MHD_Result respond_buffer_with(struct MHD_Connection *c, unsigned status, char *body, size_t len,
+                                           const char *content_type, const char *hname, const char *hvalue) {
         struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
         if (!resp) {
                 free(body);
@@ -101,18 +103,19 @@ static enum MHD_Result respond_buffer_allow(struct MHD_Connection *c, unsigned s
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
         if (status == MHD_HTTP_UNAUTHORIZED)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"provd\"");
-        if (allow)
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+        if (hname)
+                MHD_add_response_header(resp, hname, hvalue);
         return http_queue(c, status, resp, len);
 }
 
 enum MHD_Result http_respond_buffer(struct MHD_Connection *c, unsigned status, char *body, size_t len,
                                     const char *content_type) {
-        return respond_buffer_allow(c, status, body, len, content_type, NULL);
+        return respond_buffer_with(c, status, body, len, content_type, NULL, NULL);
 }
 
-/* http_respond_json_text() with `allow` (or NULL) as an Allow header. */
-static enum MHD_Result respond_json_text_allow(struct MHD_Connection *c, unsigned status, char *json, const char *allow) {
+/* http_respond_json_text() with one more header `hname: hvalue` (hname NULL: none). */
+static enum MHD_Result respond_json_text_with(struct MHD_Connection *c, unsigned status, char *json, const char *hname,
+                                              const char *hvalue) {
         if (!json)
                 return MHD_NO;
         size_t len = strlen(json);
@@ -123,18 +126,19 @@ static enum MHD_Result respond_json_text_allow(struct MHD_Connection *c, unsigne
         }
         body[len] = '\n';
         body[len + 1] = '\0';
-        return respond_buffer_allow(c, status, body, len + 1, "application/json", allow);
+        return respond_buffer_with(c, status, body, len + 1, "application/json", hname, hvalue);
 }
 
 enum MHD_Result http_respond_json_text(struct MHD_Connection *c, unsigned status, char *json) {
-        return respond_json_text_allow(c, status, json, NULL);
+        return respond_json_text_with(c, status, json, NULL, NULL);
 }
 
 /* A JSON answer at least this long gives the memory of its tree back to the kernel. */
 #define HTTP_TRIM_AFTER_BYTES (1024 * 1024)
 
-/* http_respond_json() with `allow` (or NULL) as an Allow header. */
-static enum MHD_Result respond_json_allow(struct MHD_Connection *c, unsigned status, json_t *o, const char *allow) {
+/* http_respond_json() with one more header `hname: hvalue` (hname NULL: none). */
+static enum MHD_Result respond_json_with(struct MHD_Connection *c, unsigned status, json_t *o, const char *hname,
+                                         const char *hvalue) {
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
         /* A large answer's tree (the whole node list: about 1 KiB of small allocations per
@@ -156,27 +160,45 @@ static enum MHD_Result respond_json_allow(struct MHD_Connection *c, unsigned sta
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
                 return http_queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR, resp, sizeof body - 1);
         }
-        return respond_json_text_allow(c, status, s, allow);
+        return respond_json_text_with(c, status, s, hname, hvalue);
 }
 
 enum MHD_Result http_respond_json(struct MHD_Connection *c, unsigned status, json_t *o) {
-        return respond_json_allow(c, status, o, NULL);
+        return respond_json_with(c, status, o, NULL, NULL);
 }
 
 static json_t *error_body(unsigned status, const char *msg) {
         return json_pack("{s:{s:s, s:s}}", "error", "code", status_code_name(status), "message", msg);
 }
 
-enum MHD_Result http_respond_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...) {
+/* http_respond_error() with one more header (hname NULL: none). */
+static enum MHD_Result respond_error_v(struct MHD_Connection *c, unsigned status, const char *hname, const char *hvalue,
+                                       const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+static enum MHD_Result respond_error_v(struct MHD_Connection *c, unsigned status, const char *hname, const char *hvalue,
+                                       const char *fmt, va_list ap) {
         char msg[1024];
-        va_list ap;
-        va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
         /* Messages echo client bytes (a path, a MAC, a filter), possibly cut inside a
          * character by a %.Ns: made valid UTF-8 here, once, for every error answer. */
         char safe[sizeof msg];
-        return http_respond_json(c, status, error_body(status, text_utf8(msg, safe, sizeof safe)));
+        return respond_json_with(c, status, error_body(status, text_utf8(msg, safe, sizeof safe)), hname, hvalue);
+}
+
+enum MHD_Result http_respond_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        enum MHD_Result ret = respond_error_v(c, status, NULL, NULL, fmt, ap);
+        va_end(ap);
+        return ret;
+}
+
+enum MHD_Result http_respond_error_header(struct MHD_Connection *c, unsigned status, const char *hname,
+                                          const char *hvalue, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        enum MHD_Result ret = respond_error_v(c, status, hname, hvalue, fmt, ap);
+        va_end(ap);
+        return ret;
 }
 
 enum MHD_Result http_respond_errno(struct MHD_Connection *c, int r, const char *what) {
@@ -194,7 +216,8 @@ enum MHD_Result http_respond_no_node(struct MHD_Connection *c, const char *name)
 enum MHD_Result http_respond_method_not_allowed(struct MHD_Connection *c, const char *allow) {
         char msg[128];
         snprintf(msg, sizeof msg, "allowed: %s", allow);
-        return respond_json_allow(c, MHD_HTTP_METHOD_NOT_ALLOWED, error_body(MHD_HTTP_METHOD_NOT_ALLOWED, msg), allow);
+        return respond_json_with(c, MHD_HTTP_METHOD_NOT_ALLOWED, error_body(MHD_HTTP_METHOD_NOT_ALLOWED, msg),
+                                 MHD_HTTP_HEADER_ALLOW, allow);
 }
 
 enum MHD_Result http_respond_no_content(struct MHD_Connection *c) {

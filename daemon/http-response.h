@@ -68,6 +68,11 @@ enum MHD_Result http_respond_json(struct MHD_Connection *c, unsigned status, jso
 enum MHD_Result http_respond_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
+/* http_respond_error() with one more header `hname: hvalue` (416's Content-Range, RFC 9110
+ * §15.5.17). */
+enum MHD_Result http_respond_error_header(struct MHD_Connection *c, unsigned status, const char *hname,
+                                          const char *hvalue, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
 /* The error answer for a negative errno r from the daemon: its status
  * (http_status_from_errno()) and the message "cannot <what>: <strerror>". */
 enum MHD_Result http_respond_errno(struct MHD_Connection *c, int r, const char *what);

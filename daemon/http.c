@@ -41,6 +41,7 @@
 #include "status-page.h"
 #include "service.h"
 #include "stream.h"
+#include "transfers.h"
 #include "util.h"
 
 #define MAX_BODY (64 * 1024)
@@ -66,6 +67,7 @@ struct Http {
         unsigned features; /* HTTP_ROUTE_OPS, HTTP_ROUTE_CONSOLE: which routes exist */
         char *ipxe_efi;   /* the iPXE EFI binary's path, or NULL: /v1/ipxe.efi is no route */
         HttpConns *conns; /* owned: every connection, for the request deadline and eviction */
+        Transfers *transfers; /* owned: the cap on GET /v1/files bodies */
         unsigned max_connections;
 
         /* Suspended writes (daemon.h): writes_lock orders "not done yet: suspend" against
@@ -91,6 +93,7 @@ struct HttpRequest {
         Stream *stream; /* borrowed: the stream's response owns it */
         ConsoleStream *console_stream; /* borrowed: GET .../console?follow=1 */
         NodeList *node_list; /* borrowed: GET /v1/nodes's response owns it */
+        TransferTicket *transfer; /* owned: GET /v1/files's place under the transfer cap, or NULL */
         char *raw_target;  /* the request-target as received, before percent-decoding */
         bool head_checked; /* the access handler has seen (and checked) the request head */
         /* A write queued for the daemon's batch (daemon.h, "suspended writes"): owned, freed
@@ -978,7 +981,7 @@ static enum MHD_Result route_ipxe_efi(Http *h, struct MHD_Connection *c, HttpReq
 static enum MHD_Result route_files(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
                                    const char *path) {
         /* The file's absolute path: {path*} with the '/' before it (path points into the URL). */
-        return files_serve(h->daemon, c, path - 1);
+        return files_serve(h->daemon, h->transfers, c, path - 1, method == HTTP_METHOD_HEAD, &req->transfer);
 }
 
 /* ---- console capture: /v1/nodes/<name>/console (console-http.c) */
@@ -1200,6 +1203,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
                 req->answer.bytes = node_list_completed(req->node_list);
         if (req->console_stream) /* console capture */
                 req->answer.bytes = console_http_completed(h->console, req->console_stream);
+        transfers_completed(h->transfers, req->transfer); /* the next waiter may start */
         if (req->answer.status > 0) {
                 metrics_http(req->route, req->answer.status, req->answer.bytes);
                 if (req->route == METRICS_ROUTE_INSTALL_EVENTS)
@@ -1334,6 +1338,7 @@ static void http_free(Http *h) {
         pthread_mutex_destroy(&h->writes_lock);
         pthread_cond_destroy(&h->writes_cond);
         streams_free(h->streams);
+        transfers_free(h->transfers);
         http_conns_free(h->conns);
         free(h);
 }
@@ -1372,6 +1377,11 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
                 return log_error_errno(r, "cannot set up the HTTP connection table: %m");
         }
         h->max_connections = max_connections;
+        r = transfers_new(cfg->max_transfers, &h->transfers);
+        if (r < 0) {
+                http_free(h);
+                return log_error_errno(r, "cannot set up the file transfer cap: %m");
+        }
         h->ops = cfg->ops;
         h->console = cfg->console; /* console capture */
         h->features = (h->ops ? HTTP_ROUTE_OPS : 0) | (h->console ? HTTP_ROUTE_CONSOLE : 0);
@@ -1485,6 +1495,7 @@ void http_stop(Http *h) {
                 log_warning("stopping with %zu write answers not sent after %d ms", h->writes_answering,
                             HTTP_STOP_ANSWER_MS);
         pthread_mutex_unlock(&h->writes_lock);
+        transfers_stop(h->transfers); /* no connection stays suspended */
         MHD_stop_daemon(h->mhd);
         http_free(h);
 }

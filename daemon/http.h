@@ -42,6 +42,7 @@ typedef struct HttpConfig {
         unsigned max_connections_per_client; /* MHD_OPTION_PER_IP_CONNECTION_LIMIT; 0: none */
         unsigned header_timeout_ms;          /* a request must arrive within this ... */
         unsigned header_min_rate;            /* ... or keep coming at this many bytes/s; 0: deadline only */
+        unsigned max_transfers; /* GET /v1/files bodies sent at once; more wait (transfers.h); 0: no cap */
 } HttpConfig;
 
 /* Starts serving on the bound, listening socket fd (ownership passes to Http, even on

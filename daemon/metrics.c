@@ -62,6 +62,7 @@ static struct {
         atomic_uint_fast64_t console_reconnects;
         /* boots of stateless nodes */
         atomic_uint_fast64_t boots_ended[ELEMENTSOF(boot_outcome_names)];
+        atomic_uint_fast64_t file_transfers_active, file_transfer_queue_depth, file_transfer_waits;
 } m;
 
 /* provd_boots_total{image}: image names as first seen (owned), under boots_lock. */
@@ -171,6 +172,15 @@ void metrics_console_bytes(uint64_t n) {
 
 void metrics_console_reconnect(void) {
         atomic_fetch_add(&m.console_reconnects, 1);
+}
+
+void metrics_file_transfers(unsigned active, size_t queued) {
+        atomic_store(&m.file_transfers_active, active);
+        atomic_store(&m.file_transfer_queue_depth, queued);
+}
+
+void metrics_file_transfer_wait(void) {
+        atomic_fetch_add(&m.file_transfer_waits, 1);
 }
 
 static void header(FILE *f, const char *name, const char *type, const char *help) {
@@ -317,6 +327,14 @@ int metrics_render(const MetricsGauges *g, char **ret_text, size_t *ret_len) {
         fprintf(f, "provd_console_bytes_total %" PRIu64 "\n", (uint64_t) atomic_load(&m.console_bytes));
         header(f, "provd_console_reconnects_total", "counter", "SOL sessions re-opened after they were lost.");
         fprintf(f, "provd_console_reconnects_total %" PRIu64 "\n", (uint64_t) atomic_load(&m.console_reconnects));
+        /* file transfers */
+        header(f, "provd_file_transfers_active", "gauge", "Boot file transfers (GET /v1/files bodies) sending now.");
+        fprintf(f, "provd_file_transfers_active %" PRIu64 "\n", (uint64_t) atomic_load(&m.file_transfers_active));
+        header(f, "provd_file_transfer_queue_depth", "gauge",
+               "Boot file transfers waiting for a slot (max_transfers), their connections suspended.");
+        fprintf(f, "provd_file_transfer_queue_depth %" PRIu64 "\n", (uint64_t) atomic_load(&m.file_transfer_queue_depth));
+        header(f, "provd_file_transfer_waits_total", "counter", "Boot file transfers that had to wait for a slot.");
+        fprintf(f, "provd_file_transfer_waits_total %" PRIu64 "\n", (uint64_t) atomic_load(&m.file_transfer_waits));
 
         header(f, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch in seconds.");
         fprintf(f, "process_start_time_seconds %.3f\n", (double) atomic_load(&m.start_ms) / 1000.0);

@@ -110,6 +110,12 @@ void metrics_console_sessions(int n);
 void metrics_console_bytes(uint64_t n);
 /* A SOL session re-opened after it was lost (provd_console_reconnects_total). */
 void metrics_console_reconnect(void);
+/* ---- file transfers (transfers.h) */
+/* File transfers sending now and waiting for a slot (gauges provd_file_transfers_active,
+ * provd_file_transfer_queue_depth). */
+void metrics_file_transfers(unsigned active, size_t queued);
+/* A file transfer had to wait for a slot (provd_file_transfer_waits_total). */
+void metrics_file_transfer_wait(void);
 
 /* What the daemon knows at scrape time. */
 typedef struct MetricsGauges {

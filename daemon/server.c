@@ -286,7 +286,8 @@ static int step_http(Server *s) {
                                           .max_connections = s->max_connections,
                                           .max_connections_per_client = s->max_connections_per_client,
                                           .header_timeout_ms = s->cfg->header_timeout * 1000,
-                                          .header_min_rate = s->cfg->header_min_rate },
+                                          .header_min_rate = s->cfg->header_min_rate,
+                                          .max_transfers = s->cfg->max_transfers },
                           &s->http);
 }
 

@@ -196,6 +196,10 @@ x 304 "kernel, If-None-Match" GET "/v1/files/$KERNEL" --hdr "If-None-Match: $ETA
 x 304 "kernel, If-Modified-Since" GET "/v1/files/$KERNEL" --hdr "If-Modified-Since: $LASTMOD"
 x 304 "kernel headers, If-None-Match" HEAD "/v1/files/$KERNEL" --hdr "If-None-Match: $ETAG"
 x 200 "kernel, other ETag" GET "/v1/files/$KERNEL" --hdr 'If-None-Match: "other"'
+x 206 "kernel, first 100 bytes" GET "/v1/files/$KERNEL" --hdr 'Range: bytes=0-99'
+x 206 "kernel, last 100 bytes, If-Range" GET "/v1/files/$KERNEL" --hdr 'Range: bytes=-100' --hdr "If-Range: $ETAG"
+x 416 "kernel, range past the end" GET "/v1/files/$KERNEL" --hdr 'Range: bytes=999999999-'
+x 200 "kernel headers, Range ignored" HEAD "/v1/files/$KERNEL" --hdr 'Range: bytes=0-99'
 x 404 "not an inventory file" GET /v1/files/etc/passwd
 x 404 "not an inventory file (HEAD)" HEAD /v1/files/etc/passwd
 x 404 "directory of a boot file" GET "/v1/files/${T#/}/boot"
