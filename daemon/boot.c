@@ -47,6 +47,8 @@ void boot_spec_done(BootSpec *spec) {
 
 int boot_spec_build(const Node *n, const char *public_url, const char *token, BootSpec *ret) {
         _cleanup_(boot_spec_done) BootSpec s = { 0 };
+        if (n->mode != NODE_MODE_INSTALL)
+                return -EINVAL;
 
         s.kernel = boot_file_url(public_url, n->boot.kernel);
         s.initrd = calloc(n->boot.n_initrd + 1, sizeof(char *));

@@ -26,7 +26,8 @@ char *boot_file_url(const char *public_url, const char *file);
 /* Builds the install boot spec for node n: its inventory kernel/initrd as URLs and its
  * cmdline followed by "nixos.install=<system.install> provd.url=<public_url>
  * provd.token=<token> provd.node=<name>".  On success fills *ret (caller owns;
- * boot_spec_done()) and returns 0; -ENOMEM otherwise. */
+ * boot_spec_done()) and returns 0; -EINVAL for a stateless node (it has no install boot);
+ * -ENOMEM otherwise. */
 int boot_spec_build(const Node *n, const char *public_url, const char *token, BootSpec *ret);
 
 void boot_spec_done(BootSpec *spec);

@@ -246,6 +246,8 @@ static void runtime_build_donep(RuntimeBuild *b) {
 
 /* Whether node a's and b's boot answers are the same (the same name). */
 static bool boot_same(const Node *a, const Node *b) {
+        if (a->mode != NODE_MODE_INSTALL || b->mode != NODE_MODE_INSTALL)
+                return false; /* stateless nodes have no install boot: say it changed */
         if (!streq(a->boot.kernel, b->boot.kernel) || !streq(a->boot.cmdline, b->boot.cmdline) ||
             !streq(a->install, b->install) || a->boot.n_initrd != b->boot.n_initrd)
                 return false;
@@ -1164,6 +1166,12 @@ static int boot_locked(Daemon *d, bool exclusive, const char *mac, DaemonBootFor
                 goto done;
         }
 
+        if (n->mode == NODE_MODE_STATELESS) {
+                log_node(LOG_WARNING, &((LogFields) { .node = n->name, .mac = mac }),
+                         "network boot of a stateless node: stateless nodes are not served yet");
+                return -EBUSY;
+        }
+
         NodeRuntime *rt = d->rt[n->index];
         const ProvisionTransition *t = netboot_transition(rt);
         if (!t)
@@ -1268,6 +1276,8 @@ int daemon_boot_peek(Daemon *d, const char *mac, DaemonBootResult *ret_result) {
         const Node *n = inventory_find_mac(d->inv, mac);
         if (!n)
                 *ret_result = DAEMON_BOOT_RESULT_UNKNOWN;
+        else if (n->mode == NODE_MODE_STATELESS)
+                r = -EBUSY; /* stateless nodes are not served yet */
         else {
                 const NodeRuntime *rt = d->rt[n->index];
                 const ProvisionTransition *t = netboot_transition(rt);
@@ -1482,7 +1492,7 @@ static json_t *node_detail(const Daemon *d, const Node *n, const NodeRuntime *rt
         _cleanup_(json_decrefp) json_t *o = node_summary(d, n, rt, now_ms());
         if (!o || json_object_set_new(o, "history", json_null()) < 0)
                 return NULL;
-        json_object_set_new(o, "system", json_pack("{s:s, s:s}", "toplevel", n->toplevel, "install", n->install));
+        json_object_set_new(o, "system", json_pack("{s:s, s:s?}", "toplevel", n->toplevel, "install", n->install));
         char ts[25];
         json_object_set_new(o, "report",
                             rt->running ? json_pack("{s:s, s:s, s:s, s:f, s:s}", "running", rt->running, "booted",

@@ -126,7 +126,7 @@ typedef enum DaemonBootResult {
  * does the transition's history message.  *ret_body is malloc'd (caller frees) or NULL
  * (pixiecore format, local/unknown: the HTTP layer answers 404).  Returns 0, or a negative
  * errno when the transition could not be persisted (-ENOSPC, -EIO, ...): then nothing was
- * handed out. */
+ * handed out.  A stateless node is not answered yet: -EBUSY (503), logged. */
 int daemon_boot(Daemon *d, const char *mac, DaemonBootFormat fmt, Firmware fw, DaemonBootResult *ret_result,
                 char **ret_body);
 

@@ -196,6 +196,8 @@ typedef struct Ctx {
         size_t errlen;
         size_t index;     /* node index in "nodes" */
         const char *name; /* node name once known */
+        const char *image; /* while parsing "images": the image's name (errors name it, not a node) */
+        size_t n_stateless; /* stateless nodes so far: their images are resolved after the document */
         InventoryPool *pool; /* the inventory's: where strings are copied to */
 } Ctx;
 
@@ -210,6 +212,10 @@ static int fail(Ctx *c, const char *field, const char *fmt, ...) {
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
 
+        if (c->image && field)
+                return errbuf_fail(-EINVAL, c->err, c->errlen, "image \"%s\": field \"%s\": %s", c->image, field, msg);
+        if (c->image)
+                return errbuf_fail(-EINVAL, c->err, c->errlen, "image \"%s\": %s", c->image, msg);
         if (c->name)
                 return errbuf_fail(-EINVAL, c->err, c->errlen, "node \"%s\" (nodes[%zu]): field \"%s\": %s",
                                    c->name, c->index, field, msg);
@@ -358,25 +364,25 @@ static int get_store_path(Ctx *c, json_t *obj, const char *key, const char *fiel
         return dup_string(c, s, true, ret);
 }
 
-static int check_cmdline(Ctx *c, const char *s) {
+/* The checks of a kernel command line from the inventory; `field` names it in messages. */
+static int check_cmdline(Ctx *c, const char *s, const char *field) {
         if (strlen(s) > INVENTORY_MAX_CMDLINE)
-                return fail(c, "boot.cmdline", "longer than %d bytes", INVENTORY_MAX_CMDLINE);
+                return fail(c, field, "longer than %d bytes", INVENTORY_MAX_CMDLINE);
         if (has_control_chars(s))
-                return fail(c, "boot.cmdline", "contains a newline or control character");
+                return fail(c, field, "contains a newline or control character");
         if (strstr(s, "{{"))
-                return fail(c, "boot.cmdline",
-                            "contains \"{{\", which pixiecore's API mode reads as a Go template");
+                return fail(c, field, "contains \"{{\", which pixiecore's API mode reads as a Go template");
         if (strstr(s, "${"))
-                return fail(c, "boot.cmdline", "contains \"${\", which iPXE expands as a setting");
+                return fail(c, field, "contains \"${\", which iPXE expands as a setting");
         if (strchr(s, '"'))
-                return fail(c, "boot.cmdline", "contains a double quote");
+                return fail(c, field, "contains a double quote");
         /* Words provd appends itself. */
         const char *p = s;
         while (*p) {
                 while (*p == ' ')
                         p++;
                 if (startswith(p, "provd.") || startswith(p, "nixos.install="))
-                        return fail(c, "boot.cmdline",
+                        return fail(c, field,
                                     "sets \"%.*s\", which provd appends itself", (int) strcspn(p, " ="), p);
                 p += strcspn(p, " ");
         }
@@ -544,14 +550,331 @@ static int parse_boot(Ctx *c, json_t *b, Node *n) {
         r = get_string(c, b, "cmdline", "boot.cmdline", true, &cmdline);
         if (r < 0)
                 return r;
-        r = check_cmdline(c, cmdline);
+        r = check_cmdline(c, cmdline, "boot.cmdline");
         if (r < 0)
                 return r;
         return dup_string(c, cmdline, true, &n->boot.cmdline);
 }
 
+/* ---- images, modes and overlays --------------------------------------------------------- */
+
+/* Whether a and b (absolute clean paths) are the same path or one is inside the other: two
+ * overlay entries at such paths would be a file and a directory of the same name. */
+static bool path_clash(const char *a, const char *b) {
+        size_t na = strlen(a), nb = strlen(b), n = na < nb ? na : nb;
+        return strncmp(a, b, n) == 0 && (na == nb || (na < nb ? b : a)[n] == '/');
+}
+
+/* The paths of a node's overlay that provd writes itself (see overlay.h). */
+static const char *const overlay_own_paths[] = { "/etc/hostname", "/var/lib/provd-node", "/etc/provd" };
+
+/* Overlay file mode: an octal string ("0600", "644", "04755") of at most 07777.  A JSON
+ * number is refused: 600 would be read as decimal. */
+static int get_file_mode(Ctx *c, json_t *v, const char *field, uint32_t *ret) {
+        if (!json_is_string(v))
+                return fail(c, field, "must be an octal string such as \"0600\" (a JSON number would be read as decimal)");
+        const char *s = json_string_value(v);
+        size_t len = strlen(s);
+        uint32_t mode = 0;
+        if (len == 0 || len > 5 || strspn(s, "01234567") != len)
+                return fail(c, field, "\"%s\" is not an octal mode such as \"0600\"", s);
+        for (const char *p = s; *p; p++)
+                mode = mode * 8 + (uint32_t) (*p - '0');
+        if (mode > 07777)
+                return fail(c, field, "\"%s\" is more than 07777 (permission, setuid, setgid and sticky bits only)", s);
+        *ret = mode;
+        return 0;
+}
+
+/* Overlay file owner: an integer from 0 to 2^31-1. */
+static int get_file_id(Ctx *c, json_t *v, const char *field, uint32_t *ret) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX)
+                return fail(c, field, "must be an integer from 0 to 2147483647");
+        *ret = (uint32_t) json_integer_value(v);
+        return 0;
+}
+
+/* A stateless node's "overlay": {"files": [{"path", "source", "mode", "uid", "gid"}, ...]}. */
+static int parse_overlay(Ctx *c, json_t *ov, Node *n) {
+        static const char *const keys[] = { "files", NULL };
+        static const char *const file_keys[] = { "path", "source", "mode", "uid", "gid", NULL };
+        int r;
+
+        if (!json_is_object(ov))
+                return fail(c, "overlay", "must be an object {\"files\": [...]}");
+        r = check_keys(c, ov, "overlay.", keys);
+        if (r < 0)
+                return r;
+        json_t *files = json_object_get(ov, "files");
+        if (!files)
+                return 0;
+        if (!json_is_array(files))
+                return fail(c, "overlay.files", "must be an array of {\"path\": ..., \"source\": ...} objects");
+        if (json_array_size(files) > INVENTORY_MAX_OVERLAY_FILES)
+                return fail(c, "overlay.files", "more than %d files", INVENTORY_MAX_OVERLAY_FILES);
+        n->overlay_files = pool_alloc(c->pool, (json_array_size(files) + 1) * sizeof(InventoryOverlayFile),
+                                      _Alignof(InventoryOverlayFile));
+        if (!n->overlay_files)
+                return -ENOMEM;
+
+        size_t i;
+        json_t *f;
+        json_array_foreach(files, i, f) {
+                InventoryOverlayFile *of = &n->overlay_files[i];
+                char prefix[40], field[56];
+                const char *path = NULL, *source = NULL, *why;
+                json_t *v;
+
+                snprintf(prefix, sizeof prefix, "overlay.files[%zu]", i);
+                if (!json_is_object(f))
+                        return fail(c, prefix, "must be an object {\"path\": ..., \"source\": ...}");
+                snprintf(field, sizeof field, "%s.", prefix);
+                r = check_keys(c, f, field, file_keys);
+                if (r < 0)
+                        return r;
+
+                snprintf(field, sizeof field, "%s.path", prefix);
+                r = get_string(c, f, "path", field, true, &path);
+                if (r < 0)
+                        return r;
+                if ((why = path_problem(path)))
+                        return fail(c, field, "\"%s\" %s", path, why);
+                for (size_t k = 0; k < ELEMENTSOF(overlay_own_paths); k++)
+                        if (path_clash(path, overlay_own_paths[k]))
+                                return fail(c, field, "\"%s\" clashes with %s, which provd writes itself", path,
+                                            overlay_own_paths[k]);
+                for (size_t k = 0; k < i; k++)
+                        if (path_clash(path, n->overlay_files[k].path))
+                                return fail(c, field, "\"%s\" clashes with overlay.files[%zu] (\"%s\"): %s", path, k,
+                                            n->overlay_files[k].path,
+                                            streq(path, n->overlay_files[k].path) ? "the same path"
+                                                                                   : "one is inside the other");
+
+                snprintf(field, sizeof field, "%s.source", prefix);
+                r = get_string(c, f, "source", field, true, &source);
+                if (r < 0)
+                        return r;
+                if ((why = path_problem(source)))
+                        return fail(c, field, "\"%s\" %s", source, why);
+                if (path_clash(source, "/nix/store"))
+                        return fail(c, field, "\"%s\" is in the Nix store, which every user can read: keep the file outside it",
+                                    source);
+
+                *of = (InventoryOverlayFile) { .mode = 0600 };
+                if ((v = json_object_get(f, "mode"))) {
+                        snprintf(field, sizeof field, "%s.mode", prefix);
+                        r = get_file_mode(c, v, field, &of->mode);
+                        if (r < 0)
+                                return r;
+                }
+                if ((v = json_object_get(f, "uid"))) {
+                        snprintf(field, sizeof field, "%s.uid", prefix);
+                        r = get_file_id(c, v, field, &of->uid);
+                        if (r < 0)
+                                return r;
+                }
+                if ((v = json_object_get(f, "gid"))) {
+                        snprintf(field, sizeof field, "%s.gid", prefix);
+                        r = get_file_id(c, v, field, &of->gid);
+                        if (r < 0)
+                                return r;
+                }
+                /* Paths are usually the same on every node (an SSH host key), sources not. */
+                if (dup_string(c, path, true, &of->path) < 0 || dup_string(c, source, false, &of->source) < 0)
+                        return -ENOMEM;
+                n->n_overlay_files++;
+        }
+        return 0;
+}
+
+/* parse_node()'s part for "mode", "image" and "overlay": fills n->mode and checks which fields
+ * the mode allows.  A stateless node's overlay files are parsed; its image may be defined later
+ * in the document, so its name waits in n->toplevel until resolve_images() replaces it with
+ * the image's toplevel. */
+static int parse_node_mode(Ctx *c, json_t *o, Node *n) {
+        const char *mode = NULL, *image = NULL;
+        int r;
+
+        r = get_string(c, o, "mode", "mode", false, &mode);
+        if (r < 0)
+                return r;
+        if (!mode || streq(mode, "install")) {
+                n->mode = NODE_MODE_INSTALL;
+                if (json_object_get(o, "image"))
+                        return fail(c, "image", "only a stateless node has an image (\"mode\": \"stateless\"); an install node boots \"boot\"");
+                if (json_object_get(o, "overlay"))
+                        return fail(c, "overlay", "only a stateless node has an overlay (\"mode\": \"stateless\")");
+                return 0;
+        }
+        if (!streq(mode, "stateless"))
+                return fail(c, "mode", "\"%s\" is not install or stateless", mode);
+        n->mode = NODE_MODE_STATELESS;
+        if (json_object_get(o, "boot"))
+                return fail(c, "boot", "a stateless node boots its image; boot is not allowed");
+        if (json_object_get(o, "system"))
+                return fail(c, "system", "a stateless node runs its image's system; system is not allowed");
+
+        r = get_string(c, o, "image", "image", true, &image);
+        if (r < 0)
+                return r;
+        if (!name_valid(image))
+                return fail(c, "image", "\"%s\" is not a valid image name", image);
+        r = dup_string(c, image, true, &n->toplevel);
+        if (r < 0)
+                return r;
+        c->n_stateless++;
+
+        json_t *ov = json_object_get(o, "overlay");
+        if (!ov || json_is_null(ov))
+                return 0;
+        return parse_overlay(c, ov, n);
+}
+
+/* One entry of "images" into *img (strings in the pool). */
+static int parse_image(Ctx *c, const char *name, json_t *o, InventoryImage *img) {
+        static const char *const keys[] = { "kernel", "initrd", "init", "toplevel", "cmdline", NULL };
+        const char *cmdline = NULL;
+        int r;
+
+        if (!name_valid(name))
+                return fail(c, NULL, "not a valid image name (1-%d of A-Z a-z 0-9 . _ -, starting with a letter or digit)",
+                            INVENTORY_NAME_MAX);
+        if (!json_is_object(o))
+                return fail(c, NULL, "must be an object {\"kernel\", \"initrd\", \"init\", \"toplevel\"}");
+        r = check_keys(c, o, "", keys);
+        if (r < 0)
+                return r;
+        *img = (InventoryImage) { 0 };
+        r = dup_string(c, name, false, &img->name);
+        if (r < 0)
+                return r;
+
+        json_t *k = json_object_get(o, "kernel");
+        if (!k)
+                return fail(c, "kernel", "missing");
+        r = get_boot_file(c, k, "kernel", &img->boot.kernel);
+        if (r < 0)
+                return r;
+
+        /* The overlay is one more initrd: the answer stays within INVENTORY_MAX_INITRDS. */
+        json_t *i = json_object_get(o, "initrd");
+        if (!i)
+                return fail(c, "initrd", "missing");
+        if (!json_is_array(i))
+                return fail(c, "initrd", "must be an array of paths or URLs");
+        if (json_array_size(i) > INVENTORY_MAX_INITRDS - 1)
+                return fail(c, "initrd", "more than %d entries (the node's overlay is one more)",
+                            INVENTORY_MAX_INITRDS - 1);
+        img->boot.initrd = pool_alloc(c->pool, (json_array_size(i) + 1) * sizeof(char *), sizeof(char *));
+        if (!img->boot.initrd)
+                return -ENOMEM;
+        size_t idx;
+        json_t *v;
+        json_array_foreach(i, idx, v) {
+                char field[32];
+                snprintf(field, sizeof field, "initrd[%zu]", idx);
+                img->boot.initrd[idx] = NULL;
+                r = get_boot_file(c, v, field, &img->boot.initrd[idx]);
+                if (r < 0)
+                        return r;
+                img->boot.n_initrd++;
+        }
+
+        r = get_store_path(c, o, "init", "init", &img->init);
+        if (r < 0)
+                return r;
+        r = get_store_path(c, o, "toplevel", "toplevel", &img->toplevel);
+        if (r < 0)
+                return r;
+
+        r = get_string(c, o, "cmdline", "cmdline", false, &cmdline);
+        if (r < 0)
+                return r;
+        if (!cmdline)
+                cmdline = "";
+        r = check_cmdline(c, cmdline, "cmdline");
+        if (r < 0)
+                return r;
+        for (const char *p = cmdline; *p; p += strcspn(p, " ")) {
+                p += strspn(p, " ");
+                if (startswith(p, "init="))
+                        return fail(c, "cmdline", "sets \"init=\", which provd appends itself (from \"init\")");
+        }
+        return dup_string(c, cmdline, true, &img->boot.cmdline);
+}
+
+static int image_name_cmp(const void *a, const void *b) {
+        return strcmp(((const InventoryImage *) a)->name, ((const InventoryImage *) b)->name);
+}
+
+/* The top-level "images" object (already decoded: images are few) into inv->images, sorted by
+ * name. */
+static int parse_images(Ctx *c, json_t *v, Inventory *inv) {
+        const char *name;
+        json_t *o;
+        int r;
+
+        c->name = NULL; /* after "nodes", it still names the last node */
+        if (!json_is_object(v))
+                return fail(c, NULL, "\"images\" must be an object of images by name");
+        if (json_object_size(v) > INVENTORY_MAX_IMAGES)
+                return fail(c, NULL, "more than %d images", INVENTORY_MAX_IMAGES);
+        inv->images = pool_alloc(c->pool, (json_object_size(v) + 1) * sizeof(InventoryImage), _Alignof(InventoryImage));
+        if (!inv->images)
+                return -ENOMEM;
+        json_object_foreach(v, name, o) {
+                c->image = name;
+                r = parse_image(c, name, o, &inv->images[inv->n_images]);
+                if (r < 0)
+                        return r;
+                inv->n_images++;
+        }
+        c->image = NULL;
+        qsort(inv->images, inv->n_images, sizeof(InventoryImage), image_name_cmp);
+        for (size_t i = 0; i < inv->n_images; i++)
+                inv->images[i].index = i;
+        return 0;
+}
+
+/* Points every stateless node at its image (named in n->toplevel until now, parse_node_mode()):
+ * Node.image, Node.toplevel = the image's; Node.install stays NULL. */
+static int resolve_images(Ctx *c, Inventory *inv) {
+        for (size_t i = 0; i < inv->n_nodes; i++) {
+                Node *n = &inv->nodes[i];
+                if (n->mode != NODE_MODE_STATELESS)
+                        continue;
+                c->index = i;
+                c->name = n->name;
+                const InventoryImage *img = inventory_find_image(inv, n->toplevel);
+                if (!img)
+                        return fail(c, "image", "\"%s\" is not one of the inventory's \"images\"%s", n->toplevel,
+                                    inv->n_images == 0 ? " (it has none)" : "");
+                n->image = img;
+                n->toplevel = img->toplevel;
+                n->install = NULL;
+        }
+        return 0;
+}
+
+const InventoryImage *inventory_find_image(const Inventory *inv, const char *name) {
+        size_t lo = 0, hi = inv->n_images;
+        if (!name)
+                return NULL;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int d = strcmp(inv->images[mid].name, name);
+                if (d == 0)
+                        return &inv->images[mid];
+                if (d < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return NULL;
+}
+
 static int parse_node(Ctx *c, json_t *o, Node *n) {
-        static const char *const keys[] = { "name", "rack", "mac", "bmc", "boot", "system", NULL };
+        static const char *const keys[] = { "name", "rack", "mac", "bmc", "boot", "system", "mode", "image", "overlay", NULL };
         const char *name = NULL;
         int r;
 
@@ -619,6 +942,10 @@ static int parse_node(Ctx *c, json_t *o, Node *n) {
                         return r;
         }
 
+        r = parse_node_mode(c, o, n);
+        if (r < 0 || n->mode == NODE_MODE_STATELESS)
+                return r;
+
         r = parse_boot(c, json_object_get(o, "boot"), n);
         if (r < 0)
                 return r;
@@ -675,6 +1002,33 @@ size_t inventory_name_after(const Inventory *inv, const char *name) {
         return lo;
 }
 
+/* Adds boot file `path` to the served-file set unless it is a URL or there already; *cap_files:
+ * the capacity of inv->files, grown (with the table) as needed. */
+static int index_add_file(Inventory *inv, char *path, size_t *cap_files) {
+        if (inventory_is_url(path))
+                return 0;
+        uint32_t *slot = index_slot(inv, &inv->by_file, key_of_file, path);
+        if (*slot)
+                return 0;
+        if (inv->n_files + 1 >= *cap_files) { /* the table stays at most half full */
+                char **files = reallocarray(inv->files, *cap_files * 2, sizeof(char *));
+                if (!files)
+                        return -ENOMEM;
+                inv->files = files;
+                *cap_files *= 2;
+                free(inv->by_file.slots);
+                inv->by_file = (InventoryIndex) { 0 };
+                if (index_init(&inv->by_file, *cap_files) < 0)
+                        return -ENOMEM;
+                for (size_t k = 0; k < inv->n_files; k++)
+                        *index_slot(inv, &inv->by_file, key_of_file, inv->files[k]) = (uint32_t) k + 1;
+                slot = index_slot(inv, &inv->by_file, key_of_file, path);
+        }
+        inv->files[inv->n_files] = path;
+        *slot = (uint32_t) ++inv->n_files;
+        return 0;
+}
+
 /* Builds the lookup tables; reports duplicate names and MACs. */
 static int index_nodes(Ctx *c, Inventory *inv) {
         size_t n_macs = 0, cap_files = 4;
@@ -705,30 +1059,16 @@ static int index_nodes(Ctx *c, Inventory *inv) {
                         }
                         *slot = (uint32_t) (i * INVENTORY_MAX_MACS_PER_NODE + m) + 1;
                 }
-                for (size_t f = 0; f <= n->boot.n_initrd; f++) {
-                        char *path = f == 0 ? n->boot.kernel : n->boot.initrd[f - 1];
-                        if (inventory_is_url(path))
-                                continue;
-                        slot = index_slot(inv, &inv->by_file, key_of_file, path);
-                        if (*slot)
-                                continue;
-                        if (inv->n_files + 1 >= cap_files) { /* the table stays at most half full */
-                                char **files = reallocarray(inv->files, cap_files * 2, sizeof(char *));
-                                if (!files)
-                                        return -ENOMEM;
-                                inv->files = files;
-                                cap_files *= 2;
-                                free(inv->by_file.slots);
-                                inv->by_file = (InventoryIndex) { 0 };
-                                if (index_init(&inv->by_file, cap_files) < 0)
-                                        return -ENOMEM;
-                                for (size_t k = 0; k < inv->n_files; k++)
-                                        *index_slot(inv, &inv->by_file, key_of_file, inv->files[k]) = (uint32_t) k + 1;
-                                slot = index_slot(inv, &inv->by_file, key_of_file, path);
-                        }
-                        inv->files[inv->n_files] = path;
-                        *slot = (uint32_t) ++inv->n_files;
-                }
+                /* A stateless node has no boot files of its own (its image's are below). */
+                for (size_t f = 0; n->boot.kernel && f <= n->boot.n_initrd; f++)
+                        if (index_add_file(inv, f == 0 ? n->boot.kernel : n->boot.initrd[f - 1], &cap_files) < 0)
+                                return -ENOMEM;
+        }
+        for (size_t i = 0; i < inv->n_images; i++) {
+                const InventoryImage *img = &inv->images[i];
+                for (size_t f = 0; f <= img->boot.n_initrd; f++)
+                        if (index_add_file(inv, f == 0 ? img->boot.kernel : img->boot.initrd[f - 1], &cap_files) < 0)
+                                return -ENOMEM;
         }
         return 0;
 }
@@ -842,6 +1182,14 @@ static int scan_nodes(Ctx *c, Scan *s, Inventory *inv) {
         return 0;
 }
 
+/* Parses the "images" object at the scan position into inv. */
+static int scan_images(Ctx *c, Scan *s, Inventory *inv) {
+        _cleanup_(json_decrefp) json_t *v = NULL;
+        scan_ws(s);
+        int r = scan_value(c, s, &v);
+        return r < 0 ? r : parse_images(c, v, inv);
+}
+
 /* A document whose top level is not an object, decoded whole as before: the errors stay those
  * of jansson ("not valid JSON ...") or "must be an object". */
 static int parse_not_object(Ctx *c, const char *text, size_t len) {
@@ -856,7 +1204,7 @@ int inventory_parse(const char *text, size_t len, Inventory **ret, char *err, si
         _cleanup_(inventory_freep) Inventory *inv = NULL;
         Ctx c = { .err = err, .errlen = errlen };
         Scan s = { .text = text, .len = len };
-        bool seen_version = false, seen_nodes = false;
+        bool seen_version = false, seen_nodes = false, seen_images = false;
         json_int_t version = 0;
         int r;
 
@@ -888,8 +1236,10 @@ int inventory_parse(const char *text, size_t len, Inventory **ret, char *err, si
                         r = scan_expect(&c, &s, ':');
                         if (r < 0)
                                 return r;
-                        if (streq(k, "nodes") || streq(k, "version")) {
-                                bool *seen = streq(k, "nodes") ? &seen_nodes : &seen_version;
+                        if (streq(k, "nodes") || streq(k, "version") || streq(k, "images")) {
+                                bool *seen = streq(k, "nodes")    ? &seen_nodes
+                                             : streq(k, "images") ? &seen_images
+                                                                  : &seen_version;
                                 if (*seen)
                                         return scan_fail(&c, &s, key_at, "duplicate object key");
                                 *seen = true;
@@ -897,6 +1247,8 @@ int inventory_parse(const char *text, size_t len, Inventory **ret, char *err, si
                                 return fail(&c, NULL, "unknown top-level field \"%s\"", k);
                         if (streq(k, "nodes"))
                                 r = scan_nodes(&c, &s, inv);
+                        else if (streq(k, "images"))
+                                r = scan_images(&c, &s, inv);
                         else {
                                 _cleanup_(json_decrefp) json_t *v = NULL;
                                 scan_ws(&s);
@@ -908,6 +1260,7 @@ int inventory_parse(const char *text, size_t len, Inventory **ret, char *err, si
                         }
                         if (r < 0)
                                 return r;
+                        c.name = NULL; /* what follows "nodes" is no node's */
                         scan_ws(&s);
                         if (s.pos < len && text[s.pos] == '}') {
                                 s.pos++;
@@ -927,6 +1280,11 @@ int inventory_parse(const char *text, size_t len, Inventory **ret, char *err, si
                 return fail(&c, NULL, "\"version\" must be 1 (this provd reads inventory format version 1)");
         if (!seen_nodes)
                 return fail(&c, NULL, "\"nodes\" must be an array");
+        if (c.n_stateless > 0) {
+                r = resolve_images(&c, inv);
+                if (r < 0)
+                        return r;
+        }
 
         r = index_nodes(&c, inv);
         if (r < 0)
@@ -941,6 +1299,21 @@ int inventory_parse(const char *text, size_t len, Inventory **ret, char *err, si
 
         *ret = TAKE_PTR(inv);
         return 0;
+}
+
+/* Whether b (a node's boot or an image's; no kernel: none) uses file p: then writes the field
+ * naming it ("<prefix>kernel", "<prefix>initrd[N]") to field. */
+static bool boot_file_field(const InventoryBoot *b, const char *prefix, const char *p, char *field, size_t len) {
+        for (size_t f = 0; b->kernel && f <= b->n_initrd; f++) {
+                if (!streq(p, f == 0 ? b->kernel : b->initrd[f - 1]))
+                        continue;
+                if (f == 0)
+                        snprintf(field, len, "%skernel", prefix);
+                else
+                        snprintf(field, len, "%sinitrd[%zu]", prefix, f - 1);
+                return true;
+        }
+        return false;
 }
 
 int inventory_load_file(const char *path, Inventory **ret, char *err, size_t errlen) {
@@ -992,22 +1365,17 @@ int inventory_load_file(const char *path, Inventory **ret, char *err, size_t err
                         why = strerror(errno);
                 if (!why)
                         continue;
-                for (size_t k = 0; k < inv->n_nodes; k++) {
-                        const Node *n = &inv->nodes[k];
-                        for (size_t f = 0; f <= n->boot.n_initrd; f++) {
-                                const char *q = f == 0 ? n->boot.kernel : n->boot.initrd[f - 1];
-                                if (!streq(p, q))
-                                        continue;
-                                char field[48];
-                                if (f == 0)
-                                        snprintf(field, sizeof field, "boot.kernel");
-                                else
-                                        snprintf(field, sizeof field, "boot.initrd[%zu]", f - 1);
+                char field[48];
+                for (size_t k = 0; k < inv->n_images; k++)
+                        if (boot_file_field(&inv->images[k].boot, "", p, field, sizeof field))
+                                return errbuf_fail(-ENOENT, err, errlen,
+                                                   "inventory %s: image \"%s\": field \"%s\": file %s: %s", path,
+                                                   inv->images[k].name, field, p, why);
+                for (size_t k = 0; k < inv->n_nodes; k++)
+                        if (boot_file_field(&inv->nodes[k].boot, "boot.", p, field, sizeof field))
                                 return errbuf_fail(-ENOENT, err, errlen,
                                                    "inventory %s: node \"%s\": field \"%s\": file %s: %s", path,
-                                                   n->name, field, p, why);
-                        }
-                }
+                                                   inv->nodes[k].name, field, p, why);
         }
 
         *ret = TAKE_PTR(inv);

@@ -134,12 +134,19 @@ typedef struct Inventory {
 } Inventory;
 
 /* Parses and validates an inventory from JSON text (len bytes, need not be NUL-terminated).
- * Checks: version 1; every node has name, mac[], boot.kernel, boot.initrd[], boot.cmdline,
- * system.toplevel, system.install; names are unique and hostname-like; MACs (any common
- * form, see mac_parse()) are unique across the inventory, unicast and non-zero; paths are
- * absolute and clean (no "..", "//", "/./"); system paths are under /nix/store/; cmdline
+ * Checks: version 1; every install node has name, mac[], boot.kernel, boot.initrd[],
+ * boot.cmdline, system.toplevel, system.install; names are unique and hostname-like; MACs (any
+ * common form, see mac_parse()) are unique across the inventory, unicast and non-zero; paths
+ * are absolute and clean (no "..", "//", "/./"); system paths are under /nix/store/; cmdline
  * has no control characters, no "{{" (pixiecore template syntax, README.api.md) or "${"
  * (iPXE settings expansion), and none of the keys provd appends; unknown fields are errors.
+ * Images ("images": {name: {kernel, initrd[], init, toplevel, cmdline?}}) take the same
+ * checks (init and toplevel in the store; no init= in cmdline; at most
+ * INVENTORY_MAX_INITRDS - 1 initrds, the overlay being one more).  A stateless node
+ * ("mode": "stateless") names an image and has no boot or system; its overlay.files have
+ * clean absolute paths, unique and clear of provd's own (overlay.h), sources outside
+ * /nix/store, octal string modes <= 07777 and uid/gid 0..2^31-1; an install node has no image
+ * or overlay.
  * On success stores a new Inventory in *ret (caller owns; inventory_free()) and returns 0.
  * On failure returns -EINVAL (or -ENOMEM) and writes a message naming the node and field to
  * err (errlen bytes, ERRBUF_MAX is enough; err may be NULL); *ret is not written. */
@@ -161,8 +168,12 @@ const Node *inventory_find_name(const Inventory *inv, const char *name);
  * is before every name: 0.  n_nodes when no name sorts after it.  O(log n). */
 size_t inventory_name_after(const Inventory *inv, const char *name);
 
-/* True if `path` is exactly one of the inventory's local boot files (the only files provd
- * serves).  No normalisation happens here: "/a/../b" never matches. */
+/* Looks up an image by name (binary search of Inventory.images, which is in name order).
+ * Borrowed pointer valid as long as the inventory, or NULL (also for a NULL name). */
+const InventoryImage *inventory_find_image(const Inventory *inv, const char *name);
+
+/* True if `path` is exactly one of the inventory's local boot files, install nodes' and
+ * images' (the only files provd serves).  No normalisation happens here: "/a/../b" never matches. */
 bool inventory_has_file(const Inventory *inv, const char *path);
 
 /* True if s is passed through as a URL rather than served: "http://" or "https://". */

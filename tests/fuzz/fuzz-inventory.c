@@ -1,7 +1,11 @@
-/* fuzz-inventory.c — inventory_parse() on arbitrary bytes, then every accepted node through
- * the boot spec, pixiecore JSON and iPXE rendering and the MAC/name/file lookups: never
- * crashes or leaks; rendered answers contain no "{{" and no newline in the cmdline. */
+/* fuzz-inventory.c — inventory_parse() on arbitrary bytes, then every accepted install node
+ * through the boot spec, pixiecore JSON and iPXE rendering and the MAC/name/file lookups, every
+ * stateless node and image through the invariants the parser promises (image found, toplevel
+ * the image's, overlay files within the rules, image files served): never crashes or leaks;
+ * rendered answers contain no "{{" and no newline in the cmdline. */
 #include <assert.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +28,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 assert(inventory_find_name(inv, n->name) == n);
                 for (size_t m = 0; m < n->n_macs; m++)
                         assert(inventory_find_mac(inv, n->macs[m]) == n);
+                if (n->mode == NODE_MODE_STATELESS) {
+                        /* A stateless node: its image, its toplevel, no install boot; overlay
+                         * files within the rules. */
+                        assert(n->image && inventory_find_image(inv, n->image->name) == n->image);
+                        assert(n->toplevel == n->image->toplevel && !n->install && !n->boot.kernel);
+                        assert(n->n_overlay_files <= INVENTORY_MAX_OVERLAY_FILES);
+                        for (size_t f = 0; f < n->n_overlay_files; f++) {
+                                const InventoryOverlayFile *of = &n->overlay_files[f];
+                                assert(of->path[0] == '/' && of->source[0] == '/' && of->mode <= 07777);
+                                assert(!streq(of->path, "/etc/hostname") && !startswith(of->source, "/nix/store/"));
+                                assert(of->uid <= INT32_MAX && of->gid <= INT32_MAX);
+                        }
+                        BootSpec spec = { 0 };
+                        assert(boot_spec_build(n, "http://10.0.0.1:8080/", "AAAA", &spec) == -EINVAL);
+                        continue;
+                }
+                assert(n->mode == NODE_MODE_INSTALL && !n->image && n->n_overlay_files == 0 && n->install);
                 if (!inventory_is_url(n->boot.kernel))
                         assert(inventory_has_file(inv, n->boot.kernel));
                 BootSpec spec = { 0 };
@@ -33,6 +54,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 free(boot_spec_to_pixiecore_json(&spec));
                 free(ipxe_render_install(&spec, n->name, 1));
                 boot_spec_done(&spec);
+        }
+        /* Every image: found by name, in name order, its local files served, no init= of its own. */
+        for (size_t i = 0; i < inv->n_images; i++) {
+                const InventoryImage *img = &inv->images[i];
+                assert(img->index == i && inventory_find_image(inv, img->name) == img);
+                assert(i == 0 || strcmp(inv->images[i - 1].name, img->name) < 0);
+                assert(img->boot.n_initrd < INVENTORY_MAX_INITRDS && img->boot.cmdline && img->init && img->toplevel);
+                for (size_t f = 0; f <= img->boot.n_initrd; f++) {
+                        const char *p = f == 0 ? img->boot.kernel : img->boot.initrd[f - 1];
+                        assert(inventory_is_url(p) || inventory_has_file(inv, p));
+                }
+                assert(!startswith(img->boot.cmdline, "init=") && !strstr(img->boot.cmdline, " init="));
         }
         inventory_free(inv);
         return 0;

@@ -27,7 +27,7 @@ check_broken() {
         grep -F "$want" "$LOG" >/dev/null || fail "reload error does not say '$want': $(tail -n 3 "$LOG")"
         expect_status 200 GET /v1/boot/52:54:00:00:00:02
         expect_status 200 GET /v1/nodes
-        jq_eq '.nodes | length' 2
+        jq_eq '.nodes | length' "${KEEP_NODES:-2}"
 }
 echo '{"version": 1, "nodes": [' >"$T/inv.json"
 check_broken 'not valid JSON: line'
@@ -67,5 +67,50 @@ expect_status 200 GET /v1/nodes/node-02
 jq_eq .state netbooting
 jq_eq '.history | length' 1
 ok "a node removed and re-added keeps its history"
+
+# Images and a stateless node: a broken one is rejected naming node and field; a good one
+# loads, its image's files are served, and its network boots are refused (503) until provd
+# serves stateless nodes, also across a further reload.
+mkdir -p "$T/img"
+head -c 30000 /dev/urandom >"$T/img/bzImage"
+head -c 20000 /dev/urandom >"$T/img/initrd"
+jq --arg k "$T/img/bzImage" --arg i "$T/img/initrd" '.images = {compute: {kernel: $k, initrd: [$i],
+        init: "/nix/store/c-nixos-system-compute/init", toplevel: "/nix/store/c-nixos-system-compute",
+        cmdline: "console=ttyS0"}}
+    | .nodes += [{name: "c001", mac: ["52:54:00:00:10:01"], mode: "stateless", image: "compute",
+        overlay: {files: [{path: "/etc/ssh/ssh_host_ed25519_key", source: "/var/lib/provd/secrets/c001/key",
+                           mode: "0600"}]}}]' "$T/three.json" >"$T/stateless.json"
+KEEP_NODES=3
+jq '.nodes[3].boot = .nodes[0].boot' "$T/stateless.json" >"$T/inv.json"
+check_broken 'node "c001" (nodes[3]): field "boot": a stateless node boots its image; boot is not allowed'
+jq '.nodes[3].image = "gpu"' "$T/stateless.json" >"$T/inv.json"
+check_broken 'node "c001" (nodes[3]): field "image": "gpu" is not one of the inventory'"'"'s "images"'
+jq '.images.compute.cmdline = "init=/bin/sh"' "$T/stateless.json" >"$T/inv.json"
+check_broken 'image "compute": field "cmdline": sets "init="'
+jq --arg k "$T/img/gone" '.images.compute.kernel = $k' "$T/stateless.json" >"$T/inv.json"
+check_broken "image \"compute\": field \"kernel\": file $T/img/gone: No such file or directory"
+cp "$T/stateless.json" "$T/inv.json"
+reload_and_wait 'inventory reloaded'
+expect_status 200 GET /v1/nodes/c001
+jq_eq .state new
+jq_eq .system.toplevel /nix/store/c-nixos-system-compute
+jq_eq .system.install null
+expect_status 200 GET "/v1/files$T/img/bzImage"
+cmp -s "$T/body" "$T/img/bzImage" || fail "image kernel served differs"
+expect_status 200 GET "/v1/files$T/img/initrd"
+for round in 1 2; do
+        expect_status 503 GET /v1/boot/52:54:00:00:10:01
+        expect_status 503 GET '/v1/ipxe?mac=52:54:00:00:10:01'
+        code=$(curl -sS -I -o /dev/null -w '%{http_code}' "$URL/v1/boot/52:54:00:00:10:01")
+        [ "$code" = 503 ] || fail "HEAD /v1/boot of a stateless node: $code"
+        grep -q 'c001: .*stateless nodes are not served yet' "$LOG" ||
+                fail "no log line for the stateless boot: $(tail -n 3 "$LOG")"
+        expect_status 200 GET /v1/nodes/c001
+        jq_eq .state new
+        expect_status 200 GET /v1/boot/52:54:00:00:00:03 # install nodes unchanged
+        touch "$T/inv.json"
+        reload_and_wait 'inventory reloaded'
+done
+ok "images and a stateless node: broken ones rejected by name, image files served, boots refused (503)"
 
 provd_stop

@@ -513,6 +513,11 @@ static const RejectCase named_rejects[] = {
         { "system.toplvl", "\"/nix/store/t1-nixos-system\"", "system.toplvl", "unknown" },
         { "bmc.hots", "\"10.1.0.1\"", "bmc.hots", "unknown" },
         { "bmc.password", "\"hunter2\"", "bmc.password", "unknown" },
+        /* stateless fields on an install node */
+        { "image", "\"compute\"", "image", "only a stateless node" },
+        { "overlay", "{\"files\": []}", "overlay", "only a stateless node" },
+        { "mode", "\"diskless\"", "mode", "install or stateless" },
+        { "mode", "\"Install\"", "mode", NULL },
         /* MACs */
         { "mac", "[\"01:00:5e:00:00:01\"]", "mac[0]", "multicast" },
         { "mac", "[\"52:54:00:00:01:07\", \"33:33:00:00:00:01\"]", "mac[1]", "multicast" },
@@ -726,6 +731,24 @@ START_TEST(test_inventory_rejects_document) {
 }
 END_TEST
 
+/* An error after "nodes" (the top level, not a node) names no node, even when the last node
+ * parsed fine. */
+START_TEST(test_inventory_rejects_after_nodes_names_no_node) {
+        static const char *const tails[] = { ", \"node\": []}", ", \"version\": 1, \"version\": 1}", ", 7}", "}}" };
+        for (size_t i = 0; i < ELEMENTSOF(tails); i++) {
+                json_t *doc = base_inventory();
+                _cleanup_free_ char *body = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+                json_decref(doc);
+                ck_assert_ptr_nonnull(body);
+                body[strlen(body) - 1] = '\0';
+                _cleanup_free_ char *text = NULL;
+                ck_assert_int_ge(asprintf(&text, "%s%s", body, tails[i]), 0);
+                _cleanup_free_ char *err = parse_rejected(text, strlen(text), tails[i]);
+                ck_assert_msg(!strstr(err, "node \"") && !strstr(err, "(null)"), "\"%s\" names a node", err);
+        }
+}
+END_TEST
+
 START_TEST(test_inventory_rejects_bad_json_with_position) {
         static const char text[] =
                 "{\n"
@@ -739,6 +762,451 @@ START_TEST(test_inventory_rejects_bad_json_with_position) {
         assert_contains(err, "JSON");
         assert_contains(err, "line 4");
         assert_contains(err, "column ");
+}
+END_TEST
+
+/* ---- images, stateless nodes, overlays --------------------------------------------------- */
+
+/* Install nodes, nodes before images (the images are resolved after the whole document), a
+ * stateless node with overlay files, one without, one of a second image. */
+static const char stateless_text[] =
+        "{\"version\": 1,\n"
+        " \"nodes\": [\n"
+        "  {\"name\": \"c001\", \"mac\": [\"52:54:00:00:10:01\"], \"mode\": \"stateless\", \"image\": \"compute\",\n"
+        "   \"overlay\": {\"files\": [\n"
+        "     {\"path\": \"/etc/ssh/ssh_host_ed25519_key\", \"source\": \"/var/lib/provd/secrets/c001/ssh_host_ed25519_key\",\n"
+        "      \"mode\": \"0400\", \"uid\": 0, \"gid\": 996},\n"
+        "     {\"path\": \"/etc/munge/munge.key\", \"source\": \"/var/lib/provd/secrets/munge.key\", \"mode\": \"600\",\n"
+        "      \"uid\": 2147483647}]},\n"
+        "   \"bmc\": {\"host\": \"10.1.0.1\"}, \"rack\": \"r1\"},\n"
+        "  {\"name\": \"c002\", \"mac\": [\"52:54:00:00:10:02\"], \"mode\": \"stateless\", \"image\": \"compute\",\n"
+        "   \"overlay\": {\"files\": [\n"
+        "     {\"path\": \"/etc/ssh/ssh_host_ed25519_key\", \"source\": \"/var/lib/provd/secrets/c002/ssh_host_ed25519_key\"}]}},\n"
+        "  {\"name\": \"g001\", \"mac\": [\"52:54:00:00:20:01\"], \"mode\": \"stateless\", \"image\": \"gpu\"},\n"
+        "  {\"name\": \"n001\", \"mac\": [\"52:54:00:00:30:01\"], \"mode\": \"install\",\n"
+        "   \"boot\": {\"kernel\": \"/nix/store/k1-linux/bzImage\", \"initrd\": [\"/nix/store/i1-initrd/initrd\"],\n"
+        "            \"cmdline\": \"init=/nix/store/s1-system/init\"},\n"
+        "   \"system\": {\"toplevel\": \"/nix/store/t1-nixos-system\", \"install\": \"/nix/store/n1-install/bin/install\"}}\n"
+        " ],\n"
+        " \"images\": {\n"
+        "  \"gpu\": {\"kernel\": \"https://cache.example/gpu/bzImage\", \"initrd\": [\"https://cache.example/gpu/initrd\"],\n"
+        "          \"init\": \"/nix/store/g2-nixos-system-gpu/init\", \"toplevel\": \"/nix/store/g2-nixos-system-gpu\"},\n"
+        "  \"compute\": {\"kernel\": \"/nix/store/k1-linux/bzImage\",\n"
+        "              \"initrd\": [\"/nix/store/r1-initrd/initrd\", \"/srv/netboot/extra\"],\n"
+        "              \"init\": \"/nix/store/c1-nixos-system-compute/init\",\n"
+        "              \"toplevel\": \"/nix/store/c1-nixos-system-compute\",\n"
+        "              \"cmdline\": \"console=ttyS0 loglevel=4\"},\n"
+        "  \"unused\": {\"kernel\": \"/srv/unused/bzImage\", \"initrd\": [], \"init\": \"/nix/store/u1/init\",\n"
+        "             \"toplevel\": \"/nix/store/u1\"}\n"
+        " }}\n";
+
+START_TEST(test_inventory_stateless_valid) {
+        _cleanup_(inventory_freep) Inventory *inv = parse_ok(stateless_text, strlen(stateless_text));
+
+        /* Images in name order, found by name. */
+        ck_assert_uint_eq(inv->n_images, 3);
+        ck_assert_str_eq(inv->images[0].name, "compute");
+        ck_assert_str_eq(inv->images[1].name, "gpu");
+        ck_assert_str_eq(inv->images[2].name, "unused");
+        for (size_t i = 0; i < inv->n_images; i++) {
+                ck_assert_uint_eq(inv->images[i].index, i);
+                ck_assert_ptr_eq(inventory_find_image(inv, inv->images[i].name), &inv->images[i]);
+        }
+        ck_assert_ptr_null(inventory_find_image(inv, "Compute"));
+        ck_assert_ptr_null(inventory_find_image(inv, "comput"));
+        ck_assert_ptr_null(inventory_find_image(inv, "zzz"));
+        ck_assert_ptr_null(inventory_find_image(inv, ""));
+        ck_assert_ptr_null(inventory_find_image(inv, NULL));
+
+        const InventoryImage *compute = &inv->images[0], *gpu = &inv->images[1];
+        ck_assert_str_eq(compute->boot.kernel, "/nix/store/k1-linux/bzImage");
+        ck_assert_uint_eq(compute->boot.n_initrd, 2);
+        ck_assert_str_eq(compute->boot.initrd[0], "/nix/store/r1-initrd/initrd");
+        ck_assert_str_eq(compute->boot.initrd[1], "/srv/netboot/extra");
+        ck_assert_str_eq(compute->boot.cmdline, "console=ttyS0 loglevel=4");
+        ck_assert_str_eq(compute->init, "/nix/store/c1-nixos-system-compute/init");
+        ck_assert_str_eq(compute->toplevel, "/nix/store/c1-nixos-system-compute");
+        ck_assert_str_eq(gpu->boot.kernel, "https://cache.example/gpu/bzImage");
+        ck_assert_str_eq(gpu->boot.cmdline, ""); /* absent: empty */
+        ck_assert_uint_eq(inv->images[2].boot.n_initrd, 0);
+
+        /* Nodes: mode, image, toplevel = the image's, no install, no boot. */
+        ck_assert_uint_eq(inv->n_nodes, 4);
+        const Node *c1 = &inv->nodes[0], *c2 = &inv->nodes[1], *g1 = &inv->nodes[2], *n1 = &inv->nodes[3];
+        ck_assert_int_eq(c1->mode, NODE_MODE_STATELESS);
+        ck_assert_ptr_eq(c1->image, compute);
+        ck_assert_ptr_eq(c1->toplevel, compute->toplevel);
+        ck_assert_ptr_null(c1->install);
+        ck_assert_ptr_null(c1->boot.kernel);
+        ck_assert_uint_eq(c1->boot.n_initrd, 0);
+        ck_assert_str_eq(c1->rack, "r1");
+        ck_assert(c1->has_bmc);
+        ck_assert_ptr_eq(c2->image, compute);
+        ck_assert_ptr_eq(g1->image, gpu);
+        ck_assert_str_eq(g1->toplevel, "/nix/store/g2-nixos-system-gpu");
+        ck_assert_uint_eq(g1->n_overlay_files, 0);
+        ck_assert_ptr_eq(inventory_find_mac(inv, "52:54:00:00:20:01"), g1);
+        ck_assert_int_eq(n1->mode, NODE_MODE_INSTALL);
+        ck_assert_ptr_null(n1->image);
+        ck_assert_uint_eq(n1->n_overlay_files, 0);
+        ck_assert_str_eq(n1->install, "/nix/store/n1-install/bin/install");
+
+        /* Overlay files as written, defaults 0600 root:root. */
+        ck_assert_uint_eq(c1->n_overlay_files, 2);
+        ck_assert_str_eq(c1->overlay_files[0].path, "/etc/ssh/ssh_host_ed25519_key");
+        ck_assert_str_eq(c1->overlay_files[0].source, "/var/lib/provd/secrets/c001/ssh_host_ed25519_key");
+        ck_assert_uint_eq(c1->overlay_files[0].mode, 0400);
+        ck_assert_uint_eq(c1->overlay_files[0].uid, 0);
+        ck_assert_uint_eq(c1->overlay_files[0].gid, 996);
+        ck_assert_str_eq(c1->overlay_files[1].path, "/etc/munge/munge.key");
+        ck_assert_uint_eq(c1->overlay_files[1].mode, 0600);
+        ck_assert_uint_eq(c1->overlay_files[1].uid, 2147483647);
+        ck_assert_uint_eq(c1->overlay_files[1].gid, 0);
+        ck_assert_uint_eq(c2->n_overlay_files, 1);
+        ck_assert_str_eq(c2->overlay_files[0].source, "/var/lib/provd/secrets/c002/ssh_host_ed25519_key");
+        ck_assert_uint_eq(c2->overlay_files[0].mode, 0600);
+        ck_assert_uint_eq(c2->overlay_files[0].uid, 0);
+        /* The path every node shares is stored once. */
+        ck_assert_ptr_eq(c1->overlay_files[0].path, c2->overlay_files[0].path);
+
+        /* Served files: the images' local ones (also an unused image's) and the install
+         * node's, each once; never an overlay source. */
+        static const char *const served[] = {
+                "/nix/store/k1-linux/bzImage", "/nix/store/r1-initrd/initrd", "/srv/netboot/extra",
+                "/srv/unused/bzImage",         "/nix/store/i1-initrd/initrd",
+        };
+        ck_assert_uint_eq(inv->n_files, ELEMENTSOF(served));
+        for (size_t i = 0; i < ELEMENTSOF(served); i++)
+                ck_assert_msg(inventory_has_file(inv, served[i]), "%s not served", served[i]);
+        ck_assert(!inventory_has_file(inv, "/var/lib/provd/secrets/munge.key"));
+        ck_assert(!inventory_has_file(inv, "https://cache.example/gpu/bzImage"));
+}
+END_TEST
+
+/* An inventory with images and no stateless node, and images before nodes. */
+START_TEST(test_inventory_images_without_stateless_nodes) {
+        json_t *doc = base_inventory();
+        json_set_path(doc, "images",
+                      "{\"compute\": {\"kernel\": \"/srv/c/bzImage\", \"initrd\": [\"/srv/c/initrd\"],"
+                      " \"init\": \"/nix/store/c1/init\", \"toplevel\": \"/nix/store/c1\"}}");
+        _cleanup_(inventory_freep) Inventory *inv = doc_ok(doc);
+        ck_assert_uint_eq(inv->n_images, 1);
+        ck_assert(inventory_has_file(inv, "/srv/c/bzImage"));
+        ck_assert(inventory_has_file(inv, "/srv/c/initrd"));
+        for (size_t i = 0; i < inv->n_nodes; i++) {
+                ck_assert_int_eq(inv->nodes[i].mode, NODE_MODE_INSTALL);
+                ck_assert_ptr_null(inv->nodes[i].image);
+        }
+
+        static const char text[] = "{\"images\": {}, \"version\": 1, \"nodes\": []}";
+        _cleanup_(inventory_freep) Inventory *empty = parse_ok(text, strlen(text));
+        ck_assert_uint_eq(empty->n_images, 0);
+        ck_assert_ptr_null(inventory_find_image(empty, "compute"));
+}
+END_TEST
+
+/* base_inventory() with images "compute" and "gpu" and node-07 stateless (image compute, one
+ * overlay file). */
+static json_t *stateless_inventory(void) {
+        json_t *doc = base_inventory();
+        json_set_path(doc, "images",
+                      "{\"compute\": {\"kernel\": \"/nix/store/k1-linux/bzImage\","
+                      " \"initrd\": [\"/nix/store/r1-initrd/initrd\"], \"init\": \"/nix/store/c1-system/init\","
+                      " \"toplevel\": \"/nix/store/c1-system\", \"cmdline\": \"console=ttyS0\"},"
+                      " \"gpu\": {\"kernel\": \"/nix/store/k1-linux/bzImage\", \"initrd\": [],"
+                      " \"init\": \"/nix/store/g1-system/init\", \"toplevel\": \"/nix/store/g1-system\"}}");
+        json_t *n = base_inventory_node(doc, 7);
+        json_set_path(n, "boot", NULL);
+        json_set_path(n, "system", NULL);
+        json_set_path(n, "mode", "\"stateless\"");
+        json_set_path(n, "image", "\"compute\"");
+        json_set_path(n, "overlay",
+                      "{\"files\": [{\"path\": \"/etc/ssh/ssh_host_ed25519_key\","
+                      " \"source\": \"/var/lib/provd/secrets/node-07/ssh_host_ed25519_key\"}]}");
+        return doc;
+}
+
+START_TEST(test_inventory_stateless_base_is_valid) {
+        _cleanup_(inventory_freep) Inventory *inv = doc_ok(stateless_inventory());
+        const Node *n = &inv->nodes[7];
+        ck_assert_int_eq(n->mode, NODE_MODE_STATELESS);
+        ck_assert_ptr_eq(n->image, inventory_find_image(inv, "compute"));
+        ck_assert_str_eq(n->toplevel, "/nix/store/c1-system");
+        ck_assert_uint_eq(n->n_overlay_files, 1);
+        ck_assert_int_eq(inv->nodes[6].mode, NODE_MODE_INSTALL);
+}
+END_TEST
+
+START_TEST(test_inventory_stateless_accepts_edge_values) {
+        static const struct {
+                const char *path, *value;
+        } cases[] = {
+                { "overlay", NULL },
+                { "overlay", "null" },
+                { "overlay", "{}" },
+                { "overlay.files", "[]" },
+                { "image", "\"gpu\"" },
+                { "bmc", NULL },
+                { "overlay.files",
+                  "[{\"path\": \"/a\", \"source\": \"/b\", \"mode\": \"07777\", \"uid\": 2147483647, \"gid\": 2147483647},"
+                  " {\"path\": \"/etc/hostname.d/x\", \"source\": \"/nix/storex\", \"mode\": \"0\", \"uid\": 0, \"gid\": 0},"
+                  " {\"path\": \"/etc/provdx\", \"source\": \"/b\", \"mode\": \"4755\"},"
+                  " {\"path\": \"/var/lib/provd-nodes/x\", \"source\": \"/nix/store-x/y\", \"mode\": \"000\"},"
+                  " {\"path\": \"/ab\", \"source\": \"/b\"}]" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                json_t *doc = stateless_inventory();
+                json_set_path(base_inventory_node(doc, 7), cases[i].path, cases[i].value);
+                Inventory *inv = doc_ok(doc);
+                inventory_free(inv);
+        }
+
+        /* The most overlay files a node may have. */
+        json_t *doc = stateless_inventory();
+        json_t *files = json_array();
+        for (size_t i = 0; i < INVENTORY_MAX_OVERLAY_FILES; i++) {
+                char path[32];
+                snprintf(path, sizeof path, "/etc/f%02zu", i);
+                json_array_append_new(files, json_pack("{s:s, s:s}", "path", path, "source", "/srv/s"));
+        }
+        json_object_set_new(json_object_get(base_inventory_node(doc, 7), "overlay"), "files", files);
+        _cleanup_(inventory_freep) Inventory *inv = doc_ok(doc);
+        ck_assert_uint_eq(inv->nodes[7].n_overlay_files, INVENTORY_MAX_OVERLAY_FILES);
+}
+END_TEST
+
+/* Errors in the stateless node-07 of stateless_inventory(): they name the node and field. */
+static const RejectCase stateless_rejects[] = {
+        { "mode", "\"diskless\"", "mode", "install or stateless" },
+        { "mode", "1", "mode", NULL },
+        { "mode", "null", "mode", NULL },
+        { "image", NULL, "image", "missing" },
+        { "image", "\"nope\"", "image", "\"nope\" is not one of the inventory's \"images\"" },
+        { "image", "\"Compute\"", "image", "Compute" },
+        { "image", "\"bad name\"", "image", "not a valid image name" },
+        { "image", "7", "image", NULL },
+        { "image", "null", "image", NULL },
+        { "boot", "{\"kernel\": \"/k\", \"initrd\": [], \"cmdline\": \"\"}", "boot", "a stateless node boots its image; boot is not allowed" },
+        { "boot", "null", "boot", "not allowed" },
+        { "system", "{\"toplevel\": \"/nix/store/t\", \"install\": \"/nix/store/i\"}", "system", "not allowed" },
+        { "overlay", "[]", "overlay", "object" },
+        { "overlay", "\"x\"", "overlay", NULL },
+        { "overlay.filez", "[]", "overlay.filez", "unknown" },
+        { "overlay.files", "{}", "overlay.files", "array" },
+        { "overlay.files", "[7]", "overlay.files[0]", "object" },
+        { "overlay.files", "[{\"source\": \"/s\"}]", "overlay.files[0].path", "missing" },
+        { "overlay.files", "[{\"path\": \"/p\"}]", "overlay.files[0].source", "missing" },
+        { "overlay.files", "[{\"path\": \"/p\", \"source\": \"/s\", \"owner\": 0}]", "overlay.files[0].owner", "unknown" },
+        /* path: absolute, clean, clear of provd's own files and of the node's other files */
+        { "overlay.files", "[{\"path\": 7, \"source\": \"/s\"}]", "overlay.files[0].path", NULL },
+        { "overlay.files", "[{\"path\": \"etc/x\", \"source\": \"/s\"}]", "overlay.files[0].path", "absolute" },
+        { "overlay.files", "[{\"path\": \"/etc/../x\", \"source\": \"/s\"}]", "overlay.files[0].path", ".." },
+        { "overlay.files", "[{\"path\": \"/etc//x\", \"source\": \"/s\"}]", "overlay.files[0].path", "//" },
+        { "overlay.files", "[{\"path\": \"/etc/x/\", \"source\": \"/s\"}]", "overlay.files[0].path", NULL },
+        { "overlay.files", "[{\"path\": \"/\", \"source\": \"/s\"}]", "overlay.files[0].path", "root" },
+        { "overlay.files", "[{\"path\": \"/etc/x\\ny\", \"source\": \"/s\"}]", "overlay.files[0].path", "control" },
+        { "overlay.files", "[{\"path\": \"/etc/hostname\", \"source\": \"/s\"}]", "overlay.files[0].path", "provd writes itself" },
+        { "overlay.files", "[{\"path\": \"/var/lib/provd-node/credential\", \"source\": \"/s\"}]", "overlay.files[0].path", "/var/lib/provd-node" },
+        { "overlay.files", "[{\"path\": \"/var/lib/provd-node\", \"source\": \"/s\"}]", "overlay.files[0].path", "provd writes itself" },
+        { "overlay.files", "[{\"path\": \"/etc/provd/overlay.manifest\", \"source\": \"/s\"}]", "overlay.files[0].path", "/etc/provd" },
+        { "overlay.files", "[{\"path\": \"/etc/provd/x\", \"source\": \"/s\"}]", "overlay.files[0].path", "/etc/provd" },
+        { "overlay.files", "[{\"path\": \"/etc\", \"source\": \"/s\"}]", "overlay.files[0].path", "/etc/hostname" },
+        { "overlay.files", "[{\"path\": \"/var/lib\", \"source\": \"/s\"}]", "overlay.files[0].path", "/var/lib/provd-node" },
+        { "overlay.files", "[{\"path\": \"/a\", \"source\": \"/s\"}, {\"path\": \"/a\", \"source\": \"/t\"}]", "overlay.files[1].path", "the same path" },
+        { "overlay.files", "[{\"path\": \"/a/b\", \"source\": \"/s\"}, {\"path\": \"/a\", \"source\": \"/t\"}]", "overlay.files[1].path", "inside" },
+        { "overlay.files", "[{\"path\": \"/a\", \"source\": \"/s\"}, {\"path\": \"/b\", \"source\": \"/s\"}, {\"path\": \"/a/c\", \"source\": \"/t\"}]", "overlay.files[2].path", "overlay.files[0]" },
+        /* source: absolute, clean, not in the Nix store */
+        { "overlay.files", "[{\"path\": \"/p\", \"source\": \"s\"}]", "overlay.files[0].source", "absolute" },
+        { "overlay.files", "[{\"path\": \"/p\", \"source\": \"/a/../s\"}]", "overlay.files[0].source", ".." },
+        { "overlay.files", "[{\"path\": \"/p\", \"source\": null}]", "overlay.files[0].source", NULL },
+        { "overlay.files", "[{\"path\": \"/p\", \"source\": \"/nix/store/abc-secret/key\"}]", "overlay.files[0].source", "Nix store" },
+        { "overlay.files", "[{\"path\": \"/p\", \"source\": \"/nix/store\"}]", "overlay.files[0].source", "Nix store" },
+        /* mode: an octal string up to 07777 */
+        { "overlay.files", "[{\"path\": \"/p\", \"source\": \"/s\", \"mode\": 600}]", "overlay.files[0].mode", "octal string" },
+        { "overlay.files", "[{\"path\": \"/p\", \"source\": \"/s\", \"mode\": \"0800\"}]", "overlay.files[0].mode", "0800" },
+        { "overlay.files", "[{\"path\": \"/p\", \"source\": \"/s\", \"mode\": \"10000\"}]", "overlay.files[0].mode", "07777" },
+        { "overlay.files", "[{\"path\": \"/p\", \"source\": \"/s\", \"mode\": \"010000\"}]", "overlay.files[0].mode", NULL },
+        { "overlay.files", "[{\"path\": \"/p\", \"source\": \"/s\", \"mode\": \"\"}]", "overlay.files[0].mode", NULL },
+        { "overlay.files", "[{\"path\": \"/p\", \"source\": \"/s\", \"mode\": \"0x1ff\"}]", "overlay.files[0].mode", NULL },
+        { "overlay.files", "[{\"path\": \"/p\", \"source\": \"/s\", \"mode\": \"-600\"}]", "overlay.files[0].mode", NULL },
+        { "overlay.files", "[{\"path\": \"/p\", \"source\": \"/s\", \"mode\": \" 600\"}]", "overlay.files[0].mode", NULL },
+        { "overlay.files", "[{\"path\": \"/p\", \"source\": \"/s\", \"mode\": \"rw-------\"}]", "overlay.files[0].mode", NULL },
+        /* uid, gid: 0 .. 2^31-1 */
+        { "overlay.files", "[{\"path\": \"/p\", \"source\": \"/s\", \"uid\": -1}]", "overlay.files[0].uid", "2147483647" },
+        { "overlay.files", "[{\"path\": \"/p\", \"source\": \"/s\", \"uid\": 2147483648}]", "overlay.files[0].uid", NULL },
+        { "overlay.files", "[{\"path\": \"/p\", \"source\": \"/s\", \"uid\": \"0\"}]", "overlay.files[0].uid", NULL },
+        { "overlay.files", "[{\"path\": \"/p\", \"source\": \"/s\", \"uid\": 1.0}]", "overlay.files[0].uid", NULL },
+        { "overlay.files", "[{\"path\": \"/p\", \"source\": \"/s\", \"gid\": -5}]", "overlay.files[0].gid", NULL },
+        { "overlay.files", "[{\"path\": \"/p\", \"source\": \"/s\", \"gid\": 4294967296}]", "overlay.files[0].gid", NULL },
+        { "overlay.files", "[{\"path\": \"/p\", \"source\": \"/s\", \"gid\": null}]", "overlay.files[0].gid", NULL },
+};
+
+START_TEST(test_inventory_rejects_stateless) {
+        const RejectCase *t = &stateless_rejects[_i];
+        char quoted[160];
+
+        json_t *doc = stateless_inventory();
+        json_set_path(base_inventory_node(doc, 7), t->path, t->value);
+        _cleanup_free_ char *err = doc_rejected(doc);
+
+        assert_contains(err, "node \"node-07\"");
+        assert_contains(err, "nodes[7]");
+        snprintf(quoted, sizeof quoted, "field \"%s\"", t->field);
+        assert_contains(err, quoted);
+        if (t->detail)
+                assert_contains(err, t->detail);
+}
+END_TEST
+
+START_TEST(test_inventory_rejects_too_many_overlay_files) {
+        json_t *doc = stateless_inventory();
+        json_t *files = json_array();
+        for (size_t i = 0; i <= INVENTORY_MAX_OVERLAY_FILES; i++) {
+                char path[32];
+                snprintf(path, sizeof path, "/etc/f%02zu", i);
+                json_array_append_new(files, json_pack("{s:s, s:s}", "path", path, "source", "/srv/s"));
+        }
+        json_object_set_new(json_object_get(base_inventory_node(doc, 7), "overlay"), "files", files);
+        _cleanup_free_ char *err = doc_rejected(doc);
+        assert_contains(err, "node \"node-07\"");
+        assert_contains(err, "field \"overlay.files\"");
+        assert_contains(err, "more than 64");
+}
+END_TEST
+
+/* Errors in image "compute" of stateless_inventory(): they name the image and the field. */
+static const RejectCase image_rejects[] = {
+        { "kernel", NULL, "kernel", "missing" },
+        { "kernel", "7", "kernel", NULL },
+        { "kernel", "\"bzImage\"", "kernel", "absolute" },
+        { "kernel", "\"/nix/store/k1-linux/../bzImage\"", "kernel", ".." },
+        { "kernel", "\"http://\"", "kernel", "no host" },
+        { "kernel", "\"http://cache/${x}\"", "kernel", "${" },
+        { "initrd", NULL, "initrd", "missing" },
+        { "initrd", "\"/nix/store/r1-initrd/initrd\"", "initrd", "array" },
+        { "initrd", "[\"/nix/store/r1-initrd/initrd\", 7]", "initrd[1]", NULL },
+        { "initrd", "[\"/nix/store/r1-initrd/\"]", "initrd[0]", NULL },
+        { "initrd",
+          "[\"/i/0\", \"/i/1\", \"/i/2\", \"/i/3\", \"/i/4\", \"/i/5\", \"/i/6\", \"/i/7\", \"/i/8\", \"/i/9\", \"/i/a\","
+          " \"/i/b\", \"/i/c\", \"/i/d\", \"/i/e\", \"/i/f\"]",
+          "initrd", "more than 15" },
+        { "init", NULL, "init", "missing" },
+        { "init", "\"/sbin/init\"", "init", "/nix/store/" },
+        { "init", "\"/nix/store/c1 system/init\"", "init", NULL },
+        { "init", "7", "init", NULL },
+        { "toplevel", NULL, "toplevel", "missing" },
+        { "toplevel", "\"/etc/system\"", "toplevel", "/nix/store/" },
+        { "toplevel", "\"/nix/store/\"", "toplevel", NULL },
+        { "cmdline", "7", "cmdline", NULL },
+        { "cmdline", "\"init=/nix/store/c1-system/init\"", "cmdline", "init=" },
+        { "cmdline", "\"console=ttyS0  init=/bin/sh\"", "cmdline", "init=" },
+        { "cmdline", "\"provd.token=x\"", "cmdline", "provd.token" },
+        { "cmdline", "\"nixos.install=/nix/store/x\"", "cmdline", "nixos.install" },
+        { "cmdline", "\"a {{ .ID }}\"", "cmdline", "{{" },
+        { "cmdline", "\"a ${x}\"", "cmdline", "${" },
+        { "cmdline", "\"a\\nb\"", "cmdline", NULL },
+        { "cmdline", "\"a=\\\"b c\\\"\"", "cmdline", NULL },
+        { "kernal", "\"/k\"", "kernal", "unknown" },
+        { "system", "{}", "system", "unknown" },
+};
+
+START_TEST(test_inventory_rejects_image) {
+        const RejectCase *t = &image_rejects[_i];
+        char quoted[160];
+
+        json_t *doc = stateless_inventory();
+        json_set_path(json_object_get(json_object_get(doc, "images"), "compute"), t->path, t->value);
+        _cleanup_free_ char *err = doc_rejected(doc);
+
+        assert_contains(err, "image \"compute\"");
+        snprintf(quoted, sizeof quoted, "field \"%s\"", t->field);
+        assert_contains(err, quoted);
+        if (t->detail)
+                assert_contains(err, t->detail);
+        ck_assert_msg(!strstr(err, "node \""), "\"%s\" names a node", err);
+}
+END_TEST
+
+START_TEST(test_inventory_image_edge_values) {
+        static const struct {
+                const char *path, *value;
+        } cases[] = {
+                { "cmdline", NULL },
+                { "cmdline", "\"\"" },
+                { "cmdline", "\"rdinit=/x xinit=1 systemd.init=1 init\"" },
+                { "initrd", "[]" },
+                { "initrd",
+                  "[\"/i/0\", \"/i/1\", \"/i/2\", \"/i/3\", \"/i/4\", \"/i/5\", \"/i/6\", \"/i/7\", \"/i/8\", \"/i/9\","
+                  " \"/i/a\", \"/i/b\", \"/i/c\", \"/i/d\", \"https://cache.example/i/e\"]" },
+                { "kernel", "\"https://cache.example/bzImage\"" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                json_t *doc = stateless_inventory();
+                json_set_path(json_object_get(json_object_get(doc, "images"), "compute"), cases[i].path,
+                              cases[i].value);
+                Inventory *inv = doc_ok(doc);
+                inventory_free(inv);
+        }
+}
+END_TEST
+
+/* Whole images and the "images" member itself. */
+START_TEST(test_inventory_rejects_images) {
+        static const struct {
+                const char *images; /* the "images" member's JSON text */
+                const char *expect[2];
+        } cases[] = {
+                { "[]", { "\"images\" must be an object", NULL } },
+                { "null", { "\"images\" must be an object", NULL } },
+                { "{\"compute\": \"/nix/store/x\"}", { "image \"compute\"", "must be an object" } },
+                { "{\"bad name\": {}}", { "image \"bad name\"", "not a valid image name" } },
+                { "{\"-x\": {}}", { "image \"-x\"", "not a valid image name" } },
+                { "{\"\": {}}", { "image \"\"", "not a valid image name" } },
+                { "{\"a\": {}, \"a\": {}}", { "JSON", "duplicate" } },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                json_t *doc = stateless_inventory();
+                json_set_path(doc, "images", NULL);
+                _cleanup_free_ char *body = json_dumps(doc, JSON_COMPACT);
+                json_decref(doc);
+                /* "images" last, after "nodes", as written (duplicate keys cannot be built with jansson) */
+                _cleanup_free_ char *text = NULL;
+                body[strlen(body) - 1] = '\0';
+                ck_assert_int_ge(asprintf(&text, "%s, \"images\": %s}", body, cases[i].images), 0);
+                _cleanup_free_ char *err = parse_rejected(text, strlen(text), cases[i].images);
+                for (size_t k = 0; k < 2 && cases[i].expect[k]; k++)
+                        assert_contains(err, cases[i].expect[k]);
+                ck_assert_msg(!strstr(err, "node \""), "\"%s\" names a node", err);
+        }
+
+        /* Twice "images" at the top level. */
+        static const char twice[] = "{\"version\": 1, \"images\": {}, \"nodes\": [], \"images\": {}}";
+        _cleanup_free_ char *err = parse_rejected(twice, strlen(twice), NULL);
+        assert_contains(err, "duplicate");
+
+        /* More images than INVENTORY_MAX_IMAGES. */
+        _cleanup_free_ char *many = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&many, &len);
+        ck_assert_ptr_nonnull(f);
+        fputs("{\"version\": 1, \"nodes\": [], \"images\": {", f);
+        for (size_t i = 0; i <= INVENTORY_MAX_IMAGES; i++)
+                fprintf(f, "%s\"i%04zu\": {\"kernel\": \"/k\", \"initrd\": [], \"init\": \"/nix/store/i/init\","
+                           " \"toplevel\": \"/nix/store/i\"}", i ? ", " : "", i);
+        fputs("}}", f);
+        ck_assert_int_eq(fclose(f), 0);
+        _cleanup_free_ char *err2 = parse_rejected(many, len, "1025 images");
+        assert_contains(err2, "more than 1024 images");
+}
+END_TEST
+
+START_TEST(test_inventory_rejects_stateless_no_images) {
+        /* A stateless node naming an image of an inventory that has none. */
+        json_t *doc = stateless_inventory();
+        json_set_path(doc, "images", NULL);
+        _cleanup_free_ char *err = doc_rejected(doc);
+        assert_contains(err, "node \"node-07\" (nodes[7]): field \"image\"");
+        assert_contains(err, "has none");
 }
 END_TEST
 
@@ -986,6 +1454,45 @@ START_TEST(test_inventory_load_file_errors) {
 }
 END_TEST
 
+START_TEST(test_inventory_load_file_missing_image_file) {
+        _cleanup_free_ char *dir = NULL, *kpath = NULL, *json = NULL, *path = NULL;
+        char err[ERRBUF_MAX] = "";
+        Inventory *inv = &inventory_sentinel;
+
+        ck_assert_int_ge(asprintf(&dir, "%s/image", load_dir), 0);
+        ck_assert_int_eq(mkdir(dir, 0755), 0);
+        ck_assert_int_ge(asprintf(&kpath, "%s/bzImage", dir), 0);
+        write_file(kpath, "kernel");
+        ck_assert_int_ge(asprintf(&json,
+                                  "{\"version\": 1, \"nodes\": [{\"name\": \"c001\", \"mac\": [\"52:54:00:00:00:01\"],"
+                                  " \"mode\": \"stateless\", \"image\": \"compute\"}],"
+                                  " \"images\": {\"compute\": {\"kernel\": \"%s\", \"initrd\": [\"%s/initrd\"],"
+                                  " \"init\": \"/nix/store/c/init\", \"toplevel\": \"/nix/store/c\"}}}",
+                                  kpath, dir),
+                         0);
+        ck_assert_int_ge(asprintf(&path, "%s/inventory.json", dir), 0);
+        write_file(path, json);
+
+        ck_assert_int_eq(inventory_load_file(path, &inv, err, sizeof err), -ENOENT);
+        ck_assert_ptr_eq(inv, &inventory_sentinel);
+        assert_contains(err, path);
+        assert_contains(err, "image \"compute\": field \"initrd[0]\"");
+        assert_contains(err, "/initrd");
+
+        /* With the initrd there, it loads; a stateless node has no boot files of its own. */
+        _cleanup_free_ char *ipath = NULL;
+        ck_assert_int_ge(asprintf(&ipath, "%s/initrd", dir), 0);
+        write_file(ipath, "initrd");
+        err[0] = '\0';
+        inv = NULL;
+        int r = inventory_load_file(path, &inv, err, sizeof err);
+        ck_assert_msg(r == 0, "inventory_load_file: %d: %s", r, err);
+        ck_assert_uint_eq(inv->n_files, 2);
+        ck_assert_ptr_eq(inv->nodes[0].image, &inv->images[0]);
+        inventory_free(inv);
+}
+END_TEST
+
 /* bmc.console and the SOL workaround names: one `workarounds` list serves both the
  * chassis commands (IPMI 2.0 session names only; the SOL-only names are ignored there) and
  * the console backend (every ipmiconsole(8) name, as libipmiconsole bits). */
@@ -1087,6 +1594,11 @@ static Suite *inventory_suite(void) {
         tcase_add_test(tc, test_inventory_accepts_edge_values);
         tcase_add_test(tc, test_inventory_bmc_console);
         tcase_add_test(tc, test_inventory_sol_workaround_names);
+        tcase_add_test(tc, test_inventory_stateless_valid);
+        tcase_add_test(tc, test_inventory_images_without_stateless_nodes);
+        tcase_add_test(tc, test_inventory_stateless_base_is_valid);
+        tcase_add_test(tc, test_inventory_stateless_accepts_edge_values);
+        tcase_add_test(tc, test_inventory_image_edge_values);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("reject");
@@ -1101,6 +1613,12 @@ static Suite *inventory_suite(void) {
         tcase_add_test(tc, test_inventory_rejects_long_cmdline);
         tcase_add_loop_test(tc, test_inventory_rejects_document, 0, sizeof document_rejects / sizeof document_rejects[0]);
         tcase_add_test(tc, test_inventory_rejects_bad_json_with_position);
+        tcase_add_test(tc, test_inventory_rejects_after_nodes_names_no_node);
+        tcase_add_loop_test(tc, test_inventory_rejects_stateless, 0, ELEMENTSOF(stateless_rejects));
+        tcase_add_test(tc, test_inventory_rejects_too_many_overlay_files);
+        tcase_add_loop_test(tc, test_inventory_rejects_image, 0, ELEMENTSOF(image_rejects));
+        tcase_add_test(tc, test_inventory_rejects_images);
+        tcase_add_test(tc, test_inventory_rejects_stateless_no_images);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("large");
@@ -1115,6 +1633,7 @@ static Suite *inventory_suite(void) {
         tcase_add_test(tc, test_inventory_load_file_missing_boot_file);
         tcase_add_test(tc, test_inventory_load_file_boot_file_is_directory);
         tcase_add_test(tc, test_inventory_load_file_errors);
+        tcase_add_test(tc, test_inventory_load_file_missing_image_file);
         suite_add_tcase(s, tc);
 
         return s;
