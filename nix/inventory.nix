@@ -234,7 +234,8 @@ let
     else if builtins.hasContext source || match "${builtins.storeDir}/.*" source != null || match "/nix/store/.*" source != null
     then fail "${who} (${path}): source \"${source}\" is in the Nix store, which is world-readable: keep per-node secrets outside it (a path string such as \"/var/lib/provd/secrets/${name}/...\")"
     else if !isCleanPath source then fail "${who} (${path}): source \"${source}\" is not an absolute clean path"
-    else if !isString mode || match "0?[0-7]{3,4}" mode == null then fail "${who} (${path}): mode ${str mode} is not an octal string such as \"0600\" (at most 07777)"
+    # 1-5 octal digits of at most 07777, as provd reads it
+    else if !isString mode || match "[0-7]{1,4}|0[0-7]{4}" mode == null then fail "${who} (${path}): mode ${str mode} is not an octal string such as \"0600\" (at most 07777)"
     else if uid != null && !isId uid then fail "${who} (${path}): uid ${str uid} is not an integer 0..2147483647"
     else if gid != null && !isId gid then fail "${who} (${path}): gid ${str gid} is not an integer 0..2147483647"
     else { inherit path source mode; }

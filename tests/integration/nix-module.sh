@@ -634,7 +634,12 @@ else
         echo "# api/inventory.schema.json has no images yet: the image inventory is not checked against it"
         checked="schema check skipped (no images in the schema yet)"
 fi
-ok "image.nix + stateless.nix (stand-in netboot.nix): provdImage is the inventory's image entry, no NixOS /etc/hostname, the reporter runs at every boot, both assertions; inventory.nix on the image: $checked"
+provd_start "$iinv"
+expect_status 200 GET /v1/nodes/c001
+jq_eq .system.toplevel "$imgsys"
+expect_status 200 GET "/v1/files$T/boot/image/kernel/bzImage"
+provd_stop
+ok "image.nix + stateless.nix (stand-in netboot.nix): provdImage is the inventory's image entry, no NixOS /etc/hostname, the reporter runs at every boot, both assertions; inventory.nix on the image: $checked, provd loads it and serves the image's kernel"
 
 # --- the stage-1 copy, run as stage 1 runs it.  A fake initramfs: busybox (stage 1's shell is
 # ash) and a file of the image's own initramfs, then the overlay unpacked on top (cpio newc,

@@ -239,6 +239,20 @@ ms=$((($(date +%s%N) - start) / 1000000))
 [ "$(jq '.images | keys | join(",")' -r "$T/stateless-scale.json")" = compute,gpu,login ] || fail "stateless-scale: images $(jq -c '.images | keys' "$T/stateless-scale.json")"
 ok "stateless nodes: images (image.nix's provdImage, netboot files, a set), mode/image/overlay files, install nodes unchanged, no installer needed; $schema_checked; image entered once for 1000 nodes ($ms ms)"
 
+# provd loads it: every node, the stateless ones on their image's toplevel, the image's
+# local kernel and ramdisk served
+provd_start "$T/stateless.json"
+expect_status 200 GET /v1/nodes
+jq_eq '[.nodes[].name] | join(",")' c001,c002,g001,l001,node-01
+expect_status 200 GET /v1/nodes/c001
+jq_eq .system.toplevel "$st-compute"
+jq_eq .system.install null
+expect_status 200 GET "/v1/files$boot/image/kernel/bzImage"
+cmp -s "$T/body" "$boot/image/kernel/bzImage" || fail "image kernel served by provd differs"
+expect_status 200 GET "/v1/files$boot/image/ramdisk/initrd"
+provd_stop
+ok "provd loads the stateless inventory: nodes, image toplevels, the image's kernel and ramdisk served"
+
 expect_stateless_error() {
         local variant=$1 pattern=$2
         if eval_stateless "$variant" "$T/$variant.json"; then fail "variant $variant evaluated: $(head -c 300 "$T/$variant.json")"; fi
@@ -253,6 +267,7 @@ expect_stateless_error overlay-relative-source 'node "c001": overlay.files[0] (/
 expect_stateless_error overlay-reserved-path 'node "c001": overlay.files[0]: path /var/lib/provd-node/credential is one provd writes itself'
 expect_stateless_error overlay-hostname 'node "c001": overlay.files[0]: path /etc/hostname is one provd writes itself'
 expect_stateless_error overlay-bad-mode 'node "c001": overlay.files[0] (/etc/ssh/ssh_host_ed25519_key): mode 384 is not an octal string such as "0600"'
+expect_stateless_error overlay-big-mode 'node "c001": overlay.files[0] (/etc/ssh/ssh_host_ed25519_key): mode 17777 is not an octal string such as "0600" (at most 07777)'
 expect_stateless_error overlay-bad-uid 'node "c001": overlay.files[0] (/etc/ssh/ssh_host_ed25519_key): uid -1 is not an integer 0..2147483647'
 expect_stateless_error overlay-dup-path 'node "c001": overlay file path /etc/ssh/k appears more than once'
 expect_stateless_error overlay-too-many 'node "c001": more than 64 overlay files'

@@ -86,6 +86,7 @@ in
   overlay-reserved-path = withFile { path = "/var/lib/provd-node/credential"; source = "${secrets}/c001/credential"; };
   overlay-hostname = withFile { path = "/etc/hostname"; source = "${secrets}/c001/hostname"; };
   overlay-bad-mode = withFile { path = "/etc/ssh/ssh_host_ed25519_key"; source = "${secrets}/c001/k"; mode = 384; };
+  overlay-big-mode = withFile { path = "/etc/ssh/ssh_host_ed25519_key"; source = "${secrets}/c001/k"; mode = "17777"; };
   overlay-bad-uid = withFile { path = "/etc/ssh/ssh_host_ed25519_key"; source = "${secrets}/c001/k"; uid = -1; };
   overlay-dup-path = stateless { nodes = [ (c001 // { overlay.files = [ (key "c001" "k" { }) (key "c001" "k" { mode = "0644"; }) ]; }) ]; };
   overlay-too-many = stateless { nodes = [ (c001 // { overlay.files = builtins.genList (i: key "c001" "k${toString i}" { }) 65; }) ]; };
