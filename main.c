@@ -45,6 +45,7 @@ static void usage_serve(FILE *f) {
                 "                   [--log-level LEVEL] [--api-tokens FILE] [--read-auth MODE]\n"
                 "                   [--tls-cert FILE --tls-key FILE] [--bmc-workers N]\n"
                 "                   [--bmc-timeout SECS] [--bmc-retries N] [--install-deadline SECS]\n"
+                "                   [--boot-deadline SECS]\n"
                 "                   [--discovery-interface IFACE] [--discovery-max N]\n"
                 "                   [--console-max-size BYTES] [--console-keep N]\n"
                 "                   [--console-linger SECS] [--ipmitool PATH] [--ipxe-efi FILE]\n"
@@ -81,6 +82,9 @@ static void usage_serve(FILE *f) {
                 "  --install-deadline SECS\n"
                 "                      an install attempt not finished after this fails with\n"
                 "                      cause timeout (default 3600; 0 = no deadline)\n"
+                "  --boot-deadline SECS\n"
+                "                      a stateless node's boot not reported running after this\n"
+                "                      fails with cause timeout (default 600; 0 = no deadline)\n"
                 "  --discovery-interface IFACE\n"
                 "                      record PXE clients not in the inventory from the DHCP\n"
                 "                      packets they broadcast on IFACE (libpcap; needs\n"
@@ -140,6 +144,7 @@ static const struct option serve_options[] = {
         { "tls-cert", required_argument, NULL, 'C' },   { "tls-key", required_argument, NULL, 'K' },
         { "bmc-workers", required_argument, NULL, 'W' }, { "bmc-timeout", required_argument, NULL, 'T' },
         { "bmc-retries", required_argument, NULL, 'R' }, { "install-deadline", required_argument, NULL, 'D' },
+        { "boot-deadline", required_argument, NULL, 'B' },
         /* discovery */
         { "discovery-interface", required_argument, NULL, 'I' }, { "discovery-max", required_argument, NULL, 'M' },
         /* console capture */
@@ -160,7 +165,7 @@ static const char *const serve_keys[128] = {
         ['i'] = "inventory", ['s'] = "state_dir", ['l'] = "listen", ['u'] = "public_url",
         ['t'] = "threads",   ['L'] = "log_level", ['a'] = "api_tokens", ['r'] = "read_auth",
         ['C'] = "tls_cert",  ['K'] = "tls_key",   ['W'] = "bmc_workers", ['T'] = "bmc_timeout",
-        ['R'] = "bmc_retries", ['D'] = "install_deadline",
+        ['R'] = "bmc_retries", ['D'] = "install_deadline", ['B'] = "boot_deadline",
         ['I'] = "discovery_interface", ['M'] = "discovery_max", /* discovery */
         /* console capture */
         ['S'] = "console_max_size", ['k'] = "console_keep", ['g'] = "console_linger", ['P'] = "ipmitool",

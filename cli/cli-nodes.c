@@ -23,7 +23,7 @@ static void nodes_help(void) {
                "reboot_pending, silent, unknown).\n"
                "Filters combine (AND):\n"
                "  --state S[,S...]  only nodes in these states (new, pending, netbooting,\n"
-               "                    installing, installed, failed)\n"
+               "                    installing, installed, failed, booting, running)\n"
                "  --drift D[,D...]  only nodes with these drift statuses\n"
                "  --drifted         only nodes that are not known to run their system: drifted,\n"
                "                    reboot_pending or silent\n"

@@ -1,9 +1,10 @@
 /* cli-ops.c — the admin node commands of the client:
  *   provd reinstall (NODE|GLOB)...|--all [--wait] [--parallel N] [--timeout D]
  *                   [--before CMD] [--after CMD] [--gate-timeout D | --no-gate] [--hook-timeout D]
+ *   provd reboot (NODE|GLOB)...|--all
  *   provd power (NODE|GLOB)...|--all on|off|cycle|reset|soft|status
  *   provd bootdev (NODE|GLOB)...|--all pxe|disk|bios [--persistent] [--efi|--legacy]
- * They POST /v1/nodes/{name}/{reinstall,power,bootdev} (202 + an Operation) and follow the
+ * They POST /v1/nodes/{name}/{reinstall,reboot,power,bootdev} (202 + an Operation) and follow the
  * operations with GET /v1/operations/{id}; `reinstall --wait` hands over to cli-wait.c.
  * Node selection (names, globs, --all) and submission are shared with cli-wait.c (cli-ops.h).
  *
@@ -595,6 +596,60 @@ int cli_reinstall(Cli *cli, int argc, char **argv) {
                                                .before = before,
                                                .after = after,
                                                .hook_timeout_ms = hook_timeout_ms });
+}
+
+/* ---- provd reboot ---------------------------------------------------------------------------- */
+
+int cli_reboot(Cli *cli, int argc, char **argv) {
+        enum { OPT_ALL = CLI_OPT_FIRST_COMMAND_OPTION };
+        static const struct option options[] = {
+                { "all", no_argument, NULL, OPT_ALL },
+                CLI_GLOBAL_OPTIONS,
+                {},
+        };
+        bool all = false;
+        int c;
+        while ((c = cli_getopt(cli, argc, argv, options)) != -1) {
+                switch (c) {
+                case OPT_ALL:
+                        all = true;
+                        break;
+                case 'h':
+                        printf("Usage: provd reboot (NODE|GLOB)... | --all\n\n"
+                               "Reboots stateless nodes: records the reboot in each node's history, sets its boot\n"
+                               "device to PXE (one-time) and power-cycles it (powers it on if it is off) through\n"
+                               "its BMC, and waits for each to finish.  The node's next network boot boots its\n"
+                               "image again (a new boot, state booting).  A stateless node has nothing to\n"
+                               "reinstall: this is its \"reinstall\".  An install node is refused (\"node n001\n"
+                               "installs to disk: use provd reinstall\"), so is a node without a BMC.\n"
+                               "Arguments are node names or globs ('c0*', quoted); a NODE or GLOB matching no\n"
+                               "node is an error (exit 3) and nothing is submitted.\n"
+                               "One node: POST /v1/nodes/NODE/reboot.  More nodes: one bulk operation (POST\n"
+                               "/v1/bulk-operations, kind reboot, 4096 nodes a request) and its progress stream.\n"
+                               "Prints NODE RESULT per node, \"error: ...\" for a node that was refused or whose\n"
+                               "BMC failed.  --json prints, for one node, {\"operations\": [...], \"errors\":\n"
+                               "[...]}; for more, {\"bulk_operations\": [...]}.\n"
+                               "Exit status: 0 all succeeded, 1 any failed (or is unfinished), 2 usage, 3 unknown\n"
+                               "node (nothing submitted).\n\n"
+                               "  --all              every node in the inventory (install nodes fail)\n\n" CLI_GLOBAL_HELP);
+                        return CLI_EXIT_OK;
+                default:
+                        return CLI_EXIT_USAGE;
+                }
+        }
+        if (all && optind < argc)
+                return cli_usage_error(cli, "--all and node names do not go together");
+        if (!all && optind >= argc)
+                return cli_usage_error(cli, "name the nodes (names or globs) or pass --all");
+        int r = cli_load_settings(cli);
+        if (r != 0)
+                return r;
+        _cleanup_(cli_names_free) CliNames names = { 0 };
+        bool bulk = false;
+        r = select_nodes(cli, argv + optind, (size_t) (argc - optind), all, &names, &bulk);
+        if (r != 0)
+                return r;
+        return run_nodes(cli, argv + optind, (size_t) (argc - optind), all, &names, bulk, "reboot", NULL, true);
 }
 
 /* ---- provd power / bootdev ---------------------------------------------------------------- */

@@ -20,7 +20,7 @@
 
 /* ---- summary ------------------------------------------------------------------------------ */
 
-static const char *const states[] = { "new", "pending", "netbooting", "installing", "installed", "failed" };
+static const char *const states[] = { "new", "pending", "netbooting", "installing", "installed", "failed", "booting", "running" };
 
 int cli_summary(Cli *cli, int argc, char **argv) {
         static const struct option options[] = { CLI_GLOBAL_OPTIONS, {} };

@@ -33,6 +33,7 @@ static const CliCommand cli_commands[] = {
         { "nodes", cli_nodes, "the nodes and their provision state; --state, --name, --rack filter" },
         { "node", cli_node, "one node: state, attempt, MACs, BMC, system, recent history" },
         { "reinstall", cli_reinstall, "reinstall nodes (names, globs, --all); --parallel N rolls, health-gated, --before/--after" },
+        { "reboot", cli_reboot, "reboot stateless nodes through their BMC (boot device PXE, power cycle)" },
         { "power", cli_power, "BMC power: on, off, cycle, reset, soft, status" },
         { "bootdev", cli_bootdev, "BMC boot device: pxe, disk, bios" },
         /* discovery */

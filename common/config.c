@@ -24,7 +24,7 @@ static int set_string(char **field, const char *value) {
 
 int config_init(ServeConfig *c) {
         *c = (ServeConfig) { .log_level = LOG_INFO, .bmc_workers = 16, .bmc_timeout = 10, .bmc_retries = 2,
-                             .install_deadline = 3600, .discovery_max = 4096,
+                             .install_deadline = 3600, .boot_deadline = 600, .discovery_max = 4096,
                              /* console capture */
                              .console_max_size = 16u * 1024 * 1024, .console_keep = 10, .console_linger = 15,
                              .report_silent_after = 3600,
@@ -84,6 +84,8 @@ static const struct {
         { "bmc_timeout", "bmc-timeout", 1, 600, offsetof(ServeConfig, bmc_timeout), "seconds, from 1 to 600" },
         { "bmc_retries", "bmc-retries", 0, 10, offsetof(ServeConfig, bmc_retries), "an integer from 0 to 10" },
         { "install_deadline", "install-deadline", 0, 7 * 24 * 3600, offsetof(ServeConfig, install_deadline),
+          "seconds, from 0 (none) to 604800" },
+        { "boot_deadline", "boot-deadline", 0, 7 * 24 * 3600, offsetof(ServeConfig, boot_deadline),
           "seconds, from 0 (none) to 604800" },
         { "discovery_max", "discovery-max", 1, 1000000, offsetof(ServeConfig, discovery_max),
           "an integer from 1 to 1000000" }, /* discovery */

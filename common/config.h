@@ -16,6 +16,7 @@
  *   bmc_timeout = 10                   ; seconds per BMC command attempt (1-600)
  *   bmc_retries = 2                    ; extra attempts after a timeout (0-10)
  *   install_deadline = 3600            ; seconds until an install attempt fails (0 = none)
+ *   boot_deadline = 600                ; seconds until a stateless node's boot fails (0 = none)
  *   discovery_interface = eno1         ; capture PXE clients' DHCP here (unset: discovery off)
  *   discovery_max = 4096               ; distinct unknown MACs kept (1-1000000)
  *   console_max_size = 16M             ; bytes per console log (K/M/G suffixes)
@@ -49,6 +50,7 @@ typedef struct ServeConfig {
         unsigned bmc_timeout;      /* seconds per BMC command attempt (default 10) */
         unsigned bmc_retries;      /* extra attempts after a timeout (default 2) */
         unsigned install_deadline; /* seconds; 0 = none (default 3600) */
+        unsigned boot_deadline;    /* seconds until a stateless node's boot fails; 0 = none (default 600) */
         /* discovery */
         char *discovery_interface; /* NULL: discovery off */
         unsigned discovery_max;    /* distinct unknown MACs kept (default 4096) */

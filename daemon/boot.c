@@ -74,6 +74,47 @@ int boot_spec_build(const Node *n, const char *public_url, const char *token, Bo
         return 0;
 }
 
+char *boot_overlay_url(const char *public_url, const char *token) {
+        char *s = NULL;
+        if (asprintf(&s, "%.*s/v1/overlay/%s", (int) url_base_len(public_url), public_url, token) < 0)
+                return NULL;
+        return s;
+}
+
+int boot_spec_build_image(const Node *n, const char *public_url, const char *token, BootSpec *ret) {
+        _cleanup_(boot_spec_done) BootSpec s = { 0 };
+        if (!n->image)
+                return -EINVAL;
+        const InventoryBoot *b = &n->image->boot;
+
+        s.kernel = boot_file_url(public_url, b->kernel);
+        s.initrd = calloc(b->n_initrd + 2, sizeof(char *));
+        if (!s.kernel || !s.initrd)
+                return -ENOMEM;
+        for (size_t i = 0; i < b->n_initrd; i++) {
+                s.initrd[i] = boot_file_url(public_url, b->initrd[i]);
+                if (!s.initrd[i])
+                        return -ENOMEM;
+                s.n_initrd++;
+        }
+        s.initrd[s.n_initrd] = boot_overlay_url(public_url, token);
+        if (!s.initrd[s.n_initrd])
+                return -ENOMEM;
+        s.n_initrd++;
+
+        const char *cmdline = b->cmdline ? b->cmdline : "";
+        size_t base = url_base_len(public_url);
+        if (asprintf(&s.cmdline, "%s%sinit=%s provd.url=%.*s provd.token=%s provd.node=%s", cmdline,
+                     cmdline[0] ? " " : "", n->image->init, (int) base, public_url, token, n->name) < 0) {
+                s.cmdline = NULL;
+                return -ENOMEM;
+        }
+
+        *ret = s;
+        s = (BootSpec) { 0 };
+        return 0;
+}
+
 char *boot_spec_to_pixiecore_json(const BootSpec *spec) {
         _cleanup_(json_decrefp) json_t *o = json_object();
         json_t *initrd = json_array();

@@ -30,6 +30,19 @@ char *boot_file_url(const char *public_url, const char *file);
  * -ENOMEM otherwise. */
 int boot_spec_build(const Node *n, const char *public_url, const char *token, BootSpec *ret);
 
+/* Builds the boot spec of stateless node n (n->image non-NULL) for its boot with token `token`:
+ * its image's kernel and initrds as URLs, then its overlay, <public_url>/v1/overlay/<token>,
+ * last (Linux unpacks concatenated initramfs archives in order, later files replacing earlier
+ * ones: the kernel's initramfs buffer format), and the image's cmdline followed by
+ * "init=<image init> provd.url=<public_url> provd.token=<token> provd.node=<name>" (the keys an
+ * install gets, so the same node-side code reads them).  On success fills *ret (caller owns;
+ * boot_spec_done()) and returns 0; -EINVAL when n has no image, -ENOMEM. */
+int boot_spec_build_image(const Node *n, const char *public_url, const char *token, BootSpec *ret);
+
+/* The URL of the overlay of the boot with token `token`: <public_url>/v1/overlay/<token>.
+ * malloc'd (caller frees), or NULL on allocation failure. */
+char *boot_overlay_url(const char *public_url, const char *token);
+
 void boot_spec_done(BootSpec *spec);
 
 /* Renders spec as pixiecore's boot API JSON.  Returns a malloc'd NUL-terminated string

@@ -615,19 +615,20 @@ static void end_attempt_locked(Console *c, const DaemonTransition *ch) {
 }
 
 /* The daemon's transition observer (no daemon lock held; quick: only the console lock): an
- * attempt that ended lingers, one that opened is captured, and a reinstall starts capturing
- * the node's next attempt (before the reinstall's power step, so the firmware's and PXE's
+ * attempt that ended lingers, one that opened is captured, and a reinstall (a stateless node's
+ * reboot: its boots are its attempts, see daemon.h) starts capturing the node's next attempt (before the reinstall's power step, so the firmware's and PXE's
  * output are caught).  A reopen is an end, then an open. */
 static void on_transition(const DaemonTransition *t, void *userdata) {
         Console *c = userdata;
-        if (t->ended_attempt <= 0 && t->opened_attempt <= 0 && t->event != PROVISION_EV_REINSTALL)
+        bool prepares = t->event == PROVISION_EV_REINSTALL || t->event == PROVISION_EV_REBOOT;
+        if (t->ended_attempt <= 0 && t->opened_attempt <= 0 && !prepares)
                 return;
         pthread_mutex_lock(&c->lock);
         if (t->ended_attempt > 0)
                 end_attempt_locked(c, t);
         if (t->opened_attempt > 0)
                 start_attempt_locked(c, &t->bmc, t->opened_attempt, true);
-        if (t->event == PROVISION_EV_REINSTALL)
+        if (prepares) /* a stateless node's reboot prepares its next boot's log (boot numbers) */
                 start_attempt_locked(c, &t->bmc, t->attempt + 1, false);
         pthread_mutex_unlock(&c->lock);
 }

@@ -20,6 +20,7 @@
 #include "ipxe.h"
 #include "log.h"
 #include "metrics.h"
+#include "overlay-cache.h"
 #include "provision.h"
 #include "store.h"
 #include "token.h"
@@ -33,8 +34,8 @@
 /* What provd keeps in memory per inventory node. */
 typedef struct NodeRuntime {
         StoreNodeState st;
-        /* The open attempt's token, only if this process handed it out (the store keeps only
-         * its hash); "" otherwise. */
+        /* The open attempt's (or, for a stateless node, the open boot's) token, only if this
+         * process handed it out (the store keeps only its hash); "" otherwise. */
         char token[TOKEN_STRING_MAX];
         /* The pixiecore answer for the open attempt, rendered on first use and dropped on
          * any transition or reload (owned; NULL when not rendered). */
@@ -48,6 +49,10 @@ typedef struct NodeRuntime {
         int64_t reported_ms;
         /* The running batch has saved this node's state before changing it (runtime_save()). */
         bool saved;
+        /* The overlay ETag recorded on boot overlay_boot_id (daemon_overlay_get()), so that
+         * refetches of the same overlay write nothing. */
+        int64_t overlay_boot_id;
+        char overlay_etag[OVERLAY_ETAG_MAX];
 } NodeRuntime;
 
 static void report_clear(NodeRuntime *rt) {
@@ -158,7 +163,13 @@ struct Daemon {
          * opened (so, with one deadline for all attempts, in deadline order).  Kept with rt:
          * written under the exclusive lock (apply_report()), rebuilt with rt on reload. */
         DeadlineHeap *deadlines;
+        /* owned; the same for the nodes with an open boot (stateless nodes, state booting),
+         * keyed by when it opened; the boot deadline is another than the install deadline. */
+        DeadlineHeap *boot_deadlines;
         Store *store;    /* owned */
+        /* owned; stateless nodes' rendered overlays (its own lock, a leaf; called without
+         * `lock`: a miss issues a node credential, which takes `lock`) */
+        OverlayCache *overlays;
         EventHub *events; /* owned; fed by apply() under the exclusive lock */
         char *inventory_path;
         char *public_url; /* no trailing slash */
@@ -246,8 +257,19 @@ static void runtime_build_donep(RuntimeBuild *b) {
 
 /* Whether node a's and b's boot answers are the same (the same name). */
 static bool boot_same(const Node *a, const Node *b) {
-        if (a->mode != NODE_MODE_INSTALL || b->mode != NODE_MODE_INSTALL)
-                return false; /* stateless nodes have no install boot: say it changed */
+        Node ia, ib;
+        if (a->mode != b->mode)
+                return false;
+        if (a->mode == NODE_MODE_STATELESS) {
+                /* The image's answer: its files, cmdline and init (by name: another inventory). */
+                const InventoryImage *x = a->image, *y = b->image;
+                if (!x || !y || !streq(x->name, y->name) || !streq(x->init, y->init))
+                        return false;
+                ia = (Node) { .boot = x->boot, .install = x->init };
+                ib = (Node) { .boot = y->boot, .install = y->init };
+                a = &ia;
+                b = &ib;
+        }
         if (!streq(a->boot.kernel, b->boot.kernel) || !streq(a->boot.cmdline, b->boot.cmdline) ||
             !streq(a->install, b->install) || a->boot.n_initrd != b->boot.n_initrd)
                 return false;
@@ -297,10 +319,24 @@ static void deadline_track(DeadlineHeap *h, size_t index, const StoreNodeState *
                 deadline_heap_remove(h, index);
 }
 
+/* Puts node `index` in the boot deadline heap if state st has an open boot, else takes it out. */
+static void boot_deadline_track(DeadlineHeap *h, size_t index, const StoreNodeState *st) {
+        if (provision_state_has_open_boot(st->state) && st->boot_opened_ms > 0)
+                deadline_heap_set(h, index, st->boot_opened_ms);
+        else
+                deadline_heap_remove(h, index);
+}
+
 /* Fills h (empty, at least n slots) from runtime rt (n entries). */
 static void deadlines_fill(DeadlineHeap *h, NodeRuntime *const *rt, size_t n) {
         for (size_t i = 0; i < n; i++)
                 deadline_track(h, i, &rt[i]->st);
+}
+
+/* Fills h (empty, at least n slots) with the open boots of runtime rt (n entries). */
+static void boot_deadlines_fill(DeadlineHeap *h, NodeRuntime *const *rt, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                boot_deadline_track(h, i, &rt[i]->st);
 }
 
 static int state_load_one(void *userdata, const char *name, const StoreNodeState *state) {
@@ -403,10 +439,12 @@ void daemon_free(Daemon *d) {
         free(d->undo);
         runtime_free(d->rt, d->inv ? d->inv->n_nodes : 0);
         deadline_heap_free(d->deadlines);
+        deadline_heap_free(d->boot_deadlines);
         if (d->inv_hold)
                 inventory_release(d, d->inv_hold);
         else
                 inventory_free(d->inv);
+        overlay_cache_free(d->overlays);
         store_free(d->store);
         events_hub_free(d->events);
         free(d->inventory_path);
@@ -419,6 +457,8 @@ void daemon_free(Daemon *d) {
 static void daemon_freep(Daemon **d) {
         daemon_free(*d);
 }
+
+static int overlay_issue_credential(void *userdata, const char *node, char *buf, size_t buflen);
 
 int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         int64_t last_event_id;
@@ -469,6 +509,10 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         if (r < 0)
                 return r;
         deadlines_fill(d->deadlines, d->rt, d->inv->n_nodes);
+        r = deadline_heap_new(d->inv->n_nodes, &d->boot_deadlines);
+        if (r < 0)
+                return r;
+        boot_deadlines_fill(d->boot_deadlines, d->rt, d->inv->n_nodes);
         d->silent_after_ms = cfg->silent_after_ms > 0 ? cfg->silent_after_ms : DAEMON_SILENT_AFTER_DEFAULT_MS;
         /* discovery: logged; the rows stay until the next reload or start.  Not a reason to
          * refuse to start (a full filesystem must not take the boot API down). */
@@ -483,6 +527,9 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         d->public_url = strdup(cfg->public_url);
         if (!d->inventory_path || !d->public_url)
                 return -ENOMEM;
+        r = overlay_cache_new(0, overlay_issue_credential, d, &d->overlays);
+        if (r < 0)
+                return r;
         d->public_url[url_base_len(d->public_url)] = '\0';
         *ret = TAKE_PTR(d);
         return 0;
@@ -530,7 +577,7 @@ static int reload_locked(Daemon *d, char *err, size_t errlen) {
         _cleanup_free_ char **stale_answers = NULL;
         InventoryHold *old_hold;
         int64_t t0 = now_monotonic_us();
-        DeadlineHeap *deadlines = NULL, *old_deadlines;
+        DeadlineHeap *deadlines = NULL, *old_deadlines, *boot_deadlines = NULL, *old_boot_deadlines;
         int r;
 
         /* Everything slow happens before the exclusive lock: reading and parsing the file,
@@ -551,9 +598,13 @@ static int reload_locked(Daemon *d, char *err, size_t errlen) {
                 r = -ENOMEM;
         if (r >= 0)
                 r = deadline_heap_new(inv->n_nodes, &deadlines);
-        if (r < 0)
+        if (r >= 0)
+                r = deadline_heap_new(inv->n_nodes, &boot_deadlines);
+        if (r < 0) {
+                deadline_heap_free(deadlines);
                 return errbuf_fail(r, err, errlen, "cannot read the state of the new inventory's nodes: %s",
                                    strerror(-r));
+        }
 
         /* The swap: pointers, and the cached boot answers of the nodes whose answer changes. */
         int64_t t1 = now_monotonic_us();
@@ -577,6 +628,9 @@ static int reload_locked(Daemon *d, char *err, size_t errlen) {
         deadlines_fill(deadlines, d->rt, d->inv->n_nodes);
         old_deadlines = d->deadlines;
         d->deadlines = TAKE_PTR(deadlines);
+        boot_deadlines_fill(boot_deadlines, d->rt, d->inv->n_nodes);
+        old_boot_deadlines = d->boot_deadlines;
+        d->boot_deadlines = TAKE_PTR(boot_deadlines);
         size_t n_stale = b.n_stale;
         runtime_build_done(&b, true);
         (void) discovered_prune(d); /* discovery: logged; the reload stands */
@@ -591,9 +645,11 @@ static int reload_locked(Daemon *d, char *err, size_t errlen) {
                         node_runtime_free(old_rt[i]);
         free(old_rt);
         deadline_heap_free(old_deadlines);
+        deadline_heap_free(old_boot_deadlines);
         for (size_t i = 0; i < n_stale; i++)
                 free(stale_answers[i]);
         inventory_release(d, old_hold); /* the old inventory: freed by its last holder */
+        overlay_cache_prune(d->overlays, d->inv); /* nodes gone or no longer stateless */
         log_info("inventory reloaded from %s: %zu nodes (read and matched in %.1f ms; the exclusive lock held %.2f ms)",
                  d->inventory_path, n_nodes, (double) (t1 - t0) / 1000.0, (double) (t_unlocked - t_locked) / 1000.0);
         return (int) n_nodes;
@@ -678,6 +734,15 @@ static void attempt_metrics(const ProvisionTransition *t, const StoreNodeState *
         metrics_attempt_ended(outcome, cur->attempt_opened_ms > 0 ? (double) (at_ms - cur->attempt_opened_ms) / 1000.0 : -1);
 }
 
+/* Counts a boot that transition t opens or ends (with the state before it, `cur`). */
+static void boot_metrics(const Node *n, const ProvisionTransition *t, const StoreNodeState *cur) {
+        const char *outcome = provision_boot_outcome(t);
+        if (outcome && cur->boot_id > 0)
+                metrics_boot_ended(outcome);
+        if (t->action == PROVISION_ACTION_OPEN_BOOT)
+                metrics_boot_opened(n->image ? n->image->name : "none");
+}
+
 /* Hands a recorded transition (on disk) to the live event hub, shaped as GET /v1/events's
  * entries. */
 static void publish(Daemon *d, const Applied *a) {
@@ -691,6 +756,22 @@ static void publish(Daemon *d, const Applied *a) {
 }
 
 /* ---- transition observers ---- */
+
+/* A stateless node's boots are its "attempts" for the observers (console capture: a boot is
+ * captured from the reboot that prepares it until it ends, its console tail attached to a
+ * failed or timed-out boot's history row, as for an install attempt): c's attempt numbers are
+ * boot numbers. */
+static void notify_boot(DaemonTransition *c, const ProvisionTransition *t, const StoreNodeState *prev,
+                        const StoreNodeState *next) {
+        c->attempt = next->boot_seq;
+        const char *outcome = provision_boot_outcome(t);
+        if (outcome && prev->boot_id > 0) {
+                c->ended_attempt = prev->boot_seq;
+                c->outcome = outcome;
+        }
+        if (t->action == PROVISION_ACTION_OPEN_BOOT)
+                c->opened_attempt = next->boot_seq;
+}
 
 /* Queues the copy of a committed transition for the observers (exclusive lock held, the
  * transition on disk): t ran on node n from state `prev` to `next`, recorded with `message` as
@@ -727,6 +808,8 @@ static uint64_t notify_queue(Daemon *d, const Node *n, const ProvisionTransition
         }
         if (t->action == PROVISION_ACTION_OPEN_ATTEMPT || t->action == PROVISION_ACTION_REOPEN_ATTEMPT)
                 c->opened_attempt = next->attempt_seq;
+        if (n->mode == NODE_MODE_STATELESS)
+                notify_boot(c, t, prev, next);
         c->event_id = event_id;
         c->at_ms = at_ms;
 
@@ -841,11 +924,11 @@ int daemon_unsubscribe(Daemon *d, uint64_t id) {
 /* Runs transition t for node n (lock held).  `message` overrides t->why in the history;
  * `phase` is the installer phase for installer events.  Updates the runtime on success. */
 static int apply_report(Daemon *d, const Node *n, const ProvisionTransition *t, const char *phase,
-                        const char *message, Firmware fw, const StoreReport *report, bool record);
+                        const char *message, Firmware fw, const StoreReport *report, bool record, const char *mac);
 
 static int apply(Daemon *d, const Node *n, const ProvisionTransition *t, const char *phase, const char *message,
                  Firmware fw) {
-        return apply_report(d, n, t, phase, message, fw, NULL, t->why != NULL);
+        return apply_report(d, n, t, phase, message, fw, NULL, t->why != NULL, NULL);
 }
 
 /* Saves node `index`'s runtime in the running batch's undo log before its first change in
@@ -889,7 +972,7 @@ static void applied_append(Daemon *d, Applied *a) {
  * write joins the batch's transaction, the runtime changes at once (saved first, for an undo),
  * and what follows a commit (metrics, live events, the log line, observers) waits for it. */
 static int apply_report(Daemon *d, const Node *n, const ProvisionTransition *t, const char *phase,
-                        const char *message, Firmware fw, const StoreReport *report, bool record) {
+                        const char *message, Firmware fw, const StoreReport *report, bool record, const char *mac) {
         NodeRuntime *rt = d->rt[n->index];
         char token[TOKEN_STRING_MAX] = "";
         uint8_t hash[TOKEN_HASH_SIZE];
@@ -908,7 +991,8 @@ static int apply_report(Daemon *d, const Node *n, const ProvisionTransition *t, 
                 free(a->message);
                 return r;
         }
-        if (t->action == PROVISION_ACTION_OPEN_ATTEMPT || t->action == PROVISION_ACTION_REOPEN_ATTEMPT)
+        if (t->action == PROVISION_ACTION_OPEN_ATTEMPT || t->action == PROVISION_ACTION_REOPEN_ATTEMPT ||
+            t->action == PROVISION_ACTION_OPEN_BOOT)
                 token_new(token, hash);
 
         StoreTransition tr = {
@@ -919,6 +1003,8 @@ static int apply_report(Daemon *d, const Node *n, const ProvisionTransition *t, 
                 .message = message,
                 .firmware = fw != FIRMWARE_UNKNOWN ? firmware_name(fw) : NULL,
                 .report = report,
+                .mac = mac,
+                .image = n->image ? n->image->name : NULL,
                 .at_ms = now_ms(),
                 .record = record,
         };
@@ -942,11 +1028,16 @@ static int apply_report(Daemon *d, const Node *n, const ProvisionTransition *t, 
         applied_append(d, TAKE_PTR(a));
         rt->st = next;
         deadline_track(d->deadlines, n->index, &rt->st);
+        boot_deadline_track(d->boot_deadlines, n->index, &rt->st);
         free(rt->boot_json);
         rt->boot_json = NULL;
         if (token[0])
                 memcpy(rt->token, token, sizeof token);
-        else if (!provision_state_has_open_attempt(next.state))
+        else if (!provision_state_has_open_attempt(next.state) && !provision_state_has_open_boot(next.state))
+                rt->token[0] = '\0';
+        /* After an admin's reboot the next netboot is a new boot, not pixiecore repeating
+         * itself: forget the open boot's token (its hash stays valid until then). */
+        if (t->event == PROVISION_EV_REBOOT)
                 rt->token[0] = '\0';
         return 0;
 }
@@ -969,8 +1060,10 @@ static int apply_notice(Daemon *d, const Node *n, const ProvisionTransition *t) 
 /* What follows the commit of transition a, in commit order (lock held exclusively): attempt
  * metrics, the live event, the log line, the observers' queue. */
 static void applied_settle(Daemon *d, Applied *a) {
-        if (a->stored)
+        if (a->stored) {
                 attempt_metrics(a->t, &a->before, a->at_ms);
+                boot_metrics(a->n, a->t, &a->before);
+        }
         if (a->event_id > 0)
                 publish(d, a);
         if (a->record)
@@ -1018,6 +1111,7 @@ static void batch_failed(Daemon *d, Write *from, Write *to, int error) {
                 report_clear(rt);
                 *rt = d->undo[i].saved; /* .saved is false there */
                 deadline_track(d->deadlines, d->undo[i].index, &rt->st);
+                boot_deadline_track(d->boot_deadlines, d->undo[i].index, &rt->st);
         }
         d->n_undo = 0;
         applied_free(d);
@@ -1142,10 +1236,55 @@ void daemon_set_commit_hook(Daemon *d, StoreCommitHook fn, void *userdata) {
         pthread_rwlock_unlock(&d->lock);
 }
 
-/* The table row for a network boot of the node: NETBOOT if this process can hand out the
- * open attempt's token again, NETBOOT_NO_TOKEN if not (or NULL: no such row). */
-static const ProvisionTransition *netboot_transition(const NodeRuntime *rt) {
+/* The table row for a network boot of node n: for an install node NETBOOT if this process can
+ * hand out the open attempt's token again, NETBOOT_NO_TOKEN if not; for a stateless node
+ * IMAGE_NETBOOT if a boot is open and this process knows its token (pixiecore asking again),
+ * IMAGE_NETBOOT_NO_TOKEN if not (a new boot).  NULL: no such row. */
+static const ProvisionTransition *netboot_transition(const Node *n, const NodeRuntime *rt) {
+        if (n->mode == NODE_MODE_STATELESS)
+                return provision_transition(rt->st.state, rt->token[0] && provision_state_has_open_boot(rt->st.state)
+                                                                  ? PROVISION_EV_IMAGE_NETBOOT
+                                                                  : PROVISION_EV_IMAGE_NETBOOT_NO_TOKEN);
         return provision_transition(rt->st.state, rt->token[0] ? PROVISION_EV_NETBOOT : PROVISION_EV_NETBOOT_NO_TOKEN);
+}
+
+/* The history message of a netboot that opens a boot: "<why> (firmware X), image I". */
+static char *image_netboot_message(const ProvisionTransition *t, const Node *n, Firmware fw) {
+        char *msg = NULL;
+        if (asprintf(&msg, "%s%s%s%s, image %s", t->why, fw != FIRMWARE_UNKNOWN ? " (firmware " : "",
+                     fw != FIRMWARE_UNKNOWN ? firmware_name(fw) : "", fw != FIRMWARE_UNKNOWN ? ")" : "",
+                     n->image ? n->image->name : "(none)") < 0)
+                return NULL;
+        return msg;
+}
+
+/* Renders the image answer of stateless node n for its open boot (lock held; the token known).
+ * pixiecore's answer is kept in rt->boot_json when `exclusive`.  -EAGAIN: pixiecore format,
+ * not rendered yet and the lock only shared. */
+static int boot_image_render(Daemon *d, bool exclusive, const Node *n, NodeRuntime *rt, DaemonBootFormat fmt,
+                             char **ret_body) {
+        _cleanup_(boot_spec_done) BootSpec spec = { 0 };
+        _cleanup_free_ char *body = NULL;
+        /* pixiecore asks 5-6 times per boot: render once per boot. */
+        if (fmt == DAEMON_BOOT_PIXIECORE && rt->boot_json) {
+                if (!(body = strdup(rt->boot_json)))
+                        return -ENOMEM;
+                *ret_body = TAKE_PTR(body);
+                return 0;
+        }
+        if (fmt == DAEMON_BOOT_PIXIECORE && !exclusive)
+                return -EAGAIN;
+        int r = boot_spec_build_image(n, d->public_url, rt->token, &spec);
+        if (r < 0)
+                return r;
+        body = fmt == DAEMON_BOOT_IPXE ? ipxe_render_image(&spec, n->name, n->image->name, (long) rt->st.boot_seq)
+                                       : boot_spec_to_pixiecore_json(&spec);
+        if (!body)
+                return -ENOMEM;
+        if (fmt == DAEMON_BOOT_PIXIECORE)
+                rt->boot_json = strdup(body); /* a failure here only costs a re-render */
+        *ret_body = TAKE_PTR(body);
+        return 0;
 }
 
 /* Answers a boot with the lock held.  With only a read lock (exclusive == false) it
@@ -1166,25 +1305,23 @@ static int boot_locked(Daemon *d, bool exclusive, const char *mac, DaemonBootFor
                 goto done;
         }
 
-        if (n->mode == NODE_MODE_STATELESS) {
-                log_node(LOG_WARNING, &((LogFields) { .node = n->name, .mac = mac }),
-                         "network boot of a stateless node: stateless nodes are not served yet");
-                return -EBUSY;
-        }
-
         NodeRuntime *rt = d->rt[n->index];
-        const ProvisionTransition *t = netboot_transition(rt);
+        const ProvisionTransition *t = netboot_transition(n, rt);
         if (!t)
                 return log_error_errno(EPROTO, "node %s: no transition for netboot in state %s", n->name,
                                        provision_state_to_string(rt->st.state));
         if (t->action != PROVISION_ACTION_NONE || t->to != rt->st.state || t->why) {
                 if (!exclusive)
                         return -EAGAIN;
-                /* The history says what netbooted when iPXE told us. */
+                /* The history says what netbooted when iPXE told us (and a boot, which image). */
                 _cleanup_free_ char *msg = NULL;
-                if (fw != FIRMWARE_UNKNOWN && t->why && asprintf(&msg, "%s (firmware %s)", t->why, firmware_name(fw)) < 0)
+                if (t->boot == PROVISION_BOOT_IMAGE && t->why) {
+                        if (!(msg = image_netboot_message(t, n, fw)))
+                                return -ENOMEM;
+                } else if (fw != FIRMWARE_UNKNOWN && t->why &&
+                           asprintf(&msg, "%s (firmware %s)", t->why, firmware_name(fw)) < 0)
                         return -ENOMEM;
-                r = apply(d, n, t, NULL, msg, fw);
+                r = apply_report(d, n, t, NULL, msg, fw, NULL, t->why != NULL, mac);
                 if (r < 0)
                         return r;
                 /* A UEFI node whose BMC is told "legacy": the reinstall's one-time PXE override
@@ -1200,7 +1337,12 @@ static int boot_locked(Daemon *d, bool exclusive, const char *mac, DaemonBootFor
                                  firmware_name(fw));
         }
 
-        if (t->boot == PROVISION_BOOT_INSTALL) {
+        if (t->boot == PROVISION_BOOT_IMAGE) {
+                result = DAEMON_BOOT_RESULT_IMAGE;
+                r = boot_image_render(d, exclusive, n, rt, fmt, &body);
+                if (r < 0)
+                        return r;
+        } else if (t->boot == PROVISION_BOOT_INSTALL) {
                 _cleanup_(boot_spec_done) BootSpec spec = { 0 };
                 result = DAEMON_BOOT_RESULT_INSTALL;
                 /* pixiecore asks 5-6 times per boot: render once per attempt. */
@@ -1276,15 +1418,14 @@ int daemon_boot_peek(Daemon *d, const char *mac, DaemonBootResult *ret_result) {
         const Node *n = inventory_find_mac(d->inv, mac);
         if (!n)
                 *ret_result = DAEMON_BOOT_RESULT_UNKNOWN;
-        else if (n->mode == NODE_MODE_STATELESS)
-                r = -EBUSY; /* stateless nodes are not served yet */
         else {
                 const NodeRuntime *rt = d->rt[n->index];
-                const ProvisionTransition *t = netboot_transition(rt);
+                const ProvisionTransition *t = netboot_transition(n, rt);
                 if (!t)
                         r = -EPROTO;
                 else
                         *ret_result = t->boot == PROVISION_BOOT_INSTALL ? DAEMON_BOOT_RESULT_INSTALL
+                                      : t->boot == PROVISION_BOOT_IMAGE ? DAEMON_BOOT_RESULT_IMAGE
                                                                         : DAEMON_BOOT_RESULT_LOCAL;
         }
         pthread_rwlock_unlock(&d->lock);
@@ -1298,7 +1439,7 @@ static int phase_to_event(const char *phase, ProvisionEvent *ret) {
         } phases[] = {
                 { "started", PROVISION_EV_PHASE },     { "partitioning", PROVISION_EV_PHASE },
                 { "installing", PROVISION_EV_PHASE },  { "succeeded", PROVISION_EV_SUCCEEDED },
-                { "failed", PROVISION_EV_FAILED },
+                { "failed", PROVISION_EV_FAILED },     { "running", PROVISION_EV_BOOT_RUNNING },
         };
         for (size_t i = 0; phase && i < ELEMENTSOF(phases); i++)
                 if (streq(phases[i].name, phase)) {
@@ -1318,6 +1459,49 @@ typedef struct InstallEventWrite {
         size_t errlen;
 } InstallEventWrite;
 
+/* The callback of a stateless node's boot (install_event_write() when the token is no install
+ * token): phase running (booting -> running) or failed (-> failed), only while the token's
+ * boot is the node's open one.  Lock held exclusively, in a batch. */
+static int boot_event_write(Daemon *d, InstallEventWrite *w) {
+        char *errbuf = w->errbuf;
+        size_t errlen = w->errlen;
+        StoreBoot b;
+
+        int r = store_find_boot_token(d->store, w->hash, &b);
+        if (r == -ENOENT)
+                return errbuf_fail(-ENOKEY, errbuf, errlen, "unknown install or boot token");
+        if (r < 0)
+                return errbuf_fail(r, errbuf, errlen, "state store error: %s", strerror(-r));
+        const Node *n = inventory_find_name(d->inv, b.node);
+        if (!n)
+                return errbuf_fail(-ENOENT, errbuf, errlen, "node %s is no longer in the inventory", b.node);
+        NodeRuntime *rt = d->rt[n->index];
+        if (b.ended_ms > 0 || rt->st.boot_id != b.id || !provision_state_has_open_boot(rt->st.state))
+                return errbuf_fail(-EKEYEXPIRED, errbuf, errlen, "boot %lld of node %s is over (%s); this token is dead",
+                                   (long long) b.seq, n->name, b.outcome[0] ? b.outcome : "superseded");
+        ProvisionEvent ev = w->ev == PROVISION_EV_BOOT_RUNNING ? PROVISION_EV_BOOT_RUNNING
+                            : w->ev == PROVISION_EV_FAILED     ? PROVISION_EV_BOOT_FAILED
+                                                               : _PROVISION_EV_MAX;
+        if (ev == _PROVISION_EV_MAX)
+                return errbuf_fail(-EINVAL, errbuf, errlen,
+                                   "a boot token reports phase \"running\" or \"failed\", not \"%s\"", w->phase);
+        const ProvisionTransition *t = provision_transition(rt->st.state, ev);
+        if (!t)
+                return errbuf_fail(-EPROTO, errbuf, errlen, "node %s is %s: boot event %s not allowed", n->name,
+                                   provision_state_to_string(rt->st.state), w->phase);
+        _cleanup_free_ char *msg = NULL;
+        if (asprintf(&msg, "%s (boot %lld)%s%s", t->why, (long long) b.seq, w->message && *w->message ? ": " : "",
+                     w->message && *w->message ? w->message : "") < 0)
+                return -ENOMEM;
+        r = apply(d, n, t, NULL, msg, FIRMWARE_UNKNOWN);
+        if (r < 0)
+                return errbuf_fail(r, errbuf, errlen, "cannot record the event: %s", strerror(-r));
+        w->ret = json_pack("{s:s, s:s, s:n, s:I, s:s, s:b}", "node", n->name, "state",
+                           provision_state_to_string(rt->st.state), "attempt", "boot", (json_int_t) b.seq, "phase",
+                           w->phase, "changed", true);
+        return w->ret ? 0 : -ENOMEM;
+}
+
 static int install_event_write(Daemon *d, void *ctx) {
         InstallEventWrite *w = ctx;
         char *errbuf = w->errbuf;
@@ -1329,9 +1513,13 @@ static int install_event_write(Daemon *d, void *ctx) {
 
         int r = store_find_token(d->store, w->hash, &a);
         if (r == -ENOENT)
-                return errbuf_fail(-ENOKEY, errbuf, errlen, "unknown install token");
+                return boot_event_write(d, w); /* a stateless node's boot token, or none */
         if (r < 0)
                 return errbuf_fail(r, errbuf, errlen, "state store error: %s", strerror(-r));
+        if (ev == PROVISION_EV_BOOT_RUNNING)
+                return errbuf_fail(-EINVAL, errbuf, errlen,
+                                   "phase \"running\" is a stateless node's (boot token); an installer reports "
+                                   "started, partitioning, installing, succeeded or failed");
         const Node *n = inventory_find_name(d->inv, a.node);
         if (!n)
                 return errbuf_fail(-ENOENT, errbuf, errlen, "node %s is no longer in the inventory", a.node);
@@ -1373,7 +1561,8 @@ int daemon_install_event(Daemon *d, const char *token, const char *phase, const 
 
         if (phase_to_event(phase, &ev) < 0)
                 return errbuf_fail(-EINVAL, errbuf, errlen,
-                                   "\"phase\" must be one of started, partitioning, installing, succeeded, failed");
+                                   "\"phase\" must be one of started, partitioning, installing, succeeded, failed "
+                                   "(an installer) or running, failed (a stateless node's boot)");
         if (message && strlen(message) > INSTALL_MESSAGE_MAX)
                 return errbuf_fail(-EINVAL, errbuf, errlen, "\"message\" is longer than %d bytes", INSTALL_MESSAGE_MAX);
         if (!token || token_hash(token, hash) < 0)
@@ -1401,6 +1590,17 @@ static Drift node_drift(const Daemon *d, const Node *n, const NodeRuntime *rt, i
 }
 
 /* A node's summary (see daemon_nodes_scan()) from its inventory entry, its state and drift. */
+const char *daemon_node_mode_to_string(NodeMode m) {
+        switch (m) {
+        case NODE_MODE_INSTALL:
+                return "install";
+        case NODE_MODE_STATELESS:
+                return "stateless";
+        default:
+                return NULL;
+        }
+}
+
 static json_t *summary_json(const Node *n, const StoreNodeState *st, Drift drift) {
         char ts[25];
         json_t *macs = json_array();
@@ -1409,8 +1609,10 @@ static json_t *summary_json(const Node *n, const StoreNodeState *st, Drift drift
         json_t *attempt = st->attempt_id > 0 ? json_pack("{s:I, s:o}", "number", (json_int_t) st->attempt_seq, "phase",
                                                          st->phase[0] ? json_string(st->phase) : json_null())
                                              : json_null();
-        return json_pack("{s:s, s:o, s:o, s:s, s:o, s:o, s:s}", "name", n->name, "mac", macs, "rack",
-                         n->rack ? json_string(n->rack) : json_null(), "state", provision_state_to_string(st->state),
+        const char *mode = daemon_node_mode_to_string(n->mode);
+        return json_pack("{s:s, s:o, s:o, s:s, s:s, s:o, s:o, s:s}", "name", n->name, "mac", macs, "rack",
+                         n->rack ? json_string(n->rack) : json_null(), "mode", mode ? mode : "install", "state",
+                         provision_state_to_string(st->state),
                          "state_since", st->since_ms > 0 ? json_string(format_rfc3339(st->since_ms, ts)) : json_null(),
                          "attempt", attempt, "drift", drift_to_string(drift));
 }
@@ -1429,6 +1631,8 @@ static bool node_matches(const Node *n, const StoreNodeState *st, Drift drift, c
         if (f->name_glob && fnmatch(f->name_glob, n->name, 0) != 0)
                 return false;
         if (f->rack && !(n->rack && streq(n->rack, f->rack)))
+                return false;
+        if (f->modes && !(f->modes & (1u << n->mode)))
                 return false;
         return true;
 }
@@ -1492,7 +1696,9 @@ static json_t *node_detail(const Daemon *d, const Node *n, const NodeRuntime *rt
         _cleanup_(json_decrefp) json_t *o = node_summary(d, n, rt, now_ms());
         if (!o || json_object_set_new(o, "history", json_null()) < 0)
                 return NULL;
-        json_object_set_new(o, "system", json_pack("{s:s, s:s?}", "toplevel", n->toplevel, "install", n->install));
+        json_object_set_new(o, "system", json_pack("{s:s, s:o}", "toplevel", n->toplevel, "install",
+                                                   n->install ? json_string(n->install) : json_null()));
+        json_object_set_new(o, "image", n->image ? json_string(n->image->name) : json_null());
         char ts[25];
         json_object_set_new(o, "report",
                             rt->running ? json_pack("{s:s, s:s, s:s, s:f, s:s}", "running", rt->running, "booted",
@@ -1508,8 +1714,8 @@ static json_t *node_detail(const Daemon *d, const Node *n, const NodeRuntime *rt
 }
 
 int daemon_node_json(Daemon *d, const char *name, json_t **ret) {
-        _cleanup_(json_decrefp) json_t *o = NULL, *attempt = NULL, *history = NULL;
-        int64_t attempt_id = 0;
+        _cleanup_(json_decrefp) json_t *o = NULL, *attempt = NULL, *history = NULL, *boot = NULL;
+        int64_t attempt_id = 0, boot_id = 0;
         int r = 0;
 
         /* The read connection first: waiting for one must not happen under the lock. */
@@ -1523,6 +1729,7 @@ int daemon_node_json(Daemon *d, const char *name, json_t **ret) {
                 r = -ENOMEM;
         else {
                 attempt_id = d->rt[n->index]->st.attempt_id;
+                boot_id = d->rt[n->index]->st.boot_id;
                 /* The store's snapshot is taken here, under the shared lock: a transition
                  * changes the store and the in-memory state together under the exclusive
                  * lock, so this snapshot is the store of exactly the state just read.  The
@@ -1536,10 +1743,12 @@ int daemon_node_json(Daemon *d, const char *name, json_t **ret) {
                 r = store_attempt_json(rd.store, attempt_id, &attempt);
         if (r >= 0)
                 r = store_history_json(rd.store, name, &history);
+        if (r >= 0)
+                r = store_boot_json(rd.store, boot_id, &boot);
         read_end(&rd);
         if (r < 0)
                 return r;
-        if (json_object_set_new(o, "attempt", TAKE_PTR(attempt)) < 0 ||
+        if (json_object_set_new(o, "boot", TAKE_PTR(boot)) < 0 || json_object_set_new(o, "attempt", TAKE_PTR(attempt)) < 0 ||
             json_object_set_new(o, "history", TAKE_PTR(history)) < 0)
                 return -ENOMEM;
         *ret = TAKE_PTR(o);
@@ -1612,6 +1821,26 @@ int daemon_history_json(Daemon *d, const char *name, int64_t before, int64_t lim
                 next = json_integer(json_integer_value(next));
         }
         *ret = json_pack("{s:s, s:O, s:o}", "node", name, "history", history, "next_before", next);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int daemon_boots_json(Daemon *d, const char *name, int64_t before, int64_t limit, json_t **ret) {
+        _cleanup_(json_decrefp) json_t *boots = NULL;
+        if (!node_known(d, name))
+                return -ENOENT;
+        DaemonRead rd = read_begin(d);
+        /* One row more than asked tells whether an older page exists. */
+        int r = store_boots_json(rd.store, name, before, limit + 1, &boots);
+        read_end(&rd);
+        if (r < 0)
+                return r;
+        json_t *next = json_null();
+        if ((int64_t) json_array_size(boots) > limit) {
+                json_array_remove(boots, json_array_size(boots) - 1);
+                next = json_integer(json_integer_value(
+                        json_object_get(json_array_get(boots, json_array_size(boots) - 1), "id")));
+        }
+        *ret = json_pack("{s:s, s:O, s:o}", "node", name, "boots", boots, "next_before", next);
         return *ret ? 0 : -ENOMEM;
 }
 
@@ -1806,6 +2035,150 @@ static int expire_write(Daemon *d, void *ctx) {
         return r;
 }
 
+/* ---- boots of stateless nodes: the boot deadline, reboot ---------------------------------- */
+
+/* The node whose open boot is the oldest, if it opened at least deadline_ms before `now`
+ * (lock held): true and *ret_index. */
+static bool boot_due(Daemon *d, int64_t deadline_ms, int64_t now, size_t *ret_index) {
+        int64_t opened;
+        return deadline_heap_peek(d->boot_deadlines, ret_index, &opened) && now - opened >= deadline_ms;
+}
+
+static int expire_boots_write(Daemon *d, void *ctx) {
+        ExpireWrite *w = ctx;
+        int r = 0;
+        size_t i;
+        while (boot_due(d, w->deadline_ms, w->now, &i)) {
+                NodeRuntime *rt = d->rt[i];
+                const ProvisionTransition *t = provision_transition(rt->st.state, PROVISION_EV_TIMEOUT);
+                if (!t || !provision_state_has_open_boot(rt->st.state)) {
+                        deadline_heap_remove(d->boot_deadlines, i);
+                        continue;
+                }
+                char msg[200];
+                snprintf(msg, sizeof msg, "%s (boot %lld, %lld s after it opened)", t->why, (long long) rt->st.boot_seq,
+                         (long long) (w->deadline_ms / 1000));
+                r = apply(d, &d->inv->nodes[i], t, NULL, msg, FIRMWARE_UNKNOWN);
+                if (r < 0)
+                        break;
+                w->expired++;
+        }
+        return r;
+}
+
+int daemon_expire_boots(Daemon *d, int64_t deadline_ms, int64_t now) {
+        size_t i;
+        if (deadline_ms <= 0)
+                return 0;
+        /* As daemon_expire_attempts(): nothing due is read under the shared lock. */
+        pthread_rwlock_rdlock(&d->lock);
+        bool due = boot_due(d, deadline_ms, now, &i);
+        pthread_rwlock_unlock(&d->lock);
+        if (!due)
+                return 0;
+        ExpireWrite w = { .deadline_ms = deadline_ms, .now = now };
+        int r = write_run(d, expire_boots_write, &w);
+        return r < 0 ? r : w.expired;
+}
+
+int daemon_node_mode(Daemon *d, const char *name, NodeMode *ret) {
+        const Node *n;
+        int r = lock_node(d, name, false, &n);
+        if (r < 0)
+                return r;
+        *ret = n->mode;
+        pthread_rwlock_unlock(&d->lock);
+        return 0;
+}
+
+int daemon_mark_reboot(Daemon *d, const char *name) {
+        return apply_event(d, name, PROVISION_EV_REBOOT, NULL, NULL);
+}
+
+/* ---- the overlay route ----------------------------------------------------------------------- */
+
+/* The overlay cache's credential function (no daemon lock held on entry): issues node `node` a
+ * new node credential, replacing its old one, as daemon_issue_credential() does for an
+ * installer. */
+static int overlay_issue_credential(void *userdata, const char *node, char *buf, size_t buflen) {
+        Daemon *d = userdata;
+        char raw[TOKEN_STRING_MAX];
+        uint8_t hash[TOKEN_HASH_SIZE];
+        const Node *n;
+
+        int r = lock_node(d, node, true, &n);
+        if (r < 0)
+                return r;
+        token_new(raw, hash);
+        r = store_credential_set(d->store, n->name, hash, now_ms(), 0);
+        if (r >= 0) {
+                NodeRuntime *rt = d->rt[n->index];
+                rt->has_credential = true;
+                memcpy(rt->credential_hash, hash, sizeof hash);
+                if (snprintf(buf, buflen, DAEMON_CREDENTIAL_PREFIX "%s", raw) >= (int) buflen)
+                        r = -ENOBUFS;
+        }
+        pthread_rwlock_unlock(&d->lock);
+        sodium_memzero(raw, sizeof raw);
+        if (r < 0)
+                return log_node_errno(LOG_ERR, r, &((LogFields) { .node = node }), "cannot issue a node credential: %m");
+        log_node(LOG_INFO, &((LogFields) { .node = node }),
+                 "node credential issued into its overlay (the previous one, if any, is revoked)");
+        return 0;
+}
+
+int daemon_overlay_get(Daemon *d, const char *token, OverlayBlob **ret, char *err, size_t errlen) {
+        static const char dead[] = "boot token not valid or boot over";
+        uint8_t hash[TOKEN_HASH_SIZE];
+        StoreBoot b;
+
+        if (!token || token_hash(token, hash) < 0)
+                return errbuf_fail(-ENOENT, err, errlen, "%s", dead);
+        /* The token's boot, from a read connection: without the daemon's lock. */
+        DaemonRead rd = read_begin(d);
+        int r = store_find_boot_token(rd.store, hash, &b);
+        read_end(&rd);
+        if (r == -ENOENT)
+                return errbuf_fail(-ENOENT, err, errlen, "%s", dead);
+        if (r < 0)
+                return errbuf_fail(r, err, errlen, "state store error: %s", strerror(-r));
+
+        /* Only while that boot is open: the token is on the node's /proc/cmdline, readable by
+         * every user of the node, and the overlay holds the node credential. */
+        pthread_rwlock_rdlock(&d->lock);
+        const Node *n = inventory_find_name(d->inv, b.node);
+        const NodeRuntime *rt = n ? d->rt[n->index] : NULL;
+        bool open = n && n->mode == NODE_MODE_STATELESS && rt->st.boot_id == b.id &&
+                    provision_state_has_open_boot(rt->st.state);
+        InventoryHold *hold = open ? inventory_hold(d) : NULL;
+        pthread_rwlock_unlock(&d->lock);
+        if (!open)
+                return errbuf_fail(-ENOENT, err, errlen, "%s", dead);
+
+        OverlayBlob *blob = NULL;
+        r = overlay_cache_get(d->overlays, n, d->public_url, &blob, err, errlen);
+        inventory_release(d, hold);
+        if (r < 0)
+                return r;
+
+        /* The boot records the overlay it was served (once per boot and overlay). */
+        pthread_rwlock_wrlock(&d->lock);
+        const Node *now = inventory_find_name(d->inv, b.node);
+        NodeRuntime *nrt = now ? d->rt[now->index] : NULL;
+        if (nrt && nrt->st.boot_id == b.id && (nrt->overlay_boot_id != b.id || !streq(nrt->overlay_etag, blob->etag))) {
+                int k = store_boot_set_etag(d->store, b.id, blob->etag);
+                if (k >= 0) {
+                        nrt->overlay_boot_id = b.id;
+                        snprintf(nrt->overlay_etag, sizeof nrt->overlay_etag, "%s", blob->etag);
+                } else
+                        log_node_errno(LOG_WARNING, k, &((LogFields) { .node = b.node }),
+                                       "cannot record the overlay ETag of boot %lld: %m", (long long) b.seq);
+        }
+        pthread_rwlock_unlock(&d->lock);
+        *ret = blob;
+        return 0;
+}
+
 /* ---- discovery ------------------------------------------------------------------ */
 
 bool daemon_mac_known(Daemon *d, const char *mac) {
@@ -1978,6 +2351,7 @@ int daemon_revoke_credential(Daemon *d, const char *name, char *errbuf, size_t e
         }
         rt->has_credential = false;
         log_node(LOG_INFO, &((LogFields) { .node = n->name }), "node credential revoked");
+        overlay_cache_invalidate(d->overlays, n->name); /* its cached overlay held it */
         r = 0;
 out:
         pthread_rwlock_unlock(&d->lock);
@@ -2040,15 +2414,28 @@ static int report_write(Daemon *d, void *ctx) {
                 r = -ENOMEM;
                 goto out;
         }
-        const ProvisionTransition *t = provision_transition(rt->st.state, PROVISION_EV_REPORT);
+        /* A stateless node's first report of a boot says it runs: booting -> running. */
+        bool boot_running = n->mode == NODE_MODE_STATELESS && provision_state_has_open_boot(rt->st.state);
+        const ProvisionTransition *t =
+                provision_transition(rt->st.state, boot_running ? PROVISION_EV_BOOT_RUNNING : PROVISION_EV_REPORT);
         if (!t) {
                 r = -EPROTO;
                 goto out;
         }
+        if (boot_running) {
+                free(msg);
+                msg = NULL;
+                if (asprintf(&msg, "%s (boot %lld): node reporter says running %s (expected %s)", t->why,
+                             (long long) rt->st.boot_seq, running, n->toplevel) < 0) {
+                        msg = NULL;
+                        r = -ENOMEM;
+                        goto out;
+                }
+        }
         int64_t at = now_ms();
         r = apply_report(d, n, t, NULL, msg, FIRMWARE_UNKNOWN,
                          &(StoreReport) { .running = running, .booted = booted, .kernel = kernel, .uptime_s = uptime_s },
-                         changed);
+                         changed || boot_running, NULL);
         if (r < 0) {
                 snprintf(errbuf, errlen, "cannot record the report: %s", strerror(-r));
                 goto out;

@@ -23,6 +23,7 @@
 #include "events.h"
 #include "firmware.h"
 #include "inventory.h"
+#include "overlay-cache.h"
 #include "provision.h"
 #include "store.h"
 #include "sol.h"
@@ -118,15 +119,19 @@ typedef enum DaemonBootResult {
         DAEMON_BOOT_RESULT_INSTALL,
         DAEMON_BOOT_RESULT_LOCAL,
         DAEMON_BOOT_RESULT_UNKNOWN,
+        DAEMON_BOOT_RESULT_IMAGE, /* a stateless node: its image and overlay */
 } DaemonBootResult;
 
 /* Answers a network boot of the machine with canonical MAC `mac`: runs the node's netboot
- * transition and renders the answer in `fmt`.  `fw` is the firmware the request says it comes
+ * transition and renders the answer in `fmt`.  A stateless node is answered its image with its
+ * overlay (boot_spec_build_image()) on every netboot: each opens a boot with a new boot token
+ * (stored hashed, like install tokens), but for pixiecore's repeats of the open boot's
+ * request, which get the same answer.  `fw` is the firmware the request says it comes
  * from (FIRMWARE_UNKNOWN when it does not say): an attempt this boot opens records it, and so
  * does the transition's history message.  *ret_body is malloc'd (caller frees) or NULL
  * (pixiecore format, local/unknown: the HTTP layer answers 404).  Returns 0, or a negative
  * errno when the transition could not be persisted (-ENOSPC, -EIO, ...): then nothing was
- * handed out.  A stateless node is not answered yet: -EBUSY (503), logged. */
+ * handed out. */
 int daemon_boot(Daemon *d, const char *mac, DaemonBootFormat fmt, Firmware fw, DaemonBootResult *ret_result,
                 char **ret_body);
 
@@ -150,6 +155,7 @@ typedef struct DaemonNodeFilter {
         unsigned drifts;       /* bit (1 << Drift) per wanted drift; 0 = any */
         const char *name_glob; /* fnmatch(3) pattern on the name, or NULL */
         const char *rack;      /* exact rack, or NULL */
+        unsigned modes;        /* bit (1 << NodeMode) per wanted mode; 0 = any */
 } DaemonNodeFilter;
 
 /* The most nodes daemon_nodes_scan() looks at under the shared lock in one call: a page of
@@ -161,8 +167,8 @@ typedef struct DaemonNodeFilter {
 /* One bounded piece of GET /v1/nodes: appends to `out` (a JSON array) the summaries of at most
  * `max` (>= 1) nodes that match `filter` (NULL: all) and whose names sort after `after`
  * (bytewise, strcmp(3); NULL or "": from the first), in that name order, looking at no more
- * than DAEMON_NODES_SCAN nodes.  A summary is {"name","mac","rack","state","state_since",
- * "attempt","drift"} (drift.h's name of the node's drift now).  The shared lock is held only
+ * than DAEMON_NODES_SCAN nodes.  A summary is {"name","mac","rack","mode","state","state_since",
+ * "attempt","drift"} (mode: "install" or "stateless") (drift.h's name of the node's drift now).  The shared lock is held only
  * for that look (copying the state of the nodes that match); the JSON is built after, from the
  * inventory of that moment (held on, should a reload replace it meanwhile).  `after` need not
  * be a current node's name, so a reload between two pieces neither repeats nor skips a node
@@ -236,10 +242,32 @@ EventHub *daemon_events(Daemon *d);
 /* GET /v1/nodes/<name>: the summary plus system, bmc (never the password), the current
  * attempt in full, the whole history, and "report": the node's last report {"running",
  * "booted","kernel","uptime","reported_at"} or null, "credential": whether it holds a node
- * credential.  -ENOENT for an unknown name.  The in-memory part is read under the shared lock,
+ * credential, "image": a stateless node's image name (null for an install node), "boot": its
+ * latest boot (store_boot_json()) or null.  -ENOENT for an unknown name.  The in-memory part is read under the shared lock,
  * the attempt and history from a read connection outside it; the history is exactly that of
  * the state shown (see daemon.c). */
 int daemon_node_json(Daemon *d, const char *name, json_t **ret);
+
+/* GET /v1/nodes/<name>/boots: {"node", "boots": [boot...] newest first (store_boots_json()), at
+ * most `limit` (> 0) with id < before (<= 0: from the newest), "next_before": the id to pass
+ * as `before` for the next page, or null}.  -ENOENT for an unknown node.  Takes no daemon
+ * lock (a read connection). */
+int daemon_boots_json(Daemon *d, const char *name, int64_t before, int64_t limit, json_t **ret);
+
+/* GET|HEAD /v1/overlay/<token>: the overlay of the stateless node whose boot token is `token`,
+ * only while that boot is open (state booting) — the token is on the node's /proc/cmdline,
+ * readable by every user of the node, and the overlay holds the node credential.  From the
+ * overlay cache (overlay-cache.h): a miss renders it and issues the node a new node
+ * credential (replacing its old one), a hit hands out the cached one; the boot records the
+ * overlay's ETag.  On success *ret is a new reference (overlay_blob_unref()).  Errors, with a
+ * message in err: -ENOENT "boot token not valid or boot over" (malformed or unknown token, a
+ * boot that has ended or been superseded), overlay_cache_get()'s (a source file missing or
+ * unreadable, naming node, path and source), or a store errno.  Takes no daemon lock while
+ * rendering; call it holding none. */
+int daemon_overlay_get(Daemon *d, const char *token, OverlayBlob **ret, char *err, size_t errlen);
+
+/* "install" or "stateless"; NULL out of range. */
+const char *daemon_node_mode_to_string(NodeMode m);
 
 /* True if `path` is one of the current inventory's local boot files. */
 bool daemon_file_allowed(Daemon *d, const char *path);
@@ -290,6 +318,21 @@ int daemon_record_bmc(Daemon *d, const char *name, const char *message);
  * to fail what is due, and only those attempts are touched.  Any thread. */
 int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now);
 
+/* Fails every open boot of a stateless node older than deadline_ms (ms, > 0) at time `now`
+ * (ms since the epoch): booting -> failed, cause timeout, boot outcome timeout (the console
+ * capture attaches the console's tail to that history row, as for an install attempt).
+ * Returns how many expired, or a store errno.  The open boots are kept in a heap of their
+ * own by opening time, read under the shared lock when nothing is due.  Any thread. */
+int daemon_expire_boots(Daemon *d, int64_t deadline_ms, int64_t now);
+
+/* The inventory mode of node `name` into *ret.  -ENOENT for an unknown node. */
+int daemon_node_mode(Daemon *d, const char *name, NodeMode *ret);
+
+/* Records an admin's reboot of node `name` in its history (cause "reboot", "reboot requested",
+ * state unchanged: the node's next netboot opens its next boot).  -ENOENT unknown node, or a
+ * store errno. */
+int daemon_mark_reboot(Daemon *d, const char *name);
+
 /* ---- transition observers -----------------------------------------------------------------
  * Other modules hear of the daemon's transitions through one list of observers (operations:
  * boot device to disk once a node is installed; console capture: attempts opening, ending,
@@ -334,7 +377,9 @@ typedef struct DaemonTransition {
         ProvisionEvent event;
         const char *cause;     /* the history's cause: provision_event_to_string(event) */
         const char *message;   /* the history message, or NULL when nothing was recorded */
-        int64_t attempt;       /* the node's current (or last) attempt number after it, 0: none yet */
+        int64_t attempt;       /* the node's current (or last) attempt number after it, 0: none yet.
+                                * For a stateless node the attempt numbers below are its boot
+                                * numbers (console capture numbers its logs by boot) */
         int64_t opened_attempt; /* > 0: this attempt number opened */
         int64_t ended_attempt;  /* > 0: this attempt number ended, with `outcome` */
         const char *outcome;    /* ended: "succeeded", "failed", "timeout" or "abandoned"; else NULL */

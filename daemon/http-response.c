@@ -40,6 +40,7 @@ static const struct {
         { EEXIST, MHD_HTTP_CONFLICT },
         { EALREADY, MHD_HTTP_CONFLICT },
         { ENODEV, MHD_HTTP_CONFLICT },
+        { EMEDIUMTYPE, MHD_HTTP_CONFLICT }, /* an operation for the other mode (reboot, reinstall) */
         { EMSGSIZE, MHD_HTTP_CONTENT_TOO_LARGE },
         { EBUSY, MHD_HTTP_SERVICE_UNAVAILABLE },
         { ENOMEM, MHD_HTTP_SERVICE_UNAVAILABLE },

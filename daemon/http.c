@@ -32,6 +32,7 @@
 #include "http-routes.h"
 #include "inventory.h"
 #include "ipxe.h"
+#include "overlay-http.h"
 #include "log.h"
 #include "mac.h"
 #include "metrics.h"
@@ -89,7 +90,9 @@ static enum MHD_Result respond_boot_probe(Http *h, struct MHD_Connection *c, con
         int r = daemon_boot_peek(h->daemon, mac, &result);
         if (r < 0)
                 return http_respond_error(c, http_status_from_errno(r), "cannot answer the boot of %s", mac);
-        unsigned status = ipxe || result == DAEMON_BOOT_RESULT_INSTALL ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND;
+        unsigned status = ipxe || result == DAEMON_BOOT_RESULT_INSTALL || result == DAEMON_BOOT_RESULT_IMAGE
+                                  ? MHD_HTTP_OK
+                                  : MHD_HTTP_NOT_FOUND;
         return http_respond_buffer(c, status, NULL, 0, content_type);
 }
 
@@ -97,6 +100,7 @@ static MetricsBootResult boot_metric(int r, DaemonBootResult result) {
         if (r < 0)
                 return METRICS_BOOT_ERROR;
         return result == DAEMON_BOOT_RESULT_INSTALL ? METRICS_BOOT_INSTALL
+               : result == DAEMON_BOOT_RESULT_IMAGE ? METRICS_BOOT_IMAGE
                : result == DAEMON_BOOT_RESULT_LOCAL ? METRICS_BOOT_LOCAL
                                                     : METRICS_BOOT_UNKNOWN;
 }
@@ -118,6 +122,7 @@ static enum MHD_Result route_boot(Http *h, struct MHD_Connection *c, HttpRequest
                                           strerror(-r));
         switch (result) {
         case DAEMON_BOOT_RESULT_INSTALL:
+        case DAEMON_BOOT_RESULT_IMAGE:
                 return http_respond_json_text(c, MHD_HTTP_OK, TAKE_PTR(body));
         case DAEMON_BOOT_RESULT_LOCAL:
                 return http_respond_error(c, MHD_HTTP_NOT_FOUND, "%s boots from its local disk", mac);
@@ -358,6 +363,17 @@ static enum MHD_Result route_nodes(Http *h, struct MHD_Connection *c, HttpReques
                                    const char *arg) {
         DaemonNodeFilter f = { .name_glob = http_query(c, "name"), .rack = http_query(c, "rack") };
         const char *states = http_query(c, "state");
+        const char *mode = http_query(c, "mode");
+
+        if (mode) {
+                if (streq(mode, "install"))
+                        f.modes = 1u << NODE_MODE_INSTALL;
+                else if (streq(mode, "stateless"))
+                        f.modes = 1u << NODE_MODE_STATELESS;
+                else
+                        return http_respond_error(c, MHD_HTTP_BAD_REQUEST,
+                                                  "unknown mode \"%.32s\" (install, stateless)", mode);
+        }
 
         if (states) {
                 _cleanup_free_ char *copy = strdup(states);
@@ -369,7 +385,7 @@ static enum MHD_Result route_nodes(Http *h, struct MHD_Connection *c, HttpReques
                         if (st == _PROVISION_STATE_INVALID)
                                 return http_respond_error(
                                         c, MHD_HTTP_BAD_REQUEST,
-                                        "unknown state \"%.32s\" (new, pending, netbooting, installing, installed, failed)", tok);
+                                        "unknown state \"%.32s\" (new, pending, netbooting, installing, installed, failed, booting, running)", tok);
                         f.states |= 1u << st;
                 }
                 if (f.states == 0)
@@ -564,7 +580,7 @@ static json_t *body_object(struct MHD_Connection *c, HttpRequest *req, enum MHD_
         return o;
 }
 
-/* POST /v1/nodes/<name>/{reinstall,power,bootdev}: 202 with the operation. */
+/* POST /v1/nodes/<name>/{reinstall,reboot,power,bootdev}: 202 with the operation. */
 static enum MHD_Result route_node_operation(Http *h, struct MHD_Connection *c, const char *name, const char *what,
                                             HttpRequest *req) {
         enum MHD_Result answer = MHD_NO; /* body_object() returns NULL without an answer when out of memory */
@@ -579,6 +595,10 @@ static enum MHD_Result route_node_operation(Http *h, struct MHD_Connection *c, c
                 if (json_object_size(body) > 0)
                         return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "reinstall takes no parameters (send {} or nothing)");
                 r = ops_reinstall(h->ops, name, &op, err, sizeof err);
+        } else if (streq(what, "reboot")) {
+                if (json_object_size(body) > 0)
+                        return http_respond_error(c, MHD_HTTP_BAD_REQUEST, "reboot takes no parameters (send {} or nothing)");
+                r = ops_reboot(h->ops, name, &op, err, sizeof err);
         } else if (streq(what, "power")) {
                 json_t *action = json_object_get(body, "action");
                 if (!json_is_string(action) || json_object_size(body) != 1)
@@ -605,6 +625,36 @@ static enum MHD_Result route_node_operation(Http *h, struct MHD_Connection *c, c
 static enum MHD_Result route_reinstall(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
                                        const char *name) {
         return route_node_operation(h, c, name, "reinstall", req);
+}
+
+static enum MHD_Result route_reboot(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                    const char *name) {
+        return route_node_operation(h, c, name, "reboot", req);
+}
+
+static enum MHD_Result route_overlay(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                     const char *token) {
+        return overlay_http_serve(h->daemon, c, token);
+}
+
+static enum MHD_Result route_boots(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                   const char *name) {
+        enum MHD_Result answer;
+        int64_t limit, before = 0;
+        json_t *o = NULL;
+
+        if (!get_limit(c, 50, &limit, &answer))
+                return answer;
+        const char *v = http_query(c, "before");
+        if (v && parse_int64(v, 1, INT64_MAX, &before) < 0)
+                return http_respond_error(c, MHD_HTTP_BAD_REQUEST,
+                                          "before must be a boot id (a positive integer), not \"%.32s\"", v);
+        int r = daemon_boots_json(h->daemon, name, before, limit, &o);
+        if (r == -ENOENT)
+                return http_respond_no_node(c, name);
+        if (r < 0)
+                return http_respond_errno(c, r, "read the boots");
+        return http_respond_json(c, MHD_HTTP_OK, o);
 }
 
 static enum MHD_Result route_power(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
@@ -829,15 +879,18 @@ const HttpRoute http_route_table[] = {
         { HTTP_METHOD_GET, "/v1/files/{path*}", HTTP_AUTH_OPEN, METRICS_ROUTE_FILES, 0, route_files },
         { HTTP_METHOD_POST, "/v1/install/events", HTTP_AUTH_INSTALL, METRICS_ROUTE_INSTALL_EVENTS, 0, route_install_event },
         { HTTP_METHOD_POST, "/v1/install/credential", HTTP_AUTH_INSTALL, METRICS_ROUTE_NODE_REPORTS, 0, route_install_credential },
+        { HTTP_METHOD_GET, "/v1/overlay/{token}", HTTP_AUTH_OPEN, METRICS_ROUTE_OVERLAY, HTTP_ROUTE_NONEMPTY, route_overlay },
         { HTTP_METHOD_GET, "/v1/nodes", HTTP_AUTH_READ, METRICS_ROUTE_NODES, 0, route_nodes },
         { HTTP_METHOD_GET, "/v1/nodes/{name}", HTTP_AUTH_READ, METRICS_ROUTE_NODES, HTTP_ROUTE_NODE, route_node },
         { HTTP_METHOD_GET, "/v1/nodes/{name}/history", HTTP_AUTH_READ, METRICS_ROUTE_NODES, HTTP_ROUTE_NODE, route_history },
+        { HTTP_METHOD_GET, "/v1/nodes/{name}/boots", HTTP_AUTH_READ, METRICS_ROUTE_NODES, HTTP_ROUTE_NODE, route_boots },
         { HTTP_METHOD_POST, "/v1/nodes/{name}/report", HTTP_AUTH_NODE, METRICS_ROUTE_NODE_REPORTS, HTTP_ROUTE_NODE, route_node_report },
         { HTTP_METHOD_DELETE, "/v1/nodes/{name}/credential", HTTP_AUTH_ADMIN, METRICS_ROUTE_NODE_REPORTS, HTTP_ROUTE_NODE, route_revoke_credential },
         { HTTP_METHOD_GET, "/v1/nodes/{name}/console", HTTP_AUTH_READ, METRICS_ROUTE_NODES, HTTP_ROUTE_NODE | HTTP_ROUTE_CONSOLE, route_console_get },
         { HTTP_METHOD_POST, "/v1/nodes/{name}/console", HTTP_AUTH_ADMIN, METRICS_ROUTE_NODES, HTTP_ROUTE_NODE | HTTP_ROUTE_CONSOLE, route_console_post },
         { HTTP_METHOD_DELETE, "/v1/nodes/{name}/console", HTTP_AUTH_ADMIN, METRICS_ROUTE_NODES, HTTP_ROUTE_NODE | HTTP_ROUTE_CONSOLE, route_console_delete },
         { HTTP_METHOD_POST, "/v1/nodes/{name}/reinstall", HTTP_AUTH_ADMIN, METRICS_ROUTE_OPERATIONS, HTTP_ROUTE_NODE | HTTP_ROUTE_OPS, route_reinstall },
+        { HTTP_METHOD_POST, "/v1/nodes/{name}/reboot", HTTP_AUTH_ADMIN, METRICS_ROUTE_OPERATIONS, HTTP_ROUTE_NODE | HTTP_ROUTE_OPS, route_reboot },
         { HTTP_METHOD_POST, "/v1/nodes/{name}/power", HTTP_AUTH_ADMIN, METRICS_ROUTE_OPERATIONS, HTTP_ROUTE_NODE | HTTP_ROUTE_OPS, route_power },
         { HTTP_METHOD_POST, "/v1/nodes/{name}/bootdev", HTTP_AUTH_ADMIN, METRICS_ROUTE_OPERATIONS, HTTP_ROUTE_NODE | HTTP_ROUTE_OPS, route_bootdev },
         { HTTP_METHOD_GET, "/v1/summary", HTTP_AUTH_READ, METRICS_ROUTE_SUMMARY, 0, route_summary },

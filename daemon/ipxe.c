@@ -42,14 +42,15 @@ char *ipxe_render_chain(const char *public_url) {
                           (int) base, public_url, (int) base, public_url);
 }
 
-char *ipxe_render_install(const BootSpec *spec, const char *node, long attempt) {
+/* Fetches spec's kernel and initrds and boots, after the heading `what` (an echo line); on any
+ * failure says so and leaves network boot. */
+static char *render_boot(const BootSpec *spec, const char *node, const char *what) {
         char *out = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&out, &len);
         if (!f)
                 return NULL;
-        fprintf(f, "#!ipxe\necho provd: installing %s (install attempt %ld)\nkernel --name kernel %s", node, attempt,
-                spec->kernel);
+        fprintf(f, "#!ipxe\necho provd: %s\nkernel --name kernel %s", what, spec->kernel);
         for (size_t i = 0; i < spec->n_initrd; i++)
                 fprintf(f, " initrd=initrd%zu", i);
         fprintf(f, " %s || goto failed\n", spec->cmdline);
@@ -70,6 +71,16 @@ char *ipxe_render_install(const BootSpec *spec, const char *node, long attempt) 
                 return NULL;
         }
         return out;
+}
+
+char *ipxe_render_install(const BootSpec *spec, const char *node, long attempt) {
+        _cleanup_free_ char *what = dup_printf("installing %s (install attempt %ld)", node, attempt);
+        return what ? render_boot(spec, node, what) : NULL;
+}
+
+char *ipxe_render_image(const BootSpec *spec, const char *node, const char *image, long boot) {
+        _cleanup_free_ char *what = dup_printf("booting %s from image %s (boot %ld)", node, image, boot);
+        return what ? render_boot(spec, node, what) : NULL;
 }
 
 char *ipxe_render_local(const char *node, const char *why) {

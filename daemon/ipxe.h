@@ -29,6 +29,11 @@ char *ipxe_render_chain(const char *public_url);
  * why and exits to the firmware. */
 char *ipxe_render_install(const BootSpec *spec, const char *node, long attempt);
 
+/* Boots a stateless node's image (spec from boot_spec_build_image(): the overlay is its last
+ * initrd): echoes what it does, fetches kernel and initrds, boots; on any failure echoes why
+ * and exits to the firmware. */
+char *ipxe_render_image(const BootSpec *spec, const char *node, const char *image, long boot);
+
 /* Leaves network boot so the firmware boots the next device (the local disk); `why` says
  * why, e.g. "is installed". */
 char *ipxe_render_local(const char *node, const char *why);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,11 +27,12 @@ static const double install_bounds[] = { 60, 120, 300, 600, 900, 1200, 1800, 270
 static const double bmc_bounds[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60 };
 
 static const char *const api_names[_METRICS_API_MAX] = { "pixiecore", "ipxe" };
-static const char *const boot_names[_METRICS_BOOT_MAX] = { "install", "local", "unknown", "error" };
+static const char *const boot_names[_METRICS_BOOT_MAX] = { "install", "local", "unknown", "error", "image" };
+static const char *const boot_outcome_names[] = { "running", "failed", "timeout", "abandoned" };
 static const char *const outcome_names[] = { "succeeded", "failed", "abandoned", "timeout" };
 static const char *const route_names[_METRICS_ROUTE_MAX] = {
         "status_page", "boot", "ipxe", "files", "install_events", "nodes", "summary",
-        "events", "events_stream", "admin", "operations", "metrics", "discovered", "node_reports", "other",
+        "events", "events_stream", "admin", "operations", "metrics", "discovered", "node_reports", "overlay", "other",
 };
 static const unsigned http_codes[] = { 200, 201, 202, 204, 206, 304, 400, 401, 403, 404, 405,
                                        409, 413, 416, 500, 503, 507 };
@@ -58,7 +60,14 @@ static struct {
         atomic_int_fast64_t console_sessions;
         atomic_uint_fast64_t console_bytes;
         atomic_uint_fast64_t console_reconnects;
+        /* boots of stateless nodes */
+        atomic_uint_fast64_t boots_ended[ELEMENTSOF(boot_outcome_names)];
 } m;
+
+/* provd_boots_total{image}: image names as first seen (owned), under boots_lock. */
+static pthread_mutex_t boots_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *boot_images[METRICS_BOOT_IMAGES_MAX];
+static uint64_t boot_counts[METRICS_BOOT_IMAGES_MAX + 1]; /* + "other" */
 
 static const char *const discovery_names[_METRICS_DISCOVERY_MAX] = { "ok", "not_pxe", "known", "recorded",
                                                                      "dropped_full" };
@@ -95,6 +104,23 @@ void metrics_attempt_ended(const char *outcome, double seconds) {
         atomic_fetch_add(&m.attempts[i], 1);
         if (seconds >= 0)
                 observe(&m.install_duration, install_bounds, ELEMENTSOF(install_bounds), seconds);
+}
+
+void metrics_boot_opened(const char *image) {
+        pthread_mutex_lock(&boots_lock);
+        size_t i = 0;
+        while (i < METRICS_BOOT_IMAGES_MAX && boot_images[i] && !streq(boot_images[i], image))
+                i++;
+        if (i < METRICS_BOOT_IMAGES_MAX && !boot_images[i] && !(boot_images[i] = strdup(image)))
+                i = METRICS_BOOT_IMAGES_MAX; /* out of memory: counted as "other" */
+        boot_counts[i]++;
+        pthread_mutex_unlock(&boots_lock);
+}
+
+void metrics_boot_ended(const char *outcome) {
+        size_t i = index_of(boot_outcome_names, ELEMENTSOF(boot_outcome_names), outcome, SIZE_MAX);
+        if (i != SIZE_MAX)
+                atomic_fetch_add(&m.boots_ended[i], 1);
 }
 
 void metrics_install_event(bool accepted) {
@@ -205,6 +231,20 @@ int metrics_render(const MetricsGauges *g, char **ret_text, size_t *ret_len) {
                "Time from opening an install attempt to its end, for attempts that ended.");
         render_histogram(f, "provd_install_duration_seconds", &m.install_duration, install_bounds,
                          ELEMENTSOF(install_bounds));
+
+        header(f, "provd_boots_total", "counter", "Boots of stateless nodes opened (network boots answered with "
+               "the image), by image.");
+        pthread_mutex_lock(&boots_lock);
+        for (size_t i = 0; i < METRICS_BOOT_IMAGES_MAX && boot_images[i]; i++)
+                fprintf(f, "provd_boots_total{image=\"%s\"} %" PRIu64 "\n", boot_images[i], boot_counts[i]);
+        if (boot_counts[METRICS_BOOT_IMAGES_MAX] > 0)
+                fprintf(f, "provd_boots_total{image=\"other\"} %" PRIu64 "\n", boot_counts[METRICS_BOOT_IMAGES_MAX]);
+        pthread_mutex_unlock(&boots_lock);
+
+        header(f, "provd_boots_ended_total", "counter", "Boots of stateless nodes that ended, by outcome.");
+        for (size_t i = 0; i < ELEMENTSOF(boot_outcome_names); i++)
+                fprintf(f, "provd_boots_ended_total{outcome=\"%s\"} %" PRIu64 "\n", boot_outcome_names[i],
+                        atomic_load(&m.boots_ended[i]));
 
         header(f, "provd_install_events_total", "counter", "Installer callbacks (POST /v1/install/events) by result.");
         fprintf(f, "provd_install_events_total{result=\"accepted\"} %" PRIu64 "\n", atomic_load(&m.install_events[0]));

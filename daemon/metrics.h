@@ -26,6 +26,7 @@ typedef enum MetricsBootResult {
         METRICS_BOOT_LOCAL,
         METRICS_BOOT_UNKNOWN,
         METRICS_BOOT_ERROR,
+        METRICS_BOOT_IMAGE, /* a stateless node answered its image */
         _METRICS_BOOT_MAX,
 } MetricsBootResult;
 
@@ -45,6 +46,7 @@ typedef enum MetricsRoute {
         METRICS_ROUTE_METRICS,
         METRICS_ROUTE_DISCOVERED, /* discovery */
         METRICS_ROUTE_NODE_REPORTS, /* node credentials and reports */
+        METRICS_ROUTE_OVERLAY,      /* GET /v1/overlay/<token> */
         METRICS_ROUTE_OTHER,
         _METRICS_ROUTE_MAX,
 } MetricsRoute;
@@ -59,6 +61,16 @@ void metrics_boot(MetricsBootApi api, MetricsBootResult result, Firmware fw);
 /* An install attempt ended.  outcome: succeeded | failed | abandoned | timeout (others are
  * ignored); seconds: from its opening to its end (negative: not observed). */
 void metrics_attempt_ended(const char *outcome, double seconds);
+
+/* Image names provd_boots_total keeps apart; boots of further images count as "other". */
+#define METRICS_BOOT_IMAGES_MAX 64
+
+/* A boot of a stateless node opened with image `image` (provd_boots_total{image}). */
+void metrics_boot_opened(const char *image);
+
+/* A boot of a stateless node ended.  outcome: running | failed | timeout | abandoned (others
+ * are ignored) (provd_boots_ended_total{outcome}). */
+void metrics_boot_ended(const char *outcome);
 
 /* An installer callback was accepted (applied or a harmless repeat) or rejected. */
 void metrics_install_event(bool accepted);

@@ -12,6 +12,7 @@ static const char *const kind_names[_OP_BULK_KIND_MAX] = {
         [OP_BULK_REINSTALL] = "reinstall",
         [OP_BULK_POWER] = "power",
         [OP_BULK_BOOTDEV] = "bootdev",
+        [OP_BULK_REBOOT] = "reboot",
 };
 
 static const char *const power_actions[] = { "on", "off", "cycle", "reset", "soft", "status", NULL };
@@ -44,6 +45,10 @@ static int parse_params(OpBulkRequest *r, const json_t *params, char *err, size_
         case OP_BULK_REINSTALL:
                 if (json_object_size(params) > 0)
                         return errbuf_fail(-EINVAL, err, errlen, "reinstall takes no parameters: \"params\" must be {} or absent");
+                return 0;
+        case OP_BULK_REBOOT:
+                if (json_object_size(params) > 0)
+                        return errbuf_fail(-EINVAL, err, errlen, "reboot takes no parameters: \"params\" must be {} or absent");
                 return 0;
         case OP_BULK_POWER: {
                 json_t *action = json_object_get(params, "action");
@@ -122,7 +127,7 @@ int op_bulk_parse(const json_t *body, size_t max_nodes, OpBulkRequest *ret, char
 
         if (!json_is_object(body))
                 return errbuf_fail(-EINVAL, err, errlen,
-                                   "body must be {\"kind\": \"reinstall|power|bootdev\", \"params\": {...}, \"nodes\": [NAME...]}");
+                                   "body must be {\"kind\": \"reinstall|power|bootdev|reboot\", \"params\": {...}, \"nodes\": [NAME...]}");
         json_object_foreach((json_t *) body, key, v)
                 if (!streq(key, "kind") && !streq(key, "params") && !streq(key, "nodes"))
                         return errbuf_fail(-EINVAL, err, errlen, "unknown field \"%.64s\" (kind, params, nodes)", key);
@@ -131,7 +136,7 @@ int op_bulk_parse(const json_t *body, size_t max_nodes, OpBulkRequest *ret, char
                 if (json_is_string(kind) && streq(json_string_value(kind), kind_names[k]))
                         break;
         if (k == _OP_BULK_KIND_MAX)
-                return errbuf_fail(-EINVAL, err, errlen, "\"kind\" must be one of reinstall, power, bootdev%s%.32s%s",
+                return errbuf_fail(-EINVAL, err, errlen, "\"kind\" must be one of reinstall, power, bootdev, reboot%s%.32s%s",
                                    json_is_string(kind) ? ", not \"" : "", json_is_string(kind) ? json_string_value(kind) : "",
                                    json_is_string(kind) ? "\"" : "");
         r.kind = (OpBulkKind) k;

@@ -2,10 +2,10 @@
  * with its parameters, run on many nodes.  Parses and checks the JSON body; operations.c runs
  * it (ops_bulk_start()).
  *
- * The body: {"kind": "reinstall" | "power" | "bootdev", "params": {...}, "nodes": [NAME...]}.
+ * The body: {"kind": "reinstall" | "power" | "bootdev" | "reboot", "params": {...}, "nodes": [NAME...]}.
  * params are the single-node route's body: power {"action": on|off|cycle|reset|soft|status},
  * bootdev {"device": pxe|disk|bios, "persistent": bool, "efi": bool} (both optional),
- * reinstall {} (or absent).  nodes: 1..OP_BULK_NODES_MAX names, each once.
+ * reinstall and reboot {} (or absent).  nodes: 1..OP_BULK_NODES_MAX names, each once.
  *
  * Pure: no I/O, no locks, any thread.  Whether the nodes exist is the caller's question. */
 #pragma once
@@ -21,6 +21,7 @@ typedef enum OpBulkKind {
         OP_BULK_REINSTALL,
         OP_BULK_POWER,
         OP_BULK_BOOTDEV,
+        OP_BULK_REBOOT,
         _OP_BULK_KIND_MAX,
 } OpBulkKind;
 
@@ -44,7 +45,7 @@ int op_bulk_parse(const json_t *body, size_t max_nodes, OpBulkRequest *ret, char
 /* Frees what r holds and zeroes it; a zeroed r is fine. */
 void op_bulk_request_done(OpBulkRequest *r);
 
-/* "reinstall", "power", "bootdev"; NULL outside the enum. */
+/* "reinstall", "power", "bootdev", "reboot"; NULL outside the enum. */
 const char *op_bulk_kind_to_string(OpBulkKind k);
 
 /* The request's params as the single-node operation reports them (new reference, NULL when

@@ -16,6 +16,7 @@ static const OpKindInfo kinds[_OP_KIND_MAX] = {
         [K(POWER)] = { "power", "", false, 1, { S(POWER) } },
         [K(BOOTDEV)] = { "bootdev", "", false, 1, { S(BOOTDEV) } },
         [K(DISK_AFTER_INSTALL)] = { "bootdev", "after install: ", true, 1, { S(BOOTDEV) } },
+        [K(REBOOT)] = { "reboot", "reboot: ", false, 4, { S(MARK), S(BOOTDEV), S(POWER_STATUS), S(POWER) } },
 };
 
 static const OpTransition table[] = {
@@ -38,6 +39,24 @@ static const OpTransition table[] = {
         { K(REINSTALL), S(POWER), E(FAILED), S(DONE), A(FAIL), P(AS_ASKED) },
         { K(REINSTALL), S(POWER), E(TIMED_OUT), S(DONE), A(FAIL), P(AS_ASKED) },
         { K(REINSTALL), S(POWER), E(CANCELLED), S(DONE), A(FAIL), P(AS_ASKED) },
+
+        /* Reboot of a stateless node: the steps of a reinstall, the mark only on record. */
+        { K(REBOOT), S(QUEUED), E(START), S(MARK), A(MARK), P(AS_ASKED) },
+        { K(REBOOT), S(MARK), E(SUCCEEDED), S(BOOTDEV), A(RUN), P(AS_ASKED) },
+        { K(REBOOT), S(MARK), E(FAILED), S(DONE), A(FAIL), P(AS_ASKED) },
+        { K(REBOOT), S(BOOTDEV), E(SUCCEEDED), S(POWER_STATUS), A(RUN), P(AS_ASKED) },
+        { K(REBOOT), S(BOOTDEV), E(FAILED), S(DONE), A(FAIL), P(AS_ASKED) },
+        { K(REBOOT), S(BOOTDEV), E(TIMED_OUT), S(DONE), A(FAIL), P(AS_ASKED) },
+        { K(REBOOT), S(BOOTDEV), E(CANCELLED), S(DONE), A(FAIL), P(AS_ASKED) },
+        { K(REBOOT), S(POWER_STATUS), E(POWER_ON), S(POWER), A(RUN), P(CYCLE) },
+        { K(REBOOT), S(POWER_STATUS), E(POWER_OFF), S(POWER), A(RUN), P(ON) },
+        { K(REBOOT), S(POWER_STATUS), E(FAILED), S(DONE), A(FAIL), P(AS_ASKED) },
+        { K(REBOOT), S(POWER_STATUS), E(TIMED_OUT), S(DONE), A(FAIL), P(AS_ASKED) },
+        { K(REBOOT), S(POWER_STATUS), E(CANCELLED), S(DONE), A(FAIL), P(AS_ASKED) },
+        { K(REBOOT), S(POWER), E(SUCCEEDED), S(DONE), A(SUCCEED), P(AS_ASKED) },
+        { K(REBOOT), S(POWER), E(FAILED), S(DONE), A(FAIL), P(AS_ASKED) },
+        { K(REBOOT), S(POWER), E(TIMED_OUT), S(DONE), A(FAIL), P(AS_ASKED) },
+        { K(REBOOT), S(POWER), E(CANCELLED), S(DONE), A(FAIL), P(AS_ASKED) },
 
         /* A node without a BMC is only marked: someone power-cycles it by hand. */
         { K(REINSTALL_NO_BMC), S(QUEUED), E(START), S(MARK), A(MARK), P(AS_ASKED) },

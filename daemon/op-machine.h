@@ -6,6 +6,9 @@
  *   reinstall            mark, bootdev (pxe, one-time), power_status, power (cycle if the
  *                        power is on, on if it is off)
  *   reinstall, no BMC    mark
+ *   reboot               mark (the history's "reboot requested"), bootdev (pxe, one-time),
+ *                        power_status, power (cycle if on, on if off): a stateless node's
+ *                        "reinstall", its next netboot boots its image again
  *   power                power (the action asked: on, off, cycle, reset, soft or status)
  *   bootdev              bootdev (the device asked)
  *   disk after install   bootdev (disk, persistent): provd's own, when a node is installed
@@ -27,6 +30,7 @@ typedef enum OpKind {
         OP_KIND_POWER,
         OP_KIND_BOOTDEV,
         OP_KIND_DISK_AFTER_INSTALL,
+        OP_KIND_REBOOT,
         _OP_KIND_MAX,
 } OpKind;
 
@@ -53,7 +57,8 @@ typedef enum OpEvent {
 } OpEvent;
 
 typedef enum OpAction {
-        OP_ACTION_MARK,    /* the next step is `mark`: mark the node for install */
+        OP_ACTION_MARK,    /* the next step is `mark`: mark the node for install (reboot: record
+                            * the reboot in its history) */
         OP_ACTION_RUN,     /* the next step is a BMC step: submit its command */
         OP_ACTION_SUCCEED, /* end the operation: succeeded */
         OP_ACTION_FAIL,    /* end the operation: failed at the current step, the rest skipped */
@@ -76,7 +81,7 @@ typedef struct OpTransition {
 } OpTransition;
 
 typedef struct OpKindInfo {
-        const char *name; /* the operation's "kind" in the API: reinstall, power, bootdev */
+        const char *name; /* the operation's "kind" in the API: reinstall, power, bootdev, reboot */
         const char *why;  /* prefix of its messages in the history: "reinstall: ", "after install: ", "" */
         bool internal;    /* started by provd itself, not an admin (does not make the node busy) */
         size_t n_steps;

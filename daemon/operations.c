@@ -454,6 +454,8 @@ static void on_step_done(const BmcJob *job, const BmcOutcome *outcome, void *use
                         a = op_event_locked(op, OP_EV_CANCELLED, "error", "provd is stopping: not run");
                 else if (a == OP_ACTION_SUCCEED && op->kind == OP_KIND_REINSTALL)
                         snprintf(op->result, sizeof op->result, "%s: the node network-boots into the installer", what);
+                else if (a == OP_ACTION_SUCCEED && op->kind == OP_KIND_REBOOT)
+                        snprintf(op->result, sizeof op->result, "%s: the node network-boots its image", what);
                 else if (a == OP_ACTION_SUCCEED)
                         snprintf(op->result, sizeof op->result, "%s", s->result);
         }
@@ -610,6 +612,15 @@ static int reinstall_start(Ops *ops, const char *node, const BulkLink *link, jso
         r = prepare(ops, node, false, &b, err, errlen);
         if (r < 0)
                 return r;
+        NodeMode mode;
+        r = daemon_node_mode(ops->d, node, &mode);
+        if (r < 0)
+                return errbuf_fail(r, err, errlen, "no node \"%.64s\" in the inventory", node);
+        if (mode == NODE_MODE_STATELESS)
+                return errbuf_fail(-EMEDIUMTYPE, err, errlen,
+                                   "node %s is stateless: it boots its image on every boot and has nothing to "
+                                   "reinstall; use provd reboot",
+                                   node);
         /* The power command is the power status row's choice; the boot device is one-time. */
         r = op_new(ops, &b, b.has_bmc ? OP_KIND_REINSTALL : OP_KIND_REINSTALL_NO_BMC, json_object(),
                    &(IpmiBoot) { .device = IPMI_BOOT_DEVICE_PXE, .efi = b.efi }, IPMI_OP_POWER_CYCLE, link, &op);
@@ -639,6 +650,49 @@ static int reinstall_start(Ops *ops, const char *node, const BulkLink *link, jso
 
 int ops_reinstall(Ops *ops, const char *node, json_t **ret, char *err, size_t errlen) {
         return reinstall_start(ops, node, NULL, ret, err, errlen);
+}
+
+/* ops_reboot(), as a node of the bulk operation in link when link is non-NULL. */
+static int reboot_start(Ops *ops, const char *node, const BulkLink *link, json_t **ret, char *err, size_t errlen) {
+        DaemonNodeBmc b;
+        NodeMode mode;
+        Op *op;
+        int r;
+
+        r = daemon_node_mode(ops->d, node, &mode);
+        if (r == -ENOENT)
+                return errbuf_fail(r, err, errlen, "no node \"%.64s\" in the inventory", node);
+        if (r < 0)
+                return r;
+        if (mode != NODE_MODE_STATELESS)
+                return errbuf_fail(-EMEDIUMTYPE, err, errlen, "node %s installs to disk: use provd reinstall", node);
+        r = prepare(ops, node, true, &b, err, errlen);
+        if (r < 0)
+                return r;
+        r = op_new(ops, &b, OP_KIND_REBOOT, json_object(), &(IpmiBoot) { .device = IPMI_BOOT_DEVICE_PXE, .efi = b.efi },
+                   IPMI_OP_POWER_CYCLE, link, &op);
+        if (r < 0)
+                return r;
+        ops_lock(ops);
+        OpAction a = op_event_locked(op, OP_EV_START, NULL, NULL); /* OP_ACTION_MARK */
+        op->steps[op->cur].started_ms = now_ms();
+        ops_unlock(ops);
+
+        /* On record before any BMC step; observers (console capture) hear of it first. */
+        r = a == OP_ACTION_MARK ? daemon_mark_reboot(ops->d, node) : -EPROTO;
+        if (r < 0) {
+                op_free(op); /* never registered */
+                return errbuf_fail(r, err, errlen, "cannot record the reboot of node %s: %s", node, strerror(-r));
+        }
+        ops_lock(ops);
+        snprintf(op->steps[op->cur].result, sizeof op->steps[op->cur].result, "reboot requested");
+        a = op_event_locked(op, OP_EV_SUCCEEDED, NULL, NULL);
+        ops_unlock(ops);
+        return op_launch(ops, op, &b, a, ret);
+}
+
+int ops_reboot(Ops *ops, const char *node, json_t **ret, char *err, size_t errlen) {
+        return reboot_start(ops, node, NULL, ret, err, errlen);
 }
 
 /* ops_power(), as a node of the bulk operation in link when link is non-NULL. */
@@ -798,7 +852,7 @@ static json_t *bulk_json_locked(Ops *ops, const Bulk *b, bool with_nodes) {
 
 /* The error code of a node whose operation could not start (the single-node route's status). */
 static const char *refusal_code(int r) {
-        return r == -ENOENT ? "not_found" : r == -ENODEV || r == -EALREADY ? "conflict" : "error";
+        return r == -ENOENT ? "not_found" : r == -ENODEV || r == -EALREADY || r == -EMEDIUMTYPE ? "conflict" : "error";
 }
 
 int ops_bulk_start(Ops *ops, const OpBulkRequest *req, json_t **ret, char *err, size_t errlen) {
@@ -851,6 +905,9 @@ int ops_bulk_start(Ops *ops, const OpBulkRequest *req, json_t **ret, char *err, 
                 switch (req->kind) {
                 case OP_BULK_REINSTALL:
                         r = reinstall_start(ops, req->nodes[i], &link, NULL, e, sizeof e);
+                        break;
+                case OP_BULK_REBOOT:
+                        r = reboot_start(ops, req->nodes[i], &link, NULL, e, sizeof e);
                         break;
                 case OP_BULK_POWER:
                         r = power_start(ops, req->nodes[i], req->action, &link, NULL, e, sizeof e);
@@ -1013,7 +1070,7 @@ int ops_list_json(Ops *ops, const char *node, json_t **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-/* Fails install attempts past the deadline, once a second. */
+/* Fails install attempts and boots of stateless nodes past their deadlines, once a second. */
 static void *sweeper_thread(void *userdata) {
         Ops *ops = userdata;
         ops_lock(ops);
@@ -1026,6 +1083,9 @@ static void *sweeper_thread(void *userdata) {
                 int r = daemon_expire_attempts(ops->d, ops->cfg.install_deadline_ms, now_ms());
                 if (r < 0)
                         log_warning_errno(r, "install deadline: cannot fail expired attempts: %m");
+                r = daemon_expire_boots(ops->d, ops->cfg.boot_deadline_ms, now_ms());
+                if (r < 0)
+                        log_warning_errno(r, "boot deadline: cannot fail expired boots: %m");
                 ops_lock(ops);
         }
         ops_unlock(ops);
@@ -1050,7 +1110,7 @@ int ops_new(Daemon *d, const OpsConfig *cfg, Ops **ret) {
                 ops_free(ops);
                 return log_error_errno(r, "cannot start the BMC worker pool: %m");
         }
-        if (cfg->install_deadline_ms > 0) {
+        if (cfg->install_deadline_ms > 0 || cfg->boot_deadline_ms > 0) {
                 r = pthread_create(&ops->sweeper, NULL, sweeper_thread, ops);
                 if (r != 0) {
                         ops_free(ops);

@@ -48,6 +48,7 @@ typedef struct OpsConfig {
         unsigned bmc_timeout_ms;     /* per command attempt (0 = 10 s) */
         unsigned bmc_retries;        /* extra attempts after a timeout or I/O error */
         int64_t install_deadline_ms; /* 0 = no deadline */
+        int64_t boot_deadline_ms;    /* a stateless node's boot; 0 = no deadline */
 } OpsConfig;
 
 /* Starts the BMC pool and the deadline sweep, and subscribes to the daemon's transitions so
@@ -61,8 +62,15 @@ void ops_free(Ops *ops);
 
 /* POST /v1/nodes/<node>/reinstall.  On success *ret is the new operation's JSON (new
  * reference).  Errors (message in err): -ENOENT unknown node, -EALREADY an operation for
- * the node is queued or running, a store errno from marking the node. */
+ * the node is queued or running, -EMEDIUMTYPE a stateless node (nothing to reinstall: the
+ * message points at provd reboot), a store errno from marking the node. */
 int ops_reinstall(Ops *ops, const char *node, json_t **ret, char *err, size_t errlen);
+
+/* POST /v1/nodes/<node>/reboot: a stateless node's reboot: recorded in its history ("reboot
+ * requested"), then BMC boot device PXE (one-time) and power cycle (on if it is off).  The
+ * node's next netboot opens its next boot.  Errors as ops_reinstall() plus -ENODEV no BMC,
+ * -EMEDIUMTYPE an install node (err: "node n001 installs to disk: use provd reinstall"). */
+int ops_reboot(Ops *ops, const char *node, json_t **ret, char *err, size_t errlen);
 
 /* POST /v1/nodes/<node>/power: action on | off | cycle | reset | soft | status.  Errors as
  * above plus -EINVAL bad action, -ENODEV the node has no BMC. */

@@ -32,6 +32,53 @@ static const ProvisionTransition table[] = {
         { S(FAILED), E(NETBOOT), S(FAILED), A(NONE), B(LOCAL), NULL },
         { S(FAILED), E(NETBOOT_NO_TOKEN), S(FAILED), A(NONE), B(LOCAL), NULL },
 
+        /* A node whose inventory mode changed from stateless to install installs on its next
+         * netboot (an open boot is abandoned: OPEN_ATTEMPT ends it). */
+        { S(BOOTING), E(NETBOOT), S(NETBOOTING), A(OPEN_ATTEMPT), B(INSTALL), "network boot of a node that now installs: boot abandoned, install attempt opened" },
+        { S(BOOTING), E(NETBOOT_NO_TOKEN), S(NETBOOTING), A(OPEN_ATTEMPT), B(INSTALL), "network boot of a node that now installs: boot abandoned, install attempt opened" },
+        { S(RUNNING), E(NETBOOT), S(NETBOOTING), A(OPEN_ATTEMPT), B(INSTALL), "network boot of a node that now installs: install attempt opened" },
+        { S(RUNNING), E(NETBOOT_NO_TOKEN), S(NETBOOTING), A(OPEN_ATTEMPT), B(INSTALL), "network boot of a node that now installs: install attempt opened" },
+
+        /* A stateless node boots its image on every network boot, whatever its state: never
+         * the local disk.  Each netboot is a new boot with a new token... */
+        { S(NEW), E(IMAGE_NETBOOT), S(BOOTING), A(OPEN_BOOT), B(IMAGE), "network boot: boot opened" },
+        { S(NEW), E(IMAGE_NETBOOT_NO_TOKEN), S(BOOTING), A(OPEN_BOOT), B(IMAGE), "network boot: boot opened" },
+        { S(RUNNING), E(IMAGE_NETBOOT), S(BOOTING), A(OPEN_BOOT), B(IMAGE), "network boot: boot opened" },
+        { S(RUNNING), E(IMAGE_NETBOOT_NO_TOKEN), S(BOOTING), A(OPEN_BOOT), B(IMAGE), "network boot: boot opened" },
+        { S(FAILED), E(IMAGE_NETBOOT), S(BOOTING), A(OPEN_BOOT), B(IMAGE), "network boot: boot opened" },
+        { S(FAILED), E(IMAGE_NETBOOT_NO_TOKEN), S(BOOTING), A(OPEN_BOOT), B(IMAGE), "network boot: boot opened" },
+        /* ... except pixiecore asking again for the boot it was just answered (5-6 times per
+         * boot): same boot, same token, no history row. */
+        { S(BOOTING), E(IMAGE_NETBOOT), S(BOOTING), A(NONE), B(IMAGE), NULL },
+        /* The node came back before it ran, or provd restarted and kept only the token's hash. */
+        { S(BOOTING), E(IMAGE_NETBOOT_NO_TOKEN), S(BOOTING), A(OPEN_BOOT), B(IMAGE), "network boot during boot: boot abandoned, new boot opened" },
+        /* A node whose inventory mode changed from install to stateless boots its image at
+         * once (an open install attempt is abandoned: OPEN_BOOT ends it). */
+        { S(PENDING), E(IMAGE_NETBOOT), S(BOOTING), A(OPEN_BOOT), B(IMAGE), "network boot of a node that is now stateless: boot opened" },
+        { S(PENDING), E(IMAGE_NETBOOT_NO_TOKEN), S(BOOTING), A(OPEN_BOOT), B(IMAGE), "network boot of a node that is now stateless: boot opened" },
+        { S(NETBOOTING), E(IMAGE_NETBOOT), S(BOOTING), A(OPEN_BOOT), B(IMAGE), "network boot of a node that is now stateless: install attempt abandoned, boot opened" },
+        { S(NETBOOTING), E(IMAGE_NETBOOT_NO_TOKEN), S(BOOTING), A(OPEN_BOOT), B(IMAGE), "network boot of a node that is now stateless: install attempt abandoned, boot opened" },
+        { S(INSTALLING), E(IMAGE_NETBOOT), S(BOOTING), A(OPEN_BOOT), B(IMAGE), "network boot of a node that is now stateless: install attempt abandoned, boot opened" },
+        { S(INSTALLING), E(IMAGE_NETBOOT_NO_TOKEN), S(BOOTING), A(OPEN_BOOT), B(IMAGE), "network boot of a node that is now stateless: install attempt abandoned, boot opened" },
+        { S(INSTALLED), E(IMAGE_NETBOOT), S(BOOTING), A(OPEN_BOOT), B(IMAGE), "network boot of a node that is now stateless: boot opened" },
+        { S(INSTALLED), E(IMAGE_NETBOOT_NO_TOKEN), S(BOOTING), A(OPEN_BOOT), B(IMAGE), "network boot of a node that is now stateless: boot opened" },
+
+        /* The booted node's word (boot token, or its node reporter), only while the boot is open. */
+        { S(BOOTING), E(BOOT_RUNNING), S(RUNNING), A(END_BOOT), B(NONE), "node running" },
+        { S(BOOTING), E(BOOT_FAILED), S(FAILED), A(END_BOOT), B(NONE), "node reported boot failure" },
+        /* Boot deadline. */
+        { S(BOOTING), E(TIMEOUT), S(FAILED), A(END_BOOT), B(NONE), "boot deadline passed before the node reported running" },
+
+        /* Admin reboot of a stateless node: on record; its next netboot opens the next boot. */
+        { S(NEW), E(REBOOT), S(NEW), A(NONE), B(NONE), "reboot requested" },
+        { S(PENDING), E(REBOOT), S(PENDING), A(NONE), B(NONE), "reboot requested" },
+        { S(NETBOOTING), E(REBOOT), S(NETBOOTING), A(NONE), B(NONE), "reboot requested" },
+        { S(INSTALLING), E(REBOOT), S(INSTALLING), A(NONE), B(NONE), "reboot requested" },
+        { S(INSTALLED), E(REBOOT), S(INSTALLED), A(NONE), B(NONE), "reboot requested" },
+        { S(FAILED), E(REBOOT), S(FAILED), A(NONE), B(NONE), "reboot requested" },
+        { S(BOOTING), E(REBOOT), S(BOOTING), A(NONE), B(NONE), "reboot requested" },
+        { S(RUNNING), E(REBOOT), S(RUNNING), A(NONE), B(NONE), "reboot requested" },
+
         /* Installer events (token-authenticated, so only with an open attempt). */
         { S(NETBOOTING), E(PHASE), S(INSTALLING), A(SET_PHASE), B(NONE), "installer reported" },
         { S(INSTALLING), E(PHASE), S(INSTALLING), A(SET_PHASE), B(NONE), "installer reported" },
@@ -47,6 +94,8 @@ static const ProvisionTransition table[] = {
         { S(INSTALLING), E(REINSTALL), S(PENDING), A(END_ATTEMPT_ABANDONED), B(NONE), "reinstall requested: open attempt abandoned" },
         { S(INSTALLED), E(REINSTALL), S(PENDING), A(NONE), B(NONE), "reinstall requested" },
         { S(FAILED), E(REINSTALL), S(PENDING), A(NONE), B(NONE), "reinstall requested" },
+        { S(BOOTING), E(REINSTALL), S(PENDING), A(END_BOOT), B(NONE), "reinstall requested: open boot abandoned" },
+        { S(RUNNING), E(REINSTALL), S(PENDING), A(NONE), B(NONE), "reinstall requested" },
 
         /* Install deadline. */
         { S(NETBOOTING), E(TIMEOUT), S(FAILED), A(END_ATTEMPT_FAILED), B(NONE), "install deadline passed before the installer reported" },
@@ -59,6 +108,8 @@ static const ProvisionTransition table[] = {
         { S(INSTALLING), E(BMC), S(INSTALLING), A(NONE), B(NONE), "BMC" },
         { S(INSTALLED), E(BMC), S(INSTALLED), A(NONE), B(NONE), "BMC" },
         { S(FAILED), E(BMC), S(FAILED), A(NONE), B(NONE), "BMC" },
+        { S(BOOTING), E(BMC), S(BOOTING), A(NONE), B(NONE), "BMC" },
+        { S(RUNNING), E(BMC), S(RUNNING), A(NONE), B(NONE), "BMC" },
 
         /* A console capture note, on record; the state does not change. */
         { S(NEW), E(CONSOLE), S(NEW), A(NONE), B(NONE), "console" },
@@ -67,6 +118,8 @@ static const ProvisionTransition table[] = {
         { S(INSTALLING), E(CONSOLE), S(INSTALLING), A(NONE), B(NONE), "console" },
         { S(INSTALLED), E(CONSOLE), S(INSTALLED), A(NONE), B(NONE), "console" },
         { S(FAILED), E(CONSOLE), S(FAILED), A(NONE), B(NONE), "console" },
+        { S(BOOTING), E(CONSOLE), S(BOOTING), A(NONE), B(NONE), "console" },
+        { S(RUNNING), E(CONSOLE), S(RUNNING), A(NONE), B(NONE), "console" },
 
         /* A node's report of the system it runs, on record when that changed. */
         { S(NEW), E(REPORT), S(NEW), A(NONE), B(NONE), "node report" },
@@ -75,6 +128,8 @@ static const ProvisionTransition table[] = {
         { S(INSTALLING), E(REPORT), S(INSTALLING), A(NONE), B(NONE), "node report" },
         { S(INSTALLED), E(REPORT), S(INSTALLED), A(NONE), B(NONE), "node report" },
         { S(FAILED), E(REPORT), S(FAILED), A(NONE), B(NONE), "node report" },
+        { S(BOOTING), E(REPORT), S(BOOTING), A(NONE), B(NONE), "node report" },
+        { S(RUNNING), E(REPORT), S(RUNNING), A(NONE), B(NONE), "node report" },
 };
 
 const ProvisionTransition *provision_transition(ProvisionState state, ProvisionEvent event) {
@@ -96,6 +151,8 @@ static const char *const state_names[_PROVISION_STATE_MAX] = {
         [PROVISION_INSTALLING] = "installing",
         [PROVISION_INSTALLED] = "installed",
         [PROVISION_FAILED] = "failed",
+        [PROVISION_BOOTING] = "booting",
+        [PROVISION_RUNNING] = "running",
 };
 
 static const char *const event_names[_PROVISION_EV_MAX] = {
@@ -109,6 +166,11 @@ static const char *const event_names[_PROVISION_EV_MAX] = {
         [PROVISION_EV_BMC] = "bmc",
         [PROVISION_EV_CONSOLE] = "console",
         [PROVISION_EV_REPORT] = "report",
+        [PROVISION_EV_IMAGE_NETBOOT] = "netboot",
+        [PROVISION_EV_IMAGE_NETBOOT_NO_TOKEN] = "netboot",
+        [PROVISION_EV_BOOT_RUNNING] = "boot",
+        [PROVISION_EV_BOOT_FAILED] = "boot",
+        [PROVISION_EV_REBOOT] = "reboot",
 };
 
 const char *provision_state_to_string(ProvisionState s) {
@@ -143,7 +205,30 @@ const char *provision_attempt_outcome(const ProvisionTransition *t) {
         case PROVISION_ACTION_END_ATTEMPT_ABANDONED:
         case PROVISION_ACTION_REOPEN_ATTEMPT:
                 return "abandoned";
+        case PROVISION_ACTION_OPEN_BOOT:
+                return provision_state_has_open_attempt(t->from) ? "abandoned" : NULL;
         default:
                 return NULL;
+        }
+}
+
+bool provision_state_has_open_boot(ProvisionState s) {
+        return s == PROVISION_BOOTING;
+}
+
+const char *provision_boot_outcome(const ProvisionTransition *t) {
+        if (!provision_state_has_open_boot(t->from))
+                return NULL;
+        if (provision_state_has_open_boot(t->to) && t->action != PROVISION_ACTION_OPEN_BOOT)
+                return NULL;
+        switch (t->event) {
+        case PROVISION_EV_BOOT_RUNNING:
+                return "running";
+        case PROVISION_EV_BOOT_FAILED:
+                return "failed";
+        case PROVISION_EV_TIMEOUT:
+                return "timeout";
+        default:
+                return "abandoned";
         }
 }

@@ -10,7 +10,14 @@
  *   failed      the installer reported failure (or the attempt was abandoned): boots from
  *               disk, no retry loop, until an admin asks for a reinstall
  *   pending     an admin asked for a reinstall: installs on its next netboot
+ *   booting     a stateless node was answered its image (a boot is open, its token handed
+ *               out); waiting for the node to report running
+ *   running     a stateless node's boot reported running (the boot is over, its token dead)
  *
+ * "new" and "failed" are shared: a stateless node that never netbooted is new, one whose boot
+ * failed (the node said so, or the boot deadline passed) is failed.  Which netboot event a
+ * node's boot request is depends on its inventory mode (install or stateless), not its state,
+ * so a node whose mode changes moves on at its next netboot.
  * The full table, with the reason for each row, is in provision.c and the README. */
 #pragma once
 
@@ -24,6 +31,8 @@ typedef enum ProvisionState {
         PROVISION_INSTALLING,
         PROVISION_INSTALLED,
         PROVISION_FAILED,
+        PROVISION_BOOTING,
+        PROVISION_RUNNING,
         _PROVISION_STATE_MAX,
         _PROVISION_STATE_INVALID = -1,
 } ProvisionState;
@@ -50,6 +59,19 @@ typedef enum ProvisionEvent {
         /* The node reported the system it runs and that changed (history only; no state
          * change). */
         PROVISION_EV_REPORT,
+        /* A boot request for a stateless node, and the token of its open boot is known to this
+         * process (pixiecore asking again for the same boot). */
+        PROVISION_EV_IMAGE_NETBOOT,
+        /* Same, with no open boot or its token not known (a new boot of the node). */
+        PROVISION_EV_IMAGE_NETBOOT_NO_TOKEN,
+        /* The node of the open boot runs: its callback (boot token, phase running) or its node
+         * reporter said so. */
+        PROVISION_EV_BOOT_RUNNING,
+        /* The node of the open boot said it failed (boot token, phase failed). */
+        PROVISION_EV_BOOT_FAILED,
+        /* Admin asked for a reboot of a stateless node (history only; the netboot that follows
+         * opens the next boot). */
+        PROVISION_EV_REBOOT,
         _PROVISION_EV_MAX,
 } ProvisionEvent;
 
@@ -61,12 +83,16 @@ typedef enum ProvisionAction {
         PROVISION_ACTION_END_ATTEMPT_FAILED,    /* end the open attempt: failed */
         PROVISION_ACTION_END_ATTEMPT_ABANDONED, /* end the open attempt, if any: abandoned */
         PROVISION_ACTION_SET_PHASE,             /* record the installer's phase on the attempt */
+        PROVISION_ACTION_OPEN_BOOT,             /* open a new boot with a new token (an open boot
+                                                 * ends abandoned, an open attempt too) */
+        PROVISION_ACTION_END_BOOT,              /* end the open boot (outcome: provision_boot_outcome()) */
 } ProvisionAction;
 
 typedef enum ProvisionBoot {
         PROVISION_BOOT_NONE,    /* not a boot event */
         PROVISION_BOOT_INSTALL, /* answer with the installer (kernel, initrd, cmdline) */
         PROVISION_BOOT_LOCAL,   /* answer "boot from disk": pixiecore 404, iPXE exit */
+        PROVISION_BOOT_IMAGE,   /* answer with the node's image and overlay (stateless) */
 } ProvisionBoot;
 
 typedef struct ProvisionTransition {
@@ -96,5 +122,14 @@ const char *provision_event_to_string(ProvisionEvent e);
 bool provision_state_has_open_attempt(ProvisionState s);
 
 /* How transition t ends the open attempt: "succeeded", "failed", "timeout" (the install
- * deadline) or "abandoned" (reinstall, or a new attempt reopened); NULL when t ends none. */
+ * deadline) or "abandoned" (reinstall, a new attempt reopened, or a boot of the node's image
+ * opened instead); NULL when t ends none. */
 const char *provision_attempt_outcome(const ProvisionTransition *t);
+
+/* True in the state where a boot of a stateless node is open (its token works): booting. */
+bool provision_state_has_open_boot(ProvisionState s);
+
+/* How transition t ends the open boot: "running", "failed", "timeout" (the boot deadline) or
+ * "abandoned" (a new boot opened, a reinstall, an install attempt opened instead); NULL when
+ * t ends none (it does not leave booting, or stays in it with no new boot). */
+const char *provision_boot_outcome(const ProvisionTransition *t);

@@ -257,7 +257,8 @@ static int step_ops(Server *s) {
                        &(OpsConfig) { .bmc_workers = s->cfg->bmc_workers,
                                       .bmc_timeout_ms = s->cfg->bmc_timeout * 1000,
                                       .bmc_retries = s->cfg->bmc_retries,
-                                      .install_deadline_ms = (int64_t) s->cfg->install_deadline * 1000 },
+                                      .install_deadline_ms = (int64_t) s->cfg->install_deadline * 1000,
+                                      .boot_deadline_ms = (int64_t) s->cfg->boot_deadline * 1000 },
                        &s->ops);
 }
 

@@ -24,7 +24,7 @@
 
 /* Slots of a connection's statement cache (see stmt_cache_get()): more than the distinct
  * statements this file runs, so that probing stays short. */
-#define STORE_STMT_SLOTS 64
+#define STORE_STMT_SLOTS 96
 
 struct Store {
         sqlite3 *db;
@@ -380,14 +380,34 @@ static const char schema_discovered[] =
         "  interface TEXT NOT NULL DEFAULT '',"
         "  ipxe INTEGER NOT NULL DEFAULT 0);"
         "CREATE INDEX IF NOT EXISTS discovered_last_seen ON discovered(last_seen_ms);";
+/* Boots of stateless nodes: added to older databases as they are opened, like `discovered`.
+ * One row per boot: its token hash, when it started and ended, how (outcome), the MAC,
+ * firmware and image it booted with, and the ETag of the overlay it was served. */
+static const char schema_boots[] =
+        "CREATE TABLE IF NOT EXISTS boots ("
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  node TEXT NOT NULL,"
+        "  seq INTEGER NOT NULL,"
+        "  token_hash BLOB UNIQUE,"
+        "  started_at INTEGER NOT NULL,"
+        "  ended_at INTEGER,"
+        "  outcome TEXT,"
+        "  message TEXT,"
+        "  mac TEXT,"
+        "  firmware TEXT,"
+        "  image TEXT,"
+        "  overlay_etag TEXT);"
+        "CREATE INDEX IF NOT EXISTS boots_node ON boots(node, id);";
 /* Columns added after the first schema: nullable, so ALTER TABLE ... ADD COLUMN keeps every
  * row of an older database (the column NULL).  history.console: the console's last lines of
- * a failed attempt; attempts.firmware: what netbooted the attempt. */
+ * a failed attempt; attempts.firmware: what netbooted the attempt; nodes.boot_id: a stateless
+ * node's open (or last) boot. */
 static const struct {
         const char *table, *column, *type, *what;
 } schema_columns[] = {
         { "history", "console", "TEXT", "console capture" },
         { "attempts", "firmware", "TEXT", "firmware of install attempts" },
+        { "nodes", "boot_id", "INTEGER", "the boot of stateless nodes" },
 };
 
 /* Whether `table` has the column `column`, into *ret. */
@@ -446,7 +466,7 @@ static int schema_is_current(Store *s, bool *ret) {
                 *ret = false;
                 return 0;
         }
-        const char *const parts[] = { schema, schema_discovered };
+        const char *const parts[] = { schema, schema_discovered, schema_boots };
         for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
                 r = schema_objects_exist(s, parts[i], &ok);
                 if (r < 0 || !ok) {
@@ -473,6 +493,9 @@ static int schema_update_locked(Store *s) {
         if (r < 0)
                 return r;
         r = exec(s, schema_discovered); /* discovery */
+        if (r < 0)
+                return r;
+        r = exec(s, schema_boots);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < ELEMENTSOF(schema_columns); i++) {
@@ -737,8 +760,9 @@ int store_get_node(Store *s, const char *name, StoreNodeState *ret) {
         _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
         int r = prepare(s,
                         "SELECT n.state, n.state_since, COALESCE(n.attempt_id, 0), COALESCE(a.seq, 0), "
-                        "COALESCE(a.phase, ''), COALESCE(a.opened_at, 0) FROM nodes n LEFT JOIN attempts a ON "
-                        "a.id = n.attempt_id WHERE n.name = ?1",
+                        "COALESCE(a.phase, ''), COALESCE(a.opened_at, 0), COALESCE(n.boot_id, 0), COALESCE(b.seq, 0), "
+                        "COALESCE(b.started_at, 0) FROM nodes n LEFT JOIN attempts a ON a.id = n.attempt_id "
+                        "LEFT JOIN boots b ON b.id = n.boot_id WHERE n.name = ?1",
                         &st);
         if (r < 0)
                 return r;
@@ -759,6 +783,9 @@ int store_get_node(Store *s, const char *name, StoreNodeState *ret) {
         n.attempt_seq = sqlite3_column_int64(st, 3);
         snprintf(n.phase, sizeof n.phase, "%s", (const char *) sqlite3_column_text(st, 4));
         n.attempt_opened_ms = sqlite3_column_int64(st, 5);
+        n.boot_id = sqlite3_column_int64(st, 6);
+        n.boot_seq = sqlite3_column_int64(st, 7);
+        n.boot_opened_ms = sqlite3_column_int64(st, 8);
         sqlite3_reset(st);
         if (n.state == _PROVISION_STATE_INVALID)
                 return log_error_errno(EBADMSG, "state store: node %s has an unknown state", name);
@@ -770,8 +797,9 @@ int store_node_states_foreach(Store *s, StoreNodeStateFn fn, void *userdata) {
         _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
         int r = prepare(s,
                         "SELECT n.name, n.state, n.state_since, COALESCE(n.attempt_id, 0), COALESCE(a.seq, 0), "
-                        "COALESCE(a.phase, ''), COALESCE(a.opened_at, 0) FROM nodes n LEFT JOIN attempts a ON a.id = "
-                        "n.attempt_id",
+                        "COALESCE(a.phase, ''), COALESCE(a.opened_at, 0), COALESCE(n.boot_id, 0), COALESCE(b.seq, 0), "
+                        "COALESCE(b.started_at, 0) FROM nodes n LEFT JOIN attempts a ON a.id = n.attempt_id "
+                        "LEFT JOIN boots b ON b.id = n.boot_id",
                         &st);
         if (r < 0)
                 return r;
@@ -785,6 +813,9 @@ int store_node_states_foreach(Store *s, StoreNodeStateFn fn, void *userdata) {
                 n.attempt_seq = sqlite3_column_int64(st, 4);
                 snprintf(n.phase, sizeof n.phase, "%s", (const char *) sqlite3_column_text(st, 5));
                 n.attempt_opened_ms = sqlite3_column_int64(st, 6);
+                n.boot_id = sqlite3_column_int64(st, 7);
+                n.boot_seq = sqlite3_column_int64(st, 8);
+                n.boot_opened_ms = sqlite3_column_int64(st, 9);
                 if (!name || n.state == _PROVISION_STATE_INVALID)
                         return log_error_errno(EBADMSG, "state store: node %s has an unknown state", name ? name : "(null)");
                 r = fn(userdata, name, &n);
@@ -827,13 +858,28 @@ static int end_attempt(Store *s, int64_t id, const char *outcome, const char *ph
                    "ittti", at, outcome, phase, message, id);
 }
 
+static int end_boot(Store *s, int64_t id, const char *outcome, const char *message, int64_t at) {
+        return run(s,
+                   "UPDATE boots SET ended_at = ?1, outcome = ?2, message = COALESCE(?3, message) "
+                   "WHERE id = ?4 AND ended_at IS NULL",
+                   "itti", at, outcome, message, id);
+}
+
 static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeState *cur, StoreNodeState *n,
                         int64_t *ret_event_id) {
         const ProvisionTransition *t = tr->t;
         const char *message = tr->message ? tr->message : t->why;
+        const char *boot_outcome = provision_boot_outcome(t);
         int r;
 
         *n = *cur;
+        /* Leaving booting (or a new boot replacing the open one) ends the open boot. */
+        if (boot_outcome && cur->boot_id > 0) {
+                r = end_boot(s, cur->boot_id, boot_outcome, message, tr->at_ms);
+                if (r < 0)
+                        return r;
+                n->boot_opened_ms = 0;
+        }
         switch (t->action) {
         case PROVISION_ACTION_NONE:
                 break;
@@ -863,6 +909,35 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
                 n->phase[0] = '\0';
                 break;
         }
+        case PROVISION_ACTION_OPEN_BOOT: {
+                /* A boot instead of the open install attempt: the attempt is abandoned. */
+                const char *outcome = provision_attempt_outcome(t);
+                if (outcome && cur->attempt_id > 0) {
+                        r = end_attempt(s, cur->attempt_id, outcome, NULL, message, tr->at_ms);
+                        if (r < 0)
+                                return r;
+                }
+                int64_t seq = 1;
+                _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
+                r = prepare(s, "SELECT COALESCE(MAX(seq), 0) + 1 FROM boots WHERE node = ?1", &st);
+                if (r < 0)
+                        return r;
+                sqlite3_bind_text(st, 1, tr->node, -1, SQLITE_STATIC);
+                if (sqlite3_step(st) == SQLITE_ROW)
+                        seq = sqlite3_column_int64(st, 0);
+                r = run(s,
+                        "INSERT INTO boots (node, seq, token_hash, started_at, mac, firmware, image) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        "tibittt", tr->node, seq, tr->new_token_hash, tr->at_ms, tr->mac, tr->firmware, tr->image);
+                if (r < 0)
+                        return r;
+                n->boot_id = sqlite3_last_insert_rowid(s->db);
+                n->boot_seq = seq;
+                n->boot_opened_ms = tr->at_ms;
+                break;
+        }
+        case PROVISION_ACTION_END_BOOT:
+                break; /* above */
         case PROVISION_ACTION_SET_PHASE:
                 r = run(s, "UPDATE attempts SET phase = ?1, message = ?2 WHERE id = ?3", "tti", tr->phase,
                         tr->message, cur->attempt_id);
@@ -889,10 +964,12 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
                 n->since_ms = tr->at_ms;
         n->state = t->to;
         r = run(s,
-                "INSERT INTO nodes (name, state, state_since, attempt_id, created_at) VALUES (?1, ?2, ?3, NULLIF(?4, 0), ?5) "
-                "ON CONFLICT(name) DO UPDATE SET state = ?2, state_since = ?3, attempt_id = NULLIF(?4, 0)",
-                "ttiii", tr->node, provision_state_to_string(n->state), n->since_ms,
-                n->attempt_id, tr->at_ms);
+                "INSERT INTO nodes (name, state, state_since, attempt_id, created_at, boot_id) "
+                "VALUES (?1, ?2, ?3, NULLIF(?4, 0), ?5, NULLIF(?6, 0)) "
+                "ON CONFLICT(name) DO UPDATE SET state = ?2, state_since = ?3, attempt_id = NULLIF(?4, 0), "
+                "boot_id = NULLIF(?6, 0)",
+                "ttiiii", tr->node, provision_state_to_string(n->state), n->since_ms,
+                n->attempt_id, tr->at_ms, n->boot_id);
         if (r < 0)
                 return r;
 
@@ -1104,6 +1181,102 @@ int store_attempt_json(Store *s, int64_t attempt_id, json_t **ret) {
                 return -ENOMEM;
         *ret = o;
         return 0;
+}
+
+/* ---- boots of stateless nodes ------------------------------------------------------------ */
+
+int store_find_boot_token(Store *s, const uint8_t hash[static TOKEN_HASH_SIZE], StoreBoot *ret) {
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        "SELECT node, id, seq, COALESCE(ended_at, 0), COALESCE(outcome, '') FROM boots "
+                        "WHERE token_hash = ?1",
+                        &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_blob(st, 1, hash, TOKEN_HASH_SIZE, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return fail(s, rc, "find boot token");
+        StoreBoot b = { 0 };
+        snprintf(b.node, sizeof b.node, "%s", (const char *) sqlite3_column_text(st, 0));
+        b.id = sqlite3_column_int64(st, 1);
+        b.seq = sqlite3_column_int64(st, 2);
+        b.ended_ms = sqlite3_column_int64(st, 3);
+        snprintf(b.outcome, sizeof b.outcome, "%s", (const char *) sqlite3_column_text(st, 4));
+        *ret = b;
+        return 0;
+}
+
+/* One boots row (columns: id, seq, started_at, ended_at, outcome, message, mac, firmware, image,
+ * overlay_etag) as JSON. */
+static json_t *boot_row_json(sqlite3_stmt *st) {
+        return json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+                         (json_int_t) sqlite3_column_int64(st, 0), "number", (json_int_t) sqlite3_column_int64(st, 1),
+                         "started_at", json_time(sqlite3_column_int64(st, 2)), "ended_at",
+                         json_time(sqlite3_column_int64(st, 3)), "outcome", json_text_or_null(st, 4), "message",
+                         json_text_or_null(st, 5), "mac", json_text_or_null(st, 6), "firmware",
+                         json_text_or_null(st, 7), "image", json_text_or_null(st, 8), "overlay_etag",
+                         json_text_or_null(st, 9));
+}
+
+#define BOOT_COLUMNS "id, seq, started_at, COALESCE(ended_at, 0), outcome, message, mac, firmware, image, overlay_etag"
+
+int store_boot_json(Store *s, int64_t boot_id, json_t **ret) {
+        if (boot_id <= 0) {
+                *ret = json_null();
+                return 0;
+        }
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT " BOOT_COLUMNS " FROM boots WHERE id = ?1", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, boot_id);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return fail(s, rc, "read boot");
+        json_t *o = boot_row_json(st);
+        if (!o)
+                return -ENOMEM;
+        *ret = o;
+        return 0;
+}
+
+int store_boots_json(Store *s, const char *node, int64_t before_id, int64_t limit, json_t **ret) {
+        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        "SELECT " BOOT_COLUMNS " FROM boots WHERE node = ?1 AND (?2 <= 0 OR id < ?2) "
+                        "ORDER BY id DESC LIMIT ?3",
+                        &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, before_id);
+        sqlite3_bind_int64(st, 3, limit > 0 ? limit : -1);
+        _cleanup_(json_decrefp) json_t *arr = json_array();
+        if (!arr)
+                return -ENOMEM;
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+                if (json_array_append_new(arr, boot_row_json(st)) < 0)
+                        return -ENOMEM;
+        if (rc != SQLITE_DONE)
+                return fail(s, rc, "read boots");
+        *ret = TAKE_PTR(arr);
+        return 0;
+}
+
+int store_boot_set_etag(Store *s, int64_t boot_id, const char *etag) {
+        int r = write_begin(s, "BEGIN IMMEDIATE");
+        if (r < 0)
+                return r;
+        r = write_end(s, run(s, "UPDATE boots SET overlay_etag = ?1 WHERE id = ?2", "ti", etag, boot_id));
+        if (r < 0)
+                return r;
+        return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
 }
 
 /* ---- discovery: the `discovered` table ------------------------------------------ */

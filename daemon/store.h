@@ -95,6 +95,9 @@ typedef struct StoreNodeState {
         int64_t attempt_seq; /* its number for this node: 1, 2, ... */
         int64_t attempt_opened_ms; /* when it was opened, 0 if none */
         char phase[16];     /* last installer phase of that attempt, "" if none */
+        int64_t boot_id;    /* a stateless node's current (last) boot's id, 0 if none */
+        int64_t boot_seq;   /* its number for this node: 1, 2, ... */
+        int64_t boot_opened_ms; /* when the open boot started; 0 when no boot is open */
 } StoreNodeState;
 
 /* An attempt found by its token hash. */
@@ -105,6 +108,15 @@ typedef struct StoreAttempt {
         int64_t ended_ms; /* 0 while open */
         char outcome[16]; /* "" while open; succeeded | failed | abandoned */
 } StoreAttempt;
+
+/* A boot found by its token hash. */
+typedef struct StoreBoot {
+        char node[64];
+        int64_t id;
+        int64_t seq;
+        int64_t ended_ms; /* 0 while open */
+        char outcome[16]; /* "" while open; running | failed | timeout | abandoned */
+} StoreBoot;
 
 /* What a node reported it runs (POST /v1/nodes/<name>/report); strings borrowed. */
 typedef struct StoreReport {
@@ -122,8 +134,11 @@ typedef struct StoreTransition {
         const char *phase;   /* installer phase for SET_PHASE/END_*, else NULL */
         const char *message; /* history message (NULL: t->why) */
         const StoreReport *report; /* non-NULL: upsert the node's report (node_reports), at at_ms */
-        const char *firmware; /* OPEN/REOPEN_ATTEMPT: the firmware that netbooted, a firmware.h
-                               * name ("efi-x64"), recorded on the new attempt; NULL: unknown */
+        const char *firmware; /* OPEN/REOPEN_ATTEMPT, OPEN_BOOT: the firmware that netbooted, a
+                               * firmware.h name ("efi-x64"), recorded on the new attempt or
+                               * boot; NULL: unknown */
+        const char *mac;      /* OPEN_BOOT: the MAC that netbooted (canonical), or NULL */
+        const char *image;    /* OPEN_BOOT: the image's name */
         int64_t at_ms;
         bool record;         /* write a history row */
 } StoreTransition;
@@ -245,6 +260,29 @@ int store_last_event_id(Store *s, int64_t *ret);
 /* One attempt as a JSON object {"id","number","phase","opened_at","ended_at","outcome",
  * "message","firmware"} (firmware: a firmware.h name or null), or JSON null when attempt_id is 0.  *ret is a new reference. */
 int store_attempt_json(Store *s, int64_t attempt_id, json_t **ret);
+
+/* ---- boots of stateless nodes ----------------------------------------------------------------
+ * boots(id, node, seq, token_hash UNIQUE, started_at, ended_at, outcome, message, mac, firmware,
+ * image, overlay_etag): one row per network boot of a stateless node, opened and ended by
+ * store_apply() (PROVISION_ACTION_OPEN_BOOT; leaving booting ends it with
+ * provision_boot_outcome()); nodes.boot_id is the node's open (or last) boot.  Added to older
+ * databases as they are opened. */
+
+/* Finds the boot a token hash belongs to.  Returns 0, -ENOENT if none, or an errno. */
+int store_find_boot_token(Store *s, const uint8_t hash[static TOKEN_HASH_SIZE], StoreBoot *ret);
+
+/* One boot as JSON {"id","number","started_at","ended_at","outcome","message","mac","firmware",
+ * "image","overlay_etag"} (absent values null), or JSON null when boot_id is 0.  -ENOENT when
+ * there is no such boot.  *ret is a new reference.  Works on read connections. */
+int store_boot_json(Store *s, int64_t boot_id, json_t **ret);
+
+/* Node `node`'s boots as a JSON array of the objects above, newest first, at most `limit`
+ * (<= 0: all) with id < before_id (<= 0: from the newest).  *ret is a new reference. */
+int store_boots_json(Store *s, const char *node, int64_t before_id, int64_t limit, json_t **ret);
+
+/* Records the ETag of the overlay served for boot boot_id (its own transaction, or a
+ * savepoint in a batch).  Returns 0, -ENOENT if no such boot, or an errno. */
+int store_boot_set_etag(Store *s, int64_t boot_id, const char *etag);
 
 /* ---- discovery: the `discovered` table ----------------------------------------
  * discovered(mac TEXT PRIMARY KEY, first_seen_ms, last_seen_ms, count, arch INTEGER NULL,

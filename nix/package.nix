@@ -25,6 +25,7 @@
 , systemd
 , freeipmi
 , libpcap
+, libarchive
   # the source tree; the default is this repository without build directories and VCS files
 , src ? null
 }:
@@ -48,8 +49,8 @@ stdenv.mkDerivation {
   nativeBuildInputs = [ meson ninja pkg-config python3 ];
 
   # curl, systemd (libsystemd: sd_notify, socket activation, journal), freeipmi and libpcap
-  # are the dependencies of the systemd integration, BMC and discovery work; meson finds
-  # them with pkg-config.
+  # are the dependencies of the systemd integration, BMC and discovery work, libarchive writes
+  # stateless nodes' overlays (cpio); meson finds them with pkg-config.
   buildInputs = [
     libmicrohttpd
     jansson
@@ -61,6 +62,7 @@ stdenv.mkDerivation {
     systemd
     freeipmi
     libpcap
+    libarchive
   ];
 
   mesonFlags = [

@@ -15,6 +15,8 @@ export const STATE_COLOURS = {
   installing: 'rgb(0, 114, 178)',
   installed: 'rgb(0, 158, 115)',
   failed: 'rgb(213, 94, 0)',
+  booting: 'rgb(230, 159, 0)',
+  running: 'rgb(204, 121, 167)',
 };
 export const STATES = Object.keys(STATE_COLOURS);
 

@@ -419,7 +419,7 @@ async function main() {
     const legend = await page.$$eval('#counts .swatch', (s) => s.map((e) => [e.dataset.state, getComputedStyle(e).backgroundColor]));
     for (const [s, c] of legend) check(c === STATE_COLOURS[s], `legend colour of ${s}: ${c}`);
     check(legend.length === STATES.length, `legend shows ${legend.length} states`);
-    ok('legend: all six states, each its own colour');
+    ok(`legend: all ${STATES.length} states, each its own colour`);
 
     const withHistory = nodes.find((n) => n.state !== 'new');
     if (withHistory) await checkHistory(page, withHistory.name);

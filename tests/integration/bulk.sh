@@ -72,7 +72,7 @@ bulk "$(jq -nc '{kind: "power", params: {action: "status"}, nodes: [range(4097) 
 jq_eq .error.message '"nodes" names 4097 nodes; at most 4096 go in one request'
 bulk '{"kind": "explode", "nodes": ["node-01"]}'
 [ "$STATUS" = 400 ] || fail "unknown kind: $STATUS"
-jq_eq .error.message '"kind" must be one of reinstall, power, bootdev, not "explode"'
+jq_eq .error.message '"kind" must be one of reinstall, power, bootdev, reboot, not "explode"'
 bulk '{"kind": "power", "params": {"action": "sideways"}, "nodes": ["node-01"]}'
 [ "$STATUS" = 400 ] || fail "bad action: $STATUS"
 bulk '{"kind": "power", "params": {"action": "status"}, "nodes": ["node-01", 7]}'

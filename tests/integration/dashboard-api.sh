@@ -24,7 +24,7 @@ PIDS+=("$LIVE")
 expect_status 200 GET /v1/summary
 jq_eq '.total' 6
 jq_eq '.states.new' 6
-jq_eq '.states | keys | sort | join(",")' "failed,installed,installing,netbooting,new,pending"
+jq_eq '.states | keys | sort | join(",")' "booting,failed,installed,installing,netbooting,new,pending,running"
 jq_eq '.last_event_id' 0
 ok "summary of a fresh cluster"
 

@@ -20,7 +20,7 @@ event garbage '{"phase":"started"}'
 bad=${tok%?}; [ "${tok: -1}" = A ] && bad=${bad}B || bad=${bad}A
 event "$bad" '{"phase":"started"}'
 [ "$STATUS" = 401 ] || fail "wrong token of the right form: $STATUS $BODY"
-jq_eq '.error.message' 'unknown install token'
+jq_eq '.error.message' 'unknown install or boot token'
 other=$(token_of 52:54:00:00:00:02)
 [ "$other" != "$tok" ] || fail "two nodes got the same token"
 [ "$(hist)" = 1 ] || fail "a rejected event changed the history"

@@ -117,9 +117,12 @@ make_inventory "$T/inv.json" 4
 # node-03 has no BMC (power/bootdev: 409); the others' BMCs do not exist (their operations
 # are accepted and fail in the background).
 (umask 077 && echo secret >"$T/bmc-pass")
-jq --arg pw "$T/bmc-pass" '.nodes[0].rack = "r1" | .nodes[1].rack = "r1" | .nodes[2].rack = "r2" | del(.nodes[2].bmc) | .nodes[0].bmc.password_file = $pw | .nodes[1].bmc.console = "ipmiconsole"' "$T/inv.json" >"$T/inv.tmp" && mv "$T/inv.tmp" "$T/inv.json"
+# s001 is a stateless node of image "compute" (its BMC does not exist either).
+jq --arg pw "$T/bmc-pass" --arg k "$T/boot/bzImage" --arg i "$T/boot/initrd" '.nodes[0].rack = "r1" | .nodes[1].rack = "r1" | .nodes[2].rack = "r2" | del(.nodes[2].bmc) | .nodes[0].bmc.password_file = $pw | .nodes[1].bmc.console = "ipmiconsole"
+  | .images = {compute: {kernel: $k, initrd: [$i], init: "/nix/store/c-nixos-system-compute/init", toplevel: "/nix/store/c-nixos-system-compute"}}
+  | .nodes += [{name: "s001", mac: ["52:54:00:00:00:05"], mode: "stateless", image: "compute", bmc: (.nodes[3].bmc)}]' "$T/inv.json" >"$T/inv.tmp" && mv "$T/inv.tmp" "$T/inv.json"
 cp "$T/inv.json" "$T/inv-good.json"
-M1=52:54:00:00:00:01 M2=52:54:00:00:00:02 M3=52:54:00:00:00:03 M4=52:54:00:00:00:04
+M1=52:54:00:00:00:01 M2=52:54:00:00:00:02 M3=52:54:00:00:00:03 M4=52:54:00:00:00:04 MS=52:54:00:00:00:05
 KERNEL=${T#/}/boot/bzImage # the {path} of the kernel: its absolute path without the leading slash
 
 # The API token, made by the CLI; its line in the tokens file is checked independently
@@ -197,6 +200,42 @@ x 404 "not an inventory file" GET /v1/files/etc/passwd
 x 404 "not an inventory file (HEAD)" HEAD /v1/files/etc/passwd
 x 404 "directory of a boot file" GET "/v1/files/${T#/}/boot"
 
+# A stateless node: its image answer (a boot opened), its overlay while the boot is open.
+x 200 "boot stateless node" GET "/v1/boot/$MS"
+BTOK=$(j .cmdline | tr ' ' '\n' | sed -n 's/^provd\.token=//p')
+[[ "$BTOK" =~ ^[A-Za-z0-9_-]{43}$ ]] || fail "no boot token in the stateless node's answer: $BODY"
+x 200 "iPXE of a stateless node (the same boot)" GET "/v1/ipxe?mac=$MS"
+x 200 "overlay" GET "/v1/overlay/$BTOK"
+OV_ETAG=$(grep -i '^etag:' "$EX/$N.head" | cut -d' ' -f2- | tr -d '\r')
+x 200 "overlay (HEAD)" HEAD "/v1/overlay/$BTOK"
+x 304 "overlay, If-None-Match" GET "/v1/overlay/$BTOK" --hdr "If-None-Match: $OV_ETAG"
+x 304 "overlay headers, If-None-Match" HEAD "/v1/overlay/$BTOK" --hdr "If-None-Match: $OV_ETAG"
+x 404 "overlay, unknown token" GET /v1/overlay/not-a-boot-token
+x 404 "overlay, unknown token (HEAD)" HEAD /v1/overlay/not-a-boot-token
+x 200 "stateless node" GET /v1/nodes/s001
+[ "$(j '.mode + " " + .state + " " + (.boot.number | tostring)')" = "stateless booting 1" ] || echo "[stateless node] $BODY" >>"$T/mismatches"
+x 200 "boots" GET /v1/nodes/s001/boots
+x 200 "boots, 1 per page" GET '/v1/nodes/s001/boots?limit=1'
+x 200 "boots of an install node" GET /v1/nodes/node-01/boots
+x 200 "boots (HEAD)" HEAD /v1/nodes/s001/boots
+x 400 "boots, before abc" GET '/v1/nodes/s001/boots?before=abc' --invalid
+x 400 "boots, limit 0 (HEAD)" HEAD '/v1/nodes/s001/boots?limit=0' --invalid
+x 404 "boots, unknown node" GET /v1/nodes/node-99/boots
+x 404 "boots, unknown node (HEAD)" HEAD /v1/nodes/node-99/boots
+x 200 "nodes, mode filter" GET '/v1/nodes?mode=stateless'
+[ "$(j '[.nodes[].name] | join(",")')" = s001 ] || echo "[nodes?mode=stateless] $BODY" >>"$T/mismatches"
+x 400 "nodes, unknown mode" GET '/v1/nodes?mode=diskless' --invalid
+x 400 "boot event, an installer phase" POST /v1/install/events --json '{"phase":"installing"}' -H "Authorization: Bearer $BTOK"
+x 200 "boot event running" POST /v1/install/events --json '{"phase":"running"}' -H "Authorization: Bearer $BTOK"
+[ "$(j '.state + " " + (.boot | tostring)')" = "running 1" ] || echo "[boot event running] $BODY" >>"$T/mismatches"
+x 403 "boot event, dead boot token" POST /v1/install/events --json '{"phase":"running"}' -H "Authorization: Bearer $BTOK"
+x 404 "overlay of a boot that is over" GET "/v1/overlay/$BTOK"
+x 202 "reboot a stateless node" POST /v1/nodes/s001/reboot "${AUTH[@]}"
+x 409 "reboot an install node" POST /v1/nodes/node-02/reboot "${AUTH[@]}"
+x 409 "reinstall a stateless node" POST /v1/nodes/s001/reinstall "${AUTH[@]}"
+x 400 "reboot, parameters" POST /v1/nodes/s001/reboot --json '{"now":true}' "${AUTH[@]}" --invalid
+x 404 "reboot, unknown node" POST /v1/nodes/node-99/reboot "${AUTH[@]}"
+
 # Install events.
 x 401 "event, no token" POST /v1/install/events --json '{"phase":"started"}'
 x 401 "event, unknown token" POST /v1/install/events --json '{"phase":"started"}' -H "Authorization: Bearer $WRONG_INSTALL"
@@ -222,7 +261,7 @@ x 200 "boot node-04" GET "/v1/boot/$M4"
 TOK4=$(j .cmdline | tr ' ' '\n' | sed -n 's/^provd\.token=//p')
 jq 'del(.nodes[3])' "$T/inv-good.json" >"$T/inv.json"
 x 200 "reload without node-04" POST /v1/reload "${AUTH[@]}"
-[ "$(j .nodes)" = 3 ] || echo "[reload] expected 3 nodes: $BODY" >>"$T/mismatches"
+[ "$(j .nodes)" = 4 ] || echo "[reload] expected 4 nodes: $BODY" >>"$T/mismatches"
 x 404 "event of a node no longer in the inventory" POST /v1/install/events --json '{"phase":"started"}' -H "Authorization: Bearer $TOK4"
 x 404 "credential of a node no longer in the inventory" POST /v1/install/credential -H "Authorization: Bearer $TOK4"
 cp "$T/inv-good.json" "$T/inv.json"
@@ -282,6 +321,7 @@ x 404 "bootdev, unknown node" POST /v1/nodes/node-99/bootdev --json '{"device":"
 x 404 "reinstall, unknown node" POST /v1/nodes/node-99/reinstall "${AUTH[@]}"
 x 202 "reinstall" POST /v1/nodes/node-04/reinstall "${AUTH[@]}"
 x 409 "reinstall, operation in progress" POST /v1/nodes/node-01/reinstall "${AUTH[@]}"
+x 413 "reboot, body too large" POST /v1/nodes/s001/reboot --body-file "$T/big-op.json" "${AUTH[@]}" --invalid
 # Console capture.  The BMCs do not exist: captures run, their sessions fail in the
 # background; node-02's attempt 1 was captured (its log exists), node-03 has no BMC.
 x 404 "console, no log" GET /v1/nodes/node-03/console
@@ -352,7 +392,7 @@ x 200 "discovered after forget" GET /v1/discovered
 
 # Nodes.
 x 200 "nodes" GET /v1/nodes
-[ "$(j '[.nodes[].name] | join(",")')" = node-01,node-02,node-03,node-04 ] || echo "[nodes] order/content: $BODY" >>"$T/mismatches"
+[ "$(j '[.nodes[].name] | join(",")')" = node-01,node-02,node-03,node-04,s001 ] || echo "[nodes] order/content: $BODY" >>"$T/mismatches"
 x 200 "nodes, state filter" GET '/v1/nodes?state=failed,installed'
 [ "$(j '[.nodes[].name] | join(",")')" = node-01,node-02 ] || echo "[nodes?state=failed,installed] $BODY" >>"$T/mismatches"
 x 200 "nodes, name glob" GET '/v1/nodes?name=node-0%5B34%5D'
@@ -372,7 +412,7 @@ x 200 "nodes, one page" GET '/v1/nodes?limit=3'
 [ "$(j '[.nodes[].name] | join(",")')" = node-01,node-02,node-03 ] && [ "$(j '.next | type')" = string ] ||
         echo "[nodes?limit=3] $BODY" >>"$T/mismatches"
 x 200 "nodes, the next page" GET "/v1/nodes?limit=3&cursor=$(j .next)"
-[ "$(j '[.nodes[].name] | join(",")')" = node-04 ] && [ "$(j .next)" = null ] ||
+[ "$(j '[.nodes[].name] | join(",")')" = node-04,s001 ] && [ "$(j .next)" = null ] ||
         echo "[nodes?limit=3&cursor=] $BODY" >>"$T/mismatches"
 x 400 "nodes, limit 0" GET '/v1/nodes?limit=0' --invalid
 x 400 "nodes, limit too large" GET '/v1/nodes?limit=10001' --invalid
@@ -460,6 +500,7 @@ concrete() {
         p=${p//\{path\}/$KERNEL}
         p=${p//\{id\}/${OP_READ:-1}}
         p=${p//\{bulk_id\}/${BULK_READ:-1}}
+        p=${p//\{token\}/${BTOK_READ:-$BTOK}}
         [[ "$p" == *"{"* ]] && fail "the test has no value for a parameter of $1: add it to concrete()"
         printf '%s' "$p"
 }
@@ -580,6 +621,8 @@ BULK_READ=$(jn .bulk_operation.id)
 x 202 "a console log to read (console capture)" POST "/v1/nodes/node-02/console?seconds=30" "${AUTH[@]}"
 x 200 "boot node-01 (opens an install token)" GET "/v1/boot/$M1"
 TOKR=$(j .cmdline | tr ' ' '\n' | sed -n 's/^provd\.token=//p')
+x 200 "boot s001 (opens a boot: its overlay can be read)" GET "/v1/boot/$MS"
+BTOK_READ=$(j .cmdline | tr ' ' '\n' | sed -n 's/^provd\.token=//p')
 n_read=0 n_open=0
 while read -r method tpl auth; do
         p=$(concrete "$tpl")

@@ -292,6 +292,73 @@ START_TEST(test_boot_pixiecore_json_encoded_braces) {
 }
 END_TEST
 
+/* ---- stateless: the image ----------------------------------------------------------------- */
+
+static char image_name[] = "compute";
+static char image_kernel[] = "/nix/store/k2-linux/bzImage";
+static char image_init[] = "/nix/store/s2-nixos-system-compute/init";
+static char image_toplevel[] = "/nix/store/s2-nixos-system-compute";
+
+static InventoryImage test_image(char *cmdline, char **initrd, size_t n_initrd) {
+        return (InventoryImage) {
+                .name = image_name,
+                .boot = { .kernel = image_kernel, .initrd = initrd, .n_initrd = n_initrd, .cmdline = cmdline },
+                .init = image_init,
+                .toplevel = image_toplevel,
+        };
+}
+
+START_TEST(test_boot_spec_build_image) {
+        char *initrd[] = { (char[]) { "/nix/store/r2-initrd/initrd" }, (char[]) { "https://cache.example/fw.img" } };
+        InventoryImage image = test_image((char[]) { "console=ttyS0 loglevel=4" }, initrd, 2);
+        /* The node's own boot fields are not used (a stateless node has none). */
+        Node n = test_node((char[]) { "must-not-appear" }, NULL, 0);
+        n.mode = NODE_MODE_STATELESS;
+        n.image = &image;
+        n.install = NULL;
+        BootSpec spec = { 0 };
+
+        ck_assert_int_eq(boot_spec_build_image(&n, "http://10.0.0.1:8080//", "tok-7_Ab", &spec), 0);
+        ck_assert_str_eq(spec.kernel, "http://10.0.0.1:8080/v1/files/nix/store/k2-linux/bzImage");
+        ck_assert_uint_eq(spec.n_initrd, 3);
+        ck_assert_str_eq(spec.initrd[0], "http://10.0.0.1:8080/v1/files/nix/store/r2-initrd/initrd");
+        ck_assert_str_eq(spec.initrd[1], "https://cache.example/fw.img");
+        ck_assert_str_eq(spec.initrd[2], "http://10.0.0.1:8080/v1/overlay/tok-7_Ab"); /* last: lands on top */
+        ck_assert_str_eq(spec.cmdline, "console=ttyS0 loglevel=4 init=/nix/store/s2-nixos-system-compute/init "
+                                       "provd.url=http://10.0.0.1:8080 provd.token=tok-7_Ab provd.node=node-07");
+        _cleanup_free_ char *json = boot_spec_to_pixiecore_json(&spec);
+        ck_assert_str_eq(json, "{\"cmdline\":\"console=ttyS0 loglevel=4 init=/nix/store/s2-nixos-system-compute/init "
+                               "provd.url=http://10.0.0.1:8080 provd.token=tok-7_Ab provd.node=node-07\",\"initrd\":"
+                               "[\"http://10.0.0.1:8080/v1/files/nix/store/r2-initrd/initrd\",\"https://cache.example/fw.img\","
+                               "\"http://10.0.0.1:8080/v1/overlay/tok-7_Ab\"],\"kernel\":"
+                               "\"http://10.0.0.1:8080/v1/files/nix/store/k2-linux/bzImage\"}");
+        boot_spec_done(&spec);
+}
+END_TEST
+
+START_TEST(test_boot_spec_build_image_no_cmdline) {
+        /* An image without cmdline (or an empty one): init= comes first, no leading space. */
+        InventoryImage image = test_image(NULL, NULL, 0);
+        Node n = test_node((char[]) { "" }, NULL, 0);
+        n.image = &image;
+        BootSpec spec = { 0 };
+        ck_assert_int_eq(boot_spec_build_image(&n, "http://p", "t", &spec), 0);
+        ck_assert_str_eq(spec.cmdline,
+                         "init=/nix/store/s2-nixos-system-compute/init provd.url=http://p provd.token=t provd.node=node-07");
+        ck_assert_uint_eq(spec.n_initrd, 1);
+        ck_assert_str_eq(spec.initrd[0], "http://p/v1/overlay/t");
+        boot_spec_done(&spec);
+        image.boot.cmdline = (char[]) { "" };
+        ck_assert_int_eq(boot_spec_build_image(&n, "http://p", "t", &spec), 0);
+        ck_assert_str_eq(spec.cmdline,
+                         "init=/nix/store/s2-nixos-system-compute/init provd.url=http://p provd.token=t provd.node=node-07");
+        boot_spec_done(&spec);
+        /* no image: refused */
+        n.image = NULL;
+        ck_assert_int_eq(boot_spec_build_image(&n, "http://p", "t", &spec), -EINVAL);
+}
+END_TEST
+
 static Suite *boot_suite(void) {
         Suite *s = suite_create("boot");
         TCase *tc;
@@ -316,6 +383,8 @@ static Suite *boot_suite(void) {
         tcase_add_test(tc, test_boot_pixiecore_json_no_initrd);
         tcase_add_test(tc, test_boot_pixiecore_json_escapes);
         tcase_add_test(tc, test_boot_pixiecore_json_encoded_braces);
+        tcase_add_test(tc, test_boot_spec_build_image);
+        tcase_add_test(tc, test_boot_spec_build_image_no_cmdline);
         suite_add_tcase(s, tc);
 
         return s;

@@ -222,11 +222,17 @@ END_TEST
 
 /* ---- install ---------------------------------------------------------------------------- */
 
+static void check_script(char *text, const BootSpec *spec, const char *node, long attempt);
+
+static void check_install(const BootSpec *spec, const char *node, long attempt) {
+        check_script(ipxe_render_install(spec, node, attempt), spec, node, attempt);
+}
+
 /* Checks the install script for spec: one kernel line with the cmdline and an initrd=N
  * argument per initrd, one "initrd --name N URL" line per initrd (in order, names matching
  * the kernel's initrd= arguments one to one), then "boot"; kernel before initrds before boot. */
-static void check_install(const BootSpec *spec, const char *node, long attempt) {
-        _cleanup_(script_done) Script s = script_split(ipxe_render_install(spec, node, attempt));
+static void check_script(char *text, const BootSpec *spec, const char *node, long attempt) {
+        _cleanup_(script_done) Script s = script_split(text);
         char attempt_text[32];
         snprintf(attempt_text, sizeof attempt_text, "%ld", attempt);
 
@@ -345,6 +351,41 @@ START_TEST(test_ipxe_install_from_boot_spec) {
         BootSpec spec = { 0 };
         ck_assert_int_eq(boot_spec_build(&n, "http://10.0.0.1:8080/", "tok-7_Ab", &spec), 0);
         check_install(&spec, "node-07", 12);
+        boot_spec_done(&spec);
+}
+END_TEST
+
+/* ---- stateless: the image ----------------------------------------------------------------- */
+
+START_TEST(test_ipxe_image_from_boot_spec) {
+        /* From boot_spec_build_image(), as the daemon does it: the image's kernel and initrds,
+         * the overlay last, its cmdline with init= and provd's keys. */
+        char *initrd[] = { (char[]) { "/nix/store/r1-initrd/initrd" }, (char[]) { "https://cache.example/fw.img" } };
+        InventoryImage image = {
+                .name = (char[]) { "compute" },
+                .boot = { .kernel = (char[]) { "/nix/store/k1-linux/bzImage" }, .initrd = initrd, .n_initrd = 2,
+                          .cmdline = (char[]) { "console=ttyS0 loglevel=4" } },
+                .init = (char[]) { "/nix/store/s1-nixos-system-compute/init" },
+                .toplevel = (char[]) { "/nix/store/s1-nixos-system-compute" },
+        };
+        Node n = { .name = (char[]) { "c001" }, .mode = NODE_MODE_STATELESS, .image = &image,
+                   .toplevel = image.toplevel };
+        BootSpec spec = { 0 };
+        ck_assert_int_eq(boot_spec_build_image(&n, "http://10.0.0.1:8080/", "tok-7_Ab", &spec), 0);
+        ck_assert_uint_eq(spec.n_initrd, 3);
+        ck_assert_str_eq(spec.initrd[2], "http://10.0.0.1:8080/v1/overlay/tok-7_Ab");
+        check_script(ipxe_render_image(&spec, "c001", "compute", 4), &spec, "c001", 4);
+
+        _cleanup_free_ char *text = ipxe_render_image(&spec, "c001", "compute", 4);
+        ck_assert_ptr_nonnull(text);
+        ck_assert_msg(strstr(text, "booting c001 from image compute (boot 4)"), "no heading: %s", text);
+        ck_assert_msg(!strstr(text, "install"), "an image boot talks of installing: %s", text);
+        ck_assert_msg(strstr(text, " init=/nix/store/s1-nixos-system-compute/init provd.url=http://10.0.0.1:8080 "
+                                   "provd.token=tok-7_Ab provd.node=c001 || goto failed\n"),
+                      "kernel line without init= and provd's keys: %s", text);
+        /* the overlay is the last initrd fetched */
+        const char *last = strstr(text, "initrd --name initrd2 http://10.0.0.1:8080/v1/overlay/tok-7_Ab || goto failed\nboot");
+        ck_assert_msg(last, "overlay not fetched last: %s", text);
         boot_spec_done(&spec);
 }
 END_TEST
@@ -540,6 +581,7 @@ static Suite *ipxe_suite(void) {
         tcase_add_test(tc, test_ipxe_local);
         tcase_add_test(tc, test_ipxe_unknown);
         tcase_add_test(tc, test_ipxe_unknown_no_mac);
+        tcase_add_test(tc, test_ipxe_image_from_boot_spec);
         tcase_add_test(tc, test_ipxe_leave_status);
         tcase_add_test(tc, test_ipxe_bad_mac_injection);
         suite_add_tcase(s, tc);

@@ -77,6 +77,13 @@ START_TEST(test_op_bulk_bootdev_reinstall) {
         ck_assert_int_eq(r.efi, -1); /* the inventory's boot_mode */
         op_bulk_request_done(&r);
 
+        /* reboot: params absent or {} */
+        ck_assert_int_eq(parse("{\"kind\": \"reboot\", \"nodes\": [\"a\"]}", 0, &r, err, sizeof err), 0);
+        ck_assert_int_eq(r.kind, OP_BULK_REBOOT);
+        ck_assert_str_eq(op_bulk_kind_to_string(r.kind), "reboot");
+        op_bulk_request_done(&r);
+        refused("{\"kind\": \"reboot\", \"params\": {\"now\": 1}, \"nodes\": [\"a\"]}", 0,
+                "reboot takes no parameters: \"params\" must be {} or absent");
         /* reinstall: params absent or {} */
         ck_assert_int_eq(parse("{\"kind\": \"reinstall\", \"nodes\": [\"a\", \"b\"]}", 0, &r, err, sizeof err), 0);
         ck_assert_int_eq(r.kind, OP_BULK_REINSTALL);
@@ -87,12 +94,12 @@ START_TEST(test_op_bulk_bootdev_reinstall) {
 END_TEST
 
 START_TEST(test_op_bulk_refused) {
-        refused("[]", 0, "body must be {\"kind\": \"reinstall|power|bootdev\", \"params\": {...}, \"nodes\": [NAME...]}");
+        refused("[]", 0, "body must be {\"kind\": \"reinstall|power|bootdev|reboot\", \"params\": {...}, \"nodes\": [NAME...]}");
         refused("{\"kind\": \"power\", \"params\": {\"action\": \"on\"}, \"nodes\": [\"a\"], \"force\": true}", 0,
                 "unknown field \"force\" (kind, params, nodes)");
-        refused("{\"params\": {}, \"nodes\": [\"a\"]}", 0, "\"kind\" must be one of reinstall, power, bootdev");
-        refused("{\"kind\": \"explode\", \"nodes\": [\"a\"]}", 0, "\"kind\" must be one of reinstall, power, bootdev, not \"explode\"");
-        refused("{\"kind\": 7, \"nodes\": [\"a\"]}", 0, "\"kind\" must be one of reinstall, power, bootdev");
+        refused("{\"params\": {}, \"nodes\": [\"a\"]}", 0, "\"kind\" must be one of reinstall, power, bootdev, reboot");
+        refused("{\"kind\": \"explode\", \"nodes\": [\"a\"]}", 0, "\"kind\" must be one of reinstall, power, bootdev, reboot, not \"explode\"");
+        refused("{\"kind\": 7, \"nodes\": [\"a\"]}", 0, "\"kind\" must be one of reinstall, power, bootdev, reboot");
         refused("{\"kind\": \"power\", \"params\": [], \"nodes\": [\"a\"]}", 0, "\"params\" must be a JSON object");
         refused("{\"kind\": \"power\", \"nodes\": [\"a\"]}", 0,
                 "power: \"params\" must be {\"action\": \"on|off|cycle|reset|soft|status\"}");

@@ -27,6 +27,7 @@ static const struct {
         { K(POWER), 1, { S(POWER) } },
         { K(BOOTDEV), 1, { S(BOOTDEV) } },
         { K(DISK_AFTER_INSTALL), 1, { S(BOOTDEV) } },
+        { K(REBOOT), 4, { S(MARK), S(BOOTDEV), S(POWER_STATUS), S(POWER) } },
 };
 
 /* "reinstall(0)/power_status(3)+power_on(2)" for messages; two calls may share one message. */
@@ -203,6 +204,16 @@ START_TEST(test_op_machine_reinstall_fails_where_it_fails) {
 }
 END_TEST
 
+START_TEST(test_op_machine_reboot_cycles_or_powers_on) {
+        static const OpEvent on[] = { E(START), E(SUCCEEDED), E(SUCCEEDED), E(POWER_ON), E(SUCCEEDED) };
+        static const OpEvent off[] = { E(START), E(SUCCEEDED), E(SUCCEEDED), E(POWER_OFF), E(SUCCEEDED) };
+        static const OpStep at[] = { S(MARK), S(BOOTDEV), S(POWER_STATUS), S(POWER), S(DONE) };
+        ck_assert_int_eq(walk(K(REBOOT), on, 4, at)->power, P(CYCLE));
+        ck_assert_int_eq(walk(K(REBOOT), off, 4, at)->power, P(ON));
+        ck_assert_int_eq(walk(K(REBOOT), on, 5, at)->action, A(SUCCEED));
+}
+END_TEST
+
 START_TEST(test_op_machine_reinstall_no_bmc_only_marks) {
         static const OpEvent evs[] = { E(START), E(SUCCEEDED) };
         static const OpStep at[] = { S(MARK), S(DONE) };
@@ -279,6 +290,7 @@ START_TEST(test_op_machine_kinds) {
                 { K(POWER), "power", "", false },
                 { K(BOOTDEV), "bootdev", "", false },
                 { K(DISK_AFTER_INSTALL), "bootdev", "after install: ", true },
+                { K(REBOOT), "reboot", "reboot: ", false },
         };
         ck_assert_uint_eq(sizeof want / sizeof want[0], _OP_KIND_MAX);
         ck_assert_uint_eq(sizeof want_steps / sizeof want_steps[0], _OP_KIND_MAX);
@@ -334,6 +346,7 @@ static Suite *op_machine_suite(void) {
         tcase_add_test(tc, test_op_machine_reinstall_power_off_powers_on);
         tcase_add_test(tc, test_op_machine_reinstall_fails_where_it_fails);
         tcase_add_test(tc, test_op_machine_reinstall_no_bmc_only_marks);
+        tcase_add_test(tc, test_op_machine_reboot_cycles_or_powers_on);
         tcase_add_test(tc, test_op_machine_power_status_is_the_result);
         suite_add_tcase(s, tc);
 
