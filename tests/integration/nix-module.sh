@@ -42,8 +42,9 @@
 #     busybox sh in a chroot made like a stage-1 initramfs (busybox, then a cpio newc overlay
 #     in daemon/overlay.h's layout unpacked on top, as the kernel unpacks concatenated
 #     initrds): every manifest path lands in $targetRoot with its mode, owner and bytes; bad
-#     manifest lines are skipped; no overlay is not an error.  The image's reporter, reading
-#     the copied files, reports to provd: in_sync.
+#     manifest lines are skipped; no overlay is not an error.  Then the real thing: provd
+#     boots c001 of that inventory and serves its overlay; stage 1 copies it; the image's
+#     reporter, reading the copied files, moves c001 from booting to running.
 source "$(dirname "$0")/lib.sh"
 
 for tool in nix-instantiate nix-store systemd-analyze systemd-socket-activate unshare jq curl openssl dnsmasq meson cpio chroot busybox; do
@@ -651,17 +652,14 @@ mkdir -p "$fi/bin" "$fi/etc" "$fi/mnt-root"
 cp "$bb" "$fi/bin/busybox"
 for a in sh cp mkdir rm cat; do ln -s busybox "$fi/bin/$a"; done
 : >"$fi/etc/fstab" # stage-1-init.sh makes it
-# the overlay, in daemon/overlay.h's layout, for node-01 of a provd that issued its credential
-make_inventory "$T/inventory-image.json" 2
-jq --arg s "$imgsys" '.nodes[0].system.toplevel = $s' "$T/inventory-image.json" >"$T/inventory-image.json.new" && mv "$T/inventory-image.json.new" "$T/inventory-image.json"
-provd_start "$T/inventory-image.json"
-tok=$(token_of 52:54:00:00:00:01)
-expect_status 200 POST /v1/install/credential -H "Authorization: Bearer $tok"
-credential=$(printf '%s' "$BODY" | jq -r .credential)
+# an overlay in daemon/overlay.h's layout, made here with owners and modes the renderer's own
+# test cannot give (a file owned by 997:997)
+credential=pvn_not-a-real-credential
+URL=http://provd.example:8080
 ov=$T/overlay-src
 mkdir -p "$ov/etc/provd" "$ov/etc/ssh" "$ov/etc/munge" "$ov/var/lib/provd-node"
-printf 'node-01\n' >"$ov/etc/hostname"
-printf 'node-01\n' >"$ov/var/lib/provd-node/node"
+printf 'c001\n' >"$ov/etc/hostname"
+printf 'c001\n' >"$ov/var/lib/provd-node/node"
 printf '%s\n' "$URL" >"$ov/var/lib/provd-node/url"
 printf '%s\n' "$credential" >"$ov/var/lib/provd-node/credential"
 head -c 64 /dev/urandom >"$ov/etc/ssh/ssh_host_ed25519_key"
@@ -695,8 +693,45 @@ $listing"
 while IFS= read -r p; do cmp -s "$ov$p" "$fi/mnt-root$p" || fail "stage 1 copied $p with other bytes"; done <"$ov/etc/provd/overlay.manifest"
 ok "stage 1 (busybox sh, a real cpio overlay on an initramfs): every manifest path in \$targetRoot with its mode, owner and bytes; the manifest too"
 
-# the image's reporter, reading the files stage 1 copied, as systemd starts it (credentials
-# directory, the unit's Environment=): provd records the report
+# --- the real thing: provd boots c001 of the image inventory (its image, a boot token, the
+# overlay URL last); the overlay provd serves for that boot goes into a fresh initramfs;
+# stage 1 copies it; the image's reporter, reading the copied files as systemd starts it
+# (credentials directory, the unit's Environment=), reports, and provd moves c001 from
+# booting to running.
+mkdir -p "$T/secrets/c001"
+head -c 64 /dev/urandom >"$T/secrets/c001/ssh_host_ed25519_key"
+provd_start "$iinv" --public-url http://127.0.0.1:1
+# (public_url only names what the answers carry; the test reaches provd at $URL)
+expect_status 200 GET /v1/boot/52:54:00:00:10:01
+ov_url=$(printf '%s' "$BODY" | jq -r '.initrd[-1]')
+cmdline=$(printf '%s' "$BODY" | jq -r .cmdline)
+[ "$(printf '%s' "$BODY" | jq -r '.initrd[0]')" = "http://127.0.0.1:1/v1/files$T/boot/image/ramdisk/initrd" ] || fail "c001's first initrd: $(short_body)"
+[[ $ov_url == http://127.0.0.1:1/v1/overlay/* ]] || fail "c001's last initrd is not its overlay: $ov_url"
+case " $cmdline " in *" init=$imgsys/init "*" provd.node=c001 "*) ;; *) fail "c001's cmdline: $cmdline" ;; esac
+case "$cmdline" in "console=ttyS0,115200 loglevel=4 "*) ;; *) fail "c001's cmdline does not start with the image's kernelParams: $cmdline" ;; esac
+expect_status 200 GET "/v1/overlay/${ov_url##*/}"
+cp "$T/body" "$T/c001-overlay"
+expect_status 200 GET /v1/nodes/c001
+jq_eq .state booting
+# a fresh initramfs: busybox, then the overlay as the kernel unpacks it (gzip or not)
+rm -rf "$fi" && mkdir -p "$fi/bin" "$fi/etc" "$fi/mnt-root"
+cp "$bb" "$fi/bin/busybox"
+for a in sh cp mkdir rm cat; do ln -s busybox "$fi/bin/$a"; done
+: >"$fi/etc/fstab"
+q image .postMountCommands >"$fi/postmount.sh"
+if [ "$(head -c 2 "$T/c001-overlay" | od -An -tx1 | tr -d ' ')" = 1f8b ]; then unpack=(gzip -dc); else unpack=(cat); fi
+"${unpack[@]}" <"$T/c001-overlay" | (cd "$fi" && cpio -idmu --quiet --no-absolute-filenames) || fail "unpacking provd's overlay of c001"
+stage1 "$T/stage1-c001.out"
+r=$fi/mnt-root
+[ "$(cat "$r/etc/hostname")" = c001 ] && [ "$(cat "$r/var/lib/provd-node/node")" = c001 ] && [ "$(cat "$r/var/lib/provd-node/url")" = http://127.0.0.1:1 ] ||
+        fail "c001's identity after stage 1: $(cat "$r/etc/hostname" "$r/var/lib/provd-node/node" "$r/var/lib/provd-node/url" 2>&1)"
+cmp -s "$r/etc/ssh/ssh_host_ed25519_key" "$T/secrets/c001/ssh_host_ed25519_key" || fail "c001's SSH host key after stage 1 is not its secret"
+[ "$(stat -c '%a %u:%g' "$r/var/lib/provd-node/credential" "$r/etc/ssh/ssh_host_ed25519_key" "$r/etc/hostname" | tr '\n' ' ')" = "600 0:0 600 0:0 644 0:0 " ] ||
+        fail "c001's modes after stage 1: $(cd "$r" && find . -printf '%P %m %U:%G\n')"
+[[ "$(cat "$r/var/lib/provd-node/credential")" == pvn_* ]] || fail "c001 has no node credential after stage 1"
+# the reporter reaches provd at the test's address: the url file as a node on the cluster
+# network would have it
+printf '%s\n' "$URL" >"$r/var/lib/provd-node/url"
 must_eval image-fakeroot
 write_units image-fakeroot
 u=$T/units-image-fakeroot/provd-node-report.service
@@ -715,11 +750,15 @@ read -ra cmd <<<"$(execstart image-fakeroot provd-node-report.service)"
 env -i "${env[@]}" CREDENTIALS_DIRECTORY="$creds" PROVD_NODE_CURRENT_SYSTEM="$T/image-current-system" PROVD_NODE_BOOTED_SYSTEM="$T/image-current-system" \
         PROVD_NODE_REPORT_TRIES=1 "${cmd[@]}" >"$T/image-report.out" 2>"$T/image-report.err" ||
         fail "image-fakeroot: the rendered ExecStart= exited $?: $(cat "$T/image-report.err")"
-[ "$(cat "$T/image-report.out")" = "node-01: in_sync (running $imgsys)" ] || fail "image-fakeroot: the reporter printed: $(cat "$T/image-report.out" "$T/image-report.err")"
-expect_status 200 GET /v1/nodes/node-01
+[ "$(cat "$T/image-report.out")" = "c001: in_sync (running $imgsys)" ] || fail "image-fakeroot: the reporter printed: $(cat "$T/image-report.out" "$T/image-report.err")"
+expect_status 200 GET /v1/nodes/c001
+jq_eq .state running
 jq_eq .report.running "$imgsys"
+jq_eq .boot.outcome running
+# the boot is over: its overlay (which holds the credential) is no longer served
+expect_status 404 GET "/v1/overlay/${ov_url##*/}"
 provd_stop
-ok "the image's reporter, reading the node files stage 1 copied from the overlay, reports to provd: node-01 in_sync"
+ok "provd boots c001 on the image and serves its overlay; stage 1 copies it (identity, credential 0600, its SSH host key); the image's reporter, reading the copied files, moves c001 from booting to running"
 
 # bad manifest lines are skipped (the rest is copied); no overlay at all is not an error
 ln -s hostname "$fi/etc/link"
