@@ -250,8 +250,15 @@ jq_eq .system.install null
 expect_status 200 GET "/v1/files$boot/image/kernel/bzImage"
 cmp -s "$T/body" "$boot/image/kernel/bzImage" || fail "image kernel served by provd differs"
 expect_status 200 GET "/v1/files$boot/image/ramdisk/initrd"
+# network boots: the image's files, its cmdline and init=, the node's overlay last
+expect_status 200 GET /v1/boot/52:54:00:00:10:01
+jq_eq '.kernel | endswith("/v1/files'"$boot"'/image/kernel/bzImage")' true
+jq_eq '"\(.initrd[0] | endswith("/v1/files'"$boot"'/image/ramdisk/initrd")) \(.initrd[1] | contains("/v1/overlay/")) \(.initrd | length)"' "true true 2"
+jq_eq '.cmdline | startswith("console=ttyS0,115200 loglevel=4 init='"$st"'-compute/init ")' true
+expect_status 200 GET /v1/boot/52:54:00:00:30:01
+jq_eq '"\(.kernel) \(.initrd[0])"' "http://images.cluster.example/login/bzImage http://images.cluster.example/login/initrd"
 provd_stop
-ok "provd loads the stateless inventory: nodes, image toplevels, the image's kernel and ramdisk served"
+ok "provd loads the stateless inventory: nodes, image toplevels, the image's kernel and ramdisk served, network boots answered with the image and the overlay"
 
 expect_stateless_error() {
         local variant=$1 pattern=$2
