@@ -656,7 +656,7 @@ static int parse_overlay(Ctx *c, json_t *ov, Node *n) {
                         return r;
                 if ((why = path_problem(source)))
                         return fail(c, field, "\"%s\" %s", source, why);
-                if (path_clash(source, "/nix/store"))
+                if (streq(source, "/nix/store") || startswith(source, "/nix/store/"))
                         return fail(c, field, "\"%s\" is in the Nix store, which every user can read: keep the file outside it",
                                     source);
 
