@@ -229,6 +229,7 @@ let
     else if !isString path || !isCleanPath path then fail "${who}: path \"${str path}\" is not an absolute clean path"
     else if path == "/etc/hostname" || match "/var/lib/provd-node(/.*)?" path != null || match "/etc/provd(/.*)?" path != null
     then fail "${who}: path ${path} is one provd writes itself (/etc/hostname, /var/lib/provd-node/, /etc/provd/)"
+    else if elem path [ "/etc" "/var" "/var/lib" ] then fail "${who}: path ${path} is a directory of the files provd writes itself"
     else if isPath source then fail "${who} (${path}): source is a Nix path literal, which would copy the file (a secret) into the world-readable Nix store; give its path on the boot host as a string: \"/var/lib/provd/secrets/...\""
     else if !isString source then fail "${who} (${path}): source is a ${typeOf source}, not a path string"
     else if builtins.hasContext source || match "${builtins.storeDir}/.*" source != null || match "/nix/store/.*" source != null
@@ -248,12 +249,16 @@ let
       files0 = o.files or [ ];
       files = genList (i: overlayFile name i (builtins.elemAt files0 i)) (length files0);
       dups = filter (g: length g > 1) (builtins.attrValues (groupBy (f: f.path) files));
+      # a path inside another: a file cannot also be a directory
+      under = a: b: let p = "${a.path}/"; in substring 0 (stringLength p) b.path == p;
+      nested = concatMap (a: map (b: { inherit a b; }) (filter (under a) files)) files;
     in
     if !isAttrs o then fail "node \"${name}\": overlay is a ${typeOf o}, not { files = [ ... ]; }"
     else if attrNames o != [ ] && attrNames o != [ "files" ] then fail "node \"${name}\": overlay has attributes other than files"
     else if !isList files0 then fail "node \"${name}\": overlay.files is a ${typeOf files0}, not a list"
     else if length files > 64 then fail "node \"${name}\": more than 64 overlay files"
     else if dups != [ ] then fail "node \"${name}\": overlay file path ${(head (head dups)).path} appears more than once"
+    else if nested != [ ] then fail "node \"${name}\": overlay file path ${(head nested).b.path} is inside overlay file path ${(head nested).a.path}"
     else files;
 
   # ---- one node of the list, validated and translated

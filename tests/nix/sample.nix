@@ -88,6 +88,8 @@ in
   overlay-bad-mode = withFile { path = "/etc/ssh/ssh_host_ed25519_key"; source = "${secrets}/c001/k"; mode = 384; };
   overlay-big-mode = withFile { path = "/etc/ssh/ssh_host_ed25519_key"; source = "${secrets}/c001/k"; mode = "17777"; };
   overlay-bad-uid = withFile { path = "/etc/ssh/ssh_host_ed25519_key"; source = "${secrets}/c001/k"; uid = -1; };
+  overlay-dir-path = withFile { path = "/var/lib"; source = "${secrets}/c001/k"; };
+  overlay-nested-path = stateless { nodes = [ (c001 // { overlay.files = [ (key "c001" "k" { }) (key "c001" "k/x" { }) ]; }) ]; };
   overlay-dup-path = stateless { nodes = [ (c001 // { overlay.files = [ (key "c001" "k" { }) (key "c001" "k" { mode = "0644"; }) ]; }) ]; };
   overlay-too-many = stateless { nodes = [ (c001 // { overlay.files = builtins.genList (i: key "c001" "k${toString i}" { }) 65; }) ]; };
   stateless-no-image = stateless { nodes = [ (removeAttrs c002 [ "image" ]) ]; };
