@@ -201,7 +201,8 @@ let
     in
     if !isName iname then fail "image name \"${iname}\" is not valid (1-63 of A-Z a-z 0-9 . _ -, starting with a letter or digit)"
     else if unknown != [ ] then fail "${who} has unknown attribute ${head unknown} (an image set has kernel, initrd, init, toplevel, cmdline)"
-    else if initrd == [ ] || length initrd > 16 then fail "${who} must have 1 to 16 initrds"
+    # provd appends the node's overlay as one more initrd (at most 16 in all)
+    else if initrd == [ ] || length initrd > 15 then fail "${who} must have 1 to 15 initrds (provd adds the overlay)"
     else if !isStorePath init then fail "${who}: init \"${init}\" is not a /nix/store path"
     else if !isStorePath toplevel then fail "${who}: toplevel \"${toplevel}\" is not a /nix/store path"
     else if any (w: match "init=.*" w != null) (words cmdline) then fail "${who}: kernel command line sets init=: provd appends the image's init= itself"
