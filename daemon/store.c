@@ -550,6 +550,12 @@ static int db_open(Store *s, const char *db_path, bool exclusive) {
          * finds the -shm's space still its own, and reads without allocating any
          * (https://sqlite.org/c3ref/c_fcntl_begin_atomic_write.html#sqlitefcntlpersistwal). */
         (void) sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &(int) { 1 });
+        /* The database file grows by STORE_DB_CHUNK_BYTES at a time, allocated when it grows
+         * (https://sqlite.org/c3ref/c_fcntl_begin_atomic_write.html#sqlitefcntlchunksize):
+         * the checkpoint that gives the WAL's space back after a write failed for space copies
+         * the WAL's pages into the database file, which must not need new space then.  Without
+         * the slack whether it did depended on where the last pages happened to fall. */
+        (void) sqlite3_file_control(s->db, "main", SQLITE_FCNTL_CHUNK_SIZE, &(int) { STORE_DB_CHUNK_BYTES });
         if (exclusive) {
                 int r = exec(s, "PRAGMA locking_mode=EXCLUSIVE");
                 if (r < 0)

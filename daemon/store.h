@@ -43,6 +43,9 @@ typedef struct Store Store;
  * size for ever: https://sqlite.org/pragma.html#pragma_journal_size_limit).  A plain number:
  * it is pasted into the PRAGMA. */
 #define STORE_WAL_LIMIT_BYTES 262144
+/* The database file grows in chunks of this many bytes, allocated at once (see db_open() in
+ * store.c): slack for the checkpoint that frees the WAL on a full filesystem. */
+#define STORE_DB_CHUNK_BYTES (64 * 1024)
 
 /* ---- read connections ----------------------------------------------------------------------
  * Reads of what only the database holds (history, events, attempts, the discovered table) can

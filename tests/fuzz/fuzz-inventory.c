@@ -1,7 +1,8 @@
 /* fuzz-inventory.c — inventory_parse() on arbitrary bytes, then every accepted install node
  * through the boot spec, pixiecore JSON and iPXE rendering and the MAC/name/file lookups, every
  * stateless node and image through the invariants the parser promises (image found, toplevel
- * the image's, overlay files within the rules, image files served): never crashes or leaks;
+ * the image's, overlay files within the rules, image files served) and its image answer (the
+ * overlay last, one init=, pixiecore JSON and iPXE): never crashes or leaks;
  * rendered answers contain no "{{" and no newline in the cmdline. */
 #include <assert.h>
 #include <errno.h>
@@ -42,6 +43,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         }
                         BootSpec spec = { 0 };
                         assert(boot_spec_build(n, "http://10.0.0.1:8080/", "AAAA", &spec) == -EINVAL);
+                        /* Its answer: the image, the overlay last, one init= (provd's). */
+                        if (boot_spec_build_image(n, "http://10.0.0.1:8080/", "BBBB", &spec) < 0)
+                                continue;
+                        assert(spec.n_initrd == n->image->boot.n_initrd + 1);
+                        assert(streq(spec.initrd[spec.n_initrd - 1], "http://10.0.0.1:8080/v1/overlay/BBBB"));
+                        assert(!strstr(spec.cmdline, "{{") && !strchr(spec.cmdline, '\n'));
+                        size_t inits = startswith(spec.cmdline, "init=") ? 1 : 0;
+                        for (const char *p = strstr(spec.cmdline, " init="); p; p = strstr(p + 1, " init="))
+                                inits++;
+                        assert(inits == 1);
+                        free(boot_spec_to_pixiecore_json(&spec));
+                        free(ipxe_render_image(&spec, n->name, n->image->name, 1));
+                        boot_spec_done(&spec);
                         continue;
                 }
                 assert(n->mode == NODE_MODE_INSTALL && !n->image && n->n_overlay_files == 0 && n->install);

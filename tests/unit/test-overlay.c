@@ -189,7 +189,8 @@ START_TEST(test_overlay_no_credential_no_files) {
 END_TEST
 
 /* An empty source, a source of exactly OVERLAY_FILE_MAX bytes, a source through a symbolic
- * link, and an mtime beyond newc's 32 bits (clamped). */
+ * link, a UTF-8 path (written as its bytes, whatever the locale), and an mtime beyond newc's
+ * 32 bits (clamped). */
 START_TEST(test_overlay_edges) {
         _cleanup_free_ char *big = malloc(OVERLAY_FILE_MAX);
         ck_assert_ptr_nonnull(big);
@@ -204,8 +205,9 @@ START_TEST(test_overlay_edges) {
                 { (char *) "/empty", (char *) empty, 0600, 0, 0 },
                 { (char *) "/big", (char *) max, 0600, 0, 0 },
                 { (char *) "/linked", link, 0644, 0, 0 },
+                { (char *) "/etc/caf\xc3\xa9", (char *) empty, 0600, 0, 0 }, /* UTF-8: bytes as given */
         };
-        OverlaySpec spec = { "c2", "http://p", "pvn_x", files, 3, (int64_t) 1 << 40 };
+        OverlaySpec spec = { "c2", "http://p", "pvn_x", files, 4, (int64_t) 1 << 40 };
         _cleanup_free_ uint8_t *data = NULL;
         size_t len;
         char err[ERRBUF_MAX] = "";
@@ -224,6 +226,8 @@ START_TEST(test_overlay_edges) {
                 } else if (streq(name, "big")) {
                         ck_assert_int_eq(archive_entry_size(e), OVERLAY_FILE_MAX);
                         seen++;
+                } else if (streq(name, "etc/caf\xc3\xa9")) {
+                        seen++;
                 } else if (streq(name, "linked")) {
                         char buf[16];
                         ck_assert_int_eq(archive_read_data(a, buf, sizeof buf), 9);
@@ -233,7 +237,7 @@ START_TEST(test_overlay_edges) {
                 }
         }
         archive_read_free(a);
-        ck_assert_int_eq(seen, 3);
+        ck_assert_int_eq(seen, 4);
 }
 END_TEST
 
