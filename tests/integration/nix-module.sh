@@ -34,9 +34,20 @@
 #     rendered ExecStart=, with the unit's Environment= and the LoadCredential= files in a
 #     credentials directory as systemd passes them, reports to a provd that issued the node
 #     its credential (GET /v1/boot, POST /v1/install/credential), and provd shows in_sync.
+#  8. image.nix + stateless.nix (with a stand-in netboot.nix: no kernel or squashfs is built
+#     here): system.build.provdImage is the inventory's image entry; hostName empty and no
+#     NixOS /etc/hostname; the reporter's units verify and run at every boot; both assertions;
+#     inventory.nix on the evaluated image: schema-valid, refers
+#     to the image's system.  The rendered boot.initrd.postMountCommands then runs under
+#     busybox sh in a chroot made like a stage-1 initramfs (busybox, then a cpio newc overlay
+#     in daemon/overlay.h's layout unpacked on top, as the kernel unpacks concatenated
+#     initrds): every manifest path lands in $targetRoot with its mode, owner and bytes; bad
+#     manifest lines are skipped; no overlay is not an error.  Then the real thing: provd
+#     boots c001 of that inventory and serves its overlay; stage 1 copies it; the image's
+#     reporter, reading the copied files, moves c001 from booting to running.
 source "$(dirname "$0")/lib.sh"
 
-for tool in nix-instantiate nix-store systemd-analyze systemd-socket-activate unshare jq curl openssl dnsmasq meson; do
+for tool in nix-instantiate nix-store systemd-analyze systemd-socket-activate unshare jq curl openssl dnsmasq meson cpio chroot busybox; do
         command -v "$tool" >/dev/null || skip "$tool missing"
 done
 python3 -c 'import jsonschema' 2>/dev/null || skip "python3-jsonschema missing"
@@ -321,7 +332,8 @@ text = open(sys.argv[2]).read()
 sections = {"## `module.nix`: `services.provd`": "services.provd.",
             "## `installer.nix`: `provd.installer`": "provd.installer.",
             "## `install-script.nix`: `provd.install`": "provd.install.",
-            "## `node.nix`: `services.provd-node`": "services.provd-node."}
+            "## `node.nix`: `services.provd-node`": "services.provd-node.",
+            "## `stateless.nix`: `provd.stateless`": "provd.stateless."}
 unquote = lambda v: v[1:-1] if len(v) > 1 and v[0] == v[-1] == '"' else v
 problems, seen = [], set()
 for head, prefix in sections.items():
@@ -581,3 +593,180 @@ jq_eq .drift in_sync
 jq_eq .report.running "$sys"
 provd_stop
 ok "node.nix: the rendered ExecStart=, with the unit's environment and the LoadCredential= files as systemd passes them, reports to provd: node-01 in_sync"
+
+# ================================================================== 8. image.nix, stateless.nix
+mkdir -p "$T/boot/image/kernel" "$T/boot/image/ramdisk"
+head -c 100000 /dev/urandom >"$T/boot/image/kernel/bzImage"
+head -c 50000 /dev/urandom >"$T/boot/image/ramdisk/initrd"
+for c in image stateless-off; do
+        must_eval $c
+        write_units $c
+        [ "$(q $c '.warnings | length')" = 0 ] || fail "$c: warnings: $(q $c .warnings)"
+done
+imgsys=$(q image .toplevel)
+[[ $imgsys == /nix/store/*-nixos-system-unnamed && -e $imgsys ]] || fail "image: system.build.toplevel $imgsys"
+[ "$(q image .provdImage)" = '{"cmdline":"console=ttyS0,115200 loglevel=4","init":"'"$imgsys"'/init","initrd":["'"$T"'/boot/image/ramdisk/initrd"],"kernel":"'"$T"'/boot/image/kernel/bzImage","toplevel":"'"$imgsys"'"}' ] ||
+        fail "image: system.build.provdImage $(q image .provdImage)"
+# the hostname is the overlay's: NixOS writes no /etc/hostname (a node that is not stateless
+# still gets its own)
+[ "$(q image .hostName)" = "" ] && [ "$(q image '.etc | has("hostname")')" = false ] || fail "image: hostName '$(q image .hostName)', /etc entries $(q image '.etc | keys')"
+[ "$(q stateless-off '.etc | has("hostname")')" = true ] && [ "$(q stateless-off .postMountCommands)" = "" ] && [ "$(q stateless-off '.units | length')" = 0 ] ||
+        fail "stateless.nix imported but not enabled changed the system: $(q stateless-off '{etc, postMountCommands, units}')"
+# the reporter: at every boot (multi-user.target, inactive after a run), reading the overlay's files
+[ "$(q image '.units | keys | join(" ")')" = "provd-node-report.service provd-node-report.timer" ] || fail "image: units $(q image '.units | keys')"
+verify_clean "$T/units-image" ./provd-node-report.service ./provd-node-report.timer
+[ "$(q image '.wantedBy["provd-node-report"] | join(" ")')" = multi-user.target ] || fail "image: the reporter is wantedBy $(q image .wantedBy)"
+unit_lacks image provd-node-report.service RemainAfterExit
+for f in url node credential; do unit_has image provd-node-report.service "LoadCredential=$f:/var/lib/provd-node/$f"; done
+expect_assertion assert-stateless-hostname 'provd.stateless: networking.hostName is "compute": a stateless node takes its hostname from provd'"'"'s overlay (/etc/hostname); leave networking.hostName empty in the image'
+expect_assertion assert-stateless-systemd-initrd "provd.stateless: boot.initrd.systemd.enable is set, but provd copies the overlay into the real root with the scripted initrd's boot.initrd.postMountCommands; use the scripted initrd in stateless images"
+# inventory.nix on the evaluated image and the README's install nodes
+must_eval image-inventory
+iinv=$(jq -r . "$T/image-inventory.json")
+[ "$(jq -c .images.compute "$iinv")" = "$(q image .provdImage)" ] || fail "image-inventory: images.compute $(jq -c .images "$iinv")"
+[ "$(jq -c '[.nodes[] | "\(.name):\(.mode // "install"):\(.image // "-")"]' "$iinv")" = '["node-01:install:-","node-02:install:-","c001:stateless:compute","c002:stateless:compute"]' ] ||
+        fail "image-inventory: nodes $(jq -c .nodes "$iinv")"
+nix-store --query --references "$iinv" | grep -qxF "$imgsys" || fail "image-inventory does not refer to the image's system"
+python3 -c 'import json, sys, jsonschema; jsonschema.Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.load(open(sys.argv[2])))' \
+        "$SRC/api/inventory.schema.json" "$iinv" || fail "image-inventory does not validate against the schema"
+provd_start "$iinv"
+expect_status 200 GET /v1/nodes/c001
+jq_eq .system.toplevel "$imgsys"
+expect_status 200 GET "/v1/files$T/boot/image/kernel/bzImage"
+provd_stop
+ok "image.nix + stateless.nix (stand-in netboot.nix): provdImage is the inventory's image entry, no NixOS /etc/hostname, the reporter runs at every boot, both assertions; inventory.nix on the image: schema-valid, provd loads it and serves the image's kernel"
+
+# --- the stage-1 copy, run as stage 1 runs it.  A fake initramfs: busybox (stage 1's shell is
+# ash) and a file of the image's own initramfs, then the overlay unpacked on top (cpio newc,
+# owners and modes kept, as the kernel unpacks initramfs archives).
+bb=$(command -v busybox)
+[[ "$(ldd "$bb" 2>&1 || true)" == *"not a dynamic executable"* ]] || skip "$bb is not a static busybox (busybox-static), which the chroot needs"
+fi=$T/initramfs
+mkdir -p "$fi/bin" "$fi/etc" "$fi/mnt-root"
+cp "$bb" "$fi/bin/busybox"
+for a in sh cp mkdir rm cat; do ln -s busybox "$fi/bin/$a"; done
+: >"$fi/etc/fstab" # stage-1-init.sh makes it
+# an overlay in daemon/overlay.h's layout, made here with owners and modes the renderer's own
+# test cannot give (a file owned by 997:997)
+credential=pvn_not-a-real-credential
+URL=http://provd.example:8080
+ov=$T/overlay-src
+mkdir -p "$ov/etc/provd" "$ov/etc/ssh" "$ov/etc/munge" "$ov/var/lib/provd-node"
+printf 'c001\n' >"$ov/etc/hostname"
+printf 'c001\n' >"$ov/var/lib/provd-node/node"
+printf '%s\n' "$URL" >"$ov/var/lib/provd-node/url"
+printf '%s\n' "$credential" >"$ov/var/lib/provd-node/credential"
+head -c 64 /dev/urandom >"$ov/etc/ssh/ssh_host_ed25519_key"
+head -c 1024 /dev/urandom >"$ov/etc/munge/munge.key"
+printf '%s\n' /etc/hostname /var/lib/provd-node/node /var/lib/provd-node/url /var/lib/provd-node/credential \
+        /etc/ssh/ssh_host_ed25519_key /etc/munge/munge.key >"$ov/etc/provd/overlay.manifest"
+find "$ov" -type d -exec chmod 0755 {} +
+chmod 0644 "$ov/etc/hostname" "$ov/var/lib/provd-node/node" "$ov/var/lib/provd-node/url" "$ov/etc/provd/overlay.manifest"
+chmod 0600 "$ov/var/lib/provd-node/credential" "$ov/etc/ssh/ssh_host_ed25519_key"
+chmod 0400 "$ov/etc/munge/munge.key"
+chown -R 0:0 "$ov"
+chown 997:997 "$ov/etc/munge/munge.key"
+(cd "$ov" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet) >"$T/overlay.cpio" || fail "cpio -o"
+(cd "$fi" && cpio -idmu --quiet --no-absolute-filenames) <"$T/overlay.cpio" || fail "cpio -i of the overlay"
+q image .postMountCommands >"$fi/postmount.sh"
+# stage1 OUT: the rendered commands, where stage-1-init.sh runs them ($targetRoot mounted)
+stage1() {
+        rm -rf "$fi/mnt-root" && mkdir "$fi/mnt-root"
+        env -i PATH=/bin "$(command -v chroot)" "$fi" /bin/sh -c 'targetRoot=/mnt-root; . /postmount.sh; echo "stage 1 goes on"' >"$1" 2>&1 ||
+                fail "the stage-1 commands failed: $(cat "$1")"
+        tail -n 1 "$1" | grep -qx 'stage 1 goes on' || fail "the stage-1 commands ended stage 1: $(cat "$1")"
+}
+stage1 "$T/stage1.out"
+grep -qx 'provd: overlay: 6 file(s) copied into /mnt-root' "$T/stage1.out" || fail "stage 1 printed: $(cat "$T/stage1.out")"
+listing=$(cd "$fi/mnt-root" && find . -mindepth 1 -printf '%P %y %m %U:%G\n' | LC_ALL=C sort)
+[ "$listing" = "$(printf '%s\n' 'etc d 755 0:0' 'etc/hostname f 644 0:0' 'etc/munge d 755 0:0' 'etc/munge/munge.key f 400 997:997' \
+        'etc/provd d 755 0:0' 'etc/provd/overlay.manifest f 644 0:0' 'etc/ssh d 755 0:0' 'etc/ssh/ssh_host_ed25519_key f 600 0:0' \
+        'var d 755 0:0' 'var/lib d 755 0:0' 'var/lib/provd-node d 755 0:0' 'var/lib/provd-node/credential f 600 0:0' \
+        'var/lib/provd-node/node f 644 0:0' 'var/lib/provd-node/url f 644 0:0')" ] || fail "the real root after stage 1:
+$listing"
+while IFS= read -r p; do cmp -s "$ov$p" "$fi/mnt-root$p" || fail "stage 1 copied $p with other bytes"; done <"$ov/etc/provd/overlay.manifest"
+ok "stage 1 (busybox sh, a real cpio overlay on an initramfs): every manifest path in \$targetRoot with its mode, owner and bytes; the manifest too"
+
+# --- the real thing: provd boots c001 of the image inventory (its image, a boot token, the
+# overlay URL last); the overlay provd serves for that boot goes into a fresh initramfs;
+# stage 1 copies it; the image's reporter, reading the copied files as systemd starts it
+# (credentials directory, the unit's Environment=), reports, and provd moves c001 from
+# booting to running.
+mkdir -p "$T/secrets/c001"
+head -c 64 /dev/urandom >"$T/secrets/c001/ssh_host_ed25519_key"
+provd_start "$iinv" --public-url http://127.0.0.1:1
+# (public_url only names what the answers carry; the test reaches provd at $URL)
+expect_status 200 GET /v1/boot/52:54:00:00:10:01
+ov_url=$(printf '%s' "$BODY" | jq -r '.initrd[-1]')
+cmdline=$(printf '%s' "$BODY" | jq -r .cmdline)
+[ "$(printf '%s' "$BODY" | jq -r '.initrd[0]')" = "http://127.0.0.1:1/v1/files$T/boot/image/ramdisk/initrd" ] || fail "c001's first initrd: $(short_body)"
+[[ $ov_url == http://127.0.0.1:1/v1/overlay/* ]] || fail "c001's last initrd is not its overlay: $ov_url"
+case " $cmdline " in *" init=$imgsys/init "*" provd.node=c001 "*) ;; *) fail "c001's cmdline: $cmdline" ;; esac
+case "$cmdline" in "console=ttyS0,115200 loglevel=4 "*) ;; *) fail "c001's cmdline does not start with the image's kernelParams: $cmdline" ;; esac
+expect_status 200 GET "/v1/overlay/${ov_url##*/}"
+cp "$T/body" "$T/c001-overlay"
+expect_status 200 GET /v1/nodes/c001
+jq_eq .state booting
+# a fresh initramfs: busybox, then the overlay as the kernel unpacks it (gzip or not)
+rm -rf "$fi" && mkdir -p "$fi/bin" "$fi/etc" "$fi/mnt-root"
+cp "$bb" "$fi/bin/busybox"
+for a in sh cp mkdir rm cat; do ln -s busybox "$fi/bin/$a"; done
+: >"$fi/etc/fstab"
+q image .postMountCommands >"$fi/postmount.sh"
+if [ "$(head -c 2 "$T/c001-overlay" | od -An -tx1 | tr -d ' ')" = 1f8b ]; then unpack=(gzip -dc); else unpack=(cat); fi
+"${unpack[@]}" <"$T/c001-overlay" | (cd "$fi" && cpio -idmu --quiet --no-absolute-filenames) || fail "unpacking provd's overlay of c001"
+stage1 "$T/stage1-c001.out"
+r=$fi/mnt-root
+[ "$(cat "$r/etc/hostname")" = c001 ] && [ "$(cat "$r/var/lib/provd-node/node")" = c001 ] && [ "$(cat "$r/var/lib/provd-node/url")" = http://127.0.0.1:1 ] ||
+        fail "c001's identity after stage 1: $(cat "$r/etc/hostname" "$r/var/lib/provd-node/node" "$r/var/lib/provd-node/url" 2>&1)"
+cmp -s "$r/etc/ssh/ssh_host_ed25519_key" "$T/secrets/c001/ssh_host_ed25519_key" || fail "c001's SSH host key after stage 1 is not its secret"
+[ "$(stat -c '%a %u:%g' "$r/var/lib/provd-node/credential" "$r/etc/ssh/ssh_host_ed25519_key" "$r/etc/hostname" | tr '\n' ' ')" = "600 0:0 600 0:0 644 0:0 " ] ||
+        fail "c001's modes after stage 1: $(cd "$r" && find . -printf '%P %m %U:%G\n')"
+[[ "$(cat "$r/var/lib/provd-node/credential")" == pvn_* ]] || fail "c001 has no node credential after stage 1"
+# the reporter reaches provd at the test's address: the url file as a node on the cluster
+# network would have it
+printf '%s\n' "$URL" >"$r/var/lib/provd-node/url"
+must_eval image-fakeroot
+write_units image-fakeroot
+u=$T/units-image-fakeroot/provd-node-report.service
+while IFS= read -r p; do [ -e "$p" ] || fail "image-fakeroot: ConditionPathExists=$p does not hold"; done < <(sed -n 's/^ConditionPathExists=//p' "$u")
+creds=$T/image-credentials
+mkdir -p "$creds"
+while IFS= read -r l; do cp "${l#*:}" "$creds/${l%%:*}"; done < <(sed -n 's/^LoadCredential=//p' "$u")
+chmod -R go-rwx "$creds"
+env=()
+while IFS= read -r l; do
+        l=$(jq -r . <<<"$l")
+        env+=("${l//%d/$creds}")
+done < <(sed -n 's/^Environment=//p' "$u")
+ln -sfn "$imgsys" "$T/image-current-system"
+read -ra cmd <<<"$(execstart image-fakeroot provd-node-report.service)"
+env -i "${env[@]}" CREDENTIALS_DIRECTORY="$creds" PROVD_NODE_CURRENT_SYSTEM="$T/image-current-system" PROVD_NODE_BOOTED_SYSTEM="$T/image-current-system" \
+        PROVD_NODE_REPORT_TRIES=1 "${cmd[@]}" >"$T/image-report.out" 2>"$T/image-report.err" ||
+        fail "image-fakeroot: the rendered ExecStart= exited $?: $(cat "$T/image-report.err")"
+[ "$(cat "$T/image-report.out")" = "c001: in_sync (running $imgsys)" ] || fail "image-fakeroot: the reporter printed: $(cat "$T/image-report.out" "$T/image-report.err")"
+expect_status 200 GET /v1/nodes/c001
+jq_eq .state running
+jq_eq .report.running "$imgsys"
+jq_eq .boot.outcome running
+# the boot is over: its overlay (which holds the credential) is no longer served
+expect_status 404 GET "/v1/overlay/${ov_url##*/}"
+provd_stop
+ok "provd boots c001 on the image and serves its overlay; stage 1 copies it (identity, credential 0600, its SSH host key); the image's reporter, reading the copied files, moves c001 from booting to running"
+
+# bad manifest lines are skipped (the rest is copied); no overlay at all is not an error
+ln -s hostname "$fi/etc/link"
+printf '%s\n' etc/relative /etc/../etc/hostname /etc/missing /etc/link "" /etc/hostname >"$fi/etc/provd/overlay.manifest"
+stage1 "$T/stage1-bad.out"
+[ "$(cat "$T/stage1-bad.out")" = "$(printf '%s\n' "provd: overlay manifest line 'etc/relative' is not an absolute path: skipped" \
+        "provd: overlay manifest path '/etc/../etc/hostname' is not clean: skipped" \
+        'provd: overlay manifest path /etc/missing is not a regular file in the initramfs: skipped' \
+        'provd: overlay manifest path /etc/link is not a regular file in the initramfs: skipped' \
+        'provd: overlay: 1 file(s) copied into /mnt-root' 'stage 1 goes on')" ] || fail "stage 1 with bad manifest lines printed: $(cat "$T/stage1-bad.out")"
+[ "$(cd "$fi/mnt-root" && find . -type f | LC_ALL=C sort | tr '\n' ' ')" = "./etc/hostname ./etc/provd/overlay.manifest " ] || fail "bad manifest: copied $(cd "$fi/mnt-root" && find . -type f)"
+rm "$fi/etc/provd/overlay.manifest"
+stage1 "$T/stage1-none.out"
+grep -qxF 'provd: no overlay in the initramfs (/etc/provd/overlay.manifest missing): this node boots without its identity' "$T/stage1-none.out" ||
+        fail "stage 1 without an overlay printed: $(cat "$T/stage1-none.out")"
+[ -z "$(ls -A "$fi/mnt-root")" ] || fail "stage 1 without an overlay wrote $(ls -A "$fi/mnt-root")"
+ok "stage 1: bad manifest lines (relative, unclean, missing, symlink) skipped with a message, the rest copied; no overlay: a message, boot goes on"

@@ -4,7 +4,12 @@
 # gives an inventory that validates against api/inventory.schema.json and that provd serves
 # (nodes listed, boot answers carry the installer's init= and the node's toplevel); bad node
 # lists fail evaluation with a message naming the node; the installer is looked into once
-# for all nodes, and 5000 nodes evaluate in a few seconds.
+# for all nodes, and 5000 nodes evaluate in a few seconds.  Stateless nodes (section 6):
+# images (from nix/image.nix's system.build.provdImage, from a netboot system, or given as
+# a set), stateless nodes and their overlay files translated; each image looked into once for
+# 1000 nodes; a secret source in the Nix store (a store string, a path literal, a string with
+# store context) and every other bad stateless entry fail evaluation naming the node.  The
+# images are stand-ins (tests/nix/images.nix): no NixOS system is evaluated here.
 source "$(dirname "$0")/lib.sh"
 
 skip() {
@@ -178,3 +183,105 @@ expect_eval_error no-install-script 'node "bare": nixosConfigurations.bare.confi
 expect_eval_error bad-mac 'node "node-02": "52:54:00:00:02" is not a MAC address'
 expect_eval_error bad-cmdline 'node "node-01": kernel command line sets provd.token=x'
 ok "duplicate MAC, duplicate name, node missing from nixosConfigurations, missing install script, bad MAC, provd key in cmdline: evaluation fails naming the node"
+
+# 6. Stateless nodes and images (tests/nix/images.nix: stand-ins shaped like a system
+# evaluated with nix/image.nix, a netboot system without it, and an image set given as is).
+mkdir -p "$boot/image/kernel" "$boot/image/ramdisk"
+head -c 100000 /dev/urandom >"$boot/image/kernel/bzImage"
+head -c 50000 /dev/urandom >"$boot/image/ramdisk/initrd"
+eval_stateless() {
+        "${NIXI[@]}" --eval --strict --json "$SRC/tests/nix/sample.nix" \
+                --argstr bootRoot "$boot" --argstr secrets "$T/secrets" --argstr variant "$1" >"$2" 2>"$2.err"
+}
+eval_stateless stateless "$T/stateless.json" || fail "evaluating the stateless sample: $(cat "$T/stateless.json.err")"
+s() { jq -rc "$1" "$T/stateless.json"; }
+st=/nix/store/cccccccccccccccccccccccccccccccc-nixos-system
+[ "$(s '.images | keys | join(",")')" = compute,gpu,login ] || fail "images: $(s '.images | keys')"
+[ "$(s .images.compute)" = '{"cmdline":"console=ttyS0,115200 loglevel=4","init":"'$st'-compute/init","initrd":["'"$boot"'/image/ramdisk/initrd"],"kernel":"'"$boot"'/image/kernel/bzImage","toplevel":"'$st'-compute"}' ] ||
+        fail "image from system.build.provdImage: $(s .images.compute)"
+[ "$(s .images.gpu)" = '{"cmdline":"nomodeset","init":"'$st'-gpu/init","initrd":["'"$boot"'/image/ramdisk/initrd"],"kernel":"'"$boot"'/image/kernel/bzImage","toplevel":"'$st'-gpu"}' ] ||
+        fail "image from a netboot system's files: $(s .images.gpu)"
+[ "$(s .images.login)" = '{"init":"'$st'-login/init","initrd":["http://images.cluster.example/login/initrd"],"kernel":"http://images.cluster.example/login/bzImage","toplevel":"'$st'-login"}' ] ||
+        fail "image given as a set (initrd as a string, no cmdline): $(s .images.login)"
+# install nodes unchanged; stateless nodes: mode, image, MACs, BMC, rack, overlay; no boot/system
+[ "$(s '.nodes[0] | has("mode") or has("image") or has("overlay")')" = false ] || fail "install node changed: $(s '.nodes[0]')"
+cmp -s <(s '.nodes[0]') <(jq -c '.nodes[0] | del(.bmc.user)' "$T/inv.json") || fail "install node-01 differs from the install-only inventory: $(s '.nodes[0]')"
+[ "$(s '[.nodes[1:][] | "\(.name):\(.mode):\(.image):\(.mac | join("+")):\(has("boot") or has("system"))"] | join(" ")')" = \
+        "c001:stateless:compute:52:54:00:00:10:01:false c002:stateless:compute:52:54:00:00:10:02:false g001:stateless:gpu:52:54:00:00:20:01:false l001:stateless:login:52:54:00:00:30:01:false" ] ||
+        fail "stateless nodes: $(s '.nodes[1:]')"
+[ "$(s '.nodes[1] | "\(.bmc.host) \(.bmc.password_file) \(.rack)"')" = "10.1.1.1 /run/credentials/provd.service/bmc-c001 r01" ] || fail "c001 bmc/rack: $(s '.nodes[1]')"
+[ "$(s '.nodes[1].overlay.files')" = '[{"mode":"0600","path":"/etc/ssh/ssh_host_ed25519_key","source":"'"$T"'/secrets/c001/ssh_host_ed25519_key"},{"mode":"0644","path":"/etc/ssh/ssh_host_ed25519_key.pub","source":"'"$T"'/secrets/c001/ssh_host_ed25519_key.pub"},{"gid":997,"mode":"0400","path":"/etc/munge/munge.key","source":"'"$T"'/secrets/munge.key","uid":997}]' ] ||
+        fail "c001 overlay files: $(s '.nodes[1].overlay')"
+[ "$(s '.nodes[2] | has("overlay")')" = false ] || fail "c002 has no overlay files, but an overlay was emitted: $(s '.nodes[2]')"
+# a cluster of stateless nodes only needs neither installer nor nixosConfigurations
+eval_stateless stateless-only "$T/stateless-only.json" || fail "stateless nodes without an installer: $(cat "$T/stateless-only.json.err")"
+cmp -s <(jq -c '.nodes' "$T/stateless-only.json") <(s '.nodes[1:]') || fail "stateless-only: nodes differ"
+# the schema
+python3 - "$SRC/api/inventory.schema.json" "$T/stateless.json" "$T/stateless-only.json" <<'PY' || fail "stateless inventory does not validate against the schema"
+import json, sys, jsonschema
+v = jsonschema.Draft202012Validator(json.load(open(sys.argv[1])))
+for f in sys.argv[2:]:
+    v.validate(json.load(open(f)))
+PY
+# each image is looked into once, for 4 nodes and for 1000 nodes of one image
+[ "$(grep -c 'provd-test: image compute evaluated' "$T/stateless.json.err")" = 1 ] || fail "image compute entered $(grep -c 'image compute evaluated' "$T/stateless.json.err") times"
+start=$(date +%s%N)
+eval_stateless stateless-scale "$T/stateless-scale.json" || fail "1000 stateless nodes: $(cat "$T/stateless-scale.json.err")"
+ms=$((($(date +%s%N) - start) / 1000000))
+[ "$(jq '[.nodes[] | select(.mode == "stateless" and .image == "compute")] | length' "$T/stateless-scale.json")" = 1000 ] || fail "stateless-scale: wrong node count"
+[ "$(grep -c 'provd-test: image compute evaluated' "$T/stateless-scale.json.err")" = 1 ] || fail "image compute entered more than once for 1000 nodes"
+[ "$(jq '.images | keys | join(",")' -r "$T/stateless-scale.json")" = compute,gpu,login ] || fail "stateless-scale: images $(jq -c '.images | keys' "$T/stateless-scale.json")"
+ok "stateless nodes: images (image.nix's provdImage, netboot files, a set), mode/image/overlay files, install nodes unchanged, no installer needed; schema-valid; image entered once for 1000 nodes ($ms ms)"
+
+# provd loads it: every node, the stateless ones on their image's toplevel, the image's
+# local kernel and ramdisk served
+provd_start "$T/stateless.json"
+expect_status 200 GET /v1/nodes
+jq_eq '[.nodes[].name] | join(",")' c001,c002,g001,l001,node-01
+expect_status 200 GET /v1/nodes/c001
+jq_eq .system.toplevel "$st-compute"
+jq_eq .system.install null
+expect_status 200 GET "/v1/files$boot/image/kernel/bzImage"
+cmp -s "$T/body" "$boot/image/kernel/bzImage" || fail "image kernel served by provd differs"
+expect_status 200 GET "/v1/files$boot/image/ramdisk/initrd"
+# network boots: the image's files, its cmdline and init=, the node's overlay last
+expect_status 200 GET /v1/boot/52:54:00:00:10:01
+jq_eq '.kernel | endswith("/v1/files'"$boot"'/image/kernel/bzImage")' true
+jq_eq '"\(.initrd[0] | endswith("/v1/files'"$boot"'/image/ramdisk/initrd")) \(.initrd[1] | contains("/v1/overlay/")) \(.initrd | length)"' "true true 2"
+jq_eq '.cmdline | startswith("console=ttyS0,115200 loglevel=4 init='"$st"'-compute/init ")' true
+expect_status 200 GET /v1/boot/52:54:00:00:30:01
+jq_eq '"\(.kernel) \(.initrd[0])"' "http://images.cluster.example/login/bzImage http://images.cluster.example/login/initrd"
+provd_stop
+ok "provd loads the stateless inventory: nodes, image toplevels, the image's kernel and ramdisk served, network boots answered with the image and the overlay"
+
+expect_stateless_error() {
+        local variant=$1 pattern=$2
+        if eval_stateless "$variant" "$T/$variant.json"; then fail "variant $variant evaluated: $(head -c 300 "$T/$variant.json")"; fi
+        grep -qF -- "$pattern" "$T/$variant.json.err" || fail "variant $variant: expected '$pattern' in: $(cat "$T/$variant.json.err")"
+}
+# a secret source that would be (or is) in the Nix store
+expect_stateless_error overlay-store-source 'node "c001": overlay.files[0] (/etc/ssh/ssh_host_ed25519_key): source "/nix/store/dddddddddddddddddddddddddddddddd-keys/c001" is in the Nix store, which is world-readable'
+expect_stateless_error overlay-path-literal 'node "c001": overlay.files[0] (/etc/ssh/ssh_host_ed25519_key): source is a Nix path literal, which would copy the file (a secret) into the world-readable Nix store; give its path on the boot host as a string'
+expect_stateless_error overlay-store-context 'node "c001": overlay.files[0] (/etc/ssh/ssh_host_ed25519_key): source "/nix/store/'
+ok "a per-node file whose source is in the Nix store (a store string, a path literal, a string with store context) fails evaluation naming the node"
+expect_stateless_error overlay-relative-source 'node "c001": overlay.files[0] (/etc/ssh/ssh_host_ed25519_key): source "secrets/c001/key" is not an absolute clean path'
+expect_stateless_error overlay-reserved-path 'node "c001": overlay.files[0]: path /var/lib/provd-node/credential is one provd writes itself'
+expect_stateless_error overlay-hostname 'node "c001": overlay.files[0]: path /etc/hostname is one provd writes itself'
+expect_stateless_error overlay-bad-mode 'node "c001": overlay.files[0] (/etc/ssh/ssh_host_ed25519_key): mode 384 is not an octal string such as "0600"'
+expect_stateless_error overlay-big-mode 'node "c001": overlay.files[0] (/etc/ssh/ssh_host_ed25519_key): mode 17777 is not an octal string such as "0600" (at most 07777)'
+expect_stateless_error overlay-bad-uid 'node "c001": overlay.files[0] (/etc/ssh/ssh_host_ed25519_key): uid -1 is not an integer 0..2147483647'
+expect_stateless_error overlay-dir-path 'node "c001": overlay.files[0]: path /var/lib is a directory of the files provd writes itself'
+expect_stateless_error overlay-nested-path 'node "c001": overlay file path /etc/ssh/k/x is inside overlay file path /etc/ssh/k'
+expect_stateless_error overlay-dup-path 'node "c001": overlay file path /etc/ssh/k appears more than once'
+expect_stateless_error overlay-too-many 'node "c001": more than 64 overlay files'
+expect_stateless_error stateless-no-image 'node "c002" is stateless but names no image'
+expect_stateless_error stateless-unknown-image 'node "c002": image "storage" is not in images (compute, gpu, login)'
+expect_stateless_error stateless-cmdline 'node "c002": a stateless node boots its image; cmdline is not allowed'
+expect_stateless_error stateless-bad-mode 'node "c002": mode "diskless" is not "install" or "stateless"'
+expect_stateless_error install-with-image 'node "node-01" installs to disk (mode "install", the default): image and overlay are for stateless nodes'
+expect_stateless_error install-without-installer 'node "node-01" installs to disk (mode "install", the default), but no installer is given'
+expect_stateless_error image-init-in-cmdline 'image "compute": kernel command line sets init=: provd appends the image'"'"'s init= itself'
+expect_stateless_error image-store-init 'image "login": init "/sbin/init" is not a /nix/store path'
+expect_stateless_error image-not-netboot 'image "gpu": its system has neither config.system.build.provdImage nor the netboot files'
+expect_stateless_error image-dup-mac 'MAC 52:54:00:00:00:01 is used by node "node-01" and by node "c002"'
+ok "bad stateless entries and images fail evaluation naming the node or image (reserved paths, mode, uid, duplicates, 64 files, missing/unknown image, cmdline, install node with an image, no installer, init= in an image cmdline)"

@@ -78,6 +78,10 @@ let
       toplevel = "${c.system.build.toplevel}";
       # nix/node.nix: its package, to build (a runCommand stand-in)
       nodePackage = if c ? services && c.services ? provd-node then standIn c.services.provd-node.package else null;
+      # nix/stateless.nix, nix/image.nix
+      hostName = c.networking.hostName;
+      postMountCommands = c.boot.initrd.postMountCommands;
+      provdImage = c.system.build.provdImage or null;
     };
 
   # ---- the cluster of nix/README.md "A cluster flake" ----
@@ -134,6 +138,19 @@ let
   };
 
   hostInventory = "${root}/inventory-host.json";
+
+  # ---- a stateless profile: nix/image.nix on a profile configuration, evaluated once
+  imageSystem = extra: evalSystem [
+    ../../nix/image.nix
+    { boot.kernelParams = [ "console=ttyS0,115200" "loglevel=4" ]; }
+    extra
+  ];
+  computeImage = imageSystem { };
+  statelessNodes = [
+    { hostname = "c001"; mac = "52:54:00:00:10:01"; mode = "stateless"; image = "compute";
+      overlay.files = [ { path = "/etc/ssh/ssh_host_ed25519_key"; source = "${secrets}/c001/ssh_host_ed25519_key"; } ]; }
+    { hostname = "c002"; mac = "52:54:00:00:10:02"; mode = "stateless"; image = "compute"; }
+  ];
 
   provd = cfg: evalSystem [ ../../nix/module.nix { services.provd = cfg; } ];
 
@@ -215,6 +232,28 @@ let
       services.provd-node = { enable = true; credentialFile = "${builtins.storeDir}/00000000000000000000000000000000-credential"; };
     });
 
+    # nix/image.nix (+ nix/stateless.nix, nix/node.nix) on a profile; its reporter reading the
+    # files a stage-1 copy put under ROOT/initramfs/mnt-root; the two assertions
+    image = render computeImage;
+    image-fakeroot = render (imageSystem {
+      services.provd-node = {
+        urlFile = "${root}/initramfs/mnt-root/var/lib/provd-node/url";
+        nodeFile = "${root}/initramfs/mnt-root/var/lib/provd-node/node";
+        credentialFile = "${root}/initramfs/mnt-root/var/lib/provd-node/credential";
+      };
+    });
+    assert-stateless-hostname = render (imageSystem { networking.hostName = "compute"; });
+    assert-stateless-systemd-initrd = render (imageSystem { boot.initrd.systemd.enable = true; });
+    # stateless.nix imported but not enabled: no stage-1 commands, the hostName left alone
+    stateless-off = render (nodeSystem { hostname = "node-01"; } { imports = [ ../../nix/stateless.nix ]; });
+    # nix/inventory.nix with the README's install nodes and stateless nodes of that image
+    image-inventory = builtins.toFile "inventory.json" (builtins.toJSON (import ../../nix/inventory.nix {
+      inherit installer;
+      nodes = nodes ++ statelessNodes;
+      nixosConfigurations = computeNodes;
+      images.compute = computeImage;
+    }));
+
     # nix/installer.nix
     installer = render installer;
     installer-default-caches = render (installerWith { provd.installer.onlySiteCaches = false; provd.installer.reboot = false; });
@@ -257,7 +296,7 @@ let
         example = o.example.text or null;
       })
       (lib.filter (o: !o.internal && (lib.hasPrefix "services.provd." o.name || lib.hasPrefix "services.provd-node." o.name || lib.hasPrefix "provd." o.name))
-        (lib.optionAttrSetToDocList (evalSystem [ ../../nix/module.nix ../../nix/installer.nix ../../nix/install-script.nix ../../nix/node.nix ]).options));
+        (lib.optionAttrSetToDocList (evalSystem [ ../../nix/module.nix ../../nix/installer.nix ../../nix/install-script.nix ../../nix/node.nix ../../nix/stateless.nix ]).options));
 
     # nix/package.nix through callPackage
     package =

@@ -128,6 +128,11 @@ in
       default = [ ];
     };
 
+    # nixos/modules/system/boot/stage-1.nix
+    boot.initrd.postMountCommands = mkOption { type = types.lines; default = ""; };
+    # nixos/modules/system/boot/systemd/initrd.nix
+    boot.initrd.systemd.enable = mkOption { type = types.bool; default = false; };
+
     # nixos/modules/system/boot/loader/loader.nix
     system.boot.loader.kernelFile = mkOption {
       internal = true;
@@ -156,6 +161,11 @@ in
           types = import "${nixpkgs}/nixos/lib/systemd-types.nix" { lib = nixpkgsLib; inherit (utils) systemdUtils; inherit pkgs; };
         };
       };
+
+    # nixos/modules/tasks/network-interfaces.nix: /etc/hostname, unless hostName is empty
+    environment.etc.hostname = lib.mkIf (config.networking.hostName != "") {
+      text = config.networking.hostName + "\n";
+    };
 
     # nixos/modules/config/nix.nix: the defaults provd's installer replaces or extends
     nix.settings = {

@@ -5,9 +5,13 @@
 # (nixos/modules/installer/tools/tools.nix), a package the test makes (bin/nixos-install
 # records its arguments).
 { config, pkgs, ... }:
+let
+  # top-level.nix: system.name defaults to the hostName, or "unnamed" when it is empty
+  name = if config.networking.hostName == "" then "unnamed" else config.networking.hostName;
+in
 {
-  system.build.toplevel = builtins.toFile "nixos-system-${config.networking.hostName}" ''
-    stand-in for the system of ${config.networking.hostName}
+  system.build.toplevel = builtins.toFile "nixos-system-${name}" ''
+    stand-in for the system of ${name}
   '';
   system.build.nixos-install = pkgs.nixos-install;
 }
