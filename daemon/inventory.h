@@ -9,9 +9,14 @@
  * key, so MACs of one vendor prefix all collided).
  *
  * Memory: every string of the nodes lives in the inventory's string pool (a few large blocks,
- * freed with it), and the strings nodes usually share (rack, boot files, cmdline, system
- * paths, BMC user and password file) are stored once (interned).  The file's JSON is parsed
- * one node at a time: the whole document never exists as a jansson tree.
+ * freed with it), and the strings nodes usually share (rack, boot files, cmdline, BMC user and
+ * password file) are stored once (interned); a system path (usually a node's own) is stored
+ * once for nodes next to each other in the file.  The file's JSON is parsed one node at a
+ * time: the whole document never exists as a jansson tree.
+ *
+ * Threads: inventory_parse() parses a large "nodes" array (512 KiB or more) on two threads,
+ * the caller's and one it starts and joins before it returns (inventory.c, "the second half
+ * on a second thread"); the result and every error message are those of one thread.
  *
  * inventory_parse() is pure (no I/O) and unit-tested; inventory_load_file() adds reading the
  * file and checking that every local boot file exists and is readable. */
