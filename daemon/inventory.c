@@ -100,8 +100,7 @@ static void *pool_alloc(InventoryPool *p, size_t size, size_t align) {
         if (!b || at + size > b->size) {
                 size_t need = (sizeof(PoolBlock) + size + align + 4095) & ~(size_t) 4095;
                 size_t bytes = need > POOL_BLOCK_SIZE ? need : POOL_BLOCK_SIZE;
-                /* MAP_POPULATE: the block is filled at once; one call instead of a fault a page */
-                void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+                void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
                 if (m == MAP_FAILED)
                         return NULL;
                 b = m;
