@@ -9,10 +9,12 @@
  * key, so MACs of one vendor prefix all collided).
  *
  * Memory: every string of the nodes lives in the inventory's string pool (a few large blocks,
- * freed with it), and the strings nodes usually share (rack, boot files, cmdline, BMC user and
- * password file) are stored once (interned); a system path (usually a node's own) is stored
- * once for nodes next to each other in the file.  The file's JSON is parsed one node at a
- * time: the whole document never exists as a jansson tree.
+ * freed with it), and the strings nodes usually share (rack, boot files, cmdline, system
+ * paths, BMC user and password file) are stored once (interned).  The file's JSON is parsed
+ * one node at a time: the whole document never exists as a jansson tree.
+ *
+ * System paths are the exception to interning: usually a node's own (its host name is in its
+ * system), one is stored once only for nodes next to each other in the file.
  *
  * Threads: inventory_parse() parses a large "nodes" array (512 KiB or more) on two threads,
  * the caller's and one it starts and joins before it returns (inventory.c, "the second half

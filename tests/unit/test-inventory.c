@@ -735,22 +735,6 @@ START_TEST(test_inventory_rejects_document) {
 }
 END_TEST
 
-START_TEST(test_inventory_rejects_bad_json_with_position) {
-        static const char text[] =
-                "{\n"
-                "  \"version\": 1,\n"
-                "  \"nodes\": [\n"
-                "    {\"name\": \"node-00\",}\n"
-                "  ]\n"
-                "}\n";
-        _cleanup_free_ char *err = parse_rejected(text, strlen(text), NULL);
-
-        assert_contains(err, "JSON");
-        assert_contains(err, "line 4");
-        assert_contains(err, "column ");
-}
-END_TEST
-
 START_TEST(test_inventory_rejects_bad_json_after_a_node) {
         /* The message gives the position; it does not name the node before, nor a field. */
         static const char text[] =
@@ -764,6 +748,22 @@ START_TEST(test_inventory_rejects_bad_json_after_a_node) {
 
         assert_contains(err, "not valid JSON: line 3, column ");
         ck_assert_msg(!strstr(err, "node-00") && !strstr(err, "field"), "%s", err);
+}
+END_TEST
+
+START_TEST(test_inventory_rejects_bad_json_with_position) {
+        static const char text[] =
+                "{\n"
+                "  \"version\": 1,\n"
+                "  \"nodes\": [\n"
+                "    {\"name\": \"node-00\",}\n"
+                "  ]\n"
+                "}\n";
+        _cleanup_free_ char *err = parse_rejected(text, strlen(text), NULL);
+
+        assert_contains(err, "JSON");
+        assert_contains(err, "line 4");
+        assert_contains(err, "column ");
 }
 END_TEST
 
@@ -1264,8 +1264,8 @@ static Suite *inventory_suite(void) {
         tcase_add_test(tc, test_inventory_rejects_too_many_initrds);
         tcase_add_test(tc, test_inventory_rejects_long_cmdline);
         tcase_add_loop_test(tc, test_inventory_rejects_document, 0, sizeof document_rejects / sizeof document_rejects[0]);
-        tcase_add_test(tc, test_inventory_rejects_bad_json_with_position);
         tcase_add_test(tc, test_inventory_rejects_bad_json_after_a_node);
+        tcase_add_test(tc, test_inventory_rejects_bad_json_with_position);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("large");
