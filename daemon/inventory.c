@@ -972,8 +972,9 @@ static void split_start(const Ctx *c, const Scan *s, Split *sp) {
 /* The first thread stopped with the next node at the scan position, at or after the guess:
  * takes the second half into inv (nodes *cap) and moves past the array if that node starts
  * exactly at the guess and the second half parsed (returns 0); else returns 1 (the first
- * thread goes on alone). */
-static int split_join(Scan *s, Inventory *inv, size_t *cap, Split *sp) {
+ * thread goes on alone).  What the second thread's Ctx counted over its nodes is added to c's
+ * here. */
+static int split_join(Ctx *c, Scan *s, Inventory *inv, size_t *cap, Split *sp) {
         bool landed = s->pos == sp->start;
         if (!landed)
                 atomic_store(&sp->cancel, true);
@@ -1027,7 +1028,7 @@ static int scan_nodes(Ctx *c, Scan *s, Inventory *inv) {
         split_start(c, s, &sp);
         r = scan_node_list(c, s, &inv->nodes, &inv->n_nodes, &cap, sp.started ? sp.start : 0, NULL);
         if (r == 1)
-                r = split_join(s, inv, &cap, &sp);
+                r = split_join(c, s, inv, &cap, &sp);
         if (r == 1)
                 r = scan_node_list(c, s, &inv->nodes, &inv->n_nodes, &cap, 0, NULL);
         if (r < 0)
