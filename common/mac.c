@@ -62,8 +62,12 @@ int mac_parse(const char *s, uint8_t ret[6]) {
 }
 
 char *mac_format(const uint8_t mac[6], char buf[static MAC_STRING_MAX]) {
-        snprintf(buf, MAC_STRING_MAX, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2],
-                 mac[3], mac[4], mac[5]);
+        static const char hex[] = "0123456789abcdef";
+        for (int i = 0; i < 6; i++) {
+                buf[i * 3] = hex[mac[i] >> 4];
+                buf[i * 3 + 1] = hex[mac[i] & 0x0f];
+                buf[i * 3 + 2] = i < 5 ? ':' : '\0';
+        }
         return buf;
 }
 

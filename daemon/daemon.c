@@ -297,6 +297,15 @@ static bool boot_same(const Node *a, const Node *b) {
         return true;
 }
 
+/* Node `name` of inv: at index i when the node there has that name (an inventory reloaded
+ * after a small change keeps most nodes where they were: no lookup), or where the by-name
+ * index says, or NULL. */
+static const Node *same_name_at(const Inventory *inv, size_t i, const char *name) {
+        if (i < inv->n_nodes && streq(inv->nodes[i].name, name))
+                return &inv->nodes[i];
+        return inventory_find_name(inv, name);
+}
+
 /* Starts building the runtime of inv from the current one (old_inv, old_rt: NULL at start-up;
  * they must stay as they are meanwhile, and only reloads replace them, one at a time).  Takes
  * no lock: it reads only the inventories, which are immutable, and the array of node runtime
@@ -310,7 +319,7 @@ static int runtime_build(const Inventory *inv, const Inventory *old_inv, NodeRun
                 return -ENOMEM;
         for (size_t i = 0; i < inv->n_nodes; i++) {
                 const Node *n = &inv->nodes[i];
-                const Node *old = old_inv ? inventory_find_name(old_inv, n->name) : NULL;
+                const Node *old = old_inv ? same_name_at(old_inv, i, n->name) : NULL;
                 if (old) {
                         b.rt[i] = old_rt[old->index];
                         if (!boot_same(old, n))
@@ -669,7 +678,7 @@ static int reload_locked(Daemon *d, char *err, size_t errlen) {
         /* The old runtime: the nodes that left the inventory go with it; the others now
          * belong to the new one. */
         for (size_t i = 0; i < old_inv->n_nodes; i++)
-                if (!inventory_find_name(d->inv, old_inv->nodes[i].name))
+                if (!same_name_at(d->inv, i, old_inv->nodes[i].name))
                         node_runtime_free(old_rt[i]);
         free(old_rt);
         deadline_heap_free(old_deadlines);

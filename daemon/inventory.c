@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,10 +37,19 @@ typedef struct Interned {
         char *s; /* in the pool; NULL: an empty slot */
 } Interned;
 
+/* How many strings interned last are remembered (a power of two): nodes next to each other
+ * in a file usually share their rack, boot files and system, so most strings are one of them,
+ * found without hashing. */
+#define POOL_RECENT 16
+
 struct InventoryPool {
         PoolBlock *blocks; /* the newest first */
         Interned *interned; /* while parsing: open-addressing set of interned strings */
         size_t interned_mask, n_interned;
+        struct {
+                const char *s; /* in the pool, NULL: none */
+                size_t len;
+        } recent[POOL_RECENT]; /* while parsing: slot = the length and last byte, hashed */
 };
 
 /* Every byte of the key, eight at a time, each word multiplied in (FNV's prime after an
@@ -107,8 +118,23 @@ static char *pool_strdup(InventoryPool *p, const char *s) {
         return c ? memcpy(c, s, n) : NULL;
 }
 
-/* The pool's copy of s, the same pointer for equal strings. */
-static char *pool_intern(InventoryPool *p, const char *s) {
+/* The pool's copy of s, the same pointer for equal strings; with `recent_only`, the same
+ * pointer only as one of the strings interned last, else a copy of its own (for strings
+ * usually unique to a node, which would only fill the set). */
+static char *pool_intern(InventoryPool *p, const char *s, bool recent_only) {
+        size_t n = strlen(s);
+        size_t r = (n * 31 + (n ? (unsigned char) s[n - 1] : 0)) & (POOL_RECENT - 1);
+        if (p->recent[r].s && p->recent[r].len == n && memcmp(p->recent[r].s, s, n) == 0)
+                return (char *) p->recent[r].s;
+        if (recent_only) {
+                char *c = pool_alloc(p, n + 1, 1);
+                if (!c)
+                        return NULL;
+                memcpy(c, s, n + 1);
+                p->recent[r].s = c;
+                p->recent[r].len = n;
+                return c;
+        }
         if (p->n_interned * 2 >= p->interned_mask) {
                 size_t cap = p->interned_mask ? (p->interned_mask + 1) * 2 : 256;
                 Interned *t = calloc(cap, sizeof *t);
@@ -126,18 +152,22 @@ static char *pool_intern(InventoryPool *p, const char *s) {
                 p->interned = t;
                 p->interned_mask = cap - 1;
         }
-        size_t n = strlen(s);
         uint64_t h = hash_bytes(s, n);
         size_t k = h & p->interned_mask;
         for (; p->interned[k].s; k = (k + 1) & p->interned_mask)
                 if (p->interned[k].hash == h && streq(p->interned[k].s, s))
-                        return p->interned[k].s;
-        char *c = pool_alloc(p, n + 1, 1);
-        if (!c)
-                return NULL;
-        memcpy(c, s, n + 1);
-        p->interned[k] = (Interned) { .hash = h, .s = c };
-        p->n_interned++;
+                        break;
+        char *c = p->interned[k].s;
+        if (!c) {
+                c = pool_alloc(p, n + 1, 1);
+                if (!c)
+                        return NULL;
+                memcpy(c, s, n + 1);
+                p->interned[k] = (Interned) { .hash = h, .s = c };
+                p->n_interned++;
+        }
+        p->recent[r].s = c;
+        p->recent[r].len = n;
         return c;
 }
 
@@ -280,9 +310,8 @@ static int check_keys(Ctx *c, json_t *obj, const char *prefix, const char *const
         json_t *v;
         json_object_foreach(obj, key, v) {
                 bool found = false;
-                for (const char *const *k = known; *k; k++)
-                        if (streq(*k, key))
-                                found = true;
+                for (const char *const *k = known; *k && !found; k++)
+                        found = streq(*k, key);
                 if (!found) {
                         char field[128];
                         snprintf(field, sizeof field, "%s%s", prefix, key);
@@ -314,7 +343,7 @@ static int dup_string(Ctx *c, const char *s, bool shared, char **ret) {
                 *ret = NULL;
                 return 0;
         }
-        *ret = shared ? pool_intern(c->pool, s) : pool_strdup(c->pool, s);
+        *ret = shared ? pool_intern(c->pool, s, false) : pool_strdup(c->pool, s);
         return *ret ? 0 : -ENOMEM;
 }
 
@@ -361,7 +390,10 @@ static int get_store_path(Ctx *c, json_t *obj, const char *key, const char *fiel
         for (const char *p = s; *p; p++)
                 if (!store_path_char(*p))
                         return fail(c, field, "\"%s\" has a character that is not valid in a Nix store path ('%c')", s, *p);
-        return dup_string(c, s, true, ret);
+        /* A node's system is usually its own (its host name is in it): shared only with the
+         * nodes just before it, without filling the set of interned strings. */
+        *ret = pool_intern(c->pool, s, true);
+        return *ret ? 0 : -ENOMEM;
 }
 
 /* The checks of a kernel command line from the inventory; `field` names it in messages. */
@@ -538,8 +570,9 @@ static int parse_boot(Ctx *c, json_t *b, Node *n) {
         size_t idx;
         json_t *v;
         json_array_foreach(i, idx, v) {
-                char field[48];
-                snprintf(field, sizeof field, "boot.initrd[%zu]", idx);
+                char field[48] = "boot.initrd[0]";
+                if (idx > 0) /* the name only matters in a message: no formatting for the first */
+                        snprintf(field, sizeof field, "boot.initrd[%zu]", idx);
                 n->boot.initrd[idx] = NULL;
                 r = get_boot_file(c, v, field, &n->boot.initrd[idx]);
                 if (r < 0)
@@ -919,9 +952,10 @@ static int parse_node(Ctx *c, json_t *o, Node *n) {
         size_t idx;
         json_t *v;
         json_array_foreach(macs, idx, v) {
-                char field[48];
+                char field[48] = "mac[0]";
                 uint8_t m[6];
-                snprintf(field, sizeof field, "mac[%zu]", idx);
+                if (idx > 0) /* the name only matters in a message: no formatting for the first */
+                        snprintf(field, sizeof field, "mac[%zu]", idx);
                 if (!json_is_string(v))
                         return fail(c, field, "must be a string");
                 if (mac_parse(json_string_value(v), m) < 0)
@@ -1092,6 +1126,8 @@ static void scan_ws(Scan *s) {
 /* "not valid JSON" at byte offset `at` (line and column counted from the start). */
 static int scan_fail(Ctx *c, const Scan *s, size_t at, const char *what) {
         int line = 1, column = 0;
+        if (!c->err || c->errlen == 0) /* nobody reads it: do not count the lines */
+                return -EINVAL;
         for (size_t i = 0; i < at && i < s->len; i++, column++)
                 if (s->text[i] == '\n') {
                         line++;
@@ -1124,8 +1160,196 @@ static int scan_expect(Ctx *c, Scan *s, char ch) {
         return 0;
 }
 
-/* Parses the "nodes" array at the scan position into inv, one node at a time. */
+/* Parses the node at the scan position into (*nodes)[*n] (the array grown as needed, *cap its
+ * capacity), counts it in *n and moves past it.  c->index: its index in *nodes. */
+static int scan_node(Ctx *c, Scan *s, Node **nodes, size_t *n, size_t *cap) {
+        _cleanup_(json_decrefp) json_t *o = NULL;
+        size_t i = *n;
+        int r;
+
+        c->index = i; /* a JSON error names no node (the one before is not it) */
+        c->name = NULL;
+        r = scan_value(c, s, &o);
+        if (r < 0)
+                return r;
+        if (i >= INVENTORY_MAX_NODES)
+                return fail(c, NULL, "more than %d nodes", INVENTORY_MAX_NODES);
+        if (i == *cap) {
+                size_t ncap = *cap ? *cap * 2 : 64;
+                Node *grown = reallocarray(*nodes, ncap, sizeof(Node));
+                if (!grown)
+                        return -ENOMEM;
+                *nodes = grown;
+                *cap = ncap;
+        }
+        (*nodes)[i] = (Node) { .index = i };
+        *n = i + 1;
+        return parse_node(c, o, &(*nodes)[i]);
+}
+
+/* Parses the nodes of the array from the scan position (the first one's start) into *nodes,
+ * *n, *cap (as scan_node()).  Returns 0 once past the array's ']'; 1 when the next node starts
+ * at or after `stop_at` (not 0), the scan position then at its start; -ECANCELED when *cancel
+ * (may be NULL) became true. */
+static int scan_node_list(Ctx *c, Scan *s, Node **nodes, size_t *n, size_t *cap, size_t stop_at,
+                          const atomic_bool *cancel) {
+        for (;;) {
+                int r = scan_node(c, s, nodes, n, cap);
+                if (r < 0)
+                        return r;
+                scan_ws(s);
+                if (s->pos < s->len && s->text[s->pos] == ']') {
+                        s->pos++;
+                        return 0;
+                }
+                r = scan_expect(c, s, ',');
+                if (r < 0)
+                        return r;
+                scan_ws(s);
+                if (stop_at > 0 && s->pos >= stop_at)
+                        return 1;
+                if (cancel && atomic_load_explicit(cancel, memory_order_relaxed))
+                        return -ECANCELED;
+        }
+}
+
+/* ---- the second half on a second thread ---------------------------------------------------
+ * A large "nodes" array is parsed by two threads, each half with jansson, without scanning the
+ * JSON ourselves: the caller's thread parses from the first node on; a second thread starts at a
+ * guess of where a node begins near the middle (a '{' after "}," and whitespace) and parses
+ * from there to the array's end, into nodes and a pool of its own.  A guess can be wrong (the
+ * bytes may be inside a string).  The first thread settles it: it parses node after node with
+ * jansson, which says where each value ends, and takes the second half only if the start of one
+ * of its nodes is exactly the guess — then the second thread parsed real nodes, the same ones
+ * it would have.  Otherwise (it passed the guess, or the array ended first), or if the second
+ * half failed, or would make too many nodes, the second half is thrown away and the first thread
+ * goes on alone, so every error is found and worded as with one thread.  jansson values are
+ * never shared between the threads; its hash seed is initialised thread-safely (jansson
+ * manual, "Thread safety"). */
+
+/* Arrays shorter than this are parsed by one thread (~1,300 nodes of a typical inventory). */
+#define SPLIT_MIN_BYTES ((size_t) 512 * 1024)
+/* How far from the middle a node start is looked for. */
+#define SPLIT_SEARCH_BYTES ((size_t) 64 * 1024)
+
+typedef struct Split {
+        bool started;     /* the thread runs (or ran): join it */
+        pthread_t thread;
+        atomic_bool cancel; /* the first thread no longer wants the result */
+        const char *text; /* the document, len bytes */
+        size_t len;
+        size_t start;     /* the guessed start of a node */
+        Ctx c;            /* the thread's: a copy of the caller's with no message buffer and a
+                           * pool of its own (anything else it counts over the nodes must be
+                           * added to the caller's in split_join()) */
+        Node *nodes;      /* parsed from `start` on: n_nodes of cap, strings in c.pool */
+        size_t n_nodes, cap;
+        size_t end;       /* the position after the array's ']' */
+        int r;            /* scan_node_list()'s result */
+} Split;
+
+static void *split_run(void *userdata) {
+        Split *sp = userdata;
+        Scan s = { .text = sp->text, .len = sp->len, .pos = sp->start };
+        sp->r = scan_node_list(&sp->c, &s, &sp->nodes, &sp->n_nodes, &sp->cap, 0, &sp->cancel);
+        sp->end = s.pos;
+        return NULL;
+}
+
+/* Stops (if running) and frees sp's thread and what it parsed. */
+static void split_done(Split *sp) {
+        if (sp->started) {
+                atomic_store(&sp->cancel, true);
+                pthread_join(sp->thread, NULL);
+                sp->started = false;
+        }
+        free(sp->nodes);
+        sp->nodes = NULL;
+        pool_free(sp->c.pool);
+        sp->c.pool = NULL;
+}
+
+/* With the scan position at the first node of a large array, starts the second thread at a
+ * guessed node start near the middle of what is left.  Nothing started (sp->started false):
+ * one thread parses it all. */
+static void split_start(const Ctx *c, const Scan *s, Split *sp) {
+        const char *t = s->text;
+        size_t rest = s->len - s->pos, from = s->pos + rest / 2, guess = 0;
+
+        if (rest < SPLIT_MIN_BYTES)
+                return;
+        for (size_t i = from; i < s->len && i < from + SPLIT_SEARCH_BYTES && guess == 0; i++) {
+                if (t[i] != '}')
+                        continue;
+                size_t k = i + 1;
+                while (k < s->len && (t[k] == ' ' || t[k] == '\n' || t[k] == '\t' || t[k] == '\r'))
+                        k++;
+                if (k >= s->len || t[k] != ',')
+                        continue;
+                k++;
+                while (k < s->len && (t[k] == ' ' || t[k] == '\n' || t[k] == '\t' || t[k] == '\r'))
+                        k++;
+                if (k < s->len && t[k] == '{')
+                        guess = k;
+        }
+        if (guess == 0)
+                return;
+        *sp = (Split) { .text = t, .len = s->len, .start = guess, .c = *c };
+        sp->c.err = NULL;
+        sp->c.errlen = 0;
+        sp->c.index = 0;
+        sp->c.name = NULL;
+        sp->c.pool = calloc(1, sizeof *sp->c.pool);
+        if (!sp->c.pool)
+                return;
+        if (pthread_create(&sp->thread, NULL, split_run, sp) != 0) {
+                pool_free(TAKE_PTR(sp->c.pool));
+                return;
+        }
+        sp->started = true;
+}
+
+/* The first thread stopped with the next node at the scan position, at or after the guess:
+ * takes the second half into inv (nodes *cap) and moves past the array if that node starts
+ * exactly at the guess and the second half parsed (returns 0); else returns 1 (the first
+ * thread goes on alone).  What the second thread's Ctx counted over its nodes is added to c's
+ * here. */
+static int split_join(Ctx *c, Scan *s, Inventory *inv, size_t *cap, Split *sp) {
+        bool landed = s->pos == sp->start;
+        if (!landed)
+                atomic_store(&sp->cancel, true);
+        pthread_join(sp->thread, NULL);
+        sp->started = false;
+        if (!landed || sp->r != 0 || inv->n_nodes + sp->n_nodes > INVENTORY_MAX_NODES)
+                return 1;
+
+        size_t total = inv->n_nodes + sp->n_nodes;
+        if (total > *cap) {
+                Node *nodes = reallocarray(inv->nodes, total, sizeof(Node));
+                if (!nodes)
+                        return -ENOMEM;
+                inv->nodes = nodes;
+                *cap = total;
+        }
+        for (size_t j = 0; j < sp->n_nodes; j++) {
+                inv->nodes[inv->n_nodes + j] = sp->nodes[j];
+                inv->nodes[inv->n_nodes + j].index = inv->n_nodes + j;
+        }
+        inv->n_nodes = total;
+        /* Its strings: the pool's blocks go to the inventory's, after its own (the newest
+         * block stays first, where the next string goes). */
+        PoolBlock **tail = &inv->pool->blocks;
+        while (*tail)
+                tail = &(*tail)->next;
+        *tail = TAKE_PTR(sp->c.pool->blocks);
+        s->pos = sp->end;
+        return 0;
+}
+
+/* Parses the "nodes" array at the scan position into inv, one node at a time (a large one in
+ * two halves at once, see above). */
 static int scan_nodes(Ctx *c, Scan *s, Inventory *inv) {
+        _cleanup_(split_done) Split sp = { 0 };
         size_t cap = 0;
         int r;
 
@@ -1141,44 +1365,21 @@ static int scan_nodes(Ctx *c, Scan *s, Inventory *inv) {
                 s->pos++;
                 return 0;
         }
-        for (;;) {
-                _cleanup_(json_decrefp) json_t *o = NULL;
-                size_t i = inv->n_nodes;
-                scan_ws(s);
-                r = scan_value(c, s, &o);
-                if (r < 0)
-                        return r;
-                if (i >= INVENTORY_MAX_NODES)
-                        return fail(c, NULL, "more than %d nodes", INVENTORY_MAX_NODES);
-                if (i == cap) {
-                        size_t ncap = cap ? cap * 2 : 64;
-                        Node *nodes = reallocarray(inv->nodes, ncap, sizeof(Node));
-                        if (!nodes)
-                                return -ENOMEM;
-                        inv->nodes = nodes;
-                        cap = ncap;
-                }
-                inv->nodes[i] = (Node) { .index = i };
-                inv->n_nodes = i + 1;
-                c->index = i;
-                c->name = NULL;
-                r = parse_node(c, o, &inv->nodes[i]);
-                if (r < 0)
-                        return r;
-                scan_ws(s);
-                if (s->pos < s->len && s->text[s->pos] == ']') {
-                        s->pos++;
-                        break;
-                }
-                r = scan_expect(c, s, ',');
-                if (r < 0)
-                        return r;
-        }
+        split_start(c, s, &sp);
+        r = scan_node_list(c, s, &inv->nodes, &inv->n_nodes, &cap, sp.started ? sp.start : 0, NULL);
+        if (r == 1)
+                r = split_join(c, s, inv, &cap, &sp);
+        if (r == 1)
+                r = scan_node_list(c, s, &inv->nodes, &inv->n_nodes, &cap, 0, NULL);
+        if (r < 0)
+                return r;
         if (inv->n_nodes < cap) { /* give the slack back (mremap(2) for a large array: no copy) */
                 Node *nodes = reallocarray(inv->nodes, inv->n_nodes, sizeof(Node));
                 if (nodes)
                         inv->nodes = nodes;
         }
+        c->index = 0; /* what follows the array is no node's */
+        c->name = NULL;
         return 0;
 }
 

@@ -13,6 +13,13 @@
  * paths, BMC user and password file, overlay file paths) are stored once (interned).  The file's JSON is parsed
  * one node at a time: the whole document never exists as a jansson tree.
  *
+ * System paths are the exception to interning: usually a node's own (its host name is in its
+ * system), one is stored once only for nodes next to each other in the file.
+ *
+ * Threads: inventory_parse() parses a large "nodes" array (512 KiB or more) on two threads,
+ * the caller's and one it starts and joins before it returns (inventory.c, "the second half
+ * on a second thread"); the result and every error message are those of one thread.
+ *
  * inventory_parse() is pure (no I/O) and unit-tested; inventory_load_file() adds reading the
  * file and checking that every local boot file exists and is readable. */
 #pragma once

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -180,8 +181,16 @@ static void raise_nofile(Server *s) {
  * 0, or a negative errno (logged) leaving s as server_free() can take it: what a step
  * started is undone there alone. */
 
+/* Blocks of at least this many bytes are mapped on their own and unmapped when freed.  Set
+ * once, it also stops glibc from raising the threshold (and the trim threshold with it, to
+ * twice as much) each time such a block is freed (mallopt(3), M_MMAP_THRESHOLD): after the
+ * inventory file's buffer (MBs) was freed, the heaps would otherwise keep that much free
+ * memory each. */
+#define SERVER_MMAP_THRESHOLD (128 * 1024)
+
 static int step_limits(Server *s) {
         raise_nofile(s);
+        (void) mallopt(M_MMAP_THRESHOLD, SERVER_MMAP_THRESHOLD);
         return 0;
 }
 
@@ -323,6 +332,8 @@ int server_run(Server *s) {
                  daemon_node_count(s->daemon), s->cfg->state_dir);
         /* Inventory and store are loaded and the socket is served: only now READY=1. */
         service_notify_ready(s->daemon);
+        /* Parsing the inventory and reading the store freed much: give it back. */
+        malloc_trim(0);
 
         for (;;) {
                 int sig = service_wait_signal(s->daemon, &s->signals);

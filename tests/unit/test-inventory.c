@@ -704,7 +704,11 @@ START_TEST(test_inventory_rejects_long_cmdline) {
 }
 END_TEST
 
-/* Document-level errors: the message must contain the substring. */
+#define ONE_NODE \
+        "{\"name\": \"n\", \"mac\": [\"02:00:00:00:00:01\"], \"boot\": {\"kernel\": \"/k\", \"initrd\": []," \
+        " \"cmdline\": \"\"}, \"system\": {\"toplevel\": \"/nix/store/t\", \"install\": \"/nix/store/n\"}}"
+
+/* Document-level errors: the message must contain the substring (and name no node). */
 static const struct {
         const char *text;
         const char *expect;
@@ -722,12 +726,33 @@ static const struct {
         { "\"version\"", "JSON" },
         { "", "JSON" },
         { "{\"version\": 1, \"nodes\": []", "JSON" },
+        /* After a node: the message names no node. */
+        { "{\"nodes\": [" ONE_NODE "], \"extra\": 1, \"version\": 1}", "unknown top-level field \"extra\"" },
+        { "{\"nodes\": [" ONE_NODE "], \"version\" 1}", "not valid JSON: line 1" },
+        { "{\"nodes\": [" ONE_NODE "], \"version\": 2}", "\"version\" must be 1" },
 };
 
 START_TEST(test_inventory_rejects_document) {
         const char *text = document_rejects[_i].text;
         _cleanup_free_ char *err = parse_rejected(text, strlen(text), NULL);
         assert_contains(err, document_rejects[_i].expect);
+        ck_assert_msg(!strstr(err, "node \"") && !strstr(err, "(null)"), "%s", err);
+}
+END_TEST
+
+START_TEST(test_inventory_rejects_bad_json_after_a_node) {
+        /* The message gives the position; it does not name the node before, nor a field. */
+        static const char text[] =
+                "{\"version\": 1, \"nodes\": [\n"
+                "{\"name\": \"node-00\", \"mac\": [\"02:00:00:00:00:01\"],"
+                " \"boot\": {\"kernel\": \"/k\", \"initrd\": [], \"cmdline\": \"\"},"
+                " \"system\": {\"toplevel\": \"/nix/store/t\", \"install\": \"/nix/store/n\"}},\n"
+                "{\"name\" \"node-01\"}\n"
+                "]}\n";
+        _cleanup_free_ char *err = parse_rejected(text, strlen(text), NULL);
+
+        assert_contains(err, "not valid JSON: line 3, column ");
+        ck_assert_msg(!strstr(err, "node-00") && !strstr(err, "field"), "%s", err);
 }
 END_TEST
 
@@ -1331,6 +1356,145 @@ START_TEST(test_inventory_large_duplicate_mac_at_end) {
 }
 END_TEST
 
+/* ---- large arrays, parsed in two halves at once ----------------------------------------- */
+
+#define SPLIT_NODES 6000 /* ~1.3 MB of text: parsed by two threads */
+
+/* An inventory of `n` nodes, one a line after the first line; node `bad` (n or more: none) is
+ * `bad_text` instead.  Every node's cmdline is `cmdline`, its last field. */
+static char *split_text(size_t n, const char *cmdline, size_t bad, const char *bad_text, size_t *ret_len) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        ck_assert_ptr_nonnull(f);
+        fputs("{\"version\": 1, \"nodes\": [\n", f);
+        for (size_t i = 0; i < n; i++) {
+                char mac[32];
+                large_mac_text(i, 0, mac);
+                if (i == bad)
+                        fprintf(f, "%s%s\n", i ? "," : "", bad_text);
+                else
+                        fprintf(f,
+                                "%s{\"name\": \"node-%06zu\", \"rack\": \"r%zu\", \"mac\": [\"%s\"],"
+                                " \"system\": {\"toplevel\": \"/nix/store/t-%zu\", \"install\": \"/nix/store/n\"},"
+                                " \"boot\": {\"kernel\": \"/k\", \"initrd\": [\"/i\"], \"cmdline\": \"%s\"}}\n",
+                                i ? "," : "", i, i / 40, mac, i, cmdline);
+        }
+        fputs("]}\n", f);
+        ck_assert_int_eq(fclose(f), 0);
+        *ret_len = len;
+        return text;
+}
+
+static void assert_split_nodes(const Inventory *inv, size_t n, const char *cmdline) {
+        ck_assert_uint_eq(inv->n_nodes, n);
+        ck_assert_uint_eq(inv->n_files, 2);
+        for (size_t i = 0; i < n; i++) {
+                char name[32], rack[16], toplevel[64], mac[MAC_STRING_MAX];
+                uint8_t m[6];
+                const Node *node = &inv->nodes[i];
+                snprintf(name, sizeof name, "node-%06zu", i);
+                snprintf(rack, sizeof rack, "r%zu", i / 40);
+                snprintf(toplevel, sizeof toplevel, "/nix/store/t-%zu", i);
+                ck_assert_str_eq(node->name, name);
+                ck_assert_uint_eq(node->index, i);
+                ck_assert_ptr_eq(inventory_find_name(inv, name), node);
+                ck_assert_uint_eq(inv->name_order[i], i);
+                ck_assert_str_eq(node->rack, rack);
+                ck_assert_str_eq(node->toplevel, toplevel);
+                ck_assert_str_eq(node->install, "/nix/store/n");
+                ck_assert_str_eq(node->boot.kernel, "/k");
+                ck_assert_uint_eq(node->boot.n_initrd, 1);
+                ck_assert_str_eq(node->boot.initrd[0], "/i");
+                ck_assert_str_eq(node->boot.cmdline, cmdline);
+                large_mac_octets(i, 0, m);
+                ck_assert_ptr_eq(inventory_find_mac(inv, mac_format(m, mac)), node);
+        }
+}
+
+START_TEST(test_inventory_split_valid) {
+        size_t len;
+        _cleanup_free_ char *text = split_text(SPLIT_NODES, "init=/x", SIZE_MAX, NULL, &len);
+        _cleanup_(inventory_freep) Inventory *inv = parse_ok(text, len);
+        assert_split_nodes(inv, SPLIT_NODES, "init=/x");
+}
+END_TEST
+
+START_TEST(test_inventory_split_guess_inside_a_string) {
+        /* Most of every node is a string full of what looks like the start of the next node
+         * ("},{" and "}, {}"): the second thread's guess is one of them, inside a string, so
+         * its nodes are not taken; the first thread parses them all. */
+        char cmdline[1024] = "";
+        for (int i = 0; i < 40; i++)
+                strcat(cmdline, i % 2 ? "a}, {} " : "b},{c ");
+        size_t len;
+        _cleanup_free_ char *text = split_text(SPLIT_NODES, cmdline, SIZE_MAX, NULL, &len);
+        _cleanup_(inventory_freep) Inventory *inv = parse_ok(text, len);
+        assert_split_nodes(inv, SPLIT_NODES, cmdline);
+}
+END_TEST
+
+/* Errors in either half read as with one thread: the right node, index and line. */
+static const struct {
+        size_t at;          /* the bad node's index */
+        const char *node;   /* its text */
+        const char *expect; /* in the message */
+        const char *expect2;
+} split_rejects[] = {
+        { 10, "{\"name\": \"n-10\", \"rack\": \"-r\"}", "node \"n-10\" (nodes[10]): field \"rack\"", "not a valid rack" },
+        { 4500, "{\"name\": \"n-4500\", \"rack\": \"-r\"}", "node \"n-4500\" (nodes[4500]): field \"rack\"", "not a valid rack" },
+        { 5999, "{\"name\": \"n-5999\", \"mac\": []}", "node \"n-5999\" (nodes[5999]): field \"mac\"", "non-empty array" },
+        { 4500, "{\"name\": \"n-4500\", \"rack\" \"r\"}", "not valid JSON: line 4502, column ", "':'" },
+        { 4500, "[]", "nodes[4500] must be an object", "nodes[4500]" },
+        { 4500, "{\"name\": \"node-000001\"}", "node \"node-000001\" (nodes[4500])", "field \"mac\"" },
+};
+
+START_TEST(test_inventory_split_rejects) {
+        size_t len;
+        _cleanup_free_ char *text = split_text(SPLIT_NODES, "init=/x", split_rejects[_i].at, split_rejects[_i].node, &len);
+        _cleanup_free_ char *err = parse_rejected(text, len, split_rejects[_i].node);
+        assert_contains(err, split_rejects[_i].expect);
+        assert_contains(err, split_rejects[_i].expect2);
+        ck_assert_msg(!strstr(err, "(null)") && !strstr(err, "nodes[4499]"), "%s", err);
+}
+END_TEST
+
+START_TEST(test_inventory_split_duplicate_across_halves) {
+        /* Node 5000 has node 3's name: found once both halves are one inventory. */
+        char bad[512];
+        snprintf(bad, sizeof bad,
+                 "{\"name\": \"node-000003\", \"mac\": [\"02:99:00:00:00:01\"],"
+                 " \"system\": {\"toplevel\": \"/nix/store/t\", \"install\": \"/nix/store/n\"},"
+                 " \"boot\": {\"kernel\": \"/k\", \"initrd\": [], \"cmdline\": \"\"}}");
+        size_t len;
+        _cleanup_free_ char *text = split_text(SPLIT_NODES, "init=/x", 5000, bad, &len);
+        _cleanup_free_ char *err = parse_rejected(text, len, "node 5000 named as node 3");
+        assert_contains(err, "node \"node-000003\" (nodes[5000]): field \"name\": duplicate: nodes[3]");
+}
+END_TEST
+
+START_TEST(test_inventory_too_many_nodes) {
+        /* One node more than the limit, in two halves of fewer nodes each. */
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        ck_assert_ptr_nonnull(f);
+        fputs("{\"version\": 1, \"nodes\": [", f);
+        for (size_t i = 0; i <= INVENTORY_MAX_NODES; i++)
+                fprintf(f,
+                        "%s{\"name\":\"n%zu\",\"mac\":[\"02:00:00:%02zx:%02zx:%02zx\"],\"boot\":{\"kernel\":\"/k\","
+                        "\"initrd\":[],\"cmdline\":\"\"},\"system\":{\"toplevel\":\"/nix/store/t\",\"install\":\"/nix/store/n\"}}",
+                        i ? "," : "", i, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff);
+        fputs("]}", f);
+        ck_assert_int_eq(fclose(f), 0);
+        Inventory *inv = &inventory_sentinel;
+        char err[ERRBUF_MAX] = "";
+        ck_assert_int_eq(inventory_parse(text, len, &inv, err, sizeof err), -EINVAL);
+        ck_assert_ptr_eq(inv, &inventory_sentinel);
+        assert_contains(err, "more than 100000 nodes");
+}
+END_TEST
+
 /* ---- inventory_load_file() -------------------------------------------------------------- */
 
 static char load_dir[] = "/tmp/provd-test-inventory-XXXXXX";
@@ -1612,6 +1776,7 @@ static Suite *inventory_suite(void) {
         tcase_add_test(tc, test_inventory_rejects_too_many_initrds);
         tcase_add_test(tc, test_inventory_rejects_long_cmdline);
         tcase_add_loop_test(tc, test_inventory_rejects_document, 0, sizeof document_rejects / sizeof document_rejects[0]);
+        tcase_add_test(tc, test_inventory_rejects_bad_json_after_a_node);
         tcase_add_test(tc, test_inventory_rejects_bad_json_with_position);
         tcase_add_test(tc, test_inventory_rejects_after_nodes_names_no_node);
         tcase_add_loop_test(tc, test_inventory_rejects_stateless, 0, ELEMENTSOF(stateless_rejects));
@@ -1625,6 +1790,11 @@ static Suite *inventory_suite(void) {
         tcase_set_timeout(tc, 120); /* no timing asserts: only room for a sanitizer build */
         tcase_add_test(tc, test_inventory_large);
         tcase_add_test(tc, test_inventory_large_duplicate_mac_at_end);
+        tcase_add_test(tc, test_inventory_split_valid);
+        tcase_add_test(tc, test_inventory_split_guess_inside_a_string);
+        tcase_add_loop_test(tc, test_inventory_split_rejects, 0, sizeof split_rejects / sizeof split_rejects[0]);
+        tcase_add_test(tc, test_inventory_split_duplicate_across_halves);
+        tcase_add_test(tc, test_inventory_too_many_nodes);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("load_file");
