@@ -1336,6 +1336,7 @@ static int split_join(Ctx *c, Scan *s, Inventory *inv, size_t *cap, Split *sp) {
                 inv->nodes[inv->n_nodes + j].index = inv->n_nodes + j;
         }
         inv->n_nodes = total;
+        c->n_stateless += sp->c.n_stateless; /* their images are resolved after the document */
         /* Its strings: the pool's blocks go to the inventory's, after its own (the newest
          * block stays first, where the next string goes). */
         PoolBlock **tail = &inv->pool->blocks;

@@ -1473,6 +1473,30 @@ START_TEST(test_inventory_split_duplicate_across_halves) {
 }
 END_TEST
 
+START_TEST(test_inventory_split_stateless_in_second_half) {
+        /* The only stateless node is in the second thread's half: its image is still resolved
+         * once both halves are one inventory. */
+        const char *node = "{\"name\": \"c-5000\", \"mac\": [\"02:99:00:00:00:01\"], \"mode\": \"stateless\","
+                           " \"image\": \"compute\"}";
+        size_t len;
+        _cleanup_free_ char *text = split_text(SPLIT_NODES, "init=/x", 5000, node, &len);
+        const char *images = "], \"images\": {\"compute\": {\"kernel\": \"/ik\", \"initrd\": [\"/ii\"],"
+                             " \"init\": \"/nix/store/s/init\", \"toplevel\": \"/nix/store/s\"}}}\n";
+        ck_assert(len >= 3 && strcmp(text + len - 3, "]}\n") == 0);
+        _cleanup_free_ char *full = NULL;
+        ck_assert_int_ge(asprintf(&full, "%.*s%s", (int) (len - 3), text, images), 0);
+        _cleanup_(inventory_freep) Inventory *inv = NULL;
+        char err[ERRBUF_MAX] = "";
+        ck_assert_msg(inventory_parse(full, strlen(full), &inv, err, sizeof err) == 0, "%s", err);
+        const Node *n = inventory_find_name(inv, "c-5000");
+        ck_assert_ptr_nonnull(n);
+        ck_assert_int_eq(n->mode, NODE_MODE_STATELESS);
+        ck_assert_ptr_nonnull(n->image);
+        ck_assert_str_eq(n->image->name, "compute");
+        ck_assert_str_eq(n->toplevel, "/nix/store/s");
+}
+END_TEST
+
 START_TEST(test_inventory_too_many_nodes) {
         /* One node more than the limit, in two halves of fewer nodes each. */
         _cleanup_free_ char *text = NULL;
@@ -1792,6 +1816,7 @@ static Suite *inventory_suite(void) {
         tcase_add_test(tc, test_inventory_large_duplicate_mac_at_end);
         tcase_add_test(tc, test_inventory_split_valid);
         tcase_add_test(tc, test_inventory_split_guess_inside_a_string);
+        tcase_add_test(tc, test_inventory_split_stateless_in_second_half);
         tcase_add_loop_test(tc, test_inventory_split_rejects, 0, sizeof split_rejects / sizeof split_rejects[0]);
         tcase_add_test(tc, test_inventory_split_duplicate_across_halves);
         tcase_add_test(tc, test_inventory_too_many_nodes);
