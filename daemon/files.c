@@ -15,28 +15,6 @@
 #include "log.h"
 #include "util.h"
 
-/* True if the If-None-Match header value lists etag (or is "*"); RFC 9110 §13.1.2 (weak
- * comparison: a W/ prefix is ignored). */
-static bool etag_matches(const char *header, const char *etag) {
-        size_t elen = strlen(etag);
-        const char *p = header;
-        while (*p) {
-                while (*p == ' ' || *p == ',' || *p == '\t')
-                        p++;
-                if (*p == '*')
-                        return true;
-                if (startswith(p, "W/"))
-                        p += 2;
-                size_t n = strcspn(p, ",");
-                while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-                        n--;
-                if (n == elen && memcmp(p, etag, n) == 0)
-                        return true;
-                p += strcspn(p, ",");
-        }
-        return false;
-}
-
 /* The HTTP-date `header` as a time, or -1 when it is not one (IMF-fixdate, RFC 9110 §5.6.7;
  * the obsolete forms are not accepted). */
 static time_t parse_http_date(const char *header) {
@@ -99,7 +77,7 @@ static enum MHD_Result serve_fd(struct MHD_Connection *c, int fd_in, const struc
 
         const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
         const char *ims = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MODIFIED_SINCE);
-        bool not_modified = inm ? etag_matches(inm, etag) : ims ? not_modified_since(ims, st.st_mtim.tv_sec) : false;
+        bool not_modified = inm ? http_etag_listed(inm, etag) : ims ? not_modified_since(ims, st.st_mtim.tv_sec) : false;
 
         /* Range applies to GET only (RFC 9110 §14.2), and only while If-Range, if sent, holds. */
         int range = HTTP_RANGE_WHOLE;

@@ -227,3 +227,24 @@ enum MHD_Result http_respond_no_content(struct MHD_Connection *c) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
         return http_queue(c, MHD_HTTP_NO_CONTENT, resp, 0);
 }
+
+bool http_etag_listed(const char *header, const char *etag) {
+        size_t elen = strlen(etag);
+        const char *p = header;
+        while (*p) {
+                while (*p == ' ' || *p == ',' || *p == '\t')
+                        p++;
+                if (*p == '*')
+                        return true;
+                if (startswith(p, "W/"))
+                        p += 2;
+                size_t n = strcspn(p, ",");
+                while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+                        n--;
+                if (n == elen && memcmp(p, etag, n) == 0)
+                        return true;
+                p += strcspn(p, ",");
+        }
+        return false;
+}
+

@@ -12,6 +12,8 @@
  * connection). */
 #pragma once
 
+#include <stdbool.h>
+
 #include <jansson.h>
 #include <microhttpd.h>
 #include <stdint.h>
@@ -89,3 +91,7 @@ enum MHD_Result http_respond_method_not_allowed(struct MHD_Connection *c, const 
 
 /* 204, no body, Cache-Control: no-store. */
 enum MHD_Result http_respond_no_content(struct MHD_Connection *c);
+
+/* True if `header`, an If-None-Match value, lists `etag` (a quoted entity tag) or is "*":
+ * RFC 9110 §13.1.2, weak comparison (a W/ prefix is ignored), §13.1.2's list syntax. */
+bool http_etag_listed(const char *header, const char *etag);

@@ -572,8 +572,13 @@ static enum MHD_Result route_node(Http *h, struct MHD_Connection *c, HttpRequest
         return http_respond_json(c, MHD_HTTP_OK, o);
 }
 
-static enum MHD_Result route_history(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
-                                     const char *name) {
+/* One page of a node's list (history, boots), newest first: the `limit` (default 50) and
+ * `before` (an id, exclusive) query parameters, then read(); `id_what` names the id in the 400
+ * ("an event id"), `what` the read in a 5xx ("read the history"). */
+static enum MHD_Result respond_node_page(Http *h, struct MHD_Connection *c, const char *name,
+                                         int (*read)(Daemon *d, const char *name, int64_t before, int64_t limit,
+                                                     json_t **ret),
+                                         const char *id_what, const char *what) {
         enum MHD_Result answer;
         int64_t limit, before = 0;
         json_t *o = NULL;
@@ -583,13 +588,18 @@ static enum MHD_Result route_history(Http *h, struct MHD_Connection *c, HttpRequ
         const char *v = http_query(c, "before");
         if (v && parse_int64(v, 1, INT64_MAX, &before) < 0)
                 return http_respond_error(c, MHD_HTTP_BAD_REQUEST,
-                                          "before must be an event id (a positive integer), not \"%.32s\"", v);
-        int r = daemon_history_json(h->daemon, name, before, limit, &o);
+                                          "before must be %s (a positive integer), not \"%.32s\"", id_what, v);
+        int r = read(h->daemon, name, before, limit, &o);
         if (r == -ENOENT)
                 return http_respond_no_node(c, name);
         if (r < 0)
-                return http_respond_errno(c, r, "read the history");
+                return http_respond_errno(c, r, what);
         return http_respond_json(c, MHD_HTTP_OK, o);
+}
+
+static enum MHD_Result route_history(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                     const char *name) {
+        return respond_node_page(h, c, name, daemon_history_json, "an event id", "read the history");
 }
 
 static enum MHD_Result route_summary(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
@@ -773,22 +783,7 @@ static enum MHD_Result route_overlay(Http *h, struct MHD_Connection *c, HttpRequ
 
 static enum MHD_Result route_boots(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
                                    const char *name) {
-        enum MHD_Result answer;
-        int64_t limit, before = 0;
-        json_t *o = NULL;
-
-        if (!get_limit(c, 50, &limit, &answer))
-                return answer;
-        const char *v = http_query(c, "before");
-        if (v && parse_int64(v, 1, INT64_MAX, &before) < 0)
-                return http_respond_error(c, MHD_HTTP_BAD_REQUEST,
-                                          "before must be a boot id (a positive integer), not \"%.32s\"", v);
-        int r = daemon_boots_json(h->daemon, name, before, limit, &o);
-        if (r == -ENOENT)
-                return http_respond_no_node(c, name);
-        if (r < 0)
-                return http_respond_errno(c, r, "read the boots");
-        return http_respond_json(c, MHD_HTTP_OK, o);
+        return respond_node_page(h, c, name, daemon_boots_json, "a boot id", "read the boots");
 }
 
 static enum MHD_Result route_power(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,

@@ -8,28 +8,6 @@
 #include "overlay-cache.h"
 #include "util.h"
 
-/* True if the If-None-Match header value lists etag (or is "*"); RFC 9110 §13.1.2 (weak
- * comparison: a W/ prefix is ignored).  The same rule as files.c's. */
-static bool etag_listed(const char *header, const char *etag) {
-        size_t elen = strlen(etag);
-        const char *p = header;
-        while (*p) {
-                while (*p == ' ' || *p == ',' || *p == '\t')
-                        p++;
-                if (*p == '*')
-                        return true;
-                if (startswith(p, "W/"))
-                        p += 2;
-                size_t n = strcspn(p, ",");
-                while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-                        n--;
-                if (n == elen && memcmp(p, etag, n) == 0)
-                        return true;
-                p += strcspn(p, ",");
-        }
-        return false;
-}
-
 enum MHD_Result overlay_http_serve(Daemon *d, struct MHD_Connection *c, const char *token) {
         char err[ERRBUF_MAX] = "";
         OverlayBlob *blob = NULL;
@@ -39,7 +17,7 @@ enum MHD_Result overlay_http_serve(Daemon *d, struct MHD_Connection *c, const ch
                 return http_respond_error(c, http_status_from_errno(r), "%s", err[0] ? err : strerror(-r));
 
         const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
-        bool not_modified = inm && etag_listed(inm, blob->etag);
+        bool not_modified = inm && http_etag_listed(inm, blob->etag);
         struct MHD_Response *resp;
         if (not_modified)
                 resp = MHD_create_response_from_buffer(0, (void *) "", MHD_RESPMEM_PERSISTENT);
