@@ -2693,6 +2693,20 @@ static void write_complete(Daemon *d, Write *fin) {
         }
 }
 
+/* Queues write a (fn over ctx, a part of a) for the next batch; on success hands it to
+ * *ret_write (the caller's once its done() is called) and returns 0, else leaves it with the
+ * caller's cleanup and returns write_submit()'s errno. */
+static int write_start(Daemon *d, DaemonWrite **a, int (*fn)(Daemon *d, void *ctx), void *ctx,
+                       DaemonWrite **ret_write) {
+        (*a)->w.fn = fn;
+        (*a)->w.ctx = ctx;
+        int r = write_submit(d, &(*a)->w);
+        if (r < 0)
+                return r;
+        *ret_write = TAKE_PTR(*a);
+        return 0;
+}
+
 int daemon_boot_submit(Daemon *d, const char *mac, DaemonBootFormat fmt, Firmware fw, DaemonWriteDone done,
                        void *userdata, DaemonBootResult *ret_result, char **ret_body, DaemonWrite **ret_write) {
         pthread_rwlock_rdlock(&d->lock);
@@ -2707,13 +2721,8 @@ int daemon_boot_submit(Daemon *d, const char *mac, DaemonBootFormat fmt, Firmwar
         if (!a)
                 return -ENOMEM;
         a->u.boot = (BootWrite) { .mac = a->s[0], .fmt = fmt, .fw = fw };
-        a->w.fn = boot_write;
-        a->w.ctx = &a->u.boot;
-        r = write_submit(d, &a->w);
-        if (r < 0)
-                return r;
-        *ret_write = TAKE_PTR(a);
-        return 1;
+        r = write_start(d, &a, boot_write, &a->u.boot, ret_write);
+        return r < 0 ? r : 1;
 }
 
 int daemon_boot_finish(DaemonWrite *a, DaemonBootResult *ret_result, char **ret_body) {
@@ -2738,13 +2747,7 @@ int daemon_install_event_submit(Daemon *d, const char *token, const char *phase,
                 return r;
         a->u.ev = (InstallEventWrite) { .hash = a->hash, .ev = ev, .phase = a->s[0], .message = a->s[1],
                                         .errbuf = a->err, .errlen = sizeof a->err };
-        a->w.fn = install_event_write;
-        a->w.ctx = &a->u.ev;
-        r = write_submit(d, &a->w);
-        if (r < 0)
-                return r;
-        *ret_write = TAKE_PTR(a);
-        return 0;
+        return write_start(d, &a, install_event_write, &a->u.ev, ret_write);
 }
 
 int daemon_install_event_finish(DaemonWrite *a, json_t **ret, char *errbuf, size_t errlen) {
@@ -2766,13 +2769,7 @@ int daemon_node_report_submit(Daemon *d, const char *name, const char *credentia
         a->u.report = (ReportWrite) { .name = a->s[0], .hash = a->hash, .running = a->s[1], .booted = a->s[2],
                                       .kernel = a->s[3], .uptime_s = uptime_s, .errbuf = a->err,
                                       .errlen = sizeof a->err };
-        a->w.fn = report_write;
-        a->w.ctx = &a->u.report;
-        r = write_submit(d, &a->w);
-        if (r < 0)
-                return r;
-        *ret_write = TAKE_PTR(a);
-        return 0;
+        return write_start(d, &a, report_write, &a->u.report, ret_write);
 }
 
 int daemon_node_report_finish(DaemonWrite *a, json_t **ret, char *errbuf, size_t errlen) {
