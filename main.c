@@ -53,6 +53,7 @@ static void usage_serve(FILE *f) {
                 "                   [--max-connections N] [--max-connections-per-client N]\n"
                 "                   [--header-timeout SECS] [--header-min-rate BYTES_PER_S]\n"
                 "                   [--max-transfers N]\n"
+                "                   [--instance-name NAME] [--shared-key-file FILE] [--bmc-racks R1,R2]\n"
                 "\n"
                 "Runs the provisioning daemon.\n"
                 "\n"
@@ -122,6 +123,18 @@ static void usage_serve(FILE *f) {
                 "  --max-transfers N   boot file bodies (GET /v1/files) sent at once (default 64;\n"
                 "                      0 = no cap); further requests wait their turn in order,\n"
                 "                      never refused\n"
+                "  --instance-name NAME\n"
+                "                      this instance's name among several sharing one database\n"
+                "                      (default: the host name); shown by GET /v1/instances\n"
+                "  --shared-key-file FILE\n"
+                "                      32 random bytes every instance on one database shares\n"
+                "                      (e.g. head -c 32 /dev/urandom): install and boot tokens are\n"
+                "                      stored sealed with it, so any instance answers a repeated\n"
+                "                      boot request with the token another handed out.  Required\n"
+                "                      with a PostgreSQL --state-url\n"
+                "  --bmc-racks R1,R2   run BMC operations only for nodes of these racks (the\n"
+                "                      inventory's \"rack\"); another instance serves the others.\n"
+                "                      Default: every node\n"
                 "  -h, --help          show this help\n"
                 "\n"
                 "Signals: SIGHUP reloads the inventory and the API tokens; SIGTERM and SIGINT stop.\n"
@@ -163,6 +176,10 @@ static const struct option serve_options[] = {
         { "header-min-rate", required_argument, NULL, 'm' },
         /* the file transfer cap */
         { "max-transfers", required_argument, NULL, 'x' },
+        /* several instances on one database */
+        { "instance-name", required_argument, NULL, 'Y' },
+        { "shared-key-file", required_argument, NULL, 'Z' },
+        { "bmc-racks", required_argument, NULL, 'Q' },
         {},
 };
 
@@ -181,6 +198,7 @@ static const char *const serve_keys[128] = {
         ['N'] = "max_connections", ['n'] = "max_connections_per_client", ['H'] = "header_timeout",
         ['m'] = "header_min_rate",
         ['x'] = "max_transfers", /* the file transfer cap */
+        ['Y'] = "instance_name", ['Z'] = "shared_key_file", ['Q'] = "bmc_racks", /* several instances */
 };
 
 /* `provd serve`: the flags and the config file make the settings, then the Server runs until

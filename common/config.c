@@ -114,9 +114,19 @@ static const struct {
 };
 
 const char *config_expected(const char *key) {
+        static const struct {
+                const char *key, *flag, *expected;
+        } words[] = {
+                { "instance_name", "instance-name", "1 to 63 letters, digits, '-', '_' or '.'" },
+                { "shared_key_file", "shared-key-file", "an absolute path" },
+                { "bmc_racks", "bmc-racks", "rack names (letters, digits, '-', '_', '.') separated by commas" },
+        };
         for (size_t i = 0; i < ELEMENTSOF(numbers); i++)
                 if (streq(key, numbers[i].key) || streq(key, numbers[i].flag))
                         return numbers[i].expected;
+        for (size_t i = 0; i < ELEMENTSOF(words); i++)
+                if (streq(key, words[i].key) || streq(key, words[i].flag))
+                        return words[i].expected;
         return NULL;
 }
 
@@ -188,6 +198,27 @@ int config_set(ServeConfig *c, const char *key, const char *value) {
                         return -EINVAL;
                 return set_string(&c->ipxe_efi, value);
         }
+        /* ---- several instances on one database */
+        if (streq(key, "instance_name") || streq(key, "instance-name")) {
+                /* It is a key in the database and a label value in /metrics: a host-name-like word. */
+                size_t n = strlen(value);
+                if (n == 0 || n > 63 || strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != n)
+                        return -EINVAL;
+                return set_string(&c->instance_name, value);
+        }
+        if (streq(key, "shared_key_file") || streq(key, "shared-key-file")) {
+                if (value[0] != '/')
+                        return -EINVAL;
+                return set_string(&c->shared_key_file, value);
+        }
+        if (streq(key, "bmc_racks") || streq(key, "bmc-racks")) {
+                size_t n = strlen(value);
+                if (n == 0 || n > 4095 || strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,") != n ||
+                    value[0] == ',' || value[n - 1] == ',' || strstr(value, ",,"))
+                        return -EINVAL;
+                return set_string(&c->bmc_racks, value);
+        }
+        /* ---- end several instances */
         if (streq(key, "tls_cert") || streq(key, "tls-cert"))
                 return set_string(&c->tls_cert, value);
         if (streq(key, "tls_key") || streq(key, "tls-key"))
@@ -260,5 +291,8 @@ void config_done(ServeConfig *c) {
         free(c->discovery_interface);
         free(c->ipmitool); /* console capture */
         free(c->ipxe_efi);
+        free(c->instance_name);
+        free(c->shared_key_file);
+        free(c->bmc_racks);
         *c = (ServeConfig) { 0 };
 }

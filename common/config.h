@@ -30,6 +30,9 @@
  *   header_min_rate = 500              ; ... or keep coming at this many bytes/s (0 = deadline only)
  *   max_transfers = 64                 ; GET /v1/files bodies sent at once, more wait (0 = no cap)
  *   report_silent_after = 3600         ; seconds without a node report until the node is "silent"
+ *   instance_name = boot-a             ; this instance's name among several (default: the host name)
+ *   shared_key_file = /etc/provd/shared.key ; 32 bytes every instance shares: seals install tokens
+ *   bmc_racks = r1,r2                  ; run BMC operations only for nodes of these racks (unset: all)
  */
 #pragma once
 
@@ -68,6 +71,10 @@ typedef struct ServeConfig {
         unsigned header_timeout;             /* seconds for a request to arrive whole (default 10) */
         unsigned header_min_rate;            /* bytes/s that extend it; 0 = deadline only (default 500) */
         unsigned max_transfers; /* boot file bodies sent at once, others wait; 0 = no cap (default 64) */
+        /* several instances on one database */
+        char *instance_name;   /* NULL: the host name */
+        char *shared_key_file; /* NULL: none (an instance alone on its database) */
+        char *bmc_racks;       /* comma-separated rack names; NULL: every rack */
 } ServeConfig;
 
 /* Debian's `ipxe` package's EFI iPXE that drives the NIC through the firmware's own SNP
