@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "boot.h"
+#include "db.h"
 #include "deadline-heap.h"
 #include "events.h"
 #include "inventory.h"
@@ -22,7 +23,9 @@
 #include "metrics.h"
 #include "overlay-cache.h"
 #include "provision.h"
+#include "store-cluster.h"
 #include "store.h"
+#include "token-seal.h"
 #include "token.h"
 #include "util.h"
 
@@ -30,6 +33,15 @@
 /* Events kept in memory for streaming clients (GET /v1/events/stream); older ones are
  * read back from the store. */
 #define EVENT_RING_SIZE 4096
+/* A write decided on a node state another instance changed before it was written runs again on
+ * the new state; this many times at most (then -EAGAIN: 503, the client asks again). */
+#define DAEMON_STALE_RETRIES 4
+/* A sweep whose transitions meet this many stale nodes (other instances sweeping at once) stops
+ * for this round; the next round goes on. */
+#define DAEMON_STALE_SWEEP_MAX 64
+/* A sweep's lease on a shared store (sweep_claim()): renewed every sweep (each second), taken
+ * over by another instance this long after its holder stopped. */
+#define DAEMON_SWEEP_LEASE_MS 5000
 
 /* What provd keeps in memory per inventory node. */
 typedef struct NodeRuntime {
@@ -219,6 +231,19 @@ struct Daemon {
         pthread_t deliverer;
         uint64_t deliver_upto;        /* the deliverer delivers at least up to this seq */
         uint64_t calling_id;          /* the observer being called now, 0 if none */
+
+        /* Several instances on one database (the store is shared: PostgreSQL).  Other
+         * instances change nodes too: a write first reads its node's row (node_sync()) and a
+         * transition from a stale state fails with -ESTALE and is decided again
+         * (batch_lead()); the cluster's listener refreshes nodes other instances changed
+         * (daemon_sync_node()) and hands every committed history row, this instance's too,
+         * to the event hub in id order (daemon_publish_committed()). */
+        bool shared;
+        bool has_key;                 /* key: sealing tokens (token-seal.h) */
+        uint8_t key[TOKEN_SEAL_KEY_SIZE];
+        pthread_mutex_t publish_lock; /* serialises daemon_publish_committed(); guards published_id */
+        int64_t published_id;         /* the last history row handed to the event hub */
+        char *instance_name;          /* owned: this instance's name (leases) */
 };
 
 /* Holds the current inventory (lock held, shared: it then matches d->rt), so that it stays
@@ -472,6 +497,9 @@ void daemon_free(Daemon *d) {
         pthread_mutex_destroy(&d->reload_lock);
         pthread_mutex_destroy(&d->batch_lock);
         pthread_cond_destroy(&d->committer_cond);
+        pthread_mutex_destroy(&d->publish_lock);
+        sodium_memzero(d->key, sizeof d->key);
+        free(d->instance_name);
         free(d->undo);
         runtime_free(d->rt, d->inv ? d->inv->n_nodes : 0);
         deadline_heap_free(d->deadlines);
@@ -517,6 +545,7 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         d->pending_tail = &d->pending;
         pthread_mutex_init(&d->batch_lock, NULL);
         pthread_cond_init(&d->committer_cond, NULL);
+        pthread_mutex_init(&d->publish_lock, NULL);
         d->queue_tail = &d->queue;
         d->applied_tail = &d->applied;
         pthread_mutex_init(&d->inv_lock, NULL);
@@ -532,6 +561,19 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         r = store_open(cfg->state_dir, &d->store);
         if (r < 0)
                 return r;
+        d->shared = db_kind(store_db(d->store)) == DB_POSTGRESQL;
+        if (cfg->shared_key_file) {
+                char err[ERRBUF_MAX] = "";
+                r = token_seal_key_load(cfg->shared_key_file, d->key, err, sizeof err);
+                if (r < 0)
+                        return log_error_errno(r, "%s", err);
+                d->has_key = true;
+        }
+        if (d->shared && !d->has_key)
+                return log_error_errno(EINVAL,
+                                       "the state is in PostgreSQL, which several instances may share: set "
+                                       "shared_key_file (--shared-key-file), a file of 32 random bytes every instance "
+                                       "has (head -c 32 /dev/urandom >FILE; chmod 0600 FILE)");
         {
                 _cleanup_(runtime_build_donep) RuntimeBuild b = { 0 };
                 r = runtime_build(d->inv, NULL, NULL, &b);
@@ -557,9 +599,13 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         r = store_last_event_id(d->store, &last_event_id);
         if (r < 0)
                 return log_error_errno(r, "cannot read the history: %m");
+        d->published_id = last_event_id;
         r = events_hub_new(EVENT_RING_SIZE, last_event_id, &d->events);
         if (r < 0)
                 return r;
+        d->instance_name = strdup(cfg->instance_name ? cfg->instance_name : "provd");
+        if (!d->instance_name)
+                return -ENOMEM;
         d->inventory_path = strdup(cfg->inventory_path);
         d->public_url = strdup(cfg->public_url);
         if (!d->inventory_path || !d->public_url)
@@ -997,6 +1043,276 @@ static int runtime_save(Daemon *d, size_t index) {
         return 0;
 }
 
+/* ---- several instances on one database ---- */
+
+/* What the store says of one node now, read for a refresh (node_fresh_read()). */
+typedef struct NodeFresh {
+        StoreNodeState st;
+        char token[TOKEN_STRING_MAX]; /* the open attempt's or boot's token unsealed, or "" */
+        bool side_read;               /* the fields below were read */
+        bool has_credential;
+        uint8_t credential_hash[TOKEN_HASH_SIZE];
+        char *running, *booted, *kernel; /* owned; NULL: no report */
+        double uptime_s;
+        int64_t reported_ms;
+} NodeFresh;
+
+static void node_fresh_done(NodeFresh *f) {
+        free(f->running);
+        free(f->booted);
+        free(f->kernel);
+        f->running = f->booted = f->kernel = NULL;
+        sodium_memzero(f->token, sizeof f->token);
+}
+
+static int fresh_side_one(void *userdata, const StoreNodeSide *side) {
+        NodeFresh *f = userdata;
+        if (side->credential_hash) {
+                f->has_credential = true;
+                memcpy(f->credential_hash, side->credential_hash, TOKEN_HASH_SIZE);
+        }
+        if (side->report.running) {
+                if (!(f->running = strdup(side->report.running)) || !(f->booted = strdup(side->report.booted)) ||
+                    !(f->kernel = strdup(side->report.kernel)))
+                        return -ENOMEM;
+                f->uptime_s = side->report.uptime_s;
+                f->reported_ms = side->reported_ms;
+        }
+        return 0;
+}
+
+/* Reads node `name`'s state, the token of its open attempt or boot (unsealed with the shared
+ * key: without the key, or when the box does not open, "" — this process then cannot hand that
+ * token out, as after a restart) and, with `side`, its credential and last report, from `s`
+ * (the write store in a batch, or a read connection).  -ENOENT: the store has no row of it. */
+static int node_fresh_read(Daemon *d, Store *s, const char *name, bool side, NodeFresh *ret) {
+        NodeFresh f = { 0 };
+        int r = store_get_node(s, name, &f.st);
+        if (r < 0)
+                return r;
+        if (d->has_key && (provision_state_has_open_attempt(f.st.state) || provision_state_has_open_boot(f.st.state))) {
+                uint8_t box[TOKEN_SEAL_BOX_MAX];
+                size_t n;
+                if (store_token_box(s, name, box, sizeof box, &n) >= 0 && token_unseal(d->key, box, n, f.token) < 0)
+                        log_node(LOG_WARNING, &((LogFields) { .node = name }),
+                                 "the open attempt's token does not open with the shared key: do all instances "
+                                 "share one shared_key_file?");
+        }
+        if (side) {
+                f.side_read = true;
+                r = store_node_side_get(s, name, fresh_side_one, &f);
+                if (r < 0 && r != -ENOENT) {
+                        node_fresh_done(&f);
+                        return r;
+                }
+        }
+        *ret = f;
+        return 0;
+}
+
+/* Brings node `index`'s runtime to f (lock held exclusively): its state when f's version is
+ * newer than the runtime's (in a batch, saved for the batch's undo first), its credential and
+ * report when f has them (taken from f).  The cached boot answer goes; the deadline heaps
+ * follow.  Returns whether the state changed, or -ENOMEM. */
+static int node_fresh_apply(Daemon *d, size_t index, NodeFresh *f) {
+        NodeRuntime *rt = d->rt[index];
+        bool newer = f->st.version > rt->st.version;
+        if (!newer && !f->side_read)
+                return 0;
+        if (d->in_batch) {
+                int r = runtime_save(d, index);
+                if (r < 0)
+                        return r;
+        }
+        if (newer) {
+                rt->st = f->st;
+                memcpy(rt->token, f->token, sizeof rt->token);
+                free(rt->boot_json);
+                rt->boot_json = NULL;
+                deadline_track(d->deadlines, index, &rt->st);
+                boot_deadline_track(d->boot_deadlines, index, &rt->st);
+        }
+        if (f->side_read) {
+                rt->has_credential = f->has_credential;
+                memcpy(rt->credential_hash, f->credential_hash, TOKEN_HASH_SIZE);
+                if (f->running) {
+                        report_clear(rt);
+                        rt->running = TAKE_PTR(f->running);
+                        rt->booted = TAKE_PTR(f->booted);
+                        rt->kernel = TAKE_PTR(f->kernel);
+                        rt->uptime_s = f->uptime_s;
+                        rt->reported_ms = f->reported_ms;
+                }
+        }
+        return newer;
+}
+
+/* Before a write decides anything about node n (lock held exclusively, in a batch): when the
+ * store is shared, reads n's row in the batch's transaction and, if another instance changed
+ * it since this one last saw it, takes that state (and the open token) over; with `side` also
+ * its credential and last report.  A no-op when
+ * this instance is alone on its database.  Returns 0 or a store errno. */
+static int node_sync(Daemon *d, const Node *n, bool side) {
+        if (!d->shared)
+                return 0;
+        NodeFresh f;
+        int r = node_fresh_read(d, d->store, n->name, side, &f);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        r = node_fresh_apply(d, n->index, &f);
+        node_fresh_done(&f);
+        return r < 0 ? r : 0;
+}
+
+/* Hands the history rows committed after the last one handed over to the event hub, in id
+ * order (shared store: ids are given out in commit order, store.h).  One caller at a time.
+ * Returns how many, or a store errno. */
+static int publish_committed(Daemon *d) {
+        int total = 0;
+        pthread_mutex_lock(&d->publish_lock);
+        for (int round = 0; round < 64; round++) {
+                _cleanup_(json_decrefp) json_t *rows = NULL;
+                DaemonRead rd = read_begin(d);
+                int r = store_events_json(rd.store,
+                                          &(StoreEventQuery) { .after_id = d->published_id, .limit = 256, .with_node = true },
+                                          &rows);
+                read_end(&rd);
+                if (r < 0) {
+                        pthread_mutex_unlock(&d->publish_lock);
+                        return r;
+                }
+                size_t i;
+                json_t *e;
+                json_array_foreach(rows, i, e) {
+                        int64_t id = json_integer_value(json_object_get(e, "id"));
+                        _cleanup_free_ char *text = json_dumps(e, JSON_COMPACT);
+                        (void) events_publish(d->events, id, text);
+                        d->published_id = id;
+                        total++;
+                }
+                if (json_array_size(rows) < 256)
+                        break;
+        }
+        pthread_mutex_unlock(&d->publish_lock);
+        return total;
+}
+
+bool daemon_is_shared(const Daemon *d) {
+        return d->shared;
+}
+
+int daemon_sync_node(Daemon *d, const char *name) {
+        NodeFresh f;
+        if (!node_known(d, name))
+                return -ENOENT;
+        DaemonRead rd = read_begin(d);
+        int r = node_fresh_read(d, rd.store, name, true, &f);
+        read_end(&rd);
+        if (r < 0)
+                return r;
+        /* Read without the lock: a transition of this instance's since then has a newer
+         * version and stays (node_fresh_apply() takes only newer states). */
+        pthread_rwlock_wrlock(&d->lock);
+        const Node *n = inventory_find_name(d->inv, name);
+        r = n ? node_fresh_apply(d, n->index, &f) : -ENOENT;
+        pthread_rwlock_unlock(&d->lock);
+        node_fresh_done(&f);
+        return r;
+}
+
+/* One node's state for daemon_sync_all(): newer ones are kept by name. */
+typedef struct SyncAll {
+        Daemon *d;
+        const Inventory *inv;
+        StoreNodeState *st; /* inv->n_nodes entries; version 0: none read */
+} SyncAll;
+
+static int sync_all_one(void *userdata, const char *name, const StoreNodeState *state) {
+        SyncAll *a = userdata;
+        const Node *n = inventory_find_name(a->inv, name);
+        if (n)
+                a->st[n->index] = *state;
+        return 0;
+}
+
+int daemon_sync_all(Daemon *d) {
+        int changed = 0;
+        pthread_mutex_lock(&d->reload_lock); /* the inventory stays while its indexes are used */
+        SyncAll a = { .d = d, .inv = d->inv, .st = calloc(d->inv->n_nodes + 1, sizeof *a.st) };
+        if (!a.st) {
+                pthread_mutex_unlock(&d->reload_lock);
+                return -ENOMEM;
+        }
+        DaemonRead rd = read_begin(d);
+        int r = store_node_states_foreach(rd.store, sync_all_one, &a);
+        read_end(&rd);
+        for (size_t i = 0; r >= 0 && i < a.inv->n_nodes; i++) {
+                pthread_rwlock_rdlock(&d->lock);
+                bool newer = a.st[i].version > d->rt[i]->st.version;
+                pthread_rwlock_unlock(&d->lock);
+                if (!newer)
+                        continue;
+                /* the token and the node side with it: one node at a time, as a notification would */
+                int k = daemon_sync_node(d, a.inv->nodes[i].name);
+                if (k < 0 && k != -ENOENT)
+                        r = k;
+                else if (k > 0)
+                        changed++;
+        }
+        pthread_mutex_unlock(&d->reload_lock);
+        free(a.st);
+        return r < 0 ? r : changed;
+}
+
+int daemon_store_write(Daemon *d, int (*fn)(Store *s, void *userdata), void *userdata) {
+        pthread_rwlock_wrlock(&d->lock);
+        int r = fn(d->store, userdata);
+        pthread_rwlock_unlock(&d->lock);
+        return r;
+}
+
+int daemon_store_read(Daemon *d, int (*fn)(Store *s, void *userdata), void *userdata) {
+        DaemonRead rd = read_begin(d);
+        int r = fn(rd.store, userdata);
+        read_end(&rd);
+        return r;
+}
+
+/* Shared store: whether this instance runs the sweep named `lease` now — it claims the lease,
+ * or renews its claim, for DAEMON_SWEEP_LEASE_MS; another instance's live claim means no.  The
+ * first claim and a takeover (the holder stopped renewing: it died) are logged.  Alone on its
+ * database an instance always sweeps. */
+static bool sweep_claim(Daemon *d, const char *lease) {
+        char prev[STORE_INSTANCE_NAME_MAX];
+        if (!d->shared)
+                return true;
+        pthread_rwlock_wrlock(&d->lock);
+        int r = store_lease_claim(d->store, lease, d->instance_name, now_ms(), DAEMON_SWEEP_LEASE_MS, prev);
+        pthread_rwlock_unlock(&d->lock);
+        if (r < 0) {
+                log_error_errno(r, "cannot claim the %s lease: %m", lease);
+                return false;
+        }
+        if (r > 0 && prev[0])
+                log_warning("took the %s over from instance %s, whose lease had expired", lease, prev);
+        return r > 0;
+}
+
+int daemon_publish_committed(Daemon *d) {
+        return publish_committed(d);
+}
+
+int daemon_listen_open(Daemon *d, Store **ret) {
+        pthread_rwlock_wrlock(&d->lock);
+        int r = store_listen_open(d->store, ret);
+        pthread_rwlock_unlock(&d->lock);
+        return r;
+}
+
+/* ---- end several instances ---- */
+
 /* Appends a (owned) to the running batch's transitions. */
 static void applied_append(Daemon *d, Applied *a) {
         a->w = d->current;
@@ -1028,9 +1344,17 @@ static int apply_report(Daemon *d, const Node *n, const ProvisionTransition *t, 
                 free(a->message);
                 return r;
         }
+        uint8_t box[TOKEN_SEAL_BOX_MAX];
+        int box_len = 0;
         if (t->action == PROVISION_ACTION_OPEN_ATTEMPT || t->action == PROVISION_ACTION_REOPEN_ATTEMPT ||
-            t->action == PROVISION_ACTION_OPEN_BOOT)
+            t->action == PROVISION_ACTION_OPEN_BOOT) {
                 token_new(token, hash);
+                /* Sealed for the other instances, which may be asked for this boot again. */
+                if (d->has_key && (box_len = token_seal(d->key, token, box)) < 0) {
+                        free(a->message);
+                        return box_len;
+                }
+        }
 
         StoreTransition tr = {
                 .node = n->name,
@@ -1044,9 +1368,18 @@ static int apply_report(Daemon *d, const Node *n, const ProvisionTransition *t, 
                 .image = n->image ? n->image->name : NULL,
                 .at_ms = now_ms(),
                 .record = record,
+                .token_box = box_len > 0 ? box : NULL,
+                .token_box_len = box_len > 0 ? (size_t) box_len : 0,
         };
         int64_t event_id = 0;
         r = store_apply(d->store, &tr, &rt->st, &next, &event_id);
+        if (r == -ESTALE) {
+                /* Another instance changed the node since this one decided: take its state
+                 * over; the write is decided again (batch_lead()). */
+                free(a->message);
+                int k = node_sync(d, n, false);
+                return k < 0 ? k : r;
+        }
         if (r < 0) {
                 free(a->message);
                 return log_node_errno(LOG_ERR, r, &((LogFields) { .node = n->name, .attempt = rt->st.attempt_seq }),
@@ -1101,7 +1434,9 @@ static void applied_settle(Daemon *d, Applied *a) {
                 attempt_metrics(a->t, &a->before, a->at_ms);
                 boot_metrics(a->n, a->t, &a->before);
         }
-        if (a->event_id > 0)
+        /* A shared store's events reach the hub through the cluster's listener, in id order
+         * with other instances' (daemon_publish_committed()). */
+        if (a->event_id > 0 && !d->shared)
                 publish(d, a);
         if (a->record)
                 log_node(LOG_INFO, &((LogFields) { .node = a->n->name, .attempt = a->after.attempt_seq }), "%s -> %s: %s",
@@ -1189,6 +1524,13 @@ static Write *batch_lead(Daemon *d) {
                 else {
                         d->current = w;
                         w->r = w->fn(d, w->ctx);
+                        /* Decided on a state another instance had changed meanwhile: decide
+                         * again on the state the store has now (node_sync() took it over). */
+                        for (int again = 1; w->r == -ESTALE && again < DAEMON_STALE_RETRIES && store_batch_open(d->store);
+                             again++)
+                                w->r = w->fn(d, w->ctx);
+                        if (w->r == -ESTALE)
+                                w->r = -EAGAIN;
                         d->stats.writes++;
                         if (!store_batch_open(d->store)) {
                                 /* A write's failure rolled the whole transaction back: the
@@ -1420,6 +1762,8 @@ static int boot_locked(Daemon *d, bool exclusive, const char *mac, DaemonBootFor
         }
 
         NodeRuntime *rt = d->rt[n->index];
+        if (exclusive && (r = node_sync(d, n, false)) < 0)
+                return r;
         const ProvisionTransition *t = netboot_transition(n, rt);
         if (!t)
                 return log_error_errno(EPROTO, "node %s: no transition for netboot in state %s", n->name,
@@ -1589,6 +1933,8 @@ static int boot_event_write(Daemon *d, InstallEventWrite *w) {
         const Node *n = inventory_find_name(d->inv, b.node);
         if (!n)
                 return errbuf_fail(-ENOENT, errbuf, errlen, "node %s is no longer in the inventory", b.node);
+        if ((r = node_sync(d, n, false)) < 0)
+                return errbuf_fail(r, errbuf, errlen, "state store error: %s", strerror(-r));
         NodeRuntime *rt = d->rt[n->index];
         if (b.ended_ms > 0 || rt->st.boot_id != b.id || !provision_state_has_open_boot(rt->st.state))
                 return errbuf_fail(-EKEYEXPIRED, errbuf, errlen, "boot %lld of node %s is over (%s); this token is dead",
@@ -1637,6 +1983,8 @@ static int install_event_write(Daemon *d, void *ctx) {
         const Node *n = inventory_find_name(d->inv, a.node);
         if (!n)
                 return errbuf_fail(-ENOENT, errbuf, errlen, "node %s is no longer in the inventory", a.node);
+        if ((r = node_sync(d, n, false)) < 0)
+                return errbuf_fail(r, errbuf, errlen, "state store error: %s", strerror(-r));
         NodeRuntime *rt = d->rt[n->index];
         if (a.ended_ms > 0 || rt->st.attempt_id != a.id || !provision_state_has_open_attempt(rt->st.state)) {
                 snprintf(errbuf, errlen, "install attempt %lld of node %s has ended (%s); this token is dead",
@@ -2080,6 +2428,9 @@ static int event_write(Daemon *d, void *ctx) {
         const Node *n = inventory_find_name(d->inv, w->name);
         if (!n)
                 return -ENOENT;
+        int r = node_sync(d, n, false);
+        if (r < 0)
+                return r;
         NodeRuntime *rt = d->rt[n->index];
         const ProvisionTransition *t = provision_transition(rt->st.state, w->ev);
         if (!t)
@@ -2133,7 +2484,7 @@ int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now) {
         pthread_rwlock_rdlock(&d->lock);
         bool due = attempt_due(d, deadline_ms, now, &i);
         pthread_rwlock_unlock(&d->lock);
-        if (!due)
+        if (!due || !sweep_claim(d, "install-deadline-sweep"))
                 return 0;
         ExpireWrite w = { .deadline_ms = deadline_ms, .now = now };
         r = write_run(d, expire_write, &w);
@@ -2143,10 +2494,16 @@ int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now) {
 static int expire_write(Daemon *d, void *ctx) {
         ExpireWrite *w = ctx;
         int64_t deadline_ms = w->deadline_ms, now = w->now;
-        int r = 0;
+        int r = 0, stale = 0;
         size_t i;
         while (attempt_due(d, deadline_ms, now, &i)) {
                 NodeRuntime *rt = d->rt[i];
+                int64_t version = rt->st.version;
+                /* Another instance may have ended (or swept) it meanwhile: look again then. */
+                if ((r = node_sync(d, &d->inv->nodes[i], false)) < 0)
+                        break;
+                if (rt->st.version != version)
+                        continue;
                 const ProvisionTransition *t = provision_transition(rt->st.state, PROVISION_EV_TIMEOUT);
                 if (!t) {
                         /* No timeout from this state: it cannot expire (and stays out of the
@@ -2158,6 +2515,10 @@ static int expire_write(Daemon *d, void *ctx) {
                 snprintf(msg, sizeof msg, "%s (%lld s after the attempt opened)", t->why,
                          (long long) (deadline_ms / 1000));
                 r = apply(d, &d->inv->nodes[i], t, NULL, msg, FIRMWARE_UNKNOWN);
+                if (r == -ESTALE && ++stale < DAEMON_STALE_SWEEP_MAX) {
+                        r = 0; /* taken over (node_sync()): look again */
+                        continue;
+                }
                 if (r < 0)
                         break;
                 w->expired++;
@@ -2176,10 +2537,15 @@ static bool boot_due(Daemon *d, int64_t deadline_ms, int64_t now, size_t *ret_in
 
 static int expire_boots_write(Daemon *d, void *ctx) {
         ExpireWrite *w = ctx;
-        int r = 0;
+        int r = 0, stale = 0;
         size_t i;
         while (boot_due(d, w->deadline_ms, w->now, &i)) {
                 NodeRuntime *rt = d->rt[i];
+                int64_t version = rt->st.version;
+                if ((r = node_sync(d, &d->inv->nodes[i], false)) < 0)
+                        break;
+                if (rt->st.version != version)
+                        continue;
                 const ProvisionTransition *t = provision_transition(rt->st.state, PROVISION_EV_TIMEOUT);
                 if (!t || !provision_state_has_open_boot(rt->st.state)) {
                         deadline_heap_remove(d->boot_deadlines, i);
@@ -2189,6 +2555,10 @@ static int expire_boots_write(Daemon *d, void *ctx) {
                 snprintf(msg, sizeof msg, "%s (boot %lld, %lld s after it opened)", t->why, (long long) rt->st.boot_seq,
                          (long long) (w->deadline_ms / 1000));
                 r = apply(d, &d->inv->nodes[i], t, NULL, msg, FIRMWARE_UNKNOWN);
+                if (r == -ESTALE && ++stale < DAEMON_STALE_SWEEP_MAX) {
+                        r = 0;
+                        continue;
+                }
                 if (r < 0)
                         break;
                 w->expired++;
@@ -2204,7 +2574,7 @@ int daemon_expire_boots(Daemon *d, int64_t deadline_ms, int64_t now) {
         pthread_rwlock_rdlock(&d->lock);
         bool due = boot_due(d, deadline_ms, now, &i);
         pthread_rwlock_unlock(&d->lock);
-        if (!due)
+        if (!due || !sweep_claim(d, "boot-deadline-sweep"))
                 return 0;
         ExpireWrite w = { .deadline_ms = deadline_ms, .now = now };
         int r = write_run(d, expire_boots_write, &w);
@@ -2523,6 +2893,9 @@ static int report_write(Daemon *d, void *ctx) {
         const Node *n = inventory_find_name(d->inv, name);
         if (!n)
                 return errbuf_fail(-ENOENT, errbuf, errlen, "no node \"%s\" in the inventory", name);
+        /* Its credential may have been issued through another instance. */
+        if ((r = node_sync(d, n, true)) < 0)
+                return errbuf_fail(r, errbuf, errlen, "state store error: %s", strerror(-r));
         NodeRuntime *rt = d->rt[n->index];
         if (!rt->has_credential || !token_hash_equal(rt->credential_hash, hash)) {
                 /* Whose is it?  A credential of another node never reports for this one. */

@@ -38,6 +38,11 @@ typedef struct DaemonConfig {
         const char *state_dir;
         const char *public_url; /* base URL nodes reach provd at, no trailing slash needed */
         int64_t silent_after_ms; /* a node whose last report is older is "silent"; 0: default */
+        /* Several instances on one database: the file of the key every instance shares
+         * (token-seal.h), or NULL.  Required when the store is shared (PostgreSQL). */
+        const char *shared_key_file;
+        /* This instance's name (leases it claims; NULL: "provd"). */
+        const char *instance_name;
 } DaemonConfig;
 
 /* Nodes report at least every 15 minutes (nix/node.nix's timer); four missed reports. */
@@ -324,6 +329,47 @@ int daemon_record_bmc(Daemon *d, const char *name, const char *message);
  * this reads the oldest under the shared lock and returns; the exclusive lock is taken only
  * to fail what is due, and only those attempts are touched.  Any thread. */
 int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now);
+
+/* ---- several instances on one database ----------------------------------------------------
+ * When the store is PostgreSQL (store.h), other provd instances share it: each keeps its own
+ * in-memory state and makes its own transitions, and the database is the one truth.  A write
+ * reads its node's row first and is decided again when another instance changed the node
+ * before it was written (store_apply()'s -ESTALE); tokens are stored sealed under the shared
+ * key (token-seal.h) so any instance answers a repeated boot request with the same token;
+ * the cluster's listener (cluster.h) calls the functions below for what other instances
+ * commit. */
+
+/* Whether the store is shared by several instances (PostgreSQL). */
+bool daemon_is_shared(const Daemon *d);
+
+/* Reads node `name`'s state, open token, credential and last report from the store (a read
+ * connection, without the daemon's lock) and takes them over when the state is newer than this
+ * instance's (exclusive lock, briefly).  Returns 1 when the state changed, 0 when not,
+ * -ENOENT for a node not in the inventory or not in the store, or a store errno. */
+int daemon_sync_node(Daemon *d, const char *name);
+
+/* daemon_sync_node() for every node whose stored state is newer than this instance's (after
+ * the listener lost its connection and may have missed notifications).  Returns how many
+ * changed, or a store errno. */
+int daemon_sync_all(Daemon *d);
+
+/* Hands every history row committed after the last one handed over to the live event hub, in
+ * id order (which is commit order on a shared store).  On a shared store this is how events,
+ * this instance's too, reach GET /v1/events/stream.  Returns how many, or a store errno. */
+int daemon_publish_committed(Daemon *d);
+
+/* store_listen_open() on the daemon's store: a connection of its own that receives the
+ * notifications of every instance's commits.  Returns 0 and *ret (caller owns;
+ * store_listen_close()), -EOPNOTSUPP on SQLite, or a store errno. */
+int daemon_listen_open(Daemon *d, Store **ret);
+
+/* Runs fn(store, userdata) on the daemon's write connection under its exclusive lock, between
+ * batches (store-cluster.h's writes: heartbeats, leases).  Returns fn's result. */
+int daemon_store_write(Daemon *d, int (*fn)(Store *s, void *userdata), void *userdata);
+
+/* Runs fn(store, userdata) on a read connection (or the write connection under the lock when
+ * the store lends none).  Returns fn's result. */
+int daemon_store_read(Daemon *d, int (*fn)(Store *s, void *userdata), void *userdata);
 
 /* ---- suspended writes ------------------------------------------------------------------------
  * The HTTP write routes (boot answers that make a transition, installer events, node reports)

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "apitoken.h"
+#include "cluster.h"
 #include "console-http.h"
 #include "files.h"
 #include "framing.h"
@@ -64,6 +65,7 @@ struct Http {
 
         Streams *streams; /* owned: GET /v1/events/stream connections */
         Console *console; /* borrowed; NULL: no console routes */
+        Cluster *cluster; /* borrowed; NULL: GET /v1/instances answers 404 */
         unsigned features; /* HTTP_ROUTE_OPS, HTTP_ROUTE_CONSOLE: which routes exist */
         char *ipxe_efi;   /* the iPXE EFI binary's path, or NULL: /v1/ipxe.efi is no route */
         HttpConns *conns; /* owned: every connection, for the request deadline and eviction */
@@ -611,6 +613,18 @@ static enum MHD_Result route_summary(Http *h, struct MHD_Connection *c, HttpRequ
         return http_respond_json(c, MHD_HTTP_OK, o);
 }
 
+/* GET /v1/instances: the provd instances sharing this one's database (cluster.h). */
+static enum MHD_Result route_instances(Http *h, struct MHD_Connection *c, HttpRequest *req, HttpMethod method,
+                                       const char *arg) {
+        json_t *o = NULL;
+        if (!h->cluster)
+                return http_respond_error(c, MHD_HTTP_NOT_FOUND, "this provd runs without its cluster");
+        int r = cluster_instances_json(h->cluster, &o);
+        if (r < 0)
+                return http_respond_errno(c, r, "read the instances");
+        return http_respond_json(c, MHD_HTTP_OK, o);
+}
+
 /* ?since= as an event id or an RFC 3339 time. */
 static bool get_since(struct MHD_Connection *c, int64_t *ret_id, int64_t *ret_ms, enum MHD_Result *ret_answer) {
         const char *v = http_query(c, "since");
@@ -1023,6 +1037,7 @@ const HttpRoute http_route_table[] = {
         { HTTP_METHOD_POST, "/v1/nodes/{name}/power", HTTP_AUTH_ADMIN, METRICS_ROUTE_OPERATIONS, HTTP_ROUTE_NODE | HTTP_ROUTE_OPS, route_power },
         { HTTP_METHOD_POST, "/v1/nodes/{name}/bootdev", HTTP_AUTH_ADMIN, METRICS_ROUTE_OPERATIONS, HTTP_ROUTE_NODE | HTTP_ROUTE_OPS, route_bootdev },
         { HTTP_METHOD_GET, "/v1/summary", HTTP_AUTH_READ, METRICS_ROUTE_SUMMARY, 0, route_summary },
+        { HTTP_METHOD_GET, "/v1/instances", HTTP_AUTH_READ, METRICS_ROUTE_INSTANCES, 0, route_instances },
         { HTTP_METHOD_GET, "/v1/events", HTTP_AUTH_READ, METRICS_ROUTE_EVENTS, 0, route_events },
         { HTTP_METHOD_GET, "/v1/events/stream", HTTP_AUTH_READ, METRICS_ROUTE_EVENTS_STREAM, 0, route_events_stream },
         { HTTP_METHOD_POST, "/v1/reload", HTTP_AUTH_ADMIN, METRICS_ROUTE_ADMIN, 0, route_reload },
@@ -1379,6 +1394,7 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
         }
         h->ops = cfg->ops;
         h->console = cfg->console; /* console capture */
+        h->cluster = cfg->cluster;
         h->features = (h->ops ? HTTP_ROUTE_OPS : 0) | (h->console ? HTTP_ROUTE_CONSOLE : 0);
         if (cfg->ipxe_efi && !(h->ipxe_efi = strdup(cfg->ipxe_efi))) {
                 http_free(h);

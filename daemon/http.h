@@ -35,6 +35,7 @@ typedef struct HttpConfig {
         const char *tls_cert;   /* PEM certificate (chain) file for HTTPS, or NULL */
         const char *tls_key;    /* PEM private key file, with tls_cert */
         struct Console *console; /* console capture (borrowed), or NULL: no console routes */
+        struct Cluster *cluster; /* this instance among several (borrowed), or NULL: GET /v1/instances 404 */
         const char *ipxe_efi;    /* iPXE EFI binary served at /v1/ipxe.efi (absolute path), or NULL: 404 */
         /* Connection limits (http-conns.h); 0 in max_connections or header_timeout_ms: the defaults
          * 4096 and 10000 ms. */

@@ -32,7 +32,8 @@ static const char *const boot_outcome_names[] = { "running", "failed", "timeout"
 static const char *const outcome_names[] = { "succeeded", "failed", "abandoned", "timeout" };
 static const char *const route_names[_METRICS_ROUTE_MAX] = {
         "status_page", "boot", "ipxe", "files", "install_events", "nodes", "summary",
-        "events", "events_stream", "admin", "operations", "metrics", "discovered", "node_reports", "overlay", "other",
+        "events", "events_stream", "admin", "operations", "metrics", "discovered", "node_reports", "overlay", "instances",
+        "other",
 };
 static const unsigned http_codes[] = { 200, 201, 202, 204, 206, 304, 400, 401, 403, 404, 405,
                                        409, 413, 416, 500, 503, 507 };

@@ -47,6 +47,7 @@ typedef enum MetricsRoute {
         METRICS_ROUTE_DISCOVERED, /* discovery */
         METRICS_ROUTE_NODE_REPORTS, /* node credentials and reports */
         METRICS_ROUTE_OVERLAY,      /* GET /v1/overlay/<token> */
+        METRICS_ROUTE_INSTANCES,    /* GET /v1/instances */
         METRICS_ROUTE_OTHER,
         _METRICS_ROUTE_MAX,
 } MetricsRoute;

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "console.h"
 #include "daemon.h"
 #include "discovery.h"
@@ -35,7 +36,9 @@ struct Server {
         sigset_t signals;                    /* blocked in every thread; server_run() takes them */
         int fd;                              /* the listening socket until HTTP takes it, or -1 */
         char *listen_url, *public_url;
+        char *instance_name; /* cfg's, or the host name */
         Daemon *daemon;
+        Cluster *cluster;
         Console *console;
         Ops *ops;
         Discovery *discovery;
@@ -44,7 +47,7 @@ struct Server {
 
 static const char *const step_names[_SERVER_STEP_MAX] = {
         [SERVER_STEP_LIMITS] = "limits",       [SERVER_STEP_SIGNALS] = "signals", [SERVER_STEP_LISTEN] = "listen",
-        [SERVER_STEP_DAEMON] = "daemon",       [SERVER_STEP_CONSOLE] = "console", [SERVER_STEP_OPS] = "operations",
+        [SERVER_STEP_DAEMON] = "daemon",       [SERVER_STEP_CLUSTER] = "cluster", [SERVER_STEP_CONSOLE] = "console", [SERVER_STEP_OPS] = "operations",
         [SERVER_STEP_DISCOVERY] = "discovery", [SERVER_STEP_HTTP] = "http",
 };
 
@@ -242,11 +245,26 @@ static int step_listen(Server *s) {
 
 static int step_daemon(Server *s) {
         metrics_init();
+        char host[256] = "";
+        if (!s->cfg->instance_name && gethostname(host, sizeof host - 1) < 0)
+                snprintf(host, sizeof host, "provd");
+        s->instance_name = strdup(s->cfg->instance_name ? s->cfg->instance_name : host);
+        if (!s->instance_name)
+                return -ENOMEM;
         return daemon_new(&(DaemonConfig) { .inventory_path = s->cfg->inventory,
                                             .state_dir = s->cfg->state_dir,
                                             .public_url = s->public_url,
-                                            .silent_after_ms = (int64_t) s->cfg->report_silent_after * 1000 },
+                                            .silent_after_ms = (int64_t) s->cfg->report_silent_after * 1000,
+                                            .shared_key_file = s->cfg->shared_key_file,
+                                            .instance_name = s->instance_name },
                           &s->daemon);
+}
+
+/* ---- several instances on one database */
+static int step_cluster(Server *s) {
+        return cluster_new(s->daemon,
+                           &(ClusterConfig) { .name = s->instance_name, .url = s->public_url, .racks = s->cfg->bmc_racks },
+                           &s->cluster);
 }
 
 /* ---- console capture: SOL sessions and console logs */
@@ -292,6 +310,7 @@ static int step_http(Server *s) {
                                           .ipxe_efi = s->cfg->ipxe_efi,
                                           .tls_key = s->cfg->tls_key,
                                           .console = s->console,
+                                          .cluster = s->cluster,
                                           .max_connections = s->max_connections,
                                           .max_connections_per_client = s->max_connections_per_client,
                                           .header_timeout_ms = s->cfg->header_timeout * 1000,
@@ -302,7 +321,7 @@ static int step_http(Server *s) {
 
 static int (*const steps[_SERVER_STEP_MAX])(Server *s) = {
         [SERVER_STEP_LIMITS] = step_limits, [SERVER_STEP_SIGNALS] = step_signals,
-        [SERVER_STEP_LISTEN] = step_listen, [SERVER_STEP_DAEMON] = step_daemon,
+        [SERVER_STEP_LISTEN] = step_listen, [SERVER_STEP_DAEMON] = step_daemon, [SERVER_STEP_CLUSTER] = step_cluster,
         [SERVER_STEP_CONSOLE] = step_console, [SERVER_STEP_OPS] = step_ops,
         [SERVER_STEP_DISCOVERY] = step_discovery, [SERVER_STEP_HTTP] = step_http,
 };
@@ -360,10 +379,12 @@ void server_free(Server *s) {
         discovery_stop(s->discovery); /* after HTTP: its last batch is written before the store closes */
         ops_free(s->ops);
         console_free(s->console);
+        cluster_free(s->cluster);
         daemon_free(s->daemon);
         if (s->fd >= 0)
                 close(s->fd);
         free(s->listen_url);
         free(s->public_url);
+        free(s->instance_name);
         free(s);
 }

@@ -24,6 +24,7 @@ typedef enum ServerStep {
         SERVER_STEP_SIGNALS,   /* SIGHUP/SIGTERM/SIGINT blocked, SIGPIPE ignored */
         SERVER_STEP_LISTEN,    /* the socket-activated socket or --listen bound; URLs */
         SERVER_STEP_DAEMON,    /* inventory and store (daemon_new()) */
+        SERVER_STEP_CLUSTER,   /* heartbeat and notifications of a shared store (cluster_new()) */
         SERVER_STEP_CONSOLE,   /* console capture thread (console_new()) */
         SERVER_STEP_OPS,       /* BMC pool and deadline sweep (ops_new()) */
         SERVER_STEP_DISCOVERY, /* the DHCP capture (discovery_start()); nothing when off */

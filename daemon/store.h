@@ -101,6 +101,7 @@ typedef struct StoreNodeState {
         int64_t boot_id;    /* a stateless node's current (last) boot's id, 0 if none */
         int64_t boot_seq;   /* its number for this node: 1, 2, ... */
         int64_t boot_opened_ms; /* when the open boot started; 0 when no boot is open */
+        int64_t version;    /* TEMP (pgstore): bumped by every store_apply(); 0: no row */
 } StoreNodeState;
 
 /* An attempt found by its token hash. */
@@ -144,6 +145,8 @@ typedef struct StoreTransition {
         const char *image;    /* OPEN_BOOT: the image's name */
         int64_t at_ms;
         bool record;         /* write a history row */
+        const uint8_t *token_box; /* TEMP (pgstore) */
+        size_t token_box_len;
 } StoreTransition;
 
 /* Opens (creating if needed) <state_dir>/provd.db and takes an exclusive lock on
@@ -371,6 +374,15 @@ typedef int (*StoreNodeSideFn)(void *userdata, const StoreNodeSide *side);
  * negative return of fn stops and is returned.  Works on the write store and on a read
  * connection.  Returns 0 or a negative errno. */
 int store_node_side_foreach(Store *s, StoreNodeSideFn fn, void *userdata);
+
+/* TEMP (pgstore) */
+struct Db *store_db(Store *s);
+int store_token_box(Store *s, const char *node, uint8_t *buf, size_t cap, size_t *ret_len);
+typedef int (*StoreNotifyFn)(void *userdata, const char *payload);
+int store_listen_open(Store *s, Store **ret);
+int store_listen_wait(Store *l, int timeout_ms, StoreNotifyFn fn, void *userdata);
+void store_listen_close(Store *l);
+int store_node_side_get(Store *s, const char *node, StoreNodeSideFn fn, void *userdata);
 
 static inline void store_freep(Store **s) {
         if (*s)

@@ -110,7 +110,7 @@ static unsigned count_threads(unsigned want) {
 /* A distinct errno per step, so the one that comes back is the injected one. */
 static const int step_errors[_SERVER_STEP_MAX] = {
         [SERVER_STEP_LIMITS] = -EMFILE,     [SERVER_STEP_SIGNALS] = -EINTR,  [SERVER_STEP_LISTEN] = -EADDRINUSE,
-        [SERVER_STEP_DAEMON] = -ENOENT,     [SERVER_STEP_CONSOLE] = -EIO,    [SERVER_STEP_OPS] = -ENOMEM,
+        [SERVER_STEP_DAEMON] = -ENOENT,     [SERVER_STEP_CLUSTER] = -ESRCH,  [SERVER_STEP_CONSOLE] = -EIO,    [SERVER_STEP_OPS] = -ENOMEM,
         [SERVER_STEP_DISCOVERY] = -EPERM,   [SERVER_STEP_HTTP] = -EOPNOTSUPP,
 };
 
