@@ -148,12 +148,26 @@ static int remove_self(Store *s, void *userdata) {
         return store_instance_remove(s, c->name);
 }
 
+/* The instances' gauges from the table (after a heartbeat). */
+static void count_instances(Cluster *c) {
+        _cleanup_(json_decrefp) json_t *o = NULL;
+        if (cluster_instances_json(c, &o) < 0)
+                return;
+        json_t *arr = json_object_get(o, "instances"), *i;
+        size_t k, alive = 0;
+        json_array_foreach(arr, k, i)
+                alive += json_is_true(json_object_get(i, "alive"));
+        metrics_instances_set((int64_t) alive, (int64_t) json_array_size(arr));
+}
+
 static void *heartbeat_main(void *userdata) {
         Cluster *c = userdata;
         bool failing = false;
         (void) pthread_setname_np(pthread_self(), "provd-beat");
         do {
                 int r = daemon_store_write(c->d, beat, c);
+                if (r >= 0)
+                        count_instances(c);
                 if (r < 0 && !failing)
                         log_error_errno(r, "cluster: cannot write this instance's heartbeat: %m");
                 else if (r >= 0 && failing)
@@ -183,6 +197,7 @@ int cluster_new(Daemon *d, const ClusterConfig *cfg, Cluster **ret) {
         }
         c->started_ms = now_ms();
         c->shared = daemon_is_shared(d);
+        metrics_instances_set(1, 1); /* itself, until its first heartbeat says more */
         pthread_mutex_init(&c->lock, NULL);
         pthread_cond_init(&c->cond, NULL);
         if (c->shared) {

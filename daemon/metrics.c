@@ -57,6 +57,7 @@ static struct {
         atomic_uint_fast64_t discovery[_METRICS_DISCOVERY_MAX];
         atomic_uint_fast64_t discovery_malformed[_DHCP_ERR_MAX];
         atomic_int_fast64_t discovered_nodes;
+        atomic_int_fast64_t instances_alive, instances_known; /* several instances */
         /* console capture */
         atomic_int_fast64_t console_sessions;
         atomic_uint_fast64_t console_bytes;
@@ -156,6 +157,11 @@ void metrics_discovery_packets(MetricsDiscoveryResult result, uint64_t n) {
 void metrics_discovery_malformed(int error, uint64_t n) {
         if (error > DHCP_OK && error < _DHCP_ERR_MAX)
                 atomic_fetch_add(&m.discovery_malformed[error], n);
+}
+
+void metrics_instances_set(int64_t alive, int64_t known) {
+        atomic_store(&m.instances_alive, alive);
+        atomic_store(&m.instances_known, known);
 }
 
 void metrics_discovered_nodes_set(int64_t n) {
@@ -319,6 +325,11 @@ int metrics_render(const MetricsGauges *g, char **ret_text, size_t *ret_len) {
         for (int e = DHCP_OK + 1; e < _DHCP_ERR_MAX; e++)
                 fprintf(f, "provd_discovery_packets_total{result=\"%s\"} %" PRIu64 "\n",
                         dhcp_error_to_string((DhcpError) e), atomic_load(&m.discovery_malformed[e]));
+        header(f, "provd_instances", "gauge",
+               "provd instances sharing this one's database (GET /v1/instances), by whether their heartbeat is recent.");
+        fprintf(f, "provd_instances{alive=\"true\"} %" PRIdFAST64 "\n", atomic_load(&m.instances_alive));
+        fprintf(f, "provd_instances{alive=\"false\"} %" PRIdFAST64 "\n",
+                atomic_load(&m.instances_known) - atomic_load(&m.instances_alive));
         header(f, "provd_discovered_nodes", "gauge", "Unknown PXE clients recorded (GET /v1/discovered).");
         fprintf(f, "provd_discovered_nodes %" PRIdFAST64 "\n", atomic_load(&m.discovered_nodes));
         /* console capture */

@@ -101,6 +101,10 @@ void metrics_discovery_packets(MetricsDiscoveryResult result, uint64_t n);
 /* n packets the DHCP parser refused: `error` is a DhcpError (dhcp.h) other than DHCP_OK,
  * the label its dhcp_error_to_string(). */
 void metrics_discovery_malformed(int error, uint64_t n);
+/* The instances sharing the database, and how many of them have a recent heartbeat (gauge
+ * provd_instances{alive}); an instance alone on its database is 1 of 1. */
+void metrics_instances_set(int64_t alive, int64_t known);
+
 /* The number of rows of the discovered table (gauge provd_discovered_nodes). */
 void metrics_discovered_nodes_set(int64_t n);
 /* ---- end discovery ---- */
