@@ -327,7 +327,10 @@ int daemon_record_bmc(Daemon *d, const char *name, const char *message);
  * the epoch): -> failed, cause timeout, attempt outcome timeout.  Returns how many expired,
  * or a store errno.  The open attempts are kept in a heap by opening time: with nothing due
  * this reads the oldest under the shared lock and returns; the exclusive lock is taken only
- * to fail what is due, and only those attempts are touched.  Any thread. */
+ * to fail what is due, and only those attempts are touched.  On a shared store only the
+ * instance holding the lease "install-deadline-sweep" sweeps (it claims or renews it here;
+ * another takes it over DAEMON_SWEEP_LEASE_MS after its holder stopped), and an attempt another
+ * instance ended meanwhile is not touched (node_sync()).  Any thread. */
 int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now);
 
 /* ---- several instances on one database ----------------------------------------------------
