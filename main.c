@@ -2,6 +2,10 @@
  * file; the daemon itself (start-up, signals, shutdown) is server.c's.  Only main() exits. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -11,6 +15,8 @@
 #include "log.h"
 #include "provd-config.h"
 #include "server.h"
+#include "store-import.h"
+#include "store.h"
 #include "util.h"
 
 #define EXIT_USAGE 2
@@ -24,6 +30,7 @@ static void usage_main(FILE *f) {
                 "Commands:\n"
                 "  serve       run the daemon (pixiecore boot API, iPXE scripts, boot files,\n"
                 "              provision state, installer callbacks, discovery)\n"
+                "  db          the state database: migrate, import-sqlite (`provd db --help`)\n"
                 "  help        show this help\n"
                 "\n"
                 "Client commands (talk to a running provd over HTTP; `provd COMMAND --help`):\n");
@@ -276,6 +283,129 @@ static int run_serve(int argc, char **argv) {
         return EXIT_SUCCESS;
 }
 
+static void usage_db(FILE *f) {
+        fprintf(f,
+                "Usage: provd db migrate [--config FILE] [--state-url URL | --state-dir DIR]\n"
+                "       provd db import-sqlite SOURCE [--config FILE] [--state-url URL]\n"
+                "\n"
+                "The state database of `provd serve`, without starting it.\n"
+                "\n"
+                "  migrate        brings the database to this provd's schema (serve does it too,\n"
+                "                 at start): run it once before starting new instances on a\n"
+                "                 shared PostgreSQL database, then start them\n"
+                "  import-sqlite  copies a site's SQLite state (SOURCE: its state directory or\n"
+                "                 its provd.db) into the empty PostgreSQL database of --state-url:\n"
+                "                 nodes, install attempts, history, boots, node credentials and\n"
+                "                 reports, discovered PXE clients, with their ids, in one\n"
+                "                 transaction.  Stop the provd using SOURCE first (its lock is\n"
+                "                 taken); the tokens of open attempts stay valid\n"
+                "\n"
+                "  --config FILE     the serve config file: state_url and state_dir from it\n"
+                "  --state-url URL   postgresql://... (libpq connection URI)\n"
+                "  --state-dir DIR   an SQLite state directory (default /var/lib/provd)\n");
+}
+
+/* `provd db`: migrate or import-sqlite.  Returns the exit code. */
+static int run_db(int argc, char **argv) {
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },    { "state-url", required_argument, NULL, 'U' },
+                { "state-dir", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        const char *config_path = NULL, *state_url = NULL, *state_dir = NULL;
+        _cleanup_(config_done) ServeConfig cfg = { 0 };
+        char err[ERRBUF_MAX] = "";
+        int c, r;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        usage_db(stdout);
+                        return EXIT_SUCCESS;
+                case 'c':
+                        config_path = optarg;
+                        break;
+                case 'U':
+                        state_url = optarg;
+                        break;
+                case 's':
+                        state_dir = optarg;
+                        break;
+                default:
+                        fprintf(stderr, "Try 'provd db --help'.\n");
+                        return EXIT_USAGE;
+                }
+        const char *sub = optind < argc ? argv[optind++] : NULL;
+        bool import = sub && streq(sub, "import-sqlite");
+        if (!sub || (!import && !streq(sub, "migrate")) || argc - optind != (import ? 1 : 0)) {
+                usage_db(stderr);
+                return EXIT_USAGE;
+        }
+        if (config_init(&cfg) < 0 || (config_path && config_load_file(&cfg, config_path) < 0))
+                return EXIT_FAILURE;
+        if ((state_url && config_set(&cfg, "state_url", state_url) < 0) ||
+            (state_dir && config_set(&cfg, "state_dir", state_dir) < 0)) {
+                fprintf(stderr, "provd db: bad --state-url or --state-dir\n");
+                return EXIT_USAGE;
+        }
+        if (import && (!cfg.state_url || !startswith(cfg.state_url, "postgres"))) {
+                fprintf(stderr, "provd db import-sqlite: --state-url postgresql://... (or state_url in --config) names "
+                                "the database to import into\n");
+                return EXIT_USAGE;
+        }
+
+        _cleanup_(store_freep) Store *dst = NULL;
+        r = store_open_url(cfg.state_url, cfg.state_dir, &dst);
+        if (r < 0)
+                return EXIT_FAILURE; /* logged, naming the database */
+        if (!import) {
+                printf("the state database is at this provd's schema\n");
+                return EXIT_SUCCESS;
+        }
+
+        /* SOURCE: a state directory, or the provd.db in one. */
+        _cleanup_free_ char *src_dir = strdup(argv[optind]);
+        if (!src_dir)
+                return EXIT_FAILURE;
+        size_t n = strlen(src_dir);
+        if (n >= 9 && streq(src_dir + n - 9, "/provd.db"))
+                src_dir[n - 9] = '\0';
+        else if (n >= 8 && streq(src_dir, "provd.db"))
+                strcpy(src_dir, ".");
+        struct stat st;
+        if (stat(src_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                fprintf(stderr, "provd db import-sqlite: %s is neither a state directory nor its provd.db\n", argv[optind]);
+                return EXIT_USAGE;
+        }
+        _cleanup_free_ char *db_path = NULL;
+        if (asprintf(&db_path, "%s/provd.db", src_dir) < 0)
+                return EXIT_FAILURE;
+        if (access(db_path, R_OK) < 0) {
+                fprintf(stderr, "provd db import-sqlite: cannot read %s: %s\n", db_path, strerror(errno));
+                return EXIT_FAILURE;
+        }
+        _cleanup_(store_freep) Store *src = NULL;
+        r = store_open(src_dir, &src);
+        if (r == -EBUSY) {
+                fprintf(stderr, "provd db import-sqlite: a provd is running on %s: stop it first\n", src_dir);
+                return EXIT_FAILURE;
+        }
+        if (r < 0)
+                return EXIT_FAILURE;
+        StoreImportCounts counts;
+        r = store_import(dst, src, &counts, err, sizeof err);
+        if (r < 0) {
+                fprintf(stderr, "provd db import-sqlite: %s\n", err);
+                return EXIT_FAILURE;
+        }
+        printf("imported %s: %" PRId64 " nodes, %" PRId64 " install attempts, %" PRId64 " history rows, %" PRId64
+               " boots, %" PRId64 " node credentials, %" PRId64 " node reports, %" PRId64 " discovered PXE clients\n",
+               db_path, counts.nodes, counts.attempts, counts.history, counts.boots, counts.credentials, counts.reports,
+               counts.discovered);
+        return EXIT_SUCCESS;
+}
+
 int main(int argc, char **argv) {
         if (argc < 2) {
                 usage_main(stderr);
@@ -284,6 +414,8 @@ int main(int argc, char **argv) {
         const char *cmd = argv[1];
         if (streq(cmd, "serve"))
                 return run_serve(argc - 1, argv + 1);
+        if (streq(cmd, "db"))
+                return run_db(argc - 1, argv + 1);
         if (cli_is_command(cmd))
                 return cli_main(argc, argv);
         if (streq(cmd, "help") || streq(cmd, "--help") || streq(cmd, "-h")) {
