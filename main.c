@@ -47,7 +47,8 @@ static void usage_main(FILE *f) {
 
 static void usage_serve(FILE *f) {
         fprintf(f,
-                "Usage: provd serve --inventory FILE [--state-dir DIR] [--listen ADDR:PORT]\n"
+                "Usage: provd serve --inventory FILE [--state-dir DIR] [--state-url URL]\n"
+                "                   [--listen ADDR:PORT]\n"
                 "                   [--public-url URL] [--config FILE] [--threads N]\n"
                 "                   [--log-level LEVEL] [--api-tokens FILE] [--read-auth MODE]\n"
                 "                   [--tls-cert FILE --tls-key FILE] [--bmc-workers N]\n"
@@ -67,7 +68,13 @@ static void usage_serve(FILE *f) {
                 "  --inventory FILE    inventory JSON (api/inventory.schema.json); re-read on SIGHUP,\n"
                 "                      a broken file keeps the current inventory\n"
                 "  --state-dir DIR     where the SQLite state lives (provd.db); created if missing\n"
-                "                      (default /var/lib/provd)\n"
+                "                      (default /var/lib/provd); with --state-url it holds only\n"
+                "                      the lock file that keeps a second provd off it\n"
+                "  --state-url URL     keep the state in PostgreSQL instead, e.g.\n"
+                "                      postgresql://provd@db.example/provd or\n"
+                "                      postgresql:///provd?host=/run/postgresql (a libpq URI);\n"
+                "                      several provd instances may share one database; the schema\n"
+                "                      is created or migrated at start; sqlite: or unset: SQLite\n"
                 "  --listen ADDR:PORT  address to serve HTTP on, e.g. 0.0.0.0:8080, [::]:8080,\n"
                 "                      127.0.0.1:0 (0 = any free port) (default 127.0.0.1:8080)\n"
                 "  --public-url URL    base URL nodes reach provd at, used in kernel/initrd URLs\n"
@@ -161,6 +168,7 @@ static void usage_serve(FILE *f) {
 /* `provd serve`'s flags (getopt_long(3)); --config and --help are handled by run_serve(). */
 static const struct option serve_options[] = {
         { "inventory", required_argument, NULL, 'i' }, { "state-dir", required_argument, NULL, 's' },
+        { "state-url", required_argument, NULL, 'U' },
         { "listen", required_argument, NULL, 'l' },    { "public-url", required_argument, NULL, 'u' },
         { "config", required_argument, NULL, 'c' },    { "threads", required_argument, NULL, 't' },
         { "log-level", required_argument, NULL, 'L' }, { "help", no_argument, NULL, 'h' },
@@ -192,7 +200,7 @@ static const struct option serve_options[] = {
 
 /* The config file key each flag sets, by the flag's code in serve_options[]. */
 static const char *const serve_keys[128] = {
-        ['i'] = "inventory", ['s'] = "state_dir", ['l'] = "listen", ['u'] = "public_url",
+        ['i'] = "inventory", ['s'] = "state_dir", ['U'] = "state_url", ['l'] = "listen", ['u'] = "public_url",
         ['t'] = "threads",   ['L'] = "log_level", ['a'] = "api_tokens", ['r'] = "read_auth",
         ['C'] = "tls_cert",  ['K'] = "tls_key",   ['W'] = "bmc_workers", ['T'] = "bmc_timeout",
         ['R'] = "bmc_retries", ['D'] = "install_deadline", ['B'] = "boot_deadline",

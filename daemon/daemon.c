@@ -558,7 +558,7 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         if (!d->inv_hold)
                 return -ENOMEM;
         *d->inv_hold = (InventoryHold) { .inv = d->inv, .n_holders = 1 };
-        r = store_open(cfg->state_dir, &d->store);
+        r = store_open_url(cfg->state_url, cfg->state_dir, &d->store);
         if (r < 0)
                 return r;
         d->shared = db_kind(store_db(d->store)) == DB_POSTGRESQL;

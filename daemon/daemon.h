@@ -36,6 +36,7 @@ typedef struct Daemon Daemon;
 typedef struct DaemonConfig {
         const char *inventory_path;
         const char *state_dir;
+        const char *state_url; /* NULL or "": SQLite in state_dir; else store_open_url()'s URL */
         const char *public_url; /* base URL nodes reach provd at, no trailing slash needed */
         int64_t silent_after_ms; /* a node whose last report is older is "silent"; 0: default */
         /* Several instances on one database: the file of the key every instance shares
