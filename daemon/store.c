@@ -156,6 +156,17 @@ static const char *begin_sql(Store *s, bool immediate) {
         return immediate ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED";
 }
 
+/* PostgreSQL: a write transaction takes the history lock (store_history_lock()) right after
+ * its BEGIN, as SQLite's BEGIN IMMEDIATE takes the write lock: one writing transaction at a
+ * time across instances, so the history lock and the row locks taken under it can never wait
+ * for each other in a cycle (a deadlock, which PostgreSQL would break only after
+ * deadlock_timeout by failing a write).  SQLite: nothing to do. */
+static int writer_lock(Store *s) {
+        int r = store_history_lock(s);
+        s->history_locked_write = false; /* not the write's: a ROLLBACK TO keeps it */
+        return r;
+}
+
 /* Starts a write: its own transaction, or, inside a batch (store_batch_begin()), a savepoint
  * of the batch's transaction, so that a write that fails undoes only itself
  * (https://sqlite.org/lang_savepoint.html; https://www.postgresql.org/docs/15/sql-savepoint.html).
@@ -165,7 +176,12 @@ static int write_begin(Store *s, bool immediate) {
         if (s->in_batch)
                 return exec_cached(s, "SAVEPOINT write");
         transaction_ended(s);
-        return exec_cached(s, begin_sql(s, immediate));
+        int r = exec_cached(s, begin_sql(s, immediate));
+        if (r >= 0 && immediate)
+                r = writer_lock(s);
+        if (r < 0 && db_in_transaction(s->db))
+                (void) exec_cached(s, "ROLLBACK");
+        return r;
 }
 
 /* Ends the write write_begin() started: when r >= 0 COMMIT (its own transaction) or RELEASE
@@ -223,8 +239,14 @@ int store_batch_begin(Store *s) {
                 return -EINVAL;
         transaction_ended(s);
         int r = exec_cached(s, begin_sql(s, true));
-        if (r < 0)
+        if (r >= 0)
+                r = writer_lock(s);
+        if (r < 0) {
+                if (db_in_transaction(s->db))
+                        (void) exec_cached(s, "ROLLBACK");
+                transaction_ended(s);
                 return reclaim_if_full(s, r);
+        }
         s->in_batch = true;
         return 0;
 }
@@ -454,7 +476,7 @@ static const char schema_cluster[] =
 /* The migrations, in order: step i (1-based) brings a database at schema version i - 1 to
  * version i.  Each is idempotent (CREATE ... IF NOT EXISTS; a column only when it is missing),
  * since SQLite databases of the first releases say version 1 whichever of steps 2 to 6 they
- * already have.  A step is either DDL (`sql`) or a column added to an existing table
+ * already have: a database that is not current (schema_is_current()) runs them all.  A step is either DDL (`sql`) or a column added to an existing table
  * (nullable or with a default, so ALTER TABLE ... ADD COLUMN keeps every row), then `then`. */
 static const struct {
         const char *what;
@@ -590,14 +612,58 @@ static int schema_version(Store *s, int64_t *ret) {
         return 0;
 }
 
-/* Runs the migration steps after `from` in the open transaction, then records the version. */
-static int schema_update_locked(Store *s, int64_t from) {
+/* Whether every table and index the statements of `sql` create exists, into *ret.  The names
+ * are read from the statements' "IF NOT EXISTS <name>", so they cannot drift from the schema. */
+static int schema_objects_exist(Store *s, const char *sql, bool *ret) {
+        static const char clause[] = "IF NOT EXISTS ";
+        for (const char *p = strstr(sql, clause); p; p = strstr(p, clause)) {
+                p += sizeof clause - 1;
+                char name[64];
+                size_t len = strcspn(p, " (;");
+                snprintf(name, sizeof name, "%.*s", (int) (len < sizeof name ? len : sizeof name - 1), p);
+                _cleanup_(db_donep) DbStmt *st = NULL;
+                int r = db_prepare(s->db,
+                                   is_pg(s) ? "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                              "WHERE n.nspname = current_schema() AND c.relname = ?1"
+                                            : "SELECT 1 FROM sqlite_master WHERE name = ?1",
+                                   &st);
+                if (r < 0)
+                        return r;
+                db_bind_text(st, 1, name);
+                r = db_step(st);
+                if (r < 0)
+                        return r;
+                if (r == 0) {
+                        *ret = false;
+                        return 0;
+                }
+        }
+        *ret = true;
+        return 0;
+}
+
+/* Whether the database is at SCHEMA_VERSION with every table, index and column of every step
+ * there (a database of the current version that lost a column is repaired too), into *ret. */
+static int schema_is_current(Store *s, int64_t version, bool *ret) {
+        bool ok = version == SCHEMA_VERSION;
+        for (size_t i = 0; ok && i < ELEMENTSOF(schema_steps); i++) {
+                int r = schema_steps[i].sql ? schema_objects_exist(s, schema_steps[i].sql, &ok)
+                                            : column_exists(s, schema_steps[i].table, schema_steps[i].column, &ok);
+                if (r < 0)
+                        return r;
+        }
+        *ret = ok;
+        return 0;
+}
+
+/* Runs every migration step in the open transaction (each is idempotent: what exists is
+ * left as it is), then records the version.  `fresh`: an empty database (the columns added
+ * are not news then). */
+static int schema_update_locked(Store *s, bool fresh) {
         int r;
-        for (int64_t i = from; i < SCHEMA_VERSION; i++) {
+        for (size_t i = 0; i < ELEMENTSOF(schema_steps); i++) {
                 _cleanup_free_ char *sql = NULL;
                 if (schema_steps[i].sql) {
-                        if (from > 0)
-                                log_info("state store: schema step %" PRId64 ": %s", i + 1, schema_steps[i].what);
                         r = ddl(s, schema_steps[i].sql, &sql);
                         if (r < 0)
                                 return r;
@@ -613,7 +679,7 @@ static int schema_update_locked(Store *s, int64_t from) {
                 if (ok)
                         continue;
                 _cleanup_free_ char *alter = NULL;
-                if (from > 0)
+                if (!fresh)
                         log_info("state store: adding the %s column \"%s\" (%s)", schema_steps[i].table,
                                  schema_steps[i].column, schema_steps[i].what);
                 if (asprintf(&alter, "ALTER TABLE %s ADD COLUMN %s %s", schema_steps[i].table, schema_steps[i].column,
@@ -643,16 +709,18 @@ static int schema_update_locked(Store *s, int64_t from) {
  * (https://www.postgresql.org/docs/15/functions-admin.html#FUNCTIONS-ADVISORY-LOCKS). */
 static int schema_migrate(Store *s) {
         int64_t v;
+        bool current;
         int r = schema_version(s, &v);
         if (r < 0)
                 return r;
-        if (v == SCHEMA_VERSION)
-                return 0;
         if (v > SCHEMA_VERSION)
                 return log_error_errno(EPROTO,
                                        "state store: the database's schema (version %" PRId64
                                        ") is newer than this provd's (%d): upgrade provd",
                                        v, SCHEMA_VERSION);
+        r = schema_is_current(s, v, &current);
+        if (r < 0 || current)
+                return r;
         r = exec_cached(s, begin_sql(s, true));
         if (r < 0)
                 return reclaim_if_full(s, r);
@@ -661,7 +729,9 @@ static int schema_migrate(Store *s) {
                                    "CREATE TABLE IF NOT EXISTS provd_schema (version BIGINT NOT NULL)");
                 if (r >= 0)
                         r = schema_version(s, &v);
-                if (r >= 0 && v == SCHEMA_VERSION) {
+                if (r >= 0)
+                        r = schema_is_current(s, v, &current);
+                if (r >= 0 && current) {
                         /* Another instance migrated meanwhile. */
                         (void) exec_cached(s, "ROLLBACK");
                         return 0;
@@ -673,7 +743,7 @@ static int schema_migrate(Store *s) {
                 log_info("state store: creating the schema (version %d)", SCHEMA_VERSION);
         else
                 log_info("state store: migrating the schema from version %" PRId64 " to %d", v, SCHEMA_VERSION);
-        return write_end(s, schema_update_locked(s, v));
+        return write_end(s, schema_update_locked(s, v == 0));
 }
 
 /* ---- opening and closing -------------------------------------------------------------------- */
