@@ -340,10 +340,18 @@ static int run(Store *s, const char *sql, const char *types, ...) {
         return r < 0 ? r : 0;
 }
 
-/* run() of an INSERT ... RETURNING id: the new row's id into *ret_id. */
-static int run_insert(Store *s, int64_t *ret_id, const char *sql, const char *types, ...) {
+/* INSERT_ID(sql): the INSERT `sql` (a literal) twice, as run_insert() takes it: as it is and
+ * with RETURNING id. */
+#define INSERT_ID(sql) sql, sql " RETURNING id"
+
+/* run() of an INSERT (bindv()'s types): the new row's id into *ret_id.  `sql` and
+ * `sql_returning` (INSERT_ID()): SQLite runs the plain INSERT and reads
+ * sqlite3_last_insert_rowid() (https://sqlite.org/c3ref/last_insert_rowid.html): RETURNING
+ * would cost a statement journal per row inside a savepoint; PostgreSQL runs the one with
+ * RETURNING id. */
+static int run_insert(Store *s, int64_t *ret_id, const char *sql, const char *sql_returning, const char *types, ...) {
         _cleanup_(db_donep) DbStmt *st = NULL;
-        int r = db_prepare(s->db, sql, &st);
+        int r = db_prepare(s->db, is_pg(s) ? sql_returning : sql, &st);
         if (r < 0)
                 return r;
         va_list ap;
@@ -353,6 +361,10 @@ static int run_insert(Store *s, int64_t *ret_id, const char *sql, const char *ty
         r = db_step(st);
         if (r < 0)
                 return r;
+        if (!is_pg(s)) {
+                *ret_id = sqlite3_last_insert_rowid(sq(s));
+                return 0;
+        }
         if (r == 0)
                 return log_error_errno(EIO, "state store: an INSERT returned no id");
         *ret_id = db_column_int64(st, 0);
@@ -1240,8 +1252,8 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
                 if (r < 0)
                         return r;
                 r = run_insert(s, &n->attempt_id,
-                               "INSERT INTO attempts (node, seq, token_hash, opened_at, firmware, token_box) "
-                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                               INSERT_ID("INSERT INTO attempts (node, seq, token_hash, opened_at, firmware, token_box) "
+                                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
                                "tibitx", tr->node, seq, tr->new_token_hash, tr->at_ms, tr->firmware, tr->token_box,
                                tr->token_box_len);
                 if (r < 0)
@@ -1264,8 +1276,8 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
                 if (r < 0)
                         return r;
                 r = run_insert(s, &n->boot_id,
-                               "INSERT INTO boots (node, seq, token_hash, started_at, mac, firmware, image, token_box) "
-                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+                               INSERT_ID("INSERT INTO boots (node, seq, token_hash, started_at, mac, firmware, image, "
+                                         "token_box) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
                                "tibitttx", tr->node, seq, tr->new_token_hash, tr->at_ms, tr->mac, tr->firmware, tr->image,
                                tr->token_box, tr->token_box_len);
                 if (r < 0)
@@ -1310,7 +1322,7 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
                                "VALUES (?1, ?2, ?3, NULLIF(CAST(?4 AS BIGINT), 0), ?5, NULLIF(CAST(?6 AS BIGINT), 0), 1) "
                                "ON CONFLICT(name) DO UPDATE SET state = ?2, state_since = ?3, "
                                "attempt_id = NULLIF(CAST(?4 AS BIGINT), 0), boot_id = NULLIF(CAST(?6 AS BIGINT), 0), "
-                               "version = nodes.version + 1 WHERE nodes.version = ?7 RETURNING version",
+                               "version = nodes.version + 1 WHERE nodes.version = ?7",
                                &st);
                 if (r < 0)
                         return r;
@@ -1324,9 +1336,10 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
                 r = db_step(st);
                 if (r < 0)
                         return r;
-                if (r == 0)
+                /* Written (inserted at 1, or updated from cur's version) or not at all. */
+                if (db_changes(s->db) == 0)
                         return -ESTALE;
-                n->version = db_column_int64(st, 0);
+                n->version = cur->version + 1;
         }
 
         if (tr->report) {
@@ -1355,8 +1368,8 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
                 if (r < 0)
                         return r;
                 r = run_insert(s, ret_event_id,
-                               "INSERT INTO history (node, at, from_state, to_state, cause, message, attempt_id) "
-                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULLIF(CAST(?7 AS BIGINT), 0)) RETURNING id",
+                               INSERT_ID("INSERT INTO history (node, at, from_state, to_state, cause, message, attempt_id) "
+                                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULLIF(CAST(?7 AS BIGINT), 0))"),
                                "titttti", tr->node, tr->at_ms, provision_state_to_string(cur->state),
                                provision_state_to_string(n->state), provision_event_to_string(t->event), message,
                                n->attempt_id);
