@@ -26,6 +26,7 @@
 , freeipmi
 , libpcap
 , libarchive
+, postgresql
   # the source tree; the default is this repository without build directories and VCS files
 , src ? null
 }:
@@ -50,7 +51,8 @@ stdenv.mkDerivation {
 
   # curl, systemd (libsystemd: sd_notify, socket activation, journal), freeipmi and libpcap
   # are the dependencies of the systemd integration, BMC and discovery work, libarchive writes
-  # stateless nodes' overlays (cpio); meson finds them with pkg-config.
+  # stateless nodes' overlays (cpio), postgresql's libpq keeps the state in PostgreSQL (state_url);
+  # meson finds them with pkg-config.
   buildInputs = [
     libmicrohttpd
     jansson
@@ -63,6 +65,7 @@ stdenv.mkDerivation {
     freeipmi
     libpcap
     libarchive
+    postgresql
   ];
 
   mesonFlags = [

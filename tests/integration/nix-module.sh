@@ -466,7 +466,7 @@ must_eval package
 [ "$(q package '.meta.mainProgram')" = provd ] || fail "package meta.mainProgram"
 # every dependency() of the meson files, as the nixpkgs attribute that provides it
 declare -A provider=([libmicrohttpd]=libmicrohttpd [jansson]=jansson [sqlite3]=sqlite [libsodium]=libsodium [inih]=libinih
-        [libsystemd]=systemd [libcurl]=curl [threads]=- [libfreeipmi]=freeipmi [libipmiconsole]=freeipmi [libpcap]=libpcap [libarchive]=libarchive [check]=check)
+        [libsystemd]=systemd [libcurl]=curl [threads]=- [libfreeipmi]=freeipmi [libipmiconsole]=freeipmi [libpcap]=libpcap [libarchive]=libarchive [check]=check [libpq]=postgresql)
 while read -r dep; do
         [ -n "${provider[$dep]:-}" ] || fail "meson dependency('$dep') has no nixpkgs attribute in this test's table: add it (and to nix/package.nix)"
         [ "${provider[$dep]}" = - ] || q package '.buildInputs[]' | grep -qxF "${provider[$dep]}" ||

@@ -60,7 +60,7 @@ let
     "nix" "nixos-install" "curl" "iproute2" "gawk" "util-linux" "parted" "gptfdisk" "e2fsprogs" "dosfstools"
     # nix/package.nix
     "meson" "ninja" "pkg-config" "python3" "libmicrohttpd" "jansson" "sqlite" "libsodium"
-    "libinih" "check" "freeipmi" "libpcap" "libarchive"
+    "libinih" "check" "freeipmi" "libpcap" "libarchive" "postgresql"
   ] pkg;
 in
 self
