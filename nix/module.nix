@@ -117,8 +117,11 @@ let
   # postgresql.service starts the server; NixOS releases whose module runs ensureDatabases /
   # ensureUsers in a unit of their own (postgresql-setup.service) are ready only after it
   pgUnits = [ "postgresql.service" ] ++ optional (config.systemd.services ? postgresql-setup) "postgresql-setup.service";
-  # postgresql://USER:PASSWORD@... (the password would be in the world-readable store)
-  urlHasPassword = cfg.database.url != null && builtins.match "[a-z]+://[^/@:]*:[^/@]*@.*" cfg.database.url != null;
+  # postgresql://USER:PASSWORD@... or ...?password=... (libpq: "Connection URIs"): the
+  # password would be in the world-readable store
+  urlHasPassword = cfg.database.url != null
+    && (builtins.match "[a-z]+://[^/@:]*:[^/@]*@.*" cfg.database.url != null
+    || builtins.match ".*[?&]password=.*" cfg.database.url != null);
 
   credentials =
     optional (cfg.apiTokensFile != null) "api-tokens:${cfg.apiTokensFile}"
@@ -276,7 +279,8 @@ in
       Required with `database.type = "postgresql"` (config `shared_key_file`).'';
 
     instanceName = mkOption {
-      type = types.nullOr types.str;
+      # provd's instance_name: 1 to 63 letters, digits, '-', '_' or '.'
+      type = types.nullOr (types.strMatching "[A-Za-z0-9._-]{1,63}");
       default = null;
       example = "boot-rack1";
       description = ''
@@ -287,7 +291,8 @@ in
     };
 
     bmcRacks = mkOption {
-      type = types.listOf (types.strMatching "[^,]+");
+      # provd's bmc_racks: rack names of letters, digits, '-', '_' or '.'
+      type = types.listOf (types.strMatching "[A-Za-z0-9._-]+");
       default = [ ];
       example = [ "rack1" "rack2" ];
       description = ''

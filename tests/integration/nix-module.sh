@@ -359,10 +359,12 @@ security $c
 # SQLite (the default) with an instance name and racks: no state_url, no key
 ini_is sqlite-instance bmc_racks=rack1 instance_name=boot-a inventory=/etc/provd/inventory.json "ipxe_efi=$T/pkgs/ipxe/snponly.efi" listen=0.0.0.0:8080 \
         log_level=info state_dir=/var/lib/provd
-# a password in the URL is warned about (it would be in the store)
-must_eval warn-pg-url-password
-[ "$(q warn-pg-url-password '.warnings | join("|")')" = "services.provd.database.url holds a password, which lands in the world-readable Nix store (provd.ini); put it in services.provd.database.passFile instead" ] ||
-        fail "warn-pg-url-password: warnings $(q warn-pg-url-password .warnings)"
+# a password in the URL (user:password@, ?password=) is warned about (it would be in the store)
+for c in warn-pg-url-password warn-pg-url-password-param; do
+        must_eval $c
+        [ "$(q $c '.warnings | join("|")')" = "services.provd.database.url holds a password, which lands in the world-readable Nix store (provd.ini); put it in services.provd.database.passFile instead" ] ||
+                fail "$c: warnings $(q $c .warnings)"
+done
 ok "module, PostgreSQL: database and role provd ensured, provd after and requiring postgresql.service (and postgresql-setup.service where it exists), state_url over /run/postgresql, the shared key and libpq password file as credentials, instance name and racks; units verify"
 
 # provd from the rendered unit on a real PostgreSQL: the cluster's socket where
@@ -383,9 +385,11 @@ if grep -q -- --state-url <<<"$serve_help" && grep -q -- --shared-key-file <<<"$
         [ "$(psql -h "$pgdir/sock" -p "$pgport" -U provd -d provd -tAc "SELECT count(*) FROM information_schema.tables WHERE table_name = 'nodes'")" = 1 ] ||
                 fail "pg-local: provd answered, but the database provd has no table nodes"
         expect_status 200 GET /v1/instances
-        jq -e '[.. | objects | select(.name? == "boot-a")] | length == 1' <<<"$BODY" >/dev/null || fail "pg-local: GET /v1/instances does not list boot-a: $BODY"
+        # instance_name and bmc_racks from the rendered config
+        jq -e '.self == "boot-a" and ([.instances[] | "\(.name) \(.racks | join(","))"] == ["boot-a rack1,rack2"])' <<<"$BODY" >/dev/null ||
+                fail "pg-local: GET /v1/instances: $BODY"
         provd_stop
-        ok "module, PostgreSQL: provd from the rendered ExecStart= keeps its state in the database provd over /run/postgresql and lists itself as boot-a"
+        ok "module, PostgreSQL: provd from the rendered ExecStart= keeps its state in the database provd over /run/postgresql and lists itself as boot-a serving rack1,rack2"
 else
         echo "# $PROVD has no --state-url, --shared-key-file, --instance-name and --bmc-racks yet: the rendered PostgreSQL configuration is evaluated and verified, not run"
 fi
@@ -410,7 +414,13 @@ expect_assertion assert-pg-url-missing 'services.provd.database: with type = "po
 expect_assertion assert-pg-url-local 'services.provd.database: url is for a server elsewhere, but createLocally (the default) creates the database on this host and connects over /run/postgresql; set createLocally = false to use url'
 expect_assertion assert-pg-url-sqlite 'services.provd.database: url and passFile are for type = "postgresql", but type is "sqlite"'
 expect_assertion assert-pg-version 'services.provd.database.createLocally: provd needs PostgreSQL 13 or later; services.postgresql.package is 12.17'
-ok "module: each of the 11 assertions fails the evaluation alone with its message; a bad listen is refused"
+if nixeval bad-instance-name; then fail "instanceName = \"boot a\" evaluated"; fi
+grep -qF "option \`services.provd.instanceName' is not of type \`null or string matching the pattern [A-Za-z0-9._-]{1,63}'" "$T/bad-instance-name.err" ||
+        fail "bad-instance-name: $(cat "$T/bad-instance-name.err")"
+if nixeval bad-bmc-racks; then fail "bmcRacks = [ \"rack1,rack2\" ] evaluated"; fi
+grep -qF "option \`services.provd.bmcRacks.\"[definition 1-entry 1]\"' is not of type \`string matching the pattern [A-Za-z0-9._-]+'" "$T/bad-bmc-racks.err" ||
+        fail "bad-bmc-racks: $(cat "$T/bad-bmc-racks.err")"
+ok "module: each of the 11 assertions fails the evaluation alone with its message; a bad listen, instance name or rack is refused"
 
 # --- secrets: one in the store is warned about, a path literal (copied into the store) refused
 must_eval warn-store-secret

@@ -224,11 +224,15 @@ let
     pg-remote = render (provd pgRemote);
     sqlite-instance = render (provd { enable = true; inventory = hostInventory; instanceName = "boot-a"; bmcRacks = [ "rack1" ]; });
     warn-pg-url-password = render (provd (pgRemote // { database = pgRemote.database // { url = "postgresql://provd:hunter2@db.cluster.example/provd"; }; }));
+    warn-pg-url-password-param = render (provd (pgRemote // { database = pgRemote.database // { url = "postgresql://db.cluster.example/provd?user=provd&password=hunter2"; }; }));
     assert-pg-shared-key = render (provd (removeAttrs pgLocal [ "sharedKeyFile" ]));
     assert-pg-url-missing = render (provd (pgLocal // { database = { type = "postgresql"; createLocally = false; }; }));
     assert-pg-url-local = render (provd (pgLocal // { database = { type = "postgresql"; url = "postgresql://db.cluster.example/provd"; }; }));
     assert-pg-url-sqlite = render (provd { enable = true; inventory = hostInventory; database.url = "postgresql://db.cluster.example/provd"; });
     assert-pg-version = render (provdWith pgLocal { services.postgresql.package = pkgs.postgresql_12; });
+    # not assertions: the types of provd's instance_name and bmc_racks
+    bad-instance-name = render (provd (pgLocal // { instanceName = "boot a"; }));
+    bad-bmc-racks = render (provd (pgLocal // { bmcRacks = [ "rack1,rack2" ]; }));
 
     # a port below 1024 without socket activation
     port80 = render (provd { enable = true; inventory = hostInventory; listen = "0.0.0.0:80"; });
