@@ -374,9 +374,12 @@ serve_help=$("$PROVD" serve --help 2>&1 || true)
 if grep -q -- --state-url <<<"$serve_help" && grep -q -- --shared-key-file <<<"$serve_help" &&
         grep -q -- --instance-name <<<"$serve_help" && grep -q -- --bmc-racks <<<"$serve_help"; then
         command -v psql >/dev/null || skip "psql missing (postgresql-client)"
-        pgdir=$T/pg
+        # beside $T, not in it: as root the cluster belongs to nobody, who must reach it
+        pgdir=$(mktemp -d /tmp/provd-pg.XXXXXX)
+        chmod 0755 "$pgdir"
+        AT_EXIT+=("'$SRC/tests/tools/pg-cluster' stop '$pgdir'; rm -rf '$pgdir'")
         "$SRC/tests/tools/pg-cluster" start "$pgdir" >/dev/null || fail "pg-cluster start: see above"
-        AT_EXIT+=("'$SRC/tests/tools/pg-cluster' stop '$pgdir'")
+        echo "# PostgreSQL cluster in $pgdir"
         "$SRC/tests/tools/pg-cluster" createdb "$pgdir" provd >/dev/null
         pgport=$(cat "$pgdir/port")
         PROVD_TEST_PG_SOCKET=$pgdir/sock/.s.PGSQL.$pgport run_rendered pg-local
