@@ -26,7 +26,10 @@
 , freeipmi
 , libpcap
 , libarchive
-, postgresql
+  # libpq (provd's PostgreSQL state store): nixpkgs' own package from NixOS 25.05 on, the
+  # postgresql package's library before
+, libpq ? null
+, postgresql ? null
   # the source tree; the default is this repository without build directories and VCS files
 , src ? null
 }:
@@ -51,8 +54,8 @@ stdenv.mkDerivation {
 
   # curl, systemd (libsystemd: sd_notify, socket activation, journal), freeipmi and libpcap
   # are the dependencies of the systemd integration, BMC and discovery work, libarchive writes
-  # stateless nodes' overlays (cpio), postgresql's libpq keeps the state in PostgreSQL (state_url);
-  # meson finds them with pkg-config.
+  # stateless nodes' overlays (cpio), libpq connects to a PostgreSQL state store; meson finds
+  # them with pkg-config.
   buildInputs = [
     libmicrohttpd
     jansson
@@ -65,7 +68,7 @@ stdenv.mkDerivation {
     freeipmi
     libpcap
     libarchive
-    postgresql
+    (if libpq != null then libpq else postgresql)
   ];
 
   mesonFlags = [
