@@ -7,7 +7,10 @@
 #pragma once
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "db.h"
 #include "store.h"
@@ -52,4 +55,29 @@ static inline void test_pg_exec(const char *sql) {
 static inline void store_backend_pg(void) {
         test_backend = 1;
         test_pg_exec("DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+}
+
+static inline void test_shared_key_remove(void) {
+        char path[64];
+        snprintf(path, sizeof path, "/tmp/provd-test-key.%d", (int) getpid());
+        (void) unlink(path);
+}
+
+/* The shared key file daemon_new() needs on PostgreSQL (DaemonConfig.shared_key_file): 32
+ * bytes written once per process under /tmp (mode 0600), or NULL on SQLite. */
+static inline const char *test_shared_key_file(void) {
+        static char path[64];
+        if (!test_backend)
+                return NULL;
+        if (!path[0]) {
+                snprintf(path, sizeof path, "/tmp/provd-test-key.%d", (int) getpid());
+                FILE *f = fopen(path, "w");
+                ck_assert_ptr_nonnull(f);
+                for (int i = 0; i < 32; i++)
+                        fputc(i * 7 + 1, f);
+                ck_assert_int_eq(fclose(f), 0);
+                ck_assert_int_eq(chmod(path, 0600), 0);
+                atexit(test_shared_key_remove);
+        }
+        return path;
 }
