@@ -2118,12 +2118,28 @@ static bool attempt_due(Daemon *d, int64_t deadline_ms, int64_t now, size_t *ret
 typedef struct ExpireWrite {
         int64_t deadline_ms, now;
         int expired;
+        bool more; /* stopped at DAEMON_EXPIRE_BATCH with more due */
 } ExpireWrite;
+
+/* Runs an expiring write (fn) batch after batch, each expiring at most DAEMON_EXPIRE_BATCH, so
+ * that boot answers and other writes take the lock between them.  Returns how many expired in
+ * all, or the errno of the batch that failed. */
+static int expire_run(Daemon *d, int (*fn)(Daemon *d, void *ctx), int64_t deadline_ms, int64_t now) {
+        int total = 0;
+        ExpireWrite w;
+        do {
+                w = (ExpireWrite) { .deadline_ms = deadline_ms, .now = now };
+                int r = write_run(d, fn, &w);
+                if (r < 0)
+                        return r;
+                total += w.expired;
+        } while (w.more);
+        return total;
+}
 
 static int expire_write(Daemon *d, void *ctx);
 
 int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now) {
-        int r;
         size_t i;
         if (deadline_ms <= 0)
                 return 0;
@@ -2135,9 +2151,7 @@ int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now) {
         pthread_rwlock_unlock(&d->lock);
         if (!due)
                 return 0;
-        ExpireWrite w = { .deadline_ms = deadline_ms, .now = now };
-        r = write_run(d, expire_write, &w);
-        return r < 0 ? r : w.expired;
+        return expire_run(d, expire_write, deadline_ms, now);
 }
 
 static int expire_write(Daemon *d, void *ctx) {
@@ -2146,6 +2160,10 @@ static int expire_write(Daemon *d, void *ctx) {
         int r = 0;
         size_t i;
         while (attempt_due(d, deadline_ms, now, &i)) {
+                if (w->expired == DAEMON_EXPIRE_BATCH) {
+                        w->more = true;
+                        break;
+                }
                 NodeRuntime *rt = d->rt[i];
                 const ProvisionTransition *t = provision_transition(rt->st.state, PROVISION_EV_TIMEOUT);
                 if (!t) {
@@ -2179,6 +2197,10 @@ static int expire_boots_write(Daemon *d, void *ctx) {
         int r = 0;
         size_t i;
         while (boot_due(d, w->deadline_ms, w->now, &i)) {
+                if (w->expired == DAEMON_EXPIRE_BATCH) {
+                        w->more = true;
+                        break;
+                }
                 NodeRuntime *rt = d->rt[i];
                 const ProvisionTransition *t = provision_transition(rt->st.state, PROVISION_EV_TIMEOUT);
                 if (!t || !provision_state_has_open_boot(rt->st.state)) {
@@ -2206,9 +2228,7 @@ int daemon_expire_boots(Daemon *d, int64_t deadline_ms, int64_t now) {
         pthread_rwlock_unlock(&d->lock);
         if (!due)
                 return 0;
-        ExpireWrite w = { .deadline_ms = deadline_ms, .now = now };
-        int r = write_run(d, expire_boots_write, &w);
-        return r < 0 ? r : w.expired;
+        return expire_run(d, expire_boots_write, deadline_ms, now);
 }
 
 int daemon_node_mode(Daemon *d, const char *name, NodeMode *ret) {
