@@ -619,7 +619,7 @@ static int reload_locked(Daemon *d, char *err, size_t errlen) {
 
         /* Everything slow happens before the exclusive lock: reading and parsing the file,
          * matching nodes with the current inventory, reading the new nodes from the store. */
-        r = inventory_load_file(d->inventory_path, &inv, err, errlen);
+        r = inventory_load_file_reusing(d->inventory_path, d->inv, &inv, err, errlen);
         if (r < 0)
                 return r;
         hold = calloc(1, sizeof *hold);
@@ -671,7 +671,7 @@ static int reload_locked(Daemon *d, char *err, size_t errlen) {
         size_t n_stale = b.n_stale;
         runtime_build_done(&b, true);
         (void) discovered_prune(d); /* discovery: logged; the reload stands */
-        size_t n_nodes = d->inv->n_nodes;
+        size_t n_nodes = d->inv->n_nodes, n_reused = d->inv->n_reused;
         pthread_rwlock_unlock(&d->lock);
         int64_t t_unlocked = now_monotonic_us();
 
@@ -687,8 +687,9 @@ static int reload_locked(Daemon *d, char *err, size_t errlen) {
                 free(stale_answers[i]);
         inventory_release(d, old_hold); /* the old inventory: freed by its last holder */
         overlay_cache_prune(d->overlays, d->inv); /* nodes gone or no longer stateless */
-        log_info("inventory reloaded from %s: %zu nodes (read and matched in %.1f ms; the exclusive lock held %.2f ms)",
-                 d->inventory_path, n_nodes, (double) (t1 - t0) / 1000.0, (double) (t_unlocked - t_locked) / 1000.0);
+        log_info("inventory reloaded from %s: %zu nodes, %zu unchanged (read and matched in %.1f ms; the exclusive "
+                 "lock held %.2f ms)",
+                 d->inventory_path, n_nodes, n_reused, (double) (t1 - t0) / 1000.0, (double) (t_unlocked - t_locked) / 1000.0);
         return (int) n_nodes;
 }
 
