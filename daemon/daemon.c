@@ -665,7 +665,7 @@ static int reload_locked(Daemon *d, char *err, size_t errlen) {
 
         /* Everything slow happens before the exclusive lock: reading and parsing the file,
          * matching nodes with the current inventory, reading the new nodes from the store. */
-        r = inventory_load_file(d->inventory_path, &inv, err, errlen);
+        r = inventory_load_file_reusing(d->inventory_path, d->inv, &inv, err, errlen);
         if (r < 0)
                 return r;
         hold = calloc(1, sizeof *hold);
@@ -717,7 +717,7 @@ static int reload_locked(Daemon *d, char *err, size_t errlen) {
         size_t n_stale = b.n_stale;
         runtime_build_done(&b, true);
         (void) discovered_prune(d); /* discovery: logged; the reload stands */
-        size_t n_nodes = d->inv->n_nodes;
+        size_t n_nodes = d->inv->n_nodes, n_reused = d->inv->n_reused;
         pthread_rwlock_unlock(&d->lock);
         int64_t t_unlocked = now_monotonic_us();
 
@@ -733,8 +733,9 @@ static int reload_locked(Daemon *d, char *err, size_t errlen) {
                 free(stale_answers[i]);
         inventory_release(d, old_hold); /* the old inventory: freed by its last holder */
         overlay_cache_prune(d->overlays, d->inv); /* nodes gone or no longer stateless */
-        log_info("inventory reloaded from %s: %zu nodes (read and matched in %.1f ms; the exclusive lock held %.2f ms)",
-                 d->inventory_path, n_nodes, (double) (t1 - t0) / 1000.0, (double) (t_unlocked - t_locked) / 1000.0);
+        log_info("inventory reloaded from %s: %zu nodes, %zu unchanged (read and matched in %.1f ms; the exclusive "
+                 "lock held %.2f ms)",
+                 d->inventory_path, n_nodes, n_reused, (double) (t1 - t0) / 1000.0, (double) (t_unlocked - t_locked) / 1000.0);
         return (int) n_nodes;
 }
 
@@ -2473,12 +2474,28 @@ static bool attempt_due(Daemon *d, int64_t deadline_ms, int64_t now, size_t *ret
 typedef struct ExpireWrite {
         int64_t deadline_ms, now;
         int expired;
+        bool more; /* stopped at DAEMON_EXPIRE_BATCH with more due */
 } ExpireWrite;
+
+/* Runs an expiring write (fn) batch after batch, each expiring at most DAEMON_EXPIRE_BATCH, so
+ * that boot answers and other writes take the lock between them.  Returns how many expired in
+ * all, or the errno of the batch that failed. */
+static int expire_run(Daemon *d, int (*fn)(Daemon *d, void *ctx), int64_t deadline_ms, int64_t now) {
+        int total = 0;
+        ExpireWrite w;
+        do {
+                w = (ExpireWrite) { .deadline_ms = deadline_ms, .now = now };
+                int r = write_run(d, fn, &w);
+                if (r < 0)
+                        return r;
+                total += w.expired;
+        } while (w.more);
+        return total;
+}
 
 static int expire_write(Daemon *d, void *ctx);
 
 int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now) {
-        int r;
         size_t i;
         if (deadline_ms <= 0)
                 return 0;
@@ -2490,9 +2507,7 @@ int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now) {
         pthread_rwlock_unlock(&d->lock);
         if (!due || !sweep_claim(d, "install-deadline-sweep"))
                 return 0;
-        ExpireWrite w = { .deadline_ms = deadline_ms, .now = now };
-        r = write_run(d, expire_write, &w);
-        return r < 0 ? r : w.expired;
+        return expire_run(d, expire_write, deadline_ms, now);
 }
 
 static int expire_write(Daemon *d, void *ctx) {
@@ -2501,6 +2516,10 @@ static int expire_write(Daemon *d, void *ctx) {
         int r = 0, stale = 0;
         size_t i;
         while (attempt_due(d, deadline_ms, now, &i)) {
+                if (w->expired == DAEMON_EXPIRE_BATCH) {
+                        w->more = true;
+                        break;
+                }
                 NodeRuntime *rt = d->rt[i];
                 int64_t version = rt->st.version;
                 /* Another instance may have ended (or swept) it meanwhile: look again then. */
@@ -2544,6 +2563,10 @@ static int expire_boots_write(Daemon *d, void *ctx) {
         int r = 0, stale = 0;
         size_t i;
         while (boot_due(d, w->deadline_ms, w->now, &i)) {
+                if (w->expired == DAEMON_EXPIRE_BATCH) {
+                        w->more = true;
+                        break;
+                }
                 NodeRuntime *rt = d->rt[i];
                 int64_t version = rt->st.version;
                 if ((r = node_sync(d, &d->inv->nodes[i], false)) < 0)
@@ -2580,9 +2603,7 @@ int daemon_expire_boots(Daemon *d, int64_t deadline_ms, int64_t now) {
         pthread_rwlock_unlock(&d->lock);
         if (!due || !sweep_claim(d, "boot-deadline-sweep"))
                 return 0;
-        ExpireWrite w = { .deadline_ms = deadline_ms, .now = now };
-        int r = write_run(d, expire_boots_write, &w);
-        return r < 0 ? r : w.expired;
+        return expire_run(d, expire_boots_write, deadline_ms, now);
 }
 
 int daemon_node_mode(Daemon *d, const char *name, NodeMode *ret) {

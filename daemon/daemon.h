@@ -89,6 +89,11 @@ typedef struct DaemonConfig {
  * wait of the batch's first writer); more wait for the next batch. */
 #define DAEMON_BATCH_MAX 256
 
+/* Attempts (or boots) one deadline sweep expires per batch at most; it expires the rest in
+ * the batches after, so boot answers and other writes take the lock between them instead of
+ * waiting for the whole sweep (one expiry is a history row and a state row: ~0.1 ms). */
+#define DAEMON_EXPIRE_BATCH 128
+
 /* Counts since daemon_new(): for tests and metrics. */
 typedef struct DaemonBatchStats {
         uint64_t writes;   /* writes run in batches */
@@ -328,10 +333,11 @@ int daemon_record_bmc(Daemon *d, const char *name, const char *message);
  * the epoch): -> failed, cause timeout, attempt outcome timeout.  Returns how many expired,
  * or a store errno.  The open attempts are kept in a heap by opening time: with nothing due
  * this reads the oldest under the shared lock and returns; the exclusive lock is taken only
- * to fail what is due, and only those attempts are touched.  On a shared store only the
- * instance holding the lease "install-deadline-sweep" sweeps (it claims or renews it here;
- * another takes it over DAEMON_SWEEP_LEASE_MS after its holder stopped), and an attempt another
- * instance ended meanwhile is not touched (node_sync()).  Any thread. */
+ * to fail what is due, and only those attempts are touched, at most DAEMON_EXPIRE_BATCH per
+ * batch (the rest in the batches after, the lock released between them).  On a shared store
+ * only the instance holding the lease "install-deadline-sweep" sweeps (it claims or renews it
+ * here; another takes it over DAEMON_SWEEP_LEASE_MS after its holder stopped), and an attempt
+ * another instance ended meanwhile is not touched (node_sync()).  Any thread. */
 int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now);
 
 /* ---- several instances on one database ----------------------------------------------------
@@ -435,7 +441,8 @@ void daemon_write_free(DaemonWrite *w);
  * (ms since the epoch): booting -> failed, cause timeout, boot outcome timeout (the console
  * capture attaches the console's tail to that history row, as for an install attempt).
  * Returns how many expired, or a store errno.  The open boots are kept in a heap of their
- * own by opening time, read under the shared lock when nothing is due.  Any thread. */
+ * own by opening time, read under the shared lock when nothing is due; at most
+ * DAEMON_EXPIRE_BATCH expire per batch, as daemon_expire_attempts().  Any thread. */
 int daemon_expire_boots(Daemon *d, int64_t deadline_ms, int64_t now);
 
 /* The inventory mode of node `name` into *ret.  -ENOENT for an unknown node. */

@@ -51,6 +51,18 @@
 #define TLS_PEM_MAX (1024 * 1024)
 /* http_stop(): how long answers of resumed writes may take to go out before libmicrohttpd stops. */
 #define HTTP_STOP_ANSWER_MS 5000
+/* libmicrohttpd's memory pool per connection (MHD_OPTION_CONNECTION_MEMORY_LIMIT; its default
+ * is 32 KiB).  It holds the request head as read, its parsed fields and the answer's head and
+ * chunks, and libmicrohttpd 0.9.75 clears all of it (memset) after every request of a
+ * keep-alive connection, so its size is paid on every answer.  It also bounds the request
+ * head: a head (request line, fields, empty line) of up to 8 KiB is served, with up to
+ * FRAMING_FIELDS_MAX fields (each takes a record from the pool) and a Cookie field counted
+ * twice (libmicrohttpd copies it to parse it); from about 16 KiB libmicrohttpd refuses it with
+ * 431 Request Header Fields Too Large, or 414 URI Too Long while the request line alone does
+ * not fit — in the few hundred bytes where not even that answer fits, it closes the connection
+ * (its manual: MHD_OPTION_CONNECTION_MEMORY_LIMIT, "half of the memory will be typically used
+ * for IO").  Boot clients' heads are well under 1 KiB (iPXE, UEFI HTTP Boot, pixiecore, curl). */
+#define HTTP_CONNECTION_MEMORY (16 * 1024)
 
 struct Http {
         struct MHD_Daemon *mhd;
@@ -1467,7 +1479,8 @@ int http_start(Daemon *d, int fd, const HttpConfig *cfg, Http **ret) {
                                   MHD_OPTION_NOTIFY_CONNECTION,
                                   on_connection, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 60,
                                   MHD_OPTION_CONNECTION_LIMIT, max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-                                  cfg->max_connections_per_client, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+                                  cfg->max_connections_per_client, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                  (size_t) HTTP_CONNECTION_MEMORY, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
         if (!h->mhd) {
                 http_free(h);
                 return log_error_errno(EIO, "cannot start the HTTP server (libmicrohttpd)%s",

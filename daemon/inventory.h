@@ -114,6 +114,10 @@ typedef struct Node {
         InventoryOverlayFile *overlay_files; /* a stateless node's per-node files, n_overlay_files */
         size_t n_overlay_files;
         size_t index;   /* position in Inventory.nodes */
+        uint64_t text_hash; /* of the node's JSON text ('{' to '}'): an install node with the same
+                             * text in the next inventory is copied, not parsed again (0: a
+                             * stateless node, never copied).  A pointer field added above must
+                             * be copied by inventory.c's node_copy() too. */
 } Node;
 
 /* The block allocator holding an inventory's strings (inventory.c). */
@@ -138,6 +142,7 @@ typedef struct Inventory {
         InventoryIndex by_file; /* local boot file path -> index in files */
         InventoryPool *pool; /* owned: the nodes' strings and arrays */
         uint32_t *name_order; /* n_nodes node indexes, in name order (bytewise, strcmp(3)) */
+        size_t n_reused; /* nodes copied from the inventory it replaced (inventory_parse_reusing()) */
 } Inventory;
 
 /* Parses and validates an inventory from JSON text (len bytes, need not be NUL-terminated).
@@ -159,9 +164,21 @@ typedef struct Inventory {
  * err (errlen bytes, ERRBUF_MAX is enough; err may be NULL); *ret is not written. */
 int inventory_parse(const char *text, size_t len, Inventory **ret, char *err, size_t errlen);
 
+/* inventory_parse() for a reload: an install node whose JSON text ('{' to '}') is byte for
+ * byte that of one of prev's nodes (matched by a 64-bit hash of the text and its length) is
+ * copied from prev instead of being decoded and validated again (the same text gives the same
+ * node: the checks of one node depend on its text alone; those across nodes — unique names
+ * and MACs — still run on the whole result).  prev (may be NULL) is only read, and need not
+ * outlive the call: the copy's strings are the new inventory's own.  Same conventions. */
+int inventory_parse_reusing(const char *text, size_t len, const Inventory *prev, Inventory **ret, char *err,
+                            size_t errlen);
+
 /* Reads `path`, parses it as above, and checks every local boot file is a readable regular
  * file.  Same ownership and error conventions; errors also name the file. */
 int inventory_load_file(const char *path, Inventory **ret, char *err, size_t errlen);
+
+/* inventory_load_file() reusing prev's unchanged nodes (inventory_parse_reusing()). */
+int inventory_load_file_reusing(const char *path, const Inventory *prev, Inventory **ret, char *err, size_t errlen);
 
 /* Looks up a node by canonical MAC ("aa:bb:cc:dd:ee:ff").  Returns a borrowed pointer valid
  * as long as the inventory, or NULL. */

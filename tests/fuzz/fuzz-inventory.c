@@ -3,7 +3,8 @@
  * stateless node and image through the invariants the parser promises (image found, toplevel
  * the image's, overlay files within the rules, image files served) and its image answer (the
  * overlay last, one init=, pixiecore JSON and iPXE): never crashes or leaks;
- * rendered answers contain no "{{" and no newline in the cmdline. */
+ * rendered answers contain no "{{" and no newline in the cmdline; a reparse reusing the
+ * inventory copies every install node and gives the same nodes. */
 #include <assert.h>
 #include <errno.h>
 #include <stdint.h>
@@ -81,6 +82,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 }
                 assert(!startswith(img->boot.cmdline, "init=") && !strstr(img->boot.cmdline, " init="));
         }
+        /* A reload of the same text copies every install node from it: the same nodes. */
+        Inventory *again = NULL;
+        size_t n_install = 0;
+        assert(inventory_parse_reusing((const char *) data, size, inv, &again, err, sizeof err) == 0);
+        assert(again->n_nodes == inv->n_nodes && again->n_files == inv->n_files);
+        for (size_t i = 0; i < inv->n_nodes; i++) {
+                const Node *a = &inv->nodes[i], *b = &again->nodes[i];
+                n_install += a->mode == NODE_MODE_INSTALL;
+                assert(streq(a->name, b->name) && a->name != b->name && a->n_macs == b->n_macs);
+                assert(memcmp(a->macs, b->macs, a->n_macs * sizeof *a->macs) == 0);
+                assert(streq(a->toplevel, b->toplevel) && a->mode == b->mode && a->text_hash == b->text_hash);
+                assert(inventory_find_name(again, b->name) == b && inventory_find_mac(again, b->macs[0]) == b);
+                if (a->mode != NODE_MODE_INSTALL)
+                        continue;
+                assert(streq(a->boot.kernel, b->boot.kernel) && streq(a->boot.cmdline, b->boot.cmdline));
+                assert(a->boot.n_initrd == b->boot.n_initrd && streq(a->install, b->install));
+                for (size_t f = 0; f < a->boot.n_initrd; f++)
+                        assert(streq(a->boot.initrd[f], b->boot.initrd[f]));
+                assert(a->has_bmc == b->has_bmc && (!a->has_bmc || streq(a->bmc.host, b->bmc.host)));
+        }
+        assert(again->n_reused == n_install);
+        inventory_free(again);
         inventory_free(inv);
         return 0;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Hostile and malformed HTTP never crashes provd (under ASan/UBSan in CI) and never changes
 # state: raw garbage, huge headers and URLs, bad methods, chunked and truncated bodies,
-# invalid UTF-8, NUL bytes, percent-encoded junk in MACs and paths.
+# invalid UTF-8, NUL bytes, percent-encoded junk in MACs and paths.  Request heads up to 8 KiB
+# are served, over 16 KiB refused (431 / 414).
 source "$(dirname "$0")/lib.sh"
 
 make_inventory "$T/inv.json" 2
@@ -78,6 +79,57 @@ assert resp.startswith(b"HTTP/1.1 200"), resp[:200]
 for s in held:
     s.close()
 print("ok - %d malformed requests and 50 stalled connections; the API still answers" % len(cases))
+PY
+
+# Request heads: up to 8 KiB (as 100 fields, one field or a long request line; a Cookie field
+# counts twice) are served;
+# over 16 KiB, refused with 431 Request Header Fields Too Large (414 URI Too Long when the
+# request line alone is that long), and the next connection is served.
+python3 - "$port" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+def status(raw):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    data = b""
+    try:
+        s.sendall(raw)
+        while b"\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    finally:
+        s.close()
+    return data.split(b"\r\n")[0].decode(errors="replace")
+def head(line, fields):
+    return line + b"\r\nHost: x\r\n" + b"".join(b"%s: %s\r\n" % f for f in fields) + b"\r\n"
+get = b"GET /v1/nodes/node-01"
+def sized(line, fields, size):
+    """pads the last field's value so that the whole head is `size` bytes"""
+    h = head(line, fields)
+    name, value = fields[-1]
+    return head(line, fields[:-1] + [(name, value + b"c" * (size - len(h)))])
+cases = [
+    ("100 fields, 8 KiB", sized(get + b" HTTP/1.1", [(b"X-F%02d" % i, b"v" * 70) for i in range(99)], 8192), "200"),
+    ("one 8 KiB field", sized(get + b" HTTP/1.1", [(b"X-Pad", b"")], 8192), "200"),
+    ("a 4 KiB Cookie (libmicrohttpd copies it to parse it)", sized(get + b" HTTP/1.1", [(b"Cookie", b"a=")], 4096), "200"),
+    ("an 8 KiB request line", head(get + b"?" + b"q" * (8192 - 60) + b" HTTP/1.1", []), "200"),
+    ("one 20 KiB field", sized(get + b" HTTP/1.1", [(b"X-Pad", b"")], 20480), "431"),
+    ("a 20 KiB request line", head(get + b"?" + b"q" * 20480 + b" HTTP/1.1", []), "414"),
+]
+bad = []
+for what, raw, want in cases:
+    got = status(raw)
+    if not got.startswith("HTTP/1.1 " + want):
+        bad.append("%s (%d bytes): %r, expected %s" % (what, len(raw), got, want))
+    after = status(b"GET /v1/nodes/node-01 HTTP/1.1\r\nHost: x\r\n\r\n")
+    if not after.startswith("HTTP/1.1 200"):
+        bad.append("after %s: %r" % (what, after))
+if bad:
+    sys.exit("request heads: " + "; ".join(bad))
+print("ok - request heads up to 8 KiB served, over 16 KiB refused with 431 / 414")
 PY
 
 kill -0 "$PROVD_PID" || fail "provd died"

@@ -5,7 +5,9 @@
  * increasing together); a COMMIT that fails (the store's commit hook refuses it, as a full
  * disk would make it fail) fails every transition of the batch with its errno, hands out
  * nothing, leaves the in-memory state as it was (no phantom attempt or token), publishes no
- * event and tells no observer — and the same transitions succeed once commits work again. */
+ * event and tells no observer — and the same transitions succeed once commits work again; a
+ * deadline sweep with many overdue attempts commits them in several batches and boot answers
+ * are served between them. */
 #include "check-main.h"
 #include "store-backend.h"
 #include <check.h>
@@ -472,6 +474,140 @@ START_TEST(test_batch_commit_fails_boot) {
 }
 END_TEST
 
+/* ---- a large deadline sweep lets boot answers in between ------------------------------------ */
+
+#define N_SWEEP 1500
+
+/* An inventory of N_SWEEP + 1 nodes sweep-0001 .. (MACs 52:54:00:01:hi:lo) and a daemon on it. */
+static void setup_sweep(void) {
+        char path[128], state[128];
+        snprintf(dir, sizeof dir, "/tmp/provd-test-batch-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(path, sizeof path, "%s/bzImage", dir);
+        write_file(path, "kernel");
+        snprintf(path, sizeof path, "%s/initrd", dir);
+        write_file(path, "initrd");
+        snprintf(state, sizeof state, "%s/state", dir);
+        snprintf(path, sizeof path, "%s/inventory.json", dir);
+        FILE *f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fputs("{\"version\": 1, \"nodes\": [", f);
+        for (int i = 1; i <= N_SWEEP + 1; i++)
+                fprintf(f,
+                        "%s{\"name\": \"sweep-%04d\", \"mac\": [\"52:54:00:01:%02x:%02x\"], "
+                        "\"boot\": {\"kernel\": \"%s/bzImage\", \"initrd\": [\"%s/initrd\"], \"cmdline\": "
+                        "\"init=/nix/store/x/init\"}, \"system\": {\"toplevel\": \"/nix/store/a-system\", "
+                        "\"install\": \"/nix/store/b-install\"}}",
+                        i > 1 ? ", " : "", i, i >> 8, i & 0xff, dir, dir);
+        fputs("]}", f);
+        ck_assert_int_eq(fclose(f), 0);
+        log_set_max_level(LOG_CRIT);
+        ck_assert_int_eq(daemon_new(&(DaemonConfig) { .inventory_path = path, .state_dir = state,
+                                                      .public_url = "http://127.0.0.1:1" },
+                                    &d),
+                         0);
+}
+
+static atomic_llong sweep_commit_first, sweep_commit_last; /* CLOCK_MONOTONIC ns of the sweep's commits */
+static atomic_bool sweep_done;
+
+static long long mono_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long) ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Records when each commit starts, and holds it 2 ms so that a boot answer waiting for the
+ * shared lock is surely waiting when the batch ends. */
+static int sweep_commit_hook(void *userdata) {
+        (void) userdata;
+        long long t = mono_ns(), zero = 0;
+        atomic_compare_exchange_strong(&sweep_commit_first, &zero, t);
+        atomic_store(&sweep_commit_last, t);
+        atomic_fetch_add(&commits_seen, 1);
+        nanosleep(&(struct timespec) { .tv_nsec = 2000000L }, NULL);
+        return 0;
+}
+
+typedef struct Prober {
+        const char *mac;
+        int answers_between; /* answers that ended after the sweep's first commit and before its last */
+        int answers;
+} Prober;
+
+/* Boots one node again and again (its attempt open: an answer under the shared lock) until the
+ * sweep returns; counts the answers that ended between the sweep's first and last commits. */
+static void *probe_thread(void *userdata) {
+        Prober *p = userdata;
+        long long ends[4096];
+        int n = 0;
+        while (!atomic_load(&sweep_done)) {
+                DaemonBootResult result;
+                _cleanup_free_ char *body = NULL;
+                ck_assert_int_eq(daemon_boot(d, p->mac, DAEMON_BOOT_IPXE, FIRMWARE_UNKNOWN, &result, &body), 0);
+                if (n < (int) ELEMENTSOF(ends))
+                        ends[n++] = mono_ns();
+                p->answers++;
+        }
+        long long first = atomic_load(&sweep_commit_first), last = atomic_load(&sweep_commit_last);
+        for (int i = 0; i < n; i++)
+                if (first && ends[i] > first && ends[i] < last)
+                        p->answers_between++;
+        return NULL;
+}
+
+/* A sweep with many overdue attempts fails them in several batches, each its own commit, and
+ * lets boot answers take the lock between them, instead of holding the exclusive lock until
+ * the last one has expired. */
+START_TEST(test_batch_sweep_lets_boots_in) {
+        static Async as[N_SWEEP];
+        char mac[32];
+
+        /* Open N_SWEEP attempts (suspended writes: the committer batches them). */
+        async_done = 0;
+        for (int i = 0; i < N_SWEEP; i++) {
+                DaemonBootResult result;
+                char *body = NULL;
+                as[i] = (Async) { .w = NULL };
+                snprintf(mac, sizeof mac, "52:54:00:01:%02x:%02x", (i + 1) >> 8, (i + 1) & 0xff);
+                ck_assert_int_eq(daemon_boot_submit(d, mac, DAEMON_BOOT_IPXE, FIRMWARE_UNKNOWN, on_done, &as[i], &result,
+                                                    &body, &as[i].w),
+                                 1);
+        }
+        wait_async(N_SWEEP);
+        for (int i = 0; i < N_SWEEP; i++) {
+                DaemonBootResult result;
+                char *body = NULL;
+                ck_assert_int_eq(daemon_boot_finish(as[i].w, &result, &body), 0);
+                ck_assert_int_eq(result, DAEMON_BOOT_RESULT_INSTALL);
+                free(body);
+                daemon_write_free(as[i].w);
+        }
+        /* The probed node opens its attempt last, so the sweep expires it last. */
+        nanosleep(&(struct timespec) { .tv_nsec = 20000000L }, NULL);
+        Prober p = { .mac = "52:54:00:01:05:dd" };
+        DaemonBootResult result;
+        _cleanup_free_ char *body = NULL;
+        ck_assert_int_eq(daemon_boot(d, p.mac, DAEMON_BOOT_IPXE, FIRMWARE_UNKNOWN, &result, &body), 0);
+        ck_assert_int_eq(result, DAEMON_BOOT_RESULT_INSTALL);
+
+        daemon_set_commit_hook(d, sweep_commit_hook, NULL);
+        atomic_store(&commits_seen, 0);
+        pthread_t th;
+        ck_assert_int_eq(pthread_create(&th, NULL, probe_thread, &p), 0);
+        ck_assert_int_eq(daemon_expire_attempts(d, 1000, now_ms() + 60000), N_SWEEP + 1);
+        atomic_store(&sweep_done, true);
+        ck_assert_int_eq(pthread_join(th, NULL), 0);
+        daemon_set_commit_hook(d, NULL, NULL);
+
+        ck_assert_int_gt(p.answers_between, 0);
+        ck_assert_int_gt(atomic_load(&commits_seen), 1);
+        ck_assert_str_eq(node_state("sweep-0001", NULL), "failed");
+        ck_assert_str_eq(node_state("sweep-1501", NULL), "failed");
+        ck_assert_int_eq(daemon_expire_attempts(d, 1000, now_ms() + 60000), 0);
+}
+END_TEST
+
 /* The fixture of the PostgreSQL TCase. */
 static void setup_pg(void) {
         store_backend_pg();
@@ -490,6 +626,11 @@ static Suite *batch_suite(void) {
                 tcase_add_test(tc, test_batch_suspended_writes);
                 suite_add_tcase(s, tc);
         }
+        TCase *tc = tcase_create("sweep");
+        tcase_add_checked_fixture(tc, setup_sweep, teardown);
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_batch_sweep_lets_boots_in);
+        suite_add_tcase(s, tc);
         return s;
 }
 

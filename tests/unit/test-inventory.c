@@ -1497,6 +1497,177 @@ START_TEST(test_inventory_split_stateless_in_second_half) {
 }
 END_TEST
 
+/* ---- a reload: unchanged nodes copied from the inventory before ----------------------- */
+
+static void assert_str_same(const char *a, const char *b) {
+        if (!a || !b)
+                ck_assert_ptr_eq(a, b);
+        else
+                ck_assert_str_eq(a, b);
+}
+
+/* Every field of a and b (nodes of two inventories) is equal; none shares a pointer. */
+static void assert_node_same(const Node *a, const Node *b) {
+        assert_str_same(a->name, b->name);
+        assert_str_same(a->rack, b->rack);
+        ck_assert_uint_eq(a->n_macs, b->n_macs);
+        ck_assert_mem_eq(a->macs, b->macs, a->n_macs * sizeof *a->macs);
+        ck_assert_int_eq(a->has_bmc, b->has_bmc);
+        assert_str_same(a->bmc.host, b->bmc.host);
+        ck_assert_uint_eq(a->bmc.port, b->bmc.port);
+        assert_str_same(a->bmc.user, b->bmc.user);
+        assert_str_same(a->bmc.password_file, b->bmc.password_file);
+        ck_assert_uint_eq(a->bmc.cipher_suite, b->bmc.cipher_suite);
+        ck_assert_uint_eq(a->bmc.workarounds, b->bmc.workarounds);
+        ck_assert_int_eq(a->bmc.efi, b->bmc.efi);
+        ck_assert_int_eq(a->bmc.console, b->bmc.console);
+        ck_assert_uint_eq(a->bmc.sol_workarounds, b->bmc.sol_workarounds);
+        assert_str_same(a->boot.kernel, b->boot.kernel);
+        ck_assert_uint_eq(a->boot.n_initrd, b->boot.n_initrd);
+        ck_assert_int_eq(!!a->boot.initrd, !!b->boot.initrd);
+        for (size_t f = 0; a->boot.initrd && f <= a->boot.n_initrd; f++)
+                assert_str_same(a->boot.initrd[f], b->boot.initrd[f]);
+        assert_str_same(a->boot.cmdline, b->boot.cmdline);
+        assert_str_same(a->toplevel, b->toplevel);
+        assert_str_same(a->install, b->install);
+        ck_assert_int_eq(a->mode, b->mode);
+        ck_assert_int_eq(!!a->image, !!b->image);
+        if (a->image)
+                ck_assert_str_eq(a->image->name, b->image->name);
+        ck_assert_uint_eq(a->n_overlay_files, b->n_overlay_files);
+        ck_assert_uint_eq(a->index, b->index);
+        ck_assert_uint_eq(a->text_hash, b->text_hash);
+        ck_assert(a->name != b->name && a->macs != b->macs && (!a->boot.kernel || a->boot.kernel != b->boot.kernel));
+}
+
+/* Parses `text` reusing prev (freed right after, so nothing may point into it), checks the
+ * result equals a fresh parse of the same text, node for node, with the same lookups, and
+ * that `reused` nodes were copied. */
+static Inventory *reparse_same(Inventory *prev, const char *text, size_t len, size_t reused) {
+        Inventory *inv = NULL;
+        char err[ERRBUF_MAX] = "";
+        int r = inventory_parse_reusing(text, len, prev, &inv, err, sizeof err);
+        ck_assert_msg(r == 0, "inventory_parse_reusing failed: %d: %s", r, err);
+        inventory_free(prev);
+        _cleanup_(inventory_freep) Inventory *fresh = parse_ok(text, len);
+        ck_assert_uint_eq(inv->n_reused, reused);
+        ck_assert_uint_eq(fresh->n_reused, 0);
+        ck_assert_uint_eq(inv->n_nodes, fresh->n_nodes);
+        ck_assert_uint_eq(inv->n_files, fresh->n_files);
+        for (size_t i = 0; i < inv->n_nodes; i++) {
+                const Node *n = &inv->nodes[i];
+                assert_node_same(n, &fresh->nodes[i]);
+                ck_assert_uint_eq(inv->name_order[i], fresh->name_order[i]);
+                ck_assert_ptr_eq(inventory_find_name(inv, n->name), n);
+                for (size_t m = 0; m < n->n_macs; m++)
+                        ck_assert_ptr_eq(inventory_find_mac(inv, n->macs[m]), n);
+                for (size_t f = 0; n->boot.kernel && f <= n->boot.n_initrd; f++) {
+                        const char *p = f ? n->boot.initrd[f - 1] : n->boot.kernel;
+                        ck_assert_int_eq(inventory_has_file(inv, p), !inventory_is_url(p));
+                }
+        }
+        return inv;
+}
+
+static char *replace_once(const char *text, const char *from, const char *to) {
+        const char *at = strstr(text, from);
+        ck_assert_ptr_nonnull(at);
+        char *out = NULL;
+        ck_assert_int_ge(asprintf(&out, "%.*s%s%s", (int) (at - text), text, to, at + strlen(from)), 0);
+        return out;
+}
+
+START_TEST(test_inventory_reuse_unchanged_nodes) {
+        Inventory *inv = valid_inventory();
+        /* The same text: every node copied. */
+        inv = reparse_same(inv, valid_text, strlen(valid_text), 3);
+        /* node-b's cmdline changed: node-b parsed, the others copied. */
+        _cleanup_free_ char *changed = replace_once(valid_text, "\"cmdline\": \"\"}", "\"cmdline\": \"quiet\"}");
+        inv = reparse_same(inv, changed, strlen(changed), 2);
+        /* Back again: node-b's text is the first inventory's, no longer the one before. */
+        inv = reparse_same(inv, valid_text, strlen(valid_text), 2);
+        /* Whitespace inside a node is part of its text; around it is not. */
+        _cleanup_free_ char *spaced = replace_once(valid_text, "\"bmc\": null,", "\"bmc\":  null,");
+        inv = reparse_same(inv, spaced, strlen(spaced), 2);
+        _cleanup_free_ char *around = replace_once(valid_text, "  ]\n", "\n\n   ]");
+        inv = reparse_same(inv, around, strlen(around), 2);
+        inventory_free(inv);
+}
+END_TEST
+
+START_TEST(test_inventory_reuse_moved_nodes) {
+        /* node-a moves to the end: copied all the same, the lookup tables rebuilt. */
+        const char *a = strstr(valid_text, "    {\"name\": \"node-a\"");
+        const char *b = strstr(valid_text, "    {\"name\": \"node-b\"");
+        const char *end = strstr(valid_text, "\n  ]\n");
+        ck_assert(a && b && end);
+        _cleanup_free_ char *moved = NULL;
+        ck_assert_int_ge(asprintf(&moved, "%.*s%.*s,\n%.*s%s", (int) (a - valid_text), valid_text, (int) (end - b), b,
+                                  (int) (b - a - 2), a, end),
+                         0);
+        Inventory *inv = valid_inventory();
+        inv = reparse_same(inv, moved, strlen(moved), 3);
+        ck_assert_str_eq(inv->nodes[2].name, "node-a");
+        inventory_free(inv);
+}
+END_TEST
+
+START_TEST(test_inventory_reuse_errors_as_fresh) {
+        /* node-a twice: the copy is found a duplicate, with the message of a fresh parse. */
+        const char *a = strstr(valid_text, "    {\"name\": \"node-a\"");
+        const char *b = strstr(valid_text, "    {\"name\": \"node-b\"");
+        _cleanup_free_ char *twice = NULL;
+        ck_assert_int_ge(asprintf(&twice, "%.*s%.*s%s", (int) (b - valid_text), valid_text, (int) (b - a), a, b), 0);
+        _cleanup_(inventory_freep) Inventory *prev = valid_inventory();
+        Inventory *inv = &inventory_sentinel;
+        char err[ERRBUF_MAX] = "";
+        ck_assert_int_eq(inventory_parse_reusing(twice, strlen(twice), prev, &inv, err, sizeof err), -EINVAL);
+        ck_assert_ptr_eq(inv, &inventory_sentinel);
+        _cleanup_free_ char *fresh = parse_rejected(twice, strlen(twice), "node-a twice");
+        ck_assert_str_eq(err, fresh);
+        assert_contains(err, "duplicate");
+}
+END_TEST
+
+START_TEST(test_inventory_reuse_stateless_parsed) {
+        /* Stateless nodes are parsed again (their image is resolved anew); install nodes copied. */
+        json_t *doc = stateless_inventory();
+        _cleanup_free_ char *text = json_dumps(doc, JSON_COMPACT);
+        size_t n_install = 0, n = json_array_size(json_object_get(doc, "nodes"));
+        for (size_t i = 0; i < n; i++)
+                if (!json_is_string(json_object_get(json_array_get(json_object_get(doc, "nodes"), i), "mode")) ||
+                    strcmp(json_string_value(json_object_get(json_array_get(json_object_get(doc, "nodes"), i), "mode")),
+                           "stateless") != 0)
+                        n_install++;
+        json_decref(doc);
+        Inventory *inv = parse_ok(text, strlen(text));
+        inv = reparse_same(inv, text, strlen(text), n_install);
+        inventory_free(inv);
+}
+END_TEST
+
+START_TEST(test_inventory_reuse_split) {
+        /* Both parsing threads copy: one node of 6,000 changed in the second half. */
+        size_t len, len2;
+        _cleanup_free_ char *text = split_text(SPLIT_NODES, "init=/x", SIZE_MAX, NULL, &len);
+        char node[512], mac[32];
+        large_mac_text(4500, 0, mac);
+        snprintf(node, sizeof node,
+                 "{\"name\": \"node-004500\", \"rack\": \"r999\", \"mac\": [\"%s\"],"
+                 " \"system\": {\"toplevel\": \"/nix/store/t-4500\", \"install\": \"/nix/store/n\"},"
+                 " \"boot\": {\"kernel\": \"/k\", \"initrd\": [\"/i\"], \"cmdline\": \"init=/x\"}}",
+                 mac);
+        _cleanup_free_ char *text2 = split_text(SPLIT_NODES, "init=/x", 4500, node, &len2);
+        Inventory *inv = parse_ok(text, len);
+        inv = reparse_same(inv, text2, len2, SPLIT_NODES - 1);
+        ck_assert_str_eq(inv->nodes[4500].rack, "r999");
+        inv = reparse_same(inv, text, len, SPLIT_NODES - 1);
+        inv = reparse_same(inv, text, len, SPLIT_NODES);
+        assert_split_nodes(inv, SPLIT_NODES, "init=/x");
+        inventory_free(inv);
+}
+END_TEST
+
 START_TEST(test_inventory_too_many_nodes) {
         /* One node more than the limit, in two halves of fewer nodes each. */
         _cleanup_free_ char *text = NULL;
@@ -1820,6 +1991,11 @@ static Suite *inventory_suite(void) {
         tcase_add_loop_test(tc, test_inventory_split_rejects, 0, sizeof split_rejects / sizeof split_rejects[0]);
         tcase_add_test(tc, test_inventory_split_duplicate_across_halves);
         tcase_add_test(tc, test_inventory_too_many_nodes);
+        tcase_add_test(tc, test_inventory_reuse_unchanged_nodes);
+        tcase_add_test(tc, test_inventory_reuse_moved_nodes);
+        tcase_add_test(tc, test_inventory_reuse_errors_as_fresh);
+        tcase_add_test(tc, test_inventory_reuse_stateless_parsed);
+        tcase_add_test(tc, test_inventory_reuse_split);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("load_file");
