@@ -75,7 +75,9 @@ static Daemon *daemon_open(void) {
         Daemon *d;
         snprintf(inv, sizeof inv, "%s/inventory.json", dir);
         snprintf(state, sizeof state, "%s/state", dir);
-        ck_assert_int_eq(daemon_new(&(DaemonConfig) { .inventory_path = inv, .state_dir = state, .state_url = test_state_url(), .shared_key_file = test_shared_key_file(),
+        ck_assert_int_eq(daemon_new(&(DaemonConfig) { .inventory_path = inv, .state_dir = state,
+                                                      .state_url = test_state_url(),
+                                                      .shared_key_file = test_shared_key_file(),
                                                       .public_url = "http://127.0.0.1:1" },
                                     &d),
                          0);
