@@ -421,11 +421,21 @@ static int side_load_one(void *userdata, const StoreNodeSide *side) {
         return 0;
 }
 
+/* Opens node `node`'s sealed token (box, n bytes) with the shared key into token; a box that
+ * does not open is logged (the instances' keys differ) and leaves token "". */
+static void token_open(const uint8_t *key, const char *node, const uint8_t *box, size_t n,
+                       char token[static TOKEN_STRING_MAX]) {
+        if (token_unseal(key, box, n, token) < 0)
+                log_node(LOG_WARNING, &((LogFields) { .node = node }),
+                         "the open attempt's token does not open with the shared key: do all instances share one "
+                         "shared_key_file?");
+}
+
 /* Reads the state, credential and last report of the build's fresh nodes from `store` (the
  * write store at start-up, a read connection on reload): one statement each for all nodes.
  * Nothing writes a fresh node meanwhile: transitions happen only to nodes of the current
  * inventory, and a fresh node is not in it.  Errors are logged. */
-static int runtime_build_read(Store *store, RuntimeBuild *b) {
+static int runtime_build_read(Store *store, RuntimeBuild *b, const uint8_t *key) {
         if (b->n_fresh == 0)
                 return 0;
         int r = store_node_states_foreach(store, state_load_one, b);
@@ -434,6 +444,23 @@ static int runtime_build_read(Store *store, RuntimeBuild *b) {
         r = store_node_side_foreach(store, side_load_one, b);
         if (r < 0)
                 return log_error_errno(r, "cannot read node credentials and reports: %m");
+        /* With the shared key, the open attempts' and boots' tokens are stored sealed: this
+         * process hands them out again (a repeated boot request after a restart keeps its
+         * attempt). */
+        for (size_t i = 0; key && i < b->inv->n_nodes; i++) {
+                NodeRuntime *rt = b->rt[i];
+                uint8_t box[TOKEN_SEAL_BOX_MAX];
+                size_t n;
+                if (!b->fresh[i] ||
+                    (!provision_state_has_open_attempt(rt->st.state) && !provision_state_has_open_boot(rt->st.state)))
+                        continue;
+                r = store_token_box(store, b->inv->nodes[i].name, box, sizeof box, &n);
+                if (r == -ENOENT)
+                        continue;
+                if (r < 0)
+                        return log_error_errno(r, "cannot read the sealed token of node %s: %m", b->inv->nodes[i].name);
+                token_open(key, b->inv->nodes[i].name, box, n, rt->token);
+        }
         return 0;
 }
 
@@ -579,7 +606,7 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
                 r = runtime_build(d->inv, NULL, NULL, &b);
                 if (r < 0)
                         return r;
-                r = runtime_build_read(d->store, &b);
+                r = runtime_build_read(d->store, &b, d->has_key ? d->key : NULL);
                 if (r < 0)
                         return r;
                 d->rt = TAKE_PTR(b.rt);
@@ -674,7 +701,7 @@ static int reload_locked(Daemon *d, char *err, size_t errlen) {
         r = runtime_build(inv, d->inv, d->rt, &b);
         if (r >= 0) {
                 DaemonRead rd = read_begin(d);
-                r = runtime_build_read(rd.store, &b);
+                r = runtime_build_read(rd.store, &b, d->has_key ? d->key : NULL);
                 read_end(&rd);
         }
         if (r >= 0 && !(stale_answers = calloc(b.n_stale + 1, sizeof *stale_answers)))
@@ -1094,10 +1121,8 @@ static int node_fresh_read(Daemon *d, Store *s, const char *name, bool side, Nod
         if (d->has_key && (provision_state_has_open_attempt(f.st.state) || provision_state_has_open_boot(f.st.state))) {
                 uint8_t box[TOKEN_SEAL_BOX_MAX];
                 size_t n;
-                if (store_token_box(s, name, box, sizeof box, &n) >= 0 && token_unseal(d->key, box, n, f.token) < 0)
-                        log_node(LOG_WARNING, &((LogFields) { .node = name }),
-                                 "the open attempt's token does not open with the shared key: do all instances "
-                                 "share one shared_key_file?");
+                if (store_token_box(s, name, box, sizeof box, &n) >= 0)
+                        token_open(d->key, name, box, n, f.token);
         }
         if (side) {
                 f.side_read = true;
