@@ -33,7 +33,7 @@ missing() {
 command -v node >/dev/null || missing "node (Debian: nodejs)"
 command -v jq >/dev/null || missing jq
 command -v strings >/dev/null || missing "strings (binutils)"
-command -v sqlite3 >/dev/null || missing sqlite3
+[ "$PROVD_TEST_STORE" != sqlite ] || command -v sqlite3 >/dev/null || missing sqlite3
 [ -x "$OA/node_modules/.bin/redocly" ] && [ -d "$OA/node_modules/ajv" ] ||
         missing "tests/openapi/node_modules (npm ci --prefix tests/openapi)"
 export REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true NO_UPDATE_NOTIFIER=1
@@ -382,10 +382,10 @@ x 413 "bulk, body too large" POST /v1/bulk-operations --body-file "$T/big-bulk.j
 # Discovery.  This provd captures nothing (no discovery_interface; discovery.sh
 # drives the capture with real DHCP clients): two rows are written into its store the way
 # the capture writes them, one with every optional field, one with none.
-sqlite3 "$STATE/provd.db" ".timeout 5000" "INSERT INTO discovered (mac, first_seen_ms, last_seen_ms, count, arch, uuid, vendor_class, user_class, interface, ipxe) VALUES
+state_sql "INSERT INTO discovered (mac, first_seen_ms, last_seen_ms, count, arch, uuid, vendor_class, user_class, interface, ipxe) VALUES
         ('52:54:00:aa:00:01', 1700000000000, 1700000005000, 3, 7, '8a3f1c2e-0b4d-4e5f-9a6b-7c8d9e0f1a2b', 'PXEClient:Arch:00007:UNDI:003016', 'iPXE', 'br0', 1),
         ('52:54:00:aa:00:02', 1700000001000, 1700000009000, 1, NULL, NULL, 'PXEClient', '', 'br0', 0)" ||
-        fail "cannot write discovered rows into $STATE/provd.db"
+        fail "cannot write discovered rows into the store"
 x 200 "discovered" GET /v1/discovered
 [ "$(j '[.discovered[] | "\(.mac) \(.count) \(.arch) \(.arch_name) \(.firmware) \(.ipxe)"] | join(",")')" = "52:54:00:aa:00:02 1 null null unknown false,52:54:00:aa:00:01 3 7 x64 UEFI efi-x64 true" ] ||
         echo "[discovered] order/content: $BODY" >>"$T/mismatches"
@@ -585,7 +585,7 @@ done
 {
         # route-like strings of the binary: /v1..., /metrics, any lowercase absolute path
         # (a prefix ending in "/" gets one more segment)
-        strings -n 2 "$PROVD" | grep -E '^/[a-z][a-z0-9_/.-]*$' |
+        strings -n 2 "$PROVD_BIN" | grep -E '^/[a-z][a-z0-9_/.-]*$' |
                 grep -vE '^/(nix|proc|dev|etc|tmp|run|usr|var|sys|lib|bin|sbin|home|root|srv|opt)(/|$)|\.(c|h|so|py|html)$' | sed 's|/$|/x|'
         for tpl in $(cut -d' ' -f2 "$T/spec-routes" | sort -u); do
                 p=$(concrete "$tpl")
