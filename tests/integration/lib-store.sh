@@ -17,7 +17,7 @@
 #   sql_hex EXPR          SQL for the upper-case hex of a BLOB (SQLite) / BYTEA (PostgreSQL).
 #   store_dump [DIR]      every row of DIR's store as text (sqlite3 .dump, pg_dump).
 #   store_hold MAX_S [DIR]  another connection holds the store's write lock until store_release
-#                         or MAX_S seconds pass (SQLite: BEGIN IMMEDIATE; PostgreSQL: every
+#                         or MAX_S seconds after it took it (SQLite: BEGIN IMMEDIATE; PostgreSQL: every
 #                         table of the database locked IN SHARE MODE — writes wait, reads do
 #                         not); returns once the lock is held, with the holder's pid in
 #                         STORE_HOLD_PID.
@@ -139,7 +139,8 @@ store_dump() {
 
 store_hold() {
         local max=$1 dir=${2:-$STATE} held=$STORE_SCRATCH/store-held release=$STORE_SCRATCH/store-release i
-        local end=$((${EPOCHREALTIME/./} + $(awk -v s="$max" 'BEGIN { printf "%d", s * 1000000 }')))
+        local max_us end
+        max_us=$(awk -v s="$max" 'BEGIN { printf "%d", s * 1000000 }')
         rm -f "$held" "$release"
         {
                 if [ "$PROVD_TEST_STORE" = sqlite ]; then
@@ -151,6 +152,9 @@ store_hold() {
                         echo "    EXECUTE format('LOCK TABLE %I IN SHARE MODE', t); END LOOP; END \$\$;"
                 fi
                 echo "SELECT 'held';"
+                # MAX_S counts from the moment the lock is held
+                for i in $(seq 1 1000); do grep -qx held "$held" 2>/dev/null && break; sleep 0.01; done
+                end=$((${EPOCHREALTIME/./} + max_us))
                 while [ ! -e "$release" ] && [ "${EPOCHREALTIME/./}" -lt "$end" ]; do sleep 0.01; done
                 echo "ROLLBACK;"
         } | if [ "$PROVD_TEST_STORE" = sqlite ]; then
