@@ -8,6 +8,8 @@
 #      needs no write and answers 507 for what does;
 #  (e) a clean stop leaves the WAL empty; every answered transition is in the history.
 source "$(dirname "$0")/../integration/lib.sh"
+# The state directory's disk holds the store only on SQLite (provd.db and its WAL).
+sqlite_only "the WAL and provd.db on a full state filesystem" || exit 0
 command -v jq >/dev/null || skip "jq missing"
 command -v sqlite3 >/dev/null || skip "sqlite3 missing"
 FS="$T/fs"

@@ -227,7 +227,7 @@ ok "API token from --token-file, PROVD_TOKEN, [cli] token_file; without one: 401
 
 # ---- paging: more than one page of history and of events ----------------------------------
 provd_stop
-sqlite3 "$STATE/provd.db" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500)
+state_sql "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500)
         INSERT INTO history (node, at, from_state, to_state, cause, message, attempt_id)
         SELECT 'node-03', 1700000000000 + i, 'failed', 'failed', 'test', 'row ' || i, NULL FROM n;"
 provd_start "$T/inv.json" --config "$T/provd.ini" --listen "127.0.0.1:$PORT"
@@ -243,7 +243,7 @@ run_cli 0 history node-03 --url "$URL" --limit 1234
 [ "$(wc -l <"$T/out")" = 1235 ] || fail "history --limit 1234: $(wc -l <"$T/out") lines"
 # --since 1, not 0: GET /v1/events?since=0 answers like no since (the newest `limit` events).
 run_cli 0 events --url "$URL" --since 1 --json
-total=$(sqlite3 "$STATE/provd.db" 'SELECT COUNT(*) FROM history WHERE id > 1')
+total=$(state_sql 'SELECT COUNT(*) FROM history WHERE id > 1')
 [ "$(jq '.events | length' "$T/out")" = "$total" ] || fail "events --since 1 did not page through all $total events: $(jq '.events | length' "$T/out")"
 [ "$(jq '[.events[].id] | . == sort and . == unique' "$T/out")" = true ] || fail "paged events are not oldest first, each once"
 ok "history and events --since page through more than 1000 entries"

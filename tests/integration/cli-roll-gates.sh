@@ -89,7 +89,9 @@ class H(http.server.BaseHTTPRequestHandler):
         self.answer(500, {"error": {"code": "internal_error", "message": "a stand-in"}})
     def log_message(self, *a):
         pass
-s = http.server.HTTPServer(("127.0.0.1", 0), H)
+# threads: the client's event stream request must not hold up its POST (single-threaded, the
+# POST waited for the client's 30 s timeout instead of getting the 500)
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
 print(s.server_port, flush=True)
 s.serve_forever()
 PY
@@ -118,6 +120,7 @@ grep -q 'does not report node drift: the roll is not health-gated' "$T/err" || f
 grep -q 'a node is done when it reports' "$T/err" && fail "gated against a provd without drift: $(cat "$T/err")"
 grep -q 'POST /v1/nodes/node-01/reinstall' "$T/old-provd.log" || fail "not submitted: $(cat "$T/old-provd.log")"
 [ "$rc" = 1 ] || fail "the refused reinstall: exit $rc: $(cat "$T/out" "$T/err")"
+grep -q 'node-01  *failed  *not submitted: a stand-in' "$T/out" || fail "not the stand-in's refusal: $(cat "$T/out" "$T/err")"
 ok "against a provd without node reports: --gate-timeout is an error (exit 1, nothing submitted); by default a note and no gate"
 
 # ---- provd with 8 nodes without BMCs; store-path toplevels nodes can report ----------------------

@@ -59,7 +59,11 @@ INI
 PROVD_PID=$!
 PIDS+=("$PROVD_PID")
 wait_listening
-[ -f "$T/from-config/provd.db" ] || fail "state_dir from the config file not used"
+# (the state directory holds provd.db on SQLite, provd.lock on both)
+[ -f "$T/from-config/provd.lock" ] || fail "state_dir from the config file not used"
+if sqlite_only "provd.db in the state directory"; then
+        [ -f "$T/from-config/provd.db" ] || fail "state_dir from the config file not used: no provd.db"
+fi
 expect_status 200 GET /v1/boot/52:54:00:00:00:01
 jq_eq .kernel "http://flag.invalid:2/v1/files$T/boot/bzImage"
 printf '%s' "$BODY" | jq -r .cmdline | grep -q ' provd.url=http://flag.invalid:2 ' || fail "provd.url: $BODY"

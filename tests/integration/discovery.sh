@@ -41,7 +41,7 @@ NIXI=(nix-instantiate --option substituters '' --option build-users-group '')
 command -v nix-instantiate >/dev/null || skip "nix-instantiate missing (nix-bin)"
 QEMU=$(command -v qemu-system-x86_64) || skip "qemu-system-x86_64 missing"
 DNSMASQ=$(command -v dnsmasq) || skip "dnsmasq missing (dnsmasq-base)"
-REPLAY_DIR=$(dirname "$PROVD")/tests
+REPLAY_DIR=$(dirname "$PROVD_BIN")/tests
 [ -x "$REPLAY_DIR/dhcp-pcap" ] && [ -x "$REPLAY_DIR/pcap-replay" ] || skip "tests/tools dhcp-pcap / pcap-replay not built"
 
 # --- the network ------------------------------------------------------------------------------

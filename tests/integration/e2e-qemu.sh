@@ -28,6 +28,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/listening.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib-vm.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib-store.sh"
 
 PROVD=${1:-$(cd "$(dirname "$0")/../.." && pwd)/build/provd}
 SRC=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -55,6 +56,7 @@ dump_logs() {
 		echo "----- tail of provd log ($TMP/provd.log) -----"
 		tail -n 60 "$TMP/provd.log"
 	fi
+	store_log_tail
 	echo "-----"
 }
 
@@ -97,6 +99,7 @@ cleanup() {
 		say "FAIL: exited with status $rc"
 		dump_logs >&2
 	fi
+	store_cleanup || true
 	if [ -n "$TMP" ]; then
 		if [ "${E2E_KEEP:-0}" = 1 ]; then
 			say "kept $TMP"
@@ -118,6 +121,7 @@ command -v python3 >/dev/null || skip "python3 not installed"
 PROVD=$(realpath "$PROVD")
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/provd-e2e.XXXXXX")
+store_init "$TMP" # PROVD_TEST_STORE=postgresql: a cluster of this test's, $PROVD a shim
 TMP=$(cd "$TMP" && pwd -P) # provd wants absolute paths
 
 # ---------------------------------------------------------------- initramfs

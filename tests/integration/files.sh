@@ -113,8 +113,17 @@ range 0-9 -H 'If-Range: Thu, 01 Jan 1970 00:00:00 GMT'
 touch "$f"
 range 0-9 -H "If-Range: $etag"
 [ "$STATUS" = 200 ] || fail "If-Range after the file changed: status $STATUS"
-lm=$(header last-modified)
-range 0-9 -H "If-Range: $lm"
+# A Last-Modified in the second of the answer's Date is a weak validator (RFC 9110 8.8.2.2):
+# the whole file.  That needs the two requests to come within the second of the change: on a
+# loaded machine they may not, so the change is made again until they do (then 206 is right).
+for _ in 1 2 3 4 5; do
+        lm=$(header last-modified)
+        range 0-9 -H "If-Range: $lm"
+        [ "$(header date)" = "$lm" ] && break
+        touch "$f"
+        range 0-9
+done
+[ "$(header date)" = "$lm" ] || fail "no answer within the second of the file's change in 5 tries"
 [ "$STATUS" = 200 ] || fail "If-Range with a Last-Modified of this very second (a weak validator): status $STATUS"
 ok "If-Range: ETag or date match 206, mismatch / weak validator / changed file 200 whole"
 

@@ -10,6 +10,7 @@
 
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/listening.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib-store.sh"
 
 PROVD=${1:-$(cd "$(dirname "$0")/../.." && pwd)/build/provd}
 SRC=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -27,6 +28,7 @@ fail() {
 		echo "----- tail of provd log -----" >&2
 		tail -n 40 "$TMP/provd.log" >&2
 	fi
+	store_log_tail >&2
 	exit 1
 }
 cleanup() {
@@ -40,6 +42,7 @@ cleanup() {
 			rc=1
 		fi
 	fi
+	store_cleanup || true
 	[ -z "$TMP" ] || rm -rf "$TMP"
 	exit "$rc"
 }
@@ -55,6 +58,7 @@ POSIX_SH=$(command -v dash || command -v sh)
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/provd-report-test.XXXXXX")
 TMP=$(cd "$TMP" && pwd -P)
+store_init "$TMP" # PROVD_TEST_STORE=postgresql: a cluster of this test's, $PROVD a shim
 
 # a PATH with busybox applets only: no curl, wget is busybox's
 mkdir -p "$TMP/bb"

@@ -5,14 +5,19 @@
 #   http METHOD PATH [CURL ARGS...]          sets $STATUS and $BODY
 #   expect_status CODE METHOD PATH [ARGS]    fails the test unless the status is CODE
 #   skip REASON                              exit 77, or fail under PROVD_TESTS_NO_SKIP
+#   state_sql SQL, sqlite_only WHAT, ...     the state store (SQLite or PostgreSQL): lib-store.sh
 # Every process started is tracked by pid and killed on exit; the temp dir is removed.
+# $PROVD runs provd; $PROVD_BIN is the binary itself (under PROVD_TEST_STORE=postgresql $PROVD
+# is a shim that adds --state-url to `provd serve`: lib-store.sh).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/listening.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib-store.sh"
 
 PROVD=${PROVD:-${1:-}}
 SRC=${SRC:-${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}}
 [ -x "$PROVD" ] || { echo "usage: $0 PATH_TO_PROVD [SOURCE_DIR]" >&2; exit 2; }
 PROVD=$(realpath "$PROVD")
+PROVD_BIN=$PROVD
 
 T=$(mktemp -d /tmp/provd-test.XXXXXX)
 PIDS=()
@@ -33,9 +38,12 @@ cleanup() {
                 echo "--- provd log (last 40 lines) ---" >&2
                 tail -n 40 "$LOG" >&2 || true
         fi
+        [ $rc -eq 0 ] || store_log_tail >&2 || true
+        store_cleanup || true
         rm -rf "$T"
 }
 trap cleanup EXIT
+store_init "$T"
 
 fail() {
         echo "FAIL [$TEST_NAME]: $*" >&2

@@ -587,7 +587,7 @@ while read -r dep; do
 done < <(grep -rhoE "dependency\('[^']+'" --include=meson.build --exclude-dir='build*' --exclude-dir=.git "$SRC" | sed -e "s/^dependency('//" -e "s/'$//" | sort -u)
 for p in meson ninja pkg-config python3; do q package '.nativeBuildInputs[]' | grep -qxF $p || fail "package nativeBuildInputs lacks $p"; done
 # the meson flags are options of this tree's build, with values meson takes
-meson introspect --buildoptions "$(dirname "$PROVD")" >"$T/options.json" 2>/dev/null || fail "meson introspect $(dirname "$PROVD")"
+meson introspect --buildoptions "$(dirname "$PROVD_BIN")" >"$T/options.json" 2>/dev/null || fail "meson introspect $(dirname "$PROVD_BIN")"
 while read -r flag; do
         [[ $flag =~ ^-D([^=]+)=(.*)$ ]] || fail "package mesonFlags: '$flag' is not -Dname=value"
         name=${BASH_REMATCH[1]} value=${BASH_REMATCH[2]}

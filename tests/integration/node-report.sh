@@ -27,9 +27,9 @@ CRED1=$(printf '%s' "$BODY" | jq -r .credential)
 [[ "$CRED1" =~ ^pvn_[A-Za-z0-9_-]{43}$ ]] || fail "credential form: $CRED1"
 expect_status 200 POST /v1/install/credential -H "Authorization: Bearer $tok2"
 CRED2=$(printf '%s' "$BODY" | jq -r .credential)
-sqlite3 "$STATE/provd.db" "SELECT hex(hash) FROM node_credentials" | grep -qi "$(printf '%s' "${CRED1#pvn_}" | python3 -c 'import hashlib,sys; print(hashlib.blake2b(sys.stdin.buffer.read(), digest_size=32).hexdigest())')" ||
+state_sql "SELECT $(sql_hex hash) FROM node_credentials" | grep -qi "$(printf '%s' "${CRED1#pvn_}" | python3 -c 'import hashlib,sys; print(hashlib.blake2b(sys.stdin.buffer.read(), digest_size=32).hexdigest())')" ||
         fail "the store does not hold the credential's BLAKE2b hash"
-sqlite3 "$STATE/provd.db" "SELECT * FROM node_credentials" | grep -qF "${CRED1#pvn_}" && fail "the credential is stored in clear"
+store_dump | grep -qF "${CRED1#pvn_}" && fail "the credential is stored in clear"
 ok "install tokens get node credentials (hash stored only)"
 
 report() { # NAME CRED RUNNING BOOTED

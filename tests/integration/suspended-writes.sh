@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Write routes suspend their connection while their write waits for its batch.  Here the batch
-# is held back for real: a second SQLite connection holds the store's write lock (BEGIN
-# IMMEDIATE), so provd's batch waits in its own BEGIN (busy timeout) with every installer event
-# and node report behind it suspended.
+# is held back for real: a second connection holds the store's write lock (SQLite: BEGIN
+# IMMEDIATE, so provd's batch waits in its own BEGIN, busy timeout; PostgreSQL: every table
+# locked against writes, so the batch waits at its first write) with every installer event and
+# node report behind it suspended.
 #  1. Clients that disconnect while suspended: every write still commits exactly once and is in
 #     the history, the daemon keeps answering, and nothing leaks (ASan at the clean stop).
 #  2. SIGTERM while writes are suspended: provd answers them once the batch commits, stops
 #     cleanly (exit 0) within seconds, and every acknowledged event is on disk after restart.
 source "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || skip "jq missing"
-python3 -c 'import sqlite3' 2>/dev/null || skip "python3 with sqlite3 missing"
+[ "$PROVD_TEST_STORE" != sqlite ] || command -v sqlite3 >/dev/null || skip "sqlite3 missing"
 
 N=40
 make_inventory "$T/inv.json" "$N"
@@ -28,30 +29,11 @@ for i in $(seq 1 "$N"); do
         creds+=("$(printf '%s' "$BODY" | jq -r .credential)")
 done
 
-# lock_store SECONDS: holds the store's write lock from a second connection until $T/release
-# exists or SECONDS pass (less than provd's 5 s busy timeout, so that its batch never fails);
+# lock_store SECONDS: holds the store's write lock from a second connection until unlock_store
+# or SECONDS pass (less than provd's 5 s busy timeout on SQLite, so that its batch never fails);
 # returns once the lock is held.
-lock_store() {
-        rm -f "$T/locked" "$T/release"
-        python3 - "$STATE/provd.db" "$T/locked" "$T/release" "$1" <<'PY' &
-import os, sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
-db.execute("BEGIN IMMEDIATE")
-open(sys.argv[2], "w").close()
-deadline = time.monotonic() + float(sys.argv[4])
-while not os.path.exists(sys.argv[3]) and time.monotonic() < deadline:
-    time.sleep(0.01)
-db.execute("ROLLBACK")
-PY
-        LOCK_PID=$!
-        PIDS+=("$LOCK_PID")
-        for _ in $(seq 1 500); do [ -f "$T/locked" ] && return 0; sleep 0.01; done
-        fail "the store's write lock was not taken within 5 s"
-}
-unlock_store() {
-        touch "$T/release"
-        wait "$LOCK_PID" || fail "the lock holder failed"
-}
+lock_store() { store_hold "$1"; }
+unlock_store() { store_release; }
 
 # event_cfg FILE TAG MAX_TIME: one installer event per node (message TAG-i) and one report per
 # node (kernel TAG-i), as a curl config; each transfer writes "NAME STATUS EXITCODE".

@@ -5,7 +5,7 @@
 #  1. socket-activated: READY=1 only once the port answers (a connection to an activated
 #     socket waits in its backlog, so the strict "not before listen()" check is part 2); the passed socket (fd 3) is used
 #     and --listen is not bound; STATUS= has node counts and follows transitions; WATCHDOG=1
-#     every ~0.5 s for WATCHDOG_USEC=1 s; a daemon wedged behind a SQLite lock held by
+#     every ~0.5 s for WATCHDOG_USEC=1 s; a daemon wedged behind a store lock held by
 #     another process stops the pings (what makes systemd restart a hung provd) and they
 #     resume when it unwedges; SIGHUP gives RELOADING=1 (MONOTONIC_USEC=) then READY=1, also
 #     for a broken inventory (STATUS= says so); SIGTERM gives STOPPING=1 and exit 0.
@@ -152,28 +152,17 @@ wait_for '^WATCHDOG=1$' $((n + 2))
 [ "$(last_status)" = "3 nodes: 1 netbooting, 2 new" ] || fail "STATUS after a netboot: '$(last_status)'"
 ok "STATUS= follows transitions: $(last_status)"
 
-# A wedged daemon stops the pings.  Another process holds the database's write lock for 3 s;
-# a first boot of node-02 must write, so its request holds the daemon's lock while SQLite
-# waits (busy timeout 5 s).  The watchdog's liveness check cannot take the lock meanwhile:
-# no WATCHDOG=1 for ~3 s, longer than the 1 s timeout, so systemd would restart provd.
-python3 - "$STATE/provd.db" <<'PY' &
-import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute("BEGIN IMMEDIATE")
-open(sys.argv[1] + ".held", "w").close()
-time.sleep(3)
-db.execute("ROLLBACK")
-PY
-HOLDER_PID=$!
-PIDS+=("$HOLDER_PID")
-for _ in $(seq 1 100); do [ -e "$STATE/provd.db.held" ] && break; sleep 0.05; done
-[ -e "$STATE/provd.db.held" ] || fail "could not take the SQLite lock"
-rm -f "$STATE/provd.db.held"
+# A wedged daemon stops the pings.  Another process holds the store's write lock for 3 s;
+# a first boot of node-02 must write, so its request holds the daemon's lock while the store
+# waits (SQLite: busy timeout 5 s).  The watchdog's liveness check cannot take the lock
+# meanwhile: no WATCHDOG=1 for ~3 s, longer than the 1 s timeout, so systemd would restart provd.
+store_hold 3
+HOLDER_PID=$STORE_HOLD_PID
 t_hold=$(python3 -c 'import time; print(time.monotonic())')
 curl -sS -m 20 -o /dev/null -w '%{http_code}' "$URL/v1/boot/52:54:00:00:00:02" >"$T/wedged.code" &
 WEDGED_PID=$!
 PIDS+=("$WEDGED_PID")
-wait "$HOLDER_PID" || fail "the SQLite lock holder failed"
+wait "$HOLDER_PID" || fail "the store's lock holder failed"
 wait "$WEDGED_PID" || true
 [ "$(cat "$T/wedged.code")" = 200 ] || fail "boot of node-02 after the lock was released: $(cat "$T/wedged.code")"
 n=$(count '^WATCHDOG=1$')

@@ -18,7 +18,9 @@ With --boot-server it then does what PXE clients do with a ProxyDHCP offer (one 
 0.0.0.0 and option 60 starting "PXEClient"): a DHCPREQUEST with ciaddr --ciaddr to that
 server's port 4011 (PXE 2.1 §2.2.6 "Boot Server Discovery"), carrying option 43 suboption 71
 (boot item: the first menu item's type, layer 0) when the offer had a boot menu (suboption 9),
-and prints the DHCPACK as {"step": "4011", ...}.  Exit status 0 when it ran (whatever it got),
+and prints the DHCPACK as {"step": "4011", ...}: the first one, at once (that server answers the
+one request once; the offers before it are waited for the whole --wait, since any server may
+answer a broadcast DISCOVER).  Exit status 0 when it ran (whatever it got),
 2 for bad arguments.  Stdlib only; needs CAP_NET_RAW for SO_BINDTODEVICE (root).
 """
 import argparse
@@ -107,7 +109,7 @@ def describe(p, src, step):
             "sname": p["sname"], "options": opts}
 
 
-def receive(sock, xid, mac, until, want_type):
+def receive(sock, xid, mac, until, want_type, first=False):
     got = []
     while True:
         left = until - time.monotonic()
@@ -121,6 +123,8 @@ def receive(sock, xid, mac, until, want_type):
         if p and p["op"] == 2 and p["xid"] == xid and p["chaddr"] == mac.lower() \
                 and p["raw_options"].get(53, b"\0")[0] == want_type:
             got.append((p, src))
+            if first:
+                return got
 
 
 def main():
@@ -159,7 +163,7 @@ def main():
             extra.append((43, bytes([71, 4]) + subs[9][:2] + b"\0\0" + b"\xff"))
         xid2 = struct.unpack("!I", os.urandom(4))[0]
         sock.sendto(packet(args.mac, xid2, 3, args, ciaddr=args.ciaddr, extra=extra), (server, 4011))
-        for a, asrc in receive(sock, xid2, args.mac, time.monotonic() + args.wait, 5):
+        for a, asrc in receive(sock, xid2, args.mac, time.monotonic() + args.wait, 5, first=True):
             print(json.dumps(describe(a, asrc, "4011"), sort_keys=True))
         break
     return 0
