@@ -24,6 +24,10 @@
  * (PQreset()) before the next statement; one lost inside a transaction fails that
  * transaction's statements until it ends.
  *
+ * The backends: db-sqlite.c (a statement cache per connection, SQLITE_PREPARE_PERSISTENT) and
+ * db-pg.c (libpq, each statement PQprepare()d once per connection); db.c routes each call to
+ * its connection's backend.
+ *
  * Threads: a Db and its statements are used by one thread at a time; the caller serialises.
  * Nothing here takes a lock of its own. */
 #pragma once
