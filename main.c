@@ -2,6 +2,10 @@
  * file; the daemon itself (start-up, signals, shutdown) is server.c's.  Only main() exits. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -11,6 +15,8 @@
 #include "log.h"
 #include "provd-config.h"
 #include "server.h"
+#include "store-import.h"
+#include "store.h"
 #include "util.h"
 
 #define EXIT_USAGE 2
@@ -24,6 +30,7 @@ static void usage_main(FILE *f) {
                 "Commands:\n"
                 "  serve       run the daemon (pixiecore boot API, iPXE scripts, boot files,\n"
                 "              provision state, installer callbacks, discovery)\n"
+                "  db          the state database: migrate, import-sqlite (`provd db --help`)\n"
                 "  help        show this help\n"
                 "\n"
                 "Client commands (talk to a running provd over HTTP; `provd COMMAND --help`):\n");
@@ -40,7 +47,8 @@ static void usage_main(FILE *f) {
 
 static void usage_serve(FILE *f) {
         fprintf(f,
-                "Usage: provd serve --inventory FILE [--state-dir DIR] [--listen ADDR:PORT]\n"
+                "Usage: provd serve --inventory FILE [--state-dir DIR] [--state-url URL]\n"
+                "                   [--listen ADDR:PORT]\n"
                 "                   [--public-url URL] [--config FILE] [--threads N]\n"
                 "                   [--log-level LEVEL] [--api-tokens FILE] [--read-auth MODE]\n"
                 "                   [--tls-cert FILE --tls-key FILE] [--bmc-workers N]\n"
@@ -60,7 +68,13 @@ static void usage_serve(FILE *f) {
                 "  --inventory FILE    inventory JSON (api/inventory.schema.json); re-read on SIGHUP,\n"
                 "                      a broken file keeps the current inventory\n"
                 "  --state-dir DIR     where the SQLite state lives (provd.db); created if missing\n"
-                "                      (default /var/lib/provd)\n"
+                "                      (default /var/lib/provd); with --state-url it holds only\n"
+                "                      the lock file that keeps a second provd off it\n"
+                "  --state-url URL     keep the state in PostgreSQL instead, e.g.\n"
+                "                      postgresql://provd@db.example/provd or\n"
+                "                      postgresql:///provd?host=/run/postgresql (a libpq URI);\n"
+                "                      several provd instances may share one database; the schema\n"
+                "                      is created or migrated at start; sqlite: or unset: SQLite\n"
                 "  --listen ADDR:PORT  address to serve HTTP on, e.g. 0.0.0.0:8080, [::]:8080,\n"
                 "                      127.0.0.1:0 (0 = any free port) (default 127.0.0.1:8080)\n"
                 "  --public-url URL    base URL nodes reach provd at, used in kernel/initrd URLs\n"
@@ -154,6 +168,7 @@ static void usage_serve(FILE *f) {
 /* `provd serve`'s flags (getopt_long(3)); --config and --help are handled by run_serve(). */
 static const struct option serve_options[] = {
         { "inventory", required_argument, NULL, 'i' }, { "state-dir", required_argument, NULL, 's' },
+        { "state-url", required_argument, NULL, 'U' },
         { "listen", required_argument, NULL, 'l' },    { "public-url", required_argument, NULL, 'u' },
         { "config", required_argument, NULL, 'c' },    { "threads", required_argument, NULL, 't' },
         { "log-level", required_argument, NULL, 'L' }, { "help", no_argument, NULL, 'h' },
@@ -185,7 +200,7 @@ static const struct option serve_options[] = {
 
 /* The config file key each flag sets, by the flag's code in serve_options[]. */
 static const char *const serve_keys[128] = {
-        ['i'] = "inventory", ['s'] = "state_dir", ['l'] = "listen", ['u'] = "public_url",
+        ['i'] = "inventory", ['s'] = "state_dir", ['U'] = "state_url", ['l'] = "listen", ['u'] = "public_url",
         ['t'] = "threads",   ['L'] = "log_level", ['a'] = "api_tokens", ['r'] = "read_auth",
         ['C'] = "tls_cert",  ['K'] = "tls_key",   ['W'] = "bmc_workers", ['T'] = "bmc_timeout",
         ['R'] = "bmc_retries", ['D'] = "install_deadline", ['B'] = "boot_deadline",
@@ -276,6 +291,129 @@ static int run_serve(int argc, char **argv) {
         return EXIT_SUCCESS;
 }
 
+static void usage_db(FILE *f) {
+        fprintf(f,
+                "Usage: provd db migrate [--config FILE] [--state-url URL | --state-dir DIR]\n"
+                "       provd db import-sqlite SOURCE [--config FILE] [--state-url URL]\n"
+                "\n"
+                "The state database of `provd serve`, without starting it.\n"
+                "\n"
+                "  migrate        brings the database to this provd's schema (serve does it too,\n"
+                "                 at start): run it once before starting new instances on a\n"
+                "                 shared PostgreSQL database, then start them\n"
+                "  import-sqlite  copies a site's SQLite state (SOURCE: its state directory or\n"
+                "                 its provd.db) into the empty PostgreSQL database of --state-url:\n"
+                "                 nodes, install attempts, history, boots, node credentials and\n"
+                "                 reports, discovered PXE clients, with their ids, in one\n"
+                "                 transaction.  Stop the provd using SOURCE first (its lock is\n"
+                "                 taken); the tokens of open attempts stay valid\n"
+                "\n"
+                "  --config FILE     the serve config file: state_url and state_dir from it\n"
+                "  --state-url URL   postgresql://... (libpq connection URI)\n"
+                "  --state-dir DIR   an SQLite state directory (default /var/lib/provd)\n");
+}
+
+/* `provd db`: migrate or import-sqlite.  Returns the exit code. */
+static int run_db(int argc, char **argv) {
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },    { "state-url", required_argument, NULL, 'U' },
+                { "state-dir", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        const char *config_path = NULL, *state_url = NULL, *state_dir = NULL;
+        _cleanup_(config_done) ServeConfig cfg = { 0 };
+        char err[ERRBUF_MAX] = "";
+        int c, r;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        usage_db(stdout);
+                        return EXIT_SUCCESS;
+                case 'c':
+                        config_path = optarg;
+                        break;
+                case 'U':
+                        state_url = optarg;
+                        break;
+                case 's':
+                        state_dir = optarg;
+                        break;
+                default:
+                        fprintf(stderr, "Try 'provd db --help'.\n");
+                        return EXIT_USAGE;
+                }
+        const char *sub = optind < argc ? argv[optind++] : NULL;
+        bool import = sub && streq(sub, "import-sqlite");
+        if (!sub || (!import && !streq(sub, "migrate")) || argc - optind != (import ? 1 : 0)) {
+                usage_db(stderr);
+                return EXIT_USAGE;
+        }
+        if (config_init(&cfg) < 0 || (config_path && config_load_file(&cfg, config_path) < 0))
+                return EXIT_FAILURE;
+        if ((state_url && config_set(&cfg, "state_url", state_url) < 0) ||
+            (state_dir && config_set(&cfg, "state_dir", state_dir) < 0)) {
+                fprintf(stderr, "provd db: bad --state-url or --state-dir\n");
+                return EXIT_USAGE;
+        }
+        if (import && (!cfg.state_url || !startswith(cfg.state_url, "postgres"))) {
+                fprintf(stderr, "provd db import-sqlite: --state-url postgresql://... (or state_url in --config) names "
+                                "the database to import into\n");
+                return EXIT_USAGE;
+        }
+
+        _cleanup_(store_freep) Store *dst = NULL;
+        r = store_open_url(cfg.state_url, cfg.state_dir, &dst);
+        if (r < 0)
+                return EXIT_FAILURE; /* logged, naming the database */
+        if (!import) {
+                printf("the state database is at this provd's schema\n");
+                return EXIT_SUCCESS;
+        }
+
+        /* SOURCE: a state directory, or the provd.db in one. */
+        _cleanup_free_ char *src_dir = strdup(argv[optind]);
+        if (!src_dir)
+                return EXIT_FAILURE;
+        size_t n = strlen(src_dir);
+        if (n >= 9 && streq(src_dir + n - 9, "/provd.db"))
+                src_dir[n - 9] = '\0';
+        else if (n >= 8 && streq(src_dir, "provd.db"))
+                strcpy(src_dir, ".");
+        struct stat st;
+        if (stat(src_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                fprintf(stderr, "provd db import-sqlite: %s is neither a state directory nor its provd.db\n", argv[optind]);
+                return EXIT_USAGE;
+        }
+        _cleanup_free_ char *db_path = NULL;
+        if (asprintf(&db_path, "%s/provd.db", src_dir) < 0)
+                return EXIT_FAILURE;
+        if (access(db_path, R_OK) < 0) {
+                fprintf(stderr, "provd db import-sqlite: cannot read %s: %s\n", db_path, strerror(errno));
+                return EXIT_FAILURE;
+        }
+        _cleanup_(store_freep) Store *src = NULL;
+        r = store_open(src_dir, &src);
+        if (r == -EBUSY) {
+                fprintf(stderr, "provd db import-sqlite: a provd is running on %s: stop it first\n", src_dir);
+                return EXIT_FAILURE;
+        }
+        if (r < 0)
+                return EXIT_FAILURE;
+        StoreImportCounts counts;
+        r = store_import(dst, src, &counts, err, sizeof err);
+        if (r < 0) {
+                fprintf(stderr, "provd db import-sqlite: %s\n", err);
+                return EXIT_FAILURE;
+        }
+        printf("imported %s: %" PRId64 " nodes, %" PRId64 " install attempts, %" PRId64 " history rows, %" PRId64
+               " boots, %" PRId64 " node credentials, %" PRId64 " node reports, %" PRId64 " discovered PXE clients\n",
+               db_path, counts.nodes, counts.attempts, counts.history, counts.boots, counts.credentials, counts.reports,
+               counts.discovered);
+        return EXIT_SUCCESS;
+}
+
 int main(int argc, char **argv) {
         if (argc < 2) {
                 usage_main(stderr);
@@ -284,6 +422,8 @@ int main(int argc, char **argv) {
         const char *cmd = argv[1];
         if (streq(cmd, "serve"))
                 return run_serve(argc - 1, argv + 1);
+        if (streq(cmd, "db"))
+                return run_db(argc - 1, argv + 1);
         if (cli_is_command(cmd))
                 return cli_main(argc, argv);
         if (streq(cmd, "help") || streq(cmd, "--help") || streq(cmd, "-h")) {

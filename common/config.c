@@ -144,6 +144,10 @@ int config_set(ServeConfig *c, const char *key, const char *value) {
                 return set_string(&c->inventory, value);
         if (streq(key, "state_dir") || streq(key, "state-dir"))
                 return set_string(&c->state_dir, value);
+        /* The scheme is checked when the store opens (store_open_url()), whose message names
+         * state_url without echoing the value: it may hold a password. */
+        if (streq(key, "state_url") || streq(key, "state-url"))
+                return set_string(&c->state_url, value);
         if (streq(key, "listen"))
                 return set_string(&c->listen, value);
         if (streq(key, "public_url") || streq(key, "public-url")) {
@@ -283,6 +287,7 @@ int config_load_file(ServeConfig *c, const char *path) {
 void config_done(ServeConfig *c) {
         free(c->inventory);
         free(c->state_dir);
+        free(c->state_url);
         free(c->listen);
         free(c->public_url);
         free(c->api_tokens);

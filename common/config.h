@@ -3,6 +3,8 @@
  *   [serve]
  *   inventory  = /etc/provd/inventory.json
  *   state_dir  = /var/lib/provd
+ *   state_url  = postgresql://provd@db.example/provd ; the state in PostgreSQL (several
+ *                                      ; instances may share it); unset or sqlite: SQLite in state_dir
  *   listen     = 0.0.0.0:8080          ; ADDR:PORT, [V6ADDR]:PORT
  *   public_url = http://boot.example:8080
  *   threads    = 0                     ; HTTP workers, 0 = one per core (min 2)
@@ -42,6 +44,7 @@
 typedef struct ServeConfig {
         char *inventory;
         char *state_dir;
+        char *state_url; /* NULL: SQLite in state_dir; postgresql://...: PostgreSQL (libpq URI) */
         char *listen;
         char *public_url;
         unsigned threads;

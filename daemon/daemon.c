@@ -558,7 +558,7 @@ int daemon_new(const DaemonConfig *cfg, Daemon **ret) {
         if (!d->inv_hold)
                 return -ENOMEM;
         *d->inv_hold = (InventoryHold) { .inv = d->inv, .n_holders = 1 };
-        r = store_open(cfg->state_dir, &d->store);
+        r = store_open_url(cfg->state_url, cfg->state_dir, &d->store);
         if (r < 0)
                 return r;
         d->shared = db_kind(store_db(d->store)) == DB_POSTGRESQL;
@@ -1434,8 +1434,8 @@ static void applied_settle(Daemon *d, Applied *a) {
                 attempt_metrics(a->t, &a->before, a->at_ms);
                 boot_metrics(a->n, a->t, &a->before);
         }
-        /* A shared store's events reach the hub through the cluster's listener, in id order
-         * with other instances' (daemon_publish_committed()). */
+        /* A shared store's events reach the hub in id order with other instances'
+         * (publish_committed(), after the batch and from the cluster's listener). */
         if (a->event_id > 0 && !d->shared)
                 publish(d, a);
         if (a->record)
@@ -1561,6 +1561,10 @@ static Write *batch_lead(Daemon *d) {
         }
         d->in_batch = false;
         pthread_rwlock_unlock(&d->lock);
+        /* A shared store's events go to the hub in id order (publish_committed()): this
+         * batch's now, other instances' committed meanwhile with them. */
+        if (d->shared && open)
+                (void) publish_committed(d);
 
         pthread_mutex_lock(&d->batch_lock);
         Write *fin = NULL, **fin_tail = &fin;

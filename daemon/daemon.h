@@ -36,6 +36,7 @@ typedef struct Daemon Daemon;
 typedef struct DaemonConfig {
         const char *inventory_path;
         const char *state_dir;
+        const char *state_url; /* NULL or "": SQLite in state_dir; else store_open_url()'s URL */
         const char *public_url; /* base URL nodes reach provd at, no trailing slash needed */
         int64_t silent_after_ms; /* a node whose last report is older is "silent"; 0: default */
         /* Several instances on one database: the file of the key every instance shares
@@ -327,7 +328,10 @@ int daemon_record_bmc(Daemon *d, const char *name, const char *message);
  * the epoch): -> failed, cause timeout, attempt outcome timeout.  Returns how many expired,
  * or a store errno.  The open attempts are kept in a heap by opening time: with nothing due
  * this reads the oldest under the shared lock and returns; the exclusive lock is taken only
- * to fail what is due, and only those attempts are touched.  Any thread. */
+ * to fail what is due, and only those attempts are touched.  On a shared store only the
+ * instance holding the lease "install-deadline-sweep" sweeps (it claims or renews it here;
+ * another takes it over DAEMON_SWEEP_LEASE_MS after its holder stopped), and an attempt another
+ * instance ended meanwhile is not touched (node_sync()).  Any thread. */
 int daemon_expire_attempts(Daemon *d, int64_t deadline_ms, int64_t now);
 
 /* ---- several instances on one database ----------------------------------------------------

@@ -253,6 +253,7 @@ static int step_daemon(Server *s) {
                 return -ENOMEM;
         return daemon_new(&(DaemonConfig) { .inventory_path = s->cfg->inventory,
                                             .state_dir = s->cfg->state_dir,
+                                            .state_url = s->cfg->state_url,
                                             .public_url = s->public_url,
                                             .silent_after_ms = (int64_t) s->cfg->report_silent_after * 1000,
                                             .shared_key_file = s->cfg->shared_key_file,

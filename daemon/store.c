@@ -1,9 +1,14 @@
-/* store.c — see store.h. */
+/* store.c — see store.h.  Written once on db.h for both backends (SQLite and PostgreSQL):
+ * same tables, same migrations, same statements; the dialects differ only where db_kind()
+ * picks the text (DDL types, BEGIN IMMEDIATE, FOR UPDATE, advisory locks, notifications). */
 #include "store.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -14,39 +19,37 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "dhcp.h"
 #include "firmware.h"
 #include "log.h"
 #include "util.h"
 
-#define SCHEMA_VERSION 1
 #define STORE_BUSY_TIMEOUT_MS 5000
 
-/* Slots of a connection's statement cache (see stmt_cache_get()): more than the distinct
- * statements this file runs, so that probing stays short. */
-#define STORE_STMT_SLOTS 96
-
 struct Store {
-        sqlite3 *db;
+        Db *db;
+        DbKind kind;
         int lock_fd;
-        /* The connection's prepared statements, keyed by the address of their SQL text (a
-         * string literal of this file): open addressing on that address.  Finalized when the
-         * connection closes. */
-        struct {
-                const char *sql;
-                sqlite3_stmt *st;
-        } stmts[STORE_STMT_SLOTS];
-        bool ready; /* store_open() succeeded */
+        bool ready;    /* store_open() succeeded */
         bool in_batch; /* between store_batch_begin() and its commit or rollback */
+        /* PostgreSQL: the open transaction holds the history lock (STORE_PG_LOCK_HISTORY);
+         * history_locked_write: it was taken in the current write's savepoint, so a ROLLBACK
+         * TO that savepoint gives it back. */
+        bool history_locked;
+        bool history_locked_write;
         /* The test hook of store_set_commit_hook(), and the errno it made the last COMMIT fail with. */
         StoreCommitHook commit_hook;
         void *commit_hook_data;
         int commit_hook_error;
-        /* A read connection (store_reader_acquire()) is a Store too, with only `db` and
-         * `parent` (the store it reads) set; the fields below are the write store's. */
+        /* A read connection (store_reader_acquire()) or a listener (store_listen_open()) is a
+         * Store too, with only `db`, `kind` and `parent` (the store it reads) set; the fields
+         * below are the write store's. */
         Store *parent;
-        char *db_path;
-        bool exclusive; /* locking_mode=EXCLUSIVE: no other connection can read the database */
+        bool listener;
+        char *db_path;  /* SQLite: the database file */
+        char *conninfo; /* PostgreSQL: the state URL, for the read and listen connections */
+        bool exclusive; /* SQLite locking_mode=EXCLUSIVE: no other connection can read the database */
         /* The read connections: readers_lock guards the rest; readers_cond is signalled when
          * one is given back or a slot frees. */
         pthread_mutex_t readers_lock;
@@ -56,88 +59,28 @@ struct Store {
         size_t n_open; /* open (idle or lent) or being opened */
 };
 
-static inline void sqlite3_finalizep(sqlite3_stmt **st) {
-        if (*st)
-                sqlite3_finalize(*st);
+static bool is_pg(const Store *s) {
+        return s->kind == DB_POSTGRESQL;
 }
 
-/* Gives a cached statement back for its next use: resets it (ending a read it was in the
- * middle of) and drops its bindings (which may point at the caller's memory). */
-static inline void stmt_donep(sqlite3_stmt **st) {
-        if (*st) {
-                sqlite3_reset(*st);
-                sqlite3_clear_bindings(*st);
-        }
+static sqlite3 *sq(Store *s) {
+        assert(s->kind == DB_SQLITE);
+        return db_handle(s->db);
 }
 
-static void stmt_cache_clear(Store *s) {
-        for (size_t i = 0; i < ELEMENTSOF(s->stmts); i++) {
-                sqlite3_finalize(s->stmts[i].st);
-                s->stmts[i].sql = NULL;
-                s->stmts[i].st = NULL;
-        }
+Db *store_db(Store *s) {
+        return s->db;
 }
 
-/* The one place SQLite result codes become errno values. */
-static int sqlite_to_errno(int rc) {
-        switch (rc & 0xff) {
-        case SQLITE_OK:
-        case SQLITE_ROW:
-        case SQLITE_DONE:
-                return 0;
-        case SQLITE_FULL:
-                return -ENOSPC;
-        case SQLITE_BUSY:
-        case SQLITE_LOCKED:
-                return -EBUSY;
-        case SQLITE_CONSTRAINT:
-                return -EEXIST;
-        case SQLITE_NOMEM:
-                return -ENOMEM;
-        case SQLITE_READONLY:
-                return -EROFS;
-        case SQLITE_PERM:
-        case SQLITE_AUTH:
-        case SQLITE_CANTOPEN:
-                return -EACCES;
-        case SQLITE_CORRUPT:
-        case SQLITE_NOTADB:
-                return -EBADMSG;
-        default:
-                return -EIO;
-        }
-}
-
-/* sqlite_to_errno() for a result of s's connection: an I/O error whose system call failed
- * for space (SQLite says SQLITE_FULL only for some of them: growing the -shm file is
- * SQLITE_IOERR_SHMSIZE) is -ENOSPC too (https://sqlite.org/c3ref/system_errno.html). */
-static int store_errno(Store *s, int rc) {
-        int r = sqlite_to_errno(rc);
-        if ((rc & 0xff) == SQLITE_IOERR && s->db) {
-                int e = sqlite3_system_errno(s->db);
-                if (e == ENOSPC || e == EDQUOT)
-                        r = -ENOSPC;
-        }
-        return r;
-}
-
-static int fail(Store *s, int rc, const char *what) {
-        int r = store_errno(s, rc);
-        if (r == 0)
-                r = -EIO;
-        return log_error_errno(r, "state store: %s: %s", what, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
-}
-
-static int exec(Store *s, const char *sql) {
-        char *err = NULL;
-        int rc = sqlite3_exec(s->db, sql, NULL, NULL, &err);
-        if (rc != SQLITE_OK) {
-                int r = store_errno(s, rc);
-                log_error("state store: %s: %s", sql, err ? err : sqlite3_errstr(rc));
-                sqlite3_free(err);
-                return r < 0 ? r : -EIO;
-        }
-        return 0;
+/* Runs one statement without bound values, its rows dropped (BEGIN, COMMIT, ...), through the
+ * statement cache.  Returns 0 or a negative errno (logged by db.c). */
+static int exec_cached(Store *s, const char *sql) {
+        _cleanup_(db_donep) DbStmt *st = NULL;
+        int r = db_prepare(s->db, sql, &st);
+        if (r < 0)
+                return r;
+        r = db_step(st);
+        return r < 0 ? r : 0;
 }
 
 /* Copies what the WAL holds into the database file and truncates the WAL to zero bytes
@@ -145,75 +88,114 @@ static int exec(Store *s, const char *sql) {
  * https://sqlite.org/c3ref/wal_checkpoint_v2.html).  `wait`: wait for other connections'
  * readers up to the busy timeout; without it a reader in the way makes it a partial
  * checkpoint at once (the caller holds the daemon's lock and must not stall the boot API).
- * Returns 0 or a negative errno; logged at level `level` when it fails. */
+ * SQLite only.  Returns 0 or a negative errno; logged at level `level` when it fails. */
 static int wal_truncate(Store *s, bool wait, int level) {
         int frames = -1, done = -1;
+        sqlite3 *h = sq(s);
         if (!wait)
-                sqlite3_busy_timeout(s->db, 0);
-        int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &frames, &done);
+                sqlite3_busy_timeout(h, 0);
+        int rc = sqlite3_wal_checkpoint_v2(h, NULL, SQLITE_CHECKPOINT_TRUNCATE, &frames, &done);
         if (!wait)
-                sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+                sqlite3_busy_timeout(h, STORE_BUSY_TIMEOUT_MS);
         if (rc == SQLITE_OK)
                 return 0;
-        int r = store_errno(s, rc);
-        return log_full(level, r < 0 ? r : -EIO, NULL,
+        int e = sqlite3_system_errno(h);
+        int r = (rc & 0xff) == SQLITE_FULL || e == ENOSPC || e == EDQUOT ? -ENOSPC
+                : (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ? -EBUSY
+                                                                             : -EIO;
+        return log_full(level, r, NULL,
                         "state store: cannot checkpoint and truncate the WAL (%d of %d frames copied): %s", done,
-                        frames, sqlite3_errmsg(s->db));
+                        frames, sqlite3_errmsg(h));
 }
 
 /* Gives back the space the WAL holds after a write failed for it (r == -ENOSPC): the next
  * write then needs only the space its own pages take.  Nothing is lost: only committed
- * transactions are in the WAL, and the checkpoint copies them first.  Returns r. */
+ * transactions are in the WAL, and the checkpoint copies them first.  SQLite only (a full disk
+ * on PostgreSQL is the server's).  Returns r. */
 static int reclaim_if_full(Store *s, int r) {
-        if (r == -ENOSPC && sqlite3_get_autocommit(s->db))
+        if (r == -ENOSPC && s->kind == DB_SQLITE && !db_in_transaction(s->db))
                 (void) wal_truncate(s, false, LOG_DEBUG);
         return r;
 }
 
-static int exec_cached(Store *s, const char *sql);
+/* The end of a transaction: what it held is given back. */
+static void transaction_ended(Store *s) {
+        s->history_locked = false;
+        s->history_locked_write = false;
+}
 
-/* COMMIT of the open transaction.  On failure the transaction is rolled back (by SQLite, or
- * here when it is still open), and the WAL's space given back after a failure for space.
- * Returns 0 or a negative errno: the test hook's (store_set_commit_hook()) when it refused. */
+/* COMMIT of the open transaction.  On failure the transaction is rolled back (by the
+ * database, or here when it is still open), and the WAL's space given back after a failure
+ * for space.  The test hook (store_set_commit_hook()): on SQLite SQLite's commit hook, on
+ * PostgreSQL called here before the COMMIT (a refusal rolls back).  Returns 0 or a negative
+ * errno: the test hook's when it refused. */
 static int commit(Store *s) {
+        int r;
         s->commit_hook_error = 0;
-        int r = exec_cached(s, "COMMIT");
+        if (is_pg(s) && db_transaction_failed(s->db)) {
+                /* COMMIT would roll back, and say so only in its command tag. */
+                r = log_error_errno(EIO, "state store: the transaction failed; rolled back");
+        } else if (is_pg(s) && s->commit_hook && (r = s->commit_hook(s->commit_hook_data)) < 0) {
+                s->commit_hook_error = r;
+        } else
+                r = exec_cached(s, "COMMIT");
         if (r < 0 && s->commit_hook_error < 0)
                 r = s->commit_hook_error;
-        if (r < 0 && !sqlite3_get_autocommit(s->db))
+        if (r < 0 && db_in_transaction(s->db))
                 (void) exec_cached(s, "ROLLBACK");
+        transaction_ended(s);
         return reclaim_if_full(s, r);
 }
 
-/* Starts a write: its own transaction (BEGIN `begin`), or, inside a batch
- * (store_batch_begin()), a savepoint of the batch's transaction, so that a write that fails
- * undoes only itself (https://sqlite.org/lang_savepoint.html).  End it with write_end(). */
-static int write_begin(Store *s, const char *begin) {
-        return exec_cached(s, s->in_batch ? "SAVEPOINT write" : begin);
+/* The statement that begins a write transaction of its own: SQLite's BEGIN IMMEDIATE (the
+ * write lock at once) or BEGIN DEFERRED (only at the first write); PostgreSQL's BEGIN (row
+ * locks are taken as rows are written). */
+static const char *begin_sql(Store *s, bool immediate) {
+        if (is_pg(s))
+                return "BEGIN";
+        return immediate ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED";
+}
+
+/* Starts a write: its own transaction, or, inside a batch (store_batch_begin()), a savepoint
+ * of the batch's transaction, so that a write that fails undoes only itself
+ * (https://sqlite.org/lang_savepoint.html; https://www.postgresql.org/docs/15/sql-savepoint.html).
+ * End it with write_end(). */
+static int write_begin(Store *s, bool immediate) {
+        s->history_locked_write = false;
+        if (s->in_batch)
+                return exec_cached(s, "SAVEPOINT write");
+        transaction_ended(s);
+        return exec_cached(s, begin_sql(s, immediate));
 }
 
 /* Ends the write write_begin() started: when r >= 0 COMMIT (its own transaction) or RELEASE
  * (a batch's savepoint); else ROLLBACK (TO the savepoint) — only while the transaction is still
  * open: after SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY or SQLITE_NOMEM SQLite may already have
- * rolled the whole transaction back itself, and sqlite3_get_autocommit() is how to know
+ * rolled the whole transaction back itself, and db_in_transaction() is how to know
  * (https://sqlite.org/c3ref/get_autocommit.html; in a batch, store_batch_open() then says
- * false).  A failure for space gives the WAL's space back (reclaim_if_full()).  Returns r, or
+ * false).  On PostgreSQL a failed statement leaves the transaction failed until the ROLLBACK
+ * TO.  A failure for space gives the WAL's space back (reclaim_if_full()).  Returns r, or
  * COMMIT's error. */
 static int write_end(Store *s, int r) {
         if (s->in_batch) {
-                if (r < 0 && !sqlite3_get_autocommit(s->db))
+                if (r < 0 && db_in_transaction(s->db)) {
                         (void) exec_cached(s, "ROLLBACK TO write");
-                if (!sqlite3_get_autocommit(s->db)) {
+                        if (s->history_locked_write)
+                                s->history_locked = false;
+                }
+                if (db_in_transaction(s->db)) {
                         int k = exec_cached(s, "RELEASE write");
                         if (r >= 0)
                                 r = k;
                 }
+                s->history_locked_write = false;
                 return reclaim_if_full(s, r);
         }
         if (r >= 0)
                 return commit(s);
-        if (!sqlite3_get_autocommit(s->db))
+        if (db_in_transaction(s->db))
                 (void) exec_cached(s, "ROLLBACK");
+        transaction_ended(s);
         return reclaim_if_full(s, r);
 }
 
@@ -232,13 +214,15 @@ static int commit_hook(void *userdata) {
 void store_set_commit_hook(Store *s, StoreCommitHook fn, void *userdata) {
         s->commit_hook = fn;
         s->commit_hook_data = userdata;
-        sqlite3_commit_hook(s->db, fn ? commit_hook : NULL, fn ? s : NULL);
+        if (s->kind == DB_SQLITE)
+                sqlite3_commit_hook(sq(s), fn ? commit_hook : NULL, fn ? s : NULL);
 }
 
 int store_batch_begin(Store *s) {
         if (s->in_batch || s->parent)
                 return -EINVAL;
-        int r = exec_cached(s, "BEGIN IMMEDIATE");
+        transaction_ended(s);
+        int r = exec_cached(s, begin_sql(s, true));
         if (r < 0)
                 return reclaim_if_full(s, r);
         s->in_batch = true;
@@ -246,7 +230,7 @@ int store_batch_begin(Store *s) {
 }
 
 bool store_batch_open(Store *s) {
-        return s->in_batch && !sqlite3_get_autocommit(s->db);
+        return s->in_batch && db_in_transaction(s->db);
 }
 
 int store_batch_commit(Store *s) {
@@ -255,8 +239,10 @@ int store_batch_commit(Store *s) {
         s->in_batch = false;
         /* The transaction ended already (a write's failure rolled it all back): nothing of it
          * is on disk. */
-        if (sqlite3_get_autocommit(s->db))
+        if (!db_in_transaction(s->db)) {
+                transaction_ended(s);
                 return -EIO;
+        }
         return commit(s);
 }
 
@@ -264,71 +250,98 @@ void store_batch_rollback(Store *s) {
         if (!s->in_batch)
                 return;
         s->in_batch = false;
-        if (!sqlite3_get_autocommit(s->db))
+        if (db_in_transaction(s->db))
                 (void) exec_cached(s, "ROLLBACK");
+        transaction_ended(s);
 }
 
-/* Prepares a statement the caller finalizes: for what runs once (opening, the schema). */
-static int prepare_once(Store *s, const char *sql, sqlite3_stmt **ret) {
-        int rc = sqlite3_prepare_v2(s->db, sql, -1, ret, NULL);
-        return rc == SQLITE_OK ? 0 : fail(s, rc, "prepare");
-}
-
-/* The statement of `sql` on s's connection, compiled on its first use and kept until the
- * connection closes (SQLITE_PREPARE_PERSISTENT: https://sqlite.org/c3ref/prepare.html), so
- * that a transition costs no parsing.  `sql` must be a string literal: its address is the
- * key.  *ret is borrowed and reset with no bindings; the caller steps it and gives it back
- * with stmt_donep() (a _cleanup_), before it is used again.  A schema change recompiles it
- * by itself at its next step (https://sqlite.org/c3ref/prepare.html, "sqlite3_prepare_v2").
- * Returns 0 or a negative errno (logged). */
-static int prepare(Store *s, const char *sql, sqlite3_stmt **ret) {
-        size_t i = ((uintptr_t) sql >> 3) % STORE_STMT_SLOTS;
-        for (size_t probe = 0; probe < STORE_STMT_SLOTS; probe++, i = (i + 1) % STORE_STMT_SLOTS) {
-                if (s->stmts[i].sql == sql) {
-                        *ret = s->stmts[i].st;
-                        return 0;
-                }
-                if (s->stmts[i].sql)
-                        continue;
-                sqlite3_stmt *st;
-                int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
-                if (rc != SQLITE_OK)
-                        return fail(s, rc, "prepare");
-                s->stmts[i].sql = sql;
-                s->stmts[i].st = st;
-                *ret = st;
+int store_history_lock(Store *s) {
+        if (!is_pg(s) || s->history_locked)
                 return 0;
-        }
-        /* More distinct statements than slots: a programming error; still correct, uncached. */
-        assert(!"store statement cache full");
-        return -ENOSPC;
-}
-
-/* Runs one statement without bound values or rows (BEGIN, COMMIT, ...) through the cache.
- * Returns 0 or a negative errno (logged). */
-static int exec_cached(Store *s, const char *sql) {
-        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
-        int r = prepare(s, sql, &st);
+        int r = exec_cached(s, "SELECT pg_advisory_xact_lock(" STRINGIFY(STORE_PG_LOCK_HISTORY) ")");
         if (r < 0)
                 return r;
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-                r = store_errno(s, rc);
-                log_error("state store: %s: %s", sql, sqlite3_errmsg(s->db));
-                return r < 0 ? r : -EIO;
-        }
+        s->history_locked = true;
+        s->history_locked_write = true;
         return 0;
 }
 
-static int run(Store *s, const char *sql, const char *types, ...);
+int store_notify(Store *s, const char *payload) {
+        if (!is_pg(s))
+                return 0;
+        _cleanup_(db_donep) DbStmt *st = NULL;
+        int r = db_prepare(s->db, "SELECT pg_notify('provd', CAST(?1 AS TEXT))", &st);
+        if (r < 0)
+                return r;
+        db_bind_text(st, 1, payload);
+        r = db_step(st);
+        return r < 0 ? r : 0;
+}
+
+/* store_notify() of "<kind> <node>". */
+static int notify_node(Store *s, char kind, const char *node) {
+        if (!is_pg(s))
+                return 0;
+        char payload[128];
+        snprintf(payload, sizeof payload, "%c %s", kind, node);
+        return store_notify(s, payload);
+}
+
+/* Binds `types` values of ap to st from ?1 on: 'i' int64, 't' text (NULL ok), 'b' a
+ * TOKEN_HASH_SIZE-byte blob (NULL ok), 'x' a blob and its size_t length (NULL ok). */
+static void bindv(DbStmt *st, const char *types, va_list ap) {
+        for (int i = 0; types[i]; i++) {
+                if (types[i] == 'i')
+                        db_bind_int64(st, i + 1, va_arg(ap, int64_t));
+                else if (types[i] == 't')
+                        db_bind_text(st, i + 1, va_arg(ap, const char *));
+                else if (types[i] == 'b')
+                        db_bind_blob(st, i + 1, va_arg(ap, const uint8_t *), TOKEN_HASH_SIZE);
+                else {
+                        const uint8_t *p = va_arg(ap, const uint8_t *);
+                        db_bind_blob(st, i + 1, p, va_arg(ap, size_t));
+                }
+        }
+}
+
+/* Runs one statement with bound values (bindv()'s types), its rows dropped. */
+static int run(Store *s, const char *sql, const char *types, ...) {
+        _cleanup_(db_donep) DbStmt *st = NULL;
+        int r = db_prepare(s->db, sql, &st);
+        if (r < 0)
+                return r;
+        va_list ap;
+        va_start(ap, types);
+        bindv(st, types, ap);
+        va_end(ap);
+        r = db_step(st);
+        return r < 0 ? r : 0;
+}
+
+/* run() of an INSERT ... RETURNING id: the new row's id into *ret_id. */
+static int run_insert(Store *s, int64_t *ret_id, const char *sql, const char *types, ...) {
+        _cleanup_(db_donep) DbStmt *st = NULL;
+        int r = db_prepare(s->db, sql, &st);
+        if (r < 0)
+                return r;
+        va_list ap;
+        va_start(ap, types);
+        bindv(st, types, ap);
+        va_end(ap);
+        r = db_step(st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return log_error_errno(EIO, "state store: an INSERT returned no id");
+        *ret_id = db_column_int64(st, 0);
+        return 0;
+}
+
+/* ---- schema and migrations ------------------------------------------------------------------
+ * Written in SQLite's dialect; ddl() rewrites the types for PostgreSQL.  Tables are created in
+ * an order that lets each REFERENCES name a table that exists (PostgreSQL requires it). */
 
 static const char schema[] =
-        "CREATE TABLE IF NOT EXISTS nodes ("
-        "  name TEXT PRIMARY KEY,"
-        "  state TEXT NOT NULL,"
-        "  state_since INTEGER NOT NULL,"
-        "  attempt_id INTEGER REFERENCES attempts(id),"
-        "  created_at INTEGER NOT NULL);"
         "CREATE TABLE IF NOT EXISTS attempts ("
         "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
         "  node TEXT NOT NULL,"
@@ -340,6 +353,12 @@ static const char schema[] =
         "  ended_at INTEGER,"
         "  outcome TEXT);"
         "CREATE INDEX IF NOT EXISTS attempts_node ON attempts(node, seq);"
+        "CREATE TABLE IF NOT EXISTS nodes ("
+        "  name TEXT PRIMARY KEY,"
+        "  state TEXT NOT NULL,"
+        "  state_since INTEGER NOT NULL,"
+        "  attempt_id INTEGER REFERENCES attempts(id),"
+        "  created_at INTEGER NOT NULL);"
         "CREATE TABLE IF NOT EXISTS history ("
         "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
         "  node TEXT NOT NULL,"
@@ -365,8 +384,7 @@ static const char schema[] =
         "  uptime_s REAL NOT NULL,"
         "  reported_at INTEGER NOT NULL);";
 
-/* discovery: added to version-1 databases as they are opened (CREATE ... IF NOT
- * EXISTS is the whole migration: the table is new, nothing older refers to it). */
+/* discovery: PXE clients not in the inventory. */
 static const char schema_discovered[] =
         "CREATE TABLE IF NOT EXISTS discovered ("
         "  mac TEXT PRIMARY KEY,"
@@ -380,9 +398,10 @@ static const char schema_discovered[] =
         "  interface TEXT NOT NULL DEFAULT '',"
         "  ipxe INTEGER NOT NULL DEFAULT 0);"
         "CREATE INDEX IF NOT EXISTS discovered_last_seen ON discovered(last_seen_ms);";
-/* Boots of stateless nodes: added to older databases as they are opened, like `discovered`.
- * One row per boot: its token hash, when it started and ended, how (outcome), the MAC,
- * firmware and image it booted with, and the ETag of the overlay it was served. */
+
+/* Boots of stateless nodes.  One row per boot: its token hash, when it started and ended, how
+ * (outcome), the MAC, firmware and image it booted with, and the ETag of the overlay it was
+ * served. */
 static const char schema_boots[] =
         "CREATE TABLE IF NOT EXISTS boots ("
         "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -398,200 +417,325 @@ static const char schema_boots[] =
         "  image TEXT,"
         "  overlay_etag TEXT);"
         "CREATE INDEX IF NOT EXISTS boots_node ON boots(node, id);";
-/* Columns added after the first schema: nullable, so ALTER TABLE ... ADD COLUMN keeps every
- * row of an older database (the column NULL).  history.console: the console's last lines of
- * a failed attempt; attempts.firmware: what netbooted the attempt; nodes.boot_id: a stateless
- * node's open (or last) boot. */
+
+/* Several instances on one database: who runs (instances, with a heartbeat), named leases,
+ * and BMC operations with the instance that holds each and until when. */
+static const char schema_cluster[] =
+        "CREATE TABLE IF NOT EXISTS instances ("
+        "  name TEXT PRIMARY KEY,"
+        "  url TEXT NOT NULL,"
+        "  racks TEXT NOT NULL DEFAULT '',"
+        "  host TEXT NOT NULL DEFAULT '',"
+        "  pid INTEGER NOT NULL DEFAULT 0,"
+        "  started_at INTEGER NOT NULL,"
+        "  heartbeat_at INTEGER NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS leases ("
+        "  name TEXT PRIMARY KEY,"
+        "  holder TEXT NOT NULL,"
+        "  acquired_at INTEGER NOT NULL,"
+        "  expires_at INTEGER NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS bmc_ops ("
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  node TEXT NOT NULL,"
+        "  rack TEXT NOT NULL DEFAULT '',"
+        "  kind TEXT NOT NULL,"
+        "  params TEXT NOT NULL DEFAULT '{}',"
+        "  state TEXT NOT NULL,"
+        "  step INTEGER NOT NULL DEFAULT 0,"
+        "  holder TEXT,"
+        "  lease_expires INTEGER,"
+        "  created_at INTEGER NOT NULL,"
+        "  created_by TEXT NOT NULL DEFAULT '',"
+        "  ended_at INTEGER,"
+        "  result TEXT,"
+        "  takeovers INTEGER NOT NULL DEFAULT 0);"
+        "CREATE INDEX IF NOT EXISTS bmc_ops_state ON bmc_ops(state, id);";
+
+/* The migrations, in order: step i (1-based) brings a database at schema version i - 1 to
+ * version i.  Each is idempotent (CREATE ... IF NOT EXISTS; a column only when it is missing),
+ * since SQLite databases of the first releases say version 1 whichever of steps 2 to 6 they
+ * already have.  A step is either DDL (`sql`) or a column added to an existing table
+ * (nullable or with a default, so ALTER TABLE ... ADD COLUMN keeps every row), then `then`. */
 static const struct {
-        const char *table, *column, *type, *what;
-} schema_columns[] = {
-        { "history", "console", "TEXT", "console capture" },
-        { "attempts", "firmware", "TEXT", "firmware of install attempts" },
-        { "nodes", "boot_id", "INTEGER", "the boot of stateless nodes" },
+        const char *what;
+        const char *sql;
+        const char *table, *column, *type;
+        const char *then;
+} schema_steps[] = {
+        { "the first tables", schema, NULL, NULL, NULL, NULL },
+        { "discovered PXE clients", schema_discovered, NULL, NULL, NULL, NULL },
+        { "boots of stateless nodes", schema_boots, NULL, NULL, NULL, NULL },
+        { "console capture", NULL, "history", "console", "TEXT", NULL },
+        { "firmware of install attempts", NULL, "attempts", "firmware", "TEXT", NULL },
+        { "the boot of stateless nodes", NULL, "nodes", "boot_id", "INTEGER", NULL },
+        /* a row that exists has version >= 1: 0 means "no row" (StoreNodeState.version) */
+        { "node versions", NULL, "nodes", "version", "INTEGER NOT NULL DEFAULT 0", "UPDATE nodes SET version = 1" },
+        { "sealed tokens of attempts", NULL, "attempts", "token_box", "BLOB", NULL },
+        { "sealed tokens of boots", NULL, "boots", "token_box", "BLOB", NULL },
+        { "instances, leases and BMC operations", schema_cluster, NULL, NULL, NULL, NULL },
 };
+
+/* The current schema version: the number of steps (a literal, pasted into SQL). */
+#define SCHEMA_VERSION 10
+_Static_assert(ELEMENTSOF(schema_steps) == SCHEMA_VERSION, "SCHEMA_VERSION is the number of schema_steps");
+
+/* Appends s[0..n) to *buf. */
+static int append(char **buf, size_t *len, const char *s, size_t n) {
+        char *b = realloc(*buf, *len + n + 1);
+        if (!b)
+                return -ENOMEM;
+        memcpy(b + *len, s, n);
+        *len += n;
+        b[*len] = '\0';
+        *buf = b;
+        return 0;
+}
+
+/* DDL of SQLite's dialect for db's kind, into a new string: for PostgreSQL INTEGER PRIMARY KEY
+ * AUTOINCREMENT -> BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, INTEGER -> BIGINT
+ * (times are milliseconds), REAL -> DOUBLE PRECISION, BLOB -> BYTEA
+ * (https://www.postgresql.org/docs/15/datatype.html). */
+static int ddl(Store *s, const char *sql, char **ret) {
+        static const struct {
+                const char *from, *to;
+        } words[] = {
+                { "INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY" },
+                { "INTEGER", "BIGINT" },
+                { "REAL", "DOUBLE PRECISION" },
+                { "BLOB", "BYTEA" },
+        };
+        _cleanup_free_ char *out = NULL;
+        size_t len = 0;
+        const char *p = sql;
+        int r = append(&out, &len, "", 0);
+        if (r < 0)
+                return r;
+        while (*p) {
+                size_t k = 0;
+                if (is_pg(s) && (p == sql || !(p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z'))))
+                        for (k = 0; k < ELEMENTSOF(words); k++) {
+                                size_t n = strlen(words[k].from);
+                                char after = p[n];
+                                if (strncmp(p, words[k].from, n) == 0 && !(after == '_' || (after >= 'A' && after <= 'Z') ||
+                                                                          (after >= 'a' && after <= 'z'))) {
+                                        r = append(&out, &len, words[k].to, strlen(words[k].to));
+                                        if (r < 0)
+                                                return r;
+                                        p += n;
+                                        break;
+                                }
+                        }
+                if (k < ELEMENTSOF(words) && is_pg(s))
+                        continue;
+                r = append(&out, &len, p, 1);
+                if (r < 0)
+                        return r;
+                p++;
+        }
+        *ret = TAKE_PTR(out);
+        return 0;
+}
 
 /* Whether `table` has the column `column`, into *ret. */
 static int column_exists(Store *s, const char *table, const char *column, bool *ret) {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int r = prepare_once(s, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", &st);
+        _cleanup_(db_donep) DbStmt *st = NULL;
+        int r = db_prepare(s->db,
+                           is_pg(s) ? "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                                      "AND table_name = ?1 AND column_name = ?2"
+                                    : "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2",
+                           &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-                return fail(s, rc, "read the schema");
-        *ret = rc == SQLITE_ROW;
+        db_bind_text(st, 1, table);
+        db_bind_text(st, 2, column);
+        r = db_step(st);
+        if (r < 0)
+                return r;
+        *ret = r == 1;
         return 0;
 }
 
-/* Whether every table and index the statements of `sql` create exists, into *ret.  The names
- * are read from the statements' "IF NOT EXISTS <name>", so they cannot drift from the schema. */
-static int schema_objects_exist(Store *s, const char *sql, bool *ret) {
-        static const char clause[] = "IF NOT EXISTS ";
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int r = prepare_once(s, "SELECT 1 FROM sqlite_master WHERE name = ?1", &st);
-        if (r < 0)
-                return r;
-        for (const char *p = strstr(sql, clause); p; p = strstr(p, clause)) {
-                p += sizeof clause - 1;
-                size_t len = strcspn(p, " (;");
-                sqlite3_reset(st);
-                sqlite3_bind_text(st, 1, p, (int) len, SQLITE_STATIC);
-                int rc = sqlite3_step(st);
-                if (rc == SQLITE_DONE) {
-                        *ret = false;
+/* The database's schema version into *ret: SQLite's user_version, PostgreSQL's provd_schema
+ * row (0 when the table or its row is missing: an empty database). */
+static int schema_version(Store *s, int64_t *ret) {
+        _cleanup_(db_donep) DbStmt *st = NULL;
+        int r;
+        if (is_pg(s)) {
+                r = db_prepare(s->db,
+                               "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() "
+                               "AND table_name = 'provd_schema'",
+                               &st);
+                if (r < 0)
+                        return r;
+                r = db_step(st);
+                if (r < 0)
+                        return r;
+                bool exists = r == 1 && db_column_int64(st, 0) > 0;
+                db_done(TAKE_PTR(st));
+                if (!exists) {
+                        *ret = 0;
                         return 0;
                 }
-                if (rc != SQLITE_ROW)
-                        return fail(s, rc, "read the schema");
-        }
-        *ret = true;
+                r = db_prepare(s->db, "SELECT COALESCE(MAX(version), 0) FROM provd_schema", &st);
+        } else
+                r = db_prepare(s->db, "PRAGMA user_version", &st);
+        if (r < 0)
+                return r;
+        r = db_step(st);
+        if (r < 0)
+                return r;
+        *ret = r == 1 ? db_column_int64(st, 0) : 0;
         return 0;
 }
 
-/* Whether the database has the whole current schema (tables, indexes, later columns) and
- * user_version SCHEMA_VERSION: then opening it writes nothing, so a daemon on a full
- * filesystem still starts and serves what needs no write. */
-static int schema_is_current(Store *s, bool *ret) {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        bool ok;
-        int r = prepare_once(s, "PRAGMA user_version", &st);
-        if (r < 0)
-                return r;
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW)
-                return fail(s, rc, "read user_version");
-        if (sqlite3_column_int(st, 0) != SCHEMA_VERSION) {
-                *ret = false;
-                return 0;
-        }
-        const char *const parts[] = { schema, schema_discovered, schema_boots };
-        for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
-                r = schema_objects_exist(s, parts[i], &ok);
-                if (r < 0 || !ok) {
-                        *ret = false;
-                        return r < 0 ? r : 0;
+/* Runs the migration steps after `from` in the open transaction, then records the version. */
+static int schema_update_locked(Store *s, int64_t from) {
+        int r;
+        for (int64_t i = from; i < SCHEMA_VERSION; i++) {
+                _cleanup_free_ char *sql = NULL;
+                if (schema_steps[i].sql) {
+                        if (from > 0)
+                                log_info("state store: schema step %" PRId64 ": %s", i + 1, schema_steps[i].what);
+                        r = ddl(s, schema_steps[i].sql, &sql);
+                        if (r < 0)
+                                return r;
+                        r = db_exec(s->db, sql);
+                        if (r < 0)
+                                return r;
+                        continue;
                 }
-        }
-        for (size_t i = 0; i < ELEMENTSOF(schema_columns); i++) {
-                r = column_exists(s, schema_columns[i].table, schema_columns[i].column, &ok);
-                if (r < 0 || !ok) {
-                        *ret = false;
-                        return r < 0 ? r : 0;
-                }
-        }
-        *ret = true;
-        return 0;
-}
-
-/* Creates what schema_is_current() finds missing, in one transaction: the tables and indexes
- * (CREATE ... IF NOT EXISTS), the later columns, user_version. */
-static int schema_update_locked(Store *s) {
-        bool ok;
-        int r = exec(s, schema);
-        if (r < 0)
-                return r;
-        r = exec(s, schema_discovered); /* discovery */
-        if (r < 0)
-                return r;
-        r = exec(s, schema_boots);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < ELEMENTSOF(schema_columns); i++) {
-                r = column_exists(s, schema_columns[i].table, schema_columns[i].column, &ok);
+                bool ok;
+                r = column_exists(s, schema_steps[i].table, schema_steps[i].column, &ok);
                 if (r < 0)
                         return r;
                 if (ok)
                         continue;
                 _cleanup_free_ char *alter = NULL;
-                log_info("state store: adding the %s column \"%s\" (%s)", schema_columns[i].table,
-                         schema_columns[i].column, schema_columns[i].what);
-                if (asprintf(&alter, "ALTER TABLE %s ADD COLUMN %s %s", schema_columns[i].table,
-                             schema_columns[i].column, schema_columns[i].type) < 0)
+                if (from > 0)
+                        log_info("state store: adding the %s column \"%s\" (%s)", schema_steps[i].table,
+                                 schema_steps[i].column, schema_steps[i].what);
+                if (asprintf(&alter, "ALTER TABLE %s ADD COLUMN %s %s", schema_steps[i].table, schema_steps[i].column,
+                             schema_steps[i].type) < 0)
                         return -ENOMEM;
-                r = exec(s, alter);
+                r = ddl(s, alter, &sql);
                 if (r < 0)
                         return r;
+                r = db_exec(s->db, sql);
+                if (r < 0)
+                        return r;
+                if (schema_steps[i].then) {
+                        r = db_exec(s->db, schema_steps[i].then);
+                        if (r < 0)
+                                return r;
+                }
         }
-        return exec(s, "PRAGMA user_version=" STRINGIFY(SCHEMA_VERSION));
+        if (is_pg(s))
+                return db_exec(s->db, "DELETE FROM provd_schema; INSERT INTO provd_schema (version) VALUES (" STRINGIFY(SCHEMA_VERSION) ")");
+        return db_exec(s->db, "PRAGMA user_version=" STRINGIFY(SCHEMA_VERSION));
 }
 
-static int schema_update(Store *s) {
-        int r = exec_cached(s, "BEGIN IMMEDIATE");
+/* Brings the schema to SCHEMA_VERSION in one transaction, only when it is older: an
+ * up-to-date database is opened without a write (so a daemon on a full filesystem still
+ * starts).  On PostgreSQL under pg_advisory_xact_lock(STORE_PG_LOCK_MIGRATE), the version read
+ * again under it, so that instances starting at once migrate once
+ * (https://www.postgresql.org/docs/15/functions-admin.html#FUNCTIONS-ADVISORY-LOCKS). */
+static int schema_migrate(Store *s) {
+        int64_t v;
+        int r = schema_version(s, &v);
         if (r < 0)
                 return r;
-        return write_end(s, schema_update_locked(s));
-}
-
-int store_set_console(Store *s, int64_t event_id, const char *text) {
-        int r = run(s, "UPDATE history SET console = ?1 WHERE id = ?2", "ti", text, event_id);
+        if (v == SCHEMA_VERSION)
+                return 0;
+        if (v > SCHEMA_VERSION)
+                return log_error_errno(EPROTO,
+                                       "state store: the database's schema (version %" PRId64
+                                       ") is newer than this provd's (%d): upgrade provd",
+                                       v, SCHEMA_VERSION);
+        r = exec_cached(s, begin_sql(s, true));
         if (r < 0)
                 return reclaim_if_full(s, r);
-        return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+        if (is_pg(s)) {
+                r = db_exec(s->db, "SELECT pg_advisory_xact_lock(" STRINGIFY(STORE_PG_LOCK_MIGRATE) "); "
+                                   "CREATE TABLE IF NOT EXISTS provd_schema (version BIGINT NOT NULL)");
+                if (r >= 0)
+                        r = schema_version(s, &v);
+                if (r >= 0 && v == SCHEMA_VERSION) {
+                        /* Another instance migrated meanwhile. */
+                        (void) exec_cached(s, "ROLLBACK");
+                        return 0;
+                }
+                if (r < 0)
+                        return write_end(s, r);
+        }
+        log_info("state store: schema version %" PRId64 " -> %d", v, SCHEMA_VERSION);
+        return write_end(s, schema_update_locked(s, v));
 }
 
-/* Opens s->db at db_path and sets the connection up (none of it writes to a database that is
- * already in WAL mode).  `exclusive`: PRAGMA locking_mode=EXCLUSIVE first, so that SQLite keeps
- * the WAL's index in its own memory and never maps the -shm file — which needs space on the
- * filesystem when the file is missing — at the price of locking other processes out
- * (https://sqlite.org/wal.html, "Use of WAL Without Shared-Memory").  Returns 0, -ENOSPC
+/* ---- opening and closing -------------------------------------------------------------------- */
+
+/* Opens s->db at s->db_path and sets the SQLite connection up (none of it writes to a database
+ * that is already in WAL mode).  `exclusive`: PRAGMA locking_mode=EXCLUSIVE first, so that
+ * SQLite keeps the WAL's index in its own memory and never maps the -shm file — which needs
+ * space on the filesystem when the file is missing — at the price of locking other processes
+ * out (https://sqlite.org/wal.html, "Use of WAL Without Shared-Memory").  Returns 0, -ENOSPC
  * without logging when the first access found no space (the caller may retry exclusive),
  * or another negative errno, logged. */
-static int db_open(Store *s, const char *db_path, bool exclusive) {
-        int rc = sqlite3_open_v2(db_path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 NULL);
-        if (rc != SQLITE_OK)
-                return fail(s, rc, db_path);
-        sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
-        sqlite3_extended_result_codes(s->db, 1);
+static int sqlite_setup(Store *s, bool exclusive) {
+        int r = db_open_sqlite(s->db_path, 0, &s->db);
+        if (r < 0)
+                return r;
+        sqlite3 *h = sq(s);
+        sqlite3_busy_timeout(h, STORE_BUSY_TIMEOUT_MS);
         /* Keep the -wal and -shm files when the connection closes (the WAL truncated to zero
          * bytes, as journal_size_limit is set): a daemon restarted on a full filesystem then
          * finds the -shm's space still its own, and reads without allocating any
          * (https://sqlite.org/c3ref/c_fcntl_begin_atomic_write.html#sqlitefcntlpersistwal). */
-        (void) sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &(int) { 1 });
+        (void) sqlite3_file_control(h, "main", SQLITE_FCNTL_PERSIST_WAL, &(int) { 1 });
         /* The database file grows by STORE_DB_CHUNK_BYTES at a time, allocated when it grows
          * (https://sqlite.org/c3ref/c_fcntl_begin_atomic_write.html#sqlitefcntlchunksize):
          * the checkpoint that gives the WAL's space back after a write failed for space copies
          * the WAL's pages into the database file, which must not need new space then.  Without
          * the slack whether it did depended on where the last pages happened to fall. */
-        (void) sqlite3_file_control(s->db, "main", SQLITE_FCNTL_CHUNK_SIZE, &(int) { STORE_DB_CHUNK_BYTES });
+        (void) sqlite3_file_control(h, "main", SQLITE_FCNTL_CHUNK_SIZE, &(int) { STORE_DB_CHUNK_BYTES });
         if (exclusive) {
-                int r = exec(s, "PRAGMA locking_mode=EXCLUSIVE");
+                r = db_exec(s->db, "PRAGMA locking_mode=EXCLUSIVE");
                 if (r < 0)
                         return r;
         }
         /* WAL: readers never block the writer; FULL: a commit is on disk when it returns, so
          * not even a power cut loses an answered transition, let alone kill -9.  The WAL is
          * bounded (see STORE_WAL_AUTOCHECKPOINT_PAGES).  journal_mode is the first access. */
-        rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
-        if (rc != SQLITE_OK && !exclusive && store_errno(s, rc) == -ENOSPC)
-                return -ENOSPC;
-        if (rc != SQLITE_OK)
-                return fail(s, rc, "PRAGMA journal_mode=WAL");
-        return exec(s, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
-                       "PRAGMA wal_autocheckpoint=" STRINGIFY(STORE_WAL_AUTOCHECKPOINT_PAGES) "; "
-                       "PRAGMA journal_size_limit=" STRINGIFY(STORE_WAL_LIMIT_BYTES) ";");
+        int rc = sqlite3_exec(h, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+                int e = sqlite3_system_errno(h);
+                bool full = (rc & 0xff) == SQLITE_FULL || e == ENOSPC || e == EDQUOT;
+                if (full && !exclusive)
+                        return -ENOSPC;
+                return log_error_errno(full ? -ENOSPC : (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT ? -EBADMSG
+                                                        : (rc & 0xff) == SQLITE_BUSY                                    ? -EBUSY
+                                                                                                                       : -EIO,
+                                       "state store: PRAGMA journal_mode=WAL: %s", sqlite3_errmsg(h));
+        }
+        return db_exec(s->db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+                              "PRAGMA wal_autocheckpoint=" STRINGIFY(STORE_WAL_AUTOCHECKPOINT_PAGES) "; "
+                              "PRAGMA journal_size_limit=" STRINGIFY(STORE_WAL_LIMIT_BYTES) ";");
 }
 
-int store_open(const char *state_dir, Store **ret) {
+/* A new Store with state_dir created and its lock file held. */
+static int store_new(const char *state_dir, Store **ret) {
         _cleanup_(store_freep) Store *s = NULL;
         _cleanup_free_ char *lock_path = NULL;
-        int r;
 
         if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "cannot create state directory %s: %m", state_dir);
-
         s = calloc(1, sizeof *s);
         if (!s)
                 return -ENOMEM;
         s->lock_fd = -1;
         pthread_mutex_init(&s->readers_lock, NULL);
         pthread_cond_init(&s->readers_cond, NULL);
-
-        if (asprintf(&lock_path, "%s/provd.lock", state_dir) < 0 || asprintf(&s->db_path, "%s/provd.db", state_dir) < 0)
+        if (asprintf(&lock_path, "%s/provd.lock", state_dir) < 0)
                 return -ENOMEM;
-        const char *db_path = s->db_path;
         s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (s->lock_fd < 0)
                 return log_error_errno(errno, "cannot open %s: %m", lock_path);
@@ -600,41 +744,90 @@ int store_open(const char *state_dir, Store **ret) {
                         return log_error_errno(EBUSY, "state directory %s is in use by another provd", state_dir);
                 return log_error_errno(errno, "cannot lock %s: %m", lock_path);
         }
+        *ret = TAKE_PTR(s);
+        return 0;
+}
 
-        r = db_open(s, db_path, false);
+int store_open(const char *state_dir, Store **ret) {
+        _cleanup_(store_freep) Store *s = NULL;
+        int r = store_new(state_dir, &s);
+        if (r < 0)
+                return r;
+        s->kind = DB_SQLITE;
+        if (asprintf(&s->db_path, "%s/provd.db", state_dir) < 0)
+                return -ENOMEM;
+        r = sqlite_setup(s, false);
         if (r == -ENOSPC) {
                 /* No space to map the -shm file (it was removed, e.g. by another program that
                  * closed the database last): keep the wal-index in memory instead. */
                 log_warning("state store: %s: no space for the shared-memory file (%s): opening it in exclusive "
                             "locking mode, other programs cannot open it until provd restarts",
-                            db_path, sqlite3_errmsg(s->db));
-                sqlite3_close_v2(s->db);
-                s->db = NULL;
+                            s->db_path, db_errmsg(s->db));
+                db_close(TAKE_PTR(s->db));
                 s->exclusive = true;
-                r = db_open(s, db_path, true);
+                r = sqlite_setup(s, true);
         }
         if (r < 0)
                 return r;
-        /* Schema and migrations only when something is missing: an up-to-date database is
-         * opened without a single write. */
-        bool current;
-        r = schema_is_current(s, &current);
+        r = schema_migrate(s);
         if (r < 0)
                 return r;
-        if (!current) {
-                r = schema_update(s);
-                if (r < 0)
-                        return r;
-        }
-
         s->ready = true;
         *ret = TAKE_PTR(s);
         return 0;
 }
 
+/* The URL's scheme: "postgresql" or "postgres" (PostgreSQL), "sqlite" with nothing after it
+ * but "//" (SQLite), or NULL (unknown). */
+static DbKind url_kind(const char *url, bool *ret_ok) {
+        *ret_ok = true;
+        if (!url || !*url || streq(url, "sqlite:") || streq(url, "sqlite://"))
+                return DB_SQLITE;
+        if (startswith(url, "postgresql://") || startswith(url, "postgres://"))
+                return DB_POSTGRESQL;
+        *ret_ok = false;
+        return DB_SQLITE;
+}
+
+int store_open_url(const char *state_url, const char *state_dir, Store **ret) {
+        bool ok;
+        DbKind kind = url_kind(state_url, &ok);
+        if (!ok) {
+                /* Only the scheme: the rest may hold a password. */
+                size_t n = strcspn(state_url, ":");
+                return log_error_errno(EINVAL,
+                                       "state_url: unknown scheme \"%.*s\" (expected postgresql://..., postgres://... or "
+                                       "sqlite:)",
+                                       (int) (n > 32 ? 32 : n), state_url);
+        }
+        if (kind == DB_SQLITE)
+                return store_open(state_dir, ret);
+
+        _cleanup_(store_freep) Store *s = NULL;
+        int r = store_new(state_dir, &s);
+        if (r < 0)
+                return r;
+        s->kind = DB_POSTGRESQL;
+        s->conninfo = strdup(state_url);
+        if (!s->conninfo)
+                return -ENOMEM;
+        r = db_open_postgresql(state_url, &s->db);
+        if (r < 0)
+                return r;
+        r = schema_migrate(s);
+        if (r < 0)
+                return r;
+        s->ready = true;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+bool store_is_postgresql(const Store *s) {
+        return is_pg(s);
+}
+
 static void reader_close(Store *r) {
-        stmt_cache_clear(r);
-        sqlite3_close_v2(r->db);
+        db_close(r->db);
         free(r);
 }
 
@@ -650,13 +843,12 @@ void store_free(Store *s) {
         pthread_mutex_destroy(&s->readers_lock);
         pthread_cond_destroy(&s->readers_cond);
         free(s->db_path);
-        stmt_cache_clear(s);
+        free(s->conninfo);
         /* A clean stop leaves an empty WAL (the close would checkpoint too, but says nothing
          * when it cannot). */
-        if (s->ready)
+        if (s->ready && s->kind == DB_SQLITE)
                 (void) wal_truncate(s, true, LOG_WARNING);
-        if (s->db)
-                sqlite3_close_v2(s->db);
+        db_close(s->db);
         if (s->lock_fd >= 0)
                 close(s->lock_fd);
         free(s);
@@ -664,26 +856,25 @@ void store_free(Store *s) {
 
 /* ---- read connections ---------------------------------------------------------------- */
 
-/* Opens a read-only connection to s's database into *ret.  It writes nothing (not even the
- * -shm file's size: the write connection made it) and needs no space. */
+/* Opens a read connection to s's database into *ret.  SQLite: read-only; it writes nothing
+ * (not even the -shm file's size: the write connection made it) and needs no space.
+ * PostgreSQL: a connection of its own. */
 static int reader_open(Store *s, Store **ret) {
         Store *r = calloc(1, sizeof *r);
         if (!r)
                 return -ENOMEM;
         r->lock_fd = -1;
         r->parent = s;
-        /* NOMUTEX: one thread at a time uses a connection (it is lent to one), so SQLite's
-         * own per-connection mutex would only cost (https://sqlite.org/threadsafe.html). */
-        int rc = sqlite3_open_v2(s->db_path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-        if (rc != SQLITE_OK) {
-                int k = fail(r, rc, "open a read connection");
-                reader_close(r);
+        r->kind = s->kind;
+        int k = is_pg(s) ? db_open_postgresql(s->conninfo, &r->db) : db_open_sqlite(s->db_path, DB_READONLY, &r->db);
+        if (k < 0) {
+                free(r);
                 return k;
         }
-        /* A reader waits only while the writer resets the WAL's index (a checkpoint that
-         * restarts or truncates it) or recovers it. */
-        sqlite3_busy_timeout(r->db, STORE_BUSY_TIMEOUT_MS);
-        sqlite3_extended_result_codes(r->db, 1);
+        /* A SQLite reader waits only while the writer resets the WAL's index (a checkpoint
+         * that restarts or truncates it) or recovers it. */
+        if (!is_pg(s))
+                sqlite3_busy_timeout(sq(r), STORE_BUSY_TIMEOUT_MS);
         *ret = r;
         return 0;
 }
@@ -705,7 +896,7 @@ int store_reader_acquire(Store *s, Store **ret) {
         /* Exclusive locking mode: no other connection can read.  A SQLite built
          * single-threaded cannot have connections used from several threads at all
          * (https://sqlite.org/threadsafe.html). */
-        if (s->exclusive || !sqlite3_threadsafe())
+        if (!is_pg(s) && (s->exclusive || !sqlite3_threadsafe()))
                 return -EOPNOTSUPP;
         pthread_mutex_lock(&s->readers_lock);
         while (s->n_idle == 0 && s->n_open >= STORE_READERS_MAX)
@@ -722,9 +913,11 @@ int store_reader_acquire(Store *s, Store **ret) {
                         return k;
                 }
         }
-        /* Deferred: the read transaction, and with it the snapshot, starts at the first read
-         * (https://sqlite.org/lang_transaction.html). */
-        int k = exec_cached(r, "BEGIN");
+        /* SQLite: deferred, the read transaction, and with it the snapshot, starts at the first
+         * read (https://sqlite.org/lang_transaction.html).  PostgreSQL: one snapshot for the
+         * whole transaction, taken at its first statement
+         * (https://www.postgresql.org/docs/15/transaction-iso.html#XACT-REPEATABLE-READ). */
+        int k = exec_cached(r, is_pg(s) ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN");
         if (k < 0) {
                 reader_drop(s, r);
                 return k;
@@ -734,11 +927,12 @@ int store_reader_acquire(Store *s, Store **ret) {
 }
 
 int store_reader_snapshot(Store *r) {
-        if (!r->parent)
+        if (!r->parent || r->listener)
                 return -EINVAL;
-        /* Reading the schema cookie (in the header page) is a read: it starts the read
-         * transaction (https://sqlite.org/lang_transaction.html). */
-        return exec_cached(r, "PRAGMA schema_version");
+        /* SQLite: reading the schema cookie (in the header page) is a read: it starts the read
+         * transaction (https://sqlite.org/lang_transaction.html).  PostgreSQL: any statement
+         * takes the transaction's snapshot. */
+        return exec_cached(r, is_pg(r) ? "SELECT 1" : "PRAGMA schema_version");
 }
 
 void store_reader_release(Store *r) {
@@ -747,11 +941,12 @@ void store_reader_release(Store *r) {
         Store *s = r->parent;
         /* A statement left mid-way would keep the read transaction, and so an old snapshot,
          * open: the WAL could then not start over after a checkpoint and would grow. */
-        for (sqlite3_stmt *st = sqlite3_next_stmt(r->db, NULL); st; st = sqlite3_next_stmt(r->db, st))
-                sqlite3_reset(st);
-        if (!sqlite3_get_autocommit(r->db) && exec_cached(r, "COMMIT") < 0)
+        if (!is_pg(r))
+                for (sqlite3_stmt *st = sqlite3_next_stmt(sq(r), NULL); st; st = sqlite3_next_stmt(sq(r), st))
+                        sqlite3_reset(st);
+        if (db_in_transaction(r->db) && exec_cached(r, "COMMIT") < 0)
                 (void) exec_cached(r, "ROLLBACK");
-        if (!sqlite3_get_autocommit(r->db)) {
+        if (db_in_transaction(r->db)) {
                 /* Still in a transaction: never lend it again. */
                 reader_drop(s, r);
                 return;
@@ -762,37 +957,109 @@ void store_reader_release(Store *r) {
         pthread_mutex_unlock(&s->readers_lock);
 }
 
-int store_get_node(Store *s, const char *name, StoreNodeState *ret) {
-        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
-        int r = prepare(s,
-                        "SELECT n.state, n.state_since, COALESCE(n.attempt_id, 0), COALESCE(a.seq, 0), "
-                        "COALESCE(a.phase, ''), COALESCE(a.opened_at, 0), COALESCE(n.boot_id, 0), COALESCE(b.seq, 0), "
-                        "COALESCE(b.started_at, 0) FROM nodes n LEFT JOIN attempts a ON a.id = n.attempt_id "
-                        "LEFT JOIN boots b ON b.id = n.boot_id WHERE n.name = ?1",
-                        &st);
+/* ---- notifications --------------------------------------------------------------------- */
+
+int store_listen_open(Store *s, Store **ret) {
+        if (s->parent)
+                return -EINVAL;
+        if (!is_pg(s))
+                return -EOPNOTSUPP;
+        _cleanup_free_ Store *l = calloc(1, sizeof *l);
+        if (!l)
+                return -ENOMEM;
+        l->lock_fd = -1;
+        l->parent = s;
+        l->kind = s->kind;
+        l->listener = true;
+        int r = db_open_postgresql(s->conninfo, &l->db);
         if (r < 0)
                 return r;
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE) {
-                sqlite3_reset(st);
-                return -ENOENT;
+        r = db_exec(l->db, "LISTEN provd");
+        if (r < 0) {
+                db_close(l->db);
+                return r;
         }
-        if (rc != SQLITE_ROW) {
-                sqlite3_reset(st);
-                return fail(s, rc, "read node");
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+int store_listen_wait(Store *l, int timeout_ms, StoreNotifyFn fn, void *userdata) {
+        if (!l->listener)
+                return -EINVAL;
+        PGconn *conn = db_handle(l->db);
+        int n = 0;
+        for (int waited = 0;; waited = 1) {
+                if (!PQconsumeInput(conn) || PQstatus(conn) != CONNECTION_OK)
+                        return log_error_errno(ECONNRESET, "state store: the PostgreSQL connection listening for changes "
+                                                           "was lost");
+                PGnotify *nf;
+                while ((nf = PQnotifies(conn))) {
+                        int r = fn ? fn(userdata, nf->extra) : 0;
+                        PQfreemem(nf);
+                        n++;
+                        if (r < 0)
+                                return r;
+                }
+                if (n > 0 || waited || timeout_ms == 0)
+                        return n;
+                /* libpq, "Asynchronous Notification": wait on PQsocket(), then PQconsumeInput()
+                 * and PQnotifies() (https://www.postgresql.org/docs/15/libpq-notify.html). */
+                struct pollfd p = { .fd = PQsocket(conn), .events = POLLIN };
+                if (p.fd < 0)
+                        return -ECONNRESET;
+                int k = poll(&p, 1, timeout_ms < 0 ? -1 : timeout_ms);
+                if (k < 0)
+                        return errno == EINTR ? 0 : -errno;
+                if (k == 0)
+                        return 0;
         }
+}
+
+void store_listen_close(Store *l) {
+        if (!l)
+                return;
+        assert(l->listener);
+        db_close(l->db);
+        free(l);
+}
+
+/* ---- nodes and transitions ------------------------------------------------------------------ */
+
+/* The columns of a StoreNodeState, after the columns before them (node_state_read()). */
+#define NODE_STATE_COLUMNS                                                                                       \
+        "n.state, n.state_since, COALESCE(n.attempt_id, 0), COALESCE(a.seq, 0), COALESCE(a.phase, ''), "          \
+        "COALESCE(a.opened_at, 0), COALESCE(n.boot_id, 0), COALESCE(b.seq, 0), COALESCE(b.started_at, 0), "      \
+        "n.version FROM nodes n LEFT JOIN attempts a ON a.id = n.attempt_id LEFT JOIN boots b ON b.id = n.boot_id"
+
+/* Reads NODE_STATE_COLUMNS from column `col` on. */
+static StoreNodeState node_state_read(DbStmt *st, int col) {
         StoreNodeState n = { 0 };
-        n.state = provision_state_from_string((const char *) sqlite3_column_text(st, 0));
-        n.since_ms = sqlite3_column_int64(st, 1);
-        n.attempt_id = sqlite3_column_int64(st, 2);
-        n.attempt_seq = sqlite3_column_int64(st, 3);
-        snprintf(n.phase, sizeof n.phase, "%s", (const char *) sqlite3_column_text(st, 4));
-        n.attempt_opened_ms = sqlite3_column_int64(st, 5);
-        n.boot_id = sqlite3_column_int64(st, 6);
-        n.boot_seq = sqlite3_column_int64(st, 7);
-        n.boot_opened_ms = sqlite3_column_int64(st, 8);
-        sqlite3_reset(st);
+        n.state = provision_state_from_string(db_column_text(st, col));
+        n.since_ms = db_column_int64(st, col + 1);
+        n.attempt_id = db_column_int64(st, col + 2);
+        n.attempt_seq = db_column_int64(st, col + 3);
+        const char *phase = db_column_text(st, col + 4);
+        snprintf(n.phase, sizeof n.phase, "%s", phase ? phase : "");
+        n.attempt_opened_ms = db_column_int64(st, col + 5);
+        n.boot_id = db_column_int64(st, col + 6);
+        n.boot_seq = db_column_int64(st, col + 7);
+        n.boot_opened_ms = db_column_int64(st, col + 8);
+        n.version = db_column_int64(st, col + 9);
+        return n;
+}
+
+int store_get_node(Store *s, const char *name, StoreNodeState *ret) {
+        _cleanup_(db_donep) DbStmt *st = NULL;
+        int r = db_prepare(s->db, "SELECT " NODE_STATE_COLUMNS " WHERE n.name = ?1", &st);
+        if (r < 0)
+                return r;
+        db_bind_text(st, 1, name);
+        r = db_step(st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        StoreNodeState n = node_state_read(st, 0);
         if (n.state == _PROVISION_STATE_INVALID)
                 return log_error_errno(EBADMSG, "state store: node %s has an unknown state", name);
         *ret = n;
@@ -800,60 +1067,20 @@ int store_get_node(Store *s, const char *name, StoreNodeState *ret) {
 }
 
 int store_node_states_foreach(Store *s, StoreNodeStateFn fn, void *userdata) {
-        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
-        int r = prepare(s,
-                        "SELECT n.name, n.state, n.state_since, COALESCE(n.attempt_id, 0), COALESCE(a.seq, 0), "
-                        "COALESCE(a.phase, ''), COALESCE(a.opened_at, 0), COALESCE(n.boot_id, 0), COALESCE(b.seq, 0), "
-                        "COALESCE(b.started_at, 0) FROM nodes n LEFT JOIN attempts a ON a.id = n.attempt_id "
-                        "LEFT JOIN boots b ON b.id = n.boot_id",
-                        &st);
+        _cleanup_(db_donep) DbStmt *st = NULL;
+        int r = db_prepare(s->db, "SELECT n.name, " NODE_STATE_COLUMNS, &st);
         if (r < 0)
                 return r;
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                const char *name = (const char *) sqlite3_column_text(st, 0);
-                StoreNodeState n = { 0 };
-                n.state = provision_state_from_string((const char *) sqlite3_column_text(st, 1));
-                n.since_ms = sqlite3_column_int64(st, 2);
-                n.attempt_id = sqlite3_column_int64(st, 3);
-                n.attempt_seq = sqlite3_column_int64(st, 4);
-                snprintf(n.phase, sizeof n.phase, "%s", (const char *) sqlite3_column_text(st, 5));
-                n.attempt_opened_ms = sqlite3_column_int64(st, 6);
-                n.boot_id = sqlite3_column_int64(st, 7);
-                n.boot_seq = sqlite3_column_int64(st, 8);
-                n.boot_opened_ms = sqlite3_column_int64(st, 9);
+        while ((r = db_step(st)) == 1) {
+                const char *name = db_column_text(st, 0);
+                StoreNodeState n = node_state_read(st, 1);
                 if (!name || n.state == _PROVISION_STATE_INVALID)
                         return log_error_errno(EBADMSG, "state store: node %s has an unknown state", name ? name : "(null)");
                 r = fn(userdata, name, &n);
                 if (r < 0)
                         return r;
         }
-        if (rc != SQLITE_DONE)
-                return fail(s, rc, "read the nodes' states");
-        return 0;
-}
-
-/* Runs one statement with bound values: 'i' int64, 't' text (NULL ok), 'b' 32-byte blob. */
-static int run(Store *s, const char *sql, const char *types, ...) {
-        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
-        int r = prepare(s, sql, &st);
-        if (r < 0)
-                return r;
-        va_list ap;
-        va_start(ap, types);
-        for (int i = 0; types[i]; i++) {
-                if (types[i] == 'i')
-                        sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
-                else if (types[i] == 't')
-                        sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
-                else
-                        sqlite3_bind_blob(st, i + 1, va_arg(ap, const uint8_t *), TOKEN_HASH_SIZE, SQLITE_TRANSIENT);
-        }
-        va_end(ap);
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-                return fail(s, rc, "write");
-        return 0;
+        return r;
 }
 
 static int end_attempt(Store *s, int64_t id, const char *outcome, const char *phase, const char *message,
@@ -871,6 +1098,39 @@ static int end_boot(Store *s, int64_t id, const char *outcome, const char *messa
                    "itti", at, outcome, message, id);
 }
 
+/* The next number of node's rows in attempts or boots (the statement's), into *ret. */
+static int next_seq(Store *s, const char *sql, const char *node, int64_t *ret) {
+        _cleanup_(db_donep) DbStmt *st = NULL;
+        int r = db_prepare(s->db, sql, &st);
+        if (r < 0)
+                return r;
+        db_bind_text(st, 1, node);
+        r = db_step(st);
+        if (r < 0)
+                return r;
+        *ret = r == 1 ? db_column_int64(st, 0) : 1;
+        return 0;
+}
+
+/* PostgreSQL: locks node's row (if any) until the transaction ends and checks its version
+ * against cur's: -ESTALE when it moved on (SELECT ... FOR UPDATE:
+ * https://www.postgresql.org/docs/15/sql-select.html#SQL-FOR-UPDATE-SHARE).  SQLite's write
+ * transaction is exclusive already; there the version guard of the nodes upsert suffices. */
+static int lock_node(Store *s, const char *node, const StoreNodeState *cur) {
+        if (!is_pg(s))
+                return 0;
+        _cleanup_(db_donep) DbStmt *st = NULL;
+        int r = db_prepare(s->db, "SELECT version FROM nodes WHERE name = ?1 FOR UPDATE", &st);
+        if (r < 0)
+                return r;
+        db_bind_text(st, 1, node);
+        r = db_step(st);
+        if (r < 0)
+                return r;
+        int64_t version = r == 1 ? db_column_int64(st, 0) : 0;
+        return version == cur->version ? 0 : -ESTALE;
+}
+
 static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeState *cur, StoreNodeState *n,
                         int64_t *ret_event_id) {
         const ProvisionTransition *t = tr->t;
@@ -878,6 +1138,9 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
         const char *boot_outcome = provision_boot_outcome(t);
         int r;
 
+        r = lock_node(s, tr->node, cur);
+        if (r < 0)
+                return r;
         *n = *cur;
         /* Leaving booting (or a new boot replacing the open one) ends the open boot. */
         if (boot_outcome && cur->boot_id > 0) {
@@ -897,19 +1160,17 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
                 }
                 _fallthrough_;
         case PROVISION_ACTION_OPEN_ATTEMPT: {
-                int64_t seq = 1;
-                _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
-                r = prepare(s, "SELECT COALESCE(MAX(seq), 0) + 1 FROM attempts WHERE node = ?1", &st);
+                int64_t seq;
+                r = next_seq(s, "SELECT COALESCE(MAX(seq), 0) + 1 FROM attempts WHERE node = ?1", tr->node, &seq);
                 if (r < 0)
                         return r;
-                sqlite3_bind_text(st, 1, tr->node, -1, SQLITE_STATIC);
-                if (sqlite3_step(st) == SQLITE_ROW)
-                        seq = sqlite3_column_int64(st, 0);
-                r = run(s, "INSERT INTO attempts (node, seq, token_hash, opened_at, firmware) VALUES (?1, ?2, ?3, ?4, ?5)",
-                        "tibit", tr->node, seq, tr->new_token_hash, tr->at_ms, tr->firmware);
+                r = run_insert(s, &n->attempt_id,
+                               "INSERT INTO attempts (node, seq, token_hash, opened_at, firmware, token_box) "
+                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                               "tibitx", tr->node, seq, tr->new_token_hash, tr->at_ms, tr->firmware, tr->token_box,
+                               tr->token_box_len);
                 if (r < 0)
                         return r;
-                n->attempt_id = sqlite3_last_insert_rowid(s->db);
                 n->attempt_seq = seq;
                 n->attempt_opened_ms = tr->at_ms;
                 n->phase[0] = '\0';
@@ -923,21 +1184,17 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
                         if (r < 0)
                                 return r;
                 }
-                int64_t seq = 1;
-                _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
-                r = prepare(s, "SELECT COALESCE(MAX(seq), 0) + 1 FROM boots WHERE node = ?1", &st);
+                int64_t seq;
+                r = next_seq(s, "SELECT COALESCE(MAX(seq), 0) + 1 FROM boots WHERE node = ?1", tr->node, &seq);
                 if (r < 0)
                         return r;
-                sqlite3_bind_text(st, 1, tr->node, -1, SQLITE_STATIC);
-                if (sqlite3_step(st) == SQLITE_ROW)
-                        seq = sqlite3_column_int64(st, 0);
-                r = run(s,
-                        "INSERT INTO boots (node, seq, token_hash, started_at, mac, firmware, image) "
-                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                        "tibittt", tr->node, seq, tr->new_token_hash, tr->at_ms, tr->mac, tr->firmware, tr->image);
+                r = run_insert(s, &n->boot_id,
+                               "INSERT INTO boots (node, seq, token_hash, started_at, mac, firmware, image, token_box) "
+                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+                               "tibitttx", tr->node, seq, tr->new_token_hash, tr->at_ms, tr->mac, tr->firmware, tr->image,
+                               tr->token_box, tr->token_box_len);
                 if (r < 0)
                         return r;
-                n->boot_id = sqlite3_last_insert_rowid(s->db);
                 n->boot_seq = seq;
                 n->boot_opened_ms = tr->at_ms;
                 break;
@@ -969,59 +1226,90 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
         if (t->to != cur->state)
                 n->since_ms = tr->at_ms;
         n->state = t->to;
-        r = run(s,
-                "INSERT INTO nodes (name, state, state_since, attempt_id, created_at, boot_id) "
-                "VALUES (?1, ?2, ?3, NULLIF(?4, 0), ?5, NULLIF(?6, 0)) "
-                "ON CONFLICT(name) DO UPDATE SET state = ?2, state_since = ?3, attempt_id = NULLIF(?4, 0), "
-                "boot_id = NULLIF(?6, 0)",
-                "ttiiii", tr->node, provision_state_to_string(n->state), n->since_ms,
-                n->attempt_id, tr->at_ms, n->boot_id);
-        if (r < 0)
-                return r;
+        {
+                /* The version guard: the row is updated only while it is at cur's version (a
+                 * new node: only when there is no row), else no row is returned. */
+                _cleanup_(db_donep) DbStmt *st = NULL;
+                r = db_prepare(s->db,
+                               "INSERT INTO nodes (name, state, state_since, attempt_id, created_at, boot_id, version) "
+                               "VALUES (?1, ?2, ?3, NULLIF(CAST(?4 AS BIGINT), 0), ?5, NULLIF(CAST(?6 AS BIGINT), 0), 1) "
+                               "ON CONFLICT(name) DO UPDATE SET state = ?2, state_since = ?3, "
+                               "attempt_id = NULLIF(CAST(?4 AS BIGINT), 0), boot_id = NULLIF(CAST(?6 AS BIGINT), 0), "
+                               "version = nodes.version + 1 WHERE nodes.version = ?7 RETURNING version",
+                               &st);
+                if (r < 0)
+                        return r;
+                db_bind_text(st, 1, tr->node);
+                db_bind_text(st, 2, provision_state_to_string(n->state));
+                db_bind_int64(st, 3, n->since_ms);
+                db_bind_int64(st, 4, n->attempt_id);
+                db_bind_int64(st, 5, tr->at_ms);
+                db_bind_int64(st, 6, n->boot_id);
+                db_bind_int64(st, 7, cur->version);
+                r = db_step(st);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        return -ESTALE;
+                n->version = db_column_int64(st, 0);
+        }
 
         if (tr->report) {
                 const StoreReport *rep = tr->report;
-                _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
-                r = prepare(s,
-                            "INSERT INTO node_reports (node, running, booted, kernel, uptime_s, reported_at) "
-                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(node) DO UPDATE SET running = ?2, booted = ?3, "
-                            "kernel = ?4, uptime_s = ?5, reported_at = ?6",
-                            &st);
+                _cleanup_(db_donep) DbStmt *st = NULL;
+                r = db_prepare(s->db,
+                               "INSERT INTO node_reports (node, running, booted, kernel, uptime_s, reported_at) "
+                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(node) DO UPDATE SET running = ?2, booted = ?3, "
+                               "kernel = ?4, uptime_s = ?5, reported_at = ?6",
+                               &st);
                 if (r < 0)
                         return r;
-                sqlite3_bind_text(st, 1, tr->node, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 2, rep->running, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 3, rep->booted, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 4, rep->kernel, -1, SQLITE_STATIC);
-                sqlite3_bind_double(st, 5, rep->uptime_s);
-                sqlite3_bind_int64(st, 6, tr->at_ms);
-                int rc = sqlite3_step(st);
-                if (rc != SQLITE_DONE)
-                        return fail(s, rc, "write node report");
+                db_bind_text(st, 1, tr->node);
+                db_bind_text(st, 2, rep->running);
+                db_bind_text(st, 3, rep->booted);
+                db_bind_text(st, 4, rep->kernel);
+                db_bind_double(st, 5, rep->uptime_s);
+                db_bind_int64(st, 6, tr->at_ms);
+                r = db_step(st);
+                if (r < 0)
+                        return r;
         }
 
         if (tr->record) {
-                r = run(s,
-                        "INSERT INTO history (node, at, from_state, to_state, cause, message, attempt_id) "
-                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULLIF(?7, 0))",
-                        "titttti", tr->node, tr->at_ms, provision_state_to_string(cur->state),
-                        provision_state_to_string(n->state), provision_event_to_string(t->event), message,
-                        n->attempt_id);
+                r = store_history_lock(s);
                 if (r < 0)
                         return r;
-                *ret_event_id = sqlite3_last_insert_rowid(s->db);
+                r = run_insert(s, ret_event_id,
+                               "INSERT INTO history (node, at, from_state, to_state, cause, message, attempt_id) "
+                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULLIF(CAST(?7 AS BIGINT), 0)) RETURNING id",
+                               "titttti", tr->node, tr->at_ms, provision_state_to_string(cur->state),
+                               provision_state_to_string(n->state), provision_event_to_string(t->event), message,
+                               n->attempt_id);
+                if (r < 0)
+                        return r;
         }
-        return 0;
+        return notify_node(s, 'n', tr->node);
 }
 
 int store_apply(Store *s, const StoreTransition *tr, const StoreNodeState *cur, StoreNodeState *ret,
                 int64_t *ret_event_id) {
         StoreNodeState n;
         int64_t event_id = 0;
-        int r = write_begin(s, "BEGIN IMMEDIATE");
+        int r = write_begin(s, true);
         if (r < 0)
                 return r;
         r = write_end(s, apply_locked(s, tr, cur, &n, &event_id));
+        if (r == -ESTALE) {
+                /* Written nothing: hand the caller the node's state as it is now. */
+                StoreNodeState now = { .state = PROVISION_NEW };
+                int k = store_get_node(s, tr->node, &now);
+                if (k < 0 && k != -ENOENT)
+                        return k;
+                log_debug("state store: node %s moved on (version %" PRId64 ", not %" PRId64 ")", tr->node, now.version,
+                          cur->version);
+                *ret = now;
+                return -ESTALE;
+        }
         if (r < 0)
                 return r;
         *ret = n;
@@ -1030,31 +1318,55 @@ int store_apply(Store *s, const StoreTransition *tr, const StoreNodeState *cur, 
         return 0;
 }
 
-int store_find_token(Store *s, const uint8_t hash[static TOKEN_HASH_SIZE], StoreAttempt *ret) {
-        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
-        int r = prepare(s,
-                        "SELECT node, id, seq, COALESCE(ended_at, 0), COALESCE(outcome, '') FROM attempts "
-                        "WHERE token_hash = ?1",
-                        &st);
+int store_token_box(Store *s, const char *node, uint8_t *buf, size_t cap, size_t *ret_len) {
+        _cleanup_(db_donep) DbStmt *st = NULL;
+        int r = db_prepare(s->db,
+                           "SELECT a.token_box, b.token_box FROM nodes n "
+                           "LEFT JOIN attempts a ON a.id = n.attempt_id AND a.ended_at IS NULL "
+                           "LEFT JOIN boots b ON b.id = n.boot_id AND b.ended_at IS NULL WHERE n.name = ?1",
+                           &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_blob(st, 1, hash, TOKEN_HASH_SIZE, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE) {
-                sqlite3_reset(st);
+        db_bind_text(st, 1, node);
+        r = db_step(st);
+        if (r < 0)
+                return r;
+        if (r == 0)
                 return -ENOENT;
+        for (int col = 0; col < 2; col++) {
+                size_t n;
+                const void *p = db_column_blob(st, col, &n);
+                if (!p)
+                        continue;
+                if (n > cap)
+                        return -ENOBUFS;
+                memcpy(buf, p, n);
+                *ret_len = n;
+                return 0;
         }
-        if (rc != SQLITE_ROW) {
-                sqlite3_reset(st);
-                return fail(s, rc, "find token");
-        }
+        return -ENOENT;
+}
+
+int store_find_token(Store *s, const uint8_t hash[static TOKEN_HASH_SIZE], StoreAttempt *ret) {
+        _cleanup_(db_donep) DbStmt *st = NULL;
+        int r = db_prepare(s->db,
+                           "SELECT node, id, seq, COALESCE(ended_at, 0), COALESCE(outcome, '') FROM attempts "
+                           "WHERE token_hash = ?1",
+                           &st);
+        if (r < 0)
+                return r;
+        db_bind_blob(st, 1, hash, TOKEN_HASH_SIZE);
+        r = db_step(st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
         StoreAttempt a = { 0 };
-        snprintf(a.node, sizeof a.node, "%s", (const char *) sqlite3_column_text(st, 0));
-        a.id = sqlite3_column_int64(st, 1);
-        a.seq = sqlite3_column_int64(st, 2);
-        a.ended_ms = sqlite3_column_int64(st, 3);
-        snprintf(a.outcome, sizeof a.outcome, "%s", (const char *) sqlite3_column_text(st, 4));
-        sqlite3_reset(st);
+        snprintf(a.node, sizeof a.node, "%s", db_column_text(st, 0));
+        a.id = db_column_int64(st, 1);
+        a.seq = db_column_int64(st, 2);
+        a.ended_ms = db_column_int64(st, 3);
+        snprintf(a.outcome, sizeof a.outcome, "%s", db_column_text(st, 4));
         *ret = a;
         return 0;
 }
@@ -1064,9 +1376,9 @@ static json_t *json_time(int64_t ms) {
         return ms > 0 ? json_string(format_rfc3339(ms, buf)) : json_null();
 }
 
-static json_t *json_text_or_null(sqlite3_stmt *st, int col) {
-        const unsigned char *t = sqlite3_column_text(st, col);
-        return t ? json_string((const char *) t) : json_null();
+static json_t *json_text_or_null(DbStmt *st, int col) {
+        const char *t = db_column_text(st, col);
+        return t ? json_string(t) : json_null();
 }
 
 json_t *store_event_to_json(int64_t id, const char *node, int64_t at_ms, const char *from, const char *to,
@@ -1083,61 +1395,58 @@ json_t *store_event_to_json(int64_t id, const char *node, int64_t at_ms, const c
 }
 
 /* Appends one history row (columns: id, node, at, from, to, cause, message, attempt seq) to arr. */
-static int append_event(sqlite3_stmt *st, bool with_node, json_t *arr) {
-        json_t *e = store_event_to_json(
-                sqlite3_column_int64(st, 0), with_node ? (const char *) sqlite3_column_text(st, 1) : NULL,
-                sqlite3_column_int64(st, 2), (const char *) sqlite3_column_text(st, 3),
-                (const char *) sqlite3_column_text(st, 4), (const char *) sqlite3_column_text(st, 5),
-                (const char *) sqlite3_column_text(st, 6), sqlite3_column_int64(st, 7));
+static int append_event(DbStmt *st, bool with_node, json_t *arr) {
+        json_t *e = store_event_to_json(db_column_int64(st, 0), with_node ? db_column_text(st, 1) : NULL,
+                                        db_column_int64(st, 2), db_column_text(st, 3), db_column_text(st, 4),
+                                        db_column_text(st, 5), db_column_text(st, 6), db_column_int64(st, 7));
         if (!e)
                 return -ENOMEM;
         /* console capture: the console's last lines, only where there are some */
-        const unsigned char *console = sqlite3_column_text(st, 8);
-        if (console && json_object_set_new(e, "console", json_string((const char *) console)) < 0) {
+        const char *console = db_column_text(st, 8);
+        if (console && json_object_set_new(e, "console", json_string(console)) < 0) {
                 json_decref(e);
                 return -ENOMEM;
         }
         return json_array_append_new(arr, e) < 0 ? -ENOMEM : 0;
 }
 
+/* A LIMIT of "no limit" both dialects accept (SQLite takes a negative one, PostgreSQL does not). */
+#define NO_LIMIT INT64_MAX
+
 /* store_events_json()'s query, in its three orders (inner ORDER BY, outer ORDER BY): literals,
  * so that each is a statement of the cache. */
 #define EVENTS_SQL(inner, outer)                                                                                 \
         "SELECT * FROM (SELECT h.id, h.node, h.at, h.from_state, h.to_state, h.cause, h.message, "             \
         "COALESCE(a.seq, 0), h.console FROM history h LEFT JOIN attempts a ON a.id = h.attempt_id "            \
-        "WHERE (?1 IS NULL OR h.node = ?1) AND h.id > ?2 AND (?3 <= 0 OR h.id < ?3) AND h.at >= ?4 "           \
-        "ORDER BY h.id " inner " LIMIT ?5) ORDER BY 1 " outer
+        "WHERE (CAST(?1 AS TEXT) IS NULL OR h.node = ?1) AND h.id > ?2 AND (CAST(?3 AS BIGINT) <= 0 OR h.id < ?3) " \
+        "AND h.at >= ?4 ORDER BY h.id " inner " LIMIT ?5) AS e ORDER BY 1 " outer
 static const char events_sql_asc[] = EVENTS_SQL("ASC", "ASC");
 static const char events_sql_tail[] = EVENTS_SQL("DESC", "ASC");
 static const char events_sql_desc[] = EVENTS_SQL("DESC", "DESC");
 
 int store_events_json(Store *s, const StoreEventQuery *q, json_t **ret) {
-        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
+        _cleanup_(db_donep) DbStmt *st = NULL;
         /* Without a lower bound the newest `limit` rows are wanted, even in oldest-first order. */
         bool tail = !q->newest_first && q->after_id < 0 && q->since_ms <= 0;
         const char *sql = q->newest_first ? events_sql_desc : tail ? events_sql_tail : events_sql_asc;
-        int r = prepare(s, sql, &st);
+        int r = db_prepare(s->db, sql, &st);
         if (r < 0)
                 return r;
-        if (q->node)
-                sqlite3_bind_text(st, 1, q->node, -1, SQLITE_STATIC);
-        else
-                sqlite3_bind_null(st, 1);
-        sqlite3_bind_int64(st, 2, q->after_id > 0 ? q->after_id : 0);
-        sqlite3_bind_int64(st, 3, q->before_id);
-        sqlite3_bind_int64(st, 4, q->since_ms > 0 ? q->since_ms : 0);
-        sqlite3_bind_int64(st, 5, q->limit > 0 ? q->limit : -1);
+        db_bind_text(st, 1, q->node);
+        db_bind_int64(st, 2, q->after_id > 0 ? q->after_id : 0);
+        db_bind_int64(st, 3, q->before_id);
+        db_bind_int64(st, 4, q->since_ms > 0 ? q->since_ms : 0);
+        db_bind_int64(st, 5, q->limit > 0 ? q->limit : NO_LIMIT);
         _cleanup_(json_decrefp) json_t *arr = json_array();
         if (!arr)
                 return -ENOMEM;
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        while ((r = db_step(st)) == 1) {
                 r = append_event(st, q->with_node, arr);
                 if (r < 0)
                         return r;
         }
-        if (rc != SQLITE_DONE)
-                return fail(s, rc, "read history");
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(arr);
         return 0;
 }
@@ -1147,14 +1456,14 @@ int store_history_json(Store *s, const char *node, json_t **ret) {
 }
 
 int store_last_event_id(Store *s, int64_t *ret) {
-        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
-        int r = prepare(s, "SELECT COALESCE(MAX(id), 0) FROM history", &st);
+        _cleanup_(db_donep) DbStmt *st = NULL;
+        int r = db_prepare(s->db, "SELECT COALESCE(MAX(id), 0) FROM history", &st);
         if (r < 0)
                 return r;
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW)
-                return fail(s, rc, "read history");
-        *ret = sqlite3_column_int64(st, 0);
+        r = db_step(st);
+        if (r < 0)
+                return r;
+        *ret = r == 1 ? db_column_int64(st, 0) : 0;
         return 0;
 }
 
@@ -1163,24 +1472,24 @@ int store_attempt_json(Store *s, int64_t attempt_id, json_t **ret) {
                 *ret = json_null();
                 return 0;
         }
-        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
-        int r = prepare(s,
-                        "SELECT seq, phase, opened_at, COALESCE(ended_at, 0), outcome, message, firmware FROM attempts "
-                        "WHERE id = ?1",
-                        &st);
+        _cleanup_(db_donep) DbStmt *st = NULL;
+        int r = db_prepare(s->db,
+                           "SELECT seq, phase, opened_at, COALESCE(ended_at, 0), outcome, message, firmware FROM attempts "
+                           "WHERE id = ?1",
+                           &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(st, 1, attempt_id);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
+        db_bind_int64(st, 1, attempt_id);
+        r = db_step(st);
+        if (r < 0)
+                return r;
+        if (r == 0)
                 return -ENOENT;
-        if (rc != SQLITE_ROW)
-                return fail(s, rc, "read attempt");
-        const char *phase = (const char *) sqlite3_column_text(st, 1);
+        const char *phase = db_column_text(st, 1);
         json_t *o = json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "id", (json_int_t) attempt_id, "number",
-                              (json_int_t) sqlite3_column_int64(st, 0),
-                              "phase", phase && *phase ? json_string(phase) : json_null(), "opened_at",
-                              json_time(sqlite3_column_int64(st, 2)), "ended_at", json_time(sqlite3_column_int64(st, 3)),
+                              (json_int_t) db_column_int64(st, 0), "phase",
+                              phase && *phase ? json_string(phase) : json_null(), "opened_at",
+                              json_time(db_column_int64(st, 2)), "ended_at", json_time(db_column_int64(st, 3)),
                               "outcome", json_text_or_null(st, 4), "message", json_text_or_null(st, 5), "firmware",
                               json_text_or_null(st, 6));
         if (!o)
@@ -1189,39 +1498,45 @@ int store_attempt_json(Store *s, int64_t attempt_id, json_t **ret) {
         return 0;
 }
 
+int store_set_console(Store *s, int64_t event_id, const char *text) {
+        int r = run(s, "UPDATE history SET console = ?1 WHERE id = ?2", "ti", text, event_id);
+        if (r < 0)
+                return reclaim_if_full(s, r);
+        return db_changes(s->db) > 0 ? 0 : -ENOENT;
+}
+
 /* ---- boots of stateless nodes ------------------------------------------------------------ */
 
 int store_find_boot_token(Store *s, const uint8_t hash[static TOKEN_HASH_SIZE], StoreBoot *ret) {
-        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
-        int r = prepare(s,
-                        "SELECT node, id, seq, COALESCE(ended_at, 0), COALESCE(outcome, '') FROM boots "
-                        "WHERE token_hash = ?1",
-                        &st);
+        _cleanup_(db_donep) DbStmt *st = NULL;
+        int r = db_prepare(s->db,
+                           "SELECT node, id, seq, COALESCE(ended_at, 0), COALESCE(outcome, '') FROM boots "
+                           "WHERE token_hash = ?1",
+                           &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_blob(st, 1, hash, TOKEN_HASH_SIZE, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
+        db_bind_blob(st, 1, hash, TOKEN_HASH_SIZE);
+        r = db_step(st);
+        if (r < 0)
+                return r;
+        if (r == 0)
                 return -ENOENT;
-        if (rc != SQLITE_ROW)
-                return fail(s, rc, "find boot token");
         StoreBoot b = { 0 };
-        snprintf(b.node, sizeof b.node, "%s", (const char *) sqlite3_column_text(st, 0));
-        b.id = sqlite3_column_int64(st, 1);
-        b.seq = sqlite3_column_int64(st, 2);
-        b.ended_ms = sqlite3_column_int64(st, 3);
-        snprintf(b.outcome, sizeof b.outcome, "%s", (const char *) sqlite3_column_text(st, 4));
+        snprintf(b.node, sizeof b.node, "%s", db_column_text(st, 0));
+        b.id = db_column_int64(st, 1);
+        b.seq = db_column_int64(st, 2);
+        b.ended_ms = db_column_int64(st, 3);
+        snprintf(b.outcome, sizeof b.outcome, "%s", db_column_text(st, 4));
         *ret = b;
         return 0;
 }
 
 /* One boots row (columns: id, seq, started_at, ended_at, outcome, message, mac, firmware, image,
  * overlay_etag) as JSON. */
-static json_t *boot_row_json(sqlite3_stmt *st) {
-        return json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
-                         (json_int_t) sqlite3_column_int64(st, 0), "number", (json_int_t) sqlite3_column_int64(st, 1),
-                         "started_at", json_time(sqlite3_column_int64(st, 2)), "ended_at",
-                         json_time(sqlite3_column_int64(st, 3)), "outcome", json_text_or_null(st, 4), "message",
+static json_t *boot_row_json(DbStmt *st) {
+        return json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", (json_int_t) db_column_int64(st, 0),
+                         "number", (json_int_t) db_column_int64(st, 1), "started_at", json_time(db_column_int64(st, 2)),
+                         "ended_at", json_time(db_column_int64(st, 3)), "outcome", json_text_or_null(st, 4), "message",
                          json_text_or_null(st, 5), "mac", json_text_or_null(st, 6), "firmware",
                          json_text_or_null(st, 7), "image", json_text_or_null(st, 8), "overlay_etag",
                          json_text_or_null(st, 9));
@@ -1234,16 +1549,16 @@ int store_boot_json(Store *s, int64_t boot_id, json_t **ret) {
                 *ret = json_null();
                 return 0;
         }
-        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
-        int r = prepare(s, "SELECT " BOOT_COLUMNS " FROM boots WHERE id = ?1", &st);
+        _cleanup_(db_donep) DbStmt *st = NULL;
+        int r = db_prepare(s->db, "SELECT " BOOT_COLUMNS " FROM boots WHERE id = ?1", &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(st, 1, boot_id);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
+        db_bind_int64(st, 1, boot_id);
+        r = db_step(st);
+        if (r < 0)
+                return r;
+        if (r == 0)
                 return -ENOENT;
-        if (rc != SQLITE_ROW)
-                return fail(s, rc, "read boot");
         json_t *o = boot_row_json(st);
         if (!o)
                 return -ENOMEM;
@@ -1252,94 +1567,96 @@ int store_boot_json(Store *s, int64_t boot_id, json_t **ret) {
 }
 
 int store_boots_json(Store *s, const char *node, int64_t before_id, int64_t limit, json_t **ret) {
-        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
-        int r = prepare(s,
-                        "SELECT " BOOT_COLUMNS " FROM boots WHERE node = ?1 AND (?2 <= 0 OR id < ?2) "
-                        "ORDER BY id DESC LIMIT ?3",
-                        &st);
+        _cleanup_(db_donep) DbStmt *st = NULL;
+        int r = db_prepare(s->db,
+                           "SELECT " BOOT_COLUMNS " FROM boots WHERE node = ?1 AND (CAST(?2 AS BIGINT) <= 0 OR id < ?2) "
+                           "ORDER BY id DESC LIMIT ?3",
+                           &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, before_id);
-        sqlite3_bind_int64(st, 3, limit > 0 ? limit : -1);
+        db_bind_text(st, 1, node);
+        db_bind_int64(st, 2, before_id);
+        db_bind_int64(st, 3, limit > 0 ? limit : NO_LIMIT);
         _cleanup_(json_decrefp) json_t *arr = json_array();
         if (!arr)
                 return -ENOMEM;
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        while ((r = db_step(st)) == 1)
                 if (json_array_append_new(arr, boot_row_json(st)) < 0)
                         return -ENOMEM;
-        if (rc != SQLITE_DONE)
-                return fail(s, rc, "read boots");
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(arr);
         return 0;
 }
 
 int store_boot_set_etag(Store *s, int64_t boot_id, const char *etag) {
-        int r = write_begin(s, "BEGIN IMMEDIATE");
+        int r = write_begin(s, true);
         if (r < 0)
                 return r;
-        r = write_end(s, run(s, "UPDATE boots SET overlay_etag = ?1 WHERE id = ?2", "ti", etag, boot_id));
+        r = run(s, "UPDATE boots SET overlay_etag = ?1 WHERE id = ?2", "ti", etag, boot_id);
+        bool changed = r >= 0 && db_changes(s->db) > 0;
+        if (changed && is_pg(s))
+                r = run(s, "SELECT pg_notify('provd', 'n ' || node) FROM boots WHERE id = ?1", "i", boot_id);
+        r = write_end(s, r);
         if (r < 0)
                 return r;
-        return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+        return changed ? 0 : -ENOENT;
 }
 
 /* ---- discovery: the `discovered` table ------------------------------------------ */
 
 static int discovered_merge_locked(Store *s, const StoreDiscovered *const *entries, size_t n, int64_t max,
                                    StoreDiscoveredOutcome *outcomes) {
-        _cleanup_(stmt_donep) sqlite3_stmt *count = NULL, *update = NULL, *insert = NULL;
-        int r = prepare(s, "SELECT COUNT(*) FROM discovered", &count);
+        _cleanup_(db_donep) DbStmt *count = NULL, *update = NULL, *insert = NULL;
+        int r = db_prepare(s->db, "SELECT COUNT(*) FROM discovered", &count);
         if (r < 0)
                 return r;
-        r = prepare(s,
-                    "UPDATE discovered SET first_seen_ms = MIN(first_seen_ms, ?2), last_seen_ms = MAX(last_seen_ms, ?3), "
-                    "count = count + ?4, arch = COALESCE(?5, arch), uuid = COALESCE(?6, uuid), vendor_class = ?7, "
-                    "user_class = ?8, interface = ?9, ipxe = MAX(ipxe, ?10) WHERE mac = ?1",
-                    &update);
+        r = db_prepare(s->db,
+                       "UPDATE discovered SET "
+                       "first_seen_ms = CASE WHEN ?2 < first_seen_ms THEN ?2 ELSE first_seen_ms END, "
+                       "last_seen_ms = CASE WHEN ?3 > last_seen_ms THEN ?3 ELSE last_seen_ms END, "
+                       "count = count + ?4, arch = COALESCE(?5, arch), uuid = COALESCE(?6, uuid), vendor_class = ?7, "
+                       "user_class = ?8, interface = ?9, ipxe = CASE WHEN ?10 > ipxe THEN ?10 ELSE ipxe END WHERE mac = ?1",
+                       &update);
         if (r < 0)
                 return r;
-        r = prepare(s,
-                    "INSERT INTO discovered (mac, first_seen_ms, last_seen_ms, count, arch, uuid, vendor_class, "
-                    "user_class, interface, ipxe) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                    &insert);
+        r = db_prepare(s->db,
+                       "INSERT INTO discovered (mac, first_seen_ms, last_seen_ms, count, arch, uuid, vendor_class, "
+                       "user_class, interface, ipxe) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                       &insert);
         if (r < 0)
                 return r;
-        int rc = sqlite3_step(count);
-        if (rc != SQLITE_ROW)
-                return fail(s, rc, "count discovered");
-        int64_t rows = sqlite3_column_int64(count, 0);
+        r = db_step(count);
+        if (r < 0)
+                return r;
+        int64_t rows = db_column_int64(count, 0);
 
         for (size_t i = 0; i < n; i++) {
                 const StoreDiscovered *e = entries[i];
                 for (int pass = 0; pass < 2; pass++) {
-                        sqlite3_stmt *st = pass == 0 ? update : insert;
+                        DbStmt *st = pass == 0 ? update : insert;
                         if (pass == 1 && rows >= max) {
                                 outcomes[i] = STORE_DISCOVERED_FULL;
                                 break;
                         }
-                        sqlite3_reset(st);
-                        sqlite3_bind_text(st, 1, e->mac, -1, SQLITE_STATIC);
-                        sqlite3_bind_int64(st, 2, e->first_seen_ms);
-                        sqlite3_bind_int64(st, 3, e->last_seen_ms);
-                        sqlite3_bind_int64(st, 4, e->count);
+                        db_done(st);
+                        db_bind_text(st, 1, e->mac);
+                        db_bind_int64(st, 2, e->first_seen_ms);
+                        db_bind_int64(st, 3, e->last_seen_ms);
+                        db_bind_int64(st, 4, e->count);
                         if (e->arch >= 0)
-                                sqlite3_bind_int(st, 5, e->arch);
+                                db_bind_int64(st, 5, e->arch);
                         else
-                                sqlite3_bind_null(st, 5);
-                        if (e->uuid[0])
-                                sqlite3_bind_text(st, 6, e->uuid, -1, SQLITE_STATIC);
-                        else
-                                sqlite3_bind_null(st, 6);
-                        sqlite3_bind_text(st, 7, e->vendor_class, -1, SQLITE_STATIC);
-                        sqlite3_bind_text(st, 8, e->user_class, -1, SQLITE_STATIC);
-                        sqlite3_bind_text(st, 9, e->interface, -1, SQLITE_STATIC);
-                        sqlite3_bind_int(st, 10, e->ipxe ? 1 : 0);
-                        rc = sqlite3_step(st);
-                        if (rc != SQLITE_DONE)
-                                return fail(s, rc, "record discovered");
-                        if (pass == 0 && sqlite3_changes(s->db) > 0) {
+                                db_bind_null(st, 5);
+                        db_bind_text(st, 6, e->uuid[0] ? e->uuid : NULL);
+                        db_bind_text(st, 7, e->vendor_class);
+                        db_bind_text(st, 8, e->user_class);
+                        db_bind_text(st, 9, e->interface);
+                        db_bind_int64(st, 10, e->ipxe ? 1 : 0);
+                        r = db_step(st);
+                        if (r < 0)
+                                return r;
+                        if (pass == 0 && db_changes(s->db) > 0) {
                                 outcomes[i] = STORE_DISCOVERED_UPDATED;
                                 break;
                         }
@@ -1359,7 +1676,7 @@ int store_discovered_merge(Store *s, const StoreDiscovered *const *entries, size
         _cleanup_free_ StoreDiscoveredOutcome *out = calloc(n, sizeof *out);
         if (!out)
                 return -ENOMEM;
-        int r = write_begin(s, "BEGIN IMMEDIATE");
+        int r = write_begin(s, true);
         if (r < 0)
                 return r;
         r = write_end(s, discovered_merge_locked(s, entries, n, max, out));
@@ -1370,40 +1687,36 @@ int store_discovered_merge(Store *s, const StoreDiscovered *const *entries, size
 }
 
 int store_discovered_json(Store *s, json_t **ret) {
-        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
-        int r = prepare(s,
-                        "SELECT mac, first_seen_ms, last_seen_ms, count, arch, uuid, vendor_class, user_class, ipxe, "
-                        "interface FROM discovered ORDER BY last_seen_ms DESC, mac",
-                        &st);
+        _cleanup_(db_donep) DbStmt *st = NULL;
+        int r = db_prepare(s->db,
+                           "SELECT mac, first_seen_ms, last_seen_ms, count, arch, uuid, vendor_class, user_class, ipxe, "
+                           "interface FROM discovered ORDER BY last_seen_ms DESC, mac",
+                           &st);
         if (r < 0)
                 return r;
         _cleanup_(json_decrefp) json_t *arr = json_array();
         if (!arr)
                 return -ENOMEM;
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                bool has_arch = sqlite3_column_type(st, 4) != SQLITE_NULL;
-                int arch = sqlite3_column_int(st, 4);
+        while ((r = db_step(st)) == 1) {
+                bool has_arch = !db_column_null(st, 4);
+                int64_t arch = db_column_int64(st, 4);
                 const char *arch_name = has_arch && arch >= 0 && arch <= UINT16_MAX ? dhcp_arch_name((uint16_t) arch)
                                                                                     : NULL;
                 json_t *e = json_pack("{s:s, s:o, s:o, s:I, s:o, s:o, s:s, s:o, s:s, s:s, s:b, s:s}", "mac",
-                                      (const char *) sqlite3_column_text(st, 0), "first_seen",
-                                      json_time(sqlite3_column_int64(st, 1)), "last_seen",
-                                      json_time(sqlite3_column_int64(st, 2)), "count",
-                                      (json_int_t) sqlite3_column_int64(st, 3), "arch",
+                                      db_column_text(st, 0), "first_seen", json_time(db_column_int64(st, 1)),
+                                      "last_seen", json_time(db_column_int64(st, 2)), "count",
+                                      (json_int_t) db_column_int64(st, 3), "arch",
                                       has_arch ? json_integer(arch) : json_null(), "arch_name",
                                       arch_name ? json_string(arch_name) : json_null(), "firmware",
-                                      firmware_name(firmware_from_arch(has_arch ? arch : -1)), "uuid",
-                                      json_text_or_null(st, 5), "vendor_class",
-                                      (const char *) sqlite3_column_text(st, 6), "user_class",
-                                      (const char *) sqlite3_column_text(st, 7), "ipxe",
-                                      sqlite3_column_int(st, 8) != 0, "interface",
-                                      (const char *) sqlite3_column_text(st, 9));
+                                      firmware_name(firmware_from_arch(has_arch ? (int) arch : -1)), "uuid",
+                                      json_text_or_null(st, 5), "vendor_class", db_column_text(st, 6), "user_class",
+                                      db_column_text(st, 7), "ipxe", db_column_int64(st, 8) != 0, "interface",
+                                      db_column_text(st, 9));
                 if (!e || json_array_append_new(arr, e) < 0)
                         return -ENOMEM;
         }
-        if (rc != SQLITE_DONE)
-                return fail(s, rc, "read discovered");
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(arr);
         return 0;
 }
@@ -1412,36 +1725,34 @@ int store_discovered_delete(Store *s, const char *mac) {
         int r = run(s, "DELETE FROM discovered WHERE mac = ?1", "t", mac);
         if (r < 0)
                 return reclaim_if_full(s, r);
-        return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+        return db_changes(s->db) > 0 ? 0 : -ENOENT;
 }
 
 static int discovered_prune_locked(Store *s, bool (*is_known)(void *userdata, const char *mac), void *userdata) {
-        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
+        _cleanup_(db_donep) DbStmt *st = NULL;
         int deleted = 0;
-        int r = prepare(s, "SELECT mac FROM discovered", &st);
+        int r = db_prepare(s->db, "SELECT mac FROM discovered", &st);
         if (r < 0)
                 return r;
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                const char *mac = (const char *) sqlite3_column_text(st, 0);
+        while ((r = db_step(st)) == 1) {
+                const char *mac = db_column_text(st, 0);
                 if (!mac || !is_known(userdata, mac))
                         continue;
-                /* Deleting the row the SELECT is on is safe in SQLite (sqlite.org/isolation.html). */
+                /* Deleting the row the SELECT is on is safe in SQLite (sqlite.org/isolation.html);
+                 * PostgreSQL's rows were all read already. */
                 r = run(s, "DELETE FROM discovered WHERE mac = ?1", "t", mac);
                 if (r < 0)
                         return r;
                 deleted++;
         }
-        if (rc != SQLITE_DONE)
-                return fail(s, rc, "read discovered");
-        return deleted;
+        return r < 0 ? r : deleted;
 }
 
 int store_discovered_prune(Store *s, bool (*is_known)(void *userdata, const char *mac), void *userdata) {
         /* Deferred: the transaction only becomes a write with the first DELETE, so a prune
          * with nothing to delete writes nothing (a start on a full filesystem)
          * (https://sqlite.org/lang_transaction.html#deferred_immediate_and_exclusive_transactions). */
-        int r = write_begin(s, "BEGIN DEFERRED");
+        int r = write_begin(s, false);
         if (r < 0)
                 return r;
         int deleted = discovered_prune_locked(s, is_known, userdata);
@@ -1450,14 +1761,14 @@ int store_discovered_prune(Store *s, bool (*is_known)(void *userdata, const char
 }
 
 int store_discovered_count(Store *s, int64_t *ret) {
-        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
-        int r = prepare(s, "SELECT COUNT(*) FROM discovered", &st);
+        _cleanup_(db_donep) DbStmt *st = NULL;
+        int r = db_prepare(s->db, "SELECT COUNT(*) FROM discovered", &st);
         if (r < 0)
                 return r;
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW)
-                return fail(s, rc, "count discovered");
-        *ret = sqlite3_column_int64(st, 0);
+        r = db_step(st);
+        if (r < 0)
+                return r;
+        *ret = r == 1 ? db_column_int64(st, 0) : 0;
         return 0;
 }
 /* ---- end discovery ------------------------------------------------------------------------ */
@@ -1466,54 +1777,82 @@ int store_discovered_count(Store *s, int64_t *ret) {
 
 int store_credential_set(Store *s, const char *node, const uint8_t hash[static TOKEN_HASH_SIZE], int64_t at_ms,
                          int64_t attempt_id) {
-        int r = write_begin(s, "BEGIN IMMEDIATE");
+        int r = write_begin(s, true);
         if (r < 0)
                 return r;
         r = run(s,
-                "INSERT INTO node_credentials (node, hash, issued_at, attempt_id) VALUES (?1, ?2, ?3, NULLIF(?4, 0)) "
-                "ON CONFLICT(node) DO UPDATE SET hash = ?2, issued_at = ?3, attempt_id = NULLIF(?4, 0)",
+                "INSERT INTO node_credentials (node, hash, issued_at, attempt_id) "
+                "VALUES (?1, ?2, ?3, NULLIF(CAST(?4 AS BIGINT), 0)) "
+                "ON CONFLICT(node) DO UPDATE SET hash = ?2, issued_at = ?3, attempt_id = NULLIF(CAST(?4 AS BIGINT), 0)",
                 "tbii", node, hash, at_ms, attempt_id);
+        if (r >= 0)
+                r = notify_node(s, 'c', node);
         return write_end(s, r);
 }
 
 int store_credential_delete(Store *s, const char *node) {
-        int r = write_begin(s, "BEGIN IMMEDIATE");
+        int r = write_begin(s, true);
         if (r < 0)
                 return r;
         r = run(s, "DELETE FROM node_credentials WHERE node = ?1", "t", node);
-        bool deleted = r >= 0 && sqlite3_changes(s->db) > 0;
+        bool deleted = r >= 0 && db_changes(s->db) > 0;
+        if (deleted)
+                r = notify_node(s, 'c', node);
         r = write_end(s, r);
         if (r < 0)
                 return r;
         return deleted ? 0 : -ENOENT;
 }
 
-int store_node_side_foreach(Store *s, StoreNodeSideFn fn, void *userdata) {
-        _cleanup_(stmt_donep) sqlite3_stmt *st = NULL;
-        int r = prepare(s,
-                        "SELECT n.node, c.hash, r.running, r.booted, r.kernel, r.uptime_s, r.reported_at FROM "
-                        "(SELECT node FROM node_credentials UNION SELECT node FROM node_reports) n "
-                        "LEFT JOIN node_credentials c ON c.node = n.node LEFT JOIN node_reports r ON r.node = n.node",
-                        &st);
-        if (r < 0)
-                return r;
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                StoreNodeSide side = { .node = (const char *) sqlite3_column_text(st, 0) };
-                if (sqlite3_column_type(st, 1) == SQLITE_BLOB && sqlite3_column_bytes(st, 1) == TOKEN_HASH_SIZE)
-                        side.credential_hash = sqlite3_column_blob(st, 1);
-                if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
-                        side.report = (StoreReport) { .running = (const char *) sqlite3_column_text(st, 2),
-                                                      .booted = (const char *) sqlite3_column_text(st, 3),
-                                                      .kernel = (const char *) sqlite3_column_text(st, 4),
-                                                      .uptime_s = sqlite3_column_double(st, 5) };
-                        side.reported_ms = sqlite3_column_int64(st, 6);
+/* Hands the side of each row of st (n.node, c.hash, r.running .. r.reported_at) to fn. */
+static int node_side_rows(DbStmt *st, StoreNodeSideFn fn, void *userdata, int *ret_rows) {
+        int r;
+        *ret_rows = 0;
+        while ((r = db_step(st)) == 1) {
+                StoreNodeSide side = { .node = db_column_text(st, 0) };
+                size_t n;
+                const void *hash = db_column_blob(st, 1, &n);
+                if (hash && n == TOKEN_HASH_SIZE)
+                        side.credential_hash = hash;
+                if (!db_column_null(st, 2)) {
+                        side.report = (StoreReport) { .running = db_column_text(st, 2),
+                                                      .booted = db_column_text(st, 3),
+                                                      .kernel = db_column_text(st, 4),
+                                                      .uptime_s = db_column_double(st, 5) };
+                        side.reported_ms = db_column_int64(st, 6);
                 }
+                (*ret_rows)++;
                 r = fn(userdata, &side);
                 if (r < 0)
                         return r;
         }
-        if (rc != SQLITE_DONE)
-                return fail(s, rc, "read node credentials and reports");
-        return 0;
+        return r;
+}
+
+int store_node_side_foreach(Store *s, StoreNodeSideFn fn, void *userdata) {
+        _cleanup_(db_donep) DbStmt *st = NULL;
+        int rows;
+        int r = db_prepare(s->db,
+                           "SELECT n.node, c.hash, r.running, r.booted, r.kernel, r.uptime_s, r.reported_at FROM "
+                           "(SELECT node FROM node_credentials UNION SELECT node FROM node_reports) n "
+                           "LEFT JOIN node_credentials c ON c.node = n.node LEFT JOIN node_reports r ON r.node = n.node",
+                           &st);
+        if (r < 0)
+                return r;
+        return node_side_rows(st, fn, userdata, &rows);
+}
+
+int store_node_side_get(Store *s, const char *node, StoreNodeSideFn fn, void *userdata) {
+        _cleanup_(db_donep) DbStmt *st = NULL;
+        int rows;
+        int r = db_prepare(s->db,
+                           "SELECT n.node, c.hash, r.running, r.booted, r.kernel, r.uptime_s, r.reported_at FROM "
+                           "(SELECT CAST(?1 AS TEXT) AS node) n LEFT JOIN node_credentials c ON c.node = n.node "
+                           "LEFT JOIN node_reports r ON r.node = n.node WHERE c.node IS NOT NULL OR r.node IS NOT NULL",
+                           &st);
+        if (r < 0)
+                return r;
+        db_bind_text(st, 1, node);
+        r = node_side_rows(st, fn, userdata, &rows);
+        return r < 0 ? r : rows > 0 ? 0 : -ENOENT;
 }

@@ -1,35 +1,54 @@
 /* store.h — provision state persisted in SQLite (WAL mode, synchronous=FULL) at
- * <state-dir>/provd.db.
+ * <state-dir>/provd.db, or in PostgreSQL (state_url = postgresql://...), which several provd
+ * instances may share.  One store, written once on db.h for both: same tables, same
+ * migrations, same statements.
  *
- * Tables: nodes (current provision state and attempt per node name), attempts (one row per
- * install attempt: token hash, phase, outcome, times), history (every transition: time,
- * from, to, cause, message).  store_apply() writes the new state, the attempt change and the
- * history row in one transaction, so the history never disagrees with the state and a
- * `kill -9` at any point loses nothing that was answered.
+ * Tables: nodes (current provision state, attempt and version per node name), attempts (one
+ * row per install attempt: token hash, sealed token, phase, outcome, times), history (every
+ * transition: time, from, to, cause, message); boots, discovered, node_credentials,
+ * node_reports below; instances, leases and bmc_ops (several instances on one database: the
+ * functions on them are store-cluster.c's, on store_db()).  store_apply() writes the new state,
+ * the attempt change and the history row in one transaction, so the history never disagrees
+ * with the state and a `kill -9` at any point loses nothing that was answered.
  *
  * Threads: the write connection is not thread-safe — the caller serialises every call on the
  * Store from store_open() (daemon.c holds its lock around them).  Reads may instead go through
  * read connections, lent by store_reader_acquire() to one thread at a time, which need no
  * lock of the caller's (see "read connections" below).
- * SQLite error codes are translated here, once, to negative errno (SQLITE_FULL, or an I/O
- * error whose system call said ENOSPC/EDQUOT -> -ENOSPC, SQLITE_BUSY -> -EBUSY, ...); the
- * SQLite message is logged.
+ * Database errors are translated once, in db.c's backends, to negative errno (SQLITE_FULL, or
+ * an I/O error whose system call said ENOSPC/EDQUOT -> -ENOSPC, SQLITE_BUSY -> -EBUSY, a lost
+ * PostgreSQL connection -> -ECONNRESET, ...: db.h); the database's message is logged.
  *
- * A full filesystem: a write that fails for space returns -ENOSPC having written nothing (its
- * transaction rolled back — by SQLite itself or here, never both), and the WAL is then
- * checkpointed and truncated so its space is free again; the next write simply tries again,
- * so writes work as soon as there is space, with no reopen.  Reads need no space.  Opening an
- * up-to-date database writes nothing.  The WAL is bounded: see STORE_WAL_AUTOCHECKPOINT_PAGES. */
+ * A full filesystem (SQLite): a write that fails for space returns -ENOSPC having written
+ * nothing (its transaction rolled back — by SQLite itself or here, never both), and the WAL is
+ * then checkpointed and truncated so its space is free again; the next write simply tries
+ * again, so writes work as soon as there is space, with no reopen.  Reads need no space.
+ * Opening an up-to-date database writes nothing.  The WAL is bounded: see
+ * STORE_WAL_AUTOCHECKPOINT_PAGES.
+ *
+ * PostgreSQL: the state directory keeps only the lock file (each instance has its own).  A
+ * connection lost outside a transaction is re-established before the next statement; a write
+ * whose connection was lost fails with -ECONNRESET having written nothing (db.h).  Each write
+ * that changes a node notifies the other instances (store_listen_open()). */
 #pragma once
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "db.h"
 #include "provision.h"
 #include "token.h"
 
 typedef struct Store Store;
+
+/* PostgreSQL advisory lock keys of provd (pg_advisory_xact_lock(bigint):
+ * https://www.postgresql.org/docs/15/functions-admin.html#FUNCTIONS-ADVISORY-LOCKS): "provd" in
+ * ASCII in the high bytes, then a number.  MIGRATE: held while the schema is migrated;
+ * HISTORY: held from a transaction's first history row to its end (store_history_lock()).
+ * Other provd keys take the next numbers. */
+#define STORE_PG_LOCK_MIGRATE 0x70726f7664000001
+#define STORE_PG_LOCK_HISTORY 0x70726f7664000002
 
 /* The WAL's bounds.  SQLite checkpoints by itself after a commit that leaves at least this many
  * pages (4 KiB each) in the WAL: PRAGMA wal_autocheckpoint, whose default of 1000 pages (4 MB)
@@ -60,7 +79,10 @@ typedef struct Store Store;
  * checkpoint after a failure for space a partial one (tried again at the next failure):
  * readers are lent for one request's reads and given back at once. */
 
-/* Read connections open at most at once; a thread that finds all of them lent waits for one. */
+/* Read connections open at most at once; a thread that finds all of them lent waits for one.
+ * On PostgreSQL a read connection is a connection of its own, each read transaction BEGIN
+ * ISOLATION LEVEL REPEATABLE READ READ ONLY: one snapshot, taken at its first statement
+ * (https://www.postgresql.org/docs/15/transaction-iso.html#XACT-REPEATABLE-READ). */
 #define STORE_READERS_MAX 4
 
 /* Lends a read connection to s's database (opening one on first need; idle ones are kept)
@@ -101,7 +123,7 @@ typedef struct StoreNodeState {
         int64_t boot_id;    /* a stateless node's current (last) boot's id, 0 if none */
         int64_t boot_seq;   /* its number for this node: 1, 2, ... */
         int64_t boot_opened_ms; /* when the open boot started; 0 when no boot is open */
-        int64_t version;    /* TEMP (pgstore): bumped by every store_apply(); 0: no row */
+        int64_t version;    /* the row's version, bumped by every store_apply(); 0: no row */
 } StoreNodeState;
 
 /* An attempt found by its token hash. */
@@ -143,10 +165,11 @@ typedef struct StoreTransition {
                                * boot; NULL: unknown */
         const char *mac;      /* OPEN_BOOT: the MAC that netbooted (canonical), or NULL */
         const char *image;    /* OPEN_BOOT: the image's name */
+        const uint8_t *token_box; /* OPEN/REOPEN_ATTEMPT, OPEN_BOOT: opaque bytes stored with the new
+                                   * attempt or boot (the sealed token, see store_token_box()), or NULL */
+        size_t token_box_len;
         int64_t at_ms;
         bool record;         /* write a history row */
-        const uint8_t *token_box; /* TEMP (pgstore) */
-        size_t token_box_len;
 } StoreTransition;
 
 /* Opens (creating if needed) <state_dir>/provd.db and takes an exclusive lock on
@@ -161,6 +184,25 @@ typedef struct StoreTransition {
  * provd holds the lock, -EACCES, -ENOSPC, -EBADMSG for a corrupt database; the reason is
  * logged. */
 int store_open(const char *state_dir, Store **ret);
+
+/* Opens the store `state_url` names: NULL, "" or "sqlite:" -> store_open(state_dir) (SQLite at
+ * <state_dir>/provd.db); "postgresql://..." or "postgres://..." -> that PostgreSQL database
+ * (a libpq connection URI: https://www.postgresql.org/docs/15/libpq-connect.html#LIBPQ-CONNSTRING),
+ * with <state_dir>/provd.lock held as for SQLite.  The schema is created or migrated as by
+ * store_open(), on PostgreSQL under an advisory lock (STORE_PG_LOCK_MIGRATE), so that instances
+ * starting at once migrate once.  Returns 0 and the Store (caller owns; store_free()), or a
+ * negative errno, logged (never the URL's password): -EINVAL for an unknown scheme (the
+ * message names state_url), -ECONNREFUSED (server unreachable), -EACCES (login refused),
+ * -EPROTO (the database's schema is newer than this provd's), or one of store_open()'s. */
+int store_open_url(const char *state_url, const char *state_dir, Store **ret);
+
+/* Whether s is on PostgreSQL (several instances may share its database). */
+bool store_is_postgresql(const Store *s);
+
+/* The store's write connection, for the SQL of store-cluster.c (the instances, leases and
+ * bmc_ops tables): borrowed; used under the caller's serialisation of every write (the same
+ * lock as store_apply()'s), never inside a batch it did not open. */
+Db *store_db(Store *s);
 
 /* Closes the read connections (every one must have been given back), checkpoints and
  * truncates the WAL to zero bytes (PRAGMA wal_checkpoint(TRUNCATE), waiting up to the busy
@@ -189,6 +231,56 @@ int store_node_states_foreach(Store *s, StoreNodeStateFn fn, void *userdata);
  * (the WAL's space is then given back, see the top of this file), -EBUSY, -EIO, ... */
 int store_apply(Store *s, const StoreTransition *tr, const StoreNodeState *cur, StoreNodeState *ret,
                 int64_t *ret_event_id);
+/* Optimistic transitions: store_apply() first locks the node's row (PostgreSQL: SELECT ... FOR
+ * UPDATE; SQLite's write transaction is exclusive) and writes only while the row's version is
+ * cur->version (a new node: cur->version 0 and no row); the row's version is then bumped by one
+ * (a new row starts at 1) and *ret has it.  When another writer (another instance) moved the
+ * node on, it writes nothing and returns -ESTALE with the row's current state in *ret — the
+ * one failure that writes *ret — so the caller can decide again on it.  On PostgreSQL a
+ * transition also notifies "n <node>" (store_listen_open()) and takes the history lock before
+ * its history row. */
+
+/* The opaque bytes (StoreTransition.token_box) of node's open attempt, or else of its open boot,
+ * copied into buf (cap bytes), their length into *ret_len.  Returns 0, -ENOENT when the node has
+ * no open attempt or boot with bytes, -ENOBUFS when they are longer than cap, or an errno.
+ * Works on read connections. */
+int store_token_box(Store *s, const char *node, uint8_t *buf, size_t cap, size_t *ret_len);
+
+/* PostgreSQL: takes the history lock (STORE_PG_LOCK_HISTORY) for the open write transaction,
+ * once: every transaction that inserts history rows takes it before its first, so history ids
+ * are handed out in commit order across instances (a reader resuming "after id N" never misses
+ * a row committed later with a smaller id).  store_apply() does; store-cluster.c's history rows
+ * must too.  SQLite (one writer): a no-op.  Returns 0 or a negative errno. */
+int store_history_lock(Store *s);
+
+/* PostgreSQL: pg_notify('provd', payload) in the open transaction (sent at its COMMIT, not at
+ * all after a rollback: https://www.postgresql.org/docs/15/sql-notify.html).  Payloads: "n
+ * <node>" (state, report or boot changed), "c <node>" (credential), "i <instance>" (heartbeat),
+ * "o <op id>" (BMC operation).  SQLite: a no-op.  Returns 0 or a negative errno. */
+int store_notify(Store *s, const char *payload);
+
+/* ---- notifications (PostgreSQL) -------------------------------------------------------------
+ * A listener is a connection of its own that ran LISTEN provd; it receives the payload of every
+ * store_notify() committed by any instance on the database, its own included, in commit order
+ * (https://www.postgresql.org/docs/15/sql-listen.html). */
+
+typedef int (*StoreNotifyFn)(void *userdata, const char *payload);
+
+/* Opens a listener on s's database into *ret (caller owns; store_listen_close(), before
+ * store_free(s)).  Returns 0, -EOPNOTSUPP on SQLite, or a negative errno (logged).  Thread-safe
+ * with respect to s (a connection of its own); the listener is used by one thread at a time. */
+int store_listen_open(Store *s, Store **ret);
+
+/* Waits up to timeout_ms (< 0: for ever; 0: not at all) for notifications, then calls
+ * fn(userdata, payload) for each one received (payload borrowed for the call); a negative
+ * return of fn stops and is returned.  Returns the number received (0: none in time), or a
+ * negative errno: -ECONNRESET when the connection was lost (notifications may have been
+ * missed: close, reopen, and read everything again). */
+int store_listen_wait(Store *l, int timeout_ms, StoreNotifyFn fn, void *userdata);
+
+/* Closes a listener.  NULL is a no-op. */
+void store_listen_close(Store *l);
+
 
 /* ---- group commit: one transaction, one fsync, for many writes ------------------------------
  * A batch is one write transaction (BEGIN IMMEDIATE ... COMMIT) that several writes share:
@@ -200,9 +292,12 @@ int store_apply(Store *s, const StoreTransition *tr, const StoreNodeState *cur, 
  * statement (SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY, SQLITE_NOMEM) may make SQLite roll back
  * the whole transaction at once (https://sqlite.org/lang_transaction.html, "Response To
  * Errors Within A Transaction"): store_batch_open() then says false, and what the batch wrote
- * before is gone too.  Reads through s inside a batch see its writes; read connections see
- * none of them until the COMMIT.  The caller serialises as for every write (daemon.c: under
- * its exclusive lock, from the BEGIN to the end of the COMMIT). */
+ * before is gone too.  On PostgreSQL the batch is BEGIN ... COMMIT, each write in a SAVEPOINT
+ * likewise (a failed statement fails the transaction only until its ROLLBACK TO:
+ * https://www.postgresql.org/docs/15/sql-rollback-to.html).  Reads through s inside a batch
+ * see its writes; read connections see none of them until the COMMIT.  The caller serialises
+ * as for every write (daemon.c: under its exclusive lock, from the BEGIN to the end of the
+ * COMMIT). */
 
 /* Begins a batch.  Returns 0, -EINVAL when one is open already, or a store errno. */
 int store_batch_begin(Store *s);
@@ -221,8 +316,9 @@ int store_batch_commit(Store *s);
 void store_batch_rollback(Store *s);
 
 /* Test hook: fn(userdata) is called at every COMMIT of a write transaction on s's write
- * connection, before the commit is made durable (sqlite3_commit_hook():
- * https://sqlite.org/c3ref/commit_hook.html).  Returning 0 lets it proceed; a negative errno
+ * connection, before the commit is made durable (SQLite: sqlite3_commit_hook():
+ * https://sqlite.org/c3ref/commit_hook.html; PostgreSQL: called just before the COMMIT is sent,
+ * a refusal rolling the transaction back).  Returning 0 lets it proceed; a negative errno
  * turns the COMMIT into a rollback and the commit fails with that errno — a COMMIT failure
  * through SQLite's own path, as a full disk or an I/O error would make it.  fn NULL removes
  * the hook.  Same serialisation as the writes. */
@@ -375,13 +471,8 @@ typedef int (*StoreNodeSideFn)(void *userdata, const StoreNodeSide *side);
  * connection.  Returns 0 or a negative errno. */
 int store_node_side_foreach(Store *s, StoreNodeSideFn fn, void *userdata);
 
-/* TEMP (pgstore) */
-struct Db *store_db(Store *s);
-int store_token_box(Store *s, const char *node, uint8_t *buf, size_t cap, size_t *ret_len);
-typedef int (*StoreNotifyFn)(void *userdata, const char *payload);
-int store_listen_open(Store *s, Store **ret);
-int store_listen_wait(Store *l, int timeout_ms, StoreNotifyFn fn, void *userdata);
-void store_listen_close(Store *l);
+/* store_node_side_foreach() for node `node` alone: fn is called once when it has a credential
+ * or a report.  Returns 0, -ENOENT when it has neither, or a negative errno. */
 int store_node_side_get(Store *s, const char *node, StoreNodeSideFn fn, void *userdata);
 
 static inline void store_freep(Store **s) {
