@@ -223,9 +223,6 @@ int store_lease_release(Store *s, const char *name, const char *holder) {
         "id, node, rack, kind, params, state, step, COALESCE(holder, ''), COALESCE(lease_expires, 0), created_at, " \
         "created_by, COALESCE(ended_at, 0), result, takeovers"
 
-/* An arbitrary key of provd's own for pg_advisory_xact_lock() around the index's creation. */
-#define BMC_OPS_PREPARE_LOCK 0x70726f76646f7073LL /* "provdops" */
-
 void store_bmc_op_done(StoreBmcOp *op) {
         free(op->params);
         free(op->result);
@@ -270,28 +267,6 @@ static int bmc_op_notify(Db *db, int64_t id) {
         db_bind_text(st, 1, payload);
         r = db_step(st);
         return r < 0 ? r : 0;
-}
-
-int store_bmc_ops_prepare(Store *s) {
-        Db *db = store_db(s);
-        static const char index_sql[] = "CREATE UNIQUE INDEX IF NOT EXISTS bmc_ops_busy ON bmc_ops (node) "
-                                        "WHERE state IN ('queued', 'running')";
-        if (db_kind(db) == DB_SQLITE)
-                return db_exec(db, index_sql);
-        int r = begin(db);
-        if (r < 0)
-                return r;
-        _cleanup_(db_donep) DbStmt *st = NULL;
-        r = db_prepare(db, "SELECT pg_advisory_xact_lock(?1)", &st);
-        if (r >= 0) {
-                db_bind_int64(st, 1, BMC_OPS_PREPARE_LOCK);
-                r = db_step(st);
-                db_done(st);
-                st = NULL;
-        }
-        if (r >= 0)
-                r = db_exec(db, index_sql);
-        return end(db, r < 0 ? r : 0);
 }
 
 int store_bmc_op_insert(Store *s, const char *node, const char *rack, const char *kind, const char *params,
@@ -497,6 +472,13 @@ int store_bmc_op_finish(Store *s, int64_t id, const char *holder, const char *st
                                   "UPDATE bmc_ops SET ended_at = ?3, result = ?4, state = ?5, lease_expires = NULL "
                                   "WHERE id = ?1 AND holder = ?2 AND state = 'running'",
                                   id, holder, ended_ms, result, state);
+}
+
+int store_bmc_op_release(Store *s, int64_t id, const char *holder, const char *result) {
+        return bmc_op_held_update(store_db(s),
+                                  "UPDATE bmc_ops SET state = 'queued', holder = NULL, lease_expires = NULL, step = ?3, "
+                                  "result = ?4 WHERE id = ?1 AND holder = ?2 AND state = 'running'",
+                                  id, holder, 0, result, NULL);
 }
 
 int store_bmc_op_get(Store *s, int64_t id, StoreBmcOp *ret) {

@@ -128,6 +128,11 @@ int store_bmc_op_progress(Store *s, int64_t id, const char *holder, int64_t step
 int store_bmc_op_finish(Store *s, int64_t id, const char *holder, const char *state, int64_t ended_ms,
                         const char *result);
 
+/* Gives operation id, held by holder, back: queued again, with no holder, its JSON `result`
+ * (an instance that stops hands its unfinished operations to the others at once).  Returns 1,
+ * 0 when holder no longer holds it, or a negative errno. */
+int store_bmc_op_release(Store *s, int64_t id, const char *holder, const char *result);
+
 /* Reads row id into *ret (caller store_bmc_op_done()s it).  -ENOENT none.  Works on read
  * connections. */
 int store_bmc_op_get(Store *s, int64_t id, StoreBmcOp *ret);
@@ -138,8 +143,3 @@ int store_bmc_op_get(Store *s, int64_t id, StoreBmcOp *ret);
 typedef int (*StoreBmcOpFn)(void *userdata, const StoreBmcOp *op);
 int store_bmc_op_foreach(Store *s, const char *node, size_t limit, StoreBmcOpFn fn, void *userdata);
 
-/* Makes sure of the bmc_ops table's index of one queued or running operation per node
- * (CREATE UNIQUE INDEX IF NOT EXISTS ... WHERE: a partial index, on both backends; PostgreSQL
- * under a transaction-scoped advisory lock so that instances starting at once create it once).
- * Returns 0 or a negative errno. */
-int store_bmc_ops_prepare(Store *s);
