@@ -517,21 +517,23 @@ static int ddl(Store *s, const char *sql, char **ret) {
         if (r < 0)
                 return r;
         while (*p) {
-                size_t k = 0;
-                if (is_pg(s) && (p == sql || !(p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z'))))
-                        for (k = 0; k < ELEMENTSOF(words); k++) {
-                                size_t n = strlen(words[k].from);
-                                char after = p[n];
-                                if (strncmp(p, words[k].from, n) == 0 && !(after == '_' || (after >= 'A' && after <= 'Z') ||
-                                                                          (after >= 'a' && after <= 'z'))) {
-                                        r = append(&out, &len, words[k].to, strlen(words[k].to));
-                                        if (r < 0)
-                                                return r;
-                                        p += n;
-                                        break;
-                                }
-                        }
-                if (k < ELEMENTSOF(words) && is_pg(s))
+                bool matched = false;
+                bool word_start = p == sql || !(p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z') ||
+                                                (p[-1] >= 'A' && p[-1] <= 'Z'));
+                for (size_t k = 0; is_pg(s) && word_start && !matched && k < ELEMENTSOF(words); k++) {
+                        size_t n = strlen(words[k].from);
+                        if (strncmp(p, words[k].from, n) != 0)
+                                continue;
+                        char after = p[n];
+                        if (after == '_' || (after >= 'A' && after <= 'Z') || (after >= 'a' && after <= 'z'))
+                                continue;
+                        r = append(&out, &len, words[k].to, strlen(words[k].to));
+                        if (r < 0)
+                                return r;
+                        p += n;
+                        matched = true;
+                }
+                if (matched)
                         continue;
                 r = append(&out, &len, p, 1);
                 if (r < 0)
@@ -673,7 +675,10 @@ static int schema_migrate(Store *s) {
                 if (r < 0)
                         return write_end(s, r);
         }
-        log_info("state store: schema version %" PRId64 " -> %d", v, SCHEMA_VERSION);
+        if (v == 0)
+                log_info("state store: creating the schema (version %d)", SCHEMA_VERSION);
+        else
+                log_info("state store: migrating the schema from version %" PRId64 " to %d", v, SCHEMA_VERSION);
         return write_end(s, schema_update_locked(s, v));
 }
 

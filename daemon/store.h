@@ -44,11 +44,12 @@ typedef struct Store Store;
 
 /* PostgreSQL advisory lock keys of provd (pg_advisory_xact_lock(bigint):
  * https://www.postgresql.org/docs/15/functions-admin.html#FUNCTIONS-ADVISORY-LOCKS): "provd" in
- * ASCII in the high bytes, then a number.  MIGRATE: held while the schema is migrated;
+ * ASCII in the high bytes (0x70726f7664......), then a number; decimal, as they are pasted into
+ * SQL (PostgreSQL 15 has no hexadecimal literals).  MIGRATE: held while the schema is migrated;
  * HISTORY: held from a transaction's first history row to its end (store_history_lock()).
  * Other provd keys take the next numbers. */
-#define STORE_PG_LOCK_MIGRATE 0x70726f7664000001
-#define STORE_PG_LOCK_HISTORY 0x70726f7664000002
+#define STORE_PG_LOCK_MIGRATE 8102661233867489281
+#define STORE_PG_LOCK_HISTORY 8102661233867489282
 
 /* The WAL's bounds.  SQLite checkpoints by itself after a commit that leaves at least this many
  * pages (4 KiB each) in the WAL: PRAGMA wal_autocheckpoint, whose default of 1000 pages (4 MB)

@@ -7,6 +7,7 @@
  * nothing, leaves the in-memory state as it was (no phantom attempt or token), publishes no
  * event and tells no observer — and the same transitions succeed once commits work again. */
 #include "check-main.h"
+#include "store-backend.h"
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
@@ -56,7 +57,7 @@ static void setup(void) {
         snprintf(path, sizeof path, "%s/inventory.json", dir);
         write_file(path, json);
         log_set_max_level(LOG_CRIT);
-        ck_assert_int_eq(daemon_new(&(DaemonConfig) { .inventory_path = path, .state_dir = state,
+        ck_assert_int_eq(daemon_new(&(DaemonConfig) { .inventory_path = path, .state_dir = state, .state_url = test_state_url(),
                                                       .public_url = "http://127.0.0.1:1" },
                                     &d),
                          0);
@@ -471,16 +472,24 @@ START_TEST(test_batch_commit_fails_boot) {
 }
 END_TEST
 
+/* The fixture of the PostgreSQL TCase. */
+static void setup_pg(void) {
+        store_backend_pg();
+        setup();
+}
+
 static Suite *batch_suite(void) {
         Suite *s = suite_create("daemon-batch");
-        TCase *tc = tcase_create("batch");
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, test_batch_concurrent_first_boots);
-        tcase_add_test(tc, test_batch_commit_fails);
-        tcase_add_test(tc, test_batch_commit_fails_boot);
-        tcase_add_test(tc, test_batch_suspended_writes);
-        suite_add_tcase(s, tc);
+        for (int b = 0; b < store_backends(); b++) {
+                TCase *tc = tcase_create(store_backend_name(b));
+                tcase_add_checked_fixture(tc, b ? setup_pg : setup, teardown);
+                tcase_set_timeout(tc, 60);
+                tcase_add_test(tc, test_batch_concurrent_first_boots);
+                tcase_add_test(tc, test_batch_commit_fails);
+                tcase_add_test(tc, test_batch_commit_fails_boot);
+                tcase_add_test(tc, test_batch_suspended_writes);
+                suite_add_tcase(s, tc);
+        }
         return s;
 }
 

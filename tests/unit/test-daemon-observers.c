@@ -7,6 +7,7 @@
  * deadlock), observers subscribed from inside an observer, and unsubscribe: while the
  * observer runs on another thread (waits for it; nothing after), from inside itself. */
 #include "check-main.h"
+#include "store-backend.h"
 #include <check.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -56,7 +57,7 @@ static void setup(void) {
         snprintf(path, sizeof path, "%s/inventory.json", dir);
         write_file(path, json);
         log_set_max_level(LOG_CRIT);
-        ck_assert_int_eq(daemon_new(&(DaemonConfig) { .inventory_path = path, .state_dir = state,
+        ck_assert_int_eq(daemon_new(&(DaemonConfig) { .inventory_path = path, .state_dir = state, .state_url = test_state_url(),
                                                       .public_url = "http://127.0.0.1:1" },
                                     &d),
                          0);
@@ -471,18 +472,26 @@ START_TEST(test_observers_unsubscribe_from_inside) {
 }
 END_TEST
 
+/* The fixture of the PostgreSQL TCase. */
+static void setup_pg(void) {
+        store_backend_pg();
+        setup();
+}
+
 static Suite *observers_suite(void) {
         Suite *s = suite_create("daemon-observers");
-        TCase *tc = tcase_create("observers");
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, test_observers_fields);
-        tcase_add_test(tc, test_observers_transition_from_inside);
-        tcase_add_test(tc, test_observers_subscribe_from_inside);
-        tcase_add_test(tc, test_observers_commit_order_concurrent);
-        tcase_add_test(tc, test_observers_unsubscribe_while_running);
-        tcase_add_test(tc, test_observers_unsubscribe_from_inside);
-        suite_add_tcase(s, tc);
+        for (int b = 0; b < store_backends(); b++) {
+                TCase *tc = tcase_create(store_backend_name(b));
+                tcase_add_checked_fixture(tc, b ? setup_pg : setup, teardown);
+                tcase_set_timeout(tc, 60);
+                tcase_add_test(tc, test_observers_fields);
+                tcase_add_test(tc, test_observers_transition_from_inside);
+                tcase_add_test(tc, test_observers_subscribe_from_inside);
+                tcase_add_test(tc, test_observers_commit_order_concurrent);
+                tcase_add_test(tc, test_observers_unsubscribe_while_running);
+                tcase_add_test(tc, test_observers_unsubscribe_from_inside);
+                suite_add_tcase(s, tc);
+        }
         return s;
 }
 

@@ -14,6 +14,7 @@
  *    is due, and its deadline heap follows nodes through transitions and reloads.
  * A real Daemon on an inventory and state directory in a temp directory. */
 #include "check-main.h"
+#include "store-backend.h"
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
@@ -83,7 +84,7 @@ static Daemon *daemon_open(void) {
         Daemon *d;
         snprintf(inv, sizeof inv, "%s/inventory.json", dir);
         snprintf(state, sizeof state, "%s/state", dir);
-        ck_assert_int_eq(daemon_new(&(DaemonConfig) { .inventory_path = inv, .state_dir = state,
+        ck_assert_int_eq(daemon_new(&(DaemonConfig) { .inventory_path = inv, .state_dir = state, .state_url = test_state_url(),
                                                       .public_url = "http://127.0.0.1:1" },
                                     &d),
                          0);
@@ -545,18 +546,27 @@ START_TEST(test_expire_after_reload) {
 }
 END_TEST
 
+/* The fixture of the PostgreSQL TCase. */
+static void setup_pg(void) {
+        store_backend_pg();
+        setup();
+}
+
 static Suite *daemon_reads_suite(void) {
         Suite *s = suite_create("daemon-reads");
-        TCase *tc = tcase_create("reads");
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, test_read_your_writes);
-        tcase_add_test(tc, test_reads_do_not_wait_for_a_transition);
-        tcase_add_test(tc, test_node_detail_consistent);
-        tcase_add_test(tc, test_node_list_during_reloads);
-        tcase_add_test(tc, test_expire_sweep);
-        tcase_add_test(tc, test_expire_after_reload);
-        suite_add_tcase(s, tc);
+        for (int b = 0; b < store_backends(); b++) {
+                TCase *tc = tcase_create(store_backend_name(b));
+                tcase_add_checked_fixture(tc, b ? setup_pg : setup, teardown);
+                tcase_set_timeout(tc, 60);
+                tcase_add_test(tc, test_read_your_writes);
+                if (b == 0) /* SQLite's locks */
+                        tcase_add_test(tc, test_reads_do_not_wait_for_a_transition);
+                tcase_add_test(tc, test_node_detail_consistent);
+                tcase_add_test(tc, test_node_list_during_reloads);
+                tcase_add_test(tc, test_expire_sweep);
+                tcase_add_test(tc, test_expire_after_reload);
+                suite_add_tcase(s, tc);
+        }
         return s;
 }
 

@@ -6,6 +6,7 @@
  *    new to the inventory gets its state from the store (it was in an earlier inventory).
  * A real Daemon on an inventory and state directory in a temp directory. */
 #include "check-main.h"
+#include "store-backend.h"
 #include <check.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -74,7 +75,7 @@ static Daemon *daemon_open(void) {
         Daemon *d;
         snprintf(inv, sizeof inv, "%s/inventory.json", dir);
         snprintf(state, sizeof state, "%s/state", dir);
-        ck_assert_int_eq(daemon_new(&(DaemonConfig) { .inventory_path = inv, .state_dir = state,
+        ck_assert_int_eq(daemon_new(&(DaemonConfig) { .inventory_path = inv, .state_dir = state, .state_url = test_state_url(),
                                                       .public_url = "http://127.0.0.1:1" },
                                     &d),
                          0);
@@ -215,14 +216,22 @@ START_TEST(test_node_back_in_inventory) {
 }
 END_TEST
 
+/* The fixture of the PostgreSQL TCase. */
+static void setup_pg(void) {
+        store_backend_pg();
+        setup();
+}
+
 static Suite *daemon_reload_suite(void) {
         Suite *s = suite_create("daemon-reload");
-        TCase *tc = tcase_create("reload");
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 100);
-        tcase_add_test(tc, test_boot_answers_during_reloads);
-        tcase_add_test(tc, test_node_back_in_inventory);
-        suite_add_tcase(s, tc);
+        for (int b = 0; b < store_backends(); b++) {
+                TCase *tc = tcase_create(store_backend_name(b));
+                tcase_add_checked_fixture(tc, b ? setup_pg : setup, teardown);
+                tcase_set_timeout(tc, 100);
+                tcase_add_test(tc, test_boot_answers_during_reloads);
+                tcase_add_test(tc, test_node_back_in_inventory);
+                suite_add_tcase(s, tc);
+        }
         return s;
 }
 

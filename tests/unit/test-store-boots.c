@@ -5,6 +5,7 @@
  * state read back after a reopen, and the migration of a database from before boots existed.
  * On a real SQLite file in a temp directory. */
 #include "check-main.h"
+#include "store-backend.h"
 #include <check.h>
 #include <errno.h>
 #include <sqlite3.h>
@@ -53,7 +54,7 @@ static StoreNodeState step(Store *s, const char *node, const StoreNodeState *cur
 
 START_TEST(test_boot_lifecycle) {
         Store *s = NULL;
-        ck_assert_int_eq(store_open(dir, &s), 0);
+        ck_assert_int_eq(test_store_open(dir, &s), 0);
         StoreNodeState st = { .state = PROVISION_NEW };
         uint8_t h1[TOKEN_HASH_SIZE], h2[TOKEN_HASH_SIZE], h3[TOKEN_HASH_SIZE];
 
@@ -132,7 +133,7 @@ START_TEST(test_boot_lifecycle) {
 
         /* reopened: the node's state and its last boot come back */
         s = NULL;
-        ck_assert_int_eq(store_open(dir, &s), 0);
+        ck_assert_int_eq(test_store_open(dir, &s), 0);
         StoreNodeState back;
         ck_assert_int_eq(store_get_node(s, "c001", &back), 0);
         ck_assert_int_eq(back.state, PROVISION_FAILED);
@@ -146,7 +147,7 @@ START_TEST(test_boot_abandons_attempt) {
         /* An install node turned stateless: its open attempt ends abandoned when the boot opens;
          * and back: the open boot ends abandoned when an install attempt opens. */
         Store *s = NULL;
-        ck_assert_int_eq(store_open(dir, &s), 0);
+        ck_assert_int_eq(test_store_open(dir, &s), 0);
         StoreNodeState st = { .state = PROVISION_NEW };
         uint8_t ha[TOKEN_HASH_SIZE], hb[TOKEN_HASH_SIZE];
         st = step(s, "n1", &st, PROVISION_EV_NETBOOT, 1000, ha);
@@ -203,7 +204,7 @@ START_TEST(test_boot_migration) {
         sqlite3_close(db);
 
         Store *s = NULL;
-        ck_assert_int_eq(store_open(dir, &s), 0);
+        ck_assert_int_eq(test_store_open(dir, &s), 0);
         /* the old rows are as they were */
         StoreNodeState st;
         ck_assert_int_eq(store_get_node(s, "n1", &st), 0);
@@ -223,7 +224,7 @@ START_TEST(test_boot_migration) {
 
         /* a second open finds the schema current */
         s = NULL;
-        ck_assert_int_eq(store_open(dir, &s), 0);
+        ck_assert_int_eq(test_store_open(dir, &s), 0);
         ck_assert_int_eq(store_get_node(s, "n1", &st), 0);
         ck_assert_int_eq(st.state, PROVISION_BOOTING);
         ck_assert_int_eq(st.boot_seq, 1);
@@ -232,14 +233,23 @@ START_TEST(test_boot_migration) {
 }
 END_TEST
 
+/* The fixture of the PostgreSQL TCase. */
+static void setup_pg(void) {
+        store_backend_pg();
+        setup();
+}
+
 static Suite *store_boots_suite(void) {
         Suite *s = suite_create("store-boots");
-        TCase *tc = tcase_create("boots");
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_add_test(tc, test_boot_lifecycle);
-        tcase_add_test(tc, test_boot_abandons_attempt);
-        tcase_add_test(tc, test_boot_migration);
-        suite_add_tcase(s, tc);
+        for (int b = 0; b < store_backends(); b++) {
+                TCase *tc = tcase_create(store_backend_name(b));
+                tcase_add_checked_fixture(tc, b ? setup_pg : setup, teardown);
+                tcase_add_test(tc, test_boot_lifecycle);
+                tcase_add_test(tc, test_boot_abandons_attempt);
+                if (b == 0) /* SQLite's locks */
+                        tcase_add_test(tc, test_boot_migration);
+                suite_add_tcase(s, tc);
+        }
         return s;
 }
 

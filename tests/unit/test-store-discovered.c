@@ -4,6 +4,7 @@
  * below it), the JSON shape and order, delete, prune by a known-MAC predicate, and that the
  * rows survive closing and reopening the store.  On a real SQLite file in a temp directory. */
 #include "check-main.h"
+#include "store-backend.h"
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -62,7 +63,7 @@ static json_t *row(Store *s, const char *mac) {
 START_TEST(test_merge) {
         Store *s;
         StoreDiscoveredOutcome out[2];
-        ck_assert_int_eq(store_open(dir, &s), 0);
+        ck_assert_int_eq(test_store_open(dir, &s), 0);
 
         StoreDiscovered a[] = { entry("52:54:00:00:aa:01", 2000, 2, 7, "8a3f1c2e-0b4d-4e5f-9a6b-7c8d9e0f1a2b",
                                       "PXEClient:Arch:00007:UNDI:003016", "", false) };
@@ -100,7 +101,7 @@ START_TEST(test_cap_order_delete_prune_reopen) {
         Store *s;
         StoreDiscoveredOutcome out[3];
         int64_t n;
-        ck_assert_int_eq(store_open(dir, &s), 0);
+        ck_assert_int_eq(test_store_open(dir, &s), 0);
         StoreDiscovered e[] = {
                 entry("52:54:00:00:bb:01", 1000, 1, -1, "", "PXEClient", "", false),
                 entry("52:54:00:00:bb:02", 3000, 1, 42, "", "PXEClient", "", false),
@@ -135,7 +136,7 @@ START_TEST(test_cap_order_delete_prune_reopen) {
         ck_assert_int_eq(out[0], STORE_DISCOVERED_NEW);
         store_free(s);
 
-        ck_assert_int_eq(store_open(dir, &s), 0);
+        ck_assert_int_eq(test_store_open(dir, &s), 0);
         ck_assert_int_eq(store_discovered_count(s, &n), 0);
         ck_assert_int_eq(n, 2);
         store_free(s);
@@ -152,7 +153,7 @@ START_TEST(test_prune) {
         StoreDiscoveredOutcome out[3];
         int64_t n;
         int calls = 0;
-        ck_assert_int_eq(store_open(dir, &s), 0);
+        ck_assert_int_eq(test_store_open(dir, &s), 0);
         StoreDiscovered e[] = {
                 entry("52:54:00:00:bb:01", 1000, 1, -1, "", "PXEClient", "", false),
                 entry("52:54:00:00:bb:03", 2000, 1, -1, "", "PXEClient", "", false),
@@ -170,14 +171,22 @@ START_TEST(test_prune) {
 }
 END_TEST
 
+/* The fixture of the PostgreSQL TCase. */
+static void setup_pg(void) {
+        store_backend_pg();
+        setup();
+}
+
 static Suite *store_discovered_suite(void) {
         Suite *s = suite_create("store-discovered");
-        TCase *tc = tcase_create("discovered");
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_add_test(tc, test_merge);
-        tcase_add_test(tc, test_cap_order_delete_prune_reopen);
-        tcase_add_test(tc, test_prune);
-        suite_add_tcase(s, tc);
+        for (int b = 0; b < store_backends(); b++) {
+                TCase *tc = tcase_create(store_backend_name(b));
+                tcase_add_checked_fixture(tc, b ? setup_pg : setup, teardown);
+                tcase_add_test(tc, test_merge);
+                tcase_add_test(tc, test_cap_order_delete_prune_reopen);
+                tcase_add_test(tc, test_prune);
+                suite_add_tcase(s, tc);
+        }
         return s;
 }
 

@@ -5,6 +5,7 @@
  * once (one more waits until one is given back).  On a real SQLite file in a temp directory,
  * with the `discovered` table as the data (it needs no provision transitions). */
 #include "check-main.h"
+#include "store-backend.h"
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
@@ -56,7 +57,7 @@ static int64_t elapsed_ms(const struct timespec *t0) {
 
 START_TEST(test_snapshot_and_read_your_writes) {
         Store *s, *r1, *r2;
-        ck_assert_int_eq(store_open(dir, &s), 0);
+        ck_assert_int_eq(test_store_open(dir, &s), 0);
         record(s, 1);
 
         /* Lent after the write returned: it sees the write. */
@@ -102,7 +103,7 @@ END_TEST
 
 START_TEST(test_read_only) {
         Store *s, *r;
-        ck_assert_int_eq(store_open(dir, &s), 0);
+        ck_assert_int_eq(test_store_open(dir, &s), 0);
         record(s, 1);
         ck_assert_int_eq(store_reader_acquire(s, &r), 0);
         ck_assert_int_eq(store_discovered_delete(r, "52:54:00:00:cc:01"), -EROFS);
@@ -121,7 +122,7 @@ START_TEST(test_not_blocked_by_a_writer) {
         Store *s, *r;
         sqlite3 *other;
         char path[128];
-        ck_assert_int_eq(store_open(dir, &s), 0);
+        ck_assert_int_eq(test_store_open(dir, &s), 0);
         record(s, 1);
         snprintf(path, sizeof path, "%s/provd.db", dir);
         ck_assert_int_eq(sqlite3_open(path, &other), SQLITE_OK);
@@ -163,7 +164,7 @@ static void *borrow(void *userdata) {
 
 START_TEST(test_pool_bound) {
         Store *s, *lent[STORE_READERS_MAX];
-        ck_assert_int_eq(store_open(dir, &s), 0);
+        ck_assert_int_eq(test_store_open(dir, &s), 0);
         record(s, 1);
         for (size_t i = 0; i < STORE_READERS_MAX; i++) {
                 ck_assert_int_eq(store_reader_acquire(s, &lent[i]), 0);
@@ -191,16 +192,25 @@ START_TEST(test_pool_bound) {
 }
 END_TEST
 
+/* The fixture of the PostgreSQL TCase. */
+static void setup_pg(void) {
+        store_backend_pg();
+        setup();
+}
+
 static Suite *store_readers_suite(void) {
         Suite *s = suite_create("store-readers");
-        TCase *tc = tcase_create("readers");
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 30);
-        tcase_add_test(tc, test_snapshot_and_read_your_writes);
-        tcase_add_test(tc, test_read_only);
-        tcase_add_test(tc, test_not_blocked_by_a_writer);
-        tcase_add_test(tc, test_pool_bound);
-        suite_add_tcase(s, tc);
+        for (int b = 0; b < store_backends(); b++) {
+                TCase *tc = tcase_create(store_backend_name(b));
+                tcase_add_checked_fixture(tc, b ? setup_pg : setup, teardown);
+                tcase_set_timeout(tc, 30);
+                tcase_add_test(tc, test_snapshot_and_read_your_writes);
+                tcase_add_test(tc, test_read_only);
+                if (b == 0) /* SQLite's locks */
+                        tcase_add_test(tc, test_not_blocked_by_a_writer);
+                tcase_add_test(tc, test_pool_bound);
+                suite_add_tcase(s, tc);
+        }
         return s;
 }
 
