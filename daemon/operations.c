@@ -564,7 +564,7 @@ static int op_share(Ops *ops, Op *op, const DaemonNodeBmc *b, const OpOrigin *or
                         .created_by = ops->self, .holder = serves ? ops->self : NULL, .result = result };
         int r = daemon_store_write(ops->d, row_insert, &w);
         if (r == -EEXIST) {
-                RowRead rd = { .node = op->node };
+                RowRead rd = { .node = b->node };
                 op_free(op);
                 if (daemon_store_read(ops->d, row_busy, &rd) < 0)
                         return errbuf_fail(-EALREADY, err, errlen, "node %s already has an operation in progress", b->node);
