@@ -518,11 +518,6 @@ static int row_next_id(Store *s, void *userdata) {
         return store_bmc_op_next_id(s, &rd->id);
 }
 
-static int renew_write(Store *s, void *userdata) {
-        RowWrite *w = userdata;
-        return store_bmc_op_renew(s, w->id, w->holder, now_ms(), OPS_LEASE_MS);
-}
-
 static int row_get(Store *s, void *userdata) {
         RowRead *rd = userdata;
         return store_bmc_op_get(s, rd->id, &rd->row);
@@ -1582,31 +1577,12 @@ static void run_claimed(Ops *ops, const StoreBmcOp *row) {
                 row_fail(ops, row, e[0] ? e : strerror(-r));
 }
 
-/* Renews this instance's claims on the operations it runs; one found taken over is lost. */
-static void renew_claims(Ops *ops) {
-        int64_t ids[256];
-        size_t n = 0;
-        ops_lock(ops);
-        for (Op *op = ops->ops; op && n < ELEMENTSOF(ids); op = op->next)
-                if (op->shared && !op->lost && op->state != OP_SUCCEEDED && op->state != OP_FAILED)
-                        ids[n++] = op->id;
-        ops_unlock(ops);
-        for (size_t i = 0; i < n; i++) {
-                RowWrite w = { .id = ids[i], .holder = ops->self };
-                int r = daemon_store_write(ops->d, renew_write, &w);
-                if (r < 0)
-                        log_warning_errno(r, "operation %lld: cannot renew this instance's claim: %m", (long long) ids[i]);
-                if (r != 0)
-                        continue;
-                /* Taken over: the step running ends it (on_step_done()). */
-                ops_lock(ops);
-                Op *op = op_find_locked(ops, ids[i]);
-                if (op)
-                        op->lost = true;
-                ops_unlock(ops);
-                log_warning("operation %lld: another instance has taken it over (this instance's claim had expired)",
-                            (long long) ids[i]);
-        }
+static int renew_write(Store *s, void *userdata) {
+        return store_bmc_op_renew(s, userdata, now_ms(), OPS_LEASE_MS);
+}
+
+static int abandon_write(Store *s, void *userdata) {
+        return store_bmc_op_abandon(s, userdata, now_ms());
 }
 
 /* Bulk nodes another instance runs: copies the outcome of those whose rows ended. */
@@ -1688,7 +1664,11 @@ static void *claimer_thread(void *userdata) {
                 last = now;
                 ops_unlock(ops);
                 if (now - last_renew >= OPS_RENEW_MS) {
-                        renew_claims(ops);
+                        /* Every operation this instance holds (one taken over meanwhile is
+                         * lost at its next write: op_persist()). */
+                        int k = daemon_store_write(ops->d, renew_write, ops->self);
+                        if (k < 0)
+                                log_warning_errno(k, "cannot renew this instance's claims on its BMC operations: %m");
                         last_renew = now;
                 }
                 ClaimWrite w = { .holder = ops->self, .racks = cluster_racks(ops->cluster) };
@@ -1745,6 +1725,15 @@ int ops_new(Daemon *d, const OpsConfig *cfg, Ops **ret) {
                 return log_error_errno(r, "cannot observe the daemon's transitions: %m");
         }
         if (ops->shared) {
+                /* Rows a previous process of this name held when it died: taken over at the
+                 * first claim (by this instance or another), not left until their leases end. */
+                r = daemon_store_write(d, abandon_write, ops->self);
+                if (r > 0)
+                        log_warning("%d BMC operations this instance held before it restarted will be taken over", r);
+                if (r < 0) {
+                        ops_free(ops);
+                        return log_error_errno(r, "cannot read the BMC operations this instance held: %m");
+                }
                 r = -pthread_create(&ops->claimer, NULL, claimer_thread, ops);
                 if (r < 0) {
                         ops_free(ops);

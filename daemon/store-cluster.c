@@ -417,19 +417,27 @@ int store_bmc_op_claim(Store *s, const char *holder, const char *racks, int64_t 
         return 0;
 }
 
-int store_bmc_op_renew(Store *s, int64_t id, const char *holder, int64_t now_ms, int64_t ttl_ms) {
-        Db *db = store_db(s);
+/* Sets the lease of every running row of holder to `until`: how many. */
+static int bmc_op_lease_all(Db *db, const char *holder, int64_t until) {
         _cleanup_(db_donep) DbStmt *st = NULL;
         int r = db_prepare(db,
-                           "UPDATE bmc_ops SET lease_expires = ?3 WHERE id = ?1 AND holder = ?2 AND state = 'running'",
+                           "UPDATE bmc_ops SET lease_expires = ?2 WHERE holder = ?1 AND state = 'running' AND "
+                           "lease_expires IS NOT NULL",
                            &st);
         if (r < 0)
                 return r;
-        db_bind_int64(st, 1, id);
-        db_bind_text(st, 2, holder);
-        db_bind_int64(st, 3, now_ms + ttl_ms);
+        db_bind_text(st, 1, holder);
+        db_bind_int64(st, 2, until);
         r = db_step(st);
-        return r < 0 ? r : db_changes(db) > 0;
+        return r < 0 ? r : (int) db_changes(db);
+}
+
+int store_bmc_op_renew(Store *s, const char *holder, int64_t now_ms, int64_t ttl_ms) {
+        return bmc_op_lease_all(store_db(s), holder, now_ms + ttl_ms);
+}
+
+int store_bmc_op_abandon(Store *s, const char *holder, int64_t now_ms) {
+        return bmc_op_lease_all(store_db(s), holder, now_ms - 1);
 }
 
 /* An UPDATE of a row holder holds, and its notification, in one transaction: 1 done, 0 not

@@ -115,9 +115,15 @@ int store_bmc_op_next_id(Store *s, int64_t *ret_id);
 int store_bmc_op_claim(Store *s, const char *holder, const char *racks, int64_t now_ms, int64_t ttl_ms, size_t max,
                        StoreBmcOp *ret, size_t *ret_n);
 
-/* Extends holder's claim on running operation id to now_ms + ttl_ms.  Returns 1, 0 when holder
- * no longer holds it (taken over, or ended), or a negative errno. */
-int store_bmc_op_renew(Store *s, int64_t id, const char *holder, int64_t now_ms, int64_t ttl_ms);
+/* Extends holder's claims on all its running operations to now_ms + ttl_ms (one taken over
+ * meanwhile is no longer holder's: its holder's next write says so).  Returns how many, or a
+ * negative errno. */
+int store_bmc_op_renew(Store *s, const char *holder, int64_t now_ms, int64_t ttl_ms);
+
+/* Ends holder's claims on its running operations now (lease_expires = now_ms - 1), so that the
+ * next claim takes them over: at start, those a previous process of the same instance name
+ * held when it died.  Returns how many, or a negative errno. */
+int store_bmc_op_abandon(Store *s, const char *holder, int64_t now_ms);
 
 /* Writes operation id's progress (step: its index of the step running; result: its JSON) while
  * holder holds it.  Returns 1, 0 when holder no longer holds it, or a negative errno. */

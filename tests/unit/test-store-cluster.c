@@ -2,7 +2,8 @@
  * temp directory) and, when PROVD_TEST_PG_URL names a database (tests/tools/pg-cluster run),
  * PostgreSQL: one queued or running operation per node, a claim of the racks served (queued
  * rows, and running rows whose lease expired: a takeover naming the previous holder), renewals,
- * progress and ends refused to a holder whose row was taken over, a release, reads and lists;
+ * progress and ends refused to a holder whose row was taken over, claims abandoned at a restart,
+ * a release, reads and lists;
  * and on PostgreSQL two connections claiming 50 rows at once, each row claimed exactly once
  * (FOR UPDATE SKIP LOCKED). */
 #include "check-main.h"
@@ -81,7 +82,7 @@ START_TEST(test_rows) {
         ck_assert_str_eq(ops[0].holder, "b");
         ck_assert_str_eq(ops[0].prev_holder, "");
         store_bmc_op_done(&ops[0]);
-        ck_assert_int_eq(store_bmc_op_renew(s, id3, "b", 5000, 15000), 1);
+        ck_assert_int_eq(store_bmc_op_renew(s, "b", 5000, 15000), 1);
 
         /* At 19000 a's claim has expired (b's, renewed, has not): b takes n2's over. */
         ck_assert_int_eq(store_bmc_op_claim(s, "b", "r2,r3", 19000, 15000, 8, ops, &n), 0);
@@ -94,7 +95,7 @@ START_TEST(test_rows) {
         store_bmc_op_done(&ops[0]);
 
         /* a, late, finds it gone. */
-        ck_assert_int_eq(store_bmc_op_renew(s, id2, "a", 19500, 15000), 0);
+        ck_assert_int_eq(store_bmc_op_renew(s, "a", 19500, 15000), 0);
         ck_assert_int_eq(store_bmc_op_progress(s, id2, "a", 1, "{}"), 0);
         ck_assert_int_eq(store_bmc_op_finish(s, id2, "a", "succeeded", 19500, "{}"), 0);
         ck_assert_int_eq(store_bmc_op_progress(s, id2, "b", 1, "{\"step\":1}"), 1);
@@ -107,6 +108,22 @@ START_TEST(test_rows) {
         ck_assert_int_eq(ops[0].id, id1);
         store_bmc_op_done(&ops[0]);
 
+        /* b's claims abandoned (a restart of b): its two rows are claimable again; c takes them
+         * over, then gives n2's back, which b claims again. */
+        ck_assert_int_eq(store_bmc_op_abandon(s, "b", 21000), 2);
+        ck_assert_int_eq(store_bmc_op_claim(s, "c", "r2", 21000, 15000, 8, ops, &n), 0);
+        ck_assert_uint_eq(n, 2);
+        ck_assert_str_eq(ops[0].prev_holder, "b");
+        ck_assert_str_eq(ops[1].prev_holder, "b");
+        store_bmc_op_done(&ops[0]);
+        store_bmc_op_done(&ops[1]);
+        ck_assert_int_eq(store_bmc_op_renew(s, "b", 21000, 15000), 0);
+        ck_assert_int_eq(store_bmc_op_release(s, id2, "c", NULL), 1);
+        ck_assert_int_eq(store_bmc_op_claim(s, "b", "r2", 21000, 15000, 8, ops, &n), 0);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_str_eq(ops[0].prev_holder, "");
+        store_bmc_op_done(&ops[0]);
+
         /* b ends n2's; read back. */
         ck_assert_int_eq(store_bmc_op_finish(s, id2, "b", "succeeded", 22000, "{\"y\":2}"), 1);
         ck_assert_int_eq(store_bmc_op_finish(s, id2, "b", "succeeded", 22000, "{\"y\":2}"), 0);
@@ -114,6 +131,7 @@ START_TEST(test_rows) {
         ck_assert_int_eq(store_bmc_op_get(s, id2, &g), 0);
         ck_assert_str_eq(g.state, "succeeded");
         ck_assert_str_eq(g.holder, "b");
+        ck_assert_int_eq(g.takeovers, 2);
         ck_assert_str_eq(g.result, "{\"y\":2}");
         ck_assert_int_eq(g.ended_ms, 22000);
         ck_assert_int_eq(g.lease_expires_ms, 0);
