@@ -63,4 +63,38 @@ after=$(sim_events 1 | tail -n +$((events_before + 1)) | tr '\n' ' ')
 printf '%s' "$after" | grep -q 'boot pxe.*power 0 power 1' || fail "the simulator after a died: $after"
 ok "the simulator saw boot pxe and a power cycle after a died: $after"
 
+# b restarted under its name after a kill -9 takes its own operations over at once, without
+# waiting for their leases.
+touch "$(sim_dir 1)/hang"
+op_post b node-01 power '{"action": "cycle"}'
+for _ in $(seq 1 100); do
+        on b GET "/v1/operations/$OP"
+        [ "$(printf '%s' "$BODY" | jq -r '.steps[0].state')" = running ] && break
+        sleep 0.1
+done
+jq_eq '.steps[0].state' running
+kill -KILL "$b_PID"
+wait "$b_PID" 2>/dev/null || true
+events_before=$(sim_events 1 | wc -l)
+rm "$(sim_dir 1)/hang"
+killed_at=$(date +%s)
+instance b "$T/inv1.json" --bmc-timeout 10 --bmc-retries 0
+op_wait b "$OP" 30
+jq_eq .state succeeded
+took=$(($(date +%s) - killed_at))
+[ "$took" -lt 12 ] || fail "the restarted b took operation $OP over after $took s, as if it waited for the lease"
+[ "$(sql "SELECT state || ' ' || holder || ' ' || takeovers FROM bmc_ops WHERE id = $OP")" = "succeeded b 1" ] ||
+        fail "row $OP: $(sql "SELECT * FROM bmc_ops WHERE id = $OP")"
+on b GET /v1/nodes/node-01
+printf '%s' "$BODY" | jq -e --arg m "operation $OP (power) taken over from instance b, whose lease expired" \
+        '[.history[] | select(.message == $m)] | length == 1' >/dev/null ||
+        fail "no takeover in node-01's history: $(printf '%s' "$BODY" | jq -c '[.history[].message]')"
+for _ in $(seq 1 50); do
+        sim_events 1 | tail -n +$((events_before + 1)) | tr '\n' ' ' | grep -q 'power 0 power 1' && break
+        sleep 0.2
+done
+sim_events 1 | tail -n +$((events_before + 1)) | tr '\n' ' ' | grep -q 'power 0 power 1' ||
+        fail "no power cycle after b restarted: $(sim_events 1 | tail -n +$((events_before + 1)) | tr '\n' ' ')"
+ok "b killed -9 with a power cycle in flight and restarted: it took operation $OP over itself after ${took} s"
+
 PROVD_PID=$b_PID LOG=$b_LOG provd_stop
