@@ -555,7 +555,9 @@ static int op_share(Ops *ops, Op *op, const DaemonNodeBmc *b, const OpOrigin *or
                 op_free(op);
                 return -ENOMEM;
         }
-        RowInsert w = { .node = op->node, .rack = b->rack, .kind = op->info->name, .params = params,
+        RowInsert w = { .node = op->node, .rack = b->rack,
+                        .kind = op->kind == OP_KIND_DISK_AFTER_INSTALL ? STORE_BMC_OP_KIND_AFTER_INSTALL : op->info->name,
+                        .params = params,
                         .created_by = ops->self, .holder = serves ? ops->self : NULL, .result = result };
         int r = daemon_store_write(ops->d, row_insert, &w);
         if (r == -EEXIST) {
@@ -1278,6 +1280,43 @@ void ops_bulk_notify(Ops *ops, void (*fn)(void *userdata), void *userdata) {
         pthread_mutex_unlock(&ops->notify_lock);
 }
 
+/* Sets node bmc's boot device to disk, persistent: provd's own operation once an install
+ * succeeded (lock not held).  On a shared store it runs where the install's end was seen when
+ * this instance serves the node's rack (no row: an id from the rows' sequence), and is queued
+ * as a row for an instance that does otherwise; origin (claimed) runs that row.  A failure to
+ * start is logged (not recorded); returns 0 or its errno. */
+static int disk_after_install_start(Ops *ops, const DaemonNodeBmc *bmc, const OpOrigin *origin) {
+        IpmiBoot disk = { .device = IPMI_BOOT_DEVICE_DISK, .persistent = true, .efi = bmc->efi };
+        char err[256] = "";
+        Op *op;
+        int r = op_new(ops, bmc, OP_KIND_DISK_AFTER_INSTALL,
+                       json_pack("{s:s, s:b, s:b}", "device", "disk", "persistent", 1, "efi", bmc->efi), &disk,
+                       IPMI_OP_POWER_STATUS, origin, &op);
+        if (r < 0)
+                return r;
+        if (ops->shared && !(origin && origin->claimed_id > 0) && cluster_serves_rack(ops->cluster, bmc->rack)) {
+                RowRead rd = { 0 };
+                r = daemon_store_write(ops->d, row_next_id, &rd);
+                if (r < 0) {
+                        op_free(op);
+                        return log_node_errno(LOG_WARNING, r, &((LogFields) { .node = bmc->node }),
+                                              "after install: cannot set the boot device to disk: no operation id: %m");
+                }
+                op->id = rd.id;
+        } else {
+                r = op_share(ops, op, bmc, origin, NULL, err, sizeof err);
+                if (r < 0)
+                        return log_node_errno(LOG_WARNING, r, &((LogFields) { .node = bmc->node }),
+                                              "after install: cannot set the boot device to disk: %s", err);
+                if (r == OP_SHARE_QUEUED)
+                        return 0;
+        }
+        ops_lock(ops);
+        OpAction a = op_event_locked(op, OP_EV_START, NULL, NULL);
+        ops_unlock(ops);
+        return op_launch(ops, op, bmc, a, NULL);
+}
+
 /* The daemon's transition observer (no daemon lock held; quick: reads the local password
  * file and submits): a node whose install attempt succeeded (it became installed) gets its
  * boot device set to disk, persistent.  A failure to start goes to the log only, not the
@@ -1285,7 +1324,6 @@ void ops_bulk_notify(Ops *ops, void (*fn)(void *userdata), void *userdata) {
 static void on_transition(const DaemonTransition *t, void *userdata) {
         Ops *ops = userdata;
         const DaemonNodeBmc *bmc = &t->bmc;
-        Op *op;
 
         if (t->ended_attempt <= 0 || !t->outcome || !streq(t->outcome, "succeeded") || !bmc->has_bmc)
                 return;
@@ -1294,28 +1332,7 @@ static void on_transition(const DaemonTransition *t, void *userdata) {
         ops_unlock(ops);
         if (stopping)
                 return;
-        IpmiBoot disk = { .device = IPMI_BOOT_DEVICE_DISK, .persistent = true, .efi = bmc->efi };
-        if (op_new(ops, bmc, OP_KIND_DISK_AFTER_INSTALL,
-                   json_pack("{s:s, s:b, s:b}", "device", "disk", "persistent", 1, "efi", bmc->efi), &disk,
-                   IPMI_OP_POWER_STATUS, NULL, &op) < 0)
-                return;
-        if (ops->shared) {
-                /* No row (it runs here, where the install's end was seen), but an id no other
-                 * instance's operation has. */
-                RowRead rd = { 0 };
-                int r = daemon_store_write(ops->d, row_next_id, &rd);
-                if (r < 0) {
-                        log_node(LOG_WARNING, &((LogFields) { .node = bmc->node }),
-                                 "after install: cannot set the boot device to disk: no operation id: %s", strerror(-r));
-                        op_free(op);
-                        return;
-                }
-                op->id = rd.id;
-        }
-        ops_lock(ops);
-        OpAction a = op_event_locked(op, OP_EV_START, NULL, NULL);
-        ops_unlock(ops);
-        (void) op_launch(ops, op, bmc, a, NULL);
+        (void) disk_after_install_start(ops, bmc, NULL);
 }
 
 /* A row's operation as JSON: the JSON its holder last wrote, with the row's id, state and
@@ -1570,7 +1587,16 @@ static void run_claimed(Ops *ops, const StoreBmcOp *row) {
                                   json_is_true(json_object_get(params, "persistent")),
                                   json_is_boolean(json_object_get(params, "efi")) ? json_is_true(json_object_get(params, "efi")) : -1,
                                   &origin, NULL, e, sizeof e);
-        else
+        else if (streq(row->kind, STORE_BMC_OP_KIND_AFTER_INSTALL)) {
+                DaemonNodeBmc b;
+                r = daemon_node_bmc(ops->d, row->node, &b);
+                if (r < 0)
+                        snprintf(e, sizeof e, "no node \"%.64s\" in the inventory", row->node);
+                else if (!b.has_bmc)
+                        r = errbuf_fail(-ENODEV, e, sizeof e, "node %s has no bmc in the inventory", row->node);
+                else
+                        r = disk_after_install_start(ops, &b, &origin);
+        } else
                 r = errbuf_fail(-EINVAL, e, sizeof e, "unknown operation kind \"%s\"", row->kind);
         json_decref(params);
         if (r < 0)

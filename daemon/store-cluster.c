@@ -278,7 +278,7 @@ int store_bmc_op_insert(Store *s, const char *node, const char *rack, const char
         if (r < 0)
                 return r;
         /* The index refuses a second one too; asked first, the usual refusal is no SQL error. */
-        r = store_bmc_op_busy(s, node, &id);
+        r = streq(kind, STORE_BMC_OP_KIND_AFTER_INSTALL) ? -ENOENT : store_bmc_op_busy(s, node, &id);
         if (r >= 0)
                 r = -EEXIST;
         else if (r == -ENOENT)
@@ -322,7 +322,8 @@ int store_bmc_op_insert(Store *s, const char *node, const char *rack, const char
 int store_bmc_op_busy(Store *s, const char *node, int64_t *ret_id) {
         Db *db = store_db(s);
         _cleanup_(db_donep) DbStmt *st = NULL;
-        int r = db_prepare(db, "SELECT id FROM bmc_ops WHERE node = ?1 AND state IN ('queued', 'running') LIMIT 1", &st);
+        int r = db_prepare(db, "SELECT id FROM bmc_ops WHERE node = ?1 AND state IN ('queued', 'running') AND "
+                           "kind <> '" STORE_BMC_OP_KIND_AFTER_INSTALL "' LIMIT 1", &st);
         if (r < 0)
                 return r;
         db_bind_text(st, 1, node);

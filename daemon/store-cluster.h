@@ -63,9 +63,13 @@ int store_lease_release(Store *s, const char *name, const char *holder);
  * id in the API.  state: queued (waiting for an instance that serves the node's rack), running
  * (holder runs it; its claim lasts until lease_expires, renewed while it runs), succeeded or
  * failed (ended_at set).  result: the operation's JSON as its holder last wrote it.  At most one
- * queued or running operation per node (a partial unique index: an insert that would make a
- * second one fails with -EEXIST).  Every change notifies "o <id>" on PostgreSQL (pg_notify,
+ * queued or running operation per node, STORE_BMC_OP_KIND_AFTER_INSTALL rows aside (a partial
+ * unique index: an insert that would make a second one fails with -EEXIST).  Every change notifies "o <id>" on PostgreSQL (pg_notify,
  * https://www.postgresql.org/docs/15/sql-notify.html), in its transaction. */
+
+/* The kind of the rows of provd's own boot device to disk after an install, queued for an
+ * instance serving the node's rack: not the node's operation in progress (the index, busy). */
+#define STORE_BMC_OP_KIND_AFTER_INSTALL "bootdev-after-install"
 
 /* One row as read back (store_bmc_op_get(), store_bmc_op_foreach(), claims). */
 typedef struct StoreBmcOp {

@@ -451,10 +451,13 @@ static const char schema_cluster[] =
         "  takeovers INTEGER NOT NULL DEFAULT 0);"
         "CREATE INDEX IF NOT EXISTS bmc_ops_state ON bmc_ops(state, id);";
 
-/* At most one queued or running BMC operation per node, whichever instance inserts it (a
- * partial index: https://www.sqlite.org/partialindex.html, https://www.postgresql.org/docs/15/indexes-partial.html). */
+/* At most one queued or running admin BMC operation per node, whichever instance inserts it
+ * (a partial index: https://www.sqlite.org/partialindex.html,
+ * https://www.postgresql.org/docs/15/indexes-partial.html); provd's own boot device to disk
+ * after an install (store-cluster.h STORE_BMC_OP_KIND_AFTER_INSTALL) does not count. */
 static const char schema_bmc_ops_busy[] =
-        "CREATE UNIQUE INDEX IF NOT EXISTS bmc_ops_busy ON bmc_ops(node) WHERE state IN ('queued', 'running');";
+        "CREATE UNIQUE INDEX IF NOT EXISTS bmc_ops_busy ON bmc_ops(node) WHERE state IN ('queued', 'running') "
+        "AND kind <> 'bootdev-after-install';";
 
 /* The migrations, in order: step i (1-based) brings a database at schema version i - 1 to
  * version i.  Each is idempotent (CREATE ... IF NOT EXISTS; a column only when it is missing),

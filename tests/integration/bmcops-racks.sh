@@ -4,7 +4,8 @@
 # simulator 2).  An operation asked of the instance that does not serve the node's rack is
 # queued (202, state queued, no holder) and run by the one that does; either instance answers
 # GET /v1/operations/ID with the same outcome; a bulk reinstall on a of both nodes runs node-01
-# on a and learns node-02's outcome from b's run.  Each instance's inventory points the other
+# on a and learns node-02's outcome from b's run; node-02's boot device to disk after an
+# install reported to a is set by b.  Each instance's inventory points the other
 # rack's BMC at an address where a UDP listener counts what arrives (a BMC network only the
 # other instance reaches): nothing may arrive there.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -99,7 +100,24 @@ for n in 1 2; do
 done
 ok "a bulk reinstall on a: node-01 run by a, node-02 by b, both succeeded in a's bulk"
 
-# 5. Nothing reached a BMC address of a rack the instance does not serve.
+# 5. node-02 installs through a (boot and installer's success both to a): the boot device to
+# disk after the install is queued for b, which serves r2, and runs there.
+tok=$(URL=$a_URL token_of 52:54:00:00:00:02)
+URL=$a_URL event "$tok" '{"phase": "succeeded"}'
+[ "$STATUS" = 200 ] || fail "installer event to a: $STATUS $(short_body)"
+for _ in $(seq 1 100); do [ "$(sim_boot 2)" = default ] && break; sleep 0.1; done
+[ "$(sim_boot 2)" = default ] || fail "after install: simulator 2's boot device is $(sim_boot 2), not disk"
+for _ in $(seq 1 50); do
+        on a GET /v1/nodes/node-02
+        printf '%s' "$BODY" | jq -e '.history[-1].message == "after install: boot device set to disk (persistent, legacy)"' >/dev/null && break
+        sleep 0.1
+done
+jq_eq '.history[-1] | [.cause, .message, .to] | join("|")' "bmc|after install: boot device set to disk (persistent, legacy)|installed"
+[ "$(sql "SELECT holder || ' ' || state || ' ' || created_by FROM bmc_ops WHERE kind = 'bootdev-after-install'")" = "b succeeded a" ] ||
+        fail "after-install rows: $(sql "SELECT * FROM bmc_ops WHERE kind = 'bootdev-after-install'")"
+ok "node-02 installed through a: its boot device set to disk by b"
+
+# 6. Nothing reached a BMC address of a rack the instance does not serve.
 for n in 51 52; do
         [ ! -s "$T/trap-$n" ] || fail "$(wc -l <"$T/trap-$n") datagrams reached the BMC address $SIM_NET.$n"
 done

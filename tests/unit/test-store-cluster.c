@@ -1,11 +1,10 @@
 /* test-store-cluster.c — unit tests for store-cluster.h's bmc_ops table, on SQLite (a file in a
  * temp directory) and, when PROVD_TEST_PG_URL names a database (tests/tools/pg-cluster run),
- * PostgreSQL: one queued or running operation per node, a claim of the racks served (queued
- * rows, and running rows whose lease expired: a takeover naming the previous holder), renewals,
- * progress and ends refused to a holder whose row was taken over, claims abandoned at a restart,
- * a release, reads and lists;
- * and on PostgreSQL two connections claiming 50 rows at once, each row claimed exactly once
- * (FOR UPDATE SKIP LOCKED). */
+ * PostgreSQL: one queued or running operation per node (provd's own after an install aside), a
+ * claim of the racks served (queued rows, and running rows whose lease expired: a takeover
+ * naming the previous holder), renewals, progress and ends refused to a holder whose row was
+ * taken over, claims abandoned at a restart, a release, reads and lists; and on PostgreSQL two
+ * connections claiming 50 rows at once, each row claimed exactly once (FOR UPDATE SKIP LOCKED). */
 #include "check-main.h"
 #include <check.h>
 #include <errno.h>
@@ -67,6 +66,14 @@ START_TEST(test_rows) {
         ck_assert_int_eq(store_bmc_op_busy(s, "n1", &x), 0);
         ck_assert_int_eq(x, id1);
         ck_assert_int_eq(store_bmc_op_busy(s, "n9", &x), -ENOENT);
+        /* provd's own boot device to disk after an install is not the node's operation. */
+        int64_t own;
+        ck_assert_int_eq(store_bmc_op_insert(s, "n1", "r1", STORE_BMC_OP_KIND_AFTER_INSTALL, "{}", "a", "a", 1000, 16000,
+                                             NULL, &own),
+                         0);
+        ck_assert_int_eq(store_bmc_op_busy(s, "n1", &x), 0);
+        ck_assert_int_eq(x, id1);
+        ck_assert_int_eq(store_bmc_op_finish(s, own, "a", "succeeded", 1500, "{}"), 1);
         ck_assert_int_eq(store_bmc_op_insert(s, "n2", "r2", "power", "{\"action\":\"on\"}", "a", "a", 1000, 16000, NULL, &id2), 0);
         ck_assert_int_eq(store_bmc_op_insert(s, "n3", "", "power", "{}", "a", NULL, 1000, 0, NULL, &id3), 0);
         ck_assert_int_gt(id2, id1);
@@ -152,7 +159,7 @@ START_TEST(test_rows) {
         ck_assert_int_eq(store_bmc_op_insert(s, "n2", "r2", "bootdev", "{}", "a", NULL, 23000, 0, NULL, &x), 0);
         int c = 0;
         ck_assert_int_ge(store_bmc_op_foreach(s, NULL, 10, count_row, &c), 0);
-        ck_assert_int_eq(c, 4);
+        ck_assert_int_eq(c, 5);
         c = 0;
         ck_assert_int_ge(store_bmc_op_foreach(s, "n2", 10, count_row, &c), 0);
         ck_assert_int_eq(c, 2);
