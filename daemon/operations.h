@@ -44,8 +44,10 @@
  * step is safe to repeat).  A holder that finds its claim gone stops after the step running.
  * A bulk operation's nodes of racks this instance does not serve are queued the same way; the
  * claimer thread copies their outcome from their rows into the bulk once they end.  provd's
- * own boot-device-to-disk operation runs where the install's end was observed, without a row
- * (its id comes from the rows' sequence).  Alone on its database (SQLite) none of this runs.
+ * own boot-device-to-disk operation runs where the install's end was observed when that
+ * instance serves the node's rack, without a row (its id comes from the rows' sequence), and
+ * is queued as a row (STORE_BMC_OP_KIND_AFTER_INSTALL) for an instance that does otherwise.
+ * Alone on its database (SQLite) none of this runs.
  * The claimer and the row writes call the daemon (daemon_store_write()/_read()) without the
  * ops lock.
  * BMC passwords are read from the inventory's password_file when an operation starts, kept
