@@ -476,7 +476,7 @@ static void op_discard(Op *op, const char *message) {
         op_free(op);
 }
 
-/* op was taken over by another instance (op_persist() or a renewal found out; lock not held):
+/* op was taken over by another instance (op_persist() found out; lock not held):
  * it ends here, failed, and its bulk node (if any) learns its outcome from the row. */
 static void op_lose(Op *op) {
         Ops *ops = op->ops;
@@ -531,7 +531,7 @@ enum {
 
 /* Shared store: gives op (op_new()'s, not started) its row before it starts.  A claimed row's
  * operation keeps the row's id.  Otherwise a row is inserted: running, held by this instance,
- * when it serves the node's rack (OP_SHARE_RUN); else queued (OP_SHARE_QUEUED: op is freed, its
+ * when it serves the node's rack or the node has no BMC (OP_SHARE_RUN); else queued (OP_SHARE_QUEUED: op is freed, its
  * bulk node waits for the row, *ret (if non-NULL) is the queued operation's JSON).  Alone on
  * its database: OP_SHARE_RUN, nothing written.  Errors (op freed): -EALREADY the node has an
  * operation queued or running on some instance (err says which), -ENOMEM, a store errno. */
@@ -544,7 +544,8 @@ static int op_share(Ops *ops, Op *op, const DaemonNodeBmc *b, const OpOrigin *or
                 op->id = origin->claimed_id;
                 return OP_SHARE_RUN;
         }
-        bool serves = cluster_serves_rack(ops->cluster, b->rack);
+        /* Without a BMC (a reinstall's mark only) nothing goes to a rack's BMC network. */
+        bool serves = !b->has_bmc || cluster_serves_rack(ops->cluster, b->rack);
         ops_lock(ops);
         json_t *o = op_json_locked(op);
         ops_unlock(ops);
@@ -656,7 +657,7 @@ static void on_step_done(const BmcJob *job, const BmcOutcome *outcome, void *use
         stopping = ops->stopping;
         bool lost = op->lost;
         ops_unlock(ops);
-        if (lost) { /* taken over while this step ran (the claimer's renewal found out) */
+        if (lost) { /* taken over (op_persist() found out): nothing more of it runs here */
                 op_lose(op);
                 return;
         }
@@ -713,7 +714,6 @@ static void on_step_done(const BmcJob *job, const BmcOutcome *outcome, void *use
         if (a == OP_ACTION_RUN && mine)
                 op_submit(op);
 }
-
 
 /* A new operation of kind `kind` for the node in b, not started (step queued), with its BMC
  * target filled in but for the password (op_read_password()) and its BMC steps' commands:

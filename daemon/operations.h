@@ -33,7 +33,7 @@
  * operation is also a row of the bmc_ops table (store-cluster.h), whose id is the operation's
  * id, so any instance answers GET /v1/operations/<id> (its own registry first, else the row).
  * The instance that is asked runs the operation itself when it serves the node's rack
- * (cluster_serves_rack()): the row is inserted running, held by it.  Otherwise the row is
+ * (cluster_serves_rack()) or the node has no BMC: the row is inserted running, held by it.  Otherwise the row is
  * inserted queued and the answer is the queued operation; the claimer thread of an instance
  * that serves the rack claims it (every OPS_CLAIM_MS, and at once on the row's notification)
  * and runs it from its first step.  A holder renews its claim (OPS_LEASE_MS) every
