@@ -32,7 +32,7 @@ static const ImportTable tables[] = {
         TABLE("nodes", "name, state, state_since, attempt_id, created_at, boot_id, version", "name",
               "?1, ?2, ?3, ?4, ?5, ?6, ?7", "ttiiiii", nodes),
         TABLE("history", "id, node, at, from_state, to_state, cause, message, attempt_id, console", "id",
-              "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9", "titttttit", history),
+              "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9", "itittttit", history),
         TABLE("node_credentials", "node, hash, issued_at, attempt_id", "node", "?1, ?2, ?3, ?4", "tbii", credentials),
         TABLE("node_reports", "node, running, booted, kernel, uptime_s, reported_at", "node", "?1, ?2, ?3, ?4, ?5, ?6",
               "ttttdi", reports),

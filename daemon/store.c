@@ -156,6 +156,17 @@ static const char *begin_sql(Store *s, bool immediate) {
         return immediate ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED";
 }
 
+/* PostgreSQL: a write transaction takes the history lock (store_history_lock()) right after
+ * its BEGIN, as SQLite's BEGIN IMMEDIATE takes the write lock: one writing transaction at a
+ * time across instances, so the history lock and the row locks taken under it can never wait
+ * for each other in a cycle (a deadlock, which PostgreSQL would break only after
+ * deadlock_timeout by failing a write).  SQLite: nothing to do. */
+static int writer_lock(Store *s) {
+        int r = store_history_lock(s);
+        s->history_locked_write = false; /* not the write's: a ROLLBACK TO keeps it */
+        return r;
+}
+
 /* Starts a write: its own transaction, or, inside a batch (store_batch_begin()), a savepoint
  * of the batch's transaction, so that a write that fails undoes only itself
  * (https://sqlite.org/lang_savepoint.html; https://www.postgresql.org/docs/15/sql-savepoint.html).
@@ -165,7 +176,12 @@ static int write_begin(Store *s, bool immediate) {
         if (s->in_batch)
                 return exec_cached(s, "SAVEPOINT write");
         transaction_ended(s);
-        return exec_cached(s, begin_sql(s, immediate));
+        int r = exec_cached(s, begin_sql(s, immediate));
+        if (r >= 0 && immediate)
+                r = writer_lock(s);
+        if (r < 0 && db_in_transaction(s->db))
+                (void) exec_cached(s, "ROLLBACK");
+        return r;
 }
 
 /* Ends the write write_begin() started: when r >= 0 COMMIT (its own transaction) or RELEASE
@@ -223,8 +239,14 @@ int store_batch_begin(Store *s) {
                 return -EINVAL;
         transaction_ended(s);
         int r = exec_cached(s, begin_sql(s, true));
-        if (r < 0)
+        if (r >= 0)
+                r = writer_lock(s);
+        if (r < 0) {
+                if (db_in_transaction(s->db))
+                        (void) exec_cached(s, "ROLLBACK");
+                transaction_ended(s);
                 return reclaim_if_full(s, r);
+        }
         s->in_batch = true;
         return 0;
 }
@@ -318,10 +340,18 @@ static int run(Store *s, const char *sql, const char *types, ...) {
         return r < 0 ? r : 0;
 }
 
-/* run() of an INSERT ... RETURNING id: the new row's id into *ret_id. */
-static int run_insert(Store *s, int64_t *ret_id, const char *sql, const char *types, ...) {
+/* INSERT_ID(sql): the INSERT `sql` (a literal) twice, as run_insert() takes it: as it is and
+ * with RETURNING id. */
+#define INSERT_ID(sql) sql, sql " RETURNING id"
+
+/* run() of an INSERT (bindv()'s types): the new row's id into *ret_id.  `sql` and
+ * `sql_returning` (INSERT_ID()): SQLite runs the plain INSERT and reads
+ * sqlite3_last_insert_rowid() (https://sqlite.org/c3ref/last_insert_rowid.html): RETURNING
+ * would cost a statement journal per row inside a savepoint; PostgreSQL runs the one with
+ * RETURNING id. */
+static int run_insert(Store *s, int64_t *ret_id, const char *sql, const char *sql_returning, const char *types, ...) {
         _cleanup_(db_donep) DbStmt *st = NULL;
-        int r = db_prepare(s->db, sql, &st);
+        int r = db_prepare(s->db, is_pg(s) ? sql_returning : sql, &st);
         if (r < 0)
                 return r;
         va_list ap;
@@ -331,6 +361,10 @@ static int run_insert(Store *s, int64_t *ret_id, const char *sql, const char *ty
         r = db_step(st);
         if (r < 0)
                 return r;
+        if (!is_pg(s)) {
+                *ret_id = sqlite3_last_insert_rowid(sq(s));
+                return 0;
+        }
         if (r == 0)
                 return log_error_errno(EIO, "state store: an INSERT returned no id");
         *ret_id = db_column_int64(st, 0);
@@ -462,7 +496,7 @@ static const char schema_bmc_ops_busy[] =
 /* The migrations, in order: step i (1-based) brings a database at schema version i - 1 to
  * version i.  Each is idempotent (CREATE ... IF NOT EXISTS; a column only when it is missing),
  * since SQLite databases of the first releases say version 1 whichever of steps 2 to 6 they
- * already have.  A step is either DDL (`sql`) or a column added to an existing table
+ * already have: a database that is not current (schema_is_current()) runs them all.  A step is either DDL (`sql`) or a column added to an existing table
  * (nullable or with a default, so ALTER TABLE ... ADD COLUMN keeps every row), then `then`. */
 static const struct {
         const char *what;
@@ -599,14 +633,58 @@ static int schema_version(Store *s, int64_t *ret) {
         return 0;
 }
 
-/* Runs the migration steps after `from` in the open transaction, then records the version. */
-static int schema_update_locked(Store *s, int64_t from) {
+/* Whether every table and index the statements of `sql` create exists, into *ret.  The names
+ * are read from the statements' "IF NOT EXISTS <name>", so they cannot drift from the schema. */
+static int schema_objects_exist(Store *s, const char *sql, bool *ret) {
+        static const char clause[] = "IF NOT EXISTS ";
+        for (const char *p = strstr(sql, clause); p; p = strstr(p, clause)) {
+                p += sizeof clause - 1;
+                char name[64];
+                size_t len = strcspn(p, " (;");
+                snprintf(name, sizeof name, "%.*s", (int) (len < sizeof name ? len : sizeof name - 1), p);
+                _cleanup_(db_donep) DbStmt *st = NULL;
+                int r = db_prepare(s->db,
+                                   is_pg(s) ? "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                              "WHERE n.nspname = current_schema() AND c.relname = ?1"
+                                            : "SELECT 1 FROM sqlite_master WHERE name = ?1",
+                                   &st);
+                if (r < 0)
+                        return r;
+                db_bind_text(st, 1, name);
+                r = db_step(st);
+                if (r < 0)
+                        return r;
+                if (r == 0) {
+                        *ret = false;
+                        return 0;
+                }
+        }
+        *ret = true;
+        return 0;
+}
+
+/* Whether the database is at SCHEMA_VERSION with every table, index and column of every step
+ * there (a database of the current version that lost a column is repaired too), into *ret. */
+static int schema_is_current(Store *s, int64_t version, bool *ret) {
+        bool ok = version == SCHEMA_VERSION;
+        for (size_t i = 0; ok && i < ELEMENTSOF(schema_steps); i++) {
+                int r = schema_steps[i].sql ? schema_objects_exist(s, schema_steps[i].sql, &ok)
+                                            : column_exists(s, schema_steps[i].table, schema_steps[i].column, &ok);
+                if (r < 0)
+                        return r;
+        }
+        *ret = ok;
+        return 0;
+}
+
+/* Runs every migration step in the open transaction (each is idempotent: what exists is
+ * left as it is), then records the version.  `fresh`: an empty database (the columns added
+ * are not news then). */
+static int schema_update_locked(Store *s, bool fresh) {
         int r;
-        for (int64_t i = from; i < SCHEMA_VERSION; i++) {
+        for (size_t i = 0; i < ELEMENTSOF(schema_steps); i++) {
                 _cleanup_free_ char *sql = NULL;
                 if (schema_steps[i].sql) {
-                        if (from > 0)
-                                log_info("state store: schema step %" PRId64 ": %s", i + 1, schema_steps[i].what);
                         r = ddl(s, schema_steps[i].sql, &sql);
                         if (r < 0)
                                 return r;
@@ -622,7 +700,7 @@ static int schema_update_locked(Store *s, int64_t from) {
                 if (ok)
                         continue;
                 _cleanup_free_ char *alter = NULL;
-                if (from > 0)
+                if (!fresh)
                         log_info("state store: adding the %s column \"%s\" (%s)", schema_steps[i].table,
                                  schema_steps[i].column, schema_steps[i].what);
                 if (asprintf(&alter, "ALTER TABLE %s ADD COLUMN %s %s", schema_steps[i].table, schema_steps[i].column,
@@ -652,16 +730,18 @@ static int schema_update_locked(Store *s, int64_t from) {
  * (https://www.postgresql.org/docs/15/functions-admin.html#FUNCTIONS-ADVISORY-LOCKS). */
 static int schema_migrate(Store *s) {
         int64_t v;
+        bool current;
         int r = schema_version(s, &v);
         if (r < 0)
                 return r;
-        if (v == SCHEMA_VERSION)
-                return 0;
         if (v > SCHEMA_VERSION)
                 return log_error_errno(EPROTO,
                                        "state store: the database's schema (version %" PRId64
                                        ") is newer than this provd's (%d): upgrade provd",
                                        v, SCHEMA_VERSION);
+        r = schema_is_current(s, v, &current);
+        if (r < 0 || current)
+                return r;
         r = exec_cached(s, begin_sql(s, true));
         if (r < 0)
                 return reclaim_if_full(s, r);
@@ -670,7 +750,9 @@ static int schema_migrate(Store *s) {
                                    "CREATE TABLE IF NOT EXISTS provd_schema (version BIGINT NOT NULL)");
                 if (r >= 0)
                         r = schema_version(s, &v);
-                if (r >= 0 && v == SCHEMA_VERSION) {
+                if (r >= 0)
+                        r = schema_is_current(s, v, &current);
+                if (r >= 0 && current) {
                         /* Another instance migrated meanwhile. */
                         (void) exec_cached(s, "ROLLBACK");
                         return 0;
@@ -682,7 +764,7 @@ static int schema_migrate(Store *s) {
                 log_info("state store: creating the schema (version %d)", SCHEMA_VERSION);
         else
                 log_info("state store: migrating the schema from version %" PRId64 " to %d", v, SCHEMA_VERSION);
-        return write_end(s, schema_update_locked(s, v));
+        return write_end(s, schema_update_locked(s, v == 0));
 }
 
 /* ---- opening and closing -------------------------------------------------------------------- */
@@ -1179,8 +1261,8 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
                 if (r < 0)
                         return r;
                 r = run_insert(s, &n->attempt_id,
-                               "INSERT INTO attempts (node, seq, token_hash, opened_at, firmware, token_box) "
-                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                               INSERT_ID("INSERT INTO attempts (node, seq, token_hash, opened_at, firmware, token_box) "
+                                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
                                "tibitx", tr->node, seq, tr->new_token_hash, tr->at_ms, tr->firmware, tr->token_box,
                                tr->token_box_len);
                 if (r < 0)
@@ -1203,8 +1285,8 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
                 if (r < 0)
                         return r;
                 r = run_insert(s, &n->boot_id,
-                               "INSERT INTO boots (node, seq, token_hash, started_at, mac, firmware, image, token_box) "
-                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+                               INSERT_ID("INSERT INTO boots (node, seq, token_hash, started_at, mac, firmware, image, "
+                                         "token_box) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
                                "tibitttx", tr->node, seq, tr->new_token_hash, tr->at_ms, tr->mac, tr->firmware, tr->image,
                                tr->token_box, tr->token_box_len);
                 if (r < 0)
@@ -1249,7 +1331,7 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
                                "VALUES (?1, ?2, ?3, NULLIF(CAST(?4 AS BIGINT), 0), ?5, NULLIF(CAST(?6 AS BIGINT), 0), 1) "
                                "ON CONFLICT(name) DO UPDATE SET state = ?2, state_since = ?3, "
                                "attempt_id = NULLIF(CAST(?4 AS BIGINT), 0), boot_id = NULLIF(CAST(?6 AS BIGINT), 0), "
-                               "version = nodes.version + 1 WHERE nodes.version = ?7 RETURNING version",
+                               "version = nodes.version + 1 WHERE nodes.version = ?7",
                                &st);
                 if (r < 0)
                         return r;
@@ -1263,9 +1345,10 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
                 r = db_step(st);
                 if (r < 0)
                         return r;
-                if (r == 0)
+                /* Written (inserted at 1, or updated from cur's version) or not at all. */
+                if (db_changes(s->db) == 0)
                         return -ESTALE;
-                n->version = db_column_int64(st, 0);
+                n->version = cur->version + 1;
         }
 
         if (tr->report) {
@@ -1294,8 +1377,8 @@ static int apply_locked(Store *s, const StoreTransition *tr, const StoreNodeStat
                 if (r < 0)
                         return r;
                 r = run_insert(s, ret_event_id,
-                               "INSERT INTO history (node, at, from_state, to_state, cause, message, attempt_id) "
-                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULLIF(CAST(?7 AS BIGINT), 0)) RETURNING id",
+                               INSERT_ID("INSERT INTO history (node, at, from_state, to_state, cause, message, attempt_id) "
+                                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULLIF(CAST(?7 AS BIGINT), 0))"),
                                "titttti", tr->node, tr->at_ms, provision_state_to_string(cur->state),
                                provision_state_to_string(n->state), provision_event_to_string(t->event), message,
                                n->attempt_id);

@@ -250,8 +250,11 @@ int store_token_box(Store *s, const char *node, uint8_t *buf, size_t cap, size_t
 /* PostgreSQL: takes the history lock (STORE_PG_LOCK_HISTORY) for the open write transaction,
  * once: every transaction that inserts history rows takes it before its first, so history ids
  * are handed out in commit order across instances (a reader resuming "after id N" never misses
- * a row committed later with a smaller id).  store_apply() does; store-cluster.c's history rows
- * must too.  SQLite (one writer): a no-op.  Returns 0 or a negative errno. */
+ * a row committed later with a smaller id).  The writes of this file take it at their BEGIN
+ * (store_batch_begin() and each write outside a batch), as SQLite's BEGIN IMMEDIATE takes its
+ * write lock: one writing transaction at a time across instances, and no lock cycle between it
+ * and row locks.  A transaction of store-cluster.c that writes history rows must take it too,
+ * before any row lock of nodes.  SQLite (one writer): a no-op.  Returns 0 or a negative errno. */
 int store_history_lock(Store *s);
 
 /* PostgreSQL: pg_notify('provd', payload) in the open transaction (sent at its COMMIT, not at

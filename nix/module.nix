@@ -26,6 +26,16 @@
 #   tls-cert, tls-key services.provd.tls.certFile / keyFile
 #   bmc-<name>        services.provd.bmcPasswordFiles.<name>  (nix/inventory.nix points a
 #                     node's bmc.password_file at bmc-<node name> by default)
+#   shared-key        services.provd.sharedKeyFile
+#   pgpass            services.provd.database.passFile (given to libpq as PGPASSFILE)
+#
+# services.provd.database.type = "postgresql" keeps provd's state in PostgreSQL (`state_url`),
+# shared by every provd instance of the site (README "Several instances on PostgreSQL"):
+# createLocally (the default) runs nixpkgs' services.postgresql on this host with the
+# database and role `provd` (ensureDatabases, ensureUsers with ensureDBOwnership) and
+# connects over its Unix socket in /run/postgresql with peer authentication (the unit's
+# dynamic user is named `provd`, as the role); otherwise database.url names a server
+# elsewhere, its password in a libpq password file (database.passFile).
 #
 # The inventory is linked at /etc/provd/inventory.json: a new inventory (nixos-rebuild
 # switch) reloads provd (SIGHUP: nodes keep their state, a broken file is rejected and the
@@ -90,11 +100,36 @@ let
     serve = lib.filterAttrs (_: v: v != null) cfg.settings;
   });
 
+  # ---- the state database
+  pg = cfg.database.type == "postgresql";
+  pgLocal = pg && cfg.database.createLocally;
+  pgcfg = config.services.postgresql;
+  # libpq connection URI of the local server: its Unix socket directory (/run/postgresql:
+  # the postgresql unit's RuntimeDirectory) and port (the socket file is .s.PGSQL.<port>),
+  # role and database `provd`.  libpq: "Connection URIs" (a host starting with / is a socket
+  # directory).
+  localStateUrl = "postgresql://provd@/provd?host=/run/postgresql&port=${toString pgcfg.settings.port}";
+  stateUrl =
+    if !pg then null
+    else if cfg.database.url != null then cfg.database.url
+    else if cfg.database.createLocally then localStateUrl
+    else null;
+  # postgresql.service starts the server; NixOS releases whose module runs ensureDatabases /
+  # ensureUsers in a unit of their own (postgresql-setup.service) are ready only after it
+  pgUnits = [ "postgresql.service" ] ++ optional (config.systemd.services ? postgresql-setup) "postgresql-setup.service";
+  # postgresql://USER:PASSWORD@... or ...?password=... (libpq: "Connection URIs"): the
+  # password would be in the world-readable store
+  urlHasPassword = cfg.database.url != null
+    && (builtins.match "[a-z]+://[^/@:]*:[^/@]*@.*" cfg.database.url != null
+    || builtins.match ".*[?&]password=.*" cfg.database.url != null);
+
   credentials =
     optional (cfg.apiTokensFile != null) "api-tokens:${cfg.apiTokensFile}"
     ++ optional (cfg.tls.certFile != null) "tls-cert:${cfg.tls.certFile}"
     ++ optional (cfg.tls.keyFile != null) "tls-key:${cfg.tls.keyFile}"
-    ++ lib.mapAttrsToList (name: file: "bmc-${name}:${file}") cfg.bmcPasswordFiles;
+    ++ lib.mapAttrsToList (name: file: "bmc-${name}:${file}") cfg.bmcPasswordFiles
+    ++ optional (cfg.sharedKeyFile != null) "shared-key:${cfg.sharedKeyFile}"
+    ++ optional (cfg.database.passFile != null) "pgpass:${cfg.database.passFile}";
 
   caps =
     optional (cfg.discoveryInterface != null) "CAP_NET_RAW"
@@ -185,8 +220,85 @@ in
       type = types.strMatching "[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*";
       default = "provd";
       description = ''
-        StateDirectory= of the unit, under /var/lib (provd's SQLite state, provd.db).  With
-        DynamicUser=, systemd keeps it in /var/lib/private/<name> and links it.
+        StateDirectory= of the unit, under /var/lib (provd's SQLite state, provd.db; with
+        PostgreSQL this instance's own directory, locked by it).  With DynamicUser=, systemd
+        keeps it in /var/lib/private/<name> and links it.
+      '';
+    };
+
+    database = {
+      type = mkOption {
+        type = types.enum [ "sqlite" "postgresql" ];
+        default = "sqlite";
+        description = ''
+          Where provd keeps its state.  `sqlite`: provd.db in the state directory, for one
+          provd.  `postgresql`: a PostgreSQL database (13 or later) that several provd
+          instances share (config `state_url`; README "Several instances on PostgreSQL"),
+          created on this host ({option}`services.provd.database.createLocally`) or reached
+          at {option}`services.provd.database.url`.  Needs
+          {option}`services.provd.sharedKeyFile`.
+        '';
+      };
+
+      createLocally = mkOption {
+        type = types.bool;
+        default = true;
+        description = ''
+          With `type = "postgresql"`: run PostgreSQL on this host with nixpkgs'
+          `services.postgresql` (enabled here), ensure the database `provd` and a role
+          `provd` that owns it, and connect over the Unix socket in /run/postgresql with
+          peer authentication (the unit's dynamic user is named `provd`, as the role; no
+          password).  provd is ordered after the server and requires it.  Instances on
+          other hosts reach that server with {option}`services.provd.database.url`; set
+          this to false on them.
+        '';
+      };
+
+      url = mkOption {
+        type = types.nullOr (types.strMatching "postgres(ql)?://.*");
+        default = null;
+        example = "postgresql://provd@db.cluster.example/provd?sslmode=verify-full&sslrootcert=/etc/ssl/certs/ca-certificates.crt";
+        description = ''
+          With `type = "postgresql"` and `createLocally = false`: the libpq connection URI
+          of the shared database (config `state_url`).  It is written into provd's config
+          file in the world-readable Nix store: put no password in it (the module warns),
+          use {option}`services.provd.database.passFile`.
+        '';
+      };
+
+      passFile = secretOption "pgpass" ''
+        A libpq password file (lines of `hostname:port:database:username:password`) for
+        {option}`services.provd.database.url`; provd's libpq reads it through
+        `PGPASSFILE`.'';
+    };
+
+    sharedKeyFile = secretOption "shared-key" ''
+      32 random bytes that every provd instance sharing the database has (the same file on
+      every boot host: `head -c 32 /dev/urandom >FILE`); install tokens are sealed with it,
+      so that any instance answers a node's repeat boot request with the same token.
+      Required with `database.type = "postgresql"` (config `shared_key_file`).'';
+
+    instanceName = mkOption {
+      # provd's instance_name: 1 to 63 letters, digits, '-', '_' or '.'
+      type = types.nullOr (types.strMatching "[A-Za-z0-9._-]{1,63}");
+      default = null;
+      example = "boot-rack1";
+      description = ''
+        This provd's name among the instances sharing the database (config
+        `instance_name`; `GET /v1/instances`, history of taken-over work).  Unique per
+        instance.  null: provd's default, the host name.
+      '';
+    };
+
+    bmcRacks = mkOption {
+      # provd's bmc_racks: rack names of letters, digits, '-', '_' or '.'
+      type = types.listOf (types.strMatching "[A-Za-z0-9._-]+");
+      default = [ ];
+      example = [ "rack1" "rack2" ];
+      description = ''
+        Racks (the inventory's `rack` of each node) whose BMC operations this instance
+        runs (config `bmc_racks`), for a site whose racks' BMC networks reach only their
+        local boot host.  [ ]: every rack.
       '';
     };
 
@@ -281,8 +393,8 @@ in
         The `[serve]` section of provd's config file (provd serve --config): one key per
         attribute, null leaves a key out.  The options above fill in their keys (inventory,
         state_dir, listen, public_url, api_tokens, read_auth, tls_cert, tls_key,
-        install_deadline, bmc_workers, discovery_interface, threads, log_level); a value set
-        here wins.  See README "provd serve" and examples/provd.ini.
+        install_deadline, bmc_workers, discovery_interface, threads, log_level, state_url,
+        shared_key_file, instance_name, bmc_racks); a value set here wins.  See README "provd serve" and examples/provd.ini.
       '';
     };
 
@@ -427,12 +539,33 @@ in
         assertion = !cfg.pixiecore.enable || (listen.port != cfg.pixiecore.port && listen.port != cfg.pixiecore.statusPort);
         message = "services.provd: provd (listen) and pixiecore (pixiecore.port/statusPort) use the same TCP port";
       }
+      {
+        assertion = !pg || cfg.sharedKeyFile != null || cfg.settings.shared_key_file or null != null;
+        message = "services.provd.database.type = \"postgresql\" needs services.provd.sharedKeyFile: every provd instance on the shared database seals install tokens with the same 32-byte key (make it once with `head -c 32 /dev/urandom >FILE` and give every boot host the same file)";
+      }
+      {
+        assertion = !pg || cfg.database.createLocally || cfg.database.url != null || cfg.settings.state_url or null != null;
+        message = "services.provd.database: with type = \"postgresql\" and createLocally = false, set url (the libpq connection URI of the shared database)";
+      }
+      {
+        assertion = !(pgLocal && cfg.database.url != null);
+        message = "services.provd.database: url is for a server elsewhere, but createLocally (the default) creates the database on this host and connects over /run/postgresql; set createLocally = false to use url";
+      }
+      {
+        assertion = pg || (cfg.database.url == null && cfg.database.passFile == null);
+        message = "services.provd.database: url and passFile are for type = \"postgresql\", but type is \"sqlite\"";
+      }
+      {
+        assertion = !pgLocal || lib.versionAtLeast (lib.getVersion pgcfg.package) "13";
+        message = "services.provd.database.createLocally: provd needs PostgreSQL 13 or later; services.postgresql.package is ${lib.getVersion pgcfg.package}";
+      }
     ];
 
     warnings =
       lib.concatMap
         (f: optional (f != null && lib.hasPrefix builtins.storeDir f) "services.provd: the secret ${f} is in the world-readable Nix store")
-        ([ cfg.apiTokensFile cfg.tls.keyFile ] ++ lib.attrValues cfg.bmcPasswordFiles);
+        ([ cfg.apiTokensFile cfg.tls.keyFile cfg.sharedKeyFile cfg.database.passFile ] ++ lib.attrValues cfg.bmcPasswordFiles)
+      ++ optional urlHasPassword "services.provd.database.url holds a password, which lands in the world-readable Nix store (provd.ini); put it in services.provd.database.passFile instead";
 
     services.provd.settings = lib.mapAttrs (_: mkDefault) ({
       inventory = "/etc/provd/inventory.json";
@@ -448,10 +581,22 @@ in
       bmc_retries = cfg.bmcRetries;
       discovery_interface = cfg.discoveryInterface;
       ipxe_efi = cfg.ipxeEfi;
+      state_url = stateUrl;
+      instance_name = cfg.instanceName;
+      bmc_racks = if cfg.bmcRacks == [ ] then null else lib.concatStringsSep "," cfg.bmcRacks;
     }
     // optionalAttrs (cfg.apiTokensFile != null) { api_tokens = credential "api-tokens"; }
     // optionalAttrs (cfg.tls.certFile != null) { tls_cert = credential "tls-cert"; }
-    // optionalAttrs (cfg.tls.keyFile != null) { tls_key = credential "tls-key"; });
+    // optionalAttrs (cfg.tls.keyFile != null) { tls_key = credential "tls-key"; }
+    // optionalAttrs (cfg.sharedKeyFile != null) { shared_key_file = credential "shared-key"; });
+
+    # the database and its owner role `provd`, reached over /run/postgresql with the
+    # default `local all all peer` rule of services.postgresql.authentication
+    services.postgresql = mkIf pgLocal {
+      enable = true;
+      ensureDatabases = [ "provd" ];
+      ensureUsers = [{ name = "provd"; ensureDBOwnership = true; }];
+    };
 
     environment.etc."provd/inventory.json".source = inventoryFile;
     environment.etc."provd/provd.ini".source = configFile;
@@ -472,8 +617,10 @@ in
       description = "provd PXE netboot provisioning daemon";
       wantedBy = [ "multi-user.target" ];
       wants = [ "network-online.target" ];
-      after = [ "network-online.target" ] ++ optional cfg.socketActivation "provd.socket";
-      requires = optional cfg.socketActivation "provd.socket";
+      after = [ "network-online.target" ] ++ optional cfg.socketActivation "provd.socket" ++ optionals pgLocal pgUnits;
+      requires = optional cfg.socketActivation "provd.socket" ++ optionals pgLocal pgUnits;
+      # libpq reads the password for database.url from this file (libpq: "The Password File")
+      environment = optionalAttrs (cfg.database.passFile != null) { PGPASSFILE = credential "pgpass"; };
       # a new inventory is a reload (SIGHUP); a new config file or package a restart
       reloadTriggers = [ inventoryTrigger ];
       restartTriggers = [ configFile ];

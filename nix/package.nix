@@ -26,6 +26,10 @@
 , freeipmi
 , libpcap
 , libarchive
+  # libpq (provd's PostgreSQL state store): nixpkgs' own package from NixOS 25.05 on, the
+  # postgresql package's library before
+, libpq ? null
+, postgresql ? null
   # the source tree; the default is this repository without build directories and VCS files
 , src ? null
 }:
@@ -50,7 +54,8 @@ stdenv.mkDerivation {
 
   # curl, systemd (libsystemd: sd_notify, socket activation, journal), freeipmi and libpcap
   # are the dependencies of the systemd integration, BMC and discovery work, libarchive writes
-  # stateless nodes' overlays (cpio); meson finds them with pkg-config.
+  # stateless nodes' overlays (cpio), libpq connects to a PostgreSQL state store; meson finds
+  # them with pkg-config.
   buildInputs = [
     libmicrohttpd
     jansson
@@ -63,6 +68,7 @@ stdenv.mkDerivation {
     freeipmi
     libpcap
     libarchive
+    (if libpq != null then libpq else postgresql)
   ];
 
   mesonFlags = [

@@ -2,7 +2,7 @@
 # Two provd instances on one PostgreSQL database (a cluster this test starts with
 # tests/tools/pg-cluster, as a non-root user): they know each other (GET /v1/instances), any
 # instance answers a node's boot with the same open attempt and token, an installer reports to
-# the other one and both show the result at once, and 49 install deadlines racing between both
+# the other one and both show the result at once (a's event stream included), and 49 install deadlines racing between both
 # instances' sweeps each expire exactly once (one timeout row per node in the shared history).
 source "$(dirname "$0")/lib.sh"
 
@@ -73,7 +73,11 @@ tok_b=$(printf '%s' "$BODY" | jq -r .cmdline | tr ' ' '\n' | sed -n 's/^provd\.t
 [ "$(sql "SELECT count(*) FROM attempts WHERE node = 'node-01'")" = 1 ] || fail "more than one attempt opened"
 ok "a and b answer node-01's boot with one attempt and one token"
 
-# 3. The installer reports to b; a shows it at once (its listener).
+# 3. The installer reports to b; a shows it at once (its listener), in its event stream too.
+curl -sN --max-time 10 "$a_URL/v1/events/stream" >"$T/stream-a" 2>/dev/null &
+PIDS+=("$!")
+stream_pid=$!
+for _ in $(seq 1 20); do [ -s "$T/stream-a" ] && break; sleep 0.1; done
 on b POST /v1/install/events -H "Authorization: Bearer $tok_a" -H 'Content-Type: application/json' \
         --data-binary '{"phase":"started"}'
 [ "$STATUS" = 200 ] || fail "b: installer event: $STATUS $BODY"
@@ -83,6 +87,9 @@ for _ in $(seq 1 50); do
         sleep 0.1
 done
 jq_eq .state installing
+for _ in $(seq 1 30); do grep -q '"to":"installing".*"node":"node-01"' "$T/stream-a" && break; sleep 0.1; done
+kill "$stream_pid" 2>/dev/null || true
+grep -q '"to":"installing".*"node":"node-01"' "$T/stream-a" || fail "a's event stream lacks b's transition: $(tail -c 400 "$T/stream-a")"
 on a POST /v1/install/events -H "Authorization: Bearer $tok_a" -H 'Content-Type: application/json' \
         --data-binary '{"phase":"succeeded"}'
 [ "$STATUS" = 200 ] || fail "a: installer event: $STATUS $BODY"

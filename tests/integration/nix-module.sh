@@ -15,7 +15,13 @@
 #     mount namespace) and the module's inventory, answers GET /v1/summary; the dnsmasq
 #     configuration is built with the module's command and `dnsmasq --test` accepts it with the
 #     unit's arguments; firewall ports (pixiecore's PXE port is UDP 4011); each assertion fails
-#     the evaluation with its message.
+#     the evaluation with its message.  PostgreSQL (tests/nix/nixos/postgresql.nix stands in
+#     for nixpkgs' module): on this host, the database and role ensured, provd after and
+#     requiring postgresql.service (and postgresql-setup.service where the release has it),
+#     state_url over /run/postgresql, the shared key credential; on another host, the URL and
+#     the libpq password file (PGPASSFILE); the instance name and racks.  When this provd has
+#     --state-url and the instance flags, provd from the rendered unit runs on a real
+#     PostgreSQL (tests/tools/pg-cluster, its socket linked at /run/postgresql/.s.PGSQL.5432).
 #  2. an inventory file outside the store (a string and a path literal): editing it changes
 #     the unit only in its reload trigger, so `nixos-rebuild switch` reloads provd.
 #  3. installer.nix: the unit verifies with the scripts built, nix.conf substituters/keys,
@@ -78,14 +84,15 @@ must_eval() { nixeval "$1" || fail "evaluating $1: $(cat "$T/$1.err")"; }
 q() { jq -rc "$2" "$T/$1.json"; }
 
 # ---- stand-in packages, boot files, secrets, an inventory file outside the store
-mkdir -p "$T/pkgs/provd/bin" "$T/pkgs/coreutils/bin" "$T/pkgs/dnsmasq/bin" "$T/pkgs/pixiecore/bin" \
+mkdir -p "$T/pkgs/provd/bin" "$T/pkgs/coreutils/bin" "$T/pkgs/dnsmasq/bin" "$T/pkgs/pixiecore/bin" "$T/pkgs/postgresql-15.5/bin" \
         "$T/pkgs/ipxe" "$T/pkgs/nixos-install/bin" "$T/built" "$T/boot/kernel" "$T/boot/ramdisk" "$T/secrets"
 ln -s "$PROVD" "$T/pkgs/provd/bin/provd"
 ln -s "$(type -P kill)" "$T/pkgs/coreutils/bin/kill"
 ln -s "$(command -v dnsmasq)" "$T/pkgs/dnsmasq/bin/dnsmasq"
 printf '#!/bin/sh\necho "pixiecore stand-in: not runnable" >&2\nexit 1\n' >"$T/pkgs/pixiecore/bin/pixiecore"
 printf '#!/bin/sh\necho "nixos-install $*" >>"$PROVD_TEST_LOG"\n' >"$T/pkgs/nixos-install/bin/nixos-install"
-chmod +x "$T/pkgs/pixiecore/bin/pixiecore" "$T/pkgs/nixos-install/bin/nixos-install"
+for f in postgres psql; do printf '#!/bin/sh\necho "postgresql stand-in: not runnable" >&2\nexit 1\n' >"$T/pkgs/postgresql-15.5/bin/$f"; done
+chmod +x "$T/pkgs/pixiecore/bin/pixiecore" "$T/pkgs/nixos-install/bin/nixos-install" "$T/pkgs/postgresql-15.5/bin/"*
 echo "iPXE stand-in" >"$T/pkgs/ipxe/snponly.efi"
 echo "iPXE stand-in" >"$T/pkgs/ipxe/undionly.kpxe"
 head -c 100000 /dev/urandom >"$T/boot/kernel/bzImage"
@@ -93,6 +100,8 @@ head -c 50000 /dev/urandom >"$T/boot/ramdisk/initrd"
 TOKEN=$(api_token "$T/secrets/api-tokens")
 echo bmc-secret-1 >"$T/secrets/bmc-node-01"
 echo bmc-secret-2 >"$T/secrets/bmc-node-02"
+head -c 32 /dev/urandom >"$T/secrets/shared-key"
+echo 'db.cluster.example:5432:provd:provd:pg-secret' >"$T/secrets/pgpass"
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
         -keyout "$T/secrets/tls-key.pem" -out "$T/secrets/tls-cert.pem" 2>/dev/null
 make_inventory "$T/inventory-host.json" 3
@@ -158,6 +167,10 @@ run_rendered() {
         # in the namespace: credentials NAME:FILE... up to "--", then exec the rest
         local ns=(unshare --mount --propagation private bash -c '
                 mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -p /run/credentials/provd.service || exit 1
+                # PostgreSQL on this host: its socket where services.postgresql has it
+                if [ -n "${PROVD_TEST_PG_SOCKET:-}" ]; then
+                        mkdir -p /run/postgresql && ln -s "$PROVD_TEST_PG_SOCKET" /run/postgresql/.s.PGSQL.5432 || exit 1
+                fi
                 while [ "$1" != -- ]; do cp "${1#*:}" "/run/credentials/provd.service/${1%%:*}" || exit 1; shift; done
                 shift
                 chmod -R go-rwx /run/credentials/provd.service && exec "$@"' run "${creds[@]}" --)
@@ -295,6 +308,95 @@ jq_eq .total 3
 provd_stop
 ok "module, dnsmasq front end: configuration built by the unit's command passes dnsmasq --test, UDP 67/69/4011, units verify, provd answers"
 
+# --- several instances on PostgreSQL
+for c in pg-local pg-local-setup-unit pg-remote sqlite-instance; do
+        must_eval "$c"
+        write_units "$c"
+        [ "$(q "$c" '.warnings | length')" = 0 ] || fail "$c: warnings: $(q "$c" .warnings)"
+done
+# ini_is CASE LINE...: the rendered provd.ini is exactly these lines
+ini_is() {
+        local c=$1 ini
+        shift
+        ini=$(q "$c" '.etc["provd/provd.ini"]')
+        [ "$(cat "$ini")" = "$(printf '%s\n' '[serve]' "$@")" ] || fail "$c: provd.ini: $(cat "$ini")"
+}
+c=pg-local
+[ "$(q $c '.units | keys | join(" ")')" = "postgresql.service provd.service" ] || fail "$c: units $(q $c '.units | keys')"
+# services.postgresql on this host: the database provd, owned by the role provd, reached over
+# /run/postgresql with the peer rule (the unit's dynamic user is named provd, as the role)
+[ "$(q $c '.postgresql | "\(.enable) \(.ensureDatabases) \(.ensureUsers | map("\(.name) owner=\(.ensureDBOwnership)"))"')" = 'true ["provd"] ["provd owner=true"]' ] ||
+        fail "$c: services.postgresql: $(q $c .postgresql)"
+q $c .postgresql.authentication | grep -qE '^local +all +all +peer$' || fail "$c: no local peer rule: $(q $c .postgresql.authentication)"
+unit_has $c provd.service 'DynamicUser=true'
+unit_lacks $c provd.service '^User='
+unit_has $c provd.service 'After=network-online.target postgresql.service'
+unit_has $c provd.service 'Requires=postgresql.service'
+unit_has $c provd.service 'RestrictAddressFamilies=AF_UNIX'
+unit_has $c provd.service "LoadCredential=shared-key:$T/secrets/shared-key"
+ini_is $c bmc_racks=rack1,rack2 instance_name=boot-a inventory=/etc/provd/inventory.json "ipxe_efi=$T/pkgs/ipxe/snponly.efi" listen=0.0.0.0:8080 \
+        log_level=info public_url=http://boot-a.cluster.example:8080 shared_key_file=/run/credentials/provd.service/shared-key state_dir=/var/lib/provd \
+        'state_url=postgresql://provd@/provd?host=/run/postgresql&port=5432'
+verify_clean "$T/units-$c" ./provd.service ./postgresql.service
+security $c
+# NixOS 25.05 on: the database and role are made by postgresql-setup.service
+c=pg-local-setup-unit
+unit_has $c provd.service 'After=network-online.target postgresql.service postgresql-setup.service'
+unit_has $c provd.service 'Requires=postgresql.service postgresql-setup.service'
+verify_clean "$T/units-$c" ./provd.service ./postgresql.service ./postgresql-setup.service
+# a server elsewhere: no local PostgreSQL, the URL as given, the password file as PGPASSFILE
+c=pg-remote
+[ "$(q $c '.units | keys | join(" ")')" = "provd.service" ] && [ "$(q $c .postgresql.enable)" = false ] || fail "$c: units $(q $c '.units | keys'), postgresql $(q $c .postgresql)"
+unit_has $c provd.service 'After=network-online.target'
+unit_lacks $c provd.service '^Requires='
+unit_has $c provd.service "LoadCredential=pgpass:$T/secrets/pgpass"
+unit_has $c provd.service 'Environment="PGPASSFILE=/run/credentials/provd.service/pgpass"'
+ini_is $c bmc_racks=rack3 instance_name=boot-b inventory=/etc/provd/inventory.json "ipxe_efi=$T/pkgs/ipxe/snponly.efi" listen=0.0.0.0:8080 \
+        log_level=info public_url=http://boot-b.cluster.example:8080 shared_key_file=/run/credentials/provd.service/shared-key state_dir=/var/lib/provd \
+        'state_url=postgresql://provd@db.cluster.example:5432/provd?sslmode=verify-full'
+verify_clean "$T/units-$c" ./provd.service
+security $c
+# SQLite (the default) with an instance name and racks: no state_url, no key
+ini_is sqlite-instance bmc_racks=rack1 instance_name=boot-a inventory=/etc/provd/inventory.json "ipxe_efi=$T/pkgs/ipxe/snponly.efi" listen=0.0.0.0:8080 \
+        log_level=info state_dir=/var/lib/provd
+# a password in the URL (user:password@, ?password=) is warned about (it would be in the store)
+for c in warn-pg-url-password warn-pg-url-password-param; do
+        must_eval $c
+        [ "$(q $c '.warnings | join("|")')" = "services.provd.database.url holds a password, which lands in the world-readable Nix store (provd.ini); put it in services.provd.database.passFile instead" ] ||
+                fail "$c: warnings $(q $c .warnings)"
+done
+ok "module, PostgreSQL: database and role provd ensured, provd after and requiring postgresql.service (and postgresql-setup.service where it exists), state_url over /run/postgresql, the shared key and libpq password file as credentials, instance name and racks; units verify"
+
+# provd from the rendered unit on a real PostgreSQL: the cluster's socket where
+# services.postgresql puts it (/run/postgresql/.s.PGSQL.5432, in the private namespace), the
+# database provd made as ensureDatabases makes it
+serve_help=$("$PROVD" serve --help 2>&1 || true)
+if grep -q -- --state-url <<<"$serve_help" && grep -q -- --shared-key-file <<<"$serve_help" &&
+        grep -q -- --instance-name <<<"$serve_help" && grep -q -- --bmc-racks <<<"$serve_help"; then
+        command -v psql >/dev/null || skip "psql missing (postgresql-client)"
+        # beside $T, not in it: as root the cluster belongs to nobody, who must reach it
+        pgdir=$(mktemp -d /tmp/provd-pg.XXXXXX)
+        chmod 0755 "$pgdir"
+        AT_EXIT+=("'$SRC/tests/tools/pg-cluster' stop '$pgdir'; rm -rf '$pgdir'")
+        "$SRC/tests/tools/pg-cluster" start "$pgdir" >/dev/null || fail "pg-cluster start: see above"
+        echo "# PostgreSQL cluster in $pgdir"
+        "$SRC/tests/tools/pg-cluster" createdb "$pgdir" provd >/dev/null
+        pgport=$(cat "$pgdir/port")
+        PROVD_TEST_PG_SOCKET=$pgdir/sock/.s.PGSQL.$pgport run_rendered pg-local
+        expect_status 200 GET /v1/summary
+        jq_eq .total 3
+        [ "$(psql -h "$pgdir/sock" -p "$pgport" -U provd -d provd -tAc "SELECT count(*) FROM information_schema.tables WHERE table_name = 'nodes'")" = 1 ] ||
+                fail "pg-local: provd answered, but the database provd has no table nodes"
+        expect_status 200 GET /v1/instances
+        # instance_name and bmc_racks from the rendered config
+        jq -e '.self == "boot-a" and ([.instances[] | "\(.name) \(.racks | join(","))"] == ["boot-a rack1,rack2"])' <<<"$BODY" >/dev/null ||
+                fail "pg-local: GET /v1/instances: $BODY"
+        provd_stop
+        ok "module, PostgreSQL: provd from the rendered ExecStart= keeps its state in the database provd over /run/postgresql and lists itself as boot-a serving rack1,rack2"
+else
+        echo "# $PROVD has no --state-url, --shared-key-file, --instance-name and --bmc-racks yet: the rendered PostgreSQL configuration is evaluated and verified, not run"
+fi
+
 # --- each assertion fails the evaluation with its message
 expect_assertion() {
         local c=$1 msg=$2
@@ -310,7 +412,18 @@ expect_assertion assert-dnsmasq-url 'services.provd.dnsmasq needs services.provd
 expect_assertion assert-port-clash 'services.provd: provd (listen) and pixiecore (pixiecore.port/statusPort) use the same TCP port'
 if nixeval bad-listen; then fail "listen = \"8080\" evaluated"; fi
 grep -qF 'services.provd.listen: "8080" is not ADDR:PORT or [ADDR]:PORT' "$T/bad-listen.err" || fail "bad-listen: $(cat "$T/bad-listen.err")"
-ok "module: each of the 6 assertions fails the evaluation alone with its message; a bad listen is refused"
+expect_assertion assert-pg-shared-key 'services.provd.database.type = "postgresql" needs services.provd.sharedKeyFile: every provd instance on the shared database seals install tokens with the same 32-byte key (make it once with `head -c 32 /dev/urandom >FILE` and give every boot host the same file)'
+expect_assertion assert-pg-url-missing 'services.provd.database: with type = "postgresql" and createLocally = false, set url (the libpq connection URI of the shared database)'
+expect_assertion assert-pg-url-local 'services.provd.database: url is for a server elsewhere, but createLocally (the default) creates the database on this host and connects over /run/postgresql; set createLocally = false to use url'
+expect_assertion assert-pg-url-sqlite 'services.provd.database: url and passFile are for type = "postgresql", but type is "sqlite"'
+expect_assertion assert-pg-version 'services.provd.database.createLocally: provd needs PostgreSQL 13 or later; services.postgresql.package is 12.17'
+if nixeval bad-instance-name; then fail "instanceName = \"boot a\" evaluated"; fi
+grep -qF "option \`services.provd.instanceName' is not of type \`null or string matching the pattern [A-Za-z0-9._-]{1,63}'" "$T/bad-instance-name.err" ||
+        fail "bad-instance-name: $(cat "$T/bad-instance-name.err")"
+if nixeval bad-bmc-racks; then fail "bmcRacks = [ \"rack1,rack2\" ] evaluated"; fi
+grep -qF "option \`services.provd.bmcRacks.\"[definition 1-entry 1]\"' is not of type \`string matching the pattern [A-Za-z0-9._-]+'" "$T/bad-bmc-racks.err" ||
+        fail "bad-bmc-racks: $(cat "$T/bad-bmc-racks.err")"
+ok "module: each of the 11 assertions fails the evaluation alone with its message; a bad listen, instance name or rack is refused"
 
 # --- secrets: one in the store is warned about, a path literal (copied into the store) refused
 must_eval warn-store-secret
@@ -466,7 +579,7 @@ must_eval package
 [ "$(q package '.meta.mainProgram')" = provd ] || fail "package meta.mainProgram"
 # every dependency() of the meson files, as the nixpkgs attribute that provides it
 declare -A provider=([libmicrohttpd]=libmicrohttpd [jansson]=jansson [sqlite3]=sqlite [libsodium]=libsodium [inih]=libinih
-        [libsystemd]=systemd [libcurl]=curl [threads]=- [libfreeipmi]=freeipmi [libipmiconsole]=freeipmi [libpcap]=libpcap [libarchive]=libarchive [check]=check)
+        [libsystemd]=systemd [libcurl]=curl [threads]=- [libfreeipmi]=freeipmi [libipmiconsole]=freeipmi [libpcap]=libpcap [libarchive]=libarchive [check]=check [libpq]=libpq)
 while read -r dep; do
         [ -n "${provider[$dep]:-}" ] || fail "meson dependency('$dep') has no nixpkgs attribute in this test's table: add it (and to nix/package.nix)"
         [ "${provider[$dep]}" = - ] || q package '.buildInputs[]' | grep -qxF "${provider[$dep]}" ||

@@ -38,6 +38,9 @@ let
     attrValues = builtins.attrValues;
     concatMap = builtins.concatMap;
     concatMapStringsSep = sep: f: l: concatStringsSep sep (map f l);
+    inherit concatStringsSep;
+    getVersion = x: (builtins.parseDrvName (x.name or x)).version;
+    versionAtLeast = a: b: builtins.compareVersions a b >= 0;
     generators.toINI = _: sections: concatStringsSep "" (map (s: "[${s}]\n" + concatStringsSep "" (map (k: "${k}=${toString sections.${s}.${k}}\n") (attrNames sections.${s}))) (attrNames sections));
   };
   pkgs = { writeText = n: t: { outPath = "/nix/store/x-${n}"; text = t; }; coreutils = "/nix/store/coreutils"; callPackage = _: _: "/nix/store/provd";
@@ -50,7 +53,9 @@ let
       m = import ../../nix/module.nix { inherit lib pkgs config; };
       cfg0 = merge (defaults m.options.services.provd) user;
       # settings: defaults from the module's own config block, user settings win
-      config = { services.provd = cfg0 // { settings = (unmk m.config.val.services.provd.settings) // (user.settings or { }); }; };
+      config = { services.provd = cfg0 // { settings = (unmk m.config.val.services.provd.settings) // (user.settings or { }); };
+        # what the module reads of nixpkgs' services.postgresql
+        services.postgresql = { package = { name = "postgresql-15.5"; }; settings.port = 5432; }; systemd.services = { }; };
       c = unmk m.config;
     in c;
   # the rendered provd.ini's text

@@ -31,6 +31,7 @@ let
       ./nixos/system.nix
       "${nixpkgs}/nixos/modules/misc/assertions.nix"
       "${nixpkgs}/nixos/modules/services/networking/pixiecore.nix"
+      ./nixos/postgresql.nix
       { _module.args.pkgs = pkgs; }
     ] ++ modules;
   };
@@ -82,6 +83,8 @@ let
       hostName = c.networking.hostName;
       postMountCommands = c.boot.initrd.postMountCommands;
       provdImage = c.system.build.provdImage or null;
+      # tests/nix/nixos/postgresql.nix (a stand-in for nixpkgs' module)
+      postgresql = { inherit (c.services.postgresql) enable ensureDatabases ensureUsers authentication; port = c.services.postgresql.settings.port or null; };
     };
 
   # ---- the cluster of nix/README.md "A cluster flake" ----
@@ -153,6 +156,24 @@ let
   ];
 
   provd = cfg: evalSystem [ ../../nix/module.nix { services.provd = cfg; } ];
+  provdWith = cfg: extra: evalSystem [ ../../nix/module.nix { services.provd = cfg; } extra ];
+
+  # several instances on PostgreSQL: this host's server (createLocally), or a server elsewhere
+  pgLocal = {
+    enable = true;
+    inventory = hostInventory;
+    publicUrl = "http://boot-a.cluster.example:8080";
+    database.type = "postgresql";
+    sharedKeyFile = "${secrets}/shared-key";
+    instanceName = "boot-a";
+    bmcRacks = [ "rack1" "rack2" ];
+  };
+  pgRemote = pgLocal // {
+    database = { type = "postgresql"; createLocally = false; url = "postgresql://provd@db.cluster.example:5432/provd?sslmode=verify-full"; passFile = "${secrets}/pgpass"; };
+    publicUrl = "http://boot-b.cluster.example:8080";
+    instanceName = "boot-b";
+    bmcRacks = [ "rack3" ];
+  };
 
   cases = {
     readme = render (provd readme);
@@ -195,6 +216,23 @@ let
     # into the store)
     warn-store-secret = render (provd { enable = true; inventory = hostInventory; apiTokensFile = "${builtins.storeDir}/00000000000000000000000000000000-api-tokens"; });
     secret-literal = render (provd { enable = true; inventory = hostInventory; apiTokensFile = /. + "${secrets}/api-tokens"; });
+
+    # PostgreSQL: on this host (NixOS 23.11's module, and with the setup unit of 25.05 on),
+    # on another host; the SQLite default with the instance options
+    pg-local = render (provd pgLocal);
+    pg-local-setup-unit = render (provdWith pgLocal { services.postgresql.withSetupUnit = true; });
+    pg-remote = render (provd pgRemote);
+    sqlite-instance = render (provd { enable = true; inventory = hostInventory; instanceName = "boot-a"; bmcRacks = [ "rack1" ]; });
+    warn-pg-url-password = render (provd (pgRemote // { database = pgRemote.database // { url = "postgresql://provd:hunter2@db.cluster.example/provd"; }; }));
+    warn-pg-url-password-param = render (provd (pgRemote // { database = pgRemote.database // { url = "postgresql://db.cluster.example/provd?user=provd&password=hunter2"; }; }));
+    assert-pg-shared-key = render (provd (removeAttrs pgLocal [ "sharedKeyFile" ]));
+    assert-pg-url-missing = render (provd (pgLocal // { database = { type = "postgresql"; createLocally = false; }; }));
+    assert-pg-url-local = render (provd (pgLocal // { database = { type = "postgresql"; url = "postgresql://db.cluster.example/provd"; }; }));
+    assert-pg-url-sqlite = render (provd { enable = true; inventory = hostInventory; database.url = "postgresql://db.cluster.example/provd"; });
+    assert-pg-version = render (provdWith pgLocal { services.postgresql.package = pkgs.postgresql_12; });
+    # not assertions: the types of provd's instance_name and bmc_racks
+    bad-instance-name = render (provd (pgLocal // { instanceName = "boot a"; }));
+    bad-bmc-racks = render (provd (pgLocal // { bmcRacks = [ "rack1,rack2" ]; }));
 
     # a port below 1024 without socket activation
     port80 = render (provd { enable = true; inventory = hostInventory; listen = "0.0.0.0:80"; });

@@ -50,6 +50,9 @@ let
 
     buildPackages = self;
     xorg.lndir = pkg "lndir";
+    # tests/nix/nixos/postgresql.nix (its default, and one too old for provd)
+    postgresql_15 = pkg "postgresql-15.5";
+    postgresql_12 = pkg "postgresql-12.17";
   }
   // lib.genAttrs [
     # nix/module.nix, nixpkgs' pixiecore module
@@ -60,7 +63,7 @@ let
     "nix" "nixos-install" "curl" "iproute2" "gawk" "util-linux" "parted" "gptfdisk" "e2fsprogs" "dosfstools"
     # nix/package.nix
     "meson" "ninja" "pkg-config" "python3" "libmicrohttpd" "jansson" "sqlite" "libsodium"
-    "libinih" "check" "freeipmi" "libpcap" "libarchive"
+    "libinih" "check" "freeipmi" "libpcap" "libarchive" "libpq"
   ] pkg;
 in
 self
