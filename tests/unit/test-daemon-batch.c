@@ -57,7 +57,8 @@ static void setup(void) {
         snprintf(path, sizeof path, "%s/inventory.json", dir);
         write_file(path, json);
         log_set_max_level(LOG_CRIT);
-        ck_assert_int_eq(daemon_new(&(DaemonConfig) { .inventory_path = path, .state_dir = state, .state_url = test_state_url(),
+        ck_assert_int_eq(daemon_new(&(DaemonConfig) { .inventory_path = path, .state_dir = state,
+                                                      .state_url = test_state_url(),
                                                       .public_url = "http://127.0.0.1:1" },
                                     &d),
                          0);

@@ -84,7 +84,8 @@ static Daemon *daemon_open(void) {
         Daemon *d;
         snprintf(inv, sizeof inv, "%s/inventory.json", dir);
         snprintf(state, sizeof state, "%s/state", dir);
-        ck_assert_int_eq(daemon_new(&(DaemonConfig) { .inventory_path = inv, .state_dir = state, .state_url = test_state_url(),
+        ck_assert_int_eq(daemon_new(&(DaemonConfig) { .inventory_path = inv, .state_dir = state,
+                                                      .state_url = test_state_url(),
                                                       .public_url = "http://127.0.0.1:1" },
                                     &d),
                          0);
@@ -559,7 +560,7 @@ static Suite *daemon_reads_suite(void) {
                 tcase_add_checked_fixture(tc, b ? setup_pg : setup, teardown);
                 tcase_set_timeout(tc, 60);
                 tcase_add_test(tc, test_read_your_writes);
-                if (b == 0) /* SQLite's locks */
+                if (b == 0) /* SQLite only */
                         tcase_add_test(tc, test_reads_do_not_wait_for_a_transition);
                 tcase_add_test(tc, test_node_detail_consistent);
                 tcase_add_test(tc, test_node_list_during_reloads);

@@ -75,7 +75,8 @@ static Daemon *daemon_open(void) {
         Daemon *d;
         snprintf(inv, sizeof inv, "%s/inventory.json", dir);
         snprintf(state, sizeof state, "%s/state", dir);
-        ck_assert_int_eq(daemon_new(&(DaemonConfig) { .inventory_path = inv, .state_dir = state, .state_url = test_state_url(),
+        ck_assert_int_eq(daemon_new(&(DaemonConfig) { .inventory_path = inv, .state_dir = state,
+                                                      .state_url = test_state_url(),
                                                       .public_url = "http://127.0.0.1:1" },
                                     &d),
                          0);

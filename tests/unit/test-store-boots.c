@@ -3,7 +3,8 @@
  * right outcome (running, failed, timeout, abandoned), an install attempt abandoned by a boot,
  * the JSON of one boot and of a node's boots (newest first, paged), the overlay ETag, the
  * state read back after a reopen, and the migration of a database from before boots existed.
- * On a real SQLite file in a temp directory. */
+ * On a real SQLite file in a temp directory, and on PostgreSQL (store-boots-pg, store-backend.h),
+ * but the migration from an older SQLite file. */
 #include "check-main.h"
 #include "store-backend.h"
 #include <check.h>
@@ -246,7 +247,7 @@ static Suite *store_boots_suite(void) {
                 tcase_add_checked_fixture(tc, b ? setup_pg : setup, teardown);
                 tcase_add_test(tc, test_boot_lifecycle);
                 tcase_add_test(tc, test_boot_abandons_attempt);
-                if (b == 0) /* SQLite's locks */
+                if (b == 0) /* SQLite only */
                         tcase_add_test(tc, test_boot_migration);
                 suite_add_tcase(s, tc);
         }

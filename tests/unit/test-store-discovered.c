@@ -2,7 +2,8 @@
  * merges into a row (first/last seen, count, arch/uuid kept when a packet lacks them, classes
  * of the latest packet, ipxe sticky), the discovery_max cap (updates always, inserts only
  * below it), the JSON shape and order, delete, prune by a known-MAC predicate, and that the
- * rows survive closing and reopening the store.  On a real SQLite file in a temp directory. */
+ * rows survive closing and reopening the store.  On a real SQLite file in a
+ * temp directory, and on PostgreSQL (store-discovered-pg, store-backend.h). */
 #include "check-main.h"
 #include "store-backend.h"
 #include <check.h>

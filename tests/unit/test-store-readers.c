@@ -3,7 +3,9 @@
  * store_reader_snapshot()) and every write made before it was lent (read-your-writes), it does not wait for a write transaction another connection holds
  * open and does not see it, it cannot write, and no more than STORE_READERS_MAX are lent at
  * once (one more waits until one is given back).  On a real SQLite file in a temp directory,
- * with the `discovered` table as the data (it needs no provision transitions). */
+ * and on PostgreSQL (store-readers-pg, store-backend.h: each read connection its own, in a
+ * REPEATABLE READ READ ONLY transaction) but the writer holding SQLite's lock, with the
+ * `discovered` table as the data (it needs no provision transitions). */
 #include "check-main.h"
 #include "store-backend.h"
 #include <check.h>
@@ -206,7 +208,7 @@ static Suite *store_readers_suite(void) {
                 tcase_set_timeout(tc, 30);
                 tcase_add_test(tc, test_snapshot_and_read_your_writes);
                 tcase_add_test(tc, test_read_only);
-                if (b == 0) /* SQLite's locks */
+                if (b == 0) /* SQLite only */
                         tcase_add_test(tc, test_not_blocked_by_a_writer);
                 tcase_add_test(tc, test_pool_bound);
                 suite_add_tcase(s, tc);
