@@ -56,6 +56,15 @@ jq_eq .holder a
 [ "$(sim_power 1)" = 1 ] || fail "simulator 1's power is $(sim_power 1)"
 ok "power on node-01 (rack r1) asked of b: run by a"
 
+# Either instance lists every instance's operations, newest first, with their holders.
+for name in a b; do
+        on "$name" GET /v1/operations
+        jq_eq '[.operations[] | "\(.id):\(.node):\(.holder)"] | join(" ")' "$OP:node-01:a $((OP - 1)):node-02:b"
+        on "$name" GET '/v1/operations?node=node-02'
+        jq_eq '[.operations[].id] | join(" ")' "$((OP - 1))"
+done
+ok "a and b list both operations alike (GET /v1/operations[?node=])"
+
 # 3. One operation per node across instances: while node-02's runs (its BMC hangs), a second
 # one asked of a is refused, naming the first.
 touch "$(sim_dir 2)/hang"
