@@ -3,11 +3,16 @@
  *     heartbeat (store_instance_beat());
  *   leases(name, holder, acquired_at, expires_at): named claims held by one instance at a time
  *     until they expire, renewed by their holder, taken over by another after expiry
- *     (store_lease_claim()): the install-deadline sweep, each BMC operation.
+ *     (store_lease_claim()): the deadline sweeps;
+ *   bmc_ops(id, node, rack, kind, params, state, step, holder, lease_expires, created_at,
+ *     created_by, ended_at, result, takeovers): each admin BMC operation, queued for the
+ *     instances serving its rack, claimed by one (store_bmc_op_claim()), its claim renewed by
+ *     its holder and taken over by another after expiry (below).
  * Written once on db.h for SQLite and PostgreSQL.  Times are ms since the epoch.
  *
  * Threads: the caller serialises, as for every write of the store (the daemon's exclusive
- * lock, between batches: these run their own transactions, never inside a batch). */
+ * lock, between batches: these run their own transactions, never inside a batch); the reads
+ * that say so work on a read connection. */
 #pragma once
 
 #include <jansson.h>
