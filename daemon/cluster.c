@@ -23,6 +23,9 @@ struct Cluster {
         int64_t started_ms;
         bool shared;
         pthread_mutex_t lock; /* guards stop */
+        pthread_mutex_t op_lock; /* guards on_op/on_op_data; held while calling on_op */
+        void (*on_op)(void *userdata, int64_t id);
+        void *on_op_data;
         pthread_cond_t cond;
         bool stop;
         bool listener_started, heartbeat_started;
@@ -58,6 +61,7 @@ static bool stopping(Cluster *c) {
 
 /* What one wait collected: the nodes to refresh (names copied), whether history rows came. */
 typedef struct Notes {
+        Cluster *c;
         char (*nodes)[INVENTORY_NAME_MAX + 1];
         size_t n;
         bool overflow;
@@ -68,6 +72,14 @@ typedef struct Notes {
  * credential; other kinds are not the listener's. */
 static int on_note(void *userdata, const char *payload) {
         Notes *notes = userdata;
+        if (payload && payload[0] == 'o' && payload[1] == ' ') {
+                int64_t id = strtoll(payload + 2, NULL, 10);
+                pthread_mutex_lock(&notes->c->op_lock);
+                if (notes->c->on_op && id > 0)
+                        notes->c->on_op(notes->c->on_op_data, id);
+                pthread_mutex_unlock(&notes->c->op_lock);
+                return 0;
+        }
         if (!payload || (payload[0] != 'n' && payload[0] != 'c') || payload[1] != ' ')
                 return 0;
         const char *name = payload + 2;
@@ -89,7 +101,7 @@ static int on_note(void *userdata, const char *payload) {
 static void *listener_main(void *userdata) {
         Cluster *c = userdata;
         Store *l = NULL;
-        Notes notes = { .nodes = calloc(CLUSTER_NOTES_MAX, sizeof *notes.nodes) };
+        Notes notes = { .c = c, .nodes = calloc(CLUSTER_NOTES_MAX, sizeof *notes.nodes) };
         (void) pthread_setname_np(pthread_self(), "provd-listen");
         if (!notes.nodes) {
                 log_error("cluster: out of memory: other instances' changes are not seen");
@@ -199,6 +211,7 @@ int cluster_new(Daemon *d, const ClusterConfig *cfg, Cluster **ret) {
         c->shared = daemon_is_shared(d);
         metrics_instances_set(1, 1); /* itself, until its first heartbeat says more */
         pthread_mutex_init(&c->lock, NULL);
+        pthread_mutex_init(&c->op_lock, NULL);
         pthread_cond_init(&c->cond, NULL);
         if (c->shared) {
                 int r = -pthread_create(&c->heartbeat, NULL, heartbeat_main, c);
@@ -235,6 +248,7 @@ void cluster_free(Cluster *c) {
                         log_warning_errno(r, "cluster: cannot remove this instance from the instances table: %m");
         }
         pthread_mutex_destroy(&c->lock);
+        pthread_mutex_destroy(&c->op_lock);
         pthread_cond_destroy(&c->cond);
         free(c->name);
         free(c->url);
@@ -286,4 +300,15 @@ bool cluster_serves_rack(const Cluster *c, const char *rack) {
 
 const char *cluster_name(const Cluster *c) {
         return c->name;
+}
+
+const char *cluster_racks(const Cluster *c) {
+        return c->racks;
+}
+
+void cluster_on_op(Cluster *c, void (*fn)(void *userdata, int64_t id), void *userdata) {
+        pthread_mutex_lock(&c->op_lock);
+        c->on_op = fn;
+        c->on_op_data = userdata;
+        pthread_mutex_unlock(&c->op_lock);
 }

@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "daemon.h"
 
@@ -48,3 +49,11 @@ int cluster_instances_json(Cluster *c, json_t **ret);
 bool cluster_serves_rack(const Cluster *c, const char *rack);
 
 const char *cluster_name(const Cluster *c);
+
+/* The racks this instance serves, comma-separated ("": every rack).  Borrowed, as long as c. */
+const char *cluster_racks(const Cluster *c);
+
+/* Sets the BMC operations' hook: fn(userdata, id) is called on the listener's thread for each
+ * notification "o <id>" (an operation row changed, store-cluster.h); quick, holding the
+ * cluster's hook lock and nothing else.  fn NULL clears it; returns once no call is running. */
+void cluster_on_op(Cluster *c, void (*fn)(void *userdata, int64_t id), void *userdata);

@@ -823,6 +823,7 @@ static bool node_known(Daemon *d, const char *name) {
 static DaemonNodeBmc node_bmc(const Node *n) {
         DaemonNodeBmc b = { .has_bmc = n->has_bmc };
         snprintf(b.node, sizeof b.node, "%s", n->name);
+        snprintf(b.rack, sizeof b.rack, "%s", n->rack ? n->rack : "");
         if (n->has_bmc) {
                 snprintf(b.host, sizeof b.host, "%s", n->bmc.host);
                 snprintf(b.user, sizeof b.user, "%s", n->bmc.user ? n->bmc.user : "");

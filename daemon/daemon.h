@@ -305,6 +305,7 @@ void daemon_ping(Daemon *d);
 typedef struct DaemonNodeBmc {
         char node[64];
         bool has_bmc;
+        char rack[64];    /* the inventory's rack, "" if none (whose instances serve the BMC) */
         char host[256];
         uint16_t port;
         char user[64];

@@ -12,16 +12,20 @@
 #include <time.h>
 
 #include "bmc-pool.h"
+#include "cluster.h"
 #include "inventory.h"
 #include "ipmi.h"
 #include "log.h"
 #include "metrics.h"
 #include "op-bulk.h"
 #include "op-machine.h"
+#include "store-cluster.h"
 #include "util.h"
 
 #define SWEEP_INTERVAL_MS 1000
 #define OPS_BULK_KEEP 100 /* bulk operations kept in memory */
+#define OPS_CLAIM_BATCH 16 /* rows one claim takes at most */
+#define OPS_CLAIM_WAKE_MS 100 /* the least time between two claim rounds a notification asks for */
 
 typedef enum OpState { OP_QUEUED, OP_RUNNING, OP_SUCCEEDED, OP_FAILED } OpState;
 typedef enum StepState { STEP_PENDING, STEP_RUNNING, STEP_SUCCEEDED, STEP_FAILED, STEP_SKIPPED } StepState;
@@ -55,6 +59,8 @@ typedef struct Op {
         Step steps[OP_MACHINE_MAX_STEPS];
         size_t n_steps, cur; /* cur: the step running (or that ended the operation) */
         IpmiTarget target; /* with the password: wiped when the operation ends */
+        bool shared; /* it has a row in bmc_ops (shared store), held by this instance */
+        bool lost;   /* another instance took its row over: this one stops running it */
         struct Bulk *bulk; /* borrowed: the bulk operation this one belongs to, or NULL */
         size_t bulk_index; /* its node's index in bulk->nodes */
         struct Op *next;   /* registry, newest first */
@@ -70,6 +76,7 @@ typedef struct BulkNode {
         const char *error_code; /* static; NULL unless failed */
         char *error;            /* owned; NULL unless failed */
         int64_t seq;            /* 1.. in the order the nodes finished; 0 while not finished */
+        bool remote;            /* shared store: run by another instance; the outcome comes from its row */
 } BulkNode;
 
 /* A bulk operation (ops_bulk_start()): one kind on many nodes.  Lives in the ops registry's
@@ -87,6 +94,14 @@ typedef struct Bulk {
         struct Bulk *next;
 } Bulk;
 
+/* Where an operation comes from: a bulk operation (the bulk and its node's index), a row this
+ * instance claimed, or (all zero, or a NULL origin) a single-node request. */
+typedef struct OpOrigin {
+        Bulk *bulk;       /* NULL: not a bulk operation's node */
+        size_t index;
+        int64_t claimed_id; /* > 0: the row this instance claimed (shared store), run under its id */
+} OpOrigin;
+
 struct Ops {
         pthread_mutex_t lock; /* guards the registry and every Op: ops_lock()/ops_unlock() */
         pthread_t owner;      /* the thread holding `lock` (atomic; 0 when none), for the checks */
@@ -101,6 +116,16 @@ struct Ops {
         pthread_t sweeper;
         bool sweeper_started;
         uint64_t observer; /* daemon_subscribe()'s id, 0 when not subscribed */
+
+        /* Several instances on one database (operations.h). */
+        bool shared;
+        Cluster *cluster; /* borrowed */
+        char self[STORE_INSTANCE_NAME_MAX]; /* this instance's name: the rows' holder */
+        pthread_t claimer;
+        bool claimer_started;
+        pthread_cond_t claim_cond; /* the claimer waits on it (ops lock) */
+        bool claim_wake;           /* a notification asked for a claim round */
+        bool on_op_set;            /* cluster_on_op() was set */
 
         Bulk *bulks; /* newest first */
         size_t n_bulks;
@@ -125,11 +150,11 @@ static void ops_unlock(Ops *ops) {
         pthread_mutex_unlock(&ops->lock);
 }
 
-/* pthread_cond_timedwait() on the ops lock (held), keeping the owner right. */
-static void ops_wait(Ops *ops, const struct timespec *until) {
+/* pthread_cond_timedwait() of cond on the ops lock (held), keeping the owner right. */
+static void ops_wait(Ops *ops, pthread_cond_t *cond, const struct timespec *until) {
         pthread_t none = 0, self = pthread_self();
         __atomic_store(&ops->owner, &none, __ATOMIC_RELAXED);
-        pthread_cond_timedwait(&ops->cond, &ops->lock, until);
+        pthread_cond_timedwait(cond, &ops->lock, until);
         __atomic_store(&ops->owner, &self, __ATOMIC_RELAXED);
 }
 
@@ -217,7 +242,7 @@ static json_t *op_json_locked(const Op *op) {
                                          "result", s->result[0] ? json_string(s->result) : json_null(), "error",
                                          s->error ? json_string(s->error) : json_null()));
         }
-        return json_pack("{s:I, s:s, s:s, s:O, s:s, s:s, s:o, s:o, s:o, s:o}", "id", (json_int_t) op->id, "node",
+        json_t *o = json_pack("{s:I, s:s, s:s, s:O, s:s, s:s, s:o, s:o, s:o, s:o}", "id", (json_int_t) op->id, "node",
                          op->node, "kind", op->info->name, "params", op->params, "state", op_state_names[op->state],
                          "created_at", format_rfc3339(op->created_ms, ts), "finished_at",
                          op->finished_ms ? json_string(format_rfc3339(op->finished_ms, ts2)) : json_null(), "result",
@@ -225,6 +250,13 @@ static json_t *op_json_locked(const Op *op) {
                          op->error ? json_pack("{s:s, s:s}", "code", op->error_code, "message", op->error)
                                    : json_null(),
                          "steps", steps);
+        /* A shared store's operation names the instance that runs it (none while queued). */
+        if (o && op->shared &&
+            json_object_set_new(o, "holder", op->state == OP_QUEUED ? json_null() : json_string(op->ops->self)) < 0) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
 }
 
 /* Ends op (lock held) in `state`; failed: at its current step, with `code` (static) and
@@ -350,7 +382,8 @@ static bool registry_add_locked(Ops *ops, Op *op);
  * (never op itself).  Returns bulk_sync_locked()'s answer for op. */
 static bool registry_add_locked(Ops *ops, Op *op) {
         ops_assert_locked(ops, __func__);
-        op->id = ++ops->next_id;
+        if (op->id == 0) /* shared store: its row's id already */
+                op->id = ++ops->next_id;
         op->next = ops->ops;
         ops->ops = op;
         ops->n_ops++;
@@ -368,6 +401,201 @@ static bool registry_add_locked(Ops *ops, Op *op) {
                 op_free(old);
         }
         return finished;
+}
+
+/* ---- shared store: the operations' rows (store-cluster.h) ---------------------------------- */
+
+/* One write of an operation's row, run under the daemon's lock (daemon_store_write()). */
+typedef struct RowWrite {
+        int64_t id;
+        const char *holder;
+        int64_t step;
+        const char *state; /* NULL: progress; "succeeded"/"failed": the end; "queued": given back */
+        int64_t ended_ms;
+        const char *result;
+} RowWrite;
+
+static int row_write(Store *s, void *userdata) {
+        RowWrite *w = userdata;
+        if (!w->state)
+                return store_bmc_op_progress(s, w->id, w->holder, w->step, w->result);
+        if (streq(w->state, "queued"))
+                return store_bmc_op_release(s, w->id, w->holder, NULL); /* what ran is not what runs next */
+        return store_bmc_op_finish(s, w->id, w->holder, w->state, w->ended_ms, w->result);
+}
+
+/* Shared store: writes op's JSON into its row (lock not held): its progress, or its end once it
+ * ended — but an operation cancelled because provd stops is given back (queued) for another
+ * instance to run.  When another instance has taken the row over meanwhile, op is lost: this
+ * instance runs no more of it.  Returns false when op is lost. */
+static bool op_persist(Op *op) {
+        Ops *ops = op->ops;
+        if (!op->shared)
+                return true;
+        ops_lock(ops);
+        bool lost = op->lost, stopping = ops->stopping;
+        json_t *o = lost ? NULL : op_json_locked(op);
+        RowWrite w = { .id = op->id, .holder = ops->self, .step = (int64_t) op->cur, .ended_ms = op->finished_ms };
+        if (op->state == OP_SUCCEEDED || op->state == OP_FAILED)
+                w.state = stopping && op->state == OP_FAILED ? "queued" : op_state_names[op->state];
+        ops_unlock(ops);
+        if (lost)
+                return false;
+        _cleanup_free_ char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        w.result = text;
+        int r = text ? daemon_store_write(ops->d, row_write, &w) : -ENOMEM;
+        if (r < 0) {
+                log_node(LOG_WARNING, &((LogFields) { .node = op->node }),
+                         "operation %lld: cannot write its progress to the shared store: %s", (long long) op->id,
+                         strerror(-r));
+                return true;
+        }
+        if (r > 0)
+                return true;
+        ops_lock(ops);
+        op->lost = true;
+        ops_unlock(ops);
+        log_node(LOG_WARNING, &((LogFields) { .node = op->node }),
+                 "operation %lld (%s): another instance has taken it over (this instance's claim had expired): "
+                 "running no more of it",
+                 (long long) op->id, op->info->name);
+        return false;
+}
+
+/* Ends op (lock not held, not registered, not started past its mark) failed with `message` and,
+ * shared, its row; frees it.  For an operation that could not be started. */
+static void op_discard(Op *op, const char *message) {
+        Ops *ops = op->ops;
+        if (op->shared) {
+                ops_lock(ops);
+                op_end_locked(op, OP_FAILED, "error", message);
+                ops_unlock(ops);
+                (void) op_persist(op);
+        }
+        op_free(op);
+}
+
+/* op was taken over by another instance (op_persist() found out; lock not held):
+ * it ends here, failed, and its bulk node (if any) learns its outcome from the row. */
+static void op_lose(Op *op) {
+        Ops *ops = op->ops;
+        ops_lock(ops);
+        op->lost = true;
+        if (op->state != OP_SUCCEEDED && op->state != OP_FAILED)
+                op_end_locked(op, OP_FAILED, "error", "another instance took this operation over");
+        if (op->bulk && op->bulk->nodes[op->bulk_index].seq == 0)
+                op->bulk->nodes[op->bulk_index].remote = true;
+        ops_unlock(ops);
+}
+
+/* An insert of an operation's row (daemon_store_write()). */
+typedef struct RowInsert {
+        const char *node, *rack, *kind, *params, *created_by, *holder, *result;
+        int64_t id;
+} RowInsert;
+
+static int row_insert(Store *s, void *userdata) {
+        RowInsert *w = userdata;
+        int64_t now = now_ms();
+        return store_bmc_op_insert(s, w->node, w->rack, w->kind, w->params, w->created_by, w->holder, now,
+                                   now + OPS_LEASE_MS, w->result, &w->id);
+}
+
+typedef struct RowRead {
+        int64_t id;
+        const char *node;
+        StoreBmcOp row;
+} RowRead;
+
+static int row_busy(Store *s, void *userdata) {
+        RowRead *rd = userdata;
+        return store_bmc_op_busy(s, rd->node, &rd->id);
+}
+
+static int row_next_id(Store *s, void *userdata) {
+        RowRead *rd = userdata;
+        return store_bmc_op_next_id(s, &rd->id);
+}
+
+static int row_get(Store *s, void *userdata) {
+        RowRead *rd = userdata;
+        return store_bmc_op_get(s, rd->id, &rd->row);
+}
+
+/* What op_share() decided. */
+enum {
+        OP_SHARE_RUN,    /* this instance runs op */
+        OP_SHARE_QUEUED, /* queued for an instance that serves the node's rack; op freed */
+};
+
+/* Shared store: gives op (op_new()'s, not started) its row before it starts.  A claimed row's
+ * operation keeps the row's id.  Otherwise a row is inserted: running, held by this instance,
+ * when it serves the node's rack or the node has no BMC (OP_SHARE_RUN); else queued (OP_SHARE_QUEUED: op is freed, its
+ * bulk node waits for the row, *ret (if non-NULL) is the queued operation's JSON).  Alone on
+ * its database: OP_SHARE_RUN, nothing written.  Errors (op freed): -EALREADY the node has an
+ * operation queued or running on some instance (err says which), -ENOMEM, a store errno. */
+static int op_share(Ops *ops, Op *op, const DaemonNodeBmc *b, const OpOrigin *origin, json_t **ret, char *err,
+                    size_t errlen) {
+        if (!ops->shared)
+                return OP_SHARE_RUN;
+        op->shared = true;
+        if (origin && origin->claimed_id > 0) {
+                op->id = origin->claimed_id;
+                return OP_SHARE_RUN;
+        }
+        /* Without a BMC (a reinstall's mark only) nothing goes to a rack's BMC network. */
+        bool serves = !b->has_bmc || cluster_serves_rack(ops->cluster, b->rack);
+        ops_lock(ops);
+        json_t *o = op_json_locked(op);
+        ops_unlock(ops);
+        _cleanup_free_ char *result = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        _cleanup_free_ char *params = json_dumps(op->params, JSON_COMPACT);
+        json_decref(o);
+        if (!result || !params) {
+                op_free(op);
+                return -ENOMEM;
+        }
+        RowInsert w = { .node = op->node, .rack = b->rack,
+                        .kind = op->kind == OP_KIND_DISK_AFTER_INSTALL ? STORE_BMC_OP_KIND_AFTER_INSTALL : op->info->name,
+                        .params = params,
+                        .created_by = ops->self, .holder = serves ? ops->self : NULL, .result = result };
+        int r = daemon_store_write(ops->d, row_insert, &w);
+        if (r == -EEXIST) {
+                RowRead rd = { .node = b->node };
+                op_free(op);
+                if (daemon_store_read(ops->d, row_busy, &rd) < 0)
+                        return errbuf_fail(-EALREADY, err, errlen, "node %s already has an operation in progress", b->node);
+                return errbuf_fail(-EALREADY, err, errlen, "node %s already has operation %lld in progress", b->node,
+                                   (long long) rd.id);
+        }
+        if (r < 0) {
+                op_free(op);
+                return errbuf_fail(r, err, errlen, "cannot record the operation on node %s: %s", b->node, strerror(-r));
+        }
+        op->id = w.id;
+        if (serves)
+                return OP_SHARE_RUN;
+
+        log_node(LOG_INFO, &((LogFields) { .node = op->node }),
+                 "operation %lld (%s) queued for an instance serving rack %s", (long long) op->id, op->info->name,
+                 b->rack);
+        ops_lock(ops);
+        if (op->bulk) {
+                BulkNode *bn = &op->bulk->nodes[op->bulk_index];
+                bn->op_id = op->id;
+                bn->state = OP_QUEUED;
+                bn->remote = true;
+        }
+        o = ret ? op_json_locked(op) : NULL;
+        ops_unlock(ops);
+        op_free(op);
+        if (ret) {
+                if (!o)
+                        return -ENOMEM;
+                *ret = o;
+        }
+        return OP_SHARE_QUEUED;
 }
 
 static void on_step_done(const BmcJob *job, const BmcOutcome *outcome, void *userdata);
@@ -407,6 +635,7 @@ static void op_submit(Op *op) {
         ops_unlock(ops);
         if (wake)
                 bulk_wake(ops);
+        (void) op_persist(op);
         log_node(LOG_WARNING, &((LogFields) { .node = node }), "%s", msg);
         if (record)
                 (void) daemon_record_bmc(ops->d, node, msg);
@@ -426,6 +655,13 @@ static void on_step_done(const BmcJob *job, const BmcOutcome *outcome, void *use
 
         ops_lock(ops);
         stopping = ops->stopping;
+        bool lost = op->lost;
+        ops_unlock(ops);
+        if (lost) { /* taken over (op_persist() found out): nothing more of it runs here */
+                op_lose(op);
+                return;
+        }
+        ops_lock(ops);
         Step *s = &op->steps[op->cur];
         snprintf(node, sizeof node, "%s", op->node);
         if (outcome->r < 0) {
@@ -459,7 +695,12 @@ static void on_step_done(const BmcJob *job, const BmcOutcome *outcome, void *use
                 else if (a == OP_ACTION_SUCCEED)
                         snprintf(op->result, sizeof op->result, "%s", s->result);
         }
-        bool wake = bulk_sync_locked(op);
+        ops_unlock(ops);
+        bool mine = op_persist(op);
+        if (!mine)
+                op_lose(op);
+        ops_lock(ops);
+        bool wake = mine && bulk_sync_locked(op);
         ops_unlock(ops);
         if (wake)
                 bulk_wake(ops);
@@ -470,22 +711,16 @@ static void on_step_done(const BmcJob *job, const BmcOutcome *outcome, void *use
                 (void) daemon_record_bmc(ops->d, node, msg);
         if (outcome->r < 0)
                 log_node(LOG_WARNING, &((LogFields) { .node = node }), "%s", msg);
-        if (a == OP_ACTION_RUN)
+        if (a == OP_ACTION_RUN && mine)
                 op_submit(op);
 }
 
-/* Where an operation of a bulk operation goes: the bulk and its node's index. */
-typedef struct BulkLink {
-        Bulk *bulk;
-        size_t index;
-} BulkLink;
-
 /* A new operation of kind `kind` for the node in b, not started (step queued), with its BMC
  * target filled in but for the password (op_read_password()) and its BMC steps' commands:
- * bootdev sets *boot, power runs `power`; link (NULL: none) makes it a bulk operation's node.
+ * bootdev sets *boot, power runs `power`; origin (NULL: none) may make it a bulk operation's node.
  * Takes params (even on failure).  -ENOMEM. */
 static int op_new(Ops *ops, const DaemonNodeBmc *b, OpKind kind, json_t *params, const IpmiBoot *boot,
-                  IpmiOp power, const BulkLink *link, Op **ret) {
+                  IpmiOp power, const OpOrigin *origin, Op **ret) {
         Op *op = calloc(1, sizeof *op);
         if (!op || !params) {
                 free(op);
@@ -499,9 +734,9 @@ static int op_new(Ops *ops, const DaemonNodeBmc *b, OpKind kind, json_t *params,
         op->created_ms = now_ms();
         op->record_success = true;
         op->at = OP_STEP_QUEUED;
-        if (link) {
-                op->bulk = link->bulk;
-                op->bulk_index = link->index;
+        if (origin && origin->bulk) {
+                op->bulk = origin->bulk;
+                op->bulk_index = origin->index;
         }
         op->n_steps = op->info->n_steps;
         for (size_t i = 0; i < op->n_steps; i++) {
@@ -561,7 +796,10 @@ static int op_launch(Ops *ops, Op *op, const DaemonNodeBmc *b, OpAction a, json_
                 log_node(LOG_WARNING, &((LogFields) { .node = node }), "%s", err);
         else if (r < 0)
                 (void) daemon_record_bmc(ops->d, node, err);
-        if (a == OP_ACTION_RUN)
+        bool mine = op_persist(op);
+        if (!mine)
+                op_lose(op);
+        if (a == OP_ACTION_RUN && mine)
                 op_submit(op);
         if (ret) {
                 ops_lock(ops);
@@ -576,15 +814,18 @@ static int op_launch(Ops *ops, Op *op, const DaemonNodeBmc *b, OpAction a, json_
 static bool busy_locked(Ops *ops, const char *node, int64_t *ret_id) {
         ops_assert_locked(ops, __func__);
         for (Op *op = ops->ops; op; op = op->next)
-                if (!op->info->internal && (op->state == OP_QUEUED || op->state == OP_RUNNING) && streq(op->node, node)) {
+                if (!op->info->internal && !op->lost && (op->state == OP_QUEUED || op->state == OP_RUNNING) &&
+                    streq(op->node, node)) {
                         *ret_id = op->id;
                         return true;
                 }
         return false;
 }
 
-/* Looks the node up and checks that it has no admin operation in flight. */
-static int prepare(Ops *ops, const char *node, bool need_bmc, DaemonNodeBmc *ret, char *err, size_t errlen) {
+/* Looks the node up and checks that it has no admin operation in flight (a claimed row is the
+ * node's one: not checked). */
+static int prepare(Ops *ops, const char *node, bool need_bmc, const OpOrigin *origin, DaemonNodeBmc *ret, char *err,
+                   size_t errlen) {
         int64_t id;
         int r = daemon_node_bmc(ops->d, node, ret);
         if (r == -ENOENT)
@@ -593,6 +834,8 @@ static int prepare(Ops *ops, const char *node, bool need_bmc, DaemonNodeBmc *ret
                 return r;
         if (need_bmc && !ret->has_bmc)
                 return errbuf_fail(-ENODEV, err, errlen, "node %s has no bmc in the inventory", node);
+        if (origin && origin->claimed_id > 0)
+                return 0;
         ops_lock(ops);
         bool busy = busy_locked(ops, node, &id);
         ops_unlock(ops);
@@ -602,14 +845,14 @@ static int prepare(Ops *ops, const char *node, bool need_bmc, DaemonNodeBmc *ret
         return 0;
 }
 
-/* ops_reinstall(), as a node of the bulk operation in link when link is non-NULL. */
-static int reinstall_start(Ops *ops, const char *node, const BulkLink *link, json_t **ret, char *err, size_t errlen) {
+/* ops_reinstall(), from origin (NULL: a request). */
+static int reinstall_start(Ops *ops, const char *node, const OpOrigin *origin, json_t **ret, char *err, size_t errlen) {
         DaemonNodeBmc b;
         Op *op;
         bool changed;
         int r;
 
-        r = prepare(ops, node, false, &b, err, errlen);
+        r = prepare(ops, node, false, origin, &b, err, errlen);
         if (r < 0)
                 return r;
         NodeMode mode;
@@ -623,9 +866,14 @@ static int reinstall_start(Ops *ops, const char *node, const BulkLink *link, jso
                                    node);
         /* The power command is the power status row's choice; the boot device is one-time. */
         r = op_new(ops, &b, b.has_bmc ? OP_KIND_REINSTALL : OP_KIND_REINSTALL_NO_BMC, json_object(),
-                   &(IpmiBoot) { .device = IPMI_BOOT_DEVICE_PXE, .efi = b.efi }, IPMI_OP_POWER_CYCLE, link, &op);
+                   &(IpmiBoot) { .device = IPMI_BOOT_DEVICE_PXE, .efi = b.efi }, IPMI_OP_POWER_CYCLE, origin, &op);
         if (r < 0)
                 return r;
+        r = op_share(ops, op, &b, origin, ret, err, errlen);
+        if (r < 0)
+                return r;
+        if (r == OP_SHARE_QUEUED)
+                return 0;
         ops_lock(ops);
         OpAction a = op_event_locked(op, OP_EV_START, NULL, NULL); /* OP_ACTION_MARK: the mark step */
         op->steps[op->cur].started_ms = now_ms();
@@ -635,8 +883,9 @@ static int reinstall_start(Ops *ops, const char *node, const BulkLink *link, jso
          * attempt's log before any BMC step. */
         r = a == OP_ACTION_MARK ? daemon_mark_reinstall(ops->d, node, &changed) : -EPROTO;
         if (r < 0) {
-                op_free(op); /* never registered */
-                return errbuf_fail(r, err, errlen, "cannot mark node %s for install: %s", node, strerror(-r));
+                r = errbuf_fail(r, err, errlen, "cannot mark node %s for install: %s", node, strerror(-r));
+                op_discard(op, err ? err : "cannot mark the node for install"); /* never registered */
+                return r;
         }
         ops_lock(ops);
         snprintf(op->steps[op->cur].result, sizeof op->steps[op->cur].result, "%s",
@@ -652,8 +901,8 @@ int ops_reinstall(Ops *ops, const char *node, json_t **ret, char *err, size_t er
         return reinstall_start(ops, node, NULL, ret, err, errlen);
 }
 
-/* ops_reboot(), as a node of the bulk operation in link when link is non-NULL. */
-static int reboot_start(Ops *ops, const char *node, const BulkLink *link, json_t **ret, char *err, size_t errlen) {
+/* ops_reboot(), from origin (NULL: a request). */
+static int reboot_start(Ops *ops, const char *node, const OpOrigin *origin, json_t **ret, char *err, size_t errlen) {
         DaemonNodeBmc b;
         NodeMode mode;
         Op *op;
@@ -666,13 +915,18 @@ static int reboot_start(Ops *ops, const char *node, const BulkLink *link, json_t
                 return r;
         if (mode != NODE_MODE_STATELESS)
                 return errbuf_fail(-EMEDIUMTYPE, err, errlen, "node %s installs to disk: use provd reinstall", node);
-        r = prepare(ops, node, true, &b, err, errlen);
+        r = prepare(ops, node, true, origin, &b, err, errlen);
         if (r < 0)
                 return r;
         r = op_new(ops, &b, OP_KIND_REBOOT, json_object(), &(IpmiBoot) { .device = IPMI_BOOT_DEVICE_PXE, .efi = b.efi },
-                   IPMI_OP_POWER_CYCLE, link, &op);
+                   IPMI_OP_POWER_CYCLE, origin, &op);
         if (r < 0)
                 return r;
+        r = op_share(ops, op, &b, origin, ret, err, errlen);
+        if (r < 0)
+                return r;
+        if (r == OP_SHARE_QUEUED)
+                return 0;
         ops_lock(ops);
         OpAction a = op_event_locked(op, OP_EV_START, NULL, NULL); /* OP_ACTION_MARK */
         op->steps[op->cur].started_ms = now_ms();
@@ -681,8 +935,9 @@ static int reboot_start(Ops *ops, const char *node, const BulkLink *link, json_t
         /* On record before any BMC step; observers (console capture) hear of it first. */
         r = a == OP_ACTION_MARK ? daemon_mark_reboot(ops->d, node) : -EPROTO;
         if (r < 0) {
-                op_free(op); /* never registered */
-                return errbuf_fail(r, err, errlen, "cannot record the reboot of node %s: %s", node, strerror(-r));
+                r = errbuf_fail(r, err, errlen, "cannot record the reboot of node %s: %s", node, strerror(-r));
+                op_discard(op, err ? err : "cannot record the reboot"); /* never registered */
+                return r;
         }
         ops_lock(ops);
         snprintf(op->steps[op->cur].result, sizeof op->steps[op->cur].result, "reboot requested");
@@ -695,8 +950,8 @@ int ops_reboot(Ops *ops, const char *node, json_t **ret, char *err, size_t errle
         return reboot_start(ops, node, NULL, ret, err, errlen);
 }
 
-/* ops_power(), as a node of the bulk operation in link when link is non-NULL. */
-static int power_start(Ops *ops, const char *node, const char *action, const BulkLink *link, json_t **ret, char *err,
+/* ops_power(), from origin (NULL: a request). */
+static int power_start(Ops *ops, const char *node, const char *action, const OpOrigin *origin, json_t **ret, char *err,
                        size_t errlen) {
         static const struct {
                 const char *name;
@@ -716,12 +971,17 @@ static int power_start(Ops *ops, const char *node, const char *action, const Bul
         if (i == ELEMENTSOF(actions))
                 return errbuf_fail(-EINVAL, err, errlen,
                                    "\"action\" must be one of on, off, cycle, reset, soft, status");
-        r = prepare(ops, node, true, &b, err, errlen);
+        r = prepare(ops, node, true, origin, &b, err, errlen);
         if (r < 0)
                 return r;
-        r = op_new(ops, &b, OP_KIND_POWER, json_pack("{s:s}", "action", action), NULL, actions[i].op, link, &op);
+        r = op_new(ops, &b, OP_KIND_POWER, json_pack("{s:s}", "action", action), NULL, actions[i].op, origin, &op);
         if (r < 0)
                 return r;
+        r = op_share(ops, op, &b, origin, ret, err, errlen);
+        if (r < 0)
+                return r;
+        if (r == OP_SHARE_QUEUED)
+                return 0;
         /* A status read changes nothing: keep it out of the history unless it fails. */
         op->record_success = actions[i].op != IPMI_OP_POWER_STATUS;
         ops_lock(ops);
@@ -734,8 +994,8 @@ int ops_power(Ops *ops, const char *node, const char *action, json_t **ret, char
         return power_start(ops, node, action, NULL, ret, err, errlen);
 }
 
-/* ops_bootdev(), as a node of the bulk operation in link when link is non-NULL. */
-static int bootdev_start(Ops *ops, const char *node, const char *device, bool persistent, int efi, const BulkLink *link,
+/* ops_bootdev(), from origin (NULL: a request). */
+static int bootdev_start(Ops *ops, const char *node, const char *device, bool persistent, int efi, const OpOrigin *origin,
                          json_t **ret, char *err, size_t errlen) {
         IpmiBootDevice dev;
         DaemonNodeBmc b;
@@ -746,16 +1006,21 @@ static int bootdev_start(Ops *ops, const char *node, const char *device, bool pe
             ipmi_boot_device_from_string(device, &dev) < 0) {
                 return errbuf_fail(-EINVAL, err, errlen, "\"device\" must be one of pxe, disk, bios");
         }
-        r = prepare(ops, node, true, &b, err, errlen);
+        r = prepare(ops, node, true, origin, &b, err, errlen);
         if (r < 0)
                 return r;
         bool use_efi = efi < 0 ? b.efi : efi > 0;
         IpmiBoot boot = { .device = (uint8_t) dev, .persistent = persistent, .efi = use_efi };
         r = op_new(ops, &b, OP_KIND_BOOTDEV,
                    json_pack("{s:s, s:b, s:b}", "device", device, "persistent", persistent, "efi", use_efi), &boot,
-                   IPMI_OP_POWER_STATUS, link, &op);
+                   IPMI_OP_POWER_STATUS, origin, &op);
         if (r < 0)
                 return r;
+        r = op_share(ops, op, &b, origin, ret, err, errlen);
+        if (r < 0)
+                return r;
+        if (r == OP_SHARE_QUEUED)
+                return 0;
         ops_lock(ops);
         OpAction a = op_event_locked(op, OP_EV_START, NULL, NULL);
         ops_unlock(ops);
@@ -900,7 +1165,7 @@ int ops_bulk_start(Ops *ops, const OpBulkRequest *req, json_t **ret, char *err, 
          * alone, with the single-node route's message. */
         bool wake = false;
         for (size_t i = 0; i < bk->n; i++) {
-                const BulkLink link = { .bulk = bk, .index = i };
+                const OpOrigin link = { .bulk = bk, .index = i };
                 char e[768] = "";
                 switch (req->kind) {
                 case OP_BULK_REINSTALL:
@@ -1015,6 +1280,43 @@ void ops_bulk_notify(Ops *ops, void (*fn)(void *userdata), void *userdata) {
         pthread_mutex_unlock(&ops->notify_lock);
 }
 
+/* Sets node bmc's boot device to disk, persistent: provd's own operation once an install
+ * succeeded (lock not held).  On a shared store it runs where the install's end was seen when
+ * this instance serves the node's rack (no row: an id from the rows' sequence), and is queued
+ * as a row for an instance that does otherwise; origin (claimed) runs that row.  A failure to
+ * start is logged (not recorded); returns 0 or its errno. */
+static int disk_after_install_start(Ops *ops, const DaemonNodeBmc *bmc, const OpOrigin *origin) {
+        IpmiBoot disk = { .device = IPMI_BOOT_DEVICE_DISK, .persistent = true, .efi = bmc->efi };
+        char err[256] = "";
+        Op *op;
+        int r = op_new(ops, bmc, OP_KIND_DISK_AFTER_INSTALL,
+                       json_pack("{s:s, s:b, s:b}", "device", "disk", "persistent", 1, "efi", bmc->efi), &disk,
+                       IPMI_OP_POWER_STATUS, origin, &op);
+        if (r < 0)
+                return r;
+        if (ops->shared && !(origin && origin->claimed_id > 0) && cluster_serves_rack(ops->cluster, bmc->rack)) {
+                RowRead rd = { 0 };
+                r = daemon_store_write(ops->d, row_next_id, &rd);
+                if (r < 0) {
+                        op_free(op);
+                        return log_node_errno(LOG_WARNING, r, &((LogFields) { .node = bmc->node }),
+                                              "after install: cannot set the boot device to disk: no operation id: %m");
+                }
+                op->id = rd.id;
+        } else {
+                r = op_share(ops, op, bmc, origin, NULL, err, sizeof err);
+                if (r < 0)
+                        return log_node_errno(LOG_WARNING, r, &((LogFields) { .node = bmc->node }),
+                                              "after install: cannot set the boot device to disk: %s", err);
+                if (r == OP_SHARE_QUEUED)
+                        return 0;
+        }
+        ops_lock(ops);
+        OpAction a = op_event_locked(op, OP_EV_START, NULL, NULL);
+        ops_unlock(ops);
+        return op_launch(ops, op, bmc, a, NULL);
+}
+
 /* The daemon's transition observer (no daemon lock held; quick: reads the local password
  * file and submits): a node whose install attempt succeeded (it became installed) gets its
  * boot device set to disk, persistent.  A failure to start goes to the log only, not the
@@ -1022,7 +1324,6 @@ void ops_bulk_notify(Ops *ops, void (*fn)(void *userdata), void *userdata) {
 static void on_transition(const DaemonTransition *t, void *userdata) {
         Ops *ops = userdata;
         const DaemonNodeBmc *bmc = &t->bmc;
-        Op *op;
 
         if (t->ended_attempt <= 0 || !t->outcome || !streq(t->outcome, "succeeded") || !bmc->has_bmc)
                 return;
@@ -1031,31 +1332,150 @@ static void on_transition(const DaemonTransition *t, void *userdata) {
         ops_unlock(ops);
         if (stopping)
                 return;
-        IpmiBoot disk = { .device = IPMI_BOOT_DEVICE_DISK, .persistent = true, .efi = bmc->efi };
-        if (op_new(ops, bmc, OP_KIND_DISK_AFTER_INSTALL,
-                   json_pack("{s:s, s:b, s:b}", "device", "disk", "persistent", 1, "efi", bmc->efi), &disk,
-                   IPMI_OP_POWER_STATUS, NULL, &op) < 0)
-                return;
-        ops_lock(ops);
-        OpAction a = op_event_locked(op, OP_EV_START, NULL, NULL);
-        ops_unlock(ops);
-        (void) op_launch(ops, op, bmc, a, NULL);
+        (void) disk_after_install_start(ops, bmc, NULL);
+}
+
+/* A row's operation as JSON: the JSON its holder last wrote, with the row's id, state and
+ * holder (a queued row's own JSON when nobody wrote one).  A new reference, or NULL. */
+static json_t *row_json(const StoreBmcOp *row) {
+        char ts[25], ts2[25];
+        json_t *o = row->result ? json_loads(row->result, 0, NULL) : NULL;
+        if (!json_is_object(o)) {
+                json_decref(o);
+                json_t *params = json_loads(row->params, 0, NULL);
+                o = json_pack("{s:s, s:s, s:o, s:s, s:o, s:n, s:n, s:[]}", "node", row->node, "kind", row->kind,
+                              "params", json_is_object(params) ? params : (json_decref(params), json_object()),
+                              "created_at", format_rfc3339(row->created_ms, ts), "finished_at",
+                              row->ended_ms ? json_string(format_rfc3339(row->ended_ms, ts2)) : json_null(), "result",
+                              "error", "steps");
+        }
+        if (!o || json_object_set_new(o, "id", json_integer(row->id)) < 0 ||
+            json_object_set_new(o, "state", json_string(row->state)) < 0 ||
+            json_object_set_new(o, "holder", row->holder[0] ? json_string(row->holder) : json_null()) < 0) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
+/* Op id of this instance's registry, not lost (lock held), or NULL. */
+static Op *op_find_locked(Ops *ops, int64_t id) {
+        ops_assert_locked(ops, __func__);
+        for (Op *op = ops->ops; op; op = op->next)
+                if (op->id == id && !op->lost)
+                        return op;
+        return NULL;
 }
 
 int ops_get_json(Ops *ops, int64_t id, json_t **ret) {
         int r = -ENOENT;
         ops_lock(ops);
-        for (Op *op = ops->ops; op; op = op->next)
-                if (op->id == id) {
-                        *ret = op_json_locked(op);
-                        r = *ret ? 0 : -ENOMEM;
-                        break;
-                }
+        Op *op = op_find_locked(ops, id);
+        if (op) {
+                *ret = op_json_locked(op);
+                r = *ret ? 0 : -ENOMEM;
+        }
         ops_unlock(ops);
-        return r;
+        if (op || !ops->shared)
+                return r;
+        /* Another instance's (or one this instance gave up): its row. */
+        RowRead rd = { .id = id };
+        r = daemon_store_read(ops->d, row_get, &rd);
+        if (r < 0)
+                return r;
+        json_t *o = row_json(&rd.row);
+        store_bmc_op_done(&rd.row);
+        if (!o)
+                return -ENOMEM;
+        *ret = o;
+        return 0;
+}
+
+/* Operations for ops_list_json() on a shared store: by id, newest first. */
+typedef struct ListItem {
+        int64_t id;
+        json_t *o; /* owned */
+} ListItem;
+
+typedef struct ListRead {
+        const char *node; /* NULL: every node */
+        ListItem *items;  /* owned */
+        size_t n, cap;
+} ListRead;
+
+static int list_add(ListRead *l, int64_t id, json_t *o) {
+        if (!o)
+                return -ENOMEM;
+        if (l->n == l->cap) {
+                size_t cap = l->cap ? l->cap * 2 : 64;
+                ListItem *p = realloc(l->items, cap * sizeof *p);
+                if (!p) {
+                        json_decref(o);
+                        return -ENOMEM;
+                }
+                l->items = p;
+                l->cap = cap;
+        }
+        l->items[l->n++] = (ListItem) { .id = id, .o = o };
+        return 0;
+}
+
+static int list_row(void *userdata, const StoreBmcOp *row) {
+        return list_add(userdata, row->id, row_json(row));
+}
+
+static int list_rows(Store *s, void *userdata) {
+        ListRead *l = userdata;
+        return store_bmc_op_foreach(s, l->node, OPS_KEEP, list_row, l);
+}
+
+static int list_item_cmp(const void *a, const void *b) {
+        const ListItem *x = a, *y = b;
+        return x->id < y->id ? 1 : x->id > y->id ? -1 : 0;
+}
+
+/* ops_list_json() on a shared store: the rows (every instance's operations), each as this
+ * instance knows it when it runs it, and this instance's own boot-device-to-disk operations
+ * (no row), newest first. */
+static int list_shared(Ops *ops, const char *node, json_t **ret) {
+        ListRead l = { .node = node };
+        int r = daemon_store_read(ops->d, list_rows, &l);
+        ops_lock(ops);
+        for (size_t i = 0; r >= 0 && i < l.n; i++) {
+                Op *op = op_find_locked(ops, l.items[i].id);
+                json_t *o = op ? op_json_locked(op) : NULL;
+                if (o) {
+                        json_decref(l.items[i].o);
+                        l.items[i].o = o;
+                }
+        }
+        for (Op *op = ops->ops; r >= 0 && op; op = op->next)
+                if (op->info->internal && (!node || streq(op->node, node)))
+                        r = list_add(&l, op->id, op_json_locked(op));
+        ops_unlock(ops);
+        json_t *arr = r >= 0 ? json_array() : NULL;
+        if (r >= 0 && !arr)
+                r = -ENOMEM;
+        if (r >= 0)
+                qsort(l.items, l.n, sizeof *l.items, list_item_cmp);
+        for (size_t i = 0; i < l.n; i++) {
+                if (r >= 0 && i < OPS_KEEP && json_array_append(arr, l.items[i].o) < 0)
+                        r = -ENOMEM;
+                json_decref(l.items[i].o);
+        }
+        free(l.items);
+        json_t *o = r >= 0 ? json_pack("{s:o}", "operations", arr) : (json_decref(arr), NULL);
+        if (r < 0)
+                return r;
+        if (!o)
+                return -ENOMEM;
+        *ret = o;
+        return 0;
 }
 
 int ops_list_json(Ops *ops, const char *node, json_t **ret) {
+        if (ops->shared)
+                return list_shared(ops, node, ret);
         _cleanup_(json_decrefp) json_t *arr = json_array();
         int r = arr ? 0 : -ENOMEM;
         ops_lock(ops);
@@ -1076,7 +1496,7 @@ static void *sweeper_thread(void *userdata) {
         ops_lock(ops);
         while (!ops->stopping) {
                 struct timespec ts = timespec_after_ms(CLOCK_REALTIME, SWEEP_INTERVAL_MS);
-                ops_wait(ops, &ts);
+                ops_wait(ops, &ops->cond, &ts);
                 if (ops->stopping)
                         break;
                 ops_unlock(ops);
@@ -1092,6 +1512,208 @@ static void *sweeper_thread(void *userdata) {
         return NULL;
 }
 
+/* ---- shared store: the claimer --------------------------------------------------------------- */
+
+/* A claim of rows for this instance (daemon_store_write()). */
+typedef struct ClaimWrite {
+        const char *holder, *racks;
+        StoreBmcOp rows[OPS_CLAIM_BATCH];
+        size_t n;
+} ClaimWrite;
+
+static int claim_write(Store *s, void *userdata) {
+        ClaimWrite *w = userdata;
+        return store_bmc_op_claim(s, w->holder, w->racks, now_ms(), OPS_LEASE_MS, OPS_CLAIM_BATCH, w->rows, &w->n);
+}
+
+/* The error code (static) an operation's JSON says, for a bulk node. */
+static const char *error_code_static(const char *code) {
+        static const char *const codes[] = { "timeout", "unreachable", "auth", "unsupported" };
+        for (size_t i = 0; code && i < ELEMENTSOF(codes); i++)
+                if (streq(code, codes[i]))
+                        return codes[i];
+        return "error";
+}
+
+/* A claimed row whose operation cannot run here (unknown node, no BMC, bad parameters): ends
+ * it failed with `message`. */
+static void row_fail(Ops *ops, const StoreBmcOp *row, const char *message) {
+        char ts[25];
+        json_t *o = row_json(row);
+        if (o) {
+                json_object_set_new(o, "state", json_string("failed"));
+                json_object_set_new(o, "finished_at", json_string(format_rfc3339(now_ms(), ts)));
+                json_object_set_new(o, "error", json_pack("{s:s, s:s}", "code", "error", "message", message));
+        }
+        _cleanup_free_ char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        RowWrite w = { .id = row->id, .holder = ops->self, .state = "failed", .ended_ms = now_ms(), .result = text };
+        int r = daemon_store_write(ops->d, row_write, &w);
+        if (r < 0)
+                log_warning_errno(r, "operation %lld: cannot end it in the shared store: %m", (long long) row->id);
+        log_warning("operation %lld (%s, node %s) cannot run on this instance: %s", (long long) row->id, row->kind,
+                    row->node, message);
+}
+
+/* Runs a row this instance claimed (queued, or taken over) from its first step, as its kind's
+ * route would start it. */
+static void run_claimed(Ops *ops, const StoreBmcOp *row) {
+        char e[768] = "", msg[512];
+        int r;
+
+        ops_lock(ops);
+        Op *mine = op_find_locked(ops, row->id);
+        bool running = mine && mine->state != OP_SUCCEEDED && mine->state != OP_FAILED;
+        ops_unlock(ops);
+        if (running)
+                return; /* this instance's own, claimed again after a late renewal: it goes on */
+        if (row->prev_holder[0]) {
+                snprintf(msg, sizeof msg, "operation %lld (%s) taken over from instance %s, whose lease expired",
+                         (long long) row->id, row->kind, row->prev_holder);
+                log_node(LOG_WARNING, &((LogFields) { .node = row->node }), "%s", msg);
+                (void) daemon_record_bmc(ops->d, row->node, msg);
+        }
+        const OpOrigin origin = { .claimed_id = row->id };
+        json_t *params = json_loads(row->params, 0, NULL);
+        if (streq(row->kind, "reinstall"))
+                r = reinstall_start(ops, row->node, &origin, NULL, e, sizeof e);
+        else if (streq(row->kind, "reboot"))
+                r = reboot_start(ops, row->node, &origin, NULL, e, sizeof e);
+        else if (streq(row->kind, "power"))
+                r = power_start(ops, row->node, json_string_value(json_object_get(params, "action")), &origin, NULL, e,
+                                sizeof e);
+        else if (streq(row->kind, "bootdev"))
+                r = bootdev_start(ops, row->node, json_string_value(json_object_get(params, "device")),
+                                  json_is_true(json_object_get(params, "persistent")),
+                                  json_is_boolean(json_object_get(params, "efi")) ? json_is_true(json_object_get(params, "efi")) : -1,
+                                  &origin, NULL, e, sizeof e);
+        else if (streq(row->kind, STORE_BMC_OP_KIND_AFTER_INSTALL)) {
+                DaemonNodeBmc b;
+                r = daemon_node_bmc(ops->d, row->node, &b);
+                if (r < 0)
+                        snprintf(e, sizeof e, "no node \"%.64s\" in the inventory", row->node);
+                else if (!b.has_bmc)
+                        r = errbuf_fail(-ENODEV, e, sizeof e, "node %s has no bmc in the inventory", row->node);
+                else
+                        r = disk_after_install_start(ops, &b, &origin);
+        } else
+                r = errbuf_fail(-EINVAL, e, sizeof e, "unknown operation kind \"%s\"", row->kind);
+        json_decref(params);
+        if (r < 0)
+                row_fail(ops, row, e[0] ? e : strerror(-r));
+}
+
+static int renew_write(Store *s, void *userdata) {
+        return store_bmc_op_renew(s, userdata, now_ms(), OPS_LEASE_MS);
+}
+
+static int abandon_write(Store *s, void *userdata) {
+        return store_bmc_op_abandon(s, userdata, now_ms());
+}
+
+/* Bulk nodes another instance runs: copies the outcome of those whose rows ended. */
+static void bulk_poll(Ops *ops) {
+        struct {
+                int64_t bulk, op;
+                size_t index;
+        } want[256];
+        size_t n = 0;
+        bool wake = false;
+        ops_lock(ops);
+        for (Bulk *b = ops->bulks; b; b = b->next)
+                for (size_t i = 0; i < b->n && n < ELEMENTSOF(want); i++)
+                        if (b->nodes[i].remote && b->nodes[i].seq == 0 && b->nodes[i].op_id > 0) {
+                                want[n].bulk = b->id;
+                                want[n].op = b->nodes[i].op_id;
+                                want[n++].index = i;
+                        }
+        ops_unlock(ops);
+        for (size_t k = 0; k < n; k++) {
+                RowRead rd = { .id = want[k].op };
+                if (daemon_store_read(ops->d, row_get, &rd) < 0)
+                        continue;
+                bool ended = streq(rd.row.state, "succeeded") || streq(rd.row.state, "failed");
+                json_t *o = ended ? row_json(&rd.row) : NULL;
+                ops_lock(ops);
+                Bulk *b = bulk_find_locked(ops, want[k].bulk);
+                BulkNode *bn = b ? &b->nodes[want[k].index] : NULL;
+                if (bn && bn->seq == 0 && !ended)
+                        bn->state = streq(rd.row.state, "running") ? OP_RUNNING : OP_QUEUED;
+                else if (bn && bn->seq == 0) {
+                        bool failed = streq(rd.row.state, "failed");
+                        const char *result = json_string_value(json_object_get(o, "result"));
+                        json_t *error = json_object_get(o, "error");
+                        const char *message = json_string_value(json_object_get(error, "message"));
+                        snprintf(bn->result, sizeof bn->result, "%s", result ? result : "");
+                        if (failed) {
+                                bn->error_code = error_code_static(json_string_value(json_object_get(error, "code")));
+                                if (asprintf(&bn->error, "%s: %s", bn->node, message ? message : "the operation failed") < 0)
+                                        bn->error = NULL;
+                        }
+                        bulk_node_finished_locked(ops, b, want[k].index, failed ? OP_FAILED : OP_SUCCEEDED);
+                        wake = true;
+                }
+                ops_unlock(ops);
+                json_decref(o);
+                store_bmc_op_done(&rd.row);
+        }
+        if (wake)
+                bulk_wake(ops);
+}
+
+/* cluster_on_op()'s hook (the listener's thread): a row changed, a claim round soon. */
+static void on_op_note(void *userdata, int64_t id) {
+        Ops *ops = userdata;
+        (void) id;
+        ops_lock(ops);
+        ops->claim_wake = true;
+        pthread_cond_signal(&ops->claim_cond);
+        ops_unlock(ops);
+}
+
+/* Shared store: claims queued (and abandoned) operations of the racks this instance serves and
+ * runs them, renews its claims, and follows its bulk operations' nodes run elsewhere: every
+ * OPS_CLAIM_MS, or OPS_CLAIM_WAKE_MS after a notification. */
+static void *claimer_thread(void *userdata) {
+        Ops *ops = userdata;
+        int64_t last = 0, last_renew = now_ms();
+        (void) pthread_setname_np(pthread_self(), "provd-claim");
+        ops_lock(ops);
+        while (!ops->stopping) {
+                int64_t due = last + (ops->claim_wake ? OPS_CLAIM_WAKE_MS : OPS_CLAIM_MS), now = now_ms();
+                if (now < due) {
+                        struct timespec ts = timespec_after_ms(CLOCK_REALTIME, due - now);
+                        ops_wait(ops, &ops->claim_cond, &ts);
+                        continue;
+                }
+                ops->claim_wake = false;
+                last = now;
+                ops_unlock(ops);
+                if (now - last_renew >= OPS_RENEW_MS) {
+                        /* Every operation this instance holds (one taken over meanwhile is
+                         * lost at its next write: op_persist()). */
+                        int k = daemon_store_write(ops->d, renew_write, ops->self);
+                        if (k < 0)
+                                log_warning_errno(k, "cannot renew this instance's claims on its BMC operations: %m");
+                        last_renew = now;
+                }
+                ClaimWrite w = { .holder = ops->self, .racks = cluster_racks(ops->cluster) };
+                int r = daemon_store_write(ops->d, claim_write, &w);
+                if (r < 0)
+                        log_warning_errno(r, "cannot claim queued BMC operations: %m");
+                for (size_t i = 0; r >= 0 && i < w.n; i++) {
+                        run_claimed(ops, &w.rows[i]);
+                        store_bmc_op_done(&w.rows[i]);
+                }
+                bulk_poll(ops);
+                ops_lock(ops);
+                if (r >= 0 && w.n == OPS_CLAIM_BATCH)
+                        ops->claim_wake = true; /* more may be waiting */
+        }
+        ops_unlock(ops);
+        return NULL;
+}
+
 int ops_new(Daemon *d, const OpsConfig *cfg, Ops **ret) {
         Ops *ops = calloc(1, sizeof *ops);
         int r;
@@ -1100,8 +1722,13 @@ int ops_new(Daemon *d, const OpsConfig *cfg, Ops **ret) {
         pthread_mutex_init(&ops->lock, NULL);
         pthread_mutex_init(&ops->notify_lock, NULL);
         pthread_cond_init(&ops->cond, NULL);
+        pthread_cond_init(&ops->claim_cond, NULL);
         ops->d = d;
         ops->cfg = *cfg;
+        ops->cluster = cfg->cluster;
+        ops->shared = cfg->cluster && daemon_is_shared(d);
+        if (ops->shared)
+                snprintf(ops->self, sizeof ops->self, "%s", cluster_name(cfg->cluster));
         if (ops->cfg.bmc_timeout_ms == 0)
                 ops->cfg.bmc_timeout_ms = 10000;
         r = bmc_pool_new(&(BmcPoolConfig) { .workers = cfg->bmc_workers, .timeout_ms = ops->cfg.bmc_timeout_ms },
@@ -1123,6 +1750,25 @@ int ops_new(Daemon *d, const OpsConfig *cfg, Ops **ret) {
                 ops_free(ops);
                 return log_error_errno(r, "cannot observe the daemon's transitions: %m");
         }
+        if (ops->shared) {
+                /* Rows a previous process of this name held when it died: taken over at the
+                 * first claim (by this instance or another), not left until their leases end. */
+                r = daemon_store_write(d, abandon_write, ops->self);
+                if (r > 0)
+                        log_warning("%d BMC operations this instance held before it restarted will be taken over", r);
+                if (r < 0) {
+                        ops_free(ops);
+                        return log_error_errno(r, "cannot read the BMC operations this instance held: %m");
+                }
+                r = -pthread_create(&ops->claimer, NULL, claimer_thread, ops);
+                if (r < 0) {
+                        ops_free(ops);
+                        return log_error_errno(r, "cannot start the BMC operations' claimer thread: %m");
+                }
+                ops->claimer_started = true;
+                cluster_on_op(ops->cluster, on_op_note, ops);
+                ops->on_op_set = true;
+        }
         *ret = ops;
         return 0;
 }
@@ -1132,12 +1778,17 @@ void ops_free(Ops *ops) {
                 return;
         if (ops->observer > 0)
                 (void) daemon_unsubscribe(ops->d, ops->observer); /* waits for a call in progress */
+        if (ops->on_op_set)
+                cluster_on_op(ops->cluster, NULL, NULL); /* waits for a call in progress */
         ops_lock(ops);
         ops->stopping = true;
         pthread_cond_broadcast(&ops->cond);
+        pthread_cond_broadcast(&ops->claim_cond);
         ops_unlock(ops);
         if (ops->sweeper_started)
                 pthread_join(ops->sweeper, NULL);
+        if (ops->claimer_started)
+                pthread_join(ops->claimer, NULL);
         bmc_pool_free(ops->pool);
         for (Op *op = ops->ops, *next; op; op = next) {
                 next = op->next;
@@ -1150,5 +1801,6 @@ void ops_free(Ops *ops) {
         pthread_mutex_destroy(&ops->lock);
         pthread_mutex_destroy(&ops->notify_lock);
         pthread_cond_destroy(&ops->cond);
+        pthread_cond_destroy(&ops->claim_cond);
         free(ops);
 }

@@ -28,6 +28,28 @@
  *
  * Operations live in memory (the newest OPS_KEEP, bulk operations the newest 100 once
  * finished); the node's history is the durable record.
+ *
+ * Several instances on one database (OpsConfig.cluster, daemon_is_shared()): every admin
+ * operation is also a row of the bmc_ops table (store-cluster.h), whose id is the operation's
+ * id, so any instance answers GET /v1/operations/<id> (its own registry first, else the row).
+ * The instance that is asked runs the operation itself when it serves the node's rack
+ * (cluster_serves_rack()) or the node has no BMC: the row is inserted running, held by it.  Otherwise the row is
+ * inserted queued and the answer is the queued operation; the claimer thread of an instance
+ * that serves the rack claims it (every OPS_CLAIM_MS, and at once on the row's notification)
+ * and runs it from its first step.  A holder renews its claim (OPS_LEASE_MS) every
+ * OPS_RENEW_MS while the operation runs and writes the operation's JSON into the row after
+ * each step; an operation whose holder stopped renewing (it died) is claimed by another
+ * instance serving the rack, which records "operation N (kind) taken over from instance X,
+ * whose lease expired" in the node's history and runs it again from its first step (each
+ * step is safe to repeat).  A holder that finds its claim gone stops after the step running.
+ * A bulk operation's nodes of racks this instance does not serve are queued the same way; the
+ * claimer thread copies their outcome from their rows into the bulk once they end.  provd's
+ * own boot-device-to-disk operation runs where the install's end was observed when that
+ * instance serves the node's rack, without a row (its id comes from the rows' sequence), and
+ * is queued as a row (STORE_BMC_OP_KIND_AFTER_INSTALL) for an instance that does otherwise.
+ * Alone on its database (SQLite) none of this runs.
+ * The claimer and the row writes call the daemon (daemon_store_write()/_read()) without the
+ * ops lock.
  * BMC passwords are read from the inventory's password_file when an operation starts, kept
  * only in that operation's memory until it ends, and never logged or returned. */
 #pragma once
@@ -36,14 +58,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cluster.h"
 #include "daemon.h"
 #include "op-bulk.h"
 
 #define OPS_KEEP 1000
+/* Shared store: a claim on an operation lasts OPS_LEASE_MS, renewed every OPS_RENEW_MS while
+ * it runs; queued operations are looked for every OPS_CLAIM_MS (and on their notification). */
+#define OPS_LEASE_MS 15000
+#define OPS_RENEW_MS 3000
+#define OPS_CLAIM_MS 1000
 
 typedef struct Ops Ops;
 
 typedef struct OpsConfig {
+        Cluster *cluster;            /* borrowed: this instance among others (cluster.h); NULL alone */
         unsigned bmc_workers;        /* worker threads = BMC commands in flight (0 = 16) */
         unsigned bmc_timeout_ms;     /* per command attempt (0 = 10 s) */
         unsigned bmc_retries;        /* extra attempts after a timeout or I/O error */

@@ -282,7 +282,8 @@ static int step_console(Server *s) {
 
 static int step_ops(Server *s) {
         return ops_new(s->daemon,
-                       &(OpsConfig) { .bmc_workers = s->cfg->bmc_workers,
+                       &(OpsConfig) { .cluster = s->cluster,
+                                      .bmc_workers = s->cfg->bmc_workers,
                                       .bmc_timeout_ms = s->cfg->bmc_timeout * 1000,
                                       .bmc_retries = s->cfg->bmc_retries,
                                       .install_deadline_ms = (int64_t) s->cfg->install_deadline * 1000,

@@ -485,6 +485,14 @@ static const char schema_cluster[] =
         "  takeovers INTEGER NOT NULL DEFAULT 0);"
         "CREATE INDEX IF NOT EXISTS bmc_ops_state ON bmc_ops(state, id);";
 
+/* At most one queued or running admin BMC operation per node, whichever instance inserts it
+ * (a partial index: https://www.sqlite.org/partialindex.html,
+ * https://www.postgresql.org/docs/15/indexes-partial.html); provd's own boot device to disk
+ * after an install (store-cluster.h STORE_BMC_OP_KIND_AFTER_INSTALL) does not count. */
+static const char schema_bmc_ops_busy[] =
+        "CREATE UNIQUE INDEX IF NOT EXISTS bmc_ops_busy ON bmc_ops(node) WHERE state IN ('queued', 'running') "
+        "AND kind <> 'bootdev-after-install';";
+
 /* The migrations, in order: step i (1-based) brings a database at schema version i - 1 to
  * version i.  Each is idempotent (CREATE ... IF NOT EXISTS; a column only when it is missing),
  * since SQLite databases of the first releases say version 1 whichever of steps 2 to 6 they
@@ -507,10 +515,11 @@ static const struct {
         { "sealed tokens of attempts", NULL, "attempts", "token_box", "BLOB", NULL },
         { "sealed tokens of boots", NULL, "boots", "token_box", "BLOB", NULL },
         { "instances, leases and BMC operations", schema_cluster, NULL, NULL, NULL, NULL },
+        { "one BMC operation in progress per node", schema_bmc_ops_busy, NULL, NULL, NULL, NULL },
 };
 
 /* The current schema version: the number of steps (a literal, pasted into SQL). */
-#define SCHEMA_VERSION 10
+#define SCHEMA_VERSION 11
 _Static_assert(ELEMENTSOF(schema_steps) == SCHEMA_VERSION, "SCHEMA_VERSION is the number of schema_steps");
 
 /* Appends s[0..n) to *buf. */

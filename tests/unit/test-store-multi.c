@@ -101,7 +101,7 @@ START_TEST(test_fresh_database_migrates) {
                 ck_assert_int_eq(db_prepare(db, "SELECT COUNT(*), MAX(version) FROM provd_schema", &q), 0);
                 ck_assert_int_eq(db_step(q), 1);
                 ck_assert_int_eq(db_column_int64(q, 0), 1);
-                ck_assert_int_eq(db_column_int64(q, 1), 10);
+                ck_assert_int_eq(db_column_int64(q, 1), 11);
                 db_done(q);
                 db_close(db);
         }
@@ -144,7 +144,7 @@ START_TEST(test_pg_two_open_at_once_migrate_once) {
         ck_assert_int_eq(db_prepare(holder, "SELECT COUNT(*), MAX(version) FROM provd_schema", &q), 0);
         ck_assert_int_eq(db_step(q), 1);
         ck_assert_int_eq(db_column_int64(q, 0), 1);
-        ck_assert_int_eq(db_column_int64(q, 1), 10);
+        ck_assert_int_eq(db_column_int64(q, 1), 11);
         db_done(q);
         db_close(holder);
         /* both work on the one database */
