@@ -5,6 +5,9 @@
 # and new events get ids after the old ones.  Refused: a non-empty target, a source a provd is
 # running on, a target that is not PostgreSQL.
 source "$(dirname "$0")/lib.sh"
+# It moves a state from SQLite to PostgreSQL itself: under the PostgreSQL matrix too, its first
+# provd keeps its state in SQLite (the real binary, not lib-store.sh's shim).
+PROVD=${PROVD_BIN:-$PROVD}
 
 PGC=$SRC/tests/tools/pg-cluster
 command -v psql >/dev/null || skip "psql not installed (Debian: postgresql-client)"
