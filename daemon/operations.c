@@ -1456,7 +1456,7 @@ static int list_shared(Ops *ops, const char *node, json_t **ret) {
         json_t *arr = r >= 0 ? json_array() : NULL;
         if (r >= 0 && !arr)
                 r = -ENOMEM;
-        if (r >= 0)
+        if (r >= 0 && l.n > 0) /* no items: l.items is NULL, which qsort(3) must not get */
                 qsort(l.items, l.n, sizeof *l.items, list_item_cmp);
         for (size_t i = 0; i < l.n; i++) {
                 if (r >= 0 && i < OPS_KEEP && json_array_append(arr, l.items[i].o) < 0)
