@@ -27,8 +27,10 @@ static void mac_of(int i, char mac[static 18]) {
         snprintf(mac, 18, "52:54:%02x:%02x:%02x:%02x", (i >> 24) & 0xff, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff);
 }
 
-/* Writes the inventory (atomically): nodes node-<first> .. node-<first + n - 1>. */
-static void write_inventory(int first, int n) {
+/* Writes the inventory (atomically): nodes node-<first> .. node-<first + n - 1>, each with
+ * generation gen in its cmdline, so that an inventory of another generation changes every
+ * node (a reload parses each one; an unchanged node would only be copied). */
+static void write_inventory(int first, int n, int gen) {
         char path[128], tmp[140], mac[18];
         snprintf(path, sizeof path, "%s/inventory.json", dir);
         snprintf(tmp, sizeof tmp, "%s.new", path);
@@ -40,9 +42,9 @@ static void write_inventory(int first, int n) {
                 fprintf(f,
                         "%s{\"name\": \"node-%06d\", \"rack\": \"r%d\", \"mac\": [\"%s\"], "
                         "\"boot\": {\"kernel\": \"%s/bzImage\", \"initrd\": [\"%s/initrd\"], "
-                        "\"cmdline\": \"init=/nix/store/x-installer/init\"}, "
+                        "\"cmdline\": \"init=/nix/store/x-installer/init gen=%d\"}, "
                         "\"system\": {\"toplevel\": \"/nix/store/a-system-%06d\", \"install\": \"/nix/store/b-install\"}}\n",
-                        i > first ? "," : "", i, i / 40, mac, dir, dir, i);
+                        i > first ? "," : "", i, i / 40, mac, dir, dir, gen, i);
         }
         fputs("]}\n", f);
         ck_assert_int_eq(fclose(f), 0);
@@ -61,7 +63,7 @@ static void setup(void) {
                 fputs("boot file\n", f);
                 fclose(f);
         }
-        write_inventory(1, NODES);
+        write_inventory(1, NODES, 0);
 }
 
 static void teardown(void) {
@@ -158,6 +160,9 @@ START_TEST(test_boot_answers_during_reloads) {
         ck_assert_int_eq(pthread_create(&booter, NULL, booter_thread, &c), 0);
         ck_assert_int_eq(pthread_create(&asker, NULL, asker_thread, &c), 0);
         for (int k = 0; k < 3; k++) {
+                /* Every node changed: the reload parses all of them, which is what must
+                 * happen outside the lock. */
+                write_inventory(1, NODES, k + 1);
                 int64_t t0 = now_us();
                 ck_assert_int_eq(daemon_reload(d, err, sizeof err), NODES);
                 int64_t dt = now_us() - t0;
@@ -202,10 +207,10 @@ START_TEST(test_node_back_in_inventory) {
                 free(body);
                 body = NULL;
         }
-        write_inventory(2, NODES - 2);
+        write_inventory(2, NODES - 2, 0);
         ck_assert_int_eq(daemon_reload(d, err, sizeof err), NODES - 2);
         ck_assert_ptr_null(daemon_mac_known(d, "52:54:00:00:00:01") ? "known" : NULL);
-        write_inventory(1, NODES);
+        write_inventory(1, NODES, 0);
         ck_assert_int_eq(daemon_reload(d, err, sizeof err), NODES);
         ck_assert_int_eq(state_of(d, 1), PROVISION_NETBOOTING);
         ck_assert_int_eq(state_of(d, NODES), PROVISION_NETBOOTING);
