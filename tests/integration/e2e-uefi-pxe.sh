@@ -27,6 +27,9 @@
 #       iPXE (HEAD + GET) and runs it -> iPXE chains to /v1/ipxe -> installed.
 # Prints: install time (QEMU start -> installed) for (a) and (b), and the disk-after-install
 # times.  About 3 minutes under TCG.
+# E2E_UEFI_DEFAULTS_WALK=0 leaves boot 2 out (OVMF's own walk with its defaults, ~90 s of
+# PXEv6 timeouts under TCG; firmware behaviour that is the same whatever provd's store is):
+# the PostgreSQL pass of scripts/test sets it.
 # Needs root (ip netns); skips (77) when a tool is missing, unless PROVD_TESTS_NO_SKIP=1.
 # E2E_KEEP=1 keeps the temp directory (serial logs, dnsmasq and provd logs).
 set -euo pipefail
@@ -249,9 +252,14 @@ boot_to_disk() {
 		sed -e 's/BdsDxe: //' -e 's/ (MAC:[0-9A-F]*)//' | paste -sd ';' -)
 	say "(a) node-a reached its disk ${DISK_S}s after QEMU start ($label); boot manager: $WALK"
 }
-boot_to_disk 2 "OVMF's defaults"
-A_DISK_DEFAULT=$DISK_S
-grep -q 'Start PXE over IPv6' "$T/a-2.txt" || fail "(a) boot 2: PXEv6 was not tried (the walk is not what OVMF does by default)"
+if [ "${E2E_UEFI_DEFAULTS_WALK:-1}" != 0 ]; then
+	boot_to_disk 2 "OVMF's defaults"
+	A_DISK_DEFAULT=${DISK_S}s
+	grep -q 'Start PXE over IPv6' "$T/a-2.txt" || fail "(a) boot 2: PXEv6 was not tried (the walk is not what OVMF does by default)"
+else
+	A_DISK_DEFAULT="not run (E2E_UEFI_DEFAULTS_WALK=0)"
+	say "(a) node-a boot 2 (OVMF's defaults) left out: E2E_UEFI_DEFAULTS_WALK=0"
+fi
 boot_to_disk 3 "IPv6PXESupport=n" -fw_cfg name=opt/org.tianocore/IPv6PXESupport,string=n
 A_DISK=$DISK_S
 if grep -q 'Start PXE over IPv6' "$T/a-3.txt"; then fail "(a) boot 3: PXEv6 ran although IPv6PXESupport=n"; fi
@@ -276,4 +284,4 @@ node_check node-b '.attempt.number == 1 and .attempt.firmware == "efi-x64" and .
 say "(b) node-b installed ${B_INSTALL}s after QEMU start (HTTP Boot -> /v1/ipxe.efi -> iPXE -> provd)"
 
 provd_stop
-say "PASS: UEFI PXE install ${A_INSTALL}s; disk after install ${A_DISK_DEFAULT}s (OVMF defaults), ${A_DISK}s (IPv6PXESupport=n); HTTP Boot install ${B_INSTALL}s (total $((SECONDS - T0))s)"
+say "PASS: UEFI PXE install ${A_INSTALL}s; disk after install ${A_DISK_DEFAULT} (OVMF defaults), ${A_DISK}s (IPv6PXESupport=n); HTTP Boot install ${B_INSTALL}s (total $((SECONDS - T0))s)"
