@@ -3,6 +3,9 @@
 -- phase that alternates, per pass over the list, between "partitioning" and "installing": every
 -- event changes the node's phase, so every one is a transition (a write).
 --
+-- A closed loop: each connection sends its next callback the moment one is answered.
+-- callbacks-paced.lua is this script with pauses between a connection's callbacks.
+--
 -- usage: wrk -tT ... -s callbacks.lua http://127.0.0.1:PORT -- TOKENS_FILE T
 
 local counter = 0
@@ -16,6 +19,7 @@ local tokens = {}
 local n = 0
 local k = 0
 local bodies = { '{"phase":"partitioning"}', '{"phase":"installing"}' }
+pause_ms = 0 -- callbacks-paced.lua's pause (its third argument)
 
 function init(args)
    local file = args[1]
@@ -23,6 +27,8 @@ function init(args)
       error("callbacks.lua: pass the token list file after --")
    end
    local threads = tonumber(args[2] or "1") or 1
+   pause_ms = tonumber(args[3] or "0") or 0
+   math.randomseed(os.time() + (tid or 1))
    local i = 0
    for line in io.lines(file) do
       if line ~= "" then
