@@ -1,7 +1,7 @@
 # lib-bmcops.sh — several provd instances on one PostgreSQL database with ipmi_sim BMCs, for
 # the bmcops-* tests (bash; after lib.sh and lib-ipmi.sh).  Then:
-#   pg_start                 a throw-away PostgreSQL cluster (tests/tools/pg-cluster) and a
-#                            database: sets DB (its URL); sql SQL runs one statement (psql -tA)
+#   pg_start                 a throw-away PostgreSQL cluster and a database (lib-store.sh's
+#                            pg_cluster_own): sets DB (its URL); sql SQL runs one statement (psql -tA)
 #   bmc_json N               the inventory's bmc object for simulator N (cipher suite 3, the
 #                            workaround ipmi_sim needs, the password in $T/bmc-pass)
 #   instance NAME INVENTORY [FLAGS...]   starts instance NAME on the database with the shared
@@ -18,15 +18,10 @@ for tool in ipmi_sim ipmitool jq python3; do
         command -v "$tool" >/dev/null || skip "$tool missing"
 done
 
-PGC=$SRC/tests/tools/pg-cluster
 DB=
 
 pg_start() {
-        PGDIR=$(mktemp -d /tmp/provd-pg.XXXXXX)
-        chmod 0755 "$PGDIR"
-        AT_EXIT+=("'$PGC' stop '$PGDIR'; rm -rf '$PGDIR'")
-        "$PGC" start "$PGDIR" >/dev/null || fail "cannot start PostgreSQL"
-        DB=$("$PGC" createdb "$PGDIR" provd) || fail "cannot create the database"
+        pg_cluster_own
         head -c 32 /dev/urandom >"$T/shared.key"
         chmod 0600 "$T/shared.key"
         umask 077
