@@ -60,23 +60,7 @@ for i in $(seq 1 "$N"); do
         PIDS+=("$!")
 done
 # kill -9 a the moment the (2 N)th answer arrives.
-python3 - "$T/acks" $((2 * N)) "$a_PID" <<'PY' || fail "the kill watcher failed"
-import os, signal, sys, time
-path, want, pid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-seen, buf, deadline = 0, b"", time.monotonic() + 60
-with open(path, "rb") as f:
-    while seen < want:
-        chunk = f.read()
-        if not chunk:
-            if time.monotonic() > deadline:
-                sys.exit("only %d answers in 60 s" % seen)
-            time.sleep(0.00005)
-            continue
-        buf += chunk
-        *lines, buf = buf.split(b"\n")
-        seen += sum(1 for l in lines if l[-4:-2] == b" 2")
-os.kill(pid, signal.SIGKILL)
-PY
+"$SRC/tests/tools/kill-watch.py" "$T/acks" 0 $((2 * N)) "$a_PID" || fail "the kill watcher failed"
 for p in "${inst_pids[@]}"; do wait "$p" 2>/dev/null || true; done
 
 acked=$(grep -c ' 2[0-9][0-9]$' "$T/acks" || true)
