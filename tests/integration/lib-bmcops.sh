@@ -10,6 +10,9 @@
 #   op_post NAME NODE KIND [JSON]        POST /v1/nodes/NODE/KIND as admin, expects 202;
 #                            sets OP (the operation's id) and BODY
 #   op_wait NAME ID SECONDS  polls GET /v1/operations/ID on NAME until it ends; BODY is it
+#   bulk_run NAME SECONDS JSON  POST /v1/bulk-operations JSON on NAME as admin, expects 202
+#                            (sets BULK, its id), then polls GET /v1/bulk-operations/BULK on
+#                            NAME while it runs, SECONDS at the most; BODY is it
 #   udp_trap N               a UDP listener at $SIM_NET.N:623 that writes every datagram's
 #                            size to $T/trap-N (a BMC address no command may reach)
 command -v psql >/dev/null || skip "psql not installed (Debian: postgresql-client)"
@@ -74,6 +77,18 @@ op_wait() {
                 sleep 0.2
         done
         fail "$name: operation $id did not end within $3 s: $BODY"
+}
+
+bulk_run() {
+        local name=$1
+        on "$name" POST /v1/bulk-operations "${AUTH[@]}" -H 'Content-Type: application/json' --data-binary "$3"
+        [ "$STATUS" = 202 ] || fail "bulk: $STATUS $(short_body)"
+        BULK=$(printf '%s' "$BODY" | jq -r .bulk_operation.id)
+        for _ in $(seq 1 $(($2 * 5))); do
+                on "$name" GET "/v1/bulk-operations/$BULK"
+                [ "$(printf '%s' "$BODY" | jq -r .state)" = running ] || break
+                sleep 0.2
+        done
 }
 
 udp_trap() {
