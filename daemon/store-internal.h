@@ -1,6 +1,6 @@
 /* store-internal.h — what store.c shares with the other files written on the store's write
- * connection (store-cluster.c): the transactions of their own they run.  Not for the rest of
- * the daemon, which writes through store.h.
+ * connection (store-cluster.c, store-import.c): the transactions of their own they run.  Not
+ * for the rest of the daemon, which writes through store.h.
  *
  * Threads: as store.h's write connection — the caller serialises every call (the daemon's
  * exclusive lock, between batches: never inside a batch). */
