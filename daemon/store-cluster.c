@@ -7,28 +7,8 @@
 #include <string.h>
 
 #include "db.h"
+#include "store-internal.h"
 #include "util.h"
-
-/* BEGIN of a write transaction: SQLite takes its write lock at once (BEGIN IMMEDIATE), so the
- * read that decides cannot be overtaken by another writer; PostgreSQL locks rows as it reads
- * them (SELECT ... FOR UPDATE). */
-static int begin(Db *db) {
-        return db_exec(db, db_kind(db) == DB_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN");
-}
-
-/* Ends the transaction begin() started: COMMIT when r >= 0, else ROLLBACK.  Returns r, or the
- * COMMIT's error. */
-static int end(Db *db, int r) {
-        if (r >= 0) {
-                int k = db_exec(db, "COMMIT");
-                if (k >= 0)
-                        return r;
-                r = k;
-        }
-        if (db_in_transaction(db))
-                (void) db_exec(db, "ROLLBACK");
-        return r;
-}
 
 int store_instance_beat(Store *s, const StoreInstance *self, int64_t now_ms) {
         Db *db = store_db(s);
@@ -65,13 +45,13 @@ static int run_text(Db *db, const char *sql, const char *a, const char *b) {
 
 int store_instance_remove(Store *s, const char *name) {
         Db *db = store_db(s);
-        int r = begin(db);
+        int r = store_tx_begin(s, true);
         if (r < 0)
                 return r;
         r = run_text(db, "DELETE FROM leases WHERE holder = ?1", name, NULL);
         if (r >= 0)
                 r = run_text(db, "DELETE FROM instances WHERE name = ?1", name, NULL);
-        return end(db, r < 0 ? r : 0);
+        return store_tx_end(s, r < 0 ? r : 0);
 }
 
 /* "a,b" -> ["a","b"]; "" -> []. */
@@ -190,7 +170,7 @@ int store_lease_claim(Store *s, const char *name, const char *holder, int64_t no
         Db *db = store_db(s);
         char prev[STORE_INSTANCE_NAME_MAX] = "";
         int64_t expires = 0;
-        int r = begin(db);
+        int r = store_tx_begin(s, true);
         if (r < 0)
                 return r;
         r = lease_read(db, name, prev, &expires);
@@ -200,7 +180,7 @@ int store_lease_claim(Store *s, const char *name, const char *holder, int64_t no
         }
         if (r >= 0)
                 r = lease_write(db, name, holder, now_ms, ttl_ms);
-        r = end(db, r);
+        r = store_tx_end(s, r);
         if (r < 0)
                 return r;
         if (r == 0) {
@@ -274,7 +254,7 @@ int store_bmc_op_insert(Store *s, const char *node, const char *rack, const char
                         const char *result, int64_t *ret_id) {
         Db *db = store_db(s);
         int64_t id = 0;
-        int r = begin(db);
+        int r = store_tx_begin(s, true);
         if (r < 0)
                 return r;
         /* The index refuses a second one too; asked first, the usual refusal is no SQL error. */
@@ -312,7 +292,7 @@ int store_bmc_op_insert(Store *s, const char *node, const char *rack, const char
         }
         if (r >= 0)
                 r = bmc_op_notify(db, id);
-        r = end(db, r < 0 ? r : 0);
+        r = store_tx_end(s, r < 0 ? r : 0);
         if (r < 0)
                 return r;
         *ret_id = id;
@@ -363,7 +343,7 @@ int store_bmc_op_claim(Store *s, const char *holder, const char *racks, int64_t 
                        StoreBmcOp *ret, size_t *ret_n) {
         Db *db = store_db(s);
         size_t n = 0;
-        int r = begin(db);
+        int r = store_tx_begin(s, true);
         if (r < 0)
                 return r;
         {
@@ -408,7 +388,7 @@ int store_bmc_op_claim(Store *s, const char *holder, const char *racks, int64_t 
                 op->takeovers += takeover;
                 r = bmc_op_notify(db, op->id);
         }
-        r = end(db, r < 0 ? r : 0);
+        r = store_tx_end(s, r < 0 ? r : 0);
         if (r < 0) {
                 for (size_t i = 0; i < n; i++)
                         store_bmc_op_done(&ret[i]);
@@ -443,9 +423,10 @@ int store_bmc_op_abandon(Store *s, const char *holder, int64_t now_ms) {
 
 /* An UPDATE of a row holder holds, and its notification, in one transaction: 1 done, 0 not
  * held. */
-static int bmc_op_held_update(Db *db, const char *sql, int64_t id, const char *holder, int64_t a, const char *b,
+static int bmc_op_held_update(Store *s, const char *sql, int64_t id, const char *holder, int64_t a, const char *b,
                               const char *c) {
-        int r = begin(db);
+        Db *db = store_db(s);
+        int r = store_tx_begin(s, true);
         if (r < 0)
                 return r;
         bool held = false;
@@ -465,11 +446,11 @@ static int bmc_op_held_update(Db *db, const char *sql, int64_t id, const char *h
         }
         if (r >= 0 && held)
                 r = bmc_op_notify(db, id);
-        return end(db, r < 0 ? r : held);
+        return store_tx_end(s, r < 0 ? r : held);
 }
 
 int store_bmc_op_progress(Store *s, int64_t id, const char *holder, int64_t step, const char *result) {
-        return bmc_op_held_update(store_db(s),
+        return bmc_op_held_update(s,
                                   "UPDATE bmc_ops SET step = ?3, result = ?4 WHERE id = ?1 AND holder = ?2 AND "
                                   "state = 'running'",
                                   id, holder, step, result, NULL);
@@ -477,14 +458,14 @@ int store_bmc_op_progress(Store *s, int64_t id, const char *holder, int64_t step
 
 int store_bmc_op_finish(Store *s, int64_t id, const char *holder, const char *state, int64_t ended_ms,
                         const char *result) {
-        return bmc_op_held_update(store_db(s),
+        return bmc_op_held_update(s,
                                   "UPDATE bmc_ops SET ended_at = ?3, result = ?4, state = ?5, lease_expires = NULL "
                                   "WHERE id = ?1 AND holder = ?2 AND state = 'running'",
                                   id, holder, ended_ms, result, state);
 }
 
 int store_bmc_op_release(Store *s, int64_t id, const char *holder, const char *result) {
-        return bmc_op_held_update(store_db(s),
+        return bmc_op_held_update(s,
                                   "UPDATE bmc_ops SET state = 'queued', holder = NULL, lease_expires = NULL, step = ?3, "
                                   "result = ?4 WHERE id = ?1 AND holder = ?2 AND state = 'running'",
                                   id, holder, 0, result, NULL);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "store-internal.h"
 #include "util.h"
 
 /* One table: its columns in copy order and their types (i int64, d double, t text, b blob),
@@ -137,17 +138,16 @@ static int import_locked(Db *dst, Db *src, StoreImportCounts *c, char *err, size
 }
 
 int store_import(Store *dst, Store *src, StoreImportCounts *ret, char *err, size_t errlen) {
-        Db *d = store_db(dst), *s = store_db(src);
         StoreImportCounts c = { 0 };
-        int r = db_exec(d, db_kind(d) == DB_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN");
+        int r = store_tx_begin(dst, true);
         if (r < 0)
                 return errbuf_fail(r, err, errlen, "cannot begin a transaction on the target: %s", strerror(-r));
-        r = import_locked(d, s, &c, err, errlen);
+        r = import_locked(store_db(dst), store_db(src), &c, err, errlen);
         if (r < 0) {
-                (void) db_exec(d, "ROLLBACK");
+                store_tx_rollback(dst);
                 return r;
         }
-        r = db_exec(d, "COMMIT");
+        r = store_tx_end(dst, 0);
         if (r < 0)
                 return errbuf_fail(r, err, errlen, "cannot commit the import: %s (nothing was imported)", strerror(-r));
         *ret = c;

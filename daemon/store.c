@@ -23,6 +23,7 @@
 #include "dhcp.h"
 #include "firmware.h"
 #include "log.h"
+#include "store-internal.h"
 #include "util.h"
 
 #define STORE_BUSY_TIMEOUT_MS 5000
@@ -124,27 +125,10 @@ static void transaction_ended(Store *s) {
         s->history_locked_write = false;
 }
 
-/* COMMIT of the open transaction.  On failure the transaction is rolled back (by the
- * database, or here when it is still open), and the WAL's space given back after a failure
- * for space.  The test hook (store_set_commit_hook()): on SQLite SQLite's commit hook, on
- * PostgreSQL called here before the COMMIT (a refusal rolls back).  Returns 0 or a negative
- * errno: the test hook's when it refused. */
-static int commit(Store *s) {
-        int r;
-        s->commit_hook_error = 0;
-        if (is_pg(s) && db_transaction_failed(s->db)) {
-                /* COMMIT would roll back, and say so only in its command tag. */
-                r = log_error_errno(EIO, "state store: the transaction failed; rolled back");
-        } else if (is_pg(s) && s->commit_hook && (r = s->commit_hook(s->commit_hook_data)) < 0) {
-                s->commit_hook_error = r;
-        } else
-                r = exec_cached(s, "COMMIT");
-        if (r < 0 && s->commit_hook_error < 0)
-                r = s->commit_hook_error;
-        if (r < 0 && db_in_transaction(s->db))
+void store_tx_rollback(Store *s) {
+        if (db_in_transaction(s->db))
                 (void) exec_cached(s, "ROLLBACK");
         transaction_ended(s);
-        return reclaim_if_full(s, r);
 }
 
 /* The statement that begins a write transaction of its own: SQLite's BEGIN IMMEDIATE (the
@@ -154,6 +138,44 @@ static const char *begin_sql(Store *s, bool immediate) {
         if (is_pg(s))
                 return "BEGIN";
         return immediate ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED";
+}
+
+int store_tx_begin(Store *s, bool immediate) {
+        transaction_ended(s);
+        return exec_cached(s, begin_sql(s, immediate));
+}
+
+int store_tx_end(Store *s, int r) {
+        if (r >= 0) {
+                int k = exec_cached(s, "COMMIT");
+                if (k >= 0) {
+                        transaction_ended(s);
+                        return r;
+                }
+                r = k;
+        }
+        store_tx_rollback(s);
+        return r;
+}
+
+/* COMMIT of the open transaction.  On failure the transaction is rolled back (by the
+ * database, or here when it is still open), and the WAL's space given back after a failure
+ * for space.  The test hook (store_set_commit_hook()): on SQLite SQLite's commit hook, on
+ * PostgreSQL called here before the COMMIT (a refusal rolls back).  Returns 0 or a negative
+ * errno: the test hook's when it refused. */
+static int commit(Store *s) {
+        int r = 0;
+        s->commit_hook_error = 0;
+        if (is_pg(s) && db_transaction_failed(s->db)) {
+                /* COMMIT would roll back, and say so only in its command tag. */
+                r = log_error_errno(EIO, "state store: the transaction failed; rolled back");
+        } else if (is_pg(s) && s->commit_hook && (r = s->commit_hook(s->commit_hook_data)) < 0) {
+                s->commit_hook_error = r;
+        }
+        r = store_tx_end(s, r < 0 ? r : 0);
+        if (r < 0 && s->commit_hook_error < 0)
+                r = s->commit_hook_error;
+        return reclaim_if_full(s, r);
 }
 
 /* PostgreSQL: a write transaction takes the history lock (store_history_lock()) right after
@@ -175,12 +197,11 @@ static int write_begin(Store *s, bool immediate) {
         s->history_locked_write = false;
         if (s->in_batch)
                 return exec_cached(s, "SAVEPOINT write");
-        transaction_ended(s);
-        int r = exec_cached(s, begin_sql(s, immediate));
+        int r = store_tx_begin(s, immediate);
         if (r >= 0 && immediate)
                 r = writer_lock(s);
-        if (r < 0 && db_in_transaction(s->db))
-                (void) exec_cached(s, "ROLLBACK");
+        if (r < 0)
+                store_tx_rollback(s);
         return r;
 }
 
@@ -209,9 +230,7 @@ static int write_end(Store *s, int r) {
         }
         if (r >= 0)
                 return commit(s);
-        if (db_in_transaction(s->db))
-                (void) exec_cached(s, "ROLLBACK");
-        transaction_ended(s);
+        store_tx_rollback(s);
         return reclaim_if_full(s, r);
 }
 
@@ -237,14 +256,11 @@ void store_set_commit_hook(Store *s, StoreCommitHook fn, void *userdata) {
 int store_batch_begin(Store *s) {
         if (s->in_batch || s->parent)
                 return -EINVAL;
-        transaction_ended(s);
-        int r = exec_cached(s, begin_sql(s, true));
+        int r = store_tx_begin(s, true);
         if (r >= 0)
                 r = writer_lock(s);
         if (r < 0) {
-                if (db_in_transaction(s->db))
-                        (void) exec_cached(s, "ROLLBACK");
-                transaction_ended(s);
+                store_tx_rollback(s);
                 return reclaim_if_full(s, r);
         }
         s->in_batch = true;
@@ -272,9 +288,7 @@ void store_batch_rollback(Store *s) {
         if (!s->in_batch)
                 return;
         s->in_batch = false;
-        if (db_in_transaction(s->db))
-                (void) exec_cached(s, "ROLLBACK");
-        transaction_ended(s);
+        store_tx_rollback(s);
 }
 
 int store_history_lock(Store *s) {
@@ -742,7 +756,7 @@ static int schema_migrate(Store *s) {
         r = schema_is_current(s, v, &current);
         if (r < 0 || current)
                 return r;
-        r = exec_cached(s, begin_sql(s, true));
+        r = store_tx_begin(s, true);
         if (r < 0)
                 return reclaim_if_full(s, r);
         if (is_pg(s)) {
@@ -754,7 +768,7 @@ static int schema_migrate(Store *s) {
                         r = schema_is_current(s, v, &current);
                 if (r >= 0 && current) {
                         /* Another instance migrated meanwhile. */
-                        (void) exec_cached(s, "ROLLBACK");
+                        store_tx_rollback(s);
                         return 0;
                 }
                 if (r < 0)

@@ -34,6 +34,33 @@
 #                              A STEP is "TO|CAUSE|REGEX": the entry's to-state, cause ("!bmc":
 #                              any but bmc) and a regex its message must match; empty = any.
 #                              Needs node_json (writes $T/node.json) and fail
+# The harness of a test that runs without lib.sh (e2e-qemu.sh, e2e-instances.sh), whose
+# includer defines dump_logs (what a failure prints) and sets TMP (its scratch directory):
+#   vm_harness [PROVD_BINARY [SOURCE_DIR]]
+#                              the test's set-up, from its arguments: PROVD (default build/provd
+#                              of this checkout), SRC (default this repository), TIMEOUT
+#                              (E2E_TIMEOUT, default 180 s), MAC and NODE (the node); T0 and
+#                              say MESSAGE ("[e2e SECONDSs] MESSAGE"), skip MESSAGE (exit 77, or 1
+#                              under PROVD_TESTS_NO_SKIP), fail MESSAGE (vm_fail); TMP, SERIAL
+#                              (the console log of the VM last started) and QEMU_PID empty
+#   vm_start_qemu SERIAL NETDEV [QEMU ARGS...]
+#                              starts the node in the background, in a process group of its own
+#                              (setsid): TCG, 512 MiB, network boot first, its disk
+#                              $TMP/disk.img on virtio, an e1000 NIC with $MAC on the user-mode
+#                              network NETDEV (QEMU's -netdev, id n0), the serial console to the
+#                              file SERIAL (emptied first; QEMU's own output in SERIAL.qemu).
+#                              Sets SERIAL and QEMU_PID
+#   vm_stop_qemu               stops the VM QEMU_PID leads (its process group: QEMU and its
+#                              guestfwd "busybox nc" children): SIGTERM, SIGKILL after 5 s;
+#                              clears QEMU_PID
+#   vm_stop_pid PID            SIGTERM to PID, SIGKILL after 5 s, and reaps it; "" is a no-op
+#   vm_dump_serial             the tail of $SERIAL, without the console's escapes (for dump_logs)
+#   vm_fail MESSAGE            says FAIL: MESSAGE, sets FAILED=1, dump_logs on stderr, exit 1
+#   vm_harness_traps VAR...    on exit whatever its cause (SIGINT: 130, SIGTERM: 143), stops
+#                              QEMU and the process of each pid variable VAR (its value then;
+#                              vm_stop_pid), reports an exit fail did not (status neither 0 nor
+#                              77) with dump_logs, runs vm_exit_hook when the includer defines
+#                              one, removes $TMP (kept with E2E_KEEP=1) and exits with the status
 # Facts (checked on these machines): TCG only, an e1000 NIC (SeaBIOS runs its iPXE ROM),
 # Debian's kernel has e1000 as a module that the initramfs must insmod.
 
@@ -225,4 +252,112 @@ if n["state"] != "installed" or n["attempt"]["number"] != 1 or n["attempt"]["out
     print("node:", n["state"], n["attempt"])
     sys.exit(1)
 PY
+}
+
+# shellcheck disable=SC2034,SC2317 # the includer's variables and functions
+vm_harness() {
+	PROVD=${1:-$(cd "$(dirname "$0")/../.." && pwd)/build/provd}
+	SRC=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+	TIMEOUT=${E2E_TIMEOUT:-180}
+	MAC=52:54:00:12:34:56
+	NODE=node-01
+	T0=$SECONDS
+	say() { printf '[e2e %3ds] %s\n' $((SECONDS - T0)) "$*"; }
+	skip() { say "SKIP: $*"; [ -z "${PROVD_TESTS_NO_SKIP:-}" ] || exit 1; exit 77; }
+	fail() { vm_fail "$@"; }
+	TMP=
+	SERIAL=
+	QEMU_PID=
+	FAILED=0
+}
+
+vm_start_qemu() {
+	SERIAL=$1
+	local netdev=$2
+	shift 2
+	: >"$SERIAL"
+	setsid "$QEMU" -accel tcg -machine pc,graphics=off -m 512 -nodefaults \
+		-display none -no-reboot -boot n \
+		-drive "file=$TMP/disk.img,format=raw,if=virtio" \
+		-netdev "$netdev" \
+		-device "e1000,netdev=n0,mac=$MAC" \
+		-serial "file:$SERIAL" "$@" \
+		</dev/null >"$SERIAL.qemu" 2>&1 &
+	QEMU_PID=$!
+}
+
+vm_stop_qemu() {
+	[ -n "$QEMU_PID" ] || return 0
+	kill -TERM -- "-$QEMU_PID" 2>/dev/null || true
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		kill -0 "$QEMU_PID" 2>/dev/null || break
+		sleep 0.5
+	done
+	kill -KILL -- "-$QEMU_PID" 2>/dev/null || true
+	wait "$QEMU_PID" 2>/dev/null || true
+	QEMU_PID=
+}
+
+vm_stop_pid() {
+	local pid=$1
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.5
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+vm_dump_serial() {
+	if [ -n "$SERIAL" ] && [ -f "$SERIAL" ]; then
+		echo "----- tail of serial console ($SERIAL) -----"
+		# iPXE draws with ANSI escapes and CRs
+		tail -c 4000 "$SERIAL" | strip_console | tail -n 40
+	fi
+}
+
+vm_fail() {
+	say "FAIL: $*"
+	FAILED=1
+	dump_logs >&2
+	exit 1
+}
+
+# vm_harness_exit RC PID...: the EXIT trap vm_harness_traps sets.
+vm_harness_exit() {
+	local rc=$1 pid
+	shift
+	trap - EXIT INT TERM
+	vm_stop_qemu
+	for pid in "$@"; do
+		vm_stop_pid "$pid"
+	done
+	if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ "$FAILED" = 0 ]; then
+		say "FAIL: exited with status $rc"
+		dump_logs >&2
+	fi
+	if declare -F vm_exit_hook >/dev/null; then
+		vm_exit_hook
+	fi
+	if [ -n "$TMP" ]; then
+		if [ "${E2E_KEEP:-0}" = 1 ]; then
+			say "kept $TMP"
+		else
+			rm -rf "$TMP"
+		fi
+	fi
+	exit "$rc"
+}
+
+vm_harness_traps() {
+	local on_exit='vm_harness_exit $?' var
+	for var in "$@"; do
+		on_exit+=" \"\${$var}\""
+	done
+	# shellcheck disable=SC2064 # the variables' names now, their values at exit
+	trap "$on_exit" EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
 }

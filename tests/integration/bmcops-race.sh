@@ -24,15 +24,7 @@ instance c "$T/inv-r.json" --bmc-racks r9
 for s in $(seq 1 $SIMS); do echo 0 >"$(sim_dir "$s")/power"; done
 
 nodes=$(jq -c '[.nodes[].name]' "$T/inv-r.json")
-on c POST /v1/bulk-operations "${AUTH[@]}" -H 'Content-Type: application/json' \
-        --data-binary "{\"kind\": \"power\", \"params\": {\"action\": \"on\"}, \"nodes\": $nodes}"
-[ "$STATUS" = 202 ] || fail "bulk: $STATUS $(short_body)"
-BULK=$(printf '%s' "$BODY" | jq -r .bulk_operation.id)
-for _ in $(seq 1 300); do
-        on c GET "/v1/bulk-operations/$BULK"
-        [ "$(printf '%s' "$BODY" | jq -r .state)" = running ] || break
-        sleep 0.2
-done
+bulk_run c 60 "{\"kind\": \"power\", \"params\": {\"action\": \"on\"}, \"nodes\": $nodes}"
 jq_eq .state succeeded
 jq_eq .counts.succeeded $N
 ok "c's bulk power on of $N nodes (rack r1, which c does not serve) succeeded"

@@ -81,15 +81,7 @@ ok "a second operation on node-02 while one runs on b: 409 naming it"
 # 4. A bulk reinstall on a: node-01 runs on a, node-02 on b; a's bulk shows both outcomes.
 echo 1 >"$(sim_dir 1)/power"
 echo 1 >"$(sim_dir 2)/power"
-on a POST /v1/bulk-operations "${AUTH[@]}" -H 'Content-Type: application/json' \
-        --data-binary '{"kind": "reinstall", "nodes": ["node-01", "node-02"]}'
-[ "$STATUS" = 202 ] || fail "bulk: $STATUS $(short_body)"
-BULK=$(printf '%s' "$BODY" | jq -r .bulk_operation.id)
-for _ in $(seq 1 150); do
-        on a GET "/v1/bulk-operations/$BULK"
-        [ "$(printf '%s' "$BODY" | jq -r .state)" = running ] || break
-        sleep 0.2
-done
+bulk_run a 30 '{"kind": "reinstall", "nodes": ["node-01", "node-02"]}'
 jq_eq .state succeeded
 jq_eq .counts.succeeded 2
 for n in 0 1; do

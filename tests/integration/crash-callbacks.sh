@@ -63,27 +63,7 @@ for round in $(seq 1 "$ROUNDS"); do
 
         # kill -9 the moment the (2 N)th answer of this round arrives: the watcher reads the
         # answers as curl appends them and kills at once.
-        python3 - "$T/acks" "$start" $((2 * N)) "$PROVD_PID" <<'PY' || fail "the kill watcher failed"
-import os, signal, sys, time
-path, skip, want, pid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-seen, buf, deadline = 0, b"", time.monotonic() + 60
-with open(path, "rb") as f:
-    while seen < want:
-        chunk = f.read()
-        if not chunk:
-            if time.monotonic() > deadline:
-                sys.exit("only %d answers in 60 s" % seen)
-            time.sleep(0.00005)
-            continue
-        buf += chunk
-        *lines, buf = buf.split(b"\n")
-        for l in lines:
-            if skip > 0:
-                skip -= 1
-            elif l[-4:-2] == b" 2":
-                seen += 1
-os.kill(pid, signal.SIGKILL)
-PY
+        "$SRC/tests/tools/kill-watch.py" "$T/acks" "$start" $((2 * N)) "$PROVD_PID" || fail "the kill watcher failed"
         provd_kill9
         for p in "${inst_pids[@]}"; do wait "$p" 2>/dev/null || true; done
         acked=$(tail -n +$((start + 1)) "$T/acks" | grep -c ' 2[0-9][0-9]$' || true)

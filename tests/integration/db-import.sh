@@ -9,14 +9,7 @@ source "$(dirname "$0")/lib.sh"
 # provd keeps its state in SQLite (the real binary, not lib-store.sh's shim).
 PROVD=${PROVD_BIN:-$PROVD}
 
-PGC=$SRC/tests/tools/pg-cluster
-command -v psql >/dev/null || skip "psql not installed (Debian: postgresql-client)"
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || skip "no PostgreSQL server (Debian: postgresql)"
-PGDIR=$(mktemp -d /tmp/provd-pg.XXXXXX)
-chmod 0755 "$PGDIR"
-AT_EXIT+=("'$PGC' stop '$PGDIR'; rm -rf '$PGDIR'")
-"$PGC" start "$PGDIR" >/dev/null || fail "cannot start PostgreSQL"
-DB=$("$PGC" createdb "$PGDIR" provd) || fail "cannot create the database"
+pg_cluster_own
 DB2=$("$PGC" createdb "$PGDIR" other) || fail "cannot create the database"
 sql() { psql "$1" -tA -v ON_ERROR_STOP=1 -c "$2"; }
 head -c 32 /dev/urandom >"$T/shared.key"

@@ -19,31 +19,14 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/listening.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib-vm.sh"
 
-PROVD=${1:-$(cd "$(dirname "$0")/../.." && pwd)/build/provd}
-SRC=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-TIMEOUT=${E2E_TIMEOUT:-180}
-MAC=52:54:00:12:34:56
-NODE=node-01
-
-T0=$SECONDS
-say() { printf '[e2e %3ds] %s\n' $((SECONDS - T0)) "$*"; }
-skip() { say "SKIP: $*"; [ -z "${PROVD_TESTS_NO_SKIP:-}" ] || exit 1; exit 77; }
-
-TMP=
+vm_harness "$@"
 PROVD_PID=
 B_PID=
 PGC=
 PGDIR=
-QEMU_PID=
-SERIAL=
-FAILED=0
 
 dump_logs() {
-	if [ -n "$SERIAL" ] && [ -f "$SERIAL" ]; then
-		echo "----- tail of serial console ($SERIAL) -----"
-		# iPXE draws with ANSI escapes and CRs
-		tail -c 4000 "$SERIAL" | strip_console | tail -n 40
-	fi
+	vm_dump_serial
 	for l in a b; do
 		if [ -n "$TMP" ] && [ -f "$TMP/provd-$l.log" ]; then
 			echo "----- tail of instance $l's log ($TMP/provd-$l.log) -----"
@@ -53,62 +36,13 @@ dump_logs() {
 	echo "-----"
 }
 
-fail() {
-	say "FAIL: $*"
-	FAILED=1
-	dump_logs >&2
-	exit 1
-}
-
-stop_qemu() {
-	if [ -n "$QEMU_PID" ]; then
-		# QEMU leads its own process group (setsid), with its guestfwd
-		# "busybox nc" children in it
-		kill -TERM -- "-$QEMU_PID" 2>/dev/null || true
-		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			kill -0 "$QEMU_PID" 2>/dev/null || break
-			sleep 0.5
-		done
-		kill -KILL -- "-$QEMU_PID" 2>/dev/null || true
-		wait "$QEMU_PID" 2>/dev/null || true
-		QEMU_PID=
-	fi
-}
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	stop_qemu
-	for p in "$PROVD_PID" "$B_PID"; do
-		[ -n "$p" ] || continue
-		kill -TERM "$p" 2>/dev/null || true
-		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			kill -0 "$p" 2>/dev/null || break
-			sleep 0.5
-		done
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
+vm_exit_hook() {
 	if [ -n "$PGDIR" ]; then
 		"$PGC" stop "$PGDIR" || true
 		rm -rf "$PGDIR"
 	fi
-	if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ "$FAILED" = 0 ]; then
-		say "FAIL: exited with status $rc"
-		dump_logs >&2
-	fi
-	if [ -n "$TMP" ]; then
-		if [ "${E2E_KEEP:-0}" = 1 ]; then
-			say "kept $TMP"
-		else
-			rm -rf "$TMP"
-		fi
-	fi
-	exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+vm_harness_traps PROVD_PID B_PID
 
 # ---------------------------------------------------------------- checks
 vm_find_tools
@@ -165,17 +99,7 @@ node_state() {
 [ "$(node_state "$API_A")" = new ] || fail "before install: a does not show the node new"
 
 start_qemu() {
-	SERIAL=$1
-	shift
-	: >"$SERIAL"
-	setsid "$QEMU" -accel tcg -machine pc,graphics=off -m 512 -nodefaults \
-		-display none -no-reboot -boot n \
-		-drive "file=$TMP/disk.img,format=raw,if=virtio" \
-		-netdev "user,id=n0,restrict=on,bootfile=http://10.0.2.100/v1/ipxe?mac=$MAC&platform=pcbios&buildarch=i386,guestfwd=tcp:10.0.2.100:80-cmd:$BUSYBOX nc 127.0.0.1 ${API_A##*:},guestfwd=tcp:10.0.2.101:80-cmd:$BUSYBOX nc 127.0.0.1 ${API_B##*:}" \
-		-device "e1000,netdev=n0,mac=$MAC" \
-		-serial "file:$SERIAL" "$@" \
-		</dev/null >"$SERIAL.qemu" 2>&1 &
-	QEMU_PID=$!
+	vm_start_qemu "$1" "user,id=n0,restrict=on,bootfile=http://10.0.2.100/v1/ipxe?mac=$MAC&platform=pcbios&buildarch=i386,guestfwd=tcp:10.0.2.100:80-cmd:$BUSYBOX nc 127.0.0.1 ${API_A##*:},guestfwd=tcp:10.0.2.101:80-cmd:$BUSYBOX nc 127.0.0.1 ${API_B##*:}" "${@:2}"
 }
 
 DISK_MARKER="provd-test: booted from local disk (BIOS)"
@@ -226,7 +150,7 @@ until grep -q "$DISK_MARKER" "$SERIAL"; do
 	[ $((SECONDS - start)) -lt 150 ] || fail "boot 2: SeaBIOS did not boot the local disk: $(strip_console <"$SERIAL" | tail -n 5)"
 	sleep 1
 done
-stop_qemu
+vm_stop_qemu
 if grep -q 'PROVD-E2E:' "$SERIAL"; then fail "boot 2: the installer kernel ran although the node is installed"; fi
 say "boot 2: a sent the installed node to its disk; SeaBIOS booted it"
 say "PASS"

@@ -5,14 +5,7 @@
 # Then a restarts on the same database and shows the same history.
 source "$(dirname "$0")/lib.sh"
 
-PGC=$SRC/tests/tools/pg-cluster
-command -v psql >/dev/null || skip "psql not installed (Debian: postgresql-client)"
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || skip "no PostgreSQL server (Debian: postgresql)"
-PGDIR=$(mktemp -d /tmp/provd-pg.XXXXXX)
-chmod 0755 "$PGDIR"
-AT_EXIT+=("'$PGC' stop '$PGDIR'; rm -rf '$PGDIR'")
-"$PGC" start "$PGDIR" >/dev/null || fail "cannot start PostgreSQL"
-DB=$("$PGC" createdb "$PGDIR" provd) || fail "cannot create the database"
+pg_cluster_own
 sql() { psql "$DB" -tA -v ON_ERROR_STOP=1 -c "$1"; }
 
 N=200 # installers, one node each
@@ -67,23 +60,7 @@ for i in $(seq 1 "$N"); do
         PIDS+=("$!")
 done
 # kill -9 a the moment the (2 N)th answer arrives.
-python3 - "$T/acks" $((2 * N)) "$a_PID" <<'PY' || fail "the kill watcher failed"
-import os, signal, sys, time
-path, want, pid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-seen, buf, deadline = 0, b"", time.monotonic() + 60
-with open(path, "rb") as f:
-    while seen < want:
-        chunk = f.read()
-        if not chunk:
-            if time.monotonic() > deadline:
-                sys.exit("only %d answers in 60 s" % seen)
-            time.sleep(0.00005)
-            continue
-        buf += chunk
-        *lines, buf = buf.split(b"\n")
-        seen += sum(1 for l in lines if l[-4:-2] == b" 2")
-os.kill(pid, signal.SIGKILL)
-PY
+"$SRC/tests/tools/kill-watch.py" "$T/acks" 0 $((2 * N)) "$a_PID" || fail "the kill watcher failed"
 for p in "${inst_pids[@]}"; do wait "$p" 2>/dev/null || true; done
 
 acked=$(grep -c ' 2[0-9][0-9]$' "$T/acks" || true)

@@ -6,14 +6,7 @@
 # instances' sweeps each expire exactly once (one timeout row per node in the shared history).
 source "$(dirname "$0")/lib.sh"
 
-PGC=$SRC/tests/tools/pg-cluster
-command -v psql >/dev/null || skip "psql not installed (Debian: postgresql-client)"
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || skip "no PostgreSQL server (Debian: postgresql)"
-PGDIR=$(mktemp -d /tmp/provd-pg.XXXXXX)
-chmod 0755 "$PGDIR"
-AT_EXIT+=("'$PGC' stop '$PGDIR'; rm -rf '$PGDIR'")
-"$PGC" start "$PGDIR" >/dev/null || fail "cannot start PostgreSQL"
-DB=$("$PGC" createdb "$PGDIR" provd) || fail "cannot create the database"
+pg_cluster_own
 sql() { psql "$DB" -tA -v ON_ERROR_STOP=1 -c "$1"; }
 
 N=50

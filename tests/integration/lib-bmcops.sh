@@ -1,7 +1,7 @@
 # lib-bmcops.sh — several provd instances on one PostgreSQL database with ipmi_sim BMCs, for
 # the bmcops-* tests (bash; after lib.sh and lib-ipmi.sh).  Then:
-#   pg_start                 a throw-away PostgreSQL cluster (tests/tools/pg-cluster) and a
-#                            database: sets DB (its URL); sql SQL runs one statement (psql -tA)
+#   pg_start                 a throw-away PostgreSQL cluster and a database (lib-store.sh's
+#                            pg_cluster_own): sets DB (its URL); sql SQL runs one statement (psql -tA)
 #   bmc_json N               the inventory's bmc object for simulator N (cipher suite 3, the
 #                            workaround ipmi_sim needs, the password in $T/bmc-pass)
 #   instance NAME INVENTORY [FLAGS...]   starts instance NAME on the database with the shared
@@ -10,6 +10,9 @@
 #   op_post NAME NODE KIND [JSON]        POST /v1/nodes/NODE/KIND as admin, expects 202;
 #                            sets OP (the operation's id) and BODY
 #   op_wait NAME ID SECONDS  polls GET /v1/operations/ID on NAME until it ends; BODY is it
+#   bulk_run NAME SECONDS JSON  POST /v1/bulk-operations JSON on NAME as admin, expects 202
+#                            (sets BULK, its id), then polls GET /v1/bulk-operations/BULK on
+#                            NAME while it runs, SECONDS at the most; BODY is it
 #   udp_trap N               a UDP listener at $SIM_NET.N:623 that writes every datagram's
 #                            size to $T/trap-N (a BMC address no command may reach)
 command -v psql >/dev/null || skip "psql not installed (Debian: postgresql-client)"
@@ -18,15 +21,10 @@ for tool in ipmi_sim ipmitool jq python3; do
         command -v "$tool" >/dev/null || skip "$tool missing"
 done
 
-PGC=$SRC/tests/tools/pg-cluster
 DB=
 
 pg_start() {
-        PGDIR=$(mktemp -d /tmp/provd-pg.XXXXXX)
-        chmod 0755 "$PGDIR"
-        AT_EXIT+=("'$PGC' stop '$PGDIR'; rm -rf '$PGDIR'")
-        "$PGC" start "$PGDIR" >/dev/null || fail "cannot start PostgreSQL"
-        DB=$("$PGC" createdb "$PGDIR" provd) || fail "cannot create the database"
+        pg_cluster_own
         head -c 32 /dev/urandom >"$T/shared.key"
         chmod 0600 "$T/shared.key"
         umask 077
@@ -79,6 +77,18 @@ op_wait() {
                 sleep 0.2
         done
         fail "$name: operation $id did not end within $3 s: $BODY"
+}
+
+bulk_run() {
+        local name=$1
+        on "$name" POST /v1/bulk-operations "${AUTH[@]}" -H 'Content-Type: application/json' --data-binary "$3"
+        [ "$STATUS" = 202 ] || fail "bulk: $STATUS $(short_body)"
+        BULK=$(printf '%s' "$BODY" | jq -r .bulk_operation.id)
+        for _ in $(seq 1 $(($2 * 5))); do
+                on "$name" GET "/v1/bulk-operations/$BULK"
+                [ "$(printf '%s' "$BODY" | jq -r .state)" = running ] || break
+                sleep 0.2
+        done
 }
 
 udp_trap() {

@@ -28,6 +28,13 @@
 #   sqlite_only WHAT      returns 0 on SQLite; on PostgreSQL prints "# SQLite only, not run on
 #                         PostgreSQL: WHAT" and returns 1 — for the parts of a test that are
 #                         about SQLite itself (its file, WAL, locks, an old provd.db).
+#   pg_cluster_own        a PostgreSQL cluster of the test's own, whatever PROVD_TEST_STORE
+#                         says (several instances on one database, a store moved to
+#                         PostgreSQL; after lib.sh): skips without psql or the server binaries,
+#                         starts tests/tools/pg-cluster in a directory of its own, stopped and
+#                         removed at exit (AT_EXIT), and creates the database provd there.  Sets
+#                         PGC (pg-cluster), PGDIR and DB (the database's URL); another database:
+#                         "$PGC" createdb "$PGDIR" NAME.
 PROVD_TEST_STORE=${PROVD_TEST_STORE:-sqlite}
 case $PROVD_TEST_STORE in
 sqlite | postgresql) ;;
@@ -186,4 +193,16 @@ sqlite_only() {
         [ "$PROVD_TEST_STORE" = sqlite ] && return 0
         echo "# SQLite only, not run on PostgreSQL: $*"
         return 1
+}
+
+pg_cluster_own() {
+        PGC=$SRC/tests/tools/pg-cluster
+        command -v psql >/dev/null || skip "psql not installed (Debian: postgresql-client)"
+        ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null ||
+                skip "no PostgreSQL server (Debian: postgresql)"
+        PGDIR=$(mktemp -d /tmp/provd-pg.XXXXXX)
+        chmod 0755 "$PGDIR"
+        AT_EXIT+=("'$PGC' stop '$PGDIR'; rm -rf '$PGDIR'")
+        "$PGC" start "$PGDIR" >/dev/null || fail "cannot start PostgreSQL"
+        DB=$("$PGC" createdb "$PGDIR" provd) || fail "cannot create the database"
 }

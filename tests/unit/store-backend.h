@@ -3,10 +3,12 @@
  * '<name>-pg' tests run them under tests/tools/pg-cluster run).  A test file builds one TCase
  * per backend (store_backends()), the PostgreSQL one's fixture starting with
  * store_backend_pg(), which empties the database; the tests open the store through
- * test_store_open() or pass test_state_url() to daemon_new(). */
+ * test_store_open() or pass test_state_url() to daemon_new().  test-db.c, on db.h alone, uses
+ * the PostgreSQL helpers (test_pg_url(), test_pg_restart()). */
 #pragma once
 
 #include <check.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -48,6 +50,23 @@ static inline void test_pg_exec(const char *sql) {
         ck_assert_int_eq(db_open_postgresql(test_pg_url(), &db), 0);
         ck_assert_int_eq(db_exec(db, sql), 0);
         db_close(db);
+}
+
+/* Whether the test's PostgreSQL cluster can be restarted (test_pg_restart()): it runs under
+ * tests/tools/pg-cluster run, which says where (PROVD_TEST_PG_DIR, PROVD_PG_CLUSTER). */
+static inline bool test_pg_can_restart(void) {
+        return getenv("PROVD_TEST_PG_DIR") && getenv("PROVD_PG_CLUSTER");
+}
+
+/* Restarts the test's PostgreSQL cluster (tests/tools/pg-cluster restart): every client
+ * connection is closed by the server. */
+static inline void test_pg_restart(void) {
+        const char *pgdir = getenv("PROVD_TEST_PG_DIR"), *tool = getenv("PROVD_PG_CLUSTER");
+        char cmd[1024];
+        ck_assert_ptr_nonnull(pgdir);
+        ck_assert_ptr_nonnull(tool);
+        snprintf(cmd, sizeof cmd, "'%s' restart '%s' >/dev/null", tool, pgdir);
+        ck_assert_int_eq(system(cmd), 0);
 }
 
 /* Fixture start of the PostgreSQL TCase: the tests of this process use PostgreSQL, on an empty

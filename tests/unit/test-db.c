@@ -5,6 +5,7 @@
  * ROLLBACK TO SAVEPOINT recovers, and (PostgreSQL) the reconnect of a connection lost outside
  * a transaction and the failure of one lost inside it. */
 #include "check-main.h"
+#include "store-backend.h"
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -33,8 +34,8 @@ static void teardown(void) {
 static Db *open_db(int pg) {
         Db *db = NULL;
         if (pg) {
-                const char *url = getenv("PROVD_TEST_PG_URL");
-                if (!url || !*url)
+                const char *url = test_pg_url();
+                if (!url)
                         return NULL;
                 ck_assert_int_eq(db_open_postgresql(url, &db), 0);
                 ck_assert_int_eq(db_kind(db), DB_POSTGRESQL);
@@ -149,29 +150,18 @@ START_TEST(test_transactions) {
 }
 END_TEST
 
-/* Restarts the test's PostgreSQL cluster (tests/tools/pg-cluster restart): every client
- * connection is closed by the server. */
-static void pg_restart(void) {
-        const char *pgdir = getenv("PROVD_TEST_PG_DIR"), *tool = getenv("PROVD_PG_CLUSTER");
-        char cmd[1024];
-        ck_assert_ptr_nonnull(pgdir);
-        ck_assert_ptr_nonnull(tool);
-        snprintf(cmd, sizeof cmd, "'%s' restart '%s' >/dev/null", tool, pgdir);
-        ck_assert_int_eq(system(cmd), 0);
-}
-
 START_TEST(test_pg_reconnect) {
         _cleanup_(db_closep) Db *db = open_db(1);
-        if (!db || !getenv("PROVD_TEST_PG_DIR") || !getenv("PROVD_PG_CLUSTER"))
+        if (!db || !test_pg_can_restart())
                 return;
         ck_assert_int_eq(insert(db, 1, "a", 0, "1", 1), 0);
         /* Lost outside a transaction: the next statement reconnects first and succeeds. */
-        pg_restart();
+        test_pg_restart();
         ck_assert_int_eq(insert(db, 2, "b", 0, "2", 1), 0);
         /* Lost inside a transaction: its statements fail until it ends, then all is well. */
         ck_assert_int_eq(db_exec(db, "BEGIN"), 0);
         ck_assert_int_eq(insert(db, 3, "c", 0, "3", 1), 0);
-        pg_restart();
+        test_pg_restart();
         ck_assert_int_eq(insert(db, 4, "d", 0, "4", 1), -ECONNRESET);
         ck_assert(db_in_transaction(db));
         ck_assert_int_eq(insert(db, 5, "e", 0, "5", 1), -ECONNRESET);

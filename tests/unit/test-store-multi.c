@@ -339,18 +339,8 @@ START_TEST(test_pg_history_commit_order) {
 }
 END_TEST
 
-/* Restarts the test's PostgreSQL cluster (tests/tools/pg-cluster restart). */
-static void pg_restart(void) {
-        const char *pgdir = getenv("PROVD_TEST_PG_DIR"), *tool = getenv("PROVD_PG_CLUSTER");
-        char cmd[1024];
-        ck_assert_ptr_nonnull(pgdir);
-        ck_assert_ptr_nonnull(tool);
-        snprintf(cmd, sizeof cmd, "'%s' restart '%s' >/dev/null", tool, pgdir);
-        ck_assert_int_eq(system(cmd), 0);
-}
-
 START_TEST(test_pg_reconnect) {
-        if (!getenv("PROVD_TEST_PG_DIR") || !getenv("PROVD_PG_CLUSTER"))
+        if (!test_pg_can_restart())
                 return;
         Store *s = NULL, *r = NULL;
         ck_assert_int_eq(test_store_open(dir_a, &s), 0);
@@ -360,14 +350,14 @@ START_TEST(test_pg_reconnect) {
         store_reader_release(r);
 
         /* Lost between transactions: the next write reconnects first and succeeds. */
-        pg_restart();
+        test_pg_restart();
         ck_assert_int_eq(apply(s, "n1", &v1, PROVISION_EV_SUCCEEDED, 2000, NULL, &v2, NULL), 0);
         ck_assert_int_eq(v2.state, PROVISION_INSTALLED);
 
         /* Lost inside a batch: its writes fail, its COMMIT fails, nothing of it is written. */
         ck_assert_int_eq(store_batch_begin(s), 0);
         ck_assert_int_eq(apply(s, "n2", &st, PROVISION_EV_NETBOOT, 3000, NULL, &ret, NULL), 0);
-        pg_restart();
+        test_pg_restart();
         ck_assert_int_eq(apply(s, "n3", &st, PROVISION_EV_NETBOOT, 3000, NULL, &ret, NULL), -ECONNRESET);
         ck_assert_int_lt(store_batch_commit(s), 0);
         /* and then all is well again, on the write and the read connections */
