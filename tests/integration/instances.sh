@@ -2,14 +2,14 @@
 # Two provd instances on one PostgreSQL database (a cluster this test starts with
 # tests/tools/pg-cluster, as a non-root user): they know each other (GET /v1/instances), any
 # instance answers a node's boot with the same open attempt and token, an installer reports to
-# the other one and both show the result at once (a's event stream included), and 49 install deadlines racing between both
+# the other one and both show the result at once (a's event stream included), and 50 install deadlines racing between both
 # instances' sweeps each expire exactly once (one timeout row per node in the shared history).
 source "$(dirname "$0")/lib.sh"
 
 pg_cluster_own
 sql() { psql "$DB" -tA -v ON_ERROR_STOP=1 -c "$1"; }
 
-N=50
+N=51 # node-01 installs; 50 attempts then race for their deadlines
 make_inventory "$T/inv.json" "$N"
 head -c 32 /dev/urandom >"$T/shared.key"
 chmod 0600 "$T/shared.key"
@@ -102,7 +102,7 @@ ev_b=$(printf '%s' "$BODY" | jq -c '[.events[] | select(.node == "node-01") | .i
 [ "$ev_a" = "$ev_b" ] || fail "a's events $ev_a, b's $ev_b"
 ok "an installer reporting to b and then a: both show node-01 installed, with one history"
 
-# 4. Deadlines: 49 attempts opened through both instances expire once each, whichever sweeps.
+# 4. Deadlines: 50 attempts opened through both instances expire once each, whichever sweeps.
 for i in $(seq 2 "$N"); do
         name=$([ $((i % 2)) = 0 ] && echo a || echo b)
         on "$name" GET "/v1/boot/52:54:00:00:00:$(printf %02x "$i")"
