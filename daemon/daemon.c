@@ -114,6 +114,7 @@ typedef enum DaemonWriteKind {
         DAEMON_WRITE_BOOT,
         DAEMON_WRITE_INSTALL_EVENT,
         DAEMON_WRITE_REPORT,
+        DAEMON_WRITE_RECORD, /* daemon_record_bmc_submit(): nobody waits, it frees itself */
 } DaemonWriteKind;
 
 /* A transition a batch has written and not committed yet: what to do once it is on disk
@@ -3062,6 +3063,7 @@ struct DaemonWrite {
                 BootWrite boot;
                 InstallEventWrite ev;
                 ReportWrite report;
+                EventWrite record;
         } u;
 };
 
@@ -3072,7 +3074,7 @@ void daemon_write_free(DaemonWrite *a) {
                 free(a->u.boot.body);
         else if (a->kind == DAEMON_WRITE_INSTALL_EVENT)
                 json_decref(a->u.ev.ret);
-        else
+        else if (a->kind == DAEMON_WRITE_REPORT)
                 json_decref(a->u.report.ret);
         for (size_t i = 0; i < ELEMENTSOF(a->s); i++)
                 free(a->s[i]);
@@ -3194,6 +3196,26 @@ int daemon_node_report_submit(Daemon *d, const char *name, const char *credentia
                                       .kernel = a->s[3], .uptime_s = uptime_s, .errbuf = a->err,
                                       .errlen = sizeof a->err };
         return write_start(d, &a, report_write, &a->u.report, ret_write);
+}
+
+/* The done() of a record nobody waits for (the batch leader's thread, no lock held). */
+static void record_done(void *userdata) {
+        DaemonWrite *a = userdata;
+        if (a->w.r < 0)
+                log_node(LOG_WARNING, &((LogFields) { .node = a->u.record.name }),
+                         "cannot record a BMC outcome in the history: %s", strerror(-a->w.r));
+        daemon_write_free(a);
+}
+
+int daemon_record_bmc_submit(Daemon *d, const char *name, const char *message) {
+        _cleanup_(daemon_write_freep) DaemonWrite *a =
+                write_new(DAEMON_WRITE_RECORD, record_done, NULL, (const char *const[]) { name, message }, 2);
+        if (!a)
+                return -ENOMEM;
+        a->userdata = a;
+        a->u.record = (EventWrite) { .name = a->s[0], .ev = PROVISION_EV_BMC, .message = a->s[1] };
+        DaemonWrite *queued;
+        return write_start(d, &a, event_write, &a->u.record, &queued);
 }
 
 int daemon_node_report_finish(DaemonWrite *a, json_t **ret, char *errbuf, size_t errlen) {

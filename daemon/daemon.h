@@ -330,6 +330,14 @@ int daemon_mark_reinstall(Daemon *d, const char *name, bool *ret_changed);
  * -ENOENT if the node is no longer in the inventory, or a store errno. */
 int daemon_record_bmc(Daemon *d, const char *name, const char *message);
 
+/* daemon_record_bmc() without the wait: queues the record for the next batch (strings
+ * copied) and returns 0, or -ENOMEM or the errno of starting the committer thread (nothing
+ * queued).  The batch commits it
+ * after the caller has gone on; an error then (an unknown node, a store errno) is logged.
+ * For BMC worker threads, whose next command must not wait for a commit.  Any thread, no
+ * lock held.  Writes queued later by any thread commit after it (the batch queue's order). */
+int daemon_record_bmc_submit(Daemon *d, const char *name, const char *message);
+
 /* Fails every open install attempt older than deadline_ms (ms, > 0) at time `now` (ms since
  * the epoch): -> failed, cause timeout, attempt outcome timeout.  Returns how many expired,
  * or a store errno.  The open attempts are kept in a heap by opening time: with nothing due

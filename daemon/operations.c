@@ -707,7 +707,9 @@ static void on_step_done(const BmcJob *job, const BmcOutcome *outcome, void *use
 
         if (outcome->r == -ECANCELED || stopping)
                 return;
-        if (record)
+        /* Queued, not waited for: this worker's next BMC command does not wait for a commit
+         * (the operation's end is already reported; its history row follows in the batch). */
+        if (record && daemon_record_bmc_submit(ops->d, node, msg) < 0)
                 (void) daemon_record_bmc(ops->d, node, msg);
         if (outcome->r < 0)
                 log_node(LOG_WARNING, &((LogFields) { .node = node }), "%s", msg);
