@@ -32,7 +32,7 @@
 #define INSTALL_MESSAGE_MAX 8192
 /* Events kept in memory for streaming clients (GET /v1/events/stream); older ones are
  * read back from the store. */
-#define EVENT_RING_SIZE 4096
+#define EVENT_RING_SIZE 1024
 /* A write decided on a node state another instance changed before it was written runs again on
  * the new state; this many times at most (then -EAGAIN: 503, the client asks again). */
 #define DAEMON_STALE_RETRIES 4

@@ -190,10 +190,16 @@ static void raise_nofile(Server *s) {
  * inventory file's buffer (MBs) was freed, the heaps would otherwise keep that much free
  * memory each. */
 #define SERVER_MMAP_THRESHOLD (128 * 1024)
+/* One malloc arena for every thread (mallopt(3), M_ARENA_MAX): each further arena (glibc
+ * makes up to 8 per core) keeps its own free memory, which is what freed boot batches and
+ * reloads leave behind; the threads' small allocations come from their tcache first, so
+ * they rarely meet on the arena's lock. */
+#define SERVER_ARENA_MAX 1
 
 static int step_limits(Server *s) {
         raise_nofile(s);
         (void) mallopt(M_MMAP_THRESHOLD, SERVER_MMAP_THRESHOLD);
+        (void) mallopt(M_ARENA_MAX, SERVER_ARENA_MAX);
         return 0;
 }
 

@@ -827,6 +827,7 @@ static int sqlite_setup(Store *s, bool exclusive) {
                                        "state store: PRAGMA journal_mode=WAL: %s", sqlite3_errmsg(h));
         }
         return db_exec(s->db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+                              "PRAGMA cache_size=-" STRINGIFY(STORE_CACHE_KIB) "; "
                               "PRAGMA wal_autocheckpoint=" STRINGIFY(STORE_WAL_AUTOCHECKPOINT_PAGES) "; "
                               "PRAGMA journal_size_limit=" STRINGIFY(STORE_WAL_LIMIT_BYTES) ";");
 }

@@ -51,6 +51,12 @@ typedef struct Store Store;
 #define STORE_PG_LOCK_MIGRATE 8102661233867489281
 #define STORE_PG_LOCK_HISTORY 8102661233867489282
 
+/* The write connection's page cache, in KiB (PRAGMA cache_size=-N,
+ * https://sqlite.org/pragma.html#pragma_cache_size; SQLite's default is 2000): the B-trees'
+ * inner pages and the history's last pages stay in it; a node's leaf page that is not there
+ * is one read from the kernel's page cache. */
+#define STORE_CACHE_KIB 1024
+
 /* The WAL's bounds.  SQLite checkpoints by itself after a commit that leaves at least this many
  * pages (4 KiB each) in the WAL: PRAGMA wal_autocheckpoint, whose default of 1000 pages (4 MB)
  * is more than a small state filesystem has (https://sqlite.org/pragma.html#pragma_wal_autocheckpoint).
