@@ -133,6 +133,8 @@ jq_eq() {
 # would only add "console" notes to their histories; tests of the console turn it on).
 make_inventory() {
         local file=$1 n=${2:-3}
+        # never /boot: a caller without the test's temp directory is a bug
+        [ -n "${T:-}" ] || fail "make_inventory: no temp directory (T is empty)"
         mkdir -p "$T/boot"
         [ -f "$T/boot/bzImage" ] || head -c 100000 /dev/urandom >"$T/boot/bzImage"
         [ -f "$T/boot/initrd" ] || head -c 50000 /dev/urandom >"$T/boot/initrd"
