@@ -18,17 +18,23 @@ jq --argjson b1 "$(bmc_json 1)" '.nodes[0].bmc = $b1 | .nodes[0].rack = "r1"' "$
 instance a "$T/inv1.json" --bmc-timeout 60 --bmc-retries 0
 instance b "$T/inv1.json" --bmc-timeout 10 --bmc-retries 0
 
+# step_running K: waits (up to 10 s) until step K of operation $OP is running, as b sees it;
+# $BODY is then that operation.
+step_running() {
+        for _ in $(seq 1 100); do
+                on b GET "/v1/operations/$OP"
+                [ "$(printf '%s' "$BODY" | jq -r ".steps[$1].state")" = running ] && return 0
+                sleep 0.1
+        done
+}
+
 # a runs the reinstall itself (it serves every rack); the simulator holds its boot device
 # command.
 echo 1 >"$(sim_dir 1)/power"
 touch "$(sim_dir 1)/hang"
 op_post a node-01 reinstall
 jq_eq .operation.holder a
-for _ in $(seq 1 100); do
-        on b GET "/v1/operations/$OP"
-        [ "$(printf '%s' "$BODY" | jq -r '.steps[1].state')" = running ] && break
-        sleep 0.1
-done
+step_running 1
 jq_eq '.steps[0].result' pending
 jq_eq '.steps[1].state' running
 jq_eq .holder a
@@ -67,11 +73,7 @@ ok "the simulator saw boot pxe and a power cycle after a died: $after"
 # waiting for their leases.
 touch "$(sim_dir 1)/hang"
 op_post b node-01 power '{"action": "cycle"}'
-for _ in $(seq 1 100); do
-        on b GET "/v1/operations/$OP"
-        [ "$(printf '%s' "$BODY" | jq -r '.steps[0].state')" = running ] && break
-        sleep 0.1
-done
+step_running 0
 jq_eq '.steps[0].state' running
 kill -KILL "$b_PID"
 wait "$b_PID" 2>/dev/null || true
