@@ -6,7 +6,12 @@
 -- A closed loop: each connection sends its next callback the moment one is answered.
 -- callbacks-paced.lua is this script with pauses between a connection's callbacks.
 --
--- usage: wrk -tT ... -s callbacks.lua http://127.0.0.1:PORT -- TOKENS_FILE T
+-- SAME (the fourth argument) = 1: every callback reports "installing", so after a node's first
+-- one nothing changes and nothing is written (provd answers "changed": false) — the same
+-- requests through the same route, token check and write queue, without the store's writes:
+-- the floor the write path is measured against.
+--
+-- usage: wrk -tT ... -s callbacks.lua http://127.0.0.1:PORT -- TOKENS_FILE T [PAUSE_MS [SAME]]
 
 local counter = 0
 
@@ -29,6 +34,9 @@ function init(args)
    end
    local threads = tonumber(args[2] or "1") or 1
    pause_ms = tonumber(args[3] or "0") or 0
+   if args[4] == "1" then
+      bodies[1] = bodies[2]
+   end
    math.randomseed(os.time() + (tid or 1))
    local i = 0
    for line in io.lines(file) do
