@@ -140,13 +140,11 @@ struct Ops {
  * caller holds it (ops_assert_locked()). */
 static void ops_lock(Ops *ops) {
         pthread_mutex_lock(&ops->lock);
-        pthread_t self = pthread_self();
-        __atomic_store(&ops->owner, &self, __ATOMIC_RELAXED);
+        __atomic_store_n(&ops->owner, pthread_self(), __ATOMIC_RELAXED);
 }
 
 static void ops_unlock(Ops *ops) {
-        pthread_t none = 0;
-        __atomic_store(&ops->owner, &none, __ATOMIC_RELAXED);
+        __atomic_store_n(&ops->owner, (pthread_t) 0, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&ops->lock);
 }
 
@@ -324,6 +322,14 @@ static OpAction op_event_locked(Op *op, OpEvent ev, const char *code, const char
                 s->req.op = IPMI_OP_POWER_ON;
         op->state = OP_RUNNING;
         return t->action;
+}
+
+/* Whether feeding event ev to op (lock held) ends it: the table has no row for it (an
+ * internal error, which fails it) or the row's action fails or succeeds the operation. */
+static bool op_event_ends_locked(const Op *op, OpEvent ev) {
+        ops_assert_locked(op->ops, __func__);
+        const OpTransition *t = op_machine_transition(op->kind, op->at, ev);
+        return !t || t->action == OP_ACTION_FAIL || t->action == OP_ACTION_SUCCEED;
 }
 
 /* Node i of bulk b finished (lock held) in `state` (its result/error already in place):
@@ -628,17 +634,20 @@ static void op_submit(Op *op) {
         ops_lock(ops);
         snprintf(msg, sizeof msg, "%scannot queue the BMC command: %s", op->info->why,
                  r == -EBUSY ? "too many BMC commands queued" : strerror(-r));
-        (void) op_event_locked(op, OP_EV_FAILED, "error", msg);
         snprintf(node, sizeof node, "%s", op->node);
         bool record = !op->info->internal;
+        ops_unlock(ops);
+        log_node(LOG_WARNING, &((LogFields) { .node = node }), "%s", msg);
+        /* In the history before the operation is seen to end (see on_step_done()). */
+        if (record)
+                (void) daemon_record_bmc(ops->d, node, msg);
+        ops_lock(ops);
+        (void) op_event_locked(op, OP_EV_FAILED, "error", msg);
         bool wake = bulk_sync_locked(op);
         ops_unlock(ops);
         if (wake)
                 bulk_wake(ops);
         (void) op_persist(op);
-        log_node(LOG_WARNING, &((LogFields) { .node = node }), "%s", msg);
-        if (record)
-                (void) daemon_record_bmc(ops->d, node, msg);
 }
 
 /* A pool worker finished op's current step: its outcome is the machine's next event. */
@@ -661,30 +670,45 @@ static void on_step_done(const BmcJob *job, const BmcOutcome *outcome, void *use
                 op_lose(op);
                 return;
         }
+        /* The event this outcome feeds the operation, and its history note.  When the event
+         * ends the operation, the note is committed first (this worker waits for it): whoever
+         * sees the operation ended finds its note in the node's history.  A note that does
+         * not end it is queued and this worker goes on at once. */
+        OpEvent ev;
         ops_lock(ops);
-        Step *s = &op->steps[op->cur];
         snprintf(node, sizeof node, "%s", op->node);
         if (outcome->r < 0) {
                 snprintf(msg, sizeof msg, "%s%s: %s", op->info->why, what,
                          outcome->error[0] ? outcome->error : strerror(-outcome->r));
-                OpEvent ev = outcome->r == -ECANCELED  ? OP_EV_CANCELLED
-                             : outcome->r == -ETIMEDOUT ? OP_EV_TIMED_OUT
-                                                        : OP_EV_FAILED;
-                a = op_event_locked(op, ev, error_code(outcome->r), msg);
+                ev = outcome->r == -ECANCELED  ? OP_EV_CANCELLED
+                     : outcome->r == -ETIMEDOUT ? OP_EV_TIMED_OUT
+                                                : OP_EV_FAILED;
                 record = true;
         } else {
-                OpEvent ev = OP_EV_SUCCEEDED;
-                if (job->request.op == IPMI_OP_POWER_STATUS) {
+                ev = job->request.op != IPMI_OP_POWER_STATUS ? OP_EV_SUCCEEDED
+                     : outcome->result.power_on             ? OP_EV_POWER_ON
+                                                            : OP_EV_POWER_OFF;
+                snprintf(msg, sizeof msg, "%s%s", op->info->why, what);
+                record = op->record_success;
+        }
+        bool noted = record && !stopping && outcome->r != -ECANCELED && op_event_ends_locked(op, ev);
+        ops_unlock(ops);
+        if (noted)
+                (void) daemon_record_bmc(ops->d, node, msg); /* a failure is logged */
+
+        ops_lock(ops);
+        Step *s = &op->steps[op->cur];
+        if (outcome->r < 0)
+                a = op_event_locked(op, ev, error_code(outcome->r), msg);
+        else {
+                if (job->request.op == IPMI_OP_POWER_STATUS)
                         snprintf(s->result, sizeof s->result, "%s", outcome->result.power_on ? "on" : "off");
-                        ev = outcome->result.power_on ? OP_EV_POWER_ON : OP_EV_POWER_OFF;
-                } else if (job->request.op == IPMI_OP_BOOTDEV_GET) {
+                else if (job->request.op == IPMI_OP_BOOTDEV_GET) {
                         char dev[8];
                         snprintf(s->result, sizeof s->result, "%s",
                                  ipmi_boot_device_to_string(outcome->result.boot.device, dev));
                 } else
                         snprintf(s->result, sizeof s->result, "ok");
-                snprintf(msg, sizeof msg, "%s%s", op->info->why, what);
-                record = op->record_success;
                 a = op_event_locked(op, ev, NULL, NULL);
                 if (a == OP_ACTION_RUN && stopping)
                         a = op_event_locked(op, OP_EV_CANCELLED, "error", "provd is stopping: not run");
@@ -708,8 +732,8 @@ static void on_step_done(const BmcJob *job, const BmcOutcome *outcome, void *use
         if (outcome->r == -ECANCELED || stopping)
                 return;
         /* Queued, not waited for: this worker's next BMC command does not wait for a commit
-         * (the operation's end is already reported; its history row follows in the batch). */
-        if (record && daemon_record_bmc_submit(ops->d, node, msg) < 0)
+         * (the operation goes on; its end comes after this row in the store's order). */
+        if (record && !noted && daemon_record_bmc_submit(ops->d, node, msg) < 0)
                 (void) daemon_record_bmc(ops->d, node, msg);
         if (outcome->r < 0)
                 log_node(LOG_WARNING, &((LogFields) { .node = node }), "%s", msg);
@@ -787,6 +811,12 @@ static int op_launch(Ops *ops, Op *op, const DaemonNodeBmc *b, OpAction a, json_
         int r = a == OP_ACTION_RUN ? op_read_password(op, b, err, sizeof err) : 0;
 
         snprintf(node, sizeof node, "%s", op->node);
+        /* In the history before the failed operation can be seen (see on_step_done()). */
+        ops_lock(ops);
+        bool note = r < 0 && !op->info->internal;
+        ops_unlock(ops);
+        if (note)
+                (void) daemon_record_bmc(ops->d, node, err);
         ops_lock(ops);
         if (r < 0)
                 a = op_event_locked(op, OP_EV_FAILED, "auth", err);
@@ -796,8 +826,6 @@ static int op_launch(Ops *ops, Op *op, const DaemonNodeBmc *b, OpAction a, json_
                 bulk_wake(ops);
         if (r < 0 && op->info->internal)
                 log_node(LOG_WARNING, &((LogFields) { .node = node }), "%s", err);
-        else if (r < 0)
-                (void) daemon_record_bmc(ops->d, node, err);
         bool mine = op_persist(op);
         if (!mine)
                 op_lose(op);

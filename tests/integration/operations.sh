@@ -211,6 +211,37 @@ jq_eq '[.operations[].node] | unique | join(",")' node-01
 jq_eq '.operations[0].id > .operations[-1].id' true
 ok "auth (401/403), bad bodies (400), unknown node/operation (404), wrong method (405), listing"
 
+# An operation is reported ended only once its history note is on disk.  Another connection
+# holds the store's write lock while node-02 is powered on: the BMC obeys at once, but while
+# the note cannot commit GET /v1/operations/N must not say the operation ended (a script that
+# reads the history when its operation ends finds the note there).
+op node-02 power '{"action": "off"}'
+op_wait
+[ "$(sim_power 2)" = 0 ] || fail "power off: the simulator's power is $(sim_power 2)"
+bmc_notes() { http GET /v1/nodes/node-02 && printf '%s' "$BODY" | jq '[.history[] | select(.cause == "bmc")] | length'; }
+notes_before=$(bmc_notes)
+store_hold 6
+op node-02 power '{"action": "on"}'
+for _ in $(seq 50); do [ "$(sim_power 2)" = 1 ] && break; sleep 0.1; done
+[ "$(sim_power 2)" = 1 ] || fail "power on with the store locked: the simulator's power is $(sim_power 2)"
+for _ in $(seq 10); do # 1 s more, the store still locked
+        http GET "/v1/operations/$OP"
+        case $(printf '%s' "$BODY" | jq -r .state) in
+        succeeded | failed)
+                [ "$(bmc_notes)" -gt "$notes_before" ] ||
+                        fail "operation $OP says it ended while its history note is not on disk: $BODY"
+                break
+                ;;
+        esac
+        sleep 0.1
+done
+store_release
+op_wait
+jq_eq .state succeeded
+expect_status 200 GET /v1/nodes/node-02
+jq_eq '[.history[] | select(.cause == "bmc") | .message] | last' "power on"
+ok "an operation ends only after its history note is on disk (the store locked meanwhile)"
+
 expect_status 200 GET /metrics
 grep -q '^provd_bmc_commands_total{command="power_cycle",result="ok"} [1-9]' "$T/body" || fail "no power_cycle ok in the metrics"
 grep -q '^provd_bmc_commands_total{command="power_status",result="timeout"} 1$' "$T/body" || fail "the timeout is not in the metrics"
