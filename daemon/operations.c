@@ -811,7 +811,8 @@ static int op_launch(Ops *ops, Op *op, const DaemonNodeBmc *b, OpAction a, json_
         int r = a == OP_ACTION_RUN ? op_read_password(op, b, err, sizeof err) : 0;
 
         snprintf(node, sizeof node, "%s", op->node);
-        /* In the history before the failed operation can be seen (see on_step_done()). */
+        /* In the history before the failed operation can be seen (see on_step_done()).  op
+         * is not registered yet; its fields are read under the lock all the same. */
         ops_lock(ops);
         bool note = r < 0 && !op->info->internal;
         ops_unlock(ops);

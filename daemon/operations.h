@@ -13,10 +13,11 @@
  * worker) updates the operation, records the outcome in the node's history and submits the
  * next step; the note of the step that ends an operation is committed before the operation
  * is seen to end (the worker waits for that commit), so whoever sees it ended finds the note
- * in the history — the other steps' notes are queued and the worker goes on at once.  The boot-device-to-disk operation starts from a transition observer
- * (daemon_subscribe(): an attempt that ended "succeeded"), called without the daemon's lock
- * on the thread that delivers the transition; it reads the password file and submits (a
- * failure to start is logged, not recorded).  One ops lock guards the registry and every
+ * in the history — the other steps' notes are queued and the worker goes on at once.  The
+ * boot-device-to-disk operation starts from a transition observer (daemon_subscribe(): an
+ * attempt that ended "succeeded"), called without the daemon's lock on the thread that
+ * delivers the transition; it reads the password file and submits (a failure to start is
+ * logged, not recorded).  One ops lock guards the registry and every
  * operation; each *_locked function checks that its caller holds it (and aborts if not).
  * Ops never calls into the daemon, nor submits to the pool, nor unsubscribes, with its own
  * lock held.
