@@ -55,7 +55,8 @@
 #                              clears QEMU_PID
 #   vm_stop_pid PID            SIGTERM to PID, SIGKILL after 5 s, and reaps it; "" is a no-op
 #   vm_dump_serial             the tail of $SERIAL, without the console's escapes (for dump_logs)
-#   vm_fail MESSAGE            says FAIL: MESSAGE, sets FAILED=1, dump_logs on stderr, exit 1
+#   vm_fail MESSAGE            says FAIL: MESSAGE, sets FAILED=1, dump_logs on stderr, says it
+#                              again (the last line), exit 1
 #   vm_harness_traps VAR...    on exit whatever its cause (SIGINT: 130, SIGTERM: 143), stops
 #                              QEMU and the process of each pid variable VAR (its value then;
 #                              vm_stop_pid), reports an exit fail did not (status neither 0 nor
@@ -322,6 +323,8 @@ vm_fail() {
 	say "FAIL: $*"
 	FAILED=1
 	dump_logs >&2
+	# again after the dump: meson's --print-errorlogs shows only a long log's last 100 lines
+	say "FAIL (repeated after the logs above): $*"
 	exit 1
 }
 

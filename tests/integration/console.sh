@@ -39,7 +39,7 @@ T0=$SECONDS
 say() { printf '[console %3ds] %s\n' $((SECONDS - T0)) "$*"; }
 VMDIR=
 fail() {
-	echo "FAIL [$TEST_NAME]: $*" >&2
+	fail_note "$*"
 	if [ -n "$VMDIR" ] && [ -d "$VMDIR" ]; then
 		for f in "$VMDIR"/control.log "$VMDIR"/boots; do
 			[ -f "$f" ] && { echo "----- $f -----"; tail -n 20 "$f"; } >&2

@@ -53,7 +53,7 @@ dump_logs() {
 	echo "-----"
 }
 fail() {
-	echo "FAIL [$TEST_NAME]: $*" >&2
+	fail_note "$*"
 	dump_logs >&2
 	exit 1
 }

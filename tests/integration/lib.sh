@@ -40,13 +40,24 @@ cleanup() {
         fi
         [ $rc -eq 0 ] || store_log_tail >&2 || true
         store_cleanup || true
+        if [ $rc -ne 0 ] && [ -s "$T/fail-messages" ]; then
+                echo "--- the failure, as said above the logs ---" >&2
+                tail -n 5 "$T/fail-messages" >&2 || true
+        fi
         rm -rf "$T"
 }
 trap cleanup EXIT
 store_init "$T"
 
-fail() {
+# Says FAIL and keeps the message, which cleanup says again after the logs it prints
+# (meson's --print-errorlogs shows only a long log's last 100 lines).  For tests' own fail().
+fail_note() {
         echo "FAIL [$TEST_NAME]: $*" >&2
+        printf 'FAIL [%s]: %s\n' "$TEST_NAME" "$*" >>"$T/fail-messages" 2>/dev/null || true
+}
+
+fail() {
+        fail_note "$*"
         exit 1
 }
 
