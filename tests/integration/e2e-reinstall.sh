@@ -52,11 +52,6 @@ dump_logs() {
 	done
 	echo "-----"
 }
-fail() {
-	fail_note "$*"
-	dump_logs >&2
-	exit 1
-}
 
 # QEMU is the BMC's child's child, daemonized: stop it by its pidfile (and its process group,
 # which holds the guestfwd "busybox nc" helpers).

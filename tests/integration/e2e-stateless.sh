@@ -99,11 +99,6 @@ dump_logs() {
 	done
 	echo "-----"
 }
-fail() {
-	fail_note "$*"
-	dump_logs >&2
-	exit 1
-}
 stop_vms() {
 	if [ -n "$BIOS_PID" ]; then
 		kill -KILL "$BIOS_PID" 2>/dev/null || true

@@ -85,11 +85,6 @@ dump_logs() {
 	done
 	echo "-----"
 }
-fail() {
-	fail_note "$*"
-	dump_logs >&2
-	exit 1
-}
 
 stop_vm() { vm_stop_controlled "$VMDIR"; }
 keep_tmp() { vm_keep_tmp provd-e2e-uefi-reinstall "$T"; }

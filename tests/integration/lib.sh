@@ -5,6 +5,8 @@
 #   http METHOD PATH [CURL ARGS...]          sets $STATUS and $BODY
 #   expect_status CODE METHOD PATH [ARGS]    fails the test unless the status is CODE
 #   skip REASON                              exit 77, or fail under PROVD_TESTS_NO_SKIP
+#   fail MESSAGE                             says FAIL, runs the test's dump_logs if it has
+#                                            one, exits 1 (said again after the logs at exit)
 #   state_sql SQL, sqlite_only WHAT, ...     the state store (SQLite or PostgreSQL): lib-store.sh
 # Every process started is tracked by pid and killed on exit; the temp dir is removed.
 # $PROVD runs provd; $PROVD_BIN is the binary itself (under PROVD_TEST_STORE=postgresql $PROVD
@@ -56,8 +58,12 @@ fail_note() {
         printf 'FAIL [%s]: %s\n' "$TEST_NAME" "$*" >>"$T/fail-messages" 2>/dev/null || true
 }
 
+# Says FAIL, then what the test's dump_logs prints (when it defines one) on stderr, and exits 1.
 fail() {
         fail_note "$*"
+        if declare -F dump_logs >/dev/null; then
+                dump_logs >&2
+        fi
         exit 1
 }
 
